@@ -1,0 +1,102 @@
+//! SCALE types of the channels pallet, including what parties sign off chain.
+
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use polkadot_sdk::sp_core::H256;
+use scale_info::TypeInfo;
+
+/// A channel id: blake2b-256 of `(CHANNEL_ID_DOMAIN, party_a, party_b, nonce)`.
+pub type ChannelId = H256;
+
+/// Domain tag that starts every signed channel state (16 bytes, no length prefix).
+pub const STATE_DOMAIN: [u8; 16] = *b"ccnet:channel:v1";
+/// Domain tag of channel id derivation.
+pub const CHANNEL_ID_DOMAIN: [u8; 16] = *b"ccnet:chan-id:v1";
+
+/// One side of a channel.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub enum Party {
+	/// The opener.
+	A,
+	/// The counterparty.
+	B,
+}
+
+/// A balance state of a channel, as exchanged off chain and passed to the
+/// closing dispatchables. `balance_a + balance_b` must equal the channel's total
+/// deposit; a higher `version` supersedes a lower one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub struct ChannelState<Balance> {
+	/// Monotonic version; 0 is the opening state (the deposits).
+	pub version: u64,
+	/// What party A gets on close, in planck.
+	pub balance_a: Balance,
+	/// What party B gets on close, in planck.
+	pub balance_b: Balance,
+}
+
+/// The bytes both parties sign with sr25519: the SCALE encoding of this struct
+/// (`domain` is a fixed 16-byte array, so it has no length prefix). The genesis
+/// hash and the channel id make a signature useless on another chain or channel.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, TypeInfo, MaxEncodedLen)]
+pub struct SignedPayload<Hash, Balance> {
+	/// Always [`STATE_DOMAIN`].
+	pub domain: [u8; 16],
+	/// Hash of block 0 of the chain.
+	pub genesis_hash: Hash,
+	/// The channel.
+	pub channel_id: ChannelId,
+	/// State version.
+	pub version: u64,
+	/// Party A's balance, in planck.
+	pub balance_a: Balance,
+	/// Party B's balance, in planck.
+	pub balance_b: Balance,
+}
+
+impl<Hash, Balance: Copy> SignedPayload<Hash, Balance> {
+	/// The payload of `state` on `channel_id` of the chain with `genesis_hash`.
+	pub fn new(genesis_hash: Hash, channel_id: ChannelId, state: &ChannelState<Balance>) -> Self {
+		Self {
+			domain: STATE_DOMAIN,
+			genesis_hash,
+			channel_id,
+			version: state.version,
+			balance_a: state.balance_a,
+			balance_b: state.balance_b,
+		}
+	}
+}
+
+/// Where a channel is in its life cycle (a closed channel is removed).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+pub enum Phase<Balance, BlockNumber> {
+	/// Opened by A; waiting for B's deposit.
+	Opening,
+	/// Both deposits held: off-chain updates are safe.
+	Funded,
+	/// A unilateral close registered `state`; until `challenge_ends` (inclusive)
+	/// a newer co-signed state proves fraud.
+	Closing {
+		/// The registered state.
+		state: ChannelState<Balance>,
+		/// Who registered it.
+		closer: Party,
+		/// Last block of the challenge period.
+		challenge_ends: BlockNumber,
+	},
+}
+
+/// A payment channel between two accounts.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo, MaxEncodedLen)]
+pub struct Channel<AccountId, Balance, BlockNumber> {
+	/// The opener.
+	pub party_a: AccountId,
+	/// The counterparty.
+	pub party_b: AccountId,
+	/// A's deposit, held on A, in planck.
+	pub deposit_a: Balance,
+	/// B's deposit, held on B once funded, in planck.
+	pub deposit_b: Balance,
+	/// Life-cycle phase.
+	pub phase: Phase<Balance, BlockNumber>,
+}

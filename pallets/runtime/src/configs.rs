@@ -1,0 +1,236 @@
+//! Configuration of every pallet in the runtime, with the economic constants
+//! of Compute Currency.
+
+use crate::*;
+use frame_support::{
+	derive_impl,
+	dispatch::DispatchClass,
+	parameter_types,
+	traits::{ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, VariantCountOf},
+	weights::{
+		constants::{RocksDbWeight, WEIGHT_REF_TIME_PER_SECOND},
+		IdentityFee, Weight,
+	},
+};
+use frame_system::limits::{BlockLength, BlockWeights};
+use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
+use sp_consensus_aura::sr25519::AuthorityId as AuraId;
+use sp_core::H256;
+use sp_runtime::traits::One;
+
+const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
+const MAX_BLOCK_LENGTH: u32 = 5 * 1024 * 1024;
+
+parameter_types! {
+	pub const BlockHashCount: BlockNumber = 2400;
+	pub const Version: RuntimeVersion = VERSION;
+	/// 2 seconds of compute per 6-second block.
+	pub RuntimeBlockWeights: BlockWeights = BlockWeights::with_sensible_defaults(
+		Weight::from_parts(2u64 * WEIGHT_REF_TIME_PER_SECOND, u64::MAX),
+		NORMAL_DISPATCH_RATIO,
+	);
+	/// 5 MiB blocks, of which 75 % for normal extrinsics.
+	pub RuntimeBlockLength: BlockLength = BlockLength::builder()
+		.max_length(MAX_BLOCK_LENGTH)
+		.modify_max_length_for_class(DispatchClass::Normal, |max| *max = NORMAL_DISPATCH_RATIO * *max)
+		.build();
+	pub const SS58Prefix: u8 = 42;
+}
+
+#[derive_impl(frame_system::config_preludes::SolochainDefaultConfig)]
+impl frame_system::Config for Runtime {
+	type Block = Block;
+	type BlockWeights = RuntimeBlockWeights;
+	type BlockLength = RuntimeBlockLength;
+	type AccountId = AccountId;
+	type Nonce = Nonce;
+	type Hash = Hash;
+	type BlockHashCount = BlockHashCount;
+	type DbWeight = RocksDbWeight;
+	type Version = Version;
+	type AccountData = pallet_balances::AccountData<Balance>;
+	type SS58Prefix = SS58Prefix;
+	type MaxConsumers = ConstU32<16>;
+}
+
+impl pallet_aura::Config for Runtime {
+	type AuthorityId = AuraId;
+	type DisabledValidators = ();
+	type MaxAuthorities = ConstU32<32>;
+	type AllowMultipleBlocksPerSlot = ConstBool<false>;
+	type SlotDuration = pallet_aura::MinimumPeriodTimesTwo<Runtime>;
+}
+
+impl pallet_grandpa::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type WeightInfo = ();
+	type MaxAuthorities = ConstU32<32>;
+	type MaxNominators = ConstU32<0>;
+	type MaxSetIdSessionEntries = ConstU64<0>;
+	type KeyOwnerProof = sp_core::Void;
+	type EquivocationReportSystem = ();
+}
+
+impl pallet_timestamp::Config for Runtime {
+	/// Milliseconds since the Unix epoch.
+	type Moment = u64;
+	type OnTimestampSet = Aura;
+	type MinimumPeriod = ConstU64<{ SLOT_DURATION / 2 }>;
+	type WeightInfo = ();
+}
+
+impl pallet_balances::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type MaxLocks = ConstU32<50>;
+	type MaxReserves = ();
+	type ReserveIdentifier = [u8; 8];
+	type Balance = Balance;
+	type DustRemoval = ();
+	type ExistentialDeposit = ConstU128<EXISTENTIAL_DEPOSIT>;
+	type AccountStore = System;
+	type WeightInfo = pallet_balances::weights::SubstrateWeight<Runtime>;
+	type FreezeIdentifier = RuntimeFreezeReason;
+	type MaxFreezes = VariantCountOf<RuntimeFreezeReason>;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type RuntimeFreezeReason = RuntimeFreezeReason;
+	type DoneSlashHandler = ();
+}
+
+parameter_types! {
+	pub FeeMultiplier: Multiplier = Multiplier::one();
+}
+
+impl pallet_transaction_payment::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type OnChargeTransaction = FungibleAdapter<Balances, ()>;
+	type OperationalFeeMultiplier = ConstU8<5>;
+	type WeightToFee = IdentityFee<Balance>;
+	type LengthToFee = IdentityFee<Balance>;
+	type FeeMultiplierUpdate = ConstFeeMultiplier<FeeMultiplier>;
+	type WeightInfo = pallet_transaction_payment::weights::SubstrateWeight<Runtime>;
+}
+
+impl pallet_sudo::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type RuntimeCall = RuntimeCall;
+	type WeightInfo = pallet_sudo::weights::SubstrateWeight<Runtime>;
+}
+
+impl pallet_insecure_randomness_collective_flip::Config for Runtime {}
+
+parameter_types! {
+	/// Unbonding delay. Short, for a dev chain whose blocks come on demand; a
+	/// public network would use days.
+	pub const UnbondingPeriod: BlockNumber = 100;
+	/// `M` of the reward multiplier (seed 002).
+	pub const MultiplierMax: u32 = 10;
+	/// `D` of the reward multiplier, in CPU-hours (seed 002).
+	pub const MultiplierDecayCpuHours: u128 = 1_000_000;
+	/// One CPU-hour of wasmtime fuel, taking one unit of fuel per instruction at
+	/// 10^9 instructions per second.
+	pub const FuelPerCpuHour: u128 = 3_600_000_000_000;
+	/// Stake a worker needs: 10 CC (seed 003).
+	pub const MinWorkerStake: Balance = 10 * UNIT;
+	/// Blocks a cheater stays banned: 30 days (seed 003).
+	pub const BanPeriod: BlockNumber = 30 * DAYS;
+	/// Furthest task deadline: one day of blocks.
+	pub const MaxTaskDuration: BlockNumber = DAYS;
+	/// Challenge period of a unilateral channel close, in blocks.
+	pub const ChallengePeriod: BlockNumber = 20;
+	/// Seed 003: a challenger stakes 10 CC, a cheater loses 10 CC, verifiers get 1 CC.
+	pub const ChallengeStake: Balance = 10 * UNIT;
+	pub const WorkerSlash: Balance = 10 * UNIT;
+	pub const VerifierReward: Balance = UNIT;
+	/// Blocks verifiers have to vote.
+	pub const VotingPeriod: BlockNumber = 20;
+}
+
+impl pallet_credits::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type UnbondingPeriod = UnbondingPeriod;
+	type MaxUnbondingChunks = ConstU32<16>;
+	type MultiplierMax = MultiplierMax;
+	type MultiplierDecayCpuHours = MultiplierDecayCpuHours;
+	type FuelPerCpuHour = FuelPerCpuHour;
+	type WeightInfo = pallet_credits::weights::SubstrateWeight<Runtime>;
+}
+
+impl pallet_tasks::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type Stakes = Credits;
+	type Contributions = Credits;
+	type MinWorkerStake = MinWorkerStake;
+	type MaxWorkers = ConstU32<1_000>;
+	type MaxCapabilities = ConstU32<16>;
+	type MaxCapabilityLen = ConstU32<64>;
+	type MaxEndpointLen = ConstU32<256>;
+	type MaxTaskTypeLen = ConstU32<64>;
+	type MaxInputRefLen = ConstU32<4_096>;
+	type MaxOutputSpecLen = ConstU32<256>;
+	type MaxRedundancy = ConstU8<7>;
+	type MaxTaskDuration = MaxTaskDuration;
+	type BanPeriod = BanPeriod;
+	type WeightInfo = pallet_tasks::weights::SubstrateWeight<Runtime>;
+}
+
+impl pallet_channels::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type ChallengePeriod = ChallengePeriod;
+	type WeightInfo = pallet_channels::weights::SubstrateWeight<Runtime>;
+}
+
+impl pallet_checkpoints::Config for Runtime {
+	type MaxTxIdLen = ConstU32<64>;
+	type MaxHistory = ConstU32<32>;
+	type WeightInfo = pallet_checkpoints::weights::SubstrateWeight<Runtime>;
+}
+
+impl pallet_disputes::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type Stakes = Credits;
+	type Workers = Tasks;
+	type Tasks = Tasks;
+	type Randomness = RandomnessCollectiveFlip;
+	type ChallengeStake = ChallengeStake;
+	type WorkerSlash = WorkerSlash;
+	type VerifierReward = VerifierReward;
+	type VerifierCount = ConstU32<3>;
+	type VotingPeriod = VotingPeriod;
+	type WeightInfo = pallet_disputes::weights::SubstrateWeight<Runtime>;
+	type BenchmarkHelper = DisputeBenchmarkSetup;
+}
+
+/// Benchmark setup of the disputes pallet through this runtime's pallets.
+pub struct DisputeBenchmarkSetup;
+impl pallet_disputes::BenchmarkHelper<AccountId> for DisputeBenchmarkSetup {
+	fn worker(who: &AccountId) {
+		use ccnet_primitives::StakeProvider;
+		let _ = <Credits as StakeProvider<_, _>>::stake(who, MinWorkerStake::get());
+		let _ = Tasks::register_worker(
+			RuntimeOrigin::signed(who.clone()),
+			Default::default(),
+			Default::default(),
+		);
+	}
+
+	fn task_with_result(requester: &AccountId, worker: &AccountId, hash: H256) -> u64 {
+		let id = pallet_tasks::NextTaskId::<Runtime>::get();
+		let deadline = System::block_number().saturating_add(MaxTaskDuration::get());
+		let _ = Tasks::post_task(
+			RuntimeOrigin::signed(requester.clone()),
+			Default::default(),
+			Default::default(),
+			Default::default(),
+			UNIT,
+			deadline,
+			1,
+		);
+		let _ = Tasks::claim(RuntimeOrigin::signed(worker.clone()), id);
+		let _ = Tasks::submit_result(RuntimeOrigin::signed(worker.clone()), id, hash, 1);
+		id
+	}
+}
