@@ -1,0 +1,5 @@
+"""``python -m ccnet.client``: the ``ccnet`` command line."""
+
+from .cli import main
+
+main()

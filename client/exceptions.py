@@ -1,0 +1,158 @@
+"""Errors raised by ccnet.client; all descend from :class:`CcnetError`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CcnetError(Exception):
+    """Root of every error raised by the ccnet toolkit."""
+
+
+class DevChainError(CcnetError):
+    """The dev chain could not be started, reached or stopped."""
+
+    def __init__(self, message: str, *, log_tail: str = "") -> None:
+        super().__init__(message + (f"\n--- log tail ---\n{log_tail}" if log_tail else ""))
+        self.log_tail = log_tail
+
+
+class SpecNotFoundError(DevChainError):
+    """The raw chain spec the dev chain starts from does not exist."""
+
+    def __init__(self, spec: Path) -> None:
+        super().__init__(
+            f"raw chain spec not found: {spec} "
+            "(generate it with scripts/setup.sh, or pass --spec FILE)"
+        )
+        self.spec = spec
+
+
+class ChainConnectionError(CcnetError):
+    """The chain at ``url`` cannot be reached, or it stopped answering."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            f"cannot reach the chain at {url}: {reason} "
+            "(is the node running? start a dev chain with `ccnet chain start`, "
+            "or point --url / CCNET_URL at a running node)"
+        )
+        self.url = url
+        self.reason = reason
+
+
+class ChainRequestError(CcnetError):
+    """The node answered an RPC request with an error (bad parameters, unknown method)."""
+
+
+class ExtrinsicError(CcnetError):
+    """The node rejected an extrinsic before inclusion (bad nonce, low priority, invalid
+    transaction, dropped from the pool); nothing was dispatched and no fee was paid."""
+
+    def __init__(self, message: str, *, code: int | None = None, data: object = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = data
+
+    @property
+    def nonce_related(self) -> bool:
+        """Whether a fresh nonce could fix it (stale/future nonce, same nonce in the pool)."""
+        text = f"{self}".lower()
+        return self.code == 1014 or any(
+            word in text for word in ("stale", "future", "outdated", "priority is too low")
+        )
+
+
+class DispatchError(CcnetError):
+    """An included extrinsic failed in the runtime; the fee was paid, the call did nothing.
+
+    ``pallet`` and ``name`` are the runtime error (e.g. ``Channels``, ``BadSignatureA``) and
+    ``docs`` its documentation from the metadata. ``str(e)`` reads
+    ``"Channels.BadSignatureA: Party A's signature does not verify."``.
+    """
+
+    pallet_name: str | None = None
+    """The pallet whose errors a subclass stands for (None: any)."""
+
+    def __init__(
+        self,
+        pallet: str,
+        name: str,
+        docs: str = "",
+        *,
+        block_hash: str | None = None,
+        extrinsic_hash: str | None = None,
+    ) -> None:
+        super().__init__(f"{pallet}.{name}: {docs}" if docs else f"{pallet}.{name}")
+        self.pallet = pallet
+        self.name = name
+        self.docs = docs
+        self.block_hash = block_hash
+        self.extrinsic_hash = extrinsic_hash
+
+
+class CreditsError(DispatchError):
+    """A dispatch error of the Credits pallet (e.g. ``InsufficientStake``)."""
+
+    pallet_name = "Credits"
+
+
+class TasksError(DispatchError):
+    """A dispatch error of the Tasks pallet (e.g. ``UnknownTask``)."""
+
+    pallet_name = "Tasks"
+
+
+class ChannelsError(DispatchError):
+    """A dispatch error of the Channels pallet (e.g. ``BadSignatureA``)."""
+
+    pallet_name = "Channels"
+
+
+class CheckpointsError(DispatchError):
+    """A dispatch error of the Checkpoints pallet (e.g. ``EmptyTxId``)."""
+
+    pallet_name = "Checkpoints"
+
+
+class DisputesError(DispatchError):
+    """A dispatch error of the Disputes pallet (e.g. ``NotVerifier``)."""
+
+    pallet_name = "Disputes"
+
+
+_PALLET_ERRORS: dict[str, type[DispatchError]] = {
+    cls.pallet_name: cls
+    for cls in (CreditsError, TasksError, ChannelsError, CheckpointsError, DisputesError)
+    if cls.pallet_name
+}
+
+
+def dispatch_error(
+    pallet: str,
+    name: str,
+    docs: str = "",
+    *,
+    block_hash: str | None = None,
+    extrinsic_hash: str | None = None,
+) -> DispatchError:
+    """The :class:`DispatchError` (subclass for the five ccnet pallets) for *pallet.name*."""
+    cls = _PALLET_ERRORS.get(pallet, DispatchError)
+    return cls(pallet, name, docs, block_hash=block_hash, extrinsic_hash=extrinsic_hash)
+
+
+class NotFoundError(CcnetError):
+    """Something asked for by name or id does not exist (a key, a task, a dispute)."""
+
+
+class InvalidKeyError(CcnetError):
+    """A mnemonic, seed or URI does not make a valid sr25519 key."""
+
+
+class KeystoreError(CcnetError):
+    """The keystore cannot store or open a key (wrong passphrase, corrupt or unwritable
+    file). Messages never contain the secret."""
+
+
+class KeyNotFoundError(KeystoreError, NotFoundError):
+    """The keystore has no key of that name."""

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The one setup entry point, for a fresh Debian 12 machine (as root) or an existing
+# checkout. Idempotent: each step is skipped when its inputs have not changed.
+#   .venv (python3.11) with `pip install -e '.[dev]'`, node_modules from package-lock.json,
+#   the wasm toolchain (.state/env), and the chain specs (set SKIP_CHAIN_BUILD=1 to skip).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3.11}"
+VENV="$ROOT/.venv"
+STATE="$ROOT/.state"
+log() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  log "apt-get install $*"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+python_env() {
+  command -v "$PYTHON" >/dev/null || apt_install python3.11
+  "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || apt_install python3.11-venv
+  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then
+    log "creating .venv with $("$PYTHON" --version)"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+  fi
+  local want; want="$(stamp_of setup.cfg pyproject.toml)"
+  if [ "$(cat "$VENV/.ccnet-installed" 2>/dev/null)" = "$want" ] \
+     && "$VENV/bin/python" -c 'import ccnet.client' 2>/dev/null; then
+    log "python packages up to date"
+    return
+  fi
+  log "pip install -e '.[dev]'"
+  "$VENV/bin/python" -m pip install -q -e '.[dev]'
+  echo "$want" > "$VENV/.ccnet-installed"
+}
+
+mypy_view() {
+  # mypy cannot follow the editable install's import hook: link each ccnet.X folder
+  # (from setup.cfg's package_dir) into .state/mypy/ccnet/ (see pyproject.toml).
+  rm -rf "$STATE/mypy"
+  mkdir -p "$STATE/mypy/ccnet"
+  "$VENV/bin/python" - "$STATE/mypy/ccnet" <<'PY'
+import configparser, os, sys
+cfg = configparser.ConfigParser()
+cfg.read("setup.cfg")
+for line in cfg["options"]["package_dir"].strip().splitlines():
+    name, folder = (part.strip() for part in line.split("="))
+    os.symlink(os.path.abspath(folder), os.path.join(sys.argv[1], name.split(".", 1)[1]))
+PY
+}
+
+node_env() {
+  command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are required (Node 20)"
+  local major; major="$(node -p 'process.versions.node.split(".")[0]')"
+  [ "$major" -ge 20 ] || die "Chopsticks 1.1.0 needs Node >= 20; found node $(node --version)"
+  local want; want="$(stamp_of package.json package-lock.json)"
+  if [ "$(cat node_modules/.ccnet-installed 2>/dev/null)" = "$want" ]; then
+    log "node_modules up to date"
+    return
+  fi
+  # sqlite3 (under Chopsticks) compiles with node-gyp; use the installed headers, as
+  # node-gyp cannot download them here.
+  if [ -f /usr/include/node/node.h ]; then export npm_config_nodedir=/usr; fi
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > node_modules/.ccnet-installed
+}
+
+wasm_toolchain() {
+  local toolchain
+  toolchain="$(bash scripts/wasm-toolchain.sh | tail -n 1)"
+  mkdir -p "$STATE"
+  printf 'export WASM_BUILD_TOOLCHAIN=%q\n' "$toolchain" > "$STATE/env.tmp"
+  mv "$STATE/env.tmp" "$STATE/env"
+  log "WASM_BUILD_TOOLCHAIN='$toolchain' (.state/env)"
+}
+
+build_chain() {
+  if [ "${SKIP_CHAIN_BUILD:-}" = 1 ]; then
+    log "SKIP_CHAIN_BUILD=1: not building the runtime and chain specs"
+    return
+  fi
+  # shellcheck source=scripts/cargo-env.sh
+  . scripts/cargo-env.sh
+  log "cargo build --workspace (runtime Wasm, chain-spec tool; target $CARGO_TARGET_DIR)"
+  cargo build --workspace --features "$CCNET_CARGO_FEATURES"
+  for preset in development local_testnet; do
+    "$CARGO_TARGET_DIR/debug/ccnet-chain-spec" --preset "$preset" --out "chain-spec/$preset.raw.json"
+  done
+}
+
+python_env
+mypy_view
+node_env
+wasm_toolchain
+build_chain
+log "done"

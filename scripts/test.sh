@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The full test suite, in order: Rust tests, Python lint (ruff, mypy), the wheel
+# check, then pytest (unit and integration). Expects scripts/setup.sh to have run.
+#   SKIP_RUST_TESTS=1  skip the cargo tests (e.g. to test the Python side alone)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+log() { printf '[test] %s\n' "$*"; }
+
+rust_tests() {
+  if [ "${SKIP_RUST_TESTS:-}" = 1 ]; then
+    log "SKIP_RUST_TESTS=1: not running cargo test"
+    return
+  fi
+  # shellcheck source=scripts/cargo-env.sh
+  . scripts/cargo-env.sh
+  log "cargo fmt --check"
+  cargo fmt --all --check
+  log "cargo clippy"
+  cargo clippy -q --workspace --all-targets --features "$CCNET_CARGO_FEATURES" -- -D warnings
+  log "cargo test (pallets, benchmarks, try_state, runtime, chain-spec tool, shared vectors)"
+  cargo test --workspace --features "$CCNET_CARGO_FEATURES"
+}
+
+python_lint() {
+  log "ruff"
+  .venv/bin/ruff check
+  .venv/bin/ruff format --check
+  log "mypy"
+  .venv/bin/mypy
+}
+
+rust_tests
+python_lint
+log "check-wheel"
+bash scripts/check-wheel.sh
+log "pytest"
+.venv/bin/pytest

@@ -1,0 +1,46 @@
+"""The ccnet command line, through typer's CliRunner (no chain is started)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ccnet.client import __version__
+from ccnet.client.cli import app
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"ccnet {__version__}"
+
+
+def test_short_help_lists_chain_commands() -> None:
+    assert "chain" in runner.invoke(app, ["-h"]).output
+    result = runner.invoke(app, ["chain", "-h"])
+    assert result.exit_code == 0
+    for command in ("start", "stop", "status"):
+        assert command in result.output
+
+
+def test_status_when_stopped_exits_3(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["chain", "status", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 3
+    assert "not running" in result.output
+
+
+def test_stop_when_stopped(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["chain", "stop", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "was not running" in result.output
+
+
+def test_start_without_spec_fails_clearly(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.raw.json"
+    args = ["chain", "start", "--spec", str(missing), "--state-dir", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert f"raw chain spec not found: {missing}" in result.output

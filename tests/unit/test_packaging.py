@@ -1,0 +1,58 @@
+"""The distribution installs one namespace, ccnet, and no bare top-level packages."""
+
+from __future__ import annotations
+
+import configparser
+import importlib
+import importlib.metadata
+import importlib.resources
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SUBPACKAGES = ["client", "channels", "worker", "storage", "zk"]
+
+
+def test_setup_cfg_maps_every_subpackage(repo_root: Path) -> None:
+    cfg = configparser.ConfigParser()
+    cfg.read(repo_root / "setup.cfg")
+    packages = cfg["options"]["packages"].split()
+    lines = cfg["options"]["package_dir"].strip().splitlines()
+    mapping = {key.strip(): value.strip() for key, value in (ln.split("=") for ln in lines)}
+    assert packages == [f"ccnet.{name}" for name in SUBPACKAGES]
+    assert mapping == {f"ccnet.{name}": name for name in SUBPACKAGES}
+
+
+@pytest.mark.parametrize("name", SUBPACKAGES)
+def test_subpackage_imports(name: str) -> None:
+    module = importlib.import_module(f"ccnet.{name}")
+    assert module.__doc__
+    assert isinstance(module.__all__, list)
+    assert importlib.resources.files(module).joinpath("py.typed").is_file()
+    handlers = logging.getLogger(module.__name__).handlers
+    assert any(isinstance(h, logging.NullHandler) for h in handlers)
+
+
+def test_ccnet_is_a_namespace_package() -> None:
+    ccnet = importlib.import_module("ccnet")
+    assert getattr(ccnet, "__file__", None) is None
+
+
+def test_console_script_entry_point() -> None:
+    scripts = importlib.metadata.distribution("compute-currency").entry_points
+    assert [ep.value for ep in scripts if ep.name == "ccnet"] == ["ccnet.client.cli:main"]
+
+
+def test_no_bare_top_level_packages(tmp_path: Path) -> None:
+    # Isolated interpreter (-I) in a folder other than the checkout: only what is
+    # installed counts, not the folders beside the working directory.
+    code = (
+        "import importlib.util, sys; "
+        f"found = [n for n in {SUBPACKAGES!r} if importlib.util.find_spec(n) is not None]; "
+        "import ccnet.client; "
+        "sys.exit(f'importable as top-level: {found}' if found else 0)"
+    )
+    subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, check=True)
