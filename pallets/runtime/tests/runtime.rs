@@ -2,51 +2,19 @@
 //! substrate-interface depends on, and one market flow across all five pallets
 //! with every pallet's invariants checked at the end.
 
+mod common;
+
 use ccnet_primitives::StakeProvider;
 use ccnet_runtime::{
 	genesis_config_presets::{self, ENDOWMENT},
-	AccountId, Balances, Channels, Checkpoints, Credits, Disputes, Runtime, RuntimeGenesisConfig, RuntimeOrigin,
-	System, Tasks, UNIT,
+	AccountId, Balances, Channels, Checkpoints, Credits, Disputes, Runtime, RuntimeOrigin, Tasks, UNIT,
 };
+use common::{check_invariants, preset_ext, signed, who};
 use polkadot_sdk::{
 	frame_support::{assert_ok, traits::IntegrityTest},
 	sp_core::{Pair, H256},
-	sp_genesis_builder::PresetId,
-	sp_io::TestExternalities,
 	sp_keyring::Sr25519Keyring,
-	sp_runtime::BuildStorage,
 };
-
-fn preset_ext(preset: &str) -> TestExternalities {
-	let patch: serde_json::Value =
-		serde_json::from_slice(&genesis_config_presets::get_preset(&PresetId::from(preset)).unwrap()).unwrap();
-	let mut config = serde_json::to_value(RuntimeGenesisConfig::default()).unwrap();
-	for (pallet, value) in patch.as_object().unwrap() {
-		for (key, v) in value.as_object().unwrap() {
-			config[pallet][key] = v.clone();
-		}
-	}
-	let config: RuntimeGenesisConfig = serde_json::from_value(config).unwrap();
-	let mut ext = TestExternalities::new(config.build_storage().unwrap());
-	ext.execute_with(|| System::set_block_number(1));
-	ext
-}
-
-fn who(k: Sr25519Keyring) -> AccountId {
-	k.to_account_id()
-}
-
-fn signed(k: Sr25519Keyring) -> RuntimeOrigin {
-	RuntimeOrigin::signed(who(k))
-}
-
-fn check_invariants() {
-	Credits::do_try_state().unwrap();
-	Tasks::do_try_state().unwrap();
-	Channels::do_try_state().unwrap();
-	Checkpoints::do_try_state().unwrap();
-	Disputes::do_try_state().unwrap();
-}
 
 #[test]
 fn presets_fund_dev_accounts_and_pass_integrity_tests() {
