@@ -33,9 +33,9 @@ def _unhex(value: str) -> bytes:
     return bytes.fromhex(value.removeprefix("0x"))
 
 
-def _payload(file: dict[str, Any], case: dict[str, Any]) -> bytes:
+def _payload(file: dict[str, Any], case: dict[str, Any], domain: str = "domain") -> bytes:
     return (
-        _unhex(file["domain"])
+        _unhex(file[domain])
         + _unhex(case["genesis_hash"])
         + _unhex(case["channel_id"])
         + _encode("u64", int(case["version"]))
@@ -47,8 +47,9 @@ def _payload(file: dict[str, Any], case: dict[str, Any]) -> bytes:
 CASES = _load()["cases"]
 
 
-def test_domain_tag() -> None:
+def test_domain_tags() -> None:
     assert _unhex(_load()["domain"]) == b"ccnet:channel:v1"
+    assert _unhex(_load()["close_domain"]) == b"ccnet:chclose:v1"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
@@ -76,3 +77,18 @@ def test_signatures_verify_with_keys_from_seeds(case: dict[str, Any]) -> None:
     other = Keypair.create_from_seed(file["signer_b"]["seed"], crypto_type=KeypairType.SR25519)
     assert not other.verify(payload, _unhex(case["signature_a"]))
     assert not other.verify(payload + b"\0", _unhex(case["signature_b"]))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_close_payloads_and_signatures(case: dict[str, Any]) -> None:
+    """cooperative_close only accepts signatures under the close domain."""
+    file = _load()
+    closing = _payload(file, case, "close_domain")
+    assert closing == _unhex(case["close_payload_scale"])
+    for side in ("a", "b"):
+        pair = Keypair.create_from_seed(
+            file[f"signer_{side}"]["seed"], crypto_type=KeypairType.SR25519
+        )
+        assert pair.verify(closing, _unhex(case[f"close_signature_{side}"]))
+        # An update signature is not an agreement to close.
+        assert not pair.verify(closing, _unhex(case[f"signature_{side}"]))

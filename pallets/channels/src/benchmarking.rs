@@ -43,11 +43,14 @@ fn funded_channel<T: Config>() -> (ChannelId, Signer<T>, Signer<T>) {
 	(id, a, b)
 }
 
+/// A state giving A everything, signed by both: as an update, or (`closing`) as the
+/// agreed close.
 fn cosigned<T: Config>(
 	id: ChannelId,
 	a: &sr25519::Public,
 	b: &sr25519::Public,
 	version: u64,
+	closing: bool,
 ) -> (StateOf<T>, sr25519::Signature, sr25519::Signature) {
 	let d = deposit::<T>();
 	let state = ChannelState {
@@ -55,7 +58,11 @@ fn cosigned<T: Config>(
 		balance_a: d.saturating_add(d),
 		balance_b: Zero::zero(),
 	};
-	let payload = Pallet::<T>::signing_payload(id, &state);
+	let payload = if closing {
+		Pallet::<T>::closing_payload(id, &state)
+	} else {
+		Pallet::<T>::signing_payload(id, &state)
+	};
 	let sign = |key| sr25519_sign(KEY_TYPE, key, &payload).expect("key is in the keystore");
 	(state, sign(a), sign(b))
 }
@@ -107,7 +114,7 @@ mod benchmarks {
 	#[benchmark]
 	fn cooperative_close() {
 		let (id, a, b) = funded_channel::<T>();
-		let (state, sa, sb) = cosigned::<T>(id, &a.1, &b.1, 1);
+		let (state, sa, sb) = cosigned::<T>(id, &a.1, &b.1, 1, true);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(a.0), id, state, sa, sb);
 		assert!(!Channels::<T>::contains_key(id));
@@ -116,7 +123,7 @@ mod benchmarks {
 	#[benchmark]
 	fn close_unilateral() {
 		let (id, a, b) = funded_channel::<T>();
-		let (state, sa, sb) = cosigned::<T>(id, &a.1, &b.1, 1);
+		let (state, sa, sb) = cosigned::<T>(id, &a.1, &b.1, 1, false);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(a.0), id, state, Some(sa), Some(sb));
 		assert!(matches!(
@@ -128,9 +135,9 @@ mod benchmarks {
 	#[benchmark]
 	fn challenge() -> Result<(), BenchmarkError> {
 		let (id, a, b) = funded_channel::<T>();
-		let (old, oa, ob) = cosigned::<T>(id, &a.1, &b.1, 1);
+		let (old, oa, ob) = cosigned::<T>(id, &a.1, &b.1, 1, false);
 		Pallet::<T>::close_unilateral(RawOrigin::Signed(a.0.clone()).into(), id, old, Some(oa), Some(ob))?;
-		let (new, na, nb) = cosigned::<T>(id, &a.1, &b.1, 2);
+		let (new, na, nb) = cosigned::<T>(id, &a.1, &b.1, 2, false);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(b.0), id, new, na, nb);
 		assert!(!Channels::<T>::contains_key(id));
@@ -140,7 +147,7 @@ mod benchmarks {
 	#[benchmark]
 	fn settle() -> Result<(), BenchmarkError> {
 		let (id, a, b) = funded_channel::<T>();
-		let (state, sa, sb) = cosigned::<T>(id, &a.1, &b.1, 1);
+		let (state, sa, sb) = cosigned::<T>(id, &a.1, &b.1, 1, false);
 		Pallet::<T>::close_unilateral(RawOrigin::Signed(a.0.clone()).into(), id, state, Some(sa), Some(sb))?;
 		let after = frame_system::Pallet::<T>::block_number()
 			.saturating_add(T::ChallengePeriod::get())

@@ -15,7 +15,10 @@
 //!   encoding of [`SignedPayload`]: `(STATE_DOMAIN, genesis hash, channel id,
 //!   version, balance_a, balance_b)`. The genesis hash and channel id stop
 //!   replays on other chains and channels; ids are never reused.
-//! - `cooperative_close` pays out a state signed by both, at once.
+//! - `cooperative_close` pays out, at once, a state both parties signed under the
+//!   closing domain tag ([`CLOSE_DOMAIN`]) instead of the update tag. Update
+//!   signatures alone cannot close at once: otherwise an old update that favoured
+//!   one party would close the channel with no chance of a fraud proof.
 //! - `close_unilateral` registers a co-signed state (or the opening state,
 //!   version 0, which needs no signatures) and starts the challenge period of
 //!   [`Config::ChallengePeriod`] blocks.
@@ -297,8 +300,9 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Close at once with a state signed by both parties. Also allowed during a
-		/// challenge period (the parties agree after all).
+		/// Close at once with a state both parties signed under [`CLOSE_DOMAIN`]
+		/// ([`Pallet::closing_payload`]). Also allowed during a challenge period (the
+		/// parties agree after all).
 		///
 		/// Origin: signed (anyone; the signatures carry the authority). Emits
 		/// `ChannelClosed`.
@@ -317,7 +321,8 @@ pub mod pallet {
 			ensure_signed(origin)?;
 			let channel = Channels::<T>::get(channel_id).ok_or(Error::<T>::UnknownChannel)?;
 			ensure!(channel.phase != Phase::Opening, Error::<T>::NotFunded);
-			Self::check_state(channel_id, &channel, &state, Some(&signature_a), Some(&signature_b))?;
+			let payload = Self::closing_payload(channel_id, &state);
+			Self::check_state(&payload, &channel, &state, Some(&signature_a), Some(&signature_b))?;
 			Self::pay_out(&channel, &state)?;
 			Channels::<T>::remove(channel_id);
 			Self::deposit_event(Event::ChannelClosed {
@@ -349,7 +354,8 @@ pub mod pallet {
 			let mut channel = Channels::<T>::get(channel_id).ok_or(Error::<T>::UnknownChannel)?;
 			let closer = Self::party_of(&channel, &who).ok_or(Error::<T>::NotParty)?;
 			ensure!(channel.phase == Phase::Funded, Error::<T>::NotFunded);
-			Self::check_state(channel_id, &channel, &state, signature_a.as_ref(), signature_b.as_ref())?;
+			let payload = Self::signing_payload(channel_id, &state);
+			Self::check_state(&payload, &channel, &state, signature_a.as_ref(), signature_b.as_ref())?;
 			let challenge_ends = frame_system::Pallet::<T>::block_number().saturating_add(T::ChallengePeriod::get());
 			channel.phase = Phase::Closing {
 				state,
@@ -398,7 +404,8 @@ pub mod pallet {
 				Error::<T>::ChallengePeriodOver
 			);
 			ensure!(state.version > registered.version, Error::<T>::NotNewer);
-			Self::check_state(channel_id, &channel, &state, Some(&signature_a), Some(&signature_b))?;
+			let payload = Self::signing_payload(channel_id, &state);
+			Self::check_state(&payload, &channel, &state, Some(&signature_a), Some(&signature_b))?;
 			let total = channel.deposit_a.saturating_add(channel.deposit_b);
 			let (cheater, honest, penalty, outcome) = match closer {
 				Party::A => (
@@ -481,9 +488,14 @@ impl<T: Config> Pallet<T> {
 		frame_system::BlockHash::<T>::get(BlockNumberFor::<T>::zero())
 	}
 
-	/// The exact bytes a party signs for `state` on `channel_id`.
+	/// The exact bytes a party signs for update `state` on `channel_id`.
 	pub fn signing_payload(channel_id: ChannelId, state: &StateOf<T>) -> alloc::vec::Vec<u8> {
 		SignedPayload::new(Self::genesis_hash(), channel_id, state).encode()
+	}
+
+	/// The exact bytes a party signs to agree to close `channel_id` with `state`.
+	pub fn closing_payload(channel_id: ChannelId, state: &StateOf<T>) -> alloc::vec::Vec<u8> {
+		SignedPayload::closing(Self::genesis_hash(), channel_id, state).encode()
 	}
 
 	fn party_of(channel: &ChannelOf<T>, who: &T::AccountId) -> Option<Party> {
@@ -504,10 +516,10 @@ impl<T: Config> Pallet<T> {
 		polkadot_sdk::sp_io::crypto::sr25519_verify(signature, payload, &public)
 	}
 
-	/// Check that `state` adds up and is signed by both parties; only the opening
-	/// state may come without signatures.
+	/// Check that `state` adds up and that both parties signed `payload` (its
+	/// encoding under the right domain); only the opening state may come unsigned.
 	fn check_state(
-		channel_id: ChannelId,
+		payload: &[u8],
 		channel: &ChannelOf<T>,
 		state: &StateOf<T>,
 		signature_a: Option<&sr25519::Signature>,
@@ -528,13 +540,12 @@ impl<T: Config> Pallet<T> {
 			ensure!(is_opening_state, Error::<T>::MissingSignature);
 			return Ok(());
 		};
-		let payload = Self::signing_payload(channel_id, state);
 		ensure!(
-			Self::signed_by(&payload, sig_a, &channel.party_a),
+			Self::signed_by(payload, sig_a, &channel.party_a),
 			Error::<T>::BadSignatureA
 		);
 		ensure!(
-			Self::signed_by(&payload, sig_b, &channel.party_b),
+			Self::signed_by(payload, sig_b, &channel.party_b),
 			Error::<T>::BadSignatureB
 		);
 		Ok(())

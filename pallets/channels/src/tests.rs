@@ -33,7 +33,19 @@ fn sign(key: Sr25519Keyring, channel_id: H256, s: &ChannelState<Balance>) -> sr2
 	key.pair().sign(&Channels::signing_payload(channel_id, s))
 }
 
-/// Signatures of Alice (A) and Bob (B) over `s`.
+fn sign_close(key: Sr25519Keyring, channel_id: H256, s: &ChannelState<Balance>) -> sr25519::Signature {
+	key.pair().sign(&Channels::closing_payload(channel_id, s))
+}
+
+/// Alice's (A) and Bob's (B) agreement to close with `s`.
+fn agree_close(channel_id: H256, s: &ChannelState<Balance>) -> (sr25519::Signature, sr25519::Signature) {
+	(
+		sign_close(Sr25519Keyring::Alice, channel_id, s),
+		sign_close(Sr25519Keyring::Bob, channel_id, s),
+	)
+}
+
+/// Signatures of Alice (A) and Bob (B) over update `s`.
 fn cosign(channel_id: H256, s: &ChannelState<Balance>) -> (sr25519::Signature, sr25519::Signature) {
 	(
 		sign(Sr25519Keyring::Alice, channel_id, s),
@@ -143,7 +155,7 @@ mod cooperative_close {
 		run_test(|| {
 			let id = open_funded(1_000, 200);
 			let s = state(1_000, 400, 800);
-			let (sa, sb) = cosign(id, &s);
+			let (sa, sb) = agree_close(id, &s);
 			assert_ok!(Channels::cooperative_close(origin(charlie()), id, s, sa, sb));
 			System::assert_last_event(
 				Event::ChannelClosed {
@@ -166,12 +178,12 @@ mod cooperative_close {
 		run_test(|| {
 			let id = open_funded(1_000, 0);
 			let s = state(u64::MAX, 0, 1_000);
-			let (sa, sb) = cosign(id, &s);
+			let (sa, sb) = agree_close(id, &s);
 			assert_ok!(Channels::cooperative_close(origin(alice()), id, s, sa, sb));
 			assert_eq!(free(&bob()), INITIAL + 1_000);
 			let id = open_funded(1, 0);
 			let s = state(1, 1, 0);
-			let (sa, sb) = cosign(id, &s);
+			let (sa, sb) = agree_close(id, &s);
 			assert_ok!(Channels::cooperative_close(origin(alice()), id, s, sa, sb));
 			assert_eq!(free(&alice()), INITIAL - 1_000);
 		});
@@ -182,18 +194,18 @@ mod cooperative_close {
 		run_test(|| {
 			let id = open_funded(1_000, 0);
 			let s = state(1, 500, 500);
-			let (sa, sb) = cosign(id, &s);
+			let (sa, sb) = agree_close(id, &s);
 			let c = |st, a, b| Channels::cooperative_close(origin(alice()), id, st, a, b);
 			assert_noop!(c(state(1, 500, 501), sa, sb), Error::<Test>::BalanceMismatch);
 			assert_noop!(c(state(1, Balance::MAX, 1), sa, sb), Error::<Test>::BalanceMismatch);
 			// A signature over another version, or by the wrong key, is rejected.
 			assert_noop!(c(state(2, 500, 500), sa, sb), Error::<Test>::BadSignatureA);
 			assert_noop!(c(s, sb, sa), Error::<Test>::BadSignatureA);
-			let charlie_sig = sign(Sr25519Keyring::Charlie, id, &s);
+			let charlie_sig = sign_close(Sr25519Keyring::Charlie, id, &s);
 			assert_noop!(c(s, sa, charlie_sig), Error::<Test>::BadSignatureB);
 			// A state signed for another channel does not replay here.
 			let other = open_funded(1_000, 0);
-			let (oa, ob) = cosign(other, &s);
+			let (oa, ob) = agree_close(other, &s);
 			assert_noop!(c(s, oa, ob), Error::<Test>::BadSignatureA);
 			assert_noop!(
 				Channels::cooperative_close(origin(alice()), H256::zero(), s, sa, sb),
@@ -206,11 +218,32 @@ mod cooperative_close {
 	}
 
 	#[test]
+	fn update_signatures_cannot_close_at_once() {
+		run_test(|| {
+			let id = open_funded(1_000, 0);
+			// An old update that favoured Alice, co-signed long ago.
+			let old = state(1, 1_000, 0);
+			let (ua, ub) = cosign(id, &old);
+			assert_noop!(
+				Channels::cooperative_close(origin(alice()), id, old, ua, ub),
+				Error::<Test>::BadSignatureA
+			);
+			// The agreed close of the same balances works.
+			let (ca, cb) = agree_close(id, &old);
+			assert_noop!(
+				Channels::cooperative_close(origin(alice()), id, old, ca, ub),
+				Error::<Test>::BadSignatureB
+			);
+			assert_ok!(Channels::cooperative_close(origin(alice()), id, old, ca, cb));
+		});
+	}
+
+	#[test]
 	fn signatures_commit_to_the_genesis_hash() {
 		run_test(|| {
 			let id = open_funded(1_000, 0);
 			let s = state(1, 500, 500);
-			let (sa, sb) = cosign(id, &s);
+			let (sa, sb) = agree_close(id, &s);
 			// Same channel id and state, but another chain: the payload changes.
 			polkadot_sdk::frame_system::BlockHash::<Test>::insert(0, H256::repeat_byte(1));
 			assert_noop!(
@@ -226,7 +259,7 @@ mod cooperative_close {
 			let id = Channels::channel_id(&alice(), &bob(), 0);
 			assert_ok!(Channels::open(origin(alice()), bob(), 100, 100));
 			let s = state(1, 100, 100);
-			let (sa, sb) = cosign(id, &s);
+			let (sa, sb) = agree_close(id, &s);
 			assert_noop!(
 				Channels::cooperative_close(origin(alice()), id, s, sa, sb),
 				Error::<Test>::NotFunded
@@ -414,7 +447,7 @@ mod fraud_proof {
 				None
 			));
 			let s = state(2, 10, 990);
-			let (sa, sb) = cosign(id, &s);
+			let (sa, sb) = agree_close(id, &s);
 			assert_ok!(Channels::cooperative_close(origin(bob()), id, s, sa, sb));
 			assert_eq!(free(&bob()), INITIAL + 990);
 		});
@@ -428,8 +461,8 @@ fn payout_to_a_new_account_below_ed_fails_without_losing_funds() {
 		let id = Channels::channel_id(&alice(), &dave, 0);
 		assert_ok!(Channels::open(origin(alice()), dave.clone(), 1_000, 0));
 		let s = state(1, 999, 1);
-		let sa = sign(Sr25519Keyring::Alice, id, &s);
-		let sb = sign(Sr25519Keyring::Dave, id, &s);
+		let sa = sign_close(Sr25519Keyring::Alice, id, &s);
+		let sb = sign_close(Sr25519Keyring::Dave, id, &s);
 		assert_noop!(
 			Channels::cooperative_close(origin(alice()), id, s, sa, sb),
 			Error::<Test>::PayoutFailed

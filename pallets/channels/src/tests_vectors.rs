@@ -1,7 +1,7 @@
 //! The shared test vectors of signed channel states (`tests/vectors/` at the
 //! repository root), checked here and by the Python channel code.
 
-use crate::{mock::*, ChannelState, SignedPayload, STATE_DOMAIN};
+use crate::{mock::*, ChannelState, SignedPayload, CLOSE_DOMAIN, STATE_DOMAIN};
 use codec::Encode;
 use polkadot_sdk::sp_core::{sr25519, Pair, H256};
 use serde_json::{json, Value};
@@ -73,6 +73,7 @@ fn generate() -> Value {
 		.into_iter()
 		.map(|(name, genesis, channel, state)| {
 			let payload = SignedPayload::new(genesis, channel, &state).encode();
+			let closing = SignedPayload::closing(genesis, channel, &state).encode();
 			json!({
 				"name": name,
 				"genesis_hash": hex0x(genesis.as_bytes()),
@@ -84,12 +85,16 @@ fn generate() -> Value {
 				"payload_scale": hex0x(&payload),
 				"signature_a": hex0x(&a.sign(&payload).0),
 				"signature_b": hex0x(&b.sign(&payload).0),
+				"close_payload_scale": hex0x(&closing),
+				"close_signature_a": hex0x(&a.sign(&closing).0),
+				"close_signature_b": hex0x(&b.sign(&closing).0),
 			})
 		})
 		.collect();
 	json!({
-		"description": "Signed channel states: payload = SCALE(domain [u8;16], genesis_hash H256, channel_id H256, version u64, balance_a u128, balance_b u128); sr25519 signatures are randomized, so check that they verify, not that they match. Integers are decimal strings.",
+		"description": "Signed channel states: payload = SCALE(domain [u8;16], genesis_hash H256, channel_id H256, version u64, balance_a u128, balance_b u128), with the update domain (payload_scale, signature_*) or the close domain (close_*: what cooperative_close accepts); sr25519 signatures are randomized, so check that they verify, not that they match. Integers are decimal strings.",
 		"domain": hex0x(&STATE_DOMAIN),
+		"close_domain": hex0x(&CLOSE_DOMAIN),
 		"signer_a": { "seed": hex0x(&SEED_A), "public": hex0x(&a.public().0) },
 		"signer_b": { "seed": hex0x(&SEED_B), "public": hex0x(&b.public().0) },
 		"cases": cases,
@@ -105,6 +110,7 @@ fn shared_vectors_match_the_pallet_encoding() {
 	}
 	let file: Value = serde_json::from_str(VECTORS).expect("vectors are JSON");
 	assert_eq!(unhex(&file["domain"]), STATE_DOMAIN.to_vec());
+	assert_eq!(unhex(&file["close_domain"]), CLOSE_DOMAIN.to_vec());
 	let pub_a = sr25519::Public::from_raw(unhex(&file["signer_a"]["public"]).try_into().unwrap());
 	let pub_b = sr25519::Public::from_raw(unhex(&file["signer_b"]["public"]).try_into().unwrap());
 	assert_eq!(pub_a, sr25519::Pair::from_seed(&SEED_A).public());
@@ -150,5 +156,9 @@ fn pallet_payload_is_the_vector_layout() {
 			SignedPayload::new(genesis, id, &s).encode()
 		);
 		assert_eq!(Channels::signing_payload(id, &s).len(), 16 + 32 + 32 + 8 + 16 + 16);
+		assert_eq!(
+			Channels::closing_payload(id, &s),
+			SignedPayload::closing(genesis, id, &s).encode()
+		);
 	});
 }

@@ -9,6 +9,11 @@ pub type ChannelId = H256;
 
 /// Domain tag that starts every signed channel state (16 bytes, no length prefix).
 pub const STATE_DOMAIN: [u8; 16] = *b"ccnet:channel:v1";
+/// Domain tag of a state that both parties agreed to close the channel with. Only
+/// a state signed under this tag closes cooperatively (at once): an ordinary update
+/// signature cannot, so an old update can only be used in a unilateral close, where
+/// a newer state refutes it.
+pub const CLOSE_DOMAIN: [u8; 16] = *b"ccnet:chclose:v1";
 /// Domain tag of channel id derivation.
 pub const CHANNEL_ID_DOMAIN: [u8; 16] = *b"ccnet:chan-id:v1";
 
@@ -36,10 +41,12 @@ pub struct ChannelState<Balance> {
 
 /// The bytes both parties sign with sr25519: the SCALE encoding of this struct
 /// (`domain` is a fixed 16-byte array, so it has no length prefix). The genesis
-/// hash and the channel id make a signature useless on another chain or channel.
+/// hash and the channel id make a signature useless on another chain or channel;
+/// the domain tells an update ([`STATE_DOMAIN`]) from an agreed close
+/// ([`CLOSE_DOMAIN`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, TypeInfo, MaxEncodedLen)]
 pub struct SignedPayload<Hash, Balance> {
-	/// Always [`STATE_DOMAIN`].
+	/// [`STATE_DOMAIN`] or [`CLOSE_DOMAIN`].
 	pub domain: [u8; 16],
 	/// Hash of block 0 of the chain.
 	pub genesis_hash: Hash,
@@ -54,10 +61,19 @@ pub struct SignedPayload<Hash, Balance> {
 }
 
 impl<Hash, Balance: Copy> SignedPayload<Hash, Balance> {
-	/// The payload of `state` on `channel_id` of the chain with `genesis_hash`.
+	/// The payload of update `state` on `channel_id` of the chain with `genesis_hash`.
 	pub fn new(genesis_hash: Hash, channel_id: ChannelId, state: &ChannelState<Balance>) -> Self {
+		Self::with_domain(STATE_DOMAIN, genesis_hash, channel_id, state)
+	}
+
+	/// The payload that agrees to close `channel_id` with `state`.
+	pub fn closing(genesis_hash: Hash, channel_id: ChannelId, state: &ChannelState<Balance>) -> Self {
+		Self::with_domain(CLOSE_DOMAIN, genesis_hash, channel_id, state)
+	}
+
+	fn with_domain(domain: [u8; 16], genesis_hash: Hash, channel_id: ChannelId, state: &ChannelState<Balance>) -> Self {
 		Self {
-			domain: STATE_DOMAIN,
+			domain,
 			genesis_hash,
 			channel_id,
 			version: state.version,

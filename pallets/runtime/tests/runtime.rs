@@ -117,7 +117,7 @@ fn a_market_flow_across_all_pallets_keeps_every_invariant() {
 			balance_a: 97 * UNIT,
 			balance_b: 3 * UNIT,
 		};
-		let payload = Channels::signing_payload(id, &state);
+		let payload = Channels::closing_payload(id, &state);
 		let (sa, sb) = (Alice.pair().sign(&payload), Ferdie.pair().sign(&payload));
 		assert_ok!(Channels::cooperative_close(signed(Ferdie), id, state, sa, sb));
 		assert_eq!(Balances::free_balance(who(Ferdie)), ENDOWMENT + 3 * UNIT);
