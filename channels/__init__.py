@@ -1,7 +1,147 @@
-"""Off-chain payment channels: the channel state machine, vouchers and their store."""
+"""Off-chain payment channels: states, the update protocol, durable storage, the
+watchtower.
+
+Modules: :mod:`.state` (states and signatures, exactly as pallet-channels checks them),
+:mod:`.messages` (wire format), :mod:`.channel` (pure state machine: updates and the
+cooperative close agreement),
+:mod:`.store` (durable SQLite store), :mod:`.transport` (asyncio and in-memory
+transports), :mod:`.party` (:class:`ChannelParty`, the asyncio glue and the chain
+calls through :mod:`ccnet.client`), :mod:`.watchtower`.
+"""
 
 import logging
 
-__all__: list[str] = []
+from .channel import MAX_VERSION, Channel, Policy, accept_all, accept_not_worse
+from .exceptions import (
+    BalanceError,
+    ChannelError,
+    ChannelStateError,
+    CloseRefused,
+    ClosingError,
+    ConflictError,
+    InDoubtError,
+    MalformedMessage,
+    OversizeMessage,
+    PeerTimeout,
+    PendingError,
+    PersistError,
+    PolicyRejected,
+    ProposalRejected,
+    ProtocolError,
+    ReplayError,
+    SignatureError,
+    TransportClosed,
+    UnknownChannelError,
+    VersionError,
+    WatchtowerError,
+    WrongChainError,
+    WrongChannelError,
+)
+from .messages import (
+    MAX_BODY,
+    CloseAccept,
+    CloseRequest,
+    Countersign,
+    Message,
+    Propose,
+    Reject,
+    decode,
+    encode,
+)
+from .party import ChannelParty, Guardian, ProtocolIncident
+from .state import (
+    CLOSE_DOMAIN,
+    STATE_DOMAIN,
+    ChannelParams,
+    ChannelState,
+    ClosingAgreement,
+    Party,
+    SignedState,
+    channel_id_of,
+    closing_payload,
+    sign_close,
+    sign_state,
+    signing_payload,
+    verify_close,
+    verify_state,
+)
+from .store import ChannelStore, PersistStatus, SqliteChannelStore
+from .transport import MemoryTransport, StreamTransport, Transport, connect, serve
+from .updates import ChannelRecord, ChannelUpdate, PendingProposal, Phase, UpdateKind
+from .watchtower import Challenge, TowerClient, TowerStore, Watchtower
+
+__all__ = [
+    "CLOSE_DOMAIN",
+    "MAX_BODY",
+    "MAX_VERSION",
+    "STATE_DOMAIN",
+    "BalanceError",
+    "Challenge",
+    "Channel",
+    "ChannelError",
+    "ChannelParams",
+    "ChannelParty",
+    "ChannelRecord",
+    "ChannelState",
+    "ChannelStateError",
+    "ChannelStore",
+    "ChannelUpdate",
+    "CloseAccept",
+    "CloseRefused",
+    "CloseRequest",
+    "ClosingAgreement",
+    "ClosingError",
+    "ConflictError",
+    "Countersign",
+    "Guardian",
+    "InDoubtError",
+    "MalformedMessage",
+    "MemoryTransport",
+    "Message",
+    "OversizeMessage",
+    "Party",
+    "PeerTimeout",
+    "PendingError",
+    "PendingProposal",
+    "PersistError",
+    "PersistStatus",
+    "Phase",
+    "Policy",
+    "PolicyRejected",
+    "Propose",
+    "ProposalRejected",
+    "ProtocolError",
+    "ProtocolIncident",
+    "Reject",
+    "ReplayError",
+    "SignatureError",
+    "SignedState",
+    "SqliteChannelStore",
+    "StreamTransport",
+    "TowerClient",
+    "TowerStore",
+    "Transport",
+    "TransportClosed",
+    "UnknownChannelError",
+    "UpdateKind",
+    "VersionError",
+    "Watchtower",
+    "WatchtowerError",
+    "WrongChainError",
+    "WrongChannelError",
+    "accept_all",
+    "accept_not_worse",
+    "channel_id_of",
+    "closing_payload",
+    "connect",
+    "decode",
+    "encode",
+    "serve",
+    "sign_close",
+    "sign_state",
+    "signing_payload",
+    "verify_close",
+    "verify_state",
+]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

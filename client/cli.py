@@ -1,4 +1,9 @@
-"""The ``ccnet`` command line: thin typer commands over the ccnet.client SDK."""
+"""The ``ccnet`` command line: thin typer commands over the ccnet.client SDK.
+
+Each command group lives in ``client/commands/<area>.py`` (``app = typer.Typer(...)``)
+and is registered below with one ``app.add_typer(...)`` line. Shared plumbing (global
+options, output, exit codes): :mod:`ccnet.client.commands._common`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,16 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .devchain import DEFAULT_PORT, DEFAULT_TIMEOUT, DevChain, DevChainInfo
+from .commands import balance as balance_cmd
+from .commands import chain as chain_cmd
+from .commands import channel as channel_cmd
+from .commands import checkpoint as checkpoint_cmd
+from .commands import dispute as dispute_cmd
+from .commands import keys as keys_cmd
+from .commands import task as task_cmd
+from .commands import watchtower as watchtower_cmd
+from .commands._common import CliContext
+from .config import resolve_settings
 from .exceptions import CcnetError
 
 __all__ = ["app", "chain_app", "main"]
@@ -20,39 +34,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-chain_app = typer.Typer(help="Run the local Chopsticks dev chain (127.0.0.1 only).")
-app.add_typer(chain_app, name="chain", no_args_is_help=True)
-
-RootOpt = Annotated[
-    Path | None,
-    typer.Option(
-        help="Repository root (default: found from the working dir).", envvar="CCNET_ROOT"
-    ),
-]
-SpecOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--spec",
-        help="Raw chain spec (default: chain-spec/development.raw.json).",
-        envvar="CCNET_CHAIN_SPEC",
-    ),
-]
-PortOpt = Annotated[
-    int,
-    typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.", envvar="CCNET_CHAIN_PORT"),
-]
-StateOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--state-dir",
-        help="Pid file and log (default: .state/devchain).",
-        envvar="CCNET_DEVCHAIN_DIR",
-    ),
-]
-TimeoutOpt = Annotated[
-    float,
-    typer.Option(help="Seconds to wait for the chain to answer.", envvar="CCNET_DEVCHAIN_TIMEOUT"),
-]
+chain_app = chain_cmd.app
+app.add_typer(chain_cmd.app, name="chain", no_args_is_help=True)
+app.add_typer(keys_cmd.app, name="keys", no_args_is_help=True)
+app.command(name="balance")(balance_cmd.balance)
+app.add_typer(task_cmd.app, name="task", no_args_is_help=True)
+app.add_typer(dispute_cmd.app, name="dispute", no_args_is_help=True)
+app.add_typer(checkpoint_cmd.app, name="checkpoint", no_args_is_help=True)
+app.add_typer(channel_cmd.app, name="channel", no_args_is_help=True)
+app.add_typer(watchtower_cmd.app, name="watchtower", no_args_is_help=True)
 
 
 def _version(value: bool) -> None:
@@ -63,76 +53,52 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Node WebSocket URL (env CCNET_URL, config url; default ws://127.0.0.1:8000).",
+            show_default=False,
+        ),
+    ] = None,
+    keystore: Annotated[
+        Path | None,
+        typer.Option(
+            "--keystore",
+            help="Keystore directory (env CCNET_KEYSTORE, config keystore; "
+            "default ~/.config/ccnet/keystore).",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Config file (env CCNET_CONFIG; default ~/.config/ccnet/config.toml).",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Machine-readable JSON output on stdout.")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
-
-
-def _chain(
-    *,
-    root: Path | None,
-    spec: Path | None = None,
-    state_dir: Path | None = None,
-    port: int = DEFAULT_PORT,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> DevChain:
-    # Paths given by the user are relative to the working dir, not to the root.
-    return DevChain(
-        root=root.resolve() if root else None,
-        spec=spec.resolve() if spec else None,
-        state_dir=state_dir.resolve() if state_dir else None,
-        port=port,
-        timeout=timeout,
-    )
-
-
-def _describe(info: DevChainInfo) -> str:
-    return f"{info.url} (chain {info.chain!r}, pid {info.pid}, log {info.log})"
-
-
-@chain_app.command()
-def start(
-    spec: SpecOpt = None,
-    port: PortOpt = DEFAULT_PORT,
-    state_dir: StateOpt = None,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-    root: RootOpt = None,
-) -> None:
-    """Start the dev chain in the background; does nothing if it already runs."""
-    chain = _chain(root=root, spec=spec, state_dir=state_dir, port=port, timeout=timeout)
     try:
-        info = chain.start()
+        settings = resolve_settings(url=url, keystore=keystore, config=config)
     except CcnetError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=1) from None
-    typer.echo(f"dev chain running at {_describe(info)}")
-
-
-@chain_app.command()
-def stop(state_dir: StateOpt = None, root: RootOpt = None) -> None:
-    """Stop the dev chain and every process it started."""
-    try:
-        was_running = _chain(root=root, state_dir=state_dir).stop()
-    except CcnetError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(code=1) from None
-    typer.echo("dev chain stopped" if was_running else "dev chain was not running")
-
-
-@chain_app.command()
-def status(state_dir: StateOpt = None, root: RootOpt = None) -> None:
-    """Show whether the dev chain runs (exit code 3 if it does not)."""
-    info = _chain(root=root, state_dir=state_dir).status()
-    if info is None:
-        typer.echo("dev chain is not running")
-        raise typer.Exit(code=3)
-    typer.echo(f"dev chain running at {_describe(info)}")
+    cli = CliContext(settings, json_output=json_output, verbose=verbose)
+    ctx.obj = cli
+    ctx.call_on_close(cli.close)
 
 
 def main() -> None:

@@ -45,6 +45,10 @@ class ChainRequestError(CcnetError):
     """The node answered an RPC request with an error (bad parameters, unknown method)."""
 
 
+class CallEncodingError(CcnetError, ValueError):
+    """The parameters of a call (or a storage key) do not fit the runtime's types."""
+
+
 class ExtrinsicError(CcnetError):
     """The node rejected an extrinsic before inclusion (bad nonce, low priority, invalid
     transaction, dropped from the pool); nothing was dispatched and no fee was paid."""

@@ -82,6 +82,18 @@ wasm_toolchain() {
   log "WASM_BUILD_TOOLCHAIN='$toolchain' (.state/env)"
 }
 
+zk_circuits() {
+  # circom circuits -> R1CS, witness Wasm, ptau and Groth16 keys in the cache outside git
+  # (${CCNET_ZK_CACHE:-$HOME/.cache/ccnet/zk}); about a second when cached.
+  bash scripts/zk-setup.sh
+}
+
+worker_jobs() {
+  # The worker's job modules (worker/jobs, wasm32-wasip1) -> ${CCNET_CACHE:-$HOME/.cache/ccnet}/jobs;
+  # needs the toolchain from wasm_toolchain; instant when the sources are unchanged.
+  bash scripts/build-jobs.sh
+}
+
 build_chain() {
   if [ "${SKIP_CHAIN_BUILD:-}" = 1 ]; then
     log "SKIP_CHAIN_BUILD=1: not building the runtime and chain specs"
@@ -99,6 +111,8 @@ build_chain() {
 python_env
 mypy_view
 node_env
+zk_circuits
 wasm_toolchain
+worker_jobs
 build_chain
 log "done"

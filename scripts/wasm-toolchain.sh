@@ -18,9 +18,14 @@ log() { printf '[wasm-toolchain] %s\n' "$*" >&2; }
 
 # CCNET_WASM_ROUTE=debian forces the fallback (to test it where rustup works).
 ROUTE="${CCNET_WASM_ROUTE:-auto}"
+# Worker jobs (worker/jobs, scripts/build-jobs.sh) need wasm32-wasip1 on the same route.
+rustup_wasip1() {
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 \
+    || timeout 60 rustup target add wasm32-wasip1 >/dev/null 2>&1
+}
 if [ "$ROUTE" != debian ] && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
-   && rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
-  log "using rustup's wasm32-unknown-unknown target"
+   && rustup component list --installed 2>/dev/null | grep -q '^rust-src' && rustup_wasip1; then
+  log "using rustup's wasm32-unknown-unknown and wasm32-wasip1 targets"
   echo ""
   exit 0
 fi
@@ -30,8 +35,8 @@ if [ -f "$STAMP" ] && rustup toolchain list | grep -q '^web'; then
   exit 0
 fi
 if [ "$ROUTE" != debian ] && timeout 60 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 \
-   && timeout 60 rustup component add rust-src >/dev/null 2>&1; then
-  log "installed rustup's wasm32-unknown-unknown target"
+   && timeout 60 rustup component add rust-src >/dev/null 2>&1 && rustup_wasip1; then
+  log "installed rustup's wasm32-unknown-unknown and wasm32-wasip1 targets"
   echo ""
   exit 0
 fi

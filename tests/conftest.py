@@ -8,6 +8,15 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+pytest_plugins = [
+    "fixtures.channels",
+    "fixtures.arlocal",
+    "fixtures.client",
+    "fixtures.net",
+    "fixtures.zk",
+    "fixtures.worker",
+]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test under tests/integration/ as ``integration``."""

@@ -1,7 +1,46 @@
-"""Zero-knowledge proofs for task results (Python side; circuits live beside it)."""
+"""Zero-knowledge proofs for task results (issue 6; seed 003 section 1.5).
+
+Circuits (circom 2) live beside this package in zk/circuits/ and are built by
+scripts/zk-setup.sh into a cache outside git. A worker proves a result with
+:class:`Prover`; a requester checks it with :func:`check_proof` and a
+:class:`FastVerifier` (snarkjs in a long-lived Node process, 12-15 ms a proof here), or
+the pure-Python :class:`ReferenceVerifier` (py_ecc, about 0.4 s). See zk/README.md.
+"""
 
 import logging
 
-__all__: list[str] = []
+from ccnet.zk.artifacts import CIRCUITS, CircuitArtifacts, ZkPaths
+from ccnet.zk.exceptions import HelperError, ProofInvalid, ProverError, SetupMissing, ZkError
+from ccnet.zk.groth16 import Proof, VerifyingKey
+from ccnet.zk.node import ZkNode
+from ccnet.zk.prover import ProofBundle, Prover
+from ccnet.zk.verifier import (
+    FastVerifier,
+    ReferenceVerifier,
+    Verifier,
+    check_proof,
+    verify,
+)
+
+__all__ = [
+    "CIRCUITS",
+    "CircuitArtifacts",
+    "FastVerifier",
+    "HelperError",
+    "Proof",
+    "ProofBundle",
+    "ProofInvalid",
+    "Prover",
+    "ProverError",
+    "ReferenceVerifier",
+    "SetupMissing",
+    "Verifier",
+    "VerifyingKey",
+    "ZkError",
+    "ZkNode",
+    "ZkPaths",
+    "check_proof",
+    "verify",
+]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -22,8 +22,16 @@ def test_setup_cfg_maps_every_subpackage(repo_root: Path) -> None:
     packages = cfg["options"]["packages"].split()
     lines = cfg["options"]["package_dir"].strip().splitlines()
     mapping = {key.strip(): value.strip() for key, value in (ln.split("=") for ln in lines)}
-    assert packages == [f"ccnet.{name}" for name in SUBPACKAGES]
     assert mapping == {f"ccnet.{name}": name for name in SUBPACKAGES}
+    # Every folder with an __init__.py below a mapped folder must be listed, or the
+    # wheel silently leaves it out (the editable install would still find it).
+    on_disk = sorted(
+        "ccnet." + ".".join(init.parent.relative_to(repo_root).parts)
+        for name in SUBPACKAGES
+        for init in (repo_root / name).rglob("__init__.py")
+        if "node_modules" not in init.parts
+    )
+    assert sorted(packages) == on_disk
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)

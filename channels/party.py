@@ -1,0 +1,784 @@
+"""A channel party: the state machines, the store, the peer transports and the chain.
+
+:class:`ChannelParty` is the asyncio glue around the pure :class:`~.channel.Channel`:
+it persists every update through the :class:`~.store.ChannelStore` before sending the
+message that depends on it, reads the peer's frames from a :class:`~.transport.Transport`
+per channel, and drives the chain through :class:`ccnet.client.Chain` (run in a thread,
+as the SDK is synchronous).
+
+Typical use (A pays B per task)::
+
+    store = SqliteChannelStore("alice.db")
+    async with ChannelParty(alice, store, chain=chain) as party:
+        channel = await party.open(bob.ss58_address, deposit=10 * CC)
+        await party.attach(channel.channel_id, await connect("127.0.0.1", port))
+        await party.pay(channel.channel_id, 10**9, memo="task 1")
+        await party.close_cooperatively(channel.channel_id)
+
+The receiving side calls :meth:`ChannelParty.join` (and ``fund`` when a deposit is
+asked) and :meth:`ChannelParty.attach` on its end of the transport; its policy decides
+what it countersigns, and its read loop answers close requests.
+
+A cooperative close (:meth:`ChannelParty.close_cooperatively`) is a round trip before
+the extrinsic: both sides sign a *close* of the latest co-signed state and freeze the
+channel durably before their signature leaves (see :mod:`.channel`); the requester then
+submits ``cooperative_close``. Both stores keep both close signatures, so either side can
+submit it, also after a restart (:meth:`ChannelParty.agree_close` returns the stored
+agreement without asking again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from substrateinterface import Keypair
+from substrateinterface.utils.ss58 import ss58_decode, ss58_encode
+
+from ccnet.client.exceptions import ChannelsError
+
+from .channel import Channel, Policy, accept_not_worse
+from .exceptions import (
+    ChannelStateError,
+    CloseRefused,
+    InDoubtError,
+    MalformedMessage,
+    PeerTimeout,
+    PendingError,
+    PersistError,
+    ProposalRejected,
+    ProtocolError,
+    TransportClosed,
+    UnknownChannelError,
+)
+from .messages import (
+    CloseAccept,
+    CloseRequest,
+    Countersign,
+    Message,
+    Propose,
+    Reject,
+    decode,
+    encode,
+)
+from .state import ChannelParams, ClosingAgreement, Party, SignedState
+from .store import ChannelStore, PersistStatus
+from .transport import Transport
+from .updates import ChannelRecord, ChannelUpdate, Phase
+
+if TYPE_CHECKING:
+    from ccnet.client import Chain, Receipt
+
+__all__ = ["ChannelParty", "Guardian", "ProtocolIncident"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Guardian = Callable[[ChannelParams, SignedState], None]
+"""Called with each new co-signed state after it is stored, e.g.
+:meth:`ccnet.channels.watchtower.Watchtower.guard` or a :class:`~.watchtower.TowerClient`."""
+
+SS58 = 42
+CLOSE_ATTEMPTS = 3
+"""Close requests sent per :meth:`ChannelParty.agree_close` while the peer answers
+``pending`` (its own proposal crossed ours; it re-sends it, and we answer that first)."""
+
+
+@dataclass(frozen=True)
+class ProtocolIncident:
+    """A peer message we refused (kept in :attr:`ChannelParty.incidents`)."""
+
+    channel_id: bytes
+    error: ProtocolError
+    message: Message | None = None
+    """The decoded message, when it decoded."""
+
+
+@dataclass
+class _Link:
+    transport: Transport
+    reader: asyncio.Task[None] | None = None
+    waiter: asyncio.Future[SignedState] | None = None
+    waiting_version: int | None = None
+    just_resent: bool = False
+    """attach() re-sent the outstanding proposal and nobody waited for it yet."""
+    close_waiter: asyncio.Future[ClosingAgreement] | None = None
+    close_version: int | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def fail_waiters(self, error: Exception) -> None:
+        """Fail whoever waits for an answer on this link."""
+        for waiter in (self.waiter, self.close_waiter):
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(error)
+
+
+def _key(address: str) -> bytes:
+    return bytes.fromhex(ss58_decode(address))
+
+
+def _address(public_key: bytes) -> str:
+    return str(ss58_encode(public_key, ss58_format=SS58))
+
+
+class ChannelParty:
+    """One party's channels (the holder of *keypair*, an sr25519 account key).
+
+    *store* keeps them durable; *chain* (a :class:`ccnet.client.Chain`) is needed for
+    opening, joining and closing, not for updates; *genesis_hash* defaults to the
+    chain's. *policy* decides which valid proposals we countersign (default: those
+    that do not lower our balance). *timeout* bounds waiting for the peer's answer,
+    seconds. *guardian* receives every new co-signed state (a watchtower).
+    """
+
+    def __init__(
+        self,
+        keypair: Keypair,
+        store: ChannelStore,
+        *,
+        chain: Chain | None = None,
+        genesis_hash: bytes | None = None,
+        policy: Policy = accept_not_worse,
+        timeout: float = 30.0,
+        guardian: Guardian | None = None,
+    ) -> None:
+        if genesis_hash is None:
+            if chain is None:
+                raise ValueError("give a chain or a genesis_hash")
+            genesis_hash = chain.genesis_hash
+        self._keypair = keypair
+        self._store = store
+        self._chain = chain
+        self._genesis = genesis_hash
+        self._policy = policy
+        self._timeout = timeout
+        self._guardian = guardian
+        self._channels: dict[bytes, Channel] = {}
+        self._links: dict[bytes, _Link] = {}
+        self._durable: dict[tuple[bytes, int], asyncio.Future[None]] = {}
+        self.incidents: deque[ProtocolIncident] = deque(maxlen=100)
+        """The latest refused peer messages, oldest first."""
+        self.receipts: list[Receipt] = []
+        """Every extrinsic this party submitted, in order."""
+        for record in store.channels():
+            if record.info.genesis_hash == genesis_hash and not record.phase.final:
+                self._channels[record.info.channel_id] = self._machine(record)
+
+    def _machine(self, record: ChannelRecord) -> Channel:
+        return Channel(record, self._keypair, policy=self._policy)
+
+    # -- properties -------------------------------------------------------------------
+
+    @property
+    def public_key(self) -> bytes:
+        """Our 32-byte public key (= AccountId32)."""
+        return bytes(self._keypair.public_key)
+
+    @property
+    def address(self) -> str:
+        """Our SS58 address."""
+        return _address(self.public_key)
+
+    @property
+    def genesis_hash(self) -> bytes:
+        """The chain our states commit to (32 bytes)."""
+        return self._genesis
+
+    def channel(self, channel_id: bytes) -> Channel:
+        """The state machine of a live channel; :class:`UnknownChannelError` if none."""
+        try:
+            return self._channels[channel_id]
+        except KeyError:
+            raise UnknownChannelError(f"no live channel 0x{channel_id.hex()}") from None
+
+    @property
+    def channels(self) -> list[Channel]:
+        """Every live (not closed) channel."""
+        return list(self._channels.values())
+
+    # -- persistence ------------------------------------------------------------------
+
+    async def _persist(self, channel: Channel, update: ChannelUpdate | None) -> None:
+        """Make *update* durable before anything that depends on it goes out."""
+        if update is None:
+            return
+        status = self._store.update_persisted_channel(update)
+        if status is PersistStatus.IN_PROGRESS:
+            future = asyncio.get_running_loop().create_future()
+            self._durable[(update.channel_id, update.update_id)] = future
+            await future
+        elif status is not PersistStatus.COMPLETED:
+            channel.fail(f"the store could not persist update {update.update_id}")
+            raise PersistError(f"channel 0x{channel.channel_id.hex()}: update not persisted")
+        if update.signed is not None and update.signed.co_signed and self._guardian is not None:
+            try:
+                self._guardian(channel.info, update.signed)
+            except Exception:
+                log.exception("guardian failed on version %d", update.signed.version)
+
+    def persisted(self, channel_id: bytes, update_id: int) -> None:
+        """Tell the party that an ``IN_PROGRESS`` update (and those before it) is now
+        durable; what waited for it goes out."""
+        for key, future in list(self._durable.items()):
+            if key[0] == channel_id and key[1] <= update_id and not future.done():
+                future.set_result(None)
+                del self._durable[key]
+
+    def _add(self, record: ChannelRecord) -> Channel:
+        status = self._store.persist_new_channel(record)
+        if status is PersistStatus.UNRECOVERABLE_ERROR:
+            raise PersistError(f"cannot store channel 0x{record.info.channel_id.hex()}")
+        stored = self._store.load(record.info.channel_id)
+        channel = self._machine(stored)
+        self._channels[record.info.channel_id] = channel
+        return channel
+
+    def add_channel(self, params: ChannelParams, *, phase: Phase = Phase.FUNDED) -> Channel:
+        """Track a channel whose parameters are known without asking the chain (tests,
+        benchmarks, or a party that read them elsewhere). A stored channel is loaded
+        as stored."""
+        if params.genesis_hash != self._genesis:
+            raise ValueError("the channel is on another chain")
+        me = params.party_of(self.public_key)
+        record = ChannelRecord(params, me, phase, SignedState(params.opening_state()))
+        return self._add(record)
+
+    # -- transport --------------------------------------------------------------------
+
+    async def attach(self, channel_id: bytes, transport: Transport) -> None:
+        """Serve *channel_id* over *transport* (replacing an earlier one) and re-send
+        our outstanding proposal, if any (its answer arrives in the background;
+        :meth:`resolve` waits for it)."""
+        channel = self.channel(channel_id)
+        await self.detach(channel_id)
+        link = _Link(transport)
+        self._links[channel_id] = link
+        link.reader = asyncio.create_task(
+            self._read(channel, link), name=f"ccnet-channel-{channel_id.hex()[:8]}"
+        )
+        link.reader.add_done_callback(_log_task_error)
+        retransmission = channel.retransmission()
+        if retransmission is not None:
+            log.info(
+                "channel 0x%s: re-sending version %d", channel_id.hex(), retransmission.version
+            )
+            self._expect(link, retransmission.version)
+            link.just_resent = True
+            await self._send(link, retransmission)
+
+    async def detach(self, channel_id: bytes) -> None:
+        """Stop serving *channel_id* and close its transport."""
+        link = self._links.pop(channel_id, None)
+        if link is None:
+            return
+        if link.reader is not None:
+            link.reader.cancel()
+        await link.transport.close()
+        if link.reader is not None:
+            await asyncio.gather(link.reader, return_exceptions=True)
+        link.fail_waiters(TransportClosed("detached"))
+
+    def _link(self, channel_id: bytes) -> _Link:
+        try:
+            return self._links[channel_id]
+        except KeyError:
+            raise TransportClosed(f"channel 0x{channel_id.hex()} has no transport") from None
+
+    async def _send(self, link: _Link, message: Message) -> None:
+        await link.transport.send(encode(message))
+
+    def _expect(self, link: _Link, version: int) -> asyncio.Future[SignedState]:
+        if link.waiter is not None and not link.waiter.done():
+            link.waiter.cancel()
+        waiter: asyncio.Future[SignedState] = asyncio.get_running_loop().create_future()
+        # Nobody may be waiting when the answer or an error arrives (after a timeout).
+        waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
+        link.waiter = waiter
+        link.waiting_version = version
+        return waiter
+
+    def _expect_close(self, link: _Link, version: int) -> asyncio.Future[ClosingAgreement]:
+        if link.close_waiter is not None and not link.close_waiter.done():
+            link.close_waiter.cancel()
+        waiter: asyncio.Future[ClosingAgreement] = asyncio.get_running_loop().create_future()
+        waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
+        link.close_waiter = waiter
+        link.close_version = version
+        return waiter
+
+    def _settle_close(
+        self, link: _Link, version: int, result: ClosingAgreement | Exception
+    ) -> None:
+        waiter = link.close_waiter
+        if waiter is None or waiter.done() or link.close_version != version:
+            return
+        if isinstance(result, Exception):
+            waiter.set_exception(result)
+        else:
+            waiter.set_result(result)
+
+    def _settle_waiter(self, link: _Link, version: int, result: SignedState | Exception) -> None:
+        waiter = link.waiter
+        if waiter is None or waiter.done() or link.waiting_version != version:
+            return
+        if isinstance(result, Exception):
+            waiter.set_exception(result)
+        else:
+            waiter.set_result(result)
+
+    async def _read(self, channel: Channel, link: _Link) -> None:
+        try:
+            while True:
+                try:
+                    frame = await link.transport.recv()
+                except TransportClosed:
+                    break
+                except ProtocolError as err:  # an oversize frame, skipped by the transport
+                    await self._refuse(channel, link, err, None, version=0)
+                    continue
+                try:
+                    message = decode(frame)
+                except MalformedMessage as err:
+                    await self._refuse(channel, link, err, None, version=0)
+                    continue
+                try:
+                    await self._dispatch(channel, link, message)
+                except TransportClosed:
+                    break
+                except PersistError as err:
+                    log.error("%s", err)
+                    link.fail_waiters(err)
+                    break
+        finally:
+            link.fail_waiters(TransportClosed("the peer transport closed"))
+
+    async def _refuse(
+        self,
+        channel: Channel,
+        link: _Link,
+        error: ProtocolError,
+        message: Message | None,
+        *,
+        version: int,
+    ) -> None:
+        log.warning("channel 0x%s: refused %s: %s", channel.channel_id.hex(), error.code, error)
+        self.incidents.append(ProtocolIncident(channel.channel_id, error, message))
+        if message is None or isinstance(message, Propose | CloseRequest):
+            try:
+                await self._send(link, channel.reject_for(error, version))
+            except TransportClosed:
+                pass
+
+    async def _dispatch(self, channel: Channel, link: _Link, message: Message) -> None:
+        if isinstance(message, Propose):
+            pending_before = channel.pending
+            try:
+                reply, update = channel.on_propose(message)
+            except ProtocolError as err:
+                await self._refuse(channel, link, err, message, version=message.version)
+                return
+            await self._persist(channel, update)
+            await self._send(link, reply)
+            if pending_before is not None and channel.pending is None:
+                # Our own proposal of that version lost against A's (or was burned).
+                self._settle_waiter(
+                    link,
+                    pending_before.state.version,
+                    ProposalRejected("conflict", "the peer's proposal went first", message.version),
+                )
+        elif isinstance(message, Countersign):
+            try:
+                update = channel.on_countersign(message)
+            except ProtocolError as err:
+                await self._refuse(channel, link, err, message, version=message.version)
+                return
+            await self._persist(channel, update)
+            self._settle_waiter(link, message.version, channel.latest)
+        elif isinstance(message, Reject):
+            try:
+                maybe_update, rejection = channel.on_reject(message)
+            except ProtocolError as err:
+                await self._refuse(channel, link, err, message, version=message.version)
+                return
+            await self._persist(channel, maybe_update)
+            if isinstance(rejection, CloseRefused):
+                self._settle_close(link, message.version, rejection)
+            else:
+                self._settle_waiter(link, message.version, rejection)
+        elif isinstance(message, CloseRequest):
+            await self._on_close_request(channel, link, message)
+        else:
+            assert isinstance(message, CloseAccept)
+            try:
+                update = channel.on_close_accept(message)
+            except ProtocolError as err:
+                await self._refuse(channel, link, err, message, version=message.version)
+                return
+            await self._persist(channel, update)
+            self._close_agreed(channel, link)
+
+    async def _on_close_request(self, channel: Channel, link: _Link, message: CloseRequest) -> None:
+        try:
+            reply, update = channel.on_close_request(message)
+        except PendingError as err:
+            # Our proposal crossed the request: re-send it first, so that the peer
+            # answers it (countersign, or reject as frozen) before it asks again.
+            retransmission = channel.retransmission()
+            if retransmission is not None:
+                await self._send(link, retransmission)
+            await self._refuse(channel, link, err, message, version=message.version)
+            return
+        except ProtocolError as err:
+            await self._refuse(channel, link, err, message, version=message.version)
+            return
+        await self._persist(channel, update)  # the freeze is durable before we sign out
+        await self._send(link, reply)
+        self._close_agreed(channel, link)
+
+    def _close_agreed(self, channel: Channel, link: _Link) -> None:
+        closing = channel.closing
+        if closing is not None and closing.complete:
+            self._settle_close(link, closing.version, closing)
+
+    # -- updates ----------------------------------------------------------------------
+
+    async def _round_trip(
+        self, channel: Channel, build: Callable[[], tuple[Propose, ChannelUpdate]]
+    ) -> SignedState:
+        channel.check_updatable()  # the channel's own refusal goes before transport errors
+        link = self._link(channel.channel_id)
+        async with link.lock:
+            if link.reader is None or link.reader.done():
+                raise TransportClosed("the peer transport is closed; attach a new one")
+            message, update = build()
+            waiter = self._expect(link, message.version)
+            await self._persist(channel, update)
+            await self._send(link, message)
+            try:
+                return await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
+            except TimeoutError:
+                raise PeerTimeout(
+                    f"no answer to version {message.version} in {self._timeout} s "
+                    "(it stays outstanding; re-attach to re-send it)"
+                ) from None
+
+    async def propose(
+        self, channel_id: bytes, balance_a: int, balance_b: int, memo: str = ""
+    ) -> SignedState:
+        """Propose the next state and wait for the peer's countersignature.
+
+        Returns the new co-signed state. Raises :class:`ProposalRejected`,
+        :class:`PeerTimeout`, :class:`TransportClosed`, :class:`BalanceError`,
+        :class:`ChannelStateError` and :class:`PersistError`."""
+        channel = self.channel(channel_id)
+        return await self._round_trip(channel, lambda: channel.propose(balance_a, balance_b, memo))
+
+    async def pay(self, channel_id: bytes, amount: int, memo: str = "") -> SignedState:
+        """Move *amount* planck from us to the peer (one propose/countersign round trip);
+        returns the new co-signed state. Raises what :meth:`propose` raises."""
+        channel = self.channel(channel_id)
+        return await self._round_trip(channel, lambda: channel.pay(amount, memo))
+
+    async def resolve(self, channel_id: bytes) -> SignedState:
+        """Re-send our outstanding proposal (after a crash or timeout) and wait for its
+        answer; returns the latest co-signed state (at once if nothing is outstanding)."""
+        channel = self.channel(channel_id)
+        link = self._link(channel_id)
+        async with link.lock:
+            message = channel.retransmission()
+            if message is None:
+                return channel.latest
+            waiter = link.waiter
+            if (
+                not link.just_resent
+                or waiter is None
+                or waiter.done()
+                or link.waiting_version != message.version
+            ):
+                waiter = self._expect(link, message.version)
+                await self._send(link, message)
+            link.just_resent = False
+            try:
+                return await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
+            except TimeoutError:
+                raise PeerTimeout(f"no answer to version {message.version}") from None
+
+    # -- chain ------------------------------------------------------------------------
+
+    def _require_chain(self) -> Chain:
+        if self._chain is None:
+            raise ChannelStateError("this party has no chain connection")
+        return self._chain
+
+    async def _read_chain(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    async def _submit(self, fn: Callable[..., Receipt], *args: Any) -> Receipt:
+        receipt = await asyncio.to_thread(fn, *args)
+        self.receipts.append(receipt)
+        return receipt
+
+    async def _set_phase(self, channel: Channel, phase: Phase) -> None:
+        await self._persist(channel, channel.set_phase(phase))
+        if phase.final:
+            self._channels.pop(channel.channel_id, None)
+            await self.detach(channel.channel_id)
+
+    async def open(self, counterparty: str, deposit: int, counterparty_deposit: int = 0) -> Channel:
+        """Open a channel to *counterparty* (SS58) on chain, as party A, depositing
+        *deposit* planck and asking *counterparty_deposit* of B (0: funded at once).
+        Returns the stored channel (phase ``opening`` or ``funded``). Raises
+        :class:`ccnet.client.ChannelsError` and the SDK's connection errors."""
+        chain = self._require_chain()
+        receipt = await self._submit(
+            chain.channels.open, self._keypair, counterparty, deposit, counterparty_deposit
+        )
+        opened = receipt.expect("Channels", "ChannelOpened").attributes
+        params = ChannelParams(
+            channel_id=chain.channels.opened_channel_id(receipt),
+            genesis_hash=self._genesis,
+            party_a=self.public_key,
+            party_b=_key(counterparty),
+            deposit_a=int(opened["deposit_a"]),
+            deposit_b=int(opened["deposit_b"]),
+        )
+        funded = receipt.find("Channels", "ChannelFunded") is not None
+        record = ChannelRecord(
+            params,
+            Party.A,
+            Phase.FUNDED if funded else Phase.OPENING,
+            SignedState(params.opening_state()),
+        )
+        return self._add(record)
+
+    async def join(self, channel_id: bytes, *, fund: bool = True) -> Channel:
+        """Track a channel a peer opened to us, reading its parameters from the chain;
+        as B, deposit what it asks when *fund* is true. Returns the stored channel.
+        Raises :class:`UnknownChannelError` and :class:`ChannelStateError` (we are not
+        a party)."""
+        chain = self._require_chain()
+        if channel_id in self._channels:
+            channel = self._channels[channel_id]
+        else:
+            info = await self._read_chain(chain.channels.channel, channel_id)
+            if info is None:
+                raise UnknownChannelError(f"no channel 0x{channel_id.hex()} on chain")
+            params = ChannelParams(
+                channel_id=channel_id,
+                genesis_hash=self._genesis,
+                party_a=_key(info.party_a),
+                party_b=_key(info.party_b),
+                deposit_a=info.deposit_a,
+                deposit_b=info.deposit_b,
+            )
+            try:
+                me = params.party_of(self.public_key)
+            except ValueError:
+                raise ChannelStateError("we are not a party of this channel") from None
+            phase = {"Opening": Phase.OPENING, "Funded": Phase.FUNDED}.get(
+                info.phase, Phase.CLOSING
+            )
+            channel = self._add(
+                ChannelRecord(params, me, phase, SignedState(params.opening_state()))
+            )
+        if fund and channel.phase is Phase.OPENING and channel.me is Party.B:
+            await self._submit(chain.channels.fund, self._keypair, channel_id)
+            await self._set_phase(channel, Phase.FUNDED)
+        return channel
+
+    async def refresh(self, channel_id: bytes) -> Phase:
+        """Read the channel's phase from the chain and store it (a channel gone from the
+        chain is taken as ``settled``). Returns the phase."""
+        chain = self._require_chain()
+        channel = self.channel(channel_id)
+        info = await self._read_chain(chain.channels.channel, channel_id)
+        if info is None:
+            phase = Phase.SETTLED
+        else:
+            phase = {"Opening": Phase.OPENING, "Funded": Phase.FUNDED}.get(
+                info.phase, Phase.CLOSING
+            )
+        await self._set_phase(channel, phase)
+        return phase
+
+    def _no_close(self, channel: Channel, why: str) -> str:
+        frozen = channel.closing
+        if frozen is None:
+            advice = "attach a transport to the running peer and retry, or close_unilaterally()"
+        else:
+            advice = (
+                f"the channel stays frozen at version {frozen.version}: retry once the peer is "
+                "back, or close_unilaterally() (it registers that same state; nothing newer "
+                "exists)"
+            )
+        return f"channel 0x{channel.channel_id.hex()}: no cooperative close ({why}); {advice}"
+
+    async def agree_close(self, channel_id: bytes) -> ClosingAgreement:
+        """Agree a cooperative close of the latest co-signed state with the peer: sign
+        it (the deposits, version 0, before any update), freeze the channel durably,
+        send ``close_request`` and wait for the peer's ``close_accept``. Returns the
+        agreement with both close signatures, stored on both sides (at once when it
+        is stored already).
+
+        Raises :class:`InDoubtError` (our proposal is outstanding: :meth:`resolve`
+        it), :class:`ChannelStateError` (not funded), :class:`TransportClosed` and
+        :class:`PeerTimeout` (the peer is gone), :class:`CloseRefused`. Once the
+        request has left, the channel stays frozen whatever happens; the errors say
+        to retry or to :meth:`close_unilaterally`."""
+        channel = self.channel(channel_id)
+        closing = channel.closing
+        if closing is not None and closing.complete:
+            return closing
+        link = self._links.get(channel_id)
+        if link is None or link.reader is None or link.reader.done():
+            raise TransportClosed(self._no_close(channel, "the peer is not connected"))
+        async with link.lock:
+            for attempt in range(1, CLOSE_ATTEMPTS + 1):
+                closing = channel.closing
+                if closing is not None and closing.complete:  # the peer asked meanwhile
+                    return closing
+                message, update = channel.request_close()
+                waiter = self._expect_close(link, message.version)
+                await self._persist(channel, update)  # frozen before our signature leaves
+                try:
+                    await self._send(link, message)
+                    return await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
+                except TimeoutError:
+                    why = f"no answer to the close request in {self._timeout} s"
+                    raise PeerTimeout(self._no_close(channel, why)) from None
+                except TransportClosed as err:
+                    raise TransportClosed(self._no_close(channel, str(err))) from None
+                except CloseRefused as err:
+                    if err.code != PendingError.code or attempt == CLOSE_ATTEMPTS:
+                        raise
+                    log.info("channel 0x%s: peer busy, asking to close again", channel_id.hex())
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def close_cooperatively(self, channel_id: bytes) -> Receipt:
+        """Pay out the latest co-signed state at once: :meth:`agree_close` with the
+        peer (one round trip; none if the agreement is stored already), then submit
+        ``cooperative_close`` with both close signatures. Before any update this closes
+        on the deposits (version 0), with no update round trip.
+
+        Raises what :meth:`agree_close` raises (the peer must be attached and
+        answering), :class:`ccnet.client.ChannelsError`, and
+        :class:`ChannelStateError` when the channel is already gone from the chain
+        (e.g. the peer submitted the agreed close; it is then marked settled)."""
+        chain = self._require_chain()
+        channel = self.channel(channel_id)
+        agreement = await self.agree_close(channel_id)
+        state = agreement.state
+        try:
+            receipt = await self._submit(
+                chain.channels.cooperative_close,
+                self._keypair,
+                channel_id,
+                state.version,
+                state.balance_a,
+                state.balance_b,
+                agreement.signature_a,
+                agreement.signature_b,
+            )
+        except ChannelsError as err:
+            if err.name != "UnknownChannel":
+                raise
+            await self._set_phase(channel, Phase.SETTLED)
+            raise ChannelStateError(
+                f"channel 0x{channel_id.hex()} is already closed on chain"
+            ) from err
+        await self._set_phase(channel, Phase.SETTLED)
+        return receipt
+
+    async def close_unilaterally(self, channel_id: bytes, *, force: bool = False) -> Receipt:
+        """Register the latest co-signed state (or the unsigned opening state) and start
+        the challenge period. Refused with :class:`InDoubtError` while our proposal is
+        outstanding, since the peer may hold it co-signed and refute our close as fraud,
+        and with :class:`ChannelStateError` when a cooperative close is agreed (submit
+        it with :meth:`close_cooperatively`: final at once, no peer needed); *force*
+        overrides both."""
+        chain = self._require_chain()
+        channel = self.channel(channel_id)
+        if channel.pending is not None and not force:
+            raise InDoubtError(
+                f"version {channel.pending.state.version} is outstanding: closing with "
+                f"{channel.latest.version} could be refuted as fraud"
+            )
+        closing = channel.closing
+        if closing is not None and closing.complete and not force:
+            raise ChannelStateError(
+                f"a cooperative close of version {closing.version} is agreed: submit it with "
+                "close_cooperatively (final at once, the peer is not needed)"
+            )
+        latest = channel.latest
+        state = latest.state
+        receipt = await self._submit(
+            chain.channels.close_unilateral,
+            self._keypair,
+            channel_id,
+            state.version,
+            state.balance_a,
+            state.balance_b,
+            latest.signature_a,
+            latest.signature_b,
+        )
+        await self._set_phase(channel, Phase.CLOSING)
+        return receipt
+
+    async def challenge(self, channel_id: bytes) -> Receipt:
+        """Refute the peer's stale unilateral close with our latest co-signed state (the
+        fraud proof; the peer loses its share to us)."""
+        chain = self._require_chain()
+        channel = self.channel(channel_id)
+        latest = channel.latest
+        if not latest.co_signed:
+            raise ChannelStateError("no co-signed state to challenge with")
+        state = latest.state
+        receipt = await self._submit(
+            chain.channels.challenge,
+            self._keypair,
+            channel_id,
+            state.version,
+            state.balance_a,
+            state.balance_b,
+            latest.signature_a,
+            latest.signature_b,
+        )
+        await self._set_phase(channel, Phase.CHALLENGED)
+        return receipt
+
+    async def settle(self, channel_id: bytes) -> Receipt:
+        """Pay out the registered state after the challenge period (``settle``)."""
+        chain = self._require_chain()
+        channel = self.channel(channel_id)
+        receipt = await self._submit(chain.channels.settle, self._keypair, channel_id)
+        await self._set_phase(channel, Phase.SETTLED)
+        return receipt
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Detach every transport (the store and chain stay open: the caller owns them)."""
+        for channel_id in list(self._links):
+            await self.detach(channel_id)
+
+    async def __aenter__(self) -> ChannelParty:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _log_task_error(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("channel reader failed", exc_info=task.exception())

@@ -1,0 +1,427 @@
+"""Durable channel storage: the :class:`ChannelStore` protocol and its SQLite store.
+
+The protocol follows rust-lightning's ``Persist``: :meth:`~ChannelStore.persist_new_channel`
+and :meth:`~ChannelStore.update_persisted_channel` return a :class:`PersistStatus`.
+``COMPLETED`` means the change is durable; ``IN_PROGRESS`` means it will be (an
+asynchronous persister calls :meth:`ccnet.channels.party.ChannelParty.persisted` when it
+is), and the channel sends nothing that depends on it until then; ``UNRECOVERABLE_ERROR``
+freezes the channel.
+
+:class:`SqliteChannelStore` commits each update in its own transaction on a database in
+WAL mode with ``synchronous=FULL``, so a commit is on disk (the WAL fsync'd) before the
+call returns ``COMPLETED``. After ``kill -9`` at any point, :meth:`~SqliteChannelStore.load`
+gives back the last committed update: the latest co-signed state and any proposal we
+had signed.
+
+Tables: ``channels`` (one row per channel: parameters, phase, latest co-signed state,
+outstanding proposal, and the cooperative close we signed: ``close_*``, NULL until
+then) and ``states`` (every co-signed state by version). Planck amounts are decimal
+TEXT (u128 does not fit SQLite's INTEGER). Schema version 2 added the ``close_*``
+columns; a version 1 file gets them when opened.
+
+The store guards the close freeze too: once ``close_version`` is set it never changes
+to another state, and no co-signed state newer than it is accepted (either is
+``UNRECOVERABLE_ERROR``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from .exceptions import PersistError, UnknownChannelError
+from .state import ChannelParams, ChannelState, ClosingAgreement, Party, SignedState
+from .updates import ChannelRecord, ChannelUpdate, PendingProposal, Phase, UpdateKind
+
+__all__ = ["ChannelStore", "PersistStatus", "SqliteChannelStore"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
+_CLOSE_COLUMNS = (
+    ("close_version", "INTEGER"),
+    ("close_balance_a", "TEXT"),
+    ("close_balance_b", "TEXT"),
+    ("close_signature_a", "BLOB"),
+    ("close_signature_b", "BLOB"),
+)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS channels (
+    channel_id BLOB PRIMARY KEY,
+    genesis_hash BLOB NOT NULL,
+    party_a BLOB NOT NULL,
+    party_b BLOB NOT NULL,
+    deposit_a TEXT NOT NULL,
+    deposit_b TEXT NOT NULL,
+    me TEXT NOT NULL CHECK (me IN ('A', 'B')),
+    phase TEXT NOT NULL,
+    update_id INTEGER NOT NULL,
+    burned INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL,
+    balance_a TEXT NOT NULL,
+    balance_b TEXT NOT NULL,
+    signature_a BLOB,
+    signature_b BLOB,
+    pending_version INTEGER,
+    pending_balance_a TEXT,
+    pending_balance_b TEXT,
+    pending_signature BLOB,
+    pending_memo TEXT,
+    close_version INTEGER,
+    close_balance_a TEXT,
+    close_balance_b TEXT,
+    close_signature_a BLOB,
+    close_signature_b BLOB
+);
+CREATE TABLE IF NOT EXISTS states (
+    channel_id BLOB NOT NULL REFERENCES channels (channel_id),
+    version INTEGER NOT NULL,
+    balance_a TEXT NOT NULL,
+    balance_b TEXT NOT NULL,
+    signature_a BLOB NOT NULL,
+    signature_b BLOB NOT NULL,
+    PRIMARY KEY (channel_id, version)
+) WITHOUT ROWID;
+"""
+
+
+class PersistStatus(StrEnum):
+    """Outcome of persisting a channel change (rust-lightning's ``ChannelMonitorUpdateStatus``)."""
+
+    COMPLETED = "completed"
+    """Durable now."""
+    IN_PROGRESS = "in_progress"
+    """Will be durable; the channel waits for ``ChannelParty.persisted``."""
+    UNRECOVERABLE_ERROR = "unrecoverable_error"
+    """Cannot be persisted; the channel is frozen."""
+
+
+class ChannelStore(Protocol):
+    """Where a party keeps its channels. Implementations must make a change durable
+    before reporting ``COMPLETED``, and apply each channel's updates in ``update_id``
+    order (an id already applied is a no-op)."""
+
+    def persist_new_channel(self, record: ChannelRecord) -> PersistStatus:
+        """Store a channel we just opened or joined (its ``update_id`` is 0)."""
+        ...
+
+    def update_persisted_channel(self, update: ChannelUpdate) -> PersistStatus:
+        """Apply *update* to its channel."""
+        ...
+
+    def load(self, channel_id: bytes) -> ChannelRecord:
+        """The channel as last persisted; :class:`UnknownChannelError` if absent."""
+        ...
+
+    def channels(self) -> list[ChannelRecord]:
+        """Every stored channel."""
+        ...
+
+
+def _closing_values(closing: ClosingAgreement | None) -> tuple[Any, ...]:
+    """The ``close_*`` column values of *closing* (NULLs for None)."""
+    if closing is None:
+        return (None, None, None, None, None)
+    state = closing.state
+    return (
+        state.version,
+        str(state.balance_a),
+        str(state.balance_b),
+        closing.signature_a,
+        closing.signature_b,
+    )
+
+
+def _row_record(row: sqlite3.Row) -> ChannelRecord:
+    info = ChannelParams(
+        channel_id=row["channel_id"],
+        genesis_hash=row["genesis_hash"],
+        party_a=row["party_a"],
+        party_b=row["party_b"],
+        deposit_a=int(row["deposit_a"]),
+        deposit_b=int(row["deposit_b"]),
+    )
+    latest = SignedState(
+        ChannelState(info.channel_id, row["version"], int(row["balance_a"]), int(row["balance_b"])),
+        row["signature_a"],
+        row["signature_b"],
+    )
+    pending = None
+    if row["pending_version"] is not None:
+        pending = PendingProposal(
+            ChannelState(
+                info.channel_id,
+                row["pending_version"],
+                int(row["pending_balance_a"]),
+                int(row["pending_balance_b"]),
+            ),
+            row["pending_signature"],
+            row["pending_memo"] or "",
+        )
+    closing = None
+    if row["close_version"] is not None:
+        closing = ClosingAgreement(
+            ChannelState(
+                info.channel_id,
+                row["close_version"],
+                int(row["close_balance_a"]),
+                int(row["close_balance_b"]),
+            ),
+            row["close_signature_a"],
+            row["close_signature_b"],
+        )
+    return ChannelRecord(
+        info=info,
+        me=Party(row["me"]),
+        phase=Phase(row["phase"]),
+        latest=latest,
+        pending=pending,
+        burned=row["burned"],
+        update_id=row["update_id"],
+        closing=closing,
+    )
+
+
+class SqliteChannelStore:
+    """A :class:`ChannelStore` in one SQLite file (WAL, ``synchronous=FULL``).
+
+    One process owns the file at a time (others may read it). Not thread-safe: use it
+    from the thread that created it. Raises :class:`PersistError` when the file cannot
+    be opened; update failures are reported as ``UNRECOVERABLE_ERROR``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise PersistError(f"{self.path}: SQLite refused WAL mode (got {mode})")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            with self._transaction() as db:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                have = {r["name"] for r in db.execute("PRAGMA table_info(channels)")}
+                for name, kind in _CLOSE_COLUMNS:  # schema 1 -> 2
+                    if name not in have:
+                        db.execute(f"ALTER TABLE channels ADD COLUMN {name} {kind}")
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as err:
+            raise PersistError(f"cannot open channel store {self.path}: {err}") from err
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def __enter__(self) -> SqliteChannelStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- ChannelStore -----------------------------------------------------------------
+
+    def persist_new_channel(self, record: ChannelRecord) -> PersistStatus:
+        """Insert *record*; a channel already stored is left as it is (``COMPLETED``)."""
+        info, latest = record.info, record.latest
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO channels (channel_id, genesis_hash, party_a, party_b,"
+                    " deposit_a, deposit_b, me, phase, update_id, burned, version, balance_a,"
+                    " balance_b, signature_a, signature_b, close_version, close_balance_a,"
+                    " close_balance_b, close_signature_a, close_signature_b)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        info.channel_id,
+                        info.genesis_hash,
+                        info.party_a,
+                        info.party_b,
+                        str(info.deposit_a),
+                        str(info.deposit_b),
+                        record.me.value,
+                        record.phase.value,
+                        record.update_id,
+                        record.burned,
+                        latest.version,
+                        str(latest.state.balance_a),
+                        str(latest.state.balance_b),
+                        latest.signature_a,
+                        latest.signature_b,
+                        *_closing_values(record.closing),
+                    ),
+                )
+        except (sqlite3.Error, OverflowError) as err:
+            log.error("channel %s: cannot persist: %s", info.channel_id.hex(), err)
+            return PersistStatus.UNRECOVERABLE_ERROR
+        return PersistStatus.COMPLETED
+
+    def update_persisted_channel(self, update: ChannelUpdate) -> PersistStatus:
+        """Apply *update* in one fsync'd transaction. An ``update_id`` already applied is
+        a no-op; one that skips ids (or an unknown channel) is ``UNRECOVERABLE_ERROR``."""
+        try:
+            with self._transaction() as db:
+                row = db.execute(
+                    "SELECT update_id, close_version FROM channels WHERE channel_id = ?",
+                    (update.channel_id,),
+                ).fetchone()
+                if row is None:
+                    log.error("update of unknown channel %s", update.channel_id.hex())
+                    return PersistStatus.UNRECOVERABLE_ERROR
+                if update.update_id <= row["update_id"]:
+                    return PersistStatus.COMPLETED
+                if update.update_id != row["update_id"] + 1:
+                    log.error(
+                        "channel %s: update %d after %d",
+                        update.channel_id.hex(),
+                        update.update_id,
+                        row["update_id"],
+                    )
+                    return PersistStatus.UNRECOVERABLE_ERROR
+                if row["close_version"] is not None and update.kind in (
+                    UpdateKind.SIGNED,
+                    UpdateKind.COSIGNED,
+                ):
+                    log.error(
+                        "channel %s: update %d signs a state after the close was signed",
+                        update.channel_id.hex(),
+                        update.update_id,
+                    )
+                    return PersistStatus.UNRECOVERABLE_ERROR
+                self._apply(db, update)
+        except (sqlite3.Error, OverflowError) as err:
+            log.error("channel %s: cannot persist update: %s", update.channel_id.hex(), err)
+            return PersistStatus.UNRECOVERABLE_ERROR
+        return PersistStatus.COMPLETED
+
+    @staticmethod
+    def _apply(db: sqlite3.Connection, update: ChannelUpdate) -> None:
+        key = update.channel_id
+        db.execute(
+            "UPDATE channels SET update_id = ? WHERE channel_id = ?", (update.update_id, key)
+        )
+        if update.kind is UpdateKind.SIGNED:
+            assert update.signed is not None
+            state = update.signed.state
+            db.execute(
+                "UPDATE channels SET pending_version = ?, pending_balance_a = ?,"
+                " pending_balance_b = ?, pending_signature = ?, pending_memo = ?"
+                " WHERE channel_id = ?",
+                (
+                    state.version,
+                    str(state.balance_a),
+                    str(state.balance_b),
+                    update.signed.signature_a or update.signed.signature_b,
+                    update.memo,
+                    key,
+                ),
+            )
+        elif update.kind is UpdateKind.COSIGNED:
+            assert update.signed is not None and update.signed.co_signed
+            state = update.signed.state
+            values: tuple[Any, ...] = (
+                str(state.balance_a),
+                str(state.balance_b),
+                update.signed.signature_a,
+                update.signed.signature_b,
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO states (channel_id, version, balance_a, balance_b,"
+                " signature_a, signature_b) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, state.version, *values),
+            )
+            db.execute(
+                "UPDATE channels SET version = ?, balance_a = ?, balance_b = ?, signature_a = ?,"
+                " signature_b = ? WHERE channel_id = ?",
+                (state.version, *values, key),
+            )
+            db.execute(
+                "UPDATE channels SET pending_version = NULL, pending_balance_a = NULL,"
+                " pending_balance_b = NULL, pending_signature = NULL, pending_memo = NULL"
+                " WHERE channel_id = ? AND pending_version <= ?",
+                (key, state.version),
+            )
+        elif update.kind is UpdateKind.BURNED:
+            assert update.version is not None
+            db.execute(
+                "UPDATE channels SET burned = MAX(burned, ?) WHERE channel_id = ?",
+                (update.version, key),
+            )
+            db.execute(
+                "UPDATE channels SET pending_version = NULL, pending_balance_a = NULL,"
+                " pending_balance_b = NULL, pending_signature = NULL, pending_memo = NULL"
+                " WHERE channel_id = ? AND pending_version <= ?",
+                (key, update.version),
+            )
+        elif update.kind is UpdateKind.CLOSING:
+            closing = update.closing
+            assert closing is not None
+            values = _closing_values(closing)
+            done = db.execute(
+                "UPDATE channels SET close_version = ?, close_balance_a = ?,"
+                " close_balance_b = ?, close_signature_a = ?, close_signature_b = ?"
+                " WHERE channel_id = ? AND (close_version IS NULL OR (close_version = ?"
+                " AND close_balance_a = ? AND close_balance_b = ?))",
+                (*values, key, *values[:3]),
+            )
+            if done.rowcount != 1:
+                raise sqlite3.IntegrityError("a signed close never changes to another state")
+        else:
+            assert update.phase is not None
+            db.execute(
+                "UPDATE channels SET phase = ? WHERE channel_id = ?", (update.phase.value, key)
+            )
+
+    def load(self, channel_id: bytes) -> ChannelRecord:
+        """The channel as last committed; :class:`UnknownChannelError` if absent."""
+        row = self._db.execute("SELECT * FROM channels WHERE channel_id = ?", (channel_id,))
+        found = row.fetchone()
+        if found is None:
+            raise UnknownChannelError(f"no channel 0x{channel_id.hex()} in {self.path}")
+        return _row_record(found)
+
+    def channels(self) -> list[ChannelRecord]:
+        """Every stored channel, in id order."""
+        rows = self._db.execute("SELECT * FROM channels ORDER BY channel_id").fetchall()
+        return [_row_record(row) for row in rows]
+
+    # -- reads ------------------------------------------------------------------------
+
+    def latest_cosigned(self, channel_id: bytes) -> SignedState:
+        """The newest co-signed state of the channel (the unsigned opening state before
+        any update); :class:`UnknownChannelError` if absent."""
+        return self.load(channel_id).latest
+
+    def history(self, channel_id: bytes, *, limit: int = 100) -> list[SignedState]:
+        """The newest *limit* co-signed states, newest first."""
+        rows = self._db.execute(
+            "SELECT * FROM states WHERE channel_id = ? ORDER BY version DESC LIMIT ?",
+            (channel_id, limit),
+        ).fetchall()
+        return [
+            SignedState(
+                ChannelState(channel_id, r["version"], int(r["balance_a"]), int(r["balance_b"])),
+                r["signature_a"],
+                r["signature_b"],
+            )
+            for r in rows
+        ]

@@ -1,0 +1,646 @@
+"""A connection to a ccnet node: storage, constants, signed calls, receipts and events.
+
+:class:`Chain` wraps one substrate-interface 1.8.1 ``SubstrateInterface`` (synchronous,
+one websocket) behind a lock, so one ``Chain`` may be shared by threads. Async callers
+run its methods in a thread: ``await asyncio.to_thread(chain.credits.stake, kp, amount)``.
+
+Submitting (:meth:`Chain.submit`) signs under the account's nonce lock
+(:mod:`ccnet.client.nonces`), hands the extrinsic to the node on a short-lived websocket
+of its own (``author_submitAndWatchExtrinsic``) and waits there, outside the main lock,
+until it is in a block (or finalized); so threads submit concurrently. Then the block's
+events are decoded into a :class:`Receipt`, or the :class:`DispatchError` is raised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import websocket
+from substrateinterface import Keypair, SubstrateInterface
+from substrateinterface.exceptions import SubstrateRequestException
+
+from .dispatch import build_receipt
+from .events import ChainEvent, Receipt, event_from_record
+from .exceptions import (
+    CallEncodingError,
+    CcnetError,
+    ChainConnectionError,
+    ChainRequestError,
+    ExtrinsicError,
+)
+from .keys import SS58_FORMAT
+from .nonces import NonceManager, manager_for
+
+if TYPE_CHECKING:
+    from .pallets import Channels, Checkpoints, Credits, Disputes, Tasks
+
+__all__ = ["DEFAULT_URL", "BlockEvents", "Chain", "EventSubscription", "Wait"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_URL = "ws://127.0.0.1:8000"
+"""Where ``ccnet chain start`` serves the dev chain."""
+
+Wait = Literal["inclusion", "finalization"]
+T = TypeVar("T")
+
+_CONNECTION_ERRORS = (OSError, websocket.WebSocketException)
+
+
+@dataclass(frozen=True)
+class BlockEvents:
+    """The events of one block, as :meth:`Chain.watch_blocks` yields them."""
+
+    number: int
+    hash: str
+    events: list[ChainEvent]
+
+
+class Chain:
+    """A ccnet node at *url* (``ws://`` or ``wss://``); thread-safe, synchronous.
+
+    *timeout* (seconds) bounds connecting and each wait for an answer, including each
+    status update of a submitted extrinsic. Raises :class:`ChainConnectionError` when the
+    node cannot be reached. Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._lock = threading.RLock()
+        self._genesis: str | None = None
+        self._nonces: NonceManager | None = None
+        self._pallets: dict[str, Any] = {}
+        if not url.startswith(("ws://", "wss://")):
+            raise ChainConnectionError(url, "the URL must start with ws:// or wss://")
+        try:
+            self._api = SubstrateInterface(
+                url=url, ss58_format=SS58_FORMAT, ws_options={"timeout": timeout}
+            )
+        except _CONNECTION_ERRORS as err:
+            raise ChainConnectionError(url, _reason(err)) from None
+        try:
+            self._api.init_runtime()
+        except (*_CONNECTION_ERRORS, SubstrateRequestException) as err:
+            self._api.close()
+            raise ChainConnectionError(
+                url, f"the node did not give its runtime: {_reason(err)}"
+            ) from None
+        logger.debug("connected to %s", url)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the websocket; the object is unusable afterwards."""
+        with self._lock:
+            try:
+                self._api.close()
+            except _CONNECTION_ERRORS:  # already gone
+                pass
+
+    def __enter__(self) -> Chain:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` on the websocket under the lock, mapping failures
+        to ccnet errors."""
+        with self._lock:
+            try:
+                return fn(*args, **kwargs)
+            except _CONNECTION_ERRORS as err:
+                raise ChainConnectionError(self.url, _reason(err)) from None
+            except SubstrateRequestException as err:
+                raise ChainRequestError(f"the node rejected the request: {err}") from None
+
+    def rpc(self, method: str, params: Sequence[Any] = ()) -> Any:
+        """A raw JSON-RPC call; returns its ``result``; :class:`ChainRequestError` on an
+        error answer."""
+        response = self._call(self._api.rpc_request, method, list(params))
+        if "error" in response:
+            raise ChainRequestError(f"{method}: {response['error'].get('message')}")
+        return response.get("result")
+
+    # -- chain facts -------------------------------------------------------------------
+
+    @property
+    def api(self) -> SubstrateInterface:
+        """The underlying SubstrateInterface. Hold :attr:`lock` while using it."""
+        return self._api
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock around the websocket (re-entrant)."""
+        return self._lock
+
+    @property
+    def genesis_hash(self) -> bytes:
+        """Hash of block 0 (32 bytes), as ``get_block_hash(0)`` gives it."""
+        return bytes.fromhex(self._genesis_hex().removeprefix("0x"))
+
+    def _genesis_hex(self) -> str:
+        if self._genesis is None:
+            self._genesis = str(self._call(self._api.get_block_hash, 0))
+        return self._genesis
+
+    @property
+    def nonces(self) -> NonceManager:
+        """The process-wide nonce manager of this chain (keyed by genesis hash)."""
+        if self._nonces is None:
+            self._nonces = manager_for(self._genesis_hex())
+        return self._nonces
+
+    def block_number(self, *, finalized: bool = False) -> int:
+        """Number of the best (or the last finalized) block."""
+        head = self.block_hash(finalized=finalized)
+        return int(self.rpc("chain_getHeader", [head])["number"], 16)
+
+    def block_hash(self, number: int | None = None, *, finalized: bool = False) -> str:
+        """Hash (0x hex) of block *number*, else of the best (or last finalized) block."""
+        if number is not None:
+            result = self.rpc("chain_getBlockHash", [number])
+            if result is None:
+                raise ChainRequestError(f"there is no block {number} yet")
+            return str(result)
+        if finalized:
+            return str(self.rpc("chain_getFinalizedHead"))
+        return str(self.rpc("chain_getBlockHash"))
+
+    def constant(self, pallet: str, name: str) -> Any:
+        """The decoded value of runtime constant *pallet.name* (e.g. ``Tasks``,
+        ``MinWorkerStake`` -> int planck). :class:`ChainRequestError` if unknown."""
+        obj = self._call(self._api.get_constant, pallet, name)
+        if obj is None:
+            raise ChainRequestError(f"the runtime has no constant {pallet}.{name}")
+        return obj.value
+
+    def query(
+        self,
+        pallet: str,
+        storage: str,
+        params: Sequence[Any] = (),
+        *,
+        block_hash: str | None = None,
+    ) -> Any | None:
+        """The decoded value of storage *pallet.storage(params)*, or None when absent (for
+        an ``OptionQuery``; a ``ValueQuery`` gives its default)."""
+        obj = self._encoding(
+            f"{pallet}.{storage}",
+            self._api.query,
+            pallet,
+            storage,
+            list(params),
+            block_hash=block_hash,
+        )
+        return None if obj is None else obj.value
+
+    def query_map(
+        self,
+        pallet: str,
+        storage: str,
+        params: Sequence[Any] = (),
+        *,
+        block_hash: str | None = None,
+    ) -> list[tuple[Any, Any]]:
+        """Every (key, value) of map *pallet.storage* (under the prefix *params* for a
+        double map), decoded. Keys of a double map are the remaining key parts."""
+
+        def fetch() -> list[tuple[Any, Any]]:
+            result = self._api.query_map(pallet, storage, list(params), block_hash=block_hash)
+            return [(key.value, value.value) for key, value in result]
+
+        return self._encoding(f"{pallet}.{storage}", fetch)
+
+    def _encoding(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return self._call(fn, *args, **kwargs)
+        except CcnetError:
+            raise
+        except (ValueError, TypeError, NotImplementedError, KeyError) as err:
+            raise CallEncodingError(f"{what}: cannot encode the parameters: {err}") from None
+
+    def free_balance(self, address: str) -> int:
+        """Free balance of *address* (SS58), planck."""
+        account = self.query("System", "Account", [address])
+        return int(account["data"]["free"]) if account else 0
+
+    def transfer(
+        self, keypair: Keypair, dest: str, amount: int, *, wait: Wait = "inclusion"
+    ) -> Receipt:
+        """Send *amount* planck to *dest* (``Balances.transfer_keep_alive``: the sender
+        stays above the existential deposit). Emits ``Balances.Transfer``."""
+        params = {"dest": dest, "value": amount}
+        return self.submit(keypair, "Balances", "transfer_keep_alive", params, wait=wait)
+
+    def account_next_index(self, address: str) -> int:
+        """The node's next nonce of *address*, counting the transaction pool."""
+        return int(self.rpc("system_accountNextIndex", [address]))
+
+    # -- dev chain ---------------------------------------------------------------------
+
+    def new_blocks(self, count: int = 1) -> str:
+        """Build *count* empty blocks at once (Chopsticks ``dev_newBlock``); returns the
+        new head hash. Only a dev chain has it: :class:`ChainRequestError` elsewhere."""
+        try:
+            return str(self.rpc("dev_newBlock", [{"count": count}]))
+        except ChainRequestError as err:
+            raise ChainRequestError(
+                f"dev_newBlock failed ({err}); only a Chopsticks dev chain "
+                "(`ccnet chain start`) can build blocks on demand, a real node cannot: "
+                "wait for blocks instead"
+            ) from None
+
+    # -- extrinsics --------------------------------------------------------------------
+
+    def submit(
+        self,
+        keypair: Keypair,
+        pallet: str,
+        call: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        wait: Wait = "inclusion",
+    ) -> Receipt:
+        """Sign *pallet.call(params)* with *keypair*, submit it, and wait for *wait*.
+
+        Returns the :class:`Receipt` (decoded events, fee). Raises
+        :class:`CallEncodingError` for params that do not fit, :class:`ExtrinsicError`
+        when the node refuses it (a nonce rejection is retried once after re-syncing),
+        :class:`DispatchError` (pallet subclass) when it fails in the runtime, and
+        :class:`ChainConnectionError`.
+        """
+        extrinsic_call = self._encoding(
+            f"{pallet}.{call}",
+            self._api.compose_call,
+            call_module=pallet,
+            call_function=call,
+            call_params=dict(params or {}),
+        )
+        try:
+            return self._submit(keypair, extrinsic_call, wait)
+        except ExtrinsicError as err:
+            if not err.nonce_related:
+                raise
+            logger.info("%s.%s: nonce rejected (%s); re-syncing and retrying", pallet, call, err)
+            return self._submit(keypair, extrinsic_call, wait)
+
+    def _submit(self, keypair: Keypair, extrinsic_call: Any, wait: Wait) -> Receipt:
+        address = str(keypair.ss58_address)
+        with self.nonces.reserve(address, self.account_next_index) as nonce:
+            extrinsic = self._call(
+                self._api.create_signed_extrinsic, call=extrinsic_call, keypair=keypair, nonce=nonce
+            )
+            watch = _Watch(self.url, self.timeout)
+            watch.submit(str(extrinsic.data))  # in nonce order: still under the lock
+        extrinsic_hash = "0x" + bytes(extrinsic.extrinsic_hash).hex()
+        try:
+            block_hash, finalized = watch.wait(wait)
+        except CcnetError:  # dropped, or the node went away: re-sync the nonce next time
+            self.nonces.forget(address)
+            raise
+        return self.receipt(extrinsic_hash, block_hash, finalized=finalized)
+
+    def receipt(self, extrinsic_hash: str, block_hash: str, *, finalized: bool = False) -> Receipt:
+        """The :class:`Receipt` of extrinsic *extrinsic_hash* in block *block_hash*;
+        raises its :class:`DispatchError` if it failed."""
+        with self._lock:
+            index = self._extrinsic_index(block_hash, extrinsic_hash)
+            events = [e for e in self.events_at(block_hash) if e.extrinsic_index == index]
+            return build_receipt(
+                events,
+                self._error_lookup,
+                block_hash=block_hash,
+                extrinsic_hash=extrinsic_hash,
+                finalized=finalized,
+            )
+
+    def _extrinsic_index(self, block_hash: str, extrinsic_hash: str) -> int:
+        block = self.rpc("chain_getBlock", [block_hash])
+        for index, raw in enumerate(block["block"]["extrinsics"]):
+            data = bytes.fromhex(raw.removeprefix("0x"))
+            if "0x" + _blake2_256(data).hex() == extrinsic_hash:
+                return index
+        raise ChainRequestError(f"extrinsic {extrinsic_hash} is not in block {block_hash}")
+
+    def _error_lookup(self, pallet_index: int, error_index: int) -> tuple[str, str, str]:
+        with self._lock:
+            metadata = self._api.metadata
+            pallet = next(
+                (p.name for p in metadata.pallets if p.value["index"] == pallet_index),
+                f"Pallet{pallet_index}",
+            )
+            error = metadata.get_module_error(module_index=pallet_index, error_index=error_index)
+            if error is None:
+                return pallet, f"Error{error_index}", ""
+            return pallet, str(error.name), " ".join(str(line) for line in error.docs).strip()
+
+    # -- events ------------------------------------------------------------------------
+
+    def events_at(self, block_hash: str, *, block_number: int | None = None) -> list[ChainEvent]:
+        """Every event of block *block_hash*, decoded, in order."""
+        records = self._call(self._api.get_events, block_hash)
+        return [
+            event_from_record(r.value, block_number=block_number, block_hash=block_hash)
+            for r in records
+        ]
+
+    def watch_blocks(
+        self,
+        *,
+        from_block: int | None = None,
+        finalized: bool = False,
+        poll_interval: float = 1.0,
+        stop: threading.Event | None = None,
+    ) -> Iterator[BlockEvents]:
+        """Yield the events of each new block, in order, forever (or until *stop* is set).
+
+        Starts after the current best (or finalized) block, or at *from_block*. Polls the
+        head every *poll_interval* seconds; the lock is held only while fetching.
+        """
+        stop = stop or threading.Event()
+        following = (from_block - 1) if from_block is not None else None
+        while not stop.is_set():
+            head = self.block_number(finalized=finalized)
+            if following is None:
+                following = head
+            while following < head and not stop.is_set():
+                following += 1
+                block_hash = self.block_hash(following)
+                yield BlockEvents(
+                    following, block_hash, self.events_at(block_hash, block_number=following)
+                )
+            stop.wait(poll_interval)
+
+    def watch_events(
+        self,
+        pallets: Sequence[str] | None = None,
+        names: Sequence[str] | None = None,
+        *,
+        from_block: int | None = None,
+        finalized: bool = False,
+        poll_interval: float = 1.0,
+        stop: threading.Event | None = None,
+    ) -> Iterator[ChainEvent]:
+        """Yield the events of new blocks (see :meth:`watch_blocks`), optionally only
+        those of *pallets* and named *names*. Each carries ``block_number``/``block_hash``."""
+        for block in self.watch_blocks(
+            from_block=from_block, finalized=finalized, poll_interval=poll_interval, stop=stop
+        ):
+            for event in block.events:
+                if (pallets is None or event.pallet in pallets) and (
+                    names is None or event.name in names
+                ):
+                    yield event
+
+    def subscribe_events(
+        self,
+        callback: Callable[[ChainEvent], None],
+        pallets: Sequence[str] | None = None,
+        names: Sequence[str] | None = None,
+        *,
+        from_block: int | None = None,
+        finalized: bool = False,
+        poll_interval: float = 1.0,
+    ) -> EventSubscription:
+        """Call *callback* with each new event (filtered as in :meth:`watch_events`) from
+        a daemon thread; returns the subscription to :meth:`~EventSubscription.stop`.
+        A callback that raises is logged and the subscription goes on."""
+        subscription = EventSubscription()
+
+        def run() -> None:
+            try:
+                for event in self.watch_events(
+                    pallets,
+                    names,
+                    from_block=from_block,
+                    finalized=finalized,
+                    poll_interval=poll_interval,
+                    stop=subscription.stopping,
+                ):
+                    try:
+                        callback(event)
+                    except Exception:
+                        logger.exception("event callback failed on %s", event.qualname)
+            except CcnetError as err:
+                subscription.error = err
+                logger.error("event subscription stopped: %s", err)
+
+        subscription.thread = threading.Thread(target=run, name="ccnet-events", daemon=True)
+        subscription.thread.start()
+        return subscription
+
+    # -- pallets -----------------------------------------------------------------------
+
+    def _pallet(self, name: str, factory: Callable[[Chain], T]) -> T:
+        with self._lock:
+            if name not in self._pallets:
+                self._pallets[name] = factory(self)
+            result: T = self._pallets[name]
+            return result
+
+    @property
+    def credits(self) -> Credits:
+        """Typed calls and reads of the Credits pallet."""
+        from .pallets import Credits
+
+        return self._pallet("Credits", Credits)
+
+    @property
+    def tasks(self) -> Tasks:
+        """Typed calls and reads of the Tasks pallet."""
+        from .pallets import Tasks
+
+        return self._pallet("Tasks", Tasks)
+
+    @property
+    def channels(self) -> Channels:
+        """Typed calls and reads of the Channels pallet."""
+        from .pallets import Channels
+
+        return self._pallet("Channels", Channels)
+
+    @property
+    def checkpoints(self) -> Checkpoints:
+        """Typed calls and reads of the Checkpoints pallet."""
+        from .pallets import Checkpoints
+
+        return self._pallet("Checkpoints", Checkpoints)
+
+    @property
+    def disputes(self) -> Disputes:
+        """Typed calls and reads of the Disputes pallet."""
+        from .pallets import Disputes
+
+        return self._pallet("Disputes", Disputes)
+
+
+class EventSubscription:
+    """A running :meth:`Chain.subscribe_events`; :meth:`stop` ends it."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.error: CcnetError | None = None
+        """The error that ended it (e.g. :class:`ChainConnectionError`), if any."""
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the thread to stop and wait up to *timeout* seconds for it."""
+        self.stopping.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
+def _blake2_256(data: bytes) -> bytes:
+    import hashlib
+
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def _reason(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(err, TimeoutError | websocket.WebSocketTimeoutException):
+        return f"no answer in time ({text})"
+    return text
+
+
+_REJECTIONS = {
+    "payment": "the account cannot pay the fee (fund it first)",
+    "stale": "stale nonce (already used)",
+    "future": "future nonce (an earlier one is missing)",
+    "badproof": "bad signature (wrong key or chain)",
+    "exhaustsresources": "the block is full",
+    "ancientbirthblock": "the mortal era has expired",
+    "cannotlookup": "an account lookup failed",
+}
+
+
+def _rejection(error: Mapping[str, Any]) -> str:
+    """A readable reason from a JSON-RPC error of ``author_submit*``: Substrate nodes say
+    ``Invalid Transaction`` + data; Chopsticks says ``{"invalid":{"payment":null}}``."""
+    message, data = str(error.get("message", "")), error.get("data")
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and len(parsed) == 1:
+        ((validity, reason),) = parsed.items()
+        name = next(iter(reason), "") if isinstance(reason, dict) else str(reason)
+        text = _REJECTIONS.get(name.lower(), name)
+        return f"{validity} transaction: {text} ({message})"
+    return f"{message}: {data}" if data else message
+
+
+class _Watch:
+    """One ``author_submitAndWatchExtrinsic`` on a websocket of its own."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float,
+        connect: Callable[..., websocket.WebSocket] = websocket.create_connection,
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._connect = connect
+        self._ws: websocket.WebSocket | None = None
+
+    def _recv(self, waiting_for: str = "an answer") -> dict[str, Any]:
+        assert self._ws is not None
+        try:
+            message: dict[str, Any] = json.loads(self._ws.recv())
+        except (TimeoutError, websocket.WebSocketTimeoutException):
+            self.close()
+            raise ChainConnectionError(
+                self.url, f"no {waiting_for} within {self.timeout:g} s (raise the timeout?)"
+            ) from None
+        except _CONNECTION_ERRORS as err:
+            self.close()
+            raise ChainConnectionError(self.url, _reason(err)) from None
+        return message
+
+    def submit(self, extrinsic_hex: str) -> None:
+        """Send the extrinsic; returns once the pool accepted it. :class:`ExtrinsicError`
+        if the node refuses it."""
+        try:
+            self._ws = self._connect(self.url, timeout=self.timeout)
+            self._ws.send(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "author_submitAndWatchExtrinsic",
+                        "params": [extrinsic_hex],
+                    }
+                )
+            )
+        except _CONNECTION_ERRORS as err:
+            self.close()
+            raise ChainConnectionError(self.url, _reason(err)) from None
+        while True:
+            message = self._recv()
+            if message.get("id") != 1:
+                continue
+            if "error" in message:
+                self.close()
+                error = message["error"]
+                raise ExtrinsicError(
+                    f"the node refused the extrinsic: {_rejection(error)}",
+                    code=error.get("code"),
+                    data=error.get("data"),
+                )
+            self._subscription = message["result"]
+            return
+
+    def wait(self, wait: Wait) -> tuple[str, bool]:
+        """Wait for ``inBlock`` (or ``finalized``); returns (block hash, finalized)."""
+        try:
+            while True:
+                message = self._recv(
+                    "status update of the submitted extrinsic (it may still be "
+                    f"{'included' if wait == 'inclusion' else 'finalized'}; "
+                    "its nonce is re-read next time)"
+                )
+                params = message.get("params") or {}
+                if params.get("subscription") != self._subscription:
+                    continue
+                status = params.get("result")
+                if isinstance(status, dict):
+                    status = {key.lower(): value for key, value in status.items()}
+                    if "finalized" in status:
+                        return str(status["finalized"]), True
+                    if "inblock" in status and wait == "inclusion":
+                        return str(status["inblock"]), False
+                    for bad in ("dropped", "invalid", "usurped", "finalitytimeout"):
+                        if bad in status:
+                            raise ExtrinsicError(f"the extrinsic was {bad}: {status[bad]}")
+                elif status in ("dropped", "invalid", "usurped"):
+                    raise ExtrinsicError(f"the extrinsic was {status} by the node's pool")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._ws is not None:
+            try:
+                self._ws.close(timeout=0.5)
+            except _CONNECTION_ERRORS:
+                pass
+            self._ws = None

@@ -1,0 +1,330 @@
+"""Shared plumbing of the ``ccnet`` command groups: context, output, errors, amounts.
+
+Every group module (``client/commands/<area>.py``) exposes ``app = typer.Typer(...)``,
+registered in ``client/cli.py`` with one ``app.add_typer(...)`` line. A command::
+
+    from ._common import CliContext, KeyOpt
+
+    @app.command()
+    def show(ctx: typer.Context, task_id: int, key: KeyOpt = "//Alice") -> None:
+        \"\"\"Show a task.\"\"\"
+        cli = CliContext.of(ctx)
+        with cli.errors():                      # CcnetError -> message + exit code
+            chain = cli.chain()                 # connected once, closed at exit
+            signer = cli.keypair(key)           # //Dev URI or keystore name (+ passphrase)
+            info = chain.tasks.task(task_id)
+            if info is None:
+                raise NotFoundError(f"no task {task_id}")
+            cli.emit(info, human=lambda: cli.table("Task", rows))   # --json aware
+
+Global options live on the root callback (``ccnet --url URL --keystore DIR --json -v``),
+resolved by :func:`ccnet.client.config.resolve_settings` (option > env > config file >
+default). Exit codes (:func:`exit_code_for`): 0 ok, 1 user error, 2 usage (typer),
+3 chain or dispatch error, 4 not found. Errors print ``error: ...`` (with a hint) on
+stderr, or ``{"error": {...}}`` on stdout with ``--json``; never a traceback for a
+:class:`CcnetError` (``-v`` logs it at debug level). Tests replace :data:`connect` to fake
+the chain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from substrateinterface.utils.ss58 import is_valid_ss58_address
+
+from ..chain import Chain
+from ..config import Settings, resolve_settings
+from ..exceptions import (
+    CcnetError,
+    ChainConnectionError,
+    ChainRequestError,
+    DispatchError,
+    ExtrinsicError,
+    NotFoundError,
+)
+from ..keys import SS58_FORMAT, Keypair, is_dev_uri
+from ..keystore import Keystore
+
+__all__ = [
+    "CC",
+    "CliContext",
+    "ExitCode",
+    "KeyOpt",
+    "UserError",
+    "connect",
+    "exit_code_for",
+    "format_cc",
+    "parse_amount",
+    "to_jsonable",
+]
+
+logger = logging.getLogger(__name__)
+
+CC = 10**12
+PASSPHRASE_ENV = "CCNET_PASSPHRASE"
+
+
+class ExitCode(IntEnum):
+    """What the exit status of ``ccnet`` means."""
+
+    OK = 0
+    USER = 1
+    """Bad input: an invalid amount, key, passphrase or config."""
+    USAGE = 2
+    """Unknown command or option (typer/click)."""
+    CHAIN = 3
+    """The chain is unreachable, refused the extrinsic, or the call failed in the runtime."""
+    NOT_FOUND = 4
+    """The key, task, dispute ... asked for does not exist."""
+
+
+class UserError(CcnetError):
+    """Bad input to a command (exit code 1)."""
+
+
+KeyOpt = Annotated[
+    str,
+    typer.Option(
+        "--key",
+        "-k",
+        help="Signing key: a keystore name, or a dev URI such as //Alice.",
+        envvar="CCNET_KEY",
+    ),
+]
+
+
+def connect(url: str) -> Chain:
+    """Open the chain the commands use (tests replace this to fake the chain)."""
+    return Chain(url)
+
+
+_HINTS: dict[tuple[str, str], str] = {
+    ("Credits", "InsufficientStake"): "stake first: the account has less active stake",
+    ("Credits", "InsufficientBalance"): "fund the account (see `ccnet balance`)",
+    ("Tasks", "InsufficientStake"): "stake at least Tasks.MinWorkerStake before registering",
+    ("Tasks", "InsufficientBalance"): "the bounty and fees exceed the free balance",
+    ("Tasks", "DeadlineInPast"): "pick a deadline after the current block",
+    ("Tasks", "UnknownTask"): "check the task id with `ccnet task status ID`",
+    ("Disputes", "NoResult"): "the worker has not submitted a result for this task",
+    ("Disputes", "NoVerifiers"): "register more workers: verifiers are chosen among them",
+    ("Disputes", "NotVerifier"): "only the selected verifiers may vote (`ccnet dispute status`)",
+    ("Disputes", "VotingOpen"): "wait for the voting period to end, then resolve",
+    ("Disputes", "InsufficientBalance"): "a challenge holds Disputes.ChallengeStake",
+}
+
+
+def exit_code_for(err: BaseException) -> ExitCode:
+    """The exit code an error stands for."""
+    if isinstance(err, NotFoundError):
+        return ExitCode.NOT_FOUND
+    if isinstance(err, ChainConnectionError | ChainRequestError | ExtrinsicError | DispatchError):
+        return ExitCode.CHAIN
+    return ExitCode.USER
+
+
+def hint_for(err: BaseException) -> str | None:
+    """What the user may do about *err*, if known."""
+    if isinstance(err, DispatchError):
+        return _HINTS.get((err.pallet, err.name))
+    if isinstance(err, ExtrinsicError):
+        return "the node refused it before inclusion; check the balance for fees and retry"
+    return None
+
+
+def parse_amount(text: str) -> int:
+    """An amount in planck from ``"1.5"`` / ``"1.5CC"`` (CC, up to 12 decimals) or
+    ``"1500planck"``; :class:`UserError` otherwise. Never goes through floats."""
+    raw = text.strip().replace("_", "").replace(",", "")
+    lowered = raw.lower()
+    try:
+        if lowered.endswith("planck"):
+            value = Decimal(raw[: -len("planck")].strip())
+            planck = value
+        else:
+            value = Decimal(raw[:-2].strip() if lowered.endswith("cc") else raw)
+            planck = value * CC
+    except InvalidOperation:
+        raise UserError(
+            f"not an amount: {text!r} (write CC like 1.5 or 1.5CC, or planck like 1500planck)"
+        ) from None
+    if planck != planck.to_integral_value() or planck < 0:
+        raise UserError(f"not an amount: {text!r} (at most 12 decimals, not negative)")
+    return int(planck)
+
+
+def format_cc(planck: int) -> str:
+    """*planck* as CC with up to 12 decimals, e.g. ``"1.5 CC"``."""
+    whole, frac = divmod(abs(planck), CC)
+    sign = "-" if planck < 0 else ""
+    text = f"{whole:,}" + (f".{frac:012d}".rstrip("0") if frac else "")
+    return f"{sign}{text} CC"
+
+
+def to_jsonable(value: Any) -> Any:
+    """*value* made of JSON types: dataclasses as dicts, bytes as UTF-8 text or 0x hex,
+    paths as strings, tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if hasattr(value, "as_dict"):
+            return to_jsonable(value.as_dict())
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode()
+        except UnicodeDecodeError:
+            return "0x" + bytes(value).hex()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+class CliContext:
+    """The state one ``ccnet`` run shares between the root callback and a command."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        json_output: bool = False,
+        verbose: bool = False,
+        console: Console | None = None,
+        err_console: Console | None = None,
+    ) -> None:
+        self.settings = settings
+        self.json = json_output
+        self.verbose = verbose
+        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.err_console = err_console or Console(stderr=True, highlight=False, soft_wrap=True)
+        self._chain: Chain | None = None
+
+    @classmethod
+    def of(cls, ctx: typer.Context) -> CliContext:
+        """The context of this run (made from the environment if the root callback did
+        not run, e.g. when a group app is invoked on its own in a test)."""
+        root = ctx.find_root()
+        if not isinstance(root.obj, CliContext):
+            root.obj = cls(resolve_settings())
+            root.call_on_close(root.obj.close)
+        return root.obj
+
+    # -- resources ---------------------------------------------------------------------
+
+    def chain(self) -> Chain:
+        """The chain at ``--url``, connected on first use."""
+        if self._chain is None:
+            self._chain = connect(self.settings.url)
+        return self._chain
+
+    def close(self) -> None:
+        if self._chain is not None:
+            self._chain.close()
+            self._chain = None
+
+    def keystore(self) -> Keystore:
+        return Keystore(self.settings.keystore)
+
+    def passphrase(self, name: str, *, confirm: bool = False) -> str:
+        """``$CCNET_PASSPHRASE``, else asked on the terminal (twice when *confirm*)."""
+        if env := os.environ.get(PASSPHRASE_ENV):
+            return env
+        try:
+            value: str = typer.prompt(
+                f"Passphrase for key {name!r}", hide_input=True, confirmation_prompt=confirm
+            )
+        except typer.Abort:
+            raise UserError(f"no passphrase given (set {PASSPHRASE_ENV} or type it)") from None
+        return value
+
+    def keypair(self, name_or_uri: str) -> Keypair:
+        """A dev URI (``//Alice``) or a keystore key, opened with :meth:`passphrase`."""
+        if is_dev_uri(name_or_uri):
+            return self.keystore().resolve(name_or_uri)
+        store = self.keystore()
+        store.info(name_or_uri)  # KeyNotFoundError before asking for a passphrase
+        return store.load(name_or_uri, lambda: self.passphrase(name_or_uri))
+
+    def address(self, value: str) -> str:
+        """An SS58 address as is, else the address of a dev URI or a stored key."""
+        if is_valid_ss58_address(value, valid_ss58_format=SS58_FORMAT):
+            return value
+        if is_valid_ss58_address(value):
+            raise UserError(f"{value} is an address of another network (ccnet uses prefix 42)")
+        return self.keystore().address_of(value)
+
+    # -- output ------------------------------------------------------------------------
+
+    def emit(self, data: Any, *, human: Callable[[], Any] | str | None = None) -> None:
+        """Print *data* as JSON with ``--json``; else print what *human* renders (a rich
+        renderable, a string, or a function returning one), else *data* itself."""
+        if self.json:
+            self.console.print_json(json.dumps(to_jsonable(data)))
+            return
+        shown = human() if callable(human) else human
+        self.console.print(shown if shown is not None else to_jsonable(data))
+
+    def info(self, message: str) -> None:
+        """A progress note on stderr (not in ``--json`` output)."""
+        if not self.json:
+            self.err_console.print(message)
+
+    @contextmanager
+    def status(self, message: str) -> Iterator[None]:
+        """A spinner on stderr while waiting on the chain (none with ``--json``)."""
+        if self.json or not self.err_console.is_terminal:
+            yield
+            return
+        with self.err_console.status(message):
+            yield
+
+    @staticmethod
+    def table(
+        title: str | None, rows: Sequence[Sequence[Any]], *, header: Sequence[str] = ()
+    ) -> Table:
+        """A rich table; without *header* a two-column key/value table."""
+        table = Table(title=title, show_header=bool(header), title_justify="left")
+        for column in header or ("", ""):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(escape(str(cell)) for cell in row))
+        return table
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Turn a :class:`CcnetError` into a message and its exit code (no traceback)."""
+        try:
+            yield
+        except CcnetError as err:
+            self.fail(err)
+
+    def fail(self, err: CcnetError) -> None:
+        code = exit_code_for(err)
+        hint = hint_for(err)
+        logger.debug("command failed", exc_info=err)
+        if self.json:
+            payload: dict[str, Any] = {"type": type(err).__name__, "message": str(err)}
+            if isinstance(err, DispatchError):
+                payload.update(pallet=err.pallet, name=err.name, docs=err.docs)
+            if hint:
+                payload["hint"] = hint
+            self.console.print_json(json.dumps({"error": payload, "exit_code": int(code)}))
+        else:
+            self.err_console.print(f"[red]error:[/red] {escape(str(err))}")
+            if hint:
+                self.err_console.print(f"hint: {escape(hint)}")
+        raise typer.Exit(code=int(code))

@@ -1,0 +1,107 @@
+"""``ccnet chain start|stop|status``: the local Chopsticks dev chain (127.0.0.1 only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..devchain import DEFAULT_PORT, DEFAULT_TIMEOUT, DevChain, DevChainInfo
+from ..exceptions import CcnetError
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Run the local Chopsticks dev chain (127.0.0.1 only).", no_args_is_help=True)
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Repository root (default: found from the working dir).", envvar="CCNET_ROOT"
+    ),
+]
+SpecOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--spec",
+        help="Raw chain spec (default: chain-spec/development.raw.json).",
+        envvar="CCNET_CHAIN_SPEC",
+    ),
+]
+PortOpt = Annotated[
+    int,
+    typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.", envvar="CCNET_CHAIN_PORT"),
+]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help="Pid file and log (default: .state/devchain).",
+        envvar="CCNET_DEVCHAIN_DIR",
+    ),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(help="Seconds to wait for the chain to answer.", envvar="CCNET_DEVCHAIN_TIMEOUT"),
+]
+
+
+def _chain(
+    *,
+    root: Path | None,
+    spec: Path | None = None,
+    state_dir: Path | None = None,
+    port: int = DEFAULT_PORT,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> DevChain:
+    # Paths given by the user are relative to the working dir, not to the root.
+    return DevChain(
+        root=root.resolve() if root else None,
+        spec=spec.resolve() if spec else None,
+        state_dir=state_dir.resolve() if state_dir else None,
+        port=port,
+        timeout=timeout,
+    )
+
+
+def _describe(info: DevChainInfo) -> str:
+    return f"{info.url} (chain {info.chain!r}, pid {info.pid}, log {info.log})"
+
+
+@app.command()
+def start(
+    spec: SpecOpt = None,
+    port: PortOpt = DEFAULT_PORT,
+    state_dir: StateOpt = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    root: RootOpt = None,
+) -> None:
+    """Start the dev chain in the background; does nothing if it already runs."""
+    chain = _chain(root=root, spec=spec, state_dir=state_dir, port=port, timeout=timeout)
+    try:
+        info = chain.start()
+    except CcnetError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"dev chain running at {_describe(info)}")
+
+
+@app.command()
+def stop(state_dir: StateOpt = None, root: RootOpt = None) -> None:
+    """Stop the dev chain and every process it started."""
+    try:
+        was_running = _chain(root=root, state_dir=state_dir).stop()
+    except CcnetError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo("dev chain stopped" if was_running else "dev chain was not running")
+
+
+@app.command()
+def status(state_dir: StateOpt = None, root: RootOpt = None) -> None:
+    """Show whether the dev chain runs (exit code 3 if it does not)."""
+    info = _chain(root=root, state_dir=state_dir).status()
+    if info is None:
+        typer.echo("dev chain is not running")
+        raise typer.Exit(code=3)
+    typer.echo(f"dev chain running at {_describe(info)}")

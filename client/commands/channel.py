@@ -1,0 +1,343 @@
+"""``ccnet channel open|join|list|show|close|settle|challenge|guard``: payment channels.
+
+Thin over :class:`ccnet.channels.ChannelParty`. Each key keeps its channels in a SQLite
+store, ``.state/channels/<address>.db`` unless ``--store`` / ``$CCNET_CHANNEL_STORE``
+names another. Off-chain updates happen between running parties (the worker and the
+SDK); these commands open, inspect and close channels, and hand states to a watchtower
+(``guard``: written to the tower's file, which ``ccnet watchtower run`` reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from ccnet.channels import (
+    ChannelParty,
+    ChannelRecord,
+    SqliteChannelStore,
+    TowerStore,
+    UnknownChannelError,
+)
+
+from ..events import Receipt
+from ..keys import Keypair
+from ._common import CliContext, KeyOpt, UserError, format_cc, parse_amount
+
+__all__ = ["app", "default_store"]
+
+app = typer.Typer(help="Open, inspect and close payment channels.", no_args_is_help=True)
+
+T = TypeVar("T")
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="Channel store (SQLite) [default: .state/channels/<address>.db].",
+        envvar="CCNET_CHANNEL_STORE",
+        show_default=False,
+    ),
+]
+ChannelArg = Annotated[str, typer.Argument(help="Channel id (0x + 64 hex).")]
+
+
+def default_store(address: str) -> Path:
+    """Where *address* keeps its channels unless told otherwise."""
+    return Path(".state/channels") / f"{address}.db"
+
+
+def _channel_id(text: str) -> bytes:
+    raw = text.strip().removeprefix("0x")
+    try:
+        value = bytes.fromhex(raw)
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise UserError(f"not a channel id: {text!r} (0x and 64 hex digits)")
+    return value
+
+
+def _store(store: Path | None, keypair: Keypair) -> SqliteChannelStore:
+    return SqliteChannelStore(store or default_store(str(keypair.ss58_address)))
+
+
+def _run(
+    cli: CliContext,
+    key: str,
+    store: Path | None,
+    action: Callable[[ChannelParty], Coroutine[Any, Any, T]],
+) -> T:
+    """Run *action* on a chain-backed party of *key* (store closed afterwards)."""
+    signer = cli.keypair(key)
+    channels = _store(store, signer)
+    try:
+        party = ChannelParty(signer, channels, chain=cli.chain())
+        return asyncio.run(action(party))
+    finally:
+        channels.close()
+
+
+def _rows(record: ChannelRecord) -> list[tuple[str, object]]:
+    info, latest = record.info, record.latest
+    me = record.me
+    rows: list[tuple[str, object]] = [
+        ("channel", "0x" + info.channel_id.hex()),
+        ("we are", f"party {me.value}"),
+        ("phase", record.phase.value),
+        ("deposits", f"A {format_cc(info.deposit_a)}, B {format_cc(info.deposit_b)}"),
+        ("version", latest.version),
+        ("co-signed", "yes" if latest.co_signed else "no (the opening state)"),
+        ("our balance", format_cc(latest.state.balance_of(me))),
+        ("their balance", format_cc(latest.state.balance_of(me.other))),
+    ]
+    if record.pending is not None:
+        rows.append(("outstanding", f"version {record.pending.state.version} (not countersigned)"))
+    if record.burned:
+        rows.append(("refused up to", f"version {record.burned}"))
+    if record.closing is not None:
+        agreed = "agreed" if record.closing.complete else "requested (waiting for the peer)"
+        rows.append(("cooperative close", f"{agreed} at version {record.closing.version}"))
+    return rows
+
+
+def _record_json(record: ChannelRecord) -> dict[str, Any]:
+    return {
+        "params": record.info.to_json(),
+        "me": record.me.value,
+        "phase": record.phase.value,
+        "latest": record.latest.to_json(),
+        "pending_version": record.pending.state.version if record.pending else None,
+        "burned": record.burned,
+        "closing": None
+        if record.closing is None
+        else {"version": record.closing.version, "agreed": record.closing.complete},
+    }
+
+
+def _receipt_json(receipt: Receipt, event: str) -> dict[str, Any]:
+    found = receipt.expect("Channels", event)
+    return {**found.attributes, "block_hash": receipt.block_hash, "fee": receipt.fee}
+
+
+@app.command("open")
+def open_(
+    ctx: typer.Context,
+    counterparty: Annotated[str, typer.Argument(help="Address, key name or dev URI of B.")],
+    deposit: Annotated[str, typer.Argument(help="Our deposit, e.g. 10 or 10CC or 5planck.")],
+    key: KeyOpt,
+    counterparty_deposit: Annotated[
+        str, typer.Option(help="What B deposits with `channel join` (0: funded at once).")
+    ] = "0",
+    store: StoreOpt = None,
+) -> None:
+    """Open a channel to COUNTERPARTY, as party A."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        address = cli.address(counterparty)
+        amount, asked = parse_amount(deposit), parse_amount(counterparty_deposit)
+        with cli.status("opening the channel..."):
+            channel = _run(cli, key, store, lambda p: p.open(address, amount, asked))
+        record = channel.record()
+        cli.emit(_record_json(record), human=lambda: cli.table("Opened channel", _rows(record)))
+
+
+@app.command()
+def join(
+    ctx: typer.Context,
+    channel_id: ChannelArg,
+    key: KeyOpt,
+    fund: Annotated[bool, typer.Option(help="Deposit what the channel asks of us.")] = True,
+    store: StoreOpt = None,
+) -> None:
+    """Track a channel a peer opened to us (and fund it as party B)."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        cid = _channel_id(channel_id)
+        with cli.status("joining the channel..."):
+            channel = _run(cli, key, store, lambda p: p.join(cid, fund=fund))
+        record = channel.record()
+        cli.emit(_record_json(record), human=lambda: cli.table("Joined channel", _rows(record)))
+
+
+@app.command("list")
+def list_(ctx: typer.Context, key: KeyOpt, store: StoreOpt = None) -> None:
+    """List the channels in our store (no chain needed)."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        channels = _store(store, cli.keypair(key))
+        try:
+            records = channels.channels()
+        finally:
+            channels.close()
+        rows = [
+            (
+                "0x" + r.info.channel_id.hex(),
+                r.me.value,
+                r.phase.value,
+                r.latest.version,
+                format_cc(r.latest.state.balance_of(r.me)),
+                format_cc(r.latest.state.balance_of(r.me.other)),
+            )
+            for r in records
+        ]
+        header = ("channel", "we", "phase", "version", "ours", "theirs")
+        cli.emit(
+            [_record_json(r) for r in records],
+            human=lambda: cli.table("Channels", rows, header=header) if rows else "no channels",
+        )
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    channel_id: ChannelArg,
+    key: KeyOpt,
+    store: StoreOpt = None,
+    on_chain: Annotated[
+        bool, typer.Option("--chain/--no-chain", help="Also read the channel on chain.")
+    ] = True,
+) -> None:
+    """Show a channel: our latest co-signed state, and its phase on chain."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        cid = _channel_id(channel_id)
+        channels = _store(store, cli.keypair(key))
+        try:
+            record = channels.load(cid)
+        finally:
+            channels.close()
+        rows = _rows(record)
+        data = _record_json(record)
+        if on_chain:
+            info = cli.chain().channels.channel(cid)
+            data["chain"] = info
+            if info is None:
+                rows.append(("on chain", "gone (closed)"))
+            else:
+                rows.append(("on chain", info.phase))
+                if info.closing is not None:
+                    closing = info.closing
+                    rows.append(
+                        (
+                            "registered",
+                            f"version {closing.version} by {closing.closer}, "
+                            f"challenges until block {closing.challenge_ends}",
+                        )
+                    )
+        cli.emit(data, human=lambda: cli.table("Channel", rows))
+
+
+@app.command()
+def close(
+    ctx: typer.Context,
+    channel_id: ChannelArg,
+    key: KeyOpt,
+    unilateral: Annotated[
+        bool,
+        typer.Option(help="Register our latest state and start the challenge period."),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="Close unilaterally even with a proposal outstanding.")
+    ] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Close a channel: cooperatively (paid out at once; needs the close both parties
+    agreed while connected, see ChannelParty.close_cooperatively), or --unilateral with
+    our latest co-signed state (then `channel settle` after the challenge period)."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        cid = _channel_id(channel_id)
+
+        async def act(party: ChannelParty) -> Receipt:
+            channel = party.channel(cid)
+            if unilateral:
+                return await party.close_unilaterally(cid, force=force)
+            closing = channel.closing
+            if closing is None or not closing.complete:
+                raise UserError(
+                    "no agreed cooperative close in the store: the running parties agree one "
+                    "over their connection (ChannelParty.close_cooperatively); without the "
+                    "peer, close with --unilateral"
+                )
+            return await party.close_cooperatively(cid)
+
+        with cli.status("closing..."):
+            receipt = _run(cli, key, store, act)
+        event = "ChannelClosing" if unilateral else "ChannelClosed"
+        data = _receipt_json(receipt, event)
+        title = "Closing (challenge period started)" if unilateral else "Closed"
+        cli.emit(data, human=lambda: cli.table(title, list(data.items())))
+
+
+@app.command()
+def settle(ctx: typer.Context, channel_id: ChannelArg, key: KeyOpt, store: StoreOpt = None) -> None:
+    """Pay out a unilaterally closed channel after its challenge period."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        cid = _channel_id(channel_id)
+        with cli.status("settling..."):
+            receipt = _run(cli, key, store, lambda p: p.settle(cid))
+        data = _receipt_json(receipt, "ChannelClosed")
+        cli.emit(data, human=lambda: cli.table("Settled", list(data.items())))
+
+
+@app.command()
+def challenge(
+    ctx: typer.Context, channel_id: ChannelArg, key: KeyOpt, store: StoreOpt = None
+) -> None:
+    """Refute the peer's stale unilateral close with our latest co-signed state."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        cid = _channel_id(channel_id)
+        with cli.status("submitting the fraud proof..."):
+            receipt = _run(cli, key, store, lambda p: p.challenge(cid))
+        data = _receipt_json(receipt, "FraudProven")
+        cli.emit(data, human=lambda: cli.table("Fraud proven", list(data.items())))
+
+
+@app.command()
+def guard(
+    ctx: typer.Context,
+    channel_id: ChannelArg,
+    key: KeyOpt,
+    tower_db: Annotated[
+        Path,
+        typer.Option(
+            "--tower-db",
+            help="The watchtower's file (what `ccnet watchtower run --db` reads).",
+            envvar="CCNET_WATCHTOWER_DB",
+        ),
+    ],
+    store: StoreOpt = None,
+) -> None:
+    """Hand our latest co-signed state to a watchtower."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        cid = _channel_id(channel_id)
+        channels = _store(store, cli.keypair(key))
+        try:
+            record = channels.load(cid)
+        except UnknownChannelError as err:
+            raise UserError(str(err)) from None
+        finally:
+            channels.close()
+        if not record.latest.co_signed:
+            raise UserError("nothing to guard yet: no co-signed state")
+        tower = TowerStore(tower_db)
+        try:
+            newer = tower.guard(record.info, record.latest)
+        finally:
+            tower.close()
+        version = record.latest.version
+        data = {"channel_id": "0x" + cid.hex(), "version": version, "newer": newer}
+        cli.emit(
+            data,
+            human=f"guarding version {version}"
+            if newer
+            else f"already guarding {version} or later",
+        )

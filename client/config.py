@@ -1,0 +1,87 @@
+"""Settings of the ``ccnet`` command line: option > environment > config file > default.
+
+Config file: ``$CCNET_CONFIG``, else ``~/.config/ccnet/config.toml`` (TOML, optional)::
+
+    url = "ws://127.0.0.1:8000"
+    keystore = "~/.config/ccnet/keystore"
+
+Environment: ``CCNET_URL``, ``CCNET_KEYSTORE``, ``CCNET_CONFIG``, ``CCNET_PASSPHRASE``
+(the keystore passphrase; read only when a stored key is opened).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .chain import DEFAULT_URL
+from .exceptions import CcnetError
+from .keystore import DEFAULT_KEYSTORE
+
+__all__ = ["DEFAULT_CONFIG", "ConfigError", "Settings", "load_config", "resolve_settings"]
+
+DEFAULT_CONFIG = Path("~/.config/ccnet/config.toml")
+KNOWN_KEYS = frozenset({"url", "keystore"})
+
+
+class ConfigError(CcnetError):
+    """The config file cannot be read or holds unknown or mistyped keys."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the command line runs with."""
+
+    url: str
+    """WebSocket URL of the node."""
+    keystore: Path
+    """Keystore directory (expanded)."""
+    config: Path | None
+    """Config file that was read, if any."""
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """The keys of config file *path* ({} if it does not exist); :class:`ConfigError` for
+    bad TOML, unknown keys or non-string values."""
+    path = path.expanduser()
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"cannot read config file {path}: {err}") from None
+    unknown = set(data) - KNOWN_KEYS
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key(s) {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(sorted(KNOWN_KEYS))})"
+        )
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"config file {path}: {key} must be a string")
+    return data
+
+
+def resolve_settings(
+    *,
+    url: str | None = None,
+    keystore: Path | str | None = None,
+    config: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from the options given (None = not given), then the environment, then the
+    config file, then the defaults."""
+    env = os.environ if environ is None else environ
+    config_path = Path(config or env.get("CCNET_CONFIG") or DEFAULT_CONFIG).expanduser()
+    file = load_config(config_path)
+    chosen_url = url or env.get("CCNET_URL") or file.get("url") or DEFAULT_URL
+    chosen_keystore = keystore or env.get("CCNET_KEYSTORE") or file.get("keystore")
+    return Settings(
+        url=str(chosen_url),
+        keystore=Path(chosen_keystore or DEFAULT_KEYSTORE).expanduser(),
+        config=config_path if config_path.is_file() else None,
+    )

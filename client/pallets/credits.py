@@ -1,0 +1,117 @@
+"""``chain.credits``: stake, unbond and withdraw CC; credit workers and settle debts.
+
+Amounts are planck (1 CC = 10**12). Storage ``Stakes(who)`` -> :class:`StakeInfo`.
+Errors raise :class:`~ccnet.client.exceptions.CreditsError` (e.g. ``InsufficientStake``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..events import Receipt
+from ._base import PalletApi
+
+if TYPE_CHECKING:
+    from substrateinterface import Keypair
+
+    from ..chain import Wait
+
+__all__ = ["Credits", "StakeInfo", "Unbonding"]
+
+
+@dataclass(frozen=True)
+class Unbonding:
+    """A chunk of stake on its way out."""
+
+    amount: int
+    """Planck."""
+    unlock_at: int
+    """Block from which ``withdraw_unbonded`` releases it."""
+
+
+@dataclass(frozen=True)
+class StakeInfo:
+    """``Credits.Stakes(who)``."""
+
+    active: int
+    """Active (slashable) stake, planck."""
+    unbonding: tuple[Unbonding, ...]
+
+    @classmethod
+    def from_value(cls, value: Any) -> StakeInfo:
+        return cls(
+            active=int(value["active"]),
+            unbonding=tuple(
+                Unbonding(int(c["amount"]), int(c["unlock_at"])) for c in value["unbonding"]
+            ),
+        )
+
+
+class Credits(PalletApi):
+    """Typed calls and reads of the Credits pallet."""
+
+    pallet = "Credits"
+
+    # -- calls -------------------------------------------------------------------------
+
+    def stake(self, keypair: Keypair, amount: int, *, wait: Wait = "inclusion") -> Receipt:
+        """Hold *amount* planck of free balance as active stake. Emits ``Staked``."""
+        return self._submit(keypair, "stake", {"amount": amount}, wait=wait)
+
+    def unstake(self, keypair: Keypair, amount: int, *, wait: Wait = "inclusion") -> Receipt:
+        """Start unbonding *amount* planck (``UnbondingPeriod`` blocks). Emits ``Unbonded``;
+        ``InsufficientStake`` if less is active."""
+        return self._submit(keypair, "unstake", {"amount": amount}, wait=wait)
+
+    def withdraw_unbonded(self, keypair: Keypair, *, wait: Wait = "inclusion") -> Receipt:
+        """Release every matured unbonding chunk. Emits ``Withdrawn``."""
+        return self._submit(keypair, "withdraw_unbonded", wait=wait)
+
+    def credit_worker(
+        self, keypair: Keypair, worker: str, amount: int, *, wait: Wait = "inclusion"
+    ) -> Receipt:
+        """Record that the caller owes *worker* *amount* planck. Emits ``CreditIssued``."""
+        return self._submit(
+            keypair, "credit_worker", {"worker": worker, "amount": amount}, wait=wait
+        )
+
+    def settle_debt(
+        self, keypair: Keypair, creditor: str, amount: int, *, wait: Wait = "inclusion"
+    ) -> Receipt:
+        """Pay *amount* planck of the caller's debt to *creditor*. Emits ``DebtSettled``."""
+        return self._submit(
+            keypair, "settle_debt", {"creditor": creditor, "amount": amount}, wait=wait
+        )
+
+    # -- reads -------------------------------------------------------------------------
+
+    def stake_of(self, address: str) -> StakeInfo | None:
+        """The stake of *address*, or None if it never staked."""
+        value = self._query("Stakes", [address])
+        return None if value is None else StakeInfo.from_value(value)
+
+    def active_stake(self, address: str) -> int:
+        """Active stake of *address*, planck (0 if none)."""
+        info = self.stake_of(address)
+        return info.active if info else 0
+
+    def debt(self, debtor: str, creditor: str) -> int:
+        """What *debtor* owes *creditor*, planck."""
+        return int(self._query("Debts", [debtor, creditor]) or 0)
+
+    def total_debt(self, who: str) -> int:
+        """Everything *who* owes, planck."""
+        return int(self._query("TotalDebt", [who]) or 0)
+
+    def total_receivable(self, who: str) -> int:
+        """Everything owed to *who*, planck."""
+        return int(self._query("TotalReceivable", [who]) or 0)
+
+    def contributed_fuel(self) -> int:
+        """Fuel contributed network-wide (``ContributedFuel``)."""
+        return int(self._query("ContributedFuel") or 0)
+
+    def unbonding_period(self) -> int:
+        """Blocks between ``unstake`` and ``withdraw_unbonded``."""
+        return int(self.constant("UnbondingPeriod"))

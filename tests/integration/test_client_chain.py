@@ -1,0 +1,308 @@
+"""ccnet.client against the real runtime on the dev chain: one typed call per pallet with
+decoded events, typed readers, dispatch errors as pallet exceptions, events, dead chains.
+
+Each test funds fresh accounts (``fund_account``), so it does not depend on other tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Protocol
+
+import pytest
+
+from ccnet.channels import ChannelState
+from ccnet.channels import sign_close as channel_sign_close
+from ccnet.client import (
+    CC,
+    Chain,
+    ChainConnectionError,
+    ChainEvent,
+    ChainRequestError,
+    ChannelsError,
+    CheckpointsError,
+    CreditsError,
+    ExtrinsicError,
+    Keypair,
+    Keys,
+    channel_id_of,
+)
+from ccnet.client.devchain import free_port
+
+
+class Funder(Protocol):
+    """The ``fund_account`` fixture (tests/fixtures/client.py)."""
+
+    keys: dict[str, Keypair]
+
+    def __call__(self, amount: int = ...) -> Keypair: ...
+
+
+DEV_URIS = [f"//{n}" for n in ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie")]
+
+
+def digest(label: str) -> bytes:
+    return hashlib.sha256(label.encode()).digest()
+
+
+def sign_close(
+    chain: Chain, signer: Keypair, channel_id: bytes, version: int, a: int, b: int
+) -> bytes:
+    """*signer*'s agreement to close with this state (cooperative_close accepts only
+    close-domain signatures)."""
+    state = ChannelState(channel_id=channel_id, version=version, balance_a=a, balance_b=b)
+    return channel_sign_close(signer, chain.genesis_hash, state)
+
+
+def become_worker(chain: Chain, keypair: Keypair) -> None:
+    chain.credits.stake(keypair, chain.tasks.min_worker_stake())
+    chain.tasks.register_worker(keypair, [b"wasm"], f"http://127.0.0.1/{keypair.ss58_address}")
+
+
+def test_chain_facts(ccnet_chain: Chain) -> None:
+    assert len(ccnet_chain.genesis_hash) == 32
+    assert ccnet_chain.genesis_hash == bytes.fromhex(ccnet_chain.block_hash(0)[2:])
+    assert ccnet_chain.constant("Channels", "ChallengePeriod") == 20
+    assert ccnet_chain.free_balance(Keys.from_uri("//Alice").ss58_address) > 0
+    assert ccnet_chain.query("Tasks", "Workers", [Keys.generate()[0].ss58_address]) is None
+    before = ccnet_chain.block_number()
+    ccnet_chain.new_blocks(2)
+    assert ccnet_chain.block_number() == before + 2
+
+
+def test_credits(ccnet_chain: Chain, fund_account: Funder) -> None:
+    alice, bob = fund_account(), fund_account()
+    with pytest.raises(CreditsError) as info:
+        ccnet_chain.credits.unstake(alice, CC)  # nothing staked
+    assert (info.value.pallet, info.value.name) == ("Credits", "InsufficientStake")
+    assert info.value.docs == "The account has less active stake than requested."
+    assert str(info.value) == (
+        "Credits.InsufficientStake: The account has less active stake than requested."
+    )
+
+    receipt = ccnet_chain.credits.stake(alice, 30 * CC)
+    staked = receipt.find("Credits", "Staked")
+    assert staked is not None
+    assert staked.attributes == {"who": alice.ss58_address, "amount": 30 * CC}
+    assert receipt.fee > 0 and receipt.block_hash.startswith("0x")
+    unbonded = ccnet_chain.credits.unstake(alice, 10 * CC).find("Credits", "Unbonded")
+    assert unbonded is not None
+    stake = ccnet_chain.credits.stake_of(alice.ss58_address)
+    assert stake is not None and stake.active == 20 * CC
+    assert [c.amount for c in stake.unbonding] == [10 * CC]
+    assert stake.unbonding[0].unlock_at == unbonded["unlock_at"]
+    with pytest.raises(CreditsError, match="NothingToWithdraw"):
+        ccnet_chain.credits.withdraw_unbonded(alice)
+
+    ccnet_chain.credits.credit_worker(alice, bob.ss58_address, 2 * CC)
+    assert ccnet_chain.credits.debt(alice.ss58_address, bob.ss58_address) == 2 * CC
+    settled = ccnet_chain.credits.settle_debt(alice, bob.ss58_address, 2 * CC)
+    assert settled.find("Credits", "DebtSettled") is not None
+    assert ccnet_chain.credits.debt(alice.ss58_address, bob.ss58_address) == 0
+
+
+def test_tasks(ccnet_chain: Chain, fund_account: Funder) -> None:
+    worker, requester = fund_account(), fund_account()
+    become_worker(ccnet_chain, worker)
+    info = ccnet_chain.tasks.worker(worker.ss58_address)
+    assert info is not None and info.capabilities == (b"wasm",) and info.active_claims == 0
+    assert worker.ss58_address in ccnet_chain.tasks.worker_list()
+    assert worker.ss58_address in {w.address for w in ccnet_chain.tasks.workers()}
+
+    deadline = ccnet_chain.block_number() + 50
+    receipt = ccnet_chain.tasks.post_task(
+        requester, b"wasm", b"ar://input", b"sha256", 5 * CC, deadline, 1
+    )
+    posted = receipt.find("Tasks", "TaskPosted")
+    assert posted is not None and posted.attributes["requester"] == requester.ss58_address
+    task_id = posted.attributes["task_id"]
+    assert ccnet_chain.tasks.posted_task_id(receipt) == task_id
+
+    ccnet_chain.tasks.claim(worker, task_id)
+    result = digest(f"result {task_id}")
+    submitted = ccnet_chain.tasks.submit_result(worker, task_id, result, 1234)
+    event = submitted.find("Tasks", "ResultSubmitted")
+    assert event is not None and event["result_hash"] == "0x" + result.hex()
+    assignment = ccnet_chain.tasks.assignment(task_id, worker.ss58_address)
+    assert assignment is not None and (assignment.fuel_used, assignment.disputed) == (1234, False)
+
+    done = ccnet_chain.tasks.accept(requester, task_id, worker.ss58_address)
+    completed = done.find("Tasks", "TaskCompleted")
+    assert completed is not None and completed["workers"] == [worker.ss58_address]
+    task = ccnet_chain.tasks.task(task_id)
+    assert task is not None and task.status == "Completed"
+    assert task.result_hash == "0x" + result.hex() and task.input_ref == b"ar://input"
+
+
+def test_channels(ccnet_chain: Chain, fund_account: Funder) -> None:
+    a, b = fund_account(), fund_account()
+    chans = ccnet_chain.channels
+    nonce = chans.next_nonce()
+    receipt = chans.open(a, b.ss58_address, 5 * CC)
+    channel_id = chans.opened_channel_id(receipt)
+    assert channel_id == channel_id_of(a.ss58_address, b.ss58_address, nonce)
+    assert [e.name for e in receipt.find_all("Channels")] == ["ChannelOpened", "ChannelFunded"]
+    info = chans.channel(channel_id)
+    assert info is not None and (info.phase, info.deposit_a, info.total) == (
+        "Funded",
+        5 * CC,
+        5 * CC,
+    )
+
+    version, bal_a, bal_b = 3, 4 * CC, 1 * CC
+    sig_a = sign_close(ccnet_chain, a, channel_id, version, bal_a, bal_b)
+    sig_b = sign_close(ccnet_chain, b, channel_id, version, bal_a, bal_b)
+    with pytest.raises(ChannelsError) as info_err:
+        chans.cooperative_close(a, channel_id, version, bal_a, bal_b, sig_b, sig_b)
+    assert str(info_err.value) == "Channels.BadSignatureA: Party A's signature does not verify."
+    closed = chans.cooperative_close(b, channel_id, version, bal_a, bal_b, sig_a, sig_b)
+    event = closed.find("Channels", "ChannelClosed")
+    assert event is not None and (event["balance_a"], event["balance_b"]) == (bal_a, bal_b)
+    assert chans.channel(channel_id) is None
+
+
+def test_channel_funding_unilateral_close_and_settle(
+    ccnet_chain: Chain, fund_account: Funder
+) -> None:
+    a, b = fund_account(), fund_account()
+    chans = ccnet_chain.channels
+    pending = chans.opened_channel_id(chans.open(a, b.ss58_address, 2 * CC, 1 * CC))
+    cancelled = chans.cancel_open(a, pending)
+    assert cancelled.find("Channels", "ChannelCancelled") is not None
+
+    channel_id = chans.opened_channel_id(chans.open(a, b.ss58_address, 2 * CC, 1 * CC))
+    info = chans.channel(channel_id)
+    assert info is not None and info.phase == "Opening"
+    assert chans.fund(b, channel_id).find("Channels", "ChannelFunded") is not None
+
+    closing = chans.close_unilateral(b, channel_id, 0, 2 * CC, 1 * CC)  # deposits: unsigned
+    event = closing.find("Channels", "ChannelClosing")
+    assert event is not None and event["closer"] == b.ss58_address
+    info = chans.channel(channel_id)
+    assert info is not None and info.closing is not None
+    assert (info.phase, info.closing.closer) == ("Closing", "B")
+    with pytest.raises(ChannelsError, match="ChallengePeriodNotOver"):
+        chans.settle(a, channel_id)
+    ccnet_chain.new_blocks(chans.challenge_period() + 1)
+    assert chans.settle(a, channel_id).find("Channels", "ChannelClosed") is not None
+
+
+def test_checkpoints(ccnet_chain: Chain, fund_account: Funder) -> None:
+    owner = fund_account()
+    state_hash, tx_id = digest("state"), "ccnet-client-test-tx-0000000000000000000000"
+    receipt = ccnet_chain.checkpoints.record(owner, state_hash, tx_id, 4096)
+    recorded = receipt.find("Checkpoints", "CheckpointRecorded")
+    assert recorded is not None and recorded["state_hash"] == "0x" + state_hash.hex()
+    latest = ccnet_chain.checkpoints.latest(owner.ss58_address)
+    assert latest is not None and (latest.arweave_tx_id, latest.size) == (tx_id, 4096)
+    assert [c.state_hash for c in ccnet_chain.checkpoints.history(owner.ss58_address)] == [
+        latest.state_hash
+    ]
+    ccnet_chain.checkpoints.clear(owner)
+    assert ccnet_chain.checkpoints.latest(owner.ss58_address) is None
+    with pytest.raises(CheckpointsError, match="NoCheckpoints"):
+        ccnet_chain.checkpoints.clear(owner)
+
+
+def test_disputes(ccnet_chain: Chain, fund_account: Funder) -> None:
+    worker, challenger = fund_account(), fund_account()
+    verifiers = [fund_account() for _ in range(3)]
+    for who in (worker, *verifiers):
+        become_worker(ccnet_chain, who)
+
+    deadline = ccnet_chain.block_number() + 100
+    task_id = ccnet_chain.tasks.post(challenger, b"wasm", b"ar://in", b"sha256", CC, deadline)
+    ccnet_chain.tasks.claim(worker, task_id)
+    claimed = digest(f"claimed {task_id}")
+    ccnet_chain.tasks.submit_result(worker, task_id, claimed, 10)
+
+    receipt = ccnet_chain.disputes.challenge(challenger, task_id, worker.ss58_address)
+    dispute_id = ccnet_chain.disputes.opened_dispute_id(receipt)
+    opened = receipt.expect("Disputes", "DisputeOpened")
+    assert (opened["task_id"], opened["worker"]) == (task_id, worker.ss58_address)
+    info = ccnet_chain.disputes.dispute(dispute_id)
+    assert info is not None and list(info.verifiers) == opened["verifiers"]
+    assert info.claimed_hash == "0x" + claimed.hex() and info.stake > 0
+    assert ccnet_chain.disputes.dispute_of(task_id, worker.ss58_address) == dispute_id
+
+    # Verifiers are drawn from every registered worker; other tests' workers whose keys
+    # are unknown here simply do not vote, and the dispute is resolved after the period.
+    known = fund_account.keys | {str(k.ss58_address): k for k in map(Keys.from_uri, DEV_URIS)}
+    resolved = None
+    for address in opened["verifiers"]:
+        if address not in known:
+            continue
+        vote = ccnet_chain.disputes.vote(known[address], dispute_id, claimed)
+        voted = vote.expect("Disputes", "Voted")
+        assert voted["agrees"] is True and voted["verifier"] == address
+        resolved = vote.find("Disputes", "DisputeResolved")
+    if resolved is None:
+        ccnet_chain.new_blocks(int(ccnet_chain.constant("Disputes", "VotingPeriod")) + 1)
+        resolved = ccnet_chain.disputes.resolve(challenger, dispute_id).find(
+            "Disputes", "DisputeResolved"
+        )
+    assert resolved is not None and resolved["dispute_id"] == dispute_id
+    if all(v in known for v in opened["verifiers"]):
+        assert resolved["verdict"] == "WorkerUpheld"
+    assert ccnet_chain.disputes.dispute(dispute_id) is None
+
+
+def test_unfunded_account_is_refused_before_inclusion(ccnet_chain: Chain) -> None:
+    nobody, _ = Keys.generate()
+    with pytest.raises(ExtrinsicError, match="cannot pay the fee") as info:
+        ccnet_chain.submit(nobody, "System", "remark", {"remark": b"x"})
+    assert not info.value.nonce_related
+
+
+def test_wait_for_finalization(ccnet_chain: Chain, fund_account: Funder) -> None:
+    who = fund_account()
+    receipt = ccnet_chain.submit(who, "System", "remark", {"remark": b"final"}, wait="finalization")
+    assert receipt.finalized and receipt.find("System", "ExtrinsicSuccess") is not None
+
+
+def test_subscribe_events_sees_new_blocks(ccnet_chain: Chain, fund_account: Funder) -> None:
+    who = fund_account()
+    seen: list[ChainEvent] = []
+    got = threading.Event()
+
+    def on_event(event: ChainEvent) -> None:
+        if event.attributes.get("who") == who.ss58_address:
+            seen.append(event)
+            got.set()
+
+    subscription = ccnet_chain.subscribe_events(on_event, ["Credits"], poll_interval=0.2)
+    try:
+        receipt = ccnet_chain.credits.stake(who, CC)
+        assert got.wait(60), "the subscription saw no Credits.Staked event"
+    finally:
+        subscription.stop(timeout=10)
+    assert not subscription.running and subscription.error is None
+    assert seen[0].qualname == "Credits.Staked" and seen[0].block_hash == receipt.block_hash
+    assert seen[0].block_number == ccnet_chain.api.get_block_number(receipt.block_hash)
+
+
+def test_watch_events_from_a_past_block(ccnet_chain: Chain, fund_account: Funder) -> None:
+    who = fund_account()
+    receipt = ccnet_chain.checkpoints.record(who, digest("watch"), "tx", 1)
+    number = ccnet_chain.api.get_block_number(receipt.block_hash)
+    stop = threading.Event()
+    for event in ccnet_chain.watch_events(
+        ["Checkpoints"], ["CheckpointRecorded"], from_block=number, stop=stop
+    ):
+        if event["owner"] == who.ss58_address:
+            stop.set()
+            assert event.block_number == number
+            break
+
+
+def test_dead_chain_raises_connection_error() -> None:
+    url = f"ws://127.0.0.1:{free_port()}"
+    with pytest.raises(ChainConnectionError, match="connection refused") as info:
+        Chain(url, timeout=5)
+    assert url in str(info.value) and "ccnet chain start" in str(info.value)
+
+
+def test_unknown_rpc_method_is_a_request_error(ccnet_chain: Chain) -> None:
+    with pytest.raises(ChainRequestError, match="no_suchMethod"):
+        ccnet_chain.rpc("no_suchMethod")

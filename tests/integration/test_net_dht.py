@@ -1,0 +1,201 @@
+"""Capability discovery on a real Kademlia DHT: several nodes on 127.0.0.1 UDP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ccnet.client import Keypair, Keys
+from ccnet.worker.dht import CapabilityDirectory, DhtNode, RecordStorage
+from ccnet.worker.net_exceptions import DhtError
+from ccnet.worker.records import (
+    DEFAULT_KEYING,
+    RECORD_TTL_MS,
+    Capability,
+    CapabilityRecord,
+    encode_records,
+    now_ms,
+)
+
+if TYPE_CHECKING:
+    from tests.fixtures.net import DhtNetwork
+
+TASK = "sha256sum"
+ENDPOINT = "http://127.0.0.1:{}/offer"
+
+
+def worker_keys(*names: str) -> list[Keypair]:
+    return [Keys.from_uri(f"//{name}") for name in names]
+
+
+async def test_every_worker_with_a_capability_is_found(dht_network: DhtNetwork) -> None:
+    nodes = await dht_network(5)
+    assert all(node.known_peers == 4 for node in nodes)
+    bob, charlie, dave = worker_keys("Bob", "Charlie", "Dave")
+    offers = [
+        (bob, Capability(TASK, 5 * 10**8, 40)),
+        (charlie, Capability(TASK, 2 * 10**8, 20)),  # same key tier as bob
+        (dave, Capability(TASK, 3 * 10**9, 900)),
+    ]
+    directories = [CapabilityDirectory(nodes[i], key) for i, (key, _) in enumerate(offers)]
+    for i, (directory, (_, cap)) in enumerate(zip(directories, offers, strict=True)):
+        await directory.announce(cap, ENDPOINT.format(9000 + i))
+    requester = CapabilityDirectory(nodes[4])
+
+    found = await requester.find(TASK)
+    assert [r.worker for r in found] == [k.ss58_address for k in (charlie, bob, dave)]
+    assert found[0].endpoint == ENDPOINT.format(9001)
+    fast = await requester.find(TASK, min_speed=4 * 10**8)
+    assert [r.worker for r in fast] == [bob.ss58_address, dave.ss58_address]
+    cheap_fast = await requester.find(TASK, min_speed=4 * 10**8, max_price=100)
+    assert [r.worker for r in cheap_fast] == [bob.ss58_address]
+    assert await requester.find(TASK, min_speed=10**10) == []
+    assert await requester.find("resize") == []
+    for directory in directories:
+        await directory.close()
+
+
+async def test_a_new_announcement_replaces_the_old_one(dht_network: DhtNetwork) -> None:
+    nodes = await dht_network(3)
+    (bob,) = worker_keys("Bob")
+    directory = CapabilityDirectory(nodes[1], bob)
+    await directory.announce(Capability(TASK, 5 * 10**8, 40), ENDPOINT.format(1))
+    await directory.announce(Capability(TASK, 5 * 10**8, 30), ENDPOINT.format(2))
+    assert directory.announced == [TASK]
+    found = await CapabilityDirectory(nodes[2]).find(TASK)
+    assert [(r.max_price_planck_per_fuel, r.endpoint) for r in found] == [(30, ENDPOINT.format(2))]
+    await directory.close()
+    assert directory.announced == []
+
+
+async def test_records_are_reannounced_with_fresh_timestamps(dht_network: DhtNetwork) -> None:
+    nodes = await dht_network(3)
+    (bob,) = worker_keys("Bob")
+    directory = CapabilityDirectory(nodes[0], bob, reannounce_interval=0.1)
+    first = await directory.announce(Capability(TASK, 10**8, 5), ENDPOINT.format(1))
+    requester = CapabilityDirectory(nodes[2])
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        (latest,) = await requester.find(TASK)
+        if latest.timestamp_ms > first.timestamp_ms:
+            break
+    assert latest.timestamp_ms > first.timestamp_ms
+    latest.verify()
+    await directory.withdraw(TASK)
+    assert directory.announced == []
+
+
+def signed(key: Keypair, **change: Any) -> CapabilityRecord:
+    record = CapabilityRecord.create(key, Capability(TASK, 10**8, 5), ENDPOINT.format(7))
+    return replace(record, **change) if change else record
+
+
+async def test_honest_nodes_refuse_tampered_unsigned_and_stale_records(
+    dht_network: DhtNetwork,
+) -> None:
+    nodes = await dht_network(4)
+    bob, eve = worker_keys("Bob", "Eve")
+    directory = CapabilityDirectory(nodes[1])
+    old = now_ms() - RECORD_TTL_MS - 1000
+    bad = {
+        "tampered": signed(bob, max_price_planck_per_fuel=0),
+        "unsigned": signed(bob, signature=""),
+        "stale": CapabilityRecord.create(
+            bob, Capability(TASK, 10**8, 5), ENDPOINT.format(7), timestamp_ms=old
+        ),
+        "impersonated": signed(eve, worker=bob.ss58_address),
+    }
+    for name, record in bad.items():
+        assert await directory.publish(record) == 0, name
+    assert await CapabilityDirectory(nodes[3]).find(TASK) == []
+    assert sum(node.storage.rejected for node in nodes) >= 4 * len(nodes) - 4
+
+
+class RogueStorage(RecordStorage):
+    """A node that stores and serves whatever it is given, unchecked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: dict[bytes, object] = {}
+
+    def store(self, key: bytes, value: object) -> bool:
+        self.raw[key] = value
+        return True
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        return self.raw.get(key, default)
+
+    def __iter__(self) -> Any:
+        return iter(list(self.raw.items()))
+
+
+async def test_lookups_verify_what_a_rogue_node_serves(dht_network: DhtNetwork) -> None:
+    nodes = await dht_network(4)
+    rogue = DhtNode(rpc_timeout=2.0)
+    rogue.storage = rogue._server.storage = RogueStorage()
+    await rogue.start(bootstrap=[nodes[0].address])
+    try:
+        bob, charlie, dave = worker_keys("Bob", "Charlie", "Dave")
+        good = signed(dave)
+        key = DEFAULT_KEYING.announce_key(good.capability)
+        old = now_ms() - RECORD_TTL_MS - 1000
+        served = [
+            good,
+            signed(bob, endpoint="http://127.0.0.1:6666/evil"),  # tampered
+            signed(charlie, signature=""),  # unsigned
+            CapabilityRecord.create(charlie, good.capability, good.endpoint, timestamp_ms=old),
+        ]
+        rogue.storage.store(key, encode_records(served))
+        misfiled = signed(bob, task_type="resize")  # valid, but filed under the wrong key
+        rogue.storage.store(key, encode_records([misfiled]))  # replaces: rogue is raw
+        rogue.storage.store(key, encode_records([*served, misfiled]))
+
+        found = await CapabilityDirectory(nodes[3]).find(TASK)
+        assert found == [good]
+    finally:
+        await rogue.close()
+
+
+async def test_stale_records_are_dropped_at_lookup(dht_network: DhtNetwork) -> None:
+    nodes = await dht_network(3)
+    (bob,) = worker_keys("Bob")
+    announcer = CapabilityDirectory(nodes[0], bob)
+    await announcer.announce(Capability(TASK, 10**8, 5), ENDPOINT.format(1))
+    fresh_view = CapabilityDirectory(nodes[2])
+    assert len(await fresh_view.find(TASK)) == 1
+    # a node whose clock reads 11 minutes later sees the same stored record as stale
+    (late,) = await dht_network(1, clock=lambda: now_ms() + RECORD_TTL_MS + 60_000)
+    assert await CapabilityDirectory(late).find(TASK) == []
+    await announcer.close()
+
+
+async def test_announcing_needs_a_key_and_bootstrap_needs_an_answer(
+    dht_network: DhtNetwork,
+) -> None:
+    (node,) = await dht_network(1)
+    with pytest.raises(DhtError, match="keypair"):
+        await CapabilityDirectory(node).announce(Capability(TASK, 1, 1), ENDPOINT.format(1))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))  # a port where nobody answers
+        silent = sock.getsockname()
+        lonely = DhtNode(rpc_timeout=0.5)
+        try:
+            with pytest.raises(DhtError, match="no DHT bootstrap node answered"):
+                await lonely.start(bootstrap=[silent])
+        finally:
+            await lonely.close()
+    with pytest.raises(DhtError, match="not started"):
+        _ = lonely.address
+
+
+async def test_a_single_node_stores_its_own_records(dht_network: DhtNetwork) -> None:
+    (node,) = await dht_network(1)
+    (bob,) = worker_keys("Bob")
+    directory = CapabilityDirectory(node, bob)
+    await directory.announce(Capability(TASK, 10**8, 5), ENDPOINT.format(1))
+    assert [r.worker for r in await directory.find(TASK)] == [bob.ss58_address]
+    await directory.close()

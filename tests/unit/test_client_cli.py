@@ -1,0 +1,255 @@
+"""The ``ccnet`` SDK commands through typer's CliRunner, with a faked chain boundary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ccnet.client import (
+    ChainConnectionError,
+    ChainEvent,
+    CreditsError,
+    DisputeInfo,
+    Keys,
+    Receipt,
+    TaskInfo,
+)
+from ccnet.client.cli import app
+from ccnet.client.commands import _common
+from ccnet.client.pallets import Assignment, StakeInfo, Tasks, Unbonding
+
+CC = 10**12
+ALICE = Keys.from_uri("//Alice").ss58_address
+BOB = Keys.from_uri("//Bob").ss58_address
+
+
+def receipt(*events: ChainEvent) -> Receipt:
+    return Receipt(block_hash="0xb10c", extrinsic_hash="0xe", events=list(events), fee=5)
+
+
+class FakeCredits:
+    def stake_of(self, address: str) -> StakeInfo | None:
+        return StakeInfo(20 * CC, (Unbonding(CC, 150),)) if address == ALICE else None
+
+    def total_debt(self, address: str) -> int:
+        return 0
+
+    def total_receivable(self, address: str) -> int:
+        return 3
+
+
+class FakeTasks:
+    posted_task_id = staticmethod(Tasks.posted_task_id)
+
+    def __init__(self) -> None:
+        self.posted: list[tuple[Any, ...]] = []
+
+    def post_task(self, kp: Any, *args: Any) -> Receipt:
+        self.posted.append((kp.ss58_address, *args))
+        return receipt(ChainEvent("Tasks", "TaskPosted", {"task_id": 7, "bounty": args[3]}))
+
+    def task(self, task_id: int) -> TaskInfo | None:
+        if task_id != 7:
+            return None
+        return TaskInfo(7, ALICE, b"wasm", b"ar://x", b"sha256", CC, 99, 1, 1, 0, "Open", None)
+
+    def assignments(self, task_id: int) -> list[Assignment]:
+        return [Assignment(task_id, BOB, "0x" + "11" * 32, 1000, False)]
+
+
+class FakeDisputes:
+    def __init__(self) -> None:
+        self.votes: list[tuple[str, int, str]] = []
+
+    def challenge(self, kp: Any, task_id: int, worker: str) -> Receipt:
+        raise CreditsError("Credits", "InsufficientStake", "The account has less active stake.")
+
+    def vote(self, kp: Any, dispute_id: int, result_hash: str) -> Receipt:
+        self.votes.append((kp.ss58_address, dispute_id, result_hash))
+        return receipt(
+            ChainEvent("Disputes", "Voted", {"dispute_id": dispute_id, "agrees": False}),
+            ChainEvent("Disputes", "DisputeResolved", {"verdict": "WorkerAtFault"}),
+        )
+
+    def dispute(self, dispute_id: int) -> DisputeInfo | None:
+        if dispute_id != 2:
+            return None
+        return DisputeInfo(2, 7, BOB, ALICE, 10 * CC, "0x" + "11" * 32, (ALICE,), (), 50)
+
+    def dispute_of(self, task_id: int, worker: str) -> int | None:
+        return 2 if (task_id, worker) == (7, BOB) else None
+
+
+class FakeChain:
+    def __init__(self) -> None:
+        self.credits, self.tasks, self.disputes = FakeCredits(), FakeTasks(), FakeDisputes()
+        self.closed = False
+
+    def query(self, pallet: str, storage: str, params: Any = ()) -> Any:
+        assert (pallet, storage) == ("System", "Account")
+        return {"data": {"free": 5 * CC, "reserved": 0, "frozen": 0}}
+
+    def block_number(self) -> int:
+        return 40
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def chain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeChain:
+    fake = FakeChain()
+    monkeypatch.setattr(_common, "connect", lambda url: fake)
+    for name in ("CCNET_URL", "CCNET_KEY", "CCNET_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CCNET_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("CCNET_KEYSTORE", str(tmp_path / "keystore"))
+    return fake
+
+
+runner = CliRunner()
+
+
+def run(*args: str, input: str | None = None) -> Any:
+    return runner.invoke(app, list(args), input=input)
+
+
+def test_balance_table_and_json(chain: FakeChain) -> None:
+    result = run("balance", "//Alice")
+    assert result.exit_code == 0, result.output
+    assert "5 CC" in result.output and "20 CC" in result.output
+    result = run("--json", "balance", ALICE)
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data == {
+        "address": ALICE,
+        "free": 5 * CC,
+        "reserved": 0,
+        "frozen": 0,
+        "staked": 20 * CC,
+        "unbonding": CC,
+        "debt": 0,
+        "receivable": 3,
+    }
+    assert chain.closed
+
+
+def test_balance_needs_an_account(chain: FakeChain) -> None:
+    result = run("balance")
+    assert result.exit_code == 1
+    assert "name an account" in result.output
+
+
+def test_task_post_and_status(chain: FakeChain) -> None:
+    result = run("--json", "task", "post", "--input", "ar://x", "--bounty", "2.5", "-k", "//Alice")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["task_id"] == 7
+    assert chain.tasks.posted == [(ALICE, "wasm", "ar://x", "sha256", 2 * CC + CC // 2, 140, 1)]
+    result = run("task", "status", "7")
+    assert result.exit_code == 0 and "Open" in result.output and BOB[:16] in result.output
+    data = json.loads(run("--json", "task", "status", "7").stdout)
+    assert data["task"]["task_type"] == "wasm" and data["assignments"][0]["fuel_used"] == 1000
+
+
+def test_not_found_exits_4(chain: FakeChain) -> None:
+    result = run("task", "status", "8")
+    assert result.exit_code == 4 and "no task 8" in result.output
+    result = run("--json", "dispute", "status", "9")
+    assert result.exit_code == 4
+    assert json.loads(result.stdout)["error"]["type"] == "NotFoundError"
+
+
+def test_bad_amount_exits_1(chain: FakeChain) -> None:
+    result = run("task", "post", "--input", "x", "--bounty", "lots", "-k", "//Alice")
+    assert result.exit_code == 1
+    assert "not an amount" in result.output and "Traceback" not in result.output
+
+
+def test_usage_error_exits_2(chain: FakeChain) -> None:
+    assert run("task", "post", "--bounty", "1").exit_code == 2
+
+
+def test_dispatch_error_exits_3_with_hint(chain: FakeChain) -> None:
+    result = run("dispute", "challenge", "7", BOB, "-k", "//Alice")
+    assert result.exit_code == 3
+    assert "Credits.InsufficientStake" in result.output and "hint:" in result.output
+    result = run("--json", "dispute", "challenge", "7", BOB, "-k", "//Alice")
+    error = json.loads(result.stdout)["error"]
+    assert (error["pallet"], error["name"]) == ("Credits", "InsufficientStake")
+
+
+def test_dead_chain_exits_3(chain: FakeChain, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(url: str) -> FakeChain:
+        raise ChainConnectionError(url, "connection refused")
+
+    monkeypatch.setattr(_common, "connect", refuse)
+    result = run("--url", "ws://127.0.0.1:1", "balance", "//Alice")
+    assert result.exit_code == 3
+    assert "ws://127.0.0.1:1" in result.output and "ccnet chain start" in result.output
+
+
+def test_dispute_vote_and_status(chain: FakeChain) -> None:
+    digest = "0x" + "22" * 32
+    result = run("dispute", "vote", "2", digest, "-k", "//Bob")
+    assert result.exit_code == 0, result.output
+    assert "WorkerAtFault" in result.output
+    assert chain.disputes.votes == [(BOB, 2, digest)]
+    assert run("dispute", "vote", "2", "0x1234", "-k", "//Bob").exit_code == 1
+    result = run("dispute", "status", "--task", "7", "--worker", "//Bob")
+    assert result.exit_code == 0 and "Dispute 2" in result.output
+    assert run("dispute", "status").exit_code == 1
+
+
+def test_keys_new_list_inspect(chain: FakeChain, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run("keys", "new", "w1", input="pw\npw\n")
+    assert result.exit_code == 0, result.output
+    assert "shown only once" in result.output
+    monkeypatch.setenv("CCNET_PASSPHRASE", "pw")
+    data = json.loads(run("--json", "keys", "new", "w2").stdout)
+    assert len(data["mnemonic"].split()) == 12
+    listed = json.loads(run("--json", "keys", "list").stdout)
+    assert [k["name"] for k in listed] == ["w1", "w2"]
+    inspected = json.loads(run("--json", "keys", "inspect", "w2").stdout)
+    assert inspected["address"] == data["address"] and "mnemonic" not in inspected
+    assert json.loads(run("--json", "keys", "inspect", "//Alice").stdout)["address"] == ALICE
+    assert run("keys", "inspect", "nope").exit_code == 4
+    assert run("keys", "new", "w1").exit_code == 1  # exists already
+
+
+def test_stored_key_signs_and_wrong_passphrase_exits_1(
+    chain: FakeChain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CCNET_PASSPHRASE", "right")
+    assert run("keys", "new", "me").exit_code == 0
+    address = json.loads(run("--json", "keys", "inspect", "me").stdout)["address"]
+    args = ("task", "post", "--input", "x", "--bounty", "1", "-k", "me")
+    assert run(*args).exit_code == 0
+    assert chain.tasks.posted[-1][0] == address
+    monkeypatch.setenv("CCNET_PASSPHRASE", "wrong")
+    result = run(*args)
+    assert result.exit_code == 1 and "wrong passphrase" in result.output
+
+
+def test_config_file_sets_the_url(
+    chain: FakeChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    urls: list[str] = []
+
+    def connect(url: str) -> FakeChain:
+        urls.append(url)
+        return chain
+
+    monkeypatch.setattr(_common, "connect", connect)
+    (tmp_path / "config.toml").write_text('url = "ws://from-config:9"\n')
+    assert run("balance", "//Alice").exit_code == 0
+    monkeypatch.setenv("CCNET_URL", "ws://from-env:9")
+    assert run("balance", "//Alice").exit_code == 0
+    assert run("--url", "ws://from-option:9", "balance", "//Alice").exit_code == 0
+    assert urls == ["ws://from-config:9", "ws://from-env:9", "ws://from-option:9"]
+    (tmp_path / "config.toml").write_text("nonsense = 1\n")
+    result = run("balance", "//Alice")
+    assert result.exit_code == 1 and "unknown key" in result.output

@@ -1,0 +1,84 @@
+"""Value conversions: amounts, hashes, byte strings, settings precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ccnet.client import CallEncodingError, h256
+from ccnet.client.codec import as_bytes, bounded, fixed_hex
+from ccnet.client.commands._common import UserError, format_cc, parse_amount
+from ccnet.client.config import ConfigError, resolve_settings
+
+CC = 10**12
+
+
+@pytest.mark.parametrize(
+    ("text", "planck"),
+    [
+        ("1", CC),
+        ("2.5", 2 * CC + CC // 2),
+        ("2.5CC", 2 * CC + CC // 2),
+        ("0.000000000001 cc", 1),
+        ("1_000", 1000 * CC),
+        ("1500planck", 1500),
+        ("0", 0),
+    ],
+)
+def test_parse_amount(text: str, planck: int) -> None:
+    assert parse_amount(text) == planck
+
+
+@pytest.mark.parametrize("text", ["", "abc", "-1", "0.0000000000001", "1.5planck", "1e400x"])
+def test_parse_amount_rejects(text: str) -> None:
+    with pytest.raises(UserError):
+        parse_amount(text)
+
+
+def test_format_cc() -> None:
+    assert format_cc(0) == "0 CC"
+    assert format_cc(1_500_000 * CC + 1) == "1,500,000.000000000001 CC"
+    assert format_cc(CC // 2) == "0.5 CC"
+
+
+def test_hashes_and_bytes() -> None:
+    assert h256(b"\x01" * 32) == "0x" + "01" * 32
+    assert h256("ab" * 32) == "0x" + "ab" * 32
+    with pytest.raises(CallEncodingError, match="32 bytes"):
+        h256(b"\x01" * 31)
+    with pytest.raises(CallEncodingError, match="hex"):
+        fixed_hex("zz", 1, "sig")
+    assert as_bytes("0x0102") == b"\x01\x02"
+    assert as_bytes("wasm") == b"wasm"
+    assert as_bytes([1, 2]) == b"\x01\x02"
+    assert bounded([b"a", b"b"]) == [[b"a", b"b"]]
+
+
+def test_settings_precedence(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('url = "ws://config:1"\nkeystore = "/config/ks"\n')
+    env = {"CCNET_CONFIG": str(config)}
+    from_file = resolve_settings(environ=env)
+    assert (from_file.url, from_file.keystore, from_file.config) == (
+        "ws://config:1",
+        Path("/config/ks"),
+        config,
+    )
+    env |= {"CCNET_URL": "ws://env:2", "CCNET_KEYSTORE": "/env/ks"}
+    from_env = resolve_settings(environ=env)
+    assert (from_env.url, from_env.keystore) == ("ws://env:2", Path("/env/ks"))
+    given = resolve_settings(url="ws://opt:3", keystore="/opt/ks", environ=env)
+    assert (given.url, given.keystore) == ("ws://opt:3", Path("/opt/ks"))
+    default = resolve_settings(environ={"CCNET_CONFIG": str(tmp_path / "none.toml")})
+    assert default.url == "ws://127.0.0.1:8000" and default.config is None
+
+
+def test_bad_config_files(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('url = "ws://x"\nport = 1\n')
+    with pytest.raises(ConfigError, match="unknown key"):
+        resolve_settings(config=config, environ={})
+    config.write_text("url = [")
+    with pytest.raises(ConfigError, match="cannot read"):
+        resolve_settings(config=config, environ={})

@@ -1,0 +1,76 @@
+"""Fuel-based billing: Gap Junction's ratio in planck, and what failed runs pay."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccnet.worker.billing import (
+    DEFAULT_RATE_PLANCK_PER_FUEL,
+    FUEL_PER_CENT,
+    PLANCK_PER_CC,
+    PLANCK_PER_CENT,
+    billable_fuel,
+    fuel_for_budget,
+    price,
+)
+from ccnet.worker.exceptions import (
+    DeadlineExceeded,
+    FuelExhausted,
+    JobExitError,
+    JobTrapped,
+    MemoryLimitExceeded,
+    OutputLimitExceeded,
+)
+from ccnet.worker.sandbox import RunOutcome
+
+
+def test_ratio_is_one_planck_per_fuel() -> None:
+    assert PLANCK_PER_CC == 10**12
+    assert FUEL_PER_CENT == 10**10
+    assert PLANCK_PER_CENT == 10**10
+    assert DEFAULT_RATE_PLANCK_PER_FUEL == 1
+    # 10 billion fuel = 1 cent = 0.01 CC
+    assert price(10**10) * 100 == PLANCK_PER_CC
+
+
+def test_price_is_exact_integer_arithmetic() -> None:
+    assert price(0) == 0
+    assert price(195_144_110) == 195_144_110
+    assert price(2**64 - 1, 3) == 3 * (2**64 - 1)
+    assert isinstance(price(10, 2), int)
+
+
+@pytest.mark.parametrize(("fuel", "rate"), [(-1, 1), (1, -1), (1.5, 1), (True, 1)])
+def test_price_rejects_bad_arguments(fuel: object, rate: object) -> None:
+    with pytest.raises(ValueError):
+        price(fuel, rate)  # type: ignore[arg-type]
+
+
+def test_fuel_for_budget_never_overspends() -> None:
+    assert fuel_for_budget(10**10) == 10**10
+    assert fuel_for_budget(10, 3) == 3
+    assert price(fuel_for_budget(10, 3), 3) <= 10
+    with pytest.raises(ValueError):
+        fuel_for_budget(10, 0)
+
+
+def _outcome(fuel: int) -> RunOutcome:
+    return RunOutcome(
+        module_hash=b"\0" * 32,
+        stdout=b"",
+        stderr=b"",
+        fuel_used=fuel,
+        elapsed_ms=1.0,
+        memory_bytes=65536,
+    )
+
+
+def test_billable_fuel_policy() -> None:
+    limit = 1_000
+    assert billable_fuel(_outcome(120), limit) == 120
+    assert billable_fuel(FuelExhausted("x", fuel_used=limit), limit) == limit
+    assert billable_fuel(DeadlineExceeded("x", fuel_used=500), limit) == 0
+    assert billable_fuel(JobTrapped("x", trap=None, fuel_used=30), limit) == 30
+    assert billable_fuel(JobExitError("x", exit_code=1, fuel_used=40), limit) == 40
+    assert billable_fuel(MemoryLimitExceeded("x", fuel_used=50), limit) == 50
+    assert billable_fuel(OutputLimitExceeded("x", stream="stdout", fuel_used=60), limit) == 60

@@ -1,0 +1,211 @@
+"""Worker settings: every sandbox limit and protocol number has a default and a knob.
+
+Two frozen dataclasses:
+
+- :class:`SandboxConfig`: the Wasm sandbox (issue 4, "Sandbox (wasmtime)"; seed 001
+  section 3.3.2 "Resource Caps": 30 s of CPU through epoch interruption at 10 ms
+  epochs, 10 billion fuel, plus a memory cap).
+- :class:`WorkerConfig`: billing rate, heartbeat timing and acceptance window (seed 001
+  section 3.2), self-benchmark size, and the sandbox.
+
+Knobs, strongest first: keyword arguments, then environment variables, then the
+defaults below. The environment variable of a field is its name in upper case with
+the prefix ``CCNET_SANDBOX_`` (sandbox) or ``CCNET_WORKER_`` (worker), e.g.
+``CCNET_SANDBOX_FUEL_LIMIT=2000000000`` or ``CCNET_WORKER_RATE_PLANCK_PER_FUEL=2``.
+An empty ``CCNET_SANDBOX_CACHE_DIR`` turns the on-disk module cache off. Bad values
+raise :class:`~ccnet.worker.exceptions.ConfigError` naming the knob.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+from .exceptions import ConfigError
+
+__all__ = [
+    "DEFAULT_CACHE_ROOT",
+    "KiB",
+    "MiB",
+    "SandboxConfig",
+    "WorkerConfig",
+    "cache_root",
+]
+
+KiB = 1024
+MiB = 1024 * KiB
+
+DEFAULT_CACHE_ROOT = Path("~/.cache/ccnet")
+"""Where built job modules and compiled artifacts live (``$CCNET_CACHE`` overrides)."""
+
+
+def cache_root(environ: Mapping[str, str] | None = None) -> Path:
+    """``$CCNET_CACHE`` or ``~/.cache/ccnet``, expanded (the same root the scripts use)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("CCNET_CACHE") or DEFAULT_CACHE_ROOT).expanduser()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SandboxConfig:
+    """Limits and determinism settings of :class:`~ccnet.worker.sandbox.Sandbox`.
+
+    Per-run limits (fuel, timeout, memory, output) can be lowered for one run through
+    :class:`~ccnet.worker.sandbox.RunLimits`; the values here are the defaults and caps.
+    """
+
+    fuel_limit: int = 10_000_000_000
+    """Fuel a run may burn (about one unit per Wasm instruction), fuel."""
+    timeout_ms: int = 30_000
+    """Wall-clock deadline of a run (epoch interruption), ms."""
+    epoch_tick_ms: int = 10
+    """Period of the ticker thread that increments the engine epoch, ms."""
+    memory_limit_bytes: int = 256 * MiB
+    """Cap on the linear memory of a run (store limits), bytes."""
+    table_elements_limit: int = 1_000_000
+    """Cap on the elements of any table of a run (8 bytes each)."""
+    max_wasm_stack_bytes: int = 512 * KiB
+    """Wasm stack a run may use before it traps with a stack overflow, bytes."""
+    stdin_limit_bytes: int = 64 * MiB
+    """Largest stdin a run accepts, bytes (larger inputs are refused before running)."""
+    argv_limit_bytes: int = 64 * KiB
+    """Largest total size of argv (UTF-8, with one NUL per argument), bytes."""
+    stdout_limit_bytes: int = 64 * MiB
+    """Stdout captured per run; writing more fails the run, bytes."""
+    stderr_limit_bytes: int = 64 * KiB
+    """Stderr captured per run; writing more fails the run, bytes."""
+    clock_ns: int = 0
+    """What every WASI clock reads during a run (realtime and monotonic), ns."""
+    cache_dir: Path | None = None
+    """On-disk cache of compiled modules (``None``: ``<cache root>/wasmtime``)."""
+    disk_cache: bool = True
+    """Whether compiled modules are kept on disk (serialized artifacts)."""
+    module_cache_entries: int = 32
+    """Compiled modules kept in memory (least recently used are dropped)."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "fuel_limit",
+            "timeout_ms",
+            "epoch_tick_ms",
+            "memory_limit_bytes",
+            "table_elements_limit",
+            "max_wasm_stack_bytes",
+            "argv_limit_bytes",
+            "module_cache_entries",
+        ):
+            _check_int(self, name, minimum=1)
+        for name in ("stdin_limit_bytes", "stdout_limit_bytes", "stderr_limit_bytes", "clock_ns"):
+            _check_int(self, name, minimum=0)
+        if self.fuel_limit >= 2**64:
+            raise ConfigError("fuel_limit must be below 2**64")
+        if self.memory_limit_bytes >= 2**32:
+            raise ConfigError("memory_limit_bytes must be below 4 GiB (wasm32)")
+
+    @property
+    def artifact_dir(self) -> Path | None:
+        """Directory of serialized artifacts, or ``None`` when the disk cache is off."""
+        if not self.disk_cache:
+            return None
+        return (self.cache_dir or cache_root() / "wasmtime").expanduser()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SandboxConfig:
+        """Defaults, overridden by ``CCNET_SANDBOX_*`` variables, then by *overrides*."""
+        return _from_env(cls, "CCNET_SANDBOX_", environ, overrides)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WorkerConfig:
+    """Billing, heartbeat and benchmark settings of a worker, with its sandbox."""
+
+    sandbox: SandboxConfig = dataclasses.field(default_factory=SandboxConfig)
+    """The sandbox settings (their own knobs: ``CCNET_SANDBOX_*``)."""
+    rate_planck_per_fuel: int = 1
+    """Price of one fuel unit, planck (see :mod:`ccnet.worker.billing`)."""
+    heartbeat_interval_ms: int = 15_000
+    """Mean period between two heartbeats, ms (seed 001, 3.2.2)."""
+    heartbeat_jitter: float = 0.10
+    """Relative jitter of the period: each interval is uniform in mean * (1 +- jitter)."""
+    heartbeat_max_age_ms: int = 60_000
+    """Receivers reject heartbeats older than this, ms (seed 001, 3.2.1)."""
+    heartbeat_max_skew_ms: int = 5_000
+    """Receivers reject heartbeats dated further in the future than this, ms."""
+    heartbeat_max_per_window: int = 16
+    """Heartbeats a receiver accepts from one worker within ``heartbeat_max_age_ms``."""
+    benchmark_n: int = 2_000_000
+    """Size of the self-benchmark: count the primes below this."""
+    benchmark_rounds: int = 3
+    """Self-benchmark runs; the fastest one counts."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "heartbeat_interval_ms",
+            "heartbeat_max_age_ms",
+            "heartbeat_max_per_window",
+            "benchmark_n",
+            "benchmark_rounds",
+        ):
+            _check_int(self, name, minimum=1)
+        _check_int(self, "rate_planck_per_fuel", minimum=0)
+        _check_int(self, "heartbeat_max_skew_ms", minimum=0)
+        if not 0.0 <= self.heartbeat_jitter < 1.0:
+            raise ConfigError("heartbeat_jitter must be in [0, 1)")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WorkerConfig:
+        """Defaults, overridden by ``CCNET_WORKER_*`` variables, then by *overrides*; the
+        sandbox part reads ``CCNET_SANDBOX_*`` unless ``sandbox=`` is given."""
+        if "sandbox" not in overrides:
+            overrides["sandbox"] = SandboxConfig.from_env(environ)
+        return _from_env(cls, "CCNET_WORKER_", environ, overrides)
+
+
+_C = TypeVar("_C")
+
+
+def _check_int(obj: object, name: str, *, minimum: int) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _parse(name: str, kind: Any, raw: str) -> Any:
+    text = raw.strip()
+    try:
+        if kind is int:
+            return int(text.replace("_", ""))
+        if kind is float:
+            return float(text)
+        if kind is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+    except ValueError:
+        raise ConfigError(f"{name}: cannot read {raw!r} as {kind.__name__}") from None
+    if kind == Path | None:
+        return Path(text) if text else None
+    raise ConfigError(f"{name}: not settable from the environment")
+
+
+def _from_env(
+    cls: type[_C], prefix: str, environ: Mapping[str, str] | None, overrides: dict[str, Any]
+) -> _C:
+    env = os.environ if environ is None else environ
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        var = prefix + field.name.upper()
+        if field.name in overrides:
+            values[field.name] = overrides.pop(field.name)
+        elif var in env:
+            if field.name == "cache_dir" and not env[var].strip():
+                values["disk_cache"] = False
+            values[field.name] = _parse(var, hints[field.name], env[var])
+    if overrides:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(overrides))}")
+    return cls(**values)

@@ -1,0 +1,98 @@
+"""Errors of the worker's networking layer (DHT, signaling, WebRTC data channels).
+
+All descend from :class:`NetError` (itself a :class:`~ccnet.client.exceptions.CcnetError`).
+The transport errors also descend from the matching errors of :mod:`ccnet.channels`
+(:class:`TransportClosed` from its ``TransportClosed``, :class:`MessageTooLarge` from its
+``OversizeMessage``), so payment-channel code running over a
+:class:`~ccnet.worker.datachannel.DataChannelTransport` handles them as it handles its
+own transports' errors.
+"""
+
+from __future__ import annotations
+
+from ccnet.channels.exceptions import OversizeMessage
+from ccnet.channels.exceptions import TransportClosed as ChannelTransportClosed
+from ccnet.client.exceptions import CcnetError
+
+__all__ = [
+    "DhtError",
+    "InvalidRecord",
+    "MessageTooLarge",
+    "NetError",
+    "PeerGone",
+    "SignalingError",
+    "SignalingRefused",
+    "TransportClosed",
+    "TransportTimeout",
+]
+
+
+class NetError(CcnetError):
+    """Root of the errors of the worker's networking layer."""
+
+
+class DhtError(NetError):
+    """The DHT node cannot start, bootstrap or reach any other node."""
+
+
+class InvalidRecord(NetError):
+    """A capability record is malformed, badly signed, stale or stored under the wrong
+    key. Lookups drop such records; this error is raised only when decoding one alone."""
+
+
+class SignalingError(NetError):
+    """A signaling message (offer or answer) is malformed or fails a check: signature,
+    freshness, replay, DTLS fingerprint, expected signer or addressee.
+
+    ``status`` is the HTTP status the signaling endpoint answers with: 400 malformed,
+    401 not authentic (signature, age, replay), 403 not for us or not allowed, 503 busy.
+    """
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SignalingRefused(SignalingError):
+    """The signaling endpoint refused an offer (HTTP 4xx/5xx); ``status`` is the HTTP
+    status and ``reason`` the endpoint's explanation."""
+
+    def __init__(self, url: str, status: int, reason: str) -> None:
+        super().__init__(
+            f"signaling endpoint {url} refused the offer (HTTP {status}): {reason}",
+            status=status,
+        )
+        self.url = url
+        self.reason = reason
+
+
+class MessageTooLarge(NetError, OversizeMessage):
+    """A message is larger than the transport's cap (``size`` and ``limit`` in bytes).
+
+    Raised by ``send`` before any byte is sent, and by ``recv`` when the peer announced
+    such a message (its bytes are skipped); either way the transport stays usable.
+    """
+
+    def __init__(self, size: int, limit: int, *, incoming: bool) -> None:
+        direction = "the peer sent" if incoming else "cannot send"
+        super().__init__(
+            f"{direction} a message of {size} bytes; the cap is {limit} bytes "
+            "(split it, or raise max_message_size on both peers)"
+        )
+        self.size = size
+        self.limit = limit
+        self.incoming = incoming
+
+
+class TransportClosed(NetError, ChannelTransportClosed):
+    """The data-channel transport is closed (by this side, or the peer said goodbye)."""
+
+
+class PeerGone(TransportClosed):
+    """The peer stopped answering (no frame, not even a keepalive, within the peer
+    timeout) or its connection failed; the transport is closed."""
+
+
+class TransportTimeout(NetError, TimeoutError):
+    """``recv(timeout=...)`` got no message in time; the transport stays open (the peer
+    is alive: its keepalives still arrive)."""
