@@ -27,6 +27,10 @@
 //!    - **Inconclusive** (a tie, or no votes): the challenger's stake is released
 //!      and nobody is paid.
 //!
+//!    Selected verifiers that did not vote by then are penalised: each gets a
+//!    failure in its worker reputation (`VerifiersMissedVote`), which lowers its
+//!    quality score; a dispute never waits for them beyond the voting period.
+//!
 //! ## Randomness
 //!
 //! Verifiers are drawn with [`Config::Randomness`], seeded with the dispute id.
@@ -185,6 +189,12 @@ pub mod pallet {
 			verifier: T::AccountId,
 			result_hash: H256,
 			agrees: bool,
+		},
+		/// Selected verifiers that did not vote before the dispute resolved; each had a
+		/// failure counted against its reputation in the worker registry.
+		VerifiersMissedVote {
+			dispute_id: DisputeId,
+			verifiers: Vec<T::AccountId>,
 		},
 		/// The dispute ended. `slashed` planck were taken from the loser (worker or
 		/// challenger) and `rewarded` verifiers were paid `VerifierReward` each.
@@ -435,6 +445,19 @@ impl<T: Config> Pallet<T> {
 			},
 		}
 		T::Tasks::on_dispute_resolved(dispute.task_id, &dispute.worker, verdict);
+		let missed: Vec<T::AccountId> = dispute
+			.verifiers
+			.iter()
+			.filter(|v| dispute.votes.iter().all(|(voter, _)| voter != *v))
+			.cloned()
+			.collect();
+		if !missed.is_empty() {
+			missed.iter().for_each(T::Workers::note_missed_vote);
+			Self::deposit_event(Event::VerifiersMissedVote {
+				dispute_id,
+				verifiers: missed,
+			});
+		}
 		Disputes::<T>::remove(dispute_id);
 		DisputeIndex::<T>::remove(dispute.task_id, &dispute.worker);
 		Self::deposit_event(Event::DisputeResolved {

@@ -235,6 +235,16 @@ mod outcomes {
 			let before = Balances::balance(&REQUESTER);
 			assert_ok!(Disputes::resolve(origin(V4), id));
 			assert_eq!(Balances::balance(&REQUESTER), before + CHALLENGE_STAKE);
+			// The verifier that stayed silent is penalised; the voters are not.
+			System::assert_has_event(
+				Event::VerifiersMissedVote {
+					dispute_id: id,
+					verifiers: vec![vs[2]],
+				}
+				.into(),
+			);
+			assert_eq!(pallet_tasks::Workers::<Test>::get(vs[2]).unwrap().reputation.failed, 1);
+			assert_eq!(pallet_tasks::Workers::<Test>::get(vs[0]).unwrap().reputation.failed, 0);
 			assert_eq!(Credits::staked(&CHEAT), MIN_STAKE);
 			let (_, silent) = open(WRONG);
 			System::set_block_number(3 + 2 * VOTING);

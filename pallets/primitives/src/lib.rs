@@ -48,6 +48,9 @@ pub trait WorkerRegistry<AccountId> {
 	fn is_eligible(who: &AccountId) -> bool;
 	/// All eligible workers, in registration order (bounded by the registry).
 	fn eligible_workers() -> Vec<AccountId>;
+	/// A selected verifier did not vote before its dispute resolved: count it against
+	/// its reputation (it stays eligible; repeated misses lower its quality score).
+	fn note_missed_vote(who: &AccountId);
 }
 
 /// A result that a worker submitted for a task.

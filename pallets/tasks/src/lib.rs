@@ -682,6 +682,14 @@ impl<T: Config> WorkerRegistry<T::AccountId> for Pallet<T> {
 	fn eligible_workers() -> Vec<T::AccountId> {
 		WorkerList::<T>::get().into_iter().filter(Self::is_eligible).collect()
 	}
+
+	fn note_missed_vote(who: &T::AccountId) {
+		Workers::<T>::mutate(who, |info| {
+			if let Some(info) = info {
+				info.reputation.failed = info.reputation.failed.saturating_add(1);
+			}
+		});
+	}
 }
 
 impl<T: Config> TaskResults<T::AccountId> for Pallet<T> {

@@ -15,7 +15,8 @@ use scale_info::TypeInfo;
 pub struct Reputation {
 	/// Results accepted by requesters.
 	pub completed: u32,
-	/// Claims not delivered before the deadline, results rejected, or lost disputes.
+	/// Claims not delivered before the deadline, results rejected, lost disputes, or
+	/// dispute votes missed as a selected verifier.
 	pub failed: u32,
 	/// Results under dispute right now.
 	pub disputed: u32,
