@@ -1,8 +1,12 @@
 # Entry points; the work is done by the scripts in scripts/.
-.PHONY: setup test lint devchain clean
+.PHONY: setup demo test lint devchain clean
 
 setup:
 	bash scripts/setup.sh
+
+# The main job: the whole market on this machine (see README).
+demo: setup
+	.venv/bin/ccnet demo
 
 test: setup
 	bash scripts/test.sh

@@ -18,10 +18,12 @@ from .commands import balance as balance_cmd
 from .commands import chain as chain_cmd
 from .commands import channel as channel_cmd
 from .commands import checkpoint as checkpoint_cmd
+from .commands import demo as demo_cmd
 from .commands import dispute as dispute_cmd
 from .commands import keys as keys_cmd
 from .commands import task as task_cmd
 from .commands import watchtower as watchtower_cmd
+from .commands import worker as worker_cmd
 from .commands._common import CliContext
 from .config import resolve_settings
 from .exceptions import CcnetError
@@ -39,10 +41,12 @@ app.add_typer(chain_cmd.app, name="chain", no_args_is_help=True)
 app.add_typer(keys_cmd.app, name="keys", no_args_is_help=True)
 app.command(name="balance")(balance_cmd.balance)
 app.add_typer(task_cmd.app, name="task", no_args_is_help=True)
+app.command("demo")(demo_cmd.demo)
 app.add_typer(dispute_cmd.app, name="dispute", no_args_is_help=True)
 app.add_typer(checkpoint_cmd.app, name="checkpoint", no_args_is_help=True)
 app.add_typer(channel_cmd.app, name="channel", no_args_is_help=True)
 app.add_typer(watchtower_cmd.app, name="watchtower", no_args_is_help=True)
+app.add_typer(worker_cmd.app, name="worker", no_args_is_help=True)
 
 
 def _version(value: bool) -> None:

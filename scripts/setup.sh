@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one setup entry point, for a fresh Debian 12 machine (as root) or an existing
 # checkout. Idempotent: each step is skipped when its inputs have not changed.
-#   .venv (python3.11) with `pip install -e '.[dev]'`, node_modules from package-lock.json,
+#   .venv (python3.11) with `pip install -e '.[dev,demo]'`, node_modules from package-lock.json,
 #   the wasm toolchain (.state/env), and the chain specs (set SKIP_CHAIN_BUILD=1 to skip).
 set -euo pipefail
 
@@ -36,8 +36,8 @@ python_env() {
     log "python packages up to date"
     return
   fi
-  log "pip install -e '.[dev]'"
-  "$VENV/bin/python" -m pip install -q -e '.[dev]'
+  log "pip install -e '.[dev,demo]'"
+  "$VENV/bin/python" -m pip install -q -e '.[dev,demo]'
   echo "$want" > "$VENV/.ccnet-installed"
 }
 

@@ -15,6 +15,8 @@ pytest_plugins = [
     "fixtures.net",
     "fixtures.zk",
     "fixtures.worker",
+    "fixtures.daemon",
+    "fixtures.requester",
 ]
 
 

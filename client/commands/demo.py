@@ -1,0 +1,177 @@
+"""``ccnet demo``: the whole market on one machine (see :mod:`ccnet.worker.demo`).
+
+Progress goes to stderr (a line per step, a spinner per phase on a terminal); the
+summary goes to stdout as rich tables, or as one JSON object with ``--json``. Exit
+code 0 only if every check passed; 5 if a check failed; the usual codes (1, 3, 4) for
+errors; 130 on Ctrl-C. Every process the demo started is stopped on the way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._common import CliContext, format_cc
+
+__all__ = ["demo"]
+
+CHECKS_FAILED = 5
+
+
+class _ConsoleReporter:
+    """Phases and notes on the CLI's stderr console."""
+
+    def __init__(self, cli: CliContext) -> None:
+        self.cli = cli
+        self.console = cli.err_console
+
+    @contextlib.contextmanager
+    def phase(self, name: str, description: str) -> Iterator[None]:
+        self.console.print(f"[bold cyan]▶ {name}[/bold cyan]: {description}")
+        if self.console.is_terminal:
+            with self.console.status(f"{name}: {description}"):
+                yield
+        else:
+            yield
+
+    def note(self, message: str) -> None:
+        self.console.print(f"  {message}")
+
+
+def demo(
+    ctx: typer.Context,
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the chain and gateway up afterwards.")
+    ] = False,
+    chain_port: Annotated[int, typer.Option(help="Port of the dev chain (127.0.0.1).")] = 8000,
+    gateway_port: Annotated[int, typer.Option(help="Port of arlocal (127.0.0.1).")] = 1984,
+    state_dir: Annotated[
+        Path, typer.Option(help="Where the run's files go (outputs, worker logs).")
+    ] = Path(".state/demo"),
+) -> None:
+    """Start the dev chain, Arweave gateway and three workers; run real jobs with
+    verification, payment channels, a dispute and a checkpoint; print a summary."""
+    from ccnet.worker.demo import DemoConfig, run_demo
+
+    cli = CliContext.of(ctx)
+    config = DemoConfig(
+        state_dir=state_dir,
+        chain_port=chain_port,
+        gateway_port=gateway_port,
+        keep_running=keep_running,
+    )
+    with cli.errors():
+        try:
+            summary = run_demo(config, _ConsoleReporter(cli))
+        except KeyboardInterrupt:
+            cli.err_console.print("interrupted: everything the demo started was stopped")
+            raise typer.Exit(130) from None
+    cli.emit(summary.as_dict(), human=lambda: _render(cli, summary.as_dict()))
+    if not summary.ok:
+        raise typer.Exit(CHECKS_FAILED)
+
+
+def _render(cli: CliContext, s: dict[str, Any]) -> Any:
+    from rich.console import Group
+
+    t = s["tasks"]
+    parts: list[Any] = [
+        cli.table(
+            "Tasks",
+            [
+                ("run", t.get("run", 0)),
+                ("verified", t.get("verified", 0)),
+                ("rejected", t.get("rejected", 0)),
+                ("on-chain results rejected (disputed)", t.get("onchain_results_rejected", 0)),
+            ],
+        ),
+        cli.table(
+            "Workers",
+            [
+                (
+                    w["name"] + (" (faulty)" if w["faulty"] else ""),
+                    w["address"][:10] + "…",
+                    w["jobs"],
+                    f"{w['fuel']:,}",
+                    format_cc(w["cost_planck"]),
+                    w["score"],
+                    w["tier"],
+                )
+                for w in s["workers"]
+            ],
+            header=("worker", "address", "jobs", "fuel", "cost", "quality score", "tier"),
+        ),
+    ]
+    c = s["channels"]
+    parts.append(
+        cli.table(
+            "Payment channels",
+            [
+                ("off-chain updates", c.get("offchain_updates", 0)),
+                ("on-chain extrinsics (open + close)", c.get("channel_extrinsics", 0)),
+                ("channels", c.get("channels", 0)),
+            ],
+        )
+    )
+    d = s["dispute"]
+    if d:
+        parts.append(
+            cli.table(
+                "Dispute",
+                [
+                    ("task", d["task_id"]),
+                    ("accused", d["worker"][:10] + "…"),
+                    ("verdict", d["verdict"]),
+                    ("slashed", format_cc(d["slashed_planck"])),
+                    ("rewarded", ", ".join(r[:10] + "…" for r in d["rewarded"])),
+                ],
+            )
+        )
+    k = s["checkpoint"]
+    if k:
+        parts.append(
+            cli.table(
+                "Checkpoint",
+                [("arweave tx", k["tx_id"]), ("state hash", k["state_hash"]), ("size", k["size"])],
+            )
+        )
+    parts.append(
+        cli.table(
+            "Balances (planck)",
+            [
+                (
+                    b["account"],
+                    f"{b['start_planck']:,}",
+                    f"{b['end_planck']:,}",
+                    f"{b['change_planck']:+,}",
+                    f"{b['fees_planck']:,}",
+                )
+                for b in s["balances"]
+            ],
+            header=("account", "start", "end", "change", "fees paid"),
+        )
+    )
+    r = s["reconciliation"]
+    if r:
+        parts.append(
+            cli.table(
+                "Reconciliation",
+                [
+                    ("sum of changes", f"{r['sum_of_changes_planck']:+,}"),
+                    ("fees", f"{r['fees_planck']:,}"),
+                    ("slashes burnt", f"{r['slashes_burnt_planck']:,}"),
+                    ("residual (must be 0)", f"{r['residual_planck']:,}"),
+                ],
+            )
+        )
+    parts.append(
+        cli.table("Wall time (s)", [(name, f"{sec:.1f}") for name, sec in s["phases_s"].items()])
+    )
+    parts.append(
+        cli.table("Checks", [(name, "ok" if ok else "FAILED") for name, ok in s["checks"].items()])
+    )
+    return Group(*parts)

@@ -1,0 +1,301 @@
+"""``ccnet worker run|status``: the worker daemon, and its standing on chain.
+
+Thin over :class:`ccnet.worker.daemon.WorkerDaemon` (see its module docs for what a
+running worker does). ``run`` prints one JSON line on stdout when it serves::
+
+    {"event": "ready", "address": "5F...", "signaling_url": "http://127.0.0.1:PORT/offer",
+     "dht_host": "127.0.0.1", "dht_port": PORT, "speed_multiplier": ..., ...}
+
+and, after SIGINT or SIGTERM, stops cleanly (running jobs interrupted, sockets closed,
+the prover's Node process ended) and prints ``{"event": "stopped", ...}``. Logs go to
+stderr (one JSON object per line with ``--json-log``).
+
+Fault injection (demos and tests only, issue 7): ``--fault-injection wrong-result-once``
+makes the worker return a wrong result for the first job or task it answers,
+``wrong-onchain-result-once`` for the first result it submits on chain (see
+:mod:`ccnet.worker.faults`); either is refused unless ``CCNET_ALLOW_FAULT_INJECTION=1``
+is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ccnet.worker.config import WorkerConfig
+from ccnet.worker.faults import ALLOW_ENV, FAULT_MODES
+
+from ._common import CliContext, KeyOpt, UserError, format_cc, parse_amount
+
+__all__ = ["JsonLogFormatter", "app", "parse_bootstrap"]
+
+app = typer.Typer(help="Run a worker, or show its standing on chain.", no_args_is_help=True)
+
+DEFAULT_STATE_ROOT = Path(".state/worker")
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per record: ``ts`` (unix s), ``level``, ``logger``, ``message``
+    (and ``exc`` with the traceback, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def parse_bootstrap(text: str) -> tuple[tuple[str, int], ...]:
+    """``"host:port,host:port"`` as (host, port) pairs; :class:`UserError` if malformed."""
+    nodes = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise UserError(f"not a DHT node address: {item!r} (write host:port)")
+        nodes.append((host, int(port)))
+    return tuple(nodes)
+
+
+def _setup_logging(cli: CliContext, json_log: bool) -> None:
+    logging.getLogger("ccnet").setLevel(logging.DEBUG if cli.verbose else logging.INFO)
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    if json_log:
+        for handler in root.handlers:
+            handler.setFormatter(JsonLogFormatter())
+
+
+def _print_line(data: dict[str, Any]) -> None:
+    typer.echo(json.dumps(data, separators=(",", ":")))
+
+
+async def _serve(config: Any) -> dict[str, Any]:
+    from ccnet.worker.daemon import WorkerDaemon
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    daemon = WorkerDaemon(config)
+    started = time.monotonic()
+    try:
+        ready = await daemon.start()
+        _print_line(ready.to_json())
+        await stop.wait()
+        logging.getLogger(__name__).info("signal received: stopping")
+    finally:
+        await daemon.stop()
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+    executor = daemon.executor
+    return {
+        "event": "stopped",
+        "address": daemon.address,
+        "uptime_s": round(time.monotonic() - started, 3),
+        "jobs_completed": executor.completed if executor else 0,
+        "jobs_failed": executor.failed if executor else 0,
+        "tasks_submitted": len(daemon.tasks.submitted) if daemon.tasks else 0,
+        "votes": len(daemon.disputes.votes) if daemon.disputes else 0,
+        "sessions": daemon.handler.sessions if daemon.handler else 0,
+    }
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    key: KeyOpt,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Node WebSocket URL (default: the global --url).", show_default=False),
+    ] = None,
+    signaling_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="TCP port of the signaling endpoint (0: any).")
+    ] = 0,
+    dht_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="UDP port of the DHT node (0: any).")
+    ] = 0,
+    dht_bootstrap: Annotated[
+        str,
+        typer.Option(
+            help="DHT nodes to join, host:port[,host:port...] (none: start a network).",
+            envvar="CCNET_DHT_BOOTSTRAP",
+        ),
+    ] = "",
+    stake: Annotated[
+        str | None,
+        typer.Option(
+            help="Active stake to hold, CC (1.5 / 1.5CC) or planck (…planck); "
+            "default Tasks.MinWorkerStake.",
+            show_default=False,
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the worker keeps its files (default .state/worker/ADDRESS).",
+            envvar="CCNET_WORKER_STATE_DIR",
+            show_default=False,
+        ),
+    ] = None,
+    rate: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Price, planck per fuel (default $CCNET_WORKER_RATE_PLANCK_PER_FUEL or 1).",
+            show_default=False,
+        ),
+    ] = None,
+    max_jobs: Annotated[int, typer.Option(min=1, help="Jobs that run at once.")] = 2,
+    requester: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Serve on-chain tasks of this requester only (SS58; repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    tasks: Annotated[
+        bool, typer.Option("--tasks/--no-tasks", help="Claim and answer on-chain tasks.")
+    ] = True,
+    disputes: Annotated[
+        bool,
+        typer.Option("--disputes/--no-disputes", help="Vote in disputes when selected."),
+    ] = True,
+    arweave_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Arweave gateway for ar: inputs (default $CCNET_ARWEAVE_URL or arlocal).",
+            show_default=False,
+        ),
+    ] = None,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between looks at the chain head.")
+    ] = 1.0,
+    fault_injection: Annotated[
+        str | None,
+        typer.Option(
+            help=f"DEMOS AND TESTS ONLY: {' | '.join(FAULT_MODES)}: return a wrong result "
+            f"for one task. Refused unless {ALLOW_ENV}=1.",
+            show_default=False,
+        ),
+    ] = None,
+    json_log: Annotated[
+        bool, typer.Option("--json-log", help="Log to stderr as one JSON object per line.")
+    ] = False,
+) -> None:
+    """Run the worker daemon until Ctrl-C or SIGTERM: register and stake on chain,
+    announce in the DHT, serve jobs over WebRTC, answer on-chain tasks, vote in disputes."""
+    from ccnet.worker.daemon import DaemonConfig
+    from ccnet.worker.faults import FaultInjector
+
+    cli = CliContext.of(ctx)
+    _setup_logging(cli, json_log)
+    with cli.errors():
+        FaultInjector.from_option(fault_injection)  # refuse early, before any extrinsic
+        keypair = cli.keypair(key)
+        address = str(keypair.ss58_address)
+        overrides: dict[str, Any] = {}
+        if rate is not None:
+            overrides["rate_planck_per_fuel"] = rate
+        config = DaemonConfig(
+            keypair=keypair,
+            url=url or cli.settings.url,
+            state_dir=state_dir or DEFAULT_STATE_ROOT / address,
+            signaling_port=signaling_port,
+            dht_port=dht_port,
+            dht_bootstrap=parse_bootstrap(dht_bootstrap),
+            stake=parse_amount(stake) if stake is not None else None,
+            worker=WorkerConfig.from_env(**overrides),
+            max_jobs=max_jobs,
+            watch_tasks=tasks,
+            verify_disputes=disputes,
+            requesters=frozenset(requester) if requester else None,
+            fault_injection=fault_injection or None,
+            arweave_url=arweave_url,
+            poll_interval=poll_interval,
+        )
+        try:
+            summary = asyncio.run(_serve(config))
+        except OSError as err:  # a port taken, a state dir not writable
+            raise UserError(f"cannot start the worker: {err}") from None
+        _print_line(summary)
+
+
+@app.command()
+def status(ctx: typer.Context, key: KeyOpt) -> None:
+    """Show a worker's registration, stake and reputation on chain."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        address = cli.address(key)
+        chain = cli.chain()
+        info = chain.tasks.worker(address)
+        stake = chain.credits.stake_of(address)
+        data: dict[str, Any] = {
+            "address": address,
+            "registered": info is not None,
+            "free_balance": chain.free_balance(address),
+            "stake": {
+                "active": stake.active if stake else 0,
+                "unbonding": [
+                    {"amount": u.amount, "unlock_at": u.unlock_at}
+                    for u in (stake.unbonding if stake else ())
+                ],
+            },
+            "min_worker_stake": chain.tasks.min_worker_stake(),
+        }
+        if info is not None:
+            data.update(
+                endpoint=info.endpoint.decode(errors="replace"),
+                capabilities=[c.decode(errors="replace") for c in info.capabilities],
+                registered_at=info.registered_at,
+                reputation={
+                    "completed": info.reputation.completed,
+                    "failed": info.reputation.failed,
+                    "disputed": info.reputation.disputed,
+                    "slashed": info.reputation.slashed,
+                },
+                active_claims=info.active_claims,
+                banned_until=info.banned_until,
+            )
+
+        def human() -> Any:
+            rows: list[tuple[str, Any]] = [
+                ("address", address),
+                ("registered", "yes" if info is not None else "no"),
+                ("free balance", format_cc(data["free_balance"])),
+                ("active stake", format_cc(data["stake"]["active"])),
+            ]
+            rows += [
+                ("unbonding", f"{format_cc(u['amount'])} at block {u['unlock_at']}")
+                for u in data["stake"]["unbonding"]
+            ]
+            if info is not None:
+                rep = info.reputation
+                rows += [
+                    ("endpoint", data["endpoint"]),
+                    ("capabilities", ", ".join(data["capabilities"])),
+                    ("registered at", f"block {info.registered_at}"),
+                    (
+                        "reputation",
+                        f"{rep.completed} completed, {rep.failed} failed, "
+                        f"{rep.disputed} disputed, {rep.slashed} slashed",
+                    ),
+                    ("active claims", info.active_claims),
+                    ("banned until", info.banned_until or "-"),
+                ]
+            return cli.table("Worker", rows)
+
+        cli.emit(data, human=human)

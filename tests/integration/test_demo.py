@@ -1,0 +1,109 @@
+"""The main job end to end: ``ccnet demo`` as a user runs it (issue 7).
+
+It starts its own dev chain and arlocal on free ports, three worker daemons, and the
+requester; the test checks the JSON summary, that every check passed, and that no
+process it started outlives it, after a normal run and after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ccnet.client.devchain import free_port
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below *pid* (children of children too), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _demo(repo_root: Path, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+    command = [
+        sys.executable, "-m", "ccnet.client", "--json", "demo",
+        "--chain-port", str(free_port()), "--gateway-port", str(free_port()),
+        "--state-dir", str(tmp_path / "demo"),
+    ]  # fmt: skip
+    env = dict(os.environ)
+    env.pop("CCNET_ALLOW_FAULT_INJECTION", None)  # the demo sets it for its one worker
+    return command, env
+
+
+def test_demo_passes_every_check_and_leaves_nothing_running(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    command, env = _demo(repo_root, tmp_path)
+    proc = subprocess.Popen(
+        command, cwd=repo_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    seen: set[int] = set()
+    while proc.poll() is None:  # remember every process it starts
+        seen |= _descendants(proc.pid)
+        time.sleep(0.5)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err.decode()[-4000:]
+    summary = json.loads(out)
+    assert summary["ok"] is True
+    assert all(summary["checks"].values()), summary["checks"]
+    assert summary["dispute"]["verdict"] == "WorkerAtFault"
+    assert summary["reconciliation"]["residual_planck"] == 0
+    assert summary["channels"]["channel_extrinsics"] == 2 * summary["channels"]["channels"]
+    assert summary["tasks"]["verified"] >= 12
+    assert summary["checkpoint"]["state_hash"] == summary["checkpoint"]["restored_hash"]
+    resized = Path(summary["outputs"]["resized_dir"])
+    assert len(list(resized.glob("*.png"))) >= 5
+    assert len(seen) >= 5, "expected the chain, the gateway and three workers"
+    assert not [pid for pid in seen if _alive(pid)], "processes outlived the demo"
+
+
+def test_ctrl_c_stops_everything(repo_root: Path, tmp_path: Path) -> None:
+    command, env = _demo(repo_root, tmp_path)
+    proc = subprocess.Popen(
+        command, cwd=repo_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    seen: set[int] = set()
+    deadline = time.monotonic() + 120
+    # Interrupt once the workers run (the chain, the gateway and a worker are up).
+    while time.monotonic() < deadline and len(seen) < 4 and proc.poll() is None:
+        seen |= _descendants(proc.pid)
+        time.sleep(0.2)
+    if proc.poll() is not None:
+        pytest.fail("the demo ended before it could be interrupted")
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the demo did not stop within 60 s of Ctrl-C")
+    assert proc.returncode == 130, proc.stderr.read().decode()[-4000:] if proc.stderr else ""
+    time.sleep(1)
+    assert not [pid for pid in seen if _alive(pid)], "processes outlived the interrupted demo"

@@ -1,0 +1,118 @@
+"""The requester SDK with the real worker daemons (issue 7's setting), on a private dev
+chain (dispute verifiers are drawn among every eligible worker: only these daemons).
+
+Three :class:`~ccnet.worker.daemon.WorkerDaemon` s with their own keys, one started with
+fault injection (its first result is wrong). The requester posts a task on chain; the
+daemons claim and answer it; the requester finds the dissenter, challenges it, the two
+honest daemons re-execute and vote, the cheater is slashed and banned. Then off-chain
+jobs through the DHT and WebRTC: a majority of the two honest daemons, a proof-carrying
+job, each verified result paid by one channel update; channels closed cooperatively;
+the requester's balance exact to the planck.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from ccnet.client import CC, Chain, Keypair, Keys
+from ccnet.worker.daemon import WorkerDaemon
+from ccnet.worker.faults import ALLOW_ENV, WRONG_RESULT_ONCE
+from ccnet.worker.jobspec import JobSpec
+from ccnet.worker.modules import load_job, module_hash
+from ccnet.worker.outcomes import Verified
+from ccnet.worker.requester import DEFAULT_FUEL_LIMIT, Requester
+from ccnet.worker.sandbox import output_hash
+
+StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
+
+
+def funded(chain: Chain, amount: int) -> Keypair:
+    keypair, _ = Keys.generate()
+    chain.transfer(Keys.from_uri("//Ferdie"), str(keypair.ss58_address), amount)
+    return keypair
+
+
+async def test_demo_flow_with_worker_daemons(
+    private_chain: str,
+    start_daemon: StartDaemon,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv(ALLOW_ENV, "1")
+    with Chain(private_chain) as chain:
+        requester_key = funded(chain, 200 * CC)
+        me = str(requester_key.ss58_address)
+        mine = frozenset({me})
+        keys = [funded(chain, 100 * CC) for _ in range(3)]
+        first = await start_daemon(keys[0], private_chain, requesters=mine)
+        bootstrap = ((first.ready.dht_host, first.ready.dht_port),)
+        others = [
+            await start_daemon(keys[1], private_chain, requesters=mine, dht_bootstrap=bootstrap),
+            await start_daemon(
+                keys[2],
+                private_chain,
+                requesters=mine,
+                dht_bootstrap=bootstrap,
+                fault_injection=WRONG_RESULT_ONCE,
+            ),
+        ]
+        cheater = others[1].address
+        honest = sorted((first.address, others[0].address))
+        before = chain.free_balance(me)
+
+        async with Requester(
+            chain,
+            requester_key,
+            dht_bootstrap=list(bootstrap),
+            state_dir=tmp_path / "requester",
+            deposit_per_channel=1 * CC,
+        ) as r:
+            offers = await r.find_workers()
+            assert {o.address for o in offers} == {*honest, cheater}
+
+            # on chain: the cheater's (first) result is outvoted, challenged and slashed
+            wasm = load_job("prime_count")
+            spec = JobSpec.inline(module_hash(wasm), b"", ("100000",), fuel=DEFAULT_FUEL_LIMIT)
+            task_id = await r.post_onchain(spec, bounty=1 * CC, redundancy=3)
+            await r.wait_onchain_results(task_id, 3, timeout=120)
+            decided = await r.decide_onchain(task_id)
+            assert decided.result_hash == "0x" + output_hash(b"9592\n").hex()
+            assert decided.dissenting == (cheater,) and list(decided.agreeing) == honest
+            dispute_id = await r.challenge(task_id, cheater)
+            verdict = await r.wait_dispute(dispute_id, timeout=120)
+            assert verdict.verdict == "WorkerAtFault" and sorted(verdict.rewarded) == honest
+            assert chain.credits.active_stake(cheater) == 0
+            receipt = await r.accept(task_id, honest[0])
+            assert sorted(receipt.expect("Tasks", "TaskCompleted")["workers"]) == honest
+
+            # off chain: the banned cheater is no longer offered
+            offers = await r.find_workers(refresh=True)
+            assert sorted(o.address for o in offers) == honest
+            majority = await r.submit(
+                "prime_count", args=["200000"], verify="majority", redundancy=2
+            )
+            assert isinstance(majority.verification, Verified)
+            assert majority.output == b"17984\n" and majority.cost_planck > 0
+            proved = await r.submit(
+                "prime_count",
+                args=["1000"],
+                verify="proof",
+                proof="billing",
+                workers=offers[:1],
+            )
+            assert isinstance(proved.verification, Verified) and proved.cost_planck > 0
+            stats = r.stats()
+            assert stats.offchain_updates == 3 and stats.disputes == (verdict,)
+            receipts = await r.close_channels()
+            assert len(receipts) == 2
+            stats = r.stats()
+            assert stats.channel_extrinsics == 4  # 2 channels x (open + close)
+            fees = stats.fees_planck
+            paid = majority.cost_planck + proved.cost_planck
+
+        reward = int(chain.constant("Disputes", "VerifierReward"))
+        from_slash = verdict.slashed - reward * len(verdict.rewarded)
+        assert chain.free_balance(me) == before - fees - paid - 1 * CC + from_slash

@@ -1,0 +1,331 @@
+"""The worker's session handler (ccnet.worker.jobhandler) over in-memory transports: the
+job protocol, heartbeats, proofs and payment binding, with the real sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wasmtime
+from substrateinterface import Keypair
+
+from ccnet.channels import MemoryTransport, Transport
+from ccnet.worker.executor import JobExecutor, ModuleStore
+from ccnet.worker.heartbeat import Heartbeat, HeartbeatSchedule, HeartbeatVerifier
+from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID, JobSessionHandler, wire_code
+from ccnet.worker.modules import module_hash
+from ccnet.worker.payments import PaymentDesk
+from ccnet.worker.proofs import ProofService
+from ccnet.worker.protocol import (
+    JobFailed,
+    JobRequest,
+    JobResult,
+    Message,
+    ModuleData,
+    ModuleNeeded,
+    decode,
+    decode_heartbeat,
+    encode,
+    job_task_id,
+)
+from ccnet.worker.results import JobResult as SignedResult
+from ccnet.worker.sandbox import Sandbox, output_hash
+
+REQUESTER = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"  # //Alice
+
+
+class FakeSession:
+    def __init__(self, remote: str, transports: dict[str, MemoryTransport]) -> None:
+        self.remote = remote
+        self._transports = transports
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._transports)
+
+    def transport(self, label: str = "tasks") -> MemoryTransport:
+        return self._transports[label]
+
+
+class FakeProofs(ProofService):
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: list[tuple[str, dict[str, object]]] = []
+
+    async def prove(
+        self, circuit: str, *, task_id: int, output: bytes, fuel: int, rate: int, fuel_budget: int
+    ) -> dict[str, Any]:
+        inputs = self.inputs(
+            circuit, task_id=task_id, output=output, fuel=fuel, rate=rate, fuel_budget=fuel_budget
+        )
+        self.made.append((circuit, inputs))
+        return {"circuit": circuit, "fake": True}
+
+
+class FakePayments(PaymentDesk):
+    def __init__(self) -> None:
+        self.bound: list[tuple[bytes, str, Transport]] = []
+        self.unbound: list[bytes] = []
+
+    async def bind(self, channel_id: bytes, requester: str, transport: Transport) -> None:
+        self.bound.append((channel_id, requester, transport))
+
+    async def unbind(self, channel_id: bytes, transport: Transport | None = None) -> None:
+        assert transport is not None and transport is self.bound[-1][2]
+        self.unbound.append(channel_id)
+
+
+class Requester:
+    """The requester's ends of the session's transports."""
+
+    def __init__(self, tasks: MemoryTransport) -> None:
+        self.tasks = tasks
+        self.heartbeats: list[bytes] = []
+
+    async def send(self, message: Message | bytes) -> None:
+        await self.tasks.send(message if isinstance(message, bytes) else encode(message))
+
+    async def reply(self) -> Message:
+        while True:
+            data = await asyncio.wait_for(self.tasks.recv(), 30)
+            if decode_heartbeat(data) is not None:
+                self.heartbeats.append(data)
+                continue
+            return decode(data)
+
+
+Served = tuple[Requester, JobSessionHandler, FakePayments]
+
+
+@pytest.fixture
+async def served(
+    sandbox: Sandbox, worker_key: Keypair, tmp_path: Path
+) -> AsyncIterator[Callable[..., Served]]:
+    running: list[asyncio.Task[None]] = []
+    executors: list[JobExecutor] = []
+
+    def serve(*, rate: int = 1, labels: tuple[str, ...] = ("tasks", "channels")) -> Served:
+        executor = JobExecutor(sandbox, worker_key, ModuleStore(tmp_path / "modules"))
+        executors.append(executor)
+        payments = FakePayments()
+        handler = JobSessionHandler(
+            executor,
+            worker_key,
+            rate_planck_per_fuel=rate,
+            proofs=FakeProofs(),
+            payments=payments,
+            heartbeat_schedule=HeartbeatSchedule(interval_ms=50),
+        )
+        worker_ends, requester_ends = {}, {}
+        for label in labels:
+            worker_ends[label], requester_ends[label] = MemoryTransport.pair()
+        running.append(asyncio.ensure_future(handler(FakeSession(REQUESTER, worker_ends))))
+        return Requester(requester_ends["tasks"]), handler, payments
+
+    yield serve
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
+    for executor in executors:
+        await executor.close()
+
+
+def request(digest: bytes, *args: str, **fields: Any) -> JobRequest:
+    return JobRequest(os.urandom(16), module_hash=digest, input=b"", args=args, **fields)
+
+
+def writer(size: int) -> bytes:
+    """A module that writes *size* bytes ("x") to stdout and exits 0."""
+    return bytes(
+        wasmtime.wat2wasm(f"""(module
+          (import "wasi_snapshot_preview1" "fd_write"
+            (func $w (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 0) "\\10\\00\\00\\00")
+          (data (i32.const 16) "{"x" * size}")
+          (func (export "_start")
+            (i32.store (i32.const 4) (i32.const {size}))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))""")
+    )
+
+
+async def test_builtin_job_returns_a_signed_result(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes], worker_key: Keypair
+) -> None:
+    requester, _, _ = served()
+    job = request(module_hash(job_wasm("prime_count")), "1000", fuel_limit=10**9)
+    await requester.send(job)
+    reply = await requester.reply()
+    assert isinstance(reply, JobResult) and reply.job_id == job.job_id
+    assert reply.output == b"168\n" and reply.proof is None
+    result = SignedResult.from_json(reply.result).verify()
+    assert result.worker == worker_key.ss58_address
+    assert result.task_id == job_task_id(job) == int.from_bytes(job.job_id[:8], "big")
+    assert result.output_hash == output_hash(b"168\n")
+    await requester.send(request(module_hash(job_wasm("prime_count")), "100", task_id=77))
+    second = await requester.reply()
+    assert isinstance(second, JobResult)
+    assert SignedResult.from_json(second.result).task_id == 77
+
+
+async def test_unknown_module_is_asked_for_then_kept(
+    served: Callable[..., Served], hostile_modules: dict[str, bytes]
+) -> None:
+    requester, _, _ = served()
+    wasm = hostile_modules["exit3"]
+    job = request(module_hash(wasm))
+    await requester.send(job)
+    asked = await requester.reply()
+    assert isinstance(asked, ModuleNeeded) and asked.module_hash == module_hash(wasm)
+    await requester.send(ModuleData(job.job_id, module=wasm))
+    failed = await requester.reply()
+    assert isinstance(failed, JobFailed) and failed.job_id == job.job_id
+    assert failed.code == "exit"
+    again = request(module_hash(wasm))
+    await requester.send(again)  # known now: no ModuleNeeded
+    reply = await requester.reply()
+    assert isinstance(reply, JobFailed) and reply.job_id == again.job_id
+
+
+async def test_bad_module_bytes_and_unasked_module_data(
+    served: Callable[..., Served], hostile_modules: dict[str, bytes]
+) -> None:
+    requester, _, _ = served()
+    job = request(module_hash(hostile_modules["unreachable"]))
+    await requester.send(job)
+    assert isinstance(await requester.reply(), ModuleNeeded)
+    await requester.send(ModuleData(job.job_id, module=hostile_modules["exit3"]))
+    wrong = await requester.reply()
+    assert isinstance(wrong, JobFailed) and wrong.code == "malformed"
+    await requester.send(ModuleData(os.urandom(16), module=b"\0asm"))
+    unasked = await requester.reply()
+    assert isinstance(unasked, JobFailed) and "no module was asked" in unasked.message
+    inline = request(
+        module_hash(hostile_modules["unreachable"]), module=hostile_modules["unreachable"]
+    )
+    await requester.send(inline)
+    trapped = await requester.reply()
+    assert isinstance(trapped, JobFailed) and trapped.code == "trap"
+
+
+async def test_malformed_messages_are_answered(served: Callable[..., Served]) -> None:
+    requester, _, _ = served()
+    await requester.send(b"{not json")
+    reply = await requester.reply()
+    assert isinstance(reply, JobFailed) and reply.job_id == UNDECODABLE_JOB_ID
+    assert reply.code == "malformed"
+    await requester.send(JobFailed(os.urandom(16), code="x", message="y"))
+    odd = await requester.reply()
+    assert isinstance(odd, JobFailed) and "does not take job_failed" in odd.message
+    await requester.send(json.dumps({"type": "job_request"}).encode())
+    missing = await requester.reply()
+    assert isinstance(missing, JobFailed) and missing.code == "malformed"
+
+
+async def test_rate_and_proof_checks(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    requester, handler, _ = served(rate=5)
+    prime = module_hash(job_wasm("prime_count"))
+    await requester.send(request(prime, "10", rate_planck_per_fuel=4))
+    cheap = await requester.reply()
+    assert isinstance(cheap, JobFailed) and cheap.code == "unsupported" and "rate" in cheap.message
+    await requester.send(request(prime, "10", rate_planck_per_fuel=5, proof="matmul"))
+    matmul = await requester.reply()
+    assert isinstance(matmul, JobFailed) and matmul.code == "unsupported"
+    job = request(prime, "1000", rate_planck_per_fuel=6, proof="billing", fuel_limit=10**8)
+    await requester.send(job)
+    proved = await requester.reply()
+    assert isinstance(proved, JobResult) and proved.proof == {"circuit": "billing", "fake": True}
+    fuel = SignedResult.from_json(proved.result).fuel_used
+    assert isinstance(handler.proofs, FakeProofs)
+    assert handler.proofs.made == [("billing", {"fuel": fuel, "rate": 6, "cap": 6 * 10**8})]
+
+
+async def test_proof_that_cannot_be_made_fails_the_job(served: Callable[..., Served]) -> None:
+    requester, _, _ = served()
+    small, big = writer(200), writer(300)
+    ok = request(module_hash(small), module=small, proof="poseidon_commit")
+    await requester.send(ok)
+    proved = await requester.reply()
+    assert isinstance(proved, JobResult) and proved.output == b"x" * 200
+    too_big = request(module_hash(big), module=big, proof="poseidon_commit")
+    await requester.send(too_big)
+    failed = await requester.reply()
+    assert isinstance(failed, JobFailed) and failed.code == "proof-failed"
+    assert "247" in failed.message and failed.fuel_used > 0
+
+
+async def test_jobs_of_one_session_run_concurrently(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    requester, _, _ = served()
+    prime = module_hash(job_wasm("prime_count"))
+    jobs = [request(prime, str(n)) for n in (10, 100, 1000, 10_000)]
+    for job in jobs:
+        await requester.send(job)
+    replies = [await requester.reply() for _ in jobs]
+    outputs = {r.job_id: r.output for r in replies if isinstance(r, JobResult)}
+    assert outputs == {
+        jobs[0].job_id: b"4\n",
+        jobs[1].job_id: b"25\n",
+        jobs[2].job_id: b"168\n",
+        jobs[3].job_id: b"1229\n",
+    }
+
+
+async def test_heartbeats_are_pushed_and_verify(
+    served: Callable[..., Served], worker_key: Keypair
+) -> None:
+    requester, _, _ = served()
+    verifier = HeartbeatVerifier()
+    beats: list[Heartbeat] = []
+    while len(beats) < 2:
+        data = await asyncio.wait_for(requester.tasks.recv(), 30)
+        beat = decode_heartbeat(data)
+        assert beat is not None
+        beats.append(verifier.accept(beat))
+    assert all(b.worker == worker_key.ss58_address for b in beats)
+    assert beats[0].metrics.jobs_running == 0
+
+
+async def test_payment_channel_is_bound_once_per_session(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    requester, handler, payments = served()
+    prime = module_hash(job_wasm("prime_count"))
+    channel = os.urandom(32)
+    for _ in range(2):
+        await requester.send(request(prime, "10", channel_id=channel))
+        assert isinstance(await requester.reply(), JobResult)
+    assert [(c, r) for c, r, _ in payments.bound] == [(channel, REQUESTER)]
+    await requester.send(request(prime, "10", channel_id=os.urandom(32)))
+    other = await requester.reply()
+    assert isinstance(other, JobFailed) and other.code == "unsupported"
+    await requester.tasks.close()
+    await asyncio.sleep(0.05)
+    assert payments.unbound == [channel] and handler.sessions == 1
+
+
+async def test_channel_without_a_channels_label_is_refused(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    requester, _, _ = served(labels=("tasks",))
+    await requester.send(request(module_hash(job_wasm("prime_count")), "10", channel_id=bytes(32)))
+    reply = await requester.reply()
+    assert isinstance(reply, JobFailed) and reply.code == "payment"
+
+
+def test_wire_codes() -> None:
+    from ccnet.worker.exceptions import ConfigError, InputTooLarge, InvalidModuleError
+
+    assert wire_code(InvalidModuleError("x")) == "invalid-module"
+    assert wire_code(InputTooLarge("x")) == "input-too-large"
+    assert wire_code(ConfigError("x")) == "malformed"
+    assert wire_code(RuntimeError("closed")) == "busy"
+    assert wire_code(ValueError("?")) == "internal"

@@ -1,0 +1,346 @@
+"""Requester.submit end to end over fakes: in-memory sessions with scripted workers that
+sign real results, and a fake payment-channel party. Checks who is paid, what is
+recorded, and that nothing is sent when the channel cannot cover a job."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import pytest
+from substrateinterface import Keypair, KeypairType
+
+from ccnet.channels import PeerTimeout, Phase
+from ccnet.worker.discovery import Candidate, WorkerOffer, rank_offers
+from ccnet.worker.net_exceptions import SignalingError
+from ccnet.worker.protocol import JobFailed, JobRequest, decode, encode
+from ccnet.worker.protocol import JobResult as JobResultMessage
+from ccnet.worker.quality import QualityTracker, Reputation
+from ccnet.worker.records import Capability, CapabilityRecord
+from ccnet.worker.requester import Requester
+from ccnet.worker.requester_exceptions import ChannelFundsError, NoWorkersError, RequesterClosed
+from ccnet.worker.results import JobResult, input_hash
+from ccnet.worker.sandbox import output_hash
+from ccnet.worker.sessions import SessionPool
+from ccnet.worker.webrtc import PeerSession
+
+if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path
+    from tests.fixtures.requester import FakePeer
+else:
+    from fixtures.requester import FakePeer
+
+MODULE = b"\0asm" + b"fake module"
+
+
+def key(name: str) -> Keypair:
+    return Keypair.create_from_uri(f"//{name}", ss58_format=42, crypto_type=KeypairType.SR25519)
+
+
+REQUESTER = key("Alice")
+WORKERS = {name: key(name) for name in ("Bob", "Charlie", "Dave")}
+
+
+@dataclass
+class Script:
+    """How a fake worker answers: its output, or a failure code, or tampering."""
+
+    output: Callable[[JobRequest], bytes] = lambda req: b"42\n"
+    fail: str | None = None
+    bad_hash: bool = False
+    wrong_task: bool = False
+    seen: list[JobRequest] = field(default_factory=list)
+
+
+async def serve(peer: FakePeer, keypair: Keypair, script: Script) -> None:
+    while True:
+        try:
+            message = decode(await peer.worker_end.recv())
+        except Exception:
+            return
+        assert isinstance(message, JobRequest)
+        script.seen.append(message)
+        if script.fail is not None:
+            await peer.worker_end.send(encode(JobFailed(message.job_id, script.fail, "no", 5)))
+            continue
+        output = script.output(message)
+        result = JobResult.create(
+            keypair,
+            task_id=(message.task_id or 0) + (1 if script.wrong_task else 0),
+            module_hash=message.module_hash,
+            input_hash=input_hash(message.args, message.input),
+            output_hash=output_hash(output + (b"!" if script.bad_hash else b"")),
+            fuel_used=1_000,
+        )
+        reply = JobResultMessage(message.job_id, output, result.to_json())
+        await peer.worker_end.send(encode(reply))
+
+
+@dataclass
+class FakeChannel:
+    channel_id: bytes
+    info: Any
+    balance: int
+    phase: Phase = Phase.FUNDED
+    closing: Any = None
+    failed: Any = None
+
+
+@dataclass
+class FakeReceipt:
+    fee: int = 7
+
+
+class FakeParty:
+    def __init__(self) -> None:
+        self.public_key = bytes(REQUESTER.public_key)
+        self.channels: list[FakeChannel] = []
+        self.receipts: list[FakeReceipt] = []
+        self.attached: dict[bytes, Any] = {}
+        self.payments: list[tuple[bytes, int]] = []
+        self.closed: list[bytes] = []
+        self.fail_pay = False
+
+    async def open(self, worker: str, deposit: int) -> FakeChannel:
+        from ccnet.worker._scale import public_key_of
+
+        info = type("Info", (), {"party_a": self.public_key, "party_b": public_key_of(worker)})
+        channel = FakeChannel(bytes([len(self.channels) + 1]) * 32, info, deposit)
+        self.channels.append(channel)
+        self.receipts.append(FakeReceipt())
+        return channel
+
+    async def attach(self, channel_id: bytes, transport: Any) -> None:
+        self.attached[channel_id] = transport
+
+    def channel(self, channel_id: bytes) -> FakeChannel:
+        return next(c for c in self.channels if c.channel_id == channel_id)
+
+    async def pay(self, channel_id: bytes, amount: int, memo: str = "") -> None:
+        if self.fail_pay:
+            raise PeerTimeout("no countersignature")
+        self.channel(channel_id).balance -= amount
+        self.payments.append((channel_id, amount))
+
+    async def close_cooperatively(self, channel_id: bytes) -> FakeReceipt:
+        self.channels.remove(self.channel(channel_id))
+        self.receipts.append(FakeReceipt())
+        self.closed.append(channel_id)
+        return self.receipts[-1]
+
+    async def aclose(self) -> None:
+        pass
+
+
+def offers(names: list[str], tracker: QualityTracker) -> list[WorkerOffer]:
+    candidates = [
+        Candidate(
+            CapabilityRecord.create(
+                WORKERS[n], Capability("wasm", 10**8, 1), f"http://127.0.0.1:1/{n}"
+            ),
+            Reputation(),
+            10**13,
+        )
+        for n in names
+    ]
+    return rank_offers(candidates, tracker, 0)
+
+
+@dataclass
+class Rig:
+    requester: Requester
+    party: FakeParty
+    scripts: dict[str, Script]
+    unreachable: set[str]
+    dials: list[str]
+
+    def offers(self, *names: str) -> list[WorkerOffer]:
+        return offers(list(names), self.requester.tracker)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    r = Requester(
+        "ws://unused",
+        REQUESTER,
+        dht_bootstrap=[],
+        state_dir=tmp_path,
+        deposit_per_channel=10**12,
+        job_timeout=5,
+    )
+    party = FakeParty()
+    scripts = {str(k.ss58_address): Script() for k in WORKERS.values()}
+    unreachable: set[str] = set()
+    dials: list[str] = []
+    tasks: list[asyncio.Task[None]] = []
+    by_address = {str(k.ss58_address): k for k in WORKERS.values()}
+
+    async def connector(endpoint: str, worker: str) -> PeerSession:
+        dials.append(worker)
+        if worker in unreachable:
+            raise SignalingError("refused", status=503)
+        peer = FakePeer(worker)
+        tasks.append(asyncio.create_task(serve(peer, by_address[worker], scripts[worker])))
+        return cast(PeerSession, peer)
+
+    r._party = cast(Any, party)
+    r._pool = SessionPool(REQUESTER, connector=connector, on_open=r._attach_channel)
+    r._started = True
+    yield Rig(r, party, scripts, unreachable, dials)
+    await r._pool.close()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def addr(name: str) -> str:
+    return str(WORKERS[name].ss58_address)
+
+
+async def test_majority_pays_agreeing_workers_and_reuses_sessions_and_channels(rig: Rig) -> None:
+    rig.scripts[addr("Dave")].output = lambda req: b"43\n"
+    workers = rig.offers("Bob", "Charlie", "Dave")
+    for _ in range(2):
+        outcome = await rig.requester.submit(MODULE, b"x", verify="majority", workers=workers)
+        assert outcome.verified and outcome.output == b"42\n"
+        assert outcome.dissenters == (addr("Dave"),)
+        assert outcome.cost_planck == 2 * 1_000
+        assert outcome.results[addr("Dave")].paid == 0
+    assert len(rig.party.channels) == 3 and len(rig.dials) == 3
+    assert len(rig.party.payments) == 4
+    stats = rig.requester.stats()
+    assert stats.offchain_updates == 4 and stats.channel_extrinsics == 3
+    assert stats.workers[addr("Bob")].cost == 2_000 and stats.workers[addr("Dave")].cost == 0
+    assert stats.workers[addr("Dave")].rejected == 2
+    seen = rig.requester.tracker.inputs(addr("Dave"), 0)
+    assert (seen.succeeded, seen.failed) == (0, 2)
+    # every worker got the same task id (so results are comparable) and its own job id
+    requests = [rig.scripts[addr(n)].seen[0] for n in ("Bob", "Charlie", "Dave")]
+    assert len({r.task_id for r in requests}) == 1 and len({r.job_id for r in requests}) == 3
+    assert all(r.rate_planck_per_fuel == 1 and r.channel_id is not None for r in requests)
+
+
+async def test_unreachable_and_invalid_workers_are_recorded_not_paid(rig: Rig) -> None:
+    rig.unreachable.add(addr("Dave"))
+    rig.scripts[addr("Charlie")].bad_hash = True
+    outcome = await rig.requester.submit(
+        MODULE, verify="majority", workers=rig.offers("Bob", "Charlie", "Dave")
+    )
+    assert not outcome.verified  # 1 valid result of 3 asked: no quorum of 2
+    assert outcome.results[addr("Dave")].status == "unreachable"
+    assert outcome.results[addr("Charlie")].status == "invalid"
+    assert "does not match" in outcome.results[addr("Charlie")].reason
+    assert outcome.cost_planck == 0 and rig.party.payments == []
+    assert rig.requester.stats().tasks_rejected == 1
+
+
+async def test_a_result_for_another_task_is_invalid(rig: Rig) -> None:
+    rig.scripts[addr("Bob")].wrong_task = True
+    outcome = await rig.requester.submit(MODULE, verify="none", workers=rig.offers("Bob"))
+    assert outcome.results[addr("Bob")].status == "invalid"
+    assert "another task id" in outcome.results[addr("Bob")].reason
+
+
+async def test_busy_is_not_held_against_a_worker(rig: Rig) -> None:
+    rig.scripts[addr("Bob")].fail = "busy"
+    rig.scripts[addr("Charlie")].fail = "trap"
+    for name in ("Bob", "Charlie"):
+        outcome = await rig.requester.submit(MODULE, verify="none", workers=rig.offers(name))
+        assert outcome.results[addr(name)].status == "failed"
+    assert rig.requester.tracker.inputs(addr("Bob"), 0).failed == 0
+    assert rig.requester.tracker.inputs(addr("Charlie"), 0).failed == 1
+
+
+async def test_a_failed_payment_is_reported_and_stays_owed(rig: Rig) -> None:
+    rig.party.fail_pay = True
+    outcome = await rig.requester.submit(MODULE, verify="none", workers=rig.offers("Bob"))
+    assert outcome.verified and outcome.cost_planck == 0
+    assert "PeerTimeout" in outcome.results[addr("Bob")].payment_error
+    assert rig.requester.stats().offchain_updates == 0
+
+
+async def test_a_spent_channel_is_rolled_over_on_a_new_session(rig: Rig) -> None:
+    bob = rig.offers("Bob")
+    await rig.requester.submit(MODULE, verify="none", workers=bob)
+    spent = rig.party.channels[0].channel_id
+    outcome = await rig.requester.submit(MODULE, verify="none", fuel_limit=10**13, workers=bob)
+    assert outcome.verified
+    assert rig.party.closed == [spent] and len(rig.party.channels) == 1
+    assert rig.party.channels[0].balance == 10**13 - 1_000  # deposit covers the worst case
+    assert len(rig.dials) == 2  # the old session went with the old channel
+    stats = rig.requester.stats()
+    assert stats.channel_extrinsics == 3 and stats.extra["channel_rollovers"] == 1
+
+
+async def test_nothing_is_sent_when_the_channel_cannot_cover_the_job(rig: Rig) -> None:
+    rig.requester.rollover = False
+    await rig.requester.submit(MODULE, verify="none", workers=rig.offers("Bob"))
+    with pytest.raises(ChannelFundsError):
+        await rig.requester.submit(
+            MODULE, verify="none", fuel_limit=10**13, workers=rig.offers("Bob")
+        )
+    assert len(rig.scripts[addr("Bob")].seen) == 1
+
+
+async def test_not_enough_workers(rig: Rig) -> None:
+    with pytest.raises(NoWorkersError) as err:
+        await rig.requester.submit(MODULE, verify="majority", workers=rig.offers("Bob"))
+    assert (err.value.wanted, err.value.found) == (3, 1)
+
+
+async def test_a_requester_that_is_not_started_refuses_work(tmp_path: Path) -> None:
+    r = Requester(
+        "ws://unused", REQUESTER, dht_bootstrap=[], state_dir=tmp_path, deposit_per_channel=1
+    )
+    with pytest.raises(RequesterClosed):
+        await r.submit(MODULE)
+    with pytest.raises(ValueError):
+        Requester("ws://x", REQUESTER, dht_bootstrap=[], state_dir=tmp_path, deposit_per_channel=0)
+
+
+class Rigged(random.Random):
+    """Draws every spot check, and picks *worker* for it (the first known job)."""
+
+    def __init__(self, worker: str) -> None:
+        super().__init__(0)
+        self.worker = worker
+
+    def randrange(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def choice(self, seq: Any) -> Any:
+        for item in seq:
+            if getattr(getattr(item, "offer", None), "address", None) == self.worker:
+                return item
+        return seq[0]
+
+
+async def test_auto_mode_mixes_in_a_spot_check_that_catches_a_liar(rig: Rig) -> None:
+    dave = addr("Dave")
+    rig.requester._rng = Rigged(dave)
+    rig.requester.add_known_answer(MODULE, ("7",), b"", b"42\n")
+    rig.scripts[dave].output = lambda req: b"43\n" if req.args == ("7",) else b"42\n"
+    outcome = await rig.requester.submit(MODULE, workers=rig.offers("Bob", "Charlie", "Dave"))
+    (check,) = outcome.spot_checks
+    assert check.worker == dave and not check.passed and check.paid == 0
+    assert outcome.verified and dave not in outcome.verification.agreeing  # type: ignore[union-attr]
+    assert outcome.results[dave].status == "invalid"
+    assert outcome.results[dave].reason == "failed a spot check"
+    assert outcome.cost_planck == 2 * 1_000 and outcome.results[dave].paid == 0
+    stats = rig.requester.stats()
+    assert (stats.spot_checks, stats.spot_checks_failed) == (1, 1)
+
+
+async def test_a_passed_spot_check_is_paid_like_any_job(rig: Rig) -> None:
+    bob = addr("Bob")
+    rig.requester._rng = Rigged(bob)
+    rig.requester.add_known_answer(MODULE, ("7",), b"", b"42\n")
+    outcome = await rig.requester.submit(MODULE, workers=rig.offers("Bob", "Charlie", "Dave"))
+    (check,) = outcome.spot_checks
+    assert check.passed and check.paid == 1_000
+    assert outcome.cost_planck == 3 * 1_000 + 1_000
+    assert len(rig.scripts[bob].seen) == 2
+    assert rig.requester.stats().workers[bob].cost == 2_000

@@ -1,0 +1,375 @@
+"""The worker daemon (``ccnet worker run``): one process that serves compute.
+
+Issue 4 (registration and discovery, transport, billing and results, heartbeats), issue
+6 (verifiers vote automatically), issue 7 (three daemons with their own keys; a
+fault-injection option; clean shutdown). :class:`WorkerDaemon` composes the worker
+modules; it owns, in start order:
+
+1. the chain connection (:class:`ccnet.client.Chain`, used from threads);
+2. the sandbox, the module store and the job executor (:mod:`.executor`), then the
+   self-benchmark on the reference workload (:func:`~ccnet.worker.benchmark.run_benchmark`,
+   a prime count) giving the speed multiplier;
+3. the proof service (:mod:`.proofs`, one Node helper started on the first proof) and
+   the payment desk (:mod:`.payments`, ``<state dir>/channels.db``);
+4. the signaling endpoint and WebRTC listener (:class:`~ccnet.worker.webrtc.PeerListener`
+   on ``127.0.0.1``) serving each requester with a
+   :class:`~ccnet.worker.jobhandler.JobSessionHandler`, and the DHT node (joined through
+   the bootstrap nodes);
+5. stake and registration on chain with the endpoint's URL
+   (:func:`~ccnet.worker.onchain.ensure_registered`);
+6. the capability announcement in the DHT (signed record, re-announced every 5
+   minutes; :class:`~ccnet.worker.dht.CapabilityDirectory`): task type ``wasm``, speed
+   = the benchmark's fuel per second, price = the rate;
+7. the on-chain duties (:class:`~ccnet.worker.onchain.OnChainDuties`): claim and answer
+   Wasm tasks, vote in disputes it is selected for.
+
+:meth:`WorkerDaemon.stop` undoes it in reverse: no task left pending, sockets closed,
+running jobs interrupted, the prover's Node process ended. Usage::
+
+    config = DaemonConfig(keypair=Keys.from_uri("//Bob"), url="ws://127.0.0.1:8000",
+                          state_dir=Path(".state/worker-bob"))
+    async with WorkerDaemon(config) as daemon:
+        print(daemon.ready.to_json())       # address, signaling URL, DHT port ...
+        await stop_event.wait()
+
+State dir: ``channels.db`` (payment channels), ``modules/`` (received modules, by hash),
+``outputs/`` (outputs of on-chain tasks, ``<task id>.out``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from substrateinterface import Keypair
+
+from ccnet.client import DEFAULT_URL, Chain
+
+from .benchmark import BenchmarkResult, run_benchmark
+from .config import WorkerConfig
+from .dht import CapabilityDirectory, DhtNode
+from .executor import JobExecutor, ModuleStore
+from .faults import FaultInjector
+from .heartbeat import HeartbeatSchedule
+from .jobhandler import JobSessionHandler
+from .jobspec import TASK_TYPE
+from .onchain import (
+    DisputeVerifier,
+    InputFetcher,
+    OnChainDuties,
+    Registration,
+    TaskWatcher,
+    ensure_registered,
+)
+from .payments import PaymentDesk
+from .proofs import ProofService
+from .records import REANNOUNCE_INTERVAL_S, Capability, CapabilityRecord
+from .sandbox import Sandbox
+from .webrtc import PeerConfig, PeerListener
+
+__all__ = ["DaemonConfig", "ReadyInfo", "WorkerDaemon"]
+
+log = logging.getLogger(__name__)
+
+DHT_TASK_TYPE = TASK_TYPE.decode()
+"""Task type announced in the DHT (``"wasm"``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaemonConfig:
+    """Settings of a :class:`WorkerDaemon`. Amounts in planck, times in seconds."""
+
+    keypair: Keypair
+    """The worker's on-chain sr25519 key: signs extrinsics, results, heartbeats, records."""
+    state_dir: Path
+    """Where the daemon keeps its files (created)."""
+    url: str = DEFAULT_URL
+    """The node's WebSocket URL."""
+    signaling_host: str = "127.0.0.1"
+    signaling_port: int = 0
+    """TCP port of the signaling endpoint (0: a free one)."""
+    dht_host: str = "127.0.0.1"
+    dht_port: int = 0
+    """UDP port of the DHT node (0: a free one)."""
+    dht_bootstrap: tuple[tuple[str, int], ...] = ()
+    """DHT nodes to join through; none: this node starts a network."""
+    stake: int | None = None
+    """Active stake to hold, planck (``None``: ``Tasks.MinWorkerStake``)."""
+    capabilities: tuple[bytes, ...] = (TASK_TYPE,)
+    """Capabilities registered on chain."""
+    worker: WorkerConfig = field(default_factory=WorkerConfig.from_env)
+    """Rate, heartbeat and benchmark settings, and the sandbox's."""
+    max_jobs: int = 2
+    """Jobs that run at once (all paths together)."""
+    watch_tasks: bool = True
+    """Claim and answer on-chain Wasm tasks."""
+    verify_disputes: bool = True
+    """Vote in disputes this worker is selected to verify."""
+    requesters: frozenset[str] | None = None
+    """Serve on-chain tasks of these requesters only (SS58; ``None``: anyone's)."""
+    fault_injection: str | None = None
+    """A :mod:`.faults` mode (demos and tests; needs ``CCNET_ALLOW_FAULT_INJECTION=1``)."""
+    arweave_url: str | None = None
+    """Gateway for ``ar:`` inputs (default ``$CCNET_ARWEAVE_URL`` or arlocal's address)."""
+    peer: PeerConfig = PeerConfig()
+    """WebRTC session settings."""
+    poll_interval: float = 1.0
+    """Seconds between looks at the chain head."""
+    reannounce_interval: float = REANNOUNCE_INTERVAL_S
+    """Seconds between DHT re-announcements."""
+    proofs: bool = True
+    """Make Groth16 proofs when a request asks for one."""
+    benchmark: bool = True
+    """Run the self-benchmark at start (else the speed is unknown: 0)."""
+
+
+@dataclass(frozen=True)
+class ReadyInfo:
+    """What a started daemon tells its supervisor."""
+
+    address: str
+    signaling_url: str
+    dht_host: str
+    dht_port: int
+    speed_multiplier: float
+    """Self-benchmark result (1.0 = the reference machine; 0.0 = not measured)."""
+    fuel_per_second: int
+    """The speed announced in the DHT, fuel/s."""
+    rate_planck_per_fuel: int
+    registration: Registration
+    fault_injection: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The one-line ``ready`` record (``"event": "ready"``)."""
+        return {
+            "event": "ready",
+            "address": self.address,
+            "signaling_url": self.signaling_url,
+            "dht_host": self.dht_host,
+            "dht_port": self.dht_port,
+            "speed_multiplier": round(self.speed_multiplier, 3),
+            "fuel_per_second": self.fuel_per_second,
+            "rate_planck_per_fuel": self.rate_planck_per_fuel,
+            "stake": self.registration.stake,
+            "registration": self.registration.action,
+            "fault_injection": self.fault_injection,
+        }
+
+
+class WorkerDaemon:
+    """A running worker (see the module docs). ``async with`` starts and stops it."""
+
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.keypair = config.keypair
+        self.address = str(config.keypair.ss58_address)
+        self.chain: Chain | None = None
+        self.sandbox: Sandbox | None = None
+        self.executor: JobExecutor | None = None
+        self.benchmark: BenchmarkResult | None = None
+        self.proofs: ProofService | None = None
+        self.payments: PaymentDesk | None = None
+        self.handler: JobSessionHandler | None = None
+        self.listener: PeerListener | None = None
+        self.dht: DhtNode | None = None
+        self.directory: CapabilityDirectory | None = None
+        self.record: CapabilityRecord | None = None
+        self.fetcher: InputFetcher | None = None
+        self.tasks: TaskWatcher | None = None
+        self.disputes: DisputeVerifier | None = None
+        self.onchain: OnChainDuties | None = None
+        self.faults = FaultInjector()
+        self._ready: ReadyInfo | None = None
+        self._stopped = False
+
+    @property
+    def ready(self) -> ReadyInfo:
+        """The ready record; ``RuntimeError`` before :meth:`start` finished."""
+        if self._ready is None:
+            raise RuntimeError("the daemon is not started")
+        return self._ready
+
+    async def start(self) -> ReadyInfo:
+        """Start everything (see the module docs) and return the ready record.
+
+        Raises :class:`~ccnet.worker.exceptions.ConfigError` (fault injection not
+        allowed, bad settings), :class:`~ccnet.client.exceptions.ChainConnectionError`,
+        the chain's dispatch errors and
+        :class:`~ccnet.worker.daemon_exceptions.RegistrationError` (staking, registering),
+        :class:`~ccnet.worker.net_exceptions.DhtError` (DHT port taken, no bootstrap node
+        answered), :class:`~ccnet.worker.exceptions.BenchmarkError`, ``OSError`` (the
+        signaling port is taken). Whatever was started is stopped again on failure.
+        """
+        try:
+            return await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> ReadyInfo:
+        cfg = self.config
+        self.faults = FaultInjector.from_option(cfg.fault_injection)
+        if self.faults.enabled:
+            log.warning(
+                "!!! FAULT INJECTION ENABLED (%s): this worker WILL return a WRONG result "
+                "for one task. For demos and tests only. !!!",
+                self.faults.mode,
+            )
+        state = cfg.state_dir
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.chain = await asyncio.to_thread(Chain, cfg.url)
+        chain = self.chain
+
+        self.sandbox = Sandbox(cfg.worker.sandbox)
+        modules = ModuleStore(state / "modules")
+        self.executor = JobExecutor(
+            self.sandbox, self.keypair, modules, max_jobs=cfg.max_jobs, faults=self.faults
+        )
+        if cfg.benchmark:
+            self.benchmark = await asyncio.to_thread(
+                run_benchmark,
+                self.sandbox,
+                n=cfg.worker.benchmark_n,
+                rounds=cfg.worker.benchmark_rounds,
+            )
+            self.executor.speed_milli = self.benchmark.speed_milli
+            log.info(
+                "benchmark: %.0f fuel/s, speed multiplier %.3f",
+                self.benchmark.fuel_per_second,
+                self.benchmark.speed_multiplier,
+            )
+
+        self.proofs = ProofService() if cfg.proofs else None
+        genesis = await asyncio.to_thread(lambda: chain.genesis_hash)
+        self.payments = PaymentDesk(
+            self.keypair, state / "channels.db", chain=chain, genesis_hash=genesis
+        )
+        self.handler = JobSessionHandler(
+            self.executor,
+            self.keypair,
+            rate_planck_per_fuel=cfg.worker.rate_planck_per_fuel,
+            proofs=self.proofs,
+            payments=self.payments,
+            heartbeat_schedule=HeartbeatSchedule.from_config(cfg.worker),
+        )
+        self.listener = PeerListener(
+            self.keypair,
+            self.handler,
+            host=cfg.signaling_host,
+            port=cfg.signaling_port,
+            config=cfg.peer,
+        )
+        await self.listener.start()
+        endpoint = self.listener.url
+        self.dht = DhtNode()  # listening before any extrinsic: a taken port fails early
+        await self.dht.start(host=cfg.dht_host, port=cfg.dht_port, bootstrap=cfg.dht_bootstrap)
+
+        registration = await asyncio.to_thread(
+            ensure_registered,
+            chain,
+            self.keypair,
+            capabilities=cfg.capabilities,
+            endpoint=endpoint,
+            stake=cfg.stake,
+        )
+        log.info(
+            "%s on chain as %s (stake %d)", registration.action, self.address, registration.stake
+        )
+
+        self.directory = CapabilityDirectory(
+            self.dht, self.keypair, reannounce_interval=cfg.reannounce_interval
+        )
+        speed = self._fuel_per_second()
+        self.record = await self.directory.announce(
+            Capability(DHT_TASK_TYPE, speed, cfg.worker.rate_planck_per_fuel), endpoint
+        )
+
+        self.fetcher = InputFetcher(cfg.arweave_url)
+        if cfg.watch_tasks:
+            self.tasks = TaskWatcher(
+                chain,
+                self.keypair,
+                self.executor,
+                self.fetcher,
+                requesters=cfg.requesters,
+                outputs_dir=state / "outputs",
+            )
+        if cfg.verify_disputes:
+            self.disputes = DisputeVerifier(chain, self.keypair, self.executor, self.fetcher)
+        self.onchain = OnChainDuties(
+            chain, tasks=self.tasks, disputes=self.disputes, poll_interval=cfg.poll_interval
+        )
+        await self.onchain.start()
+
+        dht_host, dht_port = self.dht.address
+        self._ready = ReadyInfo(
+            address=self.address,
+            signaling_url=endpoint,
+            dht_host=dht_host,
+            dht_port=dht_port,
+            speed_multiplier=self.benchmark.speed_multiplier if self.benchmark else 0.0,
+            fuel_per_second=speed,
+            rate_planck_per_fuel=cfg.worker.rate_planck_per_fuel,
+            registration=registration,
+            fault_injection=self.faults.mode,
+        )
+        log.info("worker %s serving at %s", self.address, endpoint)
+        return self._ready
+
+    def _fuel_per_second(self) -> int:
+        if self.benchmark is None or math.isinf(self.benchmark.fuel_per_second):
+            return 0
+        return min(2**64 - 1, int(self.benchmark.fuel_per_second))
+
+    async def stop(self) -> None:
+        """Stop everything that was started, in reverse order. Idempotent; errors of one
+        part are logged and do not keep the others running."""
+        if self._stopped:
+            return
+        self._stopped = True
+        steps: list[tuple[str, Callable[[], Awaitable[None]] | None]] = [
+            ("on-chain duties", self.onchain.stop if self.onchain else None),
+            ("capability announcements", self.directory.close if self.directory else None),
+            ("DHT node", self.dht.close if self.dht else None),
+            ("peer listener", self.listener.close if self.listener else None),
+            ("payment channels", self.payments.close if self.payments else None),
+            ("job executor", self.executor.close if self.executor else None),
+        ]
+        for name, step in steps:
+            if step is None:
+                continue
+            try:
+                await step()
+            except Exception:
+                log.exception("stopping the %s failed", name)
+        for name, closer in (
+            ("prover", self.proofs.close if self.proofs else None),
+            ("input fetcher", self.fetcher.close if self.fetcher else None),
+            ("sandbox", self.sandbox.close if self.sandbox else None),
+            ("chain connection", self.chain.close if self.chain else None),
+        ):
+            if closer is None:
+                continue
+            try:
+                await asyncio.to_thread(closer)
+            except Exception:
+                log.exception("closing the %s failed", name)
+        log.info("worker %s stopped", self.address)
+
+    async def __aenter__(self) -> WorkerDaemon:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

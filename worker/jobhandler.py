@@ -1,0 +1,363 @@
+"""One requester's session with the worker daemon: the job loop on ``"tasks"``,
+heartbeats, and payments.
+
+Issue 4 (*Transport*, *Billing and results*, *Heartbeats*); the messages are
+:mod:`.protocol` (see its docstring for the contract the daemon fills). A
+:class:`JobSessionHandler` is the ``on_session`` callback of
+:class:`~ccnet.worker.webrtc.PeerListener`: it serves one authenticated
+:class:`~ccnet.worker.webrtc.PeerSession` until the requester leaves (or the daemon
+stops), then detaches the session's payment channel.
+
+Per session:
+
+- **jobs**: each :class:`~ccnet.worker.protocol.JobRequest` is checked (rate, proof
+  circuit, payment channel), its module resolved (inline bytes, known by hash, or asked
+  for with :class:`~ccnet.worker.protocol.ModuleNeeded`), run by the shared
+  :class:`~ccnet.worker.executor.JobExecutor` and answered with a
+  :class:`~ccnet.worker.protocol.JobResult` (signed result, optional proof) or a
+  :class:`~ccnet.worker.protocol.JobFailed`. Jobs run concurrently, each in its own
+  task (at most :data:`MAX_IN_FLIGHT` per session). Malformed messages are answered,
+  never fatal.
+- **heartbeats**: pushed on ``"tasks"`` at once and every 15 s +- 10 %
+  (:func:`~ccnet.worker.protocol.encode_heartbeat`).
+- **payments**: the first request naming a channel binds it to the session's
+  ``"channels"`` data channel (:class:`~ccnet.worker.payments.PaymentDesk`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from substrateinterface import Keypair
+
+from ccnet.channels import Transport
+from ccnet.channels.exceptions import OversizeMessage, TransportClosed
+
+from .background import cancel_and_wait, create_task_with_logging
+from .daemon_exceptions import (
+    DaemonError,
+    PaymentError,
+    UnsupportedRequest,
+)
+from .exceptions import (
+    ConfigError,
+    InputTooLarge,
+    InvalidModuleError,
+    JobRunError,
+    MalformedMessageError,
+    SandboxClosedError,
+    WorkerError,
+)
+from .executor import JobExecutor
+from .heartbeat import Heartbeat, HeartbeatSchedule, heartbeat_loop
+from .payments import PaymentDesk
+from .proofs import SUPPORTED_CIRCUITS, ProofService
+from .protocol import (
+    JobFailed,
+    JobRequest,
+    JobResult,
+    Message,
+    ModuleData,
+    ModuleNeeded,
+    decode,
+    encode,
+    encode_heartbeat,
+    job_task_id,
+)
+
+__all__ = [
+    "CHANNELS_LABEL",
+    "MAX_IN_FLIGHT",
+    "MAX_WAITING_MODULES",
+    "TASKS_LABEL",
+    "UNDECODABLE_JOB_ID",
+    "JobSessionHandler",
+    "Session",
+    "wire_code",
+]
+
+log = logging.getLogger(__name__)
+
+TASKS_LABEL = "tasks"
+"""Data channel of the job messages."""
+CHANNELS_LABEL = "channels"
+"""Data channel of the payment-channel updates."""
+UNDECODABLE_JOB_ID = bytes(16)
+"""``job_id`` of the :class:`JobFailed` answering a message that could not be decoded."""
+MAX_WAITING_MODULES = 8
+"""Requests per session that may wait for their module at once (``busy`` beyond)."""
+MAX_IN_FLIGHT = 32
+"""Jobs per session accepted and not answered yet; beyond, the worker stops reading the
+session until one is answered (the data channel's buffer pushes back)."""
+
+
+class Session(Protocol):
+    """What the handler needs of a :class:`~ccnet.worker.webrtc.PeerSession`."""
+
+    @property
+    def remote(self) -> str: ...
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    def transport(self, label: str = ...) -> Any: ...
+
+
+def wire_code(err: BaseException) -> str:
+    """The :class:`JobFailed` code of an error that ended a job."""
+    if isinstance(err, JobRunError | DaemonError):
+        return str(err.code)
+    if isinstance(err, InvalidModuleError):
+        return "invalid-module"
+    if isinstance(err, InputTooLarge):
+        return "input-too-large"
+    if isinstance(err, ConfigError | MalformedMessageError):
+        return "malformed"
+    if isinstance(err, SandboxClosedError | RuntimeError):
+        return "busy"
+    return "internal"
+
+
+@dataclass
+class _State:
+    remote: str
+    tasks: Transport
+    channels: Transport | None
+    waiting: dict[bytes, JobRequest] = field(default_factory=dict)
+    channel_id: bytes | None = None
+    jobs: set[asyncio.Task[Any]] = field(default_factory=set)
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
+
+
+class JobSessionHandler:
+    """Serves requester sessions (see the module docs).
+
+    *executor* runs the jobs; *keypair* signs heartbeats; *rate_planck_per_fuel* is the
+    lowest rate accepted (planck/fuel); *proofs* makes proofs (``None``: requests asking
+    for one are refused); *payments* serves payment channels (``None``: requests naming
+    one are refused); *heartbeat_schedule* spaces heartbeats (default 15 s +- 10 %).
+    """
+
+    def __init__(
+        self,
+        executor: JobExecutor,
+        keypair: Keypair,
+        *,
+        rate_planck_per_fuel: int = 1,
+        proofs: ProofService | None = None,
+        payments: PaymentDesk | None = None,
+        heartbeat_schedule: HeartbeatSchedule | None = None,
+    ) -> None:
+        self.executor = executor
+        self.keypair = keypair
+        self.rate_planck_per_fuel = rate_planck_per_fuel
+        self.proofs = proofs
+        self.payments = payments
+        self.heartbeat_schedule = heartbeat_schedule or HeartbeatSchedule()
+        self.sessions = 0
+        """Sessions served so far."""
+
+    async def __call__(self, session: Session) -> None:
+        labels = session.labels
+        state = _State(
+            remote=session.remote,
+            tasks=session.transport(TASKS_LABEL),
+            channels=session.transport(CHANNELS_LABEL) if CHANNELS_LABEL in labels else None,
+        )
+        self.sessions += 1
+        log.info("session with %s open (channels %s)", session.remote, labels)
+        background: set[asyncio.Task[Any]] = set()
+        tasks = state.tasks
+
+        async def send(beat: Heartbeat) -> None:
+            await tasks.send(encode_heartbeat(beat))
+
+        create_task_with_logging(
+            heartbeat_loop(
+                self.keypair, self.executor.metrics, send, schedule=self.heartbeat_schedule
+            ),
+            name=f"heartbeats-{session.remote[:8]}",
+            tasks=background,
+        )
+        try:
+            await self._serve(state)
+        finally:
+            await cancel_and_wait([*background, *state.jobs])
+            if state.channel_id is not None and self.payments is not None:
+                await self.payments.unbind(state.channel_id, state.channels)
+            log.info("session with %s closed", session.remote)
+
+    async def _serve(self, state: _State) -> None:
+        """Read and dispatch job messages until the requester leaves."""
+        try:
+            while True:
+                try:
+                    data = await state.tasks.recv()
+                except OversizeMessage as err:
+                    await self._fail(state, UNDECODABLE_JOB_ID, "malformed", str(err))
+                    continue
+                try:
+                    message = decode(data)
+                except MalformedMessageError as err:
+                    await self._fail(state, UNDECODABLE_JOB_ID, "malformed", str(err))
+                    continue
+                await self._dispatch(state, message)
+        except TransportClosed:
+            return
+
+    async def _send(self, state: _State, message: Message) -> None:
+        await state.tasks.send(encode(message))
+
+    async def _fail(
+        self, state: _State, job_id: bytes, code: str, text: str, fuel_used: int = 0
+    ) -> None:
+        log.info("job %s of %s failed: %s: %s", job_id.hex(), state.remote, code, text)
+        await self._send(state, JobFailed(job_id, code=code, message=text, fuel_used=fuel_used))
+
+    async def _dispatch(self, state: _State, message: Message) -> None:
+        if isinstance(message, JobRequest):
+            await self._on_request(state, message)
+        elif isinstance(message, ModuleData):
+            request = state.waiting.pop(message.job_id, None)
+            if request is None:
+                await self._fail(
+                    state, message.job_id, "malformed", "no module was asked for this job"
+                )
+                return
+            if await self._add_module(state, request, message.module):
+                await self._spawn(state, request)
+        else:
+            await self._fail(
+                state, message.job_id, "malformed", f"a worker does not take {message.TYPE}"
+            )
+
+    async def _add_module(self, state: _State, request: JobRequest, wasm: bytes) -> bool:
+        try:
+            self.executor.modules.add(wasm, request.module_hash)
+        except DaemonError as err:
+            await self._fail(state, request.job_id, wire_code(err), str(err))
+            return False
+        return True
+
+    def _check(self, request: JobRequest) -> None:
+        if request.rate_planck_per_fuel < self.rate_planck_per_fuel:
+            raise UnsupportedRequest(
+                f"rate {request.rate_planck_per_fuel} planck/fuel is below this worker's "
+                f"{self.rate_planck_per_fuel}"
+            )
+        if request.proof is not None:
+            if self.proofs is None:
+                raise UnsupportedRequest("this worker makes no proofs")
+            if request.proof not in SUPPORTED_CIRCUITS:
+                raise UnsupportedRequest(
+                    f"no proof circuit {request.proof!r} here "
+                    f"(supported: {', '.join(SUPPORTED_CIRCUITS)})"
+                )
+
+    async def _bind_payment(self, state: _State, channel_id: bytes) -> None:
+        if state.channel_id == channel_id:
+            return
+        if state.channel_id is not None:
+            raise UnsupportedRequest(
+                f"this session is paid through channel 0x{state.channel_id.hex()}; "
+                "open a new session for another channel"
+            )
+        if self.payments is None:
+            raise UnsupportedRequest("this worker takes no payment channels")
+        if state.channels is None:
+            raise PaymentError(f"the session has no {CHANNELS_LABEL!r} data channel")
+        await self.payments.bind(channel_id, state.remote, state.channels)
+        state.channel_id = channel_id
+
+    async def _on_request(self, state: _State, request: JobRequest) -> None:
+        try:
+            self._check(request)
+            if request.channel_id is not None:
+                await self._bind_payment(state, request.channel_id)
+        except DaemonError as err:
+            await self._fail(state, request.job_id, wire_code(err), str(err))
+            return
+        if request.module is not None and not await self._add_module(
+            state, request, request.module
+        ):
+            return
+        if self.executor.knows(request.module_hash):
+            await self._spawn(state, request)
+            return
+        if len(state.waiting) >= MAX_WAITING_MODULES:
+            await self._fail(state, request.job_id, "busy", "too many jobs wait for modules")
+            return
+        state.waiting[request.job_id] = request
+        await self._send(state, ModuleNeeded(request.job_id, module_hash=request.module_hash))
+
+    async def _spawn(self, state: _State, request: JobRequest) -> None:
+        """Run *request* in its own task (waits while MAX_IN_FLIGHT are running)."""
+        await state.slots.acquire()
+
+        async def job() -> None:
+            try:
+                await self._execute(state, request)
+            except TransportClosed:
+                pass  # the requester left: nobody to answer
+            finally:
+                state.slots.release()
+
+        create_task_with_logging(job(), name=f"job-{request.job_id.hex()[:8]}", tasks=state.jobs)
+
+    async def _execute(self, state: _State, request: JobRequest) -> None:
+        limits = self.executor.limits(
+            fuel=request.fuel_limit,
+            timeout_ms=request.timeout_ms,
+            memory_bytes=request.memory_bytes,
+        )
+        try:
+            job = await self.executor.run(
+                request.module_hash,
+                task_id=job_task_id(request),
+                args=request.args,
+                stdin=request.input,
+                limits=limits,
+                seed=request.seed,
+                label=f"job {request.job_id.hex()} of {state.remote}",
+            )
+        except JobRunError as err:
+            await self._fail(state, request.job_id, err.code, str(err), err.fuel_used)
+            return
+        except (WorkerError, RuntimeError) as err:
+            await self._fail(state, request.job_id, wire_code(err), str(err))
+            return
+        proof: dict[str, Any] | None = None
+        if request.proof is not None and self.proofs is not None:
+            try:
+                proof = await self.proofs.prove(
+                    request.proof,
+                    task_id=job.result.task_id,
+                    output=job.outcome.stdout,
+                    fuel=job.outcome.fuel_used,
+                    rate=request.rate_planck_per_fuel,
+                    fuel_budget=(
+                        request.fuel_limit
+                        if request.fuel_limit is not None
+                        else self.executor.fuel_limit(limits)
+                    ),
+                )
+            except DaemonError as err:
+                await self._fail(
+                    state, request.job_id, wire_code(err), str(err), job.outcome.fuel_used
+                )
+                return
+        reply = JobResult(
+            request.job_id,
+            output=job.outcome.stdout,
+            result=job.result.to_json(),
+            proof=proof,
+        )
+        try:
+            data = encode(reply)
+        except MalformedMessageError as err:
+            await self._fail(state, request.job_id, "output-limit", str(err), job.outcome.fuel_used)
+            return
+        await state.tasks.send(data)
