@@ -47,6 +47,13 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", path
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 def _demo(repo_root: Path, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
     command = [
         sys.executable, "-m", "ccnet.client", "--json", "demo",
@@ -79,8 +86,11 @@ def test_demo_passes_every_check_and_leaves_nothing_running(
     assert summary["channels"]["channel_extrinsics"] == 2 * summary["channels"]["channels"]
     assert summary["tasks"]["verified"] >= 12
     assert summary["checkpoint"]["state_hash"] == summary["checkpoint"]["restored_hash"]
-    resized = Path(summary["outputs"]["resized_dir"])
-    assert len(list(resized.glob("*.png"))) >= 5
+    resized = sorted(Path(summary["outputs"]["resized_dir"]).glob("*.png"))
+    assert len(resized) >= 5
+    for image in resized:  # fitted into 256 x 256, aspect ratio kept
+        width, height = _png_size(image)
+        assert max(width, height) == 256 and min(width, height) >= 1, (image.name, width, height)
     assert len(seen) >= 5, "expected the chain, the gateway and three workers"
     assert not [pid for pid in seen if _alive(pid)], "processes outlived the demo"
 
