@@ -1,0 +1,580 @@
+"""Disputes carried out end to end (issue 6) by real worker processes on a real chain.
+
+Five ``ccnet worker run`` processes (their own keys, each its own OS process, as
+deployed) on a private Chopsticks chain of this module (verifiers are drawn among
+*every* eligible worker, so only these may be registered):
+
+- ``liar``: ``--fault-injection wrong-onchain-result-once`` (its first on-chain result
+  is wrong), serves on-chain tasks;
+- ``h1``, ``h2``: honest, serve on-chain tasks;
+- ``h3``, ``h4``: honest, ``--no-tasks``: they only verify.
+
+A requester (the SDK's :class:`~ccnet.worker.requester.Requester`) posts JobSpec tasks,
+detects a dissenter by majority, challenges; the selected verifier processes re-execute
+and vote on their own (no vote in this file is cast by the test). Every money movement
+of a dispute is checked to the planck: the free and reserved balances of all six
+accounts and the total issuance at the block before the challenge and at the block of
+``DisputeResolved``, with the fees of that range taken from
+``TransactionPayment.TransactionFeePaid`` (fees are burned: ``FungibleAdapter<_, ()>``).
+
+1. :func:`test_disputes_three_verifiers`: the liar's result is outvoted and challenged;
+   3 verifiers vote; the liar is slashed ``WorkerSlash`` and banned; each verifier
+   earns ``VerifierReward``, the challenger the rest; the SDK scores the liar down.
+2. :func:`test_disputes_false_accusation`: an honest result is challenged; the three
+   verifiers uphold it; the challenger's stake pays them and the worker; the worker's
+   reputation is restored and its result can be accepted.
+3. :func:`test_disputes_offline_verifier`: one selected verifier process is frozen
+   (SIGSTOP) before the challenge and killed (SIGKILL) once the dispute is open, so it
+   never votes; the two others vote; the dispute cannot resolve before the voting
+   period, then the SDK resolves it after it (blocks built with ``dev_newBlock``);
+   the verdict counts the two votes; the silent verifier gets a failure in its
+   reputation (``Disputes.VerifiersMissedVote``), the voters' reputations are unchanged.
+
+The tests share the chain and the processes, in file order: the liar is banned by the
+first; the later ones retire it themselves (deregister) when it is still eligible, so
+each test also runs alone. The third kills ``h4`` and must stay last.
+(A tampered proof rejected by every verifier path is covered by
+``tests/unit/test_zk_verifier.py`` and ``tests/integration/test_zk_proofs.py``.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ccnet.client import CC, Chain, ChainEvent, Keypair, Keys
+from ccnet.client.devchain import group_alive
+from ccnet.client.exceptions import DisputesError
+from ccnet.client.pallets.tasks import WorkerInfo
+from ccnet.worker.faults import ALLOW_ENV, WRONG_ONCHAIN_RESULT_ONCE
+from ccnet.worker.jobspec import JobSpec
+from ccnet.worker.modules import load_job, module_hash
+from ccnet.worker.requester import FAULT_PENALTY, Requester
+from ccnet.worker.sandbox import output_hash
+
+WaitUntil = Callable[..., Awaitable[None]]
+EventsSince = Callable[[Chain, int, str, str], list[ChainEvent]]
+
+READY_TIMEOUT = 120.0
+"""Seconds a worker process may take to print its ready record (a failure bound)."""
+NAMES = ("liar", "h1", "h2", "h3", "h4")
+HONEST = ("h1", "h2", "h3", "h4")
+
+
+# --- worker processes ------------------------------------------------------------------
+
+
+@dataclass
+class WorkerProcess:
+    """One ``ccnet worker run`` process (own session and process group)."""
+
+    name: str
+    keypair: Keypair
+    proc: subprocess.Popen[bytes]
+    log: Path
+    """Its stderr (logs)."""
+    ready: dict[str, Any] | None = None
+    killed: bool = False
+
+    @property
+    def address(self) -> str:
+        return str(self.keypair.ss58_address)
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def read_ready(self) -> dict[str, Any]:
+        """Block until the ready record (the first JSON line on stdout)."""
+        assert self.proc.stdout is not None
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"{self.name} exited before ready:\n{self.log_tail()}")
+            if line.startswith(b"{"):
+                record: dict[str, Any] = json.loads(line)
+                assert record["event"] == "ready", record
+                return record
+
+    def signal(self, signum: signal.Signals) -> None:
+        os.killpg(self.proc.pid, signum)
+
+    def kill(self) -> None:
+        """SIGKILL its process group (the machine dies) and reap it."""
+        self.killed = True
+        self.signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> dict[str, Any] | None:
+        """SIGTERM, wait; the ``stopped`` record (None if killed before)."""
+        if self.killed:
+            return None
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+        code = self.proc.wait(60)
+        assert self.proc.stdout is not None
+        rest = self.proc.stdout.read().decode().splitlines()
+        assert code == 0, f"{self.name} exited with {code}:\n{self.log_tail()}"
+        records = [json.loads(line) for line in rest if line.startswith("{")]
+        return records[-1] if records else None
+
+
+def start_workers(
+    url: str, keys: dict[str, Keypair], uris: dict[str, str], tmp: Path
+) -> dict[str, WorkerProcess]:
+    """Start the five processes at once and wait for their ready records."""
+    base_env = {
+        **os.environ,
+        "CCNET_CONFIG": str(tmp / "config.toml"),
+        "CCNET_KEYSTORE": str(tmp / "keystore"),
+        "CCNET_WORKER_BENCHMARK_N": "100000",
+        "CCNET_WORKER_BENCHMARK_ROUNDS": "1",
+    }
+    base_env.pop(ALLOW_ENV, None)
+    workers: dict[str, WorkerProcess] = {}
+    for name in NAMES:
+        env = dict(base_env)
+        command = [sys.executable, "-m", "ccnet.client", "--url", url, "worker", "run"]
+        command += ["--key", uris[name], "--state-dir", str(tmp / name)]
+        command += ["--json-log", "--poll-interval", "0.25"]
+        if name == "liar":
+            env[ALLOW_ENV] = "1"
+            command += ["--fault-injection", WRONG_ONCHAIN_RESULT_ONCE]
+        if name in ("h3", "h4"):
+            command.append("--no-tasks")
+        log = tmp / f"{name}.log"
+        with log.open("wb") as stderr:
+            proc = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=stderr, env=env, start_new_session=True
+            )
+        workers[name] = WorkerProcess(name, keys[name], proc, log)
+    with ThreadPoolExecutor(len(workers)) as pool:
+        futures = {name: pool.submit(w.read_ready) for name, w in workers.items()}
+        try:
+            for name, future in futures.items():
+                workers[name].ready = future.result(timeout=READY_TIMEOUT)
+        except BaseException:
+            for w in workers.values():
+                w.kill()
+            raise
+    return workers
+
+
+@pytest.fixture(scope="module")
+def chain(private_chain: str) -> Iterator[Chain]:
+    with Chain(private_chain) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def requester_key(chain: Chain) -> Keypair:
+    key, _ = Keys.generate()
+    chain.transfer(Keys.from_uri("//Ferdie"), str(key.ss58_address), 1000 * CC)
+    return key
+
+
+@pytest.fixture(scope="module")
+def workers(
+    private_chain: str, chain: Chain, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, WorkerProcess]]:
+    """The five worker processes (see the module docs), registered and staked; stopped
+    (SIGTERM, exit code 0, nothing left of their process groups) afterwards."""
+    tag = os.urandom(4).hex()
+    uris = {name: f"//ccnet-disputes-{tag}-{name}" for name in NAMES}
+    keys = {name: Keys.from_uri(uri) for name, uri in uris.items()}
+    ferdie = Keys.from_uri("//Ferdie")
+    for key in keys.values():
+        chain.transfer(ferdie, str(key.ss58_address), 100 * CC)
+    procs = start_workers(private_chain, keys, uris, tmp_path_factory.mktemp("dispute-workers"))
+    try:
+        registered = set(chain.tasks.worker_list())
+        assert registered == {w.address for w in procs.values()}
+        yield procs
+    finally:
+        for w in procs.values():
+            w.stop()
+        for w in procs.values():
+            assert not group_alive(w.proc.pid), f"processes of {w.name}'s group outlived it"
+
+
+# --- chain bookkeeping ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Funds:
+    """``System.Account(who).data``: planck."""
+
+    free: int
+    reserved: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    block: int
+    funds: dict[str, Funds]
+    issuance: int
+
+
+def snapshot(chain: Chain, addresses: Sequence[str], block: int) -> Snapshot:
+    """Balances of *addresses* and the total issuance at block *block*."""
+    block_hash = chain.block_hash(block)
+    funds = {}
+    for address in addresses:
+        account = chain.query("System", "Account", [address], block_hash=block_hash)
+        assert account is not None
+        data = account["data"]
+        funds[address] = Funds(int(data["free"]), int(data["reserved"]))
+    issuance = int(chain.query("Balances", "TotalIssuance", block_hash=block_hash) or 0)
+    return Snapshot(block, funds, issuance)
+
+
+def events_between(chain: Chain, first: int, last: int) -> list[ChainEvent]:
+    """Every event of blocks *first* .. *last* (inclusive)."""
+    found: list[ChainEvent] = []
+    for number in range(first, last + 1):
+        found += chain.events_at(chain.block_hash(number), block_number=number)
+    return found
+
+
+def fees_by_account(events: Sequence[ChainEvent]) -> dict[str, int]:
+    """Planck paid in fees (``actual_fee``, tip included) per account."""
+    fees: dict[str, int] = {}
+    for e in events:
+        if (e.pallet, e.name) == ("TransactionPayment", "TransactionFeePaid"):
+            who = str(e.attributes["who"])
+            fees[who] = fees.get(who, 0) + int(e.attributes["actual_fee"])
+    return fees
+
+
+def named(events: Sequence[ChainEvent], pallet: str, name: str) -> list[ChainEvent]:
+    return [e for e in events if (e.pallet, e.name) == (pallet, name)]
+
+
+def assert_money(
+    before: Snapshot,
+    after: Snapshot,
+    fees: dict[str, int],
+    free_delta: dict[str, int],
+    reserved_delta: dict[str, int],
+) -> None:
+    """Every account moved by exactly its expected deltas minus its fees, nothing else
+    paid fees, and the issuance fell by exactly the fees (burned)."""
+    assert set(fees) <= set(before.funds), f"fees paid by strangers: {fees}"
+    for address, was in before.funds.items():
+        now = after.funds[address]
+        expected = Funds(
+            was.free - fees.get(address, 0) + free_delta.get(address, 0),
+            was.reserved + reserved_delta.get(address, 0),
+        )
+        assert now == expected, f"{address}: {was} -> {now}, expected {expected}"
+    assert after.issuance == before.issuance - sum(fees.values())
+
+
+def eligible(chain: Chain) -> set[str]:
+    """Workers the Disputes pallet may draw: registered, not banned, staked enough
+    (``pallet-tasks`` ``is_eligible``)."""
+    head = chain.block_number()
+    minimum = chain.tasks.min_worker_stake()
+    return {
+        info.address
+        for info in chain.tasks.workers()
+        if (info.banned_until is None or info.banned_until <= head)
+        and chain.credits.active_stake(info.address) >= minimum
+    }
+
+
+def retire_liar(chain: Chain, workers: dict[str, WorkerProcess]) -> None:
+    """Make sure the liar cannot claim nor verify: banned by the first test, or else
+    deregistered here (this test runs without the first)."""
+    liar = workers["liar"]
+    if liar.address in eligible(chain):
+        chain.tasks.deregister_worker(liar.keypair)
+    assert eligible(chain) == {workers[n].address for n in HONEST}
+
+
+def worker_info(chain: Chain, address: str) -> WorkerInfo:
+    info = chain.tasks.worker(address)
+    assert info is not None, f"{address} is not registered"
+    return info
+
+
+def prime_spec(n: int) -> JobSpec:
+    return JobSpec.inline(module_hash(load_job("prime_count")), b"", (str(n),))
+
+
+def requester(
+    chain: Chain, key: Keypair, workers: dict[str, WorkerProcess], tmp: Path
+) -> Requester:
+    ready = workers["h1"].ready
+    assert ready is not None
+    return Requester(
+        chain,
+        key,
+        dht_bootstrap=[(ready["dht_host"], ready["dht_port"])],
+        state_dir=tmp / "requester",
+        deposit_per_channel=1 * CC,
+    )
+
+
+async def run(fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.to_thread(fn, *args)
+
+
+async def honest_result(r: Requester, chain: Chain, n: int) -> tuple[int, str, str]:
+    """Post ``prime_count n`` for one worker; (task id, the worker, its result hash)."""
+    task_id = await r.post_onchain(prime_spec(n), bounty=1 * CC, redundancy=1)
+    (claim,) = await r.wait_onchain_results(task_id, 1, timeout=90)
+    assert claim.result_hash is not None
+    return task_id, claim.worker, claim.result_hash
+
+
+def opened_event(events: Sequence[ChainEvent], dispute_id: int) -> dict[str, Any]:
+    (opened,) = [
+        e for e in named(events, "Disputes", "DisputeOpened") if e["dispute_id"] == dispute_id
+    ]
+    return opened.attributes
+
+
+# --- the tests --------------------------------------------------------------------------
+
+
+async def test_disputes_three_verifiers(
+    chain: Chain,
+    workers: dict[str, WorkerProcess],
+    requester_key: Keypair,
+    tmp_path: Path,
+) -> None:
+    liar = workers["liar"]
+    honest = {workers[n].address for n in HONEST}
+    me = str(requester_key.ss58_address)
+    accounts = [me, *(w.address for w in workers.values())]
+    reward = int(chain.constant("Disputes", "VerifierReward"))
+    slash = int(chain.constant("Disputes", "WorkerSlash"))
+    ban = int(chain.constant("Tasks", "BanPeriod"))
+    right = "0x" + output_hash(b"1229\n").hex()
+
+    async with requester(chain, requester_key, workers, tmp_path) as r:
+        task_id = await r.post_onchain(prime_spec(10_000), bounty=1 * CC, redundancy=3)
+        await r.wait_onchain_results(task_id, 3, timeout=90)
+        decided = await r.decide_onchain(task_id)
+        assert decided.result_hash == right
+        assert decided.dissenting == (liar.address,)
+        assert set(decided.agreeing) == {workers["h1"].address, workers["h2"].address}
+        stake_before = await run(chain.credits.active_stake, liar.address)
+        assert stake_before == slash
+
+        before = await run(snapshot, chain, accounts, await run(chain.block_number))
+        dispute_id = await r.challenge(task_id, liar.address)
+        assert liar.address in r.excluded
+        verdict = await r.wait_dispute(dispute_id, timeout=90)
+        after = await run(snapshot, chain, accounts, verdict.block_number)
+        events = await run(events_between, chain, before.block + 1, after.block)
+
+        # The requester's SDK saw the verdict and scored the cheater down.
+        assert r.stats().disputes == (verdict,)
+        assert liar.address in r.excluded
+        observed = r.tracker.inputs(liar.address, int(time.time() * 1000))
+        assert observed.failed == FAULT_PENALTY and observed.succeeded == 0
+
+    opened = opened_event(events, dispute_id)
+    verifiers = {str(v) for v in opened["verifiers"]}
+    assert len(verifiers) == 3 and verifiers <= honest
+    voted = named(events, "Disputes", "Voted")
+    assert {str(e["verifier"]) for e in voted} == verifiers  # each process voted by itself
+    assert all(e["result_hash"] == right and e["agrees"] is False for e in voted)
+    assert not named(events, "Disputes", "VerifiersMissedVote")
+
+    assert verdict.verdict == "WorkerAtFault" and verdict.worker == liar.address
+    assert verdict.slashed == slash and set(verdict.rewarded) == verifiers
+    slashed = {
+        (str(e["beneficiary"]), int(e["amount"]))
+        for e in named(events, "Credits", "Slashed")
+        if e["who"] == liar.address
+    }
+    assert slashed == {(v, reward) for v in verifiers} | {(me, slash - 3 * reward)}
+
+    # The money, to the planck: the challenge stake was held and released, the slash
+    # came out of the liar's stake (a hold) and was paid out free. Only the challenger
+    # and the verifiers sent extrinsics (the challenge, the votes).
+    fees = fees_by_account(events)
+    assert set(fees) == {me, *verifiers}
+    assert_money(
+        before,
+        after,
+        fees,
+        free_delta={me: slash - 3 * reward, **{v: reward for v in verifiers}},
+        reserved_delta={liar.address: -slash},
+    )
+    assert await run(chain.credits.active_stake, liar.address) == 0
+
+    # Banned: no new claims, not a verifier (not eligible) until the ban ends.
+    info = await run(chain.tasks.worker, liar.address)
+    assert info is not None and info.banned_until == after.block + ban
+    assert info.reputation.slashed == 1 and info.reputation.disputed == 0
+    (banned,) = named(events, "Tasks", "WorkerBanned")
+    assert banned["worker"] == liar.address and banned["until"] == after.block + ban
+    assert liar.address not in await run(eligible, chain)
+    assert await run(chain.disputes.dispute, dispute_id) is None
+
+    # The task is not stuck: the honest result is accepted and paid.
+    accepted = await run(chain.tasks.accept, requester_key, task_id, workers["h1"].address)
+    paid = accepted.expect("Tasks", "TaskCompleted")
+    assert set(paid["workers"]) == {workers["h1"].address, workers["h2"].address}
+
+
+async def test_disputes_false_accusation(
+    chain: Chain,
+    workers: dict[str, WorkerProcess],
+    requester_key: Keypair,
+    tmp_path: Path,
+) -> None:
+    await run(retire_liar, chain, workers)
+    me = str(requester_key.ss58_address)
+    accounts = [me, *(w.address for w in workers.values())]
+    reward = int(chain.constant("Disputes", "VerifierReward"))
+    stake = int(chain.constant("Disputes", "ChallengeStake"))
+
+    async with requester(chain, requester_key, workers, tmp_path) as r:
+        task_id, worker, result = await honest_result(r, chain, 20_000)
+        assert result == "0x" + output_hash(b"2262\n").hex()
+        reputation = (await run(worker_info, chain, worker)).reputation
+        worker_stake = await run(chain.credits.active_stake, worker)
+
+        before = await run(snapshot, chain, accounts, await run(chain.block_number))
+        dispute_id = await r.challenge(task_id, worker)  # a false accusation
+        assert worker in r.excluded
+        during = await run(chain.tasks.worker, worker)
+        assert during is not None and during.reputation.disputed == reputation.disputed + 1
+        verdict = await r.wait_dispute(dispute_id, timeout=90)
+        after = await run(snapshot, chain, accounts, verdict.block_number)
+        events = await run(events_between, chain, before.block + 1, after.block)
+
+        # The SDK cleared the worker and counted a success.
+        assert worker not in r.excluded
+        assert r.tracker.inputs(worker, int(time.time() * 1000)).succeeded == 1
+
+    verifiers = {str(v) for v in opened_event(events, dispute_id)["verifiers"]}
+    # Every eligible worker but the accused: all three are drawn.
+    assert verifiers == {workers[n].address for n in HONEST} - {worker}
+    voted = named(events, "Disputes", "Voted")
+    assert {str(e["verifier"]) for e in voted} == verifiers
+    assert all(e["result_hash"] == result and e["agrees"] is True for e in voted)
+    assert verdict.verdict == "WorkerUpheld" and verdict.worker == worker
+    assert verdict.slashed == stake and set(verdict.rewarded) == verifiers
+    assert not named(events, "Credits", "Slashed")
+    assert not named(events, "Tasks", "WorkerBanned")
+
+    # The challenger lost its stake: VerifierReward to each verifier, the rest to the
+    # worker; the worker's stake is untouched.
+    fees = fees_by_account(events)
+    assert set(fees) == {me, *verifiers}
+    assert_money(
+        before,
+        after,
+        fees,
+        free_delta={
+            me: -stake,
+            worker: stake - 3 * reward,
+            **{v: reward for v in verifiers},
+        },
+        reserved_delta={},
+    )
+    assert await run(chain.credits.active_stake, worker) == worker_stake
+    restored = await run(chain.tasks.worker, worker)
+    assert restored is not None and restored.reputation == reputation
+    assert restored.banned_until is None
+
+    # The result is no longer frozen: it can be accepted.
+    accepted = await run(chain.tasks.accept, requester_key, task_id, worker)
+    assert list(accepted.expect("Tasks", "TaskCompleted")["workers"]) == [worker]
+
+
+async def test_disputes_offline_verifier(
+    chain: Chain,
+    workers: dict[str, WorkerProcess],
+    requester_key: Keypair,
+    tmp_path: Path,
+    wait_until: WaitUntil,
+    events_since: EventsSince,
+) -> None:
+    await run(retire_liar, chain, workers)
+    me = str(requester_key.ss58_address)
+    accounts = [me, *(w.address for w in workers.values())]
+    reward = int(chain.constant("Disputes", "VerifierReward"))
+    stake = int(chain.constant("Disputes", "ChallengeStake"))
+    async with requester(chain, requester_key, workers, tmp_path) as r:
+        task_id, worker, result = await honest_result(r, chain, 30_000)
+        # The accused is h1 or h2 (only they serve tasks): h3 and h4 are always drawn.
+        victim = workers["h4"]
+        pool = await run(eligible, chain) - {worker, me}
+        assert len(pool) == 3 and victim.address in pool
+        reputations = {a: (await run(worker_info, chain, a)).reputation for a in pool}
+
+        victim.signal(signal.SIGSTOP)  # frozen: it cannot see the dispute coming
+        before = await run(snapshot, chain, accounts, await run(chain.block_number))
+        dispute_id = await r.challenge(task_id, worker)
+        victim.kill()  # the dispute is open: now it dies for good
+        assert not group_alive(victim.proc.pid)
+
+        opened = opened_event(
+            await run(events_since, chain, before.block + 1, "Disputes", "DisputeOpened"),
+            dispute_id,
+        )
+        assert {str(v) for v in opened["verifiers"]} == pool
+        voters = pool - {victim.address}
+
+        async def two_votes() -> bool:
+            info = await run(chain.disputes.dispute, dispute_id)
+            assert info is not None, "resolved without the missing vote"
+            return len(info.votes) >= 2
+
+        await wait_until(two_votes, "the two live verifiers' votes")
+        info = await run(chain.disputes.dispute, dispute_id)
+        assert info is not None and {v for v, _ in info.votes} == voters
+        # Still open, and nobody can close it before the voting period ends...
+        with pytest.raises(DisputesError, match="VotingOpen"):
+            await run(chain.disputes.resolve, requester_key, dispute_id)
+        # ... after which it resolves on the votes cast: never stuck.
+        head = await run(chain.block_number)
+        await run(chain.new_blocks, info.voting_ends + 1 - head)
+        verdict = await r.wait_dispute(dispute_id, timeout=60)  # the SDK resolves it
+        after = await run(snapshot, chain, accounts, verdict.block_number)
+        events = await run(events_between, chain, before.block + 1, after.block)
+
+    assert verdict.verdict == "WorkerUpheld" and verdict.worker == worker
+    assert set(verdict.rewarded) == voters and verdict.slashed == stake
+    assert verdict.block_number is not None and verdict.block_number > info.voting_ends
+    voted = named(events, "Disputes", "Voted")
+    assert {str(e["verifier"]) for e in voted} == voters
+    assert all(e["result_hash"] == result and e["agrees"] is True for e in voted)
+    assert await run(chain.disputes.dispute, dispute_id) is None
+
+    fees = fees_by_account(events)
+    assert set(fees) == {me, *voters}  # the challenge, the early resolve, the resolve
+    assert_money(
+        before,
+        after,
+        fees,
+        free_delta={me: -stake, worker: stake - 2 * reward, **{v: reward for v in voters}},
+        reserved_delta={},
+    )
+    # The verifier who did not vote is penalised: a failure in its reputation.
+    (missed,) = named(events, "Disputes", "VerifiersMissedVote")
+    assert missed["dispute_id"] == dispute_id
+    assert [str(v) for v in missed["verifiers"]] == [victim.address]
+    failed_now = (await run(worker_info, chain, victim.address)).reputation.failed
+    assert failed_now == reputations[victim.address].failed + 1
+    for voter in voters:
+        assert (await run(worker_info, chain, voter)).reputation == reputations[voter]
