@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Build the worker's job modules (worker/jobs: prime_count, sha256sum, resize) for
+# Build the worker's job modules (worker/jobs: prime_count, sha256sum, resize, matmul) for
 # wasm32-wasip1 in release mode and copy them to $CCNET_JOBS_DIR, default
 # ${CCNET_CACHE:-$HOME/.cache/ccnet}/jobs, where ccnet.worker.modules.load_job finds them.
+# Also builds the same crates for the host (native references, issue 4: "each has a native
+# reference to check its output against") into $CCNET_JOBS_DIR/native/<job>
+# (ccnet.worker.modules.native_job).
 # Idempotent: skipped when the sources, the lock file and the compiler are unchanged.
 #   CCNET_JOBS_TARGET  cargo target dir (default ${CCNET_CACHE}/jobs-target)
 #   Toolchain: WASM_BUILD_TOOLCHAIN from .state/env (scripts/wasm-toolchain.sh), else default.
@@ -12,7 +15,7 @@ cd "$ROOT"
 CACHE="${CCNET_CACHE:-$HOME/.cache/ccnet}"
 OUT="${CCNET_JOBS_DIR:-$CACHE/jobs}"
 export CARGO_TARGET_DIR="${CCNET_JOBS_TARGET:-$CACHE/jobs-target}"
-JOBS=(prime_count sha256sum resize)
+JOBS=(prime_count sha256sum resize matmul)
 TARGET=wasm32-wasip1
 log() { printf '[build-jobs] %s\n' "$*" >&2; }
 
@@ -32,7 +35,7 @@ stamp="$( {
 
 up_to_date() {
   [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$stamp" ] || return 1
-  for job in "${JOBS[@]}"; do [ -s "$OUT/$job.wasm" ] || return 1; done
+  for job in "${JOBS[@]}"; do [ -s "$OUT/$job.wasm" ] && [ -x "$OUT/native/$job" ] || return 1; done
 }
 if up_to_date; then
   log "job modules up to date ($OUT)"
@@ -41,10 +44,21 @@ fi
 
 log "cargo ${PLUS[*]} build --release --target $TARGET (worker/jobs; target $CARGO_TARGET_DIR)"
 cargo "${PLUS[@]}" build -q --locked --release --target "$TARGET" --manifest-path worker/jobs/Cargo.toml
-mkdir -p "$OUT"
+log "cargo ${PLUS[*]} build --release (host: native references)"
+native=1
+if ! cargo "${PLUS[@]}" build -q --locked --release --manifest-path worker/jobs/Cargo.toml; then
+  # The modules are what workers run; without the references only their check is lost
+  # (test_worker_native_reference.py fails naming this script), so setup goes on.
+  log "WARNING: the host build failed: no native references in $OUT/native"
+  native=0
+fi
+mkdir -p "$OUT/native"
 for job in "${JOBS[@]}"; do
   cp "$CARGO_TARGET_DIR/$TARGET/release/$job.wasm" "$OUT/.$job.wasm.tmp"
   mv "$OUT/.$job.wasm.tmp" "$OUT/$job.wasm"
+  [ "$native" = 1 ] || continue
+  cp "$CARGO_TARGET_DIR/release/$job" "$OUT/native/.$job.tmp"
+  mv "$OUT/native/.$job.tmp" "$OUT/native/$job"
 done
 echo "$stamp" > "$OUT/.stamp"
-log "built ${JOBS[*]} into $OUT"
+log "built ${JOBS[*]} into $OUT (native references in $OUT/native)"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
@@ -60,6 +61,12 @@ logger = logging.getLogger(__name__)
 
 MAX_VALUE_BYTES = 7680
 """Largest stored value (bytes of JSON): an rpcudp request must stay under 8192 bytes."""
+RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+"""UDP receive buffer a node asks for, bytes (the kernel caps it at net.core.rmem_max).
+``CapabilityDirectory.find`` runs up to 16 lookups at once and their replies (values up
+to :data:`MAX_VALUE_BYTES`, from k nodes per key) arrive together: Linux's default
+buffer (208 KiB) overflowed and dropped them, losing records and waiting for RPC
+timeouts (benches/bench_worker_targets.py, 200 nodes)."""
 
 Clock = Callable[[], int]
 """A clock returning unix milliseconds."""
@@ -298,6 +305,12 @@ class DhtNode:
             raise DhtError(f"cannot listen on udp {host}:{port}: {err}") from err
         sockname = self._server.transport.get_extra_info("sockname")
         self._address = (str(sockname[0]), int(sockname[1]))
+        sock = self._server.transport.get_extra_info("socket")
+        if sock is not None:
+            try:  # best effort: a smaller buffer only risks drops under bursts
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+            except OSError as err:
+                logger.debug("cannot widen the DHT receive buffer: %s", err)
         if bootstrap:
             await self.bootstrap(bootstrap)
 

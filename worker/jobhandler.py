@@ -360,4 +360,8 @@ class JobSessionHandler:
         except MalformedMessageError as err:
             await self._fail(state, request.job_id, "output-limit", str(err), job.outcome.fuel_used)
             return
-        await state.tasks.send(data)
+        try:
+            await state.tasks.send(data)
+        except OversizeMessage as err:  # within the protocol's cap, over the transport's
+            text = f"the result does not fit in one message of this session: {err}"
+            await self._fail(state, request.job_id, "output-limit", text, job.outcome.fuel_used)

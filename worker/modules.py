@@ -12,9 +12,11 @@ compiler; one that fails to load is compiled again and replaced. Loading an arti
 runs its machine code as is, so the cache directory must be writable by this worker
 only (the default, ``<cache root>/wasmtime``, is).
 
-Built-in jobs (``worker/jobs``: ``prime_count``, ``sha256sum``, ``resize``) are built by
-``scripts/build-jobs.sh`` into ``$CCNET_JOBS_DIR`` or ``<cache root>/jobs``
-(:func:`jobs_dir`); :func:`load_job` reads one.
+Built-in jobs (``worker/jobs``: ``prime_count``, ``sha256sum``, ``resize``, ``matmul``)
+are built by ``scripts/build-jobs.sh`` into ``$CCNET_JOBS_DIR`` or ``<cache root>/jobs``
+(:func:`jobs_dir`); :func:`load_job` reads one. The same script builds each job for the
+host too (``<jobs dir>/native/<name>``, :func:`native_job`): the native reference that a
+sandboxed run's output is checked against (issue 4).
 """
 
 from __future__ import annotations
@@ -43,12 +45,13 @@ __all__ = [
     "jobs_dir",
     "load_job",
     "module_hash",
+    "native_job",
     "wasmtime_version",
 ]
 
 log = logging.getLogger(__name__)
 
-BUILTIN_JOBS = ("prime_count", "sha256sum", "resize")
+BUILTIN_JOBS = ("prime_count", "sha256sum", "resize", "matmul")
 """The job modules built from ``worker/jobs`` (one cargo binary each)."""
 
 WASM_MAGIC = b"\0asm"
@@ -221,3 +224,21 @@ def load_job(name: str, environ: Mapping[str, str] | None = None) -> bytes:
         raise JobModuleNotBuilt(
             f"job module {path} is missing; build it with `bash scripts/build-jobs.sh`"
         ) from None
+
+
+def native_job(name: str, environ: Mapping[str, str] | None = None) -> Path:
+    """Path of the native (host) build of built-in job *name*, its reference
+    implementation: ``<jobs dir>/native/<name>``, an executable that takes the same argv
+    and stdin as the module and must print the same bytes.
+
+    :class:`JobModuleNotBuilt` if it has not been built, ``ValueError`` for an unknown
+    name.
+    """
+    if name not in BUILTIN_JOBS:
+        raise ValueError(f"unknown job {name!r}; built-in jobs: {', '.join(BUILTIN_JOBS)}")
+    path = jobs_dir(environ) / "native" / name
+    if not path.is_file():
+        raise JobModuleNotBuilt(
+            f"native job {path} is missing; build it with `bash scripts/build-jobs.sh`"
+        )
+    return path
