@@ -88,6 +88,20 @@ zk_circuits() {
   bash scripts/zk-setup.sh
 }
 
+c_job_toolchain() {
+  # C job modules (worker/jobs/resize_stb): clang-22 + lld-22 for wasm32-wasi with
+  # Debian's wasi-libc and compiler-rt builtins, and the stb headers (libstb-dev).
+  local pkgs=(clang-22 lld-22 libclang-rt-22-dev-wasm32 wasi-libc libstb-dev) missing=() p
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  if [ "${#missing[@]}" = 0 ]; then
+    log "C job toolchain installed"
+    return
+  fi
+  apt_install "${missing[@]}"
+}
+
 worker_jobs() {
   # The worker's job modules (worker/jobs, wasm32-wasip1) -> ${CCNET_CACHE:-$HOME/.cache/ccnet}/jobs;
   # needs the toolchain from wasm_toolchain; instant when the sources are unchanged.
@@ -113,6 +127,7 @@ mypy_view
 node_env
 zk_circuits
 wasm_toolchain
+c_job_toolchain
 worker_jobs
 build_chain
 log "done"

@@ -9,7 +9,8 @@ Issue 7. Every step goes through the code paths users script; nothing is mocked:
    requester; they stake, register and announce themselves in the DHT. The third runs
    with the documented fault injection ``wrong-onchain-result-once``.
 3. **jobs**: off chain, over WebRTC, with one payment-channel update per verified
-   result: real photographs (scikit-image's samples) resized by majority of three,
+   result: real photographs (scikit-image's samples) resized by majority of three
+   (the ``resize_stb`` job: C on stb_image, built with clang for wasm32-wasi),
    SHA-256 of real files checked against known answers, the prime-count benchmark with
    a Groth16 proof of its bill.
 4. **dispute**: the requester posts a prime count as an on-chain task with redundancy 3;
@@ -384,7 +385,7 @@ class _Demo:
         width, height = self.config.resize
         resize_jobs = [
             Job(
-                "resize",
+                "resize_stb",  # C on stb (worker/jobs/resize_stb); same fit as "resize"
                 p.read_bytes(),
                 (str(width), str(height)),
                 {"verify": "majority", "redundancy": 3},

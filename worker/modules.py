@@ -12,8 +12,9 @@ compiler; one that fails to load is compiled again and replaced. Loading an arti
 runs its machine code as is, so the cache directory must be writable by this worker
 only (the default, ``<cache root>/wasmtime``, is).
 
-Built-in jobs (``worker/jobs``: ``prime_count``, ``sha256sum``, ``resize``, ``matmul``)
-are built by ``scripts/build-jobs.sh`` into ``$CCNET_JOBS_DIR`` or ``<cache root>/jobs``
+Built-in jobs (``worker/jobs``: ``prime_count``, ``sha256sum``, ``resize``, ``matmul``
+in Rust; ``resize_stb`` in C, on stb_image / stb_image_resize / stb_image_write) are
+built by ``scripts/build-jobs.sh`` into ``$CCNET_JOBS_DIR`` or ``<cache root>/jobs``
 (:func:`jobs_dir`); :func:`load_job` reads one. The same script builds each job for the
 host too (``<jobs dir>/native/<name>``, :func:`native_job`): the native reference that a
 sandboxed run's output is checked against (issue 4).
@@ -51,8 +52,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BUILTIN_JOBS = ("prime_count", "sha256sum", "resize", "matmul")
-"""The job modules built from ``worker/jobs`` (one cargo binary each)."""
+BUILTIN_JOBS = ("prime_count", "sha256sum", "resize", "matmul", "resize_stb")
+"""The job modules built from ``worker/jobs``: one cargo binary each, and ``resize_stb``
+(C on stb, clang-22 for wasm32-wasi)."""
 
 WASM_MAGIC = b"\0asm"
 

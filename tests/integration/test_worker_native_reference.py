@@ -98,6 +98,15 @@ def test_resize_real_photographs(
         assert png.startswith(b"\x89PNG"), path.name
 
 
+def test_resize_stb_real_photographs(
+    sandbox: Sandbox, native: NativeRunner, job_wasm: JobLoader, photos: list[Path]
+) -> None:
+    wasm = job_wasm("resize_stb")
+    for path in photos:
+        png = assert_same(sandbox, native, wasm, "resize_stb", ("160", "120"), path.read_bytes())
+        assert png.startswith(b"\x89PNG"), path.name
+
+
 @pytest.mark.parametrize("flt", ["nearest", "catmullrom", "gaussian", "lanczos3"])
 def test_resize_filters(
     sandbox: Sandbox, native: NativeRunner, job_wasm: JobLoader, photos: list[Path], flt: str
@@ -125,6 +134,8 @@ def test_matmul(sandbox: Sandbox, native: NativeRunner, job_wasm: JobLoader, n: 
         ("sha256sum", ("extra",), b""),
         ("resize", ("64", "64"), b"not an image"),
         ("resize", ("0", "64"), b""),
+        ("resize_stb", ("64", "64"), b"not an image"),
+        ("resize_stb", ("0", "64"), b""),
         ("matmul", (), b"\x02\x00\x00\x00"),
     ],
 )
