@@ -474,6 +474,7 @@ class _Demo:
                     "cost_planck": getattr(ws, "cost", 0),
                     "score": round(score.total, 3) if score is not None else None,
                     "tier": str(stats.tiers.get(w.address, "")),
+                    "excluded": w.address in stats.excluded,
                 }
             )
 

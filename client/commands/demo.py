@@ -99,7 +99,7 @@ def _render(cli: CliContext, s: dict[str, Any]) -> Any:
                     f"{w['fuel']:,}",
                     format_cc(w["cost_planck"]),
                     w["score"],
-                    w["tier"],
+                    w["tier"] + (" (excluded)" if w.get("excluded") else ""),
                 )
                 for w in s["workers"]
             ],
