@@ -38,12 +38,15 @@ from .exceptions import (
     WrongChannelError,
 )
 from .messages import (
+    MAX_BATCH,
     MAX_BODY,
     CloseAccept,
     CloseRequest,
     Countersign,
+    CountersignBatch,
     Message,
     Propose,
+    ProposeBatch,
     Reject,
     decode,
     encode,
@@ -72,6 +75,7 @@ from .watchtower import Challenge, TowerClient, TowerStore, Watchtower
 
 __all__ = [
     "CLOSE_DOMAIN",
+    "MAX_BATCH",
     "MAX_BODY",
     "MAX_VERSION",
     "STATE_DOMAIN",
@@ -93,6 +97,7 @@ __all__ = [
     "ClosingError",
     "ConflictError",
     "Countersign",
+    "CountersignBatch",
     "Guardian",
     "InDoubtError",
     "MalformedMessage",
@@ -109,6 +114,7 @@ __all__ = [
     "Policy",
     "PolicyRejected",
     "Propose",
+    "ProposeBatch",
     "ProposalRejected",
     "ProtocolError",
     "ProtocolIncident",

@@ -24,6 +24,19 @@ crash or a lost answer) and is answered with the same ``countersign``, without a
 change. When both sides propose the same version at once, A's proposal wins: A rejects
 B's with ``conflict`` and B countersigns A's (which clears B's own proposal).
 
+Batches (:meth:`Channel.pay_many`, :meth:`Channel.propose_many`): party A may propose
+2 to :data:`~.messages.MAX_BATCH` consecutive states in one ``propose_batch``. It is one
+proposal: one SIGNED update (one durable commit) holds every state, and the receiver
+checks every state as above, asks its policy about the last one (the earlier ones are
+superseded in the same answer), and either co-signs them all (one COSIGNED update, one
+commit, then ``countersign_batch``) or refuses the batch with one ``reject`` of its last
+version (a policy refusal burns every version up to it). The batch is outstanding, and
+re-sent, as a whole; a re-sent batch that is co-signed already is answered with the
+``countersign`` of its last state. Only A proposes batches, since A's proposals win a
+crossing: a batch never gives way, so its signatures never cover versions the channel
+reuses. Update, sign and commit costs are per state; the round trip and the commits
+are per batch.
+
 Cooperative close (``cooperative_close`` takes only *close* signatures, see
 :mod:`.state`):
 
@@ -50,7 +63,7 @@ both end with the full agreement.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from substrateinterface import Keypair
 
@@ -71,7 +84,16 @@ from .exceptions import (
     WrongChainError,
     WrongChannelError,
 )
-from .messages import CloseAccept, CloseRequest, Countersign, Propose, Reject
+from .messages import (
+    MAX_BATCH,
+    CloseAccept,
+    CloseRequest,
+    Countersign,
+    CountersignBatch,
+    Propose,
+    ProposeBatch,
+    Reject,
+)
 from .state import (
     ChannelParams,
     ChannelState,
@@ -237,6 +259,7 @@ class Channel:
         version: int | None = None,
         phase: Phase | None = None,
         closing: ClosingAgreement | None = None,
+        earlier: tuple[SignedState, ...] = (),
     ) -> ChannelUpdate:
         self._update_id += 1
         return ChannelUpdate(
@@ -248,7 +271,15 @@ class Channel:
             version=version,
             phase=phase,
             closing=closing,
+            earlier=earlier,
         )
+
+    def _pending_first(self) -> int | None:
+        """The first version of our outstanding proposal (of a batch: its first state)."""
+        pending = self._pending
+        if pending is None:
+            return None
+        return (pending.earlier[0] if pending.earlier else pending).state.version
 
     def _sign(self, state: ChannelState) -> bytes:
         return sign_state(self._keypair, self._info.genesis_hash, state)
@@ -321,6 +352,67 @@ class Channel:
         mine, theirs = self.balance - amount, self.peer_balance + amount
         return self.propose(*((mine, theirs) if self._me is Party.A else (theirs, mine)), memo)
 
+    def propose_many(
+        self, balances: Sequence[tuple[int, int]], memo: str = ""
+    ) -> tuple[Propose | ProposeBatch, ChannelUpdate]:
+        """Sign the consecutive states ``(next_version + i, balance_a, balance_b)`` for
+        each ``(balance_a, balance_b)`` of *balances* as one proposal (a batch, see the
+        module docs); one pair is a plain :meth:`propose`.
+
+        Returns the ``propose_batch`` message and the one SIGNED update holding every
+        state (persist it, then send). Raises :class:`ChannelStateError` (party B, not
+        funded, failed, a proposal outstanding), :class:`BalanceError` (a state does not
+        add up; nothing is signed then) and :class:`ValueError` (no state, or more than
+        :data:`~.messages.MAX_BATCH`)."""
+        if not 1 <= len(balances) <= MAX_BATCH:
+            raise ValueError(f"a batch has 1 to {MAX_BATCH} states, got {len(balances)}")
+        if len(balances) == 1:
+            return self.propose(*balances[0], memo)
+        if self._me is not Party.A:
+            raise ChannelStateError("only party A proposes batches; party B pays one by one")
+        self._ready_to_propose()
+        first = self.next_version
+        if first + len(balances) - 1 > MAX_VERSION:
+            raise VersionError("the channel has too few versions left; close it")
+        states = [
+            ChannelState(self.channel_id, first + i, balance_a, balance_b)
+            for i, (balance_a, balance_b) in enumerate(balances)
+        ]
+        for state in states:
+            self._check_balances(state)
+        *earlier, last = [PendingProposal(state, self._sign(state)) for state in states]
+        self._pending = PendingProposal(last.state, last.signature, memo, tuple(earlier))
+        update = self._next_update(
+            UpdateKind.SIGNED,
+            signed=SignedState(last.state).with_signature(self._me, last.signature),
+            memo=memo,
+            earlier=tuple(
+                SignedState(p.state).with_signature(self._me, p.signature) for p in earlier
+            ),
+        )
+        return self._batch_message(self._pending), update
+
+    def pay_many(
+        self, amounts: Sequence[int], memo: str = ""
+    ) -> tuple[Propose | ProposeBatch, ChannelUpdate]:
+        """Propose paying each of *amounts* (planck, each > 0) to the peer, one state per
+        payment, as one batch (:meth:`propose_many`; party A only, one payment is a
+        plain :meth:`pay`).
+
+        Raises :class:`BalanceError` when an amount is not positive or they overdraw
+        our balance together, and what :meth:`propose_many` raises."""
+        for amount in amounts:
+            if type(amount) is not int or amount <= 0:
+                raise BalanceError(f"a payment is a positive integer of planck, got {amount!r}")
+        if sum(amounts) > self.balance:
+            raise BalanceError(f"paying {sum(amounts)} planck overdraws our {self.balance} planck")
+        mine, theirs = self.balance, self.peer_balance
+        balances = []
+        for amount in amounts:
+            mine, theirs = mine - amount, theirs + amount
+            balances.append((mine, theirs) if self._me is Party.A else (theirs, mine))
+        return self.propose_many(balances, memo)
+
     def _propose_message(self, pending: PendingProposal) -> Propose:
         state = pending.state
         return Propose(
@@ -333,9 +425,24 @@ class Channel:
             memo=pending.memo,
         )
 
-    def retransmission(self) -> Propose | None:
-        """Our outstanding proposal again (to re-send after a reconnect), or None."""
-        return None if self._pending is None else self._propose_message(self._pending)
+    def _batch_message(self, pending: PendingProposal) -> ProposeBatch:
+        proposals = [*pending.earlier, pending]
+        return ProposeBatch(
+            channel_id=self.channel_id,
+            genesis_hash=self._info.genesis_hash,
+            version=pending.state.version,
+            balances=tuple((p.state.balance_a, p.state.balance_b) for p in proposals),
+            signatures=tuple(p.signature for p in proposals),
+            memo=pending.memo,
+        )
+
+    def retransmission(self) -> Propose | ProposeBatch | None:
+        """Our outstanding proposal (or batch) again, to re-send after a reconnect, or
+        None."""
+        pending = self._pending
+        if pending is None:
+            return None
+        return self._batch_message(pending) if pending.earlier else self._propose_message(pending)
 
     def set_phase(self, phase: Phase) -> ChannelUpdate | None:
         """Move to *phase*; the PHASE update, or None if already there."""
@@ -389,23 +496,26 @@ class Channel:
             if version == self._burned:
                 return self._reject(version, PolicyRejected.code, "already refused"), None
             raise ReplayError(f"version {version} was already refused")
+        if self._closing is not None:
+            # Before the gap check: the proposer burns each version we refuse as
+            # "closing" (we do not), so its next proposal skips one of ours; a "version"
+            # refusal would fail its channel and block the close it must still answer.
+            raise ClosingError(
+                f"we signed a cooperative close of version {self._closing.version}: no more updates"
+            )
         if version != self.next_version:
             raise VersionError(f"expected version {self.next_version}, got {version} (a gap)")
         if self._phase is not Phase.FUNDED:
             raise ProtocolError(f"channel is {self._phase}: it takes no updates")
         if self._failed is not None:
             raise ProtocolError(f"channel failed: {self._failed}")
-        if self._closing is not None:
-            raise ClosingError(
-                f"we signed a cooperative close of version {self._closing.version}: no more updates"
-            )
         state = message.state()
         self._check_balances(state)
         if not verify_state(
             self._info.key_of(self.peer), self._info.genesis_hash, state, message.signature
         ):
             raise SignatureError(f"party {self.peer} signature of version {version} is bad")
-        if self._pending is not None and self._pending.state.version == version:
+        if self._pending is not None and self._pending_first() == version:
             if self._me is Party.A:
                 raise ConflictError(f"we proposed version {version} too; ours goes first")
             log.info("channel 0x%s: A's proposal %d wins over ours", self.channel_id.hex(), version)
@@ -423,6 +533,86 @@ class Channel:
             self._pending = None
         update = self._next_update(UpdateKind.COSIGNED, signed=cosigned)
         return Countersign(self.channel_id, version, signature), update
+
+    def on_propose_batch(
+        self, message: ProposeBatch
+    ) -> tuple[CountersignBatch | Countersign | Reject, ChannelUpdate | None]:
+        """Check party A's batch and answer it as a whole (see the module docs).
+
+        Returns ``(countersign_batch, COSIGNED update of every state)`` when accepted,
+        ``(reject, BURNED update)`` when the policy refuses the last state, and
+        ``(countersign or reject, None)`` for a re-sent batch answered already. Raises
+        what :meth:`on_propose` raises, for the first state that fails a check, and
+        :class:`ProtocolError` when we are party A; nothing changes then, and the
+        caller answers with a ``reject`` of the batch's last version.
+        """
+        self._check_channel(message.channel_id)
+        if message.genesis_hash != self._info.genesis_hash:
+            raise WrongChainError(
+                f"batch for chain 0x{message.genesis_hash.hex()}, "
+                f"this channel is on 0x{self._info.genesis_hash.hex()}"
+            )
+        if self._me is Party.A:
+            raise ProtocolError("only party A proposes batches")
+        version, first = message.version, message.first_version
+        latest = self._latest
+        if version <= latest.version:
+            if (
+                version == latest.version
+                and latest.co_signed
+                and message.balances[-1] == (latest.state.balance_a, latest.state.balance_b)
+                and message.signatures[-1] == latest.signature_of(self.peer)
+            ):
+                mine = latest.signature_of(self._me)
+                assert mine is not None
+                return Countersign(self.channel_id, version, mine), None
+            raise ReplayError(
+                f"batch up to {version} is not newer than the latest co-signed {latest.version}"
+            )
+        if version <= self._burned:
+            if version == self._burned:
+                return self._reject(version, PolicyRejected.code, "already refused"), None
+            raise ReplayError(f"version {version} was already refused")
+        if self._closing is not None:
+            raise ClosingError(
+                f"we signed a cooperative close of version {self._closing.version}: no more updates"
+            )
+        if first != self.next_version:
+            raise VersionError(f"expected version {self.next_version}, got {first} (a gap)")
+        if self._phase is not Phase.FUNDED:
+            raise ProtocolError(f"channel is {self._phase}: it takes no updates")
+        if self._failed is not None:
+            raise ProtocolError(f"channel failed: {self._failed}")
+        states = message.states()
+        peer_key = self._info.key_of(self.peer)
+        for state, signature in zip(states, message.signatures, strict=True):
+            self._check_balances(state)
+            if not verify_state(peer_key, self._info.genesis_hash, state, signature):
+                raise SignatureError(
+                    f"party {self.peer} signature of version {state.version} is bad"
+                )
+        if self._pending is not None and self._pending_first() == first:
+            log.info(
+                "channel 0x%s: A's batch wins over our proposal %d", self.channel_id.hex(), first
+            )
+        if not self._policy(self, states[-1], message.memo):
+            self._burned = version
+            if self._pending is not None and self._pending.state.version <= version:
+                self._pending = None
+            update = self._next_update(UpdateKind.BURNED, version=version)
+            return self._reject(version, PolicyRejected.code, "refused by policy"), update
+        signatures = tuple(self._sign(state) for state in states)
+        cosigned = [
+            SignedState(state).with_signature(self.peer, theirs).with_signature(self._me, mine)
+            for state, theirs, mine in zip(states, message.signatures, signatures, strict=True)
+        ]
+        self._latest = cosigned[-1]
+        if self._pending is not None and self._pending.state.version <= version:
+            self._pending = None
+        update = self._next_update(
+            UpdateKind.COSIGNED, signed=cosigned[-1], earlier=tuple(cosigned[:-1])
+        )
+        return CountersignBatch(self.channel_id, version, signatures), update
 
     def _reject(self, version: int, code: str, reason: str) -> Reject:
         return Reject(self.channel_id, version, code, reason)
@@ -448,6 +638,39 @@ class Channel:
         self._latest = cosigned
         self._pending = None
         return self._next_update(UpdateKind.COSIGNED, signed=cosigned)
+
+    def on_countersign_batch(self, message: CountersignBatch) -> ChannelUpdate:
+        """Take the peer's countersignatures of our outstanding batch; returns the one
+        COSIGNED update of every state. Raises :class:`WrongChannelError`,
+        :class:`ReplayError` (no batch ending at that version is outstanding, or the
+        signatures do not match its states one to one) or :class:`SignatureError`."""
+        self._check_channel(message.channel_id)
+        pending = self._pending
+        if (
+            pending is None
+            or not pending.earlier
+            or pending.state.version != message.version
+            or len(message.signatures) != len(pending.earlier) + 1
+        ):
+            raise ReplayError(f"no batch ending at version {message.version} is outstanding")
+        proposals = [*pending.earlier, pending]
+        peer_key = self._info.key_of(self.peer)
+        for proposal, signature in zip(proposals, message.signatures, strict=True):
+            if not verify_state(peer_key, self._info.genesis_hash, proposal.state, signature):
+                raise SignatureError(
+                    f"party {self.peer} countersignature of {proposal.state.version} is bad"
+                )
+        cosigned = [
+            SignedState(p.state)
+            .with_signature(self._me, p.signature)
+            .with_signature(self.peer, theirs)
+            for p, theirs in zip(proposals, message.signatures, strict=True)
+        ]
+        self._latest = cosigned[-1]
+        self._pending = None
+        return self._next_update(
+            UpdateKind.COSIGNED, signed=cosigned[-1], earlier=tuple(cosigned[:-1])
+        )
 
     def on_reject(self, message: Reject) -> tuple[ChannelUpdate | None, ProposalRejected]:
         """Take the peer's refusal of our proposal. Returns the BURNED update (a policy

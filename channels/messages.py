@@ -15,6 +15,11 @@ exactly the listed keys::
     {"type": "close_request", "channel_id": H256, "version": int,
      "balance_a": "planck", "balance_b": "planck", "signature": [u8; 64]}
     {"type": "close_accept", "channel_id": H256, "version": int, "signature": [u8; 64]}
+    {"type": "propose_batch", "channel_id": H256, "genesis_hash": H256, "version": int,
+     "balances_a": ["planck", ...], "balances_b": ["planck", ...],
+     "signatures": [[u8; 64], ...], "memo": str (<= 1024 characters)}
+    {"type": "countersign_batch", "channel_id": H256, "version": int,
+     "signatures": [[u8; 64], ...]}
 
 ``propose`` carries the proposer's update signature of the new state; ``countersign``
 the other party's signature of the same state; ``reject`` names the refused version (of
@@ -22,6 +27,10 @@ a proposal or of a close request) and a
 :attr:`~ccnet.channels.exceptions.ProtocolError.code`. ``close_request`` carries the
 requester's *close* signature (:func:`~ccnet.channels.state.sign_close`) of its latest
 co-signed state, ``close_accept`` the other party's close signature of the same state.
+``propose_batch`` proposes several consecutive states at once (2 to :data:`MAX_BATCH`;
+``version`` is the last one, the lists give the states oldest first, one signature
+each) and ``countersign_batch`` answers it with the other party's signatures, in the
+same order; see :meth:`ccnet.channels.Channel.pay_many`.
 Parsing is pure:
 :func:`decode` raises :class:`MalformedMessage` or :class:`OversizeMessage` and
 :func:`encode` is its inverse.
@@ -42,11 +51,14 @@ __all__ = [
     "MAX_BODY",
     "MAX_MEMO",
     "MAX_REASON",
+    "MAX_BATCH",
     "CloseAccept",
     "CloseRequest",
     "Countersign",
+    "CountersignBatch",
     "Message",
     "Propose",
+    "ProposeBatch",
     "Reject",
     "decode",
     "encode",
@@ -61,6 +73,8 @@ MAX_MEMO = 1024
 """Longest ``memo``, characters."""
 MAX_REASON = 1024
 """Longest ``reason``, characters."""
+MAX_BATCH = 128
+"""Most states in one ``propose_batch`` (about 30 KiB of JSON at most)."""
 _HEADER = struct.Struct(">I")
 
 
@@ -139,7 +153,54 @@ class CloseAccept:
     """The accepter's sr25519 close signature of the state, 64 bytes."""
 
 
-Message = Propose | Countersign | Reject | CloseRequest | CloseAccept
+@dataclass(frozen=True, slots=True)
+class ProposeBatch:
+    """ "Here are the next states (consecutive versions), each signed by me; please
+    countersign them all." Judged and answered as one: all co-signed, or none."""
+
+    channel_id: bytes
+    """32 bytes."""
+    genesis_hash: bytes
+    """The chain the states are for, 32 bytes."""
+    version: int
+    """The last state's version; the first is ``version - len(balances) + 1``."""
+    balances: tuple[tuple[int, int], ...]
+    """``(balance_a, balance_b)`` of each state, planck, oldest first; may be out of
+    range (the receiver refuses the batch as an overdraw)."""
+    signatures: tuple[bytes, ...]
+    """The proposer's sr25519 signature of each state, 64 bytes each, same order."""
+    memo: str = ""
+    """Free text for the receiver's policy."""
+
+    @property
+    def first_version(self) -> int:
+        """The first state's version."""
+        return self.version - len(self.balances) + 1
+
+    def states(self) -> list[ChannelState]:
+        """The proposed states, oldest first; :class:`BalanceError` /
+        :class:`VersionError` when a value is out of range."""
+        first = self.first_version
+        return [
+            ChannelState(self.channel_id, first + i, balance_a, balance_b)
+            for i, (balance_a, balance_b) in enumerate(self.balances)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class CountersignBatch:
+    """ "I signed every state of your batch ending at *version* too."""
+
+    channel_id: bytes
+    version: int
+    """The last state's version."""
+    signatures: tuple[bytes, ...]
+    """The countersigner's sr25519 signature of each state, oldest first, 64 bytes each."""
+
+
+Message = (
+    Propose | Countersign | Reject | CloseRequest | CloseAccept | ProposeBatch | CountersignBatch
+)
 
 _FIELDS: dict[str, frozenset[str]] = {
     "propose": frozenset(
@@ -152,6 +213,11 @@ _FIELDS: dict[str, frozenset[str]] = {
         {"type", "channel_id", "version", "balance_a", "balance_b", "signature"}
     ),
     "close_accept": frozenset({"type", "channel_id", "version", "signature"}),
+    "propose_batch": frozenset(
+        {"type", "channel_id", "genesis_hash", "version", "balances_a", "balances_b"}
+        | {"signatures", "memo"}
+    ),
+    "countersign_batch": frozenset({"type", "channel_id", "version", "signatures"}),
 }
 
 
@@ -196,6 +262,24 @@ def encode(message: Message) -> bytes:
             "channel_id": _hex(message.channel_id),
             "version": message.version,
             "signature": _hex(message.signature),
+        }
+    elif isinstance(message, ProposeBatch):
+        body = {
+            "type": "propose_batch",
+            "channel_id": _hex(message.channel_id),
+            "genesis_hash": _hex(message.genesis_hash),
+            "version": message.version,
+            "balances_a": [str(balance_a) for balance_a, _ in message.balances],
+            "balances_b": [str(balance_b) for _, balance_b in message.balances],
+            "signatures": [_hex(signature) for signature in message.signatures],
+            "memo": message.memo,
+        }
+    elif isinstance(message, CountersignBatch):
+        body = {
+            "type": "countersign_batch",
+            "channel_id": _hex(message.channel_id),
+            "version": message.version,
+            "signatures": [_hex(signature) for signature in message.signatures],
         }
     else:
         body = {
@@ -266,6 +350,24 @@ def _planck(body: dict[str, Any], key: str) -> int:
     return int(value)
 
 
+def _list(body: dict[str, Any], key: str, version: int) -> list[Any]:
+    """A batch list: 2 to :data:`MAX_BATCH` items, no more than *version* (the first
+    version is at least 1)."""
+    value = body[key]
+    if not isinstance(value, list) or not 2 <= len(value) <= MAX_BATCH:
+        raise MalformedMessage(f"{key} must be a list of 2 to {MAX_BATCH} items")
+    if len(value) > version:
+        raise MalformedMessage(f"{key}: {len(value)} states cannot end at version {version}")
+    return value
+
+
+def _signatures(body: dict[str, Any], version: int) -> tuple[bytes, ...]:
+    return tuple(
+        _bytes({"signatures": item}, "signatures", SIGNATURE_SIZE)
+        for item in _list(body, "signatures", version)
+    )
+
+
 def _text(body: dict[str, Any], key: str, limit: int) -> str:
     value = body[key]
     if not isinstance(value, str) or len(value) > limit:
@@ -326,4 +428,24 @@ def decode(frame: bytes) -> Message:
         )
     if kind == "close_accept":
         return CloseAccept(channel_id, version, _bytes(body, "signature", SIGNATURE_SIZE))
+    if kind == "propose_batch":
+        signatures = _signatures(body, version)
+        balances_a = [
+            _planck({"balances_a": v}, "balances_a") for v in _list(body, "balances_a", version)
+        ]
+        balances_b = [
+            _planck({"balances_b": v}, "balances_b") for v in _list(body, "balances_b", version)
+        ]
+        if not len(balances_a) == len(balances_b) == len(signatures):
+            raise MalformedMessage("propose_batch: the lists differ in length")
+        return ProposeBatch(
+            channel_id=channel_id,
+            genesis_hash=_bytes(body, "genesis_hash", 32),
+            version=version,
+            balances=tuple(zip(balances_a, balances_b, strict=True)),
+            signatures=signatures,
+            memo=_text(body, "memo", MAX_MEMO),
+        )
+    if kind == "countersign_batch":
+        return CountersignBatch(channel_id, version, _signatures(body, version))
     return Reject(channel_id, version, _text(body, "code", 32), _text(body, "reason", MAX_REASON))

@@ -15,6 +15,10 @@ Typical use (A pays B per task)::
         await party.pay(channel.channel_id, 10**9, memo="task 1")
         await party.close_cooperatively(channel.channel_id)
 
+Many payments at once: ``await party.pay_many(channel_id, [10**9] * 32)`` co-signs one
+state per payment in one round trip and one durable commit per side (party A only;
+see :mod:`.channel`).
+
 The receiving side calls :meth:`ChannelParty.join` (and ``fund`` when a deposit is
 asked) and :meth:`ChannelParty.attach` on its end of the transport; its policy decides
 what it countersigns, and its read loop answers close requests.
@@ -32,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -60,8 +64,10 @@ from .messages import (
     CloseAccept,
     CloseRequest,
     Countersign,
+    CountersignBatch,
     Message,
     Propose,
+    ProposeBatch,
     Reject,
     decode,
     encode,
@@ -369,17 +375,21 @@ class ChannelParty:
     ) -> None:
         log.warning("channel 0x%s: refused %s: %s", channel.channel_id.hex(), error.code, error)
         self.incidents.append(ProtocolIncident(channel.channel_id, error, message))
-        if message is None or isinstance(message, Propose | CloseRequest):
+        if message is None or isinstance(message, Propose | ProposeBatch | CloseRequest):
             try:
                 await self._send(link, channel.reject_for(error, version))
             except TransportClosed:
                 pass
 
     async def _dispatch(self, channel: Channel, link: _Link, message: Message) -> None:
-        if isinstance(message, Propose):
+        if isinstance(message, Propose | ProposeBatch):
             pending_before = channel.pending
+            reply: Countersign | CountersignBatch | Reject
             try:
-                reply, update = channel.on_propose(message)
+                if isinstance(message, Propose):
+                    reply, update = channel.on_propose(message)
+                else:
+                    reply, update = channel.on_propose_batch(message)
             except ProtocolError as err:
                 await self._refuse(channel, link, err, message, version=message.version)
                 return
@@ -392,9 +402,12 @@ class ChannelParty:
                     pending_before.state.version,
                     ProposalRejected("conflict", "the peer's proposal went first", message.version),
                 )
-        elif isinstance(message, Countersign):
+        elif isinstance(message, Countersign | CountersignBatch):
             try:
-                update = channel.on_countersign(message)
+                if isinstance(message, Countersign):
+                    update = channel.on_countersign(message)
+                else:
+                    update = channel.on_countersign_batch(message)
             except ProtocolError as err:
                 await self._refuse(channel, link, err, message, version=message.version)
                 return
@@ -449,7 +462,7 @@ class ChannelParty:
     # -- updates ----------------------------------------------------------------------
 
     async def _round_trip(
-        self, channel: Channel, build: Callable[[], tuple[Propose, ChannelUpdate]]
+        self, channel: Channel, build: Callable[[], tuple[Propose | ProposeBatch, ChannelUpdate]]
     ) -> SignedState:
         channel.check_updatable()  # the channel's own refusal goes before transport errors
         link = self._link(channel.channel_id)
@@ -484,6 +497,21 @@ class ChannelParty:
         returns the new co-signed state. Raises what :meth:`propose` raises."""
         channel = self.channel(channel_id)
         return await self._round_trip(channel, lambda: channel.pay(amount, memo))
+
+    async def pay_many(
+        self, channel_id: bytes, amounts: Sequence[int], memo: str = ""
+    ) -> SignedState:
+        """Pay each of *amounts* (planck) to the peer as one batch: one co-signed state
+        per payment, all in one round trip and one durable commit per side (party A
+        only; up to :data:`~.messages.MAX_BATCH` payments; see :mod:`.channel`).
+
+        Returns the last co-signed state once every state of the batch is durable in
+        our store; the peer made them durable before it answered. All or none: a
+        refused batch raises :class:`ProposalRejected` and no payment happened. Raises
+        what :meth:`propose` raises, and :class:`ValueError` for no or too many
+        amounts."""
+        channel = self.channel(channel_id)
+        return await self._round_trip(channel, lambda: channel.pay_many(amounts, memo))
 
     async def resolve(self, channel_id: bytes) -> SignedState:
         """Re-send our outstanding proposal (after a crash or timeout) and wait for its

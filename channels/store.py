@@ -17,7 +17,10 @@ Tables: ``channels`` (one row per channel: parameters, phase, latest co-signed s
 outstanding proposal, and the cooperative close we signed: ``close_*``, NULL until
 then) and ``states`` (every co-signed state by version). Planck amounts are decimal
 TEXT (u128 does not fit SQLite's INTEGER). Schema version 2 added the ``close_*``
-columns; a version 1 file gets them when opened.
+columns, version 3 ``pending_batch`` (the earlier states of an outstanding batch, JSON:
+``[{"version", "balance_a", "balance_b", "signature"}, ...]``, NULL for a single
+proposal); an older file gets them when opened. A batch's SIGNED or COSIGNED update is
+one transaction (one fsync) for all its states.
 
 The store guards the close freeze too: once ``close_version`` is set it never changes
 to another state, and no co-signed state newer than it is accepted (either is
@@ -26,6 +29,7 @@ to another state, and no co-signed state newer than it is accepted (either is
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -42,13 +46,14 @@ __all__ = ["ChannelStore", "PersistStatus", "SqliteChannelStore"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
-_CLOSE_COLUMNS = (
-    ("close_version", "INTEGER"),
+SCHEMA_VERSION = 3
+_ADDED_COLUMNS = (
+    ("close_version", "INTEGER"),  # schema 2
     ("close_balance_a", "TEXT"),
     ("close_balance_b", "TEXT"),
     ("close_signature_a", "BLOB"),
     ("close_signature_b", "BLOB"),
+    ("pending_batch", "TEXT"),  # schema 3
 )
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (
@@ -76,7 +81,8 @@ CREATE TABLE IF NOT EXISTS channels (
     close_balance_a TEXT,
     close_balance_b TEXT,
     close_signature_a BLOB,
-    close_signature_b BLOB
+    close_signature_b BLOB,
+    pending_batch TEXT
 );
 CREATE TABLE IF NOT EXISTS states (
     channel_id BLOB NOT NULL REFERENCES channels (channel_id),
@@ -137,6 +143,38 @@ def _closing_values(closing: ClosingAgreement | None) -> tuple[Any, ...]:
     )
 
 
+def _batch_json(earlier: tuple[PendingProposal, ...]) -> str | None:
+    """The ``pending_batch`` value of a batch's earlier proposals (None: no batch)."""
+    if not earlier:
+        return None
+    return json.dumps(
+        [
+            {
+                "version": p.state.version,
+                "balance_a": str(p.state.balance_a),
+                "balance_b": str(p.state.balance_b),
+                "signature": p.signature.hex(),
+            }
+            for p in earlier
+        ]
+    )
+
+
+def _batch_of(channel_id: bytes, value: str | None) -> tuple[PendingProposal, ...]:
+    """The inverse of :func:`_batch_json`."""
+    if not value:
+        return ()
+    return tuple(
+        PendingProposal(
+            ChannelState(
+                channel_id, item["version"], int(item["balance_a"]), int(item["balance_b"])
+            ),
+            bytes.fromhex(item["signature"]),
+        )
+        for item in json.loads(value)
+    )
+
+
 def _row_record(row: sqlite3.Row) -> ChannelRecord:
     info = ChannelParams(
         channel_id=row["channel_id"],
@@ -162,6 +200,7 @@ def _row_record(row: sqlite3.Row) -> ChannelRecord:
             ),
             row["pending_signature"],
             row["pending_memo"] or "",
+            _batch_of(info.channel_id, row["pending_batch"]),
         )
     closing = None
     if row["close_version"] is not None:
@@ -211,7 +250,7 @@ class SqliteChannelStore:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement)
                 have = {r["name"] for r in db.execute("PRAGMA table_info(channels)")}
-                for name, kind in _CLOSE_COLUMNS:  # schema 1 -> 2
+                for name, kind in _ADDED_COLUMNS:  # schema 1 -> 2 -> 3
                     if name not in have:
                         db.execute(f"ALTER TABLE channels ADD COLUMN {name} {kind}")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -322,21 +361,28 @@ class SqliteChannelStore:
         if update.kind is UpdateKind.SIGNED:
             assert update.signed is not None
             state = update.signed.state
+            earlier = []
+            for signed in update.earlier:
+                signature = signed.signature_a or signed.signature_b
+                assert signature is not None
+                earlier.append(PendingProposal(signed.state, signature))
             db.execute(
                 "UPDATE channels SET pending_version = ?, pending_balance_a = ?,"
-                " pending_balance_b = ?, pending_signature = ?, pending_memo = ?"
-                " WHERE channel_id = ?",
+                " pending_balance_b = ?, pending_signature = ?, pending_memo = ?,"
+                " pending_batch = ? WHERE channel_id = ?",
                 (
                     state.version,
                     str(state.balance_a),
                     str(state.balance_b),
                     update.signed.signature_a or update.signed.signature_b,
                     update.memo,
+                    _batch_json(tuple(earlier)),
                     key,
                 ),
             )
         elif update.kind is UpdateKind.COSIGNED:
             assert update.signed is not None and update.signed.co_signed
+            assert all(s.co_signed for s in update.earlier)
             state = update.signed.state
             values: tuple[Any, ...] = (
                 str(state.balance_a),
@@ -344,10 +390,20 @@ class SqliteChannelStore:
                 update.signed.signature_a,
                 update.signed.signature_b,
             )
-            db.execute(
+            db.executemany(
                 "INSERT OR REPLACE INTO states (channel_id, version, balance_a, balance_b,"
                 " signature_a, signature_b) VALUES (?, ?, ?, ?, ?, ?)",
-                (key, state.version, *values),
+                [
+                    (
+                        key,
+                        s.state.version,
+                        str(s.state.balance_a),
+                        str(s.state.balance_b),
+                        s.signature_a,
+                        s.signature_b,
+                    )
+                    for s in (*update.earlier, update.signed)
+                ],
             )
             db.execute(
                 "UPDATE channels SET version = ?, balance_a = ?, balance_b = ?, signature_a = ?,"
@@ -356,8 +412,8 @@ class SqliteChannelStore:
             )
             db.execute(
                 "UPDATE channels SET pending_version = NULL, pending_balance_a = NULL,"
-                " pending_balance_b = NULL, pending_signature = NULL, pending_memo = NULL"
-                " WHERE channel_id = ? AND pending_version <= ?",
+                " pending_balance_b = NULL, pending_signature = NULL, pending_memo = NULL,"
+                " pending_batch = NULL WHERE channel_id = ? AND pending_version <= ?",
                 (key, state.version),
             )
         elif update.kind is UpdateKind.BURNED:
@@ -368,8 +424,8 @@ class SqliteChannelStore:
             )
             db.execute(
                 "UPDATE channels SET pending_version = NULL, pending_balance_a = NULL,"
-                " pending_balance_b = NULL, pending_signature = NULL, pending_memo = NULL"
-                " WHERE channel_id = ? AND pending_version <= ?",
+                " pending_balance_b = NULL, pending_signature = NULL, pending_memo = NULL,"
+                " pending_batch = NULL WHERE channel_id = ? AND pending_version <= ?",
                 (key, update.version),
             )
         elif update.kind is UpdateKind.CLOSING:

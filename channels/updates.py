@@ -42,9 +42,12 @@ class UpdateKind(StrEnum):
     """What a :class:`ChannelUpdate` changes."""
 
     SIGNED = "signed"
-    """We signed a state we propose (it becomes the outstanding proposal)."""
+    """We signed a state we propose (it becomes the outstanding proposal), or a batch
+    of consecutive states (``earlier`` holds all but the last)."""
     COSIGNED = "cosigned"
-    """A state signed by both became the latest (clears an older or equal proposal)."""
+    """A state signed by both became the latest (clears an older or equal proposal);
+    for a batch, ``earlier`` holds its co-signed states before the latest: one update,
+    so one durable commit, for the whole batch."""
     BURNED = "burned"
     """A proposal was refused by policy; its version is never used again."""
     PHASE = "phase"
@@ -62,6 +65,9 @@ class PendingProposal:
     signature: bytes
     """Our signature, 64 bytes."""
     memo: str = ""
+    earlier: tuple[PendingProposal, ...] = ()
+    """A batch's states before :attr:`state` (consecutive versions, oldest first),
+    each with our signature; empty for a single proposal."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,9 @@ class ChannelUpdate:
     """PHASE: the new phase."""
     closing: ClosingAgreement | None = None
     """CLOSING: the close agreement so far (our signature, and the peer's once known)."""
+    earlier: tuple[SignedState, ...] = ()
+    """SIGNED / COSIGNED of a batch: its states before ``signed``, oldest first (signed
+    by us / by both)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ Usage::
 CONFIG: ``secret`` (a seed, mnemonic or dev URI), ``store`` (SQLite path), ``params``
 (ChannelParams JSON), ``port`` (the peer listens on 127.0.0.1:port), ``role``
 (``payer``: pay until version ``target``; ``payee``: countersign until version
-``target``), optional ``close`` (``"request"``: agree a cooperative close at the end;
+``target``), optional ``batch`` (the payer, party A, pays up to that many versions per
+``pay_many`` batch; default 1: one ``pay`` each), optional ``close``
+(``"request"``: agree a cooperative close at the end;
 ``"answer"``: wait until the peer's close request is agreed and the peer hangs up),
 optional ``chain_url``
 (with ``close: "request"`` or none: close cooperatively on chain at the end, as a
@@ -17,8 +19,9 @@ optional ``chain_url``
 The payer pays ``amount_for(version)`` planck for each version, so the final balances
 do not depend on where it was killed. Output lines (flushed): ``ready V`` after
 attaching (and resolving an outstanding proposal), ``cosigned V`` after each co-signed
-state is stored, ``done V``, ``stored-agreement V`` (a complete close agreement was in
-the store at start), ``agreed {json}`` (the close agreement) and ``closed {json}``.
+state is stored (of a batch: its last state), ``done V``, ``stored-agreement V`` (a
+complete close agreement was in the store at start), ``agreed {json}`` (the close
+agreement) and ``closed {json}``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from ccnet.channels import (
     CloseRequest,
     PersistStatus,
     Propose,
+    ProposeBatch,
     SignedState,
     SqliteChannelStore,
     TransportClosed,
@@ -122,7 +126,9 @@ class CrashingTransport:
         if not self.crash:
             return
         message = decode(frame)
-        if self.crash.get("point") == "after-send-propose" and isinstance(message, Propose):
+        if self.crash.get("point") == "after-send-propose" and isinstance(
+            message, Propose | ProposeBatch
+        ):
             if message.version == self.crash["at"]:
                 die()  # the frame is in the kernel's socket buffer: it still leaves
         if self.crash.get("point") == "after-send-close-request":
@@ -177,8 +183,14 @@ async def main(config: dict[str, Any]) -> None:
     latest = await party.resolve(cid)
     say(f"ready {latest.version}")
     if config["role"] == "payer":
+        batch = int(config.get("batch", 1))
         while party.channel(cid).latest.version < target:
-            await party.pay(cid, amount_for(party.channel(cid).next_version))
+            first = party.channel(cid).next_version
+            count = min(batch, target - first + 1)
+            if count > 1:
+                await party.pay_many(cid, [amount_for(v) for v in range(first, first + count)])
+            else:
+                await party.pay(cid, amount_for(first))
     elif party.channel(cid).latest.version < target:
         await finished.wait()
     latest = party.channel(cid).latest

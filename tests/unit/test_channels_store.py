@@ -161,6 +161,7 @@ def test_schema_1_file_gets_the_close_columns(tmp_path: Path) -> None:
     for column in ("close_version", "close_balance_a", "close_balance_b") + (
         "close_signature_a",
         "close_signature_b",
+        "pending_batch",
     ):
         db.execute(f"ALTER TABLE channels DROP COLUMN {column}")
     db.execute("PRAGMA user_version=1")
@@ -168,5 +169,5 @@ def test_schema_1_file_gets_the_close_columns(tmp_path: Path) -> None:
     db.close()
     reopened = SqliteChannelStore(path)
     assert reopened.load(PARAMS.channel_id) == opening(Party.B)
-    assert reopened._db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert reopened._db.execute("PRAGMA user_version").fetchone()[0] == 3
     reopened.close()
