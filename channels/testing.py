@@ -18,11 +18,30 @@ from .state import ChannelParams
 from .store import SqliteChannelStore
 from .transport import MemoryTransport, Transport
 
-__all__ = ["TEST_GENESIS", "PartyPair", "close_pair", "link_parties", "make_params"]
+__all__ = [
+    "TEST_GENESIS",
+    "PartyPair",
+    "amount_for",
+    "close_pair",
+    "link_parties",
+    "make_params",
+    "paid_until",
+]
 
 CC = 10**12
 TEST_GENESIS = hashlib.sha256(b"ccnet channels test genesis").digest()
 """A made-up genesis hash for channels without a chain."""
+
+
+def amount_for(version: int) -> int:
+    """What the payer pays for *version* in the kill tests' streams, planck (distinct
+    per version, so a state tells which version it is)."""
+    return 1_000_000 + 7 * version
+
+
+def paid_until(version: int) -> int:
+    """What the payer paid in total by *version*, planck."""
+    return sum(amount_for(v) for v in range(1, version + 1))
 
 
 def make_params(

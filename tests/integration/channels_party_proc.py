@@ -49,6 +49,7 @@ from ccnet.channels import (
     connect,
     decode,
 )
+from ccnet.channels.testing import amount_for
 from ccnet.channels.transport import StreamTransport
 from ccnet.client import Chain, Keys
 
@@ -63,11 +64,6 @@ POINTS = (
     "after-send-close-request",  # requester: sent, close_accept not back
     "after-commit-agreed",  # stored both close signatures, cooperative_close not submitted
 )
-
-
-def amount_for(version: int) -> int:
-    """What the payer pays for *version*, planck."""
-    return 1_000_000 + 7 * version
 
 
 def die() -> None:

@@ -36,21 +36,12 @@ from ccnet.channels import (
     TransportClosed,
     serve,
 )
-from ccnet.channels.testing import TEST_GENESIS, make_params
+from ccnet.channels.testing import TEST_GENESIS, amount_for, make_params, paid_until
 from ccnet.client import CC, Chain, Keys, Receipt
 
 PROC = Path(__file__).with_name("channels_party_proc.py")
 TARGET = 10
 """Versions the short runs go to."""
-
-
-def amount_for(version: int) -> int:
-    """What the payer pays for *version* (same as channels_party_proc.amount_for)."""
-    return 1_000_000 + 7 * version
-
-
-def paid_until(version: int) -> int:
-    return sum(amount_for(v) for v in range(1, version + 1))
 
 
 class Peer:

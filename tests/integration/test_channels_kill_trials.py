@@ -51,22 +51,12 @@ from ccnet.channels import (
     TransportClosed,
     serve,
 )
-from ccnet.channels.testing import TEST_GENESIS, make_params
+from ccnet.channels.testing import TEST_GENESIS, amount_for, make_params, paid_until
 from ccnet.client import CC, Chain, Keys
 
 PROC = Path(__file__).with_name("channels_party_proc.py")
 SEED = 20250317
 """The trials' random choices (the moments also depend on timing)."""
-
-
-def amount_for(version: int) -> int:
-    """What the payer pays for *version*, planck (as channels_party_proc.amount_for)."""
-    return 1_000_000 + 7 * version
-
-
-def paid_until(version: int) -> int:
-    """What B paid A in total by *version*, planck."""
-    return sum(amount_for(v) for v in range(1, version + 1))
 
 
 class WatchedTransport:
