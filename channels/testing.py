@@ -15,11 +15,13 @@ from substrateinterface import Keypair
 from .channel import Policy, accept_not_worse
 from .party import ChannelParty
 from .state import ChannelParams
-from .store import SqliteChannelStore
+from .store import PersistStatus, SqliteChannelStore
 from .transport import MemoryTransport, Transport
+from .updates import ChannelRecord, ChannelUpdate, UpdateKind
 
 __all__ = [
     "TEST_GENESIS",
+    "HeldCosignStore",
     "PartyPair",
     "amount_for",
     "close_pair",
@@ -114,3 +116,28 @@ async def close_pair(pair: PartyPair) -> None:
     await pair.b.aclose()
     pair.store_a.close()
     pair.store_b.close()
+
+
+class HeldCosignStore:
+    """A :class:`~.store.ChannelStore` whose co-signed updates stay ``IN_PROGRESS``
+    (collected in :attr:`held`) until a test releases them: proves that no
+    countersignature leaves before the state is durable."""
+
+    def __init__(self, inner: SqliteChannelStore) -> None:
+        self.inner = inner
+        self.held: list[ChannelUpdate] = []
+
+    def persist_new_channel(self, record: ChannelRecord) -> PersistStatus:
+        return self.inner.persist_new_channel(record)
+
+    def update_persisted_channel(self, update: ChannelUpdate) -> PersistStatus:
+        if update.kind is UpdateKind.COSIGNED:
+            self.held.append(update)
+            return PersistStatus.IN_PROGRESS
+        return self.inner.update_persisted_channel(update)
+
+    def load(self, channel_id: bytes) -> ChannelRecord:
+        return self.inner.load(channel_id)
+
+    def channels(self) -> list[ChannelRecord]:
+        return self.inner.channels()

@@ -37,6 +37,7 @@ __all__ = [
     "find_root",
     "free_port",
     "group_alive",
+    "process_started",
     "query_system_chain",
 ]
 
@@ -118,6 +119,13 @@ def _proc(pid: int) -> _Proc | None:
         return None
     fields = raw[raw.rindex(")") + 2 :].split()
     return _Proc(state=fields[0], pgid=int(fields[2]), started=int(fields[19]))
+
+
+def process_started(pid: int) -> int | None:
+    """Start time of *pid* (clock ticks after boot), or None if it is gone or a zombie:
+    with the pid, it names one process for good (pids are reused)."""
+    proc = _proc(pid)
+    return None if proc is None or proc.state == "Z" else proc.started
 
 
 def group_alive(pgid: int) -> bool:

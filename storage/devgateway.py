@@ -23,7 +23,7 @@ from types import TracebackType
 
 import httpx
 
-from ccnet.client.devchain import find_root, group_alive
+from ccnet.client.devchain import find_root, group_alive, process_started
 
 from .exceptions import DevGatewayError
 
@@ -68,16 +68,6 @@ class DevGatewayInfo:
     """Whether it answered ``/info``."""
 
 
-def _started(pid: int) -> int | None:
-    """Start time of *pid* (clock ticks after boot), or None if it is gone or a zombie."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return None if fields[0] == "Z" else int(fields[19])
-
-
 class DevGateway:
     """An arlocal gateway owned through a state dir.
 
@@ -120,7 +110,7 @@ class DevGateway:
         info = self._recorded()
         if info is None or not info.ready:
             return None
-        return info if _started(info.pid) == info.started else None
+        return info if process_started(info.pid) == info.started else None
 
     def start(self) -> DevGatewayInfo:
         """Start arlocal and wait until it answers ``/info``; no-op if it runs."""
@@ -154,7 +144,7 @@ class DevGateway:
         pid = self.__process.pid
         info = DevGatewayInfo(
             pid=pid,
-            started=_started(pid) or 0,
+            started=process_started(pid) or 0,
             url=self.url,
             data_dir=str(data_dir),
             log=str(self.log_path),
@@ -179,7 +169,7 @@ class DevGateway:
         if self.__process is not None:
             self.__process.poll()
         if info is not None:
-            started = _started(info.pid)
+            started = process_started(info.pid)
             ours = group_alive(info.pid) if started is None else started == info.started
             if ours:
                 self._kill(info.pid, timeout)

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ccnet.client import CC, Chain, DevChain, Keys
-from ccnet.client.devchain import find_root, free_port
+from ccnet.client.devchain import find_root, free_port, group_alive
 from ccnet.client.exceptions import CcnetError
 
 from .faults import ALLOW_ENV
@@ -531,7 +531,7 @@ class _Demo:
             w.stop()
         self.check(
             "no worker process left behind",
-            all(w.proc.poll() is not None and not _group_alive(w.proc.pid) for w in self.workers),
+            all(w.proc.poll() is not None and not group_alive(w.proc.pid) for w in self.workers),
         )
         if not self.config.keep_running:
             self.retire_workers()
@@ -543,16 +543,6 @@ class _Demo:
                 self.devchain.stop()
         elif self.chain is not None:
             self.chain.close()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _photos() -> list[Path]:

@@ -46,7 +46,7 @@ from ccnet.channels import (
 )
 from ccnet.channels.state import U128_MAX
 from ccnet.channels.testing import TEST_GENESIS as GENESIS
-from ccnet.channels.testing import PartyPair, close_pair, link_parties
+from ccnet.channels.testing import HeldCosignStore, PartyPair, close_pair, link_parties
 
 CC = 10**12
 
@@ -430,33 +430,10 @@ async def test_every_state_is_durable_before_it_leaves_and_before_the_ack(
     await close_pair(pair)
 
 
-class HeldStore:
-    """B's store: co-signed updates stay in progress until the test releases them."""
-
-    def __init__(self, inner: SqliteChannelStore) -> None:
-        self.inner = inner
-        self.held: list[ChannelUpdate] = []
-
-    def persist_new_channel(self, record: ChannelRecord) -> PersistStatus:
-        return self.inner.persist_new_channel(record)
-
-    def update_persisted_channel(self, update: ChannelUpdate) -> PersistStatus:
-        if update.kind is UpdateKind.COSIGNED:
-            self.held.append(update)
-            return PersistStatus.IN_PROGRESS
-        return self.inner.update_persisted_channel(update)
-
-    def load(self, channel_id: bytes) -> ChannelRecord:
-        return self.inner.load(channel_id)
-
-    def channels(self) -> list[ChannelRecord]:
-        return self.inner.channels()
-
-
 async def test_no_countersignature_leaves_while_the_batch_is_in_progress(
     tmp_path: Path, alice: Keypair, bob: Keypair, params: ChannelParams
 ) -> None:
-    held = HeldStore(SqliteChannelStore(tmp_path / "bob.db"))
+    held = HeldCosignStore(SqliteChannelStore(tmp_path / "bob.db"))
     a = ChannelParty(alice, SqliteChannelStore(tmp_path / "alice.db"), genesis_hash=GENESIS)
     b = ChannelParty(bob, held, genesis_hash=GENESIS)
     cid = params.channel_id

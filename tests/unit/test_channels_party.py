@@ -15,7 +15,6 @@ from ccnet.channels import (
     Channel,
     ChannelParams,
     ChannelParty,
-    ChannelRecord,
     ChannelState,
     ChannelUpdate,
     InDoubtError,
@@ -26,14 +25,13 @@ from ccnet.channels import (
     Propose,
     Reject,
     SqliteChannelStore,
-    UpdateKind,
     decode,
     encode,
     sign_state,
 )
 from ccnet.channels.messages import MAX_BODY
 from ccnet.channels.testing import TEST_GENESIS as GENESIS
-from ccnet.channels.testing import PartyPair, close_pair, link_parties
+from ccnet.channels.testing import HeldCosignStore, PartyPair, close_pair, link_parties
 
 CC = 10**12
 
@@ -228,33 +226,10 @@ async def test_policy_refusal(
     await close_pair(pair)
 
 
-class SlowStore:
-    """A store whose co-signed updates are only 'in progress' until released."""
-
-    def __init__(self, inner: SqliteChannelStore) -> None:
-        self.inner = inner
-        self.held: list[ChannelUpdate] = []
-
-    def persist_new_channel(self, record: ChannelRecord) -> PersistStatus:
-        return self.inner.persist_new_channel(record)
-
-    def update_persisted_channel(self, update: ChannelUpdate) -> PersistStatus:
-        if update.kind is UpdateKind.COSIGNED:
-            self.held.append(update)
-            return PersistStatus.IN_PROGRESS
-        return self.inner.update_persisted_channel(update)
-
-    def load(self, channel_id: bytes) -> ChannelRecord:
-        return self.inner.load(channel_id)
-
-    def channels(self) -> list[ChannelRecord]:
-        return self.inner.channels()
-
-
 async def test_in_progress_persistence_holds_the_countersign(
     tmp_path: Path, alice: Keypair, bob: Keypair, params: ChannelParams
 ) -> None:
-    slow = SlowStore(SqliteChannelStore(tmp_path / "bob.db"))
+    slow = HeldCosignStore(SqliteChannelStore(tmp_path / "bob.db"))
     a = ChannelParty(alice, SqliteChannelStore(tmp_path / "alice.db"), genesis_hash=GENESIS)
     b = ChannelParty(bob, slow, genesis_hash=GENESIS)
     cid = params.channel_id
@@ -275,7 +250,7 @@ async def test_in_progress_persistence_holds_the_countersign(
     await b.aclose()
 
 
-class BrokenStore(SlowStore):
+class BrokenStore(HeldCosignStore):
     def update_persisted_channel(self, update: ChannelUpdate) -> PersistStatus:
         return PersistStatus.UNRECOVERABLE_ERROR
 
