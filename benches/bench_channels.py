@@ -1,7 +1,9 @@
-"""Off-chain channel update throughput (issue 3), printed as two tables.
+"""Off-chain channel update throughput, and the event loop's latency under payment load,
+printed as three tables.
 
     .venv/bin/python benches/bench_channels.py [--updates N] [--batches 1,8,32,64]
                                                [--dir DIR] [--no-webrtc]
+                                               [--load-seconds S] [--channels K]
 
 One update is one co-signed state, durable on both sides: two sr25519 signatures, two
 verifications, and the store commits (WAL, ``synchronous=FULL``: the proposer's signed
@@ -27,6 +29,16 @@ a message encoded and decoded, and one store commit, with and without its fsync
 ``ack p50/p99`` is the time a caller waits for its update (the whole batch's round
 trip); ``per update`` is that divided by the batch size. Stores live under ``--dir``
 (default: the system temp dir), so the disk's fsync speed shows; no chain is needed.
+
+The third table is what payments cost the *other* tasks of the event loop (a worker
+daemon runs heartbeats, data channels and the DHT on the same loop). For
+``--load-seconds`` seconds, *K* channels pay one update after another (``pay``, memory
+transport) while a heartbeat-like ticker wakes every 10 ms and a job-like echo does a
+round trip over its own memory transport every 20 ms. ``tick late`` is how late the
+ticker woke, ``echo rtt`` the echo's round trip, in ms. ``store on the loop`` commits in
+the event loop's thread (how :class:`~ccnet.channels.ChannelParty` worked before, its
+``store_thread=False``), ``store thread`` on the party's store thread (the default):
+an fsync then blocks only that thread.
 """
 
 from __future__ import annotations
@@ -52,6 +64,7 @@ from ccnet.channels import (
     SqliteChannelStore,
     StreamTransport,
     Transport,
+    TransportClosedError,
     connect,
     decode,
     encode,
@@ -59,7 +72,7 @@ from ccnet.channels import (
     sign_state,
     verify_state,
 )
-from ccnet.channels.testing import close_pair, link_parties, make_params
+from ccnet.channels.testing import PartyPair, close_pair, link_parties, make_params
 from ccnet.channels.updates import ChannelUpdate, UpdateKind
 from ccnet.client import Keys
 
@@ -97,9 +110,10 @@ def timed(fn: Callable[[], object], count: int) -> list[float]:
     return latencies
 
 
-def store_commits(directory: Path, count: int, synchronous: str) -> list[float]:
-    params = make_params(ALICE, BOB, deposit_a=1000 * CC, label=f"bench-commit-{synchronous}")
-    store = SqliteChannelStore(directory / f"commit-{synchronous}.db")
+def store_commits(directory: Path, count: int, synchronous: str, name: str = "") -> list[float]:
+    label = f"commit-{synchronous}{name}"
+    params = make_params(ALICE, BOB, deposit_a=1000 * CC, label=f"bench-{label}")
+    store = SqliteChannelStore(directory / f"{label}.db")
     store._db.execute(f"PRAGMA synchronous={synchronous}")  # FULL is the store's own setting
     record = ChannelRecord(params, Party.A, Phase.FUNDED, SignedState(params.opening_state()))
     store.persist_new_channel(record)
@@ -270,7 +284,7 @@ class WebRtcPair(Transports):
 
 async def run(updates: int, batches: list[int], base: Path, webrtc: bool) -> list[Row]:
     rows = [summarize("state machine (no store, no I/O)", 1, bench_state_machine(updates))]
-    latencies = store_commits(base, updates, "FULL")
+    latencies = store_commits(base, updates, "FULL", "-alone")
     rows.append(summarize("store commit alone (fsync)", 1, latencies))
     transports: list[tuple[str, Callable[[], Transports], list[int]]] = [
         ("memory", MemoryPair, batches),
@@ -292,6 +306,98 @@ async def run(updates: int, batches: list[int], base: Path, webrtc: bool) -> lis
     return rows
 
 
+# -- the event loop under payment load --------------------------------------------------
+
+TICK = 0.010
+"""The heartbeat-like ticker's period, seconds."""
+ECHO_EVERY = 0.020
+"""How often the job-like echo does a round trip, seconds."""
+
+
+async def ticker(stop: asyncio.Event, lateness: list[float]) -> None:
+    """Sleep one tick at a time and record how much longer each sleep took."""
+    while not stop.is_set():
+        start = time.perf_counter()
+        await asyncio.sleep(TICK)
+        lateness.append(time.perf_counter() - start - TICK)
+
+
+async def echo_round_trips(stop: asyncio.Event, rtts: list[float]) -> None:
+    near, far = MemoryTransport.pair()
+
+    async def echo() -> None:
+        try:
+            while True:
+                await far.send(await far.recv())
+        except TransportClosedError:
+            pass
+
+    server = asyncio.create_task(echo())
+    frame = b"\0\0\0\2{}"
+    while not stop.is_set():
+        start = time.perf_counter()
+        await near.send(frame)
+        await near.recv()
+        rtts.append(time.perf_counter() - start)
+        await asyncio.sleep(ECHO_EVERY)
+    await near.close()
+    await server
+
+
+async def under_load(
+    directory: Path, channels: int, seconds: float, *, store_thread: bool | None
+) -> Row:
+    """One row of the third table; *store_thread* None: no payments at all."""
+    stop = asyncio.Event()
+    lateness: list[float] = []
+    rtts: list[float] = []
+    tasks = [
+        asyncio.create_task(ticker(stop, lateness)),
+        asyncio.create_task(echo_round_trips(stop, rtts)),
+    ]
+    paid = 0
+
+    async def pay(pair: PartyPair) -> None:
+        nonlocal paid
+        while not stop.is_set():
+            await pair.a.pay(pair.channel_id, 1000)
+            paid += 1
+
+    pairs: list[PartyPair] = []
+    if store_thread is not None:
+        for i in range(channels):
+            sub = directory / f"load-{store_thread}-{i}"
+            sub.mkdir()
+            params = make_params(ALICE, BOB, deposit_a=1000 * CC, label=f"load-{sub.name}")
+            pairs.append(await link_parties(sub, ALICE, BOB, params, store_thread=store_thread))
+        tasks += [asyncio.create_task(pay(pair)) for pair in pairs]
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.gather(*tasks)
+    for pair in pairs:
+        await close_pair(pair)
+    name = {None: "no payments", False: "store on the loop", True: "store thread"}[store_thread]
+    ms = [v * 1e3 for v in lateness]
+    rtt = [v * 1e3 for v in rtts]
+    return (
+        name,
+        str(channels if store_thread is not None else 0),
+        f"{paid / seconds:,.0f}",
+        f"{statistics.median(ms):.2f}",
+        f"{percentile(ms, 0.99):.2f}",
+        f"{max(ms):.2f}",
+        f"{statistics.median(rtt):.2f}",
+        f"{percentile(rtt, 0.99):.2f}",
+        f"{max(rtt):.2f}",
+    )
+
+
+async def loop_latency(base: Path, channels: int, seconds: float) -> list[Row]:
+    return [
+        await under_load(base, channels, seconds, store_thread=mode) for mode in (None, False, True)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--updates", type=int, default=2048, help="updates per measurement")
@@ -300,15 +406,23 @@ def main() -> None:
     )
     parser.add_argument("--dir", type=Path, default=None, help="where the stores live")
     parser.add_argument("--no-webrtc", action="store_true", help="skip the WebRTC rows")
+    parser.add_argument(
+        "--load-seconds", type=float, default=5.0, help="length of each loop-latency run"
+    )
+    parser.add_argument("--channels", type=int, default=4, help="channels paying at once")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="ccnet-bench-channels-") as tmp:
         parts = breakdown(min(args.updates, 1000), Path(tmp))
         rows = asyncio.run(run(args.updates, batches, Path(tmp), not args.no_webrtc))
+        load = asyncio.run(loop_latency(Path(tmp), args.channels, args.load_seconds))
     print(table(("one operation", "n", "median us", "p99 us"), parts))
     print()
     header = ("measurement", "batch", "updates", "updates/s", "ack p50 ms", "ack p99 ms")
     print(table((*header, "per update us"), rows))
+    print()
+    late = ("tick late p50 ms", "p99", "max", "echo rtt p50 ms", "p99", "max")
+    print(table(("event loop under payments", "channels", "updates/s", *late), load))
     print(f"(stores in {args.dir or tempfile.gettempdir()})")
 
 

@@ -2,11 +2,16 @@
 watchtower.
 
 Modules: :mod:`.state` (states and signatures, exactly as pallet-channels checks them),
-:mod:`.messages` (wire format), :mod:`.channel` (pure state machine: updates and the
-cooperative close agreement),
+:mod:`.messages` (wire format), :mod:`.channel` (pure state machine: proposer-only
+updates with cancellable refusals, and the cooperative close agreement),
 :mod:`.store` (durable SQLite store), :mod:`.transport` (asyncio and in-memory
 transports), :mod:`.party` (:class:`ChannelParty`, the asyncio glue and the chain
-calls through :mod:`ccnet.client`), :mod:`.watchtower`.
+calls through :mod:`ccnet.client`), :mod:`.watchtower` (registers the newest state
+against stale closes).
+
+Dispute rule: the newest co-signed state registered before a close's challenge period
+ends is paid out (latest version wins, as in Perun and Raiden; no penalty). The module
+docs of :mod:`.channel` state what each side can lose and why.
 """
 
 import logging
@@ -16,21 +21,21 @@ from .exceptions import (
     BalanceError,
     ChannelError,
     ChannelStateError,
-    CloseRefused,
+    CloseRefusedError,
     ClosingError,
-    ConflictError,
     InDoubtError,
-    MalformedMessage,
-    OversizeMessage,
-    PeerTimeout,
+    MalformedMessageError,
+    OversizeMessageError,
+    PeerTimeoutError,
     PendingError,
     PersistError,
-    PolicyRejected,
-    ProposalRejected,
+    PolicyRejectedError,
+    ProposalRejectedError,
+    ProposerError,
     ProtocolError,
     ReplayError,
     SignatureError,
-    TransportClosed,
+    TransportClosedError,
     UnknownChannelError,
     VersionError,
     WatchtowerError,
@@ -60,7 +65,6 @@ from .state import (
     ClosingAgreement,
     Party,
     SignedState,
-    channel_id_of,
     closing_payload,
     sign_close,
     sign_state,
@@ -71,13 +75,14 @@ from .state import (
 from .store import ChannelStore, PersistStatus, SqliteChannelStore
 from .transport import MemoryTransport, StreamTransport, Transport, connect, serve
 from .updates import ChannelRecord, ChannelUpdate, PendingProposal, Phase, UpdateKind
-from .watchtower import Challenge, TowerClient, TowerStore, Watchtower
+from .watchtower import REGISTERED, Challenge, TowerClient, TowerStore, Watchtower
 
 __all__ = [
     "CLOSE_DOMAIN",
     "MAX_BATCH",
     "MAX_BODY",
     "MAX_VERSION",
+    "REGISTERED",
     "STATE_DOMAIN",
     "BalanceError",
     "Challenge",
@@ -91,31 +96,31 @@ __all__ = [
     "ChannelStore",
     "ChannelUpdate",
     "CloseAccept",
-    "CloseRefused",
+    "CloseRefusedError",
     "CloseRequest",
     "ClosingAgreement",
     "ClosingError",
-    "ConflictError",
     "Countersign",
     "CountersignBatch",
     "Guardian",
     "InDoubtError",
-    "MalformedMessage",
+    "MalformedMessageError",
     "MemoryTransport",
     "Message",
-    "OversizeMessage",
+    "OversizeMessageError",
     "Party",
-    "PeerTimeout",
+    "PeerTimeoutError",
     "PendingError",
     "PendingProposal",
     "PersistError",
     "PersistStatus",
     "Phase",
     "Policy",
-    "PolicyRejected",
+    "PolicyRejectedError",
     "Propose",
     "ProposeBatch",
-    "ProposalRejected",
+    "ProposalRejectedError",
+    "ProposerError",
     "ProtocolError",
     "ProtocolIncident",
     "Reject",
@@ -127,7 +132,7 @@ __all__ = [
     "TowerClient",
     "TowerStore",
     "Transport",
-    "TransportClosed",
+    "TransportClosedError",
     "UnknownChannelError",
     "UpdateKind",
     "VersionError",
@@ -137,7 +142,6 @@ __all__ = [
     "WrongChannelError",
     "accept_all",
     "accept_not_worse",
-    "channel_id_of",
     "closing_payload",
     "connect",
     "decode",

@@ -3,31 +3,40 @@
 Errors about a peer's message (:class:`ProtocolError` and its subclasses) carry a
 short ``code`` that travels in the ``reject`` message (see :mod:`.messages`), so both
 sides name the same failure. Raising one never changes the channel store.
+
+The peer I/O errors share their idea with every other wire protocol of ccnet and derive
+from its base classes in :mod:`ccnet.client.exceptions` too
+(:class:`~ccnet.client.exceptions.MalformedMessageError`,
+:class:`~ccnet.client.exceptions.OversizeMessageError`,
+:class:`~ccnet.client.exceptions.TransportClosedError`,
+:class:`~ccnet.client.exceptions.PeerTimeoutError`), so code that serves several
+protocols catches them once.
 """
 
 from __future__ import annotations
 
+from ccnet.client import exceptions as client_errors
 from ccnet.client.exceptions import CcnetError, NotFoundError
 
 __all__ = [
     "BalanceError",
     "ChannelError",
     "ChannelStateError",
-    "CloseRefused",
+    "CloseRefusedError",
     "ClosingError",
-    "ConflictError",
     "InDoubtError",
-    "MalformedMessage",
-    "OversizeMessage",
-    "PeerTimeout",
+    "MalformedMessageError",
+    "OversizeMessageError",
+    "PeerTimeoutError",
     "PendingError",
     "PersistError",
-    "PolicyRejected",
-    "ProposalRejected",
+    "PolicyRejectedError",
+    "ProposalRejectedError",
+    "ProposerError",
     "ProtocolError",
     "ReplayError",
     "SignatureError",
-    "TransportClosed",
+    "TransportClosedError",
     "UnknownChannelError",
     "VersionError",
     "WatchtowerError",
@@ -50,15 +59,16 @@ class ProtocolError(ChannelError):
     code = "protocol"
 
 
-class MalformedMessage(ProtocolError):
+class MalformedMessageError(ProtocolError, client_errors.MalformedMessageError):
     """A frame is not a valid message: bad length prefix, not JSON, unknown type,
     missing or extra fields, or a field of the wrong type or size."""
 
     code = "malformed"
 
 
-class OversizeMessage(MalformedMessage):
-    """A frame is larger than the size cap (:data:`ccnet.channels.messages.MAX_BODY`)."""
+class OversizeMessageError(MalformedMessageError, client_errors.OversizeMessageError):
+    """A frame is larger than the size cap (:data:`ccnet.channels.messages.MAX_BODY`,
+    bytes)."""
 
     code = "oversize"
 
@@ -76,6 +86,13 @@ class WrongChainError(WrongChannelError):
     code = "chain"
 
 
+class ProposerError(ProtocolError):
+    """A proposal from party B: only party A (the opener, who pays) proposes updates
+    (proposer-only channels, see :mod:`.channel`)."""
+
+    code = "proposer"
+
+
 class VersionError(ProtocolError):
     """A proposal's version is not the next one: a regression or a gap."""
 
@@ -83,8 +100,8 @@ class VersionError(ProtocolError):
 
 
 class ReplayError(VersionError):
-    """A message repeats an update that was already settled (an older version, or a
-    different state for the latest version)."""
+    """A message repeats an update that was already settled (an older version, a
+    different state for the latest version, or a version a cancel superseded)."""
 
     code = "replay"
 
@@ -102,24 +119,17 @@ class SignatureError(ProtocolError):
     code = "signature"
 
 
-class PolicyRejected(ProtocolError):
+class PolicyRejectedError(ProtocolError):
     """A valid, authentic proposal that our policy refuses (e.g. it lowers our balance).
-    The version is burned on both sides: the next proposal uses the one after it."""
+    The refusal carries our signature of the cancel state (see :mod:`.channel`)."""
 
     code = "policy"
 
 
-class ConflictError(ProtocolError):
-    """Both parties proposed the same version at once; party A's proposal wins and
-    party B's is refused (B retries on top of A's)."""
-
-    code = "conflict"
-
-
 class ClosingError(ProtocolError):
     """The channel is frozen for a cooperative close: we signed a close of its latest
-    state, so we sign no newer update (a proposal is refused with this code, and the
-    proposer drops it) and no close of another state."""
+    balances, so we countersign no newer update (a proposal is refused with this code
+    and our signature of its cancel state) and no close of other balances."""
 
     code = "closing"
 
@@ -135,16 +145,16 @@ _CODES: dict[str, type[ProtocolError]] = {
     cls.code: cls
     for cls in (
         ProtocolError,
-        MalformedMessage,
-        OversizeMessage,
+        MalformedMessageError,
+        OversizeMessageError,
         WrongChannelError,
         WrongChainError,
+        ProposerError,
         VersionError,
         ReplayError,
         BalanceError,
         SignatureError,
-        PolicyRejected,
-        ConflictError,
+        PolicyRejectedError,
         ClosingError,
         PendingError,
     )
@@ -156,25 +166,35 @@ def error_for_code(code: str) -> type[ProtocolError]:
     return _CODES.get(code, ProtocolError)
 
 
-class ProposalRejected(ChannelError):
+class ProposalRejectedError(ChannelError):
     """The peer refused our proposal with a ``reject`` message.
 
     ``code`` is the peer's :attr:`ProtocolError.code`, ``reason`` its text, ``version``
-    the refused version.
+    the refused version; ``cancel_version`` is the version of the co-signed cancel state
+    that replaced it (see :mod:`.channel`), or None when the refusal carried no valid
+    cancel (the proposal then stays outstanding and the channel takes no more updates).
     """
 
-    def __init__(self, code: str, reason: str, version: int) -> None:
-        super().__init__(f"peer rejected version {version} ({code}): {reason}")
+    def __init__(
+        self, code: str, reason: str, version: int, *, cancel_version: int | None = None
+    ) -> None:
+        outcome = (
+            f"cancelled by version {cancel_version}"
+            if cancel_version is not None
+            else "no cancel: it stays outstanding"
+        )
+        super().__init__(f"peer rejected version {version} ({code}): {reason}; {outcome}")
         self.code = code
         self.reason = reason
         self.version = version
+        self.cancel_version = cancel_version
 
 
-class CloseRefused(ProposalRejected):
+class CloseRefusedError(ProposalRejectedError):
     """The peer refused our close request with a ``reject`` (``code``, ``reason``,
-    ``version`` as in :class:`ProposalRejected`). We stay frozen (the peer may hold our
-    close signature): retry :meth:`~ccnet.channels.ChannelParty.close_cooperatively`, or
-    ``close_unilaterally`` with the same latest state (nothing newer exists)."""
+    ``version`` as in :class:`ProposalRejectedError`). We stay frozen (the peer may hold
+    our close signature): retry :meth:`~ccnet.channels.ChannelParty.close_cooperatively`,
+    or ``close_unilaterally`` with the same latest state (nothing newer exists)."""
 
     def __init__(self, code: str, reason: str, version: int) -> None:
         super().__init__(code, reason, version)
@@ -189,14 +209,15 @@ class UnknownChannelError(ChannelError, NotFoundError):
 
 
 class ChannelStateError(ChannelError):
-    """The action does not fit the channel's phase (e.g. paying on a closing channel,
-    proposing while a proposal is outstanding, funding a funded channel)."""
+    """The action does not fit the channel's phase or our role (e.g. paying on a
+    closing channel, proposing as party B or while a proposal is outstanding, funding a
+    funded channel)."""
 
 
 class InDoubtError(ChannelStateError):
-    """We signed a proposal whose countersignature never came back: the peer may hold
-    it co-signed. Closing unilaterally with an older version could be refuted as fraud,
-    so this is refused until the proposal is resolved (re-sent and answered)."""
+    """Our proposal's answer never came back: the peer may hold it co-signed. No new
+    proposal and no cooperative close until it is resolved (re-sent and answered); a
+    unilateral close stays open (see :meth:`~ccnet.channels.ChannelParty.close_unilaterally`)."""
 
 
 class PersistError(ChannelError):
@@ -204,12 +225,12 @@ class PersistError(ChannelError):
     is frozen (the LDK ``UnrecoverableError`` status)."""
 
 
-class TransportClosed(ChannelError):
+class TransportClosedError(ChannelError, client_errors.TransportClosedError):
     """The byte transport to the peer is closed."""
 
 
-class PeerTimeout(ChannelError):
-    """The peer did not answer a proposal in time (the proposal stays outstanding)."""
+class PeerTimeoutError(ChannelError, client_errors.PeerTimeoutError):
+    """The peer did not answer in time (a proposal stays outstanding)."""
 
 
 class WatchtowerError(ChannelError):

@@ -1,17 +1,18 @@
 """The protocol's wire messages: ``propose``, ``countersign``, ``reject``,
 ``close_request`` and ``close_accept``.
 
-Wire format (version 1). A frame is a 4-byte big-endian body length ``N`` followed by
-``N`` bytes of UTF-8 JSON, one object per frame, ``1 <= N <=`` :data:`MAX_BODY`
-(64 KiB). Bytes are ``0x``-prefixed lower-case hex; planck amounts are decimal strings
-(u128 does not fit every JSON reader); versions are JSON integers. Objects must have
-exactly the listed keys::
+Wire format (version 2: ``reject`` carries ``cancel_signature``). A frame is a 4-byte
+big-endian body length ``N`` followed by ``N`` bytes of UTF-8 JSON, one object per
+frame, ``1 <= N <=`` :data:`MAX_BODY` (64 KiB). Bytes are ``0x``-prefixed lower-case
+hex; planck amounts are decimal strings (u128 does not fit every JSON reader); versions
+are JSON integers. Objects must have exactly the listed keys::
 
     {"type": "propose", "channel_id": H256, "genesis_hash": H256, "version": int,
      "balance_a": "planck", "balance_b": "planck", "signature": [u8; 64],
      "memo": str (<= 1024 characters)}
     {"type": "countersign", "channel_id": H256, "version": int, "signature": [u8; 64]}
-    {"type": "reject", "channel_id": H256, "version": int, "code": str, "reason": str}
+    {"type": "reject", "channel_id": H256, "version": int, "code": str, "reason": str,
+     "cancel_signature": [u8; 64] or null}
     {"type": "close_request", "channel_id": H256, "version": int,
      "balance_a": "planck", "balance_b": "planck", "signature": [u8; 64]}
     {"type": "close_accept", "channel_id": H256, "version": int, "signature": [u8; 64]}
@@ -24,7 +25,10 @@ exactly the listed keys::
 ``propose`` carries the proposer's update signature of the new state; ``countersign``
 the other party's signature of the same state; ``reject`` names the refused version (of
 a proposal or of a close request) and a
-:attr:`~ccnet.channels.exceptions.ProtocolError.code`. ``close_request`` carries the
+:attr:`~ccnet.channels.exceptions.ProtocolError.code`; when it refuses a valid proposal
+(codes ``policy`` and ``closing``) it carries the refuser's update signature of the
+*cancel state* (the refused version + 1 with the refuser's latest co-signed balances,
+see :mod:`ccnet.channels.channel`), else null. ``close_request`` carries the
 requester's *close* signature (:func:`~ccnet.channels.state.sign_close`) of its latest
 co-signed state, ``close_accept`` the other party's close signature of the same state.
 ``propose_batch`` proposes several consecutive states at once (2 to :data:`MAX_BATCH`;
@@ -32,8 +36,8 @@ co-signed state, ``close_accept`` the other party's close signature of the same 
 each) and ``countersign_batch`` answers it with the other party's signatures, in the
 same order; see :meth:`ccnet.channels.Channel.pay_many`.
 Parsing is pure:
-:func:`decode` raises :class:`MalformedMessage` or :class:`OversizeMessage` and
-:func:`encode` is its inverse.
+:func:`decode` raises :class:`MalformedMessageError` or :class:`OversizeMessageError`
+and :func:`encode` is its inverse.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from typing import Any
 
 from ccnet.client.signing import SIGNATURE_SIZE
 
-from .exceptions import MalformedMessage, OversizeMessage
+from .exceptions import MalformedMessageError, OversizeMessageError
 from .state import U64_MAX, ChannelState
 
 __all__ = [
@@ -116,13 +120,17 @@ class Countersign:
 
 @dataclass(frozen=True, slots=True)
 class Reject:
-    """ "I refuse your proposal of *version*" (nothing was stored for it)."""
+    """ "I refuse your proposal (or close request) of *version*"."""
 
     channel_id: bytes
     version: int
     code: str
     """A :attr:`~ccnet.channels.exceptions.ProtocolError.code`, e.g. ``"version"``."""
     reason: str
+    cancel_signature: bytes | None = None
+    """``policy`` and ``closing`` refusals of a proposal: the refuser's update signature
+    (64 bytes) of the cancel state, version ``version + 1`` with its latest co-signed
+    balances; None otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +218,7 @@ _FIELDS: dict[str, frozenset[str]] = {
         | {"signature", "memo"}
     ),
     "countersign": frozenset({"type", "channel_id", "version", "signature"}),
-    "reject": frozenset({"type", "channel_id", "version", "code", "reason"}),
+    "reject": frozenset({"type", "channel_id", "version", "code", "reason", "cancel_signature"}),
     "close_request": frozenset(
         {"type", "channel_id", "version", "balance_a", "balance_b", "signature"}
     ),
@@ -228,7 +236,7 @@ def _hex(data: bytes) -> str:
 
 
 def encode(message: Message) -> bytes:
-    """The frame (length prefix and JSON body) of *message*; :class:`OversizeMessage` if
+    """The frame (length prefix and JSON body) of *message*; :class:`OversizeMessageError` if
     the body exceeds :data:`MAX_BODY`."""
     body: dict[str, Any]
     if isinstance(message, Propose):
@@ -290,23 +298,26 @@ def encode(message: Message) -> bytes:
             "version": message.version,
             "code": message.code,
             "reason": message.reason[:MAX_REASON],
+            "cancel_signature": None
+            if message.cancel_signature is None
+            else _hex(message.cancel_signature),
         }
     data = json.dumps(body, separators=(",", ":")).encode()
     if len(data) > MAX_BODY:
-        raise OversizeMessage(f"message body of {len(data)} bytes exceeds {MAX_BODY}")
+        raise OversizeMessageError(f"message body of {len(data)} bytes exceeds {MAX_BODY}")
     return _HEADER.pack(len(data)) + data
 
 
 def frame_length(header: bytes) -> int:
-    """The body length announced by a 4-byte *header*; :class:`OversizeMessage` above
-    :data:`MAX_BODY`, :class:`MalformedMessage` for an empty body."""
+    """The body length announced by a 4-byte *header*; :class:`OversizeMessageError` above
+    :data:`MAX_BODY`, :class:`MalformedMessageError` for an empty body."""
     if len(header) != HEADER_SIZE:
-        raise MalformedMessage(f"a frame header is {HEADER_SIZE} bytes, got {len(header)}")
+        raise MalformedMessageError(f"a frame header is {HEADER_SIZE} bytes, got {len(header)}")
     (length,) = _HEADER.unpack(header)
     if length > MAX_BODY:
-        raise OversizeMessage(f"frame of {length} bytes exceeds the {MAX_BODY}-byte cap")
+        raise OversizeMessageError(f"frame of {length} bytes exceeds the {MAX_BODY}-byte cap")
     if length == 0:
-        raise MalformedMessage("empty frame")
+        raise MalformedMessageError("empty frame")
     return int(length)
 
 
@@ -314,29 +325,29 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise MalformedMessage(f"duplicate field {key!r}")
+            raise MalformedMessageError(f"duplicate field {key!r}")
         result[key] = value
     return result
 
 
 def _reject_constant(name: str) -> Any:
-    raise MalformedMessage(f"{name} is not valid JSON here")
+    raise MalformedMessageError(f"{name} is not valid JSON here")
 
 
 def _bytes(body: dict[str, Any], key: str, size: int) -> bytes:
     value = body[key]
     if not isinstance(value, str) or not value.startswith("0x") or len(value) != 2 + 2 * size:
-        raise MalformedMessage(f"{key} must be {size} bytes of 0x-hex")
+        raise MalformedMessageError(f"{key} must be {size} bytes of 0x-hex")
     try:
         return bytes.fromhex(value[2:])
     except ValueError:
-        raise MalformedMessage(f"{key} is not hex") from None
+        raise MalformedMessageError(f"{key} is not hex") from None
 
 
 def _int(body: dict[str, Any], key: str) -> int:
     value = body[key]
     if type(value) is not int or not 0 <= value <= U64_MAX:
-        raise MalformedMessage(f"{key} must be an integer in 0..2**64-1")
+        raise MalformedMessageError(f"{key} must be an integer in 0..2**64-1")
     return value
 
 
@@ -346,9 +357,9 @@ def _planck(body: dict[str, Any], key: str) -> int:
     # reports as an overdraw rather than a parse error.
     digits = value[1:] if isinstance(value, str) and value.startswith("-") else value
     if not isinstance(digits, str) or not digits.isascii() or not digits.isdigit():
-        raise MalformedMessage(f"{key} must be a decimal string of planck")
+        raise MalformedMessageError(f"{key} must be a decimal string of planck")
     if len(digits) > 40:
-        raise MalformedMessage(f"{key} has too many digits")
+        raise MalformedMessageError(f"{key} has too many digits")
     return int(value)
 
 
@@ -357,9 +368,9 @@ def _list(body: dict[str, Any], key: str, version: int) -> list[Any]:
     version is at least 1)."""
     value = body[key]
     if not isinstance(value, list) or not 2 <= len(value) <= MAX_BATCH:
-        raise MalformedMessage(f"{key} must be a list of 2 to {MAX_BATCH} items")
+        raise MalformedMessageError(f"{key} must be a list of 2 to {MAX_BATCH} items")
     if len(value) > version:
-        raise MalformedMessage(f"{key}: {len(value)} states cannot end at version {version}")
+        raise MalformedMessageError(f"{key}: {len(value)} states cannot end at version {version}")
     return value
 
 
@@ -373,22 +384,22 @@ def _signatures(body: dict[str, Any], version: int) -> tuple[bytes, ...]:
 def _text(body: dict[str, Any], key: str, limit: int) -> str:
     value = body[key]
     if not isinstance(value, str) or len(value) > limit:
-        raise MalformedMessage(f"{key} must be a string of at most {limit} characters")
+        raise MalformedMessageError(f"{key} must be a string of at most {limit} characters")
     return value
 
 
 def decode(frame: bytes) -> Message:
     """The message in *frame* (length prefix and body, as :func:`encode` makes it).
 
-    Raises :class:`OversizeMessage` for a body over :data:`MAX_BODY` and
-    :class:`MalformedMessage` for anything else that is not exactly one valid message.
+    Raises :class:`OversizeMessageError` for a body over :data:`MAX_BODY` and
+    :class:`MalformedMessageError` for anything else that is not exactly one valid message.
     """
     if len(frame) > HEADER_SIZE + MAX_BODY:
-        raise OversizeMessage(f"frame of {len(frame)} bytes exceeds the cap")
+        raise OversizeMessageError(f"frame of {len(frame)} bytes exceeds the cap")
     length = frame_length(frame[:HEADER_SIZE])
     data = frame[HEADER_SIZE:]
     if len(data) != length:
-        raise MalformedMessage(f"frame announces {length} bytes but carries {len(data)}")
+        raise MalformedMessageError(f"frame announces {length} bytes but carries {len(data)}")
     try:
         body = json.loads(
             data.decode("utf-8"),
@@ -396,16 +407,16 @@ def decode(frame: bytes) -> Message:
             parse_constant=_reject_constant,
         )
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise MalformedMessage(f"frame body is not UTF-8 JSON: {err}") from None
+        raise MalformedMessageError(f"frame body is not UTF-8 JSON: {err}") from None
     if not isinstance(body, dict):
-        raise MalformedMessage("frame body must be a JSON object")
+        raise MalformedMessageError("frame body must be a JSON object")
     kind = body.get("type")
     if not isinstance(kind, str) or kind not in _FIELDS:
-        raise MalformedMessage(f"unknown message type {kind!r}")
+        raise MalformedMessageError(f"unknown message type {kind!r}")
     keys = set(body)
     if keys != _FIELDS[kind]:
         missing, extra = sorted(_FIELDS[kind] - keys), sorted(keys - _FIELDS[kind])
-        raise MalformedMessage(f"{kind}: missing fields {missing}, unexpected fields {extra}")
+        raise MalformedMessageError(f"{kind}: missing fields {missing}, unexpected fields {extra}")
     channel_id = _bytes(body, "channel_id", 32)
     version = _int(body, "version")
     if kind == "propose":
@@ -439,7 +450,7 @@ def decode(frame: bytes) -> Message:
             _planck({"balances_b": v}, "balances_b") for v in _list(body, "balances_b", version)
         ]
         if not len(balances_a) == len(balances_b) == len(signatures):
-            raise MalformedMessage("propose_batch: the lists differ in length")
+            raise MalformedMessageError("propose_batch: the lists differ in length")
         return ProposeBatch(
             channel_id=channel_id,
             genesis_hash=_bytes(body, "genesis_hash", 32),
@@ -450,4 +461,15 @@ def decode(frame: bytes) -> Message:
         )
     if kind == "countersign_batch":
         return CountersignBatch(channel_id, version, _signatures(body, version))
-    return Reject(channel_id, version, _text(body, "code", 32), _text(body, "reason", MAX_REASON))
+    cancel = (
+        None
+        if body["cancel_signature"] is None
+        else _bytes(body, "cancel_signature", SIGNATURE_SIZE)
+    )
+    return Reject(
+        channel_id,
+        version,
+        _text(body, "code", 32),
+        _text(body, "reason", MAX_REASON),
+        cancel,
+    )

@@ -24,11 +24,22 @@ asked) and :meth:`ChannelParty.attach` on its end of the transport; its policy d
 what it countersigns, and its read loop answers close requests.
 
 A cooperative close (:meth:`ChannelParty.close_cooperatively`) is a round trip before
-the extrinsic: both sides sign a *close* of the latest co-signed state and freeze the
+the extrinsic: both sides sign a *close* of the latest co-signed balances and freeze the
 channel durably before their signature leaves (see :mod:`.channel`); the requester then
 submits ``cooperative_close``. Both stores keep both close signatures, so either side can
 submit it, also after a restart (:meth:`ChannelParty.agree_close` returns the stored
 agreement without asking again).
+
+Without the peer, :meth:`ChannelParty.close_unilaterally` registers our latest co-signed
+state; until the challenge period ends the peer (or a watchtower) may replace it with a
+newer co-signed state, then anyone settles. :meth:`ChannelParty.answer_stale_close`
+registers our newer state against a peer's stale close (call
+:meth:`ChannelParty.answer_stale_closes` after a restart, or run a
+:class:`~.watchtower.Watchtower`).
+
+Store commits (fsync'd) run on one store thread, off the event loop, so that payments
+do not stall other tasks on the loop (heartbeats, other channels, job round trips); a
+message that depends on an update still leaves only once the update is durable.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,19 +57,18 @@ from substrateinterface import Keypair
 from substrateinterface.utils.ss58 import ss58_decode, ss58_encode
 
 from ccnet.client.exceptions import ChannelsError
+from ccnet.client.signing import SS58_FORMAT
 
 from .channel import Channel, Policy, accept_not_worse
 from .exceptions import (
     ChannelStateError,
-    CloseRefused,
-    InDoubtError,
-    MalformedMessage,
-    PeerTimeout,
+    CloseRefusedError,
+    MalformedMessageError,
+    PeerTimeoutError,
     PendingError,
     PersistError,
-    ProposalRejected,
     ProtocolError,
-    TransportClosed,
+    TransportClosedError,
     UnknownChannelError,
 )
 from .messages import (
@@ -78,7 +89,7 @@ from .transport import Transport
 from .updates import ChannelRecord, ChannelUpdate, Phase
 
 if TYPE_CHECKING:
-    from ccnet.client import Chain, Receipt
+    from ccnet.client import Chain, ChannelInfo, Receipt
 
 __all__ = ["ChannelParty", "Guardian", "ProtocolIncident"]
 
@@ -90,10 +101,11 @@ Guardian = Callable[[ChannelParams, SignedState], None]
 """Called with each new co-signed state after it is stored, e.g.
 :meth:`ccnet.channels.watchtower.Watchtower.guard` or a :class:`~.watchtower.TowerClient`."""
 
-SS58 = 42
+SS58 = SS58_FORMAT
 CLOSE_ATTEMPTS = 3
 """Close requests sent per :meth:`ChannelParty.agree_close` while the peer answers
-``pending`` (its own proposal crossed ours; it re-sends it, and we answer that first)."""
+``pending`` (its proposal crossed our request; it re-sends it, and we answer that
+first)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,9 @@ class ChannelParty:
     chain's. *policy* decides which valid proposals we countersign (default: those
     that do not lower our balance). *timeout* bounds waiting for the peer's answer,
     seconds. *guardian* receives every new co-signed state (a watchtower).
+    *store_thread* runs the store's commits on a thread of their own (default), so that
+    an fsync never blocks the event loop; False commits on the loop (the store is then
+    used from the loop's thread only).
     """
 
     def __init__(
@@ -153,6 +168,7 @@ class ChannelParty:
         policy: Policy = accept_not_worse,
         timeout: float = 30.0,
         guardian: Guardian | None = None,
+        store_thread: bool = True,
     ) -> None:
         if genesis_hash is None:
             if chain is None:
@@ -165,9 +181,15 @@ class ChannelParty:
         self._policy = policy
         self._timeout = timeout
         self._guardian = guardian
+        self._store_thread = store_thread
+        self._io: ThreadPoolExecutor | None = None
         self._channels: dict[bytes, Channel] = {}
         self._links: dict[bytes, _Link] = {}
         self._durable: dict[tuple[bytes, int], asyncio.Future[None]] = {}
+        self._durable_ids: dict[bytes, int] = {}
+        """Per channel: the highest update id an ``IN_PROGRESS`` store reported durable."""
+        self._inflight: dict[bytes, set[asyncio.Future[bool]]] = {}
+        """Per channel: commits not finished yet (each resolves to whether it is durable)."""
         self.incidents: deque[ProtocolIncident] = deque(maxlen=100)
         """The latest refused peer messages, oldest first."""
         self.receipts: list[Receipt] = []
@@ -210,27 +232,60 @@ class ChannelParty:
 
     # -- persistence ------------------------------------------------------------------
 
+    async def _commit(self, update: ChannelUpdate) -> PersistStatus:
+        """Hand *update* to the store: on the store thread (one thread, so updates
+        apply in the order they were made), or on the loop."""
+        if not self._store_thread:
+            return self._store.update_persisted_channel(update)
+        if self._io is None:
+            self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccnet-channel-store")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._io, self._store.update_persisted_channel, update)
+
     async def _persist(self, channel: Channel, update: ChannelUpdate | None) -> None:
-        """Make *update* durable before anything that depends on it goes out."""
+        """Make *update* durable before anything that depends on it goes out.
+
+        Called right after the machine made *update*, with no ``await`` in between, so
+        the commits of one channel reach the store thread in ``update_id`` order."""
         if update is None:
             return
-        status = self._store.update_persisted_channel(update)
-        if status is PersistStatus.IN_PROGRESS:
-            future = asyncio.get_running_loop().create_future()
-            self._durable[(update.channel_id, update.update_id)] = future
-            await future
-        elif status is not PersistStatus.COMPLETED:
-            channel.fail(f"the store could not persist update {update.update_id}")
-            raise PersistError(f"channel 0x{channel.channel_id.hex()}: update not persisted")
+        cid = update.channel_id
+        durable: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        inflight = self._inflight.setdefault(cid, set())
+        inflight.add(durable)
+        try:
+            status = await self._commit(update)
+            if status is PersistStatus.IN_PROGRESS:
+                if self._durable_ids.get(cid, 0) < update.update_id:
+                    future = asyncio.get_running_loop().create_future()
+                    self._durable[(cid, update.update_id)] = future
+                    await future
+            elif status is not PersistStatus.COMPLETED:
+                channel.fail(f"the store could not persist update {update.update_id}")
+                raise PersistError(f"channel 0x{cid.hex()}: update not persisted")
+            durable.set_result(True)
+        finally:
+            if not durable.done():
+                durable.set_result(False)
+            inflight.discard(durable)
         if update.signed is not None and update.signed.co_signed and self._guardian is not None:
             try:
                 self._guardian(channel.info, update.signed)
             except Exception:
                 log.exception("guardian failed on version %d", update.signed.version)
 
+    async def _flush(self, channel: Channel) -> None:
+        """Wait until every update made so far on *channel* is durable (before a
+        message that depends on one leaves, e.g. a re-sent proposal); raises
+        :class:`PersistError` if one could not be persisted."""
+        waiting = list(self._inflight.get(channel.channel_id, ()))
+        if waiting and not all(await asyncio.gather(*(asyncio.shield(f) for f in waiting))):
+            raise PersistError(f"channel 0x{channel.channel_id.hex()}: update not persisted")
+
     def persisted(self, channel_id: bytes, update_id: int) -> None:
         """Tell the party that an ``IN_PROGRESS`` update (and those before it) is now
         durable; what waited for it goes out."""
+        self._durable_ids[channel_id] = max(self._durable_ids.get(channel_id, 0), update_id)
         for key, future in list(self._durable.items()):
             if key[0] == channel_id and key[1] <= update_id and not future.done():
                 future.set_result(None)
@@ -269,6 +324,7 @@ class ChannelParty:
             self._read(channel, link), name=f"ccnet-channel-{channel_id.hex()[:8]}"
         )
         link.reader.add_done_callback(_log_task_error)
+        await self._flush(channel)
         retransmission = channel.retransmission()
         if retransmission is not None:
             log.info(
@@ -288,13 +344,13 @@ class ChannelParty:
         await link.transport.close()
         if link.reader is not None:
             await asyncio.gather(link.reader, return_exceptions=True)
-        link.fail_waiters(TransportClosed("detached"))
+        link.fail_waiters(TransportClosedError("detached"))
 
     def _link(self, channel_id: bytes) -> _Link:
         try:
             return self._links[channel_id]
         except KeyError:
-            raise TransportClosed(f"channel 0x{channel_id.hex()} has no transport") from None
+            raise TransportClosedError(f"channel 0x{channel_id.hex()} has no transport") from None
 
     async def _send(self, link: _Link, message: Message) -> None:
         await link.transport.send(encode(message))
@@ -318,16 +374,17 @@ class ChannelParty:
         link.close_version = version
         return waiter
 
-    def _settle_close(
-        self, link: _Link, version: int, result: ClosingAgreement | Exception
-    ) -> None:
+    def _settle_close(self, link: _Link, result: ClosingAgreement | CloseRefusedError) -> None:
+        """Answer whoever waits for a close agreement: any complete agreement will do
+        (its version may have moved up, see :mod:`.channel`); a refusal only that of the
+        request it waits for."""
         waiter = link.close_waiter
-        if waiter is None or waiter.done() or link.close_version != version:
+        if waiter is None or waiter.done():
             return
-        if isinstance(result, Exception):
-            waiter.set_exception(result)
-        else:
+        if isinstance(result, ClosingAgreement):
             waiter.set_result(result)
+        elif link.close_version == result.version:
+            waiter.set_exception(result)
 
     def _settle_waiter(self, link: _Link, version: int, result: SignedState | Exception) -> None:
         waiter = link.waiter
@@ -343,26 +400,26 @@ class ChannelParty:
             while True:
                 try:
                     frame = await link.transport.recv()
-                except TransportClosed:
+                except TransportClosedError:
                     break
                 except ProtocolError as err:  # an oversize frame, skipped by the transport
                     await self._refuse(channel, link, err, None, version=0)
                     continue
                 try:
                     message = decode(frame)
-                except MalformedMessage as err:
+                except MalformedMessageError as err:
                     await self._refuse(channel, link, err, None, version=0)
                     continue
                 try:
                     await self._dispatch(channel, link, message)
-                except TransportClosed:
+                except TransportClosedError:
                     break
                 except PersistError as err:
                     log.error("%s", err)
                     link.fail_waiters(err)
                     break
         finally:
-            link.fail_waiters(TransportClosed("the peer transport closed"))
+            link.fail_waiters(TransportClosedError("the peer transport closed"))
 
     async def _refuse(
         self,
@@ -378,12 +435,11 @@ class ChannelParty:
         if message is None or isinstance(message, Propose | ProposeBatch | CloseRequest):
             try:
                 await self._send(link, channel.reject_for(error, version))
-            except TransportClosed:
+            except TransportClosedError:
                 pass
 
     async def _dispatch(self, channel: Channel, link: _Link, message: Message) -> None:
         if isinstance(message, Propose | ProposeBatch):
-            pending_before = channel.pending
             reply: Countersign | CountersignBatch | Reject
             try:
                 if isinstance(message, Propose):
@@ -395,13 +451,6 @@ class ChannelParty:
                 return
             await self._persist(channel, update)
             await self._send(link, reply)
-            if pending_before is not None and channel.pending is None:
-                # Our own proposal of that version lost against A's (or was burned).
-                self._settle_waiter(
-                    link,
-                    pending_before.state.version,
-                    ProposalRejected("conflict", "the peer's proposal went first", message.version),
-                )
         elif isinstance(message, Countersign | CountersignBatch):
             try:
                 if isinstance(message, Countersign):
@@ -420,9 +469,9 @@ class ChannelParty:
                 await self._refuse(channel, link, err, message, version=message.version)
                 return
             await self._persist(channel, maybe_update)
-            if isinstance(rejection, CloseRefused):
-                self._settle_close(link, message.version, rejection)
-            else:
+            if isinstance(rejection, CloseRefusedError):
+                self._settle_close(link, rejection)
+            elif rejection is not None:
                 self._settle_waiter(link, message.version, rejection)
         elif isinstance(message, CloseRequest):
             await self._on_close_request(channel, link, message)
@@ -441,9 +490,10 @@ class ChannelParty:
             reply, update = channel.on_close_request(message)
         except PendingError as err:
             # Our proposal crossed the request: re-send it first, so that the peer
-            # answers it (countersign, or reject as frozen) before it asks again.
+            # answers it (countersign, or a cancel) before it asks again.
             retransmission = channel.retransmission()
             if retransmission is not None:
+                await self._flush(channel)
                 await self._send(link, retransmission)
             await self._refuse(channel, link, err, message, version=message.version)
             return
@@ -457,7 +507,7 @@ class ChannelParty:
     def _close_agreed(self, channel: Channel, link: _Link) -> None:
         closing = channel.closing
         if closing is not None and closing.complete:
-            self._settle_close(link, closing.version, closing)
+            self._settle_close(link, closing)
 
     # -- updates ----------------------------------------------------------------------
 
@@ -468,7 +518,7 @@ class ChannelParty:
         link = self._link(channel.channel_id)
         async with link.lock:
             if link.reader is None or link.reader.done():
-                raise TransportClosed("the peer transport is closed; attach a new one")
+                raise TransportClosedError("the peer transport is closed; attach a new one")
             message, update = build()
             waiter = self._expect(link, message.version)
             await self._persist(channel, update)
@@ -476,7 +526,7 @@ class ChannelParty:
             try:
                 return await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
             except TimeoutError:
-                raise PeerTimeout(
+                raise PeerTimeoutError(
                     f"no answer to version {message.version} in {self._timeout} s "
                     "(it stays outstanding; re-attach to re-send it)"
                 ) from None
@@ -484,17 +534,21 @@ class ChannelParty:
     async def propose(
         self, channel_id: bytes, balance_a: int, balance_b: int, memo: str = ""
     ) -> SignedState:
-        """Propose the next state and wait for the peer's countersignature.
+        """Propose the next state (party A) and wait for the peer's countersignature.
 
-        Returns the new co-signed state. Raises :class:`ProposalRejected`,
-        :class:`PeerTimeout`, :class:`TransportClosed`, :class:`BalanceError`,
-        :class:`ChannelStateError` and :class:`PersistError`."""
+        Returns the new co-signed state. Raises :class:`ProposalRejectedError` (refused:
+        with a cancel, the channel goes on at the version after it; without one the
+        proposal stays outstanding and the channel is failed), :class:`PeerTimeoutError`,
+        :class:`TransportClosedError`, :class:`BalanceError`, :class:`ChannelStateError`
+        (party B, not funded, frozen, failed, or :class:`InDoubtError`) and
+        :class:`PersistError`."""
         channel = self.channel(channel_id)
         return await self._round_trip(channel, lambda: channel.propose(balance_a, balance_b, memo))
 
     async def pay(self, channel_id: bytes, amount: int, memo: str = "") -> SignedState:
-        """Move *amount* planck from us to the peer (one propose/countersign round trip);
-        returns the new co-signed state. Raises what :meth:`propose` raises."""
+        """Move *amount* planck from us (party A) to the peer (one propose/countersign
+        round trip); returns the new co-signed state. Raises what :meth:`propose`
+        raises."""
         channel = self.channel(channel_id)
         return await self._round_trip(channel, lambda: channel.pay(amount, memo))
 
@@ -507,15 +561,17 @@ class ChannelParty:
 
         Returns the last co-signed state once every state of the batch is durable in
         our store; the peer made them durable before it answered. All or none: a
-        refused batch raises :class:`ProposalRejected` and no payment happened. Raises
-        what :meth:`propose` raises, and :class:`ValueError` for no or too many
+        refused batch raises :class:`ProposalRejectedError` and no payment happened.
+        Raises what :meth:`propose` raises, and :class:`ValueError` for no or too many
         amounts."""
         channel = self.channel(channel_id)
         return await self._round_trip(channel, lambda: channel.pay_many(amounts, memo))
 
     async def resolve(self, channel_id: bytes) -> SignedState:
         """Re-send our outstanding proposal (after a crash or timeout) and wait for its
-        answer; returns the latest co-signed state (at once if nothing is outstanding)."""
+        answer; returns the latest co-signed state (at once if nothing is outstanding).
+        Raises :class:`ProposalRejectedError` (refused: with a cancel, the cancel is now
+        the latest state), :class:`PeerTimeoutError` and :class:`TransportClosedError`."""
         channel = self.channel(channel_id)
         link = self._link(channel_id)
         async with link.lock:
@@ -530,12 +586,13 @@ class ChannelParty:
                 or link.waiting_version != message.version
             ):
                 waiter = self._expect(link, message.version)
+                await self._flush(channel)
                 await self._send(link, message)
             link.just_resent = False
             try:
                 return await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
             except TimeoutError:
-                raise PeerTimeout(f"no answer to version {message.version}") from None
+                raise PeerTimeoutError(f"no answer to version {message.version}") from None
 
     # -- chain ------------------------------------------------------------------------
 
@@ -561,7 +618,9 @@ class ChannelParty:
     async def open(self, counterparty: str, deposit: int, counterparty_deposit: int = 0) -> Channel:
         """Open a channel to *counterparty* (SS58) on chain, as party A, depositing
         *deposit* planck and asking *counterparty_deposit* of B (0: funded at once).
-        Returns the stored channel (phase ``opening`` or ``funded``). Raises
+        The chain also holds its record deposit (``Channels.RecordDeposit``) of ours
+        until the channel is gone. Returns the stored channel (phase ``opening`` or
+        ``funded``), its id taken from the ``ChannelOpened`` event. Raises
         :class:`ccnet.client.ChannelsError` and the SDK's connection errors."""
         chain = self._require_chain()
         receipt = await self._submit(
@@ -609,11 +668,8 @@ class ChannelParty:
                 me = params.party_of(self.public_key)
             except ValueError:
                 raise ChannelStateError("we are not a party of this channel") from None
-            phase = {"Opening": Phase.OPENING, "Funded": Phase.FUNDED}.get(
-                info.phase, Phase.CLOSING
-            )
             channel = self._add(
-                ChannelRecord(params, me, phase, SignedState(params.opening_state()))
+                ChannelRecord(params, me, _phase_of(info), SignedState(params.opening_state()))
             )
         if fund and channel.phase is Phase.OPENING and channel.me is Party.B:
             await self._submit(chain.channels.fund, self._keypair, channel_id)
@@ -626,12 +682,7 @@ class ChannelParty:
         chain = self._require_chain()
         channel = self.channel(channel_id)
         info = await self._read_chain(chain.channels.channel, channel_id)
-        if info is None:
-            phase = Phase.SETTLED
-        else:
-            phase = {"Opening": Phase.OPENING, "Funded": Phase.FUNDED}.get(
-                info.phase, Phase.CLOSING
-            )
+        phase = Phase.SETTLED if info is None else _phase_of(info)
         await self._set_phase(channel, phase)
         return phase
 
@@ -642,22 +693,22 @@ class ChannelParty:
         else:
             advice = (
                 f"the channel stays frozen at version {frozen.version}: retry once the peer is "
-                "back, or close_unilaterally() (it registers that same state; nothing newer "
-                "exists)"
+                "back, or close_unilaterally() (it registers our latest state, whose balances "
+                "are the frozen ones)"
             )
         return f"channel 0x{channel.channel_id.hex()}: no cooperative close ({why}); {advice}"
 
     async def agree_close(self, channel_id: bytes) -> ClosingAgreement:
-        """Agree a cooperative close of the latest co-signed state with the peer: sign
-        it (the deposits, version 0, before any update), freeze the channel durably,
-        send ``close_request`` and wait for the peer's ``close_accept``. Returns the
-        agreement with both close signatures, stored on both sides (at once when it
-        is stored already).
+        """Agree a cooperative close of the latest co-signed balances with the peer:
+        sign it (the deposits, version 0, before any update), freeze the channel
+        durably, send ``close_request`` and wait for the peer's ``close_accept``.
+        Returns the agreement with both close signatures, stored on both sides (at once
+        when it is stored already).
 
         Raises :class:`InDoubtError` (our proposal is outstanding: :meth:`resolve`
-        it), :class:`ChannelStateError` (not funded), :class:`TransportClosed` and
-        :class:`PeerTimeout` (the peer is gone), :class:`CloseRefused`. Once the
-        request has left, the channel stays frozen whatever happens; the errors say
+        it), :class:`ChannelStateError` (not funded), :class:`TransportClosedError` and
+        :class:`PeerTimeoutError` (the peer is gone), :class:`CloseRefusedError`. Once
+        the request has left, the channel stays frozen whatever happens; the errors say
         to retry or to :meth:`close_unilaterally`."""
         channel = self.channel(channel_id)
         closing = channel.closing
@@ -665,7 +716,7 @@ class ChannelParty:
             return closing
         link = self._links.get(channel_id)
         if link is None or link.reader is None or link.reader.done():
-            raise TransportClosed(self._no_close(channel, "the peer is not connected"))
+            raise TransportClosedError(self._no_close(channel, "the peer is not connected"))
         async with link.lock:
             for attempt in range(1, CLOSE_ATTEMPTS + 1):
                 closing = channel.closing
@@ -679,17 +730,17 @@ class ChannelParty:
                     return await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
                 except TimeoutError:
                     why = f"no answer to the close request in {self._timeout} s"
-                    raise PeerTimeout(self._no_close(channel, why)) from None
-                except TransportClosed as err:
-                    raise TransportClosed(self._no_close(channel, str(err))) from None
-                except CloseRefused as err:
+                    raise PeerTimeoutError(self._no_close(channel, why)) from None
+                except TransportClosedError as err:
+                    raise TransportClosedError(self._no_close(channel, str(err))) from None
+                except CloseRefusedError as err:
                     if err.code != PendingError.code or attempt == CLOSE_ATTEMPTS:
                         raise
                     log.info("channel 0x%s: peer busy, asking to close again", channel_id.hex())
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def close_cooperatively(self, channel_id: bytes) -> Receipt:
-        """Pay out the latest co-signed state at once: :meth:`agree_close` with the
+        """Pay out the latest co-signed balances at once: :meth:`agree_close` with the
         peer (one round trip; none if the agreement is stored already), then submit
         ``cooperative_close`` with both close signatures. Before any update this closes
         on the deposits (version 0), with no update round trip.
@@ -723,22 +774,21 @@ class ChannelParty:
         await self._set_phase(channel, Phase.SETTLED)
         return receipt
 
-    async def close_unilaterally(self, channel_id: bytes, *, force: bool = False) -> Receipt:
-        """Register the latest co-signed state (or the unsigned opening state) and start
-        the challenge period. Refused with :class:`InDoubtError` while our proposal is
-        outstanding, since the peer may hold it co-signed and refute our close as fraud,
-        and with :class:`ChannelStateError` when a cooperative close is agreed (submit
-        it with :meth:`close_cooperatively`: final at once, no peer needed); *force*
-        overrides both."""
+    async def close_unilaterally(self, channel_id: bytes) -> Receipt:
+        """Register our latest co-signed state (or the unsigned opening state) and start
+        the channel's challenge period; :meth:`settle` after it.
+
+        Safe at any time, also while our proposal is outstanding: until the period ends
+        the peer can only replace our state with a newer co-signed one, and the only
+        newer states we signed are that proposal's (so as the payer we may end with our
+        balance in it, never lower) or a cancel (the same balances). Refused with
+        :class:`ChannelStateError` when a cooperative close is agreed: submit it with
+        :meth:`close_cooperatively` (final at once, the peer is not needed). Raises
+        :class:`ccnet.client.ChannelsError` (e.g. ``NotFunded``)."""
         chain = self._require_chain()
         channel = self.channel(channel_id)
-        if channel.pending is not None and not force:
-            raise InDoubtError(
-                f"version {channel.pending.state.version} is outstanding: closing with "
-                f"{channel.latest.version} could be refuted as fraud"
-            )
         closing = channel.closing
-        if closing is not None and closing.complete and not force:
+        if closing is not None and closing.complete:
             raise ChannelStateError(
                 f"a cooperative close of version {closing.version} is agreed: submit it with "
                 "close_cooperatively (final at once, the peer is not needed)"
@@ -759,13 +809,17 @@ class ChannelParty:
         return receipt
 
     async def challenge(self, channel_id: bytes) -> Receipt:
-        """Refute the peer's stale unilateral close with our latest co-signed state (the
-        fraud proof; the peer loses its share to us)."""
+        """Register our latest co-signed state against the registered one of a closing
+        channel (``challenge``: it must be newer; it replaces the registered state, the
+        challenge period is not extended). The channel stays closing until
+        :meth:`settle`. Raises :class:`ChannelStateError` (no co-signed state) and
+        :class:`ccnet.client.ChannelsError` (``NotNewer``, ``ChallengePeriodOver``,
+        ``NotClosing``)."""
         chain = self._require_chain()
         channel = self.channel(channel_id)
         latest = channel.latest
         if not latest.co_signed:
-            raise ChannelStateError("no co-signed state to challenge with")
+            raise ChannelStateError("no co-signed state to register")
         state = latest.state
         receipt = await self._submit(
             chain.channels.challenge,
@@ -777,8 +831,43 @@ class ChannelParty:
             latest.signature_a,
             latest.signature_b,
         )
-        await self._set_phase(channel, Phase.CHALLENGED)
+        await self._set_phase(channel, Phase.CLOSING)
         return receipt
+
+    async def answer_stale_close(self, channel_id: bytes) -> Receipt | None:
+        """If *channel_id* is closing on chain with a version older than our latest
+        co-signed state and its challenge period is still open, register ours
+        (:meth:`challenge`); a closing channel is stored as closing either way. Returns
+        the receipt, or None when there was nothing to answer (or too late: logged)."""
+        chain = self._require_chain()
+        channel = self.channel(channel_id)
+        info = await self._read_chain(chain.channels.channel, channel_id)
+        if info is None or info.closing is None:
+            return None
+        await self._set_phase(channel, Phase.CLOSING)
+        latest = channel.latest
+        if info.closing.version >= latest.version or not latest.co_signed:
+            return None
+        # The challenge lands in the next block at the earliest.
+        if await self._read_chain(chain.block_number) + 1 > info.closing.challenge_ends:
+            log.error(
+                "channel 0x%s: stale close (version %d < %d) seen after its challenge period",
+                channel_id.hex(),
+                info.closing.version,
+                latest.version,
+            )
+            return None
+        return await self.challenge(channel_id)
+
+    async def answer_stale_closes(self) -> list[Receipt]:
+        """:meth:`answer_stale_close` for every live channel (after a restart: closes
+        that happened while we were away). Returns the receipts of the challenges."""
+        receipts = []
+        for channel in self.channels:
+            receipt = await self.answer_stale_close(channel.channel_id)
+            if receipt is not None:
+                receipts.append(receipt)
+        return receipts
 
     async def settle(self, channel_id: bytes) -> Receipt:
         """Pay out the registered state after the challenge period (``settle``)."""
@@ -791,9 +880,13 @@ class ChannelParty:
     # -- lifecycle --------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Detach every transport (the store and chain stay open: the caller owns them)."""
+        """Detach every transport and stop the store thread (the store and chain stay
+        open: the caller owns them)."""
         for channel_id in list(self._links):
             await self.detach(channel_id)
+        if self._io is not None:
+            io, self._io = self._io, None
+            await asyncio.to_thread(io.shutdown, wait=True)
 
     async def __aenter__(self) -> ChannelParty:
         return self
@@ -805,6 +898,11 @@ class ChannelParty:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _phase_of(info: ChannelInfo) -> Phase:
+    """Our phase for a channel as the chain reports it."""
+    return {"Opening": Phase.OPENING, "Funded": Phase.FUNDED}.get(info.phase, Phase.CLOSING)
 
 
 def _log_task_error(task: asyncio.Task[None]) -> None:

@@ -15,8 +15,10 @@ latest state, after which they sign no more updates (:class:`ClosingAgreement`).
 
 The shared vectors in ``tests/vectors/channel_state.json`` pin these bytes (``payload_scale``
 and ``close_payload_scale``; checked by ``cargo test``, ``tests/unit/test_vectors.py`` and
-``tests/unit/test_channels_state.py``). Channel ids are blake2b-256 of
-``SCALE(CHANNEL_ID_DOMAIN [u8; 16], party_a AccountId32, party_b AccountId32, nonce u64)``.
+``tests/unit/test_channels_state.py``). Channel ids come from the chain (see
+:func:`ccnet.client.pallets.channels.channel_id_of`): they hash the block the channel was
+opened after, so a state signed on one chain instance never verifies on another started
+from the same spec.
 
 Balances are integers in planck (1 CC = 10**12 planck). Party A is the opener; the
 version 0 state is the deposits and needs no signatures on chain.
@@ -24,7 +26,6 @@ version 0 state is the deposits and needs no signatures on chain.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from enum import StrEnum
@@ -40,7 +41,6 @@ from ccnet.client import signing
 from .exceptions import BalanceError, SignatureError, VersionError
 
 __all__ = [
-    "CHANNEL_ID_DOMAIN",
     "CLOSE_DOMAIN",
     "STATE_DOMAIN",
     "U64_MAX",
@@ -50,7 +50,6 @@ __all__ = [
     "ClosingAgreement",
     "Party",
     "SignedState",
-    "channel_id_of",
     "closing_payload",
     "encode_state",
     "sign_close",
@@ -64,8 +63,6 @@ STATE_DOMAIN = signing.CHANNEL_UPDATE_DOMAIN
 """Domain tag that starts every signed channel update (16 bytes)."""
 CLOSE_DOMAIN = signing.CHANNEL_CLOSE_DOMAIN
 """Domain tag of close signatures, the only ones ``cooperative_close`` takes (16 bytes)."""
-CHANNEL_ID_DOMAIN = signing.CHANNEL_ID_DOMAIN
-"""Domain tag of channel id derivation (16 bytes)."""
 U64_MAX = 2**64 - 1
 U128_MAX = 2**128 - 1
 
@@ -226,13 +223,6 @@ def verify_close(
     """Whether *signature* is the sr25519 close signature of *state* by *public_key*
     (an update signature of the same state is not)."""
     return _verify(CLOSE_DOMAIN, public_key, genesis_hash, state, signature)
-
-
-def channel_id_of(party_a: bytes, party_b: bytes, nonce: int) -> bytes:
-    """The id of the channel *party_a* opens to *party_b* (32-byte public keys) when the
-    pallet's ``NextChannelNonce`` is *nonce*."""
-    data = CHANNEL_ID_DOMAIN + _h256(party_a, "party_a") + _h256(party_b, "party_b") + _u64(nonce)
-    return hashlib.blake2b(data, digest_size=32).digest()
 
 
 @dataclass(frozen=True, slots=True)

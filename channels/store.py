@@ -9,9 +9,11 @@ freezes the channel.
 
 :class:`SqliteChannelStore` commits each update in its own transaction on a database in
 WAL mode with ``synchronous=FULL``, so a commit is on disk (the WAL fsync'd) before the
-call returns ``COMPLETED``. After ``kill -9`` at any point, :meth:`~SqliteChannelStore.load`
-gives back the last committed update: the latest co-signed state and any proposal we
-had signed.
+call returns ``COMPLETED``. Its calls may come from several threads (one connection
+behind a lock): :class:`~ccnet.channels.party.ChannelParty` commits from a store thread
+of its own, so that an fsync never blocks the event loop. After ``kill -9`` at any
+point, :meth:`~SqliteChannelStore.load` gives back the last committed update: the latest
+co-signed state and any proposal we had signed.
 
 Tables: ``channels`` (one row per channel: parameters, phase, latest co-signed state,
 outstanding proposal, and the cooperative close we signed: ``close_*``, NULL until
@@ -19,12 +21,14 @@ then) and ``states`` (every co-signed state by version). Planck amounts are deci
 TEXT (u128 does not fit SQLite's INTEGER). Schema version 2 added the ``close_*``
 columns, version 3 ``pending_batch`` (the earlier states of an outstanding batch, JSON:
 ``[{"version", "balance_a", "balance_b", "signature"}, ...]``, NULL for a single
-proposal); an older file gets them when opened. A batch's SIGNED or COSIGNED update is
-one transaction (one fsync) for all its states.
+proposal), version 4 renamed ``burned`` to ``cancelled`` (party B: the version of the
+last cancel state it signed, see :mod:`.channel`); an older file is upgraded when
+opened. A batch's SIGNED or COSIGNED update is one transaction (one fsync) for all its
+states.
 
-The store guards the close freeze too: once ``close_version`` is set it never changes
-to another state, and no co-signed state newer than it is accepted (either is
-``UNRECOVERABLE_ERROR``).
+The store guards the close freeze too: once the ``close_*`` balances are set they never
+change (only the agreement's version may move up), and no co-signed state is accepted
+after them (either is ``UNRECOVERABLE_ERROR``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -46,7 +51,7 @@ __all__ = ["ChannelStore", "PersistStatus", "SqliteChannelStore"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _ADDED_COLUMNS = (
     ("close_version", "INTEGER"),  # schema 2
     ("close_balance_a", "TEXT"),
@@ -66,7 +71,7 @@ CREATE TABLE IF NOT EXISTS channels (
     me TEXT NOT NULL CHECK (me IN ('A', 'B')),
     phase TEXT NOT NULL,
     update_id INTEGER NOT NULL,
-    burned INTEGER NOT NULL DEFAULT 0,
+    cancelled INTEGER NOT NULL DEFAULT 0,
     version INTEGER NOT NULL,
     balance_a TEXT NOT NULL,
     balance_b TEXT NOT NULL,
@@ -220,7 +225,7 @@ def _row_record(row: sqlite3.Row) -> ChannelRecord:
         phase=Phase(row["phase"]),
         latest=latest,
         pending=pending,
-        burned=row["burned"],
+        cancelled=row["cancelled"],
         update_id=row["update_id"],
         closing=closing,
     )
@@ -229,16 +234,17 @@ def _row_record(row: sqlite3.Row) -> ChannelRecord:
 class SqliteChannelStore:
     """A :class:`ChannelStore` in one SQLite file (WAL, ``synchronous=FULL``).
 
-    One process owns the file at a time (others may read it). Not thread-safe: use it
-    from the thread that created it. Raises :class:`PersistError` when the file cannot
-    be opened; update failures are reported as ``UNRECOVERABLE_ERROR``.
+    One process owns the file at a time (others may read it). Thread-safe: one
+    connection behind a lock. Raises :class:`PersistError` when the file cannot be
+    opened; update failures are reported as ``UNRECOVERABLE_ERROR``.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._lock = threading.RLock()
             self._db.row_factory = sqlite3.Row
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -253,23 +259,31 @@ class SqliteChannelStore:
                 for name, kind in _ADDED_COLUMNS:  # schema 1 -> 2 -> 3
                     if name not in have:
                         db.execute(f"ALTER TABLE channels ADD COLUMN {name} {kind}")
+                if "burned" in have:  # schema 3 -> 4
+                    db.execute("ALTER TABLE channels RENAME COLUMN burned TO cancelled")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as err:
             raise PersistError(f"cannot open channel store {self.path}: {err}") from err
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, params: tuple[object, ...]) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
 
     def close(self) -> None:
         """Close the database."""
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def __enter__(self) -> SqliteChannelStore:
         return self
@@ -286,7 +300,7 @@ class SqliteChannelStore:
             with self._transaction() as db:
                 db.execute(
                     "INSERT OR IGNORE INTO channels (channel_id, genesis_hash, party_a, party_b,"
-                    " deposit_a, deposit_b, me, phase, update_id, burned, version, balance_a,"
+                    " deposit_a, deposit_b, me, phase, update_id, cancelled, version, balance_a,"
                     " balance_b, signature_a, signature_b, close_version, close_balance_a,"
                     " close_balance_b, close_signature_a, close_signature_b)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -300,7 +314,7 @@ class SqliteChannelStore:
                         record.me.value,
                         record.phase.value,
                         record.update_id,
-                        record.burned,
+                        record.cancelled,
                         latest.version,
                         str(latest.state.balance_a),
                         str(latest.state.balance_b),
@@ -416,17 +430,11 @@ class SqliteChannelStore:
                 " pending_batch = NULL WHERE channel_id = ? AND pending_version <= ?",
                 (key, state.version),
             )
-        elif update.kind is UpdateKind.BURNED:
+        elif update.kind is UpdateKind.CANCELLED:
             assert update.version is not None
             db.execute(
-                "UPDATE channels SET burned = MAX(burned, ?) WHERE channel_id = ?",
+                "UPDATE channels SET cancelled = MAX(cancelled, ?) WHERE channel_id = ?",
                 (update.version, key),
-            )
-            db.execute(
-                "UPDATE channels SET pending_version = NULL, pending_balance_a = NULL,"
-                " pending_balance_b = NULL, pending_signature = NULL, pending_memo = NULL,"
-                " pending_batch = NULL WHERE channel_id = ? AND pending_version <= ?",
-                (key, update.version),
             )
         elif update.kind is UpdateKind.CLOSING:
             closing = update.closing
@@ -435,12 +443,12 @@ class SqliteChannelStore:
             done = db.execute(
                 "UPDATE channels SET close_version = ?, close_balance_a = ?,"
                 " close_balance_b = ?, close_signature_a = ?, close_signature_b = ?"
-                " WHERE channel_id = ? AND (close_version IS NULL OR (close_version = ?"
+                " WHERE channel_id = ? AND (close_version IS NULL OR (close_version <= ?"
                 " AND close_balance_a = ? AND close_balance_b = ?))",
                 (*values, key, *values[:3]),
             )
             if done.rowcount != 1:
-                raise sqlite3.IntegrityError("a signed close never changes to another state")
+                raise sqlite3.IntegrityError("a signed close never changes its balances")
         else:
             assert update.phase is not None
             db.execute(
@@ -449,15 +457,14 @@ class SqliteChannelStore:
 
     def load(self, channel_id: bytes) -> ChannelRecord:
         """The channel as last committed; :class:`UnknownChannelError` if absent."""
-        row = self._db.execute("SELECT * FROM channels WHERE channel_id = ?", (channel_id,))
-        found = row.fetchone()
-        if found is None:
+        rows = self._rows("SELECT * FROM channels WHERE channel_id = ?", (channel_id,))
+        if not rows:
             raise UnknownChannelError(f"no channel 0x{channel_id.hex()} in {self.path}")
-        return _row_record(found)
+        return _row_record(rows[0])
 
     def channels(self) -> list[ChannelRecord]:
         """Every stored channel, in id order."""
-        rows = self._db.execute("SELECT * FROM channels ORDER BY channel_id").fetchall()
+        rows = self._rows("SELECT * FROM channels ORDER BY channel_id", ())
         return [_row_record(row) for row in rows]
 
     # -- reads ------------------------------------------------------------------------
@@ -469,10 +476,10 @@ class SqliteChannelStore:
 
     def history(self, channel_id: bytes, *, limit: int = 100) -> list[SignedState]:
         """The newest *limit* co-signed states, newest first."""
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT * FROM states WHERE channel_id = ? ORDER BY version DESC LIMIT ?",
             (channel_id, limit),
-        ).fetchall()
+        )
         return [
             SignedState(
                 ChannelState(channel_id, r["version"], int(r["balance_a"]), int(r["balance_b"])),

@@ -6,7 +6,10 @@ Not used by the protocol itself (like aiortc's ``contrib``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,7 @@ __all__ = [
     "PartyPair",
     "amount_for",
     "close_pair",
+    "eventually",
     "link_parties",
     "make_params",
     "paid_until",
@@ -33,6 +37,16 @@ __all__ = [
 CC = 10**12
 TEST_GENESIS = hashlib.sha256(b"ccnet channels test genesis").digest()
 """A made-up genesis hash for channels without a chain."""
+
+
+async def eventually(predicate: Callable[[], bool], what: str, limit: float = 10.0) -> None:
+    """Poll *predicate* on the event loop until it holds; AssertionError naming *what*
+    after *limit* seconds (a liveness bound for work on other threads, such as the
+    party's store thread, not a timed assertion)."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        await asyncio.sleep(0.001)
 
 
 def amount_for(version: int) -> int:
@@ -94,14 +108,30 @@ async def link_parties(
     policy_b: Policy = accept_not_worse,
     timeout: float = 5.0,
     transports: tuple[Transport, Transport] | None = None,
+    store_thread: bool = True,
 ) -> PartyPair:
     """Build both parties (stores ``alice.db`` and ``bob.db`` in *directory*), add the
-    channel and attach them over *transports* (default: a loss-free memory pair)."""
+    channel and attach them over *transports* (default: a loss-free memory pair).
+    *store_thread* as in :class:`~.party.ChannelParty`."""
     store_a = SqliteChannelStore(directory / "alice.db")
     store_b = SqliteChannelStore(directory / "bob.db")
     genesis = params.genesis_hash
-    a = ChannelParty(alice, store_a, genesis_hash=genesis, policy=policy_a, timeout=timeout)
-    b = ChannelParty(bob, store_b, genesis_hash=genesis, policy=policy_b, timeout=timeout)
+    a = ChannelParty(
+        alice,
+        store_a,
+        genesis_hash=genesis,
+        policy=policy_a,
+        timeout=timeout,
+        store_thread=store_thread,
+    )
+    b = ChannelParty(
+        bob,
+        store_b,
+        genesis_hash=genesis,
+        policy=policy_b,
+        timeout=timeout,
+        store_thread=store_thread,
+    )
     a.add_channel(params)
     b.add_channel(params)
     transport_a, transport_b = transports or MemoryTransport.pair()

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Protocol
 
-from .exceptions import OversizeMessage, TransportClosed
+from .exceptions import OversizeMessageError, TransportClosedError
 from .messages import HEADER_SIZE, frame_length
 
 __all__ = ["MemoryTransport", "StreamTransport", "Transport", "connect", "serve"]
@@ -29,16 +29,16 @@ class Transport(Protocol):
     """An ordered, message-preserving byte channel to one peer."""
 
     async def send(self, frame: bytes) -> None:
-        """Send one frame; :class:`TransportClosed` if the transport is closed."""
+        """Send one frame; :class:`TransportClosedError` if the transport is closed."""
         ...
 
     async def recv(self) -> bytes:
-        """The next frame; :class:`TransportClosed` at the end,
-        :class:`OversizeMessage` for a frame over the cap (skipped)."""
+        """The next frame; :class:`TransportClosedError` at the end,
+        :class:`OversizeMessageError` for a frame over the cap (skipped)."""
         ...
 
     async def close(self) -> None:
-        """Close; pending and later :meth:`recv` calls raise :class:`TransportClosed`."""
+        """Close; pending and later :meth:`recv` calls raise :class:`TransportClosedError`."""
         ...
 
 
@@ -46,7 +46,7 @@ class StreamTransport:
     """Frames over an asyncio ``StreamReader``/``StreamWriter`` pair.
 
     :meth:`recv` reads the length prefix first: a frame over the cap is read and thrown
-    away (the stream stays in step) and reported as :class:`OversizeMessage`.
+    away (the stream stays in step) and reported as :class:`OversizeMessageError`.
     """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -62,12 +62,12 @@ class StreamTransport:
 
     async def send(self, frame: bytes) -> None:
         if self._closed or self._writer.is_closing():
-            raise TransportClosed("transport is closed")
+            raise TransportClosedError("transport is closed")
         try:
             self._writer.write(frame)
             await self._writer.drain()
         except (ConnectionError, RuntimeError) as err:
-            raise TransportClosed(f"peer connection lost: {err}") from err
+            raise TransportClosedError(f"peer connection lost: {err}") from err
 
     async def _discard(self, length: int) -> None:
         while length > 0:
@@ -76,17 +76,17 @@ class StreamTransport:
 
     async def recv(self) -> bytes:
         if self._closed:
-            raise TransportClosed("transport is closed")
+            raise TransportClosedError("transport is closed")
         try:
             header = await self._reader.readexactly(HEADER_SIZE)
             try:
                 length = frame_length(header)
-            except OversizeMessage:
+            except OversizeMessageError:
                 await self._discard(int.from_bytes(header, "big"))
                 raise
             return header + await self._reader.readexactly(length)
         except (asyncio.IncompleteReadError, ConnectionError) as err:
-            raise TransportClosed("peer closed the connection") from err
+            raise TransportClosedError("peer closed the connection") from err
 
     async def close(self) -> None:
         if self._closed:
@@ -101,11 +101,11 @@ class StreamTransport:
 
 async def connect(host: str, port: int) -> StreamTransport:
     """A :class:`StreamTransport` over a TCP connection to *host*:*port*;
-    :class:`TransportClosed` if it cannot connect."""
+    :class:`TransportClosedError` if it cannot connect."""
     try:
         reader, writer = await asyncio.open_connection(host, port)
     except OSError as err:
-        raise TransportClosed(f"cannot connect to {host}:{port}: {err}") from err
+        raise TransportClosedError(f"cannot connect to {host}:{port}: {err}") from err
     return StreamTransport(reader, writer)
 
 
@@ -150,7 +150,7 @@ class MemoryTransport:
 
     async def send(self, frame: bytes) -> None:
         if self._closed or self._peer is None or self._peer._closed:
-            raise TransportClosed("transport is closed")
+            raise TransportClosedError("transport is closed")
         self.sent += 1
         if next(self._loss):
             self.dropped += 1
@@ -159,11 +159,11 @@ class MemoryTransport:
 
     async def recv(self) -> bytes:
         if self._closed:
-            raise TransportClosed("transport is closed")
+            raise TransportClosedError("transport is closed")
         frame = await self._inbox.get()
         if frame is None:
             self._inbox.put_nowait(None)  # wake any other reader too
-            raise TransportClosed("peer closed the transport")
+            raise TransportClosedError("peer closed the transport")
         return frame
 
     async def close(self) -> None:

@@ -24,9 +24,8 @@ class Phase(StrEnum):
     FUNDED = "funded"
     """Both deposits are held: off-chain updates are safe."""
     CLOSING = "closing"
-    """A unilateral close registered a state; the challenge period runs."""
-    CHALLENGED = "challenged"
-    """A fraud proof refuted a stale close; the honest party got the whole deposit."""
+    """A unilateral close registered a state; until its challenge period ends, a newer
+    co-signed state may replace it (``challenge``), then ``settle`` pays it out."""
     SETTLED = "settled"
     """Closed and paid out (cooperatively or by ``settle``)."""
     CANCELLED = "cancelled"
@@ -35,26 +34,29 @@ class Phase(StrEnum):
     @property
     def final(self) -> bool:
         """Whether the channel no longer exists on chain."""
-        return self in (Phase.CHALLENGED, Phase.SETTLED, Phase.CANCELLED)
+        return self in (Phase.SETTLED, Phase.CANCELLED)
 
 
 class UpdateKind(StrEnum):
     """What a :class:`ChannelUpdate` changes."""
 
     SIGNED = "signed"
-    """We signed a state we propose (it becomes the outstanding proposal), or a batch
-    of consecutive states (``earlier`` holds all but the last)."""
+    """We (party A) signed a state we propose (it becomes the outstanding proposal), or
+    a batch of consecutive states (``earlier`` holds all but the last)."""
     COSIGNED = "cosigned"
-    """A state signed by both became the latest (clears an older or equal proposal);
-    for a batch, ``earlier`` holds its co-signed states before the latest: one update,
-    so one durable commit, for the whole batch."""
-    BURNED = "burned"
-    """A proposal was refused by policy; its version is never used again."""
+    """A state signed by both became the latest (clears an older or equal proposal): a
+    countersigned proposal, or the cancel state of a refused one; for a batch,
+    ``earlier`` holds its co-signed states before the latest: one update, so one durable
+    commit, for the whole batch."""
+    CANCELLED = "cancelled"
+    """We (party B) refused a valid proposal and signed its cancel state; ``version`` is
+    the cancel's version: we never countersign it or an older version."""
     PHASE = "phase"
     """The life-cycle phase changed."""
     CLOSING = "closing"
-    """We signed a close of the latest state (the channel is frozen from now on), or
-    the peer's close signature completed the agreement."""
+    """We signed a close of the latest balances (the channel is frozen from now on), the
+    peer's close signature completed the agreement, or the agreement moved up to a
+    higher version of the same balances."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,7 @@ class ChannelUpdate:
     memo: str = ""
     """SIGNED: the proposal's memo."""
     version: int | None = None
-    """BURNED: the refused version."""
+    """CANCELLED: the cancel state's version."""
     phase: Phase | None = None
     """PHASE: the new phase."""
     closing: ClosingAgreement | None = None
@@ -104,8 +106,9 @@ class ChannelRecord:
     latest: SignedState
     """The newest co-signed state (the unsigned opening state before any update)."""
     pending: PendingProposal | None = None
-    burned: int = 0
-    """Highest version refused by policy (0: none)."""
+    """Party A: our outstanding proposal."""
+    cancelled: int = 0
+    """Party B: version of the last cancel state we signed (0: none)."""
     update_id: int = 0
     """Id of the last applied update."""
     closing: ClosingAgreement | None = None

@@ -1,12 +1,18 @@
-"""The watchtower: refutes stale unilateral closes of the channels it guards.
+"""The watchtower: registers the newest state of the channels it guards against stale
+unilateral closes.
 
-Parties hand the tower their newest co-signed states (:meth:`TowerStore.guard`, or the
-:class:`TowerClient` callable a :class:`~.party.ChannelParty` takes as its
-``guardian``). The tower follows the chain's ``Channels.ChannelClosing`` events; when a
-guarded channel is closed with an older version than the one it holds, it submits that
-state with ``challenge`` inside the challenge period (the fraud proof of seed 003:
-the closer loses everything to the honest party). It holds no party keys: the
-co-signed state is the proof, and its own key only pays the fee.
+pallet-channels settles a unilateral close with the newest co-signed state registered
+before the channel's challenge period ends (latest version wins, as in Perun's
+``dispute`` and Raiden's ``updateNonClosingBalanceProof``; no penalty). A party that
+is offline for the whole period would be paid an older state, so it hands its newest
+co-signed states to a tower (:meth:`TowerStore.guard`, or the :class:`TowerClient`
+callable a :class:`~.party.ChannelParty` takes as its ``guardian``). The tower follows
+the chain's ``Channels.ChannelClosing`` and ``Channels.ChannelChallenged`` events; when
+a guarded channel's registered version is older than the one it holds, it registers its
+state with ``challenge`` before ``challenge_ends``. On start it sweeps the chain's
+``Channels`` storage for guarded channels that started closing while it was down. With
+``settle=True`` it also submits ``settle`` once a period it watched is over. It holds no
+party keys: the co-signed state carries the authority, and its own key only pays fees.
 
 Hand-off is the tower's SQLite file (WAL, ``synchronous=FULL``): parties (in any
 process, e.g. ``ccnet channel guard``) write to it, and the running tower
@@ -30,13 +36,15 @@ from typing import TYPE_CHECKING
 from substrateinterface import Keypair
 from substrateinterface.utils.ss58 import ss58_decode
 
+from ccnet.client.exceptions import ChannelsError
+
 from .exceptions import BalanceError, SignatureError, WatchtowerError
 from .state import ChannelParams, ChannelState, SignedState
 
 if TYPE_CHECKING:
-    from ccnet.client import Chain, ChainEvent, Receipt
+    from ccnet.client import Chain, ChainEvent, ChannelInfo, Receipt
 
-__all__ = ["Challenge", "Guarded", "TowerClient", "TowerStore", "Watchtower"]
+__all__ = ["REGISTERED", "Challenge", "Guarded", "TowerClient", "TowerStore", "Watchtower"]
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +83,21 @@ class Guarded:
     signed: SignedState
 
 
+REGISTERED = "registered"
+"""The outcome of a challenge the chain took: the tower's state replaced the stale one."""
+
+
 @dataclass(frozen=True)
 class Challenge:
-    """A fraud proof the tower submitted (or tried to)."""
+    """A newer state the tower registered (or tried to) against a stale one."""
 
     channel_id: bytes
     closed_version: int
-    """The stale version the closer registered."""
+    """The stale version that was registered."""
     version: int
     """The newer version the tower submitted."""
     outcome: str
-    """``"refuted"``, or the error text."""
+    """:data:`REGISTERED`, or the error text."""
     receipt: Receipt | None = None
 
 
@@ -127,7 +139,7 @@ class TowerStore:
         whether it is newer than what was held. Raises :class:`WatchtowerError` when
         the state is not co-signed, does not add up or a signature is bad."""
         if not signed.co_signed:
-            raise WatchtowerError("only co-signed states can refute a close")
+            raise WatchtowerError("only co-signed states can replace a registered one")
         try:
             signed.verify(params)
         except (BalanceError, SignatureError, ValueError) as err:
@@ -227,20 +239,29 @@ class TowerClient:
 
 
 class Watchtower:
-    """Follows the chain and refutes stale closes of guarded channels.
+    """Follows the chain and registers the newest guarded state against stale closes.
 
-    *chain* is a :class:`ccnet.client.Chain`; *keypair* pays the fees of ``challenge``;
-    *store_path* is the tower's SQLite file (see :class:`TowerStore`).
+    *chain* is a :class:`ccnet.client.Chain`; *keypair* pays the fees of ``challenge``
+    (and of ``settle`` with *settle*); *store_path* is the tower's SQLite file (see
+    :class:`TowerStore`). With *settle*, the tower also pays out each guarded channel
+    it saw closing once its challenge period is over.
     """
 
-    def __init__(self, chain: Chain, keypair: Keypair, store_path: str | Path) -> None:
+    def __init__(
+        self, chain: Chain, keypair: Keypair, store_path: str | Path, *, settle: bool = False
+    ) -> None:
         self._chain = chain
         self._keypair = keypair
+        self._settle = settle
         self.store = TowerStore(store_path)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._closing: dict[bytes, int] = {}
+        """Guarded channels seen closing, with their ``challenge_ends`` block."""
         self.challenges: list[Challenge] = []
         """Challenges submitted by this instance, oldest first."""
+        self.settled: list[Receipt] = []
+        """``settle`` receipts of this instance (with *settle*), oldest first."""
 
     def guard(self, params: ChannelParams, signed: SignedState) -> None:
         """Guard *signed* (a :data:`~.party.Guardian`); :class:`WatchtowerError` if it
@@ -251,15 +272,20 @@ class Watchtower:
 
     def check(self, channel_id: bytes) -> Challenge | None:
         """If *channel_id* is closing on chain with an older version than we hold and
-        its challenge period is not over, submit the fraud proof. Returns what was
-        done, or None when there was nothing to do."""
+        its challenge period is not over, register ours. Returns what was done, or None
+        when there was nothing to do."""
         guarded = self.store.get(channel_id)
         if guarded is None:
             return None
         info = self._chain.channels.channel(channel_id)
-        if info is None or info.closing is None:
+        return None if info is None else self._answer(guarded, info)
+
+    def _answer(self, guarded: Guarded, info: ChannelInfo) -> Challenge | None:
+        closing = info.closing
+        if closing is None:
             return None
         params = guarded.params
+        channel_id = params.channel_id
         on_chain = (
             bytes.fromhex(ss58_decode(info.party_a)),
             bytes.fromhex(ss58_decode(info.party_b)),
@@ -269,28 +295,30 @@ class Watchtower:
         if on_chain != (params.party_a, params.party_b, params.deposit_a, params.deposit_b):
             log.warning("channel 0x%s: guarded parameters differ from the chain", channel_id.hex())
             return None
-        closed = info.closing.version
-        if closed >= guarded.signed.version:
+        self._closing[channel_id] = closing.challenge_ends
+        registered = closing.version
+        if registered >= guarded.signed.version:
             return None
         # The challenge lands in the next block at the earliest.
-        if self._chain.block_number() + 1 > info.closing.challenge_ends:
+        if self._chain.block_number() + 1 > closing.challenge_ends:
             log.error(
-                "channel 0x%s: stale close (version %d < %d) seen after its challenge period",
+                "channel 0x%s: stale version %d registered, seen after its challenge period "
+                "(we hold %d)",
                 channel_id.hex(),
-                closed,
+                registered,
                 guarded.signed.version,
             )
             return None
-        return self._challenge(guarded, closed)
+        return self._challenge(guarded, registered)
 
-    def _challenge(self, guarded: Guarded, closed: int) -> Challenge:
+    def _challenge(self, guarded: Guarded, registered: int) -> Challenge:
         signed, state = guarded.signed, guarded.signed.state
         assert signed.signature_a is not None and signed.signature_b is not None
         channel_id = state.channel_id
         log.warning(
-            "channel 0x%s closed with stale version %d; submitting %d",
+            "channel 0x%s: stale version %d registered; registering %d",
             channel_id.hex(),
-            closed,
+            registered,
             state.version,
         )
         try:
@@ -303,43 +331,72 @@ class Watchtower:
                 signed.signature_a,
                 signed.signature_b,
             )
-            challenge = Challenge(channel_id, closed, state.version, "refuted", receipt)
+            challenge = Challenge(channel_id, registered, state.version, REGISTERED, receipt)
         except Exception as err:  # recorded and logged; the tower keeps running
             log.error("challenge of 0x%s failed: %s", channel_id.hex(), err)
-            challenge = Challenge(channel_id, closed, state.version, f"failed: {err}")
+            challenge = Challenge(channel_id, registered, state.version, f"failed: {err}")
         self.store.record(challenge)
         self.challenges.append(challenge)
         return challenge
 
     def sweep(self) -> list[Challenge]:
-        """:meth:`check` every guarded channel (on start, to catch closes missed while
-        the tower was down)."""
-        done = [self.check(g.params.channel_id) for g in self.store.all()]
+        """Read the chain's ``Channels`` storage and answer every guarded channel that
+        is closing (on start: closes that happened while the tower was down)."""
+        guarded = {g.params.channel_id: g for g in self.store.all()}
+        done = []
+        for info in self._chain.channels.channels():
+            channel_id = bytes.fromhex(info.channel_id.removeprefix("0x"))
+            if info.closing is not None and channel_id in guarded:
+                done.append(self._answer(guarded[channel_id], info))
         return [c for c in done if c is not None]
 
     def on_event(self, event: ChainEvent) -> Challenge | None:
-        """Handle one chain event (``Channels.ChannelClosing`` triggers :meth:`check`)."""
-        if (event.pallet, event.name) != ("Channels", "ChannelClosing"):
+        """Handle one chain event (``Channels.ChannelClosing`` and
+        ``Channels.ChannelChallenged`` trigger :meth:`check`)."""
+        if event.pallet != "Channels" or event.name not in _WATCHED:
             return None
         channel_id = bytes.fromhex(str(event.attributes["channel_id"]).removeprefix("0x"))
         return self.check(channel_id)
+
+    def settle_due(self, block: int) -> list[Receipt]:
+        """Submit ``settle`` for every channel seen closing whose challenge period ended
+        before *block*. Returns the receipts (failures are logged; a channel already
+        gone is forgotten)."""
+        receipts = []
+        for channel_id, ends in sorted(self._closing.items()):
+            if block <= ends:
+                continue
+            try:
+                receipt = self._chain.channels.settle(self._keypair, channel_id)
+            except ChannelsError as err:
+                if err.name in ("UnknownChannel", "NotClosing"):
+                    del self._closing[channel_id]
+                else:
+                    log.error("settle of 0x%s failed: %s", channel_id.hex(), err)
+                continue
+            del self._closing[channel_id]
+            receipts.append(receipt)
+            self.settled.append(receipt)
+        return receipts
 
     def run(self, *, poll_interval: float = 1.0, stop: threading.Event | None = None) -> None:
         """Sweep, then follow new blocks until *stop* (or :meth:`stop`) is set. Blocks."""
         stop = stop or self._stop
         first = self._chain.block_number() + 1  # blocks from here on are watched
         self.sweep()
-        for event in self._chain.watch_events(
-            ["Channels"],
-            ["ChannelClosing"],
-            from_block=first,
-            poll_interval=poll_interval,
-            stop=stop,
+        for block in self._chain.watch_blocks(
+            from_block=first, poll_interval=poll_interval, stop=stop
         ):
-            try:
-                self.on_event(event)
-            except Exception:
-                log.exception("watchtower failed on %s", event.qualname)
+            for event in block.events:
+                try:
+                    self.on_event(event)
+                except Exception:
+                    log.exception("watchtower failed on %s", event.qualname)
+            if self._settle:
+                try:
+                    self.settle_due(block.number + 1)  # a settle lands in the next block
+                except Exception:
+                    log.exception("watchtower failed to settle")
 
     def start(self, *, poll_interval: float = 0.2) -> None:
         """:meth:`run` in a daemon thread until :meth:`stop`."""
@@ -363,3 +420,6 @@ class Watchtower:
         """Stop and close the store (the chain belongs to the caller)."""
         self.stop()
         self.store.close()
+
+
+_WATCHED = ("ChannelClosing", "ChannelChallenged")

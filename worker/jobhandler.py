@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from substrateinterface import Keypair
 
 from ccnet.channels import Transport
-from ccnet.channels.exceptions import OversizeMessage, TransportClosed
+from ccnet.channels.exceptions import OversizeMessageError, TransportClosedError
 
 from .background import cancel_and_wait, create_task_with_logging
 from .daemon_exceptions import (
@@ -196,7 +196,7 @@ class JobSessionHandler:
             while True:
                 try:
                     data = await state.tasks.recv()
-                except OversizeMessage as err:
+                except OversizeMessageError as err:
                     await self._fail(state, UNDECODABLE_JOB_ID, "malformed", str(err))
                     continue
                 try:
@@ -205,7 +205,7 @@ class JobSessionHandler:
                     await self._fail(state, UNDECODABLE_JOB_ID, "malformed", str(err))
                     continue
                 await self._dispatch(state, message)
-        except TransportClosed:
+        except TransportClosedError:
             return
 
     async def _send(self, state: _State, message: Message) -> None:
@@ -300,7 +300,7 @@ class JobSessionHandler:
         async def job() -> None:
             try:
                 await self._execute(state, request)
-            except TransportClosed:
+            except TransportClosedError:
                 pass  # the requester left: nobody to answer
             finally:
                 state.slots.release()
@@ -362,6 +362,6 @@ class JobSessionHandler:
             return
         try:
             await state.tasks.send(data)
-        except OversizeMessage as err:  # within the protocol's cap, over the transport's
+        except OversizeMessageError as err:  # within the protocol's cap, over the transport's
             text = f"the result does not fit in one message of this session: {err}"
             await self._fail(state, request.job_id, "output-limit", text, job.outcome.fuel_used)

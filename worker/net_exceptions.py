@@ -2,16 +2,16 @@
 
 All descend from :class:`NetError` (itself a :class:`~ccnet.client.exceptions.CcnetError`).
 The transport errors also descend from the matching errors of :mod:`ccnet.channels`
-(:class:`TransportClosed` from its ``TransportClosed``, :class:`MessageTooLarge` from its
-``OversizeMessage``), so payment-channel code running over a
+(:class:`TransportClosed` from its ``TransportClosedError``, :class:`MessageTooLarge` from
+its ``OversizeMessageError``), so payment-channel code running over a
 :class:`~ccnet.worker.datachannel.DataChannelTransport` handles them as it handles its
 own transports' errors.
 """
 
 from __future__ import annotations
 
-from ccnet.channels.exceptions import OversizeMessage
-from ccnet.channels.exceptions import TransportClosed as ChannelTransportClosed
+from ccnet.channels.exceptions import OversizeMessageError
+from ccnet.channels.exceptions import TransportClosedError as ChannelTransportClosed
 from ccnet.client.exceptions import CcnetError
 
 __all__ = [
@@ -66,7 +66,7 @@ class SignalingRefused(SignalingError):
         self.reason = reason
 
 
-class MessageTooLarge(NetError, OversizeMessage):
+class MessageTooLarge(NetError, OversizeMessageError):
     """A message is larger than the transport's cap (``size`` and ``limit`` in bytes).
 
     Raised by ``send`` before any byte is sent, and by ``recv`` when the peer announced

@@ -75,9 +75,13 @@ def _run(
     """Run *action* on a chain-backed party of *key* (store closed afterwards)."""
     signer = cli.keypair(key)
     channels = _store(store, signer)
+
+    async def run() -> T:
+        async with ChannelParty(signer, channels, chain=cli.chain()) as party:
+            return await action(party)
+
     try:
-        party = ChannelParty(signer, channels, chain=cli.chain())
-        return asyncio.run(action(party))
+        return asyncio.run(run())
     finally:
         channels.close()
 
@@ -97,8 +101,8 @@ def _rows(record: ChannelRecord) -> list[tuple[str, object]]:
     ]
     if record.pending is not None:
         rows.append(("outstanding", f"version {record.pending.state.version} (not countersigned)"))
-    if record.burned:
-        rows.append(("refused up to", f"version {record.burned}"))
+    if record.cancelled:
+        rows.append(("cancelled up to", f"version {record.cancelled}"))
     if record.closing is not None:
         agreed = "agreed" if record.closing.complete else "requested (waiting for the peer)"
         rows.append(("cooperative close", f"{agreed} at version {record.closing.version}"))
@@ -112,7 +116,7 @@ def _record_json(record: ChannelRecord) -> dict[str, Any]:
         "phase": record.phase.value,
         "latest": record.latest.to_json(),
         "pending_version": record.pending.state.version if record.pending else None,
-        "burned": record.burned,
+        "cancelled": record.cancelled,
         "closing": None
         if record.closing is None
         else {"version": record.closing.version, "agreed": record.closing.complete},
@@ -220,13 +224,14 @@ def show(
                 rows.append(("on chain", "gone (closed)"))
             else:
                 rows.append(("on chain", info.phase))
+                rows.append(("challenge period", f"{info.challenge_period} blocks"))
                 if info.closing is not None:
                     closing = info.closing
                     rows.append(
                         (
                             "registered",
-                            f"version {closing.version} by {closing.closer}, "
-                            f"challenges until block {closing.challenge_ends}",
+                            f"version {closing.version} (closed by {closing.closer}), "
+                            f"newer states taken until block {closing.challenge_ends}",
                         )
                     )
         cli.emit(data, human=lambda: cli.table("Channel", rows))
@@ -241,14 +246,12 @@ def close(
         bool,
         typer.Option(help="Register our latest state and start the challenge period."),
     ] = False,
-    force: Annotated[
-        bool, typer.Option(help="Close unilaterally even with a proposal outstanding.")
-    ] = False,
     store: StoreOpt = None,
 ) -> None:
     """Close a channel: cooperatively (paid out at once; needs the close both parties
     agreed while connected, see ChannelParty.close_cooperatively), or --unilateral with
-    our latest co-signed state (then `channel settle` after the challenge period)."""
+    our latest co-signed state (then `channel settle` after the challenge period; the
+    peer may register a newer co-signed state until then)."""
     cli = CliContext.of(ctx)
     with cli.errors():
         cid = _channel_id(channel_id)
@@ -256,7 +259,7 @@ def close(
         async def act(party: ChannelParty) -> Receipt:
             channel = party.channel(cid)
             if unilateral:
-                return await party.close_unilaterally(cid, force=force)
+                return await party.close_unilaterally(cid)
             closing = channel.closing
             if closing is None or not closing.complete:
                 raise UserError(
@@ -290,14 +293,15 @@ def settle(ctx: typer.Context, channel_id: ChannelArg, key: KeyOpt, store: Store
 def challenge(
     ctx: typer.Context, channel_id: ChannelArg, key: KeyOpt, store: StoreOpt = None
 ) -> None:
-    """Refute the peer's stale unilateral close with our latest co-signed state."""
+    """Register our newer co-signed state against a stale unilateral close (it replaces
+    the registered state; `channel settle` pays it out after the challenge period)."""
     cli = CliContext.of(ctx)
     with cli.errors():
         cid = _channel_id(channel_id)
-        with cli.status("submitting the fraud proof..."):
+        with cli.status("registering our newer state..."):
             receipt = _run(cli, key, store, lambda p: p.challenge(cid))
-        data = _receipt_json(receipt, "FraudProven")
-        cli.emit(data, human=lambda: cli.table("Fraud proven", list(data.items())))
+        data = _receipt_json(receipt, "ChannelChallenged")
+        cli.emit(data, human=lambda: cli.table("Newer state registered", list(data.items())))
 
 
 @app.command()

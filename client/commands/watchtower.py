@@ -1,10 +1,11 @@
-"""``ccnet watchtower run|status``: refute stale channel closes.
+"""``ccnet watchtower run|status``: register the newest state against stale channel closes.
 
 Thin over :class:`ccnet.channels.Watchtower`. The tower's state is one SQLite file
 (``--db`` / ``$CCNET_WATCHTOWER_DB``, default ``.state/watchtower.db``): parties add the
 states to guard with ``ccnet channel guard --tower-db`` (or a ``TowerClient`` in
-process), and ``run`` reads it whenever a channel starts closing. The key only pays
-the fees of ``challenge``.
+process), and ``run`` reads it whenever a guarded channel starts closing (and, on
+start, for closes it missed). The key only pays the fees of ``challenge`` (and of
+``settle`` with ``--settle``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from ._common import CliContext, KeyOpt
 
 __all__ = ["DEFAULT_DB", "app"]
 
-app = typer.Typer(help="Guard channels against stale closes.", no_args_is_help=True)
+app = typer.Typer(
+    help="Guard channels: register their newest state against stale closes.",
+    no_args_is_help=True,
+)
 
 DEFAULT_DB = Path(".state/watchtower.db")
 
@@ -41,14 +45,17 @@ def run(
     poll_interval: Annotated[
         float, typer.Option(min=0.05, help="Seconds between looks at the chain head.")
     ] = 1.0,
+    settle: Annotated[
+        bool, typer.Option(help="Also settle guarded channels once their period is over.")
+    ] = False,
 ) -> None:
-    """Follow the chain and challenge every stale close of a guarded channel (until
-    Ctrl-C or SIGTERM)."""
+    """Follow the chain and register our newer state against every stale close of a
+    guarded channel (until Ctrl-C or SIGTERM)."""
     cli = CliContext.of(ctx)
     with cli.errors():
         signer = cli.keypair(key)
         chain = cli.chain()
-        tower = Watchtower(chain, signer, db)
+        tower = Watchtower(chain, signer, db, settle=settle)
         stop = threading.Event()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -1,21 +1,28 @@
 """``chain.channels``: open, fund, close, challenge and settle payment channels.
 
 A state is (version u64, balance_a u128, balance_b u128) in planck; signatures are
-sr25519 (64 bytes) by each party's account key over the payload ``ccnet.channels`` builds
-(seed 002, tests/vectors/channel_state.json). Channel ids are 32 bytes (H256).
+sr25519 (64 bytes) by each party's account key over the payload :mod:`ccnet.channels.state`
+builds (pinned by ``tests/vectors/channel_state.json``). Channel ids are 32 bytes (H256),
+unique per chain instance (:func:`channel_id_of`). A unilateral close is settled with the
+newest co-signed state registered before its ``challenge_ends`` block (``challenge``
+replaces the registered state; latest version wins, as in Perun and Raiden). Each
+channel keeps the challenge period (blocks) that was in force when it was opened.
 Errors raise :class:`~ccnet.client.exceptions.ChannelsError` (``BadSignatureA`` ...).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from substrateinterface.utils.ss58 import ss58_decode
 
 from ..codec import fixed_hex, h256
+from ..dispatch import error_from_dispatch
 from ..events import Receipt
+from ..signing import CHANNEL_ID_DOMAIN
 from ._base import PalletApi, variant
 
 if TYPE_CHECKING:
@@ -23,20 +30,35 @@ if TYPE_CHECKING:
 
     from ..chain import Wait
 
-__all__ = ["CHANNEL_ID_TAG", "ChannelInfo", "Channels", "ClosingInfo", "channel_id_of"]
-
-CHANNEL_ID_TAG = b"ccnet:chan-id:v1"
-"""Domain tag (16 bytes) hashed into channel ids."""
+__all__ = ["ChannelInfo", "Channels", "ClosingInfo", "channel_id_of"]
 
 
-def channel_id_of(party_a: str, party_b: str, nonce: int) -> bytes:
-    """The id ``open`` gives a channel: blake2_256(SCALE(tag, party_a, party_b, nonce u64)),
-    with *nonce* = ``NextChannelNonce`` before the open."""
+def _account(party: str | bytes, what: str) -> bytes:
+    if isinstance(party, bytes):
+        return bytes.fromhex(fixed_hex(party, 32, what)[2:])
+    return bytes.fromhex(ss58_decode(party))
+
+
+def channel_id_of(
+    party_a: str | bytes, party_b: str | bytes, nonce: int, parent_hash: bytes | str
+) -> bytes:
+    """The id ``open`` gives a channel (32 bytes)::
+
+        blake2_256(SCALE(CHANNEL_ID_DOMAIN [u8; 16], party_a AccountId32,
+                         party_b AccountId32, nonce u64, parent_hash H256))
+
+    *party_a* / *party_b* are SS58 addresses or 32-byte public keys; *nonce* is
+    ``NextChannelNonce`` before the open; *parent_hash* is the hash of the block before
+    the one that includes the ``open`` (frame_system's parent hash), so that chains
+    started from the same spec never share channel ids (and so never share signed
+    states). Raises :class:`~ccnet.client.exceptions.CallEncodingError` for a malformed
+    key or hash."""
     data = (
-        CHANNEL_ID_TAG
-        + bytes.fromhex(ss58_decode(party_a))
-        + bytes.fromhex(ss58_decode(party_b))
+        CHANNEL_ID_DOMAIN
+        + _account(party_a, "party_a")
+        + _account(party_b, "party_b")
         + nonce.to_bytes(8, "little")
+        + bytes.fromhex(h256(parent_hash, "parent_hash")[2:])
     )
     return hashlib.blake2b(data, digest_size=32).digest()
 
@@ -67,6 +89,9 @@ class ChannelInfo:
     phase: str
     """``"Opening"``, ``"Funded"`` or ``"Closing"``."""
     closing: ClosingInfo | None
+    challenge_period: int
+    """Blocks a unilateral close of this channel stays open to ``challenge`` (fixed at
+    ``open``)."""
 
     @property
     def total(self) -> int:
@@ -95,6 +120,7 @@ class ChannelInfo:
             deposit_b=int(value["deposit_b"]),
             phase=phase,
             closing=closing,
+            challenge_period=int(value["challenge_period"]),
         )
 
 
@@ -124,7 +150,9 @@ class Channels(PalletApi):
     ) -> Receipt:
         """Open a channel to *counterparty* holding *deposit* planck of the caller (party A).
         With *counterparty_deposit* 0 it is funded at once, else it waits for B's ``fund``.
-        Emits ``ChannelOpened{channel_id}`` (see :meth:`opened_channel_id`)."""
+        The caller also pays :meth:`record_deposit` (held until the channel is removed:
+        closed, settled or cancelled). Emits ``ChannelOpened{channel_id, ...,
+        challenge_period}`` (see :meth:`opened_channel_id`)."""
         params = {
             "counterparty": counterparty,
             "deposit": deposit,
@@ -188,9 +216,10 @@ class Channels(PalletApi):
         *,
         wait: Wait = "inclusion",
     ) -> Receipt:
-        """Start closing with the latest state; the counterparty may challenge during
-        ``ChallengePeriod`` blocks. Version 0 (the deposits) may go unsigned.
-        Emits ``ChannelClosing``."""
+        """Register a co-signed state and start the channel's challenge period (its
+        ``challenge_period`` blocks); the counterparty or anyone may register a newer one
+        until ``challenge_ends``. Version 0 (the deposits) may go unsigned. Emits
+        ``ChannelClosing{channel_id, closer, version, challenge_ends}``."""
         params = {
             "channel_id": h256(channel_id, "channel_id"),
             "state": _state(version, balance_a, balance_b),
@@ -211,9 +240,12 @@ class Channels(PalletApi):
         *,
         wait: Wait = "inclusion",
     ) -> Receipt:
-        """Fraud proof: a newer fully signed state within the challenge period (anyone
-        may submit); the closer loses everything to the honest party. Emits
-        ``FraudProven`` and ``ChannelClosed``."""
+        """Register a newer co-signed state while the channel is closing (until
+        ``challenge_ends``, inclusive; anyone may submit): it replaces the registered
+        state, nothing is paid out yet and the period is not extended. Emits
+        ``ChannelChallenged{channel_id, challenger, version, challenge_ends}``; refused
+        with ``NotClosing``, ``ChallengePeriodOver``, ``NotNewer``, ``BadSignatureA`` /
+        ``BadSignatureB`` or ``BalanceMismatch``."""
         params = {
             "channel_id": h256(channel_id, "channel_id"),
             "state": _state(version, balance_a, balance_b),
@@ -225,10 +257,37 @@ class Channels(PalletApi):
     def settle(
         self, keypair: Keypair, channel_id: bytes | str, *, wait: Wait = "inclusion"
     ) -> Receipt:
-        """Pay out a closing channel after its challenge period. Emits ``ChannelClosed``."""
+        """Pay out the registered state of a closing channel after its challenge period
+        (anyone may submit). Emits ``ChannelClosed``."""
         return self._submit(
             keypair, "settle", {"channel_id": h256(channel_id, "channel_id")}, wait=wait
         )
+
+    def set_challenge_period(
+        self, sudo_key: Keypair, period: int, *, wait: Wait = "inclusion"
+    ) -> Receipt:
+        """Set the challenge period (blocks) of channels opened from now on, as Root
+        (through ``Sudo.sudo``, signed by *sudo_key*). Emits ``ChallengePeriodSet``.
+        Raises :class:`~ccnet.client.exceptions.ChannelsError`
+        (``ChallengePeriodTooShort`` below :meth:`min_challenge_period`) and
+        ``Dispatch.BadOrigin`` when *sudo_key* is not the sudo key."""
+        chain = self._chain
+        with chain.lock:
+            call = chain.api.compose_call(
+                call_module=self.pallet,
+                call_function="set_challenge_period",
+                call_params={"period": period},
+            )
+        receipt = chain.submit(sudo_key, "Sudo", "sudo", {"call": call}, wait=wait)
+        outcome = receipt.expect("Sudo", "Sudid").attributes.get("sudo_result")
+        if isinstance(outcome, Mapping) and "Err" in outcome:
+            raise error_from_dispatch(
+                outcome["Err"],
+                chain._error_lookup,
+                block_hash=receipt.block_hash,
+                extrinsic_hash=receipt.extrinsic_hash,
+            )
+        return receipt
 
     # -- reads -------------------------------------------------------------------------
 
@@ -247,5 +306,15 @@ class Channels(PalletApi):
         return int(self._query("NextChannelNonce") or 0)
 
     def challenge_period(self) -> int:
-        """Blocks a closing channel can be challenged."""
-        return int(self.constant("ChallengePeriod"))
+        """``ChallengePeriod``: the challenge period (blocks) a channel opened now gets
+        (set at genesis per preset, and by Root)."""
+        return int(self._query("ChallengePeriod") or 0)
+
+    def min_challenge_period(self) -> int:
+        """The constant ``MinChallengePeriod``: the shortest period Root may set, blocks."""
+        return int(self.constant("MinChallengePeriod"))
+
+    def record_deposit(self) -> int:
+        """The constant ``RecordDeposit``: what ``open`` holds of the opener for the
+        channel record until it is removed, planck."""
+        return int(self.constant("RecordDeposit"))

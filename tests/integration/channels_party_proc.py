@@ -44,7 +44,7 @@ from ccnet.channels import (
     ProposeBatch,
     SignedState,
     SqliteChannelStore,
-    TransportClosed,
+    TransportClosedError,
     UpdateKind,
     connect,
     decode,
@@ -134,7 +134,7 @@ class CrashingTransport:
     async def recv(self) -> bytes:
         try:
             return await self.inner.recv()
-        except TransportClosed:
+        except TransportClosedError:
             self.hung_up.set()
             raise
 

@@ -29,11 +29,11 @@ from ccnet.channels import (
     ChannelParty,
     ChannelStateError,
     ClosingAgreement,
-    PeerTimeout,
+    PeerTimeoutError,
     Phase,
     SqliteChannelStore,
     StreamTransport,
-    TransportClosed,
+    TransportClosedError,
     serve,
 )
 from ccnet.channels.testing import TEST_GENESIS, amount_for, make_params, paid_until
@@ -78,7 +78,7 @@ class Peer:
                 else:
                     version = self.party.channel(cid).next_version
                     await self.party.pay(cid, amount_for(version))
-            except (TransportClosed, PeerTimeout):
+            except (TransportClosedError, PeerTimeoutError):
                 await self.wait_connection(self.connections + 1)
 
     async def agree_close(self) -> ClosingAgreement:
@@ -87,7 +87,7 @@ class Peer:
             connections = self.connections
             try:
                 return await self.party.agree_close(self.channel_id)
-            except (TransportClosed, PeerTimeout):
+            except (TransportClosedError, PeerTimeoutError):
                 await self.wait_connection(connections + 1)
 
     async def stop(self) -> None:

@@ -43,12 +43,12 @@ from ccnet.channels import (
     ChannelParams,
     ChannelParty,
     Party,
-    PeerTimeout,
+    PeerTimeoutError,
     Phase,
     SignedState,
     SqliteChannelStore,
     StreamTransport,
-    TransportClosed,
+    TransportClosedError,
     serve,
 )
 from ccnet.channels.testing import TEST_GENESIS, amount_for, make_params, paid_until
@@ -73,7 +73,7 @@ class WatchedTransport:
     async def recv(self) -> bytes:
         try:
             return await self.inner.recv()
-        except TransportClosed:
+        except TransportClosedError:
             self.hung_up.set()
             raise
 
@@ -120,7 +120,7 @@ class Payee:
                     first = channel.next_version
                     versions = range(first, min(first + batch, target + 1))
                     await self.party.pay_many(cid, [amount_for(v) for v in versions])
-            except (TransportClosed, PeerTimeout):
+            except (TransportClosedError, PeerTimeoutError):
                 await self.wait_connection(seen + 1)
 
     async def wait_connection(self, count: int) -> None:

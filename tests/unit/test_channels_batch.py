@@ -26,14 +26,15 @@ from ccnet.channels import (
     ChannelUpdate,
     Countersign,
     CountersignBatch,
-    MalformedMessage,
+    MalformedMessageError,
     MemoryTransport,
     Party,
     PersistStatus,
     Phase,
-    ProposalRejected,
+    ProposalRejectedError,
     Propose,
     ProposeBatch,
+    ProposerError,
     ProtocolError,
     Reject,
     SignatureError,
@@ -46,7 +47,13 @@ from ccnet.channels import (
 )
 from ccnet.channels.state import U128_MAX
 from ccnet.channels.testing import TEST_GENESIS as GENESIS
-from ccnet.channels.testing import HeldCosignStore, PartyPair, close_pair, link_parties
+from ccnet.channels.testing import (
+    HeldCosignStore,
+    PartyPair,
+    close_pair,
+    eventually,
+    link_parties,
+)
 
 CC = 10**12
 
@@ -130,7 +137,7 @@ def test_malformed_batches(
     params: ChannelParams, alice: Keypair, change: dict[str, object]
 ) -> None:
     body = body_of(batch_of(params, alice, 1, [(9 * CC, 6 * CC), (8 * CC, 7 * CC)]))
-    with pytest.raises(MalformedMessage):
+    with pytest.raises(MalformedMessageError):
         decode(frame_of({**body, **change}))
 
 
@@ -142,7 +149,7 @@ def test_malformed_countersign_batch(params: ChannelParams) -> None:
         {"version": 1},
     ]
     for change in changes:
-        with pytest.raises(MalformedMessage):
+        with pytest.raises(MalformedMessageError):
             decode(frame_of({**body, **change}))
 
 
@@ -194,7 +201,7 @@ def test_only_a_proposes_batches(params: ChannelParams, alice: Keypair, bob: Key
     assert b.pending is None and b.update_id == 0
     forged = batch_of(params, bob, 1, [(params.deposit_a + 1, params.deposit_b - 1)] * 2)
     before = a.record()
-    with pytest.raises(ProtocolError, match="only party A"):
+    with pytest.raises(ProposerError, match="only party A"):
         a.on_propose_batch(forged)
     assert a.record() == before
 
@@ -228,7 +235,7 @@ def test_a_bad_state_refuses_the_whole_batch(
     assert b.record() == before
 
 
-def test_policy_refusal_burns_every_version_of_the_batch(
+def test_policy_refusal_cancels_the_whole_batch(
     params: ChannelParams, alice: Keypair, bob: Keypair
 ) -> None:
     a = Channel(
@@ -244,32 +251,18 @@ def test_policy_refusal_burns_every_version_of_the_batch(
     b = Channel(record, bob, policy=policy)
     batch, _ = a.pay_many([1, 2, 3], memo="bad")
     assert isinstance(batch, ProposeBatch)
-    reject, burned = b.on_propose_batch(batch)
+    reject, cancelled = b.on_propose_batch(batch)
     assert seen == [3]  # the policy judges the batch by its last state
     assert isinstance(reject, Reject) and reject.code == "policy" and reject.version == 3
-    assert burned is not None and burned.kind is UpdateKind.BURNED and burned.version == 3
+    assert cancelled is not None and cancelled.kind is UpdateKind.CANCELLED
+    assert cancelled.version == 4  # one cancel state supersedes every state of the batch
     update, rejection = a.on_reject(reject)
-    assert update is not None and update.version == 3 and rejection.code == "policy"
-    assert a.next_version == b.next_version == 4 and a.pending is None
+    assert update is not None and update.kind is UpdateKind.COSIGNED
+    assert rejection is not None and rejection.code == "policy" and rejection.cancel_version == 4
+    assert a.latest.state == replace(params.opening_state(), version=4)
+    assert a.next_version == b.next_version == 5 and a.pending is None
     again, none = b.on_propose_batch(batch)  # re-sent: refused again, nothing changes
-    assert isinstance(again, Reject) and none is None
-
-
-def test_a_batch_wins_over_b_s_crossing_proposal(
-    params: ChannelParams, alice: Keypair, bob: Keypair
-) -> None:
-    a, b = machines(params, alice, bob)
-    batch, _ = a.pay_many([1 * CC, 1 * CC])
-    assert isinstance(batch, ProposeBatch)
-    from_b, _ = b.pay(1)
-    with pytest.raises(ProtocolError) as conflict:
-        a.on_propose(from_b)  # B's version 1 crosses the batch's first state
-    assert conflict.value.code == "conflict"
-    reply, _ = b.on_propose_batch(batch)
-    assert isinstance(reply, CountersignBatch) and b.pending is None
-    a.on_countersign_batch(reply)
-    assert a.latest == b.latest and a.latest.version == 2
-    assert a.latest.state.balance_b == params.deposit_b + 2 * CC
+    assert isinstance(again, Reject) and none is None and again.cancel_signature is not None
 
 
 def test_countersign_batch_must_match_the_outstanding_batch(
@@ -443,6 +436,7 @@ async def test_no_countersignature_leaves_while_the_batch_is_in_progress(
     await a.attach(cid, end_a)
     await b.attach(cid, end_b)
     payment = asyncio.create_task(a.pay_many(cid, [5, 6, 7]))
+    await eventually(lambda: len(held.held) == 1, "B's co-signed update in the store")
     for _ in range(50):
         await asyncio.sleep(0)
     assert not payment.done() and len(held.held) == 1 and end_b.sent == 0
@@ -463,13 +457,15 @@ async def test_a_refused_batch_pays_nothing(
 
     pair = await link_parties(tmp_path, alice, bob, params, policy_b=no_bad_tasks)
     cid = params.channel_id
-    with pytest.raises(ProposalRejected) as caught:
+    with pytest.raises(ProposalRejectedError) as caught:
         await pair.a.pay_many(cid, [1, 2, 3], memo="bad")
     assert caught.value.code == "policy" and caught.value.version == 3
-    for store in (pair.store_a, pair.store_b):
-        record = store.load(cid)
-        assert record.latest.version == 0 and record.burned == 3 and record.pending is None
-    assert (await pair.a.pay_many(cid, [1, 2])).version == 5
+    assert caught.value.cancel_version == 4
+    record_a, record_b = pair.store_a.load(cid), pair.store_b.load(cid)
+    assert record_a.latest.version == 4 and record_a.latest.co_signed and not record_a.pending
+    assert record_a.latest.state.balance_b == params.deposit_b  # nothing paid
+    assert record_b.latest.version == 0 and record_b.cancelled == 4 and not record_b.pending
+    assert (await pair.a.pay_many(cid, [1, 2])).version == 6
     await close_pair(pair)
 
 

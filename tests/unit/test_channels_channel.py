@@ -1,5 +1,6 @@
 """ccnet.channels.channel: the pure state machine. Every refused proposal raises its own
-error and leaves the machine as it was."""
+error and leaves the machine as it was; only party A proposes; a refusal of a valid
+proposal carries the refuser's cancel signature, which the proposer completes."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from ccnet.channels import (
     ChannelRecord,
     ChannelState,
     ChannelStateError,
-    ConflictError,
     Countersign,
     InDoubtError,
     Party,
     Phase,
     Propose,
+    ProposerError,
     ProtocolError,
     Reject,
     ReplayError,
@@ -33,8 +34,10 @@ from ccnet.channels import (
     WrongChainError,
     WrongChannelError,
     sign_state,
+    verify_state,
 )
-from ccnet.channels.state import U128_MAX
+from ccnet.channels.channel import MAX_VERSION
+from ccnet.channels.state import U128_MAX, sign_close, signing_payload
 from ccnet.client import Keys
 
 CC = 10**12
@@ -63,18 +66,36 @@ def pay(payer: Channel, payee: Channel, amount: int) -> None:
     payer.on_countersign(reply)
 
 
-def test_payments_both_ways() -> None:
+def test_payments_from_a_to_b() -> None:
     a, b = machine(Party.A), machine(Party.B)
     pay(a, b, 3 * CC)
-    pay(b, a, 1 * CC)
+    pay(a, b, 1 * CC)
     pay(a, b, 1)
     for side in (a, b):
         assert side.latest.co_signed
-        assert side.latest.state == ChannelState(PARAMS.channel_id, 3, 8 * CC - 1, 7 * CC + 1)
+        assert side.latest.state == ChannelState(PARAMS.channel_id, 3, 6 * CC - 1, 9 * CC + 1)
         side.latest.verify(PARAMS)
         assert side.pending is None
-    assert (a.update_id, b.update_id) == (5, 4)  # a proposal is two updates, an answer one
-    assert a.balance == 8 * CC - 1 and b.balance == 7 * CC + 1
+    assert (a.update_id, b.update_id) == (6, 3)  # a proposal is two updates, an answer one
+    assert a.balance == 6 * CC - 1 and b.balance == 9 * CC + 1
+
+
+def test_only_a_proposes() -> None:
+    """Proposer-only channels: B's own proposals are refused locally, and a proposal
+    that claims to come from B is a protocol error for A."""
+    a, b = machine(Party.A), machine(Party.B)
+    for attempt in (
+        lambda: b.pay(1),
+        lambda: b.propose(9 * CC, 6 * CC),
+        lambda: b.pay_many([1, 1]),
+    ):
+        with pytest.raises(ChannelStateError, match="only party A"):
+            attempt()
+    assert b.update_id == 0 and b.pending is None and b.retransmission() is None
+    before = a.record()
+    with pytest.raises(ProposerError) as caught:
+        a.on_propose(signed_propose(signer=BOB, balance_a=11 * CC, balance_b=4 * CC))
+    assert caught.value.code == "proposer" and a.record() == before
 
 
 def test_update_ids_grow_by_one() -> None:
@@ -191,33 +212,95 @@ def test_countersign_with_bad_signature() -> None:
     a.on_countersign(reply)
 
 
-def test_policy_refusal_burns_the_version() -> None:
+def test_policy_refusal_is_cancelled_by_a_co_signed_cancel_state() -> None:
+    """B refuses A's valid proposal of version 2 (it takes money from B) and signs the
+    cancel state: version 3 with B's latest balances. A completes it; on chain it would
+    supersede the refused version 2 that B holds A's signature of."""
     a, b = machine(Party.A), machine(Party.B)
-    grab, _ = b.pay(1 * CC)  # B pays A: A's default policy accepts
-    reply, _ = a.on_propose(grab)
-    assert isinstance(reply, Countersign)
-    b.on_countersign(reply)
-    # A proposes to take money from B: B's default policy refuses.
+    pay(a, b, 1 * CC)
+    before = a.latest.state
     propose, _ = a.propose(12 * CC, 3 * CC)
     reject, update = b.on_propose(propose)
     assert isinstance(reject, Reject) and reject.code == "policy"
-    assert update is not None and update.kind is UpdateKind.BURNED and update.version == 2
-    assert b.next_version == 3
-    burned, rejection = a.on_reject(reject)
-    assert burned is not None and burned.kind is UpdateKind.BURNED
-    assert rejection.code == "policy" and a.pending is None and a.next_version == 3
-    # The refused proposal re-sent is refused again without a change; older is a replay.
+    assert update is not None and update.kind is UpdateKind.CANCELLED and update.version == 3
+    assert b.cancelled == 3 and b.next_version == 4 and b.latest.version == 1
+    cancel = ChannelState(PARAMS.channel_id, 3, before.balance_a, before.balance_b)
+    assert reject.cancel_signature is not None
+    assert verify_state(bytes(BOB.public_key), GENESIS, cancel, reject.cancel_signature)
+    cosigned, rejection = a.on_reject(reject)
+    assert cosigned is not None and cosigned.kind is UpdateKind.COSIGNED
+    assert cosigned.signed == a.latest and a.latest.state == cancel and a.latest.co_signed
+    a.latest.verify(PARAMS)
+    assert rejection is not None and rejection.code == "policy" and rejection.cancel_version == 3
+    assert a.pending is None and a.next_version == 4 and a.failed is None
+    # The refused proposal re-sent gets the same answer (a fresh cancel signature of the
+    # same state) without a change; the cancel version itself, or older, is a replay.
     again, update = b.on_propose(propose)
-    assert isinstance(again, Reject) and update is None
+    assert isinstance(again, Reject) and update is None and again.code == "policy"
+    assert again.cancel_signature is not None
+    assert verify_state(bytes(BOB.public_key), GENESIS, cancel, again.cancel_signature)
+    with pytest.raises(ReplayError):
+        b.on_propose(signed_propose(version=3, balance_a=8 * CC, balance_b=7 * CC))
+    # A late duplicate of the reject changes nothing on A.
+    assert a.on_reject(reject) == (None, None)
     pay(a, b, 1)
-    assert a.latest.version == b.latest.version == 3
+    assert a.latest.version == b.latest.version == 4
+    assert a.latest.state.balance_b == b.balance == 6 * CC + 1
+
+
+BAD_CANCELS: list[tuple[str, Callable[[Reject, ChannelState], bytes | None]]] = [
+    ("no cancel", lambda reject, cancel: None),
+    ("signed by A's own key", lambda reject, cancel: sign_state(ALICE, GENESIS, cancel)),
+    ("signed by an outsider", lambda reject, cancel: sign_state(EVE, GENESIS, cancel)),
+    (
+        "cancel of other balances",
+        lambda reject, cancel: sign_state(
+            BOB,
+            GENESIS,
+            replace(cancel, balance_a=cancel.balance_a - 1, balance_b=cancel.balance_b + 1),
+        ),
+    ),
+    (
+        "cancel at the refused version",
+        lambda reject, cancel: sign_state(
+            BOB, GENESIS, replace(cancel, version=cancel.version - 1)
+        ),
+    ),
+    ("a close signature", lambda reject, cancel: sign_close(BOB, GENESIS, cancel)),
+    (
+        "<Bytes>-wrapped",
+        lambda reject, cancel: bytes(
+            BOB.sign(b"<Bytes>" + signing_payload(GENESIS, cancel) + b"</Bytes>")
+        ),
+    ),
+    ("another chain", lambda reject, cancel: sign_state(BOB, b"\2" * 32, cancel)),
+]
+
+
+@pytest.mark.parametrize("make", [c[1] for c in BAD_CANCELS], ids=[c[0] for c in BAD_CANCELS])
+def test_a_refusal_without_a_valid_cancel_leaves_the_proposal_outstanding(
+    make: Callable[[Reject, ChannelState], bytes | None],
+) -> None:
+    """B refuses but its cancel is missing or does not verify: A keeps its proposal as
+    outstanding (B may hold it and register it) and stops proposing."""
+    a, b = machine(Party.A), machine(Party.B, policy=lambda *_: False)
+    propose, _ = a.pay(2 * CC)
+    reject, _ = b.on_propose(propose)
+    assert isinstance(reject, Reject) and reject.cancel_signature is not None
+    cancel = ChannelState(PARAMS.channel_id, 2, 10 * CC, 5 * CC)
+    forged = replace(reject, cancel_signature=make(reject, cancel))
+    update, rejection = a.on_reject(forged)
+    assert update is None and rejection is not None and rejection.cancel_version is None
+    assert a.failed is not None and a.pending is not None and a.latest.version == 0
+    with pytest.raises(ChannelStateError):
+        a.pay(1)
 
 
 def test_invalid_rejection_fails_the_proposer() -> None:
     a = machine(Party.A)
     propose, _ = a.pay(1)
     update, rejection = a.on_reject(Reject(PARAMS.channel_id, 1, "signature", "bad"))
-    assert update is None and rejection.code == "signature"
+    assert update is None and rejection is not None and rejection.code == "signature"
     assert a.failed is not None and a.pending is not None  # still in doubt
     with pytest.raises(ChannelStateError):
         a.pay(1)
@@ -231,19 +314,18 @@ def test_one_proposal_at_a_time() -> None:
     assert a.retransmission() is not None
 
 
-def test_conflict_a_wins() -> None:
-    a, b = machine(Party.A), machine(Party.B)
-    from_a, _ = a.pay(2 * CC)
-    from_b, _ = b.pay(1 * CC)
-    with pytest.raises(ConflictError):
-        a.on_propose(from_b)
-    reply, update = b.on_propose(from_a)
-    assert isinstance(reply, Countersign) and update is not None
-    assert b.pending is None  # B's own proposal gave way
-    a.on_countersign(reply)
-    assert a.latest == b.latest and a.latest.state.balance_b == 7 * CC
-    with pytest.raises(ReplayError):  # stale: B has nothing outstanding any more
-        b.on_reject(Reject(PARAMS.channel_id, 1, "conflict", "A first"))
+def test_the_last_version_is_kept_for_a_cancel() -> None:
+    """A proposal never uses the last version: its refusal must still be cancellable."""
+    record = ChannelRecord(
+        PARAMS,
+        Party.A,
+        Phase.FUNDED,
+        SignedState(PARAMS.opening_state()),
+        cancelled=MAX_VERSION - 1,
+    )
+    a = Channel(record, ALICE)
+    with pytest.raises(VersionError):
+        a.pay(1)
 
 
 def test_payments_are_checked_locally() -> None:
@@ -262,8 +344,9 @@ def test_updates_need_a_funded_channel() -> None:
     with pytest.raises(ChannelStateError):
         a.pay(1)
     b = Channel(replace(record, me=Party.B), BOB)
-    with pytest.raises(ProtocolError):
+    with pytest.raises(ProtocolError) as caught:
         b.on_propose(signed_propose())
+    assert type(caught.value) is ProtocolError
     update = b.set_phase(Phase.FUNDED)
     assert update is not None and update.phase is Phase.FUNDED
     assert b.set_phase(Phase.FUNDED) is None

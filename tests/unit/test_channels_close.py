@@ -23,22 +23,23 @@ from ccnet.channels import (
     ChannelState,
     ChannelStateError,
     CloseAccept,
-    CloseRefused,
+    CloseRefusedError,
     CloseRequest,
     ClosingAgreement,
+    Countersign,
     InDoubtError,
     MemoryTransport,
     Party,
-    PeerTimeout,
+    PeerTimeoutError,
     PendingError,
     Phase,
-    ProposalRejected,
+    ProposalRejectedError,
     Propose,
     Reject,
     SignedState,
     SqliteChannelStore,
     Transport,
-    TransportClosed,
+    TransportClosedError,
     UnknownChannelError,
     UpdateKind,
     decode,
@@ -110,11 +111,11 @@ async def test_agree_close_round_trip(party_pair: PartyPair) -> None:
     assert await a.agree_close(cid) == agreement
     assert sent(party_pair.transport_a) == frames
     # Frozen on both sides: no more updates.
-    for party in (a, b):
-        with pytest.raises(ChannelStateError, match="frozen"):
-            await party.pay(cid, 1)
-        with pytest.raises(ChannelStateError, match="frozen"):
-            await party.propose(cid, 7 * CC, 8 * CC)
+    assert a.channel(cid).frozen and b.channel(cid).frozen
+    with pytest.raises(ChannelStateError, match="frozen"):
+        await a.pay(cid, 1)
+    with pytest.raises(ChannelStateError, match="frozen"):
+        await a.propose(cid, 7 * CC, 8 * CC)
     assert a.channel(cid).latest == b.channel(cid).latest == latest
     assert not a.incidents and not b.incidents
 
@@ -171,34 +172,83 @@ async def test_refused_close_requests_get_a_reject_and_change_nothing(
     update_id = party_pair.store_b.load(cid).update_id
     assert await answer(wire, encode(good)) == accepted
     assert party_pair.store_b.load(cid).update_id == update_id
-    # Frozen: another close, or a newer update, is refused as "closing".
+    # Frozen: a close of other balances is refused as "closing"; a newer update too,
+    # with B's cancel signature of version 5 at the frozen balances (no money moves).
     other = close_request(alice, ChannelState(cid, 3, 6 * CC, 9 * CC))
     assert (await answer(wire, encode(other))).code == "closing"
     state = ChannelState(cid, 4, 6 * CC, 9 * CC)
     propose = Propose(cid, GENESIS, 4, 6 * CC, 9 * CC, sign_state(alice, GENESIS, state))
-    assert (await answer(wire, encode(propose))).code == "closing"
+    refused = await answer(wire, encode(propose))
+    assert isinstance(refused, Reject) and refused.code == "closing"
+    cancel = ChannelState(cid, 5, 7 * CC, 8 * CC)
+    assert refused.cancel_signature is not None
+    assert verify_state(params.party_b, GENESIS, cancel, refused.cancel_signature)
+    assert party_pair.store_b.load(cid).cancelled == 5
+    assert party_pair.store_b.load(cid).update_id == update_id + 1
     # A retransmission of the latest update is still answered (it signs nothing new).
     assert latest.signature_a is not None and latest.signature_b is not None
     again = Propose(cid, GENESIS, 3, 7 * CC, 8 * CC, latest.signature_a)
     countersign = await answer(wire, encode(again))
     assert countersign.signature == latest.signature_b
     assert party_pair.store_b.load(cid).latest == latest
-    assert party_pair.store_b.load(cid).update_id == update_id
+    assert party_pair.store_b.load(cid).closing == closing
+    assert party_pair.store_b.load(cid).update_id == update_id + 1
 
 
 def test_a_pending_proposal_refuses_a_close_request(
     alice: Keypair, bob: Keypair, params: ChannelParams
 ) -> None:
     opening = SignedState(params.opening_state())
-    b = Channel(ChannelRecord(params, Party.B, Phase.FUNDED, opening), bob)
-    b.pay(CC)
-    before = b.record()
+    a = Channel(ChannelRecord(params, Party.A, Phase.FUNDED, opening), alice)
+    a.pay(CC)
+    before = a.record()
     with pytest.raises(PendingError):
-        b.on_close_request(close_request(alice, params.opening_state()))
-    assert b.record() == before
+        a.on_close_request(close_request(bob, params.opening_state()))
+    assert a.record() == before
     with pytest.raises(InDoubtError):  # nor do we ask while our own proposal is out
-        b.request_close()
-    assert b.record() == before
+        a.request_close()
+    assert a.record() == before
+
+
+def test_after_a_frozen_cancel_both_requests_agree_on_the_higher_version(
+    alice: Keypair, bob: Keypair, params: ChannelParams
+) -> None:
+    """B froze at version 1; A's proposal of version 2 crossed it and was cancelled by
+    version 3 (the balances of 1). Both ask to close at once, at versions 1 and 3: both
+    end with the agreement at 3 (a close of the same balances, so no money moves)."""
+    opening = SignedState(params.opening_state())
+    a = Channel(ChannelRecord(params, Party.A, Phase.FUNDED, opening), alice)
+    b = Channel(ChannelRecord(params, Party.B, Phase.FUNDED, opening), bob)
+    first, _ = a.pay(CC)
+    countersign, _ = b.on_propose(first)
+    assert isinstance(countersign, Countersign)
+    a.on_countersign(countersign)
+    request_b, _ = b.request_close()
+    crossing, _ = a.pay(CC)
+    refusal, cancelled = b.on_propose(crossing)
+    assert isinstance(refusal, Reject) and refusal.code == "closing"
+    assert cancelled is not None and cancelled.kind is UpdateKind.CANCELLED
+    update, error = a.on_reject(refusal)
+    assert update is not None and error is not None and error.cancel_version == 3
+    request_a, _ = a.request_close()
+    assert (request_a.version, request_b.version) == (3, 1)
+    # Each request reaches the other frozen side.
+    accept_from_a, none = a.on_close_request(request_b)
+    assert none is None and accept_from_a.version == 3  # A answers with its own agreement
+    accept_from_b, moved = b.on_close_request(request_a)
+    assert moved is not None and accept_from_b.version == 3  # B moves up to 3
+    completed = a.on_close_accept(accept_from_b)
+    assert completed is not None
+    assert b.on_close_accept(accept_from_a) is None  # B holds that signature already
+    for side in (a, b):
+        assert side.closing is not None and side.closing.complete and side.closing.version == 3
+        check_agreement(side.closing, params)
+    assert a.closing == b.closing
+    assert a.closing is not None
+    assert (a.closing.state.balance_a, a.closing.state.balance_b) == (
+        b.latest.state.balance_a,
+        b.latest.state.balance_b,
+    )
 
 
 class Watched:
@@ -253,29 +303,31 @@ async def test_freeze_survives_a_restart(
     pair = await link_parties(tmp_path, alice, bob, params)
     cid = params.channel_id
     await pair.a.pay(cid, 2 * CC)
-    await pair.b.pay(cid, CC)
+    await pair.a.pay(cid, CC)
     agreement = await pair.b.agree_close(cid)
     await close_pair(pair)
 
     again = await link_parties(tmp_path, alice, bob, params)
     for party in (again.a, again.b):
         assert party.channel(cid).closing == agreement and party.channel(cid).frozen
-        with pytest.raises(ChannelStateError, match="frozen"):
-            await party.pay(cid, 1)
+    with pytest.raises(ChannelStateError, match="frozen"):
+        await again.a.pay(cid, 1)
     assert await again.a.agree_close(cid) == agreement  # from the store, no round trip
     assert sent(again.transport_a) == 0
-    # The peer's proposal is refused too; the proposer drops it (nothing in doubt).
-    await again.a.detach(cid)
-    fresh = Channel(again.store_b.load(cid), bob)  # B as if it had missed the close
+    # A proposal is refused too, with a cancel the proposer completes (nothing in doubt,
+    # no money moves).
+    await again.b.detach(cid)
+    fresh = Channel(again.store_a.load(cid), alice)  # A as if it had missed the close
     fresh._closing = None
-    wire = await raw_link(again.a, cid)
+    wire = await raw_link(again.b, cid)
     message, _ = fresh.pay(CC)
     reply = await answer(wire, encode(message))
     assert isinstance(reply, Reject) and reply.code == "closing"
     update, error = fresh.on_reject(reply)
-    assert isinstance(error, ProposalRejected) and error.code == "closing"
-    assert fresh.pending is None and update is not None and update.kind is UpdateKind.BURNED
-    assert again.store_a.load(cid).closing == agreement
+    assert isinstance(error, ProposalRejectedError) and error.code == "closing"
+    assert fresh.pending is None and update is not None and update.kind is UpdateKind.COSIGNED
+    assert fresh.latest.version == 4 and fresh.latest.state.balance_b == agreement.state.balance_b
+    assert again.store_b.load(cid).closing == agreement
     await close_pair(again)
 
 
@@ -286,7 +338,7 @@ async def test_unanswered_request_stays_frozen_and_resumes_after_restart(
     cid = params.channel_id
     await pair.a.pay(cid, CC)
     silent = await raw_link(pair.a, cid)  # the peer never answers
-    with pytest.raises(PeerTimeout, match="close_unilaterally"):
+    with pytest.raises(PeerTimeoutError, match="close_unilaterally"):
         await pair.a.agree_close(cid)
     request = decode(await silent.recv())
     assert isinstance(request, CloseRequest) and request.version == 1
@@ -321,7 +373,7 @@ async def test_refused_request_keeps_the_requester_frozen(party_pair: PartyPair)
                 return requests
 
     peer = asyncio.create_task(refuse("balance"))
-    with pytest.raises(CloseRefused) as caught:
+    with pytest.raises(CloseRefusedError) as caught:
         await a.agree_close(cid)
     assert caught.value.code == "balance" and "close_unilaterally" in str(caught.value)
     assert await peer == 1
@@ -329,29 +381,34 @@ async def test_refused_request_keeps_the_requester_frozen(party_pair: PartyPair)
     assert closing is not None and not closing.complete and a.channel(cid).frozen
     # "pending" is retried (the peer's proposal crossed ours), then given up.
     peer = asyncio.create_task(refuse("pending"))
-    with pytest.raises(CloseRefused) as caught:
+    with pytest.raises(CloseRefusedError) as caught:
         await a.agree_close(cid)
     assert caught.value.code == "pending" and await peer == CLOSE_ATTEMPTS
     assert party_pair.store_a.load(cid).closing == closing
 
 
-async def test_crossing_proposal_is_dropped_and_the_close_retried(party_pair: PartyPair) -> None:
-    """B pays while A asks to close: A (frozen) refuses the payment, B (pending) refuses
-    the request and re-sends its proposal; A answers it, asks again, and both agree."""
+async def test_crossing_proposal_is_cancelled_and_the_close_retried(
+    party_pair: PartyPair,
+) -> None:
+    """A pays while B asks to close: B (frozen) refuses the payment with a cancel, A
+    (pending) refuses the request and re-sends its proposal; B answers it again, A
+    completes the cancel, B asks again, and both agree on the balances before."""
     a, b, cid = party_pair.a, party_pair.b, party_pair.channel_id
     await a.pay(cid, CC)
-    closed, paid = await asyncio.gather(a.agree_close(cid), b.pay(cid, CC), return_exceptions=True)
-    assert isinstance(paid, ProposalRejected) and paid.code == "closing"
+    closed, paid = await asyncio.gather(b.agree_close(cid), a.pay(cid, CC), return_exceptions=True)
+    assert isinstance(paid, ProposalRejectedError) and paid.code == "closing"
+    assert paid.cancel_version == 3
     assert isinstance(closed, ClosingAgreement) and closed.version == 1
     check_agreement(closed, party_pair.params)
-    assert b.channel(cid).closing == closed and b.channel(cid).pending is None
-    assert party_pair.store_b.load(cid).burned == 2
-    assert a.channel(cid).latest.version == b.channel(cid).latest.version == 1
+    assert a.channel(cid).closing == closed and a.channel(cid).pending is None
+    assert party_pair.store_b.load(cid).cancelled == 3
+    assert a.channel(cid).latest.version == 3 and b.channel(cid).latest.version == 1
+    assert a.channel(cid).latest.state.balance_b == b.channel(cid).latest.state.balance_b
 
 
 async def test_simultaneous_requests_both_agree(party_pair: PartyPair) -> None:
     a, b, cid = party_pair.a, party_pair.b, party_pair.channel_id
-    await b.pay(cid, CC)
+    await a.pay(cid, CC)
     mine, theirs = await asyncio.gather(a.agree_close(cid), b.agree_close(cid))
     assert mine == theirs
     check_agreement(mine, party_pair.params)
@@ -364,12 +421,12 @@ async def test_no_peer_means_no_freeze(
     pair = await link_parties(tmp_path, alice, bob, params, timeout=0.2)
     a, cid = pair.a, params.channel_id
     await a.detach(cid)
-    with pytest.raises(TransportClosed, match="close_unilaterally"):
+    with pytest.raises(TransportClosedError, match="close_unilaterally"):
         await a.agree_close(cid)
     assert not a.channel(cid).frozen and pair.store_a.load(cid).closing is None
     # With our own proposal outstanding (unanswered): resolve() it first.
     wire = await raw_link(a, cid)
-    with pytest.raises(PeerTimeout):
+    with pytest.raises(PeerTimeoutError):
         await a.pay(cid, CC)
     assert isinstance(decode(await wire.recv()), Propose)
     with pytest.raises(InDoubtError, match="resolve"):
@@ -444,7 +501,7 @@ async def test_unilateral_close_is_refused_once_a_close_is_agreed(
     tmp_path: Path, alice: Keypair, bob: Keypair, params: ChannelParams
 ) -> None:
     """With both close signatures stored, cooperative_close is final at once and needs
-    no peer: a unilateral close (challengeable) is refused unless forced."""
+    no peer: a unilateral close (which waits for the challenge period) is refused."""
 
     @dataclass
     class Recording(FakeChannels):
@@ -464,8 +521,5 @@ async def test_unilateral_close_is_refused_once_a_close_is_agreed(
     b = ChannelParty(bob, store, chain=chain)
     with pytest.raises(ChannelStateError, match="close_cooperatively"):
         await b.close_unilaterally(cid)
-    assert chain.channels.unilateral == []
-    await b.close_unilaterally(cid, force=True)
-    ((_, _, version, *_),) = chain.channels.unilateral
-    assert version == 1 and store.load(cid).phase is Phase.CLOSING
+    assert chain.channels.unilateral == [] and store.load(cid).phase is Phase.FUNDED
     store.close()

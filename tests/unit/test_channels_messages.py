@@ -1,5 +1,5 @@
 """ccnet.channels.messages: round trips, the size cap, and every way a frame can be
-malformed (a fuzzer checks that decoding raises nothing but MalformedMessage)."""
+malformed (a fuzzer checks that decoding raises nothing but MalformedMessageError)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from ccnet.channels import (
     CloseAccept,
     CloseRequest,
     Countersign,
-    MalformedMessage,
-    OversizeMessage,
+    MalformedMessageError,
+    OversizeMessageError,
     Propose,
     Reject,
     decode,
@@ -147,7 +147,7 @@ def test_negative_balance_decodes_for_the_receiver_to_refuse() -> None:
     ],
 )
 def test_malformed_bodies(body: Any) -> None:
-    with pytest.raises(MalformedMessage):
+    with pytest.raises(MalformedMessageError):
         decode(frame(body))
 
 
@@ -166,19 +166,19 @@ def test_malformed_bodies(body: Any) -> None:
     ],
 )
 def test_malformed_frames(data: bytes) -> None:
-    with pytest.raises(MalformedMessage):
+    with pytest.raises(MalformedMessageError):
         decode(data)
 
 
 def test_oversize() -> None:
     big = frame(propose_body(memo="x" * (MAX_BODY + 1)))
-    with pytest.raises(OversizeMessage):
+    with pytest.raises(OversizeMessageError):
         decode(big)
-    with pytest.raises(OversizeMessage):
+    with pytest.raises(OversizeMessageError):
         decode(struct.pack(">I", MAX_BODY + 1) + b"{}")
-    with pytest.raises(OversizeMessage):
+    with pytest.raises(OversizeMessageError):
         encode(Reject(CID, 1, "x" * MAX_BODY, "reason"))
-    assert issubclass(OversizeMessage, MalformedMessage)
+    assert issubclass(OversizeMessageError, MalformedMessageError)
 
 
 @settings(max_examples=300, deadline=None)
@@ -186,7 +186,7 @@ def test_oversize() -> None:
 def test_fuzz_raw_bytes(data: bytes) -> None:
     try:
         decode(data)
-    except MalformedMessage:
+    except MalformedMessageError:
         pass
 
 
@@ -209,5 +209,5 @@ def test_fuzz_raw_bytes(data: bytes) -> None:
 def test_fuzz_json_objects(body: dict[str, Any]) -> None:
     try:
         decode(frame(body))
-    except MalformedMessage:
+    except MalformedMessageError:
         pass

@@ -1,5 +1,6 @@
 """ccnet.channels.party over in-memory transports: payments, refused messages (with a
-reply and no store change), persistence before sending, loss, conflicts, restarts."""
+reply and no store change), persistence before sending (also with the store thread),
+loss, cancelled refusals, restarts."""
 
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ from ccnet.channels import (
     ChannelParams,
     ChannelParty,
     ChannelState,
+    ChannelStateError,
     ChannelUpdate,
     InDoubtError,
     MemoryTransport,
-    PeerTimeout,
+    PeerTimeoutError,
     PersistStatus,
-    ProposalRejected,
+    ProposalRejectedError,
     Propose,
     Reject,
+    SignedState,
     SqliteChannelStore,
     decode,
     encode,
@@ -31,7 +34,13 @@ from ccnet.channels import (
 )
 from ccnet.channels.messages import MAX_BODY
 from ccnet.channels.testing import TEST_GENESIS as GENESIS
-from ccnet.channels.testing import HeldCosignStore, PartyPair, close_pair, link_parties
+from ccnet.channels.testing import (
+    HeldCosignStore,
+    PartyPair,
+    close_pair,
+    eventually,
+    link_parties,
+)
 
 CC = 10**12
 
@@ -49,9 +58,10 @@ async def test_many_payments(party_pair: PartyPair) -> None:
     a.latest.verify(party_pair.params)
     assert party_pair.store_a.latest_cosigned(cid) == a.latest
     assert party_pair.store_b.latest_cosigned(cid) == b.latest
-    # B pays back on the same channel.
-    await party_pair.b.pay(cid, 5 * CC)
-    assert party_pair.a.channel(cid).balance == 15 * CC - paid
+    # Only A proposes: B's attempt is refused before anything is signed or sent.
+    with pytest.raises(ChannelStateError, match="only party A"):
+        await party_pair.b.pay(cid, 5 * CC)
+    assert party_pair.b.channel(cid).update_id == 200
 
 
 class Watched:
@@ -91,9 +101,8 @@ async def test_signatures_leave_only_after_commit(
     checked_b: list[int] = []
     await pair.a.attach(cid, Watched(end_a, tmp_path / "alice.db", checked_a))
     await pair.b.attach(cid, Watched(end_b, tmp_path / "bob.db", checked_b))
-    for _ in range(5):
+    for _ in range(6):
         await pair.a.pay(cid, 1)
-    await pair.b.pay(cid, 1)
     assert checked_a == [1, 2, 3, 4, 5, 6] and checked_b == [1, 2, 3, 4, 5, 6]
     await close_pair(pair)
 
@@ -178,7 +187,7 @@ async def test_lost_frames_are_recovered_by_resending(
     end_a, end_b = MemoryTransport.pair(loss_pattern=[True, False])
     await pair.a.attach(cid, end_a)
     await pair.b.attach(cid, end_b)
-    with pytest.raises(PeerTimeout):
+    with pytest.raises(PeerTimeoutError):
         await pair.a.pay(cid, 3)  # the proposal is lost
     with pytest.raises(InDoubtError):
         await pair.a.pay(cid, 3)
@@ -187,7 +196,7 @@ async def test_lost_frames_are_recovered_by_resending(
         try:
             resolved = await pair.a.resolve(cid)
             break
-        except PeerTimeout:
+        except PeerTimeoutError:
             continue
     assert resolved is not None and resolved.version == 1
     assert pair.b.channel(cid).latest == resolved
@@ -196,17 +205,20 @@ async def test_lost_frames_are_recovered_by_resending(
     await close_pair(pair)
 
 
-async def test_simultaneous_proposals_a_wins(party_pair: PartyPair) -> None:
-    cid = party_pair.channel_id
-    results = await asyncio.gather(
-        party_pair.a.pay(cid, 2 * CC), party_pair.b.pay(cid, 1 * CC), return_exceptions=True
-    )
-    assert not isinstance(results[0], BaseException) and results[0].version == 1
-    assert isinstance(results[1], ProposalRejected) and results[1].code == "conflict"
-    retried = await party_pair.b.pay(cid, 1 * CC)
-    assert retried.version == 2
-    assert party_pair.a.channel(cid).latest == retried
-    assert retried.state.balance_b == 6 * CC
+async def test_a_proposal_from_b_is_refused_as_a_protocol_error(
+    party_pair: PartyPair, bob: Keypair
+) -> None:
+    """A peer that ignores the proposer-only rule gets a ``proposer`` reject; nothing is
+    stored and the channel goes on."""
+    params, cid, a = party_pair.params, party_pair.channel_id, party_pair.a
+    wire = await raw_link(a, cid)
+    stored = party_pair.store_a.load(cid)
+    await wire.send(encode(propose(params, bob, 1, 11 * CC, 4 * CC)))
+    reply = decode(await asyncio.wait_for(wire.recv(), 5))
+    assert isinstance(reply, Reject) and reply.code == "proposer"
+    assert reply.cancel_signature is None
+    assert party_pair.store_a.load(cid) == stored and a.channel(cid).failed is None
+    assert [i.error.code for i in a.incidents] == ["proposer"]
 
 
 async def test_policy_refusal(
@@ -215,14 +227,22 @@ async def test_policy_refusal(
     def no_bad_tasks(channel: Channel, proposed: ChannelState, memo: str) -> bool:
         return memo != "bad" and proposed.balance_of(channel.me) >= channel.balance
 
+    guarded: list[SignedState] = []
     pair = await link_parties(tmp_path, alice, bob, params, policy_b=no_bad_tasks)
     cid = params.channel_id
     await pair.a.pay(cid, 1)
-    with pytest.raises(ProposalRejected) as caught:
+    pair.a._guardian = lambda info, signed: guarded.append(signed)
+    with pytest.raises(ProposalRejectedError) as caught:
         await pair.a.pay(cid, 1, memo="bad")
     assert caught.value.code == "policy" and caught.value.version == 2
-    assert pair.store_a.load(cid).burned == pair.store_b.load(cid).burned == 2
-    assert (await pair.a.pay(cid, 1)).version == 3
+    assert caught.value.cancel_version == 3
+    # A stored the co-signed cancel (version 3, the balances of version 1) as its latest
+    # and handed it to its guardian; B stored that it never signs version 3 or older.
+    cancel = pair.store_a.load(cid).latest
+    assert cancel.version == 3 and cancel.co_signed and guarded == [cancel]
+    assert cancel.state.balance_b == pair.store_b.load(cid).latest.state.balance_b
+    assert pair.store_b.load(cid).cancelled == 3 and pair.store_b.load(cid).latest.version == 1
+    assert (await pair.a.pay(cid, 1)).version == 4
     await close_pair(pair)
 
 
@@ -239,6 +259,7 @@ async def test_in_progress_persistence_holds_the_countersign(
     await a.attach(cid, end_a)
     await b.attach(cid, end_b)
     payment = asyncio.create_task(a.pay(cid, 5))
+    await eventually(lambda: len(slow.held) == 1, "B's co-signed update in the store")
     for _ in range(50):
         await asyncio.sleep(0)
     assert not payment.done() and len(slow.held) == 1 and end_b.sent == 0
@@ -270,7 +291,7 @@ async def test_store_failure_freezes_without_sending(
     end_a, end_b = MemoryTransport.pair()
     await a.attach(cid, end_a)
     await b.attach(cid, end_b)
-    with pytest.raises(PeerTimeout):
+    with pytest.raises(PeerTimeoutError):
         await a.pay(cid, 5)
     assert end_b.sent == 0
     assert b.channel(cid).failed is not None

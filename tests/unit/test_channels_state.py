@@ -3,6 +3,7 @@ vectors, ranges, channel ids, and the JSON forms."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,6 @@ from ccnet.channels import (
     SignatureError,
     SignedState,
     VersionError,
-    channel_id_of,
     closing_payload,
     sign_close,
     sign_state,
@@ -27,8 +27,8 @@ from ccnet.channels import (
     verify_state,
 )
 from ccnet.channels.state import CLOSE_DOMAIN, STATE_DOMAIN, U64_MAX, U128_MAX, Party
-from ccnet.client import Keys
-from ccnet.client import channel_id_of as sdk_channel_id_of
+from ccnet.client import Keys, channel_id_of
+from ccnet.client.signing import CHANNEL_ID_DOMAIN
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "channel_state.json"
 FILE: dict[str, Any] = json.loads(VECTORS.read_text())
@@ -143,11 +143,24 @@ def test_malformed_signatures_do_not_verify() -> None:
     assert not verify_state(b"\0" * 31, bytes(32), state, b"\0" * 64)
 
 
-def test_channel_id_matches_the_sdk() -> None:
+def test_channel_id_binds_the_parties_the_nonce_and_the_parent_block() -> None:
+    """The id hashes SCALE(domain, A, B, nonce u64, parent hash): keys or addresses give
+    the same id, and a different parent block (another chain instance) another id."""
     alice, bob = Keys.from_uri("//Alice"), Keys.from_uri("//Bob")
-    ours = channel_id_of(bytes(alice.public_key), bytes(bob.public_key), 7)
-    assert ours == sdk_channel_id_of(alice.ss58_address, bob.ss58_address, 7)
-    assert ours != channel_id_of(bytes(bob.public_key), bytes(alice.public_key), 7)
+    parent = bytes(range(32))
+    ours = channel_id_of(bytes(alice.public_key), bytes(bob.public_key), 7, parent)
+    layout = (
+        CHANNEL_ID_DOMAIN
+        + bytes(alice.public_key)
+        + bytes(bob.public_key)
+        + (7).to_bytes(8, "little")
+        + parent
+    )
+    assert ours == hashlib.blake2b(layout, digest_size=32).digest()
+    assert ours == channel_id_of(alice.ss58_address, bob.ss58_address, 7, "0x" + parent.hex())
+    assert ours != channel_id_of(bytes(bob.public_key), bytes(alice.public_key), 7, parent)
+    assert ours != channel_id_of(bytes(alice.public_key), bytes(bob.public_key), 8, parent)
+    assert ours != channel_id_of(bytes(alice.public_key), bytes(bob.public_key), 7, bytes(32))
 
 
 def test_signed_state_verify_and_json() -> None:

@@ -78,7 +78,7 @@ def test_persist_update_and_reload(tmp_path: Path) -> None:
     assert reopened.channels() == [record]
 
 
-def test_pending_and_burn_survive_reload(tmp_path: Path) -> None:
+def test_pending_and_cancel_survive_reload(tmp_path: Path) -> None:
     store = SqliteChannelStore(tmp_path / "a.db")
     store.persist_new_channel(opening(Party.A))
     a = Channel(store.load(PARAMS.channel_id), ALICE)
@@ -87,10 +87,10 @@ def test_pending_and_burn_survive_reload(tmp_path: Path) -> None:
     record = store.load(PARAMS.channel_id)
     assert record.pending == a.pending and record.pending is not None
     assert record.pending.memo == "memo"
-    burn = ChannelUpdate(PARAMS.channel_id, 2, UpdateKind.BURNED, version=1)
-    assert store.update_persisted_channel(burn) is PersistStatus.COMPLETED
+    cancel = ChannelUpdate(PARAMS.channel_id, 2, UpdateKind.CANCELLED, version=2)
+    assert store.update_persisted_channel(cancel) is PersistStatus.COMPLETED
     record = store.load(PARAMS.channel_id)
-    assert record.pending is None and record.burned == 1
+    assert record.pending == a.pending and record.cancelled == 2
     phase = ChannelUpdate(PARAMS.channel_id, 3, UpdateKind.PHASE, phase=Phase.CLOSING)
     store.update_persisted_channel(phase)
     assert store.load(PARAMS.channel_id).phase is Phase.CLOSING
@@ -152,7 +152,9 @@ def test_close_freeze_is_kept_and_guarded(tmp_path: Path) -> None:
     assert store.load(PARAMS.channel_id).latest.version == 0
 
 
-def test_schema_1_file_gets_the_close_columns(tmp_path: Path) -> None:
+def test_an_old_file_is_upgraded(tmp_path: Path) -> None:
+    """A schema 1 file gets the close and batch columns, and ``burned`` becomes
+    ``cancelled`` (schema 4)."""
     path = tmp_path / "old.db"
     store = SqliteChannelStore(path)
     store.persist_new_channel(opening(Party.B))
@@ -164,10 +166,11 @@ def test_schema_1_file_gets_the_close_columns(tmp_path: Path) -> None:
         "pending_batch",
     ):
         db.execute(f"ALTER TABLE channels DROP COLUMN {column}")
+    db.execute("ALTER TABLE channels RENAME COLUMN cancelled TO burned")
     db.execute("PRAGMA user_version=1")
     db.commit()
     db.close()
     reopened = SqliteChannelStore(path)
     assert reopened.load(PARAMS.channel_id) == opening(Party.B)
-    assert reopened._db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert reopened._db.execute("PRAGMA user_version").fetchone()[0] == 4
     reopened.close()

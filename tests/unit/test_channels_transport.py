@@ -16,10 +16,10 @@ from ccnet.channels import (
     ChannelParams,
     ChannelParty,
     MemoryTransport,
-    OversizeMessage,
+    OversizeMessageError,
     SqliteChannelStore,
     StreamTransport,
-    TransportClosed,
+    TransportClosedError,
     connect,
     serve,
 )
@@ -67,7 +67,7 @@ async def test_oversize_frame_is_skipped(
 ) -> None:
     client, remote = tcp_pair
     await client.send(frame(b"y" * (MAX_BODY + 1)) + frame(b"{}"))
-    with pytest.raises(OversizeMessage):
+    with pytest.raises(OversizeMessageError):
         await asyncio.wait_for(remote.recv(), 5)
     assert await asyncio.wait_for(remote.recv(), 5) == frame(b"{}")
 
@@ -78,9 +78,9 @@ async def test_close_is_seen_by_the_peer(
     client, remote = tcp_pair
     await client.send(b"\0\0")  # half a header, then EOF
     await client.close()
-    with pytest.raises(TransportClosed):
+    with pytest.raises(TransportClosedError):
         await asyncio.wait_for(remote.recv(), 5)
-    with pytest.raises(TransportClosed):
+    with pytest.raises(TransportClosedError):
         await client.send(frame(b"{}"))
 
 
@@ -89,7 +89,7 @@ async def test_connect_refused() -> None:
     port = server.sockets[0].getsockname()[1]
     server.close()
     await server.wait_closed()
-    with pytest.raises(TransportClosed):
+    with pytest.raises(TransportClosedError):
         await connect("127.0.0.1", port)
 
 
@@ -98,9 +98,9 @@ async def test_memory_pair_close_wakes_reader() -> None:
     reader = asyncio.create_task(two.recv())
     await asyncio.sleep(0)
     await one.close()
-    with pytest.raises(TransportClosed):
+    with pytest.raises(TransportClosedError):
         await reader
-    with pytest.raises(TransportClosed):
+    with pytest.raises(TransportClosedError):
         await one.send(b"x")
 
 

@@ -1,5 +1,6 @@
-"""ccnet.channels.watchtower against a fake chain: what it guards, and when it
-challenges (the real chain is in tests/integration/test_channels_chain.py)."""
+"""ccnet.channels.watchtower against a fake chain: what it guards, when it registers its
+newer state (on ``ChannelClosing`` and ``ChannelChallenged``, and in its start-up sweep),
+and when it settles (the real chain is in tests/integration/test_channels_chain.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from substrateinterface import Keypair
 
 from ccnet.channels import (
+    REGISTERED,
     ChannelParams,
     ChannelState,
     SignedState,
@@ -24,6 +26,7 @@ from ccnet.channels import (
 from ccnet.channels.testing import TEST_GENESIS as GENESIS
 from ccnet.channels.testing import make_params
 from ccnet.client import ChainEvent, Keys
+from ccnet.client.exceptions import ChannelsError
 from ccnet.client.pallets.channels import ChannelInfo, ClosingInfo
 
 if TYPE_CHECKING:
@@ -70,12 +73,23 @@ def test_store_keeps_the_newest_valid_state(tmp_path: Path, alice: Keypair, bob:
 class FakeChannels:
     info: ChannelInfo | None
     calls: list[tuple[Any, ...]] = field(default_factory=list)
+    settled: list[bytes] = field(default_factory=list)
 
     def channel(self, channel_id: bytes) -> ChannelInfo | None:
         return self.info
 
+    def channels(self) -> list[ChannelInfo]:
+        return [] if self.info is None else [self.info]
+
     def challenge(self, keypair: Keypair, *args: Any) -> None:
         self.calls.append(args)
+
+    def settle(self, keypair: Keypair, channel_id: bytes) -> str:
+        if self.info is None:
+            raise ChannelsError("Channels", "UnknownChannel", "")
+        self.settled.append(channel_id)
+        self.info = None
+        return "receipt"
 
 
 @dataclass
@@ -99,14 +113,19 @@ def closing(
         deposit_b=params.deposit_b,
         phase="Closing",
         closing=ClosingInfo(version, params.deposit_a, params.deposit_b, "A", ends),
+        challenge_period=20,
     )
 
 
-def tower(tmp_path: Path, fake: FakeChain) -> Watchtower:
-    return Watchtower(cast("Chain", fake), Keys.from_uri("//Ferdie"), tmp_path / "tower.db")
+def tower(tmp_path: Path, fake: FakeChain, *, settle: bool = False) -> Watchtower:
+    return Watchtower(
+        cast("Chain", fake), Keys.from_uri("//Ferdie"), tmp_path / "tower.db", settle=settle
+    )
 
 
-def test_challenges_a_stale_close_only(tmp_path: Path, alice: Keypair, bob: Keypair) -> None:
+def test_registers_its_newer_state_against_a_stale_close_only(
+    tmp_path: Path, alice: Keypair, bob: Keypair
+) -> None:
     params = make_params(alice, bob, deposit_a=10 * CC, deposit_b=0)
     fake = FakeChain(FakeChannels(closing(params, alice, bob, version=0, ends=30)))
     watchtower = tower(tmp_path, fake)
@@ -116,12 +135,13 @@ def test_challenges_a_stale_close_only(tmp_path: Path, alice: Keypair, bob: Keyp
     event = ChainEvent("Channels", "ChannelClosing", {"channel_id": "0x" + params.channel_id.hex()})
     challenge = watchtower.on_event(event)
     assert challenge is not None and (challenge.closed_version, challenge.version) == (0, 4)
+    assert challenge.outcome == REGISTERED
     state = held.state
     assert fake.channels.calls == [
         (params.channel_id, 4, state.balance_a, state.balance_b, held.signature_a, held.signature_b)
     ]
     assert [c.version for c in watchtower.store.challenges()] == [4]
-    # Closed with the newest version: nothing to refute.
+    # Registered with the newest version: nothing to do.
     fake.channels.info = closing(params, alice, bob, version=4, ends=30)
     assert watchtower.check(params.channel_id) is None
     # Stale, but the challenge period is over.
@@ -132,6 +152,42 @@ def test_challenges_a_stale_close_only(tmp_path: Path, alice: Keypair, bob: Keyp
     fake.channels.info = ChannelInfo(**{**other.__dict__, "deposit_a": 1})
     assert watchtower.check(params.channel_id) is None
     assert len(fake.channels.calls) == 1
+    watchtower.close()
+
+
+def test_answers_a_challenge_with_an_older_state_too(
+    tmp_path: Path, alice: Keypair, bob: Keypair
+) -> None:
+    """The peer replaced the registered state with one that is newer but older than
+    ours: ``ChannelChallenged`` triggers the tower like ``ChannelClosing``."""
+    params = make_params(alice, bob, deposit_a=10 * CC, deposit_b=0)
+    fake = FakeChain(FakeChannels(closing(params, alice, bob, version=2, ends=30)))
+    watchtower = tower(tmp_path, fake)
+    watchtower.guard(params, cosigned(params, alice, bob, 5, 1 * CC))
+    cid = "0x" + params.channel_id.hex()
+    assert watchtower.on_event(ChainEvent("Channels", "ChannelFunded", {"channel_id": cid})) is None
+    challenge = watchtower.on_event(
+        ChainEvent("Channels", "ChannelChallenged", {"channel_id": cid})
+    )
+    assert challenge is not None and (challenge.closed_version, challenge.version) == (2, 5)
+    watchtower.close()
+
+
+def test_start_up_sweep_answers_closes_it_missed_and_settles_after_the_period(
+    tmp_path: Path, alice: Keypair, bob: Keypair
+) -> None:
+    """A close happened while the tower was down: the sweep reads the chain's channels,
+    registers the newer state, and (with settle) pays out once the period is over."""
+    params = make_params(alice, bob, deposit_a=10 * CC, deposit_b=0)
+    TowerStore(tmp_path / "tower.db").guard(params, cosigned(params, alice, bob, 3, 2 * CC))
+    fake = FakeChain(FakeChannels(closing(params, alice, bob, version=1, ends=30)))
+    watchtower = tower(tmp_path, fake, settle=True)
+    (challenge,) = watchtower.sweep()
+    assert (challenge.closed_version, challenge.version, challenge.outcome) == (1, 3, REGISTERED)
+    assert watchtower.settle_due(30) == [] and fake.channels.settled == []  # still open
+    assert [str(r) for r in watchtower.settle_due(31)] == ["receipt"]
+    assert fake.channels.settled == [params.channel_id]
+    assert watchtower.settle_due(32) == []  # settled once
     watchtower.close()
 
 

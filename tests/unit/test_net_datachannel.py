@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ccnet.channels.exceptions import OversizeMessage
-from ccnet.channels.exceptions import TransportClosed as ChannelTransportClosed
+from ccnet.channels.exceptions import OversizeMessageError
+from ccnet.channels.exceptions import TransportClosedError as ChannelTransportClosed
 from ccnet.channels.transport import Transport
 from ccnet.worker.datachannel import DataChannelTransport
 from ccnet.worker.framing import CHUNK_SIZE, FrameKind, encode_frame
@@ -136,7 +136,7 @@ async def test_an_oversize_message_from_the_peer_is_skipped_with_a_clear_error(
     with pytest.raises(MessageTooLarge, match="the peer sent a message of 50000 bytes") as err:
         await tb.recv(timeout=5)
     assert err.value.incoming and err.value.limit == 1000
-    assert isinstance(err.value, OversizeMessage)  # what ccnet.channels code catches
+    assert isinstance(err.value, OversizeMessageError)  # what ccnet.channels code catches
     assert await tb.recv(timeout=5) == b"next"
     assert not tb.closed
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from substrateinterface import Keypair, KeypairType
 
-from ccnet.channels import PeerTimeout, Phase
+from ccnet.channels import PeerTimeoutError, Phase
 from ccnet.worker.discovery import Candidate, WorkerOffer, rank_offers
 from ccnet.worker.net_exceptions import SignalingError
 from ccnet.worker.protocol import JobFailed, JobRequest, decode, encode
@@ -121,7 +121,7 @@ class FakeParty:
 
     async def pay(self, channel_id: bytes, amount: int, memo: str = "") -> None:
         if self.fail_pay:
-            raise PeerTimeout("no countersignature")
+            raise PeerTimeoutError("no countersignature")
         self.channel(channel_id).balance -= amount
         self.payments.append((channel_id, amount))
 
