@@ -28,10 +28,20 @@ fn deposit<T: Config>() -> BalanceOf<T> {
 /// An account and its sr25519 key.
 type Signer<T> = (<T as frame_system::Config>::AccountId, sr25519::Public);
 
+/// The id the next `open` from `a` to `b` gets in this block.
+fn next_id<T: Config>(a: &T::AccountId, b: &T::AccountId) -> ChannelId {
+	Pallet::<T>::channel_id(
+		a,
+		b,
+		NextChannelNonce::<T>::get(),
+		&frame_system::Pallet::<T>::parent_hash(),
+	)
+}
+
 /// A funded two-sided channel between fresh parties.
 fn funded_channel<T: Config>() -> (ChannelId, Signer<T>, Signer<T>) {
 	let (a, b) = (party::<T>(), party::<T>());
-	let id = Pallet::<T>::channel_id(&a.0, &b.0, NextChannelNonce::<T>::get());
+	let id = next_id::<T>(&a.0, &b.0);
 	Pallet::<T>::open(
 		RawOrigin::Signed(a.0.clone()).into(),
 		b.0.clone(),
@@ -82,7 +92,7 @@ mod benchmarks {
 	#[benchmark]
 	fn fund() -> Result<(), BenchmarkError> {
 		let (a, b) = (party::<T>(), party::<T>());
-		let id = Pallet::<T>::channel_id(&a.0, &b.0, 0);
+		let id = next_id::<T>(&a.0, &b.0);
 		Pallet::<T>::open(
 			RawOrigin::Signed(a.0).into(),
 			b.0.clone(),
@@ -98,7 +108,7 @@ mod benchmarks {
 	#[benchmark]
 	fn cancel_open() -> Result<(), BenchmarkError> {
 		let (a, b) = (party::<T>(), party::<T>());
-		let id = Pallet::<T>::channel_id(&a.0, &b.0, 0);
+		let id = next_id::<T>(&a.0, &b.0);
 		Pallet::<T>::open(
 			RawOrigin::Signed(a.0.clone()).into(),
 			b.0,
@@ -140,7 +150,10 @@ mod benchmarks {
 		let (new, na, nb) = cosigned::<T>(id, &a.1, &b.1, 2, false);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(b.0), id, new, na, nb);
-		assert!(!Channels::<T>::contains_key(id));
+		assert!(matches!(
+			Channels::<T>::get(id).map(|c| c.phase),
+			Some(Phase::Closing { state, .. }) if state.version == 2
+		));
 		Ok(())
 	}
 
@@ -150,13 +163,21 @@ mod benchmarks {
 		let (state, sa, sb) = cosigned::<T>(id, &a.1, &b.1, 1, false);
 		Pallet::<T>::close_unilateral(RawOrigin::Signed(a.0.clone()).into(), id, state, Some(sa), Some(sb))?;
 		let after = frame_system::Pallet::<T>::block_number()
-			.saturating_add(T::ChallengePeriod::get())
+			.saturating_add(Pallet::<T>::challenge_period())
 			.saturating_add(1u32.into());
 		frame_system::Pallet::<T>::set_block_number(after);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(b.0), id);
 		assert!(!Channels::<T>::contains_key(id));
 		Ok(())
+	}
+
+	#[benchmark]
+	fn set_challenge_period() {
+		let period = T::MinChallengePeriod::get().saturating_add(1u32.into());
+		#[extrinsic_call]
+		_(RawOrigin::Root, period);
+		assert_eq!(ChallengePeriod::<T>::get(), period);
 	}
 
 	impl_benchmark_test_suite!(Pallet, crate::mock::new_bench_ext(), crate::mock::Test);

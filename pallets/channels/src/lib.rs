@@ -14,21 +14,44 @@
 //!   chain. Each party signs, with sr25519 and the key of its account, the SCALE
 //!   encoding of [`SignedPayload`]: `(STATE_DOMAIN, genesis hash, channel id,
 //!   version, balance_a, balance_b)`. The genesis hash and channel id stop
-//!   replays on other chains and channels; ids are never reused.
+//!   replays on other chains and channels. Ids are never reused, and they include
+//!   the parent hash of the block that opened the channel, so two chains started
+//!   from the same genesis (a reset testnet) never share an id.
 //! - `cooperative_close` pays out, at once, a state both parties signed under the
 //!   closing domain tag ([`CLOSE_DOMAIN`]) instead of the update tag. Update
 //!   signatures alone cannot close at once: otherwise an old update that favoured
 //!   one party would close the channel with no chance of a fraud proof.
 //! - `close_unilateral` registers a co-signed state (or the opening state,
-//!   version 0, which needs no signatures) and starts the challenge period of
-//!   [`Config::ChallengePeriod`] blocks.
-//! - `challenge` is the fraud proof: a co-signed state with a higher version,
-//!   submitted by anyone (the other party or its watchtower) within the period.
-//!   The closer is the cheater: the honest party receives the whole deposit of
-//!   the channel, the cheater nothing (seed 003, "Security: Fraud proofs").
+//!   version 0, which needs no signatures) and starts the channel's challenge
+//!   period (blocks; [`ChallengePeriod`] when the channel was opened).
+//! - `challenge` registers a co-signed state with a higher version within the
+//!   period, submitted by anyone (a party or its watchtower). The newest state
+//!   *replaces* the registered one and nothing else happens: the latest version
+//!   wins, as in Perun and Raiden. There is no confiscation: in an update round
+//!   the receiver of a proposal always holds the newer co-signed state before the
+//!   proposer does, so punishing "the older state" would let a receiver that
+//!   withholds its countersignature take the whole deposit. The period is not
+//!   extended by a challenge, so a close always ends `challenge_period` blocks
+//!   after it started.
 //! - `settle` pays out the registered state once the period is over.
 //! - Disputes on channels that are not funded are rejected (an open problem of
 //!   Perun's pallet).
+//!
+//! ## What an honest party must do
+//!
+//! A party is safe if it (or a watchtower holding its newest co-signed state)
+//! looks at the chain at least once per challenge period: it then registers its
+//! newest state, and only a state it signed itself can replace that. The period
+//! is a genesis parameter ([`ChallengePeriod`], Root may change it for new
+//! channels), never below [`Config::MinChallengePeriod`].
+//!
+//! ## Storage deposit
+//!
+//! The opener pays [`Config::RecordDeposit`] for the channel record, held while the
+//! record exists and released when it is removed (close, settle or cancel).
+//! A payee whose payout is below the existential deposit (an account that does
+//! not exist) cannot be paid: its share stays with the payer
+//! (`DustForfeited`), so a vanished counterparty cannot block a close.
 //!
 //! Signatures are checked against the account ids, which must SCALE-encode as
 //! 32-byte sr25519 public keys (as `AccountId32` does).
@@ -39,6 +62,7 @@
 //!
 //! - `open`, `fund`, `cancel_open`
 //! - `cooperative_close`, `close_unilateral`, `challenge`, `settle`
+//! - `set_challenge_period` (Root)
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -72,6 +96,16 @@ use polkadot_sdk::{
 	sp_runtime::traits::{CheckedAdd, Saturating, Zero},
 };
 
+/// Where the opener's storage deposit goes when a record is removed.
+fn release_all_or_log<T: Config>(reason: &T::RuntimeHoldReason, who: &T::AccountId, amount: BalanceOf<T>) {
+	if amount.is_zero() {
+		return;
+	}
+	if T::Currency::release(reason, who, amount, Precision::BestEffort).is_err() {
+		log::error!(target: "runtime::channels", "could not release a storage deposit");
+	}
+}
+
 /// Balance type of the configured currency.
 pub type BalanceOf<T> = <<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
 /// Channel record of a runtime.
@@ -95,6 +129,9 @@ pub mod pallet {
 		/// A party's deposit in a channel.
 		#[codec(index = 0)]
 		ChannelDeposit,
+		/// The opener's storage deposit for a channel record.
+		#[codec(index = 1)]
+		RecordDeposit,
 	}
 
 	#[pallet::config]
@@ -103,9 +140,12 @@ pub mod pallet {
 		type Currency: Mutate<Self::AccountId> + MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
 		/// The overarching hold reason.
 		type RuntimeHoldReason: From<HoldReason>;
-		/// Length of the challenge period after a unilateral close, in blocks.
+		/// Shortest challenge period, in blocks, that genesis or Root may set.
 		#[pallet::constant]
-		type ChallengePeriod: Get<BlockNumberFor<Self>>;
+		type MinChallengePeriod: Get<BlockNumberFor<Self>>;
+		/// Storage deposit for a channel record, in planck (held on the opener).
+		#[pallet::constant]
+		type RecordDeposit: Get<BalanceOf<Self>>;
 		/// Weights of the dispatchables.
 		type WeightInfo: WeightInfo;
 	}
@@ -118,16 +158,46 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type NextChannelNonce<T: Config> = StorageValue<_, u64, ValueQuery>;
 
+	/// Challenge period given to channels opened from now on, in blocks. Set at
+	/// genesis (short on a dev chain, a day or more on a live one) and by Root.
+	#[pallet::storage]
+	pub type ChallengePeriod<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
+
+	#[pallet::genesis_config]
+	#[derive(polkadot_sdk::frame_support::DefaultNoBound)]
+	pub struct GenesisConfig<T: Config> {
+		/// The initial [`ChallengePeriod`], in blocks (0: `MinChallengePeriod`).
+		pub challenge_period: BlockNumberFor<T>,
+	}
+
+	#[pallet::genesis_build]
+	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
+		fn build(&self) {
+			let period = if self.challenge_period.is_zero() {
+				T::MinChallengePeriod::get()
+			} else {
+				self.challenge_period
+			};
+			assert!(
+				period >= T::MinChallengePeriod::get(),
+				"the genesis challenge period is below MinChallengePeriod"
+			);
+			ChallengePeriod::<T>::put(period);
+		}
+	}
+
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
 	pub enum Event<T: Config> {
 		/// A opened a channel to B and deposited `deposit_a`; B is to deposit `deposit_b`.
+		/// A unilateral close of this channel waits `challenge_period` blocks.
 		ChannelOpened {
 			channel_id: ChannelId,
 			party_a: T::AccountId,
 			party_b: T::AccountId,
 			deposit_a: BalanceOf<T>,
 			deposit_b: BalanceOf<T>,
+			challenge_period: BlockNumberFor<T>,
 		},
 		/// Both deposits are held: the channel is open for off-chain updates.
 		ChannelFunded { channel_id: ChannelId },
@@ -140,14 +210,14 @@ pub mod pallet {
 			version: u64,
 			challenge_ends: BlockNumberFor<T>,
 		},
-		/// A newer state proved that `cheater` closed with a stale one; `honest` got
-		/// the whole deposit, `penalty` of it taken from the cheater's share.
-		FraudProven {
+		/// `challenger` registered the newer co-signed `version` during the challenge
+		/// period; it replaces the registered state (the period still ends at
+		/// `challenge_ends`).
+		ChannelChallenged {
 			channel_id: ChannelId,
-			cheater: T::AccountId,
-			honest: T::AccountId,
+			challenger: T::AccountId,
 			version: u64,
-			penalty: BalanceOf<T>,
+			challenge_ends: BlockNumberFor<T>,
 		},
 		/// The channel closed and paid out (cooperatively, or by `settle`).
 		ChannelClosed {
@@ -156,6 +226,16 @@ pub mod pallet {
 			balance_a: BalanceOf<T>,
 			balance_b: BalanceOf<T>,
 		},
+		/// `payee`'s share of a payout, `amount` planck, was below the existential deposit
+		/// of an account that does not exist; it stayed with `payer`.
+		DustForfeited {
+			channel_id: ChannelId,
+			payee: T::AccountId,
+			payer: T::AccountId,
+			amount: BalanceOf<T>,
+		},
+		/// Root set the challenge period of channels opened from now on.
+		ChallengePeriodSet { period: BlockNumberFor<T> },
 	}
 
 	#[pallet::error]
@@ -192,12 +272,21 @@ pub mod pallet {
 		ChallengePeriodNotOver,
 		/// A counter or sum overflowed.
 		Overflow,
-		/// Paying out failed (e.g. a payee would be left below the existential deposit).
+		/// Paying out failed (a hold could not be moved or released).
 		PayoutFailed,
+		/// The challenge period is below `MinChallengePeriod`.
+		ChallengePeriodTooShort,
 	}
 
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn integrity_test() {
+			assert!(
+				!T::MinChallengePeriod::get().is_zero(),
+				"MinChallengePeriod must be positive: a zero period lets a stale close settle at once"
+			);
+		}
+
 		#[cfg(feature = "try-runtime")]
 		fn try_state(_n: BlockNumberFor<T>) -> Result<(), polkadot_sdk::sp_runtime::TryRuntimeError> {
 			Self::do_try_state()
@@ -206,9 +295,11 @@ pub mod pallet {
 
 	#[pallet::call]
 	impl<T: Config> Pallet<T> {
-		/// Open a channel to `counterparty`, holding `deposit` planck of the caller.
-		/// With `counterparty_deposit` zero the channel is funded at once;
-		/// otherwise it waits for the counterparty's `fund`.
+		/// Open a channel to `counterparty`, holding `deposit` planck of the caller
+		/// and the record's storage deposit (`RecordDeposit`). With
+		/// `counterparty_deposit` zero the channel is funded at once; otherwise it
+		/// waits for the counterparty's `fund`. The channel keeps the current
+		/// [`ChallengePeriod`].
 		///
 		/// Origin: signed (party A). Emits `ChannelOpened`, and `ChannelFunded` when
 		/// no counterparty deposit is asked.
@@ -229,16 +320,28 @@ pub mod pallet {
 			ensure!(!total.is_zero(), Error::<T>::ZeroDeposit);
 			let nonce = NextChannelNonce::<T>::get();
 			let next = nonce.checked_add(1).ok_or(Error::<T>::Overflow)?;
-			let channel_id = Self::channel_id(&party_a, &counterparty, nonce);
+			let channel_id = Self::channel_id(
+				&party_a,
+				&counterparty,
+				nonce,
+				&frame_system::Pallet::<T>::parent_hash(),
+			);
+			let record_deposit = T::RecordDeposit::get();
+			// Both holds or neither: a failed dispatch rolls the first one back.
 			T::Currency::hold(&HoldReason::ChannelDeposit.into(), &party_a, deposit)
 				.map_err(|_| Error::<T>::InsufficientBalance)?;
+			T::Currency::hold(&HoldReason::RecordDeposit.into(), &party_a, record_deposit)
+				.map_err(|_| Error::<T>::InsufficientBalance)?;
 			let funded = counterparty_deposit.is_zero();
+			let challenge_period = Self::challenge_period();
 			let channel = Channel {
 				party_a: party_a.clone(),
 				party_b: counterparty.clone(),
 				deposit_a: deposit,
 				deposit_b: counterparty_deposit,
 				phase: if funded { Phase::Funded } else { Phase::Opening },
+				challenge_period,
+				record_deposit,
 			};
 			Channels::<T>::insert(channel_id, channel);
 			NextChannelNonce::<T>::put(next);
@@ -248,6 +351,7 @@ pub mod pallet {
 				party_b: counterparty,
 				deposit_a: deposit,
 				deposit_b: counterparty_deposit,
+				challenge_period,
 			});
 			if funded {
 				Self::deposit_event(Event::ChannelFunded { channel_id });
@@ -276,7 +380,8 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Cancel a channel that the counterparty never funded; A's deposit is released.
+		/// Cancel a channel that the counterparty never funded; A's deposit and the
+		/// storage deposit are released.
 		///
 		/// Origin: signed (either party). Emits `ChannelCancelled`.
 		///
@@ -295,7 +400,7 @@ pub mod pallet {
 				channel.deposit_a,
 				Precision::Exact,
 			)?;
-			Channels::<T>::remove(channel_id);
+			Self::remove_record(channel_id, &channel);
 			Self::deposit_event(Event::ChannelCancelled { channel_id });
 			Ok(())
 		}
@@ -323,8 +428,8 @@ pub mod pallet {
 			ensure!(channel.phase != Phase::Opening, Error::<T>::NotFunded);
 			let payload = Self::closing_payload(channel_id, &state);
 			Self::check_state(&payload, &channel, &state, Some(&signature_a), Some(&signature_b))?;
-			Self::pay_out(&channel, &state)?;
-			Channels::<T>::remove(channel_id);
+			Self::pay_out(channel_id, &channel, &state)?;
+			Self::remove_record(channel_id, &channel);
 			Self::deposit_event(Event::ChannelClosed {
 				channel_id,
 				version: state.version,
@@ -356,7 +461,7 @@ pub mod pallet {
 			ensure!(channel.phase == Phase::Funded, Error::<T>::NotFunded);
 			let payload = Self::signing_payload(channel_id, &state);
 			Self::check_state(&payload, &channel, &state, signature_a.as_ref(), signature_b.as_ref())?;
-			let challenge_ends = frame_system::Pallet::<T>::block_number().saturating_add(T::ChallengePeriod::get());
+			let challenge_ends = frame_system::Pallet::<T>::block_number().saturating_add(channel.challenge_period);
 			channel.phase = Phase::Closing {
 				state,
 				closer,
@@ -372,11 +477,12 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Fraud proof: refute the registered state with a newer co-signed one within
-		/// the challenge period. The closer is slashed: the honest party receives the
-		/// channel's whole deposit.
+		/// Register a newer co-signed state during the challenge period: it replaces
+		/// the registered one (latest version wins). Nothing is paid out and the
+		/// period is not extended; `settle` pays the registered state afterwards.
 		///
-		/// Origin: signed (anyone, e.g. a watchtower). Emits `FraudProven`.
+		/// Origin: signed (anyone, e.g. a watchtower: the signatures carry the
+		/// authority). Emits `ChannelChallenged`.
 		///
 		/// ## Complexity
 		/// O(1): two sr25519 verifications.
@@ -389,8 +495,8 @@ pub mod pallet {
 			signature_a: sr25519::Signature,
 			signature_b: sr25519::Signature,
 		) -> DispatchResult {
-			ensure_signed(origin)?;
-			let channel = Channels::<T>::get(channel_id).ok_or(Error::<T>::UnknownChannel)?;
+			let challenger = ensure_signed(origin)?;
+			let mut channel = Channels::<T>::get(channel_id).ok_or(Error::<T>::UnknownChannel)?;
 			let Phase::Closing {
 				state: registered,
 				closer,
@@ -406,37 +512,17 @@ pub mod pallet {
 			ensure!(state.version > registered.version, Error::<T>::NotNewer);
 			let payload = Self::signing_payload(channel_id, &state);
 			Self::check_state(&payload, &channel, &state, Some(&signature_a), Some(&signature_b))?;
-			let total = channel.deposit_a.saturating_add(channel.deposit_b);
-			let (cheater, honest, penalty, outcome) = match closer {
-				Party::A => (
-					channel.party_a.clone(),
-					channel.party_b.clone(),
-					state.balance_a,
-					ChannelState {
-						version: state.version,
-						balance_a: Zero::zero(),
-						balance_b: total,
-					},
-				),
-				Party::B => (
-					channel.party_b.clone(),
-					channel.party_a.clone(),
-					state.balance_b,
-					ChannelState {
-						version: state.version,
-						balance_a: total,
-						balance_b: Zero::zero(),
-					},
-				),
+			channel.phase = Phase::Closing {
+				state,
+				closer,
+				challenge_ends,
 			};
-			Self::pay_out(&channel, &outcome)?;
-			Channels::<T>::remove(channel_id);
-			Self::deposit_event(Event::FraudProven {
+			Channels::<T>::insert(channel_id, channel);
+			Self::deposit_event(Event::ChannelChallenged {
 				channel_id,
-				cheater,
-				honest,
+				challenger,
 				version: state.version,
-				penalty,
+				challenge_ends,
 			});
 			Ok(())
 		}
@@ -462,8 +548,8 @@ pub mod pallet {
 				frame_system::Pallet::<T>::block_number() > challenge_ends,
 				Error::<T>::ChallengePeriodNotOver
 			);
-			Self::pay_out(&channel, &state)?;
-			Channels::<T>::remove(channel_id);
+			Self::pay_out(channel_id, &channel, &state)?;
+			Self::remove_record(channel_id, &channel);
 			Self::deposit_event(Event::ChannelClosed {
 				channel_id,
 				version: state.version,
@@ -472,15 +558,52 @@ pub mod pallet {
 			});
 			Ok(())
 		}
+
+		/// Set the challenge period (blocks) of channels opened from now on; open
+		/// channels keep theirs.
+		///
+		/// Origin: Root. Emits `ChallengePeriodSet`.
+		///
+		/// ## Complexity
+		/// O(1).
+		#[pallet::call_index(7)]
+		#[pallet::weight(T::WeightInfo::set_challenge_period())]
+		pub fn set_challenge_period(origin: OriginFor<T>, period: BlockNumberFor<T>) -> DispatchResult {
+			ensure_root(origin)?;
+			ensure!(
+				period >= T::MinChallengePeriod::get(),
+				Error::<T>::ChallengePeriodTooShort
+			);
+			ChallengePeriod::<T>::put(period);
+			Self::deposit_event(Event::ChallengePeriodSet { period });
+			Ok(())
+		}
 	}
 }
 
 impl<T: Config> Pallet<T> {
-	/// The id of the channel A opens to B with `nonce`.
-	pub fn channel_id(party_a: &T::AccountId, party_b: &T::AccountId, nonce: u64) -> ChannelId {
-		(CHANNEL_ID_DOMAIN, party_a, party_b, nonce)
+	/// The id of the channel A opens to B with `nonce` in the block whose parent is
+	/// `parent_hash`.
+	pub fn channel_id(party_a: &T::AccountId, party_b: &T::AccountId, nonce: u64, parent_hash: &T::Hash) -> ChannelId {
+		(CHANNEL_ID_DOMAIN, party_a, party_b, nonce, parent_hash)
 			.using_encoded(polkadot_sdk::sp_io::hashing::blake2_256)
 			.into()
+	}
+
+	/// The challenge period new channels get: [`ChallengePeriod`], never below
+	/// `MinChallengePeriod` (also when the storage value was never set).
+	pub fn challenge_period() -> BlockNumberFor<T> {
+		ChallengePeriod::<T>::get().max(T::MinChallengePeriod::get())
+	}
+
+	/// Remove a channel record and release its storage deposit to the opener.
+	fn remove_record(channel_id: ChannelId, channel: &ChannelOf<T>) {
+		Channels::<T>::remove(channel_id);
+		release_all_or_log::<T>(
+			&HoldReason::RecordDeposit.into(),
+			&channel.party_a,
+			channel.record_deposit,
+		);
 	}
 
 	/// Hash of block 0, which every signed state commits to.
@@ -553,8 +676,10 @@ impl<T: Config> Pallet<T> {
 
 	/// Release both deposits so that A ends with `state.balance_a` and B with
 	/// `state.balance_b`. The party whose balance fell pays the difference straight
-	/// from its hold, so no free balance is ever needed.
-	fn pay_out(channel: &ChannelOf<T>, state: &StateOf<T>) -> DispatchResult {
+	/// from its hold, so no free balance is ever needed. A payee that does not exist
+	/// and would receive less than the existential deposit cannot be paid; that dust
+	/// stays with the payer (`DustForfeited`) rather than blocking the close.
+	fn pay_out(channel_id: ChannelId, channel: &ChannelOf<T>, state: &StateOf<T>) -> DispatchResult {
 		let reason = HoldReason::ChannelDeposit.into();
 		let (payer, payee, payer_deposit, payer_final, payee_deposit) = if state.balance_a < channel.deposit_a {
 			(
@@ -573,7 +698,19 @@ impl<T: Config> Pallet<T> {
 				channel.deposit_a,
 			)
 		};
-		let transfer = payer_deposit.saturating_sub(payer_final);
+		let mut transfer = payer_deposit.saturating_sub(payer_final);
+		let mut payer_keeps = payer_final;
+		let payee_exists = !T::Currency::total_balance(payee).is_zero();
+		if !transfer.is_zero() && !payee_exists && transfer < T::Currency::minimum_balance() {
+			payer_keeps = payer_deposit;
+			Self::deposit_event(Event::DustForfeited {
+				channel_id,
+				payee: payee.clone(),
+				payer: payer.clone(),
+				amount: transfer,
+			});
+			transfer = Zero::zero();
+		}
 		if !transfer.is_zero() {
 			T::Currency::transfer_on_hold(
 				&reason,
@@ -586,32 +723,64 @@ impl<T: Config> Pallet<T> {
 			)
 			.map_err(|_| Error::<T>::PayoutFailed)?;
 		}
-		T::Currency::release(&reason, payer, payer_final, Precision::Exact).map_err(|_| Error::<T>::PayoutFailed)?;
+		T::Currency::release(&reason, payer, payer_keeps, Precision::Exact).map_err(|_| Error::<T>::PayoutFailed)?;
 		T::Currency::release(&reason, payee, payee_deposit, Precision::Exact).map_err(|_| Error::<T>::PayoutFailed)?;
 		Ok(())
 	}
 
-	/// Invariant: what is held for channel deposits on each account equals the
-	/// sum of its deposits in funded (or, for A, opening) channels.
+	/// Invariants, checked both ways (from each record to the holds and from every
+	/// account's holds to the records): what is held for channel deposits on each
+	/// account equals the sum of its deposits in funded (or, for A, opening and
+	/// closing) channels, and what is held as record deposits equals the deposits of
+	/// the records it opened; every channel has a positive total and a challenge
+	/// period of at least `MinChallengePeriod`.
 	///
 	/// Always compiled (the linker drops it from the Wasm unless `try-runtime`
 	/// calls it), so that runtime-level tests can check it too.
 	pub fn do_try_state() -> Result<(), polkadot_sdk::sp_runtime::TryRuntimeError> {
 		use alloc::collections::btree_map::BTreeMap;
 		use polkadot_sdk::frame_support::traits::fungible::InspectHold;
-		let mut expected: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		let mut deposits: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		let mut records: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
 		for (_, channel) in Channels::<T>::iter() {
-			let a = expected.entry(channel.party_a.clone()).or_default();
+			let total = channel
+				.deposit_a
+				.checked_add(&channel.deposit_b)
+				.ok_or("deposit sum overflows")?;
+			ensure!(!total.is_zero(), "a channel without deposits");
+			ensure!(
+				channel.challenge_period >= T::MinChallengePeriod::get(),
+				"a channel with a challenge period below the minimum"
+			);
+			let a = deposits.entry(channel.party_a.clone()).or_default();
 			*a = a.checked_add(&channel.deposit_a).ok_or("deposit sum overflows")?;
 			if channel.phase != Phase::Opening {
-				let b = expected.entry(channel.party_b.clone()).or_default();
+				let b = deposits.entry(channel.party_b.clone()).or_default();
 				*b = b.checked_add(&channel.deposit_b).ok_or("deposit sum overflows")?;
 			}
+			let r = records.entry(channel.party_a.clone()).or_default();
+			*r = r
+				.checked_add(&channel.record_deposit)
+				.ok_or("record deposit sum overflows")?;
 		}
-		for (who, sum) in expected {
-			let held = T::Currency::balance_on_hold(&HoldReason::ChannelDeposit.into(), &who);
-			ensure!(held == sum, "held channel deposits differ from the open channels");
+		let deposit_reason = HoldReason::ChannelDeposit.into();
+		let record_reason = HoldReason::RecordDeposit.into();
+		for (who, _) in frame_system::Account::<T>::iter() {
+			let expected = deposits.remove(&who).unwrap_or_default();
+			ensure!(
+				T::Currency::balance_on_hold(&deposit_reason, &who) == expected,
+				"held channel deposits differ from the open channels"
+			);
+			let expected = records.remove(&who).unwrap_or_default();
+			ensure!(
+				T::Currency::balance_on_hold(&record_reason, &who) == expected,
+				"held record deposits differ from the channel records"
+			);
 		}
+		ensure!(
+			deposits.values().all(|d| d.is_zero()) && records.values().all(|d| d.is_zero()),
+			"a channel deposit is owed by an account that does not exist"
+		);
 		Ok(())
 	}
 }

@@ -15,6 +15,8 @@ pub type Balance = u128;
 pub const ED: Balance = 10;
 pub const INITIAL: Balance = 1_000_000;
 pub const CHALLENGE_PERIOD: u64 = 20;
+pub const MIN_CHALLENGE_PERIOD: u64 = 5;
+pub const RECORD_DEPOSIT: Balance = 5;
 
 polkadot_sdk::frame_support::construct_runtime!(
 	pub enum Test {
@@ -42,13 +44,15 @@ impl pallet_balances::Config for Test {
 }
 
 parameter_types! {
-	pub const ChallengePeriod: u64 = CHALLENGE_PERIOD;
+	pub const MinChallengePeriod: u64 = MIN_CHALLENGE_PERIOD;
+	pub const RecordDeposit: Balance = RECORD_DEPOSIT;
 }
 
 impl pallet_channels::Config for Test {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
-	type ChallengePeriod = ChallengePeriod;
+	type MinChallengePeriod = MinChallengePeriod;
+	type RecordDeposit = RecordDeposit;
 	type WeightInfo = ();
 }
 
@@ -68,6 +72,11 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 	pallet_balances::GenesisConfig::<Test> {
 		balances: vec![(alice(), INITIAL), (bob(), INITIAL), (charlie(), INITIAL)],
 		..Default::default()
+	}
+	.assimilate_storage(&mut storage)
+	.unwrap();
+	pallet_channels::GenesisConfig::<Test> {
+		challenge_period: CHALLENGE_PERIOD,
 	}
 	.assimilate_storage(&mut storage)
 	.unwrap();

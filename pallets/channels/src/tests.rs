@@ -53,9 +53,14 @@ fn cosign(channel_id: H256, s: &ChannelState<Balance>) -> (sr25519::Signature, s
 	)
 }
 
+/// The id the next `open` from `a` to `b` gets in this block.
+fn next_id(a: &AccountId, b: &AccountId) -> H256 {
+	Channels::channel_id(a, b, crate::NextChannelNonce::<Test>::get(), &System::parent_hash())
+}
+
 /// Alice opens to Bob with `a` and asks `b` of Bob, who funds it if positive.
 fn open_funded(a: Balance, b: Balance) -> H256 {
-	let id = Channels::channel_id(&alice(), &bob(), crate::NextChannelNonce::<Test>::get());
+	let id = next_id(&alice(), &bob());
 	assert_ok!(Channels::open(origin(alice()), bob(), a, b));
 	if b > 0 {
 		assert_ok!(Channels::fund(origin(bob()), id));
@@ -81,6 +86,7 @@ mod open_and_fund {
 					party_b: bob(),
 					deposit_a: 1_000,
 					deposit_b: 0,
+					challenge_period: CHALLENGE_PERIOD,
 				}
 				.into(),
 			);
@@ -93,7 +99,7 @@ mod open_and_fund {
 	#[test]
 	fn two_sided_channel_waits_for_fund_and_can_be_cancelled() {
 		run_test(|| {
-			let id = Channels::channel_id(&alice(), &bob(), 0);
+			let id = next_id(&alice(), &bob());
 			assert_ok!(Channels::open(origin(alice()), bob(), 100, 50));
 			assert_eq!(ChannelRecords::<Test>::get(id).unwrap().phase, Phase::Opening);
 			assert_noop!(Channels::fund(origin(charlie()), id), Error::<Test>::NotParty);
@@ -121,6 +127,11 @@ mod open_and_fund {
 				Channels::open(origin(alice()), bob(), INITIAL, 0),
 				Error::<Test>::InsufficientBalance
 			);
+			// The deposit fits, the record deposit on top does not: nothing is held.
+			assert_noop!(
+				Channels::open(origin(alice()), bob(), INITIAL - ED - RECORD_DEPOSIT + 1, 0),
+				Error::<Test>::InsufficientBalance
+			);
 			assert_noop!(
 				Channels::open(origin(alice()), bob(), Balance::MAX, 1),
 				Error::<Test>::Overflow
@@ -129,7 +140,7 @@ mod open_and_fund {
 				Channels::fund(origin(bob()), H256::zero()),
 				Error::<Test>::UnknownChannel
 			);
-			let id = Channels::channel_id(&alice(), &bob(), 0);
+			let id = next_id(&alice(), &bob());
 			assert_ok!(Channels::open(origin(alice()), bob(), 1, INITIAL));
 			assert_noop!(Channels::fund(origin(bob()), id), Error::<Test>::InsufficientBalance);
 			crate::NextChannelNonce::<Test>::put(u64::MAX);
@@ -140,9 +151,10 @@ mod open_and_fund {
 	#[test]
 	fn ids_differ_per_nonce_and_parties() {
 		run_test(|| {
-			let a = Channels::channel_id(&alice(), &bob(), 0);
-			assert_ne!(a, Channels::channel_id(&alice(), &bob(), 1));
-			assert_ne!(a, Channels::channel_id(&bob(), &alice(), 0));
+			let p = H256::repeat_byte(7);
+			let a = Channels::channel_id(&alice(), &bob(), 0, &p);
+			assert_ne!(a, Channels::channel_id(&alice(), &bob(), 1, &p));
+			assert_ne!(a, Channels::channel_id(&bob(), &alice(), 0, &p));
 		});
 	}
 }
@@ -280,7 +292,7 @@ mod cooperative_close {
 	#[test]
 	fn unfunded_channel_cannot_close() {
 		run_test(|| {
-			let id = Channels::channel_id(&alice(), &bob(), 0);
+			let id = next_id(&alice(), &bob());
 			assert_ok!(Channels::open(origin(alice()), bob(), 100, 100));
 			let s = state(1, 100, 100);
 			let (sa, sb) = agree_close(id, &s);
@@ -373,7 +385,7 @@ mod unilateral {
 				Error::<Test>::NotFunded
 			);
 			// Disputes on an unfunded channel are rejected.
-			let unfunded = Channels::channel_id(&alice(), &bob(), crate::NextChannelNonce::<Test>::get());
+			let unfunded = next_id(&alice(), &bob());
 			assert_ok!(Channels::open(origin(alice()), bob(), 10, 10));
 			assert_noop!(
 				Channels::close_unilateral(origin(alice()), unfunded, state(0, 10, 10), None, None),
@@ -383,11 +395,18 @@ mod unilateral {
 	}
 }
 
-mod fraud_proof {
+mod challenge {
 	use super::*;
 
+	fn registered(id: H256) -> ChannelState<Balance> {
+		match ChannelRecords::<Test>::get(id).expect("channel exists").phase {
+			Phase::Closing { state, .. } => state,
+			other => panic!("not closing: {other:?}"),
+		}
+	}
+
 	#[test]
-	fn stale_close_is_refuted_and_the_cheater_loses_its_share() {
+	fn a_newer_state_replaces_the_registered_one_without_confiscation() {
 		run_test(|| {
 			let id = open_funded(1_000, 100);
 			// Version 5 gave Alice 900; version 9 gives her only 200.
@@ -396,66 +415,166 @@ mod fraud_proof {
 			let new = state(9, 200, 900);
 			let (na, nb) = cosign(id, &new);
 			assert_ok!(Channels::close_unilateral(origin(alice()), id, old, Some(oa), Some(ob)));
-			// A watchtower (Charlie) submits the newer state for Bob.
+			// A watchtower (Charlie) registers the newer state for Bob.
 			assert_ok!(Channels::challenge(origin(charlie()), id, new, na, nb));
 			System::assert_last_event(
-				Event::FraudProven {
+				Event::ChannelChallenged {
 					channel_id: id,
-					cheater: alice(),
-					honest: bob(),
+					challenger: charlie(),
 					version: 9,
-					penalty: 200,
+					challenge_ends: 1 + CHALLENGE_PERIOD,
 				}
 				.into(),
 			);
-			assert_eq!(free(&alice()), INITIAL - 1_000);
-			assert_eq!(free(&bob()), INITIAL + 1_000);
-			assert!(ChannelRecords::<Test>::get(id).is_none());
+			assert_eq!(registered(id), new);
+			// Nothing moved yet; settle pays exactly the newest state.
+			assert_eq!(free(&bob()), INITIAL - 100);
+			System::set_block_number(2 + CHALLENGE_PERIOD);
+			assert_ok!(Channels::settle(origin(charlie()), id));
+			assert_eq!(free(&alice()), INITIAL - 800);
+			assert_eq!(free(&bob()), INITIAL + 800);
+			assert_eq!(free(&charlie()), INITIAL);
 		});
 	}
 
 	#[test]
-	fn cheating_b_pays_a() {
+	fn withheld_countersignature_costs_the_proposer_nothing_it_did_not_sign() {
+		run_test(|| {
+			// Alice proposed version 2 (paying Bob 300 more); Bob countersigned and
+			// stored it but never answered. Alice can only close with version 1; Bob
+			// registers version 2, which Alice signed: she pays what she offered, no more.
+			let id = open_funded(1_000, 0);
+			let v1 = state(1, 900, 100);
+			let v2 = state(2, 600, 400);
+			let (a1, b1) = cosign(id, &v1);
+			let (a2, b2) = cosign(id, &v2);
+			assert_ok!(Channels::close_unilateral(origin(alice()), id, v1, Some(a1), Some(b1)));
+			assert_ok!(Channels::challenge(origin(bob()), id, v2, a2, b2));
+			System::set_block_number(2 + CHALLENGE_PERIOD);
+			assert_ok!(Channels::settle(origin(alice()), id));
+			assert_eq!((free(&alice()), free(&bob())), (INITIAL - 400, INITIAL + 400));
+		});
+	}
+
+	#[test]
+	fn each_newer_state_replaces_the_last_and_the_period_is_not_extended() {
 		run_test(|| {
 			let id = open_funded(500, 500);
-			let old = state(1, 0, 1_000);
-			let new = state(2, 1_000, 0);
-			let (oa, ob) = cosign(id, &old);
-			let (na, nb) = cosign(id, &new);
-			assert_ok!(Channels::close_unilateral(origin(bob()), id, old, Some(oa), Some(ob)));
-			assert_ok!(Channels::challenge(origin(alice()), id, new, na, nb));
-			assert_eq!((free(&alice()), free(&bob())), (INITIAL + 500, INITIAL - 500));
+			let s = |v, a| state(v, a, 1_000 - a);
+			let (a1, b1) = cosign(id, &s(1, 100));
+			assert_ok!(Channels::close_unilateral(
+				origin(bob()),
+				id,
+				s(1, 100),
+				Some(a1),
+				Some(b1)
+			));
+			for (block, version, a) in [(5, 4, 400), (9, 7, 700)] {
+				System::set_block_number(block);
+				let (sa, sb) = cosign(id, &s(version, a));
+				assert_ok!(Channels::challenge(origin(alice()), id, s(version, a), sa, sb));
+				assert_eq!(registered(id), s(version, a));
+			}
+			let (a6, b6) = cosign(id, &s(6, 0));
+			assert_noop!(
+				Channels::challenge(origin(bob()), id, s(6, 0), a6, b6),
+				Error::<Test>::NotNewer
+			);
+			let ends = match ChannelRecords::<Test>::get(id).unwrap().phase {
+				Phase::Closing { challenge_ends, .. } => challenge_ends,
+				_ => unreachable!(),
+			};
+			assert_eq!(ends, 1 + CHALLENGE_PERIOD, "challenges never move the end");
+			System::set_block_number(ends + 1);
+			assert_ok!(Channels::settle(origin(bob()), id));
+			assert_eq!((free(&alice()), free(&bob())), (INITIAL + 200, INITIAL - 200));
 		});
 	}
 
 	#[test]
-	fn rejects_old_or_equal_versions_late_and_unsigned_proofs() {
+	fn challenge_at_the_last_block_and_one_after() {
+		run_test(|| {
+			let id = open_funded(1_000, 0);
+			assert_ok!(Channels::close_unilateral(
+				origin(alice()),
+				id,
+				state(0, 1_000, 0),
+				None,
+				None
+			));
+			let ends = 1 + CHALLENGE_PERIOD;
+			let (a1, b1) = cosign(id, &state(1, 700, 300));
+			let (a2, b2) = cosign(id, &state(2, 600, 400));
+			System::set_block_number(ends);
+			assert_noop!(
+				Channels::settle(origin(bob()), id),
+				Error::<Test>::ChallengePeriodNotOver
+			);
+			assert_ok!(Channels::challenge(origin(bob()), id, state(1, 700, 300), a1, b1));
+			System::set_block_number(ends + 1);
+			assert_noop!(
+				Channels::challenge(origin(bob()), id, state(2, 600, 400), a2, b2),
+				Error::<Test>::ChallengePeriodOver
+			);
+			assert_ok!(Channels::settle(origin(bob()), id));
+			assert_eq!(free(&bob()), INITIAL + 300);
+		});
+	}
+
+	#[test]
+	fn negative_matrix() {
 		run_test(|| {
 			let id = open_funded(1_000, 0);
 			let reg = state(5, 600, 400);
 			let (ra, rb) = cosign(id, &reg);
 			assert_ok!(Channels::close_unilateral(origin(alice()), id, reg, Some(ra), Some(rb)));
-			let same = state(5, 500, 500);
-			let (sa, sb) = cosign(id, &same);
-			assert_noop!(
-				Channels::challenge(origin(bob()), id, same, sa, sb),
-				Error::<Test>::NotNewer
-			);
 			let new = state(6, 500, 500);
 			let (na, nb) = cosign(id, &new);
+			let ch = |st, a, b| Channels::challenge(origin(charlie()), id, st, a, b);
+			// Not newer (equal version, other balances).
+			let same = state(5, 500, 500);
+			let (sa, sb) = cosign(id, &same);
+			assert_noop!(ch(same, sa, sb), Error::<Test>::NotNewer);
+			// Forged A or B signatures: by the wrong key, or B's twice.
+			let forged = sign(Sr25519Keyring::Charlie, id, &new);
+			assert_noop!(ch(new, forged, nb), Error::<Test>::BadSignatureA);
+			assert_noop!(ch(new, na, forged), Error::<Test>::BadSignatureB);
+			assert_noop!(ch(new, nb, nb), Error::<Test>::BadSignatureA);
+			// Close-domain signatures are not updates.
+			let (ca, cb) = agree_close(id, &new);
+			assert_noop!(ch(new, ca, cb), Error::<Test>::BadSignatureA);
+			// Another channel's signatures of the same state.
+			let other = open_funded(1_000, 0);
+			let (oa, ob) = cosign(other, &new);
+			assert_noop!(ch(new, oa, ob), Error::<Test>::BadSignatureA);
+			// Balances that do not add up to the deposits.
+			assert_noop!(ch(state(6, 1, 1), na, nb), Error::<Test>::BalanceMismatch);
+			assert_noop!(ch(state(6, Balance::MAX, 1), na, nb), Error::<Test>::BalanceMismatch);
+			assert_ok!(ch(new, na, nb));
+		});
+	}
+
+	#[test]
+	fn close_unilateral_negative_matrix() {
+		run_test(|| {
+			let id = open_funded(1_000, 0);
+			let s = state(3, 700, 300);
+			let (sa, sb) = cosign(id, &s);
+			let close = |st, a, b| Channels::close_unilateral(origin(alice()), id, st, a, b);
+			let forged = sign(Sr25519Keyring::Charlie, id, &s);
+			assert_noop!(close(s, Some(forged), Some(sb)), Error::<Test>::BadSignatureA);
+			assert_noop!(close(s, Some(sa), Some(forged)), Error::<Test>::BadSignatureB);
+			let (ca, cb) = agree_close(id, &s);
+			assert_noop!(close(s, Some(ca), Some(cb)), Error::<Test>::BadSignatureA);
+			let other = open_funded(1_000, 0);
+			let (oa, ob) = cosign(other, &s);
+			assert_noop!(close(s, Some(oa), Some(ob)), Error::<Test>::BadSignatureA);
 			assert_noop!(
-				Channels::challenge(origin(bob()), id, new, na, na),
-				Error::<Test>::BadSignatureB
-			);
-			assert_noop!(
-				Channels::challenge(origin(bob()), id, state(6, 1, 1), na, nb),
+				close(state(3, 700, 301), Some(sa), Some(sb)),
 				Error::<Test>::BalanceMismatch
 			);
-			System::set_block_number(2 + CHALLENGE_PERIOD);
-			assert_noop!(
-				Channels::challenge(origin(bob()), id, new, na, nb),
-				Error::<Test>::ChallengePeriodOver
-			);
+			assert_noop!(close(s, Some(sa), None), Error::<Test>::MissingSignature);
+			assert_ok!(close(s, Some(sa), Some(sb)));
 		});
 	}
 
@@ -478,21 +597,129 @@ mod fraud_proof {
 	}
 }
 
-#[test]
-fn payout_to_a_new_account_below_ed_fails_without_losing_funds() {
-	run_test(|| {
-		let dave = Sr25519Keyring::Dave.to_account_id();
-		let id = Channels::channel_id(&alice(), &dave, 0);
-		assert_ok!(Channels::open(origin(alice()), dave.clone(), 1_000, 0));
-		let s = state(1, 999, 1);
-		let sa = sign_close(Sr25519Keyring::Alice, id, &s);
-		let sb = sign_close(Sr25519Keyring::Dave, id, &s);
-		assert_noop!(
-			Channels::cooperative_close(origin(alice()), id, s, sa, sb),
-			Error::<Test>::PayoutFailed
-		);
-		assert_eq!(held(&alice()), 1_000);
-	});
+mod deposits_and_parameters {
+	use super::*;
+
+	fn record_held(who: &AccountId) -> Balance {
+		Balances::balance_on_hold(&RuntimeHoldReason::Channels(HoldReason::RecordDeposit), who)
+	}
+
+	#[test]
+	fn record_deposit_is_held_while_the_record_exists() {
+		run_test(|| {
+			let id = open_funded(1_000, 0);
+			assert_eq!(record_held(&alice()), RECORD_DEPOSIT);
+			assert_eq!(free(&alice()), INITIAL - 1_000 - RECORD_DEPOSIT);
+			let s = state(1, 400, 600);
+			let (sa, sb) = agree_close(id, &s);
+			assert_ok!(Channels::cooperative_close(origin(bob()), id, s, sa, sb));
+			assert_eq!(record_held(&alice()), 0);
+			assert_eq!(free(&alice()), INITIAL - 600);
+			// Cancelled and settled records release it too.
+			let unfunded = open_funded_later(10, 10);
+			assert_ok!(Channels::cancel_open(origin(bob()), unfunded));
+			assert_eq!((record_held(&alice()), free(&alice())), (0, INITIAL - 600));
+		});
+	}
+
+	fn open_funded_later(a: Balance, b: Balance) -> H256 {
+		let id = next_id(&alice(), &bob());
+		assert_ok!(Channels::open(origin(alice()), bob(), a, b));
+		id
+	}
+
+	#[test]
+	fn dust_below_the_existential_deposit_stays_with_the_payer() {
+		run_test(|| {
+			// Dave has no account: a 1-planck payout cannot create one. The close must
+			// still go through (a vanished payee cannot lock the payer's deposit).
+			let dave = Sr25519Keyring::Dave.to_account_id();
+			let id = next_id(&alice(), &dave);
+			assert_ok!(Channels::open(origin(alice()), dave.clone(), 1_000, 0));
+			let s = state(1, 999, 1);
+			let sa = sign_close(Sr25519Keyring::Alice, id, &s);
+			let sb = sign_close(Sr25519Keyring::Dave, id, &s);
+			assert_ok!(Channels::cooperative_close(origin(alice()), id, s, sa, sb));
+			System::assert_has_event(
+				Event::DustForfeited {
+					channel_id: id,
+					payee: dave.clone(),
+					payer: alice(),
+					amount: 1,
+				}
+				.into(),
+			);
+			assert_eq!((free(&alice()), held(&alice())), (INITIAL, 0));
+			assert_eq!(free(&dave), 0);
+			// At or above the existential deposit, the payee is paid and created.
+			let id = next_id(&alice(), &dave);
+			assert_ok!(Channels::open(origin(alice()), dave.clone(), 1_000, 0));
+			let s = state(1, 1_000 - ED, ED);
+			let sa = sign_close(Sr25519Keyring::Alice, id, &s);
+			let sb = sign_close(Sr25519Keyring::Dave, id, &s);
+			assert_ok!(Channels::cooperative_close(origin(alice()), id, s, sa, sb));
+			assert_eq!(free(&dave), ED);
+		});
+	}
+
+	#[test]
+	fn challenge_period_is_per_channel_and_set_by_root() {
+		run_test(|| {
+			let old = open_funded(100, 0);
+			assert_noop!(
+				Channels::set_challenge_period(origin(alice()), 50),
+				polkadot_sdk::sp_runtime::DispatchError::BadOrigin
+			);
+			assert_noop!(
+				Channels::set_challenge_period(RuntimeOrigin::root(), MIN_CHALLENGE_PERIOD - 1),
+				Error::<Test>::ChallengePeriodTooShort
+			);
+			assert_ok!(Channels::set_challenge_period(RuntimeOrigin::root(), 50));
+			System::assert_last_event(Event::ChallengePeriodSet { period: 50 }.into());
+			let new = open_funded(100, 0);
+			assert_eq!(
+				ChannelRecords::<Test>::get(old).unwrap().challenge_period,
+				CHALLENGE_PERIOD
+			);
+			assert_eq!(ChannelRecords::<Test>::get(new).unwrap().challenge_period, 50);
+			for (id, period) in [(old, CHALLENGE_PERIOD), (new, 50)] {
+				assert_ok!(Channels::close_unilateral(
+					origin(alice()),
+					id,
+					state(0, 100, 0),
+					None,
+					None
+				));
+				match ChannelRecords::<Test>::get(id).unwrap().phase {
+					Phase::Closing { challenge_ends, .. } => assert_eq!(challenge_ends, 1 + period),
+					_ => unreachable!(),
+				}
+			}
+		});
+	}
+
+	#[test]
+	fn ids_depend_on_the_parent_block_hash() {
+		run_test(|| {
+			// Two chains from one genesis share (A, B, nonce) but not parent hashes.
+			let here = Channels::channel_id(&alice(), &bob(), 0, &H256::repeat_byte(1));
+			let there = Channels::channel_id(&alice(), &bob(), 0, &H256::repeat_byte(2));
+			assert_ne!(here, there);
+			let id = next_id(&alice(), &bob());
+			assert_ok!(Channels::open(origin(alice()), bob(), 100, 0));
+			System::assert_has_event(
+				Event::ChannelOpened {
+					channel_id: id,
+					party_a: alice(),
+					party_b: bob(),
+					deposit_a: 100,
+					deposit_b: 0,
+					challenge_period: CHALLENGE_PERIOD,
+				}
+				.into(),
+			);
+		});
+	}
 }
 
 #[test]
@@ -500,6 +727,20 @@ fn try_state_detects_a_deposit_without_hold() {
 	new_test_ext().execute_with(|| {
 		let id = open_funded(100, 0);
 		ChannelRecords::<Test>::mutate(id, |c| c.as_mut().unwrap().deposit_a = 101);
+		assert!(Channels::do_try_state().is_err());
+	});
+}
+
+#[test]
+fn try_state_detects_a_hold_without_a_record() {
+	new_test_ext().execute_with(|| {
+		// Checked from the holds back to the records: a hold nobody accounts for.
+		use polkadot_sdk::frame_support::traits::fungible::MutateHold;
+		assert_ok!(Balances::hold(
+			&RuntimeHoldReason::Channels(HoldReason::ChannelDeposit),
+			&charlie(),
+			5
+		));
 		assert!(Channels::do_try_state().is_err());
 	});
 }

@@ -1,7 +1,7 @@
 //! The shared test vectors of signed channel states (`tests/vectors/` at the
 //! repository root), checked here and by the Python channel code.
 
-use crate::{mock::*, ChannelState, SignedPayload, CLOSE_DOMAIN, STATE_DOMAIN};
+use crate::{mock::*, ChannelState, SignedPayload, CHANNEL_ID_DOMAIN, CLOSE_DOMAIN, STATE_DOMAIN};
 use codec::Encode;
 use polkadot_sdk::sp_core::{sr25519, Pair, H256};
 use serde_json::{json, Value};
@@ -65,6 +65,18 @@ fn wrapped(payload: &[u8]) -> Vec<u8> {
 	[b"<Bytes>".as_slice(), payload, b"</Bytes>".as_slice()].concat()
 }
 
+/// Channel id derivations: (party A seed byte, party B seed byte, nonce, parent hash).
+fn id_cases() -> Vec<(AccountId, AccountId, u64, H256)> {
+	let a = AccountId::from(sr25519::Pair::from_seed(&SEED_A).public().0);
+	let b = AccountId::from(sr25519::Pair::from_seed(&SEED_B).public().0);
+	vec![
+		(a.clone(), b.clone(), 0, H256::zero()),
+		(a.clone(), b.clone(), 0, H256::repeat_byte(0x01)),
+		(a.clone(), b.clone(), 1, H256::repeat_byte(0x01)),
+		(b, a, u64::MAX, H256::repeat_byte(0xff)),
+	]
+}
+
 fn hex0x(bytes: &[u8]) -> String {
 	format!("0x{}", hex::encode(bytes))
 }
@@ -99,8 +111,22 @@ fn generate() -> Value {
 			})
 		})
 		.collect();
+	let ids: Vec<Value> = id_cases()
+		.into_iter()
+		.map(|(a, b, nonce, parent)| {
+			json!({
+				"party_a": hex0x(a.as_ref()),
+				"party_b": hex0x(b.as_ref()),
+				"nonce": nonce.to_string(),
+				"parent_hash": hex0x(parent.as_bytes()),
+				"channel_id": hex0x(Channels::channel_id(&a, &b, nonce, &parent).as_bytes()),
+			})
+		})
+		.collect();
 	json!({
-		"description": "Signed channel states: payload = SCALE(domain [u8;16], genesis_hash H256, channel_id H256, version u64, balance_a u128, balance_b u128), with the update domain (payload_scale, signature_*) or the close domain (close_*: what cooperative_close accepts); sr25519 signatures are randomized, so check that they verify, not that they match. wrapped_signature_a is A's signature over <Bytes> + payload_scale + </Bytes> (polkadot-js signRaw): it must NOT verify as a signature of payload_scale. Integers are decimal strings.",
+		"channel_id_domain": hex0x(&CHANNEL_ID_DOMAIN),
+		"channel_ids": ids,
+		"description": "Channel ids: blake2b-256(SCALE(channel_id_domain [u8;16], party_a AccountId32, party_b AccountId32, nonce u64, parent_hash H256)), parent_hash = hash of the block before the one that opened the channel. Signed channel states: payload = SCALE(domain [u8;16], genesis_hash H256, channel_id H256, version u64, balance_a u128, balance_b u128), with the update domain (payload_scale, signature_*) or the close domain (close_*: what cooperative_close accepts); sr25519 signatures are randomized, so check that they verify, not that they match. wrapped_signature_a is A's signature over <Bytes> + payload_scale + </Bytes> (polkadot-js signRaw): it must NOT verify as a signature of payload_scale. Integers are decimal strings.",
 		"domain": hex0x(&STATE_DOMAIN),
 		"close_domain": hex0x(&CLOSE_DOMAIN),
 		"signer_a": { "seed": hex0x(&SEED_A), "public": hex0x(&a.public().0) },
@@ -118,6 +144,19 @@ fn shared_vectors_match_the_pallet_encoding() {
 	}
 	let file: Value = serde_json::from_str(VECTORS).expect("vectors are JSON");
 	assert_eq!(unhex(&file["domain"]), STATE_DOMAIN.to_vec());
+	assert_eq!(unhex(&file["channel_id_domain"]), CHANNEL_ID_DOMAIN.to_vec());
+	let ids = file["channel_ids"].as_array().unwrap();
+	assert_eq!(ids.len(), id_cases().len());
+	for ((a, b, nonce, parent), v) in id_cases().into_iter().zip(ids) {
+		assert_eq!(unhex(&v["party_a"]), AsRef::<[u8]>::as_ref(&a).to_vec());
+		assert_eq!(v["nonce"].as_str().unwrap().parse::<u64>().unwrap(), nonce);
+		assert_eq!(unhex(&v["parent_hash"]), parent.as_bytes());
+		assert_eq!(
+			unhex(&v["channel_id"]),
+			Channels::channel_id(&a, &b, nonce, &parent).as_bytes(),
+			"channel id of nonce {nonce}"
+		);
+	}
 	assert_eq!(unhex(&file["close_domain"]), CLOSE_DOMAIN.to_vec());
 	let pub_a = sr25519::Public::from_raw(unhex(&file["signer_a"]["public"]).try_into().unwrap());
 	let pub_b = sr25519::Public::from_raw(unhex(&file["signer_b"]["public"]).try_into().unwrap());

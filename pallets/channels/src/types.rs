@@ -4,7 +4,10 @@ use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use polkadot_sdk::sp_core::H256;
 use scale_info::TypeInfo;
 
-/// A channel id: blake2b-256 of `(CHANNEL_ID_DOMAIN, party_a, party_b, nonce)`.
+/// A channel id: blake2b-256 of `SCALE(CHANNEL_ID_DOMAIN, party_a, party_b, nonce, parent_hash)`,
+/// where `parent_hash` is the hash of the block before the one that opened it, so that
+/// two chains started from the same genesis never share ids (nor the states signed for
+/// them).
 pub type ChannelId = H256;
 
 /// Domain tag that starts every signed channel state (16 bytes, no length prefix).
@@ -14,8 +17,8 @@ pub const STATE_DOMAIN: [u8; 16] = *b"ccnet:channel:v1";
 /// signature cannot, so an old update can only be used in a unilateral close, where
 /// a newer state refutes it.
 pub const CLOSE_DOMAIN: [u8; 16] = *b"ccnet:chclose:v1";
-/// Domain tag of channel id derivation.
-pub const CHANNEL_ID_DOMAIN: [u8; 16] = *b"ccnet:chan-id:v1";
+/// Domain tag of channel id derivation (v2: the id includes the parent block hash).
+pub const CHANNEL_ID_DOMAIN: [u8; 16] = *b"ccnet:chan-id:v2";
 
 /// One side of a channel.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
@@ -91,13 +94,13 @@ pub enum Phase<Balance, BlockNumber> {
 	/// Both deposits held: off-chain updates are safe.
 	Funded,
 	/// A unilateral close registered `state`; until `challenge_ends` (inclusive)
-	/// a newer co-signed state proves fraud.
+	/// anyone may replace it with a co-signed state of a higher version.
 	Closing {
-		/// The registered state.
+		/// The registered state: the newest co-signed one submitted so far.
 		state: ChannelState<Balance>,
-		/// Who registered it.
+		/// Who started the close.
 		closer: Party,
-		/// Last block of the challenge period.
+		/// Last block of the challenge period (fixed when the close started).
 		challenge_ends: BlockNumber,
 	},
 }
@@ -115,4 +118,8 @@ pub struct Channel<AccountId, Balance, BlockNumber> {
 	pub deposit_b: Balance,
 	/// Life-cycle phase.
 	pub phase: Phase<Balance, BlockNumber>,
+	/// Blocks a unilateral close waits for newer states, fixed at open.
+	pub challenge_period: BlockNumber,
+	/// Storage deposit held on A while the record exists, in planck.
+	pub record_deposit: Balance,
 }

@@ -21,6 +21,7 @@ pub trait WeightInfo {
 	fn close_unilateral() -> Weight;
 	fn challenge() -> Weight;
 	fn settle() -> Weight;
+	fn set_challenge_period() -> Weight;
 }
 
 fn w(db: RuntimeDbWeight, ref_time: u64, proof: u64, reads: u64, writes: u64) -> Weight {
@@ -30,7 +31,7 @@ fn w(db: RuntimeDbWeight, ref_time: u64, proof: u64, reads: u64, writes: u64) ->
 macro_rules! impl_weights {
 	($db:expr) => {
 		fn open() -> Weight {
-			w($db, 70_000_000, 5_000, 3, 4)
+			w($db, 90_000_000, 5_000, 4, 5)
 		}
 		fn fund() -> Weight {
 			w($db, 60_000_000, 5_000, 3, 3)
@@ -45,10 +46,13 @@ macro_rules! impl_weights {
 			w($db, 200_000_000, 5_000, 2, 1)
 		}
 		fn challenge() -> Weight {
-			w($db, 250_000_000, 8_000, 6, 6)
+			w($db, 220_000_000, 5_000, 2, 1)
 		}
 		fn settle() -> Weight {
 			w($db, 120_000_000, 8_000, 6, 6)
+		}
+		fn set_challenge_period() -> Weight {
+			w($db, 10_000_000, 0, 0, 1)
 		}
 	};
 }

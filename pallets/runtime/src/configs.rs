@@ -135,8 +135,11 @@ parameter_types! {
 	pub const BanPeriod: BlockNumber = 30 * DAYS;
 	/// Furthest task deadline: one day of blocks.
 	pub const MaxTaskDuration: BlockNumber = DAYS;
-	/// Challenge period of a unilateral channel close, in blocks.
-	pub const ChallengePeriod: BlockNumber = 20;
+	/// Shortest challenge period of a channel close, in blocks: the genesis presets
+	/// set the period itself (20 blocks on the dev chain, a day on a testnet).
+	pub const MinChallengePeriod: BlockNumber = 10;
+	/// Storage deposit of a channel record: 0.01 CC, returned when it is removed.
+	pub const ChannelRecordDeposit: Balance = UNIT / 100;
 	/// Seed 003: a challenger stakes 10 CC, a cheater loses 10 CC, verifiers get 1 CC.
 	pub const ChallengeStake: Balance = 10 * UNIT;
 	pub const WorkerSlash: Balance = 10 * UNIT;
@@ -178,7 +181,8 @@ impl pallet_tasks::Config for Runtime {
 impl pallet_channels::Config for Runtime {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
-	type ChallengePeriod = ChallengePeriod;
+	type MinChallengePeriod = MinChallengePeriod;
+	type RecordDeposit = ChannelRecordDeposit;
 	type WeightInfo = pallet_channels::weights::SubstrateWeight<Runtime>;
 }
 

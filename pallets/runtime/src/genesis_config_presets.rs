@@ -1,7 +1,9 @@
 //! Genesis presets: `development` (one authority, Alice; dev accounts funded;
-//! Alice is sudo) and `local_testnet` (Alice and Bob as authorities).
+//! Alice is sudo; a short channel challenge period for tests) and `local_testnet`
+//! (Alice and Bob as authorities; a one-day challenge period, as any live network
+//! needs: parties and their watchtowers must look at the chain once per period).
 
-use crate::{AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig, UNIT};
+use crate::{AccountId, BalancesConfig, BlockNumber, ChannelsConfig, RuntimeGenesisConfig, SudoConfig, DAYS, UNIT};
 use alloc::{vec, vec::Vec};
 use polkadot_sdk::{
 	frame_support::build_struct_json_patch,
@@ -15,8 +17,18 @@ use serde_json::Value;
 
 /// What each endowed dev account starts with: one million CC, in planck.
 pub const ENDOWMENT: u128 = 1_000_000 * UNIT;
+/// Channel challenge period of the `development` preset, in blocks: short, so that
+/// tests and the demo see closes settle (blocks come on demand under Chopsticks).
+pub const DEV_CHALLENGE_PERIOD: BlockNumber = 20;
+/// Channel challenge period of `local_testnet` (and any live preset): 24 hours of blocks.
+pub const LIVE_CHALLENGE_PERIOD: BlockNumber = DAYS;
 
-fn testnet_genesis(authorities: Vec<(AuraId, GrandpaId)>, endowed: Vec<AccountId>, root: AccountId) -> Value {
+fn testnet_genesis(
+	authorities: Vec<(AuraId, GrandpaId)>,
+	endowed: Vec<AccountId>,
+	root: AccountId,
+	challenge_period: BlockNumber,
+) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
 			balances: endowed.into_iter().map(|a| (a, ENDOWMENT)).collect::<Vec<_>>()
@@ -28,6 +40,7 @@ fn testnet_genesis(authorities: Vec<(AuraId, GrandpaId)>, endowed: Vec<AccountId
 			authorities: authorities.iter().map(|a| (a.1.clone(), 1)).collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: Some(root) },
+		channels: ChannelsConfig { challenge_period },
 	})
 }
 
@@ -48,6 +61,7 @@ pub fn development_config_genesis() -> Value {
 		)],
 		dev_accounts(),
 		Sr25519Keyring::Alice.to_account_id(),
+		DEV_CHALLENGE_PERIOD,
 	)
 }
 
@@ -63,6 +77,7 @@ pub fn local_config_genesis() -> Value {
 		],
 		dev_accounts(),
 		Sr25519Keyring::Alice.to_account_id(),
+		LIVE_CHALLENGE_PERIOD,
 	)
 }
 

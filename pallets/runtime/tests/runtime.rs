@@ -7,7 +7,7 @@ mod common;
 use ccnet_primitives::StakeProvider;
 use ccnet_runtime::{
 	genesis_config_presets::{self, ENDOWMENT},
-	AccountId, Balances, Channels, Checkpoints, Credits, Disputes, Runtime, RuntimeOrigin, Tasks, UNIT,
+	AccountId, Balances, Channels, Checkpoints, Credits, Disputes, Runtime, RuntimeOrigin, System, Tasks, UNIT,
 };
 use common::{check_invariants, preset_ext, signed, who};
 use polkadot_sdk::{
@@ -110,7 +110,7 @@ fn a_market_flow_across_all_pallets_keeps_every_invariant() {
 		assert_ok!(Tasks::submit_result(signed(Charlie), 0, right, 1_000));
 		assert_ok!(Tasks::accept(signed(Alice), 0, who(Charlie)));
 		// A channel with one update, closed cooperatively.
-		let id = Channels::channel_id(&who(Alice), &who(Ferdie), 0);
+		let id = Channels::channel_id(&who(Alice), &who(Ferdie), 0, &System::parent_hash());
 		assert_ok!(Channels::open(signed(Alice), who(Ferdie), 100 * UNIT, 0));
 		let state = pallet_channels::ChannelState {
 			version: 1,
