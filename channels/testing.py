@@ -15,20 +15,29 @@ from pathlib import Path
 
 from substrateinterface import Keypair
 
+from ccnet.client import Chain, Receipt
+from ccnet.client.events import fee_of
+from ccnet.client.exceptions import DispatchError
+
 from .channel import Policy, accept_not_worse
-from .party import ChannelParty
+from .party import ChannelParty, Guardian
 from .state import ChannelParams
 from .store import PersistStatus, SqliteChannelStore
-from .transport import MemoryTransport, Transport
+from .transport import MemoryTransport, StreamTransport, Transport, connect, serve
 from .updates import ChannelRecord, ChannelUpdate, UpdateKind
 
 __all__ = [
     "TEST_GENESIS",
     "HeldCosignStore",
+    "Ledger",
+    "Linked",
+    "Member",
+    "Members",
     "PartyPair",
     "amount_for",
     "close_pair",
     "eventually",
+    "link_over_tcp",
     "link_parties",
     "make_params",
     "paid_until",
@@ -140,6 +149,33 @@ async def link_parties(
     return PartyPair(a, b, store_a, store_b, params, transport_a, transport_b)
 
 
+@dataclass
+class Linked:
+    """Two parties attached to one channel over TCP on 127.0.0.1 (B listens)."""
+
+    a: ChannelParty
+    b: ChannelParty
+    server: asyncio.Server
+
+    async def close(self) -> None:
+        """Detach both parties and stop listening (stores and chain stay open)."""
+        await self.a.aclose()
+        await self.b.aclose()
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def link_over_tcp(a: ChannelParty, b: ChannelParty, channel_id: bytes) -> Linked:
+    """B listens on 127.0.0.1 (a free port), A connects; both attach to *channel_id*."""
+
+    async def on_connect(transport: StreamTransport) -> None:
+        await b.attach(channel_id, transport)
+
+    server = await serve(on_connect)
+    await a.attach(channel_id, await connect("127.0.0.1", server.sockets[0].getsockname()[1]))
+    return Linked(a, b, server)
+
+
 async def close_pair(pair: PartyPair) -> None:
     """Detach both parties and close their stores."""
     await pair.a.aclose()
@@ -171,3 +207,94 @@ class HeldCosignStore:
 
     def channels(self) -> list[ChannelRecord]:
         return self.inner.channels()
+
+
+@dataclass
+class Member:
+    """A chain-backed channel party with its key and store, as a test needs them."""
+
+    party: ChannelParty
+    keypair: Keypair
+    store: SqliteChannelStore
+    path: Path
+    """The store's file."""
+    guardian: Guardian | None = None
+
+    @property
+    def address(self) -> str:
+        """The account's SS58 address."""
+        return str(self.keypair.ss58_address)
+
+
+class Members:
+    """Funded chain-backed parties: ``members(guardian=None)`` funds a fresh account
+    through *fund* (``fund(amount) -> Keypair``) and gives it a store in *directory*;
+    ``await members.restart(member)`` rebuilds its party from its store."""
+
+    def __init__(self, chain: Chain, fund: Callable[..., Keypair], directory: Path) -> None:
+        self.chain = chain
+        self.fund = fund
+        self.directory = directory
+        self.made: list[Member] = []
+
+    def __call__(
+        self, guardian: Guardian | None = None, *, amount: int = 1000 * CC, timeout: float = 30.0
+    ) -> Member:
+        keypair = self.fund(amount)
+        path = self.directory / f"party-{len(self.made)}.db"
+        store = SqliteChannelStore(path)
+        party = ChannelParty(keypair, store, chain=self.chain, guardian=guardian, timeout=timeout)
+        self.made.append(Member(party, keypair, store, path, guardian))
+        return self.made[-1]
+
+    async def restart(self, member: Member) -> Member:
+        """Stop *member*'s party (its transports close, as when its process dies after
+        its last commit) and build a new one from its store; the receipts carry over."""
+        await member.party.aclose()
+        member.store.close()
+        member.store = SqliteChannelStore(member.path)
+        receipts = member.party.receipts
+        member.party = ChannelParty(
+            member.keypair, member.store, chain=self.chain, guardian=member.guardian
+        )
+        member.party.receipts.extend(receipts)
+        return member
+
+    async def close(self) -> None:
+        """Detach every party and close every store."""
+        for member in self.made:
+            await member.party.aclose()
+            member.store.close()
+
+
+@dataclass
+class Ledger:
+    """Balances on the dev chain, exact to the planck."""
+
+    chain: Chain
+
+    def balances(self, address: str) -> tuple[int, int]:
+        """(free, held) of *address*, planck (channel deposits and the record deposit
+        are holds)."""
+        account = self.chain.query("System", "Account", [address])
+        assert account is not None
+        return int(account["data"]["free"]), int(account["data"]["reserved"])
+
+    @staticmethod
+    def fees(receipts: list[Receipt]) -> int:
+        """What *receipts* paid in fees, planck (each must have paid one)."""
+        assert all(r.fee > 0 for r in receipts)
+        return sum(r.fee for r in receipts)
+
+    def failed_fee(self, error: DispatchError) -> int:
+        """The fee paid by the extrinsic that failed with *error* (a failed extrinsic
+        does nothing, but pays its fee), planck."""
+        assert error.block_hash is not None and error.extrinsic_hash is not None
+        block = self.chain.rpc("chain_getBlock", [error.block_hash])
+        extrinsics = [bytes.fromhex(raw.removeprefix("0x")) for raw in block["block"]["extrinsics"]]
+        hashes = ["0x" + hashlib.blake2b(x, digest_size=32).hexdigest() for x in extrinsics]
+        index = hashes.index(error.extrinsic_hash)
+        events = self.chain.events_at(error.block_hash)
+        fee = fee_of(e for e in events if e.extrinsic_index == index)
+        assert fee > 0
+        return fee

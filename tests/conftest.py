@@ -21,10 +21,11 @@ pytest_plugins = [
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test under tests/integration/ as ``integration``."""
-    integration = REPO_ROOT / "tests" / "integration"
+    """Mark every test under tests/integration/ and tests/adversarial/ (they need the dev
+    chain) as ``integration``."""
+    needs_chain = [REPO_ROOT / "tests" / "integration", REPO_ROOT / "tests" / "adversarial"]
     for item in items:
-        if item.path.is_relative_to(integration):
+        if any(item.path.is_relative_to(folder) for folder in needs_chain):
             item.add_marker(pytest.mark.integration)
 
 

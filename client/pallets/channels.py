@@ -92,6 +92,8 @@ class ChannelInfo:
     challenge_period: int
     """Blocks a unilateral close of this channel stays open to ``challenge`` (fixed at
     ``open``)."""
+    record_deposit: int
+    """The storage deposit held on A while the record exists, planck."""
 
     @property
     def total(self) -> int:
@@ -121,6 +123,7 @@ class ChannelInfo:
             phase=phase,
             closing=closing,
             challenge_period=int(value["challenge_period"]),
+            record_deposit=int(value["record_deposit"]),
         )
 
 

@@ -27,6 +27,7 @@ from ccnet.channels import (
     connect,
     serve,
 )
+from ccnet.channels.testing import link_over_tcp
 from ccnet.client import CC, Chain, Keys
 from ccnet.client.cli import app
 
@@ -76,7 +77,7 @@ async def wait_for(predicate: Callable[[], bool], what: str, limit: float = 60.0
         await asyncio.sleep(0.1)
 
 
-async def test_watchtower_run_refutes_a_stale_close(
+async def test_watchtower_run_registers_the_newest_state(
     devchain: str, ccnet_chain: Chain, fund_account: Callable[..., Keypair], tmp_path: Path
 ) -> None:
     chain = ccnet_chain
@@ -155,11 +156,47 @@ async def test_watchtower_run_refutes_a_stale_close(
         "channel_id": "0x" + cid.hex(),
         "closed_version": 2,
         "version": 5,
-        "outcome": "refuted",
+        "outcome": "registered",
     }
-    assert chain.channels.channel(cid) is None
+    info = chain.channels.channel(cid)  # closing with version 5 until settled
+    assert info is not None and info.closing is not None and info.closing.version == 5
     store_a.close()
     store_b.close()
+
+
+async def test_challenge_registers_our_newer_state(
+    devchain: str, ccnet_chain: Chain, fund_account: Callable[..., Keypair], tmp_path: Path
+) -> None:
+    """``ccnet channel challenge`` answers a stale close with the store's latest state;
+    ``channel settle`` then pays it out."""
+    chain = ccnet_chain
+    cheater_key, eve = fund_account(), Keys.from_uri("//Eve")
+    store_a = SqliteChannelStore(tmp_path / "cheater.db")
+    store_b = SqliteChannelStore(tmp_path / "eve.db")
+    a = ChannelParty(cheater_key, store_a, chain=chain)
+    b = ChannelParty(eve, store_b, chain=chain)
+    cid = (await a.open(eve.ss58_address, 6 * CC)).channel_id
+    await b.join(cid)
+    linked = await link_over_tcp(a, b, cid)
+    for _ in range(3):
+        await a.pay(cid, CC)
+    await linked.close()
+    store_b.close()
+    await asyncio.to_thread(chain.channels.close_unilateral, cheater_key, cid, 0, 6 * CC, 0)
+
+    eve_db, hex_id = str(tmp_path / "eve.db"), "0x" + cid.hex()
+
+    def run(*args: str) -> Any:  # the CLI runs its own event loop: not in this one
+        return asyncio.to_thread(ccnet, devchain, *args)
+
+    registered = await run("channel", "challenge", hex_id, "--key", "//Eve", "--store", eve_db)
+    assert (registered["version"], registered["challenger"]) == (3, eve.ss58_address)
+    shown = await run("channel", "show", hex_id, "--key", "//Eve", "--store", eve_db)
+    assert shown["phase"] == "closing"
+    chain.new_blocks(chain.channels.challenge_period())
+    settled = await run("channel", "settle", hex_id, "--key", "//Eve", "--store", eve_db)
+    assert (settled["version"], settled["balance_a"], settled["balance_b"]) == (3, 3 * CC, 3 * CC)
+    store_a.close()
 
 
 async def test_close_submits_the_agreed_close(

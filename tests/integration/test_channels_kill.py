@@ -4,8 +4,9 @@ random moments; the restarted process recovers the latest co-signed state (and i
 close freeze or agreement) from its store, finishes, and (on the dev chain) closes
 cooperatively with it, to the planck.
 
-The process is always party B; the test process is party A, listening on 127.0.0.1.
-Anything the process reported as co-signed before it died must survive the restart.
+The process is the payer A (and then the test process is B) or the payee B (the test
+process is A and pays); the test process listens on 127.0.0.1. Anything the process
+reported as co-signed before it died must survive the restart.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from substrateinterface import Keypair
 from ccnet.channels import (
     ChannelParams,
     ChannelParty,
-    ChannelStateError,
     ClosingAgreement,
+    Party,
     PeerTimeoutError,
     Phase,
     SqliteChannelStore,
@@ -45,7 +46,7 @@ TARGET = 10
 
 
 class Peer:
-    """Party A in the test process: serves B's connections on 127.0.0.1."""
+    """The party in the test process: serves the process's connections on 127.0.0.1."""
 
     def __init__(self, party: ChannelParty, channel_id: bytes) -> None:
         self.party = party
@@ -69,7 +70,8 @@ class Peer:
             await self._changed.wait_for(lambda: self.connections >= count)
 
     async def pay_until(self, target: int) -> None:
-        """Pay B until *target*, riding out B's deaths (re-sending on reconnect)."""
+        """Pay (as A) until *target*, riding out the process's deaths (re-sending on
+        reconnect)."""
         cid = self.channel_id
         while self.party.channel(cid).latest.version < target:
             try:
@@ -82,7 +84,8 @@ class Peer:
                 await self.wait_connection(self.connections + 1)
 
     async def agree_close(self) -> ClosingAgreement:
-        """Agree the cooperative close, riding out B's deaths (asking again on reconnect)."""
+        """Agree the cooperative close, riding out the process's deaths (asking again on
+        reconnect)."""
         while True:
             connections = self.connections
             try:
@@ -162,13 +165,14 @@ async def test_kill_at_each_protocol_point(
 ) -> None:
     params = make_params(alice, bob, deposit_a=10 * CC, deposit_b=10 * CC)
     cid = params.channel_id
-    store_a = SqliteChannelStore(tmp_path / "alice.db")
-    party_a = ChannelParty(alice, store_a, genesis_hash=TEST_GENESIS, timeout=5.0)
-    party_a.add_channel(params)
-    peer = Peer(party_a, cid)
+    here, there = (bob, "//Alice") if role == "payer" else (alice, "//Bob")
+    store_here = SqliteChannelStore(tmp_path / "here.db")
+    party_here = ChannelParty(here, store_here, genesis_hash=TEST_GENESIS, timeout=5.0)
+    party_here.add_channel(params)
+    peer = Peer(party_here, cid)
     config: dict[str, Any] = {
-        "secret": "//Bob",
-        "store": str(tmp_path / "bob.db"),
+        "secret": there,
+        "store": str(tmp_path / "there.db"),
         "params": params.to_json(),
         "port": await peer.start(),
         "role": role,
@@ -191,19 +195,18 @@ async def test_kill_at_each_protocol_point(
 
     # Nothing reported co-signed was lost, and both sides end on the same state.
     assert second.ready is not None and second.ready >= max(first.cosigned, default=0)
-    store_b = SqliteChannelStore(tmp_path / "bob.db")
-    latest = store_b.latest_cosigned(cid)
-    assert latest == store_a.latest_cosigned(cid)
+    store_there = SqliteChannelStore(tmp_path / "there.db")
+    latest = store_there.latest_cosigned(cid)
+    assert latest == store_here.latest_cosigned(cid)
     assert latest.version == TARGET
     latest.verify(params)
-    sign = 1 if role == "payer" else -1  # B pays A, or A pays B
-    paid = paid_until(TARGET)
-    assert latest.state.balance_a == params.deposit_a + sign * paid
-    assert latest.state.balance_b == params.deposit_b - sign * paid
-    assert store_b.load(cid).pending is None and store_a.load(cid).pending is None
-    assert not party_a.incidents, [str(i.error) for i in party_a.incidents]
-    store_a.close()
-    store_b.close()
+    paid = paid_until(TARGET)  # A paid B
+    assert latest.state.balance_a == params.deposit_a - paid
+    assert latest.state.balance_b == params.deposit_b + paid
+    assert store_there.load(cid).pending is None and store_here.load(cid).pending is None
+    assert not party_here.incidents, [str(i.error) for i in party_here.incidents]
+    store_here.close()
+    store_there.close()
 
 
 REQUESTER_CLOSE_POINTS = [
@@ -223,18 +226,21 @@ RESPONDER_CLOSE_POINTS = ["before-commit-close", "after-commit-close"]
 async def test_kill_around_the_close_freeze(
     role: str, point: str, tmp_path: Path, alice: Keypair, bob: Keypair
 ) -> None:
-    """B dies around the freeze of a cooperative close (as the requester, or answering
-    A's request); the restart agrees the same close, and B never unfreezes."""
+    """The process dies around the freeze of a cooperative close (as the requester A
+    after paying, or as B answering A's request); the restart agrees the same close,
+    and it never unfreezes."""
     params = make_params(alice, bob, deposit_a=10 * CC, deposit_b=10 * CC)
     cid = params.channel_id
-    store_a = SqliteChannelStore(tmp_path / "alice.db")
-    party_a = ChannelParty(alice, store_a, genesis_hash=TEST_GENESIS, timeout=5.0)
-    party_a.add_channel(params)
-    peer = Peer(party_a, cid)
     requester = role == "requester"
+    here, there = (bob, "//Alice") if requester else (alice, "//Bob")
+    dying = Party.A if requester else Party.B
+    store_here = SqliteChannelStore(tmp_path / "here.db")
+    party_here = ChannelParty(here, store_here, genesis_hash=TEST_GENESIS, timeout=5.0)
+    party_here.add_channel(params)
+    peer = Peer(party_here, cid)
     config: dict[str, Any] = {
-        "secret": "//Bob",
-        "store": str(tmp_path / "bob.db"),
+        "secret": there,
+        "store": str(tmp_path / "there.db"),
         "params": params.to_json(),
         "port": await peer.start(),
         "role": "payer" if requester else "payee",
@@ -251,51 +257,49 @@ async def test_kill_around_the_close_freeze(
     first = await spawn(tmp_path, config, "first")
     assert await first.finish() == -signal.SIGKILL, stderr_of(tmp_path, "first")
     assert first.cosigned[-1] == TARGET and first.agreed is None
-    store_b = SqliteChannelStore(tmp_path / "bob.db")
-    frozen = store_b.load(cid).closing
+    store_there = SqliteChannelStore(tmp_path / "there.db")
+    frozen = store_there.load(cid).closing
     if point == "before-commit-close":
         assert frozen is None  # nothing signed, nothing sent
     else:
-        assert frozen is not None and frozen.state == store_b.latest_cosigned(cid).state
+        assert frozen is not None and frozen.state == store_there.latest_cosigned(cid).state
         assert frozen.complete == (point == "after-commit-agreed" or not requester)
     if requester and point in ("before-commit-close", "after-commit-close"):
-        assert store_a.load(cid).closing is None  # A never saw a request
+        assert store_here.load(cid).closing is None  # B never saw a request
 
     del config["crash"]
     second = await spawn(tmp_path, config, "second")
     if closing is not None:
         await asyncio.wait_for(closing, 30)
-        await party_a.detach(cid)  # B serves until A hangs up
+        await party_here.detach(cid)  # the process serves until we hang up
     assert await second.finish() == 0, stderr_of(tmp_path, "second")
     await peer.stop()
     assert second.agreed == {"version": TARGET}
-    agreement = store_b.load(cid).closing
+    agreement = store_there.load(cid).closing
     assert agreement is not None and agreement.complete
-    assert agreement == store_a.load(cid).closing == party_a.channel(cid).closing
+    assert agreement == store_here.load(cid).closing == party_here.channel(cid).closing
     agreement.verify(params)
-    assert agreement.state == store_a.latest_cosigned(cid).state
-    assert agreement.state.balance_a == params.deposit_a + (1 if requester else -1) * paid_until(
-        TARGET
-    )
+    assert agreement.state == store_here.latest_cosigned(cid).state
+    assert agreement.state.balance_a == params.deposit_a - paid_until(TARGET)
     if frozen is not None:  # the signature given out before the crash was kept
-        assert agreement.signature_b == frozen.signature_b
-    assert not party_a.incidents, [str(i.error) for i in party_a.incidents]
-    store_a.close()
-    store_b.close()
+        assert agreement.signature_of(dying) == frozen.signature_of(dying)
+    assert not party_here.incidents, [str(i.error) for i in party_here.incidents]
+    store_here.close()
+    store_there.close()
 
 
 @dataclass
 class OnChain:
-    """A channel opened by A (in the test process) and funded by B (a fresh account whose
-    seed the party process gets)."""
+    """A channel opened by A (a fresh account whose seed the party process gets) to B
+    (in the test process, which funds it)."""
 
     alice: Keypair
     bob: Keypair
     seed: str
-    party_a: ChannelParty
-    store_a: SqliteChannelStore
+    party_b: ChannelParty
+    store_b: SqliteChannelStore
     channel_id: bytes
-    fund: Receipt
+    opened: Receipt
     free: dict[str, int]
     """Free balances before the open, planck."""
 
@@ -305,33 +309,36 @@ class OnChain:
 
 async def open_on_chain(chain: Chain, tmp_path: Path, deposit: int) -> OnChain:
     """Two fresh accounts (1000 CC each from //Ferdie); A opens a channel with *deposit*
-    planck on each side, B funds it."""
+    planck on each side, B joins and funds it."""
     funder = Keys.from_uri("//Ferdie")
-    alice, seed = Keys.generate()[0], os.urandom(32).hex()
-    bob = Keys.from_seed(seed)
+    seed = os.urandom(32).hex()
+    alice, bob = Keys.from_seed(seed), Keys.generate()[0]
     for who in (alice, bob):
         await asyncio.to_thread(chain.transfer, funder, str(who.ss58_address), 1000 * CC)
     free = {kp.ss58_address: chain.free_balance(kp.ss58_address) for kp in (alice, bob)}
-    store_a = SqliteChannelStore(tmp_path / "alice.db")
-    party_a = ChannelParty(alice, store_a, chain=chain, timeout=5.0)
-    cid = (await party_a.open(str(bob.ss58_address), deposit, deposit)).channel_id
-    fund = await asyncio.to_thread(chain.channels.fund, bob, cid)
-    assert await party_a.refresh(cid) is Phase.FUNDED
-    return OnChain(alice, bob, seed, party_a, store_a, cid, fund, free)
+    opened = await asyncio.to_thread(
+        chain.channels.open, alice, str(bob.ss58_address), deposit, deposit
+    )
+    cid = chain.channels.opened_channel_id(opened)
+    store_b = SqliteChannelStore(tmp_path / "bob.db")
+    party_b = ChannelParty(bob, store_b, chain=chain, timeout=5.0)
+    assert (await party_b.join(cid)).phase is Phase.FUNDED
+    return OnChain(alice, bob, seed, party_b, store_b, cid, opened, free)
 
 
 async def test_restart_submits_the_stored_agreement(ccnet_chain: Chain, tmp_path: Path) -> None:
-    """B dies with both close signatures stored, before submitting; its restart submits
-    cooperative_close from the store (no new agreement), with exact balances."""
+    """A pays, agrees the close and dies with both close signatures stored, before
+    submitting; its restart submits cooperative_close from the store (no new
+    agreement), with exact balances."""
     chain = ccnet_chain
     deposit = 10 * CC
     on = await open_on_chain(chain, tmp_path, deposit)
-    party_a, store_a, cid = on.party_a, on.store_a, on.channel_id
-    params: ChannelParams = party_a.channel(cid).info
-    peer = Peer(party_a, cid)
+    party_b, store_b, cid = on.party_b, on.store_b, on.channel_id
+    params: ChannelParams = party_b.channel(cid).info
+    peer = Peer(party_b, cid)
     config: dict[str, Any] = {
         "secret": on.seed,
-        "store": str(tmp_path / "bob.db"),
+        "store": str(tmp_path / "alice.db"),
         "params": params.to_json(),
         "port": await peer.start(),
         "role": "payer",
@@ -342,17 +349,16 @@ async def test_restart_submits_the_stored_agreement(ccnet_chain: Chain, tmp_path
     first = await spawn(tmp_path, config, "first")
     assert await first.finish() == -signal.SIGKILL, stderr_of(tmp_path, "first")
     assert first.closed is None and chain.channels.channel(cid) is not None
-    agreed = store_a.load(cid).closing
+    agreed = store_b.load(cid).closing
     assert agreed is not None and agreed.complete and agreed.version == TARGET
-    with pytest.raises(ChannelStateError, match="frozen"):
-        await party_a.pay(cid, 1)  # A is frozen too
+    assert party_b.channel(cid).frozen  # B is frozen too
 
     del config["crash"]
     second = await spawn(tmp_path, config, "second")
     assert await second.finish() == 0, stderr_of(tmp_path, "second")
     await peer.stop()
     assert second.stored_agreement == TARGET and second.closed is not None
-    final_a, final_b = deposit + paid_until(TARGET), deposit - paid_until(TARGET)
+    final_a, final_b = deposit - paid_until(TARGET), deposit + paid_until(TARGET)
     closed = second.closed
     assert (closed["version"], closed["balance_a"], closed["balance_b"]) == (
         TARGET,
@@ -360,14 +366,14 @@ async def test_restart_submits_the_stored_agreement(ccnet_chain: Chain, tmp_path
         final_b,
     )
     assert chain.channels.channel(cid) is None
-    assert await party_a.refresh(cid) is Phase.SETTLED
-    fee_a = sum(r.fee for r in party_a.receipts)
-    fee_b = on.fund.fee + int(closed["fee"])
+    assert await party_b.refresh(cid) is Phase.SETTLED
+    fee_a = on.opened.fee + int(closed["fee"])
+    fee_b = sum(r.fee for r in party_b.receipts)
     assert chain.free_balance(on.alice.ss58_address) == on.free_after(
         on.alice, fee_a, deposit, final_a
     )
     assert chain.free_balance(on.bob.ss58_address) == on.free_after(on.bob, fee_b, deposit, final_b)
-    store_a.close()
+    store_b.close()
 
 
 async def test_random_kills_then_close_on_chain(ccnet_chain: Chain, tmp_path: Path) -> None:
@@ -375,24 +381,14 @@ async def test_random_kills_then_close_on_chain(ccnet_chain: Chain, tmp_path: Pa
     the payments and closes cooperatively; balances on chain are exact."""
     chain = ccnet_chain
     target = 60
-    funder = Keys.from_uri("//Ferdie")
-    alice, seed = Keys.generate()[0], os.urandom(32).hex()
-    bob = Keys.from_seed(seed)
-    for who in (alice, bob):
-        await asyncio.to_thread(chain.transfer, funder, str(who.ss58_address), 1000 * CC)
-    free = {kp.ss58_address: chain.free_balance(kp.ss58_address) for kp in (alice, bob)}
-
-    store_a = SqliteChannelStore(tmp_path / "alice.db")
-    party_a = ChannelParty(alice, store_a, chain=chain, timeout=5.0)
     deposit = 10 * CC
-    cid = (await party_a.open(str(bob.ss58_address), deposit, deposit)).channel_id
-    fund = await asyncio.to_thread(chain.channels.fund, bob, cid)
-    assert await party_a.refresh(cid) is Phase.FUNDED
-    params: ChannelParams = party_a.channel(cid).info
-    peer = Peer(party_a, cid)
+    on = await open_on_chain(chain, tmp_path, deposit)
+    party_b, store_b, cid = on.party_b, on.store_b, on.channel_id
+    params: ChannelParams = party_b.channel(cid).info
+    peer = Peer(party_b, cid)
     config: dict[str, Any] = {
-        "secret": seed,
-        "store": str(tmp_path / "bob.db"),
+        "secret": on.seed,
+        "store": str(tmp_path / "alice.db"),
         "params": params.to_json(),
         "port": await peer.start(),
         "role": "payer",
@@ -420,24 +416,21 @@ async def test_random_kills_then_close_on_chain(ccnet_chain: Chain, tmp_path: Pa
     await peer.stop()
     assert last.ready is not None and last.ready >= seen
     assert last.closed is not None
-    final_a, final_b = deposit + paid_until(target), deposit - paid_until(target)
+    final_a, final_b = deposit - paid_until(target), deposit + paid_until(target)
     closed = last.closed
     assert (closed["version"], closed["balance_a"], closed["balance_b"]) == (
         target,
         final_a,
         final_b,
     )
-    assert store_a.latest_cosigned(cid).version == target
+    assert store_b.latest_cosigned(cid).version == target
     assert chain.channels.channel(cid) is None
-    assert await party_a.refresh(cid) is Phase.SETTLED
+    assert await party_b.refresh(cid) is Phase.SETTLED
 
-    fee_a = sum(r.fee for r in party_a.receipts)
-    fee_b = fund.fee + int(closed["fee"])
-    assert (
-        chain.free_balance(alice.ss58_address)
-        == free[alice.ss58_address] - fee_a - deposit + final_a
+    fee_a = on.opened.fee + int(closed["fee"])
+    fee_b = sum(r.fee for r in party_b.receipts)
+    assert chain.free_balance(on.alice.ss58_address) == on.free_after(
+        on.alice, fee_a, deposit, final_a
     )
-    assert (
-        chain.free_balance(bob.ss58_address) == free[bob.ss58_address] - fee_b - deposit + final_b
-    )
-    store_a.close()
+    assert chain.free_balance(on.bob.ss58_address) == on.free_after(on.bob, fee_b, deposit, final_b)
+    store_b.close()

@@ -2,19 +2,19 @@
 points (at least 20 trials); no co-signed state is ever lost, and the restarted party
 closes with the latest state".
 
-The paying party B runs in its own process (channels_party_proc.py) and streams
-payments to A, which runs in the test process and listens on 127.0.0.1. Each trial
-starts B from its store, lets it pay for a random number of updates (0 to 15: right
+The paying party A runs in its own process (channels_party_proc.py) and streams
+payments to B, which runs in the test process and listens on 127.0.0.1. Each trial
+starts A from its store, lets it pay for a random number of updates (0 to 15: right
 after its recovery, or deep in the stream), waits a random fraction of an update and
-kills it with SIGKILL. After each kill, with A's store as the witness:
+kills it with SIGKILL. After each kill, with B's store as the witness:
 
-- every version B reported co-signed (it reports after its store commit) is in its
+- every version A reported co-signed (it reports after its store commit) is in its
   store, with every version before it, and the states verify and add up;
-- B's latest co-signed state is A's, or B is in doubt about exactly A's latest: it is
-  B's outstanding proposal, one version on (A co-signed it; the countersignature died
-  with B);
-- the next life recovers it: its first report (``ready``) is B's outstanding proposal
-  once A answers it, else B's latest; nothing is lost or invented.
+- A's latest co-signed state is B's, or A is in doubt about exactly B's latest: it is
+  A's outstanding proposal, one version on (B co-signed it; the countersignature died
+  with A);
+- the next life recovers it: its first report (``ready``) is A's outstanding proposal
+  once B answers it, else A's latest; nothing is lost or invented.
 
 ``test_twenty_random_kills_off_chain`` runs 20 trials on a channel of a made-up chain
 and a last life that finishes the stream; ``test_random_kills_then_cooperative_close``
@@ -42,7 +42,6 @@ from substrateinterface import Keypair
 from ccnet.channels import (
     ChannelParams,
     ChannelParty,
-    Party,
     PeerTimeoutError,
     Phase,
     SignedState,
@@ -60,8 +59,9 @@ SEED = 20250317
 
 
 class WatchedTransport:
-    """A's end of one connection of B; :attr:`hung_up` is set once A's reader has seen
-    the end of it (every frame B sent before dying is handled by then)."""
+    """The test process's end of one connection of the process; :attr:`hung_up` is set
+    once its reader has seen the end of it (every frame the process sent before dying
+    is handled by then)."""
 
     def __init__(self, inner: StreamTransport) -> None:
         self.inner = inner
@@ -83,8 +83,8 @@ class WatchedTransport:
 
 
 class Payee:
-    """The party in the test process (A, or B in the batch tests): countersigns the
-    process's payments, or pays it, on 127.0.0.1."""
+    """The party in the test process (B, or A in the batch test's payee runs):
+    countersigns the process's payments, or pays it, on 127.0.0.1."""
 
     def __init__(self, party: ChannelParty, channel_id: bytes) -> None:
         self.party = party
@@ -129,7 +129,8 @@ class Payee:
             await self._changed.wait_for(lambda: len(self.connections) >= count)
 
     async def hang_up_seen(self) -> None:
-        """Wait until A has handled everything B's latest connection carried."""
+        """Wait until we have handled everything the process's latest connection
+        carried."""
         await self._connected.wait()
         await self.connections[-1].hung_up.wait()
 
@@ -146,7 +147,7 @@ class Payee:
 
 @dataclass
 class Life:
-    """One life of the paying process and what it reported."""
+    """One life of the party process and what it reported."""
 
     proc: asyncio.subprocess.Process
     name: str
@@ -186,18 +187,18 @@ def stderr_of(tmp_path: Path, name: str) -> str:
     return (tmp_path / f"{name}.stderr").read_text()[-3000:]
 
 
-def check_state(params: ChannelParams, signed: SignedState, *, payer: Party = Party.B) -> None:
-    """*signed* verifies, and its balances are the deposits after *payer* paid until its
+def check_state(params: ChannelParams, signed: SignedState) -> None:
+    """*signed* verifies, and its balances are the deposits after A paid until its
     version."""
     signed.verify(params)
-    paid = paid_until(signed.version) * (1 if payer is Party.B else -1)
-    assert signed.state.balance_a == params.deposit_a + paid
-    assert signed.state.balance_b == params.deposit_b - paid
+    paid = paid_until(signed.version)
+    assert signed.state.balance_a == params.deposit_a - paid
+    assert signed.state.balance_b == params.deposit_b + paid
 
 
 @dataclass
 class Trials:
-    """Kill trials of B (the payer) against A (:class:`Payee`)."""
+    """Kill trials of A (the payer, in its process) against B (:class:`Payee`)."""
 
     tmp_path: Path
     params: ChannelParams
@@ -205,13 +206,13 @@ class Trials:
     config: dict[str, Any]
     rng: random.Random
     expect_ready: int = 0
-    """What B's next life must report as recovered."""
+    """What A's next life must report as recovered."""
     resent: bool = False
-    """B's store has an outstanding proposal: its next life re-sends it."""
+    """A's store has an outstanding proposal: its next life re-sends it."""
     in_doubt: int = 0
-    """Trials that killed B between A's countersignature and B's commit of it."""
+    """Trials that killed A between B's countersignature and A's commit of it."""
     unanswered: int = 0
-    """Trials that killed B with a stored proposal A had not co-signed."""
+    """Trials that killed A with a stored proposal B had not co-signed."""
 
     async def kill_one(self, trial: int) -> None:
         life = await spawn(self.tmp_path, self.config, f"trial{trial}")
@@ -220,7 +221,7 @@ class Trials:
         async for kind in life.lines():
             if kind == "ready":
                 assert life.ready == self.expect_ready, (life.ready, self.expect_ready)
-                # It recovered A's latest; its stream continues from there.
+                # It recovered B's latest; its stream continues from there.
                 assert self.payee.latest.version == self.expect_ready
             elif kind == "cosigned" and life.ready is not None:
                 paid += 1
@@ -242,31 +243,31 @@ class Trials:
         first = life.ready if self.resent else life.ready + 1
         assert life.cosigned == list(range(first, first + len(life.cosigned)))
         cid = self.params.channel_id
-        with SqliteChannelStore(self.config["store"]) as store_b:
-            record = store_b.load(cid)
-            history = store_b.history(cid, limit=100_000)
-        latest_b, pending_b = record.latest, record.pending
-        latest_a = self.payee.latest
-        # Nothing B acknowledged is lost: every reported version is stored, as are all
+        with SqliteChannelStore(self.config["store"]) as store_a:
+            record = store_a.load(cid)
+            history = store_a.history(cid, limit=100_000)
+        latest_a, pending_a = record.latest, record.pending
+        latest_b = self.payee.latest
+        # Nothing A acknowledged is lost: every reported version is stored, as are all
         # the versions before it, and each adds up.
-        assert latest_b.version >= max(life.cosigned, default=life.ready)
-        assert [s.version for s in history] == list(range(latest_b.version, 0, -1))
-        assert history[0] == latest_b
-        check_state(self.params, latest_b)
-        # B agrees with A, or is in doubt about exactly A's latest state.
-        assert latest_a.version in (latest_b.version, latest_b.version + 1)
-        if latest_a.version == latest_b.version:
-            assert latest_a == latest_b
+        assert latest_a.version >= max(life.cosigned, default=life.ready)
+        assert [s.version for s in history] == list(range(latest_a.version, 0, -1))
+        assert history[0] == latest_a
+        check_state(self.params, latest_a)
+        # A agrees with B, or is in doubt about exactly B's latest state.
+        assert latest_b.version in (latest_a.version, latest_a.version + 1)
+        if latest_b.version == latest_a.version:
+            assert latest_b == latest_a
         else:
             self.in_doubt += 1
-            assert pending_b is not None and pending_b.state == latest_a.state
-        if pending_b is not None:
-            assert pending_b.state.version == latest_b.version + 1
-            self.unanswered += latest_a.version == latest_b.version
-        check_state(self.params, latest_a)
-        # The next life re-sends its proposal (A co-signs it, or answers it again).
-        self.expect_ready = pending_b.state.version if pending_b else latest_b.version
-        self.resent = pending_b is not None
+            assert pending_a is not None and pending_a.state == latest_b.state
+        if pending_a is not None:
+            assert pending_a.state.version == latest_a.version + 1
+            self.unanswered += latest_b.version == latest_a.version
+        check_state(self.params, latest_b)
+        # The next life re-sends its proposal (B co-signs it, or answers it again).
+        self.expect_ready = pending_a.state.version if pending_a else latest_a.version
+        self.resent = pending_a is not None
 
     async def run(self, trials: int) -> None:
         for trial in range(trials):
@@ -275,14 +276,14 @@ class Trials:
 
 async def test_twenty_random_kills_off_chain(tmp_path: Path, alice: Keypair, bob: Keypair) -> None:
     params = make_params(alice, bob, deposit_a=10 * CC, deposit_b=10 * CC, label="kill-trials")
-    store_a = SqliteChannelStore(tmp_path / "alice.db")
-    party_a = ChannelParty(alice, store_a, genesis_hash=TEST_GENESIS, timeout=5.0)
-    party_a.add_channel(params)
-    payee = Payee(party_a, params.channel_id)
+    store_b = SqliteChannelStore(tmp_path / "bob.db")
+    party_b = ChannelParty(bob, store_b, genesis_hash=TEST_GENESIS, timeout=5.0)
+    party_b.add_channel(params)
+    payee = Payee(party_b, params.channel_id)
     target = 400
     config: dict[str, Any] = {
-        "secret": "//Bob",
-        "store": str(tmp_path / "bob.db"),
+        "secret": "//Alice",
+        "store": str(tmp_path / "alice.db"),
         "params": params.to_json(),
         "port": await payee.start(),
         "role": "payer",
@@ -295,18 +296,18 @@ async def test_twenty_random_kills_off_chain(tmp_path: Path, alice: Keypair, bob
     assert await last.finish() == 0, stderr_of(tmp_path, "last")
     await payee.stop()
     assert last.ready == trials.expect_ready
-    with SqliteChannelStore(config["store"]) as store_b:
-        latest = store_b.latest_cosigned(params.channel_id)
-        assert store_b.load(params.channel_id).pending is None
-    assert latest == store_a.latest_cosigned(params.channel_id)
+    with SqliteChannelStore(config["store"]) as store_a:
+        latest = store_a.latest_cosigned(params.channel_id)
+        assert store_a.load(params.channel_id).pending is None
+    assert latest == store_b.latest_cosigned(params.channel_id)
     assert latest.version == target
     check_state(params, latest)
-    assert not party_a.incidents, [str(i.error) for i in party_a.incidents]
+    assert not party_b.incidents, [str(i.error) for i in party_b.incidents]
     print(
-        f"20 kills: {trials.in_doubt} with B in doubt, {trials.unanswered} with a proposal "
-        f"A never co-signed; the last life started at version {last.ready}"
+        f"20 kills: {trials.in_doubt} with A in doubt, {trials.unanswered} with a proposal "
+        f"B never co-signed; the last life started at version {last.ready}"
     )
-    store_a.close()
+    store_b.close()
 
 
 async def test_random_kills_then_cooperative_close(ccnet_chain: Chain, tmp_path: Path) -> None:
@@ -314,23 +315,25 @@ async def test_random_kills_then_cooperative_close(ccnet_chain: Chain, tmp_path:
     latest co-signed state: exact balances on chain, after fees."""
     chain = ccnet_chain
     funder = Keys.from_uri("//Ferdie")
-    alice, seed = Keys.generate()[0], os.urandom(32).hex()
-    bob = Keys.from_seed(seed)
+    seed = os.urandom(32).hex()
+    alice, bob = Keys.from_seed(seed), Keys.generate()[0]
     for who in (alice, bob):
         await asyncio.to_thread(chain.transfer, funder, str(who.ss58_address), 1000 * CC)
     free = {kp.ss58_address: chain.free_balance(kp.ss58_address) for kp in (alice, bob)}
-    store_a = SqliteChannelStore(tmp_path / "alice.db")
-    party_a = ChannelParty(alice, store_a, chain=chain, timeout=5.0)
     deposit = 10 * CC
-    cid = (await party_a.open(str(bob.ss58_address), deposit, deposit)).channel_id
-    fund = await asyncio.to_thread(chain.channels.fund, bob, cid)
-    assert await party_a.refresh(cid) is Phase.FUNDED
-    params = party_a.channel(cid).info
-    payee = Payee(party_a, cid)
+    opened = await asyncio.to_thread(
+        chain.channels.open, alice, str(bob.ss58_address), deposit, deposit
+    )
+    cid = chain.channels.opened_channel_id(opened)
+    store_b = SqliteChannelStore(tmp_path / "bob.db")
+    party_b = ChannelParty(bob, store_b, chain=chain, timeout=5.0)
+    assert (await party_b.join(cid)).phase is Phase.FUNDED  # B funds its deposit
+    params = party_b.channel(cid).info
+    payee = Payee(party_b, cid)
     target = 120
     config: dict[str, Any] = {
         "secret": seed,
-        "store": str(tmp_path / "bob.db"),
+        "store": str(tmp_path / "alice.db"),
         "params": params.to_json(),
         "port": await payee.start(),
         "role": "payer",
@@ -344,28 +347,28 @@ async def test_random_kills_then_cooperative_close(ccnet_chain: Chain, tmp_path:
     assert await last.finish() == 0, stderr_of(tmp_path, "last")
     await payee.stop()
     assert last.ready == trials.expect_ready and last.closed is not None
-    final_a, final_b = deposit + paid_until(target), deposit - paid_until(target)
+    final_a, final_b = deposit - paid_until(target), deposit + paid_until(target)
     closed = last.closed
     assert (closed["version"], closed["balance_a"], closed["balance_b"]) == (
         target,
         final_a,
         final_b,
     )
-    latest = store_a.latest_cosigned(cid)
+    latest = store_b.latest_cosigned(cid)
     assert latest.version == target
     check_state(params, latest)
     assert chain.channels.channel(cid) is None
-    assert await party_a.refresh(cid) is Phase.SETTLED
-    fee_a = sum(r.fee for r in party_a.receipts)
-    fee_b = fund.fee + int(closed["fee"])
+    assert await party_b.refresh(cid) is Phase.SETTLED
+    fee_a = opened.fee + int(closed["fee"])
+    fee_b = sum(r.fee for r in party_b.receipts)
     assert chain.free_balance(alice.ss58_address) == free[alice.ss58_address] - fee_a - deposit + (
         final_a
     )
     assert chain.free_balance(bob.ss58_address) == free[bob.ss58_address] - fee_b - deposit + (
         final_b
     )
-    assert not party_a.incidents, [str(i.error) for i in party_a.incidents]
-    store_a.close()
+    assert not party_b.incidents, [str(i.error) for i in party_b.incidents]
+    store_b.close()
 
 
 BATCH = 8
@@ -429,11 +432,11 @@ async def test_kill_inside_a_batch(
         history_there = store_there.history(cid, limit=1000)
         assert store_there.load(cid).pending is None
     assert latest == store_here.latest_cosigned(cid) and latest.version == BATCH_TARGET
-    check_state(params, latest, payer=Party.A)
+    check_state(params, latest)
     payee_history = history_there if role == "payee" else store_here.history(cid, limit=1000)
     assert [s.version for s in payee_history] == list(range(BATCH_TARGET, 0, -1))
     for signed in payee_history:
-        check_state(params, signed, payer=Party.A)
+        check_state(params, signed)
     assert store_here.load(cid).pending is None
     assert not party_here.incidents, [str(i.error) for i in party_here.incidents]
     store_here.close()

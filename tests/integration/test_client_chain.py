@@ -63,7 +63,9 @@ def become_worker(chain: Chain, keypair: Keypair) -> None:
 def test_chain_facts(ccnet_chain: Chain) -> None:
     assert len(ccnet_chain.genesis_hash) == 32
     assert ccnet_chain.genesis_hash == bytes.fromhex(ccnet_chain.block_hash(0)[2:])
-    assert ccnet_chain.constant("Channels", "ChallengePeriod") == 20
+    assert ccnet_chain.channels.challenge_period() == 20  # the development preset
+    assert ccnet_chain.channels.min_challenge_period() == 10
+    assert ccnet_chain.channels.record_deposit() == CC // 100
     assert ccnet_chain.free_balance(Keys.from_uri("//Alice").ss58_address) > 0
     assert ccnet_chain.query("Tasks", "Workers", [Keys.generate()[0].ss58_address]) is None
     before = ccnet_chain.block_number()
@@ -141,7 +143,10 @@ def test_channels(ccnet_chain: Chain, fund_account: Funder) -> None:
     nonce = chans.next_nonce()
     receipt = chans.open(a, b.ss58_address, 5 * CC)
     channel_id = chans.opened_channel_id(receipt)
-    assert channel_id == channel_id_of(a.ss58_address, b.ss58_address, nonce)
+    with ccnet_chain.lock:  # the block before the one that includes the open
+        parent = ccnet_chain.api.get_block_header(receipt.block_hash)["header"]["parentHash"]
+    assert channel_id == channel_id_of(a.ss58_address, b.ss58_address, nonce, parent)
+    assert receipt.expect("Channels", "ChannelOpened")["challenge_period"] == 20
     assert [e.name for e in receipt.find_all("Channels")] == ["ChannelOpened", "ChannelFunded"]
     info = chans.channel(channel_id)
     assert info is not None and (info.phase, info.deposit_a, info.total) == (
@@ -149,6 +154,7 @@ def test_channels(ccnet_chain: Chain, fund_account: Funder) -> None:
         5 * CC,
         5 * CC,
     )
+    assert (info.challenge_period, info.record_deposit) == (20, chans.record_deposit())
 
     version, bal_a, bal_b = 3, 4 * CC, 1 * CC
     sig_a = sign_close(ccnet_chain, a, channel_id, version, bal_a, bal_b)

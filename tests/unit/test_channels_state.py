@@ -143,6 +143,16 @@ def test_malformed_signatures_do_not_verify() -> None:
     assert not verify_state(b"\0" * 31, bytes(32), state, b"\0" * 64)
 
 
+@pytest.mark.parametrize("case", FILE["channel_ids"], ids=lambda c: f"nonce {c['nonce']}")
+def test_channel_ids_match_the_vectors(case: dict[str, Any]) -> None:
+    """The ids pallet-channels derives (``channel_ids`` in the shared vectors)."""
+    assert unhex(FILE["channel_id_domain"]) == CHANNEL_ID_DOMAIN
+    made = channel_id_of(
+        unhex(case["party_a"]), unhex(case["party_b"]), int(case["nonce"]), case["parent_hash"]
+    )
+    assert made == unhex(case["channel_id"])
+
+
 def test_channel_id_binds_the_parties_the_nonce_and_the_parent_block() -> None:
     """The id hashes SCALE(domain, A, B, nonce u64, parent hash): keys or addresses give
     the same id, and a different parent block (another chain instance) another id."""

@@ -114,6 +114,7 @@ def closing(
         phase="Closing",
         closing=ClosingInfo(version, params.deposit_a, params.deposit_b, "A", ends),
         challenge_period=20,
+        record_deposit=10**10,
     )
 
 
