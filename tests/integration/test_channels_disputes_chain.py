@@ -20,7 +20,7 @@ too) from receipts and events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,7 +49,6 @@ from ccnet.channels import (
 )
 from ccnet.channels.testing import Ledger, Member, Members, eventually, link_over_tcp
 from ccnet.client import CC, Chain, Keypair, Keys, Receipt
-from ccnet.client.devchain import DevChain, free_port
 from ccnet.client.exceptions import ChannelsError, DispatchError
 
 FundAccount = Callable[..., Keypair]
@@ -322,23 +321,6 @@ async def test_watchtower_sweeps_a_close_made_while_it_was_down(
     )
     tower.close()
     client.close()
-
-
-@pytest.fixture(scope="module")
-def second_chain(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    """Another Chopsticks instance from the same development raw spec (like a reset
-    testnet): the same genesis hash, its own blocks."""
-    dev = DevChain(
-        root=repo_root,
-        state_dir=tmp_path_factory.mktemp("second-chain"),
-        port=free_port(),
-    )
-    info = dev.start()
-    try:
-        with Chain(info.url) as chain:
-            yield chain
-    finally:
-        dev.stop()
 
 
 def funded(chain: Chain, keypair: Keypair) -> None:

@@ -1,0 +1,1 @@
+"""Attacks by a malicious channel party against an honest one, on the dev chain."""
