@@ -10,8 +10,9 @@ The fixed-size domain tag has no length prefix; integers are little endian. An *
 signature (:data:`STATE_DOMAIN`, :func:`sign_state`) serves ``close_unilateral`` and
 ``challenge``; ``cooperative_close`` only takes *close* signatures, the same payload under
 :data:`CLOSE_DOMAIN` (:func:`sign_close`), so an old update cannot close the channel at
-once without a chance of a fraud proof. Both sides give a close signature only for their
-latest state, after which they sign no more updates (:class:`ClosingAgreement`).
+once, before the peer could register a newer state. Both sides give a close signature
+only for their latest balances, after which they countersign no more updates that move
+money (:class:`ClosingAgreement`).
 
 The shared vectors in ``tests/vectors/channel_state.json`` pin these bytes (``payload_scale``
 and ``close_payload_scale``; checked by ``cargo test``, ``tests/unit/test_vectors.py`` and
@@ -381,8 +382,10 @@ class ClosingAgreement:
     """A state the parties agreed to close the channel with, and the close signatures
     (:func:`sign_close`, 64 bytes each, or None) collected so far.
 
-    A party that signs one is frozen: it signs and accepts no update afterwards. With
-    both signatures (:attr:`complete`) either party can submit ``cooperative_close``.
+    A party that signs one is frozen: it countersigns no update afterwards (it only
+    signs cancels of refused proposals, with the same balances; see
+    :mod:`ccnet.channels.channel`). With both signatures (:attr:`complete`) either party
+    can submit ``cooperative_close``.
     Kept apart from :class:`SignedState` so that update and close signatures are never
     mixed up."""
 

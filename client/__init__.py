@@ -14,7 +14,7 @@ Usage (synchronous and thread-safe; from asyncio use ``await asyncio.to_thread(.
         task_id = receipt.find("Tasks", "TaskPosted").attributes["task_id"]
         chain.tasks.task(task_id)                 # -> TaskInfo | None
         chain.query("Credits", "Stakes", [alice.ss58_address])   # raw decoded storage
-        chain.constant("Channels", "ChallengePeriod")             # -> 20
+        chain.constant("Channels", "MinChallengePeriod")          # -> 10
         chain.new_blocks(20)                      # dev chain only (Chopsticks dev_newBlock)
         for event in chain.watch_events(["Disputes"], stop=stop_event):  # polling iterator
             ...

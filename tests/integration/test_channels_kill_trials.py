@@ -1,6 +1,6 @@
-"""kill -9 trials at random moments (issue 3): "kill -9 a party mid-stream at random
-points (at least 20 trials); no co-signed state is ever lost, and the restarted party
-closes with the latest state".
+"""kill -9 trials at random moments: kill a party mid-stream at random points (at
+least 20 trials); no co-signed state is ever lost, and the restarted party closes with
+the latest state.
 
 The paying party A runs in its own process (channels_party_proc.py) and streams
 payments to B, which runs in the test process and listens on 127.0.0.1. Each trial
