@@ -592,6 +592,12 @@ class ChannelPair(RuleBasedStateMachine):
             frame, tag = self.wire[to].pop()
             self._deliver(to, frame, tag)
 
+    @rule(values=st.lists(st.integers(min_value=1, max_value=20), min_size=2, max_size=5))
+    def small_batch_round_trip(self, values: list[int]) -> None:
+        """A pays a batch of small amounts (which it can afford); the network carries it
+        and its answer at once."""
+        self.pay_batch(Party.A, values, "round trip")
+
     @rule(values=st.lists(amounts, min_size=1, max_size=4))
     def pay_round_trips(self, values: list[int]) -> None:
         """A pays a few times; the network carries each proposal and its answer at once."""
@@ -612,6 +618,30 @@ class ChannelPair(RuleBasedStateMachine):
             while self.wire[to]:
                 frame, tag = self.wire[to].pop(0)
                 self._deliver(to, frame, tag)
+
+    @rule(value=st.integers(min_value=1, max_value=20), dice=st.integers(0, 2))
+    def close_request_meets_a_pending_payment(self, value: int, dice: int) -> None:
+        """Now and then, B's close request reaches A while A's payment is on its way to
+        B: A answers ``pending`` and re-sends its proposal first."""
+        if dice == 0:
+            self.pay_while_b_closes(value, b_first=True)
+
+    @rule(balance_a=st.integers(min_value=0, max_value=TOTAL))
+    def propose_round_trip(self, balance_a: int) -> None:
+        """A proposes any split of the deposits (B's policy may refuse it: it must not
+        lower B's balance); the network carries it and its answer at once."""
+        side = self.sides[Party.A]
+        before = side.machine.record()
+        try:
+            message, update = side.machine.propose(balance_a, TOTAL - balance_a)
+        except ChannelStateError:
+            assert side.machine.record() == before
+            return
+        self.reached["propose"] += 1
+        self._persist(side, update)
+        self._send(Party.A, message)
+        self._deliver_last(Party.B)
+        self._deliver_last(Party.A)
 
     @rule(who=sides, dice=st.integers(min_value=0, max_value=7))
     def ask_close(self, who: Party, dice: int) -> None:
@@ -687,6 +717,17 @@ class ChannelPair(RuleBasedStateMachine):
         """B starts (or stops) refusing every proposal."""
         self.sides[Party.B].refuse = refuse
 
+    @rule(value=amounts)
+    def refused_round_trip(self, value: int) -> None:
+        """B's policy refuses one payment of A (a refusal with a cancel, unless B is
+        frozen); the network carries it and its answer at once."""
+        b = self.sides[Party.B]
+        refuse, b.refuse = b.refuse, True
+        try:
+            self.pay_round_trips([value])
+        finally:
+            b.refuse = refuse
+
     @rule(who=sides)
     def restart(self, who: Party) -> None:
         """A side restarts from its store (and re-sends its outstanding proposal)."""
@@ -722,7 +763,7 @@ class ChannelPair(RuleBasedStateMachine):
         for _ in range(4):
             for party in Party:
                 self.resend(party)
-            for _ in range(300):
+            for _ in range(10_000):  # frames answer frames: a loop never settles
                 waiting = [p for p in Party if self.wire[p]]
                 if not waiting:
                     break
@@ -829,12 +870,17 @@ class ByzantinePair(ChannelPair):
         self.forges = 0
         """Forged frames sent in this run."""
 
-    @rule(pick=picks)
-    def withhold(self, pick: int) -> None:
+    @rule(pick=picks, value=amounts)
+    def withhold(self, pick: int, value: int) -> None:
         """The adversary takes a frame (its store commits what it does) and never
-        answers it."""
+        answers it; with nothing in flight to it, A pays first (and B answers, when the
+        adversary is A)."""
         to = self.byzantine
         assert to is not None
+        if not self.wire[to]:
+            self.act(Party.A, "pay", value)
+            if to is Party.A:
+                self._deliver_last(Party.B)
         if self.wire[to]:
             frame, tag = self.wire[to].pop(pick % len(self.wire[to]))
             self._deliver(to, frame, tag, withhold=True)
@@ -850,16 +896,24 @@ class ByzantinePair(ChannelPair):
         often."""
         kinds = self.FORGERIES
         for _ in range(count):
-            kind = kinds[(pick + self.forges) % len(kinds)]
-            self.forges += 1
-            message = self._forged(kind, value)
-            if message is None:
-                continue
-            honest = self.honest()[0]
-            self._send(honest.other, message, FORGED)
-            frame, tag = self.wire[honest].pop()
-            self._deliver(honest, frame, tag)
-            self.reached[f"forged {kind}"] += 1
+            self._forge(kinds[(pick + self.forges) % len(kinds)], value)
+
+    @rule(value=st.integers(min_value=1, max_value=50))
+    def forge_every_kind(self, value: int) -> None:
+        """The adversary sends one forged frame of every kind, in turn."""
+        for kind in self.FORGERIES:
+            self._forge(kind, value)
+
+    def _forge(self, kind: str, value: int) -> None:
+        self.forges += 1
+        message = self._forged(kind, value)
+        if message is None:
+            return
+        honest = self.honest()[0]
+        self._send(honest.other, message, FORGED)
+        frame, tag = self.wire[honest].pop()
+        self._deliver(honest, frame, tag)
+        self.reached[f"forged {kind}"] += 1
 
     def _forged(self, kind: str, value: int) -> Message | None:
         raise NotImplementedError
@@ -1045,8 +1099,8 @@ SETTINGS = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-"""CCNET_PROPERTY_SEED=random explores new runs instead (the op-kind check may then
-miss a rare kind: raise max_examples)."""
+"""CCNET_PROPERTY_SEED=random explores new runs instead (every kind was reached in each
+of our random runs, but rare kinds are not guaranteed)."""
 
 
 @pytest.mark.parametrize("machine", [ChannelPair, ByzantineB, ByzantineA])
