@@ -22,9 +22,9 @@ import statistics
 import time
 
 from ccnet.client import Keys
-from ccnet.worker.dht import CapabilityDirectory, DhtNode
-from ccnet.worker.records import Capability
-from ccnet.worker.webrtc import PeerListener, PeerSession, connect
+from ccnet.client.net.dht import CapabilityDirectory, DhtNode
+from ccnet.client.net.records import Capability
+from ccnet.client.net.webrtc import PeerListener, PeerSession, connect
 
 MIB = 1024 * 1024
 Row = tuple[str, str, str, str]

@@ -145,6 +145,10 @@ def dispatch_error(
     return cls(pallet, name, docs, block_hash=block_hash, extrinsic_hash=extrinsic_hash)
 
 
+class SigningError(CcnetError, ValueError):
+    """A key that cannot make ccnet signatures (not sr25519, or no secret)."""
+
+
 class NotFoundError(CcnetError):
     """Something asked for by name or id does not exist (a key, a task, a dispute)."""
 

@@ -11,14 +11,14 @@ modules; it owns, in start order:
    a prime count) giving the speed multiplier;
 3. the proof service (:mod:`.proofs`, one Node helper started on the first proof) and
    the payment desk (:mod:`.payments`, ``<state dir>/channels.db``);
-4. the signaling endpoint and WebRTC listener (:class:`~ccnet.worker.webrtc.PeerListener`
+4. the signaling endpoint and WebRTC listener (:class:`~ccnet.client.net.webrtc.PeerListener`
    on ``127.0.0.1``) serving each requester with a
    :class:`~ccnet.worker.jobhandler.JobSessionHandler`, and the DHT node (joined through
    the bootstrap nodes);
 5. stake and registration on chain with the endpoint's URL
    (:func:`~ccnet.worker.onchain.ensure_registered`);
 6. the capability announcement in the DHT (signed record, re-announced every 5
-   minutes; :class:`~ccnet.worker.dht.CapabilityDirectory`): task type ``wasm``, speed
+   minutes; :class:`~ccnet.client.net.dht.CapabilityDirectory`): task type ``wasm``, speed
    = the benchmark's fuel per second, price = the rate;
 7. the on-chain duties (:class:`~ccnet.worker.onchain.OnChainDuties`): claim and answer
    Wasm tasks, vote in disputes it is selected for.
@@ -50,10 +50,12 @@ from typing import Any
 from substrateinterface import Keypair
 
 from ccnet.client import DEFAULT_URL, Chain
+from ccnet.client.net.dht import CapabilityDirectory, DhtNode
+from ccnet.client.net.records import REANNOUNCE_INTERVAL_S, Capability, CapabilityRecord
+from ccnet.client.net.webrtc import PeerConfig, PeerListener
 
 from .benchmark import BenchmarkResult, run_benchmark
 from .config import WorkerConfig
-from .dht import CapabilityDirectory, DhtNode
 from .executor import JobExecutor, ModuleStore
 from .faults import FaultInjector
 from .heartbeat import HeartbeatSchedule
@@ -69,9 +71,7 @@ from .onchain import (
 )
 from .payments import PaymentDesk
 from .proofs import ProofService
-from .records import REANNOUNCE_INTERVAL_S, Capability, CapabilityRecord
 from .sandbox import Sandbox
-from .webrtc import PeerConfig, PeerListener
 
 __all__ = ["DaemonConfig", "ReadyInfo", "WorkerDaemon"]
 
@@ -202,7 +202,7 @@ class WorkerDaemon:
         allowed, bad settings), :class:`~ccnet.client.exceptions.ChainConnectionError`,
         the chain's dispatch errors and
         :class:`~ccnet.worker.daemon_exceptions.RegistrationError` (staking, registering),
-        :class:`~ccnet.worker.net_exceptions.DhtError` (DHT port taken, no bootstrap node
+        :class:`~ccnet.client.net.exceptions.DhtError` (DHT port taken, no bootstrap node
         answered), :class:`~ccnet.worker.exceptions.BenchmarkError`, ``OSError`` (the
         signaling port is taken). Whatever was started is stopped again on failure.
         """

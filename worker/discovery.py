@@ -3,7 +3,7 @@
 Issue 4 ("It finds workers through the DHT", "Requesters pick workers by a quality
 score (uptime, latency consistency, success rate)"); seed 003 section 2.1 step 2.
 
-1. :class:`~ccnet.worker.dht.CapabilityDirectory` returns the verified, fresh records
+1. :class:`~ccnet.client.net.dht.CapabilityDirectory` returns the verified, fresh records
    announcing the task type at the speed and price asked (one per worker).
 2. :func:`check_onchain` keeps the workers the chain vouches for: registered
    (``Tasks.Workers``), with at least ``MinWorkerStake`` active stake
@@ -23,6 +23,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ccnet.client.net.records import CapabilityRecord
+
 from .quality import (
     TIER_POLICIES,
     QualityScore,
@@ -32,12 +34,10 @@ from .quality import (
     TierPolicy,
     tier_of,
 )
-from .records import CapabilityRecord
 
 if TYPE_CHECKING:
     from ccnet.client import Chain, WorkerInfo
-
-    from .dht import CapabilityDirectory
+    from ccnet.client.net.dht import CapabilityDirectory
 
 __all__ = ["Candidate", "WorkerOffer", "check_onchain", "discover", "is_eligible", "rank_offers"]
 
@@ -118,7 +118,7 @@ async def discover(
     max_price: int | None = None,
 ) -> list[Candidate]:
     """DHT lookup (fresh, verified records matching the query) then the on-chain check.
-    Raises :class:`~ccnet.worker.net_exceptions.DhtError` when the DHT is down."""
+    Raises :class:`~ccnet.client.net.exceptions.DhtError` when the DHT is down."""
     records = await directory.find(task_type, min_speed=min_speed, max_price=max_price)
     if not records:
         return []

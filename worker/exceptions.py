@@ -26,7 +26,6 @@ __all__ = [
     "JobModuleNotBuilt",
     "JobRunError",
     "JobTrapped",
-    "MalformedMessageError",
     "MemoryLimitExceeded",
     "OutputLimitExceeded",
     "ReplayedHeartbeatError",
@@ -140,10 +139,6 @@ class JobExitError(JobRunError):
 
 
 # --- signed messages -----------------------------------------------------------------
-
-
-class MalformedMessageError(WorkerError):
-    """A result or heartbeat message has missing, extra or mistyped fields."""
 
 
 class BadSignatureError(WorkerError):

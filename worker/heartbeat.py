@@ -30,7 +30,6 @@ import asyncio
 import logging
 import os
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -38,27 +37,25 @@ from typing import Any
 from substrateinterface import Keypair
 
 from ccnet.client import signing
-
-from ._scale import (
-    SIGNATURE_SIZE,
+from ccnet.client.clock import now_ms
+from ccnet.client.codec import (
     U32_MAX,
     U64_MAX,
     U128_MAX,
     check_bytes,
     check_uint,
-    encode,
+    encode_scale,
     hexed,
-    public_key_of,
-    sign,
     unhex,
-    verify,
 )
+from ccnet.client.exceptions import MalformedMessageError
+from ccnet.client.signing import SIGNATURE_SIZE, public_key_of, sign, verify
+
 from .config import WorkerConfig
 from .exceptions import (
     BadSignatureError,
     FutureHeartbeatError,
     HeartbeatRateError,
-    MalformedMessageError,
     ReplayedHeartbeatError,
     StaleHeartbeatError,
 )
@@ -71,7 +68,6 @@ __all__ = [
     "HeartbeatSchedule",
     "HeartbeatVerifier",
     "heartbeat_loop",
-    "now_ms",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,11 +87,6 @@ _METRIC_LIMITS = {
     "uptime_ms": U64_MAX,
 }
 _KEYS = frozenset({"worker", "timestamp_ms", "nonce", "metrics", "signature"})
-
-
-def now_ms() -> int:
-    """Unix time, ms."""
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True)
@@ -123,7 +114,7 @@ class HeartbeatMetrics:
 
     def encode(self) -> bytes:
         """SCALE of the seven fields in order (56 bytes)."""
-        return encode(
+        return encode_scale(
             "(u32, u64, u64, u128, u32, u64, u64)",
             tuple(getattr(self, f.name) for f in fields(self)),
         )
@@ -164,7 +155,7 @@ class Heartbeat:
         worker_public_key: bytes, timestamp_ms: int, nonce: bytes, metrics: HeartbeatMetrics
     ) -> bytes:
         """The signed bytes (see the module docs), 128 bytes."""
-        head = encode(
+        head = encode_scale(
             "([u8; 16], AccountId, u64, [u8; 16])",
             (hexed(HEARTBEAT_DOMAIN), hexed(worker_public_key), timestamp_ms, hexed(nonce)),
         )

@@ -4,8 +4,8 @@ heartbeats, and payments.
 Issue 4 (*Transport*, *Billing and results*, *Heartbeats*); the messages are
 :mod:`.protocol` (see its docstring for the contract the daemon fills). A
 :class:`JobSessionHandler` is the ``on_session`` callback of
-:class:`~ccnet.worker.webrtc.PeerListener`: it serves one authenticated
-:class:`~ccnet.worker.webrtc.PeerSession` until the requester leaves (or the daemon
+:class:`~ccnet.client.net.webrtc.PeerListener`: it serves one authenticated
+:class:`~ccnet.client.net.webrtc.PeerSession` until the requester leaves (or the daemon
 stops), then detaches the session's payment channel.
 
 Per session:
@@ -35,8 +35,9 @@ from substrateinterface import Keypair
 
 from ccnet.channels import Transport
 from ccnet.channels.exceptions import OversizeMessage, TransportClosed
+from ccnet.client.exceptions import MalformedMessageError
+from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
 
-from .background import cancel_and_wait, create_task_with_logging
 from .daemon_exceptions import (
     DaemonError,
     PaymentError,
@@ -47,7 +48,6 @@ from .exceptions import (
     InputTooLarge,
     InvalidModuleError,
     JobRunError,
-    MalformedMessageError,
     SandboxClosedError,
     WorkerError,
 )
@@ -95,7 +95,7 @@ session until one is answered (the data channel's buffer pushes back)."""
 
 
 class Session(Protocol):
-    """What the handler needs of a :class:`~ccnet.worker.webrtc.PeerSession`."""
+    """What the handler needs of a :class:`~ccnet.client.net.webrtc.PeerSession`."""
 
     @property
     def remote(self) -> str: ...

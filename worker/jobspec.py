@@ -31,7 +31,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .exceptions import MalformedMessageError
+from ccnet.client.exceptions import MalformedMessageError
 
 __all__ = ["MAX_SPEC_SIZE", "TASK_TYPE", "JobSpec"]
 

@@ -47,11 +47,11 @@ from typing import TYPE_CHECKING, Any
 from substrateinterface import Keypair
 
 from ccnet.client import ChainEvent
-from ccnet.client.exceptions import CcnetError, DisputesError, TasksError
+from ccnet.client.exceptions import CcnetError, DisputesError, MalformedMessageError, TasksError
+from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
 
-from .background import cancel_and_wait, create_task_with_logging
 from .daemon_exceptions import ModuleRejected, RegistrationError, UnknownModule
-from .exceptions import JobRunError, MalformedMessageError
+from .exceptions import JobRunError
 from .executor import JobExecutor, ModuleStore
 from .jobspec import TASK_TYPE, JobSpec
 

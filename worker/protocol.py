@@ -3,7 +3,7 @@
 Each message is one UTF-8 JSON object with a ``type`` field; bytes travel as base64
 (``*_b64``) or lowercase hex (hashes, ids). Decoding is strict: an unknown type, a
 missing or mistyped field, bad base64/hex or a message over ``max_size`` raises
-:class:`~ccnet.worker.exceptions.MalformedMessageError`, and the receiver answers with
+:class:`~ccnet.client.exceptions.MalformedMessageError`, and the receiver answers with
 :class:`JobFailed` (code ``malformed``) instead of dropping the connection.
 
 Flow (issue 4; seed 003 "2.2 Task Execution Flow")::
@@ -56,7 +56,7 @@ import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .exceptions import MalformedMessageError
+from ccnet.client.exceptions import MalformedMessageError
 
 if TYPE_CHECKING:
     from .heartbeat import Heartbeat

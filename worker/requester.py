@@ -71,18 +71,20 @@ from substrateinterface import Keypair
 
 from ccnet.channels import ChannelParty, Phase, SqliteChannelStore
 from ccnet.client import Chain, Receipt
-from ccnet.client.exceptions import CcnetError
+from ccnet.client.clock import now_ms
+from ccnet.client.exceptions import CcnetError, MalformedMessageError
+from ccnet.client.net.dht import CapabilityDirectory, DhtNode
+from ccnet.client.net.exceptions import NetError, TransportClosedError
+from ccnet.client.net.webrtc import PeerConfig
 from ccnet.zk import ProofInvalid
 
 from .billing import price
-from .dht import CapabilityDirectory, DhtNode
 from .discovery import Candidate, WorkerOffer, discover, rank_offers
-from .exceptions import BadSignatureError, MalformedMessageError, ResultError
-from .heartbeat import Heartbeat, HeartbeatVerifier, now_ms
+from .exceptions import BadSignatureError, ResultError
+from .heartbeat import Heartbeat, HeartbeatVerifier
 from .jobproofs import ProofContext, check_circuit, expected_signals
 from .jobspec import JobSpec
 from .modules import load_job, module_hash
-from .net_exceptions import NetError, TransportClosed
 from .onchain_requests import OnchainRequests
 from .outcomes import (
     Disputed,
@@ -109,7 +111,6 @@ from .sandbox import output_hash
 from .sessions import SessionPool, WorkerSession
 from .verdicts import Decision, Plan, Reply, ReplyKind, decide, payments, plan_verification
 from .verification import KNOWN_PRIME_COUNTS, SpotCheckTable, should_spot_check
-from .webrtc import PeerConfig
 
 if TYPE_CHECKING:
     from ccnet.channels import Channel
@@ -279,7 +280,7 @@ class Requester:
     async def start(self) -> None:
         """Connect the chain (when given a URL), open the channel store, join the DHT.
         Raises :class:`~ccnet.client.ChainConnectionError`,
-        :class:`~ccnet.worker.net_exceptions.DhtError`, :class:`~ccnet.channels.PersistError`."""
+        :class:`~ccnet.client.net.exceptions.DhtError`, :class:`~ccnet.channels.PersistError`."""
         if self._started:
             return
         self._started = True
@@ -756,7 +757,7 @@ class Requester:
                 reason=f"no reply within {timeout or self.job_timeout:g} s",
             )
             return
-        except (TransportClosed, NetError) as err:
+        except (TransportClosedError, NetError) as err:
             attempt.reply = Reply(offer.address, ReplyKind.UNREACHABLE, reason=str(err))
             return
         attempt.elapsed_ms = exchange.elapsed_ms
@@ -1185,12 +1186,12 @@ _NO_PROOF = Plan(redundancy=1, proof=None, needs_known_answer=False, mix_spot_ch
 
 
 def _public_key(address: str) -> bytes:
-    from ._scale import public_key_of
+    from ccnet.client.signing import public_key_of
 
     return public_key_of(address)
 
 
 def _address(public_key: bytes) -> str:
-    from ._scale import address_of
+    from ccnet.client.signing import address_of
 
     return address_of(public_key)

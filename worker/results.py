@@ -29,20 +29,11 @@ from typing import Any
 from substrateinterface import Keypair
 
 from ccnet.client import signing
+from ccnet.client.codec import U64_MAX, check_bytes, check_uint, encode_scale, hexed, unhex
+from ccnet.client.exceptions import MalformedMessageError
+from ccnet.client.signing import SIGNATURE_SIZE, public_key_of, sign, verify
 
-from ._scale import (
-    SIGNATURE_SIZE,
-    U64_MAX,
-    check_bytes,
-    check_uint,
-    encode,
-    hexed,
-    public_key_of,
-    sign,
-    unhex,
-    verify,
-)
-from .exceptions import BadSignatureError, MalformedMessageError, ResultError
+from .exceptions import BadSignatureError, ResultError
 from .sandbox import RunOutcome, output_hash
 
 __all__ = ["RESULT_DOMAIN", "JobResult", "input_hash"]
@@ -59,7 +50,7 @@ def input_hash(args: Sequence[str], stdin: bytes) -> bytes:
     """The id of a job's input, 32 bytes: blake2b-256 of ``SCALE(args: Vec<Vec<u8>>)``
     (UTF-8 arguments, without argv[0]) followed by the stdin bytes."""
     hasher = hashlib.blake2b(digest_size=32)
-    hasher.update(encode("Vec<Vec<u8>>", [a.encode() for a in args]))
+    hasher.update(encode_scale("Vec<Vec<u8>>", [a.encode() for a in args]))
     hasher.update(stdin)
     return hasher.digest()
 
@@ -103,7 +94,7 @@ class JobResult:
         worker_public_key: bytes,
     ) -> bytes:
         """The bytes a worker signs (see the module docs), 168 bytes."""
-        return encode(
+        return encode_scale(
             "([u8; 16], u64, H256, H256, H256, u64, AccountId)",
             (
                 hexed(RESULT_DOMAIN),

@@ -2,7 +2,7 @@
 
 Issue 4 ("It finds workers through the DHT and connects, opening or reusing
 channels"); the messages are :mod:`.protocol`'s, on the ``"tasks"`` data channel of a
-:class:`~ccnet.worker.webrtc.PeerSession` (the ``"channels"`` one carries the payment
+:class:`~ccnet.client.net.webrtc.PeerSession` (the ``"channels"`` one carries the payment
 channel, see :mod:`.requester`).
 
 - :class:`WorkerSession`: one authenticated session. A reader task decodes every
@@ -14,7 +14,7 @@ channel, see :mod:`.requester`).
   (:func:`~.protocol.decode_heartbeat`, on what :func:`~.protocol.decode` refuses) go
   to a callback, if signed by the session's worker.
 - :class:`SessionPool`: at most one open session per worker; connects on first use
-  (:func:`~ccnet.worker.webrtc.connect`), and again after the session broke.
+  (:func:`~ccnet.client.net.webrtc.connect`), and again after the session broke.
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ from typing import Any
 import aiohttp
 from substrateinterface import Keypair
 
-from .background import cancel_and_wait, create_task_with_logging
-from .datachannel import DataChannelTransport
-from .exceptions import MalformedMessageError
+from ccnet.client.exceptions import MalformedMessageError
+from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
+from ccnet.client.net.datachannel import DataChannelTransport
+from ccnet.client.net.exceptions import NetError, TransportClosedError
+from ccnet.client.net.webrtc import PeerConfig, PeerSession, connect
+
 from .heartbeat import Heartbeat
-from .net_exceptions import NetError, TransportClosed
 from .protocol import (
     JobFailed,
     JobRequest,
@@ -45,7 +47,6 @@ from .protocol import (
     decode_heartbeat,
     encode,
 )
-from .webrtc import PeerConfig, PeerSession, connect
 
 __all__ = ["HeartbeatHandler", "JobExchange", "SessionPool", "WorkerSession"]
 
@@ -106,10 +107,10 @@ class WorkerSession:
             while True:
                 data = await self._tasks_channel.recv()
                 self._dispatch(data)
-        except TransportClosed as err:
+        except TransportClosedError as err:
             self._fail(err)
         except asyncio.CancelledError:
-            self._fail(TransportClosed(f"the session with {self.worker} was closed"))
+            self._fail(TransportClosedError(f"the session with {self.worker} was closed"))
             raise
 
     def _dispatch(self, data: bytes) -> None:
@@ -144,7 +145,7 @@ class WorkerSession:
         """Send *request*, serve the module if asked, and return the reply.
 
         Raises :class:`TimeoutError` after *timeout* seconds without a reply and
-        :class:`~ccnet.worker.net_exceptions.TransportClosed` when the session breaks.
+        :class:`~ccnet.client.net.exceptions.TransportClosedError` when the session breaks.
         """
         if self._error is not None:
             raise self._error
@@ -178,7 +179,7 @@ class WorkerSession:
 
     async def close(self) -> None:
         """Stop the reader and close the peer session. Idempotent."""
-        self._fail(TransportClosed(f"the session with {self.worker} was closed"))
+        self._fail(TransportClosedError(f"the session with {self.worker} was closed"))
         await cancel_and_wait(list(self._background))
         await self.peer.close()
 
@@ -229,7 +230,7 @@ class SessionPool:
 
     async def get(self, worker: str, endpoint: str) -> WorkerSession:
         """The open session with *worker* (SS58), connecting through *endpoint* if there
-        is none. Raises :class:`~ccnet.worker.net_exceptions.NetError` (signaling
+        is none. Raises :class:`~ccnet.client.net.exceptions.NetError` (signaling
         refused, no connection in time)."""
         lock = self._locks.setdefault(worker, asyncio.Lock())
         async with lock:

@@ -29,12 +29,13 @@ from substrateinterface import Keypair
 
 from ccnet.channels import ChannelParty, SqliteChannelStore
 from ccnet.client import CC, Chain
+from ccnet.client.net.datachannel import DataChannelTransport
+from ccnet.client.net.exceptions import TransportClosedError
+from ccnet.client.net.webrtc import PeerConfig, PeerSession, connect
 from ccnet.worker.config import WorkerConfig
 from ccnet.worker.daemon import WorkerDaemon
-from ccnet.worker.datachannel import DataChannelTransport
 from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID
 from ccnet.worker.modules import module_hash
-from ccnet.worker.net_exceptions import TransportClosed
 from ccnet.worker.protocol import (
     JobFailed,
     JobRequest,
@@ -48,7 +49,6 @@ from ccnet.worker.protocol import (
 )
 from ccnet.worker.results import JobResult as SignedResult
 from ccnet.worker.results import input_hash
-from ccnet.worker.webrtc import PeerConfig, PeerSession, connect
 
 StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
 JobLoader = Callable[[str], bytes]
@@ -307,7 +307,7 @@ async def test_bad_messages_are_answered_and_garbage_ends_only_that_session(
 
         # Bytes that are not even frames: the worker ends this session...
         jobs.transport._send_raw(b"\xff" * 64)  # bypasses the framing on purpose
-        with pytest.raises(TransportClosed):
+        with pytest.raises(TransportClosedError):
             while True:
                 await jobs.reply()
     finally:

@@ -17,9 +17,10 @@ from substrateinterface import Keypair
 
 from ccnet.channels import ChannelParty, SqliteChannelStore
 from ccnet.client import CC, Chain
+from ccnet.client.net.datachannel import DataChannelTransport
+from ccnet.client.net.dht import CapabilityDirectory, DhtNode
+from ccnet.client.net.webrtc import connect
 from ccnet.worker.daemon import WorkerDaemon
-from ccnet.worker.datachannel import DataChannelTransport
-from ccnet.worker.dht import CapabilityDirectory, DhtNode
 from ccnet.worker.heartbeat import Heartbeat, HeartbeatVerifier
 from ccnet.worker.modules import module_hash
 from ccnet.worker.protocol import (
@@ -35,7 +36,6 @@ from ccnet.worker.protocol import (
 )
 from ccnet.worker.results import JobResult as SignedResult
 from ccnet.worker.sandbox import output_hash
-from ccnet.worker.webrtc import connect
 from ccnet.zk import ZkPaths, check_proof
 from ccnet.zk.tasks import billing_signals
 from ccnet.zk.verifier import FastVerifier

@@ -137,7 +137,7 @@ async def test_majority_spot_checks_channels_and_exact_balances(
 
 
 def _now() -> int:
-    from ccnet.worker.heartbeat import now_ms
+    from ccnet.client.clock import now_ms
 
     return now_ms()
 

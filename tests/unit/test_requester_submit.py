@@ -15,18 +15,18 @@ import pytest
 from substrateinterface import Keypair, KeypairType
 
 from ccnet.channels import PeerTimeout, Phase
+from ccnet.client.net.exceptions import SignalingError
+from ccnet.client.net.records import Capability, CapabilityRecord
+from ccnet.client.net.webrtc import PeerSession
 from ccnet.worker.discovery import Candidate, WorkerOffer, rank_offers
-from ccnet.worker.net_exceptions import SignalingError
 from ccnet.worker.protocol import JobFailed, JobRequest, decode, encode
 from ccnet.worker.protocol import JobResult as JobResultMessage
 from ccnet.worker.quality import QualityTracker, Reputation
-from ccnet.worker.records import Capability, CapabilityRecord
 from ccnet.worker.requester import Requester
 from ccnet.worker.requester_exceptions import ChannelFundsError, NoWorkersError, RequesterClosed
 from ccnet.worker.results import JobResult, input_hash
 from ccnet.worker.sandbox import output_hash
 from ccnet.worker.sessions import SessionPool
-from ccnet.worker.webrtc import PeerSession
 
 if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path
     from tests.fixtures.requester import FakePeer
@@ -105,7 +105,7 @@ class FakeParty:
         self.fail_pay = False
 
     async def open(self, worker: str, deposit: int) -> FakeChannel:
-        from ccnet.worker._scale import public_key_of
+        from ccnet.client.signing import public_key_of
 
         info = type("Info", (), {"party_a": self.public_key, "party_b": public_key_of(worker)})
         channel = FakeChannel(bytes([len(self.channels) + 1]) * 32, info, deposit)

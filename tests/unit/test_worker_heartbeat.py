@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from substrateinterface import Keypair
 
+from ccnet.client.exceptions import MalformedMessageError
 from ccnet.worker.config import WorkerConfig
 from ccnet.worker.exceptions import (
     BadSignatureError,
     FutureHeartbeatError,
     HeartbeatRateError,
-    MalformedMessageError,
     ReplayedHeartbeatError,
     StaleHeartbeatError,
 )

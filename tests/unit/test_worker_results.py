@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from substrateinterface import Keypair
 
-from ccnet.worker.exceptions import BadSignatureError, MalformedMessageError, ResultError
+from ccnet.client.exceptions import MalformedMessageError
+from ccnet.worker.exceptions import BadSignatureError, ResultError
 from ccnet.worker.results import RESULT_DOMAIN, JobResult, input_hash
 from ccnet.worker.sandbox import output_hash
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
-from .net_exceptions import NetError
+from .exceptions import FramingError
 
 __all__ = [
     "CHUNK_SIZE",
@@ -32,7 +32,6 @@ __all__ = [
     "Frame",
     "FrameDecoder",
     "FrameKind",
-    "FramingError",
     "Oversize",
     "chunks",
     "encode_frame",
@@ -60,11 +59,6 @@ class FrameKind(IntEnum):
     """Liveness signal; empty payload."""
     CLOSE = 2
     """The sender closes the transport; empty payload."""
-
-
-class FramingError(NetError):
-    """The peer's frame stream is corrupt (unknown kind, control frame with a payload);
-    the stream cannot be resynchronised and the transport must close."""
 
 
 @dataclass(frozen=True, slots=True)

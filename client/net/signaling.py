@@ -23,7 +23,7 @@ DHT or the chain); ``fingerprint`` equals the SDP's sha-256 fingerprint; an answ
 
 **Endpoint** (:class:`SignalingServer`): ``POST /offer`` with the offer JSON answers
 200 with the answer JSON, or an error status (see
-:class:`~ccnet.worker.net_exceptions.SignalingError`) with ``{"error": "..."}``.
+:class:`~ccnet.client.net.exceptions.SignalingError`) with ``{"error": "..."}``.
 It binds 127.0.0.1 unless told otherwise. :func:`post_offer` is the client side.
 """
 
@@ -42,11 +42,9 @@ import aiohttp
 from aiohttp import web
 from substrateinterface import Keypair
 
-from ccnet.client import signing
-
-from . import identity
-from .net_exceptions import SignalingError, SignalingRefused
-from .records import now_ms
+from .. import signing
+from ..clock import now_ms
+from .exceptions import SignalingError, SignalingRefusedError
 from .sdp import dtls_fingerprint
 
 __all__ = [
@@ -151,7 +149,7 @@ class SignalMessage:
             signature="",
         )
         unsigned._check_shape()
-        signature = identity.sign(keypair, SIGNAL_DOMAIN, unsigned.fields())
+        signature = signing.sign_fields(keypair, SIGNAL_DOMAIN, unsigned.fields())
         return replace(unsigned, signature=signature)
 
     @classmethod
@@ -188,7 +186,7 @@ class SignalMessage:
         if not isinstance(self.fingerprint, str):
             raise _malformed("fingerprint must be a string")
         for name in ("signer", "peer"):
-            if not identity.is_address(getattr(self, name)):
+            if not signing.is_address(getattr(self, name)):
                 raise _malformed(f"{name} must be an SS58 address (prefix 42)")
         if type(self.timestamp_ms) is not int or self.timestamp_ms < 0:
             raise _malformed("timestamp_ms must be a non-negative integer")
@@ -256,7 +254,9 @@ def check_signal(
     now = now_ms() if now is None else now
     if message.kind != kind:
         raise SignalingError(f"expected an {kind}, got an {message.kind}", status=400)
-    if not identity.verify(message.signer, SIGNAL_DOMAIN, message.fields(), message.signature):
+    if not signing.verify_fields(
+        message.signer, SIGNAL_DOMAIN, message.fields(), message.signature
+    ):
         raise SignalingError(f"the {kind} is not signed by its signer {message.signer}", status=401)
     age = now - message.timestamp_ms
     if abs(age) > max_age_ms:
@@ -288,7 +288,7 @@ async def post_offer(
 ) -> SignalMessage:
     """POST *offer* to the signaling endpoint *url*; return the (unchecked) answer.
 
-    Raises :class:`SignalingRefused` for an error status and :class:`SignalingError`
+    Raises :class:`SignalingRefusedError` for an error status and :class:`SignalingError`
     when the endpoint is unreachable, slow (*timeout* s) or answers garbage.
     """
     own = session is None
@@ -308,7 +308,7 @@ async def post_offer(
                 obj = None
             if response.status != 200:
                 reason = obj.get("error") if isinstance(obj, dict) else None
-                raise SignalingRefused(url, response.status, str(reason or response.reason))
+                raise SignalingRefusedError(url, response.status, str(reason or response.reason))
             return SignalMessage.from_json(obj)
     except (aiohttp.ClientError, TimeoutError) as err:
         raise SignalingError(
@@ -327,7 +327,7 @@ class SignalingServer:
     """The aiohttp signaling endpoint: ``POST {path}`` offer JSON -> answer JSON.
 
     *answerer* checks the offer and produces the answer (see
-    :class:`ccnet.worker.webrtc.PeerListener`). Binds *host* (127.0.0.1) on *port*
+    :class:`ccnet.client.net.webrtc.PeerListener`). Binds *host* (127.0.0.1) on *port*
     (0: a free one).
     """
 

@@ -1,41 +1,46 @@
-"""Errors of the worker's networking layer (DHT, signaling, WebRTC data channels).
+"""Errors of the network stack (:mod:`ccnet.client.net`): DHT, signaling, WebRTC data
+channels and their framing. All descend from :class:`NetError`, a
+:class:`~ccnet.client.exceptions.CcnetError`.
 
-All descend from :class:`NetError` (itself a :class:`~ccnet.client.exceptions.CcnetError`).
-The transport errors also descend from the matching errors of :mod:`ccnet.channels`
-(:class:`TransportClosed` from its ``TransportClosed``, :class:`MessageTooLarge` from its
-``OversizeMessage``), so payment-channel code running over a
-:class:`~ccnet.worker.datachannel.DataChannelTransport` handles them as it handles its
-own transports' errors.
+The peer-I/O errors carry the names of the shared ideas of
+:mod:`ccnet.client.exceptions` and descend from them: :class:`TransportClosedError`,
+:class:`OversizeMessageError`, :class:`PeerTimeoutError`; :class:`FramingError` is a
+:class:`~ccnet.client.exceptions.MalformedMessageError`. The transport errors also
+descend from the transport errors of :mod:`ccnet.channels`, so payment-channel code
+running over a :class:`~ccnet.client.net.datachannel.DataChannelTransport` handles them
+as it handles its own transports'.
 """
 
 from __future__ import annotations
 
-from ccnet.channels.exceptions import OversizeMessage
+from ccnet.channels.exceptions import OversizeMessage as ChannelOversizeMessage
 from ccnet.channels.exceptions import TransportClosed as ChannelTransportClosed
-from ccnet.client.exceptions import CcnetError
+
+from .. import exceptions as base
 
 __all__ = [
     "DhtError",
-    "InvalidRecord",
-    "MessageTooLarge",
+    "FramingError",
+    "InvalidRecordError",
     "NetError",
-    "PeerGone",
+    "OversizeMessageError",
+    "PeerGoneError",
+    "PeerTimeoutError",
     "SignalingError",
-    "SignalingRefused",
-    "TransportClosed",
-    "TransportTimeout",
+    "SignalingRefusedError",
+    "TransportClosedError",
 ]
 
 
-class NetError(CcnetError):
-    """Root of the errors of the worker's networking layer."""
+class NetError(base.CcnetError):
+    """Root of the errors of the network stack."""
 
 
 class DhtError(NetError):
     """The DHT node cannot start, bootstrap or reach any other node."""
 
 
-class InvalidRecord(NetError):
+class InvalidRecordError(NetError, base.MalformedMessageError):
     """A capability record is malformed, badly signed, stale or stored under the wrong
     key. Lookups drop such records; this error is raised only when decoding one alone."""
 
@@ -53,7 +58,7 @@ class SignalingError(NetError):
         self.status = status
 
 
-class SignalingRefused(SignalingError):
+class SignalingRefusedError(SignalingError):
     """The signaling endpoint refused an offer (HTTP 4xx/5xx); ``status`` is the HTTP
     status and ``reason`` the endpoint's explanation."""
 
@@ -66,7 +71,12 @@ class SignalingRefused(SignalingError):
         self.reason = reason
 
 
-class MessageTooLarge(NetError, OversizeMessage):
+class FramingError(NetError, base.MalformedMessageError):
+    """The peer's frame stream is corrupt (unknown kind, control frame with a payload);
+    the stream cannot be resynchronised and the transport must close."""
+
+
+class OversizeMessageError(NetError, base.OversizeMessageError, ChannelOversizeMessage):
     """A message is larger than the transport's cap (``size`` and ``limit`` in bytes).
 
     Raised by ``send`` before any byte is sent, and by ``recv`` when the peer announced
@@ -84,15 +94,15 @@ class MessageTooLarge(NetError, OversizeMessage):
         self.incoming = incoming
 
 
-class TransportClosed(NetError, ChannelTransportClosed):
+class TransportClosedError(NetError, base.TransportClosedError, ChannelTransportClosed):
     """The data-channel transport is closed (by this side, or the peer said goodbye)."""
 
 
-class PeerGone(TransportClosed):
+class PeerGoneError(TransportClosedError):
     """The peer stopped answering (no frame, not even a keepalive, within the peer
     timeout) or its connection failed; the transport is closed."""
 
 
-class TransportTimeout(NetError, TimeoutError):
+class PeerTimeoutError(NetError, base.PeerTimeoutError):
     """``recv(timeout=...)`` got no message in time; the transport stays open (the peer
     is alive: its keepalives still arrive)."""

@@ -6,9 +6,9 @@ ceiling), under a key that hashes that capability; requesters look the key up.
 
 **Record.** A :class:`CapabilityRecord` is the capability plus the worker's SS58 address,
 its signaling endpoint and a timestamp (unix ms), signed sr25519 by the worker's
-on-chain key over ``b"ccnet:dht-record:v1" || canonical_json(fields)`` (see
-:mod:`.identity`). A record is valid while it verifies and is at most
-:data:`RECORD_TTL_MS` (10 min) old; the worker re-signs and re-announces it every
+on-chain key over ``b"ccnet:dht-record:v1" || canonical_json(fields)``
+(:func:`ccnet.client.signing.signed_bytes`). A record is valid while it verifies and is
+at most :data:`RECORD_TTL_MS` (10 min) old; the worker re-signs and re-announces it every
 :data:`REANNOUNCE_INTERVAL_S` (5 min).
 
 **Keys.** Asking "who runs *task* at >= X fuel/s for <= Y planck/fuel?" with exact
@@ -31,16 +31,14 @@ import bisect
 import hashlib
 import json
 import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from substrateinterface import Keypair
 
-from ccnet.client import signing
-
-from . import identity
-from .net_exceptions import InvalidRecord
+from .. import signing
+from ..clock import now_ms
+from .exceptions import InvalidRecordError
 
 __all__ = [
     "DEFAULT_KEYING",
@@ -55,7 +53,6 @@ __all__ = [
     "decode_records",
     "encode_records",
     "merge_records",
-    "now_ms",
 ]
 
 RECORD_DOMAIN = signing.DHT_RECORD_DOMAIN
@@ -88,14 +85,9 @@ _FIELDS = (
 _U64 = 2**64
 
 
-def now_ms() -> int:
-    """The current unix time in milliseconds."""
-    return time.time_ns() // 1_000_000
-
-
 def _check_task_type(task_type: object) -> str:
     if not isinstance(task_type, str) or not _TASK_TYPE.match(task_type):
-        raise InvalidRecord(
+        raise InvalidRecordError(
             f"task type {task_type!r} must be 1-64 chars of a-z 0-9 _ . : - "
             "starting with a letter or digit"
         )
@@ -104,7 +96,7 @@ def _check_task_type(task_type: object) -> str:
 
 def _check_uint(name: str, value: object) -> int:
     if type(value) is not int or not 0 <= value < _U64:
-        raise InvalidRecord(f"{name} must be an integer within 0..2**64-1, got {value!r}")
+        raise InvalidRecordError(f"{name} must be an integer within 0..2**64-1, got {value!r}")
     return value
 
 
@@ -113,7 +105,7 @@ class Capability:
     """What a worker offers: a task type at a guaranteed speed for a price ceiling.
 
     ``min_speed``: fuel per second the worker guarantees. ``max_price_planck_per_fuel``:
-    the most it charges, in planck per unit of fuel. Raises :class:`InvalidRecord` for
+    the most it charges, in planck per unit of fuel. Raises :class:`InvalidRecordError` for
     a malformed field.
     """
 
@@ -174,7 +166,7 @@ class CapabilityRecord:
         timestamp_ms: int | None = None,
     ) -> CapabilityRecord:
         """A record of *capability* at *endpoint* signed by *keypair* at *timestamp_ms*
-        (default: now). Raises :class:`InvalidRecord` for a bad endpoint."""
+        (default: now). Raises :class:`InvalidRecordError` for a bad endpoint."""
         unsigned = cls(
             worker=str(keypair.ss58_address),
             task_type=capability.task_type,
@@ -185,24 +177,24 @@ class CapabilityRecord:
             signature="",
         )
         unsigned._check_shape()
-        signature = identity.sign(keypair, RECORD_DOMAIN, unsigned.fields())
+        signature = signing.sign_fields(keypair, RECORD_DOMAIN, unsigned.fields())
         return replace(unsigned, signature=signature)
 
     @classmethod
     def from_json(cls, obj: object) -> CapabilityRecord:
         """Parse a JSON object (shape only: call :meth:`verify` for the signature and
-        age). Raises :class:`InvalidRecord` for a malformed object."""
+        age). Raises :class:`InvalidRecordError` for a malformed object."""
         if not isinstance(obj, Mapping) or set(obj) != {*_FIELDS, "signature"}:
-            raise InvalidRecord(f"a record has exactly the fields {(*_FIELDS, 'signature')}")
+            raise InvalidRecordError(f"a record has exactly the fields {(*_FIELDS, 'signature')}")
         record = cls(**{name: obj[name] for name in (*_FIELDS, "signature")})
         record._check_shape()
         if not isinstance(record.signature, str):
-            raise InvalidRecord("signature must be a 0x-hex string")
+            raise InvalidRecordError("signature must be a 0x-hex string")
         return record
 
     def _check_shape(self) -> None:
-        if not identity.is_address(self.worker):
-            raise InvalidRecord(f"worker {self.worker!r} is not an SS58 address (prefix 42)")
+        if not signing.is_address(self.worker):
+            raise InvalidRecordError(f"worker {self.worker!r} is not an SS58 address (prefix 42)")
         Capability(self.task_type, self.min_speed, self.max_price_planck_per_fuel)
         _check_uint("timestamp_ms", self.timestamp_ms)
         if (
@@ -210,27 +202,27 @@ class CapabilityRecord:
             or len(self.endpoint) > MAX_ENDPOINT_LENGTH
             or not self.endpoint.startswith(("http://", "https://"))
         ):
-            raise InvalidRecord(
+            raise InvalidRecordError(
                 f"endpoint must be an http(s) URL of at most {MAX_ENDPOINT_LENGTH} characters"
             )
 
     def verify(self, *, now: int | None = None, ttl_ms: int = RECORD_TTL_MS) -> None:
         """Check the signature and the age at *now* (unix ms, default: the clock).
 
-        Raises :class:`InvalidRecord` when the signature is not the worker's, the record
+        Raises :class:`InvalidRecordError` when the signature is not the worker's, the record
         is older than *ttl_ms*, or stamped more than :data:`MAX_CLOCK_SKEW_MS` ahead.
         """
         now = now_ms() if now is None else now
-        if not identity.verify(self.worker, RECORD_DOMAIN, self.fields(), self.signature):
-            raise InvalidRecord(f"record of {self.worker} for {self.task_type}: bad signature")
+        if not signing.verify_fields(self.worker, RECORD_DOMAIN, self.fields(), self.signature):
+            raise InvalidRecordError(f"record of {self.worker} for {self.task_type}: bad signature")
         age = now - self.timestamp_ms
         if age > ttl_ms:
-            raise InvalidRecord(
+            raise InvalidRecordError(
                 f"record of {self.worker} for {self.task_type} is stale "
                 f"({age} ms old, limit {ttl_ms} ms)"
             )
         if -age > MAX_CLOCK_SKEW_MS:
-            raise InvalidRecord(
+            raise InvalidRecordError(
                 f"record of {self.worker} for {self.task_type} is stamped {-age} ms ahead"
             )
 
@@ -238,7 +230,7 @@ class CapabilityRecord:
         """:meth:`verify` as a boolean."""
         try:
             self.verify(now=now, ttl_ms=ttl_ms)
-        except InvalidRecord:
+        except InvalidRecordError:
             return False
         return True
 
@@ -350,6 +342,6 @@ def decode_records(value: object) -> tuple[list[CapabilityRecord], int]:
     for item in obj["records"]:
         try:
             records.append(CapabilityRecord.from_json(item))
-        except (InvalidRecord, TypeError):
+        except (InvalidRecordError, TypeError):
             dropped += 1
     return records, dropped

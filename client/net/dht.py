@@ -8,17 +8,17 @@ Issue 4 (*Discovery*), seed 003 §1.4 and §3 step 1-2. Three layers:
   only records that verify, are fresh and hash to the key they are stored under, one
   per (worker, task type), newest first, within :data:`MAX_VALUE_BYTES` (the value must
   fit one rpcudp datagram: 8 KiB). A value is the JSON of
-  :func:`ccnet.worker.records.encode_records`.
+  :func:`ccnet.client.net.records.encode_records`.
 - :class:`DhtNode`: a kademlia ``Server`` on 127.0.0.1 with that storage. ``get`` asks
   the *k* nodes closest to the key and **unions** their lists (kademlia's ``get``
   returns one node's value), and re-verifies every record, so a lying node can hide
   records but never inject, alter or revive one.
 - :class:`CapabilityDirectory`: ``announce`` signs a :class:`CapabilityRecord` and
   stores it, then re-signs and re-stores it every 5 minutes; ``find`` looks up the keys
-  of a query (see :class:`ccnet.worker.records.CapabilityKeying`) and returns matching
+  of a query (see :class:`ccnet.client.net.records.CapabilityKeying`) and returns matching
   fresh records, cheapest first.
 
-Background work runs through :func:`ccnet.worker.background.create_task_with_logging`;
+Background work runs through :func:`ccnet.client.net.background.create_task_with_logging`;
 ``close`` cancels it, fails outstanding RPCs and closes the UDP socket.
 """
 
@@ -40,8 +40,9 @@ from kademlia.storage import IStorage  # type: ignore[import-untyped]
 from substrateinterface import Keypair
 from umsgpack import unpackb  # type: ignore[import-untyped]
 
+from ..clock import now_ms
 from .background import cancel_and_wait, create_task_with_logging
-from .net_exceptions import DhtError
+from .exceptions import DhtError
 from .records import (
     DEFAULT_KEYING,
     REANNOUNCE_INTERVAL_S,
@@ -52,7 +53,6 @@ from .records import (
     decode_records,
     encode_records,
     merge_records,
-    now_ms,
 )
 
 __all__ = ["MAX_VALUE_BYTES", "CapabilityDirectory", "DhtNode", "RecordStorage"]

@@ -7,15 +7,15 @@ Only the facts signaling needs are read from an SDP (RFC 8866 text):
   ``"sha-256 AB:CD:..."``.
 - ``a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ
   <type> ...`` (RFC 8839): :func:`filter_candidates` keeps those whose address passes
-  :func:`ccnet.worker.ice.is_allowed_address`.
+  :func:`ccnet.client.net.ice.is_allowed_address`.
 - ``m=application <port> UDP/DTLS/SCTP webrtc-datachannel`` (RFC 8841):
   :func:`has_data_channel`.
 """
 
 from __future__ import annotations
 
+from .exceptions import SignalingError
 from .ice import is_allowed_address
-from .net_exceptions import SignalingError
 
 __all__ = ["candidate_addresses", "dtls_fingerprint", "filter_candidates", "has_data_channel"]
 

@@ -9,15 +9,15 @@ authenticated peer connection.
 - **Framing**: each message is one DATA frame of :mod:`.framing` (5-byte header, u32
   big-endian length), cut into data-channel messages of at most 16 KiB.
 - **Cap**: ``send`` refuses a message above ``max_message_size`` (default 16 MiB) with
-  :class:`MessageTooLarge` before sending a byte; ``recv`` raises it for an oversize
+  :class:`OversizeMessageError` before sending a byte; ``recv`` raises it for an oversize
   message from the peer, whose bytes are skipped. Either way the transport stays usable.
 - **Backpressure**: ``send`` waits while more than ``high_water`` bytes sit in the
   channel's buffer, resuming at ``low_water`` (the ``bufferedamountlow`` event).
 - **Liveness**: an idle side sends a KEEPALIVE frame every ``keepalive_interval``
   seconds; a peer that sent nothing for ``peer_timeout`` seconds is declared gone: the
-  transport closes and ``recv``/``send`` raise :class:`PeerGone`.
+  transport closes and ``recv``/``send`` raise :class:`PeerGoneError`.
 - **Close**: ``close`` sends a CLOSE frame, then closes the channel; the peer's ``recv``
-  returns the messages already received, then raises :class:`TransportClosed`.
+  returns the messages already received, then raises :class:`TransportClosedError`.
 
 Messages received are buffered up to ``max_pending_bytes``; a peer that sends faster
 than the application reads beyond that is disconnected.
@@ -33,17 +33,23 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .background import cancel_and_wait, create_task_with_logging
+from .exceptions import (
+    FramingError,
+    NetError,
+    OversizeMessageError,
+    PeerGoneError,
+    PeerTimeoutError,
+    TransportClosedError,
+)
 from .framing import (
     CHUNK_SIZE,
     DEFAULT_MAX_MESSAGE_SIZE,
     FrameDecoder,
     FrameKind,
-    FramingError,
     Oversize,
     chunks,
     encode_frame,
 )
-from .net_exceptions import MessageTooLarge, NetError, PeerGone, TransportClosed, TransportTimeout
 
 __all__ = ["DataChannelTransport", "MessageChannel"]
 
@@ -106,13 +112,13 @@ class DataChannelTransport:
         )
         self._channel = channel
         self._decoder = FrameDecoder(max_message_size)
-        self._inbox: deque[bytes | MessageTooLarge] = deque()
+        self._inbox: deque[bytes | OversizeMessageError] = deque()
         self._pending_bytes = 0
         self._readable = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
         self._send_lock = asyncio.Lock()
-        self._error: TransportClosed | None = None
+        self._error: TransportClosedError | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         now = time.monotonic()
         self._last_received = now
@@ -143,13 +149,13 @@ class DataChannelTransport:
     async def send(self, data: bytes) -> None:
         """Send one message (up to ``max_message_size`` bytes).
 
-        Raises :class:`MessageTooLarge` (nothing sent; still usable), or
-        :class:`TransportClosed` / :class:`PeerGone` once the transport is closed.
+        Raises :class:`OversizeMessageError` (nothing sent; still usable), or
+        :class:`TransportClosedError` / :class:`PeerGoneError` once the transport is closed.
         """
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"send() takes bytes, not {type(data).__name__}")
         if len(data) > self.max_message_size:
-            raise MessageTooLarge(len(data), self.max_message_size, incoming=False)
+            raise OversizeMessageError(len(data), self.max_message_size, incoming=False)
         self._raise_if_closed()
         async with self._send_lock:
             for chunk in chunks(encode_frame(FrameKind.DATA, bytes(data)), self.chunk_size):
@@ -162,17 +168,17 @@ class DataChannelTransport:
     async def recv(self, timeout: float | None = None) -> bytes:
         """The next message. Messages received before a close are still returned.
 
-        Raises :class:`TransportTimeout` after *timeout* seconds without a message (the
-        transport stays open), :class:`MessageTooLarge` for an oversize message the peer
+        Raises :class:`PeerTimeoutError` after *timeout* seconds without a message (the
+        transport stays open), :class:`OversizeMessageError` for an oversize message the peer
         sent (skipped; the next call returns the following message), and
-        :class:`TransportClosed` / :class:`PeerGone` once closed and drained.
+        :class:`TransportClosedError` / :class:`PeerGoneError` once closed and drained.
         """
         try:
             async with asyncio.timeout(timeout):
                 while True:
                     if self._inbox:
                         item = self._inbox.popleft()
-                        if isinstance(item, MessageTooLarge):
+                        if isinstance(item, OversizeMessageError):
                             raise item
                         self._pending_bytes -= len(item)
                         return item
@@ -181,7 +187,7 @@ class DataChannelTransport:
                     self._readable.clear()
                     await self._readable.wait()
         except TimeoutError:
-            raise TransportTimeout(
+            raise PeerTimeoutError(
                 f"no message from {self.peer} on {self.label!r} within {timeout} s"
             ) from None
 
@@ -192,14 +198,14 @@ class DataChannelTransport:
             if not self._send_lock.locked():
                 try:
                     self._send_raw(encode_frame(FrameKind.CLOSE))
-                except TransportClosed:
+                except TransportClosedError:
                     pass
             self._finish(
-                TransportClosed(f"the transport to {self.peer} ({self.label!r}) is closed")
+                TransportClosedError(f"the transport to {self.peer} ({self.label!r}) is closed")
             )
         await cancel_and_wait(list(self._tasks))
 
-    def fail(self, error: TransportClosed) -> None:
+    def fail(self, error: TransportClosedError) -> None:
         """Close because the connection under the channel broke (``error`` is what
         ``recv``/``send`` raise from now on). Used by the peer session."""
         if self._error is None:
@@ -219,13 +225,15 @@ class DataChannelTransport:
     def _send_raw(self, data: bytes) -> None:
         if self._channel.readyState != "open":
             self._finish(
-                TransportClosed(f"the data channel to {self.peer} is {self._channel.readyState}")
+                TransportClosedError(
+                    f"the data channel to {self.peer} is {self._channel.readyState}"
+                )
             )
             raise self._error  # type: ignore[misc]
         self._channel.send(data)
         self._last_sent = time.monotonic()
 
-    def _finish(self, error: TransportClosed) -> None:
+    def _finish(self, error: TransportClosedError) -> None:
         if self._error is not None:
             return
         self._error = error
@@ -243,7 +251,7 @@ class DataChannelTransport:
 
     def _on_channel_close(self) -> None:
         self._finish(
-            TransportClosed(f"the peer {self.peer} closed the data channel {self.label!r}")
+            TransportClosedError(f"the peer {self.peer} closed the data channel {self.label!r}")
         )
 
     def _on_message(self, message: bytes | str) -> None:
@@ -252,17 +260,17 @@ class DataChannelTransport:
         self._last_received = time.monotonic()
         if not isinstance(message, bytes):
             self._finish(
-                TransportClosed(f"{self.peer} sent a text message on {self.label!r}; closed")
+                TransportClosedError(f"{self.peer} sent a text message on {self.label!r}; closed")
             )
             return
         try:
             frames = self._decoder.feed(message)
         except FramingError as err:
-            self._finish(TransportClosed(f"{self.peer} broke the framing ({err}); closed"))
+            self._finish(TransportClosedError(f"{self.peer} broke the framing ({err}); closed"))
             return
         for frame in frames:
             if isinstance(frame, Oversize):
-                self._inbox.append(MessageTooLarge(frame.size, frame.limit, incoming=True))
+                self._inbox.append(OversizeMessageError(frame.size, frame.limit, incoming=True))
                 self._readable.set()
             elif frame.kind is FrameKind.DATA:
                 self._inbox.append(frame.payload)
@@ -270,12 +278,14 @@ class DataChannelTransport:
                 self._readable.set()
             elif frame.kind is FrameKind.CLOSE:
                 self._finish(
-                    TransportClosed(f"the peer {self.peer} closed the transport {self.label!r}")
+                    TransportClosedError(
+                        f"the peer {self.peer} closed the transport {self.label!r}"
+                    )
                 )
                 break
         if self._pending_bytes + self._decoder.buffered > self.max_pending_bytes:
             self._finish(
-                TransportClosed(
+                TransportClosedError(
                     f"{self.peer} sent more than {self.max_pending_bytes} unread bytes; closed"
                 )
             )
@@ -288,7 +298,7 @@ class DataChannelTransport:
             silent = now - self._last_received
             if silent > self.peer_timeout:
                 self._finish(
-                    PeerGone(
+                    PeerGoneError(
                         f"the peer {self.peer} sent nothing on {self.label!r} for {silent:.1f} s "
                         f"(keepalives every {self.keepalive_interval} s, timeout "
                         f"{self.peer_timeout} s): presumed dead; transport closed"

@@ -2,9 +2,9 @@
 
 Issue 4 (*Transport*): tasks arrive over WebRTC data channels. A session is one
 ``RTCPeerConnection`` whose offer and answer were exchanged as signed
-:class:`~ccnet.worker.signaling.SignalMessage` s, so its DTLS peer is the on-chain
+:class:`~ccnet.client.net.signaling.SignalMessage` s, so its DTLS peer is the on-chain
 account that signed (see :mod:`.signaling`). It carries one
-:class:`~ccnet.worker.datachannel.DataChannelTransport` per label the offer names
+:class:`~ccnet.client.net.datachannel.DataChannelTransport` per label the offer names
 (default ``("tasks", "channels")``: task traffic and payment-channel updates), created
 as *negotiated* channels with ids 0, 1, ... on both sides, so none waits for in-band
 announcements.
@@ -35,9 +35,9 @@ from substrateinterface import Keypair
 
 from .background import cancel_and_wait, create_task_with_logging
 from .datachannel import DataChannelTransport
+from .exceptions import NetError, PeerGoneError, SignalingError, TransportClosedError
 from .framing import DEFAULT_MAX_MESSAGE_SIZE
 from .ice import gathering_on, host_addresses
-from .net_exceptions import NetError, PeerGone, SignalingError, TransportClosed
 from .sdp import candidate_addresses, filter_candidates, has_data_channel
 from .signaling import ReplayGuard, SignalingServer, SignalMessage, check_signal, post_offer
 
@@ -154,7 +154,7 @@ class PeerSession:
         self._channels = dict(channels)
         self._transports: dict[str, DataChannelTransport] = {}
         self._closed = False
-        self._broken: PeerGone | None = None
+        self._broken: PeerGoneError | None = None
         self._changed = asyncio.Event()
         pc.on("connectionstatechange", self._on_state)
 
@@ -179,7 +179,7 @@ class PeerSession:
 
     async def wait_open(self, timeout: float) -> None:
         """Wait until every channel is open (ICE, DTLS and SCTP done) and create the
-        transports. Raises :class:`PeerGone` when the connection fails or *timeout*
+        transports. Raises :class:`PeerGoneError` when the connection fails or *timeout*
         seconds pass."""
         for channel in self._channels.values():
             channel.once("open", self._changed.set)
@@ -193,7 +193,7 @@ class PeerSession:
                     self._changed.clear()
                     await self._changed.wait()
         except TimeoutError:
-            raise PeerGone(
+            raise PeerGoneError(
                 f"no connection to {self.remote} within {timeout} s (state {self.connection_state})"
             ) from None
         for label, channel in self._channels.items():
@@ -202,7 +202,7 @@ class PeerSession:
     def _on_state(self) -> None:
         state = self._pc.connectionState
         if state in ("failed", "closed") and not self._closed:
-            error = PeerGone(f"the connection to {self.remote} {state}")
+            error = PeerGoneError(f"the connection to {self.remote} {state}")
             if self._broken is None:
                 self._broken = error
             self._changed.set()
@@ -243,7 +243,7 @@ async def connect(
     Signs the offer with *keypair*, requires the answer to be signed by *worker*,
     addressed to us and answering our offer, then waits for the channels to open.
     Raises :class:`SignalingError` (refused, or an answer that fails a check, has an
-    unusable SDP or no allowed ICE candidate) or :class:`PeerGone` (no connection
+    unusable SDP or no allowed ICE candidate) or :class:`PeerGoneError` (no connection
     within ``config.connect_timeout``).
     """
     me = str(keypair.ss58_address)
@@ -353,7 +353,7 @@ class PeerListener:
         try:
             await session.wait_open(self.config.connect_timeout)
             await self._on_session(session)
-        except (NetError, TransportClosed) as err:
+        except (NetError, TransportClosedError) as err:
             logger.info("session with %s ended: %s", session.remote, err)
         finally:
             self._sessions.discard(session)
