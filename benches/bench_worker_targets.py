@@ -42,14 +42,14 @@ from pathlib import Path
 import wasmtime
 
 from ccnet.client import Keys
+from ccnet.client.jobs.catalogue import load_job, module_hash, native_job
+from ccnet.client.jobs.messages import JobRequest, JobResult, decode, decode_heartbeat, encode
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode
 from ccnet.client.net.records import Capability
 from ccnet.client.net.webrtc import PeerListener, connect
 from ccnet.worker.config import SandboxConfig
 from ccnet.worker.executor import JobExecutor, ModuleStore
 from ccnet.worker.jobhandler import JobSessionHandler
-from ccnet.worker.modules import load_job, module_hash, native_job
-from ccnet.worker.protocol import JobRequest, JobResult, decode, decode_heartbeat, encode
 from ccnet.worker.sandbox import Sandbox
 
 Row = tuple[str, str, str, str, str]

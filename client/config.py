@@ -22,14 +22,30 @@ from .chain import DEFAULT_URL
 from .exceptions import CcnetError
 from .keystore import DEFAULT_KEYSTORE
 
-__all__ = ["DEFAULT_CONFIG", "ConfigError", "Settings", "load_config", "resolve_settings"]
+__all__ = [
+    "DEFAULT_CACHE_ROOT",
+    "DEFAULT_CONFIG",
+    "ConfigError",
+    "Settings",
+    "cache_root",
+    "load_config",
+    "resolve_settings",
+]
 
 DEFAULT_CONFIG = Path("~/.config/ccnet/config.toml")
+DEFAULT_CACHE_ROOT = Path("~/.cache/ccnet")
+"""Where built job modules and compiled artifacts live (``$CCNET_CACHE`` overrides)."""
 KNOWN_KEYS = frozenset({"url", "keystore"})
 
 
 class ConfigError(CcnetError):
     """The config file cannot be read or holds unknown or mistyped keys."""
+
+
+def cache_root(environ: Mapping[str, str] | None = None) -> Path:
+    """``$CCNET_CACHE`` or ``~/.cache/ccnet``, expanded (the same root the scripts use)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("CCNET_CACHE") or DEFAULT_CACHE_ROOT).expanduser()
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,11 @@ class OversizeMessageError(MalformedMessageError):
     """A peer's message is larger than the protocol allows (bytes)."""
 
 
+class BadSignatureError(CcnetError):
+    """A peer's signature does not verify for the party that should have made it (raw
+    sr25519 over the exact signed bytes, :mod:`ccnet.client.signing`)."""
+
+
 class TransportClosedError(CcnetError, ConnectionError):
     """The connection to the peer is closed (by either side, or the peer is gone)."""
 

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ccnet.client.jobs.catalogue import KNOWN_PRIME_COUNTS, load_job
+
 from .exceptions import BenchmarkError, JobRunError
-from .modules import CompiledModule, load_job
+from .modules import CompiledModule
 from .sandbox import Sandbox
-from .verification import KNOWN_PRIME_COUNTS
 
 __all__ = ["REFERENCE_FUEL_PER_SECOND", "BenchmarkResult", "run_benchmark"]
 

@@ -50,6 +50,8 @@ from typing import Any
 from substrateinterface import Keypair
 
 from ccnet.client import DEFAULT_URL, Chain
+from ccnet.client.jobs.heartbeat import HeartbeatSchedule
+from ccnet.client.jobs.jobspec import TASK_TYPE
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode
 from ccnet.client.net.records import REANNOUNCE_INTERVAL_S, Capability, CapabilityRecord
 from ccnet.client.net.webrtc import PeerConfig, PeerListener
@@ -58,9 +60,7 @@ from .benchmark import BenchmarkResult, run_benchmark
 from .config import WorkerConfig
 from .executor import JobExecutor, ModuleStore
 from .faults import FaultInjector
-from .heartbeat import HeartbeatSchedule
 from .jobhandler import JobSessionHandler
-from .jobspec import TASK_TYPE
 from .onchain import (
     DisputeVerifier,
     InputFetcher,
@@ -256,7 +256,9 @@ class WorkerDaemon:
             rate_planck_per_fuel=cfg.worker.rate_planck_per_fuel,
             proofs=self.proofs,
             payments=self.payments,
-            heartbeat_schedule=HeartbeatSchedule.from_config(cfg.worker),
+            heartbeat_schedule=HeartbeatSchedule(
+                cfg.worker.heartbeat_interval_ms, cfg.worker.heartbeat_jitter
+            ),
         )
         self.listener = PeerListener(
             self.keypair,

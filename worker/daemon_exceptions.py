@@ -3,7 +3,7 @@ and on-chain duties. All descend from :class:`DaemonError`, a
 :class:`~ccnet.worker.exceptions.WorkerError`.
 
 Each error that ends a job off chain has a ``code``: the wire code of the
-:class:`~ccnet.worker.protocol.JobFailed` the worker answers with.
+:class:`~ccnet.client.jobs.messages.JobFailed` the worker answers with.
 """
 
 from __future__ import annotations

@@ -52,10 +52,10 @@ from typing import Any, Protocol
 from ccnet.client import CC, Chain, DevChain, Keys
 from ccnet.client.devchain import find_root, free_port, group_alive
 from ccnet.client.exceptions import CcnetError
+from ccnet.client.jobs.catalogue import load_job, module_hash
+from ccnet.client.jobs.jobspec import JobSpec
 
 from .faults import ALLOW_ENV
-from .jobspec import JobSpec
-from .modules import load_job, module_hash
 
 __all__ = ["DemoConfig", "DemoError", "DemoSummary", "Reporter", "run_demo"]
 

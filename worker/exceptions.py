@@ -12,26 +12,18 @@ from __future__ import annotations
 from ccnet.client.exceptions import CcnetError
 
 __all__ = [
-    "BadSignatureError",
     "BenchmarkError",
     "ConfigError",
     "DeadlineExceeded",
     "FuelExhausted",
-    "FutureHeartbeatError",
-    "HeartbeatError",
-    "HeartbeatRateError",
     "InputTooLarge",
     "InvalidModuleError",
     "JobExitError",
-    "JobModuleNotBuilt",
     "JobRunError",
     "JobTrapped",
     "MemoryLimitExceeded",
     "OutputLimitExceeded",
-    "ReplayedHeartbeatError",
-    "ResultError",
     "SandboxClosedError",
-    "StaleHeartbeatError",
     "VerificationError",
     "WorkerError",
 ]
@@ -51,10 +43,6 @@ class ConfigError(WorkerError):
 class InvalidModuleError(WorkerError):
     """The bytes are not a Wasm module this sandbox can run: they do not compile, import
     something other than WASI preview 1, or export no ``_start``."""
-
-
-class JobModuleNotBuilt(WorkerError):
-    """A built-in job module (``worker/jobs``) has not been built yet."""
 
 
 class SandboxClosedError(WorkerError):
@@ -136,37 +124,6 @@ class JobExitError(JobRunError):
     ) -> None:
         super().__init__(message, fuel_used=fuel_used, stderr=stderr)
         self.exit_code = exit_code
-
-
-# --- signed messages -----------------------------------------------------------------
-
-
-class BadSignatureError(WorkerError):
-    """A signature does not verify for the claimed worker."""
-
-
-class ResultError(WorkerError):
-    """A job result is inconsistent (e.g. its output does not match its hash)."""
-
-
-class HeartbeatError(WorkerError):
-    """A heartbeat was rejected (see the subclasses)."""
-
-
-class StaleHeartbeatError(HeartbeatError):
-    """The heartbeat's timestamp is older than the accepted window (60 s by default)."""
-
-
-class FutureHeartbeatError(HeartbeatError):
-    """The heartbeat's timestamp is ahead of the receiver's clock by more than the skew."""
-
-
-class ReplayedHeartbeatError(HeartbeatError):
-    """The heartbeat's (worker, nonce) was already seen within the window."""
-
-
-class HeartbeatRateError(HeartbeatError):
-    """The worker sent more heartbeats within the window than the receiver accepts."""
 
 
 # --- verification, benchmark ----------------------------------------------------------

@@ -6,15 +6,15 @@ channel, an on-chain task it claimed, a dispute it re-executes as a verifier), s
 share one concurrency limit and one set of counters (heartbeat metrics).
 
 - :class:`ModuleStore`: the modules this worker can run without asking for them: the
-  built-in jobs (:func:`~ccnet.worker.modules.load_job`) and every module received
+  built-in jobs (:func:`~ccnet.client.jobs.catalogue.load_job`) and every module received
   before, kept on disk as ``<dir>/<hash hex>.wasm`` (written atomically), so a restarted
   worker still knows them. A module is named by its
-  :func:`~ccnet.worker.modules.module_hash` (blake2b-256, 32 bytes); bytes that do not
+  :func:`~ccnet.client.jobs.catalogue.module_hash` (blake2b-256, 32 bytes); bytes that do not
   hash to the name asked for are refused.
 - :class:`JobExecutor`: runs :meth:`Sandbox.run <ccnet.worker.sandbox.Sandbox.run>` in
   its own thread pool of ``max_jobs`` threads (jobs beyond wait for a thread), applies
   the fault injector (:mod:`.faults`) to the results it hands out, and signs each
-  result (:meth:`ccnet.worker.results.JobResult.from_outcome`). :meth:`JobExecutor.close`
+  result (:meth:`ccnet.client.jobs.results.SignedResult.create`). :meth:`JobExecutor.close`
   aborts running jobs by moving the engine's epoch past every deadline, then waits for
   the threads: shutdown never waits for a job to finish on its own.
 """
@@ -36,12 +36,15 @@ from pathlib import Path
 
 from substrateinterface import Keypair
 
+from ccnet.client.jobs.catalogue import BUILTIN_JOBS, WASM_MAGIC, load_job, module_hash
+from ccnet.client.jobs.exceptions import JobModuleNotBuiltError
+from ccnet.client.jobs.heartbeat import HeartbeatMetrics
+from ccnet.client.jobs.results import SignedResult, input_hash
+
 from .daemon_exceptions import ModuleRejected, UnknownModule
-from .exceptions import JobModuleNotBuilt, JobRunError
+from .exceptions import JobRunError
 from .faults import FaultInjector
-from .heartbeat import HeartbeatMetrics
-from .modules import BUILTIN_JOBS, WASM_MAGIC, CompiledModule, load_job, module_hash
-from .results import JobResult, input_hash
+from .modules import CompiledModule
 from .sandbox import RunLimits, RunOutcome, Sandbox
 
 __all__ = ["ExecutedJob", "JobExecutor", "ModuleStore"]
@@ -76,7 +79,7 @@ class ModuleStore:
             for name in BUILTIN_JOBS:
                 try:
                     wasm = load_job(name)
-                except JobModuleNotBuilt as err:
+                except JobModuleNotBuiltError as err:
                     log.warning("built-in job %s is not available: %s", name, err)
                     continue
                 digest = module_hash(wasm)
@@ -147,7 +150,7 @@ class ExecutedJob:
 
     outcome: RunOutcome
     """The run (its stdout corrupted when :attr:`corrupted`)."""
-    result: JobResult
+    result: SignedResult
     """The signed result of :attr:`outcome`."""
     corrupted: bool
     """Whether fault injection falsified this result."""
@@ -280,7 +283,14 @@ class JobExecutor:
             falsified = self.faults.apply(outcome, what=label, onchain=onchain)
             corrupted = falsified is not outcome
             outcome = falsified
-        result = JobResult.from_outcome(self.keypair, task_id, outcome, input_hash(args, stdin))
+        result = SignedResult.create(
+            self.keypair,
+            task_id=task_id,
+            module_hash=outcome.module_hash,
+            input_hash=input_hash(args, stdin),
+            output_hash=outcome.output_hash,
+            fuel_used=outcome.fuel_used,
+        )
         return ExecutedJob(outcome=outcome, result=result, corrupted=corrupted)
 
     def metrics(self) -> HeartbeatMetrics:

@@ -10,7 +10,7 @@ off by default and named so that nobody enables it by accident.
   or a job a requester sent over a data channel), has its output corrupted: the last
   byte is XOR-ed with ``0x01`` (:func:`corrupt_output`; an empty output becomes
   ``b"\\x01"``). Everything downstream is consistent with the corrupted output: the
-  output hash submitted on chain or signed in the :class:`~ccnet.worker.results.JobResult`
+  output hash submitted on chain or signed in the :class:`~ccnet.client.jobs.results.SignedResult`
   is the hash of the corrupted bytes, as a cheating worker would make it. Every later
   result is honest.
 - Mode ``wrong-onchain-result-once`` (:data:`WRONG_ONCHAIN_RESULT_ONCE`): the same, for

@@ -10,16 +10,16 @@ stops), then detaches the session's payment channel.
 
 Per session:
 
-- **jobs**: each :class:`~ccnet.worker.protocol.JobRequest` is checked (rate, proof
+- **jobs**: each :class:`~ccnet.client.jobs.messages.JobRequest` is checked (rate, proof
   circuit, payment channel), its module resolved (inline bytes, known by hash, or asked
-  for with :class:`~ccnet.worker.protocol.ModuleNeeded`), run by the shared
+  for with :class:`~ccnet.client.jobs.messages.ModuleNeeded`), run by the shared
   :class:`~ccnet.worker.executor.JobExecutor` and answered with a
-  :class:`~ccnet.worker.protocol.JobResult` (signed result, optional proof) or a
-  :class:`~ccnet.worker.protocol.JobFailed`. Jobs run concurrently, each in its own
+  :class:`~ccnet.client.jobs.messages.JobResult` (signed result, optional proof) or a
+  :class:`~ccnet.client.jobs.messages.JobFailed`. Jobs run concurrently, each in its own
   task (at most :data:`MAX_IN_FLIGHT` per session). Malformed messages are answered,
   never fatal.
 - **heartbeats**: pushed on ``"tasks"`` at once and every 15 s +- 10 %
-  (:func:`~ccnet.worker.protocol.encode_heartbeat`).
+  (:func:`~ccnet.client.jobs.messages.encode_heartbeat`).
 - **payments**: the first request naming a channel binds it to the session's
   ``"channels"`` data channel (:class:`~ccnet.worker.payments.PaymentDesk`).
 """
@@ -36,6 +36,20 @@ from substrateinterface import Keypair
 from ccnet.channels import Transport
 from ccnet.channels.exceptions import OversizeMessage, TransportClosed
 from ccnet.client.exceptions import MalformedMessageError
+from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatSchedule, heartbeat_loop
+from ccnet.client.jobs.messages import (
+    JobFailed,
+    JobRequest,
+    JobResult,
+    Message,
+    ModuleData,
+    ModuleNeeded,
+    decode,
+    encode,
+    encode_heartbeat,
+    job_task_id,
+)
+from ccnet.client.jobs.proofs import JOB_CIRCUITS
 from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
 
 from .daemon_exceptions import (
@@ -52,21 +66,8 @@ from .exceptions import (
     WorkerError,
 )
 from .executor import JobExecutor
-from .heartbeat import Heartbeat, HeartbeatSchedule, heartbeat_loop
 from .payments import PaymentDesk
-from .proofs import SUPPORTED_CIRCUITS, ProofService
-from .protocol import (
-    JobFailed,
-    JobRequest,
-    JobResult,
-    Message,
-    ModuleData,
-    ModuleNeeded,
-    decode,
-    encode,
-    encode_heartbeat,
-    job_task_id,
-)
+from .proofs import ProofService
 
 __all__ = [
     "CHANNELS_LABEL",
@@ -251,10 +252,10 @@ class JobSessionHandler:
         if request.proof is not None:
             if self.proofs is None:
                 raise UnsupportedRequest("this worker makes no proofs")
-            if request.proof not in SUPPORTED_CIRCUITS:
+            if request.proof not in JOB_CIRCUITS:
                 raise UnsupportedRequest(
                     f"no proof circuit {request.proof!r} here "
-                    f"(supported: {', '.join(SUPPORTED_CIRCUITS)})"
+                    f"(supported: {', '.join(JOB_CIRCUITS)})"
                 )
 
     async def _bind_payment(self, state: _State, channel_id: bytes) -> None:

@@ -3,7 +3,7 @@
 Sources: issue 4 ("Registration and discovery": stake, capabilities and signaling
 endpoint on chain), issue 6 ("Worker daemons watch for their selection as verifiers ...
 re-execute it in the same deterministic sandbox, and vote their result hash, without a
-person involved"). What a task runs is its :class:`~ccnet.worker.jobspec.JobSpec`
+person involved"). What a task runs is its :class:`~ccnet.client.jobs.jobspec.JobSpec`
 (``task_type`` ``b"wasm"``, the spec in ``input_ref``).
 
 - :func:`ensure_registered`: stake up to the wanted amount (at least
@@ -48,12 +48,12 @@ from substrateinterface import Keypair
 
 from ccnet.client import ChainEvent
 from ccnet.client.exceptions import CcnetError, DisputesError, MalformedMessageError, TasksError
+from ccnet.client.jobs.jobspec import TASK_TYPE, JobSpec
 from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
 
 from .daemon_exceptions import ModuleRejected, RegistrationError, UnknownModule
 from .exceptions import JobRunError
 from .executor import JobExecutor, ModuleStore
-from .jobspec import TASK_TYPE, JobSpec
 
 if TYPE_CHECKING:
     from ccnet.client import Chain, EventSubscription

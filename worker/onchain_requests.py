@@ -4,7 +4,7 @@ Issue 6 ("``ccnet dispute challenge <task>`` stakes and opens a dispute on chain
 against a result"; "On resolution the requester's SDK sees the outcome"); issue 7 (the
 requester challenges the wrong result, the verifiers re-execute and vote, the cheater
 is slashed). The slow path beside the off-chain fast path of :mod:`.requester`: a task
-whose results must be judgeable on chain carries a :class:`~ccnet.worker.jobspec.JobSpec`
+whose results must be judgeable on chain carries a :class:`~ccnet.client.jobs.jobspec.JobSpec`
 in its ``input_ref`` (task type ``b"wasm"``), so verifiers can re-run it.
 
 :class:`OnchainRequests` wraps the typed pallet calls of :class:`ccnet.client.Chain`
@@ -22,10 +22,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ccnet.client.exceptions import DisputesError
+from ccnet.client.jobs.jobspec import TASK_TYPE, JobSpec
 from ccnet.client.pallets._base import variant
 from ccnet.client.pallets.tasks import Assignment
 
-from .jobspec import TASK_TYPE, JobSpec
 from .outcomes import DisputeOutcome
 from .requester_exceptions import DisputeTimeout, OnchainTimeout
 from .verdicts import HashMajority, hash_majority

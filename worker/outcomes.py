@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ccnet.client.jobs.results import SignedResult
+
 from .quality import QualityScore, Tier
-from .results import JobResult
 
 __all__ = [
     "DisputeOutcome",
@@ -74,7 +75,7 @@ class WorkerReport:
     """``"agreed"`` (accepted), ``"dissented"`` (valid but outvoted or wrong),
     ``"invalid"`` (bad signature, binding, output hash or proof), ``"failed"``
     (JobFailed), ``"unreachable"`` (no session, or no reply in time)."""
-    result: JobResult | None = None
+    result: SignedResult | None = None
     """The signed result, when one arrived and parsed."""
     fuel_used: int = 0
     """Fuel the worker claimed, fuel."""

@@ -24,17 +24,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ccnet.client.jobs.proofs import JOB_CIRCUITS
 from ccnet.zk import Prover, ZkError
 from ccnet.zk.tasks import billing_input, encode_chunks, poseidon_commit_input
 
 from .daemon_exceptions import ProofFailed, UnsupportedRequest
 
-__all__ = ["SUPPORTED_CIRCUITS", "ProofService"]
+__all__ = ["ProofService"]
 
 log = logging.getLogger(__name__)
-
-SUPPORTED_CIRCUITS = ("billing", "poseidon_commit")
-"""Circuits a worker proves job results with."""
 
 
 class ProofService:
@@ -58,7 +56,7 @@ class ProofService:
         circuit: str, *, task_id: int, output: bytes, fuel: int, rate: int, fuel_budget: int
     ) -> dict[str, object]:
         """The circuit inputs for a job result. Raises :class:`UnsupportedRequest` for a
-        circuit not in :data:`SUPPORTED_CIRCUITS` and :class:`ProofFailed` when the
+        circuit not in :data:`JOB_CIRCUITS` and :class:`ProofFailed` when the
         values do not fit the circuit (e.g. an output over 247 bytes)."""
         try:
             if circuit == "billing":
@@ -68,7 +66,7 @@ class ProofService:
         except ValueError as err:
             raise ProofFailed(f"{circuit}: {err}") from None
         raise UnsupportedRequest(
-            f"no proof circuit {circuit!r} here (supported: {', '.join(SUPPORTED_CIRCUITS)})"
+            f"no proof circuit {circuit!r} here (supported: {', '.join(JOB_CIRCUITS)})"
         )
 
     async def prove(

@@ -164,7 +164,7 @@ class QualityTracker:
 
     Heartbeats count within a sliding *window_ms* (default 1 h) against one expected
     per *heartbeat_interval_ms*; the last *latency_samples* round-trip times are kept.
-    Feed it heartbeats accepted by :class:`~ccnet.worker.heartbeat.HeartbeatVerifier`.
+    Feed it heartbeats accepted by :class:`~ccnet.client.jobs.heartbeat.HeartbeatVerifier`.
     """
 
     def __init__(

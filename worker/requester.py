@@ -18,7 +18,7 @@ it). Usage::
         r.stats()                                         # the summary's numbers
 
 **A job** (:meth:`Requester.submit`): the module (Wasm bytes or a built-in job name,
-:data:`~ccnet.worker.modules.BUILTIN_JOBS`), its stdin and argv tail. The plan
+:data:`~ccnet.client.jobs.catalogue.BUILTIN_JOBS`), its stdin and argv tail. The plan
 (:func:`~ccnet.worker.verdicts.plan_verification`) says how many workers run it, whether
 results must carry a proof and whether a known answer checks it; in ``"auto"`` mode the
 reputation tier of the best-ranked worker decides (:data:`~ccnet.worker.quality.TIER_POLICIES`).
@@ -72,19 +72,21 @@ from substrateinterface import Keypair
 from ccnet.channels import ChannelParty, Phase, SqliteChannelStore
 from ccnet.client import Chain, Receipt
 from ccnet.client.clock import now_ms
-from ccnet.client.exceptions import CcnetError, MalformedMessageError
+from ccnet.client.exceptions import BadSignatureError, CcnetError, MalformedMessageError
+from ccnet.client.jobs.billing import price
+from ccnet.client.jobs.catalogue import KNOWN_PRIME_COUNTS, load_job, module_hash
+from ccnet.client.jobs.exceptions import ResultError, UnknownCircuitError
+from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatVerifier
+from ccnet.client.jobs.jobspec import JobSpec
+from ccnet.client.jobs.messages import JobFailed, JobRequest
+from ccnet.client.jobs.proofs import ProofContext, check_circuit, expected_signals
+from ccnet.client.jobs.results import SignedResult, input_hash, output_hash
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode
 from ccnet.client.net.exceptions import NetError, TransportClosedError
 from ccnet.client.net.webrtc import PeerConfig
 from ccnet.zk import ProofInvalid
 
-from .billing import price
 from .discovery import Candidate, WorkerOffer, discover, rank_offers
-from .exceptions import BadSignatureError, ResultError
-from .heartbeat import Heartbeat, HeartbeatVerifier
-from .jobproofs import ProofContext, check_circuit, expected_signals
-from .jobspec import JobSpec
-from .modules import load_job, module_hash
 from .onchain_requests import OnchainRequests
 from .outcomes import (
     Disputed,
@@ -98,7 +100,6 @@ from .outcomes import (
     WorkerReport,
     WorkerStats,
 )
-from .protocol import JobFailed, JobRequest
 from .quality import QualityTracker, Tier
 from .requester_exceptions import (
     ChannelFundsError,
@@ -106,11 +107,9 @@ from .requester_exceptions import (
     PlanError,
     RequesterClosed,
 )
-from .results import JobResult, input_hash
-from .sandbox import output_hash
 from .sessions import SessionPool, WorkerSession
 from .verdicts import Decision, Plan, Reply, ReplyKind, decide, payments, plan_verification
-from .verification import KNOWN_PRIME_COUNTS, SpotCheckTable, should_spot_check
+from .verification import SpotCheckTable, should_spot_check
 
 if TYPE_CHECKING:
     from ccnet.channels import Channel
@@ -670,7 +669,10 @@ class Requester:
             spot_draw=verify == "auto" and self._spot_draw(policy.spot_check_permille),
         )
         if plan.proof is not None:
-            check_circuit(plan.proof)
+            try:
+                check_circuit(plan.proof)
+            except UnknownCircuitError as err:
+                raise PlanError(str(err)) from None
         if len(offers) < plan.redundancy:
             raise NoWorkersError(self.task_type, plan.redundancy, len(offers))
         known = await self._known_answer(wasm, digest, args, input, fuel, plan)
@@ -788,7 +790,7 @@ class Requester:
     ) -> Reply:
         """Check one result alone: signature, binding, output hash, proof."""
         try:
-            result = JobResult.from_json(dict(raw)).verify()
+            result = SignedResult.from_json(dict(raw)).verify()
         except (MalformedMessageError, BadSignatureError) as err:
             return Reply(worker, ReplyKind.INVALID, reason=str(err))
         expected = {
@@ -834,7 +836,7 @@ class Requester:
         self,
         circuit: str,
         request: JobRequest,
-        result: JobResult,
+        result: SignedResult,
         output: bytes,
         bundle: Mapping[str, Any] | None,
     ) -> str:

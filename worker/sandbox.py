@@ -64,6 +64,8 @@ from typing import Any
 
 import wasmtime
 
+from ccnet.client.jobs.results import output_hash
+
 from .config import SandboxConfig
 from .exceptions import (
     ConfigError,
@@ -80,7 +82,7 @@ from .exceptions import (
 )
 from .modules import CompiledModule, ModuleCache
 
-__all__ = ["ARGV0", "RunLimits", "RunOutcome", "Sandbox", "output_hash"]
+__all__ = ["ARGV0", "RunLimits", "RunOutcome", "Sandbox"]
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +101,6 @@ _ENOTSUP = 58
 _MAX_POLL_SUBSCRIPTIONS = 4096
 _WASM_PAGE = 65536
 _RUST_OOM = re.compile(rb"memory allocation of (\d+) bytes failed")
-
-
-def output_hash(data: bytes) -> bytes:
-    """blake2b-256 of a job's output (stdout), 32 bytes: what results carry and sign."""
-    return hashlib.blake2b(data, digest_size=32).digest()
 
 
 @dataclass(frozen=True, kw_only=True)

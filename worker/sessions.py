@@ -30,13 +30,8 @@ import aiohttp
 from substrateinterface import Keypair
 
 from ccnet.client.exceptions import MalformedMessageError
-from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
-from ccnet.client.net.datachannel import DataChannelTransport
-from ccnet.client.net.exceptions import NetError, TransportClosedError
-from ccnet.client.net.webrtc import PeerConfig, PeerSession, connect
-
-from .heartbeat import Heartbeat
-from .protocol import (
+from ccnet.client.jobs.heartbeat import Heartbeat
+from ccnet.client.jobs.messages import (
     JobFailed,
     JobRequest,
     JobResult,
@@ -47,6 +42,10 @@ from .protocol import (
     decode_heartbeat,
     encode,
 )
+from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
+from ccnet.client.net.datachannel import DataChannelTransport
+from ccnet.client.net.exceptions import NetError, TransportClosedError
+from ccnet.client.net.webrtc import PeerConfig, PeerSession, connect
 
 __all__ = ["HeartbeatHandler", "JobExchange", "SessionPool", "WorkerSession"]
 

@@ -8,7 +8,7 @@ proof does not verify, and pays nothing for it"). Pure functions, no I/O: the re
 A :class:`Reply` is what one worker's attempt came to, already checked one by one
 (signature, binding to the job, output hash, proof): ``returned`` (a valid signed
 result), ``invalid`` (a result that failed those checks: never paid), ``failed`` (the
-worker said :class:`~ccnet.worker.protocol.JobFailed`), ``unreachable`` (no session,
+worker said :class:`~ccnet.client.jobs.messages.JobFailed`), ``unreachable`` (no session,
 timeout). :func:`decide` then compares the valid results:
 
 1. A known answer (spot check) decides alone: results with that output hash agree,
@@ -29,11 +29,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .billing import price
+from ccnet.client.jobs.billing import price
+from ccnet.client.jobs.results import SignedResult
+
 from .exceptions import VerificationError
 from .quality import TierPolicy
 from .requester_exceptions import PlanError
-from .results import JobResult
 from .verification import majority
 
 __all__ = [
@@ -71,7 +72,7 @@ class Reply:
     worker: str
     """SS58 address."""
     kind: ReplyKind
-    result: JobResult | None = None
+    result: SignedResult | None = None
     """The signed result (``returned``; also ``invalid`` when it parsed)."""
     output: bytes | None = None
     """The output bytes (``returned``)."""

@@ -24,31 +24,18 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ccnet.client.jobs.catalogue import KNOWN_PRIME_COUNTS
+from ccnet.client.jobs.results import SignedResult, input_hash, output_hash
+
 from .exceptions import VerificationError
-from .results import JobResult, input_hash
-from .sandbox import output_hash
 
 __all__ = [
-    "KNOWN_PRIME_COUNTS",
     "MajorityVerdict",
     "SpotCheckTable",
     "majority",
     "prime_count_spot_checks",
     "should_spot_check",
 ]
-
-KNOWN_PRIME_COUNTS: dict[int, int] = {
-    10: 4,
-    100: 25,
-    1_000: 168,
-    10_000: 1_229,
-    100_000: 9_592,
-    1_000_000: 78_498,
-    2_000_000: 148_933,
-    10_000_000: 664_579,
-    100_000_000: 5_761_455,
-}
-"""pi(N - 1): the number of primes below N, for the ``prime_count`` job."""
 
 
 @dataclass(frozen=True)
@@ -68,12 +55,12 @@ class MajorityVerdict:
     or of a different Wasmtime version)."""
 
 
-def majority(results: Sequence[JobResult], *, quorum: int | None = None) -> MajorityVerdict:
+def majority(results: Sequence[SignedResult], *, quorum: int | None = None) -> MajorityVerdict:
     """Decide *results* (one per worker, all for the same job and input).
 
     The winning output hash must be claimed by at least *quorum* workers (default: a
     strict majority, ``len(results) // 2 + 1``). Signatures must have been checked
-    (:meth:`JobResult.verify`). Raises :class:`VerificationError` for no results,
+    (:meth:`SignedResult.verify`). Raises :class:`VerificationError` for no results,
     results of different jobs, a worker with two results, or no hash reaching quorum.
     """
     if not results:
@@ -131,7 +118,7 @@ class SpotCheckTable:
         """The known output hash of a job, if any."""
         return self._known.get((module_hash, input_hash))
 
-    def check(self, result: JobResult) -> bool | None:
+    def check(self, result: SignedResult) -> bool | None:
         """``True`` if *result* matches the known answer, ``False`` if it does not,
         ``None`` if the job has no known answer."""
         known = self.expected(result.module_hash, result.input_hash)

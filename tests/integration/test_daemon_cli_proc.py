@@ -19,12 +19,11 @@ from typer.testing import CliRunner
 from ccnet.client import CC, Chain, Keys
 from ccnet.client.cli import app
 from ccnet.client.devchain import group_alive
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.messages import JobRequest, JobResult, decode, decode_heartbeat, encode
+from ccnet.client.jobs.results import SignedResult, output_hash
 from ccnet.client.net.webrtc import connect
 from ccnet.worker.faults import ALLOW_ENV, WRONG_RESULT_ONCE
-from ccnet.worker.modules import module_hash
-from ccnet.worker.protocol import JobRequest, JobResult, decode, decode_heartbeat, encode
-from ccnet.worker.results import JobResult as SignedResult
-from ccnet.worker.sandbox import output_hash
 from ccnet.zk import ZkPaths
 
 

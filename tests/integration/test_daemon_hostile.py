@@ -29,14 +29,8 @@ from substrateinterface import Keypair
 
 from ccnet.channels import ChannelParty, SqliteChannelStore
 from ccnet.client import CC, Chain
-from ccnet.client.net.datachannel import DataChannelTransport
-from ccnet.client.net.exceptions import TransportClosedError
-from ccnet.client.net.webrtc import PeerConfig, PeerSession, connect
-from ccnet.worker.config import WorkerConfig
-from ccnet.worker.daemon import WorkerDaemon
-from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID
-from ccnet.worker.modules import module_hash
-from ccnet.worker.protocol import (
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.messages import (
     JobFailed,
     JobRequest,
     JobResult,
@@ -47,8 +41,13 @@ from ccnet.worker.protocol import (
     decode_heartbeat,
     encode,
 )
-from ccnet.worker.results import JobResult as SignedResult
-from ccnet.worker.results import input_hash
+from ccnet.client.jobs.results import SignedResult, input_hash
+from ccnet.client.net.datachannel import DataChannelTransport
+from ccnet.client.net.exceptions import TransportClosedError
+from ccnet.client.net.webrtc import PeerConfig, PeerSession, connect
+from ccnet.worker.config import WorkerConfig
+from ccnet.worker.daemon import WorkerDaemon
+from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID
 
 StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
 JobLoader = Callable[[str], bytes]

@@ -16,15 +16,15 @@ import wasmtime
 from substrateinterface import Keypair
 
 from ccnet.client import CC, Chain, ChainEvent, Keys
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.jobspec import JobSpec
+from ccnet.client.jobs.messages import JobRequest, JobResult, decode, decode_heartbeat, encode
+from ccnet.client.jobs.results import output_hash
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode
 from ccnet.client.net.webrtc import connect
 from ccnet.storage import ArweaveGateway, ArweaveWallet
 from ccnet.worker.daemon import WorkerDaemon
 from ccnet.worker.faults import ALLOW_ENV, WRONG_ONCHAIN_RESULT_ONCE
-from ccnet.worker.jobspec import JobSpec
-from ccnet.worker.modules import module_hash
-from ccnet.worker.protocol import JobRequest, JobResult, decode, decode_heartbeat, encode
-from ccnet.worker.sandbox import output_hash
 
 StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
 WaitUntil = Callable[..., Awaitable[None]]

@@ -57,12 +57,12 @@ import pytest
 from ccnet.client import CC, Chain, ChainEvent, Keypair, Keys
 from ccnet.client.devchain import group_alive
 from ccnet.client.exceptions import DisputesError
+from ccnet.client.jobs.catalogue import load_job, module_hash
+from ccnet.client.jobs.jobspec import JobSpec
+from ccnet.client.jobs.results import output_hash
 from ccnet.client.pallets.tasks import WorkerInfo
 from ccnet.worker.faults import ALLOW_ENV, WRONG_ONCHAIN_RESULT_ONCE
-from ccnet.worker.jobspec import JobSpec
-from ccnet.worker.modules import load_job, module_hash
 from ccnet.worker.requester import FAULT_PENALTY, Requester
-from ccnet.worker.sandbox import output_hash
 
 WaitUntil = Callable[..., Awaitable[None]]
 EventsSince = Callable[[Chain, int, str, str], list[ChainEvent]]

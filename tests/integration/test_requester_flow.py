@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ccnet.client import CC, Chain, Keypair, Keys
-from ccnet.worker.billing import price
-from ccnet.worker.jobspec import JobSpec
-from ccnet.worker.modules import load_job, module_hash
+from ccnet.client.jobs.billing import price
+from ccnet.client.jobs.catalogue import load_job, module_hash
+from ccnet.client.jobs.jobspec import JobSpec
 from ccnet.worker.outcomes import Rejected, TaskOutcome, Verified
 from ccnet.worker.requester import DEFAULT_FUEL_LIMIT, Job, Requester
 from ccnet.worker.sandbox import Sandbox

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.matmul import decode_output, encode_input, reference_product
 from ccnet.worker.config import SandboxConfig
 from ccnet.worker.exceptions import FuelExhausted, JobExitError
 from ccnet.worker.executor import ModuleStore
-from ccnet.worker.matmul import decode_output, encode_input, reference_product
-from ccnet.worker.modules import module_hash
 from ccnet.worker.sandbox import RunLimits, Sandbox
 
 JobLoader = Callable[[str], bytes]

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from ccnet.client.jobs.catalogue import native_job
 from ccnet.worker.config import SandboxConfig
 from ccnet.worker.exceptions import JobExitError
-from ccnet.worker.modules import native_job
 from ccnet.worker.sandbox import Sandbox
 
 JobLoader = Callable[[str], bytes]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import wasmtime
 
+from ccnet.client.jobs.catalogue import module_hash
 from ccnet.worker.config import MiB, SandboxConfig
 from ccnet.worker.exceptions import (
     ConfigError,
@@ -24,7 +25,7 @@ from ccnet.worker.exceptions import (
     OutputLimitExceeded,
     SandboxClosedError,
 )
-from ccnet.worker.modules import ModuleCache, artifact_key, module_hash
+from ccnet.worker.modules import ModuleCache, artifact_key
 from ccnet.worker.sandbox import RunLimits, Sandbox
 
 EBADF, ENOTSUP = 8, 58

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from substrateinterface import Keypair
 
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.results import input_hash, output_hash
 from ccnet.worker.config import SandboxConfig
 from ccnet.worker.daemon_exceptions import ModuleRejected, UnknownModule
 from ccnet.worker.exceptions import DeadlineExceeded, FuelExhausted
 from ccnet.worker.executor import JobExecutor, ModuleStore
 from ccnet.worker.faults import WRONG_RESULT_ONCE, FaultInjector
-from ccnet.worker.modules import module_hash
-from ccnet.worker.results import input_hash
-from ccnet.worker.sandbox import Sandbox, output_hash
+from ccnet.worker.sandbox import Sandbox
 
 
 def test_store_knows_builtin_jobs_and_keeps_received_modules(

@@ -15,13 +15,9 @@ import wasmtime
 from substrateinterface import Keypair
 
 from ccnet.channels import MemoryTransport, Transport
-from ccnet.worker.executor import JobExecutor, ModuleStore
-from ccnet.worker.heartbeat import Heartbeat, HeartbeatSchedule, HeartbeatVerifier
-from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID, JobSessionHandler, wire_code
-from ccnet.worker.modules import module_hash
-from ccnet.worker.payments import PaymentDesk
-from ccnet.worker.proofs import ProofService
-from ccnet.worker.protocol import (
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatSchedule, HeartbeatVerifier
+from ccnet.client.jobs.messages import (
     JobFailed,
     JobRequest,
     JobResult,
@@ -33,8 +29,12 @@ from ccnet.worker.protocol import (
     encode,
     job_task_id,
 )
-from ccnet.worker.results import JobResult as SignedResult
-from ccnet.worker.sandbox import Sandbox, output_hash
+from ccnet.client.jobs.results import SignedResult, output_hash
+from ccnet.worker.executor import JobExecutor, ModuleStore
+from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID, JobSessionHandler, wire_code
+from ccnet.worker.payments import PaymentDesk
+from ccnet.worker.proofs import ProofService
+from ccnet.worker.sandbox import Sandbox
 
 REQUESTER = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"  # //Alice
 

@@ -9,10 +9,8 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from substrateinterface import Keypair, KeypairType
 
-from ccnet.client.net.exceptions import TransportClosedError
-from ccnet.client.net.webrtc import PeerSession
-from ccnet.worker.heartbeat import Heartbeat, HeartbeatMetrics
-from ccnet.worker.protocol import (
+from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatMetrics
+from ccnet.client.jobs.messages import (
     JobFailed,
     JobRequest,
     JobResult,
@@ -22,6 +20,8 @@ from ccnet.worker.protocol import (
     encode,
     encode_heartbeat,
 )
+from ccnet.client.net.exceptions import TransportClosedError
+from ccnet.client.net.webrtc import PeerSession
 from ccnet.worker.sessions import SessionPool, WorkerSession
 
 if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path

@@ -15,17 +15,16 @@ import pytest
 from substrateinterface import Keypair, KeypairType
 
 from ccnet.channels import PeerTimeout, Phase
+from ccnet.client.jobs.messages import JobFailed, JobRequest, decode, encode
+from ccnet.client.jobs.messages import JobResult as JobResultMessage
+from ccnet.client.jobs.results import SignedResult, input_hash, output_hash
 from ccnet.client.net.exceptions import SignalingError
 from ccnet.client.net.records import Capability, CapabilityRecord
 from ccnet.client.net.webrtc import PeerSession
 from ccnet.worker.discovery import Candidate, WorkerOffer, rank_offers
-from ccnet.worker.protocol import JobFailed, JobRequest, decode, encode
-from ccnet.worker.protocol import JobResult as JobResultMessage
 from ccnet.worker.quality import QualityTracker, Reputation
 from ccnet.worker.requester import Requester
 from ccnet.worker.requester_exceptions import ChannelFundsError, NoWorkersError, RequesterClosed
-from ccnet.worker.results import JobResult, input_hash
-from ccnet.worker.sandbox import output_hash
 from ccnet.worker.sessions import SessionPool
 
 if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path
@@ -67,7 +66,7 @@ async def serve(peer: FakePeer, keypair: Keypair, script: Script) -> None:
             await peer.worker_end.send(encode(JobFailed(message.job_id, script.fail, "no", 5)))
             continue
         output = script.output(message)
-        result = JobResult.create(
+        result = SignedResult.create(
             keypair,
             task_id=(message.task_id or 0) + (1 if script.wrong_task else 0),
             module_hash=message.module_hash,

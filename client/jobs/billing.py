@@ -26,8 +26,7 @@ fuel counter when an epoch interruption traps).
 
 from __future__ import annotations
 
-from .exceptions import DeadlineExceeded, FuelExhausted, JobRunError
-from .sandbox import RunOutcome
+from .messages import FailureCode
 
 __all__ = [
     "DEFAULT_RATE_PLANCK_PER_FUEL",
@@ -77,13 +76,14 @@ def fuel_for_budget(
     return budget_planck // rate_planck_per_fuel
 
 
-def billable_fuel(run: RunOutcome | JobRunError, fuel_limit: int) -> int:
-    """The fuel a requester pays for *run* (an outcome or the error a run raised) that
-    had *fuel_limit* fuel: see the module docs for the policy on failures."""
-    if isinstance(run, RunOutcome):
-        return run.fuel_used
-    if isinstance(run, DeadlineExceeded):
+def billable_fuel(code: str | None, fuel_used: int, fuel_limit: int) -> int:
+    """The fuel a requester pays for a run that had *fuel_limit* fuel, burnt *fuel_used*
+    and ended with failure *code* (a :class:`~ccnet.client.jobs.messages.FailureCode`;
+    ``None`` for a result): see the module docs for the policy on failures."""
+    if code is None:
+        return fuel_used
+    if code == FailureCode.DEADLINE:
         return 0
-    if isinstance(run, FuelExhausted):
+    if code == FailureCode.OUT_OF_FUEL:
         return fuel_limit
-    return min(run.fuel_used, fuel_limit)
+    return min(fuel_used, fuel_limit)

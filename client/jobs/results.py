@@ -3,18 +3,18 @@
 Source: issue 4, "Billing and results": the result message carries the output hash,
 the fuel used and the worker's signature.
 
-A :class:`JobResult` names the job (``task_id``, u64: the Tasks pallet's id, or a
+A :class:`SignedResult` names the job (``task_id``, u64: the Tasks pallet's id, or a
 requester-chosen id for a job outside the chain), the module and input it ran
-(:func:`~ccnet.worker.modules.module_hash`, :func:`input_hash`), the output hash
+(:func:`~ccnet.client.jobs.catalogue.module_hash`, :func:`input_hash`), the output hash
 (blake2b-256 of stdout: the ``result_hash`` of ``Tasks.submit_result``), the fuel
 used, and the worker's SS58 address. The worker signs (sr25519, its account key)::
 
     SCALE(b"ccnet:jresult:v1" [u8; 16], task_id u64, module_hash H256,
           input_hash H256, output_hash H256, fuel_used u64, worker AccountId)
 
-(168 bytes, :meth:`JobResult.signing_payload`). Binding module and input means a
+(160 bytes, :meth:`SignedResult.signing_payload`). Binding module and input means a
 signature cannot be replayed for another job with the same id. Wire form: a JSON
-object (:meth:`JobResult.to_json`) with exactly the keys ``task_id`` (int),
+object (:meth:`SignedResult.to_json`) with exactly the keys ``task_id`` (int),
 ``module_hash``, ``input_hash``, ``output_hash`` (0x hex, 32 bytes), ``fuel_used``
 (int), ``worker`` (SS58) and ``signature`` (0x hex, 64 bytes).
 """
@@ -28,15 +28,13 @@ from typing import Any
 
 from substrateinterface import Keypair
 
-from ccnet.client import signing
-from ccnet.client.codec import U64_MAX, check_bytes, check_uint, encode_scale, hexed, unhex
-from ccnet.client.exceptions import MalformedMessageError
-from ccnet.client.signing import SIGNATURE_SIZE, public_key_of, sign, verify
+from .. import signing
+from ..codec import U64_MAX, check_bytes, check_uint, encode_scale, hexed, unhex
+from ..exceptions import BadSignatureError, MalformedMessageError
+from ..signing import SIGNATURE_SIZE, public_key_of, sign, verify
+from .exceptions import ResultError
 
-from .exceptions import BadSignatureError, ResultError
-from .sandbox import RunOutcome, output_hash
-
-__all__ = ["RESULT_DOMAIN", "JobResult", "input_hash"]
+__all__ = ["RESULT_DOMAIN", "SignedResult", "input_hash", "output_hash"]
 
 RESULT_DOMAIN = signing.RESULT_DOMAIN
 """Domain tag of signed job results (16 bytes)."""
@@ -44,6 +42,11 @@ RESULT_DOMAIN = signing.RESULT_DOMAIN
 _KEYS = frozenset(
     {"task_id", "module_hash", "input_hash", "output_hash", "fuel_used", "worker", "signature"}
 )
+
+
+def output_hash(data: bytes) -> bytes:
+    """blake2b-256 of a job's output (stdout), 32 bytes: what results carry and sign."""
+    return hashlib.blake2b(data, digest_size=32).digest()
 
 
 def input_hash(args: Sequence[str], stdin: bytes) -> bytes:
@@ -56,7 +59,7 @@ def input_hash(args: Sequence[str], stdin: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class JobResult:
+class SignedResult:
     """A worker's signed claim: job *task_id* with this module and input gave output
     *output_hash* and burnt *fuel_used* fuel."""
 
@@ -93,7 +96,7 @@ class JobResult:
         fuel_used: int,
         worker_public_key: bytes,
     ) -> bytes:
-        """The bytes a worker signs (see the module docs), 168 bytes."""
+        """The bytes a worker signs (see the module docs), 160 bytes."""
         return encode_scale(
             "([u8; 16], u64, H256, H256, H256, u64, AccountId)",
             (
@@ -128,7 +131,7 @@ class JobResult:
         input_hash: bytes,
         output_hash: bytes,
         fuel_used: int,
-    ) -> JobResult:
+    ) -> SignedResult:
         """A result signed by *keypair* (sr25519), the worker."""
         check_uint(task_id, U64_MAX, "task_id")
         check_uint(fuel_used, U64_MAX, "fuel_used")
@@ -150,25 +153,11 @@ class JobResult:
             signature=sign(keypair, data),
         )
 
-    @classmethod
-    def from_outcome(
-        cls, keypair: Keypair, task_id: int, outcome: RunOutcome, input_hash: bytes
-    ) -> JobResult:
-        """The signed result of a successful sandbox run."""
-        return cls.create(
-            keypair,
-            task_id=task_id,
-            module_hash=outcome.module_hash,
-            input_hash=input_hash,
-            output_hash=outcome.output_hash,
-            fuel_used=outcome.fuel_used,
-        )
-
     def is_valid(self) -> bool:
         """Whether the signature verifies for :attr:`worker`."""
         return verify(public_key_of(self.worker), self.signing_payload(), self.signature)
 
-    def verify(self) -> JobResult:
+    def verify(self) -> SignedResult:
         """*self* if its signature verifies, else :class:`BadSignatureError`."""
         if not self.is_valid():
             raise BadSignatureError(f"bad result signature for task {self.task_id}")
@@ -200,7 +189,7 @@ class JobResult:
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> JobResult:
+    def from_json(cls, data: Any) -> SignedResult:
         """Parse the wire form (signature not checked: call :meth:`verify`).
         :class:`MalformedMessageError` for missing, extra or mistyped keys."""
         if not isinstance(data, dict) or set(data) != _KEYS:

@@ -1,10 +1,10 @@
 """What an on-chain task runs: the job spec stored in a task's ``input_ref``.
 
-Off-chain jobs travel in :class:`~ccnet.worker.protocol.JobRequest`. A job that must be
+Off-chain jobs travel in :class:`~ccnet.client.jobs.messages.JobRequest`. A job that must be
 settled or judged on chain (redundant execution with ``Tasks.claim`` /
 ``submit_result``, or a dispute whose verifiers re-execute it) needs everything to
 re-run it in the task record itself, so every worker and verifier computes the same
-``result_hash`` (blake2b-256 of stdout, :func:`~ccnet.worker.sandbox.output_hash`).
+``result_hash`` (blake2b-256 of stdout, :func:`~ccnet.client.jobs.results.output_hash`).
 
 Encoding: canonical JSON (sorted keys, no spaces), at most the Tasks pallet's
 ``MaxInputRefLen`` (4,096 bytes)::
@@ -31,7 +31,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ccnet.client.exceptions import MalformedMessageError
+from ..exceptions import MalformedMessageError
 
 __all__ = ["MAX_SPEC_SIZE", "TASK_TYPE", "JobSpec"]
 

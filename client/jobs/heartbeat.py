@@ -36,24 +36,12 @@ from typing import Any
 
 from substrateinterface import Keypair
 
-from ccnet.client import signing
-from ccnet.client.clock import now_ms
-from ccnet.client.codec import (
-    U32_MAX,
-    U64_MAX,
-    U128_MAX,
-    check_bytes,
-    check_uint,
-    encode_scale,
-    hexed,
-    unhex,
-)
-from ccnet.client.exceptions import MalformedMessageError
-from ccnet.client.signing import SIGNATURE_SIZE, public_key_of, sign, verify
-
-from .config import WorkerConfig
+from .. import signing
+from ..clock import now_ms
+from ..codec import U32_MAX, U64_MAX, U128_MAX, check_bytes, check_uint, encode_scale, hexed, unhex
+from ..exceptions import BadSignatureError, MalformedMessageError
+from ..signing import SIGNATURE_SIZE, public_key_of, sign, verify
 from .exceptions import (
-    BadSignatureError,
     FutureHeartbeatError,
     HeartbeatRateError,
     ReplayedHeartbeatError,
@@ -62,6 +50,11 @@ from .exceptions import (
 
 __all__ = [
     "HEARTBEAT_DOMAIN",
+    "HEARTBEAT_INTERVAL_MS",
+    "HEARTBEAT_JITTER",
+    "MAX_HEARTBEATS_PER_WINDOW",
+    "MAX_HEARTBEAT_AGE_MS",
+    "MAX_HEARTBEAT_SKEW_MS",
     "NONCE_SIZE",
     "Heartbeat",
     "HeartbeatMetrics",
@@ -76,6 +69,16 @@ HEARTBEAT_DOMAIN = signing.HEARTBEAT_DOMAIN
 """Domain tag of signed heartbeats (16 bytes)."""
 NONCE_SIZE = 16
 """Bytes of a heartbeat's random nonce."""
+HEARTBEAT_INTERVAL_MS = 15_000
+"""Mean period between two heartbeats of a worker, ms."""
+HEARTBEAT_JITTER = 0.10
+"""Relative jitter of the period: each interval is uniform in mean * (1 +- jitter)."""
+MAX_HEARTBEAT_AGE_MS = 60_000
+"""Receivers refuse heartbeats older than this, ms (and forget nonces after it)."""
+MAX_HEARTBEAT_SKEW_MS = 5_000
+"""Receivers refuse heartbeats dated further ahead of their clock than this, ms."""
+MAX_HEARTBEATS_PER_WINDOW = 16
+"""Heartbeats a receiver accepts from one worker within :data:`MAX_HEARTBEAT_AGE_MS`."""
 
 _METRIC_LIMITS = {
     "jobs_running": U32_MAX,
@@ -227,9 +230,9 @@ class HeartbeatVerifier:
     def __init__(
         self,
         *,
-        max_age_ms: int = 60_000,
-        max_skew_ms: int = 5_000,
-        max_per_window: int = 16,
+        max_age_ms: int = MAX_HEARTBEAT_AGE_MS,
+        max_skew_ms: int = MAX_HEARTBEAT_SKEW_MS,
+        max_per_window: int = MAX_HEARTBEATS_PER_WINDOW,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.max_age_ms = max_age_ms
@@ -239,18 +242,6 @@ class HeartbeatVerifier:
         # worker -> recent (timestamp_ms, nonce) pairs, at most max_per_window
         self._seen: dict[str, list[tuple[int, bytes]]] = {}
         self._last_sweep = clock()
-
-    @classmethod
-    def from_config(
-        cls, config: WorkerConfig, clock: Callable[[], int] = now_ms
-    ) -> HeartbeatVerifier:
-        """A verifier with the heartbeat knobs of *config*."""
-        return cls(
-            max_age_ms=config.heartbeat_max_age_ms,
-            max_skew_ms=config.heartbeat_max_skew_ms,
-            max_per_window=config.heartbeat_max_per_window,
-            clock=clock,
-        )
 
     def _recent(self, worker: str, horizon: int) -> list[tuple[int, bytes]]:
         recent = [seen for seen in self._seen.get(worker, ()) if seen[0] >= horizon]
@@ -311,8 +302,8 @@ class HeartbeatSchedule:
 
     def __init__(
         self,
-        interval_ms: int = 15_000,
-        jitter: float = 0.10,
+        interval_ms: int = HEARTBEAT_INTERVAL_MS,
+        jitter: float = HEARTBEAT_JITTER,
         rng: random.Random | None = None,
     ) -> None:
         if interval_ms <= 0 or not 0.0 <= jitter < 1.0:
@@ -320,13 +311,6 @@ class HeartbeatSchedule:
         self.interval_ms = interval_ms
         self.jitter = jitter
         self._rng = rng if rng is not None else random.Random()
-
-    @classmethod
-    def from_config(
-        cls, config: WorkerConfig, rng: random.Random | None = None
-    ) -> HeartbeatSchedule:
-        """The schedule of *config*'s heartbeat knobs."""
-        return cls(config.heartbeat_interval_ms, config.heartbeat_jitter, rng)
 
     @property
     def bounds_ms(self) -> tuple[int, int]:

@@ -41,10 +41,10 @@ How the worker daemon (:mod:`.daemon`, :mod:`.jobhandler`) fills the contract:
 - Heartbeats: the worker pushes a signed heartbeat on ``"tasks"`` when the session opens
   and then every 15 s +- 10 %, as ``{"type": "heartbeat", "heartbeat": {...}}``
   (:func:`encode_heartbeat`; the inner object is
-  :meth:`ccnet.worker.heartbeat.Heartbeat.to_json`). :func:`decode` does not know this
+  :meth:`ccnet.client.jobs.heartbeat.Heartbeat.to_json`). :func:`decode` does not know this
   type (it raises :class:`MalformedMessageError`), so a receiver tries
   :func:`decode_heartbeat` on what :func:`decode` refuses, checks the heartbeat with
-  :class:`~ccnet.worker.heartbeat.HeartbeatVerifier` and feeds it to the
+  :class:`~ccnet.client.jobs.heartbeat.HeartbeatVerifier` and feeds it to the
   :class:`~ccnet.worker.quality.QualityTracker`.
 """
 
@@ -53,15 +53,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, ClassVar
 
-from ccnet.client.exceptions import MalformedMessageError
-
-if TYPE_CHECKING:
-    from .heartbeat import Heartbeat
+from ..exceptions import MalformedMessageError
+from .heartbeat import Heartbeat
 
 __all__ = [
+    "FAILURE_CODES",
     "HEARTBEAT_TYPE",
     "MAX_MESSAGE_SIZE",
     "JobFailed",
@@ -70,6 +72,7 @@ __all__ = [
     "Message",
     "ModuleData",
     "ModuleNeeded",
+    "FailureCode",
     "decode",
     "decode_heartbeat",
     "encode",
@@ -82,6 +85,56 @@ MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 HEARTBEAT_TYPE = "heartbeat"
 """``type`` of the heartbeat messages a worker pushes on ``"tasks"`` (not a job message:
 see :func:`encode_heartbeat`)."""
+
+
+class FailureCode(StrEnum):
+    """The ``code`` of a :class:`JobFailed`: why a job gave no result (see
+    :data:`FAILURE_CODES` for what each means, what it bills and whose fault it is)."""
+
+    OUT_OF_FUEL = "out-of-fuel"
+    DEADLINE = "deadline"
+    MEMORY_LIMIT = "memory-limit"
+    OUTPUT_LIMIT = "output-limit"
+    TRAP = "trap"
+    EXIT = "exit"
+    RUN_FAILED = "run-failed"
+    INVALID_MODULE = "invalid-module"
+    INPUT_TOO_LARGE = "input-too-large"
+    UNKNOWN_MODULE = "unknown-module"
+    PROOF_FAILED = "proof-failed"
+    PAYMENT = "payment"
+    MALFORMED = "malformed"
+    UNSUPPORTED = "unsupported"
+    BUSY = "busy"
+    INTERNAL = "internal"
+
+
+FAILURE_CODES: Mapping[FailureCode, str] = MappingProxyType(
+    {
+        FailureCode.OUT_OF_FUEL: "the run used up its fuel limit",
+        FailureCode.DEADLINE: "the run passed its wall-clock deadline",
+        FailureCode.MEMORY_LIMIT: "the run needed more linear memory than its cap",
+        FailureCode.OUTPUT_LIMIT: "the run wrote more than the output cap, or its result does "
+        "not fit in one message",
+        FailureCode.TRAP: "the run trapped (unreachable, out-of-bounds access, stack "
+        "overflow, a refused WASI call)",
+        FailureCode.EXIT: "the run exited with a non-zero exit code",
+        FailureCode.RUN_FAILED: "the run failed another way",
+        FailureCode.INVALID_MODULE: "the module does not compile, imports more than WASI "
+        "preview 1, or exports no _start",
+        FailureCode.INPUT_TOO_LARGE: "stdin or argv is over the worker's cap (nothing ran)",
+        FailureCode.UNKNOWN_MODULE: "the worker has no module with this hash",
+        FailureCode.PROOF_FAILED: "the asked-for proof could not be made",
+        FailureCode.PAYMENT: "the named payment channel cannot be used",
+        FailureCode.MALFORMED: "the message, the module bytes or the request's limits are invalid",
+        FailureCode.UNSUPPORTED: "the worker does not do this (rate below its own, unknown "
+        "proof circuit, a second channel in one session)",
+        FailureCode.BUSY: "the worker cannot take the job now (queue full, shutting "
+        "down): not its fault, ask again or elsewhere",
+        FailureCode.INTERNAL: "the worker failed (a bug): counted against it",
+    }
+)
+"""Every failure code and what it means (``docs/protocol.md``, "Failure codes")."""
 
 
 def _b64(data: bytes) -> str:
@@ -182,10 +235,9 @@ class JobResult(Message):
 
 @dataclass(frozen=True)
 class JobFailed(Message):
-    """The job did not produce a result: ``code`` is the wire code of the run error
-    (``fuel_exhausted``, ``deadline``, ``memory``, ``trap``, ``exit``, ...) or a
-    protocol code (``malformed``, ``busy``, ``unsupported``); ``fuel_used`` is what
-    the run burnt before it stopped (fuel)."""
+    """The job did not produce a result: ``code`` is one of :class:`FailureCode`
+    (:data:`FAILURE_CODES`); ``fuel_used`` is what the run burnt before it stopped
+    (fuel)."""
 
     TYPE: ClassVar[str] = "job_failed"
     code: str
@@ -300,8 +352,6 @@ def decode_heartbeat(data: bytes) -> Heartbeat | None:
     """The heartbeat in a message of type ``"heartbeat"`` (signature not checked), or
     ``None`` when *data* is not such a message. :class:`MalformedMessageError` for a
     heartbeat message whose heartbeat does not parse."""
-    from .heartbeat import Heartbeat
-
     try:
         body = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):

@@ -1,7 +1,7 @@
 """The requester's side of job proofs: the public signals a valid proof must carry.
 
 Issue 6 ("A requester rejects a result whose proof does not verify, and pays nothing for
-it"); circuits of :mod:`ccnet.zk` (zk/README.md). A :class:`~ccnet.worker.protocol.JobRequest`
+it"); circuits of :mod:`ccnet.zk` (zk/README.md). A :class:`~ccnet.client.jobs.messages.JobRequest`
 names a circuit in ``proof``; the worker proves the statement below about its result
 (:class:`ccnet.worker.proofs.ProofService` makes the circuit inputs) and sends the
 :class:`~ccnet.zk.prover.ProofBundle` JSON in ``JobResult.proof``; the requester
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ccnet.zk import tasks as zk_tasks
 
 from .billing import price
-from .requester_exceptions import PlanError
+from .exceptions import UnknownCircuitError
 
 __all__ = ["JOB_CIRCUITS", "ProofContext", "check_circuit", "expected_signals"]
 
@@ -57,15 +57,19 @@ class ProofContext:
 
 def check_circuit(circuit: str, *, output_size: int | None = None) -> str:
     """*circuit* if a job result can be proven with it (and an output of *output_size*
-    bytes fits it), else :class:`PlanError`."""
+    bytes fits it), else :class:`~ccnet.client.jobs.exceptions.UnknownCircuitError`."""
     if circuit not in JOB_CIRCUITS:
-        raise PlanError(f"no job proof with circuit {circuit!r}; have {', '.join(JOB_CIRCUITS)}")
+        raise UnknownCircuitError(
+            f"no job proof with circuit {circuit!r}; have {', '.join(JOB_CIRCUITS)}"
+        )
     if (
         circuit == "poseidon_commit"
         and output_size is not None
         and output_size > zk_tasks.COMMIT_MAX_BYTES
     ):
-        raise PlanError(f"poseidon_commit proves outputs of at most {zk_tasks.COMMIT_MAX_BYTES} B")
+        raise UnknownCircuitError(
+            f"poseidon_commit proves outputs of at most {zk_tasks.COMMIT_MAX_BYTES} B"
+        )
     return circuit
 
 
