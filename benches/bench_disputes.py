@@ -42,8 +42,8 @@ from ccnet.client import CC, Chain, ChainEvent, Keypair, Keys
 from ccnet.client.devchain import DEFAULT_SPEC, DevChain, find_root, free_port
 from ccnet.client.jobs.catalogue import load_job, module_hash
 from ccnet.client.jobs.jobspec import TASK_TYPE, JobSpec
+from ccnet.client.requester.onchain import dispute_outcome
 from ccnet.worker.faults import ALLOW_ENV, WRONG_ONCHAIN_RESULT_ONCE
-from ccnet.worker.onchain_requests import dispute_outcome
 
 EVENT_POLL_S = 0.05
 """How often the requester looks for new events, seconds."""

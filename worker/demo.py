@@ -309,7 +309,7 @@ class _Demo:
     # -- 3..6 with the requester --------------------------------------------------------
 
     async def market(self) -> None:
-        from .requester import Requester
+        from ccnet.client.requester import Requester
 
         assert self.chain is not None and self.bootstrap is not None
         host, port = self.bootstrap.rsplit(":", 1)
@@ -376,7 +376,7 @@ class _Demo:
             )
 
     async def _jobs(self, requester: Any) -> None:
-        from .requester import Job
+        from ccnet.client.requester import Job
 
         photos = _photos()
         self.check(f"{len(photos)} real photographs found (>= 5)", len(photos) >= 5)

@@ -24,7 +24,6 @@ __all__ = [
     "MemoryLimitExceeded",
     "OutputLimitExceeded",
     "SandboxClosedError",
-    "VerificationError",
     "WorkerError",
 ]
 
@@ -126,11 +125,7 @@ class JobExitError(JobRunError):
         self.exit_code = exit_code
 
 
-# --- verification, benchmark ----------------------------------------------------------
-
-
-class VerificationError(WorkerError):
-    """Redundant results could not be decided (no results, or no majority)."""
+# --- benchmark -----------------------------------------------------------------------
 
 
 class BenchmarkError(WorkerError):

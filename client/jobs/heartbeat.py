@@ -18,7 +18,7 @@ Wire form (:meth:`Heartbeat.to_json`): ``{"worker": SS58, "timestamp_ms": int,
 - :class:`HeartbeatVerifier` (receiver): rejects bad signatures, heartbeats older
   than 60 s or dated in the future beyond a small skew, replays of a (worker, nonce)
   within the window, and more than a few heartbeats per worker per window. Accepted
-  heartbeats feed :class:`~ccnet.worker.quality.QualityTracker`.
+  heartbeats feed :class:`~ccnet.client.requester.quality.QualityTracker`.
 - :class:`HeartbeatSchedule` (sender): the next interval, 15 s +- 10 %, uniform.
 - :func:`heartbeat_loop` (sender): signs and hands heartbeats to an injected ``send``
   coroutine; it knows no transport.

@@ -45,7 +45,7 @@ How the worker daemon (:mod:`.daemon`, :mod:`.jobhandler`) fills the contract:
   type (it raises :class:`MalformedMessageError`), so a receiver tries
   :func:`decode_heartbeat` on what :func:`decode` refuses, checks the heartbeat with
   :class:`~ccnet.client.jobs.heartbeat.HeartbeatVerifier` and feeds it to the
-  :class:`~ccnet.worker.quality.QualityTracker`.
+  :class:`~ccnet.client.requester.quality.QualityTracker`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ deployed) on a private Chopsticks chain of this module (verifiers are drawn amon
 - ``h1``, ``h2``: honest, serve on-chain tasks;
 - ``h3``, ``h4``: honest, ``--no-tasks``: they only verify.
 
-A requester (the SDK's :class:`~ccnet.worker.requester.Requester`) posts JobSpec tasks,
+A requester (the SDK's :class:`~ccnet.client.requester.Requester`) posts JobSpec tasks,
 detects a dissenter by majority, challenges; the selected verifier processes re-execute
 and vote on their own (no vote in this file is cast by the test). Every money movement
 of a dispute is checked to the planck: the free and reserved balances of all six
@@ -61,8 +61,9 @@ from ccnet.client.jobs.catalogue import load_job, module_hash
 from ccnet.client.jobs.jobspec import JobSpec
 from ccnet.client.jobs.results import output_hash
 from ccnet.client.pallets.tasks import WorkerInfo
+from ccnet.client.requester import Requester
+from ccnet.client.requester.facade import FAULT_PENALTY
 from ccnet.worker.faults import ALLOW_ENV, WRONG_ONCHAIN_RESULT_ONCE
-from ccnet.worker.requester import FAULT_PENALTY, Requester
 
 WaitUntil = Callable[..., Awaitable[None]]
 EventsSince = Callable[[Chain, int, str, str], list[ChainEvent]]

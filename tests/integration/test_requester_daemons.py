@@ -21,10 +21,10 @@ from ccnet.client import CC, Chain, Keypair, Keys
 from ccnet.client.jobs.catalogue import load_job, module_hash
 from ccnet.client.jobs.jobspec import JobSpec
 from ccnet.client.jobs.results import output_hash
+from ccnet.client.requester import DEFAULT_FUEL_LIMIT, Requester
+from ccnet.client.requester.outcomes import Verified
 from ccnet.worker.daemon import WorkerDaemon
 from ccnet.worker.faults import ALLOW_ENV, WRONG_RESULT_ONCE
-from ccnet.worker.outcomes import Verified
-from ccnet.worker.requester import DEFAULT_FUEL_LIMIT, Requester
 
 StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
 

@@ -18,8 +18,8 @@ from ccnet.client import CC, Chain, Keypair, Keys
 from ccnet.client.jobs.billing import price
 from ccnet.client.jobs.catalogue import load_job, module_hash
 from ccnet.client.jobs.jobspec import JobSpec
-from ccnet.worker.outcomes import Rejected, TaskOutcome, Verified
-from ccnet.worker.requester import DEFAULT_FUEL_LIMIT, Job, Requester
+from ccnet.client.requester import DEFAULT_FUEL_LIMIT, Job, Requester
+from ccnet.client.requester.outcomes import Rejected, TaskOutcome, Verified
 from ccnet.worker.sandbox import Sandbox
 from ccnet.zk import Prover, ZkNode
 

@@ -19,11 +19,12 @@ from ccnet.client.jobs.billing import billable_fuel, price
 from ccnet.client.jobs.catalogue import KNOWN_PRIME_COUNTS, load_job
 from ccnet.client.jobs.exceptions import JobModuleNotBuiltError
 from ccnet.client.jobs.results import SignedResult, input_hash
+from ccnet.client.requester.spotchecks import prime_count_spot_checks
+from ccnet.client.requester.verdicts import majority
 from ccnet.worker.benchmark import REFERENCE_FUEL_PER_SECOND, run_benchmark
 from ccnet.worker.config import SandboxConfig
 from ccnet.worker.exceptions import FuelExhausted, JobExitError, MemoryLimitExceeded
 from ccnet.worker.sandbox import RunLimits, Sandbox
-from ccnet.worker.verification import majority, prime_count_spot_checks
 
 JobLoader = Callable[[str], bytes]
 

@@ -22,7 +22,7 @@ from ccnet.client.jobs.messages import (
 )
 from ccnet.client.net.exceptions import TransportClosedError
 from ccnet.client.net.webrtc import PeerSession
-from ccnet.worker.sessions import SessionPool, WorkerSession
+from ccnet.client.requester.sessions import SessionPool, WorkerSession
 
 if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path
     from tests.fixtures.requester import FakePeer

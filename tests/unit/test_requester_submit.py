@@ -21,11 +21,14 @@ from ccnet.client.jobs.results import SignedResult, input_hash, output_hash
 from ccnet.client.net.exceptions import SignalingError
 from ccnet.client.net.records import Capability, CapabilityRecord
 from ccnet.client.net.webrtc import PeerSession
-from ccnet.worker.discovery import Candidate, WorkerOffer, rank_offers
-from ccnet.worker.quality import QualityTracker, Reputation
-from ccnet.worker.requester import Requester
-from ccnet.worker.requester_exceptions import ChannelFundsError, NoWorkersError, RequesterClosed
-from ccnet.worker.sessions import SessionPool
+from ccnet.client.requester import Requester
+from ccnet.client.requester.discovery import Candidate, WorkerOffer, rank_offers
+from ccnet.client.requester.exceptions import (
+    ChannelFundsError,
+    NoWorkersError,
+    RequesterClosedError,
+)
+from ccnet.client.requester.quality import QualityTracker, Reputation
 
 if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path
     from tests.fixtures.requester import FakePeer
@@ -159,6 +162,12 @@ class Rig:
     def offers(self, *names: str) -> list[WorkerOffer]:
         return offers(list(names), self.requester.tracker)
 
+    def rig_rng(self, rng: random.Random) -> None:
+        """The randomness that draws spot checks (the plan's and the runner's)."""
+        self.requester._rng = rng
+        assert self.requester._runner is not None
+        self.requester._runner.rng = rng
+
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
@@ -185,10 +194,10 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         tasks.append(asyncio.create_task(serve(peer, by_address[worker], scripts[worker])))
         return cast(PeerSession, peer)
 
-    r._party = cast(Any, party)
-    r._pool = SessionPool(REQUESTER, connector=connector, on_open=r._attach_channel)
+    r._assemble(cast(Any, party), connector=connector)
     r._started = True
     yield Rig(r, party, scripts, unreachable, dials)
+    assert r._pool is not None
     await r._pool.close()
     for task in tasks:
         task.cancel()
@@ -294,7 +303,7 @@ async def test_a_requester_that_is_not_started_refuses_work(tmp_path: Path) -> N
     r = Requester(
         "ws://unused", REQUESTER, dht_bootstrap=[], state_dir=tmp_path, deposit_per_channel=1
     )
-    with pytest.raises(RequesterClosed):
+    with pytest.raises(RequesterClosedError):
         await r.submit(MODULE)
     with pytest.raises(ValueError):
         Requester("ws://x", REQUESTER, dht_bootstrap=[], state_dir=tmp_path, deposit_per_channel=0)
@@ -319,7 +328,7 @@ class Rigged(random.Random):
 
 async def test_auto_mode_mixes_in_a_spot_check_that_catches_a_liar(rig: Rig) -> None:
     dave = addr("Dave")
-    rig.requester._rng = Rigged(dave)
+    rig.rig_rng(Rigged(dave))
     rig.requester.add_known_answer(MODULE, ("7",), b"", b"42\n")
     rig.scripts[dave].output = lambda req: b"43\n" if req.args == ("7",) else b"42\n"
     outcome = await rig.requester.submit(MODULE, workers=rig.offers("Bob", "Charlie", "Dave"))
@@ -335,7 +344,7 @@ async def test_auto_mode_mixes_in_a_spot_check_that_catches_a_liar(rig: Rig) -> 
 
 async def test_a_passed_spot_check_is_paid_like_any_job(rig: Rig) -> None:
     bob = addr("Bob")
-    rig.requester._rng = Rigged(bob)
+    rig.rig_rng(Rigged(bob))
     rig.requester.add_known_answer(MODULE, ("7",), b"", b"42\n")
     outcome = await rig.requester.submit(MODULE, workers=rig.offers("Bob", "Charlie", "Dave"))
     (check,) = outcome.spot_checks

@@ -9,9 +9,9 @@ from substrateinterface import Keypair, KeypairType
 from ccnet.client.jobs.exceptions import UnknownCircuitError
 from ccnet.client.jobs.proofs import ProofContext, check_circuit, expected_signals
 from ccnet.client.jobs.results import SignedResult, input_hash, output_hash
-from ccnet.worker.quality import TIER_POLICIES, Tier
-from ccnet.worker.requester_exceptions import PlanError
-from ccnet.worker.verdicts import (
+from ccnet.client.requester.exceptions import PlanError
+from ccnet.client.requester.quality import TIER_POLICIES, Tier
+from ccnet.client.requester.verdicts import (
     Reply,
     ReplyKind,
     decide,

@@ -9,13 +9,13 @@ from substrateinterface import Keypair, KeypairType
 
 from ccnet.client.jobs.catalogue import KNOWN_PRIME_COUNTS
 from ccnet.client.jobs.results import SignedResult, input_hash, output_hash
-from ccnet.worker.exceptions import VerificationError
-from ccnet.worker.verification import (
+from ccnet.client.requester.exceptions import VerificationError
+from ccnet.client.requester.spotchecks import (
     SpotCheckTable,
-    majority,
     prime_count_spot_checks,
     should_spot_check,
 )
+from ccnet.client.requester.verdicts import majority
 
 MODULE = b"\x11" * 32
 INPUT = input_hash(["1000"], b"")

@@ -29,9 +29,9 @@ from typing import Any
 import aiohttp
 from substrateinterface import Keypair
 
-from ccnet.client.exceptions import MalformedMessageError
-from ccnet.client.jobs.heartbeat import Heartbeat
-from ccnet.client.jobs.messages import (
+from ..exceptions import MalformedMessageError
+from ..jobs.heartbeat import Heartbeat
+from ..jobs.messages import (
     JobFailed,
     JobRequest,
     JobResult,
@@ -42,10 +42,10 @@ from ccnet.client.jobs.messages import (
     decode_heartbeat,
     encode,
 )
-from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
-from ccnet.client.net.datachannel import DataChannelTransport
-from ccnet.client.net.exceptions import NetError, TransportClosedError
-from ccnet.client.net.webrtc import PeerConfig, PeerSession, connect
+from ..net.background import cancel_and_wait, create_task_with_logging
+from ..net.datachannel import DataChannelTransport
+from ..net.exceptions import NetError, TransportClosedError
+from ..net.webrtc import PeerConfig, PeerSession, connect
 
 __all__ = ["HeartbeatHandler", "JobExchange", "SessionPool", "WorkerSession"]
 

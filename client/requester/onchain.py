@@ -10,8 +10,8 @@ in its ``input_ref`` (task type ``b"wasm"``), so verifiers can re-run it.
 :class:`OnchainRequests` wraps the typed pallet calls of :class:`ccnet.client.Chain`
 (synchronous, run in threads), keeps every :class:`~ccnet.client.Receipt` for the
 summary, and waits for ``Disputes.DisputeResolved`` by scanning new blocks' events.
-It knows nothing of scores: :class:`~ccnet.worker.requester.Requester` updates them
-from the :class:`~ccnet.worker.outcomes.DisputeOutcome`.
+It knows nothing of scores: :class:`~ccnet.client.requester.Requester` updates them
+from the :class:`~ccnet.client.requester.outcomes.DisputeOutcome`.
 """
 
 from __future__ import annotations
@@ -21,17 +21,16 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ccnet.client.exceptions import DisputesError
-from ccnet.client.jobs.jobspec import TASK_TYPE, JobSpec
-from ccnet.client.pallets._base import variant
-from ccnet.client.pallets.tasks import Assignment
-
+from ..exceptions import DisputesError
+from ..jobs.jobspec import TASK_TYPE, JobSpec
+from ..pallets._base import variant
+from ..pallets.tasks import Assignment
+from .exceptions import DisputeTimeoutError, OnchainTimeoutError
 from .outcomes import DisputeOutcome
-from .requester_exceptions import DisputeTimeout, OnchainTimeout
 from .verdicts import HashMajority, hash_majority
 
 if TYPE_CHECKING:
-    from ccnet.client import Chain, ChainEvent, Keypair, Receipt
+    from .. import Chain, ChainEvent, Keypair, Receipt
 
 __all__ = ["DEFAULT_OUTPUT_SPEC", "OnchainRequests", "dispute_outcome"]
 
@@ -105,14 +104,14 @@ class OnchainRequests:
         self, task_id: int, count: int, *, timeout: float = 120.0, poll_interval: float = 0.5
     ) -> list[Assignment]:
         """Wait until *count* workers submitted a result for *task_id*; returns the
-        claims. Raises :class:`OnchainTimeout`."""
+        claims. Raises :class:`OnchainTimeoutError`."""
         deadline = time.monotonic() + timeout
         while True:
             found = await self.results(task_id)
             if sum(1 for a in found if a.result_hash is not None) >= count:
                 return found
             if time.monotonic() > deadline:
-                raise OnchainTimeout(
+                raise OnchainTimeoutError(
                     f"task {task_id}: {sum(a.result_hash is not None for a in found)} of "
                     f"{count} results after {timeout:g} s"
                 )
@@ -171,7 +170,7 @@ class OnchainRequests:
 
         Events are scanned from *from_block* (default: the block the dispute was opened
         in, when this object opened it; else 64 blocks back). Raises
-        :class:`DisputeTimeout`.
+        :class:`DisputeTimeoutError`.
         """
         first = from_block if from_block is not None else self._opened_at.get(dispute_id)
         if first is None:
@@ -193,5 +192,5 @@ class OnchainRequests:
                         logger.info("resolving dispute %d: %s", dispute_id, err)
                     continue
             if time.monotonic() > deadline:
-                raise DisputeTimeout(dispute_id, timeout)
+                raise DisputeTimeoutError(dispute_id, timeout)
             await asyncio.sleep(poll_interval)

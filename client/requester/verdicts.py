@@ -13,7 +13,7 @@ timeout). :func:`decide` then compares the valid results:
 
 1. A known answer (spot check) decides alone: results with that output hash agree,
    the others dissent. Verified if at least one agrees.
-2. Else, with several workers asked, :func:`~ccnet.worker.verification.majority` over
+2. Else, with several workers asked, :func:`~ccnet.client.requester.verdicts.majority` over
    the valid results with a quorum of a strict majority *of the workers asked*
    (3 asked, 1 timed out: 2 must agree). No quorum: rejected, nobody paid.
 3. Else (one worker), its valid result is accepted.
@@ -28,26 +28,30 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
-from ccnet.client.jobs.billing import price
-from ccnet.client.jobs.results import SignedResult
-
-from .exceptions import VerificationError
+from ..jobs.billing import price
+from ..jobs.results import SignedResult
+from .exceptions import PlanError, VerificationError
 from .quality import TierPolicy
-from .requester_exceptions import PlanError
-from .verification import majority
+
+_H = TypeVar("_H", bytes, str)
 
 __all__ = [
     "VERIFY_MODES",
     "Decision",
     "HashMajority",
+    "MajorityVerdict",
     "Plan",
     "Reply",
     "ReplyKind",
     "decide",
     "hash_majority",
+    "majority",
     "payments",
     "plan_verification",
+    "strict_majority",
+    "winning_hash",
 ]
 
 VERIFY_MODES = ("auto", "none", "majority", "spot", "proof")
@@ -86,6 +90,75 @@ class Reply:
     @property
     def valid(self) -> bool:
         return self.kind is ReplyKind.RETURNED and self.result is not None
+
+
+def strict_majority(voters: int) -> int:
+    """Votes a strict majority of *voters* needs: ``voters // 2 + 1`` (2 of 3, 3 of 4)."""
+    return voters // 2 + 1
+
+
+def winning_hash(hashes: Sequence[_H], need: int) -> tuple[_H | None, int]:
+    """The majority rule every verdict uses: the hash given most often wins if at least
+    *need* voters gave it and no other hash was given as often (a tie decides nothing).
+    Returns (winner or None, the most votes any hash got)."""
+    if not hashes:
+        return None, 0
+    (winner, votes), *rest = Counter(hashes).most_common()
+    if votes < need or (rest and rest[0][1] == votes):
+        return None, votes
+    return winner, votes
+
+
+@dataclass(frozen=True)
+class MajorityVerdict:
+    """The decision over redundant results of one job."""
+
+    output_hash: bytes
+    """The output hash the majority agrees on, 32 bytes."""
+    agreeing: tuple[str, ...]
+    """Workers whose result has that hash (sorted)."""
+    dissenting: tuple[str, ...]
+    """Workers whose result differs (sorted): candidates for a dispute."""
+    fuel_used: int
+    """The smallest fuel claim among the agreeing results, fuel."""
+    fuel_disagreement: bool
+    """Whether the agreeing results claimed different fuel (a sign of a lying worker
+    or of a different Wasmtime version)."""
+
+
+def majority(results: Sequence[SignedResult], *, quorum: int | None = None) -> MajorityVerdict:
+    """Decide *results* (one per worker, all for the same job and input).
+
+    The winning output hash must be claimed by at least *quorum* workers (default: a
+    strict majority, :func:`strict_majority`). Signatures must have been checked
+    (:meth:`SignedResult.verify`). Raises :class:`VerificationError` for no results,
+    results of different jobs, a worker with two results, or no hash reaching quorum.
+    """
+    if not results:
+        raise VerificationError("no results to decide")
+    jobs = {(r.task_id, r.module_hash, r.input_hash) for r in results}
+    if len(jobs) != 1:
+        raise VerificationError("the results are for different jobs or inputs")
+    workers = [r.worker for r in results]
+    if len(set(workers)) != len(workers):
+        raise VerificationError("a worker submitted more than one result")
+    need = strict_majority(len(results)) if quorum is None else quorum
+    if need < 1:
+        raise VerificationError("quorum must be at least 1")
+    winner, votes = winning_hash([r.output_hash for r in results], need)
+    if winner is None:
+        raise VerificationError(
+            f"no output hash reaches a quorum of {need} ({votes} of {len(results)} agree)"
+        )
+    agreeing = [r for r in results if r.output_hash == winner]
+    fuels = {r.fuel_used for r in agreeing}
+    return MajorityVerdict(
+        output_hash=winner,
+        agreeing=tuple(sorted(r.worker for r in agreeing)),
+        dissenting=tuple(sorted(r.worker for r in results if r.output_hash != winner)),
+        fuel_used=min(fuels),
+        fuel_disagreement=len(fuels) > 1,
+    )
 
 
 @dataclass(frozen=True)
@@ -154,7 +227,7 @@ def decide(
     if asked > 1:
         try:
             verdict = majority(
-                [r.result for r in valid if r.result is not None], quorum=asked // 2 + 1
+                [r.result for r in valid if r.result is not None], quorum=strict_majority(asked)
             )
         except VerificationError as err:
             return Decision(False, "majority", reason=str(err), votes=dict(votes))
@@ -207,9 +280,9 @@ def hash_majority(results: Mapping[str, str | None], *, quorum: int | None = Non
     pending = tuple(sorted(w for w, h in results.items() if h is None))
     if not submitted:
         return HashMajority(None, (), (), pending)
-    need = len(submitted) // 2 + 1 if quorum is None else quorum
-    (winner, count), *rest = Counter(submitted.values()).most_common()
-    if count < need or (rest and rest[0][1] == count):
+    need = strict_majority(len(submitted)) if quorum is None else quorum
+    winner, _ = winning_hash(list(submitted.values()), need)
+    if winner is None:
         return HashMajority(None, (), tuple(sorted(submitted)), pending)
     return HashMajority(
         winner,

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ccnet.client.jobs.results import SignedResult
-
+from ..jobs.results import SignedResult
 from .quality import QualityScore, Tier
 
 __all__ = [
@@ -22,6 +21,7 @@ __all__ = [
     "Disputed",
     "Rejected",
     "RequesterStats",
+    "RequesterTally",
     "SpotCheckReport",
     "TaskOutcome",
     "Verification",
@@ -102,7 +102,7 @@ class SpotCheckReport:
 
 @dataclass(frozen=True)
 class TaskOutcome:
-    """The result of :meth:`~ccnet.worker.requester.Requester.submit`."""
+    """The result of :meth:`~ccnet.client.requester.Requester.submit`."""
 
     task_id: int
     """The job id bound into every signed result (u64; the on-chain task id if given)."""
@@ -195,3 +195,23 @@ class RequesterStats:
     @property
     def onchain_extrinsics(self) -> int:
         return self.channel_extrinsics + self.other_extrinsics
+
+
+@dataclass
+class RequesterTally:
+    """The requester's running counts, kept as jobs run (the mutable side of
+    :class:`RequesterStats`)."""
+
+    tasks_run: int = 0
+    tasks_verified: int = 0
+    tasks_rejected: int = 0
+    spot_checks: int = 0
+    spot_checks_failed: int = 0
+    workers: dict[str, WorkerStats] = field(default_factory=dict)
+    tiers: dict[str, Tier] = field(default_factory=dict)
+    """The tier each worker had when last ranked."""
+    disputes: list[DisputeOutcome] = field(default_factory=list)
+
+    def worker(self, address: str) -> WorkerStats:
+        """The stats of *address* (made on first use)."""
+        return self.workers.setdefault(address, WorkerStats())

@@ -1,33 +1,33 @@
-"""Errors of the requester SDK (:mod:`ccnet.worker.requester`); all descend from
-:class:`RequesterError`, a :class:`~ccnet.worker.exceptions.WorkerError` (so a
-:class:`~ccnet.client.exceptions.CcnetError`).
+"""Errors of the requester SDK (:mod:`ccnet.client.requester`); all descend from
+:class:`RequesterError`, a :class:`~ccnet.client.exceptions.CcnetError`.
 
 What a *worker* did wrong is not an error here: a wrong, late or unproven result is
-reported in the :class:`~ccnet.worker.requester.TaskOutcome` (``Rejected``, dissenters,
+reported in the :class:`~ccnet.client.requester.outcomes.TaskOutcome` (``Rejected``, dissenters,
 per-worker reports). These errors are about the requester's own situation: no workers
 to ask, no money in a channel, a job the SDK cannot plan, a closed requester.
 """
 
 from __future__ import annotations
 
-from .exceptions import WorkerError
+from ..exceptions import CcnetError
 
 __all__ = [
     "ChannelFundsError",
-    "DisputeTimeout",
+    "DisputeTimeoutError",
     "NoWorkersError",
-    "OnchainTimeout",
+    "OnchainTimeoutError",
     "PlanError",
-    "RequesterClosed",
+    "RequesterClosedError",
     "RequesterError",
+    "VerificationError",
 ]
 
 
-class RequesterError(WorkerError):
+class RequesterError(CcnetError):
     """Root of the requester SDK's errors."""
 
 
-class RequesterClosed(RequesterError):
+class RequesterClosedError(RequesterError):
     """The requester is not started, or already closed."""
 
 
@@ -43,6 +43,11 @@ class NoWorkersError(RequesterError):
         self.task_type = task_type
         self.wanted = wanted
         self.found = found
+
+
+class VerificationError(RequesterError):
+    """Redundant results could not be decided (no results, results of different jobs,
+    or no output hash reaching the quorum)."""
 
 
 class PlanError(RequesterError):
@@ -64,11 +69,11 @@ class ChannelFundsError(RequesterError):
         self.available = available
 
 
-class OnchainTimeout(RequesterError):
+class OnchainTimeoutError(RequesterError):
     """An on-chain task did not get the results it waited for in time."""
 
 
-class DisputeTimeout(RequesterError):
+class DisputeTimeoutError(RequesterError):
     """A dispute was not resolved in time (``dispute_id``)."""
 
     def __init__(self, dispute_id: int, timeout: float) -> None:

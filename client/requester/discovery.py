@@ -10,9 +10,9 @@ score (uptime, latency consistency, success rate)"); seed 003 section 2.1 step 2
    (``Credits.Stakes``), not banned at the current block (``banned_until``). The
    record's signature already proves the announcer holds the account key.
 3. :func:`rank_offers` scores each with the requester's
-   :class:`~ccnet.worker.quality.QualityTracker` and sorts best first: by score, then
+   :class:`~ccnet.client.requester.quality.QualityTracker` and sorts best first: by score, then
    cheaper, then faster, then address (deterministic). Each offer carries its
-   reputation tier (:func:`~ccnet.worker.quality.tier_of` over the score and the chain's
+   reputation tier (:func:`~ccnet.client.requester.quality.tier_of` over the score and the chain's
    reputation counters), which picks the verification policy.
 """
 
@@ -23,8 +23,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ccnet.client.net.records import CapabilityRecord
-
+from ..net.records import CapabilityRecord
 from .quality import (
     TIER_POLICIES,
     QualityScore,
@@ -36,8 +35,8 @@ from .quality import (
 )
 
 if TYPE_CHECKING:
-    from ccnet.client import Chain, WorkerInfo
-    from ccnet.client.net.dht import CapabilityDirectory
+    from .. import Chain, WorkerInfo
+    from ..net.dht import CapabilityDirectory
 
 __all__ = ["Candidate", "WorkerOffer", "check_onchain", "discover", "is_eligible", "rank_offers"]
 
