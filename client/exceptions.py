@@ -145,6 +145,11 @@ def dispatch_error(
     return cls(pallet, name, docs, block_hash=block_hash, extrinsic_hash=extrinsic_hash)
 
 
+class ConfigError(CcnetError):
+    """A setting is missing, mistyped or out of range: the ``ccnet`` config file (unknown
+    or mistyped keys, bad TOML), or a component's own settings (they subclass it)."""
+
+
 class SigningError(CcnetError, ValueError):
     """A key that cannot make ccnet signatures (not sr25519, or no secret)."""
 

@@ -201,7 +201,7 @@ class WorkerDaemon:
         Raises :class:`~ccnet.worker.exceptions.ConfigError` (fault injection not
         allowed, bad settings), :class:`~ccnet.client.exceptions.ChainConnectionError`,
         the chain's dispatch errors and
-        :class:`~ccnet.worker.daemon_exceptions.RegistrationError` (staking, registering),
+        :class:`~ccnet.worker.exceptions.RegistrationError` (staking, registering),
         :class:`~ccnet.client.net.exceptions.DhtError` (DHT port taken, no bootstrap node
         answered), :class:`~ccnet.worker.exceptions.BenchmarkError`, ``OSError`` (the
         signaling port is taken). Whatever was started is stopped again on failure.

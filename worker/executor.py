@@ -41,8 +41,7 @@ from ccnet.client.jobs.exceptions import JobModuleNotBuiltError
 from ccnet.client.jobs.heartbeat import HeartbeatMetrics
 from ccnet.client.jobs.results import SignedResult, input_hash
 
-from .daemon_exceptions import ModuleRejected, UnknownModule
-from .exceptions import JobRunError
+from .exceptions import JobRunError, ModuleRejectedError, UnknownModuleError, WorkerBusyError
 from .faults import FaultInjector
 from .modules import CompiledModule
 from .sandbox import RunLimits, RunOutcome, Sandbox
@@ -118,17 +117,17 @@ class ModuleStore:
         return wasm
 
     def add(self, wasm: bytes, expected_hash: bytes | None = None) -> bytes:
-        """Keep *wasm* and return its hash. Raises :class:`ModuleRejected` when it does not
+        """Keep *wasm* and return its hash. Raises :class:`ModuleRejectedError` when it does not
         hash to *expected_hash*, is over ``max_module_bytes`` or is not Wasm."""
         if len(wasm) > self.max_module_bytes:
-            raise ModuleRejected(
+            raise ModuleRejectedError(
                 f"module of {len(wasm)} bytes is over the {self.max_module_bytes}-byte cap"
             )
         if not wasm.startswith(WASM_MAGIC):
-            raise ModuleRejected("not a Wasm binary (no \\0asm header)")
+            raise ModuleRejectedError("not a Wasm binary (no \\0asm header)")
         digest = module_hash(wasm)
         if expected_hash is not None and digest != expected_hash:
-            raise ModuleRejected(
+            raise ModuleRejectedError(
                 f"module bytes hash to 0x{digest.hex()}, not 0x{expected_hash.hex()}"
             )
         path = self._path(digest)
@@ -221,13 +220,13 @@ class JobExecutor:
 
     def _compiled(self, digest: bytes) -> CompiledModule:
         if digest not in self.modules:
-            raise UnknownModule(digest)
+            raise UnknownModuleError(digest)
         compiled = self.sandbox.modules.get(digest)
         if compiled is not None:
             return compiled
         wasm = self.modules.get(digest)
         if wasm is None:
-            raise UnknownModule(digest)
+            raise UnknownModuleError(digest)
         return self.sandbox.compile(wasm)
 
     def _run(
@@ -259,12 +258,13 @@ class JobExecutor:
 
         *honest* bypasses fault injection (re-executions as a verifier); *onchain* says
         the result is to be submitted on chain (for the fault modes that only lie
-        there). *label* names the job in logs. Raises :class:`UnknownModule`, the sandbox's errors
-        (:class:`~ccnet.worker.exceptions.JobRunError` and the ones raised before
-        running), or ``RuntimeError`` once closed.
+        there). *label* names the job in logs. Raises :class:`UnknownModuleError`, the
+        sandbox's errors (:class:`~ccnet.worker.exceptions.JobRunError` and the ones raised
+        before running), or :class:`WorkerBusyError` once closed (the daemon is
+        stopping).
         """
         if self._closed:
-            raise RuntimeError("the executor is closed")
+            raise WorkerBusyError("the worker is shutting down (its executor is closed)")
         loop = asyncio.get_running_loop()
         call = functools.partial(self._run, module, tuple(args), stdin, limits, seed)
         self.running += 1
@@ -313,7 +313,7 @@ class JobExecutor:
 
     async def close(self) -> None:
         """Refuse new jobs, interrupt the running ones (they end as
-        :class:`~ccnet.worker.exceptions.DeadlineExceeded`) and wait for the threads."""
+        :class:`~ccnet.worker.exceptions.DeadlineExceededError`) and wait for the threads."""
         if self._closed:
             return
         self._closed = True

@@ -38,6 +38,7 @@ from ccnet.channels.exceptions import OversizeMessage, TransportClosed
 from ccnet.client.exceptions import MalformedMessageError
 from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatSchedule, heartbeat_loop
 from ccnet.client.jobs.messages import (
+    FailureCode,
     JobFailed,
     JobRequest,
     JobResult,
@@ -52,17 +53,10 @@ from ccnet.client.jobs.messages import (
 from ccnet.client.jobs.proofs import JOB_CIRCUITS
 from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
 
-from .daemon_exceptions import (
-    DaemonError,
-    PaymentError,
-    UnsupportedRequest,
-)
 from .exceptions import (
-    ConfigError,
-    InputTooLarge,
-    InvalidModuleError,
     JobRunError,
-    SandboxClosedError,
+    PaymentError,
+    UnsupportedRequestError,
     WorkerError,
 )
 from .executor import JobExecutor
@@ -107,19 +101,16 @@ class Session(Protocol):
     def transport(self, label: str = ...) -> Any: ...
 
 
-def wire_code(err: BaseException) -> str:
-    """The :class:`JobFailed` code of an error that ended a job."""
-    if isinstance(err, JobRunError | DaemonError):
-        return str(err.code)
-    if isinstance(err, InvalidModuleError):
-        return "invalid-module"
-    if isinstance(err, InputTooLarge):
-        return "input-too-large"
-    if isinstance(err, ConfigError | MalformedMessageError):
-        return "malformed"
-    if isinstance(err, SandboxClosedError | RuntimeError):
-        return "busy"
-    return "internal"
+def wire_code(err: BaseException) -> FailureCode:
+    """The :class:`JobFailed` code of an error that ended a job: the worker error's own
+    ``code``, ``malformed`` for a message that does not decode, else ``internal`` (a bug
+    here is the worker's fault; only :class:`~ccnet.worker.exceptions.WorkerBusyError`
+    says ``busy``)."""
+    if isinstance(err, WorkerError):
+        return err.code
+    if isinstance(err, MalformedMessageError):
+        return FailureCode.MALFORMED
+    return FailureCode.INTERNAL
 
 
 @dataclass
@@ -198,12 +189,12 @@ class JobSessionHandler:
                 try:
                     data = await state.tasks.recv()
                 except OversizeMessage as err:
-                    await self._fail(state, UNDECODABLE_JOB_ID, "malformed", str(err))
+                    await self._fail(state, UNDECODABLE_JOB_ID, FailureCode.MALFORMED, str(err))
                     continue
                 try:
                     message = decode(data)
                 except MalformedMessageError as err:
-                    await self._fail(state, UNDECODABLE_JOB_ID, "malformed", str(err))
+                    await self._fail(state, UNDECODABLE_JOB_ID, FailureCode.MALFORMED, str(err))
                     continue
                 await self._dispatch(state, message)
         except TransportClosed:
@@ -225,35 +216,38 @@ class JobSessionHandler:
             request = state.waiting.pop(message.job_id, None)
             if request is None:
                 await self._fail(
-                    state, message.job_id, "malformed", "no module was asked for this job"
+                    state, message.job_id, FailureCode.MALFORMED, "no module was asked for this job"
                 )
                 return
             if await self._add_module(state, request, message.module):
                 await self._spawn(state, request)
         else:
             await self._fail(
-                state, message.job_id, "malformed", f"a worker does not take {message.TYPE}"
+                state,
+                message.job_id,
+                FailureCode.MALFORMED,
+                f"a worker does not take {message.TYPE}",
             )
 
     async def _add_module(self, state: _State, request: JobRequest, wasm: bytes) -> bool:
         try:
             self.executor.modules.add(wasm, request.module_hash)
-        except DaemonError as err:
+        except WorkerError as err:
             await self._fail(state, request.job_id, wire_code(err), str(err))
             return False
         return True
 
     def _check(self, request: JobRequest) -> None:
         if request.rate_planck_per_fuel < self.rate_planck_per_fuel:
-            raise UnsupportedRequest(
+            raise UnsupportedRequestError(
                 f"rate {request.rate_planck_per_fuel} planck/fuel is below this worker's "
                 f"{self.rate_planck_per_fuel}"
             )
         if request.proof is not None:
             if self.proofs is None:
-                raise UnsupportedRequest("this worker makes no proofs")
+                raise UnsupportedRequestError("this worker makes no proofs")
             if request.proof not in JOB_CIRCUITS:
-                raise UnsupportedRequest(
+                raise UnsupportedRequestError(
                     f"no proof circuit {request.proof!r} here "
                     f"(supported: {', '.join(JOB_CIRCUITS)})"
                 )
@@ -262,12 +256,12 @@ class JobSessionHandler:
         if state.channel_id == channel_id:
             return
         if state.channel_id is not None:
-            raise UnsupportedRequest(
+            raise UnsupportedRequestError(
                 f"this session is paid through channel 0x{state.channel_id.hex()}; "
                 "open a new session for another channel"
             )
         if self.payments is None:
-            raise UnsupportedRequest("this worker takes no payment channels")
+            raise UnsupportedRequestError("this worker takes no payment channels")
         if state.channels is None:
             raise PaymentError(f"the session has no {CHANNELS_LABEL!r} data channel")
         await self.payments.bind(channel_id, state.remote, state.channels)
@@ -278,7 +272,7 @@ class JobSessionHandler:
             self._check(request)
             if request.channel_id is not None:
                 await self._bind_payment(state, request.channel_id)
-        except DaemonError as err:
+        except WorkerError as err:
             await self._fail(state, request.job_id, wire_code(err), str(err))
             return
         if request.module is not None and not await self._add_module(
@@ -289,7 +283,9 @@ class JobSessionHandler:
             await self._spawn(state, request)
             return
         if len(state.waiting) >= MAX_WAITING_MODULES:
-            await self._fail(state, request.job_id, "busy", "too many jobs wait for modules")
+            await self._fail(
+                state, request.job_id, FailureCode.BUSY, "too many jobs wait for modules"
+            )
             return
         state.waiting[request.job_id] = request
         await self._send(state, ModuleNeeded(request.job_id, module_hash=request.module_hash))
@@ -327,8 +323,12 @@ class JobSessionHandler:
         except JobRunError as err:
             await self._fail(state, request.job_id, err.code, str(err), err.fuel_used)
             return
-        except (WorkerError, RuntimeError) as err:
+        except WorkerError as err:
             await self._fail(state, request.job_id, wire_code(err), str(err))
+            return
+        except Exception as err:  # a bug: answered as the worker's fault, not as busy
+            log.exception("job %s of %s failed", request.job_id.hex(), state.remote)
+            await self._fail(state, request.job_id, FailureCode.INTERNAL, f"internal error: {err}")
             return
         proof: dict[str, Any] | None = None
         if request.proof is not None and self.proofs is not None:
@@ -345,7 +345,7 @@ class JobSessionHandler:
                         else self.executor.fuel_limit(limits)
                     ),
                 )
-            except DaemonError as err:
+            except WorkerError as err:
                 await self._fail(
                     state, request.job_id, wire_code(err), str(err), job.outcome.fuel_used
                 )
@@ -359,10 +359,14 @@ class JobSessionHandler:
         try:
             data = encode(reply)
         except MalformedMessageError as err:
-            await self._fail(state, request.job_id, "output-limit", str(err), job.outcome.fuel_used)
+            await self._fail(
+                state, request.job_id, FailureCode.OUTPUT_LIMIT, str(err), job.outcome.fuel_used
+            )
             return
         try:
             await state.tasks.send(data)
         except OversizeMessage as err:  # within the protocol's cap, over the transport's
             text = f"the result does not fit in one message of this session: {err}"
-            await self._fail(state, request.job_id, "output-limit", text, job.outcome.fuel_used)
+            await self._fail(
+                state, request.job_id, FailureCode.OUTPUT_LIMIT, text, job.outcome.fuel_used
+            )

@@ -51,8 +51,7 @@ from ccnet.client.exceptions import CcnetError, DisputesError, MalformedMessageE
 from ccnet.client.jobs.jobspec import TASK_TYPE, JobSpec
 from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
 
-from .daemon_exceptions import ModuleRejected, RegistrationError, UnknownModule
-from .exceptions import JobRunError
+from .exceptions import JobRunError, ModuleRejectedError, RegistrationError, UnknownModuleError
 from .executor import JobExecutor, ModuleStore
 
 if TYPE_CHECKING:
@@ -179,12 +178,12 @@ class InputFetcher:
     def ensure_module(self, spec: JobSpec, modules: ModuleStore) -> None:
         """Make the spec's module known to *modules*: fetched from ``module_ar`` (and
         checked against ``module_hash``) when it is not already. Raises
-        :class:`UnknownModule` when it is unknown and the spec gives no ``module_ar``,
-        :class:`ModuleRejected` when the fetched bytes do not match."""
+        :class:`UnknownModuleError` when it is unknown and the spec gives no ``module_ar``,
+        :class:`ModuleRejectedError` when the fetched bytes do not match."""
         if spec.module_hash in modules:
             return
         if spec.module_ar is None:
-            raise UnknownModule(spec.module_hash)
+            raise UnknownModuleError(spec.module_hash)
         modules.add(self._client().fetch(spec.module_ar), spec.module_hash)
 
     def available(self, spec: JobSpec, modules: ModuleStore) -> bool:
@@ -433,7 +432,7 @@ class TaskWatcher(_Duty):
         try:
             await self._call(self.fetcher.ensure_module, spec, self.executor.modules)
             stdin = await self._call(self.fetcher.stdin, spec)
-        except (UnknownModule, ModuleRejected, MalformedMessageError) as err:
+        except (UnknownModuleError, ModuleRejectedError, MalformedMessageError) as err:
             log.warning("task %d: cannot get its module or input: %s", task_id, err)
             return
         if not claimed:
@@ -548,7 +547,7 @@ class DisputeVerifier(_Duty):
                 honest=True,
                 label=f"dispute {dispute_id} (task {dispute.task_id})",
             )
-        except (JobRunError, UnknownModule, ModuleRejected, MalformedMessageError) as err:
+        except (JobRunError, UnknownModuleError, ModuleRejectedError, MalformedMessageError) as err:
             log.warning("dispute %d: cannot re-execute task %d: %s", dispute_id, task.task_id, err)
             return
         output_hash = job.outcome.output_hash

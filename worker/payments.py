@@ -35,7 +35,7 @@ from ccnet.channels import (
 )
 from ccnet.client.exceptions import CcnetError
 
-from .daemon_exceptions import PaymentError
+from .exceptions import PaymentError
 
 if TYPE_CHECKING:
     from ccnet.client import Chain

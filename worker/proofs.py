@@ -16,7 +16,7 @@ What each supported circuit proves about a job (``JobRequest.proof`` names it):
   ``task`` = the result's ``task_id``. Public signals ``[digest, task]``.
 
 ``matmul`` needs the matrices as the circuit sees them, which a generic Wasm job does
-not give: it is refused (:class:`~ccnet.worker.daemon_exceptions.UnsupportedRequest`).
+not give: it is refused (:class:`~ccnet.worker.exceptions.UnsupportedRequestError`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ccnet.client.jobs.proofs import JOB_CIRCUITS
 from ccnet.zk import Prover, ZkError
 from ccnet.zk.tasks import billing_input, encode_chunks, poseidon_commit_input
 
-from .daemon_exceptions import ProofFailed, UnsupportedRequest
+from .exceptions import ProofFailedError, UnsupportedRequestError
 
 __all__ = ["ProofService"]
 
@@ -55,8 +55,8 @@ class ProofService:
     def inputs(
         circuit: str, *, task_id: int, output: bytes, fuel: int, rate: int, fuel_budget: int
     ) -> dict[str, object]:
-        """The circuit inputs for a job result. Raises :class:`UnsupportedRequest` for a
-        circuit not in :data:`JOB_CIRCUITS` and :class:`ProofFailed` when the
+        """The circuit inputs for a job result. Raises :class:`UnsupportedRequestError` for a
+        circuit not in :data:`JOB_CIRCUITS` and :class:`ProofFailedError` when the
         values do not fit the circuit (e.g. an output over 247 bytes)."""
         try:
             if circuit == "billing":
@@ -64,8 +64,8 @@ class ProofService:
             if circuit == "poseidon_commit":
                 return poseidon_commit_input(encode_chunks(output), task_id)
         except ValueError as err:
-            raise ProofFailed(f"{circuit}: {err}") from None
-        raise UnsupportedRequest(
+            raise ProofFailedError(f"{circuit}: {err}") from None
+        raise UnsupportedRequestError(
             f"no proof circuit {circuit!r} here (supported: {', '.join(JOB_CIRCUITS)})"
         )
 
@@ -73,14 +73,14 @@ class ProofService:
         self, circuit: str, *, task_id: int, output: bytes, fuel: int, rate: int, fuel_budget: int
     ) -> dict[str, Any]:
         """The proof bundle (:meth:`ccnet.zk.prover.ProofBundle.to_json`) of a result.
-        Raises :class:`UnsupportedRequest` or :class:`ProofFailed`."""
+        Raises :class:`UnsupportedRequestError` or :class:`ProofFailedError`."""
         inputs = self.inputs(
             circuit, task_id=task_id, output=output, fuel=fuel, rate=rate, fuel_budget=fuel_budget
         )
         try:
             bundle = await self._get().aprove(circuit, inputs)
         except ZkError as err:
-            raise ProofFailed(f"{circuit}: {err}") from None
+            raise ProofFailedError(f"{circuit}: {err}") from None
         return bundle.to_json()
 
     def close(self) -> None:

@@ -10,16 +10,16 @@ Limits (defaults in :class:`~ccnet.worker.config.SandboxConfig`, lowered per run
 :class:`RunLimits`):
 
 - **fuel** (10 billion): every Wasm instruction burns fuel; at zero the job traps
-  (:class:`FuelExhausted`). The fuel used is what the job is billed for.
+  (:class:`FuelExhaustedError`). The fuel used is what the job is billed for.
 - **deadline** (30 s): a ticker thread increments the engine epoch every 10 ms; a
-  store's deadline is ``ceil(timeout / tick)`` epochs (:class:`DeadlineExceeded`).
+  store's deadline is ``ceil(timeout / tick)`` epochs (:class:`DeadlineExceededError`).
 - **memory** (256 MiB, one linear memory, one instance, few tables, through Wasmtime's
   store limits): ``memory.grow`` past the cap fails; a job that then stops is reported
-  as :class:`MemoryLimitExceeded` (see :func:`_hit_memory_cap` for how that is told).
+  as :class:`MemoryLimitError` (see :func:`_hit_memory_cap` for how that is told).
 - **output**: stdout and stderr are captured in memory up to their caps; a write past
-  a cap fails in the guest and the run raises :class:`OutputLimitExceeded`.
+  a cap fails in the guest and the run raises :class:`OutputLimitError`.
 - **input**: stdin (served from a file in a private temporary directory) and argv
-  are capped before anything runs (:class:`InputTooLarge`).
+  are capped before anything runs (:class:`InputTooLargeError`).
 
 Capabilities: WASI with explicit argv (``["job", *args]``), no environment
 variables, no preopened directories (so no file system: ``path_open`` has no
@@ -69,15 +69,15 @@ from ccnet.client.jobs.results import output_hash
 from .config import SandboxConfig
 from .exceptions import (
     ConfigError,
-    DeadlineExceeded,
-    FuelExhausted,
-    InputTooLarge,
+    DeadlineExceededError,
+    FuelExhaustedError,
+    InputTooLargeError,
     InvalidModuleError,
     JobExitError,
     JobRunError,
-    JobTrapped,
-    MemoryLimitExceeded,
-    OutputLimitExceeded,
+    JobTrapError,
+    MemoryLimitError,
+    OutputLimitError,
     SandboxClosedError,
 )
 from .modules import CompiledModule, ModuleCache
@@ -371,10 +371,10 @@ class Sandbox:
         ``random_get``. Returns the outcome when the job exits with code 0.
 
         Raises (all :class:`JobRunError`, with ``fuel_used`` and ``stderr``):
-        :class:`FuelExhausted`, :class:`DeadlineExceeded`, :class:`MemoryLimitExceeded`,
-        :class:`OutputLimitExceeded`, :class:`JobTrapped`, :class:`JobExitError`.
+        :class:`FuelExhaustedError`, :class:`DeadlineExceededError`, :class:`MemoryLimitError`,
+        :class:`OutputLimitError`, :class:`JobTrapError`, :class:`JobExitError`.
         Before running: :class:`InvalidModuleError` (does not compile, unknown imports,
-        no ``_start``), :class:`InputTooLarge`, :class:`SandboxClosedError`,
+        no ``_start``), :class:`InputTooLargeError`, :class:`SandboxClosedError`,
         :class:`~ccnet.worker.exceptions.ConfigError` (limits above the caps).
         """
         if self._closed.is_set():
@@ -384,11 +384,11 @@ class Sandbox:
         argv = [ARGV0, *args]
         argv_size = sum(len(a.encode()) + 1 for a in argv)
         if argv_size > self.config.argv_limit_bytes or any("\0" in a for a in argv):
-            raise InputTooLarge(
+            raise InputTooLargeError(
                 f"argv is {argv_size} bytes or holds NUL (cap {self.config.argv_limit_bytes})"
             )
         if len(stdin) > self.config.stdin_limit_bytes:
-            raise InputTooLarge(
+            raise InputTooLargeError(
                 f"stdin is {len(stdin)} bytes (cap {self.config.stdin_limit_bytes})"
             )
         with tempfile.TemporaryDirectory(prefix="ccnet-job-") as tmp:
@@ -505,7 +505,7 @@ class Sandbox:
         except wasmtime.WasmtimeError as err:
             text = str(err)
             if "memory" in text and ("limit" in text or "minimum" in text):
-                raise MemoryLimitExceeded(
+                raise MemoryLimitError(
                     f"the module needs more memory than the cap of {limit.memory_bytes} bytes",
                     fuel_used=0,
                 ) from None
@@ -555,7 +555,7 @@ def _classify(
     err_bytes = bytes(stderr.data) if stderr is not None else b""
     for name, capture in (("stdout", stdout), ("stderr", stderr)):
         if capture is not None and capture.overflow:
-            return OutputLimitExceeded(
+            return OutputLimitError(
                 f"the job wrote more than {capture.limit} bytes to {name}",
                 stream=name,
                 fuel_used=fuel_used,
@@ -565,21 +565,21 @@ def _classify(
         return None
     code = failure.trap_code if isinstance(failure, wasmtime.Trap) else None
     if code == wasmtime.TrapCode.OUT_OF_FUEL:
-        return FuelExhausted(
+        return FuelExhaustedError(
             f"the job used up its fuel ({fuel_used})", fuel_used=fuel_used, stderr=err_bytes
         )
     if code == wasmtime.TrapCode.INTERRUPT:
-        return DeadlineExceeded(
+        return DeadlineExceededError(
             "the job ran past its deadline", fuel_used=fuel_used, stderr=err_bytes
         )
     if _hit_memory_cap(err_bytes, memory_bytes, memory_cap):
-        return MemoryLimitExceeded(
+        return MemoryLimitError(
             f"the job needed more than {memory_cap} bytes of memory (at {memory_bytes})",
             fuel_used=fuel_used,
             stderr=err_bytes,
         )
     if failure is not None:
-        return JobTrapped(
+        return JobTrapError(
             f"the job trapped: {_trap_reason(failure)}",
             trap=code.name if code is not None else None,
             fuel_used=fuel_used,

@@ -29,9 +29,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ccnet.worker.config import WorkerConfig
-from ccnet.worker.faults import ALLOW_ENV, FAULT_MODES
-
+from ..config import ALLOW_FAULT_INJECTION_ENV, FAULT_MODES
 from ._common import CliContext, KeyOpt, UserError, format_cc, parse_amount
 
 __all__ = ["JsonLogFormatter", "app", "parse_bootstrap"]
@@ -188,7 +186,7 @@ def run(
         str | None,
         typer.Option(
             help=f"DEMOS AND TESTS ONLY: {' | '.join(FAULT_MODES)}: return a wrong result "
-            f"for one task. Refused unless {ALLOW_ENV}=1.",
+            f"for one task. Refused unless {ALLOW_FAULT_INJECTION_ENV}=1.",
             show_default=False,
         ),
     ] = None,
@@ -198,6 +196,9 @@ def run(
 ) -> None:
     """Run the worker daemon until Ctrl-C or SIGTERM: register and stake on chain,
     announce in the DHT, serve jobs over WebRTC, answer on-chain tasks, vote in disputes."""
+    # The daemon is ccnet.worker: imported only when a worker runs (ccnet.client itself
+    # never imports it, so the SDK and the other commands load no sandbox).
+    from ccnet.worker.config import WorkerConfig
     from ccnet.worker.daemon import DaemonConfig
     from ccnet.worker.faults import FaultInjector
 

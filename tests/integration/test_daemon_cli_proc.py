@@ -18,12 +18,12 @@ from typer.testing import CliRunner
 
 from ccnet.client import CC, Chain, Keys
 from ccnet.client.cli import app
+from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV, WRONG_RESULT_ONCE
 from ccnet.client.devchain import group_alive
 from ccnet.client.jobs.catalogue import module_hash
 from ccnet.client.jobs.messages import JobRequest, JobResult, decode, decode_heartbeat, encode
 from ccnet.client.jobs.results import SignedResult, output_hash
 from ccnet.client.net.webrtc import connect
-from ccnet.worker.faults import ALLOW_ENV, WRONG_RESULT_ONCE
 from ccnet.zk import ZkPaths
 
 
@@ -49,7 +49,7 @@ async def test_worker_process_serves_and_stops_cleanly(
     await asyncio.to_thread(ccnet_chain.transfer, fund_account.funder, address, 100 * CC)
     env = {
         **os.environ,
-        ALLOW_ENV: "1",
+        ALLOW_FAULT_INJECTION_ENV: "1",
         "CCNET_CONFIG": str(tmp_path / "config.toml"),
         "CCNET_KEYSTORE": str(tmp_path / "keystore"),
         "CCNET_WORKER_BENCHMARK_N": "100000",

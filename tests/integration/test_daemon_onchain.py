@@ -16,6 +16,7 @@ import wasmtime
 from substrateinterface import Keypair
 
 from ccnet.client import CC, Chain, ChainEvent, Keys
+from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV, WRONG_ONCHAIN_RESULT_ONCE
 from ccnet.client.jobs.catalogue import module_hash
 from ccnet.client.jobs.jobspec import JobSpec
 from ccnet.client.jobs.messages import JobRequest, JobResult, decode, decode_heartbeat, encode
@@ -24,7 +25,6 @@ from ccnet.client.net.dht import CapabilityDirectory, DhtNode
 from ccnet.client.net.webrtc import connect
 from ccnet.storage import ArweaveGateway, ArweaveWallet
 from ccnet.worker.daemon import WorkerDaemon
-from ccnet.worker.faults import ALLOW_ENV, WRONG_ONCHAIN_RESULT_ONCE
 
 StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
 WaitUntil = Callable[..., Awaitable[None]]
@@ -176,7 +176,7 @@ async def test_three_daemons_catch_an_injected_wrong_result(
     requester posts a task for all three, sees the disagreement and disputes the odd
     result; the two others are selected as verifiers, re-execute and vote on their
     own, and the liar is slashed."""
-    monkeypatch.setenv(ALLOW_ENV, "1")
+    monkeypatch.setenv(ALLOW_FAULT_INJECTION_ENV, "1")
     with Chain(private_chain) as chain:
         ferdie = Keys.from_uri("//Ferdie")
         keys = [Keys.generate()[0] for _ in range(4)]

@@ -55,6 +55,7 @@ from typing import Any
 import pytest
 
 from ccnet.client import CC, Chain, ChainEvent, Keypair, Keys
+from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV, WRONG_ONCHAIN_RESULT_ONCE
 from ccnet.client.devchain import group_alive
 from ccnet.client.exceptions import DisputesError
 from ccnet.client.jobs.catalogue import load_job, module_hash
@@ -63,7 +64,6 @@ from ccnet.client.jobs.results import output_hash
 from ccnet.client.pallets.tasks import WorkerInfo
 from ccnet.client.requester import Requester
 from ccnet.client.requester.facade import FAULT_PENALTY
-from ccnet.worker.faults import ALLOW_ENV, WRONG_ONCHAIN_RESULT_ONCE
 
 WaitUntil = Callable[..., Awaitable[None]]
 EventsSince = Callable[[Chain, int, str, str], list[ChainEvent]]
@@ -143,7 +143,7 @@ def start_workers(
         "CCNET_WORKER_BENCHMARK_N": "100000",
         "CCNET_WORKER_BENCHMARK_ROUNDS": "1",
     }
-    base_env.pop(ALLOW_ENV, None)
+    base_env.pop(ALLOW_FAULT_INJECTION_ENV, None)
     workers: dict[str, WorkerProcess] = {}
     for name in NAMES:
         env = dict(base_env)
@@ -151,7 +151,7 @@ def start_workers(
         command += ["--key", uris[name], "--state-dir", str(tmp / name)]
         command += ["--json-log", "--poll-interval", "0.25"]
         if name == "liar":
-            env[ALLOW_ENV] = "1"
+            env[ALLOW_FAULT_INJECTION_ENV] = "1"
             command += ["--fault-injection", WRONG_ONCHAIN_RESULT_ONCE]
         if name in ("h3", "h4"):
             command.append("--no-tasks")

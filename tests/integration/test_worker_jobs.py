@@ -23,7 +23,7 @@ from ccnet.client.requester.spotchecks import prime_count_spot_checks
 from ccnet.client.requester.verdicts import majority
 from ccnet.worker.benchmark import REFERENCE_FUEL_PER_SECOND, run_benchmark
 from ccnet.worker.config import SandboxConfig
-from ccnet.worker.exceptions import FuelExhausted, JobExitError, MemoryLimitExceeded
+from ccnet.worker.exceptions import FuelExhaustedError, JobExitError, MemoryLimitError
 from ccnet.worker.sandbox import RunLimits, Sandbox
 
 JobLoader = Callable[[str], bytes]
@@ -53,7 +53,7 @@ def test_prime_count_bad_arguments(sandbox: Sandbox, job_wasm: JobLoader) -> Non
 
 
 def test_prime_count_too_big_for_its_budget(sandbox: Sandbox, job_wasm: JobLoader) -> None:
-    with pytest.raises(FuelExhausted) as err:
+    with pytest.raises(FuelExhaustedError) as err:
         sandbox.run(job_wasm("prime_count"), args=["100000000"], limits=RunLimits(fuel=10**7))
     assert billable_fuel(err.value.code, err.value.fuel_used, 10**7) == 10**7
 
@@ -124,7 +124,7 @@ def _png_header_only(width: int, height: int) -> bytes:
 
 def test_decompression_bomb_hits_the_memory_cap(sandbox: Sandbox, job_wasm: JobLoader) -> None:
     # 16384 x 16384 grey = 256 MiB of pixels: the decoder's buffer cannot fit the cap.
-    with pytest.raises(MemoryLimitExceeded) as err:
+    with pytest.raises(MemoryLimitError) as err:
         sandbox.run(job_wasm("resize"), args=["10", "10"], stdin=_png_header_only(16384, 16384))
     assert b"memory allocation" in err.value.stderr
 

@@ -9,7 +9,8 @@ import pytest
 from ccnet.client import CallEncodingError, h256
 from ccnet.client.codec import as_bytes, bounded, fixed_hex
 from ccnet.client.commands._common import UserError, format_cc, parse_amount
-from ccnet.client.config import ConfigError, resolve_settings
+from ccnet.client.config import resolve_settings
+from ccnet.client.exceptions import ConfigError
 
 CC = 10**12
 

@@ -20,7 +20,7 @@ from ccnet.client.jobs.jobspec import JobSpec
 from ccnet.client.jobs.results import output_hash
 from ccnet.client.pallets import Assignment
 from ccnet.client.pallets.tasks import Reputation
-from ccnet.worker.daemon_exceptions import RegistrationError
+from ccnet.worker.exceptions import RegistrationError
 from ccnet.worker.executor import JobExecutor, ModuleStore
 from ccnet.worker.onchain import (
     DisputeVerifier,

@@ -255,11 +255,13 @@ async def test_a_result_for_another_task_is_invalid(rig: Rig) -> None:
 async def test_busy_is_not_held_against_a_worker(rig: Rig) -> None:
     rig.scripts[addr("Bob")].fail = "busy"
     rig.scripts[addr("Charlie")].fail = "trap"
-    for name in ("Bob", "Charlie"):
+    rig.scripts[addr("Dave")].fail = "internal"  # a bug in the worker is its fault
+    for name in ("Bob", "Charlie", "Dave"):
         outcome = await rig.requester.submit(MODULE, verify="none", workers=rig.offers(name))
         assert outcome.results[addr(name)].status == "failed"
     assert rig.requester.tracker.inputs(addr("Bob"), 0).failed == 0
     assert rig.requester.tracker.inputs(addr("Charlie"), 0).failed == 1
+    assert rig.requester.tracker.inputs(addr("Dave"), 0).failed == 1
 
 
 async def test_a_failed_payment_is_reported_and_stays_owed(rig: Rig) -> None:

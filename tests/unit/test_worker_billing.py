@@ -14,13 +14,13 @@ from ccnet.client.jobs.billing import (
     price,
 )
 from ccnet.worker.exceptions import (
-    DeadlineExceeded,
-    FuelExhausted,
+    DeadlineExceededError,
+    FuelExhaustedError,
     JobExitError,
     JobRunError,
-    JobTrapped,
-    MemoryLimitExceeded,
-    OutputLimitExceeded,
+    JobTrapError,
+    MemoryLimitError,
+    OutputLimitError,
 )
 from ccnet.worker.sandbox import RunOutcome
 
@@ -75,10 +75,10 @@ def test_billable_fuel_policy() -> None:
         return billable_fuel(run.code, run.fuel_used, limit)
 
     assert bill(_outcome(120)) == 120
-    assert bill(FuelExhausted("x", fuel_used=limit)) == limit
-    assert bill(DeadlineExceeded("x", fuel_used=500)) == 0
-    assert bill(JobTrapped("x", trap=None, fuel_used=30)) == 30
+    assert bill(FuelExhaustedError("x", fuel_used=limit)) == limit
+    assert bill(DeadlineExceededError("x", fuel_used=500)) == 0
+    assert bill(JobTrapError("x", trap=None, fuel_used=30)) == 30
     assert bill(JobExitError("x", exit_code=1, fuel_used=40)) == 40
-    assert bill(MemoryLimitExceeded("x", fuel_used=50)) == 50
-    assert bill(OutputLimitExceeded("x", stream="stdout", fuel_used=60)) == 60
+    assert bill(MemoryLimitError("x", fuel_used=50)) == 50
+    assert bill(OutputLimitError("x", stream="stdout", fuel_used=60)) == 60
     assert billable_fuel("trap", 5_000, limit) == limit  # never more than the limit

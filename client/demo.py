@@ -49,13 +49,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ccnet.client import CC, Chain, DevChain, Keys
-from ccnet.client.devchain import find_root, free_port, group_alive
-from ccnet.client.exceptions import CcnetError
-from ccnet.client.jobs.catalogue import load_job, module_hash
-from ccnet.client.jobs.jobspec import JobSpec
-
-from .faults import ALLOW_ENV
+from . import CC, Chain, DevChain, Keys
+from .config import ALLOW_FAULT_INJECTION_ENV, WRONG_ONCHAIN_RESULT_ONCE
+from .devchain import find_root, free_port, group_alive
+from .exceptions import CcnetError
+from .jobs.catalogue import load_job, module_hash
+from .jobs.jobspec import JobSpec
 
 __all__ = ["DemoConfig", "DemoError", "DemoSummary", "Reporter", "run_demo"]
 
@@ -72,7 +71,6 @@ WORKER_STAKE = 20 * CC
 WORKER_FUNDING = 1_000 * CC
 DEPOSIT_PER_CHANNEL = 50 * CC
 ONCHAIN_BOUNTY = 3 * CC
-FAULT_MODE = "wrong-onchain-result-once"
 
 
 class DemoError(CcnetError):
@@ -279,8 +277,8 @@ class _Demo:
                 command += ["--dht-bootstrap", bootstrap]
             env = dict(os.environ)
             if faulty:
-                command += ["--fault-injection", FAULT_MODE]
-                env[ALLOW_ENV] = "1"
+                command += ["--fault-injection", WRONG_ONCHAIN_RESULT_ONCE]
+                env[ALLOW_FAULT_INJECTION_ENV] = "1"
             log = state / "worker.log"
             with log.open("wb") as err:
                 proc = subprocess.Popen(
@@ -299,7 +297,7 @@ class _Demo:
                 tail = log.read_text(errors="replace")[-2000:]
                 raise DemoError(f"{name}: {err}\n--- {log} ---\n{tail}") from None
             bootstrap = bootstrap or f"{process.ready['dht_host']}:{process.ready['dht_port']}"
-            fault = f", fault injection {FAULT_MODE}" if faulty else ""
+            fault = f", fault injection {WRONG_ONCHAIN_RESULT_ONCE}" if faulty else ""
             self.reporter.note(f"{name} {process.address[:10]}… ready{fault}")
         self.bootstrap = bootstrap
         for w in self.workers:
@@ -309,7 +307,7 @@ class _Demo:
     # -- 3..6 with the requester --------------------------------------------------------
 
     async def market(self) -> None:
-        from ccnet.client.requester import Requester
+        from .requester import Requester
 
         assert self.chain is not None and self.bootstrap is not None
         host, port = self.bootstrap.rsplit(":", 1)
@@ -376,7 +374,7 @@ class _Demo:
             )
 
     async def _jobs(self, requester: Any) -> None:
-        from ccnet.client.requester import Job
+        from .requester import Job
 
         photos = _photos()
         self.check(f"{len(photos)} real photographs found (>= 5)", len(photos) >= 5)
