@@ -52,11 +52,11 @@ from typing import Any, Protocol
 from . import CC, Chain, DevChain, Keys
 from .config import ALLOW_FAULT_INJECTION_ENV, WRONG_ONCHAIN_RESULT_ONCE
 from .devchain import find_root, free_port, group_alive
-from .exceptions import CcnetError
+from .exceptions import CcnetError, DemoError
 from .jobs.catalogue import load_job, module_hash
 from .jobs.jobspec import JobSpec
 
-__all__ = ["DemoConfig", "DemoError", "DemoSummary", "Reporter", "run_demo"]
+__all__ = ["DemoConfig", "DemoSummary", "Reporter", "run_demo"]
 
 PHOTOS = (
     "astronaut.png",
@@ -71,10 +71,6 @@ WORKER_STAKE = 20 * CC
 WORKER_FUNDING = 1_000 * CC
 DEPOSIT_PER_CHANNEL = 50 * CC
 ONCHAIN_BOUNTY = 3 * CC
-
-
-class DemoError(CcnetError):
-    """A demo step failed; the message says which and why."""
 
 
 class Reporter(Protocol):

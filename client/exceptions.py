@@ -150,6 +150,14 @@ class ConfigError(CcnetError):
     or mistyped keys, bad TOML), or a component's own settings (they subclass it)."""
 
 
+class UserError(CcnetError):
+    """Bad input to a command (the ``ccnet`` CLI exits with code 1)."""
+
+
+class DemoError(CcnetError):
+    """A step of ``ccnet demo`` failed; the message says which and why."""
+
+
 class SigningError(CcnetError, ValueError):
     """A key that cannot make ccnet signatures (not sr25519, or no secret)."""
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
 from ccnet.client.config import cache_root
+from ccnet.client.jobs.billing import DEFAULT_RATE_PLANCK_PER_FUEL
 from ccnet.client.jobs.heartbeat import HEARTBEAT_INTERVAL_MS, HEARTBEAT_JITTER
 
 from .exceptions import ConfigError
@@ -115,7 +116,7 @@ class WorkerConfig:
 
     sandbox: SandboxConfig = dataclasses.field(default_factory=SandboxConfig)
     """The sandbox settings (their own knobs: ``CCNET_SANDBOX_*``)."""
-    rate_planck_per_fuel: int = 1
+    rate_planck_per_fuel: int = DEFAULT_RATE_PLANCK_PER_FUEL
     """Price of one fuel unit, planck (see :mod:`ccnet.client.jobs.billing`)."""
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
     """Mean period between two heartbeats, ms."""

@@ -1,7 +1,7 @@
 """Errors raised by the worker daemon (:mod:`ccnet.worker`); all descend from
 :class:`WorkerError`.
 
-Each carries ``code``, the :class:`~ccnet.client.jobs.messages.FailureCode` a
+Each carries ``code``, the :class:`~ccnet.client.jobs.failures.FailureCode` a
 :class:`~ccnet.client.jobs.messages.JobFailed` names when the error ends a job
 (``docs/protocol.md``, "Failure codes"): so a worker and a requester agree on it.
 ``internal`` (the default) is a worker's own failure; ``busy`` only the explicit
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ccnet.client.exceptions import CcnetError
 from ccnet.client.exceptions import ConfigError as ClientConfigError
-from ccnet.client.jobs.messages import FailureCode
+from ccnet.client.jobs.failures import FailureCode
 
 __all__ = [
     "BenchmarkError",

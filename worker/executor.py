@@ -39,6 +39,7 @@ from substrateinterface import Keypair
 from ccnet.client.jobs.catalogue import BUILTIN_JOBS, WASM_MAGIC, load_job, module_hash
 from ccnet.client.jobs.exceptions import JobModuleNotBuiltError
 from ccnet.client.jobs.heartbeat import HeartbeatMetrics
+from ccnet.client.jobs.messages import MAX_MESSAGE_SIZE
 from ccnet.client.jobs.results import SignedResult, input_hash
 
 from .exceptions import JobRunError, ModuleRejectedError, UnknownModuleError, WorkerBusyError
@@ -50,8 +51,8 @@ __all__ = ["ExecutedJob", "JobExecutor", "ModuleStore"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_MODULE_BYTES = 16 * 1024 * 1024
-"""Largest module a worker keeps, bytes (a job message carries at most 16 MiB)."""
+DEFAULT_MAX_MODULE_BYTES = MAX_MESSAGE_SIZE
+"""Largest module a worker keeps, bytes: what one job message can carry (16 MiB)."""
 
 
 class ModuleStore:

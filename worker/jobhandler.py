@@ -36,9 +36,10 @@ from substrateinterface import Keypair
 from ccnet.channels import Transport
 from ccnet.channels.exceptions import OversizeMessage, TransportClosed
 from ccnet.client.exceptions import MalformedMessageError
+from ccnet.client.jobs.billing import DEFAULT_RATE_PLANCK_PER_FUEL
+from ccnet.client.jobs.failures import FailureCode
 from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatSchedule, heartbeat_loop
 from ccnet.client.jobs.messages import (
-    FailureCode,
     JobFailed,
     JobRequest,
     JobResult,
@@ -52,6 +53,7 @@ from ccnet.client.jobs.messages import (
 )
 from ccnet.client.jobs.proofs import JOB_CIRCUITS
 from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
+from ccnet.client.net.webrtc import CHANNELS_LABEL, TASKS_LABEL
 
 from .exceptions import (
     JobRunError,
@@ -64,10 +66,8 @@ from .payments import PaymentDesk
 from .proofs import ProofService
 
 __all__ = [
-    "CHANNELS_LABEL",
     "MAX_IN_FLIGHT",
     "MAX_WAITING_MODULES",
-    "TASKS_LABEL",
     "UNDECODABLE_JOB_ID",
     "JobSessionHandler",
     "Session",
@@ -76,10 +76,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TASKS_LABEL = "tasks"
-"""Data channel of the job messages."""
-CHANNELS_LABEL = "channels"
-"""Data channel of the payment-channel updates."""
 UNDECODABLE_JOB_ID = bytes(16)
 """``job_id`` of the :class:`JobFailed` answering a message that could not be decoded."""
 MAX_WAITING_MODULES = 8
@@ -138,7 +134,7 @@ class JobSessionHandler:
         executor: JobExecutor,
         keypair: Keypair,
         *,
-        rate_planck_per_fuel: int = 1,
+        rate_planck_per_fuel: int = DEFAULT_RATE_PLANCK_PER_FUEL,
         proofs: ProofService | None = None,
         payments: PaymentDesk | None = None,
         heartbeat_schedule: HeartbeatSchedule | None = None,

@@ -87,7 +87,7 @@ class Prover:
         """Prove ``circuit`` on ``inputs`` (signal name -> int or nested lists of ints;
         build them with :mod:`ccnet.zk.tasks`).
 
-        Raises SetupMissing (circuit not built), ValueError (unknown circuit or input
+        Raises SetupMissingError (circuit not built), ValueError (unknown circuit or input
         type), ProverError (inputs do not satisfy the circuit, or the helper failed)."""
         if circuit not in CIRCUITS:
             raise ValueError(f"unknown circuit {circuit!r}; known: {', '.join(CIRCUITS)}")

@@ -30,7 +30,8 @@ from typing import Annotated, Any
 import typer
 
 from ..config import ALLOW_FAULT_INJECTION_ENV, FAULT_MODES
-from ._common import CliContext, KeyOpt, UserError, format_cc, parse_amount
+from ..exceptions import UserError
+from ._common import CliContext, KeyOpt, format_cc, parse_amount
 
 __all__ = ["JsonLogFormatter", "app", "parse_bootstrap"]
 

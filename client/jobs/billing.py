@@ -26,7 +26,8 @@ fuel counter when an epoch interruption traps).
 
 from __future__ import annotations
 
-from .messages import FailureCode
+from .. import CC
+from .failures import FailureCode
 
 __all__ = [
     "DEFAULT_RATE_PLANCK_PER_FUEL",
@@ -38,8 +39,8 @@ __all__ = [
     "price",
 ]
 
-PLANCK_PER_CC = 10**12
-"""1 CC in planck (the chain's 12 decimals)."""
+PLANCK_PER_CC = CC
+"""1 CC in planck (the chain's 12 decimals: :data:`ccnet.client.CC`)."""
 FUEL_PER_CENT = 10**10
 """Gap Junction's ratio: 10 billion fuel cost one US cent (seed 000, 5.3)."""
 PLANCK_PER_CENT = PLANCK_PER_CC // 100
@@ -78,7 +79,7 @@ def fuel_for_budget(
 
 def billable_fuel(code: str | None, fuel_used: int, fuel_limit: int) -> int:
     """The fuel a requester pays for a run that had *fuel_limit* fuel, burnt *fuel_used*
-    and ended with failure *code* (a :class:`~ccnet.client.jobs.messages.FailureCode`;
+    and ended with failure *code* (a :class:`~ccnet.client.jobs.failures.FailureCode`;
     ``None`` for a result): see the module docs for the policy on failures."""
     if code is None:
         return fuel_used

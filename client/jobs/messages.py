@@ -53,17 +53,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from enum import StrEnum
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 from ..exceptions import MalformedMessageError
+from ..net.framing import DEFAULT_MAX_MESSAGE_SIZE
+from .billing import DEFAULT_RATE_PLANCK_PER_FUEL
 from .heartbeat import Heartbeat
 
 __all__ = [
-    "FAILURE_CODES",
     "HEARTBEAT_TYPE",
     "MAX_MESSAGE_SIZE",
     "JobFailed",
@@ -72,7 +70,6 @@ __all__ = [
     "Message",
     "ModuleData",
     "ModuleNeeded",
-    "FailureCode",
     "decode",
     "decode_heartbeat",
     "encode",
@@ -80,61 +77,11 @@ __all__ = [
     "job_task_id",
 ]
 
-MAX_MESSAGE_SIZE = 16 * 1024 * 1024
-"""Largest job message, bytes (the data channel transport's default cap)."""
+MAX_MESSAGE_SIZE = DEFAULT_MAX_MESSAGE_SIZE
+"""Largest job message, bytes: the data-channel transport's default cap (16 MiB)."""
 HEARTBEAT_TYPE = "heartbeat"
 """``type`` of the heartbeat messages a worker pushes on ``"tasks"`` (not a job message:
 see :func:`encode_heartbeat`)."""
-
-
-class FailureCode(StrEnum):
-    """The ``code`` of a :class:`JobFailed`: why a job gave no result (see
-    :data:`FAILURE_CODES` for what each means, what it bills and whose fault it is)."""
-
-    OUT_OF_FUEL = "out-of-fuel"
-    DEADLINE = "deadline"
-    MEMORY_LIMIT = "memory-limit"
-    OUTPUT_LIMIT = "output-limit"
-    TRAP = "trap"
-    EXIT = "exit"
-    RUN_FAILED = "run-failed"
-    INVALID_MODULE = "invalid-module"
-    INPUT_TOO_LARGE = "input-too-large"
-    UNKNOWN_MODULE = "unknown-module"
-    PROOF_FAILED = "proof-failed"
-    PAYMENT = "payment"
-    MALFORMED = "malformed"
-    UNSUPPORTED = "unsupported"
-    BUSY = "busy"
-    INTERNAL = "internal"
-
-
-FAILURE_CODES: Mapping[FailureCode, str] = MappingProxyType(
-    {
-        FailureCode.OUT_OF_FUEL: "the run used up its fuel limit",
-        FailureCode.DEADLINE: "the run passed its wall-clock deadline",
-        FailureCode.MEMORY_LIMIT: "the run needed more linear memory than its cap",
-        FailureCode.OUTPUT_LIMIT: "the run wrote more than the output cap, or its result does "
-        "not fit in one message",
-        FailureCode.TRAP: "the run trapped (unreachable, out-of-bounds access, stack "
-        "overflow, a refused WASI call)",
-        FailureCode.EXIT: "the run exited with a non-zero exit code",
-        FailureCode.RUN_FAILED: "the run failed another way",
-        FailureCode.INVALID_MODULE: "the module does not compile, imports more than WASI "
-        "preview 1, or exports no _start",
-        FailureCode.INPUT_TOO_LARGE: "stdin or argv is over the worker's cap (nothing ran)",
-        FailureCode.UNKNOWN_MODULE: "the worker has no module with this hash",
-        FailureCode.PROOF_FAILED: "the asked-for proof could not be made",
-        FailureCode.PAYMENT: "the named payment channel cannot be used",
-        FailureCode.MALFORMED: "the message, the module bytes or the request's limits are invalid",
-        FailureCode.UNSUPPORTED: "the worker does not do this (rate below its own, unknown "
-        "proof circuit, a second channel in one session)",
-        FailureCode.BUSY: "the worker cannot take the job now (queue full, shutting "
-        "down): not its fault, ask again or elsewhere",
-        FailureCode.INTERNAL: "the worker failed (a bug): counted against it",
-    }
-)
-"""Every failure code and what it means (``docs/protocol.md``, "Failure codes")."""
 
 
 def _b64(data: bytes) -> str:
@@ -195,7 +142,7 @@ class JobRequest(Message):
     fuel_limit: int | None = None
     timeout_ms: int | None = None
     memory_bytes: int | None = None
-    rate_planck_per_fuel: int = 1
+    rate_planck_per_fuel: int = DEFAULT_RATE_PLANCK_PER_FUEL
     seed: bytes = b""
     proof: str | None = None
     channel_id: bytes | None = None

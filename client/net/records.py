@@ -38,6 +38,7 @@ from substrateinterface import Keypair
 
 from .. import signing
 from ..clock import now_ms
+from ..codec import U64_MAX
 from .exceptions import InvalidRecordError
 
 __all__ = [
@@ -82,7 +83,6 @@ _FIELDS = (
     "timestamp_ms",
     "worker",
 )
-_U64 = 2**64
 
 
 def _check_task_type(task_type: object) -> str:
@@ -95,7 +95,7 @@ def _check_task_type(task_type: object) -> str:
 
 
 def _check_uint(name: str, value: object) -> int:
-    if type(value) is not int or not 0 <= value < _U64:
+    if type(value) is not int or not 0 <= value <= U64_MAX:
         raise InvalidRecordError(f"{name} must be an integer within 0..2**64-1, got {value!r}")
     return value
 

@@ -42,19 +42,26 @@ from .sdp import candidate_addresses, filter_candidates, has_data_channel
 from .signaling import ReplayGuard, SignalingServer, SignalMessage, check_signal, post_offer
 
 __all__ = [
+    "CHANNELS_LABEL",
     "DEFAULT_LABELS",
     "DEFAULT_PEER_CONFIG",
     "PeerConfig",
     "PeerListener",
     "PeerSession",
+    "TASKS_LABEL",
     "accept",
     "connect",
 ]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LABELS = ("tasks", "channels")
-"""Data channels of a session: task messages, and payment-channel updates."""
+TASKS_LABEL = "tasks"
+"""The data channel of the job messages (:mod:`ccnet.client.jobs.messages`)."""
+CHANNELS_LABEL = "channels"
+"""The data channel of the payment-channel messages (:mod:`ccnet.channels`)."""
+DEFAULT_LABELS = (TASKS_LABEL, CHANNELS_LABEL)
+"""Data channels of a session, in id order (``id`` 0 and 1): job messages, then
+payment-channel updates."""
 
 Authorizer = Callable[[str], Awaitable[bool]]
 """Whether the requester with this SS58 address may open a session (e.g. on-chain)."""

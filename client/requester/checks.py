@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ccnet.zk import ProofInvalid
+from ccnet.zk import InvalidProofError
 
 from ..exceptions import BadSignatureError, MalformedMessageError
 from ..jobs.exceptions import ResultError
@@ -132,7 +132,7 @@ class ResultChecker:
             await asyncio.to_thread(
                 check_proof, verifier, self._vkeys[circuit], bundle, signals, circuit=circuit
             )
-        except ProofInvalid as err:
+        except InvalidProofError as err:
             return f"proof rejected: {err}"
         return ""
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass, replace
 from ..clock import now_ms
 from ..exceptions import CcnetError
 from ..jobs.billing import price
-from ..jobs.messages import FailureCode, JobFailed, JobRequest
+from ..jobs.failures import NOT_THE_WORKERS_FAULT
+from ..jobs.messages import JobFailed, JobRequest
 from ..jobs.results import input_hash
 from ..net.exceptions import NetError, TransportClosedError
 from .channelbook import ChannelBook
@@ -307,7 +308,7 @@ class JobRunner:
             not_their_fault = (
                 reply is not None
                 and reply.kind is ReplyKind.FAILED
-                and reply.code == FailureCode.BUSY
+                and reply.code in NOT_THE_WORKERS_FAULT
             )
             if succeeded:
                 stats.agreed += 1

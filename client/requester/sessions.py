@@ -45,7 +45,7 @@ from ..jobs.messages import (
 from ..net.background import cancel_and_wait, create_task_with_logging
 from ..net.datachannel import DataChannelTransport
 from ..net.exceptions import NetError, TransportClosedError
-from ..net.webrtc import PeerConfig, PeerSession, connect
+from ..net.webrtc import CHANNELS_LABEL, TASKS_LABEL, PeerConfig, PeerSession, connect
 
 __all__ = ["HeartbeatHandler", "JobExchange", "SessionPool", "WorkerSession"]
 
@@ -77,7 +77,7 @@ class WorkerSession:
     def __init__(self, peer: PeerSession, *, on_heartbeat: HeartbeatHandler | None = None) -> None:
         self.peer = peer
         self.worker = peer.remote
-        self._tasks_channel: DataChannelTransport = peer.transport("tasks")
+        self._tasks_channel: DataChannelTransport = peer.transport(TASKS_LABEL)
         self._on_heartbeat = on_heartbeat
         self._jobs: dict[bytes, asyncio.Queue[_Item]] = {}
         self._error: BaseException | None = None
@@ -89,7 +89,7 @@ class WorkerSession:
     @property
     def channels_transport(self) -> DataChannelTransport:
         """The ``"channels"`` transport (payment-channel updates)."""
-        return self.peer.transport("channels")
+        return self.peer.transport(CHANNELS_LABEL)
 
     @property
     def is_open(self) -> bool:

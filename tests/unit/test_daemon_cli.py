@@ -15,19 +15,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ccnet.client import Keys
+from ccnet.client import CC, Keys
 from ccnet.client.cli import app
 from ccnet.client.commands import _common
-from ccnet.client.commands._common import UserError
 from ccnet.client.commands.worker import JsonLogFormatter, parse_bootstrap
 from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV
+from ccnet.client.exceptions import UserError
 from ccnet.client.pallets import StakeInfo, WorkerInfo
 from ccnet.client.pallets.tasks import Reputation
 from ccnet.worker import daemon as daemon_module
 from ccnet.worker.daemon import DaemonConfig, ReadyInfo
 from ccnet.worker.onchain import Registration
 
-CC = 10**12
 BOB = Keys.from_uri("//Bob").ss58_address
 runner = CliRunner()
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 from substrateinterface import Keypair
 
-from ccnet.client import Chain, ChainEvent, DisputeInfo, Keys, TaskInfo, WorkerInfo
+from ccnet.client import CC, Chain, ChainEvent, DisputeInfo, Keys, TaskInfo, WorkerInfo
 from ccnet.client.exceptions import TasksError
 from ccnet.client.jobs.catalogue import module_hash
 from ccnet.client.jobs.jobspec import JobSpec
@@ -31,7 +31,6 @@ from ccnet.worker.onchain import (
 )
 from ccnet.worker.sandbox import Sandbox
 
-CC = 10**12
 ALICE = Keys.from_uri("//Alice").ss58_address
 EVE = Keys.from_uri("//Eve").ss58_address
 

@@ -16,9 +16,9 @@ from substrateinterface import Keypair
 
 from ccnet.channels import MemoryTransport, Transport
 from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.failures import FAILURE_CODES
 from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatSchedule, HeartbeatVerifier
 from ccnet.client.jobs.messages import (
-    FAILURE_CODES,
     JobFailed,
     JobRequest,
     JobResult,
