@@ -1,4 +1,4 @@
-"""Off-chain channel update throughput (issue 3), printed as two tables.
+"""Off-chain channel update throughput, printed as two tables.
 
     .venv/bin/python benches/bench_channels.py [--updates N] [--batches 1,8,32,64]
                                                [--dir DIR] [--no-webrtc]

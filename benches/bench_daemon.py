@@ -1,4 +1,4 @@
-"""The worker daemon end to end (issue 4), printed as a table.
+"""The worker daemon end to end, printed as a table.
 
     .venv/bin/python benches/bench_daemon.py [--url ws://...] [--jobs N] [--concurrent N]
 

@@ -1,4 +1,4 @@
-"""Disputes on the dev chain (issue 6): time from challenge to resolution, as a table.
+"""Disputes on the dev chain: time from challenge to resolution, as a table.
 
     .venv/bin/python benches/bench_disputes.py [--rounds N] [--n PRIMES_BELOW]
                                                [--worker-poll S]

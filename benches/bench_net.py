@@ -1,4 +1,4 @@
-"""Worker networking benchmarks (issue 4), printed as a table.
+"""Worker networking benchmarks, printed as a table.
 
     .venv/bin/python benches/bench_net.py [--mib N] [--rounds N] [--lookups N]
 

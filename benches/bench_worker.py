@@ -1,4 +1,4 @@
-"""Worker execution benchmarks (issue 4), printed as a table.
+"""Worker execution benchmarks, printed as a table.
 
     .venv/bin/python benches/bench_worker.py [--runs N]
 

@@ -1,4 +1,4 @@
-"""Issue 4's performance targets for the worker, printed as a table.
+"""The worker's performance targets, printed as a table.
 
     .venv/bin/python benches/bench_worker_targets.py [--n N] [--runs R] [--nodes K]
                                                      [--lookups L] [--round-trips M]

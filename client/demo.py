@@ -1,6 +1,6 @@
 """The main job: ``ccnet demo`` runs the whole market on one machine, on real input.
 
-Issue 7. Every step goes through the code paths users script; nothing is mocked:
+Every step goes through the code paths users script; nothing is mocked:
 
 1. **network**: start (or reuse) the dev chain (the runtime under Chopsticks) and the
    arlocal gateway, both on 127.0.0.1.

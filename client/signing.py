@@ -42,6 +42,7 @@ __all__ = [
     "DHT_RECORD_DOMAIN",
     "HEARTBEAT_DOMAIN",
     "PUBLIC_KEY_SIZE",
+    "RANDOM_DOMAIN",
     "RESULT_DOMAIN",
     "SIGNAL_DOMAIN",
     "SIGNATURE_SIZE",
@@ -81,6 +82,8 @@ DHT_RECORD_DOMAIN = b"ccnet:dht-record:v1"
 """Capability records in the DHT (canonical JSON follows the tag)."""
 DHT_KEY_DOMAIN = b"ccnet:cap-key:v1"
 """DHT capability keys (hashed, not signed)."""
+RANDOM_DOMAIN = b"ccnet:random:v1\0"
+"""The ``random_get`` stream of a job run (hashed with the seed, not signed)."""
 
 DOMAINS = MappingProxyType(
     {
@@ -92,6 +95,7 @@ DOMAINS = MappingProxyType(
         "signaling": SIGNAL_DOMAIN,
         "dht record": DHT_RECORD_DOMAIN,
         "dht key": DHT_KEY_DOMAIN,
+        "random": RANDOM_DOMAIN,
     }
 )
 """Every domain tag by what it tags. No tag is a prefix of another, so bytes signed

@@ -2,7 +2,7 @@
 # Build the worker's job modules (worker/jobs: prime_count, sha256sum, resize, matmul) for
 # wasm32-wasip1 in release mode and copy them to $CCNET_JOBS_DIR, default
 # ${CCNET_CACHE:-$HOME/.cache/ccnet}/jobs, where ccnet.client.jobs.catalogue.load_job finds them.
-# Also builds the same crates for the host (native references, issue 4: "each has a native
+# Also builds the same crates for the host (native references: "each has a native
 # reference to check its output against") into $CCNET_JOBS_DIR/native/<job>
 # (ccnet.client.jobs.catalogue.native_job).
 # C jobs (worker/jobs/<job>/<job>.c: resize_stb, on libstb-dev) are compiled with clang-22

@@ -1,6 +1,6 @@
 """Checkpoints: state bytes stored on Arweave, anchored on chain, found again on resume.
 
-Source: issue 5. :meth:`CheckpointStore.save`:
+:meth:`CheckpointStore.save` (Arweave transactions: https://docs.arweave.org/developers/):
 
 1. hash the bytes (blake2b-256, the pallet's ``state_hash``);
 2. sign an Arweave data transaction tagged ``App-Name``, ``Type``, ``State-Hash`` (plus

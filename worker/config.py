@@ -2,11 +2,10 @@
 
 Two frozen dataclasses:
 
-- :class:`SandboxConfig`: the Wasm sandbox (issue 4, "Sandbox (wasmtime)"; seed 001
-  section 3.3.2 "Resource Caps": 30 s of CPU through epoch interruption at 10 ms
-  epochs, 10 billion fuel, plus a memory cap).
-- :class:`WorkerConfig`: billing rate, heartbeat timing and acceptance window (seed 001
-  section 3.2), self-benchmark size, and the sandbox.
+- :class:`SandboxConfig`: the Wasm sandbox (30 s through epoch interruption at 10 ms
+  epochs, 10 billion fuel, a memory cap; ``docs/protocol.md``, section 12).
+- :class:`WorkerConfig`: billing rate, heartbeat timing (``docs/protocol.md``, section
+  10), self-benchmark size, and the sandbox.
 
 Knobs, strongest first: keyword arguments, then environment variables, then the
 defaults below. The environment variable of a field is its name in upper case with

@@ -1,9 +1,8 @@
 """The worker daemon (``ccnet worker run``): one process that serves compute.
 
-Issue 4 (registration and discovery, transport, billing and results, heartbeats), issue
-6 (verifiers vote automatically), issue 7 (three daemons with their own keys; a
-fault-injection option; clean shutdown). :class:`WorkerDaemon` composes the worker
-modules; it owns, in start order:
+It registers and announces itself, serves jobs with heartbeats and payments over WebRTC
+(``docs/protocol.md``), answers on-chain tasks and votes in disputes, and stops cleanly.
+:class:`WorkerDaemon` composes the worker modules; it owns, in start order:
 
 1. the chain connection (:class:`ccnet.client.Chain`, used from threads);
 2. the sandbox, the module store and the job executor (:mod:`.executor`), then the

@@ -1,6 +1,6 @@
 """Fault injection for demos and tests: a worker that lies once, on purpose.
 
-Issue 7: one of the demo's three workers is started with a documented fault-injection
+One of the demo's three workers is started with a documented fault-injection
 option so that it returns a wrong result for one task, and the network must catch it
 (redundant execution, then a dispute whose verifiers re-execute the job). The option is
 off by default and named so that nobody enables it by accident.

@@ -1,8 +1,8 @@
 """One requester's session with the worker daemon: the job loop on ``"tasks"``,
 heartbeats, and payments.
 
-Issue 4 (*Transport*, *Billing and results*, *Heartbeats*); the messages are
-:mod:`.protocol` (see its docstring for the contract the daemon fills). A
+The messages are :mod:`ccnet.client.jobs.messages`; what a worker does with each is
+``docs/protocol.md``, section 8, which this module implements. A
 :class:`JobSessionHandler` is the ``on_session`` callback of
 :class:`~ccnet.client.net.webrtc.PeerListener`: it serves one authenticated
 :class:`~ccnet.client.net.webrtc.PeerSession` until the requester leaves (or the daemon

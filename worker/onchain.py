@@ -1,10 +1,10 @@
 """The daemon's on-chain duties: registration, claiming Wasm tasks, voting in disputes.
 
-Sources: issue 4 ("Registration and discovery": stake, capabilities and signaling
-endpoint on chain), issue 6 ("Worker daemons watch for their selection as verifiers ...
-re-execute it in the same deterministic sandbox, and vote their result hash, without a
-person involved"). What a task runs is its :class:`~ccnet.client.jobs.jobspec.JobSpec`
-(``task_type`` ``b"wasm"``, the spec in ``input_ref``).
+The worker stakes and registers its capabilities and signaling endpoint on chain, claims
+and answers Wasm tasks, and, when selected as a dispute's verifier, re-executes the task
+in the same deterministic sandbox and votes its result hash, without a person involved.
+What a task runs is its :class:`~ccnet.client.jobs.jobspec.JobSpec` (``task_type``
+``b"wasm"``, the spec in ``input_ref``; ``docs/protocol.md``, section 15).
 
 - :func:`ensure_registered`: stake up to the wanted amount (at least
   ``Tasks.MinWorkerStake``), then ``register_worker`` or, when the capabilities or the

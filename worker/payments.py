@@ -1,7 +1,7 @@
 """The worker's side of payment channels: join the requester's channel, countersign.
 
-Issue 4 ("Payment for each result is one channel update, on the same data channel (peer
-connection)"). A requester opens a channel to the worker on chain with
+Payment for each result is one channel update, on the same peer connection
+(``docs/protocol.md``, section 14). A requester opens a channel to the worker on chain with
 ``counterparty_deposit = 0`` (funded at once), names it in its
 :class:`~ccnet.client.jobs.messages.JobRequest` (``channel_id``), and pays each result with one
 update on the session's ``"channels"`` data channel. The worker:

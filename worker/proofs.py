@@ -1,7 +1,7 @@
 """Groth16 proofs a worker attaches to a job result when the request asks for one.
 
-Issue 6 (seed 003 section 1.5); circuits and the prover are :mod:`ccnet.zk` (see
-zk/README.md). One :class:`~ccnet.zk.prover.Prover` (one long-lived Node process,
+``docs/protocol.md``, section 13; circuits and the prover are :mod:`ccnet.zk` (see
+``zk/README.md``). One :class:`~ccnet.zk.prover.Prover` (one long-lived Node process,
 started on the first proof) serves the daemon; :meth:`ProofService.close` ends it.
 
 What each supported circuit proves about a job (``JobRequest.proof`` names it):

@@ -1,7 +1,8 @@
 """The Wasm sandbox: runs a WASI (preview 1) command module under hard limits.
 
-Source: issue 4, "Sandbox (wasmtime)"; seed 001 sections 3.3.1 (capabilities) and
-3.3.2 (resource caps). One :class:`Sandbox` owns a Wasmtime engine, its module cache
+The contract a job runs under (capabilities, determinism, caps) is ``docs/protocol.md``,
+section 12; Wasmtime's fuel and epoch interruption (https://docs.wasmtime.dev/) enforce
+it. One :class:`Sandbox` owns a Wasmtime engine, its module cache
 (:mod:`.modules`) and an epoch ticker thread; :meth:`Sandbox.run` runs one job in a
 fresh store and returns a :class:`RunOutcome` or raises a
 :class:`~ccnet.worker.exceptions.JobRunError`. No transport: bytes in, bytes out.
@@ -65,6 +66,7 @@ from typing import Any
 import wasmtime
 
 from ccnet.client.jobs.results import output_hash
+from ccnet.client.signing import RANDOM_DOMAIN
 
 from .config import SandboxConfig
 from .exceptions import (
@@ -89,8 +91,6 @@ log = logging.getLogger(__name__)
 WASI = "wasi_snapshot_preview1"
 ARGV0 = "job"
 """argv[0] of every run: fixed, since a job's work (and fuel) may depend on it."""
-RANDOM_DOMAIN = b"ccnet:random:v1\0"
-"""Prefix of the SHAKE-256 input behind ``random_get`` (16 bytes)."""
 
 # WASI preview 1 errno values.
 _ESUCCESS = 0

@@ -1,4 +1,4 @@
-"""Zero-knowledge proofs for task results (issue 6; seed 003 section 1.5).
+"""Zero-knowledge proofs for task results (``docs/protocol.md``, section 13; ``zk/README.md``).
 
 Circuits (circom 2) live beside this package in zk/circuits/ and are built by
 scripts/zk-setup.sh into a cache outside git. A worker proves a result with

@@ -1,4 +1,4 @@
-"""Where the circuits, the Node tools and the generated artifacts live (issue 6).
+"""Where the circuits, the Node tools and the generated artifacts live.
 
 Sources are in the checkout (``zk/circuits/*.circom``, ``zk/js/server.mjs``,
 ``node_modules/``). Everything generated (R1CS, witness generator Wasm, powers of tau,

@@ -1,4 +1,4 @@
-"""Build the circuits' artifacts into the cache (issue 6; run by scripts/zk-setup.sh).
+"""Build the circuits' artifacts into the cache (run by scripts/zk-setup.sh).
 
 For each circuit in zk/circuits/: compile with circom2 (R1CS + witness generator Wasm),
 then make a Groth16 zkey and verification key from a phase-2-prepared powers-of-tau

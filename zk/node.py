@@ -2,7 +2,7 @@
 
 One process serves many requests, so a proof or a verification does not pay Node's
 start-up and the BN254 curve build each time: a verification then costs 12-15 ms here
-instead of 0.3-0.6 s for one snarkjs CLI run (issue 6). The process starts on the first request, is
+instead of 0.3-0.6 s for one snarkjs CLI run. The process starts on the first request, is
 restarted if it died, and exits when :meth:`ZkNode.close` closes its stdin (also at
 interpreter exit, or if this process dies: the helper exits on end of input).
 

@@ -1,4 +1,4 @@
-"""Groth16 verification over BN254, two ways that must agree (issue 6).
+"""Groth16 verification over BN254, two ways that must agree (Groth, EUROCRYPT 2016).
 
 A proof (A, B, C) verifies for public signals s_1..s_n when, with
 vk_x = IC_0 + sum s_i IC_i,
@@ -228,7 +228,8 @@ def check_proof(
     *,
     circuit: str | None = None,
 ) -> None:
-    """What a requester does with a result's proof (issue 6): the bundle must be for
+    """What a requester does with a result's proof (``docs/protocol.md``, section 13):
+    the bundle must be for
     ``circuit`` (if given), carry exactly ``expected_signals`` (from
     :mod:`ccnet.zk.tasks`) and verify under ``vk``.
 

@@ -10,7 +10,7 @@ and, after SIGINT or SIGTERM, stops cleanly (running jobs interrupted, sockets c
 the prover's Node process ended) and prints ``{"event": "stopped", ...}``. Logs go to
 stderr (one JSON object per line with ``--json-log``).
 
-Fault injection (demos and tests only, issue 7): ``--fault-injection wrong-result-once``
+Fault injection (demos and tests only): ``--fault-injection wrong-result-once``
 makes the worker return a wrong result for the first job or task it answers,
 ``wrong-onchain-result-once`` for the first result it submits on chain (see
 :mod:`ccnet.worker.faults`); either is refused unless ``CCNET_ALLOW_FAULT_INJECTION=1``

@@ -1,9 +1,7 @@
 """Fuel-based billing: the price of a job is its fuel times a rate, in planck.
 
-Source: issue 4, "Billing and results"; seed 000 section 5.3 (Gap Junction's ratio
-"10,000,000,000 fuel = $0.01", about $0.001 per CPU-second); seed 001 section 3.3.3.
-
-The rate, worked out (exact integers, no floats):
+The reference price is Gap Junction's published ratio, "10,000,000,000 fuel = $0.01"
+(about $0.001 per CPU-second). The rate, worked out (exact integers, no floats):
 
 - 10**10 fuel = 1 cent (Gap Junction).
 - Assumption: 1 CC is worth 1 US dollar = 100 cents, and 1 CC = 10**12 planck, so
@@ -14,14 +12,15 @@ The rate, worked out (exact integers, no floats):
 
 So a full default budget (10 billion fuel) costs 0.01 CC. Payment for each result is
 one channel update moving :func:`price` planck from the requester to the worker
-(ccnet.channels does the update).
+(``docs/protocol.md``, sections 12 and 14).
 
 Failed runs (:func:`billable_fuel`): a job that used up its budget pays the budget; a
 job that trapped, exited non-zero or hit a memory or output cap pays the fuel it used
 (these outcomes are deterministic, so redundant workers and verifiers agree on them);
 a job stopped by the wall-clock deadline pays nothing, since that depends on the
 worker's speed and cannot be checked by re-execution (Wasmtime does not even sync its
-fuel counter when an epoch interruption traps).
+fuel counter when an epoch interruption traps). The table per failure code is
+``docs/protocol.md``, section 11.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ __all__ = [
 PLANCK_PER_CC = CC
 """1 CC in planck (the chain's 12 decimals: :data:`ccnet.client.CC`)."""
 FUEL_PER_CENT = 10**10
-"""Gap Junction's ratio: 10 billion fuel cost one US cent (seed 000, 5.3)."""
+"""Gap Junction's ratio: 10 billion fuel cost one US cent."""
 PLANCK_PER_CENT = PLANCK_PER_CC // 100
 """One US cent in planck, assuming 1 CC = 1 USD: 10**10 planck."""
 DEFAULT_RATE_PLANCK_PER_FUEL = PLANCK_PER_CENT // FUEL_PER_CENT

@@ -1,24 +1,14 @@
 """Signed heartbeats: a worker's periodic proof of life, with its metrics.
 
-Source: issue 4, "Heartbeats"; seed 001 section 3.2 (anti-replay: timestamp within
-60 s and a random 16-byte nonce; jitter: 15 s +- 10 %). Here the signature is the
-worker's sr25519 signature (its account key) instead of the seed's HMAC, so any
-receiver can check it without a shared secret.
+The signed bytes (128 bytes), the JSON form and the receiver's rules are
+``docs/protocol.md``, section 10. The signature is the worker's sr25519 signature (its
+account key), so any receiver can check it without a shared secret; a timestamp window
+and a random nonce stop replays.
 
-Signed payload::
-
-    SCALE(b"ccnet:heartbt:v1" [u8; 16], worker AccountId, timestamp_ms u64,
-          nonce [u8; 16], jobs_running u32, jobs_completed u64, jobs_failed u64,
-          fuel_used u128, speed_milli u32, memory_free_bytes u64, uptime_ms u64)
-
-Wire form (:meth:`Heartbeat.to_json`): ``{"worker": SS58, "timestamp_ms": int,
-"nonce": 0x hex (16 bytes), "metrics": {the seven metric fields, ints},
-"signature": 0x hex (64 bytes)}``.
-
-- :class:`HeartbeatVerifier` (receiver): rejects bad signatures, heartbeats older
-  than 60 s or dated in the future beyond a small skew, replays of a (worker, nonce)
-  within the window, and more than a few heartbeats per worker per window. Accepted
-  heartbeats feed :class:`~ccnet.client.requester.quality.QualityTracker`.
+- :class:`HeartbeatVerifier` (receiver): rejects bad signatures, heartbeats older than
+  60 s or dated in the future beyond a small skew, replays of a (worker, nonce) within
+  the window, and more than a few heartbeats per worker per window. Accepted heartbeats
+  feed :class:`~ccnet.client.requester.quality.QualityTracker`.
 - :class:`HeartbeatSchedule` (sender): the next interval, 15 s +- 10 %, uniform.
 - :func:`heartbeat_loop` (sender): signs and hands heartbeats to an injected ``send``
   coroutine; it knows no transport.
@@ -31,14 +21,25 @@ import logging
 import os
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from substrateinterface import Keypair
 
 from .. import signing
 from ..clock import now_ms
-from ..codec import U32_MAX, U64_MAX, U128_MAX, check_bytes, check_uint, encode_scale, hexed, unhex
+from ..codec import (
+    U32_MAX,
+    U64_MAX,
+    U128_MAX,
+    check_bytes,
+    check_uint,
+    encode_scale,
+    hexed,
+    uint_from_json,
+    uint_to_json,
+    unhex,
+)
 from ..exceptions import BadSignatureError, MalformedMessageError
 from ..signing import SIGNATURE_SIZE, public_key_of, sign, verify
 from .exceptions import (
@@ -122,12 +123,26 @@ class HeartbeatMetrics:
             tuple(getattr(self, f.name) for f in fields(self)),
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """The ``metrics`` object: u32 fields as JSON numbers, u64 and u128 fields as
+        decimal strings."""
+        return {
+            name: getattr(self, name) if maximum == U32_MAX else uint_to_json(getattr(self, name))
+            for name, maximum in _METRIC_LIMITS.items()
+        }
+
     @classmethod
     def from_json(cls, data: Any) -> HeartbeatMetrics:
-        """Parse the ``metrics`` object (exactly the seven keys, ints)."""
+        """Parse the ``metrics`` object (exactly the seven keys; see :meth:`to_json`)."""
         if not isinstance(data, dict) or set(data) != set(_METRIC_LIMITS):
             raise MalformedMessageError(f"metrics has exactly the keys {sorted(_METRIC_LIMITS)}")
-        return cls(**data)
+        values = {
+            name: check_uint(data[name], maximum, f"metrics.{name}")
+            if maximum == U32_MAX
+            else uint_from_json(data[name], maximum, f"metrics.{name}")
+            for name, maximum in _METRIC_LIMITS.items()
+        }
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -195,9 +210,9 @@ class Heartbeat:
         """The wire form (see the module docs)."""
         return {
             "worker": self.worker,
-            "timestamp_ms": self.timestamp_ms,
+            "timestamp_ms": uint_to_json(self.timestamp_ms),
             "nonce": hexed(self.nonce),
-            "metrics": asdict(self.metrics),
+            "metrics": self.metrics.to_json(),
             "signature": hexed(self.signature),
         }
 
@@ -210,7 +225,7 @@ class Heartbeat:
             raise MalformedMessageError("worker must be an SS58 address")
         return cls(
             worker=data["worker"],
-            timestamp_ms=check_uint(data["timestamp_ms"], U64_MAX, "timestamp_ms"),
+            timestamp_ms=uint_from_json(data["timestamp_ms"], U64_MAX, "timestamp_ms"),
             nonce=unhex(data["nonce"], NONCE_SIZE, "nonce"),
             metrics=HeartbeatMetrics.from_json(data["metrics"]),
             signature=unhex(data["signature"], SIGNATURE_SIZE, "signature"),

@@ -9,9 +9,9 @@ re-run it in the task record itself, so every worker and verifier computes the s
 Encoding: canonical JSON (sorted keys, no spaces), at most the Tasks pallet's
 ``MaxInputRefLen`` (4,096 bytes)::
 
-    {"v": 1, "module": "<module hash, 64 hex>", "args": ["..."],
+    {"v": 2, "module": "<module hash, 64 hex>", "args": ["..."],
      "input": "b64:<base64 stdin>" | "ar:<arweave tx id>",
-     "fuel": <fuel limit>, "seed": "<hex>"}
+     "fuel": "<fuel limit, decimal string>", "seed": "<hex>"}
 
 ``module`` names the Wasm module by hash: workers resolve it from the modules they
 carry (the built jobs of ``worker/jobs``) or, when ``module_ar`` gives an Arweave
@@ -27,11 +27,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..codec import PROTOCOL_VERSION, U64_MAX, uint_from_json, uint_to_json
 from ..exceptions import MalformedMessageError
+from .messages import dumps, loads
 
 __all__ = ["MAX_SPEC_SIZE", "TASK_TYPE", "JobSpec"]
 
@@ -39,7 +40,6 @@ TASK_TYPE = b"wasm"
 """``task_type`` of on-chain tasks that carry a :class:`JobSpec`."""
 MAX_SPEC_SIZE = 4096
 """The runtime's ``Tasks::MaxInputRefLen``, bytes."""
-_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class JobSpec:
     def encode(self) -> bytes:
         """Canonical JSON bytes; :class:`MalformedMessageError` above 4,096 bytes (store
         large inputs on Arweave and use ``input_ar``)."""
-        body: dict[str, Any] = {"v": _VERSION, "module": self.module_hash.hex()}
+        body: dict[str, Any] = {"v": PROTOCOL_VERSION, "module": self.module_hash.hex()}
         if self.args:
             body["args"] = list(self.args)
         if self.input_inline is not None:
@@ -86,10 +86,10 @@ class JobSpec:
         if self.module_ar is not None:
             body["module_ar"] = self.module_ar
         if self.fuel is not None:
-            body["fuel"] = self.fuel
+            body["fuel"] = uint_to_json(self.fuel)
         if self.seed:
             body["seed"] = self.seed.hex()
-        data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        data = dumps(body)
         if len(data) > MAX_SPEC_SIZE:
             raise MalformedMessageError(
                 f"job spec is {len(data)} bytes, over {MAX_SPEC_SIZE}: put the input on Arweave"
@@ -103,12 +103,17 @@ class JobSpec:
         raw = data.encode() if isinstance(data, str) else data
         if len(raw) > MAX_SPEC_SIZE:
             raise MalformedMessageError(f"job spec over {MAX_SPEC_SIZE} bytes")
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise MalformedMessageError(f"job spec is not JSON: {err}") from None
-        if not isinstance(body, dict) or body.get("v") != _VERSION:
-            raise MalformedMessageError("not a version-1 job spec")
+        body = loads(raw)
+        if not isinstance(body, dict) or "v" not in body:
+            raise MalformedMessageError("not a job spec (a JSON object with a version v)")
+        if body["v"] != PROTOCOL_VERSION:
+            raise MalformedMessageError(
+                f"job spec version {body['v']!r}: this reader takes version {PROTOCOL_VERSION} "
+                "(fuel as a decimal string, docs/protocol.md)"
+            )
+        known = {"v", "module", "args", "input", "input_hash", "module_ar", "fuel", "seed"}
+        if set(body) - known:
+            raise MalformedMessageError(f"job spec: unknown fields {sorted(set(body) - known)}")
         try:
             source = str(body["input"])
             args = body.get("args", [])
@@ -120,8 +125,8 @@ class JobSpec:
             if inline is None and not source.startswith("ar:"):
                 raise MalformedMessageError("job spec: input must be b64:... or ar:...")
             fuel = body.get("fuel")
-            if fuel is not None and (isinstance(fuel, bool) or not isinstance(fuel, int)):
-                raise MalformedMessageError("job spec: fuel must be an integer")
+            if fuel is not None:
+                fuel = uint_from_json(fuel, U64_MAX, "job spec: fuel")
             return cls(
                 module_hash=bytes.fromhex(body["module"]),
                 args=tuple(args),
@@ -132,6 +137,8 @@ class JobSpec:
                 fuel=fuel,
                 seed=bytes.fromhex(body.get("seed", "")),
             )
+        except MalformedMessageError:
+            raise
         except (KeyError, ValueError, TypeError, binascii.Error) as err:
             raise MalformedMessageError(f"job spec: {err}") from None
 

@@ -1,6 +1,6 @@
 """Input and output of the built-in ``matmul`` job (``worker/jobs/matmul``).
 
-Source: issue 4 (built-in jobs). The job multiplies two dense n x n integer matrices;
+The job multiplies two dense n x n integer matrices (``docs/protocol.md``, section 16);
 its stdin and stdout are plain little-endian arrays (the format is documented at the
 top of ``worker/jobs/matmul/src/main.rs``):
 

@@ -1,51 +1,16 @@
 """Job messages between a requester and a worker, on the ``"tasks"`` data channel.
 
-Each message is one UTF-8 JSON object with a ``type`` field; bytes travel as base64
-(``*_b64``) or lowercase hex (hashes, ids). Decoding is strict: an unknown type, a
-missing or mistyped field, bad base64/hex or a message over ``max_size`` raises
-:class:`~ccnet.client.exceptions.MalformedMessageError`, and the receiver answers with
-:class:`JobFailed` (code ``malformed``) instead of dropping the connection.
-
-Flow (issue 4; seed 003 "2.2 Task Execution Flow")::
-
-    requester                          worker
-    JobRequest(module_hash, input) ->
-                                   <-  ModuleNeeded(job_id)      (module not cached)
-    ModuleData(job_id, module)     ->
-                                   <-  JobResult(job_id, output, signed result[, proof])
-                                       or JobFailed(job_id, code, message, fuel_used)
-    (payment: one channel update on the "channels" data channel per accepted result)
-
-The signed part of a result (output hash, fuel used, worker signature) is produced and
-checked by :mod:`.results`; this module only carries it (``result`` field).
-
-How the worker daemon (:mod:`.daemon`, :mod:`.jobhandler`) fills the contract:
-
-- ``result.task_id`` is ``JobRequest.task_id`` when given, else the job-local id
-  :func:`job_task_id`: the first 8 bytes of ``job_id`` as a big-endian u64.
-- Jobs of one session run concurrently (as many at once as the worker runs jobs; the
-  rest wait), and replies come in completion order: match them by ``job_id``. Known
-  modules (the built-in jobs and every module received before, by hash) are not asked
-  for.
-- Limits are ``min(requested, the worker's own)``; a ``rate_planck_per_fuel`` below the
-  worker's rate is refused (``unsupported``). Proof circuits: ``billing`` and
-  ``poseidon_commit`` (see :mod:`.proofs` for their inputs); others are ``unsupported``.
-- ``JobFailed.code``: the run error's ``code`` (:mod:`.exceptions`: ``out-of-fuel``,
-  ``deadline``, ``memory-limit``, ``output-limit``, ``trap``, ``exit``), or
-  ``invalid-module``, ``input-too-large``, ``unknown-module``, ``proof-failed``,
-  ``payment``, ``malformed``, ``unsupported``, ``busy``. A message that cannot be
-  decoded is answered with ``job_id`` = 16 zero bytes.
-- Payment: the first request naming a ``channel_id`` makes the worker join that channel
-  (opened by the requester to the worker with ``counterparty_deposit`` 0) and serve it on
-  the session's ``"channels"`` data channel (:mod:`.payments`); one channel per session.
-- Heartbeats: the worker pushes a signed heartbeat on ``"tasks"`` when the session opens
-  and then every 15 s +- 10 %, as ``{"type": "heartbeat", "heartbeat": {...}}``
-  (:func:`encode_heartbeat`; the inner object is
-  :meth:`ccnet.client.jobs.heartbeat.Heartbeat.to_json`). :func:`decode` does not know this
-  type (it raises :class:`MalformedMessageError`), so a receiver tries
-  :func:`decode_heartbeat` on what :func:`decode` refuses, checks the heartbeat with
-  :class:`~ccnet.client.jobs.heartbeat.HeartbeatVerifier` and feeds it to the
-  :class:`~ccnet.client.requester.quality.QualityTracker`.
+The messages, their fields and encodings, and what a worker does with each are
+``docs/protocol.md``, section 8 (failure codes: section 11). Here:
+:class:`JobRequest`, :class:`ModuleNeeded`, :class:`ModuleData`, :class:`JobResult`
+(carries the :class:`~ccnet.client.jobs.results.SignedResult` JSON and an optional proof)
+and :class:`JobFailed`; :func:`encode` writes compact JSON with sorted keys (u64 and u128
+as decimal strings); :func:`decode` is strict (:func:`loads`: no repeated keys, no NaN,
+no unknown or mistyped fields; :class:`~ccnet.client.exceptions.MalformedMessageError`)
+and the receiver answers :class:`JobFailed` ``malformed`` instead of dropping the
+session. Heartbeats travel on the same channel (:func:`encode_heartbeat`,
+:func:`decode_heartbeat`); :func:`decode` refuses them, so a receiver tries
+:func:`decode_heartbeat` on what :func:`decode` refuses.
 """
 
 from __future__ import annotations
@@ -53,9 +18,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
+from ..codec import U32_MAX, U64_MAX, U128_MAX, check_uint, uint_from_json, uint_to_json
 from ..exceptions import MalformedMessageError
 from ..net.framing import DEFAULT_MAX_MESSAGE_SIZE
 from .billing import DEFAULT_RATE_PLANCK_PER_FUEL
@@ -72,9 +39,11 @@ __all__ = [
     "ModuleNeeded",
     "decode",
     "decode_heartbeat",
+    "dumps",
     "encode",
     "encode_heartbeat",
     "job_task_id",
+    "loads",
 ]
 
 MAX_MESSAGE_SIZE = DEFAULT_MAX_MESSAGE_SIZE
@@ -82,6 +51,9 @@ MAX_MESSAGE_SIZE = DEFAULT_MAX_MESSAGE_SIZE
 HEARTBEAT_TYPE = "heartbeat"
 """``type`` of the heartbeat messages a worker pushes on ``"tasks"`` (not a job message:
 see :func:`encode_heartbeat`)."""
+
+
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")
 
 
 def _b64(data: bytes) -> str:
@@ -98,15 +70,37 @@ def _unb64(value: Any, name: str) -> bytes:
 
 
 def _unhex(value: Any, name: str, size: int | None = None) -> bytes:
-    if not isinstance(value, str):
-        raise MalformedMessageError(f"{name}: expected hex text")
-    try:
-        data = bytes.fromhex(value)
-    except ValueError:
-        raise MalformedMessageError(f"{name}: bad hex") from None
+    if not isinstance(value, str) or not _HEX.fullmatch(value):
+        raise MalformedMessageError(f"{name}: expected lowercase hex digits, in pairs")
+    data = bytes.fromhex(value)
     if size is not None and len(data) != size:
         raise MalformedMessageError(f"{name}: expected {size} bytes, got {len(data)}")
     return data
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        raise MalformedMessageError("a JSON object repeats a key")
+    return body
+
+
+def _no_constant(name: str) -> Any:
+    raise MalformedMessageError(f"{name} is not JSON")
+
+
+def loads(data: bytes | str) -> Any:
+    """Strict JSON for peer messages: UTF-8, no repeated keys, no NaN or Infinity.
+    :class:`MalformedMessageError` otherwise."""
+    try:
+        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise MalformedMessageError(f"not JSON: {err}") from None
+
+
+def dumps(body: Any) -> bytes:
+    """Compact JSON as peers send it: sorted keys, no spaces, ASCII with ``\\u`` escapes."""
+    return json.dumps(body, separators=(",", ":"), sort_keys=True, allow_nan=False).encode()
 
 
 @dataclass(frozen=True)
@@ -205,32 +199,40 @@ _TYPES: dict[str, type[Message]] = {
 }
 _HASHES = {"module_hash": 32, "job_id": 16, "channel_id": 32}
 _BLOBS = {"input", "module", "output"}
+_WIDE = {"fuel_limit": U64_MAX, "task_id": U64_MAX, "fuel_used": U64_MAX}
+_WIDE["rate_planck_per_fuel"] = U128_MAX
+"""u64 and u128 fields: decimal strings (protocol version 2)."""
+_NARROW = {"timeout_ms": U32_MAX, "memory_bytes": U32_MAX}
+"""u32 fields: JSON numbers."""
+_TEXT = {"code", "message", "proof"}
+_OBJECTS = {"result", "proof"}
 
 
 def encode(message: Message) -> bytes:
-    """The JSON bytes of ``message``."""
+    """The JSON bytes of *message* (every field, ``null`` for an absent optional one).
+    :class:`MalformedMessageError` above :data:`MAX_MESSAGE_SIZE`."""
     body: dict[str, Any] = {"type": message.TYPE}
     for name, value in asdict(message).items():
         if isinstance(value, bytes):
             body[name] = _b64(value) if name in _BLOBS else value.hex()
         elif isinstance(value, tuple):
             body[name] = list(value)
+        elif name in _WIDE and value is not None:
+            body[name] = uint_to_json(value)
         else:
             body[name] = value
-    data = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    data = dumps(body)
     if len(data) > MAX_MESSAGE_SIZE:
         raise MalformedMessageError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_SIZE}")
     return data
 
 
 def decode(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Message:
-    """Parse one job message; :class:`MalformedMessageError` on anything off."""
+    """Parse one job message; :class:`MalformedMessageError` on anything off (see
+    ``docs/protocol.md``, "Job messages", for the exact rules)."""
     if len(data) > max_size:
         raise MalformedMessageError(f"message of {len(data)} bytes exceeds {max_size}")
-    try:
-        body = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise MalformedMessageError(f"not JSON: {err}") from None
+    body = loads(data)
     if not isinstance(body, dict):
         raise MalformedMessageError("a job message is a JSON object")
     cls = _TYPES.get(body.pop("type", None))
@@ -243,56 +245,45 @@ def decode(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Message:
                 raise MalformedMessageError(f"{cls.TYPE}: missing field {f.name!r}")
             continue
         value = body.pop(f.name)
-        if value is None:
-            kwargs[f.name] = None
-        elif f.name in _BLOBS:
-            kwargs[f.name] = _unb64(value, f.name)
-        elif f.name in _HASHES or f.name == "seed":
-            kwargs[f.name] = _unhex(value, f.name, _HASHES.get(f.name))
-        elif f.name == "args":
-            if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
-                raise MalformedMessageError("args: expected a list of strings")
-            kwargs[f.name] = tuple(value)
-        else:
-            kwargs[f.name] = value
+        kwargs[f.name] = _field(cls, f.name, value, nullable=f.default is None)
     if body:
         raise MalformedMessageError(f"{cls.TYPE}: unknown fields {sorted(body)}")
-    _check_types(cls, kwargs)
     return cls(**kwargs)
 
 
-def _check_types(cls: type[Message], kwargs: dict[str, Any]) -> None:
-    ints = (
-        "fuel_limit",
-        "timeout_ms",
-        "memory_bytes",
-        "rate_planck_per_fuel",
-        "fuel_used",
-        "task_id",
-    )
-    for name in ints:
-        value = kwargs.get(name)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 0
-        ):
-            raise MalformedMessageError(f"{cls.TYPE}: {name} must be a non-negative integer")
-    for name in ("code", "message"):
-        if name in kwargs and not isinstance(kwargs[name], str):
-            raise MalformedMessageError(f"{cls.TYPE}: {name} must be text")
-    objects = ("result",) if cls is JobRequest else ("result", "proof")
-    for name in objects:
-        value = kwargs.get(name)
-        if value is not None and not isinstance(value, dict):
-            raise MalformedMessageError(f"{cls.TYPE}: {name} must be an object")
-    if cls is JobRequest and not isinstance(kwargs.get("proof") or "", str):
-        raise MalformedMessageError("job_request: proof must be a circuit name")
+def _field(cls: type[Message], name: str, value: Any, *, nullable: bool) -> Any:
+    what = f"{cls.TYPE}.{name}"
+    if value is None:
+        if not nullable:
+            raise MalformedMessageError(f"{what} may not be null")
+        return None
+    if name in _BLOBS:
+        return _unb64(value, what)
+    if name in _HASHES or name == "seed":
+        return _unhex(value, what, _HASHES.get(name))
+    if name == "args":
+        if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+            raise MalformedMessageError(f"{what}: expected a list of strings")
+        return tuple(value)
+    if name in _WIDE:
+        return uint_from_json(value, _WIDE[name], what)
+    if name in _NARROW:
+        return check_uint(value, _NARROW[name], what)
+    if name in _OBJECTS and not (cls is JobRequest and name == "proof"):
+        if not isinstance(value, dict):
+            raise MalformedMessageError(f"{what} must be an object")
+        return value
+    if name in _TEXT:
+        if not isinstance(value, str):
+            raise MalformedMessageError(f"{what} must be text")
+        return value
+    raise MalformedMessageError(f"{what}: unexpected field")  # pragma: no cover
 
 
 def encode_heartbeat(heartbeat: Heartbeat) -> bytes:
     """The message carrying *heartbeat* on ``"tasks"``:
     ``{"type": "heartbeat", "heartbeat": heartbeat.to_json()}`` as compact JSON."""
-    body = {"type": HEARTBEAT_TYPE, "heartbeat": heartbeat.to_json()}
-    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    return dumps({"type": HEARTBEAT_TYPE, "heartbeat": heartbeat.to_json()})
 
 
 def decode_heartbeat(data: bytes) -> Heartbeat | None:
@@ -300,8 +291,8 @@ def decode_heartbeat(data: bytes) -> Heartbeat | None:
     ``None`` when *data* is not such a message. :class:`MalformedMessageError` for a
     heartbeat message whose heartbeat does not parse."""
     try:
-        body = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = loads(data)
+    except MalformedMessageError:
         return None
     if not isinstance(body, dict) or body.get("type") != HEARTBEAT_TYPE:
         return None

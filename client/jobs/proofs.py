@@ -1,9 +1,10 @@
 """The requester's side of job proofs: the public signals a valid proof must carry.
 
-Issue 6 ("A requester rejects a result whose proof does not verify, and pays nothing for
-it"); circuits of :mod:`ccnet.zk` (zk/README.md). A :class:`~ccnet.client.jobs.messages.JobRequest`
-names a circuit in ``proof``; the worker proves the statement below about its result
-(:class:`ccnet.worker.proofs.ProofService` makes the circuit inputs) and sends the
+A requester rejects a result whose proof does not verify, and pays nothing for it
+(``docs/protocol.md``, section 13); circuits of :mod:`ccnet.zk` (``zk/README.md``). A
+:class:`~ccnet.client.jobs.messages.JobRequest` names a circuit in ``proof``; the worker
+proves the statement below about its result (:class:`ccnet.worker.proofs.ProofService`
+makes the circuit inputs) and sends the
 :class:`~ccnet.zk.prover.ProofBundle` JSON in ``JobResult.proof``; the requester
 recomputes the public signals from what it knows (the request, the signed result, the
 output) and checks the bundle with :func:`ccnet.zk.verifier.check_proof`:

@@ -1,22 +1,13 @@
 """Signed job results: what a worker returns for a job and submits to the chain.
 
-Source: issue 4, "Billing and results": the result message carries the output hash,
-the fuel used and the worker's signature.
-
 A :class:`SignedResult` names the job (``task_id``, u64: the Tasks pallet's id, or a
 requester-chosen id for a job outside the chain), the module and input it ran
 (:func:`~ccnet.client.jobs.catalogue.module_hash`, :func:`input_hash`), the output hash
-(blake2b-256 of stdout: the ``result_hash`` of ``Tasks.submit_result``), the fuel
-used, and the worker's SS58 address. The worker signs (sr25519, its account key)::
-
-    SCALE(b"ccnet:jresult:v1" [u8; 16], task_id u64, module_hash H256,
-          input_hash H256, output_hash H256, fuel_used u64, worker AccountId)
-
-(160 bytes, :meth:`SignedResult.signing_payload`). Binding module and input means a
-signature cannot be replayed for another job with the same id. Wire form: a JSON
-object (:meth:`SignedResult.to_json`) with exactly the keys ``task_id`` (int),
-``module_hash``, ``input_hash``, ``output_hash`` (0x hex, 32 bytes), ``fuel_used``
-(int), ``worker`` (SS58) and ``signature`` (0x hex, 64 bytes).
+(:func:`output_hash` of stdout: the ``result_hash`` of ``Tasks.submit_result``), the
+fuel used, and the worker's SS58 address, signed by the worker. The signed bytes (160
+bytes, :meth:`SignedResult.signing_payload`) and the JSON form are
+``docs/protocol.md``, section 9. Binding module and input means a signature cannot be
+replayed for another job with the same id.
 """
 
 from __future__ import annotations
@@ -29,7 +20,16 @@ from typing import Any
 from substrateinterface import Keypair
 
 from .. import signing
-from ..codec import U64_MAX, check_bytes, check_uint, encode_scale, hexed, unhex
+from ..codec import (
+    U64_MAX,
+    check_bytes,
+    check_uint,
+    encode_scale,
+    hexed,
+    uint_from_json,
+    uint_to_json,
+    unhex,
+)
 from ..exceptions import BadSignatureError, MalformedMessageError
 from ..signing import SIGNATURE_SIZE, public_key_of, sign, verify
 from .exceptions import ResultError
@@ -179,11 +179,11 @@ class SignedResult:
     def to_json(self) -> dict[str, Any]:
         """The wire form (see the module docs)."""
         return {
-            "task_id": self.task_id,
+            "task_id": uint_to_json(self.task_id),
             "module_hash": hexed(self.module_hash),
             "input_hash": hexed(self.input_hash),
             "output_hash": hexed(self.output_hash),
-            "fuel_used": self.fuel_used,
+            "fuel_used": uint_to_json(self.fuel_used),
             "worker": self.worker,
             "signature": hexed(self.signature),
         }
@@ -197,11 +197,11 @@ class SignedResult:
         if not isinstance(data["worker"], str):
             raise MalformedMessageError("worker must be an SS58 address")
         return cls(
-            task_id=check_uint(data["task_id"], U64_MAX, "task_id"),
+            task_id=uint_from_json(data["task_id"], U64_MAX, "task_id"),
             module_hash=unhex(data["module_hash"], 32, "module_hash"),
             input_hash=unhex(data["input_hash"], 32, "input_hash"),
             output_hash=unhex(data["output_hash"], 32, "output_hash"),
-            fuel_used=check_uint(data["fuel_used"], U64_MAX, "fuel_used"),
+            fuel_used=uint_from_json(data["fuel_used"], U64_MAX, "fuel_used"),
             worker=data["worker"],
             signature=unhex(data["signature"], SIGNATURE_SIZE, "signature"),
         )

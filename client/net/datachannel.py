@@ -1,13 +1,10 @@
 """A message transport over one WebRTC data channel: framing, caps, backpressure, liveness.
 
-Issue 4 (*Transport*): messages carry a length prefix, with a size cap and chunking for
-large inputs and results. :class:`DataChannelTransport` satisfies the byte
-``Transport`` of :mod:`ccnet.channels` (``send(bytes)``, ``recv() -> bytes``,
-``close()``, all async), so payment-channel updates and task messages can share one
-authenticated peer connection.
+:class:`DataChannelTransport` satisfies the byte ``Transport`` of :mod:`ccnet.channels`
+(``send(bytes)``, ``recv() -> bytes``, ``close()``, all async), so job messages and
+payment-channel updates share one authenticated peer connection. What travels is
+``docs/protocol.md``, section 7; here:
 
-- **Framing**: each message is one DATA frame of :mod:`.framing` (5-byte header, u32
-  big-endian length), cut into data-channel messages of at most 16 KiB.
 - **Cap**: ``send`` refuses a message above ``max_message_size`` (default 16 MiB) with
   :class:`OversizeMessageError` before sending a byte; ``recv`` raises it for an oversize
   message from the peer, whose bytes are skipped. Either way the transport stays usable.

@@ -1,6 +1,7 @@
 """Capability discovery over a Kademlia DHT (the ``kademlia`` package, UDP).
 
-Issue 4 (*Discovery*), seed 003 §1.4 and §3 step 1-2. Three layers:
+Kademlia as in Maymounkov and Mazières (IPTPS 2002); the DHT wire format, the values and
+the merge rules are ``docs/protocol.md``, section 4. Three layers:
 
 - :class:`RecordStorage`, the storage of every ccnet DHT node: it stores a *list* of
   records per key and **merges** each store into it (kademlia's own storage overwrites
@@ -204,7 +205,7 @@ class _Protocol(KademliaProtocol):
         return bool(self.storage.store(key, value))
 
     def welcome_if_new(self, node: Any) -> None:
-        # kademlia's version (paper §2.5) with tracked tasks; storage keys are digests
+        # kademlia's version (paper, section 2.5) with tracked tasks; storage keys are digests
         if not self.router.is_new_node(node):
             return
         for key, value in self.storage:

@@ -1,18 +1,12 @@
 """Length-prefixed frames over a message transport, with a size cap and chunking.
 
-Wire format (issue 4, *Transport*): every frame is a 5-byte header, ``kind`` (u8) then
-``length`` (u32, big-endian, bytes of payload), followed by the payload. The encoded
-frame stream is cut into chunks of at most :data:`CHUNK_SIZE` bytes, each sent as one
-data-channel message (16 KiB is the size every WebRTC stack accepts); the receiver feeds
-the chunks, in order, to a :class:`FrameDecoder`, which rebuilds the frames. Chunk
-boundaries carry no meaning.
-
-Kinds: :attr:`FrameKind.DATA` (an application message), :attr:`FrameKind.KEEPALIVE`
-(liveness, empty) and :attr:`FrameKind.CLOSE` (goodbye, empty).
-
-A DATA frame longer than the decoder's cap is not buffered: the decoder reports
-:class:`Oversize` and skips its payload, so the stream stays in step and usable.
-Pure functions and a pure state machine: no I/O here.
+The wire format is ``docs/protocol.md``, section 7: a frame is ``kind`` (u8) and
+``length`` (u32 big-endian) then the payload; kinds :attr:`FrameKind.DATA`,
+:attr:`FrameKind.KEEPALIVE` and :attr:`FrameKind.CLOSE`; the frame stream is cut into
+data-channel messages of at most :data:`CHUNK_SIZE` bytes whose boundaries carry no
+meaning. A :class:`FrameDecoder` rebuilds the frames from the chunks in order; a DATA
+frame over its cap is not buffered: it reports :class:`Oversize` and skips the payload,
+so the stream stays in step. Pure functions and a pure state machine: no I/O here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Which host addresses WebRTC may use: loopback, plus the LAN when allowed.
 
-Issue 4 (*Transport*): host candidates only on loopback and LAN, no STUN/TURN
-(``iceServers=[]``). Two gaps in aioice 0.13 are closed here:
+Host candidates only on loopback and LAN, no STUN/TURN (``iceServers=[]``;
+``docs/protocol.md``, section 6). Two gaps in aioice 0.13 are closed here:
 
 - aioice never gathers a loopback candidate (``get_host_addresses`` skips 127.0.0.1)
   and gathers every other interface, public ones included. :func:`gathering_on` scopes

@@ -1,28 +1,14 @@
 """Signed capability records and the DHT keys they are announced under.
 
-Issue 4 (*Discovery*) and seed 003 §1.4 ("DHT by capability, not identity"): a worker
-announces what it offers, a :class:`Capability` (task type, guaranteed speed, price
-ceiling), under a key that hashes that capability; requesters look the key up.
-
-**Record.** A :class:`CapabilityRecord` is the capability plus the worker's SS58 address,
-its signaling endpoint and a timestamp (unix ms), signed sr25519 by the worker's
-on-chain key over ``b"ccnet:dht-record:v1" || canonical_json(fields)``
-(:func:`ccnet.client.signing.signed_bytes`). A record is valid while it verifies and is
-at most :data:`RECORD_TTL_MS` (10 min) old; the worker re-signs and re-announces it every
-:data:`REANNOUNCE_INTERVAL_S` (5 min).
-
-**Keys.** Asking "who runs *task* at >= X fuel/s for <= Y planck/fuel?" with exact
-numbers would need one key per number. So speeds and prices are cut into tiers by a
-:class:`CapabilityKeying` ladder (defaults: speed edges 0, 1e7, 1e8, 1e9 fuel/s; price
-edges 0, 10, 100, 1000 planck/fuel: 4 x 4 tiers), and the key is::
-
-    blake2b-160(b"ccnet:cap-key:v1" || task_type || 0x00 || speed_tier u8 || price_tier u8)
-
-A record is announced under the one key of its own tiers. A lookup for (X, Y) reads the
-keys of every speed tier >= tier(X) and every price tier <= tier(Y) (at most 16 with
-the default ladders) and keeps the records whose exact numbers satisfy the query, so
-every matching worker is found. Units: ``min_speed`` in fuel per second the worker
-guarantees, ``max_price_planck_per_fuel`` in planck per unit of fuel it charges at most.
+A worker announces what it offers, a :class:`Capability` (task type, guaranteed speed,
+price ceiling), in a :class:`CapabilityRecord` signed by its on-chain key, under a key
+that hashes that capability's tiers; requesters look the keys up. The record, its
+signed bytes, the key derivation and the tier ladders (:class:`CapabilityKeying`,
+:data:`DEFAULT_KEYING`) are ``docs/protocol.md``, section 4. A record is valid while it
+verifies and is at most :data:`RECORD_TTL_MS` (10 min) old; the worker re-signs and
+re-announces it every :data:`REANNOUNCE_INTERVAL_S` (5 min). Units: ``min_speed`` in
+fuel per second the worker guarantees, ``max_price_planck_per_fuel`` in planck per unit
+of fuel it charges at most.
 """
 
 from __future__ import annotations
@@ -30,6 +16,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,7 +25,8 @@ from substrateinterface import Keypair
 
 from .. import signing
 from ..clock import now_ms
-from ..codec import U64_MAX
+from ..codec import PROTOCOL_VERSION, U64_MAX, uint_from_json, uint_to_json
+from ..exceptions import MalformedMessageError
 from .exceptions import InvalidRecordError
 
 __all__ = [
@@ -55,6 +43,8 @@ __all__ = [
     "encode_records",
     "merge_records",
 ]
+
+logger = logging.getLogger(__name__)
 
 RECORD_DOMAIN = signing.DHT_RECORD_DOMAIN
 """Domain tag of a record signature."""
@@ -74,7 +64,7 @@ MAX_CLOCK_SKEW_MS = 60 * 1000
 MAX_ENDPOINT_LENGTH = 256
 """Longest signaling endpoint URL (characters)."""
 
-_TASK_TYPE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+_TASK_TYPE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 _FIELDS = (
     "endpoint",
     "max_price_planck_per_fuel",
@@ -83,10 +73,11 @@ _FIELDS = (
     "timestamp_ms",
     "worker",
 )
+_U64_FIELDS = ("max_price_planck_per_fuel", "min_speed", "timestamp_ms")
 
 
 def _check_task_type(task_type: object) -> str:
-    if not isinstance(task_type, str) or not _TASK_TYPE.match(task_type):
+    if not isinstance(task_type, str) or not _TASK_TYPE.fullmatch(task_type):
         raise InvalidRecordError(
             f"task type {task_type!r} must be 1-64 chars of a-z 0-9 _ . : - "
             "starting with a letter or digit"
@@ -149,8 +140,13 @@ class CapabilityRecord:
         return Capability(self.task_type, self.min_speed, self.max_price_planck_per_fuel)
 
     def fields(self) -> dict[str, object]:
-        """The signed fields (everything but the signature)."""
-        return {name: getattr(self, name) for name in _FIELDS}
+        """The signed fields (everything but the signature) in their wire form: the u64
+        ones (``min_speed``, ``max_price_planck_per_fuel``, ``timestamp_ms``) as decimal
+        strings."""
+        wire: dict[str, object] = {name: getattr(self, name) for name in _FIELDS}
+        for name in _U64_FIELDS:
+            wire[name] = uint_to_json(getattr(self, name))
+        return wire
 
     def to_json(self) -> dict[str, object]:
         """The record as a JSON object (signed fields plus ``signature``)."""
@@ -186,7 +182,13 @@ class CapabilityRecord:
         age). Raises :class:`InvalidRecordError` for a malformed object."""
         if not isinstance(obj, Mapping) or set(obj) != {*_FIELDS, "signature"}:
             raise InvalidRecordError(f"a record has exactly the fields {(*_FIELDS, 'signature')}")
-        record = cls(**{name: obj[name] for name in (*_FIELDS, "signature")})
+        values = {name: obj[name] for name in (*_FIELDS, "signature")}
+        try:
+            for name in _U64_FIELDS:
+                values[name] = uint_from_json(values[name], U64_MAX, name)
+        except MalformedMessageError as err:
+            raise InvalidRecordError(str(err)) from None
+        record = cls(**values)
         record._check_shape()
         if not isinstance(record.signature, str):
             raise InvalidRecordError("signature must be a 0x-hex string")
@@ -313,18 +315,21 @@ def merge_records(
 
 
 def encode_records(records: Iterable[CapabilityRecord]) -> str:
-    """The DHT value for *records*: ``{"v": 1, "records": [...]}`` as compact JSON."""
+    """The DHT value for *records*: ``{"records": [...], "v": 2}`` as compact JSON with
+    sorted keys (``v`` is :data:`~ccnet.client.codec.PROTOCOL_VERSION`)."""
     return json.dumps(
-        {"v": 1, "records": [r.to_json() for r in records]},
+        {"v": PROTOCOL_VERSION, "records": [r.to_json() for r in records]},
         separators=(",", ":"),
+        sort_keys=True,
         ensure_ascii=True,
     )
 
 
 def decode_records(value: object) -> tuple[list[CapabilityRecord], int]:
     """Parse a DHT value into (well-formed records, number of malformed ones dropped).
-    Anything that is not a ``{"v": 1, "records": [...]}`` JSON text gives ``([], 0)``
-    (unless it is a list with malformed members). Signatures are not checked here."""
+    Anything that is not a ``{"records": [...], "v": 2}`` JSON text gives ``([], 0)``
+    (unless it is a list with malformed members; a value of another protocol version
+    counts as one malformed). Signatures are not checked here."""
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
@@ -336,8 +341,11 @@ def decode_records(value: object) -> tuple[list[CapabilityRecord], int]:
         obj = json.loads(value)
     except ValueError:
         return [], 0
-    if not isinstance(obj, dict) or obj.get("v") != 1 or not isinstance(obj.get("records"), list):
+    if not isinstance(obj, dict) or not isinstance(obj.get("records"), list):
         return [], 0
+    if obj.get("v") != PROTOCOL_VERSION:
+        logger.debug("dropping a DHT value of protocol version %r", obj.get("v"))
+        return [], 1
     records, dropped = [], 0
     for item in obj["records"]:
         try:

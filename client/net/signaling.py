@@ -1,30 +1,13 @@
-"""Signed WebRTC signaling: offer/answer messages and the aiohttp endpoint.
+"""Signed WebRTC signaling: offer and answer messages, their checks, the HTTP endpoint.
 
-Issue 4 (*Transport*): the offer and the answer are each signed by the party's on-chain
-sr25519 key and carry its DTLS fingerprint, so the data channel is bound to the on-chain
-identities: aiortc refuses a DTLS peer whose certificate does not match the SDP
-fingerprint, and the SDP (with that fingerprint) is signed.
-
-**Message** (:class:`SignalMessage`, JSON object)::
-
-    {"kind": "offer" | "answer", "sdp": str, "fingerprint": "sha-256 AB:..",
-     "signer": ss58, "peer": ss58 of the addressee, "timestamp_ms": unix ms,
-     "nonce": 32 hex digits, "labels": [data-channel labels], "reply_to": offer nonce
-     (answers) or "" (offers), "signature": "0x" + 128 hex}
-
-signed over ``b"ccnet:signal:v1" || canonical_json(all fields but signature)``.
-
-**Checks** (:func:`check_signal`, in this order): shape; signature of ``signer``; age
-within :data:`MAX_SIGNAL_AGE_MS` (60 s) either way; ``peer`` is the checking party;
-``signer`` is the expected party when known (the requester knows the worker from the
-DHT or the chain); ``fingerprint`` equals the SDP's sha-256 fingerprint; an answer's
-``reply_to`` is our offer's nonce; and last the nonce was not seen before
-(:class:`ReplayGuard`).
-
-**Endpoint** (:class:`SignalingServer`): ``POST /offer`` with the offer JSON answers
-200 with the answer JSON, or an error status (see
-:class:`~ccnet.client.net.exceptions.SignalingError`) with ``{"error": "..."}``.
-It binds 127.0.0.1 unless told otherwise. :func:`post_offer` is the client side.
+The offer and the answer are each signed by the party's on-chain sr25519 key and carry
+its DTLS fingerprint, so the data channels are bound to the on-chain identities (aiortc
+refuses a DTLS peer whose certificate does not match the signed SDP's fingerprint). The
+message, its signed bytes, the checks and their HTTP statuses are ``docs/protocol.md``,
+section 5: :class:`SignalMessage` is the message, :func:`check_signal` the checks (in
+the document's order, with :class:`ReplayGuard` last), :class:`SignalingServer` the
+worker's ``POST /offer`` endpoint (127.0.0.1 unless told otherwise) and
+:func:`post_offer` the requester's side.
 """
 
 from __future__ import annotations
@@ -44,6 +27,8 @@ from substrateinterface import Keypair
 
 from .. import signing
 from ..clock import now_ms
+from ..codec import PROTOCOL_VERSION, U64_MAX, uint_from_json, uint_to_json
+from ..exceptions import MalformedMessageError
 from .exceptions import SignalingError, SignalingRefusedError
 from .sdp import dtls_fingerprint
 
@@ -77,8 +62,8 @@ MAX_LABELS = 8
 
 Kind = Literal["offer", "answer"]
 
-_LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_NONCE = re.compile(r"^[0-9a-f]{32}$")
+_LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+_NONCE = re.compile(r"[0-9a-f]{32}")
 _FIELDS = (
     "fingerprint",
     "kind",
@@ -89,6 +74,7 @@ _FIELDS = (
     "sdp",
     "signer",
     "timestamp_ms",
+    "v",
 )
 
 
@@ -112,10 +98,14 @@ class SignalMessage:
     signature: str = field(repr=False)
 
     def fields(self) -> dict[str, object]:
-        """The signed fields (everything but the signature)."""
-        return {
-            name: list(self.labels) if name == "labels" else getattr(self, name) for name in _FIELDS
-        }
+        """The signed fields (everything but the signature) in their wire form: ``v``
+        (:data:`~ccnet.client.codec.PROTOCOL_VERSION`), ``labels`` a list,
+        ``timestamp_ms`` a decimal string."""
+        wire: dict[str, object] = {name: getattr(self, name) for name in _FIELDS if name != "v"}
+        wire["labels"] = list(self.labels)
+        wire["timestamp_ms"] = uint_to_json(self.timestamp_ms)
+        wire["v"] = PROTOCOL_VERSION
+        return wire
 
     def to_json(self) -> dict[str, object]:
         """The message as a JSON object."""
@@ -156,8 +146,19 @@ class SignalMessage:
     def from_json(cls, obj: object) -> SignalMessage:
         """Parse a JSON object (shape only: :func:`check_signal` checks the rest).
         Raises :class:`SignalingError` (status 400) when malformed."""
-        if not isinstance(obj, Mapping) or set(obj) != {*_FIELDS, "signature"}:
+        if not isinstance(obj, Mapping):
+            raise _malformed("a signaling message is a JSON object")
+        if obj.get("v") != PROTOCOL_VERSION:
+            raise _malformed(
+                f"protocol version {obj.get('v', 1)!r} is not spoken here: this peer speaks "
+                f"version {PROTOCOL_VERSION} (u64 values as decimal strings, docs/protocol.md)"
+            )
+        if set(obj) != {*_FIELDS, "signature"}:
             raise _malformed(f"expected exactly the fields {sorted((*_FIELDS, 'signature'))}")
+        try:
+            timestamp_ms = uint_from_json(obj["timestamp_ms"], U64_MAX, "timestamp_ms")
+        except MalformedMessageError as err:
+            raise _malformed(str(err)) from None
         labels = obj["labels"]
         if not isinstance(labels, list):
             raise _malformed("labels must be a list")
@@ -167,7 +168,7 @@ class SignalMessage:
             fingerprint=obj["fingerprint"],
             signer=obj["signer"],
             peer=obj["peer"],
-            timestamp_ms=obj["timestamp_ms"],
+            timestamp_ms=timestamp_ms,
             nonce=obj["nonce"],
             labels=tuple(labels),
             reply_to=obj["reply_to"],
@@ -190,7 +191,7 @@ class SignalMessage:
                 raise _malformed(f"{name} must be an SS58 address (prefix 42)")
         if type(self.timestamp_ms) is not int or self.timestamp_ms < 0:
             raise _malformed("timestamp_ms must be a non-negative integer")
-        if not isinstance(self.nonce, str) or not _NONCE.match(self.nonce):
+        if not isinstance(self.nonce, str) or not _NONCE.fullmatch(self.nonce):
             raise _malformed("nonce must be 32 lowercase hex digits")
         if (
             not self.labels
@@ -198,11 +199,11 @@ class SignalMessage:
             or len(set(self.labels)) != len(self.labels)
         ):
             raise _malformed(f"labels must be 1 to {MAX_LABELS} distinct names")
-        if not all(isinstance(label, str) and _LABEL.match(label) for label in self.labels):
+        if not all(isinstance(label, str) and _LABEL.fullmatch(label) for label in self.labels):
             raise _malformed("a label is 1-32 chars of a-z 0-9 _ - starting with a letter or digit")
         if not isinstance(self.reply_to, str) or (
             (self.kind == "offer" and self.reply_to != "")
-            or (self.kind == "answer" and not _NONCE.match(self.reply_to))
+            or (self.kind == "answer" and not _NONCE.fullmatch(self.reply_to))
         ):
             raise _malformed("reply_to is empty in an offer and the offer's nonce in an answer")
 

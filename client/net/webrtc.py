@@ -1,18 +1,13 @@
-"""Authenticated WebRTC peer sessions (aiortc): requester dials, worker listens.
+"""Authenticated WebRTC peer sessions (aiortc): the requester dials, the worker listens.
 
-Issue 4 (*Transport*): tasks arrive over WebRTC data channels. A session is one
-``RTCPeerConnection`` whose offer and answer were exchanged as signed
+A session is one ``RTCPeerConnection`` whose offer and answer were exchanged as signed
 :class:`~ccnet.client.net.signaling.SignalMessage` s, so its DTLS peer is the on-chain
-account that signed (see :mod:`.signaling`). It carries one
+account that signed. It carries one
 :class:`~ccnet.client.net.datachannel.DataChannelTransport` per label the offer names
-(default ``("tasks", "channels")``: task traffic and payment-channel updates), created
-as *negotiated* channels with ids 0, 1, ... on both sides, so none waits for in-band
-announcements.
-
-ICE: ``iceServers=[]`` (no STUN/TURN; aiortc would otherwise use a public STUN
-server), host candidates only on 127.0.0.1, plus LAN addresses when
-``PeerConfig.allow_lan``; remote candidates outside those ranges are dropped before
-use (see :mod:`.ice`).
+(:data:`DEFAULT_LABELS`: job messages on :data:`TASKS_LABEL`, payment-channel updates
+on :data:`CHANNELS_LABEL`), as negotiated channels with ids 0, 1, ... The ICE, SDP and
+data-channel rules are ``docs/protocol.md``, section 6 (no STUN/TURN, loopback and
+optionally LAN host candidates only, see :mod:`.ice`).
 
 - Requester: ``session = await connect(url, keypair, worker_address)``.
 - Worker: ``PeerListener(keypair, on_session)`` serves the signaling endpoint and calls

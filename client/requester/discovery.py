@@ -1,7 +1,7 @@
 """Finding workers for a job: DHT capability records, checked on chain, ranked by quality.
 
-Issue 4 ("It finds workers through the DHT", "Requesters pick workers by a quality
-score (uptime, latency consistency, success rate)"); seed 003 section 2.1 step 2.
+``docs/protocol.md``, section 4, says where a worker is found and what the chain must
+vouch for; the ranking is this requester's own policy (:mod:`.quality`).
 
 1. :class:`~ccnet.client.net.dht.CapabilityDirectory` returns the verified, fresh records
    announcing the task type at the speed and price asked (one per worker).

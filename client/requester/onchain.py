@@ -1,9 +1,8 @@
 """The requester's on-chain path: post a task, read its results, accept, dispute.
 
-Issue 6 ("``ccnet dispute challenge <task>`` stakes and opens a dispute on chain
-against a result"; "On resolution the requester's SDK sees the outcome"); issue 7 (the
-requester challenges the wrong result, the verifiers re-execute and vote, the cheater
-is slashed). The slow path beside the off-chain fast path of :mod:`.requester`: a task
+The requester challenges a wrong result on chain, the selected verifiers re-execute and
+vote, the cheater is slashed, and the SDK sees the outcome. The slow path beside the
+off-chain fast path of :mod:`.runs`: a task
 whose results must be judgeable on chain carries a :class:`~ccnet.client.jobs.jobspec.JobSpec`
 in its ``input_ref`` (task type ``b"wasm"``), so verifiers can re-run it.
 

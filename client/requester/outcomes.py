@@ -1,10 +1,10 @@
 """What the requester SDK returns: task outcomes, dispute outcomes and its statistics.
 
-Issue 4 ("It returns the output, the fuel, the cost, the workers involved and the
-verification status"); issue 7's summary (tasks run / verified / rejected, fuel and cost
-per worker, quality scores, off-chain channel updates vs on-chain extrinsics, the
-dispute's outcome). Plain frozen dataclasses; amounts in planck, fuel in fuel units,
-times in ms, addresses SS58.
+A job returns its output, fuel, cost, the workers involved and how it was verified; the
+statistics are the numbers of the demo's summary (tasks run / verified / rejected, fuel
+and cost per worker, quality scores, off-chain channel updates against on-chain
+extrinsics, disputes). Frozen dataclasses, and the mutable :class:`RequesterTally`;
+amounts in planck, fuel in fuel units, times in ms, addresses SS58.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class WorkerStats:
 
 @dataclass(frozen=True)
 class RequesterStats:
-    """A snapshot for a summary (issue 7)."""
+    """A snapshot for a summary (the demo's tables)."""
 
     tasks_run: int
     tasks_verified: int

@@ -1,8 +1,8 @@
 """Proof-of-Quality: how requesters rank workers, and the reputation tiers.
 
-Source: issue 4 ("Requesters pick workers by a quality score (uptime, latency
-consistency, success rate)", "reputation tiers"); seed 000 section 4 (the scoring
-function, its weights, the cubic uptime penalty and the consistency reward).
+This is the requester's own policy, not protocol (``docs/protocol.md``, section 4): the
+scoring function, its weights, the cubic uptime penalty and the consistency reward are
+defined here.
 
 The score of a worker is a deterministic function of what a requester observed::
 
@@ -15,7 +15,7 @@ The score of a worker is a deterministic function of what a requester observed::
 - ``S_c`` consistency: ``max(0, 1 - stdev RTT / sigma_max_ms)`` (200 ms), so that
   100 +- 5 ms beats 50 +- 100 ms.
 - ``S_p`` capacity: the self-benchmark speed multiplier, capped at 1 (1.0 = the
-  reference machine, :mod:`.benchmark`).
+  reference machine, :mod:`ccnet.worker.benchmark`).
 - ``S_r`` reliability: success rate with one success and one failure assumed up front,
   ``(ok + 1) / (ok + failed + 2)``, so a new worker starts at 0.5.
 With no latency samples, ``S_l`` and ``S_c`` are 0.5 (unknown); likewise ``S_p`` with
@@ -57,7 +57,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class QualityWeights:
-    """Weights of the five components (seed 000, 4.2)."""
+    """Weights of the five components (they sum to 1)."""
 
     uptime: float = 0.30
     latency: float = 0.20

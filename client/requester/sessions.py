@@ -1,18 +1,17 @@
 """The requester's side of the job protocol: one WebRTC session per worker, reused.
 
-Issue 4 ("It finds workers through the DHT and connects, opening or reusing
-channels"); the messages are :mod:`.protocol`'s, on the ``"tasks"`` data channel of a
-:class:`~ccnet.client.net.webrtc.PeerSession` (the ``"channels"`` one carries the payment
-channel, see :mod:`.requester`).
+The messages are :mod:`ccnet.client.jobs.messages` (``docs/protocol.md``, section 8), on
+the ``"tasks"`` data channel of a :class:`~ccnet.client.net.webrtc.PeerSession` (the
+``"channels"`` one carries the payment channel, see :mod:`.channelbook`).
 
 - :class:`WorkerSession`: one authenticated session. A reader task decodes every
   message on ``"tasks"`` and routes it by ``job_id`` to the job waiting for it, so many
-  jobs share the session at once. :meth:`WorkerSession.run_job` sends a
-  :class:`~.protocol.JobRequest`, answers :class:`~.protocol.ModuleNeeded` with
-  :class:`~.protocol.ModuleData` and returns the :class:`~.protocol.JobResult` or
-  :class:`~.protocol.JobFailed`. Heartbeats the worker pushes on the same channel
-  (:func:`~.protocol.decode_heartbeat`, on what :func:`~.protocol.decode` refuses) go
-  to a callback, if signed by the session's worker.
+  jobs share the session at once. :meth:`WorkerSession.run_job` sends a ``job_request``,
+  answers ``module_needed`` with ``module_data`` and returns the ``job_result`` or
+  ``job_failed``. Heartbeats the worker pushes on the same channel (tried with
+  :func:`~ccnet.client.jobs.messages.decode_heartbeat` on what
+  :func:`~ccnet.client.jobs.messages.decode` refuses) go to a callback, if signed by the
+  session's worker.
 - :class:`SessionPool`: at most one open session per worker; connects on first use
   (:func:`~ccnet.client.net.webrtc.connect`), and again after the session broke.
 """

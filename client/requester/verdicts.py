@@ -1,9 +1,11 @@
 """The requester's decision over the replies to one job: who is right, who gets paid.
 
-Source: issue 4 ("Verification: redundant execution with majority vote, spot checks
-with known answers, reputation tiers"), issue 6 ("A requester rejects a result whose
-proof does not verify, and pays nothing for it"). Pure functions, no I/O: the requester
-(:mod:`.requester`) gathers the replies, then calls :func:`decide` and :func:`payments`.
+Redundant execution with a majority vote, spot checks with known answers, and proofs: a
+result that fails a check is never paid (``docs/protocol.md``, section 8). Pure
+functions, no I/O: the runner (:mod:`.runs`) gathers the replies, then calls
+:func:`decide` and :func:`payments`. :func:`strict_majority` and :func:`winning_hash`
+are the one majority rule, for off-chain results (:func:`majority`) and on-chain ones
+(:func:`hash_majority`).
 
 A :class:`Reply` is what one worker's attempt came to, already checked one by one
 (signature, binding to the job, output hash, proof): ``returned`` (a valid signed

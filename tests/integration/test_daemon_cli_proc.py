@@ -1,4 +1,4 @@
-"""``ccnet worker run`` as its own process (issue 7): it prints its ready record, serves
+"""``ccnet worker run`` as its own process: it prints its ready record, serves
 jobs over WebRTC (with the documented fault injection lying exactly once, and a proof
 that starts the prover's Node helper), and on SIGTERM stops cleanly: exit code 0, a
 ``stopped`` record, and nothing left of its process group (the Node helper included)."""

@@ -1,4 +1,4 @@
-"""Hostile input, end to end at a real worker daemon (issue 4): registered on the dev
+"""Hostile input, end to end at a real worker daemon: registered on the dev
 chain, serving over real aiortc data channels with the real sandbox.
 
 Every hostile module (endless loops, memory and table bombs, deep recursion, output

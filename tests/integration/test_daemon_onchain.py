@@ -1,6 +1,6 @@
 """The worker daemon on chain, for real: it claims and answers Wasm tasks (also after a
 restart), and, as a selected verifier, re-executes a disputed task and votes, with no
-person involved. Issue 7's setting: three daemons with their own keys, one of them
+person involved. The demo's setting: three daemons with their own keys, one of them
 started with fault injection, whose wrong result is disputed and slashed.
 """
 
@@ -171,7 +171,7 @@ async def test_three_daemons_catch_an_injected_wrong_result(
     wait_until: WaitUntil,
     events_since: EventsSince,
 ) -> None:
-    """Issue 7: three workers with their own keys register, stake and announce; one of
+    """The demo's setting: three workers with their own keys register, stake and announce; one of
     them lies once on chain (fault injection; its off-chain results stay honest). A
     requester posts a task for all three, sees the disagreement and disputes the odd
     result; the two others are selected as verifiers, re-execute and vote on their

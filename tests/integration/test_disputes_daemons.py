@@ -1,4 +1,4 @@
-"""Disputes carried out end to end (issue 6) by real worker processes on a real chain.
+"""Disputes carried out end to end by real worker processes on a real chain.
 
 Five ``ccnet worker run`` processes (their own keys, each its own OS process, as
 deployed) on a private Chopsticks chain of this module (verifiers are drawn among

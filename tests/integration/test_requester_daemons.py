@@ -1,4 +1,4 @@
-"""The requester SDK with the real worker daemons (issue 7's setting), on a private dev
+"""The requester SDK with the real worker daemons (the demo's setting), on a private dev
 chain (dispute verifiers are drawn among every eligible worker: only these daemons).
 
 Three :class:`~ccnet.worker.daemon.WorkerDaemon` s with their own keys, one started with

@@ -1,5 +1,5 @@
 """CheckpointStore on the real runtime (Chopsticks) and a real arlocal: round trips at
-the issue's sizes, resume from the cache and from the gateway, a tampering proxy, a
+the target sizes, resume from the cache and from the gateway, a tampering proxy, a
 gateway that is down, and ``kill -9`` during a save.
 
 Each test saves for its own fresh, funded account (``fund_account``), so the chain's

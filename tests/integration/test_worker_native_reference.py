@@ -1,4 +1,4 @@
-"""Native references (issue 4: "Each has a native reference to check its output
+"""Native references ("Each has a native reference to check its output
 against"): every built-in job, built for the host by scripts/build-jobs.sh
 (``<jobs dir>/native/<job>``), and the same crate built for wasm32-wasip1 and run in the
 real sandbox, print byte-identical output for the same argv and stdin: prime counts,

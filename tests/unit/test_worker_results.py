@@ -95,9 +95,12 @@ def test_json_round_trip(worker_key: Keypair) -> None:
     [
         lambda w: w.pop("fuel_used"),
         lambda w: w.update(extra=1),
-        lambda w: w.update(fuel_used=-1),
-        lambda w: w.update(fuel_used=2**64),
-        lambda w: w.update(task_id="42"),
+        lambda w: w.update(fuel_used="-1"),
+        lambda w: w.update(fuel_used=str(2**64)),
+        lambda w: w.update(fuel_used="01"),
+        lambda w: w.update(fuel_used=" 1"),
+        lambda w: w.update(task_id=42),  # the version 1 form: a JSON number
+        lambda w: w.update(signature="0x" + "AB" * 64),  # hex is lowercase
         lambda w: w.update(output_hash="0x1234"),
         lambda w: w.update(signature="zz"),
         lambda w: w.update(worker="not-an-address"),
