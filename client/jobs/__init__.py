@@ -2,8 +2,8 @@
 
 What a job is on the wire and on chain, as both roles need it (``docs/protocol.md``):
 
-- :mod:`.messages`: the job messages on the ``"tasks"`` data channel and the failure
-  codes;
+- :mod:`.messages`: the job messages on the ``"tasks"`` data channel;
+- :mod:`.failures`: the failure codes of ``job_failed``;
 - :mod:`.results`: the worker's signed result (:class:`~ccnet.client.jobs.results.SignedResult`),
   input and output hashes;
 - :mod:`.heartbeat`: signed heartbeats, their schedule and their checks;
