@@ -17,6 +17,7 @@ pytest_plugins = [
     "fixtures.worker",
     "fixtures.daemon",
     "fixtures.requester",
+    "fixtures.bridge",
 ]
 
 
