@@ -201,7 +201,9 @@ class TreasuryChain:
                 return Landed(block_hash, number, events, fee_of(events), _failure(events))
         return None
 
-    def resolve(self, ext_hash: str, signer: str, nonce: int, scan_from: int) -> Landed | Resolution:
+    def resolve(
+        self, ext_hash: str, signer: str, nonce: int, scan_from: int
+    ) -> Landed | Resolution:
         """Where a stored extrinsic stands (see :class:`Resolution`)."""
         head_hash = self.chain.block_hash()
         head = int(self.chain.rpc("chain_getHeader", [head_hash])["number"], 16)

@@ -183,8 +183,7 @@ class PayPalDouble:
         loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, self.host, self.port)
         loop.run_until_complete(site.start())
-        sockets = site._server.sockets if site._server else []  # noqa: SLF001 - bound port
-        self.port = sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])
         self._started.set()
         loop.run_forever()
         loop.run_until_complete(self._runner.cleanup())
@@ -237,7 +236,10 @@ class PayPalDouble:
         return self._error(503, "SERVICE_UNAVAILABLE", "Service Unavailable.")
 
     def _unauthorized(self) -> web.Response:
-        body = {"error": "invalid_token", "error_description": "Token signature verification failed"}
+        body = {
+            "error": "invalid_token",
+            "error_description": "Token signature verification failed",
+        }
         return web.json_response(body, status=401)
 
     def _link(self, batch_id: str) -> dict[str, str]:
@@ -256,7 +258,9 @@ class PayPalDouble:
             return self._unavailable()
         header = request.headers.get("Authorization", "")
         try:
-            user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+            user, _, password = (
+                base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+            )
         except ValueError:
             user = password = ""
         form = await request.post()

@@ -62,7 +62,7 @@ def usd_value(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
-class _LocalConfiguration(Configuration):  # type: ignore[misc]
+class _LocalConfiguration(Configuration):
     """The SDK configuration with its API host replaced (for a local test double)."""
 
     def __init__(self, base_url: str, **kwargs: Any) -> None:
@@ -73,7 +73,7 @@ class _LocalConfiguration(Configuration):  # type: ignore[misc]
         return self._base_url
 
 
-class PayoutsController(BaseController):  # type: ignore[misc]
+class PayoutsController(BaseController):
     """Payouts v1 endpoints on the SDK's plumbing (see the module docs)."""
 
     def create_batch_payout(self, body: dict[str, Any], paypal_request_id: str | None) -> Any:
@@ -186,7 +186,8 @@ class PayPalGateway:
             if status >= 500 or status in (401, 403, 408, 429):
                 # our credentials or PayPal itself: retry later, never give up a payout
                 raise ProcessorUnavailableError(f"PayPal {what}: {status} {name or err}") from None
-            raise _Refused(what, status, name, _links(err), str(getattr(err, "message", err)))
+            message = str(getattr(err, "message", err))
+            raise _Refused(what, status, name, _links(err), message) from None
         return response.body
 
     def create_payout(self, *, sender_batch_id: str, email: str, cents: int, note: str) -> str:

@@ -30,7 +30,7 @@ from .journal import PLANCK, USD
 from .ledger import Ledger
 from .models import Payout, Posting, Purchase
 from .paypal_side import FINAL_FAILED, PayPalGateway
-from .rates import CC, BASIS_POINTS, format_fraction
+from .rates import BASIS_POINTS, CC, format_fraction
 from .stripe_side import StripeGateway
 
 __all__ = ["Reconciliation", "reconcile"]
@@ -89,7 +89,8 @@ def reconcile(
     is then reported as ``not checked``). Processor outages raise their errors."""
     problems: list[str] = []
     with ledger.db.session() as s:
-        journal = {
+        journal = {USD: 0, PLANCK: 0}
+        journal |= {
             currency: int(total)
             for currency, total in s.execute(
                 select(Posting.currency, func.sum(Posting.amount)).group_by(Posting.currency)
@@ -138,13 +139,13 @@ def reconcile(
     chain_part = _chain(ledger, accounts, chain, problems)
     rounding = _rounding(purchases, payouts, problems)
     in_flight = {
-        "owed_planck": -sum(
-            v.get(PLANCK, 0) for k, v in accounts.items() if k.startswith("owed:")
-        ),
+        "owed_planck": -sum(v.get(PLANCK, 0) for k, v in accounts.items() if k.startswith("owed:")),
         "payable_cents": -sum(
             v.get(USD, 0) for k, v in accounts.items() if k.startswith("payable:")
         ),
-        "open_payouts": sum(q.status in ("accepted", "taken", "sent", "returning") for q in payouts),
+        "open_payouts": sum(
+            q.status in ("accepted", "taken", "sent", "returning") for q in payouts
+        ),
         "pending_purchases": sum(p.status in ("created", "pending") for p in purchases),
     }
     return Reconciliation(
@@ -178,16 +179,14 @@ def _stripe(
     }
     stripe_cents = 0
     for intent in ours.values():
-        cents = int(intent.get("amount_received") or intent.get("amount") or 0)
+        cents = _intent_cents(intent)
         stripe_cents += cents
         by_day[_day(int(intent.get("created") or 0))]["stripe_cents"] += cents
-    ledger_by_intent = {p.payment_intent: p for p in paid}
+    ledger_by_intent = {str(p.payment_intent): p for p in paid}
     missing = sorted(set(ours) - set(ledger_by_intent))
-    unknown = sorted(str(k) for k in set(ledger_by_intent) - set(ours))
+    unknown = sorted(set(ledger_by_intent) - set(ours))
     wrong = sorted(
-        k
-        for k, p in ledger_by_intent.items()
-        if k in ours and int(ours[k].get("amount_received") or ours[k].get("amount")) != p.cents
+        k for k, p in ledger_by_intent.items() if k in ours and _intent_cents(ours[k]) != p.cents
     )
     for pi in missing:
         problems.append(f"stripe: {pi} succeeded but the ledger has no paid purchase for it")
@@ -208,6 +207,10 @@ def _stripe(
         "missing_in_ledger": missing,
         "unknown_at_stripe": unknown,
     }
+
+
+def _intent_cents(intent: dict[str, Any]) -> int:
+    return int(intent.get("amount_received") or intent.get("amount") or 0)
 
 
 def _paypal(

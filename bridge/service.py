@@ -290,7 +290,9 @@ class BridgeService:
         planck = _int(data, "planck")
         extrinsic = _str(data, "extrinsic", max_len=4096)
         request_id = _str(data, "request_id")
-        payout = await asyncio.to_thread(self._accept_payout, request_id, account, email, planck, extrinsic)
+        payout = await asyncio.to_thread(
+            self._accept_payout, request_id, account, email, planck, extrinsic
+        )
         self._crash("payout.accepted")
         self._wake.set()
         return web.json_response(payout_json(payout), status=202)
@@ -349,4 +351,3 @@ class BridgeService:
             bridge_id=self.bridge_id,
         )
         return web.json_response(report.as_dict())
-

@@ -83,7 +83,7 @@ def main() -> None:
     from aiohttp import web
     from localstripe import resources
 
-    resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
+    resources.Store.dump_to_disk = lambda self: None
     from localstripe.server import app
 
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)

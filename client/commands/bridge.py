@@ -27,9 +27,7 @@ NOT_BALANCED = 5
 
 BridgeOpt = Annotated[
     str,
-    typer.Option(
-        "--bridge", help="URL of the bridge service.", envvar="CCNET_BRIDGE_URL"
-    ),
+    typer.Option("--bridge", help="URL of the bridge service.", envvar="CCNET_BRIDGE_URL"),
 ]
 WaitOpt = Annotated[
     bool, typer.Option("--wait/--no-wait", help="Wait until it is final (or --timeout).")
@@ -128,9 +126,7 @@ def buy(
         account = cli.address(who)
         cents = parse_usd(amount)
         with _client(bridge) as client:
-            state = client.buy(
-                account, cents, payment_method=payment_method, request_id=request_id
-            )
+            state = client.buy(account, cents, payment_method=payment_method, request_id=request_id)
             secret = state.get("client_secret")
             if wait and payment_method:
                 state = client.wait(state["id"], timeout=timeout)
@@ -177,7 +173,9 @@ def status(
     cli = CliContext.of(ctx)
     with cli.errors():
         with _client(bridge) as client:
-            state = client.purchase(ident) if ident.startswith("pur_") else client.payout_status(ident)
+            state = (
+                client.purchase(ident) if ident.startswith("pur_") else client.payout_status(ident)
+            )
         _show(cli, "Purchase" if ident.startswith("pur_") else "Payout", state)
 
 
@@ -223,7 +221,9 @@ def quote(
                 "net_cents": q.net_cents,
                 "rounding": str(q.rounding),
             }
-            rows.append((f"{format_cc(q.planck)} pays", f"{_usd(q.net_cents)} (fee {_usd(q.fee_cents)})"))
+            rows.append(
+                (f"{format_cc(q.planck)} pays", f"{_usd(q.net_cents)} (fee {_usd(q.fee_cents)})")
+            )
         if fuel is not None:
             result["fuel"] = {"fuel": fuel, "cents": rates.fuel_cents(fuel)}
             rows.append((f"{fuel} fuel costs", _usd(rates.fuel_cents(fuel))))
@@ -232,7 +232,9 @@ def quote(
     cli.emit(result, human=lambda: cli.table("Quote", rows))
 
 
-def _show(cli: CliContext, title: str, state: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+def _show(
+    cli: CliContext, title: str, state: dict[str, Any], extra: dict[str, Any] | None = None
+) -> None:
     data = {**state, **(extra or {})}
     rows: list[tuple[str, str]] = []
     for name, value in data.items():

@@ -120,14 +120,16 @@ def test_success_after_a_failed_attempt_still_credits(ledger: Ledger) -> None:
 def test_foreign_and_mismatched_intents_are_not_credited(ledger: Ledger) -> None:
     purchase, _ = ledger.open_purchase("req-1", BUYER, 2000)
     ledger.attach_intent(purchase.id, "pi_1")
-    other_bridge = intent(purchase.id, 2000) | {"metadata": {"bridge": "x", "purchase": purchase.id}}
-    assert ledger.record_stripe_event("e1", "payment_intent.succeeded", 1, other_bridge, BRIDGE) == (
-        "unmatched"
-    )
+    other_bridge = intent(purchase.id, 2000) | {
+        "metadata": {"bridge": "x", "purchase": purchase.id}
+    }
+    assert ledger.record_stripe_event(
+        "e1", "payment_intent.succeeded", 1, other_bridge, BRIDGE
+    ) == ("unmatched")
     second_intent = intent(purchase.id, 2000, pi="pi_2")
-    assert ledger.record_stripe_event("e2", "payment_intent.succeeded", 1, second_intent, BRIDGE) == (
-        "unmatched"
-    )
+    assert ledger.record_stripe_event(
+        "e2", "payment_intent.succeeded", 1, second_intent, BRIDGE
+    ) == ("unmatched")
     assert ledger.transfers() == []
 
 
@@ -250,7 +252,9 @@ def test_the_ledger_belongs_to_one_treasury(ledger: Ledger) -> None:
 def test_transfer_lifecycle(ledger: Ledger) -> None:
     purchase, _ = ledger.open_purchase("req-1", BUYER, 2000)
     ledger.attach_intent(purchase.id, "pi_1")
-    ledger.record_stripe_event("e", "payment_intent.succeeded", 1, intent(purchase.id, 2000), BRIDGE)
+    ledger.record_stripe_event(
+        "e", "payment_intent.succeeded", 1, intent(purchase.id, 2000), BRIDGE
+    )
     (transfer,) = ledger.transfers()
     ledger.transfer_signed(transfer.id, 0, "0xaa", "0x" + "66" * 32, 5)
     ledger.transfer_failed_on_chain(transfer.id, 7, "Balances.Whatever")

@@ -7,10 +7,10 @@ import json
 import time
 
 import pytest
-from fixtures.bridge import WEBHOOK_SECRET, sign_webhook
 
 from ccnet.bridge.exceptions import ProcessorError, ProcessorUnavailableError, WebhookSignatureError
 from ccnet.bridge.stripe_side import StripeGateway
+from ccnet.bridge.testing import WEBHOOK_SECRET, sign_webhook
 
 
 def gateway(url: str) -> StripeGateway:
@@ -66,7 +66,11 @@ def _event() -> str:
 def test_a_signed_event_verifies() -> None:
     payload = _event()
     event = gateway("http://127.0.0.1:9").verify(payload.encode(), sign_webhook(payload))
-    assert (event.id, event.type, event.object["amount"]) == ("evt_unit", "payment_intent.succeeded", 2000)
+    assert (event.id, event.type, event.object["amount"]) == (
+        "evt_unit",
+        "payment_intent.succeeded",
+        2000,
+    )
 
 
 @pytest.mark.parametrize(
