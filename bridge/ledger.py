@@ -206,7 +206,8 @@ class Ledger:
     ) -> str:
         """Apply one verified Stripe event exactly once; returns its outcome:
         ``duplicate`` (seen before), ``credited``, ``already_paid``, ``unmatched`` (not
-        a payment this bridge asked for), ``marked_failed``, ``ignored``."""
+        a payment this bridge asked for), ``not_succeeded`` (the intent says otherwise),
+        ``wrong_currency``, ``marked_failed``, ``ignored``."""
         try:
             with self.db.transaction() as s:
                 if s.get(StripeEvent, event_id) is not None:
@@ -239,6 +240,8 @@ class Ledger:
         if event_type == "payment_intent.succeeded":
             if purchase.status in PURCHASE_FINAL:
                 return "already_paid"
+            if obj.get("status", "succeeded") != "succeeded":
+                return "not_succeeded"  # the intent, read back from Stripe, is not paid
             if payment.currency != "usd":
                 purchase.status = "failed"
                 purchase.failure = f"paid in {payment.currency}, not usd"

@@ -270,12 +270,16 @@ class BridgeService:
     async def _webhook(self, request: web.Request) -> web.Response:
         payload = await request.read()
         event = self.stripe.verify(payload, request.headers.get("Stripe-Signature"))
+        obj = event.object
+        if event.type == "payment_intent.succeeded" and obj.get("id"):
+            # the API's word, not the payload's (ProcessorUnavailableError -> 503: retried)
+            obj = await asyncio.to_thread(self.stripe.retrieve_intent, str(obj["id"]))
         outcome = await asyncio.to_thread(
             self.ledger.record_stripe_event,
             event.id,
             event.type,
             event.created,
-            event.object,
+            obj,
             self.bridge_id,
         )
         self._crash("webhook.recorded")

@@ -5,12 +5,17 @@ Webhooks are verified as Stripe documents ("Check the webhook signatures"): the
 ``Stripe-Signature`` header carries ``t=<unix>`` and ``v1=<hex HMAC-SHA256 of
 "<t>.<raw body>" under the endpoint secret>``; a header older than the tolerance
 (300 s) is refused, so a captured delivery cannot be replayed later, and the ledger's
-unique event ids absorb replays within the window.
+unique event ids absorb replays within the window. A timestamp further in the future
+than the tolerance is refused too. Even a validly signed ``payment_intent.succeeded``
+is not trusted alone: the service reads the PaymentIntent back from Stripe's API before
+crediting (so a leaked endpoint secret cannot mint CC).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -157,6 +162,9 @@ class StripeGateway:
         valid and fresh; :class:`WebhookSignatureError` otherwise."""
         if not signature:
             raise WebhookSignatureError("unsigned webhook (no Stripe-Signature header)")
+        stamp = re.search(r"(?:^|,)t=(\d+)", signature)
+        if stamp and int(stamp.group(1)) > time.time() + self.tolerance:
+            raise WebhookSignatureError("webhook timestamp is in the future")
         try:
             event = stripe.Webhook.construct_event(
                 payload, signature, self.webhook_secret, tolerance=self.tolerance

@@ -61,7 +61,7 @@ def test_buy_pay_for_work_cash_out(bridge: BridgeHarness, ccnet_chain: Chain) ->
     the configured rate, settled on chain), and the worker cashes out to PayPal."""
     bridge.start()
     chain = ccnet_chain
-    first_block = chain.block_number()
+    first_block = chain.block_number() + 1
     renter, worker = fresh(), fresh()
     treasury_before = chain.free_balance(bridge.treasury_address)
 
