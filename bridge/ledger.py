@@ -201,6 +201,15 @@ class Ledger:
             raise NotFoundError(f"no purchase {purchase_id}")
         return purchase
 
+    def known_events(self, event_ids: list[str]) -> set[str]:
+        """Which of *event_ids* the ledger has applied already."""
+        known: set[str] = set()
+        with self.db.session() as s:
+            for start in range(0, len(event_ids), 500):
+                chunk = event_ids[start : start + 500]
+                known.update(s.scalars(select(StripeEvent.id).where(StripeEvent.id.in_(chunk))))
+        return known
+
     def record_stripe_event(
         self, event_id: str, event_type: str, created: int, obj: Mapping[str, Any], bridge_id: str
     ) -> str:

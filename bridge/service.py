@@ -205,10 +205,15 @@ class BridgeService:
         """Apply Stripe's recent payment events that never arrived as webhooks; returns
         how many were new."""
         applied = 0
-        for data in self.stripe.events():
-            if not str(data.get("type", "")).startswith("payment_intent."):
+        events = [
+            self.stripe.event_of(data)
+            for data in self.stripe.events()
+            if str(data.get("type", "")).startswith("payment_intent.")
+        ]
+        known = self.ledger.known_events([e.id for e in events])
+        for event in reversed(events):  # oldest first, as they happened
+            if event.id in known:
                 continue
-            event = self.stripe.event_of(data)
             outcome = self.ledger.record_stripe_event(
                 event.id, event.type, event.created, event.object, self.bridge_id
             )

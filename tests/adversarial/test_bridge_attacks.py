@@ -389,7 +389,9 @@ def test_kill_9_from_outside_at_a_random_moment(
             except BridgeError:
                 pass
         try:
-            started["p"] = bridge.client.payout(chain, worker, 70 * CC, "w@example.com", request_id="kp")
+            started["p"] = bridge.client.payout(
+                chain, worker, 70 * CC, "w@example.com", request_id="kp"
+            )
         except BridgeError:
             pass
 
@@ -405,7 +407,9 @@ def test_kill_9_from_outside_at_a_random_moment(
                 addr(buyer), 20_00 + i, payment_method="pm_card_visa", request_id=f"k{i}"
             )
     if "p" not in started and chain.account_next_index(addr(worker)) == 0:
-        started["p"] = bridge.client.payout(chain, worker, 70 * CC, "w@example.com", request_id="kp")
+        started["p"] = bridge.client.payout(
+            chain, worker, 70 * CC, "w@example.com", request_id="kp"
+        )
     for i, buyer in enumerate(buyers):
         state = bridge.client.wait(started[f"b{i}"]["id"], timeout=60)
         assert state["status"] == "credited", (state, bridge.logs())
