@@ -18,6 +18,7 @@ pytest_plugins = [
     "fixtures.daemon",
     "fixtures.requester",
     "fixtures.bridge",
+    "fixtures.postgres",
 ]
 
 

@@ -116,7 +116,7 @@ def test_forged_tampered_and_replayed_webhooks_credit_nothing(
         "signature of another body": sign_webhook(body.replace("500", "501")),
         "a valid signature five minutes old": sign_webhook(body, timestamp=int(time.time()) - 301),
         "a signature from the future": sign_webhook(body, timestamp=int(time.time()) + 3600),
-        "no v1 scheme": "t=%d,v0=abc" % int(time.time()),
+        "no v1 scheme": f"t={int(time.time())},v0=abc",
     }
     for what, signature in attempts.items():
         status, answer = bridge.post_webhook(body, signature)

@@ -1,9 +1,11 @@
-"""The bridge ledger on a real SQLite file: migrations, idempotent steps, exactly-once
-webhook application under concurrency, balanced journal entries."""
+"""The bridge ledger on a real SQLite file and a real PostgreSQL server: migrations,
+idempotent steps, exactly-once webhook application under concurrency, balanced journal
+entries."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +26,22 @@ TREASURY = str(Keys.from_uri("//Charlie").ss58_address)
 BRIDGE = "unit-bridge"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same tests on the embedded default and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    db = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
+def ledger(database_url: str) -> Iterator[Ledger]:
+    db = Database(database_url)
     db.migrate()
     ledger = Ledger(db, Rates())
     ledger.open(TREASURY, 1_000 * CC)
-    return ledger
+    yield ledger
+    db.close()
 
 
 def intent(purchase_id: str, cents: int, pi: str = "pi_1", **extra: object) -> dict[str, object]:
@@ -51,13 +62,14 @@ def sums(ledger: Ledger) -> dict[str, int]:
         return {c: int(t) for c, t in rows}
 
 
-def test_migrations_match_the_models(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+def test_migrations_match_the_models(database_url: str) -> None:
+    db = Database(database_url)
     db.migrate()
     db.migrate()  # idempotent
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+    db.close()
 
 
 def test_purchase_is_idempotent_per_request_id(ledger: Ledger) -> None:
