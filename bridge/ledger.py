@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from substrateinterface.utils.ss58 import is_valid_ss58_address
@@ -503,17 +503,23 @@ class Ledger:
 
     def transfer_signed(
         self, transfer_id: int, nonce: int, extrinsic: str, extrinsic_hash: str, scan_from: int
-    ) -> None:
+    ) -> bool:
         """Store the signed extrinsic before it is submitted (so a restart submits these
-        same bytes, which the chain includes at most once)."""
+        same bytes, which the chain includes at most once). False if the transfer was no
+        longer pending (another bridge process signed it first): drop this signature."""
         with self.db.transaction() as s:
-            transfer = s.get(Transfer, transfer_id)
-            assert transfer is not None
-            transfer.nonce = nonce
-            transfer.extrinsic = extrinsic
-            transfer.extrinsic_hash = extrinsic_hash
-            transfer.scan_from = scan_from
-            transfer.status = "signed"
+            claimed = s.execute(
+                update(Transfer)
+                .where(Transfer.id == transfer_id, Transfer.status == "pending")
+                .values(
+                    nonce=nonce,
+                    extrinsic=extrinsic,
+                    extrinsic_hash=extrinsic_hash,
+                    scan_from=scan_from,
+                    status="signed",
+                )
+            )
+            return bool(getattr(claimed, "rowcount", 0) == 1)
 
     def transfer_unsigned(self, transfer_id: int, error: str) -> None:
         """Forget a signature whose nonce another extrinsic used (it can never land)."""

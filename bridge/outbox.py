@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ccnet.client import CcnetError, ChainRequestError
+from ccnet.client import CC, CcnetError, ChainRequestError
 
 from .chain_side import Landed, Resolution, TreasuryChain
 from .exceptions import BridgeError, ProcessorError, ProcessorUnavailableError
@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 MAX_REFUSALS = 5
 """Passes a worker's transfer may be refused by the node before its payout is rejected."""
+FEE_MARGIN = CC // 10
+"""Planck kept free for transaction fees beyond the existential deposit (0.1 CC)."""
 
 
 class Outbox:
@@ -109,13 +111,15 @@ class Outbox:
     def _transfer(self, transfer: Transfer) -> None:
         if transfer.status == "pending":
             free = self.chain.free_balance(self.chain.address)
-            if free < transfer.planck + self.chain.existential_deposit():
+            if free < transfer.planck + self.chain.existential_deposit() + FEE_MARGIN:
+                # never sign what would fail on chain and burn a fee on every pass
                 self.ledger.transfer_note(transfer.id, f"treasury underfunded ({free} planck)")
                 return
             signed = self.chain.sign_transfer(transfer.dest, transfer.planck)
-            self.ledger.transfer_signed(
+            if not self.ledger.transfer_signed(
                 transfer.id, signed.nonce, signed.extrinsic, signed.extrinsic_hash, signed.scan_from
-            )
+            ):
+                return
             self.crash(f"{transfer.kind}.signed")
             transfer.extrinsic, transfer.extrinsic_hash = signed.extrinsic, signed.extrinsic_hash
             transfer.nonce, transfer.scan_from = signed.nonce, signed.scan_from

@@ -42,7 +42,7 @@ from .exceptions import (
 from .faults import CrashPoints
 from .ledger import Ledger, check_address, check_email
 from .models import Payout, Purchase
-from .outbox import Outbox
+from .outbox import FEE_MARGIN, Outbox
 from .paypal_side import PayPalGateway
 from .report import reconcile
 from .stripe_side import StripeGateway
@@ -329,9 +329,11 @@ class BridgeService:
                 f"the transfer's nonce is {call.nonce}; the account's next is {next_nonce}"
             )
         free = self.chain.free_balance(account)
-        if free < planck:
+        keep = self.chain.existential_deposit() + FEE_MARGIN
+        if free < planck + keep:
             raise InsufficientBalanceError(
-                f"the account holds {free} planck, less than the {planck} asked for",
+                f"the account holds {free} planck: not enough for {planck} plus {keep} kept "
+                "for the existential deposit and the transfer's fee",
                 requested=planck,
                 free=free,
             )

@@ -268,7 +268,9 @@ def test_transfer_lifecycle(ledger: Ledger) -> None:
         "e", "payment_intent.succeeded", 1, intent(purchase.id, 2000), BRIDGE
     )
     (transfer,) = ledger.transfers()
-    ledger.transfer_signed(transfer.id, 0, "0xaa", "0x" + "66" * 32, 5)
+    assert ledger.transfer_signed(transfer.id, 0, "0xaa", "0x" + "66" * 32, 5)
+    # a second signer (another bridge process on the same ledger) loses the claim
+    assert not ledger.transfer_signed(transfer.id, 0, "0xcc", "0x" + "88" * 32, 5)
     ledger.transfer_failed_on_chain(transfer.id, 7, "Balances.Whatever")
     (again,) = ledger.transfers()
     assert again.status == "pending" and again.extrinsic is None
