@@ -43,8 +43,10 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from ccnet.client.signing import SIGNATURE_SIZE
+
 from .exceptions import MalformedMessage, OversizeMessage
-from .state import SIGNATURE_SIZE, U64_MAX, ChannelState
+from .state import U64_MAX, ChannelState
 
 __all__ = [
     "HEADER_SIZE",

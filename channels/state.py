@@ -33,7 +33,9 @@ from typing import Any
 
 from scalecodec.base import RuntimeConfiguration, ScaleType
 from scalecodec.type_registry import load_type_registry_preset
-from substrateinterface import Keypair, KeypairType
+from substrateinterface import Keypair
+
+from ccnet.client import signing
 
 from .exceptions import BalanceError, SignatureError, VersionError
 
@@ -58,16 +60,14 @@ __all__ = [
     "verify_state",
 ]
 
-STATE_DOMAIN = b"ccnet:channel:v1"
+STATE_DOMAIN = signing.CHANNEL_UPDATE_DOMAIN
 """Domain tag that starts every signed channel update (16 bytes)."""
-CLOSE_DOMAIN = b"ccnet:chclose:v1"
+CLOSE_DOMAIN = signing.CHANNEL_CLOSE_DOMAIN
 """Domain tag of close signatures, the only ones ``cooperative_close`` takes (16 bytes)."""
-CHANNEL_ID_DOMAIN = b"ccnet:chan-id:v1"
+CHANNEL_ID_DOMAIN = signing.CHANNEL_ID_DOMAIN
 """Domain tag of channel id derivation (16 bytes)."""
 U64_MAX = 2**64 - 1
 U128_MAX = 2**128 - 1
-SIGNATURE_SIZE = 64
-"""An sr25519 signature, bytes."""
 
 
 @cache
@@ -174,21 +174,17 @@ def _payload(domain: bytes, genesis_hash: bytes, state: ChannelState) -> bytes:
 
 
 def _sign(domain: bytes, keypair: Keypair, genesis_hash: bytes, state: ChannelState) -> bytes:
-    if keypair.crypto_type != KeypairType.SR25519:
-        raise SignatureError("channel states are signed with sr25519 keys")
-    return bytes(keypair.sign(_payload(domain, genesis_hash, state)))
+    try:
+        return signing.sign(keypair, _payload(domain, genesis_hash, state))
+    except signing.SigningError as err:
+        raise SignatureError(f"cannot sign a channel state: {err}") from None
 
 
 def _verify(
     domain: bytes, public_key: bytes, genesis_hash: bytes, state: ChannelState, signature: bytes
 ) -> bool:
-    if len(signature) != SIGNATURE_SIZE or len(public_key) != 32:
-        return False
-    verifier = Keypair(public_key=public_key, ss58_format=42, crypto_type=KeypairType.SR25519)
-    try:
-        return bool(verifier.verify(_payload(domain, genesis_hash, state), signature))
-    except Exception:  # the bindings raise on malformed points
-        return False
+    # Raw sr25519, as the pallet checks: a <Bytes>-wrapped signature is refused.
+    return signing.verify(public_key, _payload(domain, genesis_hash, state), signature)
 
 
 def signing_payload(genesis_hash: bytes, state: ChannelState) -> bytes:

@@ -160,3 +160,23 @@ class KeystoreError(CcnetError):
 
 class KeyNotFoundError(KeystoreError, NotFoundError):
     """The keystore has no key of that name."""
+
+
+# -- peer I/O: the same ideas for every wire protocol (channels, jobs, signaling, DHT) ---
+
+
+class MalformedMessageError(CcnetError, ValueError):
+    """A peer's bytes do not decode as the message they claim to be (wrong JSON, SCALE,
+    field types or sizes). Decoders raise it, or a subclass, and never anything else."""
+
+
+class OversizeMessageError(MalformedMessageError):
+    """A peer's message is larger than the protocol allows (bytes)."""
+
+
+class TransportClosedError(CcnetError, ConnectionError):
+    """The connection to the peer is closed (by either side, or the peer is gone)."""
+
+
+class PeerTimeoutError(CcnetError, TimeoutError):
+    """The peer did not answer in time."""

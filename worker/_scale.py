@@ -8,12 +8,30 @@ from typing import Any
 from scalecodec.base import RuntimeConfiguration, ScaleType
 from scalecodec.type_registry import load_type_registry_preset
 from scalecodec.utils.ss58 import ss58_decode, ss58_encode
-from substrateinterface import Keypair, KeypairType
+from substrateinterface import Keypair
+
+from ccnet.client import signing
+from ccnet.client.signing import SIGNATURE_SIZE, SS58_FORMAT
+
+__all__ = [
+    "SIGNATURE_SIZE",
+    "SS58_FORMAT",
+    "U32_MAX",
+    "U64_MAX",
+    "U128_MAX",
+    "address_of",
+    "check_bytes",
+    "check_uint",
+    "encode",
+    "hexed",
+    "public_key_of",
+    "sign",
+    "unhex",
+    "verify",
+]
 
 from .exceptions import MalformedMessageError
 
-SS58_FORMAT = 42
-SIGNATURE_SIZE = 64
 U32_MAX = 2**32 - 1
 U64_MAX = 2**64 - 1
 U128_MAX = 2**128 - 1
@@ -81,20 +99,16 @@ def address_of(public_key: bytes) -> str:
 
 
 def sign(keypair: Keypair, payload: bytes) -> bytes:
-    """sr25519 signature (64 bytes) of *payload* by *keypair*."""
-    if keypair.crypto_type != KeypairType.SR25519:
-        raise MalformedMessageError("worker messages are signed with sr25519 keys")
-    return bytes(keypair.sign(payload))
+    """sr25519 signature (64 bytes) of *payload* by *keypair* (raw, see ccnet.client.signing)."""
+    try:
+        return signing.sign(keypair, payload)
+    except signing.SigningError as err:
+        raise MalformedMessageError(
+            f"worker messages are signed with sr25519 keys: {err}"
+        ) from None
 
 
 def verify(public_key: bytes, payload: bytes, signature: bytes) -> bool:
-    """Whether *signature* is *public_key*'s sr25519 signature of *payload*."""
-    if len(signature) != SIGNATURE_SIZE or len(public_key) != 32:
-        return False
-    verifier = Keypair(
-        public_key=public_key, ss58_format=SS58_FORMAT, crypto_type=KeypairType.SR25519
-    )
-    try:
-        return bool(verifier.verify(payload, signature))
-    except Exception:  # the bindings raise on malformed points
-        return False
+    """Whether *signature* is *public_key*'s raw sr25519 signature of *payload*
+    (:func:`ccnet.client.signing.verify`: no ``<Bytes>`` wrapping)."""
+    return signing.verify(public_key, payload, signature)

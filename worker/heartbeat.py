@@ -37,6 +37,8 @@ from typing import Any
 
 from substrateinterface import Keypair
 
+from ccnet.client import signing
+
 from ._scale import (
     SIGNATURE_SIZE,
     U32_MAX,
@@ -74,7 +76,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_DOMAIN = b"ccnet:heartbt:v1"
+HEARTBEAT_DOMAIN = signing.HEARTBEAT_DOMAIN
 """Domain tag of signed heartbeats (16 bytes)."""
 NONCE_SIZE = 16
 """Bytes of a heartbeat's random nonce."""

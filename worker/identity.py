@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from substrateinterface import Keypair, KeypairType
+from substrateinterface import Keypair
 from substrateinterface.utils.ss58 import ss58_decode
 
-from ccnet.client.keys import SS58_FORMAT
+from ccnet.client import signing
+from ccnet.client.signing import SS58_FORMAT
 
 __all__ = ["canonical_json", "is_address", "sign", "signed_bytes", "verify"]
 
@@ -46,7 +47,7 @@ def is_address(address: object) -> bool:
 
 def sign(keypair: Keypair, domain: bytes, fields: Mapping[str, object]) -> str:
     """The sr25519 signature of *fields* under *domain*, as ``0x`` + 128 hex digits."""
-    return "0x" + bytes(keypair.sign(signed_bytes(domain, fields))).hex()
+    return "0x" + signing.sign(keypair, signed_bytes(domain, fields)).hex()
 
 
 def verify(address: str, domain: bytes, fields: Mapping[str, object], signature: str) -> bool:
@@ -57,9 +58,6 @@ def verify(address: str, domain: bytes, fields: Mapping[str, object], signature:
         if not signature.startswith("0x") or len(signature) != 130:
             return False
         raw = bytes.fromhex(signature[2:])
-        keypair = Keypair(
-            public_key=public_key, ss58_format=SS58_FORMAT, crypto_type=KeypairType.SR25519
-        )
-        return bool(keypair.verify(signed_bytes(domain, fields), raw))
+        return signing.verify(bytes.fromhex(public_key), signed_bytes(domain, fields), raw)
     except (ValueError, TypeError):
         return False

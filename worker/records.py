@@ -37,6 +37,8 @@ from dataclasses import dataclass, field, replace
 
 from substrateinterface import Keypair
 
+from ccnet.client import signing
+
 from . import identity
 from .net_exceptions import InvalidRecord
 
@@ -56,10 +58,10 @@ __all__ = [
     "now_ms",
 ]
 
-RECORD_DOMAIN = b"ccnet:dht-record:v1"
+RECORD_DOMAIN = signing.DHT_RECORD_DOMAIN
 """Domain tag of a record signature."""
 
-KEY_DOMAIN = b"ccnet:cap-key:v1"
+KEY_DOMAIN = signing.DHT_KEY_DOMAIN
 """Domain tag of a capability key hash."""
 
 RECORD_TTL_MS = 10 * 60 * 1000

@@ -28,6 +28,8 @@ from typing import Any
 
 from substrateinterface import Keypair
 
+from ccnet.client import signing
+
 from ._scale import (
     SIGNATURE_SIZE,
     U64_MAX,
@@ -45,7 +47,7 @@ from .sandbox import RunOutcome, output_hash
 
 __all__ = ["RESULT_DOMAIN", "JobResult", "input_hash"]
 
-RESULT_DOMAIN = b"ccnet:jresult:v1"
+RESULT_DOMAIN = signing.RESULT_DOMAIN
 """Domain tag of signed job results (16 bytes)."""
 
 _KEYS = frozenset(

@@ -42,6 +42,8 @@ import aiohttp
 from aiohttp import web
 from substrateinterface import Keypair
 
+from ccnet.client import signing
+
 from . import identity
 from .net_exceptions import SignalingError, SignalingRefused
 from .records import now_ms
@@ -60,7 +62,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SIGNAL_DOMAIN = b"ccnet:signal:v1"
+SIGNAL_DOMAIN = signing.SIGNAL_DOMAIN
 """Domain tag of offer and answer signatures."""
 
 MAX_SIGNAL_AGE_MS = 60 * 1000

@@ -239,6 +239,30 @@ mod cooperative_close {
 	}
 
 	#[test]
+	fn bytes_wrapped_signatures_are_refused() {
+		run_test(|| {
+			// polkadot-js signRaw signs <Bytes> + payload + </Bytes>; some off-chain
+			// verifiers accept that as a signature of the payload. The chain does not.
+			let id = open_funded(1_000, 0);
+			let s = state(2, 400, 600);
+			let payload = Channels::signing_payload(id, &s);
+			let wrapped = [b"<Bytes>".as_slice(), &payload, b"</Bytes>".as_slice()].concat();
+			let wa = Sr25519Keyring::Alice.pair().sign(&wrapped);
+			let (sa, sb) = cosign(id, &s);
+			let wb = Sr25519Keyring::Bob.pair().sign(&wrapped);
+			assert_noop!(
+				Channels::close_unilateral(origin(bob()), id, s, Some(wa), Some(sb)),
+				Error::<Test>::BadSignatureA
+			);
+			assert_noop!(
+				Channels::close_unilateral(origin(alice()), id, s, Some(sa), Some(wb)),
+				Error::<Test>::BadSignatureB
+			);
+			assert_ok!(Channels::close_unilateral(origin(bob()), id, s, Some(sa), Some(sb)));
+		});
+	}
+
+	#[test]
 	fn signatures_commit_to_the_genesis_hash() {
 		run_test(|| {
 			let id = open_funded(1_000, 0);

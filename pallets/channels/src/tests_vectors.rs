@@ -58,6 +58,13 @@ fn cases() -> Vec<(&'static str, H256, H256, ChannelState<Balance>)> {
 	]
 }
 
+/// `payload` as polkadot-js `signRaw` wraps it: `<Bytes>` + payload + `</Bytes>`. A
+/// signature over these bytes is not a signature of `payload`: the pallet refuses it, so
+/// every off-chain verifier must refuse it too (`wrapped_signature_a` in the vectors).
+fn wrapped(payload: &[u8]) -> Vec<u8> {
+	[b"<Bytes>".as_slice(), payload, b"</Bytes>".as_slice()].concat()
+}
+
 fn hex0x(bytes: &[u8]) -> String {
 	format!("0x{}", hex::encode(bytes))
 }
@@ -85,6 +92,7 @@ fn generate() -> Value {
 				"payload_scale": hex0x(&payload),
 				"signature_a": hex0x(&a.sign(&payload).0),
 				"signature_b": hex0x(&b.sign(&payload).0),
+				"wrapped_signature_a": hex0x(&a.sign(&wrapped(&payload)).0),
 				"close_payload_scale": hex0x(&closing),
 				"close_signature_a": hex0x(&a.sign(&closing).0),
 				"close_signature_b": hex0x(&b.sign(&closing).0),
@@ -92,7 +100,7 @@ fn generate() -> Value {
 		})
 		.collect();
 	json!({
-		"description": "Signed channel states: payload = SCALE(domain [u8;16], genesis_hash H256, channel_id H256, version u64, balance_a u128, balance_b u128), with the update domain (payload_scale, signature_*) or the close domain (close_*: what cooperative_close accepts); sr25519 signatures are randomized, so check that they verify, not that they match. Integers are decimal strings.",
+		"description": "Signed channel states: payload = SCALE(domain [u8;16], genesis_hash H256, channel_id H256, version u64, balance_a u128, balance_b u128), with the update domain (payload_scale, signature_*) or the close domain (close_*: what cooperative_close accepts); sr25519 signatures are randomized, so check that they verify, not that they match. wrapped_signature_a is A's signature over <Bytes> + payload_scale + </Bytes> (polkadot-js signRaw): it must NOT verify as a signature of payload_scale. Integers are decimal strings.",
 		"domain": hex0x(&STATE_DOMAIN),
 		"close_domain": hex0x(&CLOSE_DOMAIN),
 		"signer_a": { "seed": hex0x(&SEED_A), "public": hex0x(&a.public().0) },
@@ -137,6 +145,15 @@ fn shared_vectors_match_the_pallet_encoding() {
 		assert!(
 			!sr25519::Pair::verify(&sig_a, &payload, &pub_b),
 			"{name}: A's signature is not B's"
+		);
+		let wrapped_sig = sr25519::Signature::from_raw(unhex(&v["wrapped_signature_a"]).try_into().unwrap());
+		assert!(
+			sr25519::Pair::verify(&wrapped_sig, wrapped(&payload), &pub_a),
+			"{name}: the wrapped signature signs the wrapped bytes"
+		);
+		assert!(
+			!sr25519::Pair::verify(&wrapped_sig, &payload, &pub_a),
+			"{name}: a <Bytes>-wrapped signature is not a signature of the payload"
 		);
 	}
 }
