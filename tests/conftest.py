@@ -9,6 +9,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 pytest_plugins = [
+    "fixtures.devchain",
     "fixtures.channels",
     "fixtures.arlocal",
     "fixtures.client",
