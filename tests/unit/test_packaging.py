@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-SUBPACKAGES = ["client", "channels", "worker", "storage", "zk"]
+SUBPACKAGES = ["client", "channels", "worker", "storage", "zk", "bridge"]
 
 
 def test_setup_cfg_maps_every_subpackage(repo_root: Path) -> None:
