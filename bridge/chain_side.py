@@ -22,7 +22,7 @@ from scalecodec.base import ScaleBytes
 
 from ccnet.client import Chain, ChainEvent, ChainRequestError, Keypair
 from ccnet.client.events import fee_of
-from ccnet.client.keys import ss58_of
+from ccnet.client.signing import address_of
 
 from .exceptions import TransferMismatchError
 
@@ -252,7 +252,7 @@ def _address(value: Any) -> str:
         value = value.get("Id") or next(iter(value.values()))
     text = str(value)
     if text.startswith("0x") and len(text) == 66:
-        return ss58_of(bytes.fromhex(text[2:]))
+        return address_of(bytes.fromhex(text[2:]))
     return text
 
 
