@@ -1,5 +1,5 @@
 # Entry points; the work is done by the scripts in scripts/.
-.PHONY: setup demo test lint devchain clean
+.PHONY: setup demo test unit lint devchain clean
 
 setup:
 	bash scripts/setup.sh
@@ -10,6 +10,10 @@ demo: setup
 
 test: setup
 	bash scripts/test.sh
+
+# The fast tests alone (no dev chain, no daemons): what to run while working.
+unit:
+	.venv/bin/pytest -q tests/unit
 
 lint:
 	.venv/bin/ruff check

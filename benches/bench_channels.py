@@ -23,7 +23,7 @@ a message encoded and decoded, and one store commit, with and without its fsync
   in-memory transport, in one process;
 - ``TCP``: the same over asyncio TCP on 127.0.0.1;
 - ``WebRTC``: the same over a real aiortc session on 127.0.0.1 (signed signaling,
-  DTLS, SCTP), on its ``channels`` data channel (:mod:`ccnet.worker.webrtc`).
+  DTLS, SCTP), on its ``channels`` data channel (:mod:`ccnet.client.net.webrtc`).
 
 ``batch`` is the number of updates per round trip (1: ``pay``; more: ``pay_many``).
 ``ack p50/p99`` is the time a caller waits for its update (the whole batch's round
@@ -256,7 +256,7 @@ class WebRtcPair(Transports):
     session's ``channels`` data channel."""
 
     def __init__(self) -> None:
-        from ccnet.worker.webrtc import PeerListener, PeerSession
+        from ccnet.client.net.webrtc import PeerListener, PeerSession
 
         self.done = asyncio.Event()
         self.accepted: asyncio.Queue[Transport] = asyncio.Queue()
@@ -269,7 +269,7 @@ class WebRtcPair(Transports):
         self.session: PeerSession | None = None
 
     async def __call__(self) -> tuple[Transport, Transport]:
-        from ccnet.worker.webrtc import connect as rtc_connect
+        from ccnet.client.net.webrtc import connect as rtc_connect
 
         await self.listener.start()
         self.session = await rtc_connect(self.listener.url, ALICE, str(BOB.ss58_address))

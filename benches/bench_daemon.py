@@ -1,4 +1,4 @@
-"""The worker daemon end to end (issue 4), printed as a table.
+"""The worker daemon end to end, printed as a table.
 
     .venv/bin/python benches/bench_daemon.py [--url ws://...] [--jobs N] [--concurrent N]
 
@@ -27,11 +27,11 @@ from pathlib import Path
 
 from ccnet.client import CC, Chain, Keys
 from ccnet.client.devchain import DEFAULT_SPEC, DevChain, find_root, free_port
+from ccnet.client.jobs.catalogue import load_job, module_hash
+from ccnet.client.jobs.jobspec import JobSpec
+from ccnet.client.jobs.messages import JobRequest, JobResult, decode, decode_heartbeat, encode
+from ccnet.client.net.webrtc import connect
 from ccnet.worker.daemon import DaemonConfig, WorkerDaemon
-from ccnet.worker.jobspec import JobSpec
-from ccnet.worker.modules import load_job, module_hash
-from ccnet.worker.protocol import JobRequest, JobResult, decode, decode_heartbeat, encode
-from ccnet.worker.webrtc import connect
 
 
 def row(name: str, count: int, values: list[float]) -> tuple[str, str, str, str, str]:

@@ -1,4 +1,4 @@
-"""Disputes on the dev chain (issue 6): time from challenge to resolution, as a table.
+"""Disputes on the dev chain: time from challenge to resolution, as a table.
 
     .venv/bin/python benches/bench_disputes.py [--rounds N] [--n PRIMES_BELOW]
                                                [--worker-poll S]
@@ -39,11 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccnet.client import CC, Chain, ChainEvent, Keypair, Keys
+from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV, WRONG_ONCHAIN_RESULT_ONCE
 from ccnet.client.devchain import DEFAULT_SPEC, DevChain, find_root, free_port
-from ccnet.worker.faults import ALLOW_ENV, WRONG_ONCHAIN_RESULT_ONCE
-from ccnet.worker.jobspec import TASK_TYPE, JobSpec
-from ccnet.worker.modules import load_job, module_hash
-from ccnet.worker.onchain_requests import dispute_outcome
+from ccnet.client.jobs.catalogue import load_job, module_hash
+from ccnet.client.jobs.jobspec import TASK_TYPE, JobSpec
+from ccnet.client.requester.onchain import dispute_outcome
 
 EVENT_POLL_S = 0.05
 """How often the requester looks for new events, seconds."""
@@ -80,7 +80,7 @@ def start_workers(url: str, tmp: Path, poll: float) -> dict[str, tuple[str, subp
             command += ["--poll-interval", str(poll)]
             own_env = dict(env)
             if name == "liar":
-                own_env[ALLOW_ENV] = "1"
+                own_env[ALLOW_FAULT_INJECTION_ENV] = "1"
                 command += ["--fault-injection", WRONG_ONCHAIN_RESULT_ONCE]
             elif name != "h1":
                 command.append("--no-tasks")

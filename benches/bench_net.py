@@ -1,4 +1,4 @@
-"""Worker networking benchmarks (issue 4), printed as a table.
+"""Worker networking benchmarks, printed as a table.
 
     .venv/bin/python benches/bench_net.py [--mib N] [--rounds N] [--lookups N]
 
@@ -22,9 +22,9 @@ import statistics
 import time
 
 from ccnet.client import Keys
-from ccnet.worker.dht import CapabilityDirectory, DhtNode
-from ccnet.worker.records import Capability
-from ccnet.worker.webrtc import PeerListener, PeerSession, connect
+from ccnet.client.net.dht import CapabilityDirectory, DhtNode
+from ccnet.client.net.records import Capability
+from ccnet.client.net.webrtc import PeerListener, PeerSession, connect
 
 MIB = 1024 * 1024
 Row = tuple[str, str, str, str]

@@ -1,4 +1,4 @@
-"""Checkpoint storage benchmarks (issue 5), printed as a table.
+"""Checkpoint storage benchmarks, printed as a table.
 
     .venv/bin/python benches/bench_storage.py [--runs N]
 

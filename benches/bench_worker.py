@@ -1,4 +1,4 @@
-"""Worker execution benchmarks (issue 4), printed as a table.
+"""Worker execution benchmarks, printed as a table.
 
     .venv/bin/python benches/bench_worker.py [--runs N]
 
@@ -27,9 +27,9 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from ccnet.client.jobs.catalogue import load_job
 from ccnet.worker.benchmark import run_benchmark
 from ccnet.worker.config import SandboxConfig
-from ccnet.worker.modules import load_job
 from ccnet.worker.sandbox import Sandbox
 
 PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "hubble_deep_field.jpg")

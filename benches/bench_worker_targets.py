@@ -1,4 +1,4 @@
-"""Issue 4's performance targets for the worker, printed as a table.
+"""The worker's performance targets, printed as a table.
 
     .venv/bin/python benches/bench_worker_targets.py [--n N] [--runs R] [--nodes K]
                                                      [--lookups L] [--round-trips M]
@@ -13,14 +13,14 @@ Everything runs in this process on 127.0.0.1 and stops by itself. Measured:
   on, a cached compiled module), and in a plain Wasmtime engine with the same Cranelift
   settings but no fuel and no epochs (what metering costs).
 - **(b) DHT lookup, K = 200 nodes** (target: at most 1 s): K in-process
-  :class:`~ccnet.worker.dht.DhtNode` s on UDP 127.0.0.1, each joining through a random
+  :class:`~ccnet.client.net.dht.DhtNode` s on UDP 127.0.0.1, each joining through a random
   earlier node; 20 workers announce ``sha256sum`` from random nodes; then L lookups
   from random nodes: one key (``DhtNode.get``: a Kademlia value lookup on the k closest
   nodes, records verified) and a whole ``CapabilityDirectory.find`` (all 16 keys of
   the query at once). The records found are counted (all 20 expected).
 - **(c) job round trip over WebRTC**: the daemon's real job handler
   (:class:`~ccnet.worker.jobhandler.JobSessionHandler`, sandbox, signed results)
-  behind a :class:`~ccnet.worker.webrtc.PeerListener`; a requester sends M
+  behind a :class:`~ccnet.client.net.webrtc.PeerListener`; a requester sends M
   ``prime_count 1000`` requests one at a time (p50/p99 round trip), then 64 at once
   (jobs per second). No chain: ``benches/bench_daemon.py`` measures the whole daemon
   (registration, payment-free round trips, on-chain tasks) against a dev chain.
@@ -42,15 +42,15 @@ from pathlib import Path
 import wasmtime
 
 from ccnet.client import Keys
+from ccnet.client.jobs.catalogue import load_job, module_hash, native_job
+from ccnet.client.jobs.messages import JobRequest, JobResult, decode, decode_heartbeat, encode
+from ccnet.client.net.dht import CapabilityDirectory, DhtNode
+from ccnet.client.net.records import Capability
+from ccnet.client.net.webrtc import PeerListener, connect
 from ccnet.worker.config import SandboxConfig
-from ccnet.worker.dht import CapabilityDirectory, DhtNode
 from ccnet.worker.executor import JobExecutor, ModuleStore
 from ccnet.worker.jobhandler import JobSessionHandler
-from ccnet.worker.modules import load_job, module_hash, native_job
-from ccnet.worker.protocol import JobRequest, JobResult, decode, decode_heartbeat, encode
-from ccnet.worker.records import Capability
 from ccnet.worker.sandbox import Sandbox
-from ccnet.worker.webrtc import PeerListener, connect
 
 Row = tuple[str, str, str, str, str]
 """measure, n, median/best, p99/worst, note."""

@@ -1,4 +1,4 @@
-"""Benchmark ccnet.zk (issue 6): prove time per circuit in the long-lived Node helper,
+"""Benchmark ccnet.zk: prove time per circuit in the long-lived Node helper,
 and verify time per path (py_ecc four pairings, py_ecc multi-pairing reference, the
 snarkjs fast path), plus the one-shot snarkjs CLI for comparison.
 

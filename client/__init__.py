@@ -53,7 +53,7 @@ from .exceptions import (
     SpecNotFoundError,
     TasksError,
 )
-from .keys import SS58_FORMAT, Keypair, Keys
+from .keys import Keypair, Keys
 from .keystore import Keystore
 from .nonces import NonceManager
 from .pallets import (
@@ -65,6 +65,7 @@ from .pallets import (
     WorkerInfo,
     channel_id_of,
 )
+from .signing import SS58_FORMAT
 
 try:
     __version__ = _metadata.version("compute-currency")

@@ -34,8 +34,8 @@ from .exceptions import (
     ChainRequestError,
     ExtrinsicError,
 )
-from .keys import SS58_FORMAT
 from .nonces import NonceManager, manager_for
+from .signing import SS58_FORMAT
 
 if TYPE_CHECKING:
     from .pallets import Channels, Checkpoints, Credits, Disputes, Tasks

@@ -15,6 +15,7 @@ import typer
 
 from . import __version__
 from .commands import balance as balance_cmd
+from .commands import bridge as bridge_cmd
 from .commands import chain as chain_cmd
 from .commands import channel as channel_cmd
 from .commands import checkpoint as checkpoint_cmd
@@ -47,6 +48,7 @@ app.add_typer(checkpoint_cmd.app, name="checkpoint", no_args_is_help=True)
 app.add_typer(channel_cmd.app, name="channel", no_args_is_help=True)
 app.add_typer(watchtower_cmd.app, name="watchtower", no_args_is_help=True)
 app.add_typer(worker_cmd.app, name="worker", no_args_is_help=True)
+app.add_typer(bridge_cmd.app, name="bridge", no_args_is_help=True)
 
 
 def _version(value: bool) -> None:

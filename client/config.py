@@ -19,17 +19,41 @@ from pathlib import Path
 from typing import Any
 
 from .chain import DEFAULT_URL
-from .exceptions import CcnetError
+from .exceptions import ConfigError
 from .keystore import DEFAULT_KEYSTORE
 
-__all__ = ["DEFAULT_CONFIG", "ConfigError", "Settings", "load_config", "resolve_settings"]
+__all__ = [
+    "ALLOW_FAULT_INJECTION_ENV",
+    "DEFAULT_CACHE_ROOT",
+    "DEFAULT_CONFIG",
+    "FAULT_MODES",
+    "WRONG_ONCHAIN_RESULT_ONCE",
+    "WRONG_RESULT_ONCE",
+    "Settings",
+    "cache_root",
+    "load_config",
+    "resolve_settings",
+]
 
 DEFAULT_CONFIG = Path("~/.config/ccnet/config.toml")
+ALLOW_FAULT_INJECTION_ENV = "CCNET_ALLOW_FAULT_INJECTION"
+"""Environment variable that must be ``1`` before ``ccnet worker run --fault-injection``
+accepts a mode (demos and tests only)."""
+WRONG_RESULT_ONCE = "wrong-result-once"
+"""Fault-injection mode: corrupt the output of the first result (on or off chain)."""
+WRONG_ONCHAIN_RESULT_ONCE = "wrong-onchain-result-once"
+"""Fault-injection mode: corrupt the output of the first result submitted on chain."""
+FAULT_MODES = (WRONG_RESULT_ONCE, WRONG_ONCHAIN_RESULT_ONCE)
+"""Every fault-injection mode (the worker's behaviour: :mod:`ccnet.worker.faults`)."""
+DEFAULT_CACHE_ROOT = Path("~/.cache/ccnet")
+"""Where built job modules and compiled artifacts live (``$CCNET_CACHE`` overrides)."""
 KNOWN_KEYS = frozenset({"url", "keystore"})
 
 
-class ConfigError(CcnetError):
-    """The config file cannot be read or holds unknown or mistyped keys."""
+def cache_root(environ: Mapping[str, str] | None = None) -> Path:
+    """``$CCNET_CACHE`` or ``~/.cache/ccnet``, expanded (the same root the scripts use)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("CCNET_CACHE") or DEFAULT_CACHE_ROOT).expanduser()
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,23 @@ def dispatch_error(
     return cls(pallet, name, docs, block_hash=block_hash, extrinsic_hash=extrinsic_hash)
 
 
+class ConfigError(CcnetError):
+    """A setting is missing, mistyped or out of range: the ``ccnet`` config file (unknown
+    or mistyped keys, bad TOML), or a component's own settings (they subclass it)."""
+
+
+class UserError(CcnetError):
+    """Bad input to a command (the ``ccnet`` CLI exits with code 1)."""
+
+
+class DemoError(CcnetError):
+    """A step of ``ccnet demo`` failed; the message says which and why."""
+
+
+class SigningError(CcnetError, ValueError):
+    """A key that cannot make ccnet signatures (not sr25519, or no secret)."""
+
+
 class NotFoundError(CcnetError):
     """Something asked for by name or id does not exist (a key, a task, a dispute)."""
 
@@ -172,6 +189,11 @@ class MalformedMessageError(CcnetError, ValueError):
 
 class OversizeMessageError(MalformedMessageError):
     """A peer's message is larger than the protocol allows (bytes)."""
+
+
+class BadSignatureError(CcnetError):
+    """A peer's signature does not verify for the party that should have made it (raw
+    sr25519 over the exact signed bytes, :mod:`ccnet.client.signing`)."""
 
 
 class TransportClosedError(CcnetError, ConnectionError):

@@ -1,7 +1,8 @@
 """sr25519 keypairs for ccnet accounts: from a mnemonic, a 32-byte seed or a dev URI.
 
-Thin over :class:`substrateinterface.Keypair` (sr25519 only, SS58 prefix 42). Secrets are
-never logged; :func:`describe` gives the public parts of a key for display.
+Thin over :class:`substrateinterface.Keypair` (sr25519 only, SS58 prefix
+:data:`~ccnet.client.signing.SS58_FORMAT`; addresses: :mod:`ccnet.client.signing`).
+Secrets are never logged; :func:`describe` gives the public parts of a key for display.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ import re
 from substrateinterface import Keypair, KeypairType
 
 from .exceptions import InvalidKeyError
+from .signing import SS58_FORMAT
 
-__all__ = ["SS58_FORMAT", "Keypair", "Keys", "describe", "is_dev_uri", "ss58_of"]
-
-SS58_FORMAT = 42
-"""SS58 address prefix of the ccnet chain (generic Substrate)."""
+__all__ = ["Keypair", "Keys", "describe", "is_dev_uri"]
 
 _SEED = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
@@ -80,11 +79,6 @@ class Keys:
         """A new random key and its mnemonic (*words* = 12, 15, 18, 21 or 24)."""
         mnemonic = Keypair.generate_mnemonic(words=words)
         return Keys.from_mnemonic(mnemonic), mnemonic
-
-
-def ss58_of(public_key: bytes) -> str:
-    """The SS58 address (prefix 42) of a 32-byte public key."""
-    return str(Keypair(public_key=public_key, ss58_format=SS58_FORMAT).ss58_address)
 
 
 def describe(keypair: Keypair) -> dict[str, str]:

@@ -1,9 +1,11 @@
 """Raw sr25519 signatures, and every signing domain of ccnet in one table.
 
 Every signature ccnet makes or checks is sr25519 (schnorrkel, the ``substrate`` signing
-context) by an account key over *exact* bytes: a 16-byte domain tag from :data:`DOMAINS`
-followed by the message (SCALE or canonical JSON, see each domain's owner). The account
-key's SS58 address (prefix :data:`SS58_FORMAT`) is the signer's identity.
+context) by an account key over *exact* bytes: a domain tag from :data:`DOMAINS`
+followed by the message, SCALE (channel states, job results, heartbeats) or canonical
+JSON (:func:`signed_bytes`: signaling offers and answers, DHT records). The account
+key's SS58 address (prefix :data:`SS58_FORMAT`; :func:`public_key_of`,
+:func:`address_of`) is the signer's identity.
 
 Verification is raw: :func:`verify` checks the signature over the given bytes and
 nothing else (py-sr25519-bindings' ``sr25519.verify``), exactly as the runtime's
@@ -21,10 +23,15 @@ Source: the sr25519 bindings (https://github.com/polkascan/py-sr25519-bindings) 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from types import MappingProxyType
 
 import sr25519
+from scalecodec.utils.ss58 import ss58_decode, ss58_encode
 from substrateinterface import Keypair, KeypairType
+
+from .exceptions import MalformedMessageError, SigningError
 
 __all__ = [
     "CHANNEL_CLOSE_DOMAIN",
@@ -35,13 +42,21 @@ __all__ = [
     "DHT_RECORD_DOMAIN",
     "HEARTBEAT_DOMAIN",
     "PUBLIC_KEY_SIZE",
+    "RANDOM_DOMAIN",
     "RESULT_DOMAIN",
     "SIGNAL_DOMAIN",
     "SIGNATURE_SIZE",
     "SS58_FORMAT",
     "SigningError",
+    "address_of",
+    "canonical_json",
+    "is_address",
+    "public_key_of",
     "sign",
+    "sign_fields",
+    "signed_bytes",
     "verify",
+    "verify_fields",
 ]
 
 SS58_FORMAT = 42
@@ -68,6 +83,8 @@ DHT_RECORD_DOMAIN = b"ccnet:dht-record:v1"
 """Capability records in the DHT (canonical JSON follows the tag)."""
 DHT_KEY_DOMAIN = b"ccnet:cap-key:v1"
 """DHT capability keys (hashed, not signed)."""
+RANDOM_DOMAIN = b"ccnet:random:v1\0"
+"""The ``random_get`` stream of a job run (hashed with the seed, not signed)."""
 
 DOMAINS = MappingProxyType(
     {
@@ -79,14 +96,11 @@ DOMAINS = MappingProxyType(
         "signaling": SIGNAL_DOMAIN,
         "dht record": DHT_RECORD_DOMAIN,
         "dht key": DHT_KEY_DOMAIN,
+        "random": RANDOM_DOMAIN,
     }
 )
 """Every domain tag by what it tags. No tag is a prefix of another, so bytes signed
 under one domain never verify under another."""
-
-
-class SigningError(ValueError):
-    """A key that cannot make ccnet signatures (not sr25519, or no secret)."""
 
 
 def sign(keypair: Keypair, message: bytes) -> bytes:
@@ -113,4 +127,79 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     try:
         return bool(sr25519.verify(bytes(signature), bytes(message), bytes(public_key)))
     except (ValueError, TypeError):  # the bindings raise on malformed points
+        return False
+
+
+# -- addresses ---------------------------------------------------------------------------
+
+
+def public_key_of(address: str) -> bytes:
+    """The 32-byte public key of SS58 *address* (prefix :data:`SS58_FORMAT`);
+    :class:`MalformedMessageError` for anything else (it is a peer's field)."""
+    try:
+        key = bytes.fromhex(ss58_decode(address, valid_ss58_format=SS58_FORMAT))
+    except (ValueError, TypeError):
+        raise MalformedMessageError(
+            f"not an SS58 (prefix {SS58_FORMAT}) address: {address!r}"
+        ) from None
+    if len(key) != PUBLIC_KEY_SIZE:
+        raise MalformedMessageError(f"not a {PUBLIC_KEY_SIZE}-byte account: {address!r}")
+    return key
+
+
+def address_of(public_key: bytes) -> str:
+    """The SS58 address (prefix :data:`SS58_FORMAT`) of a 32-byte public key."""
+    return str(ss58_encode(public_key, ss58_format=SS58_FORMAT))
+
+
+def is_address(address: object) -> bool:
+    """Whether *address* is a well-formed SS58 address with prefix :data:`SS58_FORMAT`."""
+    if not isinstance(address, str):
+        return False
+    try:
+        public_key_of(address)
+    except MalformedMessageError:
+        return False
+    return True
+
+
+# -- domain-tagged canonical JSON (signaling offers and answers, DHT records) -------------
+
+
+def canonical_json(fields: Mapping[str, object]) -> bytes:
+    """*fields* as canonical JSON bytes: keys sorted, separators ``,`` and ``:`` without
+    spaces, every non-ASCII character escaped as ``\\uXXXX`` (Python's ``json.dumps`` with
+    ``sort_keys=True, separators=(",", ":"), ensure_ascii=True``); NaN and infinities are
+    refused. See ``docs/protocol.md`` for the exact rules."""
+    return json.dumps(
+        fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
+
+
+def signed_bytes(domain: bytes, fields: Mapping[str, object]) -> bytes:
+    """The exact bytes signed for *fields* under *domain*: ``domain || canonical_json``."""
+    return domain + canonical_json(fields)
+
+
+def sign_fields(keypair: Keypair, domain: bytes, fields: Mapping[str, object]) -> str:
+    """*keypair*'s signature of *fields* under *domain* (:func:`signed_bytes`), as ``0x`` +
+    128 hex digits. Raises :class:`SigningError` for a key that cannot sign."""
+    return "0x" + sign(keypair, signed_bytes(domain, fields)).hex()
+
+
+def verify_fields(
+    address: str, domain: bytes, fields: Mapping[str, object], signature: str
+) -> bool:
+    """Whether *signature* (``0x`` + 128 hex digits) is *address*'s signature of *fields*
+    under *domain*. False for a malformed address or signature, never an exception."""
+    try:
+        public_key = public_key_of(address)
+    except MalformedMessageError:
+        return False
+    if not isinstance(signature, str) or not signature.startswith("0x") or len(signature) != 130:
+        return False
+    try:
+        raw = bytes.fromhex(signature[2:])
+        return verify(public_key, signed_bytes(domain, fields), raw)
+    except (ValueError, TypeError):  # bad hex, or fields that are not JSON
         return False

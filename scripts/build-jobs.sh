@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Build the worker's job modules (worker/jobs: prime_count, sha256sum, resize, matmul) for
 # wasm32-wasip1 in release mode and copy them to $CCNET_JOBS_DIR, default
-# ${CCNET_CACHE:-$HOME/.cache/ccnet}/jobs, where ccnet.worker.modules.load_job finds them.
-# Also builds the same crates for the host (native references, issue 4: "each has a native
+# ${CCNET_CACHE:-$HOME/.cache/ccnet}/jobs, where ccnet.client.jobs.catalogue.load_job finds them.
+# Also builds the same crates for the host (native references: "each has a native
 # reference to check its output against") into $CCNET_JOBS_DIR/native/<job>
-# (ccnet.worker.modules.native_job).
+# (ccnet.client.jobs.catalogue.native_job).
 # C jobs (worker/jobs/<job>/<job>.c: resize_stb, on libstb-dev) are compiled with clang-22
 # for wasm32-wasi against Debian's wasi-libc, and with the host cc for the native reference
 # (packages: scripts/setup.sh c_job_toolchain).

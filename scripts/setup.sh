@@ -2,7 +2,8 @@
 # The one setup entry point, for a fresh Debian 12 machine (as root) or an existing
 # checkout. Idempotent: each step is skipped when its inputs have not changed.
 #   .venv (python3.11) with `pip install -e '.[dev,demo]'`, node_modules from package-lock.json,
-#   the wasm toolchain (.state/env), and the chain specs (set SKIP_CHAIN_BUILD=1 to skip).
+#   the wasm toolchain (.state/env), PostgreSQL (the bridge ledger's tests), and the chain
+#   specs (set SKIP_CHAIN_BUILD=1 to skip).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -102,6 +103,15 @@ c_job_toolchain() {
   apt_install "${missing[@]}"
 }
 
+postgres_server() {
+  # Debian's PostgreSQL server: the bridge ledger's tests run it (tests/fixtures/postgres.py).
+  if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    log "postgresql installed"
+    return
+  fi
+  apt_install postgresql
+}
+
 worker_jobs() {
   # The worker's job modules (worker/jobs, wasm32-wasip1) -> ${CCNET_CACHE:-$HOME/.cache/ccnet}/jobs;
   # needs the toolchain from wasm_toolchain; instant when the sources are unchanged.
@@ -128,6 +138,7 @@ node_env
 zk_circuits
 wasm_toolchain
 c_job_toolchain
+postgres_server
 worker_jobs
 build_chain
 log "done"

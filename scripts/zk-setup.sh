@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the zk circuits' artifacts (issue 6): R1CS + witness generator (circom2), a
+# Build the zk circuits' artifacts: R1CS + witness generator (circom2), a
 # powers of tau and one Groth16 zkey + verification key per circuit (snarkjs), into
 # ${CCNET_ZK_CACHE:-$HOME/.cache/ccnet/zk}, outside git. Idempotent: artifacts are keyed
 # by circuit source and tool versions, so a warm run takes about a second; a cold one

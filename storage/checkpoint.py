@@ -1,6 +1,6 @@
 """Checkpoints: state bytes stored on Arweave, anchored on chain, found again on resume.
 
-Source: issue 5. :meth:`CheckpointStore.save`:
+:meth:`CheckpointStore.save` (Arweave transactions: https://docs.arweave.org/developers/):
 
 1. hash the bytes (blake2b-256, the pallet's ``state_hash``);
 2. sign an Arweave data transaction tagged ``App-Name``, ``Type``, ``State-Hash`` (plus
@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .cache import LocalCache
-from .exceptions import CheckpointNotFound, IntegrityError
+from .exceptions import CheckpointNotFoundError, IntegrityError
 from .gateway import ArweaveGateway, TxState
 from .hashing import hash_hex, state_hash
 from .journal import PendingUpload, UploadJournal
@@ -222,7 +222,7 @@ class CheckpointStore:
     ) -> SavedCheckpoint:
         """Upload *checkpoint*, prove it retrievable, record it on chain, cache it.
 
-        Raises :class:`GatewayUnavailable` / :class:`GatewayRejected` (nothing recorded),
+        Raises :class:`GatewayUnavailableError` / :class:`GatewayRejectedError` (nothing recorded),
         :class:`IntegrityError` if the gateway serves other bytes than uploaded (nothing
         recorded), and the chain's errors (:class:`ccnet.client.CheckpointsError` ...)
         from the record step; a later save of the same bytes then resumes."""
@@ -316,13 +316,13 @@ class CheckpointStore:
     ) -> bytes:
         """The bytes of the latest checkpoint of *owner* (default: this account).
 
-        :class:`CheckpointNotFound` if there is none; :class:`IntegrityError` if the
+        :class:`CheckpointNotFoundError` if there is none; :class:`IntegrityError` if the
         gateway's bytes do not match the record (never returned);
-        :class:`GatewayUnavailable` if they are not cached and the gateway is down."""
+        :class:`GatewayUnavailableError` if they are not cached and the gateway is down."""
         who = owner or self.owner
         record = self.__chain.checkpoints.latest(who)
         if record is None:
-            raise CheckpointNotFound(who)
+            raise CheckpointNotFoundError(who)
         return self.fetch(record, on_progress=on_progress)
 
     def fetch(self, record: CheckpointRecord, *, on_progress: PhaseProgress | None = None) -> bytes:

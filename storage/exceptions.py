@@ -5,11 +5,11 @@ from __future__ import annotations
 from ccnet.client.exceptions import CcnetError, NotFoundError
 
 __all__ = [
-    "CheckpointNotFound",
+    "CheckpointNotFoundError",
     "DevGatewayError",
     "GatewayError",
-    "GatewayRejected",
-    "GatewayUnavailable",
+    "GatewayRejectedError",
+    "GatewayUnavailableError",
     "IntegrityError",
     "StorageError",
     "WalletError",
@@ -28,12 +28,12 @@ class GatewayError(StorageError):
         self.url = url
 
 
-class GatewayUnavailable(GatewayError):
+class GatewayUnavailableError(GatewayError):
     """The gateway could not be reached, timed out or kept failing (5xx, 429) after
     every retry. Nothing was recorded on chain when a save raises it."""
 
 
-class GatewayRejected(GatewayError):
+class GatewayRejectedError(GatewayError):
     """The gateway answered with a client error (4xx): retrying will not help."""
 
     def __init__(self, message: str, *, url: str = "", status: int, body: str = "") -> None:
@@ -53,7 +53,7 @@ class IntegrityError(StorageError):
         self.actual = actual
 
 
-class CheckpointNotFound(StorageError, NotFoundError):
+class CheckpointNotFoundError(StorageError, NotFoundError):
     """The chain has no checkpoint recorded for this owner (the CLI exits with 4)."""
 
     def __init__(self, owner: str) -> None:

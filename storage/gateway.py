@@ -9,8 +9,8 @@ arlocal (:mod:`ccnet.storage.devgateway`), which adds ``/mint/{address}/{winston
 
 Every request has timeouts (connect, read, write, pool) and is retried with exponential
 backoff (:class:`~ccnet.storage.retry.RetryPolicy`) when the gateway cannot be reached,
-times out or answers 429/5xx; then :class:`GatewayUnavailable` is raised. Other answers
-outside 2xx raise :class:`GatewayRejected` at once. Uploads resume from a chunk index
+times out or answers 429/5xx; then :class:`GatewayUnavailableError` is raised. Other answers
+outside 2xx raise :class:`GatewayRejectedError` at once. Uploads resume from a chunk index
 (:meth:`ArweaveGateway.upload`), and a re-post of a header the gateway already took is
 a success. Blocking (httpx); from asyncio use ``asyncio.to_thread``.
 """
@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from .encoding import b64url_encode
-from .exceptions import GatewayRejected, GatewayUnavailable, IntegrityError
+from .exceptions import GatewayRejectedError, GatewayUnavailableError, IntegrityError
 from .merkle import TransactionChunks, generate_transaction_chunks
 from .retry import RetryPolicy
 from .transaction import DataTransaction, Tag, sign_data_transaction
@@ -145,7 +145,7 @@ class ArweaveGateway:
     # --- requests -----------------------------------------------------------------
 
     def _attempts(self) -> Iterator[None]:
-        """Yield once per attempt; sleep between them; raise GatewayUnavailable after."""
+        """Yield once per attempt; sleep between them; raise GatewayUnavailableError after."""
         delays = self.__retry.delays()
         while True:
             yield
@@ -173,7 +173,7 @@ class ArweaveGateway:
                 logger.debug("%s %s%s: %s", method, self.__url, path, cause)
                 continue
             return response
-        raise GatewayUnavailable(
+        raise GatewayUnavailableError(
             f"Arweave gateway unavailable: {method} {path} failed {self.__retry.attempts} "
             f"times, last: {cause}",
             url=self.__url,
@@ -182,7 +182,7 @@ class ArweaveGateway:
     def _get_ok(self, path: str, what: str) -> httpx.Response:
         response = self._request("GET", path)
         if response.status_code != 200:
-            raise GatewayRejected(
+            raise GatewayRejectedError(
                 f"{what} failed", url=self.__url, status=response.status_code, body=response.text
             )
         return response
@@ -193,7 +193,7 @@ class ArweaveGateway:
         """``GET /info``: network name, height, current block."""
         value = self._get_ok("/info", "info").json()
         if not isinstance(value, dict):
-            raise GatewayRejected("info is not an object", url=self.__url, status=200)
+            raise GatewayRejectedError("info is not an object", url=self.__url, status=200)
         return value
 
     def price(self, size: int) -> int:
@@ -224,7 +224,7 @@ class ArweaveGateway:
         if response.status_code == 202:  # a real gateway's "Pending"
             return None if not response.content.strip().startswith(b"{") else _tx(response)
         if response.status_code != 200:
-            raise GatewayRejected(
+            raise GatewayRejectedError(
                 "get transaction failed",
                 url=self.__url,
                 status=response.status_code,
@@ -238,7 +238,7 @@ class ArweaveGateway:
         if response.status_code == 404:
             return TxStatus(TxState.NOT_FOUND)
         if response.status_code not in (200, 202):
-            raise GatewayRejected(
+            raise GatewayRejectedError(
                 "status failed", url=self.__url, status=response.status_code, body=response.text
             )
         try:
@@ -284,7 +284,7 @@ class ArweaveGateway:
         if self.status(tx.id).state is not TxState.NOT_FOUND:
             logger.debug("transaction %s was already posted", tx.id)
             return
-        raise GatewayRejected(
+        raise GatewayRejectedError(
             f"gateway refused transaction {tx.id}",
             url=self.__url,
             status=response.status_code,
@@ -305,7 +305,7 @@ class ArweaveGateway:
         }
         response = self._request("POST", "/chunk", body=body)
         if response.status_code not in (200, 208):
-            raise GatewayRejected(
+            raise GatewayRejectedError(
                 f"gateway refused chunk {index} of {tx.id}",
                 url=self.__url,
                 status=response.status_code,
@@ -368,7 +368,7 @@ class ArweaveGateway:
     def wait_for(self, tx_id: str, *, timeout: float | None = None) -> TxStatus:
         """Poll until the gateway holds *tx_id* confirmed (or, if confirmation is not
         required, at least pending). A dev gateway mines pending transactions.
-        :class:`GatewayUnavailable` after *timeout* seconds (default: confirm_timeout)."""
+        :class:`GatewayUnavailableError` after *timeout* seconds (default: confirm_timeout)."""
         limit = self.__confirm_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         delay = self.__poll_interval
@@ -385,7 +385,7 @@ class ArweaveGateway:
                     mined = True
                     continue
             if time.monotonic() >= deadline:
-                raise GatewayUnavailable(
+                raise GatewayUnavailableError(
                     f"transaction {tx_id} not confirmed within {limit:.0f}s "
                     f"(last state: {status.state.value})",
                     url=self.__url,
@@ -403,7 +403,7 @@ class ArweaveGateway:
     ) -> bytes:
         """The data of *tx_id* (``GET /{id}``), streamed; retried from the start on
         transport errors and 429/5xx. :class:`IntegrityError` as soon as more than
-        *expected_size* bytes arrive; :class:`GatewayRejected` on 404 and other 4xx."""
+        *expected_size* bytes arrive; :class:`GatewayRejectedError` on 404 and other 4xx."""
         total = expected_size or 0
         cause = "no attempt"
         for _ in self._attempts():
@@ -416,7 +416,7 @@ class ArweaveGateway:
                         continue
                     if response.status_code != 200:
                         response.read()
-                        raise GatewayRejected(
+                        raise GatewayRejectedError(
                             f"data of {tx_id} not available",
                             url=self.__url,
                             status=response.status_code,
@@ -437,7 +437,7 @@ class ArweaveGateway:
             except httpx.TransportError as err:
                 cause = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
                 logger.debug("GET %s/%s failed: %s", self.__url, tx_id, cause)
-        raise GatewayUnavailable(
+        raise GatewayUnavailableError(
             f"Arweave gateway unavailable: GET /{tx_id} failed {self.__retry.attempts} times, "
             f"last: {cause}",
             url=self.__url,
@@ -453,6 +453,6 @@ def _tx(response: httpx.Response) -> DataTransaction:
     try:
         return DataTransaction.from_json(response.json())
     except (KeyError, TypeError, ValueError) as err:
-        raise GatewayRejected(
+        raise GatewayRejectedError(
             f"malformed transaction header: {err}", status=response.status_code, body=response.text
         ) from None

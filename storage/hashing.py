@@ -1,7 +1,7 @@
 """The state hash: blake2b-256 of the checkpoint bytes, as the Checkpoints pallet stores it.
 
-Source: issue 5 (``blake2b-256``, the same hash the pallet stores as ``state_hash``
-H256); Substrate's ``blake2_256`` is unkeyed BLAKE2b with a 32-byte digest.
+``blake2b-256`` is the hash the Checkpoints pallet stores as ``state_hash`` (H256):
+Substrate's ``blake2_256``, unkeyed BLAKE2b (RFC 7693) with a 32-byte digest.
 """
 
 from __future__ import annotations

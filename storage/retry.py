@@ -2,7 +2,7 @@
 
 A request is retried when the gateway cannot be reached, times out, or answers 429 or
 5xx; after the last attempt the caller raises
-:class:`~ccnet.storage.exceptions.GatewayUnavailable`.
+:class:`~ccnet.storage.exceptions.GatewayUnavailableError`.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 pytest_plugins = [
+    "fixtures.devchain",
     "fixtures.channels",
     "fixtures.arlocal",
     "fixtures.client",
@@ -17,6 +18,8 @@ pytest_plugins = [
     "fixtures.worker",
     "fixtures.daemon",
     "fixtures.requester",
+    "fixtures.bridge",
+    "fixtures.postgres",
 ]
 
 

@@ -1,15 +1,14 @@
 """Self-benchmark: at start a worker measures its speed on the reference workload.
 
-Source: issue 4 ("At start the worker benchmarks itself on the reference workload (a
-prime count) to get a speed multiplier"); seed 000 section 5.3 (10 billion fuel =
-1 cent, "about $0.001 per CPU-second", i.e. one reference CPU-second is 1 billion
-fuel).
+The reference machine follows Gap Junction's pricing (10 billion fuel = 1 cent,
+"about $0.001 per CPU-second"): one reference CPU-second is 1 billion fuel
+(:mod:`ccnet.client.jobs.billing`).
 
 The workload is the built-in ``prime_count`` job with a fixed N
 (``WorkerConfig.benchmark_n``, 2,000,000). Fuel is deterministic, time is not: the
 benchmark runs it ``benchmark_rounds`` times on a compiled (cached) module and keeps
 the fastest run. ``speed_multiplier = fuel per second / REFERENCE_FUEL_PER_SECOND``:
-1.0 is the seed's reference machine (1 billion fuel per CPU-second), 2.0 twice as
+1.0 is the reference machine (1 billion fuel per CPU-second), 2.0 twice as
 fast. The answer is checked against the known prime count, so a broken sandbox fails
 loudly (:class:`BenchmarkError`) instead of reporting a speed.
 """
@@ -20,15 +19,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ccnet.client.jobs.catalogue import KNOWN_PRIME_COUNTS, load_job
+
 from .exceptions import BenchmarkError, JobRunError
-from .modules import CompiledModule, load_job
+from .modules import CompiledModule
 from .sandbox import Sandbox
-from .verification import KNOWN_PRIME_COUNTS
 
 __all__ = ["REFERENCE_FUEL_PER_SECOND", "BenchmarkResult", "run_benchmark"]
 
 REFERENCE_FUEL_PER_SECOND = 1_000_000_000
-"""Fuel per second of the reference machine (seed 000, 5.3), fuel/s."""
+"""Fuel per second of the reference machine (Gap Junction's $0.001 per CPU-second), fuel/s."""
 
 
 @dataclass(frozen=True)

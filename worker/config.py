@@ -2,11 +2,10 @@
 
 Two frozen dataclasses:
 
-- :class:`SandboxConfig`: the Wasm sandbox (issue 4, "Sandbox (wasmtime)"; seed 001
-  section 3.3.2 "Resource Caps": 30 s of CPU through epoch interruption at 10 ms
-  epochs, 10 billion fuel, plus a memory cap).
-- :class:`WorkerConfig`: billing rate, heartbeat timing and acceptance window (seed 001
-  section 3.2), self-benchmark size, and the sandbox.
+- :class:`SandboxConfig`: the Wasm sandbox (30 s through epoch interruption at 10 ms
+  epochs, 10 billion fuel, a memory cap; ``docs/protocol.md``, section 12).
+- :class:`WorkerConfig`: billing rate, heartbeat timing (``docs/protocol.md``, section
+  10), self-benchmark size, and the sandbox.
 
 Knobs, strongest first: keyword arguments, then environment variables, then the
 defaults below. The environment variable of a field is its name in upper case with
@@ -24,28 +23,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
+from ccnet.client.config import cache_root
+from ccnet.client.jobs.billing import DEFAULT_RATE_PLANCK_PER_FUEL
+from ccnet.client.jobs.heartbeat import HEARTBEAT_INTERVAL_MS, HEARTBEAT_JITTER
+
 from .exceptions import ConfigError
 
 __all__ = [
-    "DEFAULT_CACHE_ROOT",
     "KiB",
     "MiB",
     "SandboxConfig",
     "WorkerConfig",
-    "cache_root",
 ]
 
 KiB = 1024
 MiB = 1024 * KiB
-
-DEFAULT_CACHE_ROOT = Path("~/.cache/ccnet")
-"""Where built job modules and compiled artifacts live (``$CCNET_CACHE`` overrides)."""
-
-
-def cache_root(environ: Mapping[str, str] | None = None) -> Path:
-    """``$CCNET_CACHE`` or ``~/.cache/ccnet``, expanded (the same root the scripts use)."""
-    env = os.environ if environ is None else environ
-    return Path(env.get("CCNET_CACHE") or DEFAULT_CACHE_ROOT).expanduser()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -123,18 +115,12 @@ class WorkerConfig:
 
     sandbox: SandboxConfig = dataclasses.field(default_factory=SandboxConfig)
     """The sandbox settings (their own knobs: ``CCNET_SANDBOX_*``)."""
-    rate_planck_per_fuel: int = 1
-    """Price of one fuel unit, planck (see :mod:`ccnet.worker.billing`)."""
-    heartbeat_interval_ms: int = 15_000
-    """Mean period between two heartbeats, ms (seed 001, 3.2.2)."""
-    heartbeat_jitter: float = 0.10
+    rate_planck_per_fuel: int = DEFAULT_RATE_PLANCK_PER_FUEL
+    """Price of one fuel unit, planck (see :mod:`ccnet.client.jobs.billing`)."""
+    heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
+    """Mean period between two heartbeats, ms."""
+    heartbeat_jitter: float = HEARTBEAT_JITTER
     """Relative jitter of the period: each interval is uniform in mean * (1 +- jitter)."""
-    heartbeat_max_age_ms: int = 60_000
-    """Receivers reject heartbeats older than this, ms (seed 001, 3.2.1)."""
-    heartbeat_max_skew_ms: int = 5_000
-    """Receivers reject heartbeats dated further in the future than this, ms."""
-    heartbeat_max_per_window: int = 16
-    """Heartbeats a receiver accepts from one worker within ``heartbeat_max_age_ms``."""
     benchmark_n: int = 2_000_000
     """Size of the self-benchmark: count the primes below this."""
     benchmark_rounds: int = 3
@@ -143,14 +129,11 @@ class WorkerConfig:
     def __post_init__(self) -> None:
         for name in (
             "heartbeat_interval_ms",
-            "heartbeat_max_age_ms",
-            "heartbeat_max_per_window",
             "benchmark_n",
             "benchmark_rounds",
         ):
             _check_int(self, name, minimum=1)
         _check_int(self, "rate_planck_per_fuel", minimum=0)
-        _check_int(self, "heartbeat_max_skew_ms", minimum=0)
         if not 0.0 <= self.heartbeat_jitter < 1.0:
             raise ConfigError("heartbeat_jitter must be in [0, 1)")
 

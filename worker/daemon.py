@@ -1,9 +1,8 @@
 """The worker daemon (``ccnet worker run``): one process that serves compute.
 
-Issue 4 (registration and discovery, transport, billing and results, heartbeats), issue
-6 (verifiers vote automatically), issue 7 (three daemons with their own keys; a
-fault-injection option; clean shutdown). :class:`WorkerDaemon` composes the worker
-modules; it owns, in start order:
+It registers and announces itself, serves jobs with heartbeats and payments over WebRTC
+(``docs/protocol.md``), answers on-chain tasks and votes in disputes, and stops cleanly.
+:class:`WorkerDaemon` composes the worker modules; it owns, in start order:
 
 1. the chain connection (:class:`ccnet.client.Chain`, used from threads);
 2. the sandbox, the module store and the job executor (:mod:`.executor`), then the
@@ -11,14 +10,14 @@ modules; it owns, in start order:
    a prime count) giving the speed multiplier;
 3. the proof service (:mod:`.proofs`, one Node helper started on the first proof) and
    the payment desk (:mod:`.payments`, ``<state dir>/channels.db``);
-4. the signaling endpoint and WebRTC listener (:class:`~ccnet.worker.webrtc.PeerListener`
+4. the signaling endpoint and WebRTC listener (:class:`~ccnet.client.net.webrtc.PeerListener`
    on ``127.0.0.1``) serving each requester with a
    :class:`~ccnet.worker.jobhandler.JobSessionHandler`, and the DHT node (joined through
    the bootstrap nodes);
 5. stake and registration on chain with the endpoint's URL
    (:func:`~ccnet.worker.onchain.ensure_registered`);
 6. the capability announcement in the DHT (signed record, re-announced every 5
-   minutes; :class:`~ccnet.worker.dht.CapabilityDirectory`): task type ``wasm``, speed
+   minutes; :class:`~ccnet.client.net.dht.CapabilityDirectory`): task type ``wasm``, speed
    = the benchmark's fuel per second, price = the rate;
 7. the on-chain duties (:class:`~ccnet.worker.onchain.OnChainDuties`): claim and answer
    Wasm tasks, vote in disputes it is selected for.
@@ -50,15 +49,17 @@ from typing import Any
 from substrateinterface import Keypair
 
 from ccnet.client import DEFAULT_URL, Chain
+from ccnet.client.jobs.heartbeat import HeartbeatSchedule
+from ccnet.client.jobs.jobspec import TASK_TYPE
+from ccnet.client.net.dht import CapabilityDirectory, DhtNode
+from ccnet.client.net.records import REANNOUNCE_INTERVAL_S, Capability, CapabilityRecord
+from ccnet.client.net.webrtc import PeerConfig, PeerListener
 
 from .benchmark import BenchmarkResult, run_benchmark
 from .config import WorkerConfig
-from .dht import CapabilityDirectory, DhtNode
 from .executor import JobExecutor, ModuleStore
 from .faults import FaultInjector
-from .heartbeat import HeartbeatSchedule
 from .jobhandler import JobSessionHandler
-from .jobspec import TASK_TYPE
 from .onchain import (
     DisputeVerifier,
     InputFetcher,
@@ -69,9 +70,7 @@ from .onchain import (
 )
 from .payments import PaymentDesk
 from .proofs import ProofService
-from .records import REANNOUNCE_INTERVAL_S, Capability, CapabilityRecord
 from .sandbox import Sandbox
-from .webrtc import PeerConfig, PeerListener
 
 __all__ = ["DaemonConfig", "ReadyInfo", "WorkerDaemon"]
 
@@ -201,8 +200,8 @@ class WorkerDaemon:
         Raises :class:`~ccnet.worker.exceptions.ConfigError` (fault injection not
         allowed, bad settings), :class:`~ccnet.client.exceptions.ChainConnectionError`,
         the chain's dispatch errors and
-        :class:`~ccnet.worker.daemon_exceptions.RegistrationError` (staking, registering),
-        :class:`~ccnet.worker.net_exceptions.DhtError` (DHT port taken, no bootstrap node
+        :class:`~ccnet.worker.exceptions.RegistrationError` (staking, registering),
+        :class:`~ccnet.client.net.exceptions.DhtError` (DHT port taken, no bootstrap node
         answered), :class:`~ccnet.worker.exceptions.BenchmarkError`, ``OSError`` (the
         signaling port is taken). Whatever was started is stopped again on failure.
         """
@@ -256,7 +255,9 @@ class WorkerDaemon:
             rate_planck_per_fuel=cfg.worker.rate_planck_per_fuel,
             proofs=self.proofs,
             payments=self.payments,
-            heartbeat_schedule=HeartbeatSchedule.from_config(cfg.worker),
+            heartbeat_schedule=HeartbeatSchedule(
+                cfg.worker.heartbeat_interval_ms, cfg.worker.heartbeat_jitter
+            ),
         )
         self.listener = PeerListener(
             self.keypair,

@@ -1,69 +1,134 @@
-"""Errors raised by ccnet.worker; all descend from :class:`WorkerError`.
+"""Errors raised by the worker daemon (:mod:`ccnet.worker`); all descend from
+:class:`WorkerError`.
+
+Each carries ``code``, the :class:`~ccnet.client.jobs.failures.FailureCode` a
+:class:`~ccnet.client.jobs.messages.JobFailed` names when the error ends a job
+(``docs/protocol.md``, "Failure codes"): so a worker and a requester agree on it.
+``internal`` (the default) is a worker's own failure; ``busy`` only the explicit
+"cannot take it now" of :class:`WorkerBusyError`.
 
 Run errors (:class:`JobRunError` and its subclasses) say how a job ended when it did
 not end with exit code 0. Each carries the fuel the job burnt before it stopped (the
-requester still pays for it, see :mod:`.billing`), the captured stderr (capped) and a
-short ``code`` that names the failure on the wire, so a worker and a requester agree on
-it. Hostile modules always end in one of these, never in a crash or a hang.
+requester still pays for it, see :func:`ccnet.client.jobs.billing.billable_fuel`) and
+the captured stderr (capped). Hostile modules always end in one of these, never in a
+crash or a hang.
 """
 
 from __future__ import annotations
 
 from ccnet.client.exceptions import CcnetError
+from ccnet.client.exceptions import ConfigError as ClientConfigError
+from ccnet.client.jobs.failures import FailureCode
 
 __all__ = [
-    "BadSignatureError",
     "BenchmarkError",
     "ConfigError",
-    "DeadlineExceeded",
-    "FuelExhausted",
-    "FutureHeartbeatError",
-    "HeartbeatError",
-    "HeartbeatRateError",
-    "InputTooLarge",
+    "DeadlineExceededError",
+    "FuelExhaustedError",
+    "InputTooLargeError",
     "InvalidModuleError",
     "JobExitError",
-    "JobModuleNotBuilt",
     "JobRunError",
-    "JobTrapped",
-    "MalformedMessageError",
-    "MemoryLimitExceeded",
-    "OutputLimitExceeded",
-    "ReplayedHeartbeatError",
-    "ResultError",
+    "JobTrapError",
+    "MemoryLimitError",
+    "ModuleRejectedError",
+    "OutputLimitError",
+    "PaymentError",
+    "ProofFailedError",
+    "RegistrationError",
     "SandboxClosedError",
-    "StaleHeartbeatError",
-    "VerificationError",
+    "UnknownModuleError",
+    "UnsupportedRequestError",
+    "WorkerBusyError",
     "WorkerError",
 ]
 
 
 class WorkerError(CcnetError):
-    """Root of the errors of ccnet.worker."""
+    """Root of the errors of the worker daemon."""
+
+    code: FailureCode = FailureCode.INTERNAL
 
 
-class ConfigError(WorkerError):
-    """A worker setting is missing, mistyped or out of range (names the knob)."""
+class ConfigError(WorkerError, ClientConfigError):
+    """A worker setting is missing, mistyped or out of range (names the knob); also a
+    run's limits beyond the sandbox's caps."""
+
+    code = FailureCode.MALFORMED
 
 
-# --- modules -------------------------------------------------------------------------
+class BenchmarkError(WorkerError):
+    """The self-benchmark failed or produced a wrong answer."""
+
+
+class RegistrationError(WorkerError):
+    """The worker could not stake or register on chain at start."""
+
+
+class WorkerBusyError(WorkerError):
+    """The worker cannot take the job now (too many requests wait for their module, or
+    it is shutting down): no fault of the worker, ask again or elsewhere."""
+
+    code = FailureCode.BUSY
+
+
+class SandboxClosedError(WorkerBusyError):
+    """The sandbox was closed (the daemon is stopping); create a new one."""
+
+
+# --- modules and requests -------------------------------------------------------------
 
 
 class InvalidModuleError(WorkerError):
     """The bytes are not a Wasm module this sandbox can run: they do not compile, import
     something other than WASI preview 1, or export no ``_start``."""
 
-
-class JobModuleNotBuilt(WorkerError):
-    """A built-in job module (``worker/jobs``) has not been built yet."""
+    code = FailureCode.INVALID_MODULE
 
 
-class SandboxClosedError(WorkerError):
-    """The sandbox was closed; create a new one."""
-
-
-class InputTooLarge(WorkerError):
+class InputTooLargeError(WorkerError):
     """The job's stdin or argv is larger than the configured cap (nothing was run)."""
+
+    code = FailureCode.INPUT_TOO_LARGE
+
+
+class UnknownModuleError(WorkerError):
+    """The worker has no module with this hash (``module_hash``, 32 bytes): not a built-in
+    job and never received."""
+
+    code = FailureCode.UNKNOWN_MODULE
+
+    def __init__(self, module_hash: bytes) -> None:
+        super().__init__(f"no module 0x{module_hash.hex()} here")
+        self.module_hash = module_hash
+
+
+class ModuleRejectedError(WorkerError):
+    """Module bytes were refused: their hash is not the one asked for, they are not Wasm,
+    or they are larger than the worker keeps."""
+
+    code = FailureCode.MALFORMED
+
+
+class UnsupportedRequestError(WorkerError):
+    """The request asks for something this worker does not do (an unknown proof circuit,
+    a rate below its own, a second payment channel in one session)."""
+
+    code = FailureCode.UNSUPPORTED
+
+
+class ProofFailedError(WorkerError):
+    """The asked-for proof could not be made (circuits not built, inputs out of range, the
+    prover failed)."""
+
+    code = FailureCode.PROOF_FAILED
+
+
+class PaymentError(WorkerError):
+    """The payment channel named by a request cannot be used (unknown on chain, we are not
+    its counterparty, or the requester is not its other party)."""
+
+    code = FailureCode.PAYMENT
 
 
 # --- runs ----------------------------------------------------------------------------
@@ -76,7 +141,7 @@ class JobRunError(WorkerError):
     ``stderr`` its captured stderr (capped, possibly cut).
     """
 
-    code = "run-failed"
+    code = FailureCode.RUN_FAILED
 
     def __init__(self, message: str, *, fuel_used: int, stderr: bytes = b"") -> None:
         super().__init__(message)
@@ -84,41 +149,41 @@ class JobRunError(WorkerError):
         self.stderr = stderr
 
 
-class FuelExhausted(JobRunError):
+class FuelExhaustedError(JobRunError):
     """The job used up its fuel budget (an endless loop ends here first)."""
 
-    code = "out-of-fuel"
+    code = FailureCode.OUT_OF_FUEL
 
 
-class DeadlineExceeded(JobRunError):
+class DeadlineExceededError(JobRunError):
     """The job ran past its wall-clock deadline (epoch interruption)."""
 
-    code = "deadline"
+    code = FailureCode.DEADLINE
 
 
-class MemoryLimitExceeded(JobRunError):
+class MemoryLimitError(JobRunError):
     """The job needed more linear memory than the cap (``memory.grow`` failed, or the
     module's declared minimum is over the cap)."""
 
-    code = "memory-limit"
+    code = FailureCode.MEMORY_LIMIT
 
 
-class OutputLimitExceeded(JobRunError):
+class OutputLimitError(JobRunError):
     """The job wrote more to stdout or stderr than the cap allows (``stream`` names it)."""
 
-    code = "output-limit"
+    code = FailureCode.OUTPUT_LIMIT
 
     def __init__(self, message: str, *, stream: str, fuel_used: int, stderr: bytes = b"") -> None:
         super().__init__(message, fuel_used=fuel_used, stderr=stderr)
         self.stream = stream
 
 
-class JobTrapped(JobRunError):
+class JobTrapError(JobRunError):
     """The job trapped (``unreachable``, out-of-bounds access, stack overflow, a panic
     compiled as abort, a WASI call the host refused...). ``trap`` names the trap code
     when Wasmtime gave one (e.g. ``"STACK_OVERFLOW"``), else ``None``."""
 
-    code = "trap"
+    code = FailureCode.TRAP
 
     def __init__(
         self, message: str, *, trap: str | None, fuel_used: int, stderr: bytes = b""
@@ -130,56 +195,10 @@ class JobTrapped(JobRunError):
 class JobExitError(JobRunError):
     """The job exited with a non-zero exit code (``exit_code``)."""
 
-    code = "exit"
+    code = FailureCode.EXIT
 
     def __init__(
         self, message: str, *, exit_code: int, fuel_used: int, stderr: bytes = b""
     ) -> None:
         super().__init__(message, fuel_used=fuel_used, stderr=stderr)
         self.exit_code = exit_code
-
-
-# --- signed messages -----------------------------------------------------------------
-
-
-class MalformedMessageError(WorkerError):
-    """A result or heartbeat message has missing, extra or mistyped fields."""
-
-
-class BadSignatureError(WorkerError):
-    """A signature does not verify for the claimed worker."""
-
-
-class ResultError(WorkerError):
-    """A job result is inconsistent (e.g. its output does not match its hash)."""
-
-
-class HeartbeatError(WorkerError):
-    """A heartbeat was rejected (see the subclasses)."""
-
-
-class StaleHeartbeatError(HeartbeatError):
-    """The heartbeat's timestamp is older than the accepted window (60 s by default)."""
-
-
-class FutureHeartbeatError(HeartbeatError):
-    """The heartbeat's timestamp is ahead of the receiver's clock by more than the skew."""
-
-
-class ReplayedHeartbeatError(HeartbeatError):
-    """The heartbeat's (worker, nonce) was already seen within the window."""
-
-
-class HeartbeatRateError(HeartbeatError):
-    """The worker sent more heartbeats within the window than the receiver accepts."""
-
-
-# --- verification, benchmark ----------------------------------------------------------
-
-
-class VerificationError(WorkerError):
-    """Redundant results could not be decided (no results, or no majority)."""
-
-
-class BenchmarkError(WorkerError):
-    """The self-benchmark failed or produced a wrong answer."""

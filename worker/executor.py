@@ -6,15 +6,15 @@ channel, an on-chain task it claimed, a dispute it re-executes as a verifier), s
 share one concurrency limit and one set of counters (heartbeat metrics).
 
 - :class:`ModuleStore`: the modules this worker can run without asking for them: the
-  built-in jobs (:func:`~ccnet.worker.modules.load_job`) and every module received
+  built-in jobs (:func:`~ccnet.client.jobs.catalogue.load_job`) and every module received
   before, kept on disk as ``<dir>/<hash hex>.wasm`` (written atomically), so a restarted
   worker still knows them. A module is named by its
-  :func:`~ccnet.worker.modules.module_hash` (blake2b-256, 32 bytes); bytes that do not
+  :func:`~ccnet.client.jobs.catalogue.module_hash` (blake2b-256, 32 bytes); bytes that do not
   hash to the name asked for are refused.
 - :class:`JobExecutor`: runs :meth:`Sandbox.run <ccnet.worker.sandbox.Sandbox.run>` in
   its own thread pool of ``max_jobs`` threads (jobs beyond wait for a thread), applies
   the fault injector (:mod:`.faults`) to the results it hands out, and signs each
-  result (:meth:`ccnet.worker.results.JobResult.from_outcome`). :meth:`JobExecutor.close`
+  result (:meth:`ccnet.client.jobs.results.SignedResult.create`). :meth:`JobExecutor.close`
   aborts running jobs by moving the engine's epoch past every deadline, then waits for
   the threads: shutdown never waits for a job to finish on its own.
 """
@@ -36,20 +36,23 @@ from pathlib import Path
 
 from substrateinterface import Keypair
 
-from .daemon_exceptions import ModuleRejected, UnknownModule
-from .exceptions import JobModuleNotBuilt, JobRunError
+from ccnet.client.jobs.catalogue import BUILTIN_JOBS, WASM_MAGIC, load_job, module_hash
+from ccnet.client.jobs.exceptions import JobModuleNotBuiltError
+from ccnet.client.jobs.heartbeat import HeartbeatMetrics
+from ccnet.client.jobs.messages import MAX_MESSAGE_SIZE
+from ccnet.client.jobs.results import SignedResult, input_hash
+
+from .exceptions import JobRunError, ModuleRejectedError, UnknownModuleError, WorkerBusyError
 from .faults import FaultInjector
-from .heartbeat import HeartbeatMetrics
-from .modules import BUILTIN_JOBS, WASM_MAGIC, CompiledModule, load_job, module_hash
-from .results import JobResult, input_hash
+from .modules import CompiledModule
 from .sandbox import RunLimits, RunOutcome, Sandbox
 
 __all__ = ["ExecutedJob", "JobExecutor", "ModuleStore"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_MODULE_BYTES = 16 * 1024 * 1024
-"""Largest module a worker keeps, bytes (a job message carries at most 16 MiB)."""
+DEFAULT_MAX_MODULE_BYTES = MAX_MESSAGE_SIZE
+"""Largest module a worker keeps, bytes: what one job message can carry (16 MiB)."""
 
 
 class ModuleStore:
@@ -76,7 +79,7 @@ class ModuleStore:
             for name in BUILTIN_JOBS:
                 try:
                     wasm = load_job(name)
-                except JobModuleNotBuilt as err:
+                except JobModuleNotBuiltError as err:
                     log.warning("built-in job %s is not available: %s", name, err)
                     continue
                 digest = module_hash(wasm)
@@ -115,17 +118,17 @@ class ModuleStore:
         return wasm
 
     def add(self, wasm: bytes, expected_hash: bytes | None = None) -> bytes:
-        """Keep *wasm* and return its hash. Raises :class:`ModuleRejected` when it does not
+        """Keep *wasm* and return its hash. Raises :class:`ModuleRejectedError` when it does not
         hash to *expected_hash*, is over ``max_module_bytes`` or is not Wasm."""
         if len(wasm) > self.max_module_bytes:
-            raise ModuleRejected(
+            raise ModuleRejectedError(
                 f"module of {len(wasm)} bytes is over the {self.max_module_bytes}-byte cap"
             )
         if not wasm.startswith(WASM_MAGIC):
-            raise ModuleRejected("not a Wasm binary (no \\0asm header)")
+            raise ModuleRejectedError("not a Wasm binary (no \\0asm header)")
         digest = module_hash(wasm)
         if expected_hash is not None and digest != expected_hash:
-            raise ModuleRejected(
+            raise ModuleRejectedError(
                 f"module bytes hash to 0x{digest.hex()}, not 0x{expected_hash.hex()}"
             )
         path = self._path(digest)
@@ -147,7 +150,7 @@ class ExecutedJob:
 
     outcome: RunOutcome
     """The run (its stdout corrupted when :attr:`corrupted`)."""
-    result: JobResult
+    result: SignedResult
     """The signed result of :attr:`outcome`."""
     corrupted: bool
     """Whether fault injection falsified this result."""
@@ -218,13 +221,13 @@ class JobExecutor:
 
     def _compiled(self, digest: bytes) -> CompiledModule:
         if digest not in self.modules:
-            raise UnknownModule(digest)
+            raise UnknownModuleError(digest)
         compiled = self.sandbox.modules.get(digest)
         if compiled is not None:
             return compiled
         wasm = self.modules.get(digest)
         if wasm is None:
-            raise UnknownModule(digest)
+            raise UnknownModuleError(digest)
         return self.sandbox.compile(wasm)
 
     def _run(
@@ -256,12 +259,13 @@ class JobExecutor:
 
         *honest* bypasses fault injection (re-executions as a verifier); *onchain* says
         the result is to be submitted on chain (for the fault modes that only lie
-        there). *label* names the job in logs. Raises :class:`UnknownModule`, the sandbox's errors
-        (:class:`~ccnet.worker.exceptions.JobRunError` and the ones raised before
-        running), or ``RuntimeError`` once closed.
+        there). *label* names the job in logs. Raises :class:`UnknownModuleError`, the
+        sandbox's errors (:class:`~ccnet.worker.exceptions.JobRunError` and the ones raised
+        before running), or :class:`WorkerBusyError` once closed (the daemon is
+        stopping).
         """
         if self._closed:
-            raise RuntimeError("the executor is closed")
+            raise WorkerBusyError("the worker is shutting down (its executor is closed)")
         loop = asyncio.get_running_loop()
         call = functools.partial(self._run, module, tuple(args), stdin, limits, seed)
         self.running += 1
@@ -280,7 +284,14 @@ class JobExecutor:
             falsified = self.faults.apply(outcome, what=label, onchain=onchain)
             corrupted = falsified is not outcome
             outcome = falsified
-        result = JobResult.from_outcome(self.keypair, task_id, outcome, input_hash(args, stdin))
+        result = SignedResult.create(
+            self.keypair,
+            task_id=task_id,
+            module_hash=outcome.module_hash,
+            input_hash=input_hash(args, stdin),
+            output_hash=outcome.output_hash,
+            fuel_used=outcome.fuel_used,
+        )
         return ExecutedJob(outcome=outcome, result=result, corrupted=corrupted)
 
     def metrics(self) -> HeartbeatMetrics:
@@ -303,7 +314,7 @@ class JobExecutor:
 
     async def close(self) -> None:
         """Refuse new jobs, interrupt the running ones (they end as
-        :class:`~ccnet.worker.exceptions.DeadlineExceeded`) and wait for the threads."""
+        :class:`~ccnet.worker.exceptions.DeadlineExceededError`) and wait for the threads."""
         if self._closed:
             return
         self._closed = True

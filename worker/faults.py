@@ -1,6 +1,6 @@
 """Fault injection for demos and tests: a worker that lies once, on purpose.
 
-Issue 7: one of the demo's three workers is started with a documented fault-injection
+One of the demo's three workers is started with a documented fault-injection
 option so that it returns a wrong result for one task, and the network must catch it
 (redundant execution, then a dispute whose verifiers re-execute the job). The option is
 off by default and named so that nobody enables it by accident.
@@ -10,7 +10,7 @@ off by default and named so that nobody enables it by accident.
   or a job a requester sent over a data channel), has its output corrupted: the last
   byte is XOR-ed with ``0x01`` (:func:`corrupt_output`; an empty output becomes
   ``b"\\x01"``). Everything downstream is consistent with the corrupted output: the
-  output hash submitted on chain or signed in the :class:`~ccnet.worker.results.JobResult`
+  output hash submitted on chain or signed in the :class:`~ccnet.client.jobs.results.SignedResult`
   is the hash of the corrupted bytes, as a cheating worker would make it. Every later
   result is honest.
 - Mode ``wrong-onchain-result-once`` (:data:`WRONG_ONCHAIN_RESULT_ONCE`): the same, for
@@ -20,8 +20,9 @@ off by default and named so that nobody enables it by accident.
 - In every mode, re-executions for disputes (the worker as a verifier) are never
   corrupted.
 - Guard: the option is refused (:class:`~ccnet.worker.exceptions.ConfigError`) unless the
-  environment also has ``CCNET_ALLOW_FAULT_INJECTION=1`` (:data:`ALLOW_ENV`), and the
-  daemon logs a loud warning at start.
+  environment also has ``CCNET_ALLOW_FAULT_INJECTION=1``
+  (:data:`~ccnet.client.config.ALLOW_FAULT_INJECTION_ENV`), and the daemon logs a loud
+  warning at start.
 
 CLI: ``CCNET_ALLOW_FAULT_INJECTION=1 ccnet worker run --fault-injection MODE``.
 """
@@ -35,30 +36,21 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ccnet.client.config import (
+    ALLOW_FAULT_INJECTION_ENV,
+    FAULT_MODES,
+    WRONG_ONCHAIN_RESULT_ONCE,
+    WRONG_RESULT_ONCE,
+)
+
 from .exceptions import ConfigError
 
 if TYPE_CHECKING:
     from .sandbox import RunOutcome
 
-__all__ = [
-    "ALLOW_ENV",
-    "FAULT_MODES",
-    "WRONG_ONCHAIN_RESULT_ONCE",
-    "WRONG_RESULT_ONCE",
-    "FaultInjector",
-    "corrupt_output",
-]
+__all__ = ["FaultInjector", "corrupt_output"]
 
 log = logging.getLogger(__name__)
-
-ALLOW_ENV = "CCNET_ALLOW_FAULT_INJECTION"
-"""Environment variable that must be ``1`` for any fault injection to be accepted."""
-WRONG_RESULT_ONCE = "wrong-result-once"
-"""Corrupt the output of the first result (on or off chain), then behave."""
-WRONG_ONCHAIN_RESULT_ONCE = "wrong-onchain-result-once"
-"""Corrupt the output of the first result submitted on chain, then behave."""
-FAULT_MODES = (WRONG_RESULT_ONCE, WRONG_ONCHAIN_RESULT_ONCE)
-"""Every fault-injection mode."""
 
 
 def corrupt_output(output: bytes) -> bytes:
@@ -97,10 +89,10 @@ class FaultInjector:
         if not mode:
             return cls()
         env = os.environ if environ is None else environ
-        if env.get(ALLOW_ENV) != "1":
+        if env.get(ALLOW_FAULT_INJECTION_ENV) != "1":
             raise ConfigError(
                 f"fault injection {mode!r} refused: it makes this worker return a wrong "
-                f"result (demos and tests only); set {ALLOW_ENV}=1 to allow it"
+                f"result (demos and tests only); set {ALLOW_FAULT_INJECTION_ENV}=1 to allow it"
             )
         return cls(mode)
 

@@ -1,25 +1,25 @@
 """One requester's session with the worker daemon: the job loop on ``"tasks"``,
 heartbeats, and payments.
 
-Issue 4 (*Transport*, *Billing and results*, *Heartbeats*); the messages are
-:mod:`.protocol` (see its docstring for the contract the daemon fills). A
+The messages are :mod:`ccnet.client.jobs.messages`; what a worker does with each is
+``docs/protocol.md``, section 8, which this module implements. A
 :class:`JobSessionHandler` is the ``on_session`` callback of
-:class:`~ccnet.worker.webrtc.PeerListener`: it serves one authenticated
-:class:`~ccnet.worker.webrtc.PeerSession` until the requester leaves (or the daemon
+:class:`~ccnet.client.net.webrtc.PeerListener`: it serves one authenticated
+:class:`~ccnet.client.net.webrtc.PeerSession` until the requester leaves (or the daemon
 stops), then detaches the session's payment channel.
 
 Per session:
 
-- **jobs**: each :class:`~ccnet.worker.protocol.JobRequest` is checked (rate, proof
+- **jobs**: each :class:`~ccnet.client.jobs.messages.JobRequest` is checked (rate, proof
   circuit, payment channel), its module resolved (inline bytes, known by hash, or asked
-  for with :class:`~ccnet.worker.protocol.ModuleNeeded`), run by the shared
+  for with :class:`~ccnet.client.jobs.messages.ModuleNeeded`), run by the shared
   :class:`~ccnet.worker.executor.JobExecutor` and answered with a
-  :class:`~ccnet.worker.protocol.JobResult` (signed result, optional proof) or a
-  :class:`~ccnet.worker.protocol.JobFailed`. Jobs run concurrently, each in its own
+  :class:`~ccnet.client.jobs.messages.JobResult` (signed result, optional proof) or a
+  :class:`~ccnet.client.jobs.messages.JobFailed`. Jobs run concurrently, each in its own
   task (at most :data:`MAX_IN_FLIGHT` per session). Malformed messages are answered,
   never fatal.
 - **heartbeats**: pushed on ``"tasks"`` at once and every 15 s +- 10 %
-  (:func:`~ccnet.worker.protocol.encode_heartbeat`).
+  (:func:`~ccnet.client.jobs.messages.encode_heartbeat`).
 - **payments**: the first request naming a channel binds it to the session's
   ``"channels"`` data channel (:class:`~ccnet.worker.payments.PaymentDesk`).
 """
@@ -35,27 +35,11 @@ from substrateinterface import Keypair
 
 from ccnet.channels import Transport
 from ccnet.channels.exceptions import OversizeMessageError, TransportClosedError
-
-from .background import cancel_and_wait, create_task_with_logging
-from .daemon_exceptions import (
-    DaemonError,
-    PaymentError,
-    UnsupportedRequest,
-)
-from .exceptions import (
-    ConfigError,
-    InputTooLarge,
-    InvalidModuleError,
-    JobRunError,
-    MalformedMessageError,
-    SandboxClosedError,
-    WorkerError,
-)
-from .executor import JobExecutor
-from .heartbeat import Heartbeat, HeartbeatSchedule, heartbeat_loop
-from .payments import PaymentDesk
-from .proofs import SUPPORTED_CIRCUITS, ProofService
-from .protocol import (
+from ccnet.client.exceptions import MalformedMessageError
+from ccnet.client.jobs.billing import DEFAULT_RATE_PLANCK_PER_FUEL
+from ccnet.client.jobs.failures import FailureCode
+from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatSchedule, heartbeat_loop
+from ccnet.client.jobs.messages import (
     JobFailed,
     JobRequest,
     JobResult,
@@ -67,12 +51,23 @@ from .protocol import (
     encode_heartbeat,
     job_task_id,
 )
+from ccnet.client.jobs.proofs import JOB_CIRCUITS
+from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
+from ccnet.client.net.webrtc import CHANNELS_LABEL, TASKS_LABEL
+
+from .exceptions import (
+    JobRunError,
+    PaymentError,
+    UnsupportedRequestError,
+    WorkerError,
+)
+from .executor import JobExecutor
+from .payments import PaymentDesk
+from .proofs import ProofService
 
 __all__ = [
-    "CHANNELS_LABEL",
     "MAX_IN_FLIGHT",
     "MAX_WAITING_MODULES",
-    "TASKS_LABEL",
     "UNDECODABLE_JOB_ID",
     "JobSessionHandler",
     "Session",
@@ -81,10 +76,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TASKS_LABEL = "tasks"
-"""Data channel of the job messages."""
-CHANNELS_LABEL = "channels"
-"""Data channel of the payment-channel updates."""
 UNDECODABLE_JOB_ID = bytes(16)
 """``job_id`` of the :class:`JobFailed` answering a message that could not be decoded."""
 MAX_WAITING_MODULES = 8
@@ -95,7 +86,7 @@ session until one is answered (the data channel's buffer pushes back)."""
 
 
 class Session(Protocol):
-    """What the handler needs of a :class:`~ccnet.worker.webrtc.PeerSession`."""
+    """What the handler needs of a :class:`~ccnet.client.net.webrtc.PeerSession`."""
 
     @property
     def remote(self) -> str: ...
@@ -106,19 +97,16 @@ class Session(Protocol):
     def transport(self, label: str = ...) -> Any: ...
 
 
-def wire_code(err: BaseException) -> str:
-    """The :class:`JobFailed` code of an error that ended a job."""
-    if isinstance(err, JobRunError | DaemonError):
-        return str(err.code)
-    if isinstance(err, InvalidModuleError):
-        return "invalid-module"
-    if isinstance(err, InputTooLarge):
-        return "input-too-large"
-    if isinstance(err, ConfigError | MalformedMessageError):
-        return "malformed"
-    if isinstance(err, SandboxClosedError | RuntimeError):
-        return "busy"
-    return "internal"
+def wire_code(err: BaseException) -> FailureCode:
+    """The :class:`JobFailed` code of an error that ended a job: the worker error's own
+    ``code``, ``malformed`` for a message that does not decode, else ``internal`` (a bug
+    here is the worker's fault; only :class:`~ccnet.worker.exceptions.WorkerBusyError`
+    says ``busy``)."""
+    if isinstance(err, WorkerError):
+        return err.code
+    if isinstance(err, MalformedMessageError):
+        return FailureCode.MALFORMED
+    return FailureCode.INTERNAL
 
 
 @dataclass
@@ -146,7 +134,7 @@ class JobSessionHandler:
         executor: JobExecutor,
         keypair: Keypair,
         *,
-        rate_planck_per_fuel: int = 1,
+        rate_planck_per_fuel: int = DEFAULT_RATE_PLANCK_PER_FUEL,
         proofs: ProofService | None = None,
         payments: PaymentDesk | None = None,
         heartbeat_schedule: HeartbeatSchedule | None = None,
@@ -197,12 +185,12 @@ class JobSessionHandler:
                 try:
                     data = await state.tasks.recv()
                 except OversizeMessageError as err:
-                    await self._fail(state, UNDECODABLE_JOB_ID, "malformed", str(err))
+                    await self._fail(state, UNDECODABLE_JOB_ID, FailureCode.MALFORMED, str(err))
                     continue
                 try:
                     message = decode(data)
                 except MalformedMessageError as err:
-                    await self._fail(state, UNDECODABLE_JOB_ID, "malformed", str(err))
+                    await self._fail(state, UNDECODABLE_JOB_ID, FailureCode.MALFORMED, str(err))
                     continue
                 await self._dispatch(state, message)
         except TransportClosedError:
@@ -224,49 +212,52 @@ class JobSessionHandler:
             request = state.waiting.pop(message.job_id, None)
             if request is None:
                 await self._fail(
-                    state, message.job_id, "malformed", "no module was asked for this job"
+                    state, message.job_id, FailureCode.MALFORMED, "no module was asked for this job"
                 )
                 return
             if await self._add_module(state, request, message.module):
                 await self._spawn(state, request)
         else:
             await self._fail(
-                state, message.job_id, "malformed", f"a worker does not take {message.TYPE}"
+                state,
+                message.job_id,
+                FailureCode.MALFORMED,
+                f"a worker does not take {message.TYPE}",
             )
 
     async def _add_module(self, state: _State, request: JobRequest, wasm: bytes) -> bool:
         try:
             self.executor.modules.add(wasm, request.module_hash)
-        except DaemonError as err:
+        except WorkerError as err:
             await self._fail(state, request.job_id, wire_code(err), str(err))
             return False
         return True
 
     def _check(self, request: JobRequest) -> None:
         if request.rate_planck_per_fuel < self.rate_planck_per_fuel:
-            raise UnsupportedRequest(
+            raise UnsupportedRequestError(
                 f"rate {request.rate_planck_per_fuel} planck/fuel is below this worker's "
                 f"{self.rate_planck_per_fuel}"
             )
         if request.proof is not None:
             if self.proofs is None:
-                raise UnsupportedRequest("this worker makes no proofs")
-            if request.proof not in SUPPORTED_CIRCUITS:
-                raise UnsupportedRequest(
+                raise UnsupportedRequestError("this worker makes no proofs")
+            if request.proof not in JOB_CIRCUITS:
+                raise UnsupportedRequestError(
                     f"no proof circuit {request.proof!r} here "
-                    f"(supported: {', '.join(SUPPORTED_CIRCUITS)})"
+                    f"(supported: {', '.join(JOB_CIRCUITS)})"
                 )
 
     async def _bind_payment(self, state: _State, channel_id: bytes) -> None:
         if state.channel_id == channel_id:
             return
         if state.channel_id is not None:
-            raise UnsupportedRequest(
+            raise UnsupportedRequestError(
                 f"this session is paid through channel 0x{state.channel_id.hex()}; "
                 "open a new session for another channel"
             )
         if self.payments is None:
-            raise UnsupportedRequest("this worker takes no payment channels")
+            raise UnsupportedRequestError("this worker takes no payment channels")
         if state.channels is None:
             raise PaymentError(f"the session has no {CHANNELS_LABEL!r} data channel")
         await self.payments.bind(channel_id, state.remote, state.channels)
@@ -277,7 +268,7 @@ class JobSessionHandler:
             self._check(request)
             if request.channel_id is not None:
                 await self._bind_payment(state, request.channel_id)
-        except DaemonError as err:
+        except WorkerError as err:
             await self._fail(state, request.job_id, wire_code(err), str(err))
             return
         if request.module is not None and not await self._add_module(
@@ -288,7 +279,9 @@ class JobSessionHandler:
             await self._spawn(state, request)
             return
         if len(state.waiting) >= MAX_WAITING_MODULES:
-            await self._fail(state, request.job_id, "busy", "too many jobs wait for modules")
+            await self._fail(
+                state, request.job_id, FailureCode.BUSY, "too many jobs wait for modules"
+            )
             return
         state.waiting[request.job_id] = request
         await self._send(state, ModuleNeeded(request.job_id, module_hash=request.module_hash))
@@ -326,8 +319,12 @@ class JobSessionHandler:
         except JobRunError as err:
             await self._fail(state, request.job_id, err.code, str(err), err.fuel_used)
             return
-        except (WorkerError, RuntimeError) as err:
+        except WorkerError as err:
             await self._fail(state, request.job_id, wire_code(err), str(err))
+            return
+        except Exception as err:  # a bug: answered as the worker's fault, not as busy
+            log.exception("job %s of %s failed", request.job_id.hex(), state.remote)
+            await self._fail(state, request.job_id, FailureCode.INTERNAL, f"internal error: {err}")
             return
         proof: dict[str, Any] | None = None
         if request.proof is not None and self.proofs is not None:
@@ -344,7 +341,7 @@ class JobSessionHandler:
                         else self.executor.fuel_limit(limits)
                     ),
                 )
-            except DaemonError as err:
+            except WorkerError as err:
                 await self._fail(
                     state, request.job_id, wire_code(err), str(err), job.outcome.fuel_used
                 )
@@ -358,10 +355,14 @@ class JobSessionHandler:
         try:
             data = encode(reply)
         except MalformedMessageError as err:
-            await self._fail(state, request.job_id, "output-limit", str(err), job.outcome.fuel_used)
+            await self._fail(
+                state, request.job_id, FailureCode.OUTPUT_LIMIT, str(err), job.outcome.fuel_used
+            )
             return
         try:
             await state.tasks.send(data)
         except OversizeMessageError as err:  # within the protocol's cap, over the transport's
             text = f"the result does not fit in one message of this session: {err}"
-            await self._fail(state, request.job_id, "output-limit", text, job.outcome.fuel_used)
+            await self._fail(
+                state, request.job_id, FailureCode.OUTPUT_LIMIT, text, job.outcome.fuel_used
+            )

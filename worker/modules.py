@@ -1,7 +1,7 @@
-"""Compiled Wasm modules, cached by hash; and the built-in job modules.
+"""Compiled Wasm modules, cached by hash.
 
-A job module is named by its hash: the blake2b-256 of its Wasm binary
-(:func:`module_hash`, 32 bytes, the same hash the chain uses). :class:`ModuleCache`
+A job module is named by its hash (:func:`~ccnet.client.jobs.catalogue.module_hash`:
+blake2b-256 of its Wasm binary, 32 bytes). :class:`ModuleCache`
 compiles a module once per process (an in-memory LRU of ``wasmtime.Module``) and keeps
 the compiled machine code on disk as Wasmtime's serialized artifact, so a restarted
 worker skips compilation. Artifacts are stored under a key made of the wasmtime-py
@@ -10,14 +10,8 @@ different configuration never loads an incompatible artifact. Artifacts are writ
 atomically (directories mode 0700) and only ever come from this worker's own
 compiler; one that fails to load is compiled again and replaced. Loading an artifact
 runs its machine code as is, so the cache directory must be writable by this worker
-only (the default, ``<cache root>/wasmtime``, is).
-
-Built-in jobs (``worker/jobs``: ``prime_count``, ``sha256sum``, ``resize``, ``matmul``
-in Rust; ``resize_stb`` in C, on stb_image / stb_image_resize / stb_image_write) are
-built by ``scripts/build-jobs.sh`` into ``$CCNET_JOBS_DIR`` or ``<cache root>/jobs``
-(:func:`jobs_dir`); :func:`load_job` reads one. The same script builds each job for the
-host too (``<jobs dir>/native/<name>``, :func:`native_job`): the native reference that a
-sandboxed run's output is checked against (issue 4).
+only (the default, ``<cache root>/wasmtime``, is). The built-in job modules are listed
+and loaded by :mod:`ccnet.client.jobs.catalogue`.
 """
 
 from __future__ import annotations
@@ -28,40 +22,19 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import wasmtime
 
-from .config import cache_root
-from .exceptions import InvalidModuleError, JobModuleNotBuilt
+from ccnet.client.jobs.catalogue import WASM_MAGIC, module_hash
 
-__all__ = [
-    "BUILTIN_JOBS",
-    "CompiledModule",
-    "ModuleCache",
-    "artifact_key",
-    "jobs_dir",
-    "load_job",
-    "module_hash",
-    "native_job",
-    "wasmtime_version",
-]
+from .exceptions import InvalidModuleError
+
+__all__ = ["CompiledModule", "ModuleCache", "artifact_key", "wasmtime_version"]
 
 log = logging.getLogger(__name__)
-
-BUILTIN_JOBS = ("prime_count", "sha256sum", "resize", "matmul", "resize_stb")
-"""The job modules built from ``worker/jobs``: one cargo binary each, and ``resize_stb``
-(C on stb, clang-22 for wasm32-wasi)."""
-
-WASM_MAGIC = b"\0asm"
-
-
-def module_hash(wasm: bytes) -> bytes:
-    """The id of a module: blake2b-256 of its Wasm binary, 32 bytes."""
-    return hashlib.blake2b(wasm, digest_size=32).digest()
 
 
 def wasmtime_version() -> str:
@@ -200,47 +173,3 @@ class ModuleCache:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
-
-
-def jobs_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """``$CCNET_JOBS_DIR``, else ``<cache root>/jobs`` (where scripts/build-jobs.sh
-    puts the built-in job modules)."""
-    env = os.environ if environ is None else environ
-    if env.get("CCNET_JOBS_DIR"):
-        return Path(env["CCNET_JOBS_DIR"]).expanduser()
-    return cache_root(env) / "jobs"
-
-
-def load_job(name: str, environ: Mapping[str, str] | None = None) -> bytes:
-    """The Wasm binary of built-in job *name* (one of :data:`BUILTIN_JOBS`).
-
-    :class:`JobModuleNotBuilt` if it has not been built, ``ValueError`` for an unknown
-    name.
-    """
-    if name not in BUILTIN_JOBS:
-        raise ValueError(f"unknown job {name!r}; built-in jobs: {', '.join(BUILTIN_JOBS)}")
-    path = jobs_dir(environ) / f"{name}.wasm"
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise JobModuleNotBuilt(
-            f"job module {path} is missing; build it with `bash scripts/build-jobs.sh`"
-        ) from None
-
-
-def native_job(name: str, environ: Mapping[str, str] | None = None) -> Path:
-    """Path of the native (host) build of built-in job *name*, its reference
-    implementation: ``<jobs dir>/native/<name>``, an executable that takes the same argv
-    and stdin as the module and must print the same bytes.
-
-    :class:`JobModuleNotBuilt` if it has not been built, ``ValueError`` for an unknown
-    name.
-    """
-    if name not in BUILTIN_JOBS:
-        raise ValueError(f"unknown job {name!r}; built-in jobs: {', '.join(BUILTIN_JOBS)}")
-    path = jobs_dir(environ) / "native" / name
-    if not path.is_file():
-        raise JobModuleNotBuilt(
-            f"native job {path} is missing; build it with `bash scripts/build-jobs.sh`"
-        )
-    return path

@@ -1,10 +1,10 @@
 """The daemon's on-chain duties: registration, claiming Wasm tasks, voting in disputes.
 
-Sources: issue 4 ("Registration and discovery": stake, capabilities and signaling
-endpoint on chain), issue 6 ("Worker daemons watch for their selection as verifiers ...
-re-execute it in the same deterministic sandbox, and vote their result hash, without a
-person involved"). What a task runs is its :class:`~ccnet.worker.jobspec.JobSpec`
-(``task_type`` ``b"wasm"``, the spec in ``input_ref``).
+The worker stakes and registers its capabilities and signaling endpoint on chain, claims
+and answers Wasm tasks, and, when selected as a dispute's verifier, re-executes the task
+in the same deterministic sandbox and votes its result hash, without a person involved.
+What a task runs is its :class:`~ccnet.client.jobs.jobspec.JobSpec` (``task_type``
+``b"wasm"``, the spec in ``input_ref``; ``docs/protocol.md``, section 15).
 
 - :func:`ensure_registered`: stake up to the wanted amount (at least
   ``Tasks.MinWorkerStake``), then ``register_worker`` or, when the capabilities or the
@@ -47,13 +47,12 @@ from typing import TYPE_CHECKING, Any
 from substrateinterface import Keypair
 
 from ccnet.client import ChainEvent
-from ccnet.client.exceptions import CcnetError, DisputesError, TasksError
+from ccnet.client.exceptions import CcnetError, DisputesError, MalformedMessageError, TasksError
+from ccnet.client.jobs.jobspec import TASK_TYPE, JobSpec
+from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
 
-from .background import cancel_and_wait, create_task_with_logging
-from .daemon_exceptions import ModuleRejected, RegistrationError, UnknownModule
-from .exceptions import JobRunError, MalformedMessageError
+from .exceptions import JobRunError, ModuleRejectedError, RegistrationError, UnknownModuleError
 from .executor import JobExecutor, ModuleStore
-from .jobspec import TASK_TYPE, JobSpec
 
 if TYPE_CHECKING:
     from ccnet.client import Chain, EventSubscription
@@ -179,12 +178,12 @@ class InputFetcher:
     def ensure_module(self, spec: JobSpec, modules: ModuleStore) -> None:
         """Make the spec's module known to *modules*: fetched from ``module_ar`` (and
         checked against ``module_hash``) when it is not already. Raises
-        :class:`UnknownModule` when it is unknown and the spec gives no ``module_ar``,
-        :class:`ModuleRejected` when the fetched bytes do not match."""
+        :class:`UnknownModuleError` when it is unknown and the spec gives no ``module_ar``,
+        :class:`ModuleRejectedError` when the fetched bytes do not match."""
         if spec.module_hash in modules:
             return
         if spec.module_ar is None:
-            raise UnknownModule(spec.module_hash)
+            raise UnknownModuleError(spec.module_hash)
         modules.add(self._client().fetch(spec.module_ar), spec.module_hash)
 
     def available(self, spec: JobSpec, modules: ModuleStore) -> bool:
@@ -433,7 +432,7 @@ class TaskWatcher(_Duty):
         try:
             await self._call(self.fetcher.ensure_module, spec, self.executor.modules)
             stdin = await self._call(self.fetcher.stdin, spec)
-        except (UnknownModule, ModuleRejected, MalformedMessageError) as err:
+        except (UnknownModuleError, ModuleRejectedError, MalformedMessageError) as err:
             log.warning("task %d: cannot get its module or input: %s", task_id, err)
             return
         if not claimed:
@@ -548,7 +547,7 @@ class DisputeVerifier(_Duty):
                 honest=True,
                 label=f"dispute {dispute_id} (task {dispute.task_id})",
             )
-        except (JobRunError, UnknownModule, ModuleRejected, MalformedMessageError) as err:
+        except (JobRunError, UnknownModuleError, ModuleRejectedError, MalformedMessageError) as err:
             log.warning("dispute %d: cannot re-execute task %d: %s", dispute_id, task.task_id, err)
             return
         output_hash = job.outcome.output_hash

@@ -1,9 +1,9 @@
 """The worker's side of payment channels: join the requester's channel, countersign.
 
-Issue 4 ("Payment for each result is one channel update, on the same data channel (peer
-connection)"). A requester opens a channel to the worker on chain with
+Payment for each result is one channel update, on the same peer connection
+(``docs/protocol.md``, section 14). A requester opens a channel to the worker on chain with
 ``counterparty_deposit = 0`` (funded at once), names it in its
-:class:`~ccnet.worker.protocol.JobRequest` (``channel_id``), and pays each result with one
+:class:`~ccnet.client.jobs.messages.JobRequest` (``channel_id``), and pays each result with one
 update on the session's ``"channels"`` data channel. The worker:
 
 - joins the channel once (:meth:`ccnet.channels.ChannelParty.join`, reading it from
@@ -35,7 +35,7 @@ from ccnet.channels import (
 )
 from ccnet.client.exceptions import CcnetError
 
-from .daemon_exceptions import PaymentError
+from .exceptions import PaymentError
 
 if TYPE_CHECKING:
     from ccnet.client import Chain

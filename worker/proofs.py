@@ -1,7 +1,7 @@
 """Groth16 proofs a worker attaches to a job result when the request asks for one.
 
-Issue 6 (seed 003 section 1.5); circuits and the prover are :mod:`ccnet.zk` (see
-zk/README.md). One :class:`~ccnet.zk.prover.Prover` (one long-lived Node process,
+``docs/protocol.md``, section 13; circuits and the prover are :mod:`ccnet.zk` (see
+``zk/README.md``). One :class:`~ccnet.zk.prover.Prover` (one long-lived Node process,
 started on the first proof) serves the daemon; :meth:`ProofService.close` ends it.
 
 What each supported circuit proves about a job (``JobRequest.proof`` names it):
@@ -16,7 +16,7 @@ What each supported circuit proves about a job (``JobRequest.proof`` names it):
   ``task`` = the result's ``task_id``. Public signals ``[digest, task]``.
 
 ``matmul`` needs the matrices as the circuit sees them, which a generic Wasm job does
-not give: it is refused (:class:`~ccnet.worker.daemon_exceptions.UnsupportedRequest`).
+not give: it is refused (:class:`~ccnet.worker.exceptions.UnsupportedRequestError`).
 """
 
 from __future__ import annotations
@@ -24,17 +24,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ccnet.client.jobs.proofs import JOB_CIRCUITS
 from ccnet.zk import Prover, ZkError
 from ccnet.zk.tasks import billing_input, encode_chunks, poseidon_commit_input
 
-from .daemon_exceptions import ProofFailed, UnsupportedRequest
+from .exceptions import ProofFailedError, UnsupportedRequestError
 
-__all__ = ["SUPPORTED_CIRCUITS", "ProofService"]
+__all__ = ["ProofService"]
 
 log = logging.getLogger(__name__)
-
-SUPPORTED_CIRCUITS = ("billing", "poseidon_commit")
-"""Circuits a worker proves job results with."""
 
 
 class ProofService:
@@ -57,8 +55,8 @@ class ProofService:
     def inputs(
         circuit: str, *, task_id: int, output: bytes, fuel: int, rate: int, fuel_budget: int
     ) -> dict[str, object]:
-        """The circuit inputs for a job result. Raises :class:`UnsupportedRequest` for a
-        circuit not in :data:`SUPPORTED_CIRCUITS` and :class:`ProofFailed` when the
+        """The circuit inputs for a job result. Raises :class:`UnsupportedRequestError` for a
+        circuit not in :data:`JOB_CIRCUITS` and :class:`ProofFailedError` when the
         values do not fit the circuit (e.g. an output over 247 bytes)."""
         try:
             if circuit == "billing":
@@ -66,23 +64,23 @@ class ProofService:
             if circuit == "poseidon_commit":
                 return poseidon_commit_input(encode_chunks(output), task_id)
         except ValueError as err:
-            raise ProofFailed(f"{circuit}: {err}") from None
-        raise UnsupportedRequest(
-            f"no proof circuit {circuit!r} here (supported: {', '.join(SUPPORTED_CIRCUITS)})"
+            raise ProofFailedError(f"{circuit}: {err}") from None
+        raise UnsupportedRequestError(
+            f"no proof circuit {circuit!r} here (supported: {', '.join(JOB_CIRCUITS)})"
         )
 
     async def prove(
         self, circuit: str, *, task_id: int, output: bytes, fuel: int, rate: int, fuel_budget: int
     ) -> dict[str, Any]:
         """The proof bundle (:meth:`ccnet.zk.prover.ProofBundle.to_json`) of a result.
-        Raises :class:`UnsupportedRequest` or :class:`ProofFailed`."""
+        Raises :class:`UnsupportedRequestError` or :class:`ProofFailedError`."""
         inputs = self.inputs(
             circuit, task_id=task_id, output=output, fuel=fuel, rate=rate, fuel_budget=fuel_budget
         )
         try:
             bundle = await self._get().aprove(circuit, inputs)
         except ZkError as err:
-            raise ProofFailed(f"{circuit}: {err}") from None
+            raise ProofFailedError(f"{circuit}: {err}") from None
         return bundle.to_json()
 
     def close(self) -> None:

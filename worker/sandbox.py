@@ -1,7 +1,8 @@
 """The Wasm sandbox: runs a WASI (preview 1) command module under hard limits.
 
-Source: issue 4, "Sandbox (wasmtime)"; seed 001 sections 3.3.1 (capabilities) and
-3.3.2 (resource caps). One :class:`Sandbox` owns a Wasmtime engine, its module cache
+The contract a job runs under (capabilities, determinism, caps) is ``docs/protocol.md``,
+section 12; Wasmtime's fuel and epoch interruption (https://docs.wasmtime.dev/) enforce
+it. One :class:`Sandbox` owns a Wasmtime engine, its module cache
 (:mod:`.modules`) and an epoch ticker thread; :meth:`Sandbox.run` runs one job in a
 fresh store and returns a :class:`RunOutcome` or raises a
 :class:`~ccnet.worker.exceptions.JobRunError`. No transport: bytes in, bytes out.
@@ -10,16 +11,16 @@ Limits (defaults in :class:`~ccnet.worker.config.SandboxConfig`, lowered per run
 :class:`RunLimits`):
 
 - **fuel** (10 billion): every Wasm instruction burns fuel; at zero the job traps
-  (:class:`FuelExhausted`). The fuel used is what the job is billed for.
+  (:class:`FuelExhaustedError`). The fuel used is what the job is billed for.
 - **deadline** (30 s): a ticker thread increments the engine epoch every 10 ms; a
-  store's deadline is ``ceil(timeout / tick)`` epochs (:class:`DeadlineExceeded`).
+  store's deadline is ``ceil(timeout / tick)`` epochs (:class:`DeadlineExceededError`).
 - **memory** (256 MiB, one linear memory, one instance, few tables, through Wasmtime's
   store limits): ``memory.grow`` past the cap fails; a job that then stops is reported
-  as :class:`MemoryLimitExceeded` (see :func:`_hit_memory_cap` for how that is told).
+  as :class:`MemoryLimitError` (see :func:`_hit_memory_cap` for how that is told).
 - **output**: stdout and stderr are captured in memory up to their caps; a write past
-  a cap fails in the guest and the run raises :class:`OutputLimitExceeded`.
+  a cap fails in the guest and the run raises :class:`OutputLimitError`.
 - **input**: stdin (served from a file in a private temporary directory) and argv
-  are capped before anything runs (:class:`InputTooLarge`).
+  are capped before anything runs (:class:`InputTooLargeError`).
 
 Capabilities: WASI with explicit argv (``["job", *args]``), no environment
 variables, no preopened directories (so no file system: ``path_open`` has no
@@ -64,31 +65,32 @@ from typing import Any
 
 import wasmtime
 
+from ccnet.client.jobs.results import output_hash
+from ccnet.client.signing import RANDOM_DOMAIN
+
 from .config import SandboxConfig
 from .exceptions import (
     ConfigError,
-    DeadlineExceeded,
-    FuelExhausted,
-    InputTooLarge,
+    DeadlineExceededError,
+    FuelExhaustedError,
+    InputTooLargeError,
     InvalidModuleError,
     JobExitError,
     JobRunError,
-    JobTrapped,
-    MemoryLimitExceeded,
-    OutputLimitExceeded,
+    JobTrapError,
+    MemoryLimitError,
+    OutputLimitError,
     SandboxClosedError,
 )
 from .modules import CompiledModule, ModuleCache
 
-__all__ = ["ARGV0", "RunLimits", "RunOutcome", "Sandbox", "output_hash"]
+__all__ = ["ARGV0", "RunLimits", "RunOutcome", "Sandbox"]
 
 log = logging.getLogger(__name__)
 
 WASI = "wasi_snapshot_preview1"
 ARGV0 = "job"
 """argv[0] of every run: fixed, since a job's work (and fuel) may depend on it."""
-RANDOM_DOMAIN = b"ccnet:random:v1\0"
-"""Prefix of the SHAKE-256 input behind ``random_get`` (16 bytes)."""
 
 # WASI preview 1 errno values.
 _ESUCCESS = 0
@@ -99,11 +101,6 @@ _ENOTSUP = 58
 _MAX_POLL_SUBSCRIPTIONS = 4096
 _WASM_PAGE = 65536
 _RUST_OOM = re.compile(rb"memory allocation of (\d+) bytes failed")
-
-
-def output_hash(data: bytes) -> bytes:
-    """blake2b-256 of a job's output (stdout), 32 bytes: what results carry and sign."""
-    return hashlib.blake2b(data, digest_size=32).digest()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -374,10 +371,10 @@ class Sandbox:
         ``random_get``. Returns the outcome when the job exits with code 0.
 
         Raises (all :class:`JobRunError`, with ``fuel_used`` and ``stderr``):
-        :class:`FuelExhausted`, :class:`DeadlineExceeded`, :class:`MemoryLimitExceeded`,
-        :class:`OutputLimitExceeded`, :class:`JobTrapped`, :class:`JobExitError`.
+        :class:`FuelExhaustedError`, :class:`DeadlineExceededError`, :class:`MemoryLimitError`,
+        :class:`OutputLimitError`, :class:`JobTrapError`, :class:`JobExitError`.
         Before running: :class:`InvalidModuleError` (does not compile, unknown imports,
-        no ``_start``), :class:`InputTooLarge`, :class:`SandboxClosedError`,
+        no ``_start``), :class:`InputTooLargeError`, :class:`SandboxClosedError`,
         :class:`~ccnet.worker.exceptions.ConfigError` (limits above the caps).
         """
         if self._closed.is_set():
@@ -387,11 +384,11 @@ class Sandbox:
         argv = [ARGV0, *args]
         argv_size = sum(len(a.encode()) + 1 for a in argv)
         if argv_size > self.config.argv_limit_bytes or any("\0" in a for a in argv):
-            raise InputTooLarge(
+            raise InputTooLargeError(
                 f"argv is {argv_size} bytes or holds NUL (cap {self.config.argv_limit_bytes})"
             )
         if len(stdin) > self.config.stdin_limit_bytes:
-            raise InputTooLarge(
+            raise InputTooLargeError(
                 f"stdin is {len(stdin)} bytes (cap {self.config.stdin_limit_bytes})"
             )
         with tempfile.TemporaryDirectory(prefix="ccnet-job-") as tmp:
@@ -508,7 +505,7 @@ class Sandbox:
         except wasmtime.WasmtimeError as err:
             text = str(err)
             if "memory" in text and ("limit" in text or "minimum" in text):
-                raise MemoryLimitExceeded(
+                raise MemoryLimitError(
                     f"the module needs more memory than the cap of {limit.memory_bytes} bytes",
                     fuel_used=0,
                 ) from None
@@ -558,7 +555,7 @@ def _classify(
     err_bytes = bytes(stderr.data) if stderr is not None else b""
     for name, capture in (("stdout", stdout), ("stderr", stderr)):
         if capture is not None and capture.overflow:
-            return OutputLimitExceeded(
+            return OutputLimitError(
                 f"the job wrote more than {capture.limit} bytes to {name}",
                 stream=name,
                 fuel_used=fuel_used,
@@ -568,21 +565,21 @@ def _classify(
         return None
     code = failure.trap_code if isinstance(failure, wasmtime.Trap) else None
     if code == wasmtime.TrapCode.OUT_OF_FUEL:
-        return FuelExhausted(
+        return FuelExhaustedError(
             f"the job used up its fuel ({fuel_used})", fuel_used=fuel_used, stderr=err_bytes
         )
     if code == wasmtime.TrapCode.INTERRUPT:
-        return DeadlineExceeded(
+        return DeadlineExceededError(
             "the job ran past its deadline", fuel_used=fuel_used, stderr=err_bytes
         )
     if _hit_memory_cap(err_bytes, memory_bytes, memory_cap):
-        return MemoryLimitExceeded(
+        return MemoryLimitError(
             f"the job needed more than {memory_cap} bytes of memory (at {memory_bytes})",
             fuel_used=fuel_used,
             stderr=err_bytes,
         )
     if failure is not None:
-        return JobTrapped(
+        return JobTrapError(
             f"the job trapped: {_trap_reason(failure)}",
             trap=code.name if code is not None else None,
             fuel_used=fuel_used,

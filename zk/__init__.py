@@ -1,4 +1,4 @@
-"""Zero-knowledge proofs for task results (issue 6; seed 003 section 1.5).
+"""Zero-knowledge proofs for task results (``docs/protocol.md``, section 13; ``zk/README.md``).
 
 Circuits (circom 2) live beside this package in zk/circuits/ and are built by
 scripts/zk-setup.sh into a cache outside git. A worker proves a result with
@@ -10,7 +10,6 @@ the pure-Python :class:`ReferenceVerifier` (py_ecc, about 0.4 s). See zk/README.
 import logging
 
 from ccnet.zk.artifacts import CIRCUITS, CircuitArtifacts, ZkPaths
-from ccnet.zk.exceptions import HelperError, ProofInvalid, ProverError, SetupMissing, ZkError
 from ccnet.zk.groth16 import Proof, VerifyingKey
 from ccnet.zk.node import ZkNode
 from ccnet.zk.prover import ProofBundle, Prover
@@ -22,6 +21,8 @@ from ccnet.zk.verifier import (
     verify,
 )
 
+from .exceptions import HelperError, InvalidProofError, ProverError, SetupMissingError, ZkError
+
 __all__ = [
     "CIRCUITS",
     "CircuitArtifacts",
@@ -29,11 +30,11 @@ __all__ = [
     "HelperError",
     "Proof",
     "ProofBundle",
-    "ProofInvalid",
+    "InvalidProofError",
     "Prover",
     "ProverError",
     "ReferenceVerifier",
-    "SetupMissing",
+    "SetupMissingError",
     "Verifier",
     "VerifyingKey",
     "ZkError",

@@ -1,4 +1,4 @@
-"""Where the circuits, the Node tools and the generated artifacts live (issue 6).
+"""Where the circuits, the Node tools and the generated artifacts live.
 
 Sources are in the checkout (``zk/circuits/*.circom``, ``zk/js/server.mjs``,
 ``node_modules/``). Everything generated (R1CS, witness generator Wasm, powers of tau,
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ccnet.zk.exceptions import SetupMissing
+from .exceptions import SetupMissingError
 
 #: The circuits in zk/circuits/, by file stem.
 CIRCUITS: Final = ("poseidon_commit", "billing", "matmul")
@@ -137,10 +137,10 @@ class ZkPaths:
         return self.root / "zk" / "js" / "server.mjs"
 
     def source(self, name: str) -> Path:
-        """``zk/circuits/<name>.circom``; raises SetupMissing for an unknown circuit."""
+        """``zk/circuits/<name>.circom``; raises SetupMissingError for an unknown circuit."""
         path = self.circuits_dir / f"{name}.circom"
         if not path.is_file():
-            raise SetupMissing(f"circuit source {name!r} not found", path=path)
+            raise SetupMissingError(f"circuit source {name!r} not found", path=path)
         return path
 
     def tool_versions(self) -> dict[str, str]:
@@ -149,7 +149,7 @@ class ZkPaths:
         for tool in TOOLS:
             manifest = self.node_modules / tool / "package.json"
             if not manifest.is_file():
-                raise SetupMissing(f"npm package {tool} is not installed", path=manifest)
+                raise SetupMissingError(f"npm package {tool} is not installed", path=manifest)
             versions[tool] = str(json.loads(manifest.read_text())["version"])
         return versions
 
@@ -194,12 +194,12 @@ class ZkPaths:
     def artifacts(self, name: str) -> CircuitArtifacts:
         """The built artifacts of circuit ``name``.
 
-        Raises SetupMissing when they were not built (or were built from another source,
+        Raises SetupMissingError when they were not built (or were built from another source,
         tool version or ptau)."""
         compiled = self.compile_dir(name)
         keys = compiled / f"keys-{self.ptau_key()}"
         if not (keys / "done.json").is_file():
-            raise SetupMissing(f"circuit {name!r} is not built for this source", path=keys)
+            raise SetupMissingError(f"circuit {name!r} is not built for this source", path=keys)
         return CircuitArtifacts(
             name=name,
             r1cs=compiled / f"{name}.r1cs",

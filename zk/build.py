@@ -1,4 +1,4 @@
-"""Build the circuits' artifacts into the cache (issue 6; run by scripts/zk-setup.sh).
+"""Build the circuits' artifacts into the cache (run by scripts/zk-setup.sh).
 
 For each circuit in zk/circuits/: compile with circom2 (R1CS + witness generator Wasm),
 then make a Groth16 zkey and verification key from a phase-2-prepared powers-of-tau
@@ -39,7 +39,8 @@ from ccnet.zk.artifacts import (
     R1csInfo,
     ZkPaths,
 )
-from ccnet.zk.exceptions import SetupMissing, ZkError
+
+from .exceptions import SetupMissingError, ZkError
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +107,12 @@ def compile_circuit(paths: ZkPaths, name: str) -> R1csInfo:
 def ensure_ptau(paths: ZkPaths, power: int) -> Path:
     """The prepared powers-of-tau file; makes the local one (2^PTAU_POWER) if missing.
 
-    Raises SetupMissing if ``CCNET_ZK_PTAU`` names a missing file, ZkError if the
+    Raises SetupMissingError if ``CCNET_ZK_PTAU`` names a missing file, ZkError if the
     circuits need more than the local ceremony's power."""
     ptau = paths.ptau()
     if paths.custom_ptau() is not None:
         if not ptau.is_file():
-            raise SetupMissing("CCNET_ZK_PTAU names no file", path=ptau)
+            raise SetupMissingError("CCNET_ZK_PTAU names no file", path=ptau)
         return ptau
     if power > PTAU_POWER:
         raise ZkError(f"circuits need 2^{power} constraints; raise PTAU_POWER ({PTAU_POWER})")
@@ -155,9 +156,9 @@ def make_keys(paths: ZkPaths, name: str, ptau: Path) -> CircuitArtifacts:
 def build(paths: ZkPaths, circuits: Sequence[str] = CIRCUITS) -> list[CircuitArtifacts]:
     """Build every circuit in ``circuits``; cheap when everything is cached.
 
-    Raises SetupMissing (tools not installed) or ZkError (a tool failed)."""
+    Raises SetupMissingError (tools not installed) or ZkError (a tool failed)."""
     if shutil.which("node") is None:
-        raise SetupMissing("node is not on PATH")
+        raise SetupMissingError("node is not on PATH")
     with _locked(paths.cache):
         infos = {name: compile_circuit(paths, name) for name in circuits}
         for name, info in infos.items():

@@ -13,7 +13,7 @@ class ZkError(CcnetError):
     """A zero-knowledge proof could not be made, checked or set up."""
 
 
-class SetupMissing(ZkError):
+class SetupMissingError(ZkError):
     """A circuit's build artifacts (R1CS, witness generator, zkey, verification key) or
     the Node tools are not there yet."""
 
@@ -33,10 +33,11 @@ class HelperError(ZkError):
         self.log_tail = log_tail
 
 
-class ProofInvalid(ZkError):
+class InvalidProofError(ZkError):
     """A proof does not verify, or its public signals are not the ones the task expects.
 
-    A requester raising this rejects the result and pays nothing for it (issue 6)."""
+    A requester that gets it rejects the result and pays nothing for it
+    (``docs/protocol.md``, "Proofs")."""
 
     def __init__(self, reason: str, *, circuit: str = "") -> None:
         super().__init__(f"proof rejected{f' ({circuit})' if circuit else ''}: {reason}")

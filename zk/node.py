@@ -2,7 +2,7 @@
 
 One process serves many requests, so a proof or a verification does not pay Node's
 start-up and the BN254 curve build each time: a verification then costs 12-15 ms here
-instead of 0.3-0.6 s for one snarkjs CLI run (issue 6). The process starts on the first request, is
+instead of 0.3-0.6 s for one snarkjs CLI run. The process starts on the first request, is
 restarted if it died, and exits when :meth:`ZkNode.close` closes its stdin (also at
 interpreter exit, or if this process dies: the helper exits on end of input).
 
@@ -25,8 +25,9 @@ from types import TracebackType
 from typing import IO, Any, Final
 
 from ccnet.zk.artifacts import ZkPaths
-from ccnet.zk.exceptions import HelperError, SetupMissing
 from ccnet.zk.groth16 import R
+
+from .exceptions import HelperError, SetupMissingError
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,10 @@ class ZkNode:
     def _start(self) -> subprocess.Popen[str]:
         node = shutil.which("node")
         if node is None:
-            raise SetupMissing("node is not on PATH")
+            raise SetupMissingError("node is not on PATH")
         script = self._paths.server_script
         if not (self._paths.node_modules / "snarkjs").is_dir():
-            raise SetupMissing("npm packages are not installed", path=self._paths.node_modules)
+            raise SetupMissingError("npm packages are not installed", path=self._paths.node_modules)
         proc = subprocess.Popen(
             [node, str(script)],
             cwd=self._paths.root,
@@ -141,7 +142,7 @@ class ZkNode:
         """Send one request and return its reply (without ``id`` and ``ok``).
 
         Every op is idempotent, so a request the helper died on is sent once more to a
-        new helper. Raises SetupMissing (no node / npm packages), HelperError (the helper
+        new helper. Raises SetupMissingError (no node / npm packages), HelperError (the helper
         answered an error, died twice or overran the timeout)."""
         with self._lock:
             try:

@@ -1,7 +1,7 @@
 """The prover: Groth16 proofs of a circuit's statement, from one long-lived Node process.
 
 A worker proves a task result when the task asks for it or its reputation tier requires
-it (issue 6; seed 003 section 1.5), and sends the :class:`ProofBundle` with the result.
+it (``docs/protocol.md``, section 13), and sends the :class:`ProofBundle` with the result.
 Proving runs snarkjs's ``groth16.fullProve`` (witness + proof) in zk/js/server.mjs,
 started once (see :class:`ccnet.zk.node.ZkNode`).
 """
@@ -87,7 +87,7 @@ class Prover:
         """Prove ``circuit`` on ``inputs`` (signal name -> int or nested lists of ints;
         build them with :mod:`ccnet.zk.tasks`).
 
-        Raises SetupMissing (circuit not built), ValueError (unknown circuit or input
+        Raises SetupMissingError (circuit not built), ValueError (unknown circuit or input
         type), ProverError (inputs do not satisfy the circuit, or the helper failed)."""
         if circuit not in CIRCUITS:
             raise ValueError(f"unknown circuit {circuit!r}; known: {', '.join(CIRCUITS)}")

@@ -1,4 +1,4 @@
-"""Inputs and expected public signals for each circuit in zk/circuits/ (issue 6).
+"""Inputs and expected public signals for each circuit in zk/circuits/ (``zk/README.md``).
 
 A worker builds a circuit's inputs with ``*_input`` and proves them; a requester, who
 knows the task, computes ``*_signals`` (what the proof's public signals must be) and

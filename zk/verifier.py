@@ -1,4 +1,4 @@
-"""Groth16 verification over BN254, two ways that must agree (issue 6).
+"""Groth16 verification over BN254, two ways that must agree (Groth, EUROCRYPT 2016).
 
 A proof (A, B, C) verifies for public signals s_1..s_n when, with
 vk_x = IC_0 + sum s_i IC_i,
@@ -50,10 +50,11 @@ from py_ecc.optimized_bn128 import (
 )
 
 from ccnet.zk.artifacts import ZkPaths
-from ccnet.zk.exceptions import ProofInvalid
 from ccnet.zk.groth16 import G1Point, G2Point, Proof, VerifyingKey, parse_signals
 from ccnet.zk.node import ZkNode
 from ccnet.zk.prover import ProofBundle
+
+from .exceptions import InvalidProofError
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class FastVerifier:
     """snarkjs's verifier in a long-lived Node helper (12-15 ms a proof here).
 
     ``node`` shares a helper with a Prover; by default this verifier owns one, stopped
-    by :meth:`close`. Raises HelperError / SetupMissing when the helper cannot run.
+    by :meth:`close`. Raises HelperError / SetupMissingError when the helper cannot run.
     """
 
     def __init__(self, paths: ZkPaths | None = None, *, node: ZkNode | None = None) -> None:
@@ -227,21 +228,22 @@ def check_proof(
     *,
     circuit: str | None = None,
 ) -> None:
-    """What a requester does with a result's proof (issue 6): the bundle must be for
+    """What a requester does with a result's proof (``docs/protocol.md``, section 13):
+    the bundle must be for
     ``circuit`` (if given), carry exactly ``expected_signals`` (from
     :mod:`ccnet.zk.tasks`) and verify under ``vk``.
 
-    ``bundle`` is a :class:`ccnet.zk.prover.ProofBundle` or its JSON. Raises ProofInvalid
+    ``bundle`` is a :class:`ccnet.zk.prover.ProofBundle` or its JSON. Raises InvalidProofError
     otherwise: the requester rejects the result and pays nothing for it."""
     if not isinstance(bundle, ProofBundle):
         try:
             bundle = ProofBundle.from_json(bundle)
         except (ValueError, AttributeError) as err:
-            raise ProofInvalid(f"malformed proof bundle: {err}") from None
+            raise InvalidProofError(f"malformed proof bundle: {err}") from None
     name = bundle.circuit
     if circuit is not None and name != circuit:
-        raise ProofInvalid(f"proof is for circuit {name!r}", circuit=circuit)
+        raise InvalidProofError(f"proof is for circuit {name!r}", circuit=circuit)
     if tuple(bundle.public_signals) != tuple(expected_signals):
-        raise ProofInvalid("public signals do not match the task", circuit=name)
+        raise InvalidProofError("public signals do not match the task", circuit=name)
     if not verifier.verify(vk, bundle.public_signals, bundle.proof):
-        raise ProofInvalid("proof does not verify", circuit=name)
+        raise InvalidProofError("proof does not verify", circuit=name)

@@ -45,6 +45,7 @@ from rich.markup import escape
 from rich.table import Table
 from substrateinterface.utils.ss58 import is_valid_ss58_address
 
+from .. import CC
 from ..chain import Chain
 from ..config import Settings, resolve_settings
 from ..exceptions import (
@@ -54,16 +55,16 @@ from ..exceptions import (
     DispatchError,
     ExtrinsicError,
     NotFoundError,
+    UserError,
 )
-from ..keys import SS58_FORMAT, Keypair, is_dev_uri
+from ..keys import Keypair, is_dev_uri
 from ..keystore import Keystore
+from ..signing import SS58_FORMAT
 
 __all__ = [
-    "CC",
     "CliContext",
     "ExitCode",
     "KeyOpt",
-    "UserError",
     "connect",
     "exit_code_for",
     "format_cc",
@@ -73,7 +74,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CC = 10**12
 PASSPHRASE_ENV = "CCNET_PASSPHRASE"
 
 
@@ -89,10 +89,6 @@ class ExitCode(IntEnum):
     """The chain is unreachable, refused the extrinsic, or the call failed in the runtime."""
     NOT_FOUND = 4
     """The key, task, dispute ... asked for does not exist."""
-
-
-class UserError(CcnetError):
-    """Bad input to a command (exit code 1)."""
 
 
 KeyOpt = Annotated[

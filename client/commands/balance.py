@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ._common import CliContext, UserError, format_cc
+from ..exceptions import UserError
+from ._common import CliContext, format_cc
 
 __all__ = ["balance"]
 

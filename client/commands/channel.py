@@ -25,8 +25,9 @@ from ccnet.channels import (
 )
 
 from ..events import Receipt
+from ..exceptions import UserError
 from ..keys import Keypair
-from ._common import CliContext, KeyOpt, UserError, format_cc, parse_amount
+from ._common import CliContext, KeyOpt, format_cc, parse_amount
 
 __all__ = ["app", "default_store"]
 

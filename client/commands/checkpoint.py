@@ -45,7 +45,8 @@ from ccnet.storage.gateway import GATEWAY_URL_ENV, gateway_url
 from ccnet.storage.hashing import hash_hex
 
 from ..devchain import find_root
-from ._common import CliContext, KeyOpt, UserError
+from ..exceptions import UserError
+from ._common import CliContext, KeyOpt
 
 __all__ = ["PROGRESS_THRESHOLD", "app"]
 

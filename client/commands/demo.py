@@ -1,4 +1,4 @@
-"""``ccnet demo``: the whole market on one machine (see :mod:`ccnet.worker.demo`).
+"""``ccnet demo``: the whole market on one machine (see :mod:`ccnet.client.demo`).
 
 Progress goes to stderr (a line per step, a spinner per phase on a terminal); the
 summary goes to stdout as rich tables, or as one JSON object with ``--json``. Exit
@@ -55,7 +55,7 @@ def demo(
 ) -> None:
     """Start the dev chain, Arweave gateway and three workers; run real jobs with
     verification, payment channels, a dispute and a checkpoint; print a summary."""
-    from ccnet.worker.demo import DemoConfig, run_demo
+    from ..demo import DemoConfig, run_demo
 
     cli = CliContext.of(ctx)
     config = DemoConfig(

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from ..codec import h256
-from ..exceptions import NotFoundError
+from ..exceptions import NotFoundError, UserError
 from ..pallets import DisputeInfo
-from ._common import CliContext, KeyOpt, UserError, format_cc
+from ._common import CliContext, KeyOpt, format_cc
 
 __all__ = ["app"]
 

@@ -11,9 +11,10 @@ from typing import Annotated
 import typer
 from substrateinterface.utils.ss58 import is_valid_ss58_address, ss58_decode
 
-from ..exceptions import KeystoreError
-from ..keys import SS58_FORMAT, Keys, describe, is_dev_uri
-from ._common import CliContext, UserError
+from ..exceptions import KeystoreError, UserError
+from ..keys import Keys, describe, is_dev_uri
+from ..signing import SS58_FORMAT
+from ._common import CliContext
 
 __all__ = ["app"]
 

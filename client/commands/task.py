@@ -8,8 +8,8 @@ import typer
 from rich.console import Group
 from rich.table import Table
 
-from ..exceptions import NotFoundError
-from ._common import CliContext, KeyOpt, UserError, format_cc, parse_amount
+from ..exceptions import NotFoundError, UserError
+from ._common import CliContext, KeyOpt, format_cc, parse_amount
 
 __all__ = ["app"]
 

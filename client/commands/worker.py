@@ -10,7 +10,7 @@ and, after SIGINT or SIGTERM, stops cleanly (running jobs interrupted, sockets c
 the prover's Node process ended) and prints ``{"event": "stopped", ...}``. Logs go to
 stderr (one JSON object per line with ``--json-log``).
 
-Fault injection (demos and tests only, issue 7): ``--fault-injection wrong-result-once``
+Fault injection (demos and tests only): ``--fault-injection wrong-result-once``
 makes the worker return a wrong result for the first job or task it answers,
 ``wrong-onchain-result-once`` for the first result it submits on chain (see
 :mod:`ccnet.worker.faults`); either is refused unless ``CCNET_ALLOW_FAULT_INJECTION=1``
@@ -29,10 +29,9 @@ from typing import Annotated, Any
 
 import typer
 
-from ccnet.worker.config import WorkerConfig
-from ccnet.worker.faults import ALLOW_ENV, FAULT_MODES
-
-from ._common import CliContext, KeyOpt, UserError, format_cc, parse_amount
+from ..config import ALLOW_FAULT_INJECTION_ENV, FAULT_MODES
+from ..exceptions import UserError
+from ._common import CliContext, KeyOpt, format_cc, parse_amount
 
 __all__ = ["JsonLogFormatter", "app", "parse_bootstrap"]
 
@@ -188,7 +187,7 @@ def run(
         str | None,
         typer.Option(
             help=f"DEMOS AND TESTS ONLY: {' | '.join(FAULT_MODES)}: return a wrong result "
-            f"for one task. Refused unless {ALLOW_ENV}=1.",
+            f"for one task. Refused unless {ALLOW_FAULT_INJECTION_ENV}=1.",
             show_default=False,
         ),
     ] = None,
@@ -198,6 +197,9 @@ def run(
 ) -> None:
     """Run the worker daemon until Ctrl-C or SIGTERM: register and stake on chain,
     announce in the DHT, serve jobs over WebRTC, answer on-chain tasks, vote in disputes."""
+    # The daemon is ccnet.worker: imported only when a worker runs (ccnet.client itself
+    # never imports it, so the SDK and the other commands load no sandbox).
+    from ccnet.worker.config import WorkerConfig
     from ccnet.worker.daemon import DaemonConfig
     from ccnet.worker.faults import FaultInjector
 

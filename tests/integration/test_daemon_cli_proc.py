@@ -1,4 +1,4 @@
-"""``ccnet worker run`` as its own process (issue 7): it prints its ready record, serves
+"""``ccnet worker run`` as its own process: it prints its ready record, serves
 jobs over WebRTC (with the documented fault injection lying exactly once, and a proof
 that starts the prover's Node helper), and on SIGTERM stops cleanly: exit code 0, a
 ``stopped`` record, and nothing left of its process group (the Node helper included)."""
@@ -18,13 +18,12 @@ from typer.testing import CliRunner
 
 from ccnet.client import CC, Chain, Keys
 from ccnet.client.cli import app
+from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV, WRONG_RESULT_ONCE
 from ccnet.client.devchain import group_alive
-from ccnet.worker.faults import ALLOW_ENV, WRONG_RESULT_ONCE
-from ccnet.worker.modules import module_hash
-from ccnet.worker.protocol import JobRequest, JobResult, decode, decode_heartbeat, encode
-from ccnet.worker.results import JobResult as SignedResult
-from ccnet.worker.sandbox import output_hash
-from ccnet.worker.webrtc import connect
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.messages import JobRequest, JobResult, decode, decode_heartbeat, encode
+from ccnet.client.jobs.results import SignedResult, output_hash
+from ccnet.client.net.webrtc import connect
 from ccnet.zk import ZkPaths
 
 
@@ -50,7 +49,7 @@ async def test_worker_process_serves_and_stops_cleanly(
     await asyncio.to_thread(ccnet_chain.transfer, fund_account.funder, address, 100 * CC)
     env = {
         **os.environ,
-        ALLOW_ENV: "1",
+        ALLOW_FAULT_INJECTION_ENV: "1",
         "CCNET_CONFIG": str(tmp_path / "config.toml"),
         "CCNET_KEYSTORE": str(tmp_path / "keystore"),
         "CCNET_WORKER_BENCHMARK_N": "100000",

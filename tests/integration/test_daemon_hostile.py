@@ -1,4 +1,4 @@
-"""Hostile input, end to end at a real worker daemon (issue 4): registered on the dev
+"""Hostile input, end to end at a real worker daemon: registered on the dev
 chain, serving over real aiortc data channels with the real sandbox.
 
 Every hostile module (endless loops, memory and table bombs, deep recursion, output
@@ -29,13 +29,8 @@ from substrateinterface import Keypair
 
 from ccnet.channels import ChannelParty, SqliteChannelStore
 from ccnet.client import CC, Chain
-from ccnet.worker.config import WorkerConfig
-from ccnet.worker.daemon import WorkerDaemon
-from ccnet.worker.datachannel import DataChannelTransport
-from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID
-from ccnet.worker.modules import module_hash
-from ccnet.worker.net_exceptions import TransportClosed
-from ccnet.worker.protocol import (
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.messages import (
     JobFailed,
     JobRequest,
     JobResult,
@@ -46,9 +41,13 @@ from ccnet.worker.protocol import (
     decode_heartbeat,
     encode,
 )
-from ccnet.worker.results import JobResult as SignedResult
-from ccnet.worker.results import input_hash
-from ccnet.worker.webrtc import PeerConfig, PeerSession, connect
+from ccnet.client.jobs.results import SignedResult, input_hash
+from ccnet.client.net.datachannel import DataChannelTransport
+from ccnet.client.net.exceptions import TransportClosedError
+from ccnet.client.net.webrtc import PeerConfig, PeerSession, connect
+from ccnet.worker.config import WorkerConfig
+from ccnet.worker.daemon import WorkerDaemon
+from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID
 
 StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
 JobLoader = Callable[[str], bytes]
@@ -307,7 +306,7 @@ async def test_bad_messages_are_answered_and_garbage_ends_only_that_session(
 
         # Bytes that are not even frames: the worker ends this session...
         jobs.transport._send_raw(b"\xff" * 64)  # bypasses the framing on purpose
-        with pytest.raises(TransportClosed):
+        with pytest.raises(TransportClosedError):
             while True:
                 await jobs.reply()
     finally:

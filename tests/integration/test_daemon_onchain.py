@@ -1,6 +1,6 @@
 """The worker daemon on chain, for real: it claims and answers Wasm tasks (also after a
 restart), and, as a selected verifier, re-executes a disputed task and votes, with no
-person involved. Issue 7's setting: three daemons with their own keys, one of them
+person involved. The demo's setting: three daemons with their own keys, one of them
 started with fault injection, whose wrong result is disputed and slashed.
 """
 
@@ -16,15 +16,15 @@ import wasmtime
 from substrateinterface import Keypair
 
 from ccnet.client import CC, Chain, ChainEvent, Keys
+from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV, WRONG_ONCHAIN_RESULT_ONCE
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.jobspec import JobSpec
+from ccnet.client.jobs.messages import JobRequest, JobResult, decode, decode_heartbeat, encode
+from ccnet.client.jobs.results import output_hash
+from ccnet.client.net.dht import CapabilityDirectory, DhtNode
+from ccnet.client.net.webrtc import connect
 from ccnet.storage import ArweaveGateway, ArweaveWallet
 from ccnet.worker.daemon import WorkerDaemon
-from ccnet.worker.dht import CapabilityDirectory, DhtNode
-from ccnet.worker.faults import ALLOW_ENV, WRONG_ONCHAIN_RESULT_ONCE
-from ccnet.worker.jobspec import JobSpec
-from ccnet.worker.modules import module_hash
-from ccnet.worker.protocol import JobRequest, JobResult, decode, decode_heartbeat, encode
-from ccnet.worker.sandbox import output_hash
-from ccnet.worker.webrtc import connect
 
 StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
 WaitUntil = Callable[..., Awaitable[None]]
@@ -171,12 +171,12 @@ async def test_three_daemons_catch_an_injected_wrong_result(
     wait_until: WaitUntil,
     events_since: EventsSince,
 ) -> None:
-    """Issue 7: three workers with their own keys register, stake and announce; one of
+    """The demo's setting: three workers with their own keys register, stake and announce; one of
     them lies once on chain (fault injection; its off-chain results stay honest). A
     requester posts a task for all three, sees the disagreement and disputes the odd
     result; the two others are selected as verifiers, re-execute and vote on their
     own, and the liar is slashed."""
-    monkeypatch.setenv(ALLOW_ENV, "1")
+    monkeypatch.setenv(ALLOW_FAULT_INJECTION_ENV, "1")
     with Chain(private_chain) as chain:
         ferdie = Keys.from_uri("//Ferdie")
         keys = [Keys.generate()[0] for _ in range(4)]

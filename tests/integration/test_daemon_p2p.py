@@ -17,12 +17,9 @@ from substrateinterface import Keypair
 
 from ccnet.channels import ChannelParty, SqliteChannelStore
 from ccnet.client import CC, Chain
-from ccnet.worker.daemon import WorkerDaemon
-from ccnet.worker.datachannel import DataChannelTransport
-from ccnet.worker.dht import CapabilityDirectory, DhtNode
-from ccnet.worker.heartbeat import Heartbeat, HeartbeatVerifier
-from ccnet.worker.modules import module_hash
-from ccnet.worker.protocol import (
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatVerifier
+from ccnet.client.jobs.messages import (
     JobFailed,
     JobRequest,
     JobResult,
@@ -33,9 +30,11 @@ from ccnet.worker.protocol import (
     decode_heartbeat,
     encode,
 )
-from ccnet.worker.results import JobResult as SignedResult
-from ccnet.worker.sandbox import output_hash
-from ccnet.worker.webrtc import connect
+from ccnet.client.jobs.results import SignedResult, output_hash
+from ccnet.client.net.datachannel import DataChannelTransport
+from ccnet.client.net.dht import CapabilityDirectory, DhtNode
+from ccnet.client.net.webrtc import connect
+from ccnet.worker.daemon import WorkerDaemon
 from ccnet.zk import ZkPaths, check_proof
 from ccnet.zk.tasks import billing_signals
 from ccnet.zk.verifier import FastVerifier

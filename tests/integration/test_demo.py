@@ -1,4 +1,4 @@
-"""The main job end to end: ``ccnet demo`` as a user runs it (issue 7).
+"""The main job end to end: ``ccnet demo`` as a user runs it.
 
 It starts its own dev chain and arlocal on free ports, three worker daemons, and the
 requester; the test checks the JSON summary, that every check passed, and that no

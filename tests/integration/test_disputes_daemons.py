@@ -1,4 +1,4 @@
-"""Disputes carried out end to end (issue 6) by real worker processes on a real chain.
+"""Disputes carried out end to end by real worker processes on a real chain.
 
 Five ``ccnet worker run`` processes (their own keys, each its own OS process, as
 deployed) on a private Chopsticks chain of this module (verifiers are drawn among
@@ -9,7 +9,7 @@ deployed) on a private Chopsticks chain of this module (verifiers are drawn amon
 - ``h1``, ``h2``: honest, serve on-chain tasks;
 - ``h3``, ``h4``: honest, ``--no-tasks``: they only verify.
 
-A requester (the SDK's :class:`~ccnet.worker.requester.Requester`) posts JobSpec tasks,
+A requester (the SDK's :class:`~ccnet.client.requester.Requester`) posts JobSpec tasks,
 detects a dissenter by majority, challenges; the selected verifier processes re-execute
 and vote on their own (no vote in this file is cast by the test). Every money movement
 of a dispute is checked to the planck: the free and reserved balances of all six
@@ -55,14 +55,15 @@ from typing import Any
 import pytest
 
 from ccnet.client import CC, Chain, ChainEvent, Keypair, Keys
+from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV, WRONG_ONCHAIN_RESULT_ONCE
 from ccnet.client.devchain import group_alive
 from ccnet.client.exceptions import DisputesError
+from ccnet.client.jobs.catalogue import load_job, module_hash
+from ccnet.client.jobs.jobspec import JobSpec
+from ccnet.client.jobs.results import output_hash
 from ccnet.client.pallets.tasks import WorkerInfo
-from ccnet.worker.faults import ALLOW_ENV, WRONG_ONCHAIN_RESULT_ONCE
-from ccnet.worker.jobspec import JobSpec
-from ccnet.worker.modules import load_job, module_hash
-from ccnet.worker.requester import FAULT_PENALTY, Requester
-from ccnet.worker.sandbox import output_hash
+from ccnet.client.requester import Requester
+from ccnet.client.requester.facade import FAULT_PENALTY
 
 WaitUntil = Callable[..., Awaitable[None]]
 EventsSince = Callable[[Chain, int, str, str], list[ChainEvent]]
@@ -142,7 +143,7 @@ def start_workers(
         "CCNET_WORKER_BENCHMARK_N": "100000",
         "CCNET_WORKER_BENCHMARK_ROUNDS": "1",
     }
-    base_env.pop(ALLOW_ENV, None)
+    base_env.pop(ALLOW_FAULT_INJECTION_ENV, None)
     workers: dict[str, WorkerProcess] = {}
     for name in NAMES:
         env = dict(base_env)
@@ -150,7 +151,7 @@ def start_workers(
         command += ["--key", uris[name], "--state-dir", str(tmp / name)]
         command += ["--json-log", "--poll-interval", "0.25"]
         if name == "liar":
-            env[ALLOW_ENV] = "1"
+            env[ALLOW_FAULT_INJECTION_ENV] = "1"
             command += ["--fault-injection", WRONG_ONCHAIN_RESULT_ONCE]
         if name in ("h3", "h4"):
             command.append("--no-tasks")

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ccnet.client import Keypair, Keys
-from ccnet.worker.dht import CapabilityDirectory, DhtNode, RecordStorage
-from ccnet.worker.net_exceptions import DhtError
-from ccnet.worker.records import (
+from ccnet.client.clock import now_ms
+from ccnet.client.net.dht import CapabilityDirectory, DhtNode, RecordStorage
+from ccnet.client.net.exceptions import DhtError
+from ccnet.client.net.records import (
     DEFAULT_KEYING,
     RECORD_TTL_MS,
     Capability,
     CapabilityRecord,
     encode_records,
-    now_ms,
 )
 
 if TYPE_CHECKING:

@@ -18,17 +18,17 @@ from aiortc import RTCPeerConnection
 
 from ccnet.channels.transport import Transport
 from ccnet.client import Keypair
-from ccnet.worker.datachannel import DataChannelTransport
-from ccnet.worker.net_exceptions import (
-    MessageTooLarge,
-    PeerGone,
+from ccnet.client.net.datachannel import DataChannelTransport
+from ccnet.client.net.exceptions import (
+    OversizeMessageError,
+    PeerGoneError,
     SignalingError,
-    SignalingRefused,
-    TransportClosed,
+    SignalingRefusedError,
+    TransportClosedError,
 )
-from ccnet.worker.sdp import candidate_addresses
-from ccnet.worker.signaling import SignalingServer, SignalMessage, post_offer
-from ccnet.worker.webrtc import PeerConfig, PeerListener, PeerSession, accept, connect
+from ccnet.client.net.sdp import candidate_addresses
+from ccnet.client.net.signaling import SignalingServer, SignalMessage, post_offer
+from ccnet.client.net.webrtc import PeerConfig, PeerListener, PeerSession, accept, connect
 
 if TYPE_CHECKING:
     from tests.fixtures.net import NoTasksLeft
@@ -41,7 +41,7 @@ async def echo(transport: DataChannelTransport) -> None:
     while True:
         try:
             message = await transport.recv()
-        except MessageTooLarge as err:
+        except OversizeMessageError as err:
             await transport.send(f"too large: {err.size} > {err.limit}".encode())
             continue
         await transport.send(message)
@@ -106,7 +106,7 @@ async def test_a_session_carries_messages_both_ways_on_every_channel(
         assert await transport.recv() == b"\x00\x00\x00\x02{}"
     assert seen[0].remote == net_requester.ss58_address
     assert seen[0].local == net_worker.ss58_address
-    with pytest.raises(TransportClosed):
+    with pytest.raises(TransportClosedError):
         await tasks.send(b"after close")
 
 
@@ -148,7 +148,7 @@ async def test_only_loopback_candidates_and_no_ice_servers(
 async def offer_sdp() -> str:
     pc = RTCPeerConnection()
     pc.createDataChannel("tasks", negotiated=True, id=0)
-    from ccnet.worker.ice import gathering_on
+    from ccnet.client.net.ice import gathering_on
 
     with gathering_on(["127.0.0.1"]):
         await pc.setLocalDescription(await pc.createOffer())
@@ -169,14 +169,14 @@ async def test_an_offer_signed_by_the_wrong_key_is_refused(
         ),
         signer=net_requester.ss58_address,
     )
-    with pytest.raises(SignalingRefused, match="not signed by its signer") as err:
+    with pytest.raises(SignalingRefusedError, match="not signed by its signer") as err:
         await post_offer(listener.url, forged)
     assert err.value.status == 401
     # a genuine offer addressed to another worker
     elsewhere = SignalMessage.create(
         net_requester, "offer", sdp, peer=net_intruder.ss58_address, labels=("tasks",)
     )
-    with pytest.raises(SignalingRefused, match="addressed to") as err:
+    with pytest.raises(SignalingRefusedError, match="addressed to") as err:
         await post_offer(listener.url, elsewhere)
     assert err.value.status == 403
     assert listener.sessions == 0
@@ -195,7 +195,7 @@ async def test_offers_without_usable_sdp_are_refused(
         offer = SignalMessage.create(
             net_requester, "offer", bad_sdp, peer=net_worker.ss58_address, labels=("tasks",)
         )
-        with pytest.raises(SignalingRefused, match=match) as err:
+        with pytest.raises(SignalingRefusedError, match=match) as err:
             await post_offer(listener.url, offer)
         assert err.value.status == 400
     assert listener.sessions == 0
@@ -209,7 +209,7 @@ async def test_a_replayed_offer_is_refused(
         net_requester, "offer", await offer_sdp(), peer=net_worker.ss58_address, labels=("tasks",)
     )
     await post_offer(listener.url, offer)  # answered (nobody completes the connection)
-    with pytest.raises(SignalingRefused, match="replayed") as err:
+    with pytest.raises(SignalingRefusedError, match="replayed") as err:
         await post_offer(listener.url, offer)
     assert err.value.status == 401
 
@@ -219,7 +219,7 @@ async def test_an_answer_from_the_wrong_worker_is_refused(
 ) -> None:
     # an honest endpoint of someone else refuses an offer meant for Bob
     eves = await listen(keypair=net_intruder)
-    with pytest.raises(SignalingRefused, match="addressed to") as err:
+    with pytest.raises(SignalingRefusedError, match="addressed to") as err:
         await connect(eves.url, net_requester, net_worker.ss58_address)
     assert err.value.status == 403
 
@@ -249,7 +249,7 @@ async def test_the_worker_may_refuse_a_requester(
         return address == "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y"
 
     listener = await listen(authorize=only_charlie)
-    with pytest.raises(SignalingRefused, match="not allowed") as err:
+    with pytest.raises(SignalingRefusedError, match="not allowed") as err:
         await connect(listener.url, net_requester, net_worker.ss58_address)
     assert err.value.status == 403
 
@@ -278,7 +278,7 @@ async def test_oversize_messages_are_refused_and_the_channel_stays_usable(
         listener.url, net_requester, net_worker.ss58_address, config=roomy
     ) as session:
         tasks = session.transport("tasks")
-        with pytest.raises(MessageTooLarge, match="cannot send a message of 262145 bytes"):
+        with pytest.raises(OversizeMessageError, match="cannot send a message of 262145 bytes"):
             await tasks.send(b"x" * (4 * SMALL + 1))
         await tasks.send(b"y" * (2 * SMALL))  # within our cap, over the worker's
         assert await tasks.recv(timeout=30) == f"too large: {2 * SMALL} > {SMALL}".encode()
@@ -298,16 +298,16 @@ async def test_the_peer_closing_ends_the_transport_cleanly(
         tasks = session.transport("tasks")
         await tasks.send(b"only one")
         assert await tasks.recv(timeout=30) == b"only one"
-        with pytest.raises(TransportClosed, match="closed") as err:
+        with pytest.raises(TransportClosedError, match="closed") as err:
             await tasks.recv(timeout=30)
-        assert not isinstance(err.value, PeerGone)
+        assert not isinstance(err.value, PeerGoneError)
 
 
 WORKER_SCRIPT = textwrap.dedent(
     """
     import asyncio, sys
     from ccnet.client import Keys
-    from ccnet.worker.webrtc import PeerConfig, PeerListener
+    from ccnet.client.net.webrtc import PeerConfig, PeerListener
 
     async def echo(session):
         transport = session.transport("tasks")
@@ -357,9 +357,9 @@ async def test_a_dead_peer_is_detected(
         await tasks.send(b"ping")
         assert await tasks.recv(timeout=30) == b"ping"
         os.kill(worker_process.pid, signal.SIGKILL)  # no goodbye, no SCTP abort
-        with pytest.raises(PeerGone, match="presumed dead") as err:
+        with pytest.raises(PeerGoneError, match="presumed dead") as err:
             await tasks.recv()
         assert net_worker.ss58_address in str(err.value)
-        with pytest.raises(PeerGone):
+        with pytest.raises(PeerGoneError):
             await tasks.send(b"anyone?")
     await no_tasks_left()

@@ -1,4 +1,4 @@
-"""The requester SDK with the real worker daemons (issue 7's setting), on a private dev
+"""The requester SDK with the real worker daemons (the demo's setting), on a private dev
 chain (dispute verifiers are drawn among every eligible worker: only these daemons).
 
 Three :class:`~ccnet.worker.daemon.WorkerDaemon` s with their own keys, one started with
@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 
 from ccnet.client import CC, Chain, Keypair, Keys
+from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV, WRONG_RESULT_ONCE
+from ccnet.client.jobs.catalogue import load_job, module_hash
+from ccnet.client.jobs.jobspec import JobSpec
+from ccnet.client.jobs.results import output_hash
+from ccnet.client.requester import DEFAULT_FUEL_LIMIT, Requester
+from ccnet.client.requester.outcomes import Verified
 from ccnet.worker.daemon import WorkerDaemon
-from ccnet.worker.faults import ALLOW_ENV, WRONG_RESULT_ONCE
-from ccnet.worker.jobspec import JobSpec
-from ccnet.worker.modules import load_job, module_hash
-from ccnet.worker.outcomes import Verified
-from ccnet.worker.requester import DEFAULT_FUEL_LIMIT, Requester
-from ccnet.worker.sandbox import output_hash
 
 StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
 
@@ -41,7 +41,7 @@ async def test_demo_flow_with_worker_daemons(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv(ALLOW_ENV, "1")
+    monkeypatch.setenv(ALLOW_FAULT_INJECTION_ENV, "1")
     with Chain(private_chain) as chain:
         requester_key = funded(chain, 200 * CC)
         me = str(requester_key.ss58_address)

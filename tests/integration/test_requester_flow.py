@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ccnet.client import CC, Chain, Keypair, Keys
-from ccnet.worker.billing import price
-from ccnet.worker.jobspec import JobSpec
-from ccnet.worker.modules import load_job, module_hash
-from ccnet.worker.outcomes import Rejected, TaskOutcome, Verified
-from ccnet.worker.requester import DEFAULT_FUEL_LIMIT, Job, Requester
+from ccnet.client.jobs.billing import price
+from ccnet.client.jobs.catalogue import load_job, module_hash
+from ccnet.client.jobs.jobspec import JobSpec
+from ccnet.client.requester import DEFAULT_FUEL_LIMIT, Job, Requester
+from ccnet.client.requester.outcomes import Rejected, TaskOutcome, Verified
 from ccnet.worker.sandbox import Sandbox
 from ccnet.zk import Prover, ZkNode
 
@@ -137,7 +137,7 @@ async def test_majority_spot_checks_channels_and_exact_balances(
 
 
 def _now() -> int:
-    from ccnet.worker.heartbeat import now_ms
+    from ccnet.client.clock import now_ms
 
     return now_ms()
 

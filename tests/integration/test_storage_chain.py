@@ -1,5 +1,5 @@
 """CheckpointStore on the real runtime (Chopsticks) and a real arlocal: round trips at
-the issue's sizes, resume from the cache and from the gateway, a tampering proxy, a
+the target sizes, resume from the cache and from the gateway, a tampering proxy, a
 gateway that is down, and ``kill -9`` during a save.
 
 Each test saves for its own fresh, funded account (``fund_account``), so the chain's
@@ -26,9 +26,9 @@ from ccnet.storage import (
     ArweaveGateway,
     ArweaveWallet,
     Checkpoint,
-    CheckpointNotFound,
+    CheckpointNotFoundError,
     CheckpointStore,
-    GatewayUnavailable,
+    GatewayUnavailableError,
     IntegrityError,
     LocalCache,
     RetryPolicy,
@@ -169,13 +169,13 @@ def test_a_gateway_that_is_down(
     policy = RetryPolicy(attempts=3, backoff=0.05)
     with ArweaveGateway(url, dev=True, retry=policy) as down:
         store = _store(ccnet_chain, owner, down, arweave_wallet, tmp_path)
-        with pytest.raises(GatewayUnavailable) as info:
+        with pytest.raises(GatewayUnavailableError) as info:
             store.save(Checkpoint(os.urandom(1000)))
     message = str(info.value)
     assert "Arweave gateway unavailable" in message and url in message
     assert "ConnectError" in message
     assert ccnet_chain.checkpoints.latest(owner.ss58_address) is None
-    with pytest.raises(CheckpointNotFound):
+    with pytest.raises(CheckpointNotFoundError):
         store.restore()
 
 

@@ -15,23 +15,16 @@ import pytest
 from PIL import Image
 from substrateinterface import Keypair
 
+from ccnet.client.jobs.billing import billable_fuel, price
+from ccnet.client.jobs.catalogue import KNOWN_PRIME_COUNTS, load_job
+from ccnet.client.jobs.exceptions import JobModuleNotBuiltError
+from ccnet.client.jobs.results import SignedResult, input_hash
+from ccnet.client.requester.spotchecks import prime_count_spot_checks
+from ccnet.client.requester.verdicts import majority
 from ccnet.worker.benchmark import REFERENCE_FUEL_PER_SECOND, run_benchmark
-from ccnet.worker.billing import billable_fuel, price
 from ccnet.worker.config import SandboxConfig
-from ccnet.worker.exceptions import (
-    FuelExhausted,
-    JobExitError,
-    JobModuleNotBuilt,
-    MemoryLimitExceeded,
-)
-from ccnet.worker.modules import load_job
-from ccnet.worker.results import JobResult, input_hash
+from ccnet.worker.exceptions import FuelExhaustedError, JobExitError, MemoryLimitError
 from ccnet.worker.sandbox import RunLimits, Sandbox
-from ccnet.worker.verification import (
-    KNOWN_PRIME_COUNTS,
-    majority,
-    prime_count_spot_checks,
-)
 
 JobLoader = Callable[[str], bytes]
 
@@ -60,9 +53,9 @@ def test_prime_count_bad_arguments(sandbox: Sandbox, job_wasm: JobLoader) -> Non
 
 
 def test_prime_count_too_big_for_its_budget(sandbox: Sandbox, job_wasm: JobLoader) -> None:
-    with pytest.raises(FuelExhausted) as err:
+    with pytest.raises(FuelExhaustedError) as err:
         sandbox.run(job_wasm("prime_count"), args=["100000000"], limits=RunLimits(fuel=10**7))
-    assert billable_fuel(err.value, 10**7) == 10**7
+    assert billable_fuel(err.value.code, err.value.fuel_used, 10**7) == 10**7
 
 
 def test_sha256_of_real_files(sandbox: Sandbox, job_wasm: JobLoader, photos: list[Path]) -> None:
@@ -131,7 +124,7 @@ def _png_header_only(width: int, height: int) -> bytes:
 
 def test_decompression_bomb_hits_the_memory_cap(sandbox: Sandbox, job_wasm: JobLoader) -> None:
     # 16384 x 16384 grey = 256 MiB of pixels: the decoder's buffer cannot fit the cap.
-    with pytest.raises(MemoryLimitExceeded) as err:
+    with pytest.raises(MemoryLimitError) as err:
         sandbox.run(job_wasm("resize"), args=["10", "10"], stdin=_png_header_only(16384, 16384))
     assert b"memory allocation" in err.value.stderr
 
@@ -144,11 +137,18 @@ def test_signed_results_majority_and_spot_checks(
     outcome = sandbox.run(wasm, args=args)
     job_input = input_hash(args, b"")
     honest = [
-        JobResult.from_outcome(key, 7, outcome, job_input).verify()
+        SignedResult.create(
+            key,
+            task_id=7,
+            module_hash=outcome.module_hash,
+            input_hash=job_input,
+            output_hash=outcome.output_hash,
+            fuel_used=outcome.fuel_used,
+        ).verify()
         for key in (worker_key, other_key)
     ]
     liar = Keypair.create_from_uri("//Eve")
-    forged = JobResult.create(
+    forged = SignedResult.create(
         liar,
         task_id=7,
         module_hash=outcome.module_hash,
@@ -178,7 +178,7 @@ def test_benchmark(sandbox: Sandbox, job_wasm: JobLoader) -> None:
 
 
 def test_load_job_names_the_build_step(tmp_path: Path) -> None:
-    with pytest.raises(JobModuleNotBuilt, match="build-jobs.sh"):
+    with pytest.raises(JobModuleNotBuiltError, match="build-jobs.sh"):
         load_job("prime_count", {"CCNET_JOBS_DIR": str(tmp_path)})
     with pytest.raises(ValueError):
         load_job("rm-rf", {})

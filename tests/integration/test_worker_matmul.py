@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.matmul import decode_output, encode_input, reference_product
 from ccnet.worker.config import SandboxConfig
-from ccnet.worker.exceptions import FuelExhausted, JobExitError
+from ccnet.worker.exceptions import FuelExhaustedError, JobExitError
 from ccnet.worker.executor import ModuleStore
-from ccnet.worker.matmul import decode_output, encode_input, reference_product
-from ccnet.worker.modules import module_hash
 from ccnet.worker.sandbox import RunLimits, Sandbox
 
 JobLoader = Callable[[str], bytes]
@@ -106,7 +106,7 @@ def test_arguments_are_refused(sandbox: Sandbox, job_wasm: JobLoader) -> None:
 def test_a_large_product_stops_at_its_fuel_budget(sandbox: Sandbox, job_wasm: JobLoader) -> None:
     n = 512  # 2**27 multiply-adds: far more than 10**6 fuel
     data = encode_input(n, [3] * (n * n), [5] * (n * n))
-    with pytest.raises(FuelExhausted) as err:
+    with pytest.raises(FuelExhaustedError) as err:
         sandbox.run(job_wasm("matmul"), stdin=data, limits=RunLimits(fuel=10**6))
     assert err.value.fuel_used == 10**6
 

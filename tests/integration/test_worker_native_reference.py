@@ -1,4 +1,4 @@
-"""Native references (issue 4: "Each has a native reference to check its output
+"""Native references ("Each has a native reference to check its output
 against"): every built-in job, built for the host by scripts/build-jobs.sh
 (``<jobs dir>/native/<job>``), and the same crate built for wasm32-wasip1 and run in the
 real sandbox, print byte-identical output for the same argv and stdin: prime counts,
@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from ccnet.worker.exceptions import JobExitError, JobModuleNotBuilt
-from ccnet.worker.matmul import encode_input
-from ccnet.worker.modules import BUILTIN_JOBS, CompiledModule, native_job
+from ccnet.client.jobs.catalogue import BUILTIN_JOBS, native_job
+from ccnet.client.jobs.exceptions import JobModuleNotBuiltError
+from ccnet.client.jobs.matmul import encode_input
+from ccnet.worker.exceptions import JobExitError
+from ccnet.worker.modules import CompiledModule
 from ccnet.worker.sandbox import Sandbox
 
 JobLoader = Callable[[str], bytes]
@@ -42,7 +44,7 @@ def native() -> NativeRunner:
     def run(job: str, args: tuple[str, ...] = (), stdin: bytes = b"") -> NativeRun:
         try:
             path = native_job(job)
-        except JobModuleNotBuilt as err:
+        except JobModuleNotBuiltError as err:
             if os.environ.get("CCNET_ALLOW_SKIP") == "1":
                 pytest.skip(str(err))
             pytest.fail(str(err), pytrace=False)

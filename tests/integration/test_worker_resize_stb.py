@@ -3,7 +3,7 @@ stb_image_write from Debian's libstb-dev, built with clang-22 for wasm32-wasi by
 scripts/build-jobs.sh) in the real sandbox, on real photographs (scikit-image's PNG and
 JPEG samples): valid PNGs fitted into WIDTH x HEIGHT with the Rust ``resize`` job's
 rounding rule, the same bytes and fuel in two sandboxes, byte-identical to its native
-build (issue 4), and clean failures on bad arguments and bad input."""
+build, and clean failures on bad arguments and bad input."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from ccnet.client.jobs.catalogue import native_job
 from ccnet.worker.config import SandboxConfig
 from ccnet.worker.exceptions import JobExitError
-from ccnet.worker.modules import native_job
 from ccnet.worker.sandbox import Sandbox
 
 JobLoader = Callable[[str], bytes]

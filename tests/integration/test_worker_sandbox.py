@@ -11,20 +11,21 @@ from typing import Any
 import pytest
 import wasmtime
 
+from ccnet.client.jobs.catalogue import module_hash
 from ccnet.worker.config import MiB, SandboxConfig
 from ccnet.worker.exceptions import (
     ConfigError,
-    DeadlineExceeded,
-    FuelExhausted,
-    InputTooLarge,
+    DeadlineExceededError,
+    FuelExhaustedError,
+    InputTooLargeError,
     InvalidModuleError,
     JobExitError,
-    JobTrapped,
-    MemoryLimitExceeded,
-    OutputLimitExceeded,
+    JobTrapError,
+    MemoryLimitError,
+    OutputLimitError,
     SandboxClosedError,
 )
-from ccnet.worker.modules import ModuleCache, artifact_key, module_hash
+from ccnet.worker.modules import ModuleCache, artifact_key
 from ccnet.worker.sandbox import RunLimits, Sandbox
 
 EBADF, ENOTSUP = 8, 58
@@ -42,7 +43,7 @@ def _probe(
 
 
 def test_infinite_loop_runs_out_of_fuel(sandbox: Sandbox, hostile: dict[str, bytes]) -> None:
-    with pytest.raises(FuelExhausted) as err:
+    with pytest.raises(FuelExhaustedError) as err:
         sandbox.run(hostile["loop"], limits=RunLimits(fuel=50_000_000))
     assert err.value.fuel_used == 50_000_000
     assert err.value.code == "out-of-fuel"
@@ -50,36 +51,36 @@ def test_infinite_loop_runs_out_of_fuel(sandbox: Sandbox, hostile: dict[str, byt
 
 def test_infinite_loop_with_default_limits(sandbox: Sandbox, hostile: dict[str, bytes]) -> None:
     # 10 billion fuel: whichever of fuel and the 30 s deadline comes first ends it.
-    with pytest.raises((FuelExhausted, DeadlineExceeded)):
+    with pytest.raises((FuelExhaustedError, DeadlineExceededError)):
         sandbox.run(hostile["loop"])
 
 
 def test_deadline_interrupts_a_loop_with_fuel_to_spare(
     sandbox: Sandbox, hostile: dict[str, bytes]
 ) -> None:
-    with pytest.raises(DeadlineExceeded) as err:
+    with pytest.raises(DeadlineExceededError) as err:
         sandbox.run(hostile["loop"], limits=RunLimits(timeout_ms=200))
     assert err.value.code == "deadline"
 
 
 def test_memory_bomb_hits_the_default_cap(sandbox: Sandbox, hostile: dict[str, bytes]) -> None:
-    with pytest.raises(MemoryLimitExceeded, match=str(256 * MiB)):
+    with pytest.raises(MemoryLimitError, match=str(256 * MiB)):
         sandbox.run(hostile["memory_bomb"])
 
 
 def test_memory_cap_per_run(sandbox: Sandbox, hostile: dict[str, bytes]) -> None:
-    with pytest.raises(MemoryLimitExceeded):
+    with pytest.raises(MemoryLimitError):
         sandbox.run(hostile["memory_bomb"], limits=RunLimits(memory_bytes=8 * MiB))
 
 
 def test_declared_minimum_over_the_cap(sandbox: Sandbox, hostile: dict[str, bytes]) -> None:
-    with pytest.raises(MemoryLimitExceeded):
+    with pytest.raises(MemoryLimitError):
         sandbox.run(hostile["huge_minimum"])
 
 
 @pytest.mark.parametrize("stream", ["stdout", "stderr"])
 def test_output_floods_are_capped(sandbox: Sandbox, hostile: dict[str, bytes], stream: str) -> None:
-    with pytest.raises(OutputLimitExceeded) as err:
+    with pytest.raises(OutputLimitError) as err:
         sandbox.run(
             hostile[f"{stream}_bomb"],
             limits=RunLimits(stdout_bytes=100_000, stderr_bytes=10_000),
@@ -89,15 +90,15 @@ def test_output_floods_are_capped(sandbox: Sandbox, hostile: dict[str, bytes], s
 
 
 def test_output_cap_with_defaults(sandbox: Sandbox, hostile: dict[str, bytes]) -> None:
-    with pytest.raises(OutputLimitExceeded, match="65536 bytes to stderr"):
+    with pytest.raises(OutputLimitError, match="65536 bytes to stderr"):
         sandbox.run(hostile["stderr_bomb"])
 
 
 def test_traps_are_named(sandbox: Sandbox, hostile: dict[str, bytes]) -> None:
-    with pytest.raises(JobTrapped) as err:
+    with pytest.raises(JobTrapError) as err:
         sandbox.run(hostile["recursion"])
     assert err.value.trap == "STACK_OVERFLOW"
-    with pytest.raises(JobTrapped) as err:
+    with pytest.raises(JobTrapError) as err:
         sandbox.run(hostile["unreachable"])
     assert err.value.trap == "UNREACHABLE"
 
@@ -188,7 +189,7 @@ def test_concurrent_runs(sandbox: Sandbox, hostile: dict[str, bytes]) -> None:
         try:
             outputs.append(sandbox.run(hostile["probe"], args=["x"]).stdout)
             sandbox.run(hostile["loop"], limits=RunLimits(fuel=10_000_000))
-        except FuelExhausted:
+        except FuelExhaustedError:
             pass
         except BaseException as err:  # pragma: no cover - reported below
             errors.append(err)
@@ -205,11 +206,11 @@ def test_concurrent_runs(sandbox: Sandbox, hostile: dict[str, bytes]) -> None:
 def test_input_caps(worker_cache_dir: Path, hostile: dict[str, bytes]) -> None:
     cfg = SandboxConfig(cache_dir=worker_cache_dir, stdin_limit_bytes=10, argv_limit_bytes=16)
     with Sandbox(cfg) as box:
-        with pytest.raises(InputTooLarge):
+        with pytest.raises(InputTooLargeError):
             box.run(hostile["probe"], stdin=b"x" * 11)
-        with pytest.raises(InputTooLarge):
+        with pytest.raises(InputTooLargeError):
             box.run(hostile["probe"], args=["y" * 20])
-        with pytest.raises(InputTooLarge):
+        with pytest.raises(InputTooLargeError):
             box.run(hostile["probe"], args=["a\0b"])
 
 

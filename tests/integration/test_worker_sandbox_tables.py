@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from ccnet.worker.exceptions import FuelExhausted, InvalidModuleError, JobExitError, JobTrapped
+from ccnet.worker.exceptions import (
+    FuelExhaustedError,
+    InvalidModuleError,
+    JobExitError,
+    JobTrapError,
+)
 from ccnet.worker.sandbox import RunLimits, Sandbox
 
 WASI_EBADF = 8
@@ -22,7 +27,7 @@ def test_table_growth_fails_at_the_element_cap(
         sandbox.run(hostile_modules["table_probe"])
     # 1 + 10,000 k elements: the largest size within the cap, divided by 10,000
     assert probe.value.exit_code == (1 + 10_000 * ((cap - 1) // 10_000)) // 10_000
-    with pytest.raises(JobTrapped) as bomb:
+    with pytest.raises(JobTrapError) as bomb:
         sandbox.run(hostile_modules["table_bomb"])
     assert bomb.value.code == "trap" and "unreachable" in str(bomb.value)
 
@@ -30,7 +35,7 @@ def test_table_growth_fails_at_the_element_cap(
 def test_endless_table_growth_is_stopped_by_fuel(
     sandbox: Sandbox, hostile_modules: dict[str, bytes]
 ) -> None:
-    with pytest.raises(FuelExhausted) as err:
+    with pytest.raises(FuelExhaustedError) as err:
         sandbox.run(hostile_modules["table_spin"], limits=RunLimits(fuel=10**7))
     assert err.value.fuel_used == 10**7
 

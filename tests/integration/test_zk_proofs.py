@@ -19,8 +19,8 @@ from py_ecc.optimized_bn128 import G1, add, multiply, normalize
 from ccnet.zk import (
     CIRCUITS,
     FastVerifier,
+    InvalidProofError,
     ProofBundle,
-    ProofInvalid,
     Prover,
     ProverError,
     ReferenceVerifier,
@@ -164,17 +164,17 @@ def test_requester_rejects_a_proof_for_another_task(
     p = zk_proved["matmul"]
     a, b, task = p.inputs["a"], p.inputs["b"], p.inputs["task"]
     other_task = tasks.matmul_signals(a, b, tasks.matmul(a, b), task + 1, zk_node.poseidon)
-    with pytest.raises(ProofInvalid, match="do not match"):
+    with pytest.raises(InvalidProofError, match="do not match"):
         check_proof(zk_fast_verifier, p.vkey, p.bundle, other_task, circuit="matmul")
     wrong_c = [[0] * 3 for _ in range(3)]
     wrong_result = tasks.matmul_signals(a, b, wrong_c, task, zk_node.poseidon)
-    with pytest.raises(ProofInvalid, match="do not match"):
+    with pytest.raises(InvalidProofError, match="do not match"):
         check_proof(zk_fast_verifier, p.vkey, p.bundle, wrong_result)
-    with pytest.raises(ProofInvalid, match="circuit 'matmul'"):
+    with pytest.raises(InvalidProofError, match="circuit 'matmul'"):
         check_proof(zk_fast_verifier, p.vkey, p.bundle, p.expected, circuit="billing")
     # Signals claimed to match, but the proof was made for other values.
     forged = ProofBundle(p.bundle.circuit, p.bundle.proof, other_task)
-    with pytest.raises(ProofInvalid, match="does not verify"):
+    with pytest.raises(InvalidProofError, match="does not verify"):
         check_proof(zk_fast_verifier, p.vkey, forged, other_task)
 
 

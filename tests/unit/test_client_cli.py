@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ccnet.client import (
+    CC,
     ChainConnectionError,
     ChainEvent,
     CreditsError,
@@ -22,7 +23,6 @@ from ccnet.client.cli import app
 from ccnet.client.commands import _common
 from ccnet.client.pallets import Assignment, StakeInfo, Tasks, Unbonding
 
-CC = 10**12
 ALICE = Keys.from_uri("//Alice").ss58_address
 BOB = Keys.from_uri("//Bob").ss58_address
 

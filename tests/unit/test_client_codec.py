@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ccnet.client import CallEncodingError, h256
+from ccnet.client import CC, CallEncodingError, h256
 from ccnet.client.codec import as_bytes, bounded, fixed_hex
-from ccnet.client.commands._common import UserError, format_cc, parse_amount
-from ccnet.client.config import ConfigError, resolve_settings
-
-CC = 10**12
+from ccnet.client.commands._common import format_cc, parse_amount
+from ccnet.client.config import resolve_settings
+from ccnet.client.exceptions import ConfigError, UserError
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ccnet.client import InvalidKeyError, Keys
-from ccnet.client.keys import describe, is_dev_uri, ss58_of
+from ccnet.client.keys import describe, is_dev_uri
+from ccnet.client.signing import address_of
 
 ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
 ALICE_PUBLIC = "0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d"
@@ -19,7 +20,7 @@ def test_dev_uri_gives_the_well_known_alice() -> None:
         "public_key": ALICE_PUBLIC,
         "crypto_type": "sr25519",
     }
-    assert ss58_of(alice.public_key) == ALICE
+    assert address_of(alice.public_key) == ALICE
 
 
 def test_generated_key_round_trips_through_its_mnemonic() -> None:

@@ -15,19 +15,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ccnet.client import Keys
+from ccnet.client import CC, Keys
 from ccnet.client.cli import app
 from ccnet.client.commands import _common
-from ccnet.client.commands._common import UserError
 from ccnet.client.commands.worker import JsonLogFormatter, parse_bootstrap
+from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV
+from ccnet.client.exceptions import UserError
 from ccnet.client.pallets import StakeInfo, WorkerInfo
 from ccnet.client.pallets.tasks import Reputation
 from ccnet.worker import daemon as daemon_module
 from ccnet.worker.daemon import DaemonConfig, ReadyInfo
-from ccnet.worker.faults import ALLOW_ENV
 from ccnet.worker.onchain import Registration
 
-CC = 10**12
 BOB = Keys.from_uri("//Bob").ss58_address
 runner = CliRunner()
 
@@ -66,7 +65,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
         raise AssertionError("the command must not connect")
 
     monkeypatch.setattr(_common, "connect", no_chain)
-    for name in ("CCNET_URL", "CCNET_KEY", "CCNET_PASSPHRASE", ALLOW_ENV):
+    for name in ("CCNET_URL", "CCNET_KEY", "CCNET_PASSPHRASE", ALLOW_FAULT_INJECTION_ENV):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CCNET_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.setenv("CCNET_KEYSTORE", str(tmp_path / "keystore"))
@@ -80,11 +79,11 @@ def test_fault_injection_is_refused_without_the_env_guard(env: None) -> None:
         app, ["worker", "run", "--key", "//Bob", "--fault-injection", "wrong-result-once"]
     )
     assert result.exit_code == 1
-    assert ALLOW_ENV in result.output
+    assert ALLOW_FAULT_INJECTION_ENV in result.output
 
 
 def test_unknown_fault_mode_and_bad_bootstrap(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ALLOW_ENV, "1")
+    monkeypatch.setenv(ALLOW_FAULT_INJECTION_ENV, "1")
     result = runner.invoke(app, ["worker", "run", "-k", "//Bob", "--fault-injection", "nope"])
     assert result.exit_code == 1 and "unknown fault-injection mode" in result.output
     result = runner.invoke(app, ["worker", "run", "-k", "//Bob", "--dht-bootstrap", "nohost"])
@@ -132,7 +131,7 @@ def test_run_prints_ready_then_stops_on_sigterm(
     env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(daemon_module, "WorkerDaemon", FakeDaemon)
-    monkeypatch.setenv(ALLOW_ENV, "1")
+    monkeypatch.setenv(ALLOW_FAULT_INJECTION_ENV, "1")
     result = runner.invoke(
         app,
         [

@@ -13,14 +13,15 @@ from typing import Any, cast
 import pytest
 from substrateinterface import Keypair
 
-from ccnet.client import Chain, ChainEvent, DisputeInfo, Keys, TaskInfo, WorkerInfo
+from ccnet.client import CC, Chain, ChainEvent, DisputeInfo, Keys, TaskInfo, WorkerInfo
 from ccnet.client.exceptions import TasksError
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.jobspec import JobSpec
+from ccnet.client.jobs.results import output_hash
 from ccnet.client.pallets import Assignment
 from ccnet.client.pallets.tasks import Reputation
-from ccnet.worker.daemon_exceptions import RegistrationError
+from ccnet.worker.exceptions import RegistrationError
 from ccnet.worker.executor import JobExecutor, ModuleStore
-from ccnet.worker.jobspec import JobSpec
-from ccnet.worker.modules import module_hash
 from ccnet.worker.onchain import (
     DisputeVerifier,
     InputFetcher,
@@ -28,9 +29,8 @@ from ccnet.worker.onchain import (
     TaskWatcher,
     ensure_registered,
 )
-from ccnet.worker.sandbox import Sandbox, output_hash
+from ccnet.worker.sandbox import Sandbox
 
-CC = 10**12
 ALICE = Keys.from_uri("//Alice").ss58_address
 EVE = Keys.from_uri("//Eve").ss58_address
 

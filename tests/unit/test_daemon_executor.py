@@ -10,14 +10,20 @@ from pathlib import Path
 import pytest
 from substrateinterface import Keypair
 
+from ccnet.client.config import WRONG_RESULT_ONCE
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.results import input_hash, output_hash
 from ccnet.worker.config import SandboxConfig
-from ccnet.worker.daemon_exceptions import ModuleRejected, UnknownModule
-from ccnet.worker.exceptions import DeadlineExceeded, FuelExhausted
+from ccnet.worker.exceptions import (
+    DeadlineExceededError,
+    FuelExhaustedError,
+    ModuleRejectedError,
+    UnknownModuleError,
+    WorkerBusyError,
+)
 from ccnet.worker.executor import JobExecutor, ModuleStore
-from ccnet.worker.faults import WRONG_RESULT_ONCE, FaultInjector
-from ccnet.worker.modules import module_hash
-from ccnet.worker.results import input_hash
-from ccnet.worker.sandbox import Sandbox, output_hash
+from ccnet.worker.faults import FaultInjector
+from ccnet.worker.sandbox import Sandbox
 
 
 def test_store_knows_builtin_jobs_and_keeps_received_modules(
@@ -39,11 +45,11 @@ def test_store_refuses_wrong_oversize_and_non_wasm(
 ) -> None:
     store = ModuleStore(tmp_path, builtin=False, max_module_bytes=64)
     wasm = hostile_modules["unreachable"]
-    with pytest.raises(ModuleRejected, match="hash to"):
+    with pytest.raises(ModuleRejectedError, match="hash to"):
         store.add(wasm, bytes(32))
-    with pytest.raises(ModuleRejected, match="not a Wasm binary"):
+    with pytest.raises(ModuleRejectedError, match="not a Wasm binary"):
         store.add(b"not wasm", None)
-    with pytest.raises(ModuleRejected, match="cap"):
+    with pytest.raises(ModuleRejectedError, match="cap"):
         store.add(hostile_modules["probe"])
 
 
@@ -79,10 +85,10 @@ async def test_run_signs_the_result(
 async def test_unknown_module_and_run_errors(
     executor: JobExecutor, hostile_modules: dict[str, bytes]
 ) -> None:
-    with pytest.raises(UnknownModule):
+    with pytest.raises(UnknownModuleError):
         await executor.run(bytes(32), task_id=1)
     loop = executor.modules.add(hostile_modules["loop"])
-    with pytest.raises(FuelExhausted) as info:
+    with pytest.raises(FuelExhaustedError) as info:
         await executor.run(loop, task_id=2, limits=executor.limits(fuel=100_000))
     assert info.value.fuel_used == 100_000
     assert (executor.failed, executor.fuel_used) == (1, 100_000)
@@ -129,7 +135,7 @@ async def test_close_interrupts_running_jobs(
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.1)
         await executor.close()
-        with pytest.raises(DeadlineExceeded):
+        with pytest.raises(DeadlineExceededError):
             await running
-        with pytest.raises(RuntimeError, match="closed"):
+        with pytest.raises(WorkerBusyError, match="closed"):
             await executor.run(loop, task_id=2)

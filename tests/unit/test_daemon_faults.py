@@ -7,14 +7,13 @@ import threading
 
 import pytest
 
-from ccnet.worker.exceptions import ConfigError
-from ccnet.worker.faults import (
-    ALLOW_ENV,
+from ccnet.client.config import (
+    ALLOW_FAULT_INJECTION_ENV,
     WRONG_ONCHAIN_RESULT_ONCE,
     WRONG_RESULT_ONCE,
-    FaultInjector,
-    corrupt_output,
 )
+from ccnet.worker.exceptions import ConfigError
+from ccnet.worker.faults import FaultInjector, corrupt_output
 from ccnet.worker.sandbox import RunOutcome
 
 
@@ -31,19 +30,19 @@ def test_off_by_default_never_corrupts() -> None:
 
 
 def test_refused_without_the_env_guard() -> None:
-    with pytest.raises(ConfigError, match=ALLOW_ENV):
+    with pytest.raises(ConfigError, match=ALLOW_FAULT_INJECTION_ENV):
         FaultInjector.from_option(WRONG_RESULT_ONCE, {})
-    with pytest.raises(ConfigError, match=ALLOW_ENV):
-        FaultInjector.from_option(WRONG_RESULT_ONCE, {ALLOW_ENV: "yes"})
+    with pytest.raises(ConfigError, match=ALLOW_FAULT_INJECTION_ENV):
+        FaultInjector.from_option(WRONG_RESULT_ONCE, {ALLOW_FAULT_INJECTION_ENV: "yes"})
 
 
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown fault-injection mode"):
-        FaultInjector.from_option("wrong-result-always", {ALLOW_ENV: "1"})
+        FaultInjector.from_option("wrong-result-always", {ALLOW_FAULT_INJECTION_ENV: "1"})
 
 
 def test_wrong_result_once_corrupts_exactly_one_result(caplog: pytest.LogCaptureFixture) -> None:
-    faults = FaultInjector.from_option(WRONG_RESULT_ONCE, {ALLOW_ENV: "1"})
+    faults = FaultInjector.from_option(WRONG_RESULT_ONCE, {ALLOW_FAULT_INJECTION_ENV: "1"})
     first = faults.apply(outcome(), what="task 7")
     assert first.stdout == b"168\x0b" and first.output_hash != outcome().output_hash
     assert "WRONG result for task 7" in caplog.text
@@ -52,7 +51,7 @@ def test_wrong_result_once_corrupts_exactly_one_result(caplog: pytest.LogCapture
 
 
 def test_wrong_onchain_result_once_spares_off_chain_results() -> None:
-    faults = FaultInjector.from_option(WRONG_ONCHAIN_RESULT_ONCE, {ALLOW_ENV: "1"})
+    faults = FaultInjector.from_option(WRONG_ONCHAIN_RESULT_ONCE, {ALLOW_FAULT_INJECTION_ENV: "1"})
     assert faults.apply(outcome(), what="job") == outcome()
     assert faults.apply(outcome(), what="job") == outcome() and faults.fired == 0
     assert faults.apply(outcome(), what="task 1", onchain=True) != outcome()

@@ -15,13 +15,10 @@ import wasmtime
 from substrateinterface import Keypair
 
 from ccnet.channels import MemoryTransport, Transport
-from ccnet.worker.executor import JobExecutor, ModuleStore
-from ccnet.worker.heartbeat import Heartbeat, HeartbeatSchedule, HeartbeatVerifier
-from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID, JobSessionHandler, wire_code
-from ccnet.worker.modules import module_hash
-from ccnet.worker.payments import PaymentDesk
-from ccnet.worker.proofs import ProofService
-from ccnet.worker.protocol import (
+from ccnet.client.jobs.catalogue import module_hash
+from ccnet.client.jobs.failures import FAILURE_CODES
+from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatSchedule, HeartbeatVerifier
+from ccnet.client.jobs.messages import (
     JobFailed,
     JobRequest,
     JobResult,
@@ -33,8 +30,12 @@ from ccnet.worker.protocol import (
     encode,
     job_task_id,
 )
-from ccnet.worker.results import JobResult as SignedResult
-from ccnet.worker.sandbox import Sandbox, output_hash
+from ccnet.client.jobs.results import SignedResult, output_hash
+from ccnet.worker.executor import JobExecutor, ModuleStore
+from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID, JobSessionHandler, wire_code
+from ccnet.worker.payments import PaymentDesk
+from ccnet.worker.proofs import ProofService
+from ccnet.worker.sandbox import Sandbox
 
 REQUESTER = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"  # //Alice
 
@@ -322,10 +323,48 @@ async def test_channel_without_a_channels_label_is_refused(
 
 
 def test_wire_codes() -> None:
-    from ccnet.worker.exceptions import ConfigError, InputTooLarge, InvalidModuleError
+    from ccnet.worker import exceptions
+    from ccnet.worker.exceptions import (
+        ConfigError,
+        InputTooLargeError,
+        InvalidModuleError,
+        SandboxClosedError,
+        WorkerBusyError,
+        WorkerError,
+    )
 
     assert wire_code(InvalidModuleError("x")) == "invalid-module"
-    assert wire_code(InputTooLarge("x")) == "input-too-large"
+    assert wire_code(InputTooLargeError("x")) == "input-too-large"
     assert wire_code(ConfigError("x")) == "malformed"
-    assert wire_code(RuntimeError("closed")) == "busy"
+    assert wire_code(WorkerBusyError("x")) == wire_code(SandboxClosedError("x")) == "busy"
+    # A bug is the worker's fault: never "busy", which requesters do not hold against it.
+    assert wire_code(RuntimeError("bug")) == "internal"
     assert wire_code(ValueError("?")) == "internal"
+    codes = {
+        cls.code
+        for cls in vars(exceptions).values()
+        if isinstance(cls, type) and issubclass(cls, WorkerError)
+    }
+    assert codes <= set(FAILURE_CODES)
+
+
+async def test_a_bug_in_the_executor_is_internal_and_a_closed_one_busy(
+    served: Callable[..., Served],
+    job_wasm: Callable[[str], bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    requester, handler, _ = served()
+    digest = module_hash(job_wasm("prime_count"))
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a programming error")
+
+    monkeypatch.setattr(handler.executor, "run", broken)
+    await requester.send(request(digest, "10"))
+    reply = await requester.reply()
+    assert isinstance(reply, JobFailed) and reply.code == "internal"
+    monkeypatch.undo()
+    await handler.executor.close()
+    await requester.send(request(digest, "10"))
+    reply = await requester.reply()
+    assert isinstance(reply, JobFailed) and reply.code == "busy"

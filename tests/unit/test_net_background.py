@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from ccnet.worker.background import cancel_and_wait, create_task_with_logging
+from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
 
 
 async def test_a_failing_task_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     async def boom() -> None:
         raise RuntimeError("kaput")
 
-    with caplog.at_level(logging.ERROR, logger="ccnet.worker.background"):
+    with caplog.at_level(logging.ERROR, logger="ccnet.client.net.background"):
         task = create_task_with_logging(boom(), name="boom")
         await asyncio.wait([task])
         await asyncio.sleep(0)

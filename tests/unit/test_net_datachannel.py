@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ccnet.channels.exceptions import OversizeMessageError
+from ccnet.channels.exceptions import OversizeMessageError as ChannelOversizeMessage
 from ccnet.channels.exceptions import TransportClosedError as ChannelTransportClosed
 from ccnet.channels.transport import Transport
-from ccnet.worker.datachannel import DataChannelTransport
-from ccnet.worker.framing import CHUNK_SIZE, FrameKind, encode_frame
-from ccnet.worker.net_exceptions import (
-    MessageTooLarge,
-    PeerGone,
-    TransportClosed,
-    TransportTimeout,
+from ccnet.client.net.datachannel import DataChannelTransport
+from ccnet.client.net.exceptions import (
+    OversizeMessageError,
+    PeerGoneError,
+    PeerTimeoutError,
+    TransportClosedError,
 )
+from ccnet.client.net.framing import CHUNK_SIZE, FrameKind, encode_frame
 
 if TYPE_CHECKING:
     from tests.fixtures.net import NoTasksLeft
@@ -120,7 +120,7 @@ async def test_messages_round_trip_in_order_and_in_chunks(pair: Pair) -> None:
 
 async def test_an_oversize_send_is_refused_and_the_transport_stays_usable(pair: Pair) -> None:
     ca, _, ta, tb = pair({"max_message_size": 1000})
-    with pytest.raises(MessageTooLarge, match="cannot send a message of 1001 bytes") as err:
+    with pytest.raises(OversizeMessageError, match="cannot send a message of 1001 bytes") as err:
         await ta.send(b"x" * 1001)
     assert not err.value.incoming and ca.sent == []
     await ta.send(b"x" * 1000)
@@ -133,10 +133,10 @@ async def test_an_oversize_message_from_the_peer_is_skipped_with_a_clear_error(
     _, _, ta, tb = pair({"max_message_size": 100_000}, {"max_message_size": 1000})
     await ta.send(b"y" * 50_000)
     await ta.send(b"next")
-    with pytest.raises(MessageTooLarge, match="the peer sent a message of 50000 bytes") as err:
+    with pytest.raises(OversizeMessageError, match="the peer sent a message of 50000 bytes") as err:
         await tb.recv(timeout=5)
     assert err.value.incoming and err.value.limit == 1000
-    assert isinstance(err.value, OversizeMessageError)  # what ccnet.channels code catches
+    assert isinstance(err.value, ChannelOversizeMessage)  # what ccnet.channels code catches
     assert await tb.recv(timeout=5) == b"next"
     assert not tb.closed
 
@@ -149,24 +149,24 @@ async def test_close_drains_then_raises_transport_closed(pair: Pair) -> None:
     await ta.close()  # idempotent
     assert await tb.recv(timeout=5) == b"one"
     assert await tb.recv(timeout=5) == b"two"
-    with pytest.raises(TransportClosed, match="closed the transport"):
+    with pytest.raises(TransportClosedError, match="closed the transport"):
         await tb.recv(timeout=5)
     with pytest.raises(ChannelTransportClosed):
         await tb.send(b"late")
-    with pytest.raises(TransportClosed):
+    with pytest.raises(TransportClosedError):
         await ta.send(b"late")
 
 
 async def test_a_channel_closed_underneath_ends_the_transport(pair: Pair) -> None:
     _, cb, ta, _ = pair()
     cb.close()
-    with pytest.raises(TransportClosed, match="closed the data channel"):
+    with pytest.raises(TransportClosedError, match="closed the data channel"):
         await ta.recv(timeout=5)
 
 
 async def test_recv_timeout_leaves_the_transport_open(pair: Pair) -> None:
     _, _, ta, tb = pair()
-    with pytest.raises(TransportTimeout, match="no message from B"):
+    with pytest.raises(PeerTimeoutError, match="no message from B"):
         await ta.recv(timeout=0.05)
     await tb.send(b"late but fine")
     assert await ta.recv(timeout=5) == b"late but fine"
@@ -175,7 +175,7 @@ async def test_recv_timeout_leaves_the_transport_open(pair: Pair) -> None:
 async def test_keepalives_keep_an_idle_peer_alive(pair: Pair) -> None:
     fast = {"keepalive_interval": 0.05, "peer_timeout": 0.5}
     ca, _, ta, _ = pair(fast, fast)
-    with pytest.raises(TransportTimeout):
+    with pytest.raises(PeerTimeoutError):
         await ta.recv(timeout=1.5)  # three peer timeouts long: keepalives arrived
     assert not ta.closed
     assert encode_frame(FrameKind.KEEPALIVE) in ca.sent
@@ -185,11 +185,11 @@ async def test_a_dead_peer_is_detected(pair: Pair) -> None:
     fast = {"keepalive_interval": 0.05, "peer_timeout": 0.5}
     _, cb, ta, _ = pair(fast, fast)
     cb.deliver = False  # B's side goes silent (crashed, cable cut)
-    with pytest.raises(PeerGone, match=r"the peer B sent nothing .* presumed dead") as err:
+    with pytest.raises(PeerGoneError, match=r"the peer B sent nothing .* presumed dead") as err:
         await ta.recv()
     assert isinstance(err.value, ChannelTransportClosed)
     assert ta.closed
-    with pytest.raises(PeerGone):
+    with pytest.raises(PeerGoneError):
         await ta.send(b"x")
 
 
@@ -213,11 +213,11 @@ async def test_send_waits_for_the_buffer_to_drain(pair: Pair) -> None:
 async def test_text_or_corrupt_input_closes_the_transport(pair: Pair) -> None:
     ca, _, _, tb = pair()
     ca.send("text")
-    with pytest.raises(TransportClosed, match="text message"):
+    with pytest.raises(TransportClosedError, match="text message"):
         await tb.recv(timeout=5)
     ca2, _, _, tb2 = pair()
     ca2.send(b"\x07\x00\x00\x00\x00")
-    with pytest.raises(TransportClosed, match="broke the framing"):
+    with pytest.raises(TransportClosedError, match="broke the framing"):
         await tb2.recv(timeout=5)
 
 

@@ -6,13 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccnet.worker.framing import (
+from ccnet.client.net.exceptions import FramingError
+from ccnet.client.net.framing import (
     CHUNK_SIZE,
     HEADER,
     Frame,
     FrameDecoder,
     FrameKind,
-    FramingError,
     Oversize,
     chunks,
     encode_frame,

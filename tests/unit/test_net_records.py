@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ccnet.client import Keypair
-from ccnet.worker.dht import RecordStorage
-from ccnet.worker.net_exceptions import InvalidRecord
-from ccnet.worker.records import (
+from ccnet.client.net.dht import RecordStorage
+from ccnet.client.net.exceptions import InvalidRecordError
+from ccnet.client.net.records import (
     DEFAULT_KEYING,
     RECORD_TTL_MS,
     Capability,
@@ -51,7 +51,7 @@ def test_a_signed_record_verifies(net_worker: Keypair) -> None:
 )
 def test_a_tampered_record_is_invalid(net_worker: Keypair, change: dict[str, object]) -> None:
     tampered = replace(record(net_worker), **change)  # type: ignore[arg-type]
-    with pytest.raises(InvalidRecord, match="bad signature"):
+    with pytest.raises(InvalidRecordError, match="bad signature"):
         tampered.verify(now=NOW)
 
 
@@ -72,12 +72,12 @@ def test_a_record_claiming_another_worker_is_invalid(
 def test_a_stale_record_is_invalid(net_worker: Keypair) -> None:
     rec = record(net_worker)
     rec.verify(now=NOW + RECORD_TTL_MS)
-    with pytest.raises(InvalidRecord, match="stale"):
+    with pytest.raises(InvalidRecordError, match="stale"):
         rec.verify(now=NOW + RECORD_TTL_MS + 1)
 
 
 def test_a_record_from_the_future_is_invalid(net_worker: Keypair) -> None:
-    with pytest.raises(InvalidRecord, match="ahead"):
+    with pytest.raises(InvalidRecordError, match="ahead"):
         record(net_worker, at=NOW + 120_000).verify(now=NOW)
 
 
@@ -104,7 +104,7 @@ def test_a_record_from_the_future_is_invalid(net_worker: Keypair) -> None:
     ],
 )
 def test_malformed_json_is_refused(obj: object) -> None:
-    with pytest.raises(InvalidRecord):
+    with pytest.raises(InvalidRecordError):
         CapabilityRecord.from_json(obj)
 
 
@@ -113,12 +113,12 @@ def test_malformed_json_is_refused(obj: object) -> None:
     [("", 1, 1), ("Upper", 1, 1), ("ok", -1, 1), ("ok", 1, True), ("ok", 2**64, 1)],
 )
 def test_bad_capabilities_are_refused(task_type: str, speed: int, price: int) -> None:
-    with pytest.raises(InvalidRecord):
+    with pytest.raises(InvalidRecordError):
         Capability(task_type, speed, price)
 
 
 def test_bad_endpoint_is_refused(net_worker: Keypair) -> None:
-    with pytest.raises(InvalidRecord, match="endpoint"):
+    with pytest.raises(InvalidRecordError, match="endpoint"):
         CapabilityRecord.create(net_worker, CAP, "ftp://x", timestamp_ms=NOW)
 
 

@@ -8,15 +8,15 @@ import aioice.ice
 import pytest
 
 from ccnet.client import Keypair
-from ccnet.worker import ice
-from ccnet.worker.net_exceptions import SignalingError
-from ccnet.worker.sdp import (
+from ccnet.client.net import ice
+from ccnet.client.net.exceptions import SignalingError
+from ccnet.client.net.sdp import (
     candidate_addresses,
     dtls_fingerprint,
     filter_candidates,
     has_data_channel,
 )
-from ccnet.worker.signaling import ReplayGuard, SignalMessage, check_signal
+from ccnet.client.net.signaling import ReplayGuard, SignalMessage, check_signal
 
 NOW = 1_700_000_000_000
 FP = "sha-256 " + ":".join(["AB"] * 32)
@@ -104,11 +104,11 @@ def test_checks_age_addressee_signer_kind_and_reply(
 def test_fingerprint_must_match_the_sdp(net_requester: Keypair, net_worker: Keypair) -> None:
     other = "sha-256 " + ":".join(["CD"] * 32)
     unsigned = replace(offer(net_requester, net_worker), fingerprint=other, signature="")
-    from ccnet.worker import identity
-    from ccnet.worker.signaling import SIGNAL_DOMAIN
+    from ccnet.client.net.signaling import SIGNAL_DOMAIN
+    from ccnet.client.signing import sign_fields
 
     lying = replace(
-        unsigned, signature=identity.sign(net_requester, SIGNAL_DOMAIN, unsigned.fields())
+        unsigned, signature=sign_fields(net_requester, SIGNAL_DOMAIN, unsigned.fields())
     )
     with pytest.raises(SignalingError, match="fingerprint does not match"):
         check_signal(lying, kind="offer", me=net_worker.ss58_address, now=NOW)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-SUBPACKAGES = ["client", "channels", "worker", "storage", "zk"]
+SUBPACKAGES = ["client", "channels", "worker", "storage", "zk", "bridge"]
 
 
 def test_setup_cfg_maps_every_subpackage(repo_root: Path) -> None:
@@ -64,3 +64,20 @@ def test_no_bare_top_level_packages(tmp_path: Path) -> None:
         "sys.exit(f'importable as top-level: {found}' if found else 0)"
     )
     subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, check=True)
+
+
+def test_the_client_links_no_worker_and_no_wasmtime() -> None:
+    # What every participant links (the SDK, the network stack, the job protocol, the
+    # CLI, the demo) never loads the worker daemon or its sandbox; `ccnet worker run`
+    # imports the daemon only when it runs.
+    code = (
+        "import sys; "
+        "import ccnet.client, ccnet.client.cli, ccnet.client.demo, ccnet.client.requester; "
+        "import ccnet.client.net.webrtc, ccnet.client.net.dht; "
+        "import ccnet.client.jobs.messages, ccnet.client.jobs.catalogue, "
+        "ccnet.client.jobs.billing, ccnet.client.jobs.proofs, ccnet.client.jobs.jobspec, "
+        "ccnet.client.jobs.heartbeat, ccnet.client.jobs.matmul; "
+        "bad = sorted(m for m in sys.modules if m.startswith(('ccnet.worker', 'wasmtime'))); "
+        "sys.exit(f'loaded: {bad}' if bad else 0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from substrateinterface import Keypair, KeypairType
 
+from ccnet.client.net.records import Capability, CapabilityRecord
 from ccnet.client.pallets.tasks import Reputation as ChainReputation
 from ccnet.client.pallets.tasks import WorkerInfo
-from ccnet.worker.discovery import Candidate, is_eligible, rank_offers
-from ccnet.worker.quality import QualityTracker, Reputation, Tier
-from ccnet.worker.records import Capability, CapabilityRecord
+from ccnet.client.requester.discovery import Candidate, is_eligible, rank_offers
+from ccnet.client.requester.quality import QualityTracker, Reputation, Tier
 
 KEYS = {
     name: Keypair.create_from_uri(f"//{name}", ss58_format=42, crypto_type=KeypairType.SR25519)

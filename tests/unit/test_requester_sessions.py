@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from substrateinterface import Keypair, KeypairType
 
-from ccnet.worker.heartbeat import Heartbeat, HeartbeatMetrics
-from ccnet.worker.net_exceptions import TransportClosed
-from ccnet.worker.protocol import (
+from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatMetrics
+from ccnet.client.jobs.messages import (
     JobFailed,
     JobRequest,
     JobResult,
@@ -21,8 +20,9 @@ from ccnet.worker.protocol import (
     encode,
     encode_heartbeat,
 )
-from ccnet.worker.sessions import SessionPool, WorkerSession
-from ccnet.worker.webrtc import PeerSession
+from ccnet.client.net.exceptions import TransportClosedError
+from ccnet.client.net.webrtc import PeerSession
+from ccnet.client.requester.sessions import SessionPool, WorkerSession
 
 if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path
     from tests.fixtures.requester import FakePeer
@@ -100,10 +100,10 @@ async def test_a_broken_session_fails_waiting_jobs_and_later_ones() -> None:
     job = asyncio.create_task(session.run_job(request(1), MODULE, timeout=5))
     await asyncio.sleep(0)
     await peer.worker_end.close()
-    with pytest.raises(TransportClosed):
+    with pytest.raises(TransportClosedError):
         await job
     assert not session.is_open
-    with pytest.raises(TransportClosed):
+    with pytest.raises(TransportClosedError):
         await session.run_job(request(2), MODULE, timeout=5)
     await session.close()
 

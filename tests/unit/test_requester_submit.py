@@ -15,18 +15,20 @@ import pytest
 from substrateinterface import Keypair, KeypairType
 
 from ccnet.channels import PeerTimeoutError, Phase
-from ccnet.worker.discovery import Candidate, WorkerOffer, rank_offers
-from ccnet.worker.net_exceptions import SignalingError
-from ccnet.worker.protocol import JobFailed, JobRequest, decode, encode
-from ccnet.worker.protocol import JobResult as JobResultMessage
-from ccnet.worker.quality import QualityTracker, Reputation
-from ccnet.worker.records import Capability, CapabilityRecord
-from ccnet.worker.requester import Requester
-from ccnet.worker.requester_exceptions import ChannelFundsError, NoWorkersError, RequesterClosed
-from ccnet.worker.results import JobResult, input_hash
-from ccnet.worker.sandbox import output_hash
-from ccnet.worker.sessions import SessionPool
-from ccnet.worker.webrtc import PeerSession
+from ccnet.client.jobs.messages import JobFailed, JobRequest, decode, encode
+from ccnet.client.jobs.messages import JobResult as JobResultMessage
+from ccnet.client.jobs.results import SignedResult, input_hash, output_hash
+from ccnet.client.net.exceptions import SignalingError
+from ccnet.client.net.records import Capability, CapabilityRecord
+from ccnet.client.net.webrtc import PeerSession
+from ccnet.client.requester import Requester
+from ccnet.client.requester.discovery import Candidate, WorkerOffer, rank_offers
+from ccnet.client.requester.exceptions import (
+    ChannelFundsError,
+    NoWorkersError,
+    RequesterClosedError,
+)
+from ccnet.client.requester.quality import QualityTracker, Reputation
 
 if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path
     from tests.fixtures.requester import FakePeer
@@ -67,7 +69,7 @@ async def serve(peer: FakePeer, keypair: Keypair, script: Script) -> None:
             await peer.worker_end.send(encode(JobFailed(message.job_id, script.fail, "no", 5)))
             continue
         output = script.output(message)
-        result = JobResult.create(
+        result = SignedResult.create(
             keypair,
             task_id=(message.task_id or 0) + (1 if script.wrong_task else 0),
             module_hash=message.module_hash,
@@ -105,7 +107,7 @@ class FakeParty:
         self.fail_pay = False
 
     async def open(self, worker: str, deposit: int) -> FakeChannel:
-        from ccnet.worker._scale import public_key_of
+        from ccnet.client.signing import public_key_of
 
         info = type("Info", (), {"party_a": self.public_key, "party_b": public_key_of(worker)})
         channel = FakeChannel(bytes([len(self.channels) + 1]) * 32, info, deposit)
@@ -160,6 +162,12 @@ class Rig:
     def offers(self, *names: str) -> list[WorkerOffer]:
         return offers(list(names), self.requester.tracker)
 
+    def rig_rng(self, rng: random.Random) -> None:
+        """The randomness that draws spot checks (the plan's and the runner's)."""
+        self.requester._rng = rng
+        assert self.requester._runner is not None
+        self.requester._runner.rng = rng
+
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
@@ -186,10 +194,10 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         tasks.append(asyncio.create_task(serve(peer, by_address[worker], scripts[worker])))
         return cast(PeerSession, peer)
 
-    r._party = cast(Any, party)
-    r._pool = SessionPool(REQUESTER, connector=connector, on_open=r._attach_channel)
+    r._assemble(cast(Any, party), connector=connector)
     r._started = True
     yield Rig(r, party, scripts, unreachable, dials)
+    assert r._pool is not None
     await r._pool.close()
     for task in tasks:
         task.cancel()
@@ -247,11 +255,13 @@ async def test_a_result_for_another_task_is_invalid(rig: Rig) -> None:
 async def test_busy_is_not_held_against_a_worker(rig: Rig) -> None:
     rig.scripts[addr("Bob")].fail = "busy"
     rig.scripts[addr("Charlie")].fail = "trap"
-    for name in ("Bob", "Charlie"):
+    rig.scripts[addr("Dave")].fail = "internal"  # a bug in the worker is its fault
+    for name in ("Bob", "Charlie", "Dave"):
         outcome = await rig.requester.submit(MODULE, verify="none", workers=rig.offers(name))
         assert outcome.results[addr(name)].status == "failed"
     assert rig.requester.tracker.inputs(addr("Bob"), 0).failed == 0
     assert rig.requester.tracker.inputs(addr("Charlie"), 0).failed == 1
+    assert rig.requester.tracker.inputs(addr("Dave"), 0).failed == 1
 
 
 async def test_a_failed_payment_is_reported_and_stays_owed(rig: Rig) -> None:
@@ -295,7 +305,7 @@ async def test_a_requester_that_is_not_started_refuses_work(tmp_path: Path) -> N
     r = Requester(
         "ws://unused", REQUESTER, dht_bootstrap=[], state_dir=tmp_path, deposit_per_channel=1
     )
-    with pytest.raises(RequesterClosed):
+    with pytest.raises(RequesterClosedError):
         await r.submit(MODULE)
     with pytest.raises(ValueError):
         Requester("ws://x", REQUESTER, dht_bootstrap=[], state_dir=tmp_path, deposit_per_channel=0)
@@ -320,7 +330,7 @@ class Rigged(random.Random):
 
 async def test_auto_mode_mixes_in_a_spot_check_that_catches_a_liar(rig: Rig) -> None:
     dave = addr("Dave")
-    rig.requester._rng = Rigged(dave)
+    rig.rig_rng(Rigged(dave))
     rig.requester.add_known_answer(MODULE, ("7",), b"", b"42\n")
     rig.scripts[dave].output = lambda req: b"43\n" if req.args == ("7",) else b"42\n"
     outcome = await rig.requester.submit(MODULE, workers=rig.offers("Bob", "Charlie", "Dave"))
@@ -336,7 +346,7 @@ async def test_auto_mode_mixes_in_a_spot_check_that_catches_a_liar(rig: Rig) -> 
 
 async def test_a_passed_spot_check_is_paid_like_any_job(rig: Rig) -> None:
     bob = addr("Bob")
-    rig.requester._rng = Rigged(bob)
+    rig.rig_rng(Rigged(bob))
     rig.requester.add_known_answer(MODULE, ("7",), b"", b"42\n")
     outcome = await rig.requester.submit(MODULE, workers=rig.offers("Bob", "Charlie", "Dave"))
     (check,) = outcome.spot_checks

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from substrateinterface import Keypair, KeypairType
 
-from ccnet.worker.jobproofs import ProofContext, check_circuit, expected_signals
-from ccnet.worker.quality import TIER_POLICIES, Tier
-from ccnet.worker.requester_exceptions import PlanError
-from ccnet.worker.results import JobResult, input_hash
-from ccnet.worker.sandbox import output_hash
-from ccnet.worker.verdicts import (
+from ccnet.client.jobs.exceptions import UnknownCircuitError
+from ccnet.client.jobs.proofs import ProofContext, check_circuit, expected_signals
+from ccnet.client.jobs.results import SignedResult, input_hash, output_hash
+from ccnet.client.requester.exceptions import PlanError
+from ccnet.client.requester.quality import TIER_POLICIES, Tier
+from ccnet.client.requester.verdicts import (
     Reply,
     ReplyKind,
     decide,
@@ -31,7 +31,7 @@ ADDR = {name: str(k.ss58_address) for name, k in KEYS.items()}
 
 
 def returned(name: str, output: bytes, fuel: int = 5_000) -> Reply:
-    result = JobResult.create(
+    result = SignedResult.create(
         KEYS[name],
         task_id=7,
         module_hash=MODULE,
@@ -182,7 +182,7 @@ def test_poseidon_commit_signals_commit_to_the_output_and_task() -> None:
     )
     assert expected_signals("poseidon_commit", ctx, hasher) == (99, 7)
     assert seen == [zk_tasks.encode_chunks(b"9592\n")]
-    with pytest.raises(PlanError):
+    with pytest.raises(UnknownCircuitError):
         check_circuit("matmul")
-    with pytest.raises(PlanError):
+    with pytest.raises(UnknownCircuitError):
         check_circuit("poseidon_commit", output_size=248)

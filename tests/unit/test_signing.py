@@ -8,7 +8,6 @@ from substrateinterface import Keypair, KeypairType
 
 from ccnet.channels import ChannelState, sign_state, signing_payload, verify_state
 from ccnet.client import Keys, signing
-from ccnet.worker import _scale, identity
 
 ALICE = Keys.from_uri("//Alice")
 BOB = Keys.from_uri("//Bob")
@@ -72,14 +71,14 @@ def test_channel_states_refuse_wrapped_signatures() -> None:
 
 
 def test_worker_messages_refuse_wrapped_signatures() -> None:
-    # Results and heartbeats (SCALE payloads) verify through _scale.verify.
+    # Results and heartbeats (SCALE payloads) verify through signing.verify.
     payload = signing.RESULT_DOMAIN + b"\x07" * 32
-    assert _scale.verify(BOB.public_key, payload, _scale.sign(BOB, payload))
-    assert not _scale.verify(BOB.public_key, payload, wrapped_signature(BOB, payload))
-    # Signaling offers and DHT records (canonical JSON) verify through identity.verify.
+    assert signing.verify(BOB.public_key, payload, signing.sign(BOB, payload))
+    assert not signing.verify(BOB.public_key, payload, wrapped_signature(BOB, payload))
+    # Signaling offers and DHT records (canonical JSON) verify through verify_fields.
     fields = {"kind": "offer", "nonce": "1"}
-    good = identity.sign(BOB, signing.SIGNAL_DOMAIN, fields)
-    assert identity.verify(BOB.ss58_address, signing.SIGNAL_DOMAIN, fields, good)
-    signed = identity.signed_bytes(signing.SIGNAL_DOMAIN, fields)
+    good = signing.sign_fields(BOB, signing.SIGNAL_DOMAIN, fields)
+    assert signing.verify_fields(BOB.ss58_address, signing.SIGNAL_DOMAIN, fields, good)
+    signed = signing.signed_bytes(signing.SIGNAL_DOMAIN, fields)
     bad = "0x" + wrapped_signature(BOB, signed).hex()
-    assert not identity.verify(BOB.ss58_address, signing.SIGNAL_DOMAIN, fields, bad)
+    assert not signing.verify_fields(BOB.ss58_address, signing.SIGNAL_DOMAIN, fields, bad)

@@ -16,10 +16,10 @@ from ccnet.storage import (
     ArweaveGateway,
     ArweaveWallet,
     Checkpoint,
-    CheckpointNotFound,
+    CheckpointNotFoundError,
     CheckpointStore,
-    GatewayRejected,
-    GatewayUnavailable,
+    GatewayRejectedError,
+    GatewayUnavailableError,
     IntegrityError,
     LocalCache,
     RetryPolicy,
@@ -141,7 +141,7 @@ def test_a_gateway_serving_other_bytes_on_save_records_nothing(
 
 
 def test_restore_without_a_record(store: CheckpointStore, alice: Keypair) -> None:
-    with pytest.raises(CheckpointNotFound) as info:
+    with pytest.raises(CheckpointNotFoundError) as info:
         store.restore()
     assert info.value.owner == alice.ss58_address
 
@@ -158,7 +158,7 @@ def test_a_gateway_that_is_down_records_nothing(
         transport=httpx.MockTransport(down),
     )
     store = CheckpointStore(chain, alice, gateway, wallet, LocalCache(tmp_path))
-    with pytest.raises(GatewayUnavailable, match="unavailable"):
+    with pytest.raises(GatewayUnavailableError, match="unavailable"):
         store.save(Checkpoint(b"state"))
     assert chain.checkpoints.history_of == {}
     assert store.cache.entries() == []
@@ -181,7 +181,7 @@ def test_an_interrupted_upload_resumes(
         return httpx.Response(400, text="nope") if calls["n"] == 3 else real(body)
 
     monkeypatch.setattr(fake_arweave, "_post_chunk", flaky)
-    with pytest.raises(GatewayRejected):
+    with pytest.raises(GatewayRejectedError):
         store.save(Checkpoint(data))
     assert chain.checkpoints.latest(alice.ss58_address) is None
     [pending] = store.journal.pending()
@@ -200,7 +200,7 @@ def test_a_pending_upload_the_gateway_lost_starts_anew(
 ) -> None:
     data = os.urandom(600000)
     fake_arweave.fail.append(("POST", "/chunk", 400))
-    with pytest.raises(GatewayRejected):
+    with pytest.raises(GatewayRejectedError):
         store.save(Checkpoint(data))
     [pending] = store.journal.pending()
     del fake_arweave.headers[pending.tx.id]  # e.g. its anchor expired
@@ -211,7 +211,7 @@ def test_a_pending_upload_the_gateway_lost_starts_anew(
 def test_other_metadata_is_not_resumed(store: CheckpointStore, fake_arweave: FakeArweave) -> None:
     data = os.urandom(600000)
     fake_arweave.fail.append(("POST", "/chunk", 400))
-    with pytest.raises(GatewayRejected):
+    with pytest.raises(GatewayRejectedError):
         store.save(Checkpoint(data, {"Job": "1"}))
     saved = store.save(Checkpoint(data, {"Job": "2"}))
     assert not saved.resumed

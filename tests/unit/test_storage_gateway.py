@@ -12,8 +12,8 @@ import pytest
 from ccnet.storage import (
     ArweaveGateway,
     ArweaveWallet,
-    GatewayRejected,
-    GatewayUnavailable,
+    GatewayRejectedError,
+    GatewayUnavailableError,
     IntegrityError,
     RetryPolicy,
     TxState,
@@ -78,7 +78,7 @@ def test_chunks_go_up_in_order_and_resume(fake_arweave: FakeArweave, wallet: Arw
         tx, chunks = gateway.create_transaction(wallet, data, {"App-Name": "ccnet"})
         fake_arweave.fail.append(("POST", "/chunk", 400))  # first chunk refused
         done: list[int] = []
-        with pytest.raises(GatewayRejected):
+        with pytest.raises(GatewayRejectedError):
             gateway.upload(tx, data, chunks, on_chunk=done.append)
         assert done == []
         # Resume: the header is there; send every chunk from 0.
@@ -112,16 +112,16 @@ def test_gives_up_with_gateway_unavailable(wallet: ArweaveWallet) -> None:
     with ArweaveGateway(
         "http://down.invalid", retry=policy, transport=httpx.MockTransport(down)
     ) as gw:
-        with pytest.raises(GatewayUnavailable, match="failed 3 times.*ConnectError") as info:
+        with pytest.raises(GatewayUnavailableError, match="failed 3 times.*ConnectError") as info:
             gw.price(10)
         assert info.value.url == "http://down.invalid"
-        with pytest.raises(GatewayUnavailable):
+        with pytest.raises(GatewayUnavailableError):
             gw.fetch("x" * 43)
 
 
 def test_client_errors_are_not_retried(fake_arweave: FakeArweave) -> None:
     fake_arweave.fail.append(("GET", "/price", 400))
-    with fake_arweave.client() as gateway, pytest.raises(GatewayRejected) as info:
+    with fake_arweave.client() as gateway, pytest.raises(GatewayRejectedError) as info:
         gateway.price(10)
     assert info.value.status == 400
     assert fake_arweave.requests == [("GET", "/price/10")]
@@ -139,7 +139,7 @@ def test_a_repost_of_a_known_header_succeeds(
 def test_a_refused_header_raises(fake_arweave: FakeArweave, wallet: ArweaveWallet) -> None:
     with fake_arweave.client() as gateway:
         tx, _ = gateway.create_transaction(wallet, b"abc", {"App-Name": "ccnet"})
-        with pytest.raises(GatewayRejected, match="data_root"):
+        with pytest.raises(GatewayRejectedError, match="data_root"):
             gateway.post_transaction(tx, b"abd")
 
 
@@ -151,13 +151,13 @@ def test_fetch_stops_at_more_than_expected(
         gateway.upload(tx, b"0123456789", chunks)
         with pytest.raises(IntegrityError, match="more data"):
             gateway.fetch(tx.id, expected_size=5)
-        with pytest.raises(GatewayRejected):
+        with pytest.raises(GatewayRejectedError):
             gateway.fetch("y" * 43)
 
 
 def test_wait_for_times_out_on_a_missing_transaction(fake_arweave: FakeArweave) -> None:
     with fake_arweave.client() as gateway:
-        with pytest.raises(GatewayUnavailable, match="not confirmed within"):
+        with pytest.raises(GatewayUnavailableError, match="not confirmed within"):
             gateway.wait_for("z" * 43, timeout=0.05)
 
 

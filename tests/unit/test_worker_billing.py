@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ccnet.worker.billing import (
+from ccnet.client.jobs.billing import (
     DEFAULT_RATE_PLANCK_PER_FUEL,
     FUEL_PER_CENT,
     PLANCK_PER_CC,
@@ -14,12 +14,13 @@ from ccnet.worker.billing import (
     price,
 )
 from ccnet.worker.exceptions import (
-    DeadlineExceeded,
-    FuelExhausted,
+    DeadlineExceededError,
+    FuelExhaustedError,
     JobExitError,
-    JobTrapped,
-    MemoryLimitExceeded,
-    OutputLimitExceeded,
+    JobRunError,
+    JobTrapError,
+    MemoryLimitError,
+    OutputLimitError,
 )
 from ccnet.worker.sandbox import RunOutcome
 
@@ -67,10 +68,17 @@ def _outcome(fuel: int) -> RunOutcome:
 
 def test_billable_fuel_policy() -> None:
     limit = 1_000
-    assert billable_fuel(_outcome(120), limit) == 120
-    assert billable_fuel(FuelExhausted("x", fuel_used=limit), limit) == limit
-    assert billable_fuel(DeadlineExceeded("x", fuel_used=500), limit) == 0
-    assert billable_fuel(JobTrapped("x", trap=None, fuel_used=30), limit) == 30
-    assert billable_fuel(JobExitError("x", exit_code=1, fuel_used=40), limit) == 40
-    assert billable_fuel(MemoryLimitExceeded("x", fuel_used=50), limit) == 50
-    assert billable_fuel(OutputLimitExceeded("x", stream="stdout", fuel_used=60), limit) == 60
+
+    def bill(run: RunOutcome | JobRunError) -> int:
+        if isinstance(run, RunOutcome):
+            return billable_fuel(None, run.fuel_used, limit)
+        return billable_fuel(run.code, run.fuel_used, limit)
+
+    assert bill(_outcome(120)) == 120
+    assert bill(FuelExhaustedError("x", fuel_used=limit)) == limit
+    assert bill(DeadlineExceededError("x", fuel_used=500)) == 0
+    assert bill(JobTrapError("x", trap=None, fuel_used=30)) == 30
+    assert bill(JobExitError("x", exit_code=1, fuel_used=40)) == 40
+    assert bill(MemoryLimitError("x", fuel_used=50)) == 50
+    assert bill(OutputLimitError("x", stream="stdout", fuel_used=60)) == 60
+    assert billable_fuel("trap", 5_000, limit) == limit  # never more than the limit

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ccnet.worker.config import MiB, SandboxConfig, WorkerConfig, cache_root
+from ccnet.client.config import cache_root
+from ccnet.worker.config import MiB, SandboxConfig, WorkerConfig
 from ccnet.worker.exceptions import ConfigError
 
 
@@ -25,7 +26,6 @@ def test_worker_defaults() -> None:
     assert cfg.rate_planck_per_fuel == 1
     assert cfg.heartbeat_interval_ms == 15_000
     assert cfg.heartbeat_jitter == pytest.approx(0.10)
-    assert cfg.heartbeat_max_age_ms == 60_000
     assert cfg.sandbox == SandboxConfig()
 
 

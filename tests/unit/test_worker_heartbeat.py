@@ -11,16 +11,14 @@ from typing import Any
 import pytest
 from substrateinterface import Keypair
 
-from ccnet.worker.config import WorkerConfig
-from ccnet.worker.exceptions import (
-    BadSignatureError,
+from ccnet.client.exceptions import BadSignatureError, MalformedMessageError
+from ccnet.client.jobs.exceptions import (
     FutureHeartbeatError,
     HeartbeatRateError,
-    MalformedMessageError,
     ReplayedHeartbeatError,
     StaleHeartbeatError,
 )
-from ccnet.worker.heartbeat import (
+from ccnet.client.jobs.heartbeat import (
     HEARTBEAT_DOMAIN,
     NONCE_SIZE,
     Heartbeat,
@@ -29,6 +27,7 @@ from ccnet.worker.heartbeat import (
     HeartbeatVerifier,
     heartbeat_loop,
 )
+from ccnet.worker.config import WorkerConfig
 
 T0 = 1_750_000_000_000
 METRICS = HeartbeatMetrics(
@@ -164,12 +163,16 @@ def test_verifier_memory_is_bounded_by_the_window(worker_key: Keypair) -> None:
         assert verifier.remembered() <= 5
 
 
-def test_from_config_uses_the_knobs() -> None:
-    cfg = WorkerConfig(heartbeat_max_age_ms=1_000, heartbeat_max_per_window=2)
-    verifier = HeartbeatVerifier.from_config(cfg)
-    assert (verifier.max_age_ms, verifier.max_per_window) == (1_000, 2)
-    schedule = HeartbeatSchedule.from_config(cfg)
-    assert schedule.bounds_ms == (13_500, 16_500)
+def test_protocol_defaults_are_the_workers() -> None:
+    cfg = WorkerConfig()
+    schedule = HeartbeatSchedule(cfg.heartbeat_interval_ms, cfg.heartbeat_jitter)
+    assert schedule.bounds_ms == HeartbeatSchedule().bounds_ms == (13_500, 16_500)
+    verifier = HeartbeatVerifier()
+    assert (verifier.max_age_ms, verifier.max_skew_ms, verifier.max_per_window) == (
+        60_000,
+        5_000,
+        16,
+    )
 
 
 def test_schedule_is_15_s_plus_minus_10_percent() -> None:

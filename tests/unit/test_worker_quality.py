@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ccnet.worker.quality import (
+from ccnet.client.requester.quality import (
     TIER_POLICIES,
     QualityInputs,
     QualityTracker,

@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 from substrateinterface import Keypair
 
-from ccnet.worker.exceptions import BadSignatureError, MalformedMessageError, ResultError
-from ccnet.worker.results import RESULT_DOMAIN, JobResult, input_hash
-from ccnet.worker.sandbox import output_hash
+from ccnet.client.exceptions import BadSignatureError, MalformedMessageError
+from ccnet.client.jobs.exceptions import ResultError
+from ccnet.client.jobs.results import RESULT_DOMAIN, SignedResult, input_hash, output_hash
 
 MODULE = hashlib.blake2b(b"module", digest_size=32).digest()
 INPUT = input_hash(["128", "128"], b"png bytes")
 OUTPUT = output_hash(b"the output")
 
 
-def _result(key: Keypair, **changes: Any) -> JobResult:
+def _result(key: Keypair, **changes: Any) -> SignedResult:
     fields: dict[str, Any] = {
         "task_id": 42,
         "module_hash": MODULE,
@@ -27,7 +27,7 @@ def _result(key: Keypair, **changes: Any) -> JobResult:
         "fuel_used": 195_144_110,
     }
     fields.update(changes)
-    return JobResult.create(key, **fields)
+    return SignedResult.create(key, **fields)
 
 
 def test_domain_tag_is_16_bytes() -> None:
@@ -82,7 +82,7 @@ def test_json_round_trip(worker_key: Keypair) -> None:
     result = _result(worker_key)
     wire = result.to_json()
     assert wire["output_hash"] == "0x" + OUTPUT.hex()
-    assert JobResult.from_json(wire) == result
+    assert SignedResult.from_json(wire) == result
     assert result.submit_args() == {
         "task_id": 42,
         "result_hash": "0x" + OUTPUT.hex(),
@@ -95,9 +95,12 @@ def test_json_round_trip(worker_key: Keypair) -> None:
     [
         lambda w: w.pop("fuel_used"),
         lambda w: w.update(extra=1),
-        lambda w: w.update(fuel_used=-1),
-        lambda w: w.update(fuel_used=2**64),
-        lambda w: w.update(task_id="42"),
+        lambda w: w.update(fuel_used="-1"),
+        lambda w: w.update(fuel_used=str(2**64)),
+        lambda w: w.update(fuel_used="01"),
+        lambda w: w.update(fuel_used=" 1"),
+        lambda w: w.update(task_id=42),  # the version 1 form: a JSON number
+        lambda w: w.update(signature="0x" + "AB" * 64),  # hex is lowercase
         lambda w: w.update(output_hash="0x1234"),
         lambda w: w.update(signature="zz"),
         lambda w: w.update(worker="not-an-address"),
@@ -108,7 +111,7 @@ def test_malformed_wire_forms(worker_key: Keypair, mutate: Any) -> None:
     wire = _result(worker_key).to_json()
     mutate(wire)
     with pytest.raises(MalformedMessageError):
-        JobResult.from_json(wire)
+        SignedResult.from_json(wire)
 
 
 def test_input_hash_separates_args_from_stdin() -> None:

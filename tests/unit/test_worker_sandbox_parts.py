@@ -6,7 +6,8 @@ from __future__ import annotations
 import errno
 import hashlib
 
-from ccnet.worker.sandbox import RunOutcome, _Capture, _hit_memory_cap, output_hash
+from ccnet.client.jobs.results import output_hash
+from ccnet.worker.sandbox import RunOutcome, _Capture, _hit_memory_cap
 
 MIB = 1024 * 1024
 

@@ -7,16 +7,15 @@ import random
 import pytest
 from substrateinterface import Keypair, KeypairType
 
-from ccnet.worker.exceptions import VerificationError
-from ccnet.worker.results import JobResult, input_hash
-from ccnet.worker.sandbox import output_hash
-from ccnet.worker.verification import (
-    KNOWN_PRIME_COUNTS,
+from ccnet.client.jobs.catalogue import KNOWN_PRIME_COUNTS
+from ccnet.client.jobs.results import SignedResult, input_hash, output_hash
+from ccnet.client.requester.exceptions import VerificationError
+from ccnet.client.requester.spotchecks import (
     SpotCheckTable,
-    majority,
     prime_count_spot_checks,
     should_spot_check,
 )
+from ccnet.client.requester.verdicts import majority
 
 MODULE = b"\x11" * 32
 INPUT = input_hash(["1000"], b"")
@@ -26,8 +25,8 @@ KEYS = {
 }
 
 
-def _result(name: str, output: bytes, fuel: int = 1_000, task_id: int = 1) -> JobResult:
-    return JobResult.create(
+def _result(name: str, output: bytes, fuel: int = 1_000, task_id: int = 1) -> SignedResult:
+    return SignedResult.create(
         KEYS[name],
         task_id=task_id,
         module_hash=MODULE,
@@ -90,7 +89,7 @@ def test_spot_check_table() -> None:
     assert len(table) == 1
     assert table.check(_result("Alice", b"168\n")) is True
     assert table.check(_result("Eve", b"169\n")) is False
-    unknown = JobResult.create(
+    unknown = SignedResult.create(
         KEYS["Bob"],
         task_id=1,
         module_hash=b"\x22" * 32,

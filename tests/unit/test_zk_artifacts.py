@@ -11,7 +11,7 @@ import pytest
 
 from ccnet.zk.artifacts import PTAU_POWER, R1csInfo, ZkPaths
 from ccnet.zk.build import ensure_ptau
-from ccnet.zk.exceptions import SetupMissing, ZkError
+from ccnet.zk.exceptions import SetupMissingError, ZkError
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_ptau_local_and_published(
     assert paths.ptau_key() != local_key
     assert ensure_ptau(paths, 12) == published.resolve()
     monkeypatch.setenv("CCNET_ZK_PTAU", str(tmp_path / "missing.ptau"))
-    with pytest.raises(SetupMissing, match="zk-setup.sh"):
+    with pytest.raises(SetupMissingError, match="zk-setup.sh"):
         ensure_ptau(paths, 12)
 
 
@@ -77,12 +77,12 @@ def test_local_ptau_too_small_is_an_error(paths: ZkPaths) -> None:
 
 
 def test_missing_artifacts_and_tools_tell_how_to_build(paths: ZkPaths) -> None:
-    with pytest.raises(SetupMissing, match="scripts/setup.sh"):
+    with pytest.raises(SetupMissingError, match="scripts/setup.sh"):
         paths.artifacts("billing")
-    with pytest.raises(SetupMissing, match="not found"):
+    with pytest.raises(SetupMissingError, match="not found"):
         paths.source("nope")
     (paths.node_modules / "snarkjs" / "package.json").unlink()
-    with pytest.raises(SetupMissing, match="snarkjs"):
+    with pytest.raises(SetupMissingError, match="snarkjs"):
         paths.tool_versions()
 
 
@@ -90,7 +90,7 @@ def test_artifacts_found_once_marked_done(paths: ZkPaths) -> None:
     keys = paths.keys_dir("billing")
     keys.mkdir(parents=True)
     (keys / "vkey.json").write_text(json.dumps({"IC": []}))
-    with pytest.raises(SetupMissing):
+    with pytest.raises(SetupMissingError):
         paths.artifacts("billing")  # no done.json: a half-made build is not used
     (keys / "done.json").write_text("{}")
     built = paths.artifacts("billing")

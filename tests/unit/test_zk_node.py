@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ccnet.zk.artifacts import ZkPaths
-from ccnet.zk.exceptions import HelperError, SetupMissing
+from ccnet.zk.exceptions import HelperError, SetupMissingError
 from ccnet.zk.node import ZkNode
 
 FAKE_SERVER = r"""
@@ -110,7 +110,7 @@ def test_poseidon_checks_its_inputs(fake_paths: ZkPaths) -> None:
 
 def test_missing_npm_packages(tmp_path: Path) -> None:
     node = ZkNode(ZkPaths(root=tmp_path, cache=tmp_path / "cache"))
-    with pytest.raises(SetupMissing, match="npm"):
+    with pytest.raises(SetupMissingError, match="npm"):
         node.ping()
 
 

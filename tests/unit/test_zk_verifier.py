@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ccnet.zk import ProofBundle, ProofInvalid, ReferenceVerifier, check_proof, verify
+from ccnet.zk import InvalidProofError, ProofBundle, ReferenceVerifier, check_proof, verify
 from ccnet.zk.groth16 import Proof, R
 from ccnet.zk.verifier import KeyLike, ProofLike, verify_naive
 
@@ -87,15 +87,15 @@ def test_check_proof_accepts_and_rejects(vector: dict[str, Any]) -> None:
     expected = tuple(int(s) for s in vector["publicSignals"])
     check_proof(_Stub(True), vector["vkey"], bundle, expected, circuit="billing")
     check_proof(_Stub(True), vector["vkey"], bundle.to_json(), expected)
-    with pytest.raises(ProofInvalid, match="does not verify"):
+    with pytest.raises(InvalidProofError, match="does not verify"):
         check_proof(_Stub(False), vector["vkey"], bundle, expected)
     stub = _Stub(True)
-    with pytest.raises(ProofInvalid, match="do not match"):
+    with pytest.raises(InvalidProofError, match="do not match"):
         check_proof(stub, vector["vkey"], bundle, (*expected[:-1], expected[-1] + 1))
     assert stub.calls == 0  # signals are compared before any pairing work
-    with pytest.raises(ProofInvalid, match="circuit 'billing'"):
+    with pytest.raises(InvalidProofError, match="circuit 'billing'"):
         check_proof(_Stub(True), vector["vkey"], bundle, expected, circuit="matmul")
-    with pytest.raises(ProofInvalid, match="malformed"):
+    with pytest.raises(InvalidProofError, match="malformed"):
         check_proof(_Stub(True), vector["vkey"], {"circuit": 3}, expected)
 
 

@@ -1,4 +1,4 @@
-// Long-lived snarkjs helper for ccnet.zk (issue 6): one Node process answers many
+// Long-lived snarkjs helper for ccnet.zk: one Node process answers many
 // requests, so neither Node's start-up nor building the BN254 curve is paid per proof.
 //
 // Protocol: one JSON object per line on stdin, one JSON reply per line on stdout, in

@@ -1,0 +1,639 @@
+"""The main job: ``ccnet demo`` runs the whole market on one machine, on real input.
+
+Every step goes through the code paths users script; nothing is mocked:
+
+1. **network**: start (or reuse) the dev chain (the runtime under Chopsticks) and the
+   arlocal gateway, both on 127.0.0.1.
+2. **workers**: three ``ccnet worker run`` daemons as separate processes, each with its
+   own key (derived from //Alice per run, so runs never collide), funded by the
+   requester; they stake, register and announce themselves in the DHT. The third runs
+   with the documented fault injection ``wrong-onchain-result-once``.
+3. **jobs**: off chain, over WebRTC, with one payment-channel update per verified
+   result: real photographs (scikit-image's samples) resized by majority of three
+   (the ``resize_stb`` job: C on stb_image, built with clang for wasm32-wasi),
+   SHA-256 of real files checked against known answers, the prime-count benchmark with
+   a Groth16 proof of its bill.
+4. **dispute**: the requester posts a prime count as an on-chain task with redundancy 3;
+   all three workers claim it and submit results; the faulty one lies (fault mode
+   ``wrong-onchain-result-once``). The requester takes the majority, challenges the
+   dissenter on chain, the other daemons re-execute and vote, the cheater is slashed
+   and banned, and the majority result is accepted.
+5. **checkpoint**: the requester's job state goes to Arweave, is recorded on chain,
+   restored and checked against its hash.
+6. **close**: every channel closes cooperatively (two extrinsics per channel in all).
+7. **summary**: the numbers, and balances that reconcile to the planck: the sum of the
+   changes of every account involved equals minus the fees they paid (slashes move
+   stake between them; none is burnt).
+
+Everything it starts is stopped on exit, Ctrl-C or failure (``--keep-running`` leaves
+the network up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import CC, Chain, DevChain, Keys
+from .config import ALLOW_FAULT_INJECTION_ENV, WRONG_ONCHAIN_RESULT_ONCE
+from .devchain import find_root, free_port, group_alive
+from .exceptions import CcnetError, DemoError
+from .jobs.catalogue import load_job, module_hash
+from .jobs.jobspec import JobSpec
+
+__all__ = ["DemoConfig", "DemoSummary", "Reporter", "run_demo"]
+
+PHOTOS = (
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "hubble_deep_field.jpg",
+)
+"""Real photographs shipped by scikit-image (its ``data`` folder)."""
+WORKER_STAKE = 20 * CC
+WORKER_FUNDING = 1_000 * CC
+DEPOSIT_PER_CHANNEL = 50 * CC
+ONCHAIN_BOUNTY = 3 * CC
+
+
+class Reporter(Protocol):
+    """Where the demo reports progress (a rich console, or nothing)."""
+
+    def phase(self, name: str, description: str) -> contextlib.AbstractContextManager[None]: ...
+
+    def note(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Knobs of :func:`run_demo`; the defaults are what ``ccnet demo`` runs."""
+
+    root: Path | None = None
+    """Repository checkout (chain spec, node tools); found from the working dir."""
+    state_dir: Path = Path(".state/demo")
+    """Per-run files: worker stores and logs, requester store, outputs."""
+    chain_port: int = 8000
+    gateway_port: int = 1984
+    requester_uri: str = "//Alice"
+    resize: tuple[int, int] = (256, 256)
+    prime_n: int = 1_000_000
+    keep_running: bool = False
+    worker_timeout: float = 90.0
+    """Seconds a worker may take to start (stake, register, benchmark, announce)."""
+
+
+@dataclass
+class DemoSummary:
+    """What the demo did, for the tables and ``--json``; ``ok`` is every check."""
+
+    checks: dict[str, bool] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+    tasks: dict[str, int] = field(default_factory=dict)
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    channels: dict[str, int] = field(default_factory=dict)
+    dispute: dict[str, Any] = field(default_factory=dict)
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    balances: list[dict[str, Any]] = field(default_factory=list)
+    reconciliation: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(self.checks.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checks": self.checks,
+            "phases_s": {k: round(v, 2) for k, v in self.phases.items()},
+            "tasks": self.tasks,
+            "workers": self.workers,
+            "channels": self.channels,
+            "dispute": self.dispute,
+            "checkpoint": self.checkpoint,
+            "balances": self.balances,
+            "reconciliation": self.reconciliation,
+            "outputs": self.outputs,
+        }
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerProcess:
+    """One ``ccnet worker run`` child, in its own process group."""
+
+    name: str
+    uri: str
+    address: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    ready: dict[str, Any] = field(default_factory=dict)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM the group, then SIGKILL what is left; waits for the child."""
+        _stop_group(self.proc, timeout)
+
+
+def _stop_group(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    # Anything the worker started (the zk prover's Node) is in the same group.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+
+
+def _read_ready(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+    """The worker's ``{"event": "ready"}`` line from its stdout, or DemoError."""
+    result: dict[str, Any] = {}
+    assert proc.stdout is not None
+    stdout = proc.stdout
+
+    def read() -> None:
+        for raw in stdout:
+            try:
+                line = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(line, dict) and line.get("event") == "ready":
+                result.update(line)
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not result:
+        raise DemoError(f"worker did not report ready within {timeout:.0f} s")
+    return result
+
+
+# --- the demo ---------------------------------------------------------------------------
+
+
+class _Demo:
+    def __init__(self, config: DemoConfig, reporter: Reporter) -> None:
+        self.config = config
+        self.reporter = reporter
+        self.root = (config.root or find_root()).resolve()
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+        self.run_id = run_id
+        self.run_dir = (self.root / config.state_dir / f"run-{run_id}").resolve()
+        self.summary = DemoSummary()
+        self.workers: list[WorkerProcess] = []
+        self.devchain = DevChain(root=self.root, port=config.chain_port)
+        self.started_chain = False
+        self.started_gateway = False
+        self.gateway: Any = None
+        self.chain_url = ""
+        self.gateway_url = ""
+        self.bootstrap: str | None = None
+        self.retired = False
+        self.chain: Chain | None = None
+        self.requester_key = Keys.from_uri(config.requester_uri)
+
+    # phases are timed; a failing check is recorded, an exception ends the demo
+    @contextlib.contextmanager
+    def _phase(self, name: str, description: str) -> Iterator[None]:
+        start = time.monotonic()
+        with self.reporter.phase(name, description):
+            yield
+        self.summary.phases[name] = time.monotonic() - start
+
+    def check(self, name: str, passed: bool) -> None:
+        self.summary.checks[name] = bool(passed)
+        if not passed:
+            self.reporter.note(f"check failed: {name}")
+
+    # -- 1. network ------------------------------------------------------------------------
+
+    def start_network(self) -> None:
+        from ccnet.storage.devgateway import DevGateway
+
+        self.started_chain = self.devchain.status() is None
+        info = self.devchain.start()
+        self.reporter.note(f"dev chain {'started' if self.started_chain else 'reused'}: {info.url}")
+        self.gateway = DevGateway(root=self.root, port=self.config.gateway_port)
+        self.started_gateway = self.gateway.status() is None
+        ginfo = self.gateway.start()
+        how = "started" if self.started_gateway else "reused"
+        self.reporter.note(f"arlocal gateway {how}: {ginfo.url}")
+        self.chain = Chain(info.url)
+        self.chain_url = info.url
+        self.gateway_url = ginfo.url
+
+    # -- 2. workers ------------------------------------------------------------------------
+
+    def start_workers(self) -> None:
+        assert self.chain is not None
+        worker_dir = self.run_dir / "workers"
+        worker_dir.mkdir(parents=True, exist_ok=True)
+        uris = [
+            f"{self.config.requester_uri}//ccnet-demo/{self.run_id}/worker-{i}" for i in range(3)
+        ]
+        for uri in uris:
+            self.chain.transfer(self.requester_key, Keys.from_uri(uri).ss58_address, WORKER_FUNDING)
+        bootstrap: str | None = None
+        for index, uri in enumerate(uris):
+            name = f"worker-{index + 1}"
+            faulty = index == len(uris) - 1
+            state = worker_dir / name
+            state.mkdir(parents=True, exist_ok=True)
+            command = [
+                sys.executable, "-m", "ccnet.client", "--url", self.chain_url,
+                "worker", "run", "--key", uri,
+                "--signaling-port", str(free_port()), "--dht-port", str(free_port()),
+                "--stake", str(WORKER_STAKE // CC), "--state-dir", str(state),
+            ]  # fmt: skip
+            if bootstrap:
+                command += ["--dht-bootstrap", bootstrap]
+            env = dict(os.environ)
+            if faulty:
+                command += ["--fault-injection", WRONG_ONCHAIN_RESULT_ONCE]
+                env[ALLOW_FAULT_INJECTION_ENV] = "1"
+            log = state / "worker.log"
+            with log.open("wb") as err:
+                proc = subprocess.Popen(
+                    command,
+                    cwd=self.root,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    start_new_session=True,
+                )
+            process = WorkerProcess(name, uri, Keys.from_uri(uri).ss58_address, proc, log)
+            self.workers.append(process)
+            try:
+                process.ready = _read_ready(proc, self.config.worker_timeout)
+            except DemoError as err:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise DemoError(f"{name}: {err}\n--- {log} ---\n{tail}") from None
+            bootstrap = bootstrap or f"{process.ready['dht_host']}:{process.ready['dht_port']}"
+            fault = f", fault injection {WRONG_ONCHAIN_RESULT_ONCE}" if faulty else ""
+            self.reporter.note(f"{name} {process.address[:10]}… ready{fault}")
+        self.bootstrap = bootstrap
+        for w in self.workers:
+            info = self.chain.tasks.worker(w.address)
+            self.check(f"{w.name} registered and staked", info is not None)
+
+    # -- 3..6 with the requester --------------------------------------------------------
+
+    async def market(self) -> None:
+        from .requester import Requester
+
+        assert self.chain is not None and self.bootstrap is not None
+        host, port = self.bootstrap.rsplit(":", 1)
+        async with Requester(
+            self.chain,
+            self.requester_key,
+            dht_bootstrap=[(host, int(port))],
+            state_dir=self.run_dir / "requester",
+            deposit_per_channel=DEPOSIT_PER_CHANNEL,
+        ) as requester:
+            with self._phase("discover", "finding workers in the DHT"):
+                offers = await requester.find_workers("wasm")
+                ours = {w.address for w in self.workers}
+                found = [o for o in offers if o.address in ours]
+                self.reporter.note(f"{len(found)} of our workers found, ranked by quality")
+                self.check("all workers found through the DHT", len(found) == len(self.workers))
+            with self._phase("jobs", "resizing photos, hashing files, counting primes"):
+                await self._jobs(requester)
+            with self._phase("dispute", "on-chain task, wrong result caught and disputed"):
+                await self._dispute(requester)
+            with self._phase("checkpoint", "job state to Arweave and back"):
+                await asyncio.to_thread(self._checkpoint)
+            with self._phase("close", "closing channels cooperatively"):
+                receipts = await requester.close_channels()
+                self.reporter.note(f"{len(receipts)} channels closed")
+            stats = requester.stats()
+            self._record_stats(requester, stats, len(receipts))
+
+    async def _dispute(self, requester: Any) -> None:
+        assert self.chain is not None
+        spec = JobSpec.inline(
+            module_hash(load_job("prime_count")), b"", (str(self.config.prime_n),)
+        )
+        task_id = await requester.post_onchain(spec, bounty=ONCHAIN_BOUNTY, redundancy=3)
+        self.reporter.note(f"task {task_id} posted with redundancy 3")
+        await requester.wait_onchain_results(task_id, 3, timeout=120)
+        majority = await requester.decide_onchain(task_id)
+        dissenters = list(majority.dissenting)
+        faulty = self.workers[-1].address
+        self.check("the wrong result is caught", dissenters == [faulty])
+        self.summary.tasks["onchain_task"] = task_id
+        self.summary.tasks["onchain_results_rejected"] = len(dissenters)
+        for worker in dissenters:
+            dispute_id = await requester.challenge(task_id, worker)
+            self.reporter.note(f"dispute {dispute_id} opened against {worker[:10]}…")
+            outcome = await requester.wait_dispute(dispute_id, timeout=180)
+            self.summary.dispute = {
+                "dispute_id": dispute_id,
+                "task_id": task_id,
+                "worker": worker,
+                "verdict": outcome.verdict,
+                "slashed_planck": outcome.slashed,
+                "rewarded": list(outcome.rewarded),
+            }
+            self.check("the cheater is slashed", outcome.verdict == "WorkerAtFault")
+        info = self.chain.tasks.worker(faulty)
+        self.check("the cheater is banned", info is not None and info.banned_until is not None)
+        honest = next(iter(majority.agreeing), None)
+        if honest is not None:
+            await requester.accept(task_id, honest)
+            task = self.chain.tasks.task(task_id)
+            self.check(
+                "the majority result is accepted", task is not None and task.status == "Completed"
+            )
+
+    async def _jobs(self, requester: Any) -> None:
+        from .requester import Job
+
+        photos = _photos()
+        self.check(f"{len(photos)} real photographs found (>= 5)", len(photos) >= 5)
+        out = self.run_dir / "resized"
+        out.mkdir(parents=True, exist_ok=True)
+        width, height = self.config.resize
+        resize_jobs = [
+            Job(
+                "resize_stb",  # C on stb (worker/jobs/resize_stb); same fit as "resize"
+                p.read_bytes(),
+                (str(width), str(height)),
+                {"verify": "majority", "redundancy": 3},
+            )
+            for p in photos
+        ]
+        sha256_module = load_job("sha256sum")
+        for photo in photos:
+            requester.add_known_answer(sha256_module, (), photo.read_bytes(), _sha256_line(photo))
+        hash_jobs = [Job("sha256sum", p.read_bytes(), (), {"verify": "spot"}) for p in photos]
+        outcomes = await requester.submit_batch(resize_jobs + hash_jobs)
+        resized = 0
+        for photo, outcome in zip(photos, outcomes[: len(photos)], strict=True):
+            if outcome.output is not None and outcome.verification.status == "verified":
+                (out / f"{photo.stem}-{width}x{height}.png").write_bytes(outcome.output)
+                resized += 1
+        self.check("photos resized by a majority of 3", resized == len(photos))
+        hashed = sum(
+            1
+            for photo, o in zip(photos, outcomes[len(photos) :], strict=True)
+            if o.output is not None and o.output.decode().split()[0] == _sha256(photo)
+        )
+        self.check("SHA-256 of real files verified", hashed == len(photos))
+        prime = await requester.submit(
+            "prime_count", b"", args=(str(self.config.prime_n),), verify="proof", proof="billing"
+        )
+        self.check(
+            "prime count verified with a Groth16 proof", prime.verification.status == "verified"
+        )
+        self.summary.outputs = {
+            "resized_dir": str(out),
+            "photos": [p.name for p in photos],
+            "prime_count": prime.output.decode().strip() if prime.output else None,
+        }
+
+    def _checkpoint(self) -> None:
+        from ccnet.storage import (
+            ArweaveGateway,
+            ArweaveWallet,
+            Checkpoint,
+            CheckpointStore,
+            LocalCache,
+        )
+
+        assert self.chain is not None
+        state = json.dumps(
+            {"run": self.run_id, "tasks": self.summary.tasks, "outputs": self.summary.outputs},
+            sort_keys=True,
+        ).encode()
+        gateway = ArweaveGateway(self.gateway_url, dev=True)
+        wallet = ArweaveWallet.load_or_create(self.run_dir / "arweave-wallet.json")
+        gateway.mint(wallet.address, 10**15)
+        cache = LocalCache(self.run_dir / "checkpoint-cache", max_bytes=64 * 1024 * 1024)
+        store = CheckpointStore(self.chain, self.requester_key, gateway, wallet, cache)
+        saved = store.save(Checkpoint(state, {"Job": "ccnet-demo"}))
+        restored = store.restore()
+        digest = hashlib.blake2b(restored, digest_size=32).digest()
+        self.summary.checkpoint = {
+            "tx_id": saved.tx_id,
+            "state_hash": "0x" + saved.state_hash.hex(),
+            "size": saved.size,
+            "restored_hash": "0x" + digest.hex(),
+        }
+        self.check("checkpoint restored with the same hash", restored == state)
+
+    def _record_stats(self, requester: Any, stats: Any, closed: int) -> None:
+        self.summary.tasks.update(
+            run=stats.tasks_run, verified=stats.tasks_verified, rejected=stats.tasks_rejected
+        )
+        self.summary.channels = {
+            "offchain_updates": stats.offchain_updates,
+            "channel_extrinsics": stats.channel_extrinsics,
+            "channels": closed,
+        }
+        self.check("two extrinsics per channel", stats.channel_extrinsics == 2 * closed)
+        for w in self.workers:
+            ws = stats.workers.get(w.address)
+            score = stats.scores.get(w.address)
+            self.summary.workers.append(
+                {
+                    "name": w.name,
+                    "address": w.address,
+                    "faulty": w is self.workers[-1],
+                    "jobs": getattr(ws, "jobs", 0),
+                    "fuel": getattr(ws, "fuel", 0),
+                    "cost_planck": getattr(ws, "cost", 0),
+                    "score": round(score.total, 3) if score is not None else None,
+                    "tier": str(stats.tiers.get(w.address, "")),
+                    "excluded": w.address in stats.excluded,
+                }
+            )
+
+    # -- balances --------------------------------------------------------------------------
+
+    def accounts(self) -> list[tuple[str, str]]:
+        return [("requester", self.requester_key.ss58_address)] + [
+            (w.name, Keys.from_uri(w.uri).ss58_address) for w in self._planned_workers()
+        ]
+
+    def _planned_workers(self) -> list[WorkerProcess]:
+        return self.workers
+
+    def snapshot(self, addresses: list[str]) -> dict[str, int]:
+        assert self.chain is not None
+        totals = {}
+        for address in addresses:
+            account = self.chain.query("System", "Account", [address]) or {}
+            data = account.get("data", {}) if isinstance(account, dict) else {}
+            totals[address] = int(data.get("free", 0)) + int(data.get("reserved", 0))
+        return totals
+
+    def fees_since(self, block: int, addresses: set[str]) -> tuple[dict[str, int], int]:
+        """Fees each of *addresses* paid in blocks after *block*, and planck burnt by
+        slashes without a beneficiary."""
+        assert self.chain is not None
+        fees = dict.fromkeys(addresses, 0)
+        burnt = 0
+        for number in range(block + 1, self.chain.block_number() + 1):
+            for event in self.chain.events_at(self.chain.block_hash(number)):
+                if (event.pallet, event.name) == ("TransactionPayment", "TransactionFeePaid"):
+                    who = event.attributes.get("who")
+                    if who in fees:
+                        fees[who] += int(event.attributes.get("actual_fee", 0))
+                elif (event.pallet, event.name) == ("Credits", "Slashed"):
+                    if event.attributes.get("beneficiary") is None:
+                        burnt += int(event.attributes.get("amount", 0))
+        return fees, burnt
+
+    # -- teardown ----------------------------------------------------------------------------
+
+    def retire_workers(self) -> None:
+        """Deregister the run's workers, so a reused chain does not pick them as
+        verifiers in later runs (their stake stays; it is the demo's money)."""
+        if self.chain is None or self.retired:
+            return
+        self.retired = True
+        for w in self.workers:
+            with contextlib.suppress(CcnetError):
+                self.chain.tasks.deregister_worker(Keys.from_uri(w.uri))
+
+    def shutdown(self) -> None:
+        for w in self.workers:
+            w.stop()
+        self.check(
+            "no worker process left behind",
+            all(w.proc.poll() is not None and not group_alive(w.proc.pid) for w in self.workers),
+        )
+        if not self.config.keep_running:
+            self.retire_workers()
+            if self.chain is not None:
+                self.chain.close()
+            if self.started_gateway and self.gateway is not None:
+                self.gateway.stop()
+            if self.started_chain:
+                self.devchain.stop()
+        elif self.chain is not None:
+            self.chain.close()
+
+
+def _photos() -> list[Path]:
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise DemoError(
+            "scikit-image is not installed: it ships the demo's photographs "
+            "(pip install 'compute-currency[demo]', or run scripts/setup.sh)"
+        )
+    data = Path(list(spec.submodule_search_locations)[0]) / "data"
+    return [data / name for name in PHOTOS if (data / name).is_file()]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _sha256_line(path: Path) -> bytes:
+    """What the ``sha256sum`` job prints for stdin *path*."""
+    return f"{_sha256(path)}\n".encode()
+
+
+def run_demo(config: DemoConfig, reporter: Reporter) -> DemoSummary:
+    """Run the demo; the summary's ``ok`` says whether every check passed.
+
+    Raises :class:`DemoError` (or the SDK's errors) when a step cannot go on; every
+    process it started is stopped either way (unless ``keep_running``).
+    """
+    demo = _Demo(config, reporter)
+    stop_signal: Callable[[int, Any], None] = lambda signum, _frame: (_ for _ in ()).throw(  # noqa: E731
+        KeyboardInterrupt(f"signal {signum}")
+    )
+    previous = signal.signal(signal.SIGTERM, stop_signal)
+    started = time.monotonic()
+    try:
+        with demo._phase("network", "dev chain and Arweave gateway"):
+            demo.start_network()
+        assert demo.chain is not None
+        first_block = demo.chain.block_number()
+        addresses = [demo.requester_key.ss58_address]
+        before = demo.snapshot(addresses)
+        with demo._phase("workers", "three worker daemons: stake, register, announce"):
+            demo.start_workers()
+        worker_addresses = [w.address for w in demo.workers]
+        before.update(dict.fromkeys(worker_addresses, 0))  # funded during the run
+        asyncio.run(demo.market())
+        demo.retire_workers()
+        after = demo.snapshot(addresses + worker_addresses)
+        fees, burnt = demo.fees_since(first_block, set(after))
+        _balances(demo, before, after, fees, burnt)
+    finally:
+        try:
+            demo.shutdown()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            demo.summary.phases["total"] = time.monotonic() - started
+            _prune_runs(demo.root / config.state_dir, keep=demo.run_dir)
+    return demo.summary
+
+
+def _balances(
+    demo: _Demo, before: dict[str, int], after: dict[str, int], fees: dict[str, int], burnt: int
+) -> None:
+    names = {demo.requester_key.ss58_address: "requester"}
+    names.update({w.address: w.name for w in demo.workers})
+    # The workers' funding came from the requester: count it from zero on both sides,
+    # so the sum over the accounts involved is exact.
+    rows: list[dict[str, Any]] = []
+    change = paid = 0
+    for address, end in after.items():
+        start = before.get(address, 0)
+        rows.append(
+            {
+                "account": names.get(address, address),
+                "address": address,
+                "start_planck": start,
+                "end_planck": end,
+                "change_planck": end - start,
+                "fees_planck": fees.get(address, 0),
+            }
+        )
+        change += end - start
+        paid += fees.get(address, 0)
+    demo.summary.balances = rows
+    demo.summary.reconciliation = {
+        "sum_of_changes_planck": change,
+        "fees_planck": paid,
+        "slashes_burnt_planck": burnt,
+        "residual_planck": change + paid + burnt,
+    }
+    demo.check("balances reconcile to the planck", change + paid + burnt == 0)
+
+
+def _prune_runs(state: Path, *, keep: Path) -> None:
+    """Remove older run folders (the demo keeps the latest one to look at)."""
+    if not state.is_dir():
+        return
+    for run in state.glob("run-*"):
+        if run != keep and run.is_dir():
+            shutil.rmtree(run, ignore_errors=True)

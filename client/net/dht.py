@@ -1,0 +1,511 @@
+"""Capability discovery over a Kademlia DHT (the ``kademlia`` package, UDP).
+
+Kademlia as in Maymounkov and Mazières (IPTPS 2002); the DHT wire format, the values and
+the merge rules are ``docs/protocol.md``, section 4. Three layers:
+
+- :class:`RecordStorage`, the storage of every ccnet DHT node: it stores a *list* of
+  records per key and **merges** each store into it (kademlia's own storage overwrites
+  a key, which would let workers with the same capability evict each other). It keeps
+  only records that verify, are fresh and hash to the key they are stored under, one
+  per (worker, task type), newest first, within :data:`MAX_VALUE_BYTES` (the value must
+  fit one rpcudp datagram: 8 KiB). A value is the JSON of
+  :func:`ccnet.client.net.records.encode_records`.
+- :class:`DhtNode`: a kademlia ``Server`` on 127.0.0.1 with that storage. ``get`` asks
+  the *k* nodes closest to the key and **unions** their lists (kademlia's ``get``
+  returns one node's value), and re-verifies every record, so a lying node can hide
+  records but never inject, alter or revive one.
+- :class:`CapabilityDirectory`: ``announce`` signs a :class:`CapabilityRecord` and
+  stores it, then re-signs and re-stores it every 5 minutes; ``find`` looks up the keys
+  of a query (see :class:`ccnet.client.net.records.CapabilityKeying`) and returns matching
+  fresh records, cheapest first.
+
+Background work runs through :func:`ccnet.client.net.background.create_task_with_logging`;
+``close`` cancels it, fails outstanding RPCs and closes the UDP socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import Any
+
+from kademlia.crawling import NodeSpiderCrawl  # type: ignore[import-untyped]
+from kademlia.network import Server  # type: ignore[import-untyped]
+from kademlia.node import Node  # type: ignore[import-untyped]
+from kademlia.protocol import KademliaProtocol  # type: ignore[import-untyped]
+from kademlia.storage import IStorage  # type: ignore[import-untyped]
+from substrateinterface import Keypair
+from umsgpack import unpackb  # type: ignore[import-untyped]
+
+from ..clock import now_ms
+from .background import cancel_and_wait, create_task_with_logging
+from .exceptions import DhtError
+from .records import (
+    DEFAULT_KEYING,
+    REANNOUNCE_INTERVAL_S,
+    RECORD_TTL_MS,
+    Capability,
+    CapabilityKeying,
+    CapabilityRecord,
+    decode_records,
+    encode_records,
+    merge_records,
+)
+
+__all__ = ["MAX_VALUE_BYTES", "CapabilityDirectory", "DhtNode", "RecordStorage"]
+
+logger = logging.getLogger(__name__)
+
+MAX_VALUE_BYTES = 7680
+"""Largest stored value (bytes of JSON): an rpcudp request must stay under 8192 bytes."""
+RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+"""UDP receive buffer a node asks for, bytes (the kernel caps it at net.core.rmem_max).
+``CapabilityDirectory.find`` runs up to 16 lookups at once and their replies (values up
+to :data:`MAX_VALUE_BYTES`, from k nodes per key) arrive together: Linux's default
+buffer (208 KiB) overflowed and dropped them, losing records and waiting for RPC
+timeouts (benches/bench_worker_targets.py, 200 nodes)."""
+
+Clock = Callable[[], int]
+"""A clock returning unix milliseconds."""
+
+
+class RecordStorage(IStorage):
+    """Kademlia storage of verified capability records, merged per key (see module doc).
+
+    *clock* gives unix ms (records' age); *ttl_ms* is the staleness limit.
+    ``rejected`` counts records refused on store (bad signature, stale, wrong key,
+    malformed).
+    """
+
+    def __init__(
+        self,
+        keying: CapabilityKeying = DEFAULT_KEYING,
+        *,
+        clock: Clock = now_ms,
+        ttl_ms: int = RECORD_TTL_MS,
+        max_value_bytes: int = MAX_VALUE_BYTES,
+    ) -> None:
+        self.keying = keying
+        self.clock = clock
+        self.ttl_ms = ttl_ms
+        self.max_value_bytes = max_value_bytes
+        self.rejected = 0
+        self._data: dict[bytes, tuple[float, list[CapabilityRecord]]] = {}
+
+    def store(self, key: bytes, value: object) -> bool:
+        """Merge the valid records of *value* into *key*; whether any was accepted."""
+        if not isinstance(key, bytes):
+            return False
+        now = self.clock()
+        records, malformed = decode_records(value)
+        accepted = [
+            r
+            for r in records
+            if r.is_valid(now=now, ttl_ms=self.ttl_ms)
+            and self.keying.announce_key(r.capability) == key
+        ]
+        self.rejected += malformed + len(records) - len(accepted)
+        if not accepted:
+            return False
+        merged = merge_records([*self._fresh(key, now), *accepted])
+        self._data[key] = (time.monotonic(), self._fit(merged))
+        return True
+
+    def records(self, key: bytes) -> list[CapabilityRecord]:
+        """The fresh records stored under *key*, newest first."""
+        return self._fresh(key, self.clock())
+
+    def _fresh(self, key: bytes, now: int) -> list[CapabilityRecord]:
+        entry = self._data.get(key)
+        if entry is None:
+            return []
+        fresh = [r for r in entry[1] if now - r.timestamp_ms <= self.ttl_ms]
+        if not fresh:
+            del self._data[key]
+        elif len(fresh) != len(entry[1]):
+            self._data[key] = (entry[0], fresh)
+        return fresh
+
+    def _fit(self, records: list[CapabilityRecord]) -> list[CapabilityRecord]:
+        kept: list[CapabilityRecord] = []
+        for record in records:
+            if len(encode_records([*kept, record])) > self.max_value_bytes:
+                break
+            kept.append(record)
+        return kept
+
+    # kademlia's IStorage interface
+    def __setitem__(self, key: bytes, value: object) -> None:
+        self.store(key, value)
+
+    def __getitem__(self, key: bytes) -> str:
+        records = self.records(key)
+        if not records:
+            raise KeyError(key)
+        return encode_records(records)
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        """The value of *key* (JSON text) or *default* when it has no fresh record."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def iter_older_than(self, seconds_old: float) -> list[tuple[bytes, str]]:
+        """(key, value) of the keys last stored more than *seconds_old* seconds ago."""
+        limit = time.monotonic() - seconds_old
+        return [(k, v) for k, v in self if self._data[k][0] <= limit]
+
+    def __iter__(self) -> Iterator[tuple[bytes, str]]:
+        items = []
+        for key in list(self._data):
+            value = self.get(key)
+            if value is not None:
+                items.append((key, value))
+        return iter(items)
+
+
+class _Protocol(KademliaProtocol):
+    """kademlia's protocol with tracked tasks, inline request handling, a store RPC that
+    answers whether anything was stored, and a clean :meth:`shutdown`."""
+
+    def __init__(self, source_node: Any, storage: RecordStorage, ksize: int, wait_timeout: float):
+        super().__init__(source_node, storage, ksize)
+        self._wait_timeout = wait_timeout
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        create_task_with_logging(self._handle_datagram(data, addr), tasks=self.tasks)
+
+    async def _handle_datagram(self, datagram: bytes, address: tuple[str, int]) -> None:
+        try:
+            await self._solve_datagram(datagram, address)
+        except Exception as err:  # a malformed datagram from anyone on the network
+            logger.debug("ignoring a bad datagram from %s: %s", address, err)
+
+    def _spawn(self, coro: Any) -> None:
+        create_task_with_logging(coro, tasks=self.tasks)
+
+    async def _solve_datagram(self, datagram: bytes, address: tuple[str, int]) -> None:
+        # rpcudp's version, with the request handled in this (tracked) task
+        if len(datagram) < 22:
+            return
+        msg_id, data = datagram[1:21], unpackb(datagram[21:])
+        if datagram[:1] == b"\x00":
+            await self._accept_request(msg_id, data, address)
+        elif datagram[:1] == b"\x01":
+            self._accept_response(msg_id, data, address)
+
+    def rpc_store(self, sender: tuple[str, int], nodeid: bytes, key: bytes, value: object) -> bool:
+        self.welcome_if_new(Node(nodeid, sender[0], sender[1]))
+        return bool(self.storage.store(key, value))
+
+    def welcome_if_new(self, node: Any) -> None:
+        # kademlia's version (paper, section 2.5) with tracked tasks; storage keys are digests
+        if not self.router.is_new_node(node):
+            return
+        for key, value in self.storage:
+            keynode = Node(key)
+            neighbors = self.router.find_neighbors(keynode)
+            if neighbors:
+                new_node_close = node.distance_to(keynode) < neighbors[-1].distance_to(keynode)
+                this_closest = self.source_node.distance_to(keynode) < neighbors[0].distance_to(
+                    keynode
+                )
+            if not neighbors or (new_node_close and this_closest):
+                self._spawn(self.call_store(node, key, value))
+        self.router.add_contact(node)
+
+    async def shutdown(self) -> None:
+        """Fail every outstanding RPC (as a timeout would) and stop tracked tasks."""
+        for future, timeout in list(self._outstanding.values()):
+            timeout.cancel()
+            if not future.done():
+                future.set_result((False, None))
+        self._outstanding.clear()
+        await asyncio.sleep(0)
+        await cancel_and_wait(list(self.tasks))
+
+
+class _Server(Server):
+    def __init__(self, storage: RecordStorage, ksize: int, alpha: int, rpc_timeout: float):
+        super().__init__(ksize=ksize, alpha=alpha, storage=storage)
+        self.rpc_timeout = rpc_timeout
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def _create_protocol(self) -> _Protocol:
+        return _Protocol(self.node, self.storage, self.ksize, self.rpc_timeout)
+
+    def refresh_table(self, interval: float = 3600) -> None:
+        create_task_with_logging(self._refresh_table(), name="dht-refresh", tasks=self.tasks)
+        loop = asyncio.get_running_loop()
+        self.refresh_loop = loop.call_later(interval, self.refresh_table, interval)
+
+
+class DhtNode:
+    """One DHT node: kademlia over UDP with a :class:`RecordStorage`.
+
+    Use ``async with DhtNode() as node: await node.start(...)`` or call :meth:`close`.
+    *ksize* and *alpha* are Kademlia's k and alpha; *rpc_timeout* (s) bounds each UDP
+    RPC; *clock* gives unix ms for record ages.
+    """
+
+    def __init__(
+        self,
+        *,
+        keying: CapabilityKeying = DEFAULT_KEYING,
+        ksize: int = 20,
+        alpha: int = 3,
+        rpc_timeout: float = 5.0,
+        clock: Clock = now_ms,
+    ) -> None:
+        self.keying = keying
+        self.clock = clock
+        self.storage = RecordStorage(keying, clock=clock)
+        self._server = _Server(self.storage, ksize, alpha, rpc_timeout)
+        self._address: tuple[str, int] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, UDP port) this node listens on. Raises DhtError before :meth:`start`."""
+        if self._address is None:
+            raise DhtError("the DHT node is not started")
+        return self._address
+
+    @property
+    def node_id(self) -> bytes:
+        """This node's 160-bit Kademlia id."""
+        return bytes(self._server.node.id)
+
+    @property
+    def known_peers(self) -> int:
+        """Number of nodes in the routing table."""
+        if self._server.protocol is None:
+            return 0
+        return len(self._server.protocol.router.find_neighbors(self._server.node, k=10**6))
+
+    async def start(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        bootstrap: Sequence[tuple[str, int]] = (),
+    ) -> None:
+        """Listen on UDP *host*:*port* (0: any free port), then join via *bootstrap*.
+
+        Raises :class:`DhtError` when the socket cannot be bound, or bootstrap nodes were
+        given and none answered.
+        """
+        try:
+            await self._server.listen(port, interface=host)
+        except OSError as err:
+            raise DhtError(f"cannot listen on udp {host}:{port}: {err}") from err
+        sockname = self._server.transport.get_extra_info("sockname")
+        self._address = (str(sockname[0]), int(sockname[1]))
+        sock = self._server.transport.get_extra_info("socket")
+        if sock is not None:
+            try:  # best effort: a smaller buffer only risks drops under bursts
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+            except OSError as err:
+                logger.debug("cannot widen the DHT receive buffer: %s", err)
+        if bootstrap:
+            await self.bootstrap(bootstrap)
+
+    async def bootstrap(self, addresses: Sequence[tuple[str, int]]) -> int:
+        """Contact *addresses* (IP, port) and fill the routing table; returns the number
+        of nodes known. Raises :class:`DhtError` if none of them answered."""
+        found = await self._server.bootstrap([tuple(a) for a in addresses])
+        if not found and not self.known_peers:
+            raise DhtError(f"no DHT bootstrap node answered: {list(addresses)}")
+        return self.known_peers
+
+    def _protocol(self) -> _Protocol:
+        if self._server.protocol is None:
+            raise DhtError("the DHT node is not started")
+        return self._server.protocol  # type: ignore[no-any-return]
+
+    async def _closest(self, key: bytes) -> list[Any]:
+        protocol = self._protocol()
+        target = Node(key)
+        nearest = protocol.router.find_neighbors(target, self._server.alpha)
+        if not nearest:
+            return []
+        crawl = NodeSpiderCrawl(protocol, target, nearest, self._server.ksize, self._server.alpha)
+        return list(await crawl.find())
+
+    async def put(self, key: bytes, records: Sequence[CapabilityRecord]) -> int:
+        """Store *records* under the 20-byte *key* on the k closest nodes (and here, when
+        this node is one of them or knows no other). Returns how many nodes accepted."""
+        protocol = self._protocol()
+        value = encode_records(records)
+        nodes = await self._closest(key)
+        target = Node(key)
+        accepted = 0
+        if not nodes or self._server.node.distance_to(target) < max(
+            n.distance_to(target) for n in nodes
+        ):
+            accepted += self.storage.store(key, value)
+        results = await asyncio.gather(*(protocol.call_store(n, key, value) for n in nodes))
+        accepted += sum(1 for ok, stored in results if ok and stored is True)
+        return accepted
+
+    async def get(self, key: bytes) -> list[CapabilityRecord]:
+        """The valid, fresh records under *key* held here and by the k closest nodes,
+        merged (one per worker and task type), newest first. Records that do not verify,
+        are stale or belong to another key are dropped."""
+        protocol = self._protocol()
+        target = Node(key)
+        values: list[object] = [self.storage.get(key)]
+        nodes = await self._closest(key)
+        responses = await asyncio.gather(*(protocol.call_find_value(n, target) for n in nodes))
+        for ok, response in responses:
+            if ok and isinstance(response, dict) and "value" in response:
+                values.append(response["value"])
+        now = self.clock()
+        found = []
+        for value in values:
+            records, _ = decode_records(value)
+            found += [
+                r
+                for r in records
+                if self.keying.announce_key(r.capability) == key and r.is_valid(now=now)
+            ]
+        return merge_records(found)
+
+    async def close(self) -> None:
+        """Stop background work, fail outstanding RPCs and close the UDP socket."""
+        server = self._server
+        if server.refresh_loop is not None:
+            server.refresh_loop.cancel()
+        await cancel_and_wait(list(server.tasks))
+        if server.protocol is not None:
+            await server.protocol.shutdown()
+        server.stop()
+        self._address = None
+
+    async def __aenter__(self) -> DhtNode:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _price_order(record: CapabilityRecord) -> tuple[int, int, int, str]:
+    return (
+        record.max_price_planck_per_fuel,
+        -record.min_speed,
+        -record.timestamp_ms,
+        record.worker,
+    )
+
+
+class CapabilityDirectory:
+    """Announce this worker's capabilities and find other workers' (see module doc).
+
+    *keypair* (the worker's on-chain sr25519 key) is needed only to announce.
+    *reannounce_interval* is in seconds (default 300).
+    """
+
+    def __init__(
+        self,
+        node: DhtNode,
+        keypair: Keypair | None = None,
+        *,
+        reannounce_interval: float = REANNOUNCE_INTERVAL_S,
+    ) -> None:
+        self.node = node
+        self.keypair = keypair
+        self.reannounce_interval = reannounce_interval
+        self._loops: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def announced(self) -> list[str]:
+        """Task types being re-announced."""
+        return sorted(self._loops)
+
+    async def publish(self, record: CapabilityRecord) -> int:
+        """Store an already signed *record* under its key once; returns how many nodes
+        accepted it (0: none did, e.g. it is invalid)."""
+        return await self.node.put(self.node.keying.announce_key(record.capability), [record])
+
+    async def _announce_once(self, capability: Capability, endpoint: str) -> CapabilityRecord:
+        if self.keypair is None:
+            raise DhtError("announcing needs the worker's keypair")
+        record = CapabilityRecord.create(
+            self.keypair, capability, endpoint, timestamp_ms=self.node.clock()
+        )
+        if not await self.publish(record):
+            raise DhtError(f"no DHT node accepted the record for {capability.task_type}")
+        return record
+
+    async def announce(self, capability: Capability, endpoint: str) -> CapabilityRecord:
+        """Sign and store a record of *capability* at signaling *endpoint* now, then
+        every ``reannounce_interval`` seconds with a fresh timestamp (replacing an
+        earlier announcement of the same task type). Returns the first record.
+
+        Raises :class:`DhtError` without a keypair or when no node accepted the record;
+        later re-announcement failures are logged and retried at the next interval.
+        """
+        record = await self._announce_once(capability, endpoint)
+        await self.withdraw(capability.task_type)
+        self._loops[capability.task_type] = create_task_with_logging(
+            self._reannounce(capability, endpoint),
+            name=f"dht-announce-{capability.task_type}",
+            tasks=self._tasks,
+        )
+        return record
+
+    async def _reannounce(self, capability: Capability, endpoint: str) -> None:
+        while True:
+            await asyncio.sleep(self.reannounce_interval)
+            try:
+                await self._announce_once(capability, endpoint)
+            except Exception as err:  # keep announcing through a DHT hiccup
+                logger.warning("re-announcing %s failed: %s", capability.task_type, err)
+
+    async def withdraw(self, task_type: str) -> None:
+        """Stop re-announcing *task_type* (stored records lapse within 10 minutes)."""
+        loop = self._loops.pop(task_type, None)
+        if loop is not None:
+            await cancel_and_wait([loop])
+
+    async def find(
+        self, task_type: str, *, min_speed: int = 0, max_price: int | None = None
+    ) -> list[CapabilityRecord]:
+        """Workers announcing *task_type* at >= *min_speed* fuel/s and <= *max_price*
+        planck/fuel (None: any), from verified records at most 10 minutes old; one per
+        worker, cheapest first, then fastest."""
+        keys = self.node.keying.lookup_keys(task_type, min_speed=min_speed, max_price=max_price)
+        found = await asyncio.gather(*(self.node.get(key) for key in keys))
+        matching = [
+            r
+            for r in merge_records(r for records in found for r in records)
+            if r.capability.satisfies(min_speed=min_speed, max_price=max_price)
+        ]
+        return sorted(matching, key=_price_order)
+
+    async def close(self) -> None:
+        """Stop every re-announcement (the node stays open: close it separately)."""
+        self._loops.clear()
+        await cancel_and_wait(list(self._tasks))
+
+    async def __aenter__(self) -> CapabilityDirectory:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,81 @@
+"""SDP helpers for signed signaling: the DTLS fingerprint and candidate filtering.
+
+Only the facts signaling needs are read from an SDP (RFC 8866 text):
+
+- ``a=fingerprint:sha-256 AB:CD:...`` (RFC 8122): the certificate digest aiortc
+  checks the DTLS peer against. :func:`dtls_fingerprint` returns it normalised as
+  ``"sha-256 AB:CD:..."``.
+- ``a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ
+  <type> ...`` (RFC 8839): :func:`filter_candidates` keeps those whose address passes
+  :func:`ccnet.client.net.ice.is_allowed_address`.
+- ``m=application <port> UDP/DTLS/SCTP webrtc-datachannel`` (RFC 8841):
+  :func:`has_data_channel`.
+"""
+
+from __future__ import annotations
+
+from .exceptions import SignalingError
+from .ice import is_allowed_address
+
+__all__ = ["candidate_addresses", "dtls_fingerprint", "filter_candidates", "has_data_channel"]
+
+_FINGERPRINT = "a=fingerprint:"
+_CANDIDATE = "a=candidate:"
+
+
+def _lines(sdp: str) -> list[str]:
+    return sdp.replace("\r\n", "\n").split("\n")
+
+
+def dtls_fingerprint(sdp: str) -> str:
+    """The SHA-256 DTLS fingerprint of *sdp*, as ``"sha-256 AB:CD:..."`` (uppercase hex).
+
+    Raises :class:`SignalingError` when the SDP has none, or several different ones.
+    """
+    found = set()
+    for line in _lines(sdp):
+        if line.startswith(_FINGERPRINT):
+            algorithm, _, value = line[len(_FINGERPRINT) :].strip().partition(" ")
+            if algorithm.lower() == "sha-256":
+                found.add(f"sha-256 {value.strip().upper()}")
+    if not found:
+        raise SignalingError("the SDP carries no sha-256 DTLS fingerprint")
+    if len(found) > 1:
+        raise SignalingError("the SDP carries several different sha-256 DTLS fingerprints")
+    return found.pop()
+
+
+def has_data_channel(sdp: str) -> bool:
+    """Whether *sdp* has a data-channel media section (``m=application ...
+    webrtc-datachannel``, RFC 8841)."""
+    return any(
+        line.startswith("m=application ") and line.rstrip().endswith("webrtc-datachannel")
+        for line in _lines(sdp)
+    )
+
+
+def candidate_addresses(sdp: str) -> list[str]:
+    """The connection addresses of the ``a=candidate`` lines of *sdp*, in order."""
+    addresses = []
+    for line in _lines(sdp):
+        if line.startswith(_CANDIDATE):
+            fields = line[len(_CANDIDATE) :].split()
+            if len(fields) >= 6:
+                addresses.append(fields[4])
+    return addresses
+
+
+def filter_candidates(sdp: str, *, allow_lan: bool) -> str:
+    """*sdp* without the ``a=candidate`` lines whose address is neither loopback nor
+    (when *allow_lan*) LAN; malformed candidate lines are dropped too. Line endings are
+    CRLF, as SDP requires."""
+    kept = []
+    for line in _lines(sdp):
+        if line.startswith(_CANDIDATE):
+            fields = line[len(_CANDIDATE) :].split()
+            if len(fields) < 6 or not is_allowed_address(fields[4], allow_lan=allow_lan):
+                continue
+        kept.append(line)
+    while kept and kept[-1] == "":
+        kept.pop()
+    return "\r\n".join(kept) + "\r\n"

@@ -1,0 +1,65 @@
+"""The requester SDK: find workers, run jobs on them, verify the results, pay per result,
+and dispute on chain (:class:`Requester`, in :mod:`.facade`).
+
+Split by resource: :mod:`.discovery` and :mod:`.quality` (which workers, ranked how),
+:mod:`.sessions` (WebRTC sessions), :mod:`.channelbook` (payment channels),
+:mod:`.runs` (one job across its workers), :mod:`.checks` (one reply alone),
+:mod:`.verdicts` (majority and plans), :mod:`.spotchecks` (known answers),
+:mod:`.onchain` (tasks and disputes), :mod:`.outcomes` (what it returns) and
+:mod:`.exceptions`. The wire protocol it speaks is ``docs/protocol.md``.
+"""
+
+import logging
+
+from .exceptions import (
+    ChannelFundsError,
+    DisputeTimeoutError,
+    NoWorkersError,
+    OnchainTimeoutError,
+    PlanError,
+    RequesterClosedError,
+    RequesterError,
+    VerificationError,
+)
+from .facade import DEFAULT_FUEL_LIMIT, Job, Requester
+from .outcomes import (
+    Disputed,
+    DisputeOutcome,
+    Rejected,
+    RequesterStats,
+    SpotCheckReport,
+    TaskOutcome,
+    Verification,
+    Verified,
+    WorkerReport,
+    WorkerStats,
+)
+from .spotchecks import KnownJob, LocalRunner
+
+__all__ = [
+    "DEFAULT_FUEL_LIMIT",
+    "ChannelFundsError",
+    "DisputeOutcome",
+    "DisputeTimeoutError",
+    "Disputed",
+    "Job",
+    "KnownJob",
+    "LocalRunner",
+    "NoWorkersError",
+    "OnchainTimeoutError",
+    "PlanError",
+    "Rejected",
+    "Requester",
+    "RequesterClosedError",
+    "RequesterError",
+    "RequesterStats",
+    "SpotCheckReport",
+    "TaskOutcome",
+    "Verification",
+    "VerificationError",
+    "Verified",
+    "WorkerReport",
+    "WorkerStats",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

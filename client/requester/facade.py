@@ -1,0 +1,635 @@
+"""The :class:`Requester`: find workers, run jobs on them, verify, pay per result, dispute.
+
+Usage::
+
+    from ccnet.client.requester import Job, Requester
+
+    async with Requester(
+        "ws://127.0.0.1:8000", keypair,
+        dht_bootstrap=[("127.0.0.1", 7400)], state_dir="~/.ccnet/requester",
+        deposit_per_channel=10 * CC, max_price=10,
+    ) as r:
+        offers = await r.find_workers("wasm")             # DHT + chain, best first
+        outcome = await r.submit("prime_count", args=["1000000"], verify="majority")
+        outcome.output, outcome.fuel_used, outcome.cost_planck, outcome.verification
+        outcomes = await r.submit_batch([Job("sha256sum", data) for data in files])
+        receipts = await r.close_channels()               # one extrinsic per channel
+        r.stats()                                         # the summary's numbers
+
+A small facade over the parts, one module each: :mod:`.discovery` (DHT records checked
+on chain, ranked by :mod:`.quality`), :mod:`.sessions` (one WebRTC session per worker),
+:mod:`.channelbook` (payment channels and reservations), :mod:`.runs` (one job across
+its workers), :mod:`.checks` (one reply alone), :mod:`.verdicts` (the decision and the
+plan), :mod:`.spotchecks` (known answers), :mod:`.onchain` (tasks and disputes on
+chain) and :mod:`.outcomes` (what it returns).
+
+**A job** (:meth:`Requester.submit`): the module (Wasm bytes or a built-in job name,
+:data:`~ccnet.client.jobs.catalogue.BUILTIN_JOBS`), its stdin and argv tail. The plan
+(:func:`~.verdicts.plan_verification`) says how many workers run it, whether results
+must carry a proof and whether a known answer checks it; in ``"auto"`` mode the
+reputation tier of the best-ranked worker decides
+(:data:`~.quality.TIER_POLICIES`). :class:`~.runs.JobRunner` then runs it.
+
+**On chain** (disputes): :meth:`Requester.post_onchain` posts a
+:class:`~ccnet.client.jobs.jobspec.JobSpec` as a task; :meth:`Requester.onchain_results`,
+:meth:`Requester.accept`; :meth:`Requester.challenge` opens a dispute against a result
+and :meth:`Requester.wait_dispute` waits for the verdict, then updates the scores: a
+worker at fault is penalised and never asked again by this requester.
+
+Teardown (``async with`` exit, :meth:`Requester.aclose`), in dependency order: payment
+channel transports, sessions, DHT, ZK helper, channel store, chain (if owned). Channels
+stay open for the next run unless :meth:`Requester.close_channels` closed them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from substrateinterface import Keypair
+
+from ccnet.channels import ChannelParty, SqliteChannelStore
+
+from .. import Chain, Receipt
+from ..clock import now_ms
+from ..exceptions import CcnetError
+from ..jobs.catalogue import load_job
+from ..jobs.exceptions import UnknownCircuitError
+from ..jobs.heartbeat import Heartbeat, HeartbeatVerifier
+from ..jobs.jobspec import JobSpec
+from ..jobs.messages import JobRequest
+from ..jobs.proofs import check_circuit
+from ..net.dht import CapabilityDirectory, DhtNode
+from ..net.webrtc import PeerConfig
+from .channelbook import ChannelBook
+from .checks import ResultChecker
+from .discovery import Candidate, WorkerOffer, discover, rank_offers
+from .exceptions import NoWorkersError, PlanError, RequesterClosedError
+from .onchain import OnchainRequests
+from .outcomes import Disputed, DisputeOutcome, RequesterStats, RequesterTally, TaskOutcome
+from .quality import QualityTracker
+from .runs import JobRunner
+from .sessions import Connector, SessionPool, WorkerSession
+from .spotchecks import KnownAnswers, KnownJob, LocalRunner, should_spot_check
+from .verdicts import plan_verification
+
+if TYPE_CHECKING:
+    from ccnet.zk import Verifier, ZkNode, ZkPaths
+
+    from ..pallets.tasks import Assignment
+    from .verdicts import HashMajority
+
+__all__ = ["DEFAULT_FUEL_LIMIT", "FAULT_PENALTY", "Job", "Requester"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FUEL_LIMIT = 10_000_000_000
+"""Fuel limit of a job when none is given: the sandbox's default cap, fuel."""
+FAULT_PENALTY = 10
+"""Failures recorded against a worker found at fault by a dispute (on top of the
+exclusion): its reliability score drops accordingly."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of :meth:`Requester.submit_batch`: the arguments of :meth:`Requester.submit`."""
+
+    module: bytes | str
+    input: bytes = b""
+    args: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword arguments of :meth:`Requester.submit` (``verify``, ``redundancy``...)."""
+
+
+class Requester:
+    """A requester: DHT client, payment channels, worker sessions, quality scores.
+
+    *chain*: a :class:`~ccnet.client.Chain` (not closed here) or its ws:// URL (owned).
+    *keypair*: the requester's sr25519 account key (pays, signs offers and states).
+    *dht_bootstrap*: (host, UDP port) of DHT nodes to join. *state_dir*: where the
+    channel store lives (``channels.sqlite``). *deposit_per_channel*: planck locked per
+    worker channel. *max_price*: highest rate accepted, planck per fuel (None: any).
+    *min_speed*: fuel/s a worker must guarantee. *job_timeout*: seconds to wait for a
+    reply. *max_concurrency*: jobs of :meth:`submit_batch` in flight. *default_proof*:
+    circuit required in ``"auto"`` mode when the tier requires proofs.
+    *spot_checks*: extra known answers; the built-in ``prime_count`` ones are added
+    when that module is built. *local_runner*: computes missing known answers for
+    ``verify="spot"`` on this machine (:data:`~.spotchecks.LocalRunner`; the SDK has no
+    sandbox of its own). *rollover*: replace a spent channel (close it, open a new one)
+    instead of raising :class:`~.exceptions.ChannelFundsError`. *rng*: randomness of
+    the mixed-in spot checks (``secrets`` when None). *zk_paths*/*zk_node*/*zk_verifier*:
+    the ZK setup (made on first use). *peer_config*, *dht_host*, *dht_port*: network
+    settings (127.0.0.1).
+    """
+
+    def __init__(
+        self,
+        chain: Chain | str,
+        keypair: Keypair,
+        *,
+        dht_bootstrap: Sequence[tuple[str, int]],
+        state_dir: str | Path,
+        deposit_per_channel: int,
+        max_price: int | None = None,
+        min_speed: int = 0,
+        task_type: str = "wasm",
+        job_timeout: float = 120.0,
+        max_concurrency: int = 8,
+        default_fuel_limit: int = DEFAULT_FUEL_LIMIT,
+        default_proof: str | None = None,
+        spot_checks: Iterable[KnownJob] = (),
+        local_runner: LocalRunner | None = None,
+        rollover: bool = True,
+        rng: random.Random | None = None,
+        tracker: QualityTracker | None = None,
+        discovery_ttl: float = 30.0,
+        peer_config: PeerConfig | None = None,
+        dht_host: str = "127.0.0.1",
+        dht_port: int = 0,
+        zk_paths: ZkPaths | None = None,
+        zk_node: ZkNode | None = None,
+        zk_verifier: Verifier | None = None,
+    ) -> None:
+        if deposit_per_channel <= 0:
+            raise ValueError("deposit_per_channel must be a positive amount of planck")
+        self._chain_arg = chain
+        self.keypair = keypair
+        self.address = str(keypair.ss58_address)
+        self.dht_bootstrap = list(dht_bootstrap)
+        self.state_dir = Path(state_dir).expanduser()
+        self.deposit_per_channel = deposit_per_channel
+        self.max_price = max_price
+        self.min_speed = min_speed
+        self.task_type = task_type
+        self.job_timeout = job_timeout
+        self.default_fuel_limit = default_fuel_limit
+        self.default_proof = default_proof
+        self._rollover = rollover
+        self.discovery_ttl = discovery_ttl
+        self.peer_config = peer_config if peer_config is not None else PeerConfig()
+        self._dht_host, self._dht_port = dht_host, dht_port
+        self._rng = rng
+        self.tracker = tracker if tracker is not None else QualityTracker()
+        """Scores of the workers seen (Proof-of-Quality)."""
+        self.answers = KnownAnswers(spot_checks, local_runner=local_runner)
+        """Known answers (spot checks) and the module bytes known by hash."""
+        self._heartbeats = HeartbeatVerifier()
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._checker = ResultChecker(
+            default_fuel_limit=default_fuel_limit,
+            zk_paths=zk_paths,
+            zk_node=zk_node,
+            zk_verifier=zk_verifier,
+        )
+        self._tally = RequesterTally()
+        self._excluded: set[str] = set()
+        self._endpoints: dict[str, str] = {}
+        # discovery cache: (task_type, min_speed, max_price) -> (monotonic time, candidates)
+        self._found: dict[tuple[str, int, int | None], tuple[float, list[Candidate]]] = {}
+        self._find_lock = asyncio.Lock()
+        # set by start()
+        self._chain: Chain | None = None
+        self._owns_chain = False
+        self._store: SqliteChannelStore | None = None
+        self._party: ChannelParty | None = None
+        self._dht: DhtNode | None = None
+        self._directory: CapabilityDirectory | None = None
+        self._pool: SessionPool | None = None
+        self._book: ChannelBook | None = None
+        self._runner: JobRunner | None = None
+        self._onchain: OnchainRequests | None = None
+        self._started = False
+        self._closed = False
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect the chain (when given a URL), open the channel store, join the DHT.
+        Raises :class:`~ccnet.client.exceptions.ChainConnectionError`,
+        :class:`~ccnet.client.net.exceptions.DhtError`,
+        :class:`~ccnet.channels.PersistError`."""
+        if self._started:
+            return
+        self._started = True
+        try:
+            if isinstance(self._chain_arg, Chain):
+                self._chain = self._chain_arg
+            else:
+                self._chain = await asyncio.to_thread(Chain, self._chain_arg)
+                self._owns_chain = True
+            genesis = await asyncio.to_thread(lambda: self._require_chain().genesis_hash)
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._store = SqliteChannelStore(self.state_dir / "channels.sqlite")
+            party = ChannelParty(self.keypair, self._store, chain=self._chain, genesis_hash=genesis)
+            self._assemble(party)
+            self._onchain = OnchainRequests(self._chain, self.keypair)
+            self._dht = DhtNode()
+            await self._dht.start(
+                host=self._dht_host, port=self._dht_port, bootstrap=self.dht_bootstrap
+            )
+            self._directory = CapabilityDirectory(self._dht)
+            self.answers.add_builtin()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    def _assemble(self, party: ChannelParty, *, connector: Connector | None = None) -> None:
+        """Wire the payment channels, sessions and job runner around *party* (tests give
+        their own party and *connector*, the WebRTC dial)."""
+        self._party = party
+        self._pool = SessionPool(
+            self.keypair,
+            config=self.peer_config,
+            on_heartbeat=self._on_heartbeat,
+            on_open=self._on_session,
+            connector=connector,
+        )
+        self._book = ChannelBook(
+            party, self._pool, deposit_per_channel=self.deposit_per_channel, rollover=self._rollover
+        )
+        self._runner = JobRunner(
+            self._pool,
+            self._book,
+            self._checker,
+            self.answers,
+            self.tracker,
+            self._tally,
+            job_timeout=self.job_timeout,
+            rng=self._rng,
+        )
+
+    async def _on_session(self, session: WorkerSession) -> None:
+        assert self._book is not None
+        await self._book.attach(session)
+
+    async def aclose(self) -> None:
+        """Release everything, in dependency order (see the module docs). Idempotent.
+        Open channels stay open (stored in *state_dir*)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._party is not None:
+            await self._party.aclose()
+        if self._pool is not None:
+            await self._pool.close()
+        if self._directory is not None:
+            await self._directory.close()
+        if self._dht is not None:
+            await self._dht.close()
+        self._checker.close()
+        if self._store is not None:
+            self._store.close()
+        if self._owns_chain and self._chain is not None:
+            self._chain.close()
+
+    async def __aenter__(self) -> Requester:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _require_open(self) -> JobRunner:
+        if not self._started or self._closed or self._runner is None:
+            raise RequesterClosedError(
+                "the requester is not running: use `async with Requester(...)`"
+            )
+        return self._runner
+
+    def _require_chain(self) -> Chain:
+        if self._chain is None:
+            raise RequesterClosedError("the requester is not connected to a chain")
+        return self._chain
+
+    @property
+    def rollover(self) -> bool:
+        """Whether a spent channel is replaced (closed, a new one opened) rather than
+        :class:`~.exceptions.ChannelFundsError` raised."""
+        return self._rollover
+
+    @rollover.setter
+    def rollover(self, value: bool) -> None:
+        self._rollover = value
+        if self._book is not None:
+            self._book.rollover = value
+
+    @property
+    def chain(self) -> Chain:
+        """The chain connection."""
+        return self._require_chain()
+
+    @property
+    def party(self) -> ChannelParty:
+        """The payment-channel party (its ``receipts`` are the channel extrinsics)."""
+        if self._party is None:
+            raise RequesterClosedError("the requester is not started")
+        return self._party
+
+    @property
+    def dht(self) -> DhtNode:
+        """The requester's DHT node."""
+        if self._dht is None:
+            raise RequesterClosedError("the requester is not started")
+        return self._dht
+
+    @property
+    def onchain(self) -> OnchainRequests:
+        """The on-chain task and dispute calls (their ``receipts``)."""
+        if self._onchain is None:
+            raise RequesterClosedError("the requester is not started")
+        return self._onchain
+
+    # -- discovery ------------------------------------------------------------------
+
+    async def find_workers(
+        self,
+        task_type: str | None = None,
+        *,
+        min_speed: int | None = None,
+        max_price: int | None = None,
+        refresh: bool = False,
+    ) -> list[WorkerOffer]:
+        """Eligible workers for *task_type* (default ``"wasm"``) at >= *min_speed* fuel/s
+        and <= *max_price* planck/fuel (defaults: the requester's), ranked best first by
+        quality score (:func:`~.discovery.rank_offers`). Workers caught cheating are left
+        out. DHT results are cached for ``discovery_ttl`` seconds (*refresh* skips it)."""
+        self._require_open()
+        assert self._directory is not None
+        kind = task_type or self.task_type
+        speed = self.min_speed if min_speed is None else min_speed
+        price_cap = self.max_price if max_price is None else max_price
+        key = (kind, speed, price_cap)
+        async with self._find_lock:
+            cached = self._found.get(key)
+            if refresh or cached is None or time.monotonic() - cached[0] > self.discovery_ttl:
+                found = await discover(
+                    self._directory,
+                    self._require_chain(),
+                    kind,
+                    min_speed=speed,
+                    max_price=price_cap,
+                )
+                cached = (time.monotonic(), found)
+                self._found[key] = cached
+        offers = rank_offers(cached[1], self.tracker, now_ms(), excluded=self._excluded)
+        for offer in offers:
+            self._endpoints[offer.address] = offer.endpoint
+            self._tally.tiers[offer.address] = offer.tier
+        return offers
+
+    # -- jobs -------------------------------------------------------------------------
+
+    def add_known_answer(
+        self, module: bytes, args: Sequence[str], stdin: bytes, output: bytes
+    ) -> KnownJob:
+        """Remember the answer of a job: *module* is the Wasm binary (or its 32-byte
+        hash, when the binary is already known here). Used to check results of that job
+        and as a spot check to mix in."""
+        return self.answers.add(module, args, stdin, output)
+
+    async def submit(
+        self,
+        module: bytes | str,
+        input: bytes = b"",
+        *,
+        args: Sequence[str] = (),
+        redundancy: int | None = None,
+        verify: str = "auto",
+        proof: str | None = None,
+        fuel_limit: int | None = None,
+        task_id: int | None = None,
+        seed: bytes = b"",
+        timeout: float | None = None,
+        workers: Sequence[WorkerOffer] | None = None,
+    ) -> TaskOutcome:
+        """Run one job and return its verified (or rejected) outcome.
+
+        *module*: Wasm bytes or a built-in job name; *input*: stdin; *args*: argv tail.
+        *verify*: ``"auto"`` (the tier policy), ``"none"``, ``"majority"``, ``"spot"``
+        or ``"proof"`` (see :func:`~.verdicts.plan_verification`); *redundancy*:
+        workers to run it (default from the mode); *proof*: circuit results must prove
+        (:data:`~ccnet.client.jobs.proofs.JOB_CIRCUITS`); *fuel_limit*: fuel (default
+        ``default_fuel_limit``); *task_id*: the id bound into the signed results (u64;
+        give the on-chain task id to be able to dispute them; default random);
+        *seed*: ``random_get`` seed; *timeout*: seconds per reply; *workers*: offers to
+        use instead of :meth:`find_workers`.
+
+        Raises :class:`~.exceptions.NoWorkersError`, :class:`~.exceptions.PlanError`,
+        :class:`~.exceptions.ChannelFundsError` (nothing sent), and chain errors of
+        opening a channel. Wrong results are not errors: see the outcome.
+        """
+        runner = self._require_open()
+        wasm = load_job(module) if isinstance(module, str) else module
+        digest = self.answers.module(wasm)
+        args = tuple(args)
+        fuel = self.default_fuel_limit if fuel_limit is None else fuel_limit
+        job_id = secrets.randbits(63) if task_id is None else task_id
+        offers = list(workers) if workers is not None else await self.find_workers()
+        offers = [o for o in offers if o.address not in self._excluded]
+        if not offers:
+            raise NoWorkersError(self.task_type, redundancy or 1, 0)
+        policy = offers[0].policy
+        plan = plan_verification(
+            verify,
+            policy,
+            redundancy=redundancy,
+            proof=proof,
+            default_proof=self.default_proof,
+            spot_draw=verify == "auto" and should_spot_check(policy.spot_check_permille, self._rng),
+        )
+        if plan.proof is not None:
+            try:
+                check_circuit(plan.proof)
+            except UnknownCircuitError as err:
+                raise PlanError(str(err)) from None
+        if len(offers) < plan.redundancy:
+            raise NoWorkersError(self.task_type, plan.redundancy, len(offers))
+        known = await self.answers.expected(plan, wasm, digest, args, input, fuel)
+        base = JobRequest(
+            job_id=b"\0" * 16,
+            module_hash=digest,
+            input=input,
+            args=args,
+            fuel_limit=fuel,
+            seed=seed,
+            proof=plan.proof,
+            task_id=job_id,
+        )
+        return await runner.run(
+            offers[: plan.redundancy], base, wasm, plan, known_output_hash=known, timeout=timeout
+        )
+
+    @overload
+    async def submit_batch(
+        self, jobs: Iterable[Job], *, return_exceptions: Literal[False] = False
+    ) -> list[TaskOutcome]: ...
+
+    @overload
+    async def submit_batch(
+        self, jobs: Iterable[Job], *, return_exceptions: Literal[True]
+    ) -> list[TaskOutcome | BaseException]: ...
+
+    async def submit_batch(
+        self, jobs: Iterable[Job], *, return_exceptions: bool = False
+    ) -> list[TaskOutcome] | list[TaskOutcome | BaseException]:
+        """Run *jobs* concurrently, at most ``max_concurrency`` at a time; outcomes in
+        order. An error of one job is raised after all finished (or returned in its
+        place with *return_exceptions*)."""
+
+        async def one(job: Job) -> TaskOutcome:
+            async with self._semaphore:
+                return await self.submit(job.module, job.input, args=job.args, **dict(job.options))
+
+        results = await asyncio.gather(*(one(j) for j in jobs), return_exceptions=True)
+        if return_exceptions:
+            return list(results)
+        outcomes: list[TaskOutcome] = []
+        for item in results:
+            if isinstance(item, BaseException):
+                raise item
+            outcomes.append(item)
+        return outcomes
+
+    async def close_channels(self) -> list[Receipt]:
+        """Close every channel we opened, cooperatively (one round trip with the worker,
+        then one ``cooperative_close`` extrinsic each). Returns the receipts; see
+        :meth:`~.channelbook.ChannelBook.close_all`."""
+        self._require_open()
+        assert self._book is not None
+        return await self._book.close_all(self._endpoints)
+
+    # -- heartbeats -------------------------------------------------------------------
+
+    def _on_heartbeat(self, beat: Heartbeat) -> None:
+        try:
+            self._heartbeats.accept(beat)
+        except CcnetError as err:
+            logger.info("heartbeat of %s refused: %s", beat.worker, err)
+            return
+        speed = beat.metrics.speed_milli / 1000 if beat.metrics.speed_milli else None
+        self.tracker.observe_heartbeat(beat.worker, beat.timestamp_ms, speed_multiplier=speed)
+
+    # -- on chain ---------------------------------------------------------------------
+
+    async def post_onchain(
+        self,
+        spec: JobSpec,
+        *,
+        bounty: int,
+        redundancy: int = 1,
+        deadline_blocks: int = 100,
+    ) -> int:
+        """Post *spec* as an on-chain ``wasm`` task (bounty in planck); returns its id."""
+        self._require_open()
+        return await self.onchain.post(
+            spec, bounty=bounty, redundancy=redundancy, deadline_blocks=deadline_blocks
+        )
+
+    async def onchain_results(self, task_id: int) -> list[Assignment]:
+        """The claims of on-chain task *task_id* and their submitted results."""
+        self._require_open()
+        return await self.onchain.results(task_id)
+
+    async def wait_onchain_results(
+        self, task_id: int, count: int, *, timeout: float = 120.0
+    ) -> list[Assignment]:
+        """Wait for *count* submitted results of *task_id*."""
+        self._require_open()
+        return await self.onchain.wait_results(task_id, count, timeout=timeout)
+
+    async def decide_onchain(self, task_id: int) -> HashMajority:
+        """The majority over the results submitted for *task_id*."""
+        self._require_open()
+        return await self.onchain.decide(task_id)
+
+    async def accept(self, task_id: int, worker: str) -> Receipt:
+        """Accept *worker*'s on-chain result (pays the bounty to it and its agreers)."""
+        self._require_open()
+        return await self.onchain.accept(task_id, worker)
+
+    async def challenge(self, task_id: int, worker: str) -> int:
+        """Stake and open a dispute against *worker*'s on-chain result; returns the
+        dispute id. The worker is not asked again until the verdict clears it."""
+        self._require_open()
+        dispute_id = await self.onchain.challenge(task_id, worker)
+        self._excluded.add(worker)
+        return dispute_id
+
+    async def challenge_dissenters(self, outcome: TaskOutcome) -> Disputed:
+        """Challenge on chain every dissenter of *outcome* (a job run with the on-chain
+        task id as ``task_id``, whose workers also submitted their results there)."""
+        disputes = {w: await self.challenge(outcome.task_id, w) for w in outcome.dissenters}
+        return Disputed(disputes)
+
+    async def wait_dispute(
+        self, dispute_id: int, *, timeout: float = 300.0, resolve_when_due: bool = True
+    ) -> DisputeOutcome:
+        """Wait for the verdict of *dispute_id*, then update the scores: at fault, the
+        worker gets :data:`FAULT_PENALTY` failures and is never asked again; upheld, it
+        gets a success and is asked again."""
+        self._require_open()
+        outcome = await self.onchain.wait_dispute(
+            dispute_id, timeout=timeout, resolve_when_due=resolve_when_due
+        )
+        at = now_ms()
+        if outcome.verdict == "WorkerAtFault":
+            for _ in range(FAULT_PENALTY):
+                self.tracker.observe_job(outcome.worker, False, at)
+            self._excluded.add(outcome.worker)
+        else:
+            if outcome.verdict == "WorkerUpheld":
+                self.tracker.observe_job(outcome.worker, True, at)
+            self._excluded.discard(outcome.worker)
+        self._found.clear()  # the chain's reputation counters changed
+        self._tally.disputes.append(outcome)
+        return outcome
+
+    # -- stats ------------------------------------------------------------------------
+
+    @property
+    def excluded(self) -> frozenset[str]:
+        """Workers this requester no longer asks (caught cheating)."""
+        return frozenset(self._excluded)
+
+    def exclude(self, worker: str) -> None:
+        """Never ask *worker* again (e.g. a dissenter about to be challenged)."""
+        self._excluded.add(worker)
+
+    def stats(self) -> RequesterStats:
+        """The numbers of a summary (the demo's tables)."""
+        tally = self._tally
+        channel_receipts = list(self._party.receipts) if self._party is not None else []
+        other = list(self._onchain.receipts) if self._onchain is not None else []
+        at = now_ms()
+        seen = set(tally.workers) | set(self.tracker.workers())
+        return RequesterStats(
+            tasks_run=tally.tasks_run,
+            tasks_verified=tally.tasks_verified,
+            tasks_rejected=tally.tasks_rejected,
+            spot_checks=tally.spot_checks,
+            spot_checks_failed=tally.spot_checks_failed,
+            offchain_updates=self._book.updates if self._book is not None else 0,
+            channel_extrinsics=len(channel_receipts),
+            other_extrinsics=len(other),
+            fees_planck=sum(r.fee for r in channel_receipts + other),
+            workers={w: replace(s) for w, s in sorted(tally.workers.items())},
+            scores={w: self.tracker.score(w, at) for w in sorted(seen)},
+            tiers=dict(tally.tiers),
+            disputes=tuple(tally.disputes),
+            excluded=tuple(sorted(self._excluded)),
+            channels_open=len(self._party.channels) if self._party is not None else 0,
+            extra={"channel_rollovers": self._book.rollovers if self._book is not None else 0},
+        )
