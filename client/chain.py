@@ -25,6 +25,7 @@ import websocket
 from substrateinterface import Keypair, SubstrateInterface
 from substrateinterface.exceptions import SubstrateRequestException
 
+from .codec import SCALECODEC_LOCK
 from .dispatch import build_receipt
 from .events import ChainEvent, Receipt, event_from_record
 from .exceptions import (
@@ -73,25 +74,28 @@ class Chain:
     def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0) -> None:
         self.url = url
         self.timeout = timeout
-        self._lock = threading.RLock()
+        # One process-wide lock (see SCALECODEC_LOCK); waits for inclusion run on their
+        # own sockets outside it.
+        self._lock = SCALECODEC_LOCK
         self._genesis: str | None = None
         self._nonces: NonceManager | None = None
         self._pallets: dict[str, Any] = {}
         if not url.startswith(("ws://", "wss://")):
             raise ChainConnectionError(url, "the URL must start with ws:// or wss://")
-        try:
-            self._api = SubstrateInterface(
-                url=url, ss58_format=SS58_FORMAT, ws_options={"timeout": timeout}
-            )
-        except _CONNECTION_ERRORS as err:
-            raise ChainConnectionError(url, _reason(err)) from None
-        try:
-            self._api.init_runtime()
-        except (*_CONNECTION_ERRORS, SubstrateRequestException) as err:
-            self._api.close()
-            raise ChainConnectionError(
-                url, f"the node did not give its runtime: {_reason(err)}"
-            ) from None
+        with self._lock:
+            try:
+                self._api = SubstrateInterface(
+                    url=url, ss58_format=SS58_FORMAT, ws_options={"timeout": timeout}
+                )
+            except _CONNECTION_ERRORS as err:
+                raise ChainConnectionError(url, _reason(err)) from None
+            try:
+                self._api.init_runtime()
+            except (*_CONNECTION_ERRORS, SubstrateRequestException) as err:
+                self._api.close()
+                raise ChainConnectionError(
+                    url, f"the node did not give its runtime: {_reason(err)}"
+                ) from None
         logger.debug("connected to %s", url)
 
     # -- lifecycle ---------------------------------------------------------------------

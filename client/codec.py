@@ -9,6 +9,7 @@ else as ``'0x..'`` hex (:func:`as_bytes` undoes that).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -104,6 +105,14 @@ _DECIMAL = re.compile(r"0|[1-9][0-9]{0,38}")
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
 
 
+SCALECODEC_LOCK = threading.RLock()
+"""Held around every use of scalecodec in the process. scalecodec attaches the
+configuration it decodes with to its shared type classes as a class attribute
+(``decoder_class.runtime_config = self``), so two configurations used at once (two
+``SubstrateInterface`` objects, or one and :func:`encode_scale`) read each other's,
+possibly half-loaded, type registries."""
+
+
 @cache
 def _scale_config() -> RuntimeConfiguration:
     config = RuntimeConfiguration()
@@ -114,8 +123,9 @@ def _scale_config() -> RuntimeConfiguration:
 def encode_scale(type_string: str, value: Any) -> bytes:
     """SCALE of *value* as *type_string* (scalecodec type syntax, e.g.
     ``"([u8; 16], u64, H256)"``; fixed arrays and hashes given as ``'0x..'``)."""
-    obj: ScaleType = _scale_config().create_scale_object(type_string)
-    return bytes(obj.encode(value).data)
+    with SCALECODEC_LOCK:
+        obj: ScaleType = _scale_config().create_scale_object(type_string)
+        return bytes(obj.encode(value).data)
 
 
 def hexed(data: bytes) -> str:
