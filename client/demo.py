@@ -97,6 +97,9 @@ class DemoConfig:
     keep_running: bool = False
     worker_timeout: float = 90.0
     """Seconds a worker may take to start (stake, register, benchmark, announce)."""
+    fiat: bool = False
+    """Start with a card purchase and end with a worker's PayPal payout through the fiat
+    bridge (local Stripe emulator and PayPal double; :mod:`ccnet.bridge.demo`)."""
 
 
 @dataclass
@@ -113,6 +116,7 @@ class DemoSummary:
     balances: list[dict[str, Any]] = field(default_factory=list)
     reconciliation: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    fiat: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -131,6 +135,7 @@ class DemoSummary:
             "balances": self.balances,
             "reconciliation": self.reconciliation,
             "outputs": self.outputs,
+            "fiat": self.fiat,
         }
 
 
@@ -571,10 +576,12 @@ def run_demo(config: DemoConfig, reporter: Reporter) -> DemoSummary:
     )
     previous = signal.signal(signal.SIGTERM, stop_signal)
     started = time.monotonic()
+    fiat_stack = contextlib.ExitStack()
     try:
         with demo._phase("network", "dev chain and Arweave gateway"):
             demo.start_network()
         assert demo.chain is not None
+        fiat = _card_purchase(demo, fiat_stack) if config.fiat else None
         first_block = demo.chain.block_number()
         addresses = [demo.requester_key.ss58_address]
         before = demo.snapshot(addresses)
@@ -587,14 +594,47 @@ def run_demo(config: DemoConfig, reporter: Reporter) -> DemoSummary:
         after = demo.snapshot(addresses + worker_addresses)
         fees, burnt = demo.fees_since(first_block, set(after))
         _balances(demo, before, after, fees, burnt)
+        if fiat is not None:
+            _payout(demo, fiat)
     finally:
         try:
+            fiat_stack.close()
             demo.shutdown()
         finally:
             signal.signal(signal.SIGTERM, previous)
             demo.summary.phases["total"] = time.monotonic() - started
             _prune_runs(demo.root / config.state_dir, keep=demo.run_dir)
     return demo.summary
+
+
+# The fiat phases run outside the reconciled window of the market: the purchase before
+# the opening balances are read, the payout after the closing ones.
+FIAT_PURCHASE_CENTS = 20_00
+"""The card purchase of ``--fiat``: $20, the bridge's minimum."""
+FIAT_PAYOUT = 60 * CC
+"""What the first worker cashes out with ``--fiat``: $60 gross, $51 net of the 15 % fee."""
+
+
+def _card_purchase(demo: _Demo, stack: contextlib.ExitStack) -> Any:
+    from ccnet.bridge.demo import FiatBridge
+
+    with demo._phase("card purchase", "the requester buys CC by card (Stripe emulator)"):
+        fiat = stack.enter_context(
+            FiatBridge(demo.chain_url, funder=demo.requester_key, state_dir=demo.run_dir / "bridge")
+        )
+        fiat.buy(demo.requester_key.ss58_address, FIAT_PURCHASE_CENTS)
+    return fiat
+
+
+def _payout(demo: _Demo, fiat: Any) -> None:
+    assert demo.chain is not None
+    worker = demo.workers[0]
+    with demo._phase("payout", f"{worker.name} cashes out to PayPal (the PayPal double)"):
+        worker.stop()  # its key signs the transfer: no daemon extrinsic may race its nonce
+        fiat.cash_out(demo.chain, Keys.from_uri(worker.uri), FIAT_PAYOUT, "worker@example.com")
+        demo.summary.fiat = fiat.summary()
+    for name, passed in demo.summary.fiat["checks"].items():
+        demo.check(name, passed)
 
 
 def _balances(

@@ -52,6 +52,14 @@ def demo(
     state_dir: Annotated[
         Path, typer.Option(help="Where the run's files go (outputs, worker logs).")
     ] = Path(".state/demo"),
+    fiat: Annotated[
+        bool,
+        typer.Option(
+            "--fiat",
+            help="Start with a card purchase and end with a worker's PayPal payout "
+            "(local Stripe emulator and PayPal double).",
+        ),
+    ] = False,
 ) -> None:
     """Start the dev chain, Arweave gateway and three workers; run real jobs with
     verification, payment channels, a dispute and a checkpoint; print a summary."""
@@ -63,6 +71,7 @@ def demo(
         chain_port=chain_port,
         gateway_port=gateway_port,
         keep_running=keep_running,
+        fiat=fiat,
     )
     with cli.errors():
         try:
@@ -165,6 +174,32 @@ def _render(cli: CliContext, s: dict[str, Any]) -> Any:
                     ("fees", f"{r['fees_planck']:,}"),
                     ("slashes burnt", f"{r['slashes_burnt_planck']:,}"),
                     ("residual (must be 0)", f"{r['residual_planck']:,}"),
+                ],
+            )
+        )
+    fiat = s.get("fiat") or {}
+    if fiat:
+        from ccnet.bridge.rates import format_usd
+
+        bought, paid = fiat["purchase"], fiat["payout"]
+        parts.append(
+            cli.table(
+                "Fiat bridge",
+                [
+                    (
+                        "card purchase",
+                        f"{format_usd(bought['cents'])} → {format_cc(bought['planck'])}",
+                    ),
+                    (
+                        "PayPal payout",
+                        f"{format_cc(paid['planck'])} → {format_usd(paid['gross_cents'])} gross, "
+                        f"{format_usd(paid['fee_cents'])} fee, {format_usd(paid['net_cents'])} net "
+                        f"({paid['status']})",
+                    ),
+                    (
+                        "ledger, Stripe, PayPal, chain",
+                        "balanced" if fiat["reconciliation"].get("balanced") else "UNBALANCED",
+                    ),
                 ],
             )
         )

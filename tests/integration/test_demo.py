@@ -1,8 +1,9 @@
 """The main job end to end: ``ccnet demo`` as a user runs it.
 
 It starts its own dev chain and arlocal on free ports, three worker daemons, and the
-requester; the test checks the JSON summary, that every check passed, and that no
-process it started outlives it, after a normal run and after Ctrl-C.
+requester (with ``--fiat``: a card purchase first and a worker's PayPal payout last);
+the test checks the JSON summary, that every check passed, and that no process it
+started outlives it, after a normal run and after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -54,11 +55,11 @@ def _png_size(path: Path) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
-def _demo(repo_root: Path, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+def _demo(repo_root: Path, tmp_path: Path, *extra: str) -> tuple[list[str], dict[str, str]]:
     command = [
         sys.executable, "-m", "ccnet.client", "--json", "demo",
         "--chain-port", str(free_port()), "--gateway-port", str(free_port()),
-        "--state-dir", str(tmp_path / "demo"),
+        "--state-dir", str(tmp_path / "demo"), *extra,
     ]  # fmt: skip
     env = dict(os.environ)
     env.pop("CCNET_ALLOW_FAULT_INJECTION", None)  # the demo sets it for its one worker
@@ -68,7 +69,7 @@ def _demo(repo_root: Path, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
 def test_demo_passes_every_check_and_leaves_nothing_running(
     repo_root: Path, tmp_path: Path
 ) -> None:
-    command, env = _demo(repo_root, tmp_path)
+    command, env = _demo(repo_root, tmp_path, "--fiat")
     proc = subprocess.Popen(
         command, cwd=repo_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -86,6 +87,18 @@ def test_demo_passes_every_check_and_leaves_nothing_running(
     assert summary["channels"]["channel_extrinsics"] == 2 * summary["channels"]["channels"]
     assert summary["tasks"]["verified"] >= 12
     assert summary["checkpoint"]["state_hash"] == summary["checkpoint"]["restored_hash"]
+    # --fiat: $20 by card became 20 CC; 60 CC cashed out as $60 gross, $9 fee, $51 net.
+    fiat = summary["fiat"]
+    assert (fiat["purchase"]["status"], fiat["purchase"]["cents"]) == ("credited", 20_00)
+    assert fiat["purchase"]["planck"] == 20 * 10**12
+    payout = fiat["payout"]
+    assert (payout["status"], payout["gross_cents"], payout["fee_cents"], payout["net_cents"]) == (
+        "paid",
+        60_00,
+        9_00,
+        51_00,
+    )
+    assert fiat["reconciliation"]["balanced"] is True
     resized = sorted(Path(summary["outputs"]["resized_dir"]).glob("*.png"))
     assert len(resized) >= 5
     for image in resized:  # fitted into 256 x 256, aspect ratio kept
