@@ -82,14 +82,14 @@ class ResultChecker:
                 )
         fuel_limit = request.fuel_limit or self.default_fuel_limit
         if result.fuel_used > fuel_limit:
-            err = FuelClaimError(worker, result.fuel_used, fuel_limit)
+            claim = FuelClaimError(worker, result.fuel_used, fuel_limit)
             return Reply(
                 worker,
                 ReplyKind.INVALID,
                 result=result,
-                reason=str(err),
+                reason=str(claim),
                 fuel_used=result.fuel_used,
-                error=err,
+                error=claim,
             )
         try:
             result.check_output(output)
