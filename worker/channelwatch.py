@@ -132,6 +132,8 @@ class ChannelWatcher:
                 await self.poll()
             except CcnetError as err:  # the node is away: look again later
                 log.warning("channel watcher: %s", err)
+            except Exception:  # a bug must not end the watch: log it, look again
+                log.exception("channel watcher failed; looking again")
             await asyncio.sleep(self.poll_interval)
 
     async def poll(self) -> None:

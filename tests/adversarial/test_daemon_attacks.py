@@ -19,6 +19,9 @@ What each attacker tries, and what stops it:
    requester with a funded channel that never pays gets at most the configured unpaid
    jobs (here 2, of 6 asked at once), then refusals, and no more than 4 sessions
    (:mod:`ccnet.worker.admission`, the signaling endpoint's cap per key).
+   The same close made **while the daemon is down** is answered by its start-up
+   sweep; with the watcher off, an external ``ccnet watchtower run`` that the daemon
+   hands its states to (``--tower-db``) answers it instead.
 4. **A channel the worker cannot watch**: opened with the chain's shortest challenge
    period (10 blocks, below the daemon's 15 = 1 s polls x 90); the daemon refuses to
    bind it, so it serves nothing on it.
@@ -30,6 +33,10 @@ every extrinsic included (the daemon's are read from the chain's
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +49,7 @@ from ccnet.client.jobs.catalogue import load_job
 from ccnet.client.jobs.messages import JobFailed, JobResult
 from ccnet.client.jobs.results import SignedResult
 from ccnet.client.net.exceptions import SignalingError
+from ccnet.client.net.webrtc import PeerSession
 from ccnet.client.requester import FuelClaimError, Requester
 
 from .rogue_requester import RogueRequester
@@ -66,6 +74,28 @@ def worker_fees(chain: Chain, events_since: EventsSince, who: str, first_block: 
     return fees_of(
         events_since(chain, first_block, "TransactionPayment", "TransactionFeePaid"), who
     )
+
+
+async def paid_jobs(attacker: RogueRequester, session: PeerSession, cid: bytes, count: int) -> int:
+    """*count* prime_count jobs, each paid its price (1 planck per fuel); the total."""
+    prime = load_job("prime_count")
+    paid = 0
+    for n in range(1, count + 1):
+        job = attacker.job(prime, str(1000 * n), channel_id=cid, fuel=FUEL)
+        reply = (await attacker.ask(session, [job]))[job.job_id]
+        assert isinstance(reply, JobResult), reply
+        price = SignedResult.from_json(reply.result).fuel_used
+        assert 0 < price <= FUEL
+        await attacker.party.pay(cid, price, memo=f"job {n}")
+        paid += price
+    assert attacker.party.channel(cid).latest.version == count
+    return paid
+
+
+def registered(chain: Chain, cid: bytes) -> int:
+    """The version registered for closing channel *cid* (-1: not closing)."""
+    info = chain.channels.channel(cid)
+    return -1 if info is None or info.closing is None else info.closing.version
 
 
 @pytest.fixture
@@ -94,27 +124,12 @@ async def test_stale_close_after_payments_is_answered_by_the_daemon(
     before = {a: ledger.balances(a) for a in (worker.address, attacker.address)}
     session = await attacker.connect(worker.signaling_url, worker.address)
     cid = await attacker.open_channel(worker.address, DEPOSIT, session)
-    prime = load_job("prime_count")
-    paid = 0
-    for n in ("1000", "2000", "3000"):
-        job = attacker.job(prime, n, channel_id=cid, fuel=FUEL)
-        reply = (await attacker.ask(session, [job]))[job.job_id]
-        assert isinstance(reply, JobResult), reply
-        price = SignedResult.from_json(reply.result).fuel_used  # 1 planck per fuel
-        assert 0 < price <= FUEL
-        await attacker.party.pay(cid, price, memo=f"job {n}")
-        paid += price
-    assert attacker.party.channel(cid).latest.version == 3
+    paid = await paid_jobs(attacker, session, cid, 3)
     await attacker.close()  # gone, as if it never meant to come back
 
     closing = attacker.close_with_opening_state(cid, DEPOSIT)
     assert closing.expect("Channels", "ChannelClosing")["version"] == 0
-
-    def registered() -> int:
-        info = chain.channels.channel(cid)
-        return -1 if info is None or info.closing is None else info.closing.version
-
-    await wait_until(lambda: registered() == 3, "the daemon's challenge with version 3")
+    await wait_until(lambda: registered(chain, cid) == 3, "the daemon's challenge")
     (challenged,) = events_since(chain, first, "Channels", "ChannelChallenged")
     assert str(challenged.attributes["challenger"]) == worker.address
     chain.new_blocks(chain.channels.challenge_period())
@@ -126,6 +141,101 @@ async def test_stale_close_after_payments_is_answered_by_the_daemon(
     assert fees > 0  # the challenge and the settle were the daemon's
     free, held = before[worker.address]
     assert ledger.balances(worker.address) == (free - fees + paid, held)
+    free, held = before[attacker.address]
+    assert ledger.balances(attacker.address) == (free - attacker.fees - paid, held)
+
+
+async def test_stale_close_while_the_daemon_is_down_is_answered_at_its_start(
+    ccnet_chain: Chain,
+    ledger: Ledger,
+    run_worker: RunWorker,
+    rogue: Callable[[], RogueRequester],
+    wait_until: WaitUntil,
+    events_since: EventsSince,
+) -> None:
+    """Two paid jobs; the daemon stops; the attacker closes with version 0; the daemon
+    starts again within the period: its sweep registers version 2 before it serves."""
+    chain = ccnet_chain
+    worker = await run_worker()
+    attacker = rogue()
+    first = chain.block_number() + 1
+    before = {a: ledger.balances(a) for a in (worker.address, attacker.address)}
+    session = await attacker.connect(worker.signaling_url, worker.address)
+    cid = await attacker.open_channel(worker.address, DEPOSIT, session)
+    paid = await paid_jobs(attacker, session, cid, 2)
+    await attacker.close()
+    assert await worker.stop() == 0
+
+    attacker.close_with_opening_state(cid, DEPOSIT)
+    chain.new_blocks(5)  # the period (20 blocks) is not over
+    again = await run_worker(again=worker)
+    assert registered(chain, cid) == 2  # answered during the start, before "ready"
+    (challenged,) = events_since(chain, first, "Channels", "ChannelChallenged")
+    assert str(challenged.attributes["challenger"]) == worker.address
+    chain.new_blocks(chain.channels.challenge_period())
+    await wait_until(lambda: chain.channels.channel(cid) is None, "the daemon's settle")
+    (closed,) = events_since(chain, first, "Channels", "ChannelClosed")
+    assert (closed.attributes["version"], int(closed.attributes["balance_b"])) == (2, paid)
+
+    fees = worker_fees(chain, events_since, again.address, first)
+    free, held = before[worker.address]
+    assert ledger.balances(worker.address) == (free - fees + paid, held)
+    free, held = before[attacker.address]
+    assert ledger.balances(attacker.address) == (free - attacker.fees - paid, held)
+
+
+async def test_with_the_watcher_off_an_external_watchtower_answers(
+    devchain: str,
+    ccnet_chain: Chain,
+    ledger: Ledger,
+    run_worker: RunWorker,
+    rogue: Callable[[], RogueRequester],
+    wait_until: WaitUntil,
+    events_since: EventsSince,
+    tmp_path: Path,
+) -> None:
+    """``--no-watch-channels --tower-db FILE``: the daemon hands each co-signed state to
+    a ``ccnet watchtower run --settle`` process, which answers the stale close and
+    settles; the worker pays no fee at all and ends with exactly its two payments."""
+    chain = ccnet_chain
+    db = tmp_path / "tower.db"
+    worker = await run_worker("--no-watch-channels", "--tower-db", str(db))
+    tower_uri = f"//ccnet-tower-{os.urandom(6).hex()}"
+    tower_key = Keys.from_uri(tower_uri)
+    chain.transfer(Keys.from_uri("//Ferdie"), str(tower_key.ss58_address), 100 * CC)
+    command = [sys.executable, "-m", "ccnet.client", "--url", devchain, "watchtower", "run"]
+    command += ["--key", tower_uri, "--db", str(db), "--settle", "--poll-interval", "0.25"]
+    env = {**os.environ, "CCNET_CONFIG": str(tmp_path / "config.toml")}
+    env["CCNET_KEYSTORE"] = str(tmp_path / "keystore")
+    tower = await asyncio.create_subprocess_exec(
+        *command, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env
+    )
+    try:
+        assert tower.stderr is not None
+        line = await asyncio.wait_for(tower.stderr.readline(), 60)
+        assert b"watching" in line, line
+        attacker = rogue()
+        first = chain.block_number() + 1
+        before = {a: ledger.balances(a) for a in (worker.address, attacker.address)}
+        session = await attacker.connect(worker.signaling_url, worker.address)
+        cid = await attacker.open_channel(worker.address, DEPOSIT, session)
+        paid = await paid_jobs(attacker, session, cid, 2)
+        await attacker.close()
+
+        attacker.close_with_opening_state(cid, DEPOSIT)
+        await wait_until(lambda: registered(chain, cid) == 2, "the tower's challenge")
+        (challenged,) = events_since(chain, first, "Channels", "ChannelChallenged")
+        assert str(challenged.attributes["challenger"]) == str(tower_key.ss58_address)
+        chain.new_blocks(chain.channels.challenge_period())
+        await wait_until(lambda: chain.channels.channel(cid) is None, "the tower's settle")
+    finally:
+        if tower.returncode is None:
+            tower.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(tower.wait(), 60) == 0
+
+    assert worker_fees(chain, events_since, worker.address, first) == 0
+    free, held = before[worker.address]
+    assert ledger.balances(worker.address) == (free + paid, held)
     free, held = before[attacker.address]
     assert ledger.balances(attacker.address) == (free - attacker.fees - paid, held)
 
