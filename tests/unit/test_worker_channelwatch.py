@@ -126,7 +126,11 @@ async def test_the_sweep_answers_a_close_made_while_down_then_settles_after_the_
     await watch.settle_due(110)  # challenge_ends itself is still open
     assert party.settled == []
     await watch.settle_due(111)
-    assert party.settled == [OURS] and list(map(str, watch.settled)) == ["settle"] and watch.closing() == {}
+    assert (
+        party.settled == [OURS]
+        and list(map(str, watch.settled)) == ["settle"]
+        and watch.closing() == {}
+    )
 
 
 async def test_a_close_event_is_answered_and_other_channels_are_ignored() -> None:
