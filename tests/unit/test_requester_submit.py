@@ -5,6 +5,7 @@ recorded, and that nothing is sent when the channel cannot cover a job."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ class Script:
     wrong_task: bool = False
     fuel: Callable[[JobRequest], int] = lambda req: 1_000
     """The fuel the signed result claims."""
+    unsolicited: bool = False
+    """Before each answer, also send a valid result for a job nobody asked for."""
     seen: list[JobRequest] = field(default_factory=list)
 
 
@@ -81,6 +84,9 @@ async def serve(peer: FakePeer, keypair: Keypair, script: Script) -> None:
             fuel_used=script.fuel(message),
         )
         reply = JobResultMessage(message.job_id, output, result.to_json())
+        if script.unsolicited:
+            extra = JobResultMessage(os.urandom(16), output, result.to_json())
+            await peer.worker_end.send(encode(extra))
         await peer.worker_end.send(encode(reply))
 
 
@@ -420,3 +426,12 @@ async def test_jobs_in_flight_to_one_worker_stay_within_its_unpaid_limit(rig: Ri
     )
     assert all(o.verified for o in outcomes) and len(rig.party.payments) == 5
     assert len(unpaid) == 5 and max(unpaid) == 2
+
+
+async def test_a_result_nobody_asked_for_is_never_paid(rig: Rig) -> None:
+    rig.scripts[addr("Bob")].unsolicited = True
+    bob = rig.offers("Bob")
+    for _ in range(2):
+        outcome = await rig.requester.submit(MODULE, verify="none", workers=bob)
+        assert outcome.verified and outcome.cost_planck == 1_000
+    assert [amount for _, amount in rig.party.payments] == [1_000, 1_000]
