@@ -158,6 +158,14 @@ class ReadyInfo:
     rate_planck_per_fuel: int
     registration: Registration
     fault_injection: str | None
+    free_jobs: bool = False
+    """Whether it runs requests that name no payment channel."""
+    max_unpaid_jobs: int = 0
+    """Jobs of one requester it lets run or stay unpaid at once."""
+    watch_channels: bool = False
+    """Whether its embedded channel watcher runs."""
+    min_challenge_blocks: int = 0
+    """The shortest channel challenge period it accepts, blocks."""
 
     def to_json(self) -> dict[str, Any]:
         """The one-line ``ready`` record (``"event": "ready"``)."""
@@ -173,6 +181,10 @@ class ReadyInfo:
             "stake": self.registration.stake,
             "registration": self.registration.action,
             "fault_injection": self.fault_injection,
+            "free_jobs": self.free_jobs,
+            "max_unpaid_jobs": self.max_unpaid_jobs,
+            "watch_channels": self.watch_channels,
+            "min_challenge_blocks": self.min_challenge_blocks,
         }
 
 
@@ -362,6 +374,10 @@ class WorkerDaemon:
             rate_planck_per_fuel=cfg.worker.rate_planck_per_fuel,
             registration=registration,
             fault_injection=self.faults.mode,
+            free_jobs=cfg.worker.free_jobs,
+            max_unpaid_jobs=cfg.worker.max_unpaid_jobs,
+            watch_channels=self.watcher is not None,
+            min_challenge_blocks=self.min_challenge_blocks,
         )
         log.info("worker %s serving at %s", self.address, endpoint)
         return self._ready

@@ -4,7 +4,9 @@ Thin over :class:`ccnet.worker.daemon.WorkerDaemon` (see its module docs for wha
 running worker does). ``run`` prints one JSON line on stdout when it serves::
 
     {"event": "ready", "address": "5F...", "signaling_url": "http://127.0.0.1:PORT/offer",
-     "dht_host": "127.0.0.1", "dht_port": PORT, "speed_multiplier": ..., ...}
+     "dht_host": "127.0.0.1", "dht_port": PORT, "speed_multiplier": ..., ...,
+     "free_jobs": false, "max_unpaid_jobs": 4, "watch_channels": true,
+     "min_challenge_blocks": 15}
 
 and, after SIGINT or SIGTERM, stops cleanly (running jobs interrupted, sockets closed,
 the prover's Node process ended) and prints ``{"event": "stopped", ...}``. Logs go to

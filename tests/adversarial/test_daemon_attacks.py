@@ -366,6 +366,8 @@ async def test_a_channel_with_a_too_short_challenge_period_is_refused(
     (15 blocks at least) refuses to bind such a channel and runs nothing on it."""
     chain = ccnet_chain
     worker = await run_worker()
+    assert worker.ready["min_challenge_blocks"] == 15 and worker.ready["watch_channels"]
+    assert (worker.ready["free_jobs"], worker.ready["max_unpaid_jobs"]) == (False, 4)
     attacker = rogue()
     sudo = Keys.from_uri("//Alice")
     period = chain.channels.challenge_period()
