@@ -291,6 +291,10 @@ class WorkerDaemon:
             min_challenge_blocks=self.min_challenge_blocks,
             guardian=self.tower,
         )
+        if self.tower is not None:  # states made before the tower was configured too
+            for channel in self.payments.party.channels:
+                if channel.latest.co_signed:
+                    self.tower(channel.info, channel.latest)
         if cfg.watch_channels:
             self.watcher = ChannelWatcher(
                 self.payments.party, chain, poll_interval=cfg.worker.channel_poll_interval
