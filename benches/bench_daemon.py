@@ -31,6 +31,7 @@ from ccnet.client.jobs.catalogue import load_job, module_hash
 from ccnet.client.jobs.jobspec import JobSpec
 from ccnet.client.jobs.messages import JobRequest, JobResult, decode, decode_heartbeat, encode
 from ccnet.client.net.webrtc import connect
+from ccnet.worker.config import WorkerConfig
 from ccnet.worker.daemon import DaemonConfig, WorkerDaemon
 
 
@@ -52,7 +53,11 @@ async def bench(url: str, jobs: int, concurrent: int) -> list[tuple[str, str, st
     with Chain(url) as chain:
         chain.transfer(requester, str(worker.ss58_address), 100 * CC)
         config = DaemonConfig(
-            keypair=worker, url=url, state_dir=Path(tempfile.mkdtemp()), poll_interval=0.1
+            keypair=worker,
+            url=url,
+            state_dir=Path(tempfile.mkdtemp()),
+            poll_interval=0.1,
+            worker=WorkerConfig.from_env(free_jobs=True),  # unpaid round trips
         )
         rows = []
         began = time.perf_counter()

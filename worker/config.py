@@ -5,7 +5,15 @@ Two frozen dataclasses:
 - :class:`SandboxConfig`: the Wasm sandbox (30 s through epoch interruption at 10 ms
   epochs, 10 billion fuel, a memory cap; ``docs/protocol.md``, section 12).
 - :class:`WorkerConfig`: billing rate, heartbeat timing (``docs/protocol.md``, section
-  10), self-benchmark size, and the sandbox.
+  10), self-benchmark size, how the worker defends its money (paid jobs only, unpaid
+  work, sessions per key, how often its channels are watched), and the sandbox.
+
+Money defaults (the README says the same): no free jobs; at most
+4 jobs of one requester running or delivered and unpaid
+(:data:`~ccnet.worker.admission.DEFAULT_MAX_UNPAID_JOBS`); 4 sessions per requester key;
+the daemon's channel watcher looks at the chain every 1 s and accepts a channel only if
+its challenge period lasts at least 90 such looks: 90 s, i.e. 15 blocks of the runtime's
+6 s (the dev preset's period is 20 blocks, the chain's minimum 10, a live preset's 14400).
 
 Knobs, strongest first: keyword arguments, then environment variables, then the
 defaults below. The environment variable of a field is its name in upper case with
@@ -27,9 +35,11 @@ from ccnet.client.config import cache_root
 from ccnet.client.jobs.billing import DEFAULT_RATE_PLANCK_PER_FUEL
 from ccnet.client.jobs.heartbeat import HEARTBEAT_INTERVAL_MS, HEARTBEAT_JITTER
 
+from .admission import DEFAULT_MAX_UNPAID_JOBS
 from .exceptions import ConfigError
 
 __all__ = [
+    "DEFAULT_BLOCK_TIME_MS",
     "KiB",
     "MiB",
     "SandboxConfig",
@@ -38,6 +48,10 @@ __all__ = [
 
 KiB = 1024
 MiB = 1024 * KiB
+
+DEFAULT_BLOCK_TIME_MS = 6_000
+"""The runtime's block time (``MILLI_SECS_PER_BLOCK``), ms: used when the chain does not
+say (twice its ``Timestamp.MinimumPeriod``)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -125,17 +139,49 @@ class WorkerConfig:
     """Size of the self-benchmark: count the primes below this."""
     benchmark_rounds: int = 3
     """Self-benchmark runs; the fastest one counts."""
+    free_jobs: bool = False
+    """Run jobs whose request names no payment channel, for nothing (the operator opts
+    in; off: such requests get a ``payment`` failure)."""
+    max_unpaid_jobs: int = DEFAULT_MAX_UNPAID_JOBS
+    """Jobs of one requester (key) that may be running, or delivered and not paid, at
+    once; beyond, its requests get a ``payment`` failure until it pays
+    (:mod:`ccnet.worker.admission`)."""
+    max_sessions_per_key: int = 4
+    """Sessions one requester key may hold open at once (the signaling endpoint answers
+    503 beyond)."""
+    channel_poll_interval: float = 1.0
+    """Seconds between two looks of the channel watcher at the chain head."""
+    challenge_safety_factor: int = 90
+    """Looks at the chain the watcher must get within a channel's challenge period:
+    channels with a shorter period are refused (:meth:`min_challenge_blocks`)."""
 
     def __post_init__(self) -> None:
         for name in (
             "heartbeat_interval_ms",
             "benchmark_n",
             "benchmark_rounds",
+            "max_unpaid_jobs",
+            "max_sessions_per_key",
+            "challenge_safety_factor",
         ):
             _check_int(self, name, minimum=1)
         _check_int(self, "rate_planck_per_fuel", minimum=0)
         if not 0.0 <= self.heartbeat_jitter < 1.0:
             raise ConfigError("heartbeat_jitter must be in [0, 1)")
+        if not isinstance(self.free_jobs, bool):
+            raise ConfigError(f"free_jobs must be a boolean, got {self.free_jobs!r}")
+        poll = self.channel_poll_interval
+        if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 < poll <= 3600:
+            raise ConfigError(f"channel_poll_interval must be in (0, 3600] s, got {poll!r}")
+
+    def min_challenge_blocks(self, block_time_ms: int = DEFAULT_BLOCK_TIME_MS) -> int:
+        """The shortest challenge period the worker can watch reliably, blocks:
+        ``ceil(channel_poll_interval x challenge_safety_factor / block time)`` (defaults:
+        1 s x 90 = 90 s = 15 blocks of 6000 ms). *block_time_ms* must be positive."""
+        if block_time_ms <= 0:
+            raise ConfigError(f"block time must be positive, got {block_time_ms} ms")
+        window_ms = round(self.channel_poll_interval * 1000) * self.challenge_safety_factor
+        return max(1, -(-window_ms // block_time_ms))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WorkerConfig:

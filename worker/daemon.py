@@ -8,12 +8,18 @@ It registers and announces itself, serves jobs with heartbeats and payments over
 2. the sandbox, the module store and the job executor (:mod:`.executor`), then the
    self-benchmark on the reference workload (:func:`~ccnet.worker.benchmark.run_benchmark`,
    a prime count) giving the speed multiplier;
-3. the proof service (:mod:`.proofs`, one Node helper started on the first proof) and
-   the payment desk (:mod:`.payments`, ``<state dir>/channels.db``);
+3. the proof service (:mod:`.proofs`, one Node helper started on the first proof), the
+   payment desk (:mod:`.payments`, ``<state dir>/channels.db``; it refuses channels whose
+   challenge period is shorter than
+   :meth:`~ccnet.worker.config.WorkerConfig.min_challenge_blocks`) and, unless
+   ``watch_channels`` is off, the channel watcher (:mod:`.channelwatch`: sweeps for
+   closes that happened while the daemon was down, then answers stale closes with the
+   newest co-signed state and settles);
 4. the signaling endpoint and WebRTC listener (:class:`~ccnet.client.net.webrtc.PeerListener`
-   on ``127.0.0.1``) serving each requester with a
-   :class:`~ccnet.worker.jobhandler.JobSessionHandler`, and the DHT node (joined through
-   the bootstrap nodes);
+   on ``127.0.0.1``, at most ``max_sessions_per_key`` sessions per requester key) serving
+   each requester with a :class:`~ccnet.worker.jobhandler.JobSessionHandler` (paid jobs
+   only unless ``free_jobs``; at most ``max_unpaid_jobs`` unpaid jobs per requester:
+   :mod:`.admission`), and the DHT node (joined through the bootstrap nodes);
 5. stake and registration on chain with the endpoint's URL
    (:func:`~ccnet.worker.onchain.ensure_registered`);
 6. the capability announcement in the DHT (signed record, re-announced every 5
@@ -48,6 +54,7 @@ from typing import Any
 
 from substrateinterface import Keypair
 
+from ccnet.channels import TowerClient
 from ccnet.client import DEFAULT_URL, Chain
 from ccnet.client.jobs.heartbeat import HeartbeatSchedule
 from ccnet.client.jobs.jobspec import TASK_TYPE
@@ -55,8 +62,10 @@ from ccnet.client.net.dht import CapabilityDirectory, DhtNode
 from ccnet.client.net.records import REANNOUNCE_INTERVAL_S, Capability, CapabilityRecord
 from ccnet.client.net.webrtc import PeerConfig, PeerListener
 
+from .admission import WorkLedger
 from .benchmark import BenchmarkResult, run_benchmark
-from .config import WorkerConfig
+from .channelwatch import ChannelWatcher
+from .config import DEFAULT_BLOCK_TIME_MS, WorkerConfig
 from .executor import JobExecutor, ModuleStore
 from .faults import FaultInjector
 from .jobhandler import JobSessionHandler
@@ -126,6 +135,12 @@ class DaemonConfig:
     """Make Groth16 proofs when a request asks for one."""
     benchmark: bool = True
     """Run the self-benchmark at start (else the speed is unknown: 0)."""
+    watch_channels: bool = True
+    """Run the embedded channel watcher (:mod:`.channelwatch`). Turn it off only when an
+    external ``ccnet watchtower run`` guards the channels (give its file: *tower_path*)."""
+    tower_path: Path | None = None
+    """An external watchtower's SQLite file: every co-signed state is handed to it
+    (:class:`~ccnet.channels.TowerClient`)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +158,14 @@ class ReadyInfo:
     rate_planck_per_fuel: int
     registration: Registration
     fault_injection: str | None
+    free_jobs: bool = False
+    """Whether it runs requests that name no payment channel."""
+    max_unpaid_jobs: int = 0
+    """Jobs of one requester it lets run or stay unpaid at once."""
+    watch_channels: bool = False
+    """Whether its embedded channel watcher runs."""
+    min_challenge_blocks: int = 0
+    """The shortest channel challenge period it accepts, blocks."""
 
     def to_json(self) -> dict[str, Any]:
         """The one-line ``ready`` record (``"event": "ready"``)."""
@@ -158,6 +181,10 @@ class ReadyInfo:
             "stake": self.registration.stake,
             "registration": self.registration.action,
             "fault_injection": self.fault_injection,
+            "free_jobs": self.free_jobs,
+            "max_unpaid_jobs": self.max_unpaid_jobs,
+            "watch_channels": self.watch_channels,
+            "min_challenge_blocks": self.min_challenge_blocks,
         }
 
 
@@ -174,6 +201,10 @@ class WorkerDaemon:
         self.benchmark: BenchmarkResult | None = None
         self.proofs: ProofService | None = None
         self.payments: PaymentDesk | None = None
+        self.watcher: ChannelWatcher | None = None
+        self.tower: TowerClient | None = None
+        self.min_challenge_blocks = 0
+        """The shortest challenge period accepted, blocks (set at start)."""
         self.handler: JobSessionHandler | None = None
         self.listener: PeerListener | None = None
         self.dht: DhtNode | None = None
@@ -246,9 +277,34 @@ class WorkerDaemon:
 
         self.proofs = ProofService() if cfg.proofs else None
         genesis = await asyncio.to_thread(lambda: chain.genesis_hash)
+        block_ms = await asyncio.to_thread(_block_time_ms, chain)
+        self.min_challenge_blocks = cfg.worker.min_challenge_blocks(block_ms)
+        if cfg.tower_path is not None:
+            self.tower = TowerClient(cfg.tower_path)
+        elif not cfg.watch_channels:
+            log.warning("nothing watches this worker's payment channels: stale closes will win")
         self.payments = PaymentDesk(
-            self.keypair, state / "channels.db", chain=chain, genesis_hash=genesis
+            self.keypair,
+            state / "channels.db",
+            chain=chain,
+            genesis_hash=genesis,
+            min_challenge_blocks=self.min_challenge_blocks,
+            guardian=self.tower,
         )
+        if self.tower is not None:  # states made before the tower was configured too
+            for channel in self.payments.party.channels:
+                if channel.latest.co_signed:
+                    self.tower(channel.info, channel.latest)
+        if cfg.watch_channels:
+            self.watcher = ChannelWatcher(
+                self.payments.party, chain, poll_interval=cfg.worker.channel_poll_interval
+            )
+            await self.watcher.start()
+            log.info(
+                "watching payment channels every %g s (challenge periods >= %d blocks)",
+                cfg.worker.channel_poll_interval,
+                self.min_challenge_blocks,
+            )
         self.handler = JobSessionHandler(
             self.executor,
             self.keypair,
@@ -258,6 +314,8 @@ class WorkerDaemon:
             heartbeat_schedule=HeartbeatSchedule(
                 cfg.worker.heartbeat_interval_ms, cfg.worker.heartbeat_jitter
             ),
+            free_jobs=cfg.worker.free_jobs,
+            ledger=WorkLedger(cfg.worker.max_unpaid_jobs),
         )
         self.listener = PeerListener(
             self.keypair,
@@ -265,6 +323,7 @@ class WorkerDaemon:
             host=cfg.signaling_host,
             port=cfg.signaling_port,
             config=cfg.peer,
+            max_sessions_per_key=cfg.worker.max_sessions_per_key,
         )
         await self.listener.start()
         endpoint = self.listener.url
@@ -319,6 +378,10 @@ class WorkerDaemon:
             rate_planck_per_fuel=cfg.worker.rate_planck_per_fuel,
             registration=registration,
             fault_injection=self.faults.mode,
+            free_jobs=cfg.worker.free_jobs,
+            max_unpaid_jobs=cfg.worker.max_unpaid_jobs,
+            watch_channels=self.watcher is not None,
+            min_challenge_blocks=self.min_challenge_blocks,
         )
         log.info("worker %s serving at %s", self.address, endpoint)
         return self._ready
@@ -339,6 +402,7 @@ class WorkerDaemon:
             ("capability announcements", self.directory.close if self.directory else None),
             ("DHT node", self.dht.close if self.dht else None),
             ("peer listener", self.listener.close if self.listener else None),
+            ("channel watcher", self.watcher.stop if self.watcher else None),
             ("payment channels", self.payments.close if self.payments else None),
             ("job executor", self.executor.close if self.executor else None),
         ]
@@ -352,6 +416,7 @@ class WorkerDaemon:
         for name, closer in (
             ("prover", self.proofs.close if self.proofs else None),
             ("input fetcher", self.fetcher.close if self.fetcher else None),
+            ("watchtower file", self.tower.close if self.tower else None),
             ("sandbox", self.sandbox.close if self.sandbox else None),
             ("chain connection", self.chain.close if self.chain else None),
         ):
@@ -374,3 +439,13 @@ class WorkerDaemon:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _block_time_ms(chain: Chain) -> int:
+    """The chain's block time, ms: twice ``Timestamp.MinimumPeriod`` (Aura's slot), or
+    :data:`~ccnet.worker.config.DEFAULT_BLOCK_TIME_MS` when the chain does not say."""
+    try:
+        return 2 * int(chain.constant("Timestamp", "MinimumPeriod"))
+    except Exception:  # an unexpected runtime: the documented default
+        log.warning("cannot read the block time; assuming %d ms", DEFAULT_BLOCK_TIME_MS)
+        return DEFAULT_BLOCK_TIME_MS

@@ -22,6 +22,7 @@ from ccnet.client.jobs.failures import FailureCode
 
 __all__ = [
     "BenchmarkError",
+    "ChallengePeriodError",
     "ConfigError",
     "DeadlineExceededError",
     "FuelExhaustedError",
@@ -37,7 +38,9 @@ __all__ = [
     "ProofFailedError",
     "RegistrationError",
     "SandboxClosedError",
+    "UncoveredJobError",
     "UnknownModuleError",
+    "UnpaidWorkError",
     "UnsupportedRequestError",
     "WorkerBusyError",
     "WorkerError",
@@ -125,10 +128,52 @@ class ProofFailedError(WorkerError):
 
 
 class PaymentError(WorkerError):
-    """The payment channel named by a request cannot be used (unknown on chain, we are not
-    its counterparty, or the requester is not its other party)."""
+    """The job is not paid for: the request names no payment channel and this worker runs
+    no free jobs, or the channel cannot be used (unknown on chain, not funded, closing, we
+    are not its counterparty, the requester is not its other party)."""
 
     code = FailureCode.PAYMENT
+
+
+class ChallengePeriodError(PaymentError):
+    """The channel's challenge period (``period``, blocks) is shorter than the worker can
+    watch reliably (``minimum``, blocks; see :class:`~ccnet.worker.config.WorkerConfig`)."""
+
+    def __init__(self, channel_id: bytes, period: int, minimum: int) -> None:
+        super().__init__(
+            f"channel 0x{channel_id.hex()} has a challenge period of {period} blocks; this "
+            f"worker watches channels of at least {minimum} blocks"
+        )
+        self.period = period
+        self.minimum = minimum
+
+
+class UncoveredJobError(PaymentError):
+    """The requester's balance in the channel (``available``, planck, after what it
+    already owes and has reserved) cannot cover the job's reservation (``needed``:
+    fuel limit x rate, planck)."""
+
+    def __init__(self, needed: int, available: int) -> None:
+        super().__init__(
+            f"the job may cost {needed} planck; your channel has {available} planck left "
+            "after the work already running or unpaid: top it up or open a new one"
+        )
+        self.needed = needed
+        self.available = available
+
+
+class UnpaidWorkError(PaymentError):
+    """The requester has ``unpaid`` jobs running or delivered and not paid yet, the
+    worker's limit (``limit``): it gets no more until it pays."""
+
+    def __init__(self, requester: str, unpaid: int, limit: int) -> None:
+        super().__init__(
+            f"{requester} has {unpaid} unpaid job(s) (running or delivered), the limit is "
+            f"{limit}: pay for the delivered results first"
+        )
+        self.requester = requester
+        self.unpaid = unpaid
+        self.limit = limit
 
 
 # --- runs ----------------------------------------------------------------------------

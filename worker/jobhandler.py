@@ -22,6 +22,12 @@ Per session:
   (:func:`~ccnet.client.jobs.messages.encode_heartbeat`).
 - **payments**: the first request naming a channel binds it to the session's
   ``"channels"`` data channel (:class:`~ccnet.worker.payments.PaymentDesk`).
+- **paid before served** (:mod:`ccnet.worker.admission`): a request that names no
+  channel is refused (``payment``) unless the operator offers free jobs; a paid job runs
+  only on a bound, usable channel whose requester balance covers its reservation
+  (``price(fuel limit, rate)``) on top of what that requester may already owe, and
+  while the requester (its key, over all its sessions) has fewer than
+  ``max_unpaid_jobs`` jobs running or delivered and unpaid.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from substrateinterface import Keypair
 from ccnet.channels import Transport
 from ccnet.channels.exceptions import OversizeMessageError, TransportClosedError
 from ccnet.client.exceptions import MalformedMessageError
-from ccnet.client.jobs.billing import DEFAULT_RATE_PLANCK_PER_FUEL
+from ccnet.client.jobs.billing import DEFAULT_RATE_PLANCK_PER_FUEL, price
 from ccnet.client.jobs.failures import FailureCode
 from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatSchedule, heartbeat_loop
 from ccnet.client.jobs.messages import (
@@ -55,6 +61,7 @@ from ccnet.client.jobs.proofs import JOB_CIRCUITS
 from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
 from ccnet.client.net.webrtc import CHANNELS_LABEL, TASKS_LABEL
 
+from .admission import WorkLedger
 from .exceptions import (
     JobRunError,
     PaymentError,
@@ -116,6 +123,8 @@ class _State:
     channels: Transport | None
     waiting: dict[bytes, JobRequest] = field(default_factory=dict)
     channel_id: bytes | None = None
+    tickets: dict[bytes, int] = field(default_factory=dict)
+    """Job id -> its ledger ticket, for paid jobs not answered yet."""
     jobs: set[asyncio.Task[Any]] = field(default_factory=set)
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
 
@@ -126,7 +135,10 @@ class JobSessionHandler:
     *executor* runs the jobs; *keypair* signs heartbeats; *rate_planck_per_fuel* is the
     lowest rate accepted (planck/fuel); *proofs* makes proofs (``None``: requests asking
     for one are refused); *payments* serves payment channels (``None``: requests naming
-    one are refused); *heartbeat_schedule* spaces heartbeats (default 15 s +- 10 %).
+    one are refused); *heartbeat_schedule* spaces heartbeats (default 15 s +- 10 %);
+    *free_jobs*: run requests that name no channel, for nothing; *ledger* counts each
+    requester's unpaid work (default: a :class:`~ccnet.worker.admission.WorkLedger` with
+    its default limit).
     """
 
     def __init__(
@@ -138,6 +150,8 @@ class JobSessionHandler:
         proofs: ProofService | None = None,
         payments: PaymentDesk | None = None,
         heartbeat_schedule: HeartbeatSchedule | None = None,
+        free_jobs: bool = False,
+        ledger: WorkLedger | None = None,
     ) -> None:
         self.executor = executor
         self.keypair = keypair
@@ -145,6 +159,8 @@ class JobSessionHandler:
         self.proofs = proofs
         self.payments = payments
         self.heartbeat_schedule = heartbeat_schedule or HeartbeatSchedule()
+        self.free_jobs = free_jobs
+        self.ledger = ledger if ledger is not None else WorkLedger()
         self.sessions = 0
         """Sessions served so far."""
 
@@ -174,6 +190,8 @@ class JobSessionHandler:
             await self._serve(state)
         finally:
             await cancel_and_wait([*background, *state.jobs])
+            for job_id in list(state.tickets):
+                self._drop(state, job_id)
             if state.channel_id is not None and self.payments is not None:
                 await self.payments.unbind(state.channel_id, state.channels)
             log.info("session with %s closed", session.remote)
@@ -217,6 +235,8 @@ class JobSessionHandler:
                 return
             if await self._add_module(state, request, message.module):
                 await self._spawn(state, request)
+            else:
+                self._drop(state, request.job_id)
         else:
             await self._fail(
                 state,
@@ -263,22 +283,58 @@ class JobSessionHandler:
         await self.payments.bind(channel_id, state.remote, state.channels)
         state.channel_id = channel_id
 
+    def _reservation(self, request: JobRequest) -> int:
+        """The job's worst-case price: its fuel budget at its rate, planck."""
+        limits = self.executor.limits(fuel=request.fuel_limit)
+        return price(self.executor.fuel_limit(limits), request.rate_planck_per_fuel)
+
+    def _admit(self, state: _State, request: JobRequest) -> None:
+        """Count a paid job against its requester (see the module docs); raises
+        :class:`~ccnet.worker.exceptions.PaymentError` (nothing counted)."""
+        assert self.payments is not None and state.channel_id is not None
+        if request.job_id in state.tickets:
+            raise UnsupportedRequestError(f"job {request.job_id.hex()} is already running")
+        channel = self.payments.usable(state.channel_id)
+        for channel_id in {*self.ledger.channels(state.remote), state.channel_id}:
+            self.ledger.observe(state.remote, channel_id, self.payments.earned(channel_id))
+        state.tickets[request.job_id] = self.ledger.admit(
+            state.remote, self._reservation(request), channel.peer_balance
+        )
+
+    def _drop(self, state: _State, job_id: bytes) -> None:
+        ticket = state.tickets.pop(job_id, None)
+        if ticket is not None:
+            self.ledger.dropped(state.remote, ticket)
+
+    def _delivered(self, state: _State, job_id: bytes, amount: int) -> None:
+        ticket = state.tickets.pop(job_id, None)
+        if ticket is not None:
+            self.ledger.delivered(state.remote, ticket, amount)
+
     async def _on_request(self, state: _State, request: JobRequest) -> None:
         try:
             self._check(request)
             if request.channel_id is not None:
                 await self._bind_payment(state, request.channel_id)
+                self._admit(state, request)
+            elif not self.free_jobs:
+                raise PaymentError(
+                    "this worker runs paid jobs only: name a funded payment channel "
+                    "(channel_id) in the request"
+                )
         except WorkerError as err:
             await self._fail(state, request.job_id, wire_code(err), str(err))
             return
         if request.module is not None and not await self._add_module(
             state, request, request.module
         ):
+            self._drop(state, request.job_id)
             return
         if self.executor.knows(request.module_hash):
             await self._spawn(state, request)
             return
         if len(state.waiting) >= MAX_WAITING_MODULES:
+            self._drop(state, request.job_id)
             await self._fail(
                 state, request.job_id, FailureCode.BUSY, "too many jobs wait for modules"
             )
@@ -292,15 +348,20 @@ class JobSessionHandler:
 
         async def job() -> None:
             try:
-                await self._execute(state, request)
+                billed = await self._execute(state, request)
+                if billed is not None:
+                    self._delivered(state, request.job_id, billed)
             except TransportClosedError:
                 pass  # the requester left: nobody to answer
             finally:
+                self._drop(state, request.job_id)  # no result delivered: nothing owed
                 state.slots.release()
 
         create_task_with_logging(job(), name=f"job-{request.job_id.hex()[:8]}", tasks=state.jobs)
 
-    async def _execute(self, state: _State, request: JobRequest) -> None:
+    async def _execute(self, state: _State, request: JobRequest) -> int | None:
+        """Run the job and answer it; the price of the delivered result (planck), or
+        None when it failed (nothing owed)."""
         limits = self.executor.limits(
             fuel=request.fuel_limit,
             timeout_ms=request.timeout_ms,
@@ -318,14 +379,14 @@ class JobSessionHandler:
             )
         except JobRunError as err:
             await self._fail(state, request.job_id, err.code, str(err), err.fuel_used)
-            return
+            return None
         except WorkerError as err:
             await self._fail(state, request.job_id, wire_code(err), str(err))
-            return
+            return None
         except Exception as err:  # a bug: answered as the worker's fault, not as busy
             log.exception("job %s of %s failed", request.job_id.hex(), state.remote)
             await self._fail(state, request.job_id, FailureCode.INTERNAL, f"internal error: {err}")
-            return
+            return None
         proof: dict[str, Any] | None = None
         if request.proof is not None and self.proofs is not None:
             try:
@@ -345,7 +406,7 @@ class JobSessionHandler:
                 await self._fail(
                     state, request.job_id, wire_code(err), str(err), job.outcome.fuel_used
                 )
-                return
+                return None
         reply = JobResult(
             request.job_id,
             output=job.outcome.stdout,
@@ -358,7 +419,7 @@ class JobSessionHandler:
             await self._fail(
                 state, request.job_id, FailureCode.OUTPUT_LIMIT, str(err), job.outcome.fuel_used
             )
-            return
+            return None
         try:
             await state.tasks.send(data)
         except OversizeMessageError as err:  # within the protocol's cap, over the transport's
@@ -366,3 +427,5 @@ class JobSessionHandler:
             await self._fail(
                 state, request.job_id, FailureCode.OUTPUT_LIMIT, text, job.outcome.fuel_used
             )
+            return None
+        return price(job.outcome.fuel_used, request.rate_planck_per_fuel)

@@ -6,8 +6,11 @@ Payment for each result is one channel update, on the same peer connection
 :class:`~ccnet.client.jobs.messages.JobRequest` (``channel_id``), and pays each result with one
 update on the session's ``"channels"`` data channel. The worker:
 
-- joins the channel once (:meth:`ccnet.channels.ChannelParty.join`, reading it from
-  chain, never depositing: a channel still waiting for the worker's deposit is refused),
+- reads the channel on chain at every bind: a channel that is not funded (still waiting
+  for the worker's deposit, or closing) or gone is refused, and so is one whose challenge
+  period is shorter than the worker can watch (*min_challenge_blocks*, see
+  :meth:`~ccnet.worker.config.WorkerConfig.min_challenge_blocks`);
+- joins the channel once (:meth:`ccnet.channels.ChannelParty.join`, never depositing),
   after checking that it is party B and the session's requester is party A;
 - attaches the session's ``"channels"`` transport to it, once per session;
 - countersigns with the party's default policy (``accept_not_worse``: states that do
@@ -19,6 +22,7 @@ update on the session's ``"channels"`` data channel. The worker:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,15 +31,18 @@ from substrateinterface import Keypair
 from substrateinterface.utils.ss58 import ss58_decode
 
 from ccnet.channels import (
+    Channel,
     ChannelParty,
+    Guardian,
     Party,
     Phase,
     SqliteChannelStore,
     Transport,
 )
+from ccnet.channels.exceptions import UnknownChannelError
 from ccnet.client.exceptions import CcnetError
 
-from .exceptions import PaymentError
+from .exceptions import ChallengePeriodError, PaymentError
 
 if TYPE_CHECKING:
     from ccnet.client import Chain
@@ -48,19 +55,48 @@ log = logging.getLogger(__name__)
 class PaymentDesk:
     """Payment channels of one worker (*keypair*), stored in the SQLite file *path*.
 
-    *chain* reads channels on join; *genesis_hash* (32 bytes) is the chain's. Use from
-    the event loop's thread only (SQLite).
+    *chain* reads channels on bind; *genesis_hash* (32 bytes) is the chain's;
+    *min_challenge_blocks*: the shortest challenge period accepted, blocks; *guardian*
+    receives every co-signed state (an external watchtower's
+    :class:`~ccnet.channels.TowerClient`). Use from the event loop's thread only (SQLite).
     """
 
-    def __init__(self, keypair: Keypair, path: Path, *, chain: Chain, genesis_hash: bytes) -> None:
+    def __init__(
+        self,
+        keypair: Keypair,
+        path: Path,
+        *,
+        chain: Chain,
+        genesis_hash: bytes,
+        min_challenge_blocks: int = 1,
+        guardian: Guardian | None = None,
+    ) -> None:
         self.store = SqliteChannelStore(path)
-        self.party = ChannelParty(keypair, self.store, chain=chain, genesis_hash=genesis_hash)
+        self.party = ChannelParty(
+            keypair, self.store, chain=chain, genesis_hash=genesis_hash, guardian=guardian
+        )
+        self.chain = chain
+        self.min_challenge_blocks = min_challenge_blocks
         self._attached: dict[bytes, Transport] = {}
 
     async def bind(self, channel_id: bytes, requester: str, transport: Transport) -> None:
         """Join *channel_id* (32 bytes) and serve it over *transport*. Raises
-        :class:`PaymentError` when the channel is unknown, not funded, or not a channel
-        from *requester* (SS58) to this worker."""
+        :class:`PaymentError` when the channel is unknown, not funded (or closing), or
+        not a channel from *requester* (SS58) to this worker, and
+        :class:`ChallengePeriodError` when its challenge period is too short."""
+        try:
+            info = await asyncio.to_thread(self.chain.channels.channel, channel_id)
+        except CcnetError as err:  # chain unreachable
+            raise PaymentError(f"channel 0x{channel_id.hex()}: {err}") from None
+        if info is None:
+            raise PaymentError(f"channel 0x{channel_id.hex()} is not open on chain")
+        if info.challenge_period < self.min_challenge_blocks:
+            raise ChallengePeriodError(channel_id, info.challenge_period, self.min_challenge_blocks)
+        if info.phase != "Funded":
+            raise PaymentError(
+                f"channel 0x{channel_id.hex()} is {info.phase.lower()}, not funded "
+                "(open it with counterparty_deposit 0)"
+            )
         try:
             channel = await self.party.join(channel_id, fund=False)
         except CcnetError as err:  # unknown channel, not a party, chain unreachable
@@ -87,9 +123,29 @@ class PaymentDesk:
         self._attached.pop(channel_id, None)
         await self.party.detach(channel_id)
 
+    def usable(self, channel_id: bytes) -> Channel:
+        """The channel, if it can pay for a new job: funded as far as the worker knows
+        (its watcher marks closes), not frozen for a cooperative close, not failed.
+        Raises :class:`PaymentError`."""
+        try:
+            channel = self.party.channel(channel_id)
+        except UnknownChannelError:
+            raise PaymentError(f"channel 0x{channel_id.hex()} is closed") from None
+        if channel.phase is not Phase.FUNDED or channel.frozen or channel.failed is not None:
+            raise PaymentError(
+                f"channel 0x{channel_id.hex()} takes no more payments "
+                f"({channel.failed or channel.phase.value}): open a new one"
+            )
+        return channel
+
     def earned(self, channel_id: bytes) -> int:
-        """Planck the channel has moved to the worker so far (latest co-signed state)."""
-        channel = self.party.channel(channel_id)
+        """Planck the channel has moved to the worker so far (latest co-signed state;
+        also for a channel that is closed by now)."""
+        try:
+            channel = self.party.channel(channel_id)
+        except UnknownChannelError:
+            record = self.store.load(channel_id)
+            return record.latest.state.balance_of(record.me) - record.info.deposit_b
         return channel.balance - channel.info.deposit_b
 
     async def close(self) -> None:

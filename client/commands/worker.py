@@ -4,11 +4,19 @@ Thin over :class:`ccnet.worker.daemon.WorkerDaemon` (see its module docs for wha
 running worker does). ``run`` prints one JSON line on stdout when it serves::
 
     {"event": "ready", "address": "5F...", "signaling_url": "http://127.0.0.1:PORT/offer",
-     "dht_host": "127.0.0.1", "dht_port": PORT, "speed_multiplier": ..., ...}
+     "dht_host": "127.0.0.1", "dht_port": PORT, "speed_multiplier": ..., ...,
+     "free_jobs": false, "max_unpaid_jobs": 4, "watch_channels": true,
+     "min_challenge_blocks": 15}
 
 and, after SIGINT or SIGTERM, stops cleanly (running jobs interrupted, sockets closed,
 the prover's Node process ended) and prints ``{"event": "stopped", ...}``. Logs go to
 stderr (one JSON object per line with ``--json-log``).
+
+Money (defaults in :class:`ccnet.worker.config.WorkerConfig`): paid jobs only unless
+``--free-jobs``; at most ``--max-unpaid-jobs`` (4) jobs of one requester running or
+delivered and unpaid; the embedded channel watcher answers stale closes and settles
+(``--no-watch-channels`` when an external ``ccnet watchtower run`` guards the channels:
+give its file with ``--tower-db``).
 
 Fault injection (demos and tests only): ``--fault-injection wrong-result-once``
 makes the worker return a wrong result for the first job or task it answers,
@@ -183,6 +191,39 @@ def run(
     poll_interval: Annotated[
         float, typer.Option(min=0.05, help="Seconds between looks at the chain head.")
     ] = 1.0,
+    free_jobs: Annotated[
+        bool | None,
+        typer.Option(
+            "--free-jobs/--paid-jobs-only",
+            help="Run jobs that name no payment channel, for nothing "
+            "(default $CCNET_WORKER_FREE_JOBS or paid jobs only).",
+            show_default=False,
+        ),
+    ] = None,
+    max_unpaid_jobs: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Jobs of one requester running or delivered and unpaid, at most "
+            "(default $CCNET_WORKER_MAX_UNPAID_JOBS or 4).",
+            show_default=False,
+        ),
+    ] = None,
+    watch_channels: Annotated[
+        bool,
+        typer.Option(
+            "--watch-channels/--no-watch-channels",
+            help="Answer stale closes of the worker's channels and settle them (off only "
+            "when an external `ccnet watchtower run` guards them).",
+        ),
+    ] = True,
+    tower_db: Annotated[
+        Path | None,
+        typer.Option(
+            help="An external watchtower's file: hand it every co-signed state.",
+            show_default=False,
+        ),
+    ] = None,
     fault_injection: Annotated[
         str | None,
         typer.Option(
@@ -212,6 +253,10 @@ def run(
         overrides: dict[str, Any] = {}
         if rate is not None:
             overrides["rate_planck_per_fuel"] = rate
+        if free_jobs is not None:
+            overrides["free_jobs"] = free_jobs
+        if max_unpaid_jobs is not None:
+            overrides["max_unpaid_jobs"] = max_unpaid_jobs
         config = DaemonConfig(
             keypair=keypair,
             url=url or cli.settings.url,
@@ -228,6 +273,8 @@ def run(
             fault_injection=fault_injection or None,
             arweave_url=arweave_url,
             poll_interval=poll_interval,
+            watch_channels=watch_channels,
+            tower_path=tower_db,
         )
         try:
             summary = asyncio.run(_serve(config))

@@ -52,7 +52,9 @@ FAILURE_CODES: Mapping[FailureCode, str] = MappingProxyType(
         FailureCode.INPUT_TOO_LARGE: "stdin or argv is over the worker's cap (nothing ran)",
         FailureCode.UNKNOWN_MODULE: "the worker has no module with this hash",
         FailureCode.PROOF_FAILED: "the asked-for proof could not be made",
-        FailureCode.PAYMENT: "the named payment channel cannot be used",
+        FailureCode.PAYMENT: "no payment: no channel named and the worker runs no free jobs, "
+        "the channel cannot be used or cannot cover the job, or the requester has too much "
+        "unpaid work",
         FailureCode.MALFORMED: "the message, the module bytes or the request's limits are invalid",
         FailureCode.UNSUPPORTED: "the worker does not do this (rate below its own, unknown "
         "proof circuit, a second channel in one session)",

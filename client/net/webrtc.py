@@ -299,7 +299,8 @@ class PeerListener:
 
     Each offer must be signed, fresh, unreplayed and addressed to *keypair*'s address;
     *authorize* (optional) vets the requester's address (403 when it says no). At most
-    *max_sessions* sessions run at once (503 beyond). Binds *host* (127.0.0.1).
+    *max_sessions* sessions run at once, and at most *max_sessions_per_key* of one
+    requester (``None``: no cap per key; 503 beyond either). Binds *host* (127.0.0.1).
     """
 
     def __init__(
@@ -312,11 +313,13 @@ class PeerListener:
         config: PeerConfig = DEFAULT_PEER_CONFIG,
         authorize: Authorizer | None = None,
         max_sessions: int = 64,
+        max_sessions_per_key: int | None = None,
     ) -> None:
         self.keypair = keypair
         self.address = str(keypair.ss58_address)
         self.config = config
         self.max_sessions = max_sessions
+        self.max_sessions_per_key = max_sessions_per_key
         self._on_session = on_session
         self._authorize = authorize
         self._guard = ReplayGuard()
@@ -344,6 +347,11 @@ class PeerListener:
             raise SignalingError(f"requester {offer.signer} is not allowed", status=403)
         if len(self._sessions) >= self.max_sessions:
             raise SignalingError("too many sessions; retry later", status=503)
+        cap = self.max_sessions_per_key
+        if cap is not None and sum(s.remote == offer.signer for s in self._sessions) >= cap:
+            raise SignalingError(
+                f"{offer.signer} has {cap} sessions open already; close one first", status=503
+            )
         answer, session = await accept(offer, self.keypair, config=self.config)
         self._sessions.add(session)
         create_task_with_logging(

@@ -14,6 +14,7 @@ import logging
 from .exceptions import (
     ChannelFundsError,
     DisputeTimeoutError,
+    FuelClaimError,
     NoWorkersError,
     OnchainTimeoutError,
     PlanError,
@@ -34,14 +35,17 @@ from .outcomes import (
     WorkerReport,
     WorkerStats,
 )
+from .runs import DEFAULT_JOBS_PER_WORKER
 from .spotchecks import KnownJob, LocalRunner
 
 __all__ = [
     "DEFAULT_FUEL_LIMIT",
+    "DEFAULT_JOBS_PER_WORKER",
     "ChannelFundsError",
     "DisputeOutcome",
     "DisputeTimeoutError",
     "Disputed",
+    "FuelClaimError",
     "Job",
     "KnownJob",
     "LocalRunner",

@@ -3,8 +3,10 @@
 A :class:`~ccnet.client.jobs.messages.JobResult` is accepted as a candidate only if its
 signed result (:class:`~ccnet.client.jobs.results.SignedResult`) verifies for the
 worker we asked, is bound to this job (the worker, the task id, the module and the
-input we sent), the output matches its hash, and, when the job asked for one, the
-Groth16 proof proves its statement (:mod:`ccnet.client.jobs.proofs`, checked with
+input we sent), it claims no more fuel than the job's fuel limit (a larger claim is a
+lie or a bill beyond the job's reservation: :class:`~.exceptions.FuelClaimError`), the
+output matches its hash, and, when the job asked for one, the Groth16 proof proves its
+statement (:mod:`ccnet.client.jobs.proofs`, checked with
 :func:`ccnet.zk.check_proof`). Anything else is an ``invalid`` reply: never paid
 (``docs/protocol.md``, "Job messages" and "Proofs").
 """
@@ -22,6 +24,7 @@ from ..jobs.exceptions import ResultError
 from ..jobs.messages import JobRequest
 from ..jobs.proofs import ProofContext, expected_signals
 from ..jobs.results import SignedResult, input_hash
+from .exceptions import FuelClaimError
 from .verdicts import Reply, ReplyKind
 
 if TYPE_CHECKING:
@@ -77,6 +80,17 @@ class ResultChecker:
                     result=result,
                     reason=f"the result is for another {what}",
                 )
+        fuel_limit = request.fuel_limit or self.default_fuel_limit
+        if result.fuel_used > fuel_limit:
+            claim = FuelClaimError(worker, result.fuel_used, fuel_limit)
+            return Reply(
+                worker,
+                ReplyKind.INVALID,
+                result=result,
+                reason=str(claim),
+                fuel_used=result.fuel_used,
+                error=claim,
+            )
         try:
             result.check_output(output)
         except ResultError as err:

@@ -14,6 +14,7 @@ from ..exceptions import CcnetError
 __all__ = [
     "ChannelFundsError",
     "DisputeTimeoutError",
+    "FuelClaimError",
     "NoWorkersError",
     "OnchainTimeoutError",
     "PlanError",
@@ -67,6 +68,21 @@ class ChannelFundsError(RequesterError):
         self.worker = worker
         self.needed = needed
         self.available = available
+
+
+class FuelClaimError(RequesterError):
+    """A worker's signed result claims more fuel (``fuel_used``) than the job allowed
+    (``fuel_limit``, fuel): the sandbox stops a run at its limit, so the claim is a lie
+    (or a bill beyond the job's reservation). The result is invalid and paid nothing;
+    the error is the reply's ``error`` in the outcome."""
+
+    def __init__(self, worker: str, fuel_used: int, fuel_limit: int) -> None:
+        super().__init__(
+            f"{worker} claims {fuel_used} fuel for a job limited to {fuel_limit}: not paid"
+        )
+        self.worker = worker
+        self.fuel_used = fuel_used
+        self.fuel_limit = fuel_limit
 
 
 class OnchainTimeoutError(RequesterError):

@@ -76,7 +76,7 @@ from .exceptions import NoWorkersError, PlanError, RequesterClosedError
 from .onchain import OnchainRequests
 from .outcomes import Disputed, DisputeOutcome, RequesterStats, RequesterTally, TaskOutcome
 from .quality import QualityTracker
-from .runs import JobRunner
+from .runs import DEFAULT_JOBS_PER_WORKER, JobRunner
 from .sessions import Connector, SessionPool, WorkerSession
 from .spotchecks import KnownAnswers, KnownJob, LocalRunner, should_spot_check
 from .verdicts import plan_verification
@@ -124,7 +124,10 @@ class Requester:
     when that module is built. *local_runner*: computes missing known answers for
     ``verify="spot"`` on this machine (:data:`~.spotchecks.LocalRunner`; the SDK has no
     sandbox of its own). *rollover*: replace a spent channel (close it, open a new one)
-    instead of raising :class:`~.exceptions.ChannelFundsError`. *rng*: randomness of
+    instead of raising :class:`~.exceptions.ChannelFundsError`. *jobs_per_worker*: jobs
+    in flight to one worker at most, request to payment (default
+    :data:`~.runs.DEFAULT_JOBS_PER_WORKER`, the worker daemon's default limit of unpaid
+    jobs; raise it only for workers that allow more). *rng*: randomness of
     the mixed-in spot checks (``secrets`` when None). *zk_paths*/*zk_node*/*zk_verifier*:
     the ZK setup (made on first use). *peer_config*, *dht_host*, *dht_port*: network
     settings (127.0.0.1).
@@ -148,6 +151,7 @@ class Requester:
         spot_checks: Iterable[KnownJob] = (),
         local_runner: LocalRunner | None = None,
         rollover: bool = True,
+        jobs_per_worker: int = DEFAULT_JOBS_PER_WORKER,
         rng: random.Random | None = None,
         tracker: QualityTracker | None = None,
         discovery_ttl: float = 30.0,
@@ -173,6 +177,7 @@ class Requester:
         self.default_fuel_limit = default_fuel_limit
         self.default_proof = default_proof
         self._rollover = rollover
+        self.jobs_per_worker = jobs_per_worker
         self.discovery_ttl = discovery_ttl
         self.peer_config = peer_config if peer_config is not None else PeerConfig()
         self._dht_host, self._dht_port = dht_host, dht_port
@@ -264,6 +269,7 @@ class Requester:
             self._tally,
             job_timeout=self.job_timeout,
             rng=self._rng,
+            jobs_per_worker=self.jobs_per_worker,
         )
 
     async def _on_session(self, session: WorkerSession) -> None:

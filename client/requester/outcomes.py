@@ -87,6 +87,9 @@ class WorkerReport:
     """Request sent -> reply received, ms."""
     payment_error: str = ""
     """Why an owed payment did not go through (the amount stays owed)."""
+    error: Exception | None = None
+    """The typed error that made the reply invalid, if any (e.g.
+    :class:`~ccnet.client.requester.exceptions.FuelClaimError`)."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,16 @@ failed results are paid nothing. The quality tracker learns every success and fa
 (except ``busy``, which is no fault of the worker), the latency of protocol round trips
 (module request, payment) and the tally counts everything. A plan may mix in a spot
 check: one of the workers also gets a job whose answer is known.
+
+Money rules: a payment never exceeds the job's reservation on the channel (its fuel
+limit times the rate; a larger amount is cut to it and logged), the reservation is held
+until the job is paid, failed and invalid replies (a fuel claim over the limit
+included, :class:`~.exceptions.FuelClaimError`) are paid nothing, and a reply is only
+ever taken for a job this requester sent. At most ``jobs_per_worker`` jobs
+(:data:`DEFAULT_JOBS_PER_WORKER`, the worker daemon's default limit of unpaid jobs) are
+in flight to one worker, each from its request to its payment; a spot check that finds
+no free slot is skipped, and one the worker refuses for a reason that is not its fault
+(``busy``) proves nothing either way.
 """
 
 from __future__ import annotations
@@ -47,9 +57,13 @@ from .sessions import SessionPool, WorkerSession
 from .spotchecks import KnownAnswers
 from .verdicts import Decision, Plan, Reply, ReplyKind, decide, payments
 
-__all__ = ["JobRunner"]
+__all__ = ["DEFAULT_JOBS_PER_WORKER", "JobRunner"]
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_JOBS_PER_WORKER = 4
+"""Jobs in flight to one worker at most (request sent, not paid yet): the worker
+daemon's default ``max_unpaid_jobs``, so an honest requester is never refused for it."""
 
 _NO_PROOF = Plan(redundancy=1, proof=None, needs_known_answer=False, mix_spot_check=False)
 
@@ -68,7 +82,8 @@ class _Attempt:
 
 class JobRunner:
     """Runs jobs on chosen workers (see the module docs). *job_timeout*: seconds to wait
-    for a reply; *rng*: randomness of the mixed-in spot checks (``secrets`` when None)."""
+    for a reply; *rng*: randomness of the mixed-in spot checks (``secrets`` when None);
+    *jobs_per_worker*: jobs in flight to one worker at most."""
 
     def __init__(
         self,
@@ -81,7 +96,10 @@ class JobRunner:
         *,
         job_timeout: float,
         rng: random.Random | None = None,
+        jobs_per_worker: int = DEFAULT_JOBS_PER_WORKER,
     ) -> None:
+        if jobs_per_worker < 1:
+            raise ValueError("jobs_per_worker must be at least 1")
         self.pool = pool
         self.book = book
         self.checker = checker
@@ -90,6 +108,14 @@ class JobRunner:
         self.tally = tally
         self.job_timeout = job_timeout
         self.rng = rng
+        self.jobs_per_worker = jobs_per_worker
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    def _slot(self, worker: str) -> asyncio.Semaphore:
+        slot = self._slots.get(worker)
+        if slot is None:
+            slot = self._slots[worker] = asyncio.Semaphore(self.jobs_per_worker)
+        return slot
 
     async def run(
         self,
@@ -105,9 +131,14 @@ class JobRunner:
         under *plan*, decide and pay. Raises the book's errors (nothing sent then)."""
         fuel = base.fuel_limit or 0
         attempts = [_Attempt(o) for o in workers]
+        # one slot per worker, taken in address order (no deadlock between jobs)
+        slots = [self._slot(w) for w in sorted({a.offer.address for a in attempts})]
+        taken: list[asyncio.Semaphore] = []
         spot: asyncio.Task[SpotCheckReport | None] | None = None
-        spot_report: SpotCheckReport | None = None
         try:
+            for slot in slots:
+                await slot.acquire()
+                taken.append(slot)
             await self._prepare(attempts, fuel)
             if plan.mix_spot_check:
                 spot = asyncio.create_task(self._mixed_spot_check(attempts, fuel, timeout))
@@ -115,21 +146,23 @@ class JobRunner:
                 *(self._run(a, base, wasm, plan, timeout) for a in attempts if a.reply is None)
             )
             spot_report = await spot if spot is not None else None
+            replies = [a.reply for a in attempts if a.reply is not None]
+            if spot_report is not None and not spot_report.passed:
+                replies = [
+                    replace(r, kind=ReplyKind.INVALID, reason="failed a spot check")
+                    if r.worker == spot_report.worker and r.valid
+                    else r
+                    for r in replies
+                ]
+            decision = decide(replies, asked=len(attempts), known_output_hash=known_output_hash)
+            return await self._settle(base, attempts, replies, decision, plan, spot_report)
         finally:
             if spot is not None and not spot.done():
                 spot.cancel()
-            for attempt in attempts:
+            for attempt in attempts:  # held until paid: the payment may use all of it
                 self._release(attempt)
-        replies = [a.reply for a in attempts if a.reply is not None]
-        if spot_report is not None and not spot_report.passed:
-            replies = [
-                replace(r, kind=ReplyKind.INVALID, reason="failed a spot check")
-                if r.worker == spot_report.worker and r.valid
-                else r
-                for r in replies
-            ]
-        decision = decide(replies, asked=len(attempts), known_output_hash=known_output_hash)
-        return await self._settle(base, attempts, replies, decision, plan, spot_report)
+            for slot in taken:
+                slot.release()
 
     async def _prepare(self, attempts: Sequence[_Attempt], fuel: int) -> None:
         """Sessions (failures make the attempt ``unreachable``), then channels with the
@@ -218,6 +251,20 @@ class JobRunner:
             return None
         rng = self.rng or random.SystemRandom()
         attempt = rng.choice(ready)
+        slot = self._slot(attempt.offer.address)
+        if slot.locked():  # the worker's in-flight jobs are at the limit: skip
+            return None
+        await slot.acquire()  # free: returns at once
+        try:
+            return await self._spot_check(attempt, fuel, timeout)
+        finally:
+            slot.release()
+
+    async def _spot_check(
+        self, attempt: _Attempt, fuel: int, timeout: float | None
+    ) -> SpotCheckReport | None:
+        rng = self.rng or random.SystemRandom()
+        usable = self.answers.mixable()
         known = rng.choice(usable)
         check_id = secrets.randbits(63)
         request = JobRequest(
@@ -237,9 +284,19 @@ class JobRunner:
         try:
             wasm = self.answers.modules[known.module_hash]
             await self._run(probe, request, wasm, _NO_PROOF, timeout)
+            return await self._judge_spot_check(attempt, probe, known.output_hash, check_id)
         finally:
             self._release(probe)
+
+    async def _judge_spot_check(
+        self, attempt: _Attempt, probe: _Attempt, expected: bytes, check_id: int
+    ) -> SpotCheckReport | None:
+        """Pay a passed spot check (capped by its reservation), report a failed one."""
+        assert attempt.channel_id is not None
         reply = probe.reply
+        if reply is not None and reply.kind is ReplyKind.FAILED:
+            if reply.code in NOT_THE_WORKERS_FAULT:
+                return None  # refused for now: proves nothing
         self.tally.spot_checks += 1
         worker = attempt.offer.address
         if reply is None or not reply.valid or reply.result is None:
@@ -247,18 +304,34 @@ class JobRunner:
             self.tally.spot_checks_failed += 1
             self.tracker.observe_job(worker, False, now_ms())
             return SpotCheckReport(worker, check_id, False, reason=why)
-        if reply.result.output_hash != known.output_hash:
+        if reply.result.output_hash != expected:
             self.tally.spot_checks_failed += 1
             self.tracker.observe_job(worker, False, now_ms())
             self.tally.worker(worker).rejected += 1
             return SpotCheckReport(worker, check_id, False, reason="wrong answer to a known job")
-        amount = price(reply.result.fuel_used, attempt.offer.price_planck_per_fuel)
+        amount = self._capped(
+            worker, price(reply.result.fuel_used, attempt.offer.price_planck_per_fuel), probe
+        )
         error = await self._pay(worker, attempt.channel_id, amount, f"spot check {check_id}")
         self.tracker.observe_job(worker, True, now_ms())
         stats = self.tally.worker(worker)
         stats.agreed += 1
         stats.fuel += reply.result.fuel_used if not error else 0
         return SpotCheckReport(worker, check_id, True, paid=0 if error else amount, reason=error)
+
+    @staticmethod
+    def _capped(worker: str, amount: int, attempt: _Attempt) -> int:
+        """*amount* cut to the job's reservation (never pay beyond what was reserved)."""
+        if amount > attempt.reserved:
+            logger.warning(
+                "%s is owed %d planck, more than the job's reservation %d: paying %d",
+                worker,
+                amount,
+                attempt.reserved,
+                attempt.reserved,
+            )
+            return attempt.reserved
+        return amount
 
     async def _settle(
         self,
@@ -277,14 +350,19 @@ class JobRunner:
         by_worker = {r.worker: r for r in replies}
         paid: dict[str, int] = {}
         errors: dict[str, str] = {}
-        channel_of = {a.offer.address: a.channel_id for a in attempts}
+        attempt_of = {a.offer.address: a for a in attempts}
 
         async def pay(worker: str, amount: int) -> None:
-            channel_id = channel_of.get(worker)
-            if channel_id is None:
+            attempt = attempt_of.get(worker)
+            reply = by_worker.get(worker)
+            if attempt is None or attempt.channel_id is None:
                 errors[worker] = "no channel"
                 return
-            error = await self._pay(worker, channel_id, amount, f"task {job_id}")
+            if reply is None or not reply.valid:  # only a valid result of ours is paid
+                errors[worker] = "no valid result"
+                return
+            amount = self._capped(worker, amount, attempt)
+            error = await self._pay(worker, attempt.channel_id, amount, f"task {job_id}")
             if error:
                 errors[worker] = error
             else:
@@ -328,6 +406,7 @@ class JobRunner:
                 reason=reply.reason if reply is not None else "",
                 elapsed_ms=attempt.elapsed_ms,
                 payment_error=errors.get(worker, ""),
+                error=reply.error if reply is not None else None,
             )
         verification: Verification
         self.tally.tasks_run += 1

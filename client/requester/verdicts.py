@@ -88,6 +88,9 @@ class Reply:
     """The JobFailed code (``failed``)."""
     fuel_used: int = 0
     """Fuel the worker reported (result or JobFailed), fuel."""
+    error: Exception | None = None
+    """The typed error behind an ``invalid`` reply, when there is one (e.g.
+    :class:`~ccnet.client.requester.exceptions.FuelClaimError`)."""
 
     @property
     def valid(self) -> bool:

@@ -57,7 +57,7 @@ async def test_worker_process_serves_and_stops_cleanly(
     }
     command = [sys.executable, "-m", "ccnet.client", "--url", devchain, "worker", "run"]
     command += ["--key", uri, "--state-dir", str(tmp_path / "worker"), "--no-tasks"]
-    command += ["--json-log", "--fault-injection", WRONG_RESULT_ONCE]
+    command += ["--json-log", "--fault-injection", WRONG_RESULT_ONCE, "--free-jobs"]
     proc = await asyncio.create_subprocess_exec(
         *command,
         stdout=asyncio.subprocess.PIPE,

@@ -142,9 +142,10 @@ HOSTILE = {
 
 @pytest.fixture
 def hostile_worker_config(quick_worker_config: WorkerConfig) -> WorkerConfig:
-    """The quick worker settings with a 4 MiB stdout cap."""
+    """The quick worker settings with a 4 MiB stdout cap, offering free jobs (the
+    malformed-message tests send unpaid requests)."""
     sandbox = replace(quick_worker_config.sandbox, stdout_limit_bytes=STDOUT_CAP)
-    return replace(quick_worker_config, sandbox=sandbox)
+    return replace(quick_worker_config, sandbox=sandbox, free_jobs=True)
 
 
 async def start_hostile_daemon(

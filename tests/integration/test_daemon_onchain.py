@@ -24,6 +24,7 @@ from ccnet.client.jobs.results import output_hash
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode
 from ccnet.client.net.webrtc import connect
 from ccnet.storage import ArweaveGateway, ArweaveWallet
+from ccnet.worker.config import WorkerConfig
 from ccnet.worker.daemon import WorkerDaemon
 
 StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
@@ -170,6 +171,7 @@ async def test_three_daemons_catch_an_injected_wrong_result(
     monkeypatch: pytest.MonkeyPatch,
     wait_until: WaitUntil,
     events_since: EventsSince,
+    free_worker_config: WorkerConfig,
 ) -> None:
     """The demo's setting: three workers with their own keys register, stake and announce; one of
     them lies once on chain (fault injection; its off-chain results stay honest). A
@@ -191,6 +193,7 @@ async def test_three_daemons_catch_an_injected_wrong_result(
             private_chain,
             dht_bootstrap=bootstrap,
             fault_injection=WRONG_ONCHAIN_RESULT_ONCE,
+            worker=free_worker_config,  # it serves one unpaid job below
         )
         daemons = (honest_a, honest_b, liar)
         assert liar.ready.fault_injection == WRONG_ONCHAIN_RESULT_ONCE

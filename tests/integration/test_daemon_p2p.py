@@ -34,6 +34,7 @@ from ccnet.client.jobs.results import SignedResult, output_hash
 from ccnet.client.net.datachannel import DataChannelTransport
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode
 from ccnet.client.net.webrtc import connect
+from ccnet.worker.config import WorkerConfig
 from ccnet.worker.daemon import WorkerDaemon
 from ccnet.zk import ZkPaths, check_proof
 from ccnet.zk.tasks import billing_signals
@@ -69,9 +70,10 @@ async def test_registers_announces_and_serves_jobs(
     start_daemon: StartDaemon,
     job_wasm: Callable[[str], bytes],
     hostile_modules: dict[str, bytes],
+    free_worker_config: WorkerConfig,
 ) -> None:
     worker, requester = fund_account(100 * CC), fund_account(100 * CC)
-    daemon = await start_daemon(worker, devchain, watch_tasks=False)
+    daemon = await start_daemon(worker, devchain, watch_tasks=False, worker=free_worker_config)
     ready = daemon.ready
     address = str(worker.ss58_address)
 

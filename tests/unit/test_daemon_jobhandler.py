@@ -7,14 +7,15 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import wasmtime
 from substrateinterface import Keypair
 
-from ccnet.channels import MemoryTransport, Transport
+from ccnet.channels import Channel, MemoryTransport, Transport
 from ccnet.client.jobs.catalogue import module_hash
 from ccnet.client.jobs.failures import FAILURE_CODES
 from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatSchedule, HeartbeatVerifier
@@ -31,6 +32,7 @@ from ccnet.client.jobs.messages import (
     job_task_id,
 )
 from ccnet.client.jobs.results import SignedResult, output_hash
+from ccnet.worker.admission import WorkLedger
 from ccnet.worker.executor import JobExecutor, ModuleStore
 from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID, JobSessionHandler, wire_code
 from ccnet.worker.payments import PaymentDesk
@@ -68,10 +70,30 @@ class FakeProofs(ProofService):
         return {"circuit": circuit, "fake": True}
 
 
+@dataclass
+class FakeChannel:
+    peer_balance: int
+    """The requester's balance in the channel, planck."""
+
+
 class FakePayments(PaymentDesk):
-    def __init__(self) -> None:
+    """Binds any channel; each holds *deposit* planck of the requester; :meth:`pay`
+    plays a co-signed payment."""
+
+    def __init__(self, deposit: int = 10**15) -> None:
         self.bound: list[tuple[bytes, str, Transport]] = []
         self.unbound: list[bytes] = []
+        self.deposit = deposit
+        self.paid: dict[bytes, int] = {}
+
+    def pay(self, channel_id: bytes, amount: int) -> None:
+        self.paid[channel_id] = self.paid.get(channel_id, 0) + amount
+
+    def usable(self, channel_id: bytes) -> Channel:
+        return cast(Channel, FakeChannel(self.deposit - self.paid.get(channel_id, 0)))
+
+    def earned(self, channel_id: bytes) -> int:
+        return self.paid.get(channel_id, 0)
 
     async def bind(self, channel_id: bytes, requester: str, transport: Transport) -> None:
         self.bound.append((channel_id, requester, transport))
@@ -110,10 +132,17 @@ async def served(
     running: list[asyncio.Task[None]] = []
     executors: list[JobExecutor] = []
 
-    def serve(*, rate: int = 1, labels: tuple[str, ...] = ("tasks", "channels")) -> Served:
+    def serve(
+        *,
+        rate: int = 1,
+        labels: tuple[str, ...] = ("tasks", "channels"),
+        free_jobs: bool = True,  # most tests here are about the job protocol, not payment
+        max_unpaid_jobs: int = 4,
+        deposit: int = 10**15,
+    ) -> Served:
         executor = JobExecutor(sandbox, worker_key, ModuleStore(tmp_path / "modules"))
         executors.append(executor)
-        payments = FakePayments()
+        payments = FakePayments(deposit)
         handler = JobSessionHandler(
             executor,
             worker_key,
@@ -121,6 +150,8 @@ async def served(
             proofs=FakeProofs(),
             payments=payments,
             heartbeat_schedule=HeartbeatSchedule(interval_ms=50),
+            free_jobs=free_jobs,
+            ledger=WorkLedger(max_unpaid_jobs),
         )
         worker_ends, requester_ends = {}, {}
         for label in labels:
@@ -368,3 +399,77 @@ async def test_a_bug_in_the_executor_is_internal_and_a_closed_one_busy(
     await requester.send(request(digest, "10"))
     reply = await requester.reply()
     assert isinstance(reply, JobFailed) and reply.code == "busy"
+
+
+# -- paid before served (ccnet.worker.admission through the handler) --------------------
+
+
+async def test_free_jobs_only_when_the_operator_opts_in(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    requester, _, _ = served(free_jobs=False)
+    prime = module_hash(job_wasm("prime_count"))
+    await requester.send(request(prime, "10"))
+    refused = await requester.reply()
+    assert isinstance(refused, JobFailed) and refused.code == "payment"
+    assert "paid jobs only" in refused.message
+    await requester.send(request(prime, "10", channel_id=os.urandom(32)))
+    assert isinstance(await requester.reply(), JobResult)
+
+
+async def test_a_paid_job_needs_a_balance_that_covers_its_reservation(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    """Reservation: fuel limit x rate = 10**9 x 2 planck."""
+    prime = module_hash(job_wasm("prime_count"))
+    short, _, _ = served(free_jobs=False, deposit=2 * 10**9 - 1)
+    job = request(prime, "10", channel_id=os.urandom(32), fuel_limit=10**9, rate_planck_per_fuel=2)
+    await short.send(job)
+    refused = await short.reply()
+    assert isinstance(refused, JobFailed) and refused.code == "payment"
+    assert f"may cost {2 * 10**9} planck" in refused.message
+    assert f"has {2 * 10**9 - 1} planck left" in refused.message
+    enough, _, _ = served(free_jobs=False, deposit=2 * 10**9)
+    await enough.send(replace(job, job_id=os.urandom(16)))
+    assert isinstance(await enough.reply(), JobResult)
+
+
+async def test_unpaid_work_is_capped_per_requester_until_it_pays(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    """Limit 2: five requests at once get two results (running jobs count), then
+    refusals; paying for one result frees one place, paying less frees none."""
+    requester, _, payments = served(free_jobs=False, max_unpaid_jobs=2)
+    prime = module_hash(job_wasm("prime_count"))
+    channel = os.urandom(32)
+    for _ in range(5):
+        await requester.send(request(prime, "1000", channel_id=channel))
+    replies = [await requester.reply() for _ in range(5)]
+    results = [r for r in replies if isinstance(r, JobResult)]
+    refusals = [r for r in replies if isinstance(r, JobFailed)]
+    assert len(results) == 2 and len(refusals) == 3
+    assert all(r.code == "payment" and "2 unpaid job(s)" in r.message for r in refusals)
+    fuel = SignedResult.from_json(results[0].result).fuel_used  # rate 1: price = fuel
+    payments.pay(channel, fuel - 1)
+    await requester.send(request(prime, "1000", channel_id=channel))
+    still = await requester.reply()
+    assert isinstance(still, JobFailed) and still.code == "payment"
+    payments.pay(channel, 1)
+    await requester.send(request(prime, "1000", channel_id=channel))
+    assert isinstance(await requester.reply(), JobResult)
+    await requester.send(request(prime, "1000", channel_id=channel))
+    again = await requester.reply()
+    assert isinstance(again, JobFailed) and "2 unpaid job(s)" in again.message
+
+
+async def test_failed_jobs_are_not_owed(
+    served: Callable[..., Served], hostile_modules: dict[str, bytes]
+) -> None:
+    requester, handler, _ = served(free_jobs=False, max_unpaid_jobs=1)
+    wasm = hostile_modules["exit3"]
+    channel = os.urandom(32)
+    for _ in range(3):
+        await requester.send(request(module_hash(wasm), module=wasm, channel_id=channel))
+        failed = await requester.reply()
+        assert isinstance(failed, JobFailed) and failed.code == "exit"
+    assert handler.ledger.unpaid(REQUESTER) == 0

@@ -5,6 +5,7 @@ recorded, and that nothing is sent when the channel cannot cover a job."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from ccnet.client.requester import Requester
 from ccnet.client.requester.discovery import Candidate, WorkerOffer, rank_offers
 from ccnet.client.requester.exceptions import (
     ChannelFundsError,
+    FuelClaimError,
     NoWorkersError,
     RequesterClosedError,
 )
@@ -54,6 +56,10 @@ class Script:
     fail: str | None = None
     bad_hash: bool = False
     wrong_task: bool = False
+    fuel: Callable[[JobRequest], int] = lambda req: 1_000
+    """The fuel the signed result claims."""
+    unsolicited: bool = False
+    """Before each answer, also send a valid result for a job nobody asked for."""
     seen: list[JobRequest] = field(default_factory=list)
 
 
@@ -75,9 +81,12 @@ async def serve(peer: FakePeer, keypair: Keypair, script: Script) -> None:
             module_hash=message.module_hash,
             input_hash=input_hash(message.args, message.input),
             output_hash=output_hash(output + (b"!" if script.bad_hash else b"")),
-            fuel_used=1_000,
+            fuel_used=script.fuel(message),
         )
         reply = JobResultMessage(message.job_id, output, result.to_json())
+        if script.unsolicited:
+            extra = JobResultMessage(os.urandom(16), output, result.to_json())
+            await peer.worker_end.send(encode(extra))
         await peer.worker_end.send(encode(reply))
 
 
@@ -354,3 +363,75 @@ async def test_a_passed_spot_check_is_paid_like_any_job(rig: Rig) -> None:
     assert outcome.cost_planck == 3 * 1_000 + 1_000
     assert len(rig.scripts[bob].seen) == 2
     assert rig.requester.stats().workers[bob].cost == 2_000
+
+
+# -- what a requester pays -------------------------------------------------------------
+
+
+async def test_a_fuel_claim_over_the_limit_is_invalid_and_not_paid(rig: Rig) -> None:
+    rig.scripts[addr("Bob")].fuel = lambda req: (req.fuel_limit or 0) + 1
+    outcome = await rig.requester.submit(
+        MODULE, verify="none", fuel_limit=5_000, workers=rig.offers("Bob")
+    )
+    report = outcome.results[addr("Bob")]
+    assert not outcome.verified and report.status == "invalid" and report.paid == 0
+    assert isinstance(report.error, FuelClaimError)
+    assert (report.error.fuel_used, report.error.fuel_limit) == (5_001, 5_000)
+    assert "claims 5001 fuel for a job limited to 5000" in report.reason
+    assert outcome.cost_planck == 0 and rig.party.payments == []
+    assert rig.party.channels[0].balance == 10**12  # the whole deposit is still ours
+
+
+async def test_a_claim_of_the_whole_limit_is_paid_the_reservation_at_most(rig: Rig) -> None:
+    rig.scripts[addr("Bob")].fuel = lambda req: req.fuel_limit or 0
+    outcome = await rig.requester.submit(
+        MODULE, verify="none", fuel_limit=5_000, workers=rig.offers("Bob")
+    )
+    assert outcome.verified and outcome.cost_planck == 5_000  # fuel limit x rate 1
+    assert [amount for _, amount in rig.party.payments] == [5_000]
+
+
+def test_a_payment_is_cut_to_the_reservation() -> None:
+    from ccnet.client.requester.runs import JobRunner, _Attempt
+
+    offer = offers(["Bob"], QualityTracker())[0]
+    assert JobRunner._capped(addr("Bob"), 10, _Attempt(offer, reserved=7)) == 7
+    assert JobRunner._capped(addr("Bob"), 7, _Attempt(offer, reserved=7)) == 7
+    assert JobRunner._capped(addr("Bob"), 3, _Attempt(offer, reserved=7)) == 3
+
+
+@pytest.mark.parametrize("code", ["out-of-fuel", "trap", "busy", "payment"])
+async def test_a_failed_job_is_never_paid(rig: Rig, code: str) -> None:
+    rig.scripts[addr("Bob")].fail = code
+    outcome = await rig.requester.submit(MODULE, verify="none", workers=rig.offers("Bob"))
+    assert outcome.results[addr("Bob")].status == "failed"
+    assert outcome.cost_planck == 0 and rig.party.payments == []
+
+
+async def test_jobs_in_flight_to_one_worker_stay_within_its_unpaid_limit(rig: Rig) -> None:
+    """Five jobs at once, two per worker at most (request sent, payment not made)."""
+    assert rig.requester._runner is not None
+    rig.requester._runner.jobs_per_worker = 2
+    script = rig.scripts[addr("Bob")]
+    unpaid: list[int] = []
+
+    def output(req: JobRequest) -> bytes:
+        unpaid.append(len(script.seen) - len(rig.party.payments))
+        return b"42\n"
+
+    script.output = output
+    bob = rig.offers("Bob")
+    outcomes = await asyncio.gather(
+        *(rig.requester.submit(MODULE, verify="none", workers=bob) for _ in range(5))
+    )
+    assert all(o.verified for o in outcomes) and len(rig.party.payments) == 5
+    assert len(unpaid) == 5 and max(unpaid) == 2
+
+
+async def test_a_result_nobody_asked_for_is_never_paid(rig: Rig) -> None:
+    rig.scripts[addr("Bob")].unsolicited = True
+    bob = rig.offers("Bob")
+    for _ in range(2):
+        outcome = await rig.requester.submit(MODULE, verify="none", workers=bob)
+        assert outcome.verified and outcome.cost_planck == 1_000
+    assert [amount for _, amount in rig.party.payments] == [1_000, 1_000]

@@ -1,0 +1,198 @@
+"""The worker's money rules, each alone: the unpaid-work ledger
+(:mod:`ccnet.worker.admission`), the money settings and the shortest challenge period
+(:class:`~ccnet.worker.config.WorkerConfig`), and the payment desk's refusal of a
+channel it cannot watch (:class:`~ccnet.worker.payments.PaymentDesk`, against a fake
+chain that only answers the channel read)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from ccnet.channels import MemoryTransport
+from ccnet.client import Chain, Keys
+from ccnet.client.pallets.channels import ChannelInfo
+from ccnet.worker.admission import DEFAULT_MAX_UNPAID_JOBS, WorkLedger
+from ccnet.worker.config import WorkerConfig
+from ccnet.worker.exceptions import (
+    ChallengePeriodError,
+    ConfigError,
+    PaymentError,
+    UncoveredJobError,
+    UnpaidWorkError,
+)
+from ccnet.worker.payments import PaymentDesk
+
+ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+CHANNEL = bytes(range(32))
+
+
+# -- the ledger ----------------------------------------------------------------------
+
+
+def test_running_and_delivered_unpaid_jobs_count_up_to_the_limit() -> None:
+    ledger = WorkLedger(2)
+    first = ledger.admit(ALICE, 100, payer_balance=1_000)
+    ledger.admit(ALICE, 100, payer_balance=1_000)
+    with pytest.raises(UnpaidWorkError) as caught:
+        ledger.admit(ALICE, 100, payer_balance=1_000)
+    assert (caught.value.unpaid, caught.value.limit, caught.value.code) == (2, 2, "payment")
+    ledger.delivered(ALICE, first, 60)  # delivered and unpaid: still counts
+    assert ledger.unpaid(ALICE) == 2
+    ledger.admit("someone else", 100, payer_balance=1_000)  # per requester
+
+
+def test_payments_cover_delivered_results_oldest_first() -> None:
+    ledger = WorkLedger(4)
+    ledger.observe(ALICE, CHANNEL, 500)  # paid before: earlier work, the baseline
+    tickets = [ledger.admit(ALICE, 100, payer_balance=10_000) for _ in range(3)]
+    for ticket, price in zip(tickets, (60, 30, 50), strict=True):
+        ledger.delivered(ALICE, ticket, price)
+    assert ledger.unpaid(ALICE) == 3 and ledger.outstanding(ALICE) == 140
+    ledger.observe(ALICE, CHANNEL, 500 + 59)  # one planck short of the first
+    assert ledger.unpaid(ALICE) == 3 and ledger.outstanding(ALICE) == 81
+    ledger.observe(ALICE, CHANNEL, 500 + 90)  # the first two
+    assert ledger.unpaid(ALICE) == 1 and ledger.outstanding(ALICE) == 50
+    ledger.observe(ALICE, CHANNEL, 500 + 80)  # a stale look never takes payments back
+    assert ledger.unpaid(ALICE) == 1
+    ledger.observe(ALICE, bytes(32), 1_000)  # a new channel: its baseline
+    assert ledger.unpaid(ALICE) == 1
+    ledger.observe(ALICE, bytes(32), 1_050)
+    assert ledger.unpaid(ALICE) == 0 and ledger.outstanding(ALICE) == 0
+    assert sorted(ledger.channels(ALICE)) == sorted([CHANNEL, bytes(32)])
+
+
+def test_the_balance_must_cover_what_is_owed_plus_the_reservation() -> None:
+    ledger = WorkLedger(4)
+    first = ledger.admit(ALICE, 400, payer_balance=1_000)
+    ledger.delivered(ALICE, first, 300)  # owed 300
+    ledger.admit(ALICE, 400, payer_balance=1_000)  # 300 + 400 <= 1000
+    with pytest.raises(UncoveredJobError) as caught:
+        ledger.admit(ALICE, 301, payer_balance=1_000)
+    assert (caught.value.needed, caught.value.available) == (301, 300)
+    assert ledger.unpaid(ALICE) == 2  # the refused job is not counted
+
+
+def test_failed_and_abandoned_jobs_stop_counting_and_are_not_owed() -> None:
+    ledger = WorkLedger(1)
+    ticket = ledger.admit(ALICE, 100, payer_balance=100)
+    ledger.dropped(ALICE, ticket)
+    ledger.delivered(ALICE, ticket, 100)  # a ticket counts once
+    assert ledger.unpaid(ALICE) == 0 and ledger.outstanding(ALICE) == 0
+    free = ledger.admit(ALICE, 100, payer_balance=100)
+    ledger.delivered(ALICE, free, 0)  # a result that costs nothing is paid
+    assert ledger.unpaid(ALICE) == 0
+
+
+@pytest.mark.parametrize("limit", [0, -1, True, 1.5])
+def test_bad_limits_are_refused(limit: Any) -> None:
+    with pytest.raises(ConfigError):
+        WorkLedger(limit)
+
+
+# -- the settings --------------------------------------------------------------------
+
+
+def test_money_defaults() -> None:
+    cfg = WorkerConfig.from_env({})
+    assert cfg.free_jobs is False
+    assert cfg.max_unpaid_jobs == DEFAULT_MAX_UNPAID_JOBS == 4
+    assert cfg.max_sessions_per_key == 4
+    assert (cfg.channel_poll_interval, cfg.challenge_safety_factor) == (1.0, 90)
+    # 1 s x 90 looks = 90 s = 15 blocks of 6 s: the dev preset (20) passes, the
+    # chain's minimum (10) does not.
+    assert cfg.min_challenge_blocks() == cfg.min_challenge_blocks(6_000) == 15
+    assert cfg.min_challenge_blocks(1_000) == 90
+    assert (
+        WorkerConfig(channel_poll_interval=0.25, challenge_safety_factor=10).min_challenge_blocks(
+            6_000
+        )
+        == 1
+    )
+
+
+def test_money_knobs_from_the_environment() -> None:
+    cfg = WorkerConfig.from_env(
+        {
+            "CCNET_WORKER_FREE_JOBS": "yes",
+            "CCNET_WORKER_MAX_UNPAID_JOBS": "2",
+            "CCNET_WORKER_CHANNEL_POLL_INTERVAL": "0.5",
+            "CCNET_WORKER_CHALLENGE_SAFETY_FACTOR": "120",
+        }
+    )
+    assert cfg.free_jobs and cfg.max_unpaid_jobs == 2
+    assert cfg.min_challenge_blocks(6_000) == 10
+
+
+@pytest.mark.parametrize(
+    "knob",
+    [
+        {"max_unpaid_jobs": 0},
+        {"max_sessions_per_key": 0},
+        {"challenge_safety_factor": 0},
+        {"channel_poll_interval": 0},
+        {"channel_poll_interval": True},
+        {"free_jobs": 1},
+    ],
+)
+def test_bad_money_knobs_are_refused(knob: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        WorkerConfig(**knob)
+
+
+def test_block_time_must_be_positive() -> None:
+    with pytest.raises(ConfigError):
+        WorkerConfig().min_challenge_blocks(0)
+
+
+# -- the payment desk ----------------------------------------------------------------
+
+
+class _Pallet:
+    def __init__(self, info: ChannelInfo | None) -> None:
+        self.info = info
+
+    def channel(self, channel_id: bytes) -> ChannelInfo | None:
+        return self.info
+
+
+class _Chain:
+    def __init__(self, info: ChannelInfo | None) -> None:
+        self.channels = _Pallet(info)
+
+
+def _info(*, period: int, phase: str = "Funded") -> ChannelInfo:
+    worker = str(Keys.from_uri("//Bob").ss58_address)
+    return ChannelInfo("0x" + CHANNEL.hex(), ALICE, worker, 10**12, 0, phase, None, period, 1)
+
+
+@pytest.mark.parametrize(
+    ("info", "error", "text"),
+    [
+        (_info(period=14), ChallengePeriodError, "challenge period of 14 blocks"),
+        (_info(period=20, phase="Opening"), PaymentError, "is opening, not funded"),
+        (_info(period=20, phase="Closing"), PaymentError, "is closing, not funded"),
+        (None, PaymentError, "not open on chain"),
+    ],
+)
+async def test_the_desk_refuses_channels_it_cannot_defend(
+    tmp_path: Path, info: ChannelInfo | None, error: type[Exception], text: str
+) -> None:
+    desk = PaymentDesk(
+        Keys.from_uri("//Bob"),
+        tmp_path / "channels.db",
+        chain=cast(Chain, _Chain(info)),
+        genesis_hash=bytes(32),
+        min_challenge_blocks=15,
+    )
+    try:
+        ours, _ = MemoryTransport.pair()
+        with pytest.raises(error, match=text) as caught:
+            await desk.bind(CHANNEL, ALICE, ours)
+        if isinstance(caught.value, ChallengePeriodError):
+            assert (caught.value.period, caught.value.minimum) == (14, 15)
+        assert desk.party.channels == []  # nothing joined or stored
+    finally:
+        await desk.close()

@@ -1,0 +1,142 @@
+"""What a requester may ask of the worker before it pays: the unpaid-work ledger.
+
+Work is delivered before it is paid (a :class:`~ccnet.client.jobs.messages.JobResult`,
+then one channel update paying it; ``docs/protocol.md``, "Payment channel"), so the
+worker bounds what each requester (by its key, across its sessions and channels) can
+owe it:
+
+- a paid job's **reservation** is its worst-case price, ``price(fuel limit, rate)``
+  planck (:func:`~ccnet.client.jobs.billing.price`). The requester's balance in the
+  channel must cover the reservations of its running jobs, the prices of its delivered
+  unpaid results and the new job's reservation, else
+  :class:`~ccnet.worker.exceptions.UncoveredJobError`;
+- at most ``max_unpaid_jobs`` jobs of a requester are *unpaid*: running, or delivered
+  and not yet covered by payments. Beyond, new jobs get
+  :class:`~ccnet.worker.exceptions.UnpaidWorkError` until it pays.
+
+Payments are matched to delivered results in order (first delivered, first paid): what
+the worker earned on each of the requester's channels since it first saw that channel,
+against the prices it billed (``price(fuel used, rate)``). A result the requester does
+not pay (it rejected it, or paid less) keeps counting until payments cover it: the
+worker cannot tell a justified refusal from a cheat. A failed job is not billed (the
+requester pays no failure) and stops counting once answered.
+
+Pure bookkeeping, no I/O: :class:`~ccnet.worker.jobhandler.JobSessionHandler` feeds it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .exceptions import ConfigError, UncoveredJobError, UnpaidWorkError
+
+__all__ = ["DEFAULT_MAX_UNPAID_JOBS", "WorkLedger"]
+
+DEFAULT_MAX_UNPAID_JOBS = 4
+"""Jobs a requester may have running or delivered and unpaid at once (the knob
+``max_unpaid_jobs`` of :class:`~ccnet.worker.config.WorkerConfig`). The requester SDK
+keeps at most as many jobs in flight per worker
+(:data:`ccnet.client.requester.DEFAULT_JOBS_PER_WORKER`)."""
+
+
+@dataclass
+class _Account:
+    running: dict[int, int] = field(default_factory=dict)
+    """Ticket -> reservation, planck."""
+    billed: deque[int] = field(default_factory=deque)
+    """Prices of delivered results payments do not cover yet, oldest first, planck."""
+    credit: int = 0
+    """Paid planck not matched to a whole delivered result yet (less than the oldest)."""
+    seen: dict[bytes, int] = field(default_factory=dict)
+    """Channel id -> what the worker had earned on it when last looked, planck."""
+
+
+class WorkLedger:
+    """Unpaid work per requester (SS58), see the module docs. *max_unpaid_jobs* >= 1."""
+
+    def __init__(self, max_unpaid_jobs: int = DEFAULT_MAX_UNPAID_JOBS) -> None:
+        if isinstance(max_unpaid_jobs, bool) or not isinstance(max_unpaid_jobs, int):
+            raise ConfigError(f"max_unpaid_jobs must be an integer, got {max_unpaid_jobs!r}")
+        if max_unpaid_jobs < 1:
+            raise ConfigError(f"max_unpaid_jobs must be at least 1, got {max_unpaid_jobs}")
+        self.max_unpaid_jobs = max_unpaid_jobs
+        self._accounts: dict[str, _Account] = {}
+        self._tickets = 0
+
+    def _account(self, requester: str) -> _Account:
+        return self._accounts.setdefault(requester, _Account())
+
+    def channels(self, requester: str) -> list[bytes]:
+        """The channels of *requester* seen so far."""
+        account = self._accounts.get(requester)
+        return list(account.seen) if account is not None else []
+
+    def observe(self, requester: str, channel_id: bytes, earned: int) -> None:
+        """The worker has earned *earned* planck on *channel_id* (a channel of
+        *requester*) so far. The first look sets the baseline (what was paid before
+        belongs to earlier work); later growth pays delivered results, oldest first."""
+        account = self._account(requester)
+        before = account.seen.get(channel_id)
+        account.seen[channel_id] = earned if before is None else max(before, earned)
+        if before is not None and earned > before:
+            account.credit += earned - before
+            self._match(account)
+
+    @staticmethod
+    def _match(account: _Account) -> None:
+        while account.billed and account.billed[0] <= account.credit:
+            account.credit -= account.billed.popleft()
+
+    def unpaid(self, requester: str) -> int:
+        """Jobs of *requester* running or delivered and not paid."""
+        account = self._accounts.get(requester)
+        return 0 if account is None else len(account.running) + len(account.billed)
+
+    def outstanding(self, requester: str) -> int:
+        """Planck *requester* may still owe: reservations of its running jobs plus the
+        unpaid part of its delivered results."""
+        account = self._accounts.get(requester)
+        if account is None:
+            return 0
+        owed = sum(account.billed) - account.credit
+        return sum(account.running.values()) + max(0, owed)
+
+    def check_unpaid(self, requester: str) -> None:
+        """Raise :class:`UnpaidWorkError` when *requester* is at the unpaid-jobs limit."""
+        unpaid = self.unpaid(requester)
+        if unpaid >= self.max_unpaid_jobs:
+            raise UnpaidWorkError(requester, unpaid, self.max_unpaid_jobs)
+
+    def admit(self, requester: str, reservation: int, payer_balance: int) -> int:
+        """Count one more job of *requester* as running with *reservation* planck, if it
+        is under the limit and *payer_balance* (its balance in the channel, planck)
+        covers what it may owe plus *reservation*. Returns the job's ticket (for
+        :meth:`delivered` / :meth:`dropped`). Raises :class:`UnpaidWorkError` or
+        :class:`UncoveredJobError` (nothing counted)."""
+        if reservation < 0:
+            raise ValueError("a reservation is a non-negative amount of planck")
+        self.check_unpaid(requester)
+        available = payer_balance - self.outstanding(requester)
+        if available < reservation:
+            raise UncoveredJobError(reservation, max(0, available))
+        self._tickets += 1
+        self._account(requester).running[self._tickets] = reservation
+        return self._tickets
+
+    def delivered(self, requester: str, ticket: int, price: int) -> None:
+        """The job of *ticket* delivered its result: it is owed *price* planck (0:
+        nothing). Unknown tickets are ignored."""
+        account = self._accounts.get(requester)
+        if account is None or account.running.pop(ticket, None) is None:
+            return
+        if price > 0:
+            account.billed.append(price)
+            self._match(account)
+
+    def dropped(self, requester: str, ticket: int) -> None:
+        """The job of *ticket* ended without a result to pay (it failed, or its session
+        ended first)."""
+        account = self._accounts.get(requester)
+        if account is not None:
+            account.running.pop(ticket, None)
