@@ -13,7 +13,8 @@ instrumentation unless ``--no-instrument``. A crash does not stop the run: the i
 saved to ``--crash-dir`` (default ``.state/fuzz/crashes``) and counted; every count
 must be 0 (the exit status is 1 otherwise). Stores and logs go to ``--workdir``
 (default: a fresh directory in /dev/shm, where fsync costs nothing, so the numbers
-measure the decoders rather than the disk).
+measure the decoders rather than the disk); ``<target>.progress`` there holds the
+counts so far (every 10,000 inputs).
 
 Columns: inputs run, inputs per second (from the first input to the last, setup
 excluded), crashes.
@@ -50,7 +51,8 @@ def child(args: argparse.Namespace) -> None:
             target = load(args.child, workdir)
     else:
         target = load(args.child, workdir)
-    fuzz(target, runs=args.runs, seed=args.seed, crash_dir=Path(args.crash_dir))
+    progress = Path(args.workdir) / f"{args.child}.progress"
+    fuzz(target, runs=args.runs, seed=args.seed, crash_dir=Path(args.crash_dir), progress=progress)
 
 
 def run_target(name: str, args: argparse.Namespace) -> Row:

@@ -127,15 +127,30 @@ def run_seeded(target: Target, *, inputs: int, seed: int, max_len: int = 1024) -
     return findings
 
 
-def fuzz(target: Target, *, runs: int, seed: int, crash_dir: Path, max_len: int = 4096) -> None:
+def fuzz(
+    target: Target,
+    *,
+    runs: int,
+    seed: int,
+    crash_dir: Path,
+    progress: Path | None = None,
+    max_len: int = 4096,
+) -> None:
     """Run *target* under libFuzzer for *runs* inputs (atheris; returns only through
     libFuzzer's exit). Crashes are counted and saved to *crash_dir*, and the run goes on;
     when the last input is done, one JSON line goes to stdout: ``target``, ``inputs``,
-    ``seconds`` (from the first input) and ``crashes``."""
+    ``seconds`` (from the first input) and ``crashes``. The same line is written to
+    *progress* every 10,000 inputs, so a run stopped early still tells how far it got."""
     count = 0
     crashes = 0
     start = 0.0
     shown: set[str] = set()
+
+    def stats() -> str:
+        elapsed = time.perf_counter() - start
+        return json.dumps(
+            {"target": target.name, "inputs": count, "seconds": elapsed, "crashes": crashes}
+        )
 
     def one(data: bytes) -> None:
         nonlocal count, crashes, start
@@ -151,10 +166,10 @@ def fuzz(target: Target, *, runs: int, seed: int, crash_dir: Path, max_len: int 
             if finding.where not in shown:  # each distinct crash once
                 shown.add(finding.where)
                 print(f"CRASH {path}: {finding.error}\n{finding.where}", file=sys.stderr)
+        if progress is not None and count % 10_000 == 0:
+            progress.write_text(stats() + "\n")
         if count == runs:
-            elapsed = time.perf_counter() - start
-            stats = {"target": target.name, "inputs": count, "seconds": elapsed}
-            print(json.dumps({**stats, "crashes": crashes}), flush=True)
+            print(stats(), flush=True)
 
     args = [sys.argv[0], f"-runs={runs}", f"-seed={seed}", f"-max_len={max_len}"]
     atheris.Setup([*args, "-len_control=0", "-print_final_stats=1"], one)
