@@ -3,8 +3,9 @@
 A target (:class:`Target`) takes one fuzzer input and raises :class:`PropertyError` when
 a property fails; any other exception that escapes it is a crash too (the decoder
 raised something other than its typed error). :func:`run_seeded` feeds it inputs from a
-seeded ``random.Random`` through ``atheris.FuzzedDataProvider``, deterministically, in
-this process; :func:`fuzz` runs it under atheris' libFuzzer loop (which runs once per
+seeded ``random.Random`` through ``atheris.FuzzedDataProvider``, in this process (the
+inputs are the same every run; the seeds' sr25519 signatures are not, as signing is
+randomised); :func:`fuzz` runs it under atheris' libFuzzer loop (which runs once per
 process: ``benches/fuzz_decoders.py`` starts one process per target).
 
 This module imports no ccnet code, so that :func:`load` can import a target (and ccnet
@@ -26,7 +27,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import atheris
 
@@ -43,8 +44,6 @@ __all__ = [
     "run_seeded",
     "source",
 ]
-
-T = TypeVar("T")
 
 
 class PropertyError(AssertionError):

@@ -1,7 +1,7 @@
-"""Every fuzz target of ``tests/fuzz`` on a few thousand seeded inputs, deterministically
-(the same inputs every run; the coverage-guided libFuzzer runs are
-``benches/fuzz_decoders.py``). A finding fails the test with its input, so that it can
-become a regression test (``test_fuzz_regressions.py``)."""
+"""Every fuzz target of ``tests/fuzz`` on a thousand seeded inputs (the same inputs every
+run; the coverage-guided libFuzzer runs are ``benches/fuzz_decoders.py``). A finding
+fails the test with its input, so that it can become a regression test
+(``test_fuzz_regressions.py``)."""
 
 from __future__ import annotations
 
