@@ -30,7 +30,8 @@ from ccnet.channels.messages import (
     Reject,
 )
 from ccnet.channels.state import ChannelParams, ChannelState, sign_close, sign_state
-from ccnet.channels.testing import CC, make_params
+from ccnet.channels.testing import make_params
+from ccnet.client import CC
 
 from .harness import check_fields, require, source
 from .mutate import Mutator, pick
