@@ -1,7 +1,7 @@
 """The fiat bridge: buy CC by card (Stripe), cash out to PayPal, exact to the cent.
 
 The bridge is a **custodian**: it holds the treasury account's key, sells CC from it for
-card payments and buys CC back into it for PayPal payouts (docs/bridge.md: trust model,
+card payments and buys CC back into it for PayPal payouts (README, "Fiat bridge": trust model,
 configuration, rates, fees and rounding). Parts, one job each:
 
 - :mod:`~ccnet.bridge.rates`: integer rates, fee, thresholds and every conversion;

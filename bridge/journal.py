@@ -2,7 +2,7 @@
 
 Every entry's legs sum to zero per currency, and an entry is posted at most once (the
 unique key ``(entry, account, currency)``; :func:`post` returns False for a repeat). The
-accounts (docs/bridge.md, "Ledger"):
+accounts (README, "Fiat bridge", "Ledger"):
 
 ====================  ==========  ==================================================
 account               currency    holds

@@ -2,7 +2,7 @@
 
 All amounts are ``int``: US cents, planck (1 CC = 10**12 planck) or fuel. A rate is an
 integer ratio, never a float. Each conversion rounds in the platform's favour, and
-returns what it rounded away so the ledger can account for it (docs/bridge.md,
+returns what it rounded away so the ledger can account for it (README, "Fiat bridge",
 "Rates, fees and rounding"):
 
 - purchase (cents -> planck): planck rounds **down**; the buyer's unconverted value is
@@ -91,7 +91,7 @@ class PayoutQuote:
 
 @dataclass(frozen=True)
 class Rates:
-    """The bridge's prices and limits (all configurable, docs/bridge.md)."""
+    """The bridge's prices and limits (all configurable, README, "Fiat bridge")."""
 
     cents_per_cc: Ratio = Ratio(100)
     """US cents one CC is worth (default 1 CC = $1)."""

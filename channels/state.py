@@ -30,14 +30,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
-from scalecodec.base import RuntimeConfiguration, ScaleType
-from scalecodec.type_registry import load_type_registry_preset
 from substrateinterface import Keypair
 
 from ccnet.client import signing
+from ccnet.client.codec import U64_MAX, U128_MAX, encode_scale, hexed
 
 from .exceptions import BalanceError, SignatureError, VersionError
 
@@ -64,24 +62,6 @@ STATE_DOMAIN = signing.CHANNEL_UPDATE_DOMAIN
 """Domain tag that starts every signed channel update (16 bytes)."""
 CLOSE_DOMAIN = signing.CHANNEL_CLOSE_DOMAIN
 """Domain tag of close signatures, the only ones ``cooperative_close`` takes (16 bytes)."""
-U64_MAX = 2**64 - 1
-U128_MAX = 2**128 - 1
-
-
-@cache
-def _config() -> RuntimeConfiguration:
-    config = RuntimeConfiguration()
-    config.update_type_registry(load_type_registry_preset("core"))
-    return config
-
-
-def _encode(type_string: str, value: Any) -> bytes:
-    obj: ScaleType = _config().create_scale_object(type_string)
-    return bytes(obj.encode(value).data)
-
-
-def _hex(data: bytes) -> str:
-    return "0x" + data.hex()
 
 
 def _h256(value: bytes, what: str) -> bytes:
@@ -151,11 +131,11 @@ class ChannelState:
 
 
 def _u64(value: int) -> bytes:
-    return _encode("u64", value)
+    return encode_scale("u64", value)
 
 
 def _u128(value: int) -> bytes:
-    return _encode("u128", value)
+    return encode_scale("u128", value)
 
 
 # Fixed-size byte arrays ([u8; 16], H256, AccountId32) encode as their bytes; the
@@ -275,10 +255,10 @@ class ChannelParams:
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict (hex bytes, decimal-string planck)."""
         return {
-            "channel_id": _hex(self.channel_id),
-            "genesis_hash": _hex(self.genesis_hash),
-            "party_a": _hex(self.party_a),
-            "party_b": _hex(self.party_b),
+            "channel_id": hexed(self.channel_id),
+            "genesis_hash": hexed(self.genesis_hash),
+            "party_a": hexed(self.party_a),
+            "party_b": hexed(self.party_b),
             "deposit_a": str(self.deposit_a),
             "deposit_b": str(self.deposit_b),
         }
@@ -349,12 +329,12 @@ class SignedState:
         """A JSON-friendly dict: ``channel_id``, ``version``, ``balance_a``, ``balance_b``
         (decimal strings), ``signature_a``, ``signature_b`` (0x hex or null)."""
         return {
-            "channel_id": _hex(self.state.channel_id),
+            "channel_id": hexed(self.state.channel_id),
             "version": self.state.version,
             "balance_a": str(self.state.balance_a),
             "balance_b": str(self.state.balance_b),
-            "signature_a": _hex(self.signature_a) if self.signature_a else None,
-            "signature_b": _hex(self.signature_b) if self.signature_b else None,
+            "signature_a": hexed(self.signature_a) if self.signature_a else None,
+            "signature_b": hexed(self.signature_b) if self.signature_b else None,
         }
 
     @classmethod

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from substrateinterface import Keypair
 
-from ccnet.client import Chain, Receipt
+from ccnet.client import CC, Chain, Receipt
 from ccnet.client.events import fee_of
 from ccnet.client.exceptions import DispatchError
 
@@ -43,7 +43,6 @@ __all__ = [
     "paid_until",
 ]
 
-CC = 10**12
 TEST_GENESIS = hashlib.sha256(b"ccnet channels test genesis").digest()
 """A made-up genesis hash for channels without a chain."""
 

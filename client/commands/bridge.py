@@ -1,6 +1,6 @@
 """``ccnet bridge run|buy|payout|status|report|quote``: the fiat bridge (:mod:`ccnet.bridge`).
 
-``run`` serves the bridge (configuration: docs/bridge.md; secrets from the environment);
+``run`` serves the bridge (configuration: README, "Fiat bridge"; secrets from the environment);
 the other commands talk to a running bridge at ``--bridge`` (``$CCNET_BRIDGE_URL``,
 default http://127.0.0.1:8470), except ``quote``, which only reads the rates. ``report``
 exits with 5 when the reconciliation does not balance.
