@@ -140,7 +140,7 @@ def public_key_of(address: str) -> bytes:
     else (it is a peer's field)."""
     try:
         key = bytes.fromhex(ss58_decode(address, valid_ss58_format=SS58_FORMAT))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, IndexError):  # IndexError: " ", "\n" (nothing after strip)
         raise MalformedMessageError(
             f"not an SS58 (prefix {SS58_FORMAT}) address: {address!r}"
         ) from None

@@ -101,6 +101,17 @@ def test_an_address_with_trailing_whitespace_is_not_an_identity(suffix: str) -> 
     assert not signing.is_address(address + suffix)
 
 
+@pytest.mark.parametrize("address", [" ", "\n", "\t \n"])
+def test_a_blank_address_is_malformed(address: str) -> None:
+    # scalecodec's ss58_decode raised IndexError on what base58 strips to nothing.
+    with pytest.raises(MalformedMessageError):
+        signing.public_key_of(address)
+    assert not signing.is_address(address)
+    wire = {"v": 2, "signer": address}
+    with pytest.raises(SignalingError):
+        SignalMessage.from_json(json.loads(offer_body()) | wire)
+
+
 def test_a_heartbeat_cannot_be_replayed_under_another_spelling_of_its_worker() -> None:
     beat = Heartbeat.create(WORKER, HeartbeatMetrics(), timestamp_ms=1_000, nonce=b"\x01" * 16)
     verifier = HeartbeatVerifier(clock=lambda: 1_000)
