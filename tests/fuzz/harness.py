@@ -170,7 +170,9 @@ def fuzz(
         if count == runs:
             print(stats(), flush=True)
 
+    crash_dir.mkdir(parents=True, exist_ok=True)  # libFuzzer's own artifacts go there too
     args = [sys.argv[0], f"-runs={runs}", f"-seed={seed}", f"-max_len={max_len}"]
+    args.append(f"-artifact_prefix={crash_dir}/")
     atheris.Setup([*args, "-len_control=0", "-print_final_stats=1"], one)
     atheris.Fuzz()
 
