@@ -102,6 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.workdir is None:
         args.workdir = tempfile.mkdtemp(prefix="ccnet-fuzz-", dir=shm if shm.is_dir() else None)
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
     if args.child is not None:
         child(args)
         return
