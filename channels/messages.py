@@ -406,7 +406,9 @@ def decode(frame: bytes) -> Message:
             object_pairs_hook=_no_duplicates,
             parse_constant=_reject_constant,
         )
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+    except (ValueError, RecursionError) as err:
+        # ValueError: not UTF-8 or not JSON, and also an integer over Python's digit
+        # limit (4,300), which json raises as a plain ValueError.
         raise MalformedMessageError(f"frame body is not UTF-8 JSON: {err}") from None
     if not isinstance(body, dict):
         raise MalformedMessageError("frame body must be a JSON object")

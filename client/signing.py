@@ -24,6 +24,7 @@ Source: the sr25519 bindings (https://github.com/polkascan/py-sr25519-bindings) 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -134,16 +135,22 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
 
 
 def public_key_of(address: str) -> bytes:
-    """The 32-byte public key of SS58 *address* (prefix :data:`SS58_FORMAT`);
-    :class:`MalformedMessageError` for anything else (it is a peer's field)."""
+    """The 32-byte public key of SS58 *address* (prefix :data:`SS58_FORMAT`, written
+    exactly as :func:`address_of` writes it); :class:`MalformedMessageError` for anything
+    else (it is a peer's field)."""
     try:
         key = bytes.fromhex(ss58_decode(address, valid_ss58_format=SS58_FORMAT))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, IndexError):  # IndexError: " ", "\n" (nothing after strip)
         raise MalformedMessageError(
             f"not an SS58 (prefix {SS58_FORMAT}) address: {address!r}"
         ) from None
     if len(key) != PUBLIC_KEY_SIZE:
         raise MalformedMessageError(f"not a {PUBLIC_KEY_SIZE}-byte account: {address!r}")
+    # base58 decoding skips trailing whitespace: "5F...\n" names the same key. Only the
+    # canonical spelling is an identity, or one worker would have many (a heartbeat
+    # replayed under "5F...\n" would pass the receiver's replay and rate checks).
+    if address_of(key) != address:
+        raise MalformedMessageError(f"not the canonical SS58 form of its key: {address!r}")
     return key
 
 
@@ -164,6 +171,10 @@ def is_address(address: object) -> bool:
 
 
 # -- domain-tagged canonical JSON (signaling offers and answers, DHT records) -------------
+
+
+_SIGNATURE_HEX = re.compile(r"0x[0-9a-f]{128}")
+"""A signature in signed JSON: ``0x`` and 128 lowercase hex digits (64 bytes)."""
 
 
 def canonical_json(fields: Mapping[str, object]) -> bytes:
@@ -190,16 +201,18 @@ def sign_fields(keypair: Keypair, domain: bytes, fields: Mapping[str, object]) -
 def verify_fields(
     address: str, domain: bytes, fields: Mapping[str, object], signature: str
 ) -> bool:
-    """Whether *signature* (``0x`` + 128 hex digits) is *address*'s signature of *fields*
-    under *domain*. False for a malformed address or signature, never an exception."""
+    """Whether *signature* (``0x`` + 128 lowercase hex digits) is *address*'s signature
+    of *fields* under *domain*. False for a malformed address or signature, never an
+    exception."""
     try:
         public_key = public_key_of(address)
     except MalformedMessageError:
         return False
-    if not isinstance(signature, str) or not signature.startswith("0x") or len(signature) != 130:
+    # Lowercase only (docs/protocol.md): "0xAB.." would be a second spelling of the same
+    # signature, so one signed record or offer would have two wire forms.
+    if not isinstance(signature, str) or not _SIGNATURE_HEX.fullmatch(signature):
         return False
     try:
-        raw = bytes.fromhex(signature[2:])
-        return verify(public_key, signed_bytes(domain, fields), raw)
-    except (ValueError, TypeError):  # bad hex, or fields that are not JSON
+        return verify(public_key, signed_bytes(domain, fields), bytes.fromhex(signature[2:]))
+    except (ValueError, TypeError):  # fields that are not JSON
         return False

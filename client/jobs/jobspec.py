@@ -127,13 +127,19 @@ class JobSpec:
             fuel = body.get("fuel")
             if fuel is not None:
                 fuel = uint_from_json(fuel, U64_MAX, "job spec: fuel")
+            module_ar = body.get("module_ar")
+            if module_ar is not None and not isinstance(module_ar, str):
+                raise MalformedMessageError("job spec: module_ar must be an Arweave id (text)")
+            digest = bytes.fromhex(body["input_hash"]) if "input_hash" in body else None
+            if digest is not None and len(digest) != 32:
+                raise MalformedMessageError("job spec: input_hash must be 32 bytes of hex")
             return cls(
                 module_hash=bytes.fromhex(body["module"]),
                 args=tuple(args),
                 input_inline=inline,
                 input_ar=None if inline is not None else source[3:],
-                input_hash=bytes.fromhex(body["input_hash"]) if "input_hash" in body else None,
-                module_ar=body.get("module_ar"),
+                input_hash=digest,
+                module_ar=module_ar,
                 fuel=fuel,
                 seed=bytes.fromhex(body.get("seed", "")),
             )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, ClassVar
@@ -89,12 +90,25 @@ def _no_constant(name: str) -> Any:
     raise MalformedMessageError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: a number no JSON writer can give back
+        raise MalformedMessageError(f"the number {text[:40]} is out of range")
+    return value
+
+
 def loads(data: bytes | str) -> Any:
-    """Strict JSON for peer messages: UTF-8, no repeated keys, no NaN or Infinity.
+    """Strict JSON for peer messages: UTF-8, no repeated keys, no NaN or Infinity (nor a
+    number that overflows to one), no integer over Python's 4,300-digit limit.
     :class:`MalformedMessageError` otherwise."""
     try:
-        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        return json.loads(
+            data,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constant,
+            parse_float=_finite,
+        )
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError and JSONDecodeError too
         raise MalformedMessageError(f"not JSON: {err}") from None
 
 
@@ -235,9 +249,10 @@ def decode(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Message:
     body = loads(data)
     if not isinstance(body, dict):
         raise MalformedMessageError("a job message is a JSON object")
-    cls = _TYPES.get(body.pop("type", None))
+    kind = body.pop("type", None)
+    cls = _TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise MalformedMessageError(f"unknown message type {body.get('type')!r}")
+        raise MalformedMessageError(f"unknown message type {kind!r}")
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in body:

@@ -339,7 +339,7 @@ def decode_records(value: object) -> tuple[list[CapabilityRecord], int]:
         return [], 0
     try:
         obj = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
         return [], 0
     if not isinstance(obj, dict) or not isinstance(obj.get("records"), list):
         return [], 0

@@ -78,6 +78,17 @@ _FIELDS = (
 )
 
 
+def _utf8_size(text: object) -> int | None:
+    """Bytes of *text* in UTF-8; None when it is not a string or not UTF-8 text (JSON
+    lets a peer send a lone surrogate, ``"\\ud800"``)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        return None
+
+
 def _malformed(reason: str) -> SignalingError:
     return SignalingError(f"malformed signaling message: {reason}", status=400)
 
@@ -179,11 +190,23 @@ class SignalMessage:
             raise _malformed("signature must be a string")
         return message
 
+    @classmethod
+    def decode(cls, body: bytes) -> SignalMessage:
+        """Parse the JSON *body* of an offer or answer as it came over HTTP (shape
+        only, as :meth:`from_json`). Raises :class:`SignalingError` (status 400) when it
+        is not UTF-8 JSON or is malformed."""
+        try:
+            obj = json.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError):  # bad UTF-8 or JSON, a 5,000-digit number
+            raise _malformed("the body is not JSON") from None
+        return cls.from_json(obj)
+
     def _check_shape(self) -> None:
         if self.kind not in ("offer", "answer"):
             raise _malformed(f"kind must be offer or answer, not {self.kind!r}")
-        if not isinstance(self.sdp, str) or len(self.sdp.encode()) > MAX_SDP_BYTES:
-            raise _malformed(f"sdp must be a string of at most {MAX_SDP_BYTES} bytes")
+        size = _utf8_size(self.sdp)
+        if size is None or size > MAX_SDP_BYTES:
+            raise _malformed(f"sdp must be UTF-8 text of at most {MAX_SDP_BYTES} bytes")
         if not isinstance(self.fingerprint, str):
             raise _malformed("fingerprint must be a string")
         for name in ("signer", "peer"):
@@ -193,14 +216,14 @@ class SignalMessage:
             raise _malformed("timestamp_ms must be a non-negative integer")
         if not isinstance(self.nonce, str) or not _NONCE.fullmatch(self.nonce):
             raise _malformed("nonce must be 32 lowercase hex digits")
+        if not all(isinstance(label, str) and _LABEL.fullmatch(label) for label in self.labels):
+            raise _malformed("a label is 1-32 chars of a-z 0-9 _ - starting with a letter or digit")
         if (
             not self.labels
             or len(self.labels) > MAX_LABELS
             or len(set(self.labels)) != len(self.labels)
         ):
             raise _malformed(f"labels must be 1 to {MAX_LABELS} distinct names")
-        if not all(isinstance(label, str) and _LABEL.fullmatch(label) for label in self.labels):
-            raise _malformed("a label is 1-32 chars of a-z 0-9 _ - starting with a letter or digit")
         if not isinstance(self.reply_to, str) or (
             (self.kind == "offer" and self.reply_to != "")
             or (self.kind == "answer" and not _NONCE.fullmatch(self.reply_to))
@@ -303,14 +326,14 @@ async def post_offer(
                 raise SignalingError(
                     f"signaling endpoint {url} answered more than {MAX_BODY_BYTES} bytes"
                 )
-            try:
-                obj = json.loads(body)
-            except ValueError:
-                obj = None
             if response.status != 200:
+                try:
+                    obj = json.loads(body)
+                except (ValueError, RecursionError):
+                    obj = None
                 reason = obj.get("error") if isinstance(obj, dict) else None
                 raise SignalingRefusedError(url, response.status, str(reason or response.reason))
-            return SignalMessage.from_json(obj)
+            return SignalMessage.decode(body)
     except (aiohttp.ClientError, TimeoutError) as err:
         raise SignalingError(
             f"cannot reach signaling endpoint {url}: {type(err).__name__} {err}".rstrip()
@@ -377,11 +400,7 @@ class SignalingServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         try:
-            try:
-                obj = await request.json()
-            except (ValueError, UnicodeDecodeError):
-                raise _malformed("the body is not JSON") from None
-            offer = SignalMessage.from_json(obj)
+            offer = SignalMessage.decode(await request.read())
             answer = await self._answerer(offer)
         except SignalingError as err:
             logger.info("refused an offer from %s: %s", request.remote, err)
