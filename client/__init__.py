@@ -24,17 +24,18 @@ hashes/ids 32 bytes (bytes or ``'0x..'``). A failed call raises a :class:`Dispat
 subclass per pallet (``CreditsError`` ... ``DisputesError``) with ``.pallet``, ``.name``,
 ``.docs`` (the court's phase errors also as :class:`CourtTooEarlyError` /
 :class:`CourtTooLateError`, mismatched reveals as :class:`BadRevealError`, bonded stake
-as :class:`StakeBondedError`); a refused one :class:`ExtrinsicError`. Nonces are managed per account and
-process (:mod:`ccnet.client.nonces`), so threads may submit from one account at once.
+as :class:`StakeBondedError`); a refused one :class:`ExtrinsicError`. Nonces are managed
+per account and process (:mod:`ccnet.client.nonces`), so threads may submit from one
+account at once.
 CLI plumbing for command groups: :mod:`ccnet.client.commands._common`.
 """
 
 import logging
 from importlib import metadata as _metadata
 
+from .blockticker import BlockTicker
 from .chain import DEFAULT_URL, BlockEvents, Chain, EventSubscription, Wait
 from .codec import as_bytes, h256
-from .blockticker import BlockTicker
 from .devchain import DevChain, DevChainInfo
 from .events import ChainEvent, Receipt
 from .exceptions import (
