@@ -123,7 +123,10 @@ class Credits(PalletApi):
 
     def debt(self, debtor: str, creditor: str) -> int:
         """What *debtor* owes *creditor*, planck."""
-        return int(self._query("Debts", [debtor, creditor]) or 0)
+        record = self._query("Debts", [debtor, creditor])
+        if record is None:
+            return 0
+        return int(record["amount"]) if isinstance(record, dict) else int(record)
 
     def total_debt(self, who: str) -> int:
         """Everything *who* owes, planck."""
