@@ -4,9 +4,10 @@ A real node authors a block every 6 s whether or not anyone submits; Chopsticks 
 ``Instant`` mode) builds one per extrinsic and nothing otherwise. The court counts in
 blocks (a task's deadline, ``RevealPeriod``, ``ChallengeWindow``; a dispute's
 ``DrawDelay``, commit and reveal phases), so on a dev chain those phases would never
-pass while everyone waits. :class:`BlockTicker` stands in for block time: a thread that
-builds one empty block (``dev_newBlock``) every *interval* seconds over its own
-connection. The worker daemons and the requester SDK only ever wait for blocks, as on a
+pass while everyone waits. :class:`BlockTicker` stands in for block time: a thread that,
+every *interval* seconds, builds one empty block (``dev_newBlock``) over its own
+connection unless a block came meanwhile (extrinsics build their own), so it adds no
+load to a busy chain. The worker daemons and the requester SDK only ever wait for blocks, as on a
 real chain; the tests, ``ccnet demo`` and ``ccnet chain tick`` run a ticker.
 """
 
@@ -27,8 +28,8 @@ DEFAULT_TICK = 0.5
 
 
 class BlockTicker:
-    """Builds one block every *interval* seconds on the dev chain at *url* (see the
-    module docs). Start with :meth:`start` or ``with``; :meth:`stop` joins the thread.
+    """Makes at least one block every *interval* seconds on the dev chain at *url* (see
+    the module docs). Start with :meth:`start` or ``with``; :meth:`stop` joins the thread.
     A failure (the chain went away, or it is not a dev chain) stops the ticker and is
     kept in :attr:`error`."""
 
@@ -56,9 +57,14 @@ class BlockTicker:
 
         try:
             with Chain(self.url) as chain:
+                last = chain.block_number()
                 while not self._stop.wait(self.interval):
-                    chain.new_blocks(1)
-                    self.blocks += 1
+                    head = chain.block_number()
+                    if head == last:
+                        chain.new_blocks(1)
+                        self.blocks += 1
+                        head += 1
+                    last = head
         except CcnetError as err:
             if not self._stop.is_set():
                 self.error = err
