@@ -53,7 +53,7 @@ def demo(
         Path, typer.Option(help="Where the run's files go (outputs, worker logs).")
     ] = Path(".state/demo"),
 ) -> None:
-    """Start the dev chain, Arweave gateway and three workers; run real jobs with
+    """Start the dev chain, Arweave gateway and five workers; run real jobs with
     verification, payment channels, a dispute and a checkpoint; print a summary."""
     from ..demo import DemoConfig, run_demo
 

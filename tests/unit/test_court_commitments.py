@@ -34,7 +34,11 @@ def test_domains_match_the_vectors() -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda case: f"task{case['task_id']}")
 def test_every_vector(case: dict[str, Any]) -> None:
     account = _unhex(case["account"])
-    task_id, dispute_id, fuel = int(case["task_id"]), int(case["dispute_id"]), int(case["fuel_used"])
+    task_id, dispute_id, fuel = (
+        int(case["task_id"]),
+        int(case["dispute_id"]),
+        int(case["fuel_used"]),
+    )
     result_hash, salt = _unhex(case["hash"]), _unhex(case["salt"])
     assert c.result_commitment(task_id, account, result_hash, fuel, salt) == _unhex(
         case["result_commitment"]
