@@ -1,8 +1,9 @@
 """The main job end to end: ``ccnet demo`` as a user runs it.
 
 It starts its own dev chain and arlocal on free ports, five worker daemons, and the
-requester (an on-chain dispute through the commit-reveal court among them); the test checks the JSON summary, that every check passed, and that no
-process it started outlives it, after a normal run and after Ctrl-C.
+requester (an on-chain dispute through the commit-reveal court among them); the test
+checks the JSON summary, that every check passed, and that no process it started
+outlives it, after a normal run and after Ctrl-C.
 """
 
 from __future__ import annotations
