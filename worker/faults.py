@@ -15,8 +15,8 @@ off by default and named so that nobody enables it by accident.
   result is honest.
 - Mode ``wrong-onchain-result-once`` (:data:`WRONG_ONCHAIN_RESULT_ONCE`): the same, for
   the first result the worker **commits on chain** (``Tasks.submit_result``, then
-  ``reveal_result``); its off-chain results stay honest (a demo can run off-chain jobs first and still get its
-  on-chain dispute).
+  ``reveal_result``); its off-chain results stay honest (a demo can run off-chain jobs
+  first and still get its on-chain dispute).
 - In every mode, re-executions for disputes (the worker as a verifier) are never
   corrupted.
 - Guard: the option is refused (:class:`~ccnet.worker.exceptions.ConfigError`) unless the
