@@ -299,6 +299,7 @@ def test_disputes(private_chain: str, fund_account: Funder) -> None:
         with pytest.raises(DisputesTooEarlyError, match="NotDrawn"):
             chain.disputes.commit_vote(verifiers[0], dispute_id, bytes(32))
 
+        assert info.draw_at is not None
         chain.new_blocks(info.draw_at - chain.block_number())
         info = chain.disputes.dispute(dispute_id)
         assert info is not None and not info.drawing
