@@ -216,7 +216,7 @@ def test_disputes_challenge(substrate: SubstrateInterface, min_worker_stake: int
     task_id = post_task(substrate, alice)["task_id"]
     submit(substrate, bob, "Tasks", "claim", task_id=task_id)
     result, salt = digest(f"result of task {task_id}"), "0x" + "07" * 32
-    commitment = result_commitment(task_id, bob.ss58_address, result, 1_000_000, salt)
+    commitment = "0x" + result_commitment(task_id, bob.ss58_address, result, 1_000_000, salt).hex()
     submit(substrate, bob, "Tasks", "submit_result", task_id=task_id, commitment=commitment)
     submit(
         substrate,

@@ -227,6 +227,10 @@ async def test_dissenter_challenged_on_chain_is_slashed(
 
     liar_key = fund_account(100 * CC)
     register(ccnet_chain, liar_key)
+    # The court draws 3 verifiers among staked workers that are not the task's claimants:
+    # two more (requester_workers[2:] are the others), whose keys this test holds.
+    for _ in range(2):
+        register(ccnet_chain, fund_account(100 * CC))
     liar = str(liar_key.ss58_address)
     honest = [str(k.ss58_address) for k in requester_workers[:2]]
     spec_behaviour = Behaviour(submit_onchain=True)
