@@ -40,6 +40,10 @@ def test_balance_post_and_status(env: str) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["task"]["input_ref"] == "ar://cli"
 
+    result = runner.invoke(app, ["--json", "chain", "tick", "--blocks", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["blocks"] == 2
+
     # Too early to finalize: a typed court error with a hint, exit code 3.
     result = runner.invoke(app, ["task", "finalize", str(posted["task_id"]), "-k", "//Eve"])
     assert result.exit_code == 3
