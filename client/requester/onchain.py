@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..codec import h256
 from ..commitments import expected_commitment, new_salt
 from ..courtsecrets import CourtSecrets, ExpectedOpening
 from ..exceptions import DisputesError, TasksError
@@ -238,11 +239,7 @@ class OnchainRequests:
         commitment = None
         opening = None
         if expected_hash is not None:
-            raw = (
-                bytes.fromhex(expected_hash.removeprefix("0x"))
-                if isinstance(expected_hash, str)
-                else bytes(expected_hash)
-            )
+            raw = bytes.fromhex(h256(expected_hash, "expected_hash")[2:])
             opening = ExpectedOpening(task_id, worker, raw, new_salt())
             commitment = expected_commitment(task_id, worker, opening.expected_hash, opening.salt)
             await asyncio.to_thread(self.secrets.put_expected, opening)
