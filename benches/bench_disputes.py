@@ -11,15 +11,18 @@ Five ``ccnet worker run`` processes (own keys, funded from //Ferdie): ``liar``
 every ``--worker-poll`` seconds (the CLI's default, 1 s).
 
 - round 0, ``WorkerAtFault``: a ``prime_count`` task with redundancy 2 (the liar and
-  ``h1`` answer), the liar's wrong result is challenged; 3 of the 4 honest workers are
-  drawn, re-execute and vote; the liar is slashed and banned.
+  ``h1`` commit and reveal), the liar's wrong result is challenged; ``h2`` .. ``h4`` (the
+  draw excludes the claimants) are drawn ``DrawDelay`` blocks later, re-execute, commit
+  and reveal their votes; the liar is slashed and banned.
 - rounds 1 .. N, ``WorkerUpheld``: a task for one worker (``h1``), its honest result
   challenged (a false accusation); ``h2`` .. ``h4`` are drawn and vote.
 
-Measured per round, wall clock from just before the challenge is submitted: the
-challenge included (``DisputeOpened`` in the receipt), the first vote and the
-resolution (the third vote resolves at once) as seen by a requester following the
-chain's events (polled every 50 ms, so times are late by up to that much).
+A :class:`~ccnet.client.BlockTicker` builds a block every ``--tick`` seconds when none
+came (the draw waits for blocks). Measured per round, wall clock from just before the
+challenge is submitted: the challenge included (``DisputeOpened`` in the receipt), the
+first revealed vote and the resolution (the third reveal resolves at once) as seen by a
+requester following the chain's events (polled every 50 ms, so times are late by up to
+that much).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ccnet.client import CC, Chain, ChainEvent, Keypair, Keys
+from ccnet.client import CC, BlockTicker, Chain, ChainEvent, Keypair, Keys
 from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV, WRONG_ONCHAIN_RESULT_ONCE
 from ccnet.client.devchain import DEFAULT_SPEC, DevChain, find_root, free_port
 from ccnet.client.jobs.catalogue import load_job, module_hash
@@ -112,7 +115,7 @@ def stop_workers(procs: dict[str, tuple[str, subprocess.Popen]]) -> None:
 
 def wait_results(chain: Chain, task_id: int, count: int, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
-    while sum(a.result_hash is not None for a in chain.tasks.assignments(task_id)) < count:
+    while sum(a.revealed for a in chain.tasks.assignments(task_id)) < count:
         if time.monotonic() > deadline:
             raise SystemExit(f"task {task_id}: fewer than {count} results after {timeout} s")
         time.sleep(0.1)
@@ -126,7 +129,7 @@ def dispute_round(chain: Chain, requester: Keypair, task_id: int, accused: str) 
 
     def on_event(event: ChainEvent) -> None:
         at = time.perf_counter() - began
-        if event.name == "Voted":
+        if event.name == "VoteRevealed":
             timeline.votes.append(at)
         elif event.name == "DisputeResolved" and event["task_id"] == task_id:
             timeline.resolved = at
@@ -137,7 +140,7 @@ def dispute_round(chain: Chain, requester: Keypair, task_id: int, accused: str) 
     subscription = chain.subscribe_events(
         on_event,
         ["Disputes"],
-        ["Voted", "DisputeResolved"],
+        ["VoteRevealed", "DisputeResolved"],
         from_block=head + 1,
         poll_interval=EVENT_POLL_S,
     )
@@ -152,7 +155,7 @@ def dispute_round(chain: Chain, requester: Keypair, task_id: int, accused: str) 
     return timeline
 
 
-def bench(url: str, rounds: int, n: int, poll: float) -> tuple[float, list[Round]]:
+def bench(url: str, rounds: int, n: int, poll: float, tick: float) -> tuple[float, list[Round]]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-disputes-"))
     began = time.perf_counter()
     procs = start_workers(url, tmp, poll)
@@ -160,7 +163,7 @@ def bench(url: str, rounds: int, n: int, poll: float) -> tuple[float, list[Round
     spec = JobSpec.inline(module_hash(load_job("prime_count")), b"", (str(n),)).encode()
     timelines = []
     try:
-        with Chain(url) as chain:
+        with Chain(url) as chain, BlockTicker(url, tick):
             requester, _ = Keys.generate()
             chain.transfer(Keys.from_uri("//Ferdie"), str(requester.ss58_address), 1000 * CC)
 
@@ -195,6 +198,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="WorkerUpheld rounds")
     parser.add_argument("--n", type=int, default=100_000, help="prime_count's argument")
     parser.add_argument("--worker-poll", type=float, default=1.0, help="workers' poll, s")
+    parser.add_argument("--tick", type=float, default=0.5, help="seconds between blocks")
     args = parser.parse_args()
     root = find_root()
     devchain = DevChain(
@@ -202,7 +206,7 @@ def main() -> None:
     )
     url = devchain.start().url
     try:
-        startup, timelines = bench(url, args.rounds, args.n, args.worker_poll)
+        startup, timelines = bench(url, args.rounds, args.n, args.worker_poll, args.tick)
     finally:
         devchain.stop()
     print(

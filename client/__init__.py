@@ -22,25 +22,33 @@ Usage (synchronous and thread-safe; from asyncio use ``await asyncio.to_thread(.
 Amounts are ints in planck (``CC`` = 10**12). Addresses are SS58 strings (prefix 42),
 hashes/ids 32 bytes (bytes or ``'0x..'``). A failed call raises a :class:`DispatchError`
 subclass per pallet (``CreditsError`` ... ``DisputesError``) with ``.pallet``, ``.name``,
-``.docs``; a refused one :class:`ExtrinsicError`. Nonces are managed per account and
-process (:mod:`ccnet.client.nonces`), so threads may submit from one account at once.
+``.docs`` (the court's phase errors also as :class:`CourtTooEarlyError` /
+:class:`CourtTooLateError`, mismatched reveals as :class:`BadRevealError`, bonded stake
+as :class:`StakeBondedError`); a refused one :class:`ExtrinsicError`. Nonces are managed
+per account and process (:mod:`ccnet.client.nonces`), so threads may submit from one
+account at once.
 CLI plumbing for command groups: :mod:`ccnet.client.commands._common`.
 """
 
 import logging
 from importlib import metadata as _metadata
 
+from .blockticker import BlockTicker
 from .chain import DEFAULT_URL, BlockEvents, Chain, EventSubscription, Wait
 from .codec import as_bytes, h256
 from .devchain import DevChain, DevChainInfo
 from .events import ChainEvent, Receipt
 from .exceptions import (
+    BadRevealError,
     CallEncodingError,
     CcnetError,
     ChainConnectionError,
     ChainRequestError,
     ChannelsError,
     CheckpointsError,
+    ClaimStakeError,
+    CourtTooEarlyError,
+    CourtTooLateError,
     CreditsError,
     DevChainError,
     DispatchError,
@@ -51,6 +59,7 @@ from .exceptions import (
     KeystoreError,
     NotFoundError,
     SpecNotFoundError,
+    StakeBondedError,
     TasksError,
 )
 from .keys import Keypair, Keys
@@ -79,7 +88,9 @@ __all__ = [
     "CC",
     "DEFAULT_URL",
     "SS58_FORMAT",
+    "BadRevealError",
     "BlockEvents",
+    "BlockTicker",
     "CallEncodingError",
     "CcnetError",
     "Chain",
@@ -90,6 +101,9 @@ __all__ = [
     "ChannelsError",
     "CheckpointRecord",
     "CheckpointsError",
+    "ClaimStakeError",
+    "CourtTooEarlyError",
+    "CourtTooLateError",
     "CreditsError",
     "DevChain",
     "DevChainError",
@@ -109,6 +123,7 @@ __all__ = [
     "NotFoundError",
     "Receipt",
     "SpecNotFoundError",
+    "StakeBondedError",
     "StakeInfo",
     "TaskInfo",
     "TasksError",

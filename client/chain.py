@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "ws://127.0.0.1:8000"
 """Where ``ccnet chain start`` serves the dev chain."""
+NEW_BLOCKS_BATCH = 10
+"""Most blocks one ``dev_newBlock`` request builds (a block takes Chopsticks ~0.1-1 s)."""
 
 Wait = Literal["inclusion", "finalization"]
 T = TypeVar("T")
@@ -256,10 +258,18 @@ class Chain:
     # -- dev chain ---------------------------------------------------------------------
 
     def new_blocks(self, count: int = 1) -> str:
-        """Build *count* empty blocks at once (Chopsticks ``dev_newBlock``); returns the
-        new head hash. Only a dev chain has it: :class:`ChainRequestError` elsewhere."""
+        """Build *count* empty blocks (Chopsticks ``dev_newBlock``, in batches of
+        :data:`NEW_BLOCKS_BATCH` so that each request answers within the timeout); returns
+        the new head hash. Only a dev chain has it: :class:`ChainRequestError`
+        elsewhere."""
         try:
-            return str(self.rpc("dev_newBlock", [{"count": count}]))
+            head = ""
+            left = count
+            while left > 0:
+                batch = min(left, NEW_BLOCKS_BATCH)
+                head = str(self.rpc("dev_newBlock", [{"count": batch}]))
+                left -= batch
+            return head
         except ChainRequestError as err:
             raise ChainRequestError(
                 f"dev_newBlock failed ({err}); only a Chopsticks dev chain "

@@ -4,20 +4,27 @@ Every step goes through the code paths users script; nothing is mocked:
 
 1. **network**: start (or reuse) the dev chain (the runtime under Chopsticks) and the
    arlocal gateway, both on 127.0.0.1.
-2. **workers**: three ``ccnet worker run`` daemons as separate processes, each with its
+2. **workers**: five ``ccnet worker run`` daemons as separate processes, each with its
    own key (derived from //Alice per run, so runs never collide), funded by the
-   requester; they stake, register and announce themselves in the DHT. The third runs
-   with the documented fault injection ``wrong-onchain-result-once``.
+   requester; they stake, register and announce themselves in the DHT. The last runs
+   with the documented fault injection ``wrong-onchain-result-once``. Two of them (the
+   first and the faulty one) serve on-chain tasks; the other three only verify, since
+   the court draws at least ``MinVerifiers`` (3) verifiers among staked workers other
+   than the accused, the challenger, the requester and the task's claimants.
 3. **jobs**: off chain, over WebRTC, with one payment-channel update per verified
    result: real photographs (scikit-image's samples) resized by majority of three
    (the ``resize_stb`` job: C on stb_image, built with clang for wasm32-wasi),
    SHA-256 of real files checked against known answers, the prime-count benchmark with
    a Groth16 proof of its bill.
-4. **dispute**: the requester posts a prime count as an on-chain task with redundancy 3;
-   all three workers claim it and submit results; the faulty one lies (fault mode
-   ``wrong-onchain-result-once``). The requester takes the majority, challenges the
-   dissenter on chain, the other daemons re-execute and vote, the cheater is slashed
-   and banned, and the majority result is accepted.
+4. **dispute**: the requester posts a prime count as an on-chain task with redundancy 2;
+   the two task-serving workers claim it, commit and reveal their results; the faulty
+   one lies (fault mode ``wrong-onchain-result-once``). The requester knows the right
+   answer (the same count, verified off chain with a Groth16 proof in step 3),
+   challenges the liar with a commitment to it, and reveals it when voting opens; the
+   three drawn daemons re-execute, commit and reveal their votes; the cheater is slashed
+   and banned, and the task is finalized: the honest result is paid. A
+   :class:`~ccnet.client.BlockTicker` builds the blocks the court's phases count (the
+   dev chain builds blocks only on demand).
 5. **checkpoint**: the requester's job state goes to Arweave, is recorded on chain,
    restored and checked against its hash.
 6. **close**: every channel closes cooperatively (two extrinsics per channel in all).
@@ -67,6 +74,14 @@ PHOTOS = (
     "hubble_deep_field.jpg",
 )
 """Real photographs shipped by scikit-image (its ``data`` folder)."""
+WORKER_COUNT = 5
+"""Worker daemons: two serve on-chain tasks, three verify (``MinVerifiers`` is 3)."""
+ONCHAIN_WORKERS = (0, WORKER_COUNT - 1)
+"""Indices of the workers that serve on-chain tasks: the first and the faulty one."""
+ONCHAIN_DEADLINE_BLOCKS = 20
+"""Blocks the on-chain task takes claims and commitments."""
+TICK = 0.5
+"""Seconds between blocks the demo's ticker builds while the court runs."""
 WORKER_STAKE = 20 * CC
 WORKER_FUNDING = 1_000 * CC
 DEPOSIT_PER_CHANNEL = 50 * CC
@@ -220,6 +235,7 @@ class _Demo:
         self.retired = False
         self.chain: Chain | None = None
         self.requester_key = Keys.from_uri(config.requester_uri)
+        self.prime_output: bytes | None = None
 
     # phases are timed; a failing check is recorded, an exception ends the demo
     @contextlib.contextmanager
@@ -258,52 +274,80 @@ class _Demo:
         worker_dir = self.run_dir / "workers"
         worker_dir.mkdir(parents=True, exist_ok=True)
         uris = [
-            f"{self.config.requester_uri}//ccnet-demo/{self.run_id}/worker-{i}" for i in range(3)
+            f"{self.config.requester_uri}//ccnet-demo/{self.run_id}/worker-{i}"
+            for i in range(WORKER_COUNT)
         ]
         for uri in uris:
             self.chain.transfer(self.requester_key, Keys.from_uri(uri).ss58_address, WORKER_FUNDING)
-        bootstrap: str | None = None
-        for index, uri in enumerate(uris):
-            name = f"worker-{index + 1}"
-            faulty = index == len(uris) - 1
-            state = worker_dir / name
-            state.mkdir(parents=True, exist_ok=True)
-            command = [
-                sys.executable, "-m", "ccnet.client", "--url", self.chain_url,
-                "worker", "run", "--key", uri,
-                "--signaling-port", str(free_port()), "--dht-port", str(free_port()),
-                "--stake", str(WORKER_STAKE // CC), "--state-dir", str(state),
-            ]  # fmt: skip
-            if bootstrap:
-                command += ["--dht-bootstrap", bootstrap]
-            env = dict(os.environ)
-            if faulty:
-                command += ["--fault-injection", WRONG_ONCHAIN_RESULT_ONCE]
-                env[ALLOW_FAULT_INJECTION_ENV] = "1"
-            log = state / "worker.log"
-            with log.open("wb") as err:
-                proc = subprocess.Popen(
-                    command,
-                    cwd=self.root,
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    stderr=err,
-                    start_new_session=True,
-                )
-            process = WorkerProcess(name, uri, Keys.from_uri(uri).ss58_address, proc, log)
-            self.workers.append(process)
-            try:
-                process.ready = _read_ready(proc, self.config.worker_timeout)
-            except DemoError as err:
-                tail = log.read_text(errors="replace")[-2000:]
-                raise DemoError(f"{name}: {err}\n--- {log} ---\n{tail}") from None
-            bootstrap = bootstrap or f"{process.ready['dht_host']}:{process.ready['dht_port']}"
-            fault = f", fault injection {WRONG_ONCHAIN_RESULT_ONCE}" if faulty else ""
-            self.reporter.note(f"{name} {process.address[:10]}… ready{fault}")
+        # The first one starts the DHT; the others join through it, all at once.
+        first = self._spawn(0, uris[0], None)
+        self._wait_ready([first])
+        bootstrap = f"{first.ready['dht_host']}:{first.ready['dht_port']}"
+        self._wait_ready([self._spawn(i, uri, bootstrap) for i, uri in enumerate(uris) if i > 0])
         self.bootstrap = bootstrap
         for w in self.workers:
             info = self.chain.tasks.worker(w.address)
             self.check(f"{w.name} registered and staked", info is not None)
+
+    def _spawn(self, index: int, uri: str, bootstrap: str | None) -> WorkerProcess:
+        name = f"worker-{index + 1}"
+        faulty = index == WORKER_COUNT - 1
+        state = self.run_dir / "workers" / name
+        state.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "ccnet.client", "--url", self.chain_url,
+            "worker", "run", "--key", uri,
+            "--signaling-port", str(free_port()), "--dht-port", str(free_port()),
+            "--stake", str(WORKER_STAKE // CC), "--state-dir", str(state),
+        ]  # fmt: skip
+        if bootstrap:
+            command += ["--dht-bootstrap", bootstrap]
+        if index not in ONCHAIN_WORKERS:
+            command.append("--no-tasks")
+        env = dict(os.environ)
+        if faulty:
+            command += ["--fault-injection", WRONG_ONCHAIN_RESULT_ONCE]
+            env[ALLOW_FAULT_INJECTION_ENV] = "1"
+        log = state / "worker.log"
+        with log.open("wb") as err:
+            proc = subprocess.Popen(
+                command,
+                cwd=self.root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                start_new_session=True,
+            )
+        process = WorkerProcess(name, uri, Keys.from_uri(uri).ss58_address, proc, log)
+        self.workers.append(process)
+        return process
+
+    def _wait_ready(self, started: list[WorkerProcess]) -> None:
+        errors: dict[str, DemoError] = {}
+
+        def wait(process: WorkerProcess) -> None:
+            try:
+                process.ready = _read_ready(process.proc, self.config.worker_timeout)
+            except DemoError as err:
+                errors[process.name] = err
+
+        threads = [threading.Thread(target=wait, args=(p,), daemon=True) for p in started]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for process in started:
+            if process.name in errors:
+                tail = process.log.read_text(errors="replace")[-2000:]
+                raise DemoError(
+                    f"{process.name}: {errors[process.name]}\n--- {process.log} ---\n{tail}"
+                )
+            faulty = process is self.workers[-1] and len(self.workers) == WORKER_COUNT
+            role = (
+                "on-chain tasks" if self.workers.index(process) in ONCHAIN_WORKERS else "verifier"
+            )
+            fault = f", fault injection {WRONG_ONCHAIN_RESULT_ONCE}" if faulty else ""
+            self.reporter.note(f"{process.name} {process.address[:10]}… ready ({role}{fault})")
 
     # -- 3..6 with the requester --------------------------------------------------------
 
@@ -338,41 +382,58 @@ class _Demo:
             self._record_stats(requester, stats, len(receipts))
 
     async def _dispute(self, requester: Any) -> None:
+        from .blockticker import BlockTicker
+        from .jobs.results import output_hash
+
         assert self.chain is not None
+        if self.prime_output is None:
+            raise DemoError("the prime count was not verified off chain: no answer to expect")
+        expected = "0x" + output_hash(self.prime_output).hex()
         spec = JobSpec.inline(
             module_hash(load_job("prime_count")), b"", (str(self.config.prime_n),)
         )
-        task_id = await requester.post_onchain(spec, bounty=ONCHAIN_BOUNTY, redundancy=3)
-        self.reporter.note(f"task {task_id} posted with redundancy 3")
-        await requester.wait_onchain_results(task_id, 3, timeout=120)
-        majority = await requester.decide_onchain(task_id)
-        dissenters = list(majority.dissenting)
-        faulty = self.workers[-1].address
-        self.check("the wrong result is caught", dissenters == [faulty])
-        self.summary.tasks["onchain_task"] = task_id
-        self.summary.tasks["onchain_results_rejected"] = len(dissenters)
-        for worker in dissenters:
-            dispute_id = await requester.challenge(task_id, worker)
-            self.reporter.note(f"dispute {dispute_id} opened against {worker[:10]}…")
-            outcome = await requester.wait_dispute(dispute_id, timeout=180)
-            self.summary.dispute = {
-                "dispute_id": dispute_id,
-                "task_id": task_id,
-                "worker": worker,
-                "verdict": outcome.verdict,
-                "slashed_planck": outcome.slashed,
-                "rewarded": list(outcome.rewarded),
-            }
-            self.check("the cheater is slashed", outcome.verdict == "WorkerAtFault")
-        info = self.chain.tasks.worker(faulty)
-        self.check("the cheater is banned", info is not None and info.banned_until is not None)
-        honest = next(iter(majority.agreeing), None)
-        if honest is not None:
-            await requester.accept(task_id, honest)
-            task = self.chain.tasks.task(task_id)
-            self.check(
-                "the majority result is accepted", task is not None and task.status == "Completed"
+        with BlockTicker(self.chain_url, TICK) as ticker:
+            task_id = await requester.post_onchain(
+                spec,
+                bounty=ONCHAIN_BOUNTY,
+                redundancy=len(ONCHAIN_WORKERS),
+                deadline_blocks=ONCHAIN_DEADLINE_BLOCKS,
             )
+            self.reporter.note(f"task {task_id} posted with redundancy {len(ONCHAIN_WORKERS)}")
+            claims = await requester.wait_onchain_results(
+                task_id, len(ONCHAIN_WORKERS), timeout=240
+            )
+            self.reporter.note("both results committed, then revealed")
+            dissenters = [a.worker for a in claims if a.revealed and a.result_hash != expected]
+            faulty = self.workers[-1].address
+            self.check("the wrong result is caught", dissenters == [faulty])
+            self.summary.tasks["onchain_task"] = task_id
+            self.summary.tasks["onchain_results_rejected"] = len(dissenters)
+            for worker in dissenters:
+                dispute_id = await requester.challenge(task_id, worker, expected)
+                self.reporter.note(
+                    f"dispute {dispute_id} opened against {worker[:10]}…, "
+                    "committed to the expected result"
+                )
+                outcome = await requester.wait_dispute(dispute_id, timeout=300)
+                self.summary.dispute = {
+                    "dispute_id": dispute_id,
+                    "task_id": task_id,
+                    "worker": worker,
+                    "verdict": outcome.verdict,
+                    "slashed_planck": outcome.slashed,
+                    "rewarded": list(outcome.rewarded),
+                }
+                self.check("the cheater is slashed", outcome.verdict == "WorkerAtFault")
+            info = self.chain.tasks.worker(faulty)
+            self.check("the cheater is banned", info is not None and info.banned_until is not None)
+            settled = await requester.wait_settled(task_id, timeout=300)
+            self.reporter.note(f"task {task_id} finalized: {settled.status}")
+            self.summary.tasks["onchain_blocks_ticked"] = ticker.blocks
+        self.check(
+            "the honest result is paid by finalize",
+            settled.status == "Completed" and settled.result_hash == expected,
+        )
 
     async def _jobs(self, requester: Any) -> None:
         from .requester import Job
@@ -414,6 +475,8 @@ class _Demo:
         self.check(
             "prime count verified with a Groth16 proof", prime.verification.status == "verified"
         )
+        if prime.verification.status == "verified":
+            self.prime_output = prime.output
         self.summary.outputs = {
             "resized_dir": str(out),
             "photos": [p.name for p in photos],
@@ -585,7 +648,7 @@ def run_demo(config: DemoConfig, reporter: Reporter) -> DemoSummary:
         first_block = demo.chain.block_number()
         addresses = [demo.requester_key.ss58_address]
         before = demo.snapshot(addresses)
-        with demo._phase("workers", "three worker daemons: stake, register, announce"):
+        with demo._phase("workers", "five worker daemons: stake, register, announce"):
             demo.start_workers()
         worker_addresses = [w.address for w in demo.workers]
         before.update(dict.fromkeys(worker_addresses, 0))  # funded during the run

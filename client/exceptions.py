@@ -125,10 +125,80 @@ class DisputesError(DispatchError):
     pallet_name = "Disputes"
 
 
+# -- the court's errors by meaning (pallets/tasks, pallets/disputes, pallets/credits) ----
+
+
+class CourtTooEarlyError(DispatchError):
+    """A court call came before its phase opened (reveals before the deadline, finalize
+    inside the challenge window or with a dispute open, votes before the draw, resolve
+    while voting): nothing happened; retry after more blocks."""
+
+
+class CourtTooLateError(DispatchError):
+    """A court call came after its phase closed (a claim or commitment after the
+    deadline, a reveal after the reveal period, a vote commitment after the commit
+    phase): it can no longer be made."""
+
+
+class BadRevealError(DispatchError):
+    """A reveal does not open the commitment on chain (wrong hash, fuel or salt)."""
+
+
+class StakeBondedError(CreditsError):
+    """``Credits.StakeBonded``: that much of the stake is bonded to open claims or
+    verifier duties; it can start unbonding once they are settled."""
+
+
+class ClaimStakeError(TasksError):
+    """``Tasks.InsufficientStake``: not enough free active stake to register or to bond
+    a claim's ``ClaimBond``."""
+
+
+class TasksTooEarlyError(TasksError, CourtTooEarlyError):
+    """``Tasks.RevealNotOpen``, ``WindowOpen`` or ``DisputeOpen``."""
+
+
+class TasksTooLateError(TasksError, CourtTooLateError):
+    """``Tasks.DeadlinePassed`` or ``RevealClosed``."""
+
+
+class TasksBadRevealError(TasksError, BadRevealError):
+    """``Tasks.BadReveal``."""
+
+
+class DisputesTooEarlyError(DisputesError, CourtTooEarlyError):
+    """``Disputes.NotDrawn``, ``RevealNotOpen`` or ``VotingOpen``."""
+
+
+class DisputesTooLateError(DisputesError, CourtTooLateError):
+    """``Disputes.CommitClosed`` or ``RevealClosed``."""
+
+
+class DisputesBadRevealError(DisputesError, BadRevealError):
+    """``Disputes.BadReveal``."""
+
+
 _PALLET_ERRORS: dict[str, type[DispatchError]] = {
     cls.pallet_name: cls
     for cls in (CreditsError, TasksError, ChannelsError, CheckpointsError, DisputesError)
     if cls.pallet_name
+}
+
+_NAMED_ERRORS: dict[tuple[str, str], type[DispatchError]] = {
+    ("Credits", "StakeBonded"): StakeBondedError,
+    ("Tasks", "InsufficientStake"): ClaimStakeError,
+    ("Tasks", "RevealNotOpen"): TasksTooEarlyError,
+    ("Tasks", "WindowOpen"): TasksTooEarlyError,
+    ("Tasks", "DisputeOpen"): TasksTooEarlyError,
+    ("Tasks", "DeadlinePassed"): TasksTooLateError,
+    ("Tasks", "RevealClosed"): TasksTooLateError,
+    ("Tasks", "BadReveal"): TasksBadRevealError,
+    ("Disputes", "NotDrawn"): DisputesTooEarlyError,
+    ("Disputes", "RevealNotOpen"): DisputesTooEarlyError,
+    ("Disputes", "VotingOpen"): DisputesTooEarlyError,
+    ("Disputes", "CommitClosed"): DisputesTooLateError,
+    ("Disputes", "RevealClosed"): DisputesTooLateError,
+    ("Disputes", "BadReveal"): DisputesBadRevealError,
 }
 
 
@@ -140,8 +210,10 @@ def dispatch_error(
     block_hash: str | None = None,
     extrinsic_hash: str | None = None,
 ) -> DispatchError:
-    """The :class:`DispatchError` (subclass for the five ccnet pallets) for *pallet.name*."""
-    cls = _PALLET_ERRORS.get(pallet, DispatchError)
+    """The :class:`DispatchError` for *pallet.name*: the subclass of its meaning for the
+    court's phase, reveal and stake errors (e.g. :class:`TasksTooEarlyError`), else the
+    subclass of its pallet for the five ccnet pallets."""
+    cls = _NAMED_ERRORS.get((pallet, name)) or _PALLET_ERRORS.get(pallet, DispatchError)
     return cls(pallet, name, docs, block_hash=block_hash, extrinsic_hash=extrinsic_hash)
 
 

@@ -25,8 +25,8 @@ It registers and announces itself, serves jobs with heartbeats and payments over
 6. the capability announcement in the DHT (signed record, re-announced every 5
    minutes; :class:`~ccnet.client.net.dht.CapabilityDirectory`): task type ``wasm``, speed
    = the benchmark's fuel per second, price = the rate;
-7. the on-chain duties (:class:`~ccnet.worker.onchain.OnChainDuties`): claim and answer
-   Wasm tasks, vote in disputes it is selected for.
+7. the on-chain duties (:class:`~ccnet.worker.onchain.OnChainDuties`): claim, commit,
+   reveal and finalize Wasm tasks; commit and reveal votes in disputes it is drawn for.
 
 :meth:`WorkerDaemon.stop` undoes it in reverse: no task left pending, sockets closed,
 running jobs interrupted, the prover's Node process ended. Usage::
@@ -38,7 +38,8 @@ running jobs interrupted, the prover's Node process ended. Usage::
         await stop_event.wait()
 
 State dir: ``channels.db`` (payment channels), ``modules/`` (received modules, by hash),
-``outputs/`` (outputs of on-chain tasks, ``<task id>.out``).
+``outputs/`` (outputs of on-chain tasks, ``<task id>.out``), ``court-secrets.json``
+(the salts of commitments not yet revealed, :class:`~ccnet.client.courtsecrets.CourtSecrets`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from substrateinterface import Keypair
 
 from ccnet.channels import TowerClient
 from ccnet.client import DEFAULT_URL, Chain
+from ccnet.client.courtsecrets import CourtSecrets
 from ccnet.client.jobs.heartbeat import HeartbeatSchedule
 from ccnet.client.jobs.jobspec import TASK_TYPE
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode
@@ -86,6 +88,8 @@ __all__ = ["DaemonConfig", "ReadyInfo", "WorkerDaemon"]
 log = logging.getLogger(__name__)
 
 DHT_TASK_TYPE = TASK_TYPE.decode()
+COURT_SECRETS_FILE = "court-secrets.json"
+"""Where in the state dir the openings of the worker's commitments are kept."""
 """Task type announced in the DHT (``"wasm"``)."""
 
 
@@ -351,17 +355,27 @@ class WorkerDaemon:
         )
 
         self.fetcher = InputFetcher(cfg.arweave_url)
+        secrets = CourtSecrets(state / COURT_SECRETS_FILE)
         if cfg.watch_tasks:
             self.tasks = TaskWatcher(
                 chain,
                 self.keypair,
                 self.executor,
                 self.fetcher,
+                secrets,
                 requesters=cfg.requesters,
                 outputs_dir=state / "outputs",
+                poll_interval=cfg.poll_interval,
             )
         if cfg.verify_disputes:
-            self.disputes = DisputeVerifier(chain, self.keypair, self.executor, self.fetcher)
+            self.disputes = DisputeVerifier(
+                chain,
+                self.keypair,
+                self.executor,
+                self.fetcher,
+                secrets,
+                poll_interval=cfg.poll_interval,
+            )
         self.onchain = OnChainDuties(
             chain, tasks=self.tasks, disputes=self.disputes, poll_interval=cfg.poll_interval
         )

@@ -14,9 +14,9 @@ off by default and named so that nobody enables it by accident.
   is the hash of the corrupted bytes, as a cheating worker would make it. Every later
   result is honest.
 - Mode ``wrong-onchain-result-once`` (:data:`WRONG_ONCHAIN_RESULT_ONCE`): the same, for
-  the first result the worker **submits on chain** (``Tasks.submit_result``); its
-  off-chain results stay honest (a demo can run off-chain jobs first and still get its
-  on-chain dispute).
+  the first result the worker **commits on chain** (``Tasks.submit_result``, then
+  ``reveal_result``); its off-chain results stay honest (a demo can run off-chain jobs
+  first and still get its on-chain dispute).
 - In every mode, re-executions for disputes (the worker as a verifier) are never
   corrupted.
 - Guard: the option is refused (:class:`~ccnet.worker.exceptions.ConfigError`) unless the

@@ -1,10 +1,12 @@
-"""The daemon's on-chain duties: registration, claiming Wasm tasks, voting in disputes.
+"""The daemon's on-chain duties: registration, Wasm tasks through the court, verifying.
 
 The worker stakes and registers its capabilities and signaling endpoint on chain, claims
-and answers Wasm tasks, and, when selected as a dispute's verifier, re-executes the task
-in the same deterministic sandbox and votes its result hash, without a person involved.
-What a task runs is its :class:`~ccnet.client.jobs.jobspec.JobSpec` (``task_type``
-``b"wasm"``, the spec in ``input_ref``; ``docs/protocol.md``, section 15).
+and answers Wasm tasks by commit and reveal, finalizes them, and, when drawn as a
+dispute's verifier, re-executes the task in the same deterministic sandbox, commits to
+its own result hash and reveals it, without a person involved. What a task runs is its
+:class:`~ccnet.client.jobs.jobspec.JobSpec` (``task_type`` ``b"wasm"``, the spec in
+``input_ref``; ``docs/protocol.md``, section 15). The court's rules are the
+``pallets/tasks`` and ``pallets/disputes`` crate docs.
 
 - :func:`ensure_registered`: stake up to the wanted amount (at least
   ``Tasks.MinWorkerStake``), then ``register_worker`` or, when the capabilities or the
@@ -14,24 +16,29 @@ What a task runs is its :class:`~ccnet.client.jobs.jobspec.JobSpec` (``task_type
   (known by hash, or fetched from ``module_ar`` and checked against the hash). Blocking.
 - :class:`EventPump`: :meth:`ccnet.client.Chain.subscribe_events` (a polling thread)
   feeding an asyncio queue.
-- :class:`TaskWatcher`: on each ``Tasks.TaskPosted`` (and, at start, for every task in
-  storage) takes an open Wasm task when it may (see :meth:`TaskWatcher.consider`): gets
-  its module and input first (a task whose input cannot be had, or does not match its
-  hash, is never claimed), claims it, runs it with the shared
-  :class:`~ccnet.worker.executor.JobExecutor` and submits ``submit_result(task_id,
-  blake2b-256(stdout), fuel_used)``. A run that fails submits nothing (the claim lapses
-  at the deadline).
-- :class:`DisputeVerifier`: on each ``Disputes.DisputeOpened`` naming this worker among
-  ``verifiers`` (and, at start, for every open dispute), re-executes the task's spec
-  honestly (fault injection never applies) and votes ``disputes.vote(dispute_id,
-  output_hash)``.
+- :class:`TaskWatcher`: on each ``Tasks.TaskPosted`` (and, at start, for every open task
+  in storage) takes an open Wasm task when it may (see :meth:`TaskWatcher.consider`;
+  never without ``ClaimBond`` of *free* stake, which it logs): gets its module and input
+  first (a task whose input cannot be had, or does not match its hash, is never
+  claimed), claims it (bonding ``ClaimBond``), runs it with the shared
+  :class:`~ccnet.worker.executor.JobExecutor`, keeps the opening (output hash, fuel, a
+  fresh salt) durably in :class:`~ccnet.client.courtsecrets.CourtSecrets` and only then
+  submits the commitment; reveals it as soon as reveals open (the deadline passed, or
+  every slot committed); and once the challenge window is over with no dispute open,
+  finalizes the task (anyone may; the first wins). A run that fails commits nothing
+  (the claim forfeits ``NoRevealSlash`` at finalize).
+- :class:`DisputeVerifier`: on each ``Disputes.VerifiersDrawn`` naming this worker (and,
+  at start, for every open dispute naming it), re-executes the task's spec honestly
+  (fault injection never applies), keeps the opening durably, commits its vote, reveals
+  it in the reveal phase, and resolves the dispute once due if nobody did.
 - :class:`OnChainDuties` runs both from one event pump.
 
 Robustness: every task and dispute is handled in its own logged task; an error is
 logged and never stops the daemon. Idempotent on restart: the start-up scan reads the
-chain, so a task this worker already submitted a result for, or a dispute it already
-voted in, is skipped, and a task it claimed but did not answer (a crash in between) is
-run and answered.
+chain and the kept openings, so a task claimed but not committed is run and committed, a
+commitment not yet revealed is revealed, and a task or dispute waiting to be settled is
+followed to the end. Waits poll the chain head every ``poll_interval`` seconds: on a dev
+chain something must build blocks (:class:`ccnet.client.BlockTicker`).
 """
 
 from __future__ import annotations
@@ -47,7 +54,15 @@ from typing import TYPE_CHECKING, Any
 from substrateinterface import Keypair
 
 from ccnet.client import ChainEvent
-from ccnet.client.exceptions import CcnetError, DisputesError, MalformedMessageError, TasksError
+from ccnet.client.commitments import new_salt, result_commitment, vote_commitment
+from ccnet.client.courtsecrets import CourtSecrets, ResultOpening, VoteOpening
+from ccnet.client.exceptions import (
+    CcnetError,
+    ClaimStakeError,
+    DisputesError,
+    MalformedMessageError,
+    TasksError,
+)
 from ccnet.client.jobs.jobspec import TASK_TYPE, JobSpec
 from ccnet.client.net.background import cancel_and_wait, create_task_with_logging
 
@@ -55,7 +70,8 @@ from .exceptions import JobRunError, ModuleRejectedError, RegistrationError, Unk
 from .executor import JobExecutor, ModuleStore
 
 if TYPE_CHECKING:
-    from ccnet.client import Chain, EventSubscription
+    from ccnet.client import Chain, DisputeInfo, EventSubscription
+    from ccnet.client.pallets.tasks import Assignment, TaskTimes
     from ccnet.storage import ArweaveGateway
 
 __all__ = [
@@ -264,26 +280,37 @@ class EventPump:
 
 @dataclass(frozen=True)
 class SubmittedResult:
-    """A result this worker submitted for an on-chain task."""
+    """A result this worker committed (and maybe revealed) for an on-chain task."""
 
     task_id: int
     output_hash: bytes
-    """blake2b-256 of the output submitted, 32 bytes."""
+    """blake2b-256 of the output committed, 32 bytes."""
     fuel_used: int
     corrupted: bool
     """Whether fault injection falsified it."""
 
 
 class _Duty:
-    """Shared plumbing of the two duties: one logged task per item, never twice."""
+    """Shared plumbing of the two duties: one logged task per item, never twice; waits
+    that poll the chain head every *poll_interval* seconds."""
 
     kind = "item"
 
-    def __init__(self, chain: Chain, keypair: Keypair, executor: JobExecutor) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        keypair: Keypair,
+        executor: JobExecutor,
+        secrets: CourtSecrets,
+        *,
+        poll_interval: float = 1.0,
+    ) -> None:
         self.chain = chain
         self.keypair = keypair
         self.address = str(keypair.ss58_address)
         self.executor = executor
+        self.secrets = secrets
+        self.poll_interval = poll_interval
         self._seen: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.errors = 0
@@ -303,12 +330,20 @@ class _Duty:
         except Exception:
             self.errors += 1
             log.exception("handling %s %d failed", self.kind, item)
+        finally:
+            self._seen.discard(item)  # a later event may bring it back (e.g. a new phase)
 
     async def _handle(self, item: int) -> None:
         raise NotImplementedError
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
+
+    async def _head(self) -> int:
+        return int(await self._call(self.chain.block_number))
+
+    async def _pause(self) -> None:
+        await asyncio.sleep(self.poll_interval)
 
     async def idle(self) -> None:
         """Wait until no item is being handled (tests)."""
@@ -321,12 +356,12 @@ class _Duty:
 
 
 class TaskWatcher(_Duty):
-    """Claims and answers on-chain Wasm tasks (see the module docs).
+    """Claims, answers, reveals and finalizes on-chain Wasm tasks (see the module docs).
 
     *fetcher* gets inputs and modules; at most *max_claims* claimed tasks run at once
     (others are left to other workers); *requesters* (SS58 addresses) limits the tasks
     served to those posted by them (``None``: anyone's); *outputs_dir* keeps each
-    task's output as ``<task id>.out``.
+    task's output as ``<task id>.out``; *secrets* keeps the salts of the commitments.
     """
 
     kind = "task"
@@ -337,12 +372,14 @@ class TaskWatcher(_Duty):
         keypair: Keypair,
         executor: JobExecutor,
         fetcher: InputFetcher,
+        secrets: CourtSecrets,
         *,
         max_claims: int | None = None,
         requesters: Collection[str] | None = None,
         outputs_dir: Path | None = None,
+        poll_interval: float = 1.0,
     ) -> None:
-        super().__init__(chain, keypair, executor)
+        super().__init__(chain, keypair, executor, secrets, poll_interval=poll_interval)
         self.fetcher = fetcher
         self.max_claims = max_claims if max_claims is not None else executor.max_jobs
         self.requesters = frozenset(requesters) if requesters is not None else None
@@ -350,10 +387,21 @@ class TaskWatcher(_Duty):
         self.active = 0
         """Claimed tasks running now."""
         self.submitted: dict[int, SubmittedResult] = {}
-        """Results submitted since start, by task id."""
+        """Results committed since start, by task id."""
+        self.revealed: set[int] = set()
+        """Tasks whose result this worker revealed since start."""
+        self.finalized: set[int] = set()
+        """Tasks this worker finalized since start."""
+        self._times: TaskTimes | None = None
+
+    async def times(self) -> TaskTimes:
+        if self._times is None:
+            self._times = await self._call(self.chain.tasks.times)
+        return self._times
 
     async def scan(self) -> None:
-        """Consider every open Wasm task in storage (at start)."""
+        """Consider every open Wasm task in storage (at start): new ones to claim, and
+        ours to commit, reveal or finalize (a restart)."""
         tasks = await self._call(self.chain.tasks.tasks)
         for task in tasks:
             if task.status == "Open" and task.task_type == TASK_TYPE:
@@ -367,20 +415,30 @@ class TaskWatcher(_Duty):
         decision = await self.consider(task_id)
         if decision is None:
             return
-        spec, claimed = decision
-        self.active += 1  # reserved by consider() for a task still to claim: count it now
-        try:
-            await self._answer(task_id, spec, claimed)
-        finally:
-            self.active -= 1
+        spec, assignment = decision
+        if assignment is None or not assignment.committed:
+            self.active += 1  # reserved by consider() for a task still to run: count it now
+            try:
+                committed = await self._answer(task_id, spec, claimed=assignment is not None)
+            finally:
+                self.active -= 1
+            if not committed:
+                return
+            assignment = await self._call(self.chain.tasks.assignment, task_id, self.address)
+            if assignment is None:
+                return
+        if not assignment.revealed and not await self._reveal(task_id):
+            return
+        await self._finalize(task_id)
 
-    async def consider(self, task_id: int) -> tuple[JobSpec, bool] | None:
-        """``(spec, claimed)`` if this worker should answer task *task_id*, else ``None``.
+    async def consider(self, task_id: int) -> tuple[JobSpec, Assignment | None] | None:
+        """``(spec, our assignment)`` if this worker has something to do for task
+        *task_id*, else ``None``.
 
-        Answers: an open Wasm task with a valid spec whose module is available, posted
-        by an allowed requester (not us), either claimed by us without a result yet
-        (``claimed`` true: a restart), or claimable (before its deadline, not fully
-        claimed, capacity left, stake and registration in order, not banned)."""
+        Answers: an open Wasm task with a valid spec, posted by an allowed requester (not
+        us), either claimed by us already (a restart, or a reveal or finalize to do), or
+        claimable (module available, before its deadline, not fully claimed, capacity
+        left, registered, not banned, and ``ClaimBond`` of free stake)."""
         task = await self._call(self.chain.tasks.task, task_id)
         if task is None or task.status != "Open" or task.task_type != TASK_TYPE:
             return None
@@ -395,52 +453,65 @@ class TaskWatcher(_Duty):
             return None
         assignment = await self._call(self.chain.tasks.assignment, task_id, self.address)
         if assignment is not None:
-            if assignment.result_hash is not None:
-                return None  # answered before (e.g. before a restart)
-            log.info("task %d: claimed before, answering it now", task_id)
-            return spec, True
+            if not assignment.committed:
+                log.info("task %d: claimed before, answering it now", task_id)
+            return spec, assignment
         if not self.fetcher.available(spec, self.executor.modules):
             log.info("task %d: module 0x%s is unknown here", task_id, spec.module_hash.hex())
             return None
         if task.claims >= task.redundancy:
             return None
-        head = await self._call(self.chain.block_number)
-        if task.deadline <= head or not await self._may_claim(head):
+        head = await self._head()
+        if task.deadline <= head or not await self._may_claim(task_id, head):
             return None
         if self.active >= self.max_claims:
             log.info("task %d: no capacity left (%d running)", task_id, self.active)
             return None
-        return spec, False
+        return spec, None
 
-    async def _may_claim(self, head: int) -> bool:
+    async def _may_claim(self, task_id: int, head: int) -> bool:
         info = await self._call(self.chain.tasks.worker, self.address)
         if info is None:
             log.warning("not registered: not claiming tasks")
             return False
         if info.banned_until is not None and info.banned_until > head:
             return False
-        stake = await self._call(self.chain.credits.active_stake, self.address)
-        minimum = await self._call(self.chain.tasks.min_worker_stake)
-        if stake < minimum:
-            log.warning("active stake %d is below %d: not claiming tasks", stake, minimum)
+        free = await self._call(self.chain.credits.free_stake, self.address)
+        bond = await self._call(self.chain.tasks.claim_bond)
+        if free < bond:
+            log.warning(
+                "task %d: not claiming, free stake %d planck is below the claim bond %d "
+                "(the rest is bonded to open claims or duties; stake more or wait)",
+                task_id,
+                free,
+                bond,
+            )
             return False
         return True
 
-    async def _answer(self, task_id: int, spec: JobSpec, claimed: bool) -> None:
+    async def _answer(self, task_id: int, spec: JobSpec, *, claimed: bool) -> bool:
         """Get the module and input first (so a task whose input cannot be had is never
-        claimed), claim unless *claimed*, run, submit."""
+        claimed), claim unless *claimed*, run, keep the opening, commit. Whether a
+        commitment is on chain."""
+        kept = self.secrets.result(task_id)
+        if claimed and kept is not None:
+            # Crashed between keeping the opening and the extrinsic: commit the same.
+            return await self._commit(task_id, kept, corrupted=False)
         try:
             await self._call(self.fetcher.ensure_module, spec, self.executor.modules)
             stdin = await self._call(self.fetcher.stdin, spec)
         except (UnknownModuleError, ModuleRejectedError, MalformedMessageError) as err:
             log.warning("task %d: cannot get its module or input: %s", task_id, err)
-            return
+            return False
         if not claimed:
             try:
                 await self._call(self.chain.tasks.claim, self.keypair, task_id)
+            except ClaimStakeError as err:
+                log.warning("task %d: claim refused, not enough free stake: %s", task_id, err)
+                return False
             except TasksError as err:  # another worker was faster, or the task closed
                 log.info("task %d: claim refused: %s", task_id, err)
-                return
+                return False
             log.info("claimed task %d", task_id)
         try:
             job = await self.executor.run(
@@ -454,29 +525,92 @@ class TaskWatcher(_Duty):
                 label=f"task {task_id}",
             )
         except JobRunError as err:
-            log.warning("task %d: the run failed, no result to submit: %s", task_id, err)
-            return
+            log.warning("task %d: the run failed, no result to commit: %s", task_id, err)
+            return False
         outcome = job.outcome
         if self.outputs_dir is not None:
             self.outputs_dir.mkdir(parents=True, exist_ok=True)
             (self.outputs_dir / f"{task_id}.out").write_bytes(outcome.stdout)
-        await self._call(
-            self.chain.tasks.submit_result,
-            self.keypair,
-            task_id,
-            outcome.output_hash,
-            outcome.fuel_used,
+        opening = ResultOpening(task_id, outcome.output_hash, outcome.fuel_used, new_salt())
+        # Durable before the commitment leaves: a restart can still reveal it.
+        await self._call(self.secrets.put_result, opening)
+        return await self._commit(task_id, opening, corrupted=job.corrupted)
+
+    async def _commit(self, task_id: int, opening: ResultOpening, *, corrupted: bool) -> bool:
+        commitment = result_commitment(
+            task_id, self.address, opening.result_hash, opening.fuel_used, opening.salt
         )
+        try:
+            await self._call(self.chain.tasks.submit_result, self.keypair, task_id, commitment)
+        except TasksError as err:  # the deadline passed meanwhile
+            log.warning("task %d: commitment refused: %s", task_id, err)
+            return False
         self.submitted[task_id] = SubmittedResult(
-            task_id, outcome.output_hash, outcome.fuel_used, job.corrupted
+            task_id, opening.result_hash, opening.fuel_used, corrupted
         )
         log.info(
-            "task %d: submitted 0x%s (%d fuel)%s",
+            "task %d: committed to 0x%s (%d fuel)%s",
             task_id,
-            outcome.output_hash.hex(),
-            outcome.fuel_used,
-            " [FAULT INJECTED]" if job.corrupted else "",
+            opening.result_hash.hex(),
+            opening.fuel_used,
+            " [FAULT INJECTED]" if corrupted else "",
         )
+        return True
+
+    async def _reveal(self, task_id: int) -> bool:
+        """Wait until reveals open, then reveal the kept opening. Whether it is revealed."""
+        opening = await self._call(self.secrets.result, task_id)
+        if opening is None:
+            log.error("task %d: committed, but the salt is lost: cannot reveal", task_id)
+            return False
+        times = await self.times()
+        while True:
+            task = await self._call(self.chain.tasks.task, task_id)
+            if task is None or task.status != "Open":
+                return False
+            head = await self._head()
+            if head + 1 > times.reveal_ends(task):
+                log.warning("task %d: the reveal period ended at block %d", task_id, head)
+                return False
+            if task.reveal_open(head, times):
+                break
+            await self._pause()
+        try:
+            await self._call(
+                self.chain.tasks.reveal_result,
+                self.keypair,
+                task_id,
+                opening.result_hash,
+                opening.fuel_used,
+                opening.salt,
+            )
+        except TasksError as err:
+            log.warning("task %d: reveal refused: %s", task_id, err)
+            return False
+        self.revealed.add(task_id)
+        log.info("task %d: revealed 0x%s", task_id, opening.result_hash.hex())
+        return True
+
+    async def _finalize(self, task_id: int) -> None:
+        """Wait for the challenge window to close with no dispute open, then finalize
+        (unless someone else did); forget the opening once the task is settled."""
+        times = await self.times()
+        while True:
+            task = await self._call(self.chain.tasks.task, task_id)
+            if task is None or task.status != "Open":
+                break
+            head = await self._head()
+            if head + 1 > times.challenge_ends(task) and task.open_disputes == 0:
+                try:
+                    await self._call(self.chain.tasks.finalize, self.keypair, task_id)
+                except TasksError as err:  # finalized by another, or a dispute opened
+                    log.info("task %d: finalize refused: %s", task_id, err)
+                else:
+                    self.finalized.add(task_id)
+                    log.info("task %d: finalized", task_id)
+                    break
+            await self._pause()
+        await self._call(self.secrets.drop_result, task_id)
 
 
 # --- disputes ---------------------------------------------------------------------------
@@ -495,17 +629,27 @@ class Vote:
 
 
 class DisputeVerifier(_Duty):
-    """Re-executes disputed tasks this worker was selected to verify, and votes."""
+    """Re-executes disputed tasks this worker was drawn to verify, commits its vote and
+    reveals it (see the module docs)."""
 
     kind = "dispute"
 
     def __init__(
-        self, chain: Chain, keypair: Keypair, executor: JobExecutor, fetcher: InputFetcher
+        self,
+        chain: Chain,
+        keypair: Keypair,
+        executor: JobExecutor,
+        fetcher: InputFetcher,
+        secrets: CourtSecrets,
+        *,
+        poll_interval: float = 1.0,
     ) -> None:
-        super().__init__(chain, keypair, executor)
+        super().__init__(chain, keypair, executor, secrets, poll_interval=poll_interval)
         self.fetcher = fetcher
         self.votes: dict[int, Vote] = {}
-        """Votes cast since start, by dispute id."""
+        """Votes committed since start, by dispute id."""
+        self.revealed: set[int] = set()
+        """Disputes whose vote this worker revealed since start."""
 
     async def scan(self) -> None:
         """Consider every open dispute naming this worker (at start)."""
@@ -514,7 +658,7 @@ class DisputeVerifier(_Duty):
                 self._schedule(dispute.dispute_id)
 
     def on_event(self, event: ChainEvent) -> None:
-        """Consider a ``Disputes.DisputeOpened`` event."""
+        """Consider a ``Disputes.VerifiersDrawn`` event."""
         verifiers = [str(v) for v in event.attributes.get("verifiers") or ()]
         if self.address in verifiers:
             self._schedule(int(event.attributes["dispute_id"]))
@@ -523,47 +667,116 @@ class DisputeVerifier(_Duty):
         dispute = await self._call(self.chain.disputes.dispute, dispute_id)
         if dispute is None or self.address not in dispute.verifiers:
             return  # resolved meanwhile, or not ours
-        if any(verifier == self.address for verifier, _ in dispute.votes):
-            return  # voted before (e.g. before a restart)
-        head = await self._call(self.chain.block_number)
-        if head > dispute.voting_ends:
-            log.info("dispute %d: voting ended at block %d", dispute_id, dispute.voting_ends)
+        if not dispute.committed(self.address) and not await self._commit(dispute):
             return
-        task = await self._call(self.chain.tasks.task, dispute.task_id)
-        if task is None:
-            log.warning("dispute %d: task %d is gone", dispute_id, dispute.task_id)
+        if not dispute.revealed(self.address) and not await self._reveal(dispute_id):
             return
+        await self._resolve(dispute_id)
+
+    async def _commit(self, dispute: DisputeInfo) -> bool:
+        """Re-execute the task honestly, keep the opening, commit the vote."""
+        dispute_id = dispute.dispute_id
+        opening = await self._call(self.secrets.vote, dispute_id)
+        if opening is None:
+            head = await self._head()
+            if not dispute.commit_open(head):
+                log.info("dispute %d: the commit phase is over", dispute_id)
+                return False
+            task = await self._call(self.chain.tasks.task, dispute.task_id)
+            if task is None:
+                log.warning("dispute %d: task %d is gone", dispute_id, dispute.task_id)
+                return False
+            try:
+                spec = JobSpec.decode(task.input_ref)
+                await self._call(self.fetcher.ensure_module, spec, self.executor.modules)
+                stdin = await self._call(self.fetcher.stdin, spec)
+                job = await self.executor.run(
+                    spec.module_hash,
+                    task_id=dispute.task_id,
+                    args=spec.args,
+                    stdin=stdin,
+                    limits=self.executor.limits(fuel=spec.fuel),
+                    seed=spec.seed,
+                    honest=True,
+                    label=f"dispute {dispute_id} (task {dispute.task_id})",
+                )
+            except (
+                JobRunError,
+                UnknownModuleError,
+                ModuleRejectedError,
+                MalformedMessageError,
+            ) as err:
+                log.warning(
+                    "dispute %d: cannot re-execute task %d: %s", dispute_id, task.task_id, err
+                )
+                return False
+            opening = VoteOpening(dispute_id, job.outcome.output_hash, new_salt())
+            # Durable before the commitment leaves: a restart can still reveal it.
+            await self._call(self.secrets.put_vote, opening)
+        commitment = vote_commitment(dispute_id, self.address, opening.result_hash, opening.salt)
         try:
-            spec = JobSpec.decode(task.input_ref)
-            await self._call(self.fetcher.ensure_module, spec, self.executor.modules)
-            stdin = await self._call(self.fetcher.stdin, spec)
-            job = await self.executor.run(
-                spec.module_hash,
-                task_id=dispute.task_id,
-                args=spec.args,
-                stdin=stdin,
-                limits=self.executor.limits(fuel=spec.fuel),
-                seed=spec.seed,
-                honest=True,
-                label=f"dispute {dispute_id} (task {dispute.task_id})",
-            )
-        except (JobRunError, UnknownModuleError, ModuleRejectedError, MalformedMessageError) as err:
-            log.warning("dispute %d: cannot re-execute task %d: %s", dispute_id, task.task_id, err)
-            return
-        output_hash = job.outcome.output_hash
-        try:
-            await self._call(self.chain.disputes.vote, self.keypair, dispute_id, output_hash)
-        except DisputesError as err:  # voted already, or the period ended meanwhile
-            log.info("dispute %d: vote refused: %s", dispute_id, err)
-            return
-        agrees = "0x" + output_hash.hex() == dispute.claimed_hash
-        self.votes[dispute_id] = Vote(dispute_id, dispute.task_id, output_hash, agrees)
+            await self._call(self.chain.disputes.commit_vote, self.keypair, dispute_id, commitment)
+        except DisputesError as err:  # committed already, or the phase ended meanwhile
+            log.info("dispute %d: vote commitment refused: %s", dispute_id, err)
+            return False
+        agrees = "0x" + opening.result_hash.hex() == dispute.claimed_hash
+        self.votes[dispute_id] = Vote(dispute_id, dispute.task_id, opening.result_hash, agrees)
         log.info(
-            "dispute %d: voted 0x%s (%s the worker)",
+            "dispute %d: committed a vote for 0x%s (%s the worker)",
             dispute_id,
-            output_hash.hex(),
+            opening.result_hash.hex(),
             "agreeing with" if agrees else "against",
         )
+        return True
+
+    async def _reveal(self, dispute_id: int) -> bool:
+        opening = await self._call(self.secrets.vote, dispute_id)
+        if opening is None:
+            log.error("dispute %d: committed, but the salt is lost: cannot reveal", dispute_id)
+            return False
+        while True:
+            dispute = await self._call(self.chain.disputes.dispute, dispute_id)
+            if dispute is None:
+                return False
+            head = await self._head()
+            if dispute.reveal_ends is not None and head + 1 > dispute.reveal_ends:
+                log.warning("dispute %d: the reveal phase is over", dispute_id)
+                return False
+            if dispute.reveal_open(head):
+                break
+            await self._pause()
+        try:
+            await self._call(
+                self.chain.disputes.reveal_vote,
+                self.keypair,
+                dispute_id,
+                opening.result_hash,
+                opening.salt,
+            )
+        except DisputesError as err:
+            log.warning("dispute %d: vote reveal refused: %s", dispute_id, err)
+            return False
+        self.revealed.add(dispute_id)
+        log.info("dispute %d: revealed the vote 0x%s", dispute_id, opening.result_hash.hex())
+        return True
+
+    async def _resolve(self, dispute_id: int) -> None:
+        """Wait until the dispute is resolved; resolve it once due (anyone may), so a
+        silent party cannot hold the task hostage."""
+        while True:
+            dispute = await self._call(self.chain.disputes.dispute, dispute_id)
+            if dispute is None:
+                break
+            if dispute.resolvable(await self._head()):
+                try:
+                    await self._call(self.chain.disputes.resolve, self.keypair, dispute_id)
+                except DisputesError as err:  # resolved by another meanwhile
+                    log.info("dispute %d: resolve refused: %s", dispute_id, err)
+                else:
+                    log.info("dispute %d: resolved", dispute_id)
+                    break
+            await self._pause()
+        await self._call(self.secrets.drop_vote, dispute_id)
 
 
 # --- both -------------------------------------------------------------------------------
@@ -598,7 +811,7 @@ class OnChainDuties:
             names.append("TaskPosted")
         if self.disputes is not None:
             pallets.append("Disputes")
-            names.append("DisputeOpened")
+            names.append("VerifiersDrawn")
         if not pallets:
             return
         head = await asyncio.to_thread(self.chain.block_number)
@@ -616,7 +829,7 @@ class OnChainDuties:
         async for event in pump.events():
             if event.qualname == "Tasks.TaskPosted" and self.tasks is not None:
                 self.tasks.on_event(event)
-            elif event.qualname == "Disputes.DisputeOpened" and self.disputes is not None:
+            elif event.qualname == "Disputes.VerifiersDrawn" and self.disputes is not None:
                 self.disputes.on_event(event)
 
     async def idle(self) -> None:

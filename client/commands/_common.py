@@ -48,6 +48,7 @@ from substrateinterface.utils.ss58 import is_valid_ss58_address
 from .. import CC
 from ..chain import Chain
 from ..config import Settings, resolve_settings
+from ..courtsecrets import CourtSecrets
 from ..exceptions import (
     CcnetError,
     ChainConnectionError,
@@ -102,6 +103,12 @@ KeyOpt = Annotated[
 ]
 
 
+def court_secrets(settings: Settings, address: str) -> CourtSecrets:
+    """Where the CLI keeps the salts of *address*'s commitments: beside the keystore,
+    ``court-secrets/<address>.json`` (see :mod:`ccnet.client.courtsecrets`)."""
+    return CourtSecrets(Path(settings.keystore).parent / "court-secrets" / f"{address}.json")
+
+
 def connect(url: str) -> Chain:
     """Open the chain the commands use (tests replace this to fake the chain)."""
     return Chain(url)
@@ -109,15 +116,31 @@ def connect(url: str) -> Chain:
 
 _HINTS: dict[tuple[str, str], str] = {
     ("Credits", "InsufficientStake"): "stake first: the account has less active stake",
+    ("Credits", "StakeBonded"): (
+        "that stake is bonded to open claims or verifier duties "
+        "(`ccnet stake status`); unbond it once they are settled"
+    ),
     ("Credits", "InsufficientBalance"): "fund the account (see `ccnet balance`)",
-    ("Tasks", "InsufficientStake"): "stake at least Tasks.MinWorkerStake before registering",
-    ("Tasks", "InsufficientBalance"): "the bounty and fees exceed the free balance",
+    ("Tasks", "InsufficientStake"): (
+        "not enough free stake: registering needs Tasks.MinWorkerStake, each claim bonds "
+        "Tasks.ClaimBond more (`ccnet stake add`)"
+    ),
+    ("Tasks", "InsufficientBalance"): "bounty, task deposit and fees exceed the free balance",
     ("Tasks", "DeadlineInPast"): "pick a deadline after the current block",
     ("Tasks", "UnknownTask"): "check the task id with `ccnet task status ID`",
-    ("Disputes", "NoResult"): "the worker has not submitted a result for this task",
-    ("Disputes", "NoVerifiers"): "register more workers: verifiers are chosen among them",
-    ("Disputes", "NotVerifier"): "only the selected verifiers may vote (`ccnet dispute status`)",
-    ("Disputes", "VotingOpen"): "wait for the voting period to end, then resolve",
+    ("Tasks", "WindowOpen"): "the challenge window is still open: finalize after it",
+    ("Tasks", "DisputeOpen"): "a dispute over the task is open: finalize once it is resolved",
+    ("Tasks", "NotUnanimous"): "only a unanimous task is paid early; `ccnet task finalize` later",
+    ("Tasks", "NotReapable"): "a task can be reaped Tasks.TaskRetention blocks after it finished",
+    ("Disputes", "NotDisputable"): (
+        "the worker has no revealed result open to challenge (none, disputed or judged "
+        "already, or the challenge window closed)"
+    ),
+    ("Disputes", "NoVerifiers"): "register more workers: verifiers are drawn among them",
+    ("Disputes", "NotVerifier"): "only the drawn verifiers may vote (`ccnet dispute status`)",
+    ("Disputes", "NotDrawn"): "verifiers are drawn Disputes.DrawDelay blocks after the challenge",
+    ("Disputes", "RevealNotOpen"): "reveals open once all verifiers committed or after commit_ends",
+    ("Disputes", "VotingOpen"): "wait for the reveal phase to end, then resolve",
     ("Disputes", "InsufficientBalance"): "a challenge holds Disputes.ChallengeStake",
 }
 

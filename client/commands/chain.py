@@ -1,14 +1,20 @@
-"""``ccnet chain start|stop|status``: the local Chopsticks dev chain (127.0.0.1 only)."""
+"""``ccnet chain start|stop|status|tick``: the local Chopsticks dev chain (127.0.0.1 only).
+
+``tick`` builds blocks on demand (:class:`~ccnet.client.BlockTicker`): the court counts
+blocks, and Chopsticks builds one only per extrinsic."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ..blockticker import DEFAULT_TICK, BlockTicker
 from ..devchain import DEFAULT_PORT, DEFAULT_TIMEOUT, DevChain, DevChainInfo
 from ..exceptions import CcnetError
+from ._common import CliContext
 
 __all__ = ["app"]
 
@@ -105,3 +111,35 @@ def status(state_dir: StateOpt = None, root: RootOpt = None) -> None:
         typer.echo("dev chain is not running")
         raise typer.Exit(code=3)
     typer.echo(f"dev chain running at {_describe(info)}")
+
+
+@app.command()
+def tick(
+    ctx: typer.Context,
+    interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between blocks (when none came).")
+    ] = DEFAULT_TICK,
+    blocks: Annotated[
+        int | None, typer.Option(min=1, help="Build this many blocks at once and exit.")
+    ] = None,
+) -> None:
+    """Build blocks on the dev chain at --url (it builds them only on demand), so that
+    the court's phases pass: one every INTERVAL seconds until Ctrl-C, or --blocks N now."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        if blocks is not None:
+            head = cli.chain().new_blocks(blocks)
+            cli.emit({"blocks": blocks, "head": head}, human=f"built {blocks} blocks")
+            return
+        ticker = BlockTicker(cli.settings.url, interval).start()
+        typer.echo(f"building a block every {interval:g} s at {cli.settings.url}; Ctrl-C stops")
+        try:
+            while ticker.running:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            ticker.stop()
+        if ticker.error is not None:
+            raise ticker.error
+        typer.echo(f"{ticker.blocks} blocks built")

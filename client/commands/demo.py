@@ -61,7 +61,7 @@ def demo(
         ),
     ] = False,
 ) -> None:
-    """Start the dev chain, Arweave gateway and three workers; run real jobs with
+    """Start the dev chain, Arweave gateway and five workers; run real jobs with
     verification, payment channels, a dispute and a checkpoint; print a summary."""
     from ..demo import DemoConfig, run_demo
 

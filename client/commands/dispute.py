@@ -1,4 +1,13 @@
-"""``ccnet dispute challenge|vote|resolve|status``: dispute a worker's result."""
+"""``ccnet dispute challenge|commit-vote|reveal-vote|reveal-expected|resolve|status``.
+
+The court (``pallets/disputes`` crate docs): a challenge holds a stake and may commit to
+the result the challenger expects; verifiers are drawn ``DrawDelay`` blocks later among
+staked workers; each commits to the hash of its own re-execution, then reveals it; the
+challenger reveals its expected result in the same phase; the dispute resolves once
+everything is revealed, or by ``resolve`` after the reveal phase. The salts of the
+commitments are kept, before the extrinsic leaves, beside the keystore
+(``court-secrets/<address>.json``), so the reveal commands find them.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +16,49 @@ from typing import Annotated
 import typer
 
 from ..codec import h256
-from ..exceptions import NotFoundError, UserError
+from ..commitments import expected_commitment, new_salt, vote_commitment
+from ..courtsecrets import ExpectedOpening, VoteOpening
+from ..exceptions import CallEncodingError, NotFoundError, UserError
 from ..pallets import DisputeInfo
-from ._common import CliContext, KeyOpt, format_cc
+from ._common import CliContext, KeyOpt, court_secrets, format_cc
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Challenge results, vote as a verifier, resolve.", no_args_is_help=True)
+app = typer.Typer(
+    help="Challenge results, commit and reveal votes as a drawn verifier, resolve.",
+    no_args_is_help=True,
+)
 
 DisputeArg = Annotated[int, typer.Argument(min=0, help="Dispute id.")]
 
 
+def _hash(value: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex(h256(value, what)[2:])
+    except CallEncodingError as err:
+        raise UserError(f"{err} (give 0x and 64 hex digits)") from None
+
+
 def _rows(info: DisputeInfo) -> list[tuple[str, object]]:
     voted = dict(info.votes)
+    if info.drawing:
+        phase = f"verifiers drawn at block {info.draw_at}"
+    else:
+        phase = f"commit until block {info.commit_ends}, reveal until block {info.reveal_ends}"
     return [
         ("task", info.task_id),
         ("worker", info.worker),
         ("challenger", info.challenger),
         ("stake", format_cc(info.stake)),
         ("claimed hash", info.claimed_hash),
-        ("voting ends", f"block {info.voting_ends}"),
+        ("expected", info.expected_hash or ("(committed)" if info.expected else "-")),
+        ("audit", "yes" if info.audit else "no"),
+        ("phase", phase),
         *(
-            (f"verifier {i + 1}", f"{v} {voted.get(v, '(no vote)')}")
+            (
+                f"verifier {i + 1}",
+                f"{v} {voted.get(v, '(committed)' if info.committed(v) else '(no vote)')}",
+            )
             for i, v in enumerate(info.verifiers)
         ),
     ]
@@ -40,16 +70,42 @@ def challenge(
     task_id: Annotated[int, typer.Argument(min=0, help="Task id.")],
     worker: Annotated[str, typer.Argument(help="The worker's address, key name or dev URI.")],
     key: KeyOpt,
+    expected: Annotated[
+        str | None,
+        typer.Option(help="The result hash you expect (0x + 64 hex); committed with a salt."),
+    ] = None,
 ) -> None:
-    """Dispute a worker's submitted result (holds Disputes.ChallengeStake)."""
+    """Dispute a worker's revealed result (holds Disputes.ChallengeStake, or the
+    outsider stake for a stranger to the task)."""
     cli = CliContext.of(ctx)
     with cli.errors():
         signer = cli.keypair(key)
         worker_address = cli.address(worker)
         chain = cli.chain()
+        commitment = None
+        secrets = court_secrets(cli.settings, str(signer.ss58_address))
+        opening = None
+        if expected is not None:
+            opening = ExpectedOpening(
+                task_id, worker_address, _hash(expected, "expected"), new_salt()
+            )
+            commitment = expected_commitment(
+                task_id, worker_address, opening.expected_hash, opening.salt
+            )
+            secrets.put_expected(opening)  # durable before the challenge leaves
         with cli.status("opening the dispute..."):
-            receipt = chain.disputes.challenge(signer, task_id, worker_address)
+            receipt = chain.disputes.challenge(signer, task_id, worker_address, commitment)
         opened = receipt.expect("Disputes", "DisputeOpened").attributes
+        if opening is not None:
+            secrets.put_expected(
+                ExpectedOpening(
+                    task_id,
+                    worker_address,
+                    opening.expected_hash,
+                    opening.salt,
+                    int(opened["dispute_id"]),
+                )
+            )
         data = {**opened, "block_hash": receipt.block_hash, "fee": receipt.fee}
         cli.emit(
             data,
@@ -57,36 +113,63 @@ def challenge(
                 f"Opened dispute {opened['dispute_id']}",
                 [
                     ("dispute id", opened["dispute_id"]),
-                    ("verifiers", ", ".join(opened["verifiers"])),
-                    ("voting ends", f"block {opened['voting_ends']}"),
+                    ("stake", format_cc(int(opened["stake"]))),
+                    ("verifiers drawn at", f"block {opened['draw_at']}"),
+                    ("expected result", "committed" if commitment else "-"),
                     ("fee", format_cc(receipt.fee)),
                 ],
             ),
         )
 
 
-@app.command()
-def vote(
+@app.command("commit-vote")
+def commit_vote(
     ctx: typer.Context,
     dispute_id: DisputeArg,
     result_hash: Annotated[str, typer.Argument(help="Hash (0x + 64 hex) of your result.")],
     key: KeyOpt,
 ) -> None:
-    """Vote, as a selected verifier, the hash of the result you computed."""
+    """Commit, as a drawn verifier, to the hash of the result you computed."""
     cli = CliContext.of(ctx)
     with cli.errors():
-        try:
-            digest = h256(result_hash, "result hash")
-        except ValueError as err:
-            raise UserError(str(err)) from None
+        digest = _hash(result_hash, "result hash")
         signer = cli.keypair(key)
+        address = str(signer.ss58_address)
         chain = cli.chain()
-        with cli.status("voting..."):
-            receipt = chain.disputes.vote(signer, dispute_id, digest)
-        voted = receipt.expect("Disputes", "Voted").attributes
+        secrets = court_secrets(cli.settings, address)
+        opening = VoteOpening(dispute_id, digest, new_salt())
+        secrets.put_vote(opening)  # durable before the commitment leaves
+        commitment = vote_commitment(dispute_id, address, digest, opening.salt)
+        with cli.status("committing the vote..."):
+            receipt = chain.disputes.commit_vote(signer, dispute_id, commitment)
+        receipt.expect("Disputes", "VoteCommitted")
+        cli.emit(
+            {"dispute_id": dispute_id, "block_hash": receipt.block_hash, "fee": receipt.fee},
+            human=f"vote committed on dispute {dispute_id}; reveal it with "
+            "`ccnet dispute reveal-vote` once the reveal phase opens",
+        )
+
+
+@app.command("reveal-vote")
+def reveal_vote(ctx: typer.Context, dispute_id: DisputeArg, key: KeyOpt) -> None:
+    """Reveal the vote you committed (its salt is kept by `commit-vote`)."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        signer = cli.keypair(key)
+        secrets = court_secrets(cli.settings, str(signer.ss58_address))
+        opening = secrets.vote(dispute_id)
+        if opening is None:
+            raise NotFoundError(f"no committed vote of this key is kept for dispute {dispute_id}")
+        chain = cli.chain()
+        with cli.status("revealing the vote..."):
+            receipt = chain.disputes.reveal_vote(
+                signer, dispute_id, opening.result_hash, opening.salt
+            )
+        revealed = receipt.expect("Disputes", "VoteRevealed").attributes
         resolved = receipt.find("Disputes", "DisputeResolved")
+        secrets.drop_vote(dispute_id)
         data = {
-            "voted": voted,
+            "revealed": revealed,
             "resolved": resolved.attributes if resolved else None,
             "block_hash": receipt.block_hash,
             "fee": receipt.fee,
@@ -94,14 +177,43 @@ def vote(
         verdict = f"; dispute resolved: {resolved.attributes['verdict']}" if resolved else ""
         cli.emit(
             data,
-            human=f"voted on dispute {dispute_id} "
-            f"({'agrees' if voted['agrees'] else 'disagrees'} with the worker){verdict}",
+            human=f"vote revealed on dispute {dispute_id} "
+            f"({'agrees' if revealed['agrees'] else 'disagrees'} with the worker){verdict}",
+        )
+
+
+@app.command("reveal-expected")
+def reveal_expected(ctx: typer.Context, dispute_id: DisputeArg, key: KeyOpt) -> None:
+    """Reveal, as the challenger, the expected result committed by `challenge --expected`."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        signer = cli.keypair(key)
+        secrets = court_secrets(cli.settings, str(signer.ss58_address))
+        opening = secrets.expected_for_dispute(dispute_id)
+        if opening is None:
+            raise NotFoundError(f"no expected result of this key is kept for dispute {dispute_id}")
+        chain = cli.chain()
+        with cli.status("revealing the expected result..."):
+            receipt = chain.disputes.reveal_expected(
+                signer, dispute_id, opening.expected_hash, opening.salt, opening.auditor_salt
+            )
+        shown = receipt.expect("Disputes", "ExpectedRevealed").attributes
+        resolved = receipt.find("Disputes", "DisputeResolved")
+        verdict = f"; dispute resolved: {resolved.attributes['verdict']}" if resolved else ""
+        cli.emit(
+            {
+                "revealed": shown,
+                "resolved": resolved.attributes if resolved else None,
+                "block_hash": receipt.block_hash,
+                "fee": receipt.fee,
+            },
+            human=f"expected result revealed on dispute {dispute_id}{verdict}",
         )
 
 
 @app.command()
 def resolve(ctx: typer.Context, dispute_id: DisputeArg, key: KeyOpt) -> None:
-    """Resolve a dispute after its voting period (anyone may)."""
+    """Resolve a dispute after its reveal phase (anyone may)."""
     cli = CliContext.of(ctx)
     with cli.errors():
         signer = cli.keypair(key)

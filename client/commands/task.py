@@ -1,4 +1,9 @@
-"""``ccnet task post|status``: post a task with a bounty, and follow it."""
+"""``ccnet task post|status|finalize|reap``: post a task with a bounty, follow it, settle it.
+
+Workers commit, then reveal their results (``pallets/tasks`` crate docs); after
+``deadline + RevealPeriod + ChallengeWindow`` anyone may ``finalize`` (the strict
+majority of the revealed results is paid); ``reap`` removes the record ``TaskRetention``
+blocks later and returns the requester's ``TaskDeposit``."""
 
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ def post(
     ] = 100,
     redundancy: Annotated[int, typer.Option(min=1, max=7, help="Workers to run it.")] = 1,
 ) -> None:
-    """Post a task, holding the bounty until it completes or expires."""
+    """Post a task, holding the bounty (and the task deposit) until it is finalized."""
     cli = CliContext.of(ctx)
     with cli.errors():
         amount = parse_amount(bounty)
@@ -84,6 +89,7 @@ def status(
         data = {"task": task, "assignments": assignments}
 
         def render() -> Group:
+            times = chain.tasks.times()
             rows = [
                 ("status", task.status + (f" ({task.result_hash})" if task.result_hash else "")),
                 ("requester", task.requester),
@@ -93,6 +99,10 @@ def status(
                 ("bounty", format_cc(task.bounty)),
                 ("deadline", f"block {task.deadline}"),
                 ("claims", f"{task.claims}/{task.redundancy}"),
+                ("committed", task.commits),
+                ("revealed", task.reveals),
+                ("reveals until", f"block {times.reveal_ends(task)}"),
+                ("finalize after", f"block {times.challenge_ends(task)}"),
                 ("open disputes", task.open_disputes),
             ]
             claims = cli.table(
@@ -100,13 +110,14 @@ def status(
                 [
                     (
                         a.worker,
+                        "yes" if a.committed else "no",
                         a.result_hash or "-",
                         a.fuel_used or "-",
                         "yes" if a.disputed else "",
                     )
                     for a in assignments
                 ],
-                header=("worker", "result hash", "fuel", "disputed"),
+                header=("worker", "committed", "revealed hash", "fuel", "disputed"),
             )
             parts: list[Table] = [cli.table(f"Task {task_id}", rows)]
             if assignments:
@@ -114,3 +125,61 @@ def status(
             return Group(*parts)
 
         cli.emit(data, human=render)
+
+
+TaskArg = Annotated[int, typer.Argument(min=0, help="Task id.")]
+
+
+@app.command()
+def finalize(ctx: typer.Context, task_id: TaskArg, key: KeyOpt) -> None:
+    """Pay the majority of the revealed results, or refund (anyone, after the window)."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        signer = cli.keypair(key)
+        chain = cli.chain()
+        with cli.status("finalizing..."):
+            receipt = chain.tasks.finalize(signer, task_id)
+        events = {e.name: e.attributes for e in receipt.events if e.pallet == "Tasks"}
+        forfeited = [
+            e.attributes
+            for e in receipt.events
+            if (e.pallet, e.name) == ("Tasks", "ClaimForfeited")
+        ]
+        data = {
+            "task_id": task_id,
+            "completed": events.get("TaskCompleted"),
+            "unresolved": "TaskUnresolved" in events,
+            "expired": "TaskExpired" in events,
+            "forfeited": forfeited,
+            "block_hash": receipt.block_hash,
+            "fee": receipt.fee,
+        }
+        if "TaskCompleted" in events:
+            paid = events["TaskCompleted"]
+            human = (
+                f"task {task_id} completed: {format_cc(int(paid['paid']))} to each of "
+                f"{len(paid['workers'])} worker(s)"
+            )
+        elif "TaskUnresolved" in events:
+            human = f"task {task_id}: no majority, the bounty went back to the requester"
+        else:
+            human = f"task {task_id}: no result revealed, the bounty went back"
+        if forfeited:
+            human += f"; {len(forfeited)} claim(s) never revealed forfeited part of their bond"
+        cli.emit(data, human=human)
+
+
+@app.command()
+def reap(ctx: typer.Context, task_id: TaskArg, key: KeyOpt) -> None:
+    """Remove a finished task's record and return the task deposit (anyone)."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        signer = cli.keypair(key)
+        chain = cli.chain()
+        with cli.status("reaping..."):
+            receipt = chain.tasks.reap(signer, task_id)
+        receipt.expect("Tasks", "TaskReaped")
+        cli.emit(
+            {"task_id": task_id, "block_hash": receipt.block_hash, "fee": receipt.fee},
+            human=f"task {task_id} reaped; its deposit went back to the requester",
+        )

@@ -146,7 +146,8 @@ def run(
         str | None,
         typer.Option(
             help="Active stake to hold, CC (1.5 / 1.5CC) or planck (…planck); "
-            "default Tasks.MinWorkerStake.",
+            "default Tasks.MinWorkerStake. Each open claim bonds Tasks.ClaimBond of it "
+            "and each verifier duty Disputes.VerifierBond: stake more to hold several.",
             show_default=False,
         ),
     ] = None,

@@ -2,8 +2,8 @@
 
 Off-chain jobs travel in :class:`~ccnet.client.jobs.messages.JobRequest`. A job that must be
 settled or judged on chain (redundant execution with ``Tasks.claim`` /
-``submit_result``, or a dispute whose verifiers re-execute it) needs everything to
-re-run it in the task record itself, so every worker and verifier computes the same
+``submit_result`` / ``reveal_result``, or a dispute whose verifiers re-execute it) needs
+everything to re-run it in the task record itself, so every worker and verifier computes the same
 ``result_hash`` (blake2b-256 of stdout, :func:`~ccnet.client.jobs.results.output_hash`).
 
 Encoding: canonical JSON (sorted keys, no spaces), at most the Tasks pallet's

@@ -3,7 +3,7 @@
 A :class:`SignedResult` names the job (``task_id``, u64: the Tasks pallet's id, or a
 requester-chosen id for a job outside the chain), the module and input it ran
 (:func:`~ccnet.client.jobs.catalogue.module_hash`, :func:`input_hash`), the output hash
-(:func:`output_hash` of stdout: the ``result_hash`` of ``Tasks.submit_result``), the
+(:func:`output_hash` of stdout: the ``result_hash`` of ``Tasks.reveal_result``), the
 fuel used, and the worker's SS58 address, signed by the worker. The signed bytes (160
 bytes, :meth:`SignedResult.signing_payload`) and the JSON form are
 ``docs/protocol.md``, section 9. Binding module and input means a signature cannot be
@@ -169,7 +169,9 @@ class SignedResult:
             raise ResultError(f"the output of task {self.task_id} does not match its hash")
 
     def submit_args(self) -> dict[str, Any]:
-        """Arguments of ``Tasks.submit_result`` for this result."""
+        """The result as ``Tasks.reveal_result`` opens it (without the salt): the task,
+        the result hash and the fuel; ``submit_result`` takes their
+        :func:`~ccnet.client.commitments.result_commitment` first."""
         return {
             "task_id": self.task_id,
             "result_hash": hexed(self.output_hash),

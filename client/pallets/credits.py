@@ -1,7 +1,11 @@
 """``chain.credits``: stake, unbond and withdraw CC; credit workers and settle debts.
 
-Amounts are planck (1 CC = 10**12). Storage ``Stakes(who)`` -> :class:`StakeInfo`.
-Errors raise :class:`~ccnet.client.exceptions.CreditsError` (e.g. ``InsufficientStake``).
+Amounts are planck (1 CC = 10**12). Storage ``Stakes(who)`` -> :class:`StakeInfo`: the
+*active* stake backs the account; the part of it *bonded* to open claims (``ClaimBond``
+each) and verifier duties (``VerifierBond``) cannot be unstaked; only the *free* active
+stake (active - bonded) backs new duties. Errors raise
+:class:`~ccnet.client.exceptions.CreditsError` (``StakeBonded``:
+:class:`~ccnet.client.exceptions.StakeBondedError`, ``InsufficientStake`` ...).
 """
 
 from __future__ import annotations
@@ -36,12 +40,20 @@ class StakeInfo:
 
     active: int
     """Active (slashable) stake, planck."""
+    bonded: int
+    """Part of ``active`` bonded to open claims and verifier duties, planck."""
     unbonding: tuple[Unbonding, ...]
+
+    @property
+    def free(self) -> int:
+        """Active stake not bonded (what new claims, duties and ``unstake`` may use)."""
+        return self.active - self.bonded
 
     @classmethod
     def from_value(cls, value: Any) -> StakeInfo:
         return cls(
             active=int(value["active"]),
+            bonded=int(value.get("bonded", 0)),
             unbonding=tuple(
                 Unbonding(int(c["amount"]), int(c["unlock_at"])) for c in value["unbonding"]
             ),
@@ -60,8 +72,10 @@ class Credits(PalletApi):
         return self._submit(keypair, "stake", {"amount": amount}, wait=wait)
 
     def unstake(self, keypair: Keypair, amount: int, *, wait: Wait = "inclusion") -> Receipt:
-        """Start unbonding *amount* planck (``UnbondingPeriod`` blocks). Emits ``Unbonded``;
-        ``InsufficientStake`` if less is active."""
+        """Start unbonding *amount* planck (``UnbondingPeriod`` blocks) of the free active
+        stake. Emits ``Unbonded``; ``InsufficientStake`` if less is active,
+        :class:`~ccnet.client.exceptions.StakeBondedError` if the rest is bonded to open
+        claims or verifier duties."""
         return self._submit(keypair, "unstake", {"amount": amount}, wait=wait)
 
     def withdraw_unbonded(self, keypair: Keypair, *, wait: Wait = "inclusion") -> Receipt:
@@ -96,9 +110,23 @@ class Credits(PalletApi):
         info = self.stake_of(address)
         return info.active if info else 0
 
+    def bonded_stake(self, address: str) -> int:
+        """Stake of *address* bonded to open claims and verifier duties, planck."""
+        info = self.stake_of(address)
+        return info.bonded if info else 0
+
+    def free_stake(self, address: str) -> int:
+        """Active stake of *address* not bonded, planck: what backs new claims (each
+        bonds ``Tasks.ClaimBond``) and verifier duties (``Disputes.VerifierBond``)."""
+        info = self.stake_of(address)
+        return info.free if info else 0
+
     def debt(self, debtor: str, creditor: str) -> int:
         """What *debtor* owes *creditor*, planck."""
-        return int(self._query("Debts", [debtor, creditor]) or 0)
+        record = self._query("Debts", [debtor, creditor])
+        if record is None:
+            return 0
+        return int(record["amount"]) if isinstance(record, dict) else int(record)
 
     def total_debt(self, who: str) -> int:
         """Everything *who* owes, planck."""

@@ -13,7 +13,9 @@ vouch for; the ranking is this requester's own policy (:mod:`.quality`).
    :class:`~ccnet.client.requester.quality.QualityTracker` and sorts best first: by score, then
    cheaper, then faster, then address (deterministic). Each offer carries its
    reputation tier (:func:`~ccnet.client.requester.quality.tier_of` over the score and the chain's
-   reputation counters), which picks the verification policy.
+   reputation, weighted by value earned and distinct paying requesters, not by the
+   ``completed`` count), which picks the verification policy; equal scores are ordered
+   by on-chain standing.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class Candidate:
 
     record: CapabilityRecord
     reputation: Reputation
-    """The chain's counters (completed, failed, disputed, slashed)."""
+    """The chain's reputation (counters, value earned, distinct paying requesters)."""
     stake: int
     """Active stake, planck."""
 
@@ -101,7 +103,14 @@ def check_onchain(chain: Chain, records: Sequence[CapabilityRecord]) -> list[Can
             kept.append(
                 Candidate(
                     record,
-                    Reputation(rep.completed, rep.failed, rep.disputed, rep.slashed),
+                    Reputation(
+                        rep.completed,
+                        rep.failed,
+                        rep.disputed,
+                        rep.slashed,
+                        rep.value_earned,
+                        rep.distinct_requesters,
+                    ),
                     stake,
                 )
             )
@@ -154,5 +163,11 @@ def rank_offers(
         )
     return sorted(
         offers,
-        key=lambda o: (-o.score.total, o.price_planck_per_fuel, -o.min_speed, o.address),
+        key=lambda o: (
+            -o.score.total,
+            -o.reputation.standing,
+            o.price_planck_per_fuel,
+            -o.min_speed,
+            o.address,
+        ),
     )

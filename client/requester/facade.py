@@ -73,7 +73,7 @@ from .channelbook import ChannelBook
 from .checks import ResultChecker
 from .discovery import Candidate, WorkerOffer, discover, rank_offers
 from .exceptions import NoWorkersError, PlanError, RequesterClosedError
-from .onchain import OnchainRequests
+from .onchain import DEFAULT_DEADLINE_BLOCKS, OnchainRequests
 from .outcomes import Disputed, DisputeOutcome, RequesterStats, RequesterTally, TaskOutcome
 from .quality import QualityTracker
 from .runs import DEFAULT_JOBS_PER_WORKER, JobRunner
@@ -84,7 +84,7 @@ from .verdicts import plan_verification
 if TYPE_CHECKING:
     from ccnet.zk import Verifier, ZkNode, ZkPaths
 
-    from ..pallets.tasks import Assignment
+    from ..pallets.tasks import Assignment, TaskInfo
     from .verdicts import HashMajority
 
 __all__ = ["DEFAULT_FUEL_LIMIT", "FAULT_PENALTY", "Job", "Requester"]
@@ -235,7 +235,7 @@ class Requester:
             self._store = SqliteChannelStore(self.state_dir / "channels.sqlite")
             party = ChannelParty(self.keypair, self._store, chain=self._chain, genesis_hash=genesis)
             self._assemble(party)
-            self._onchain = OnchainRequests(self._chain, self.keypair)
+            self._onchain = OnchainRequests(self._chain, self.keypair, state_dir=self.state_dir)
             self._dht = DhtNode()
             await self._dht.start(
                 host=self._dht_host, port=self._dht_port, bootstrap=self.dht_bootstrap
@@ -536,48 +536,63 @@ class Requester:
         *,
         bounty: int,
         redundancy: int = 1,
-        deadline_blocks: int = 100,
+        deadline_blocks: int = DEFAULT_DEADLINE_BLOCKS,
     ) -> int:
-        """Post *spec* as an on-chain ``wasm`` task (bounty in planck); returns its id."""
+        """Post *spec* as an on-chain ``wasm`` task (bounty in planck), committable until
+        *deadline_blocks* blocks from now; returns its id."""
         self._require_open()
         return await self.onchain.post(
             spec, bounty=bounty, redundancy=redundancy, deadline_blocks=deadline_blocks
         )
 
     async def onchain_results(self, task_id: int) -> list[Assignment]:
-        """The claims of on-chain task *task_id* and their submitted results."""
+        """The claims of on-chain task *task_id* and their revealed results."""
         self._require_open()
         return await self.onchain.results(task_id)
 
     async def wait_onchain_results(
         self, task_id: int, count: int, *, timeout: float = 120.0
     ) -> list[Assignment]:
-        """Wait for *count* submitted results of *task_id*."""
+        """Wait for *count* revealed results of *task_id*."""
         self._require_open()
         return await self.onchain.wait_results(task_id, count, timeout=timeout)
 
     async def decide_onchain(self, task_id: int) -> HashMajority:
-        """The majority over the results submitted for *task_id*."""
+        """The majority over the results revealed for *task_id* (what finalize pays)."""
         self._require_open()
         return await self.onchain.decide(task_id)
 
     async def accept(self, task_id: int, worker: str) -> Receipt:
-        """Accept *worker*'s on-chain result (pays the bounty to it and its agreers)."""
+        """Pay early a unanimous, fully revealed on-chain task (*worker* names one of
+        its identical results); anything else is paid by :meth:`wait_settled`."""
         self._require_open()
         return await self.onchain.accept(task_id, worker)
 
-    async def challenge(self, task_id: int, worker: str) -> int:
-        """Stake and open a dispute against *worker*'s on-chain result; returns the
-        dispute id. The worker is not asked again until the verdict clears it."""
+    async def wait_settled(self, task_id: int, *, timeout: float = 300.0) -> TaskInfo:
+        """Wait until on-chain task *task_id* is paid or refunded (finalizing it once due
+        if no worker did); returns its final record."""
         self._require_open()
-        dispute_id = await self.onchain.challenge(task_id, worker)
+        return await self.onchain.wait_settled(task_id, timeout=timeout)
+
+    async def challenge(
+        self, task_id: int, worker: str, expected_hash: bytes | str | None = None
+    ) -> int:
+        """Stake and open a dispute against *worker*'s on-chain result, committing to the
+        result hash this requester expects (*expected_hash*, revealed by
+        :meth:`wait_dispute`); returns the dispute id. The worker is not asked again
+        until the verdict clears it."""
+        self._require_open()
+        dispute_id = await self.onchain.challenge(task_id, worker, expected_hash)
         self._excluded.add(worker)
         return dispute_id
 
     async def challenge_dissenters(self, outcome: TaskOutcome) -> Disputed:
         """Challenge on chain every dissenter of *outcome* (a job run with the on-chain
         task id as ``task_id``, whose workers also submitted their results there)."""
-        disputes = {w: await self.challenge(outcome.task_id, w) for w in outcome.dissenters}
+        disputes = {
+            w: await self.challenge(outcome.task_id, w, outcome.output_hash)
+            for w in outcome.dissenters
+        }
         return Disputed(disputes)
 
     async def wait_dispute(

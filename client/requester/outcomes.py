@@ -151,6 +151,10 @@ class DisputeOutcome:
     rewarded: tuple[str, ...]
     """Verifiers on the majority side."""
     block_number: int | None = None
+    rewards: tuple[tuple[str, int], ...] = ()
+    """(verifier, planck) paid to each majority verifier."""
+    to_winner: int = 0
+    """Planck of ``slashed`` paid to the challenger (at fault) or the worker (upheld)."""
 
 
 @dataclass

@@ -22,9 +22,29 @@ With no latency samples, ``S_l`` and ``S_c`` are 0.5 (unknown); likewise ``S_p``
 no benchmark. Weights are :class:`QualityWeights` (must sum to 1).
 
 Reputation tiers (:func:`tier_of`) combine the score with the chain's reputation
-counters (``Workers(who).reputation``: completed, failed, disputed, slashed), and each
-tier has a :class:`TierPolicy`: how many workers run a task redundantly, how often a
-spot check with a known answer is mixed in, and whether a ZK proof is required.
+(``Workers(who).reputation``), and each tier has a :class:`TierPolicy`: how many
+workers run a task redundantly, how often a spot check with a known answer is mixed in,
+and whether a ZK proof is required.
+
+**On-chain history is weighted by value and by distinct requesters, not by counts.**
+The chain's ``completed`` counter is cheap to inflate: a worker can post 1-planck tasks
+to itself from other accounts. So a requester reads the history through
+``value_earned`` (planck paid to the worker for results the court paid) and
+``distinct_requesters`` (requesters that paid it at least the runtime's
+``MinReputableShare``, 0.1 CC); completions count only as far as they are backed by
+value (:attr:`Reputation.verified_completed`: at most one per 0.1 CC earned).
+
+**Probation** (the rule): a worker stays in :attr:`Tier.PROBATION` (redundancy 3, 20 %
+spot checks, ZK proofs) until it has *independent verified work*: at least
+:data:`PROBATION_MIN_REQUESTERS` (3) distinct requesters paid it, at least
+:data:`PROBATION_MIN_VALUE` (10 CC) in all, and at least *min_history* (10)
+value-backed completions; and always while it was ever slashed or its fault rate is
+over 10 %. :attr:`Tier.TRUSTED` needs :data:`TRUSTED_MIN_REQUESTERS` (20) requesters,
+:data:`TRUSTED_MIN_VALUE` (1000 CC), 100 value-backed completions, a fault rate of at
+most 2 % and a score of at least 0.8. What this does not stop: a worker that pays
+itself from many accounts, each at least 0.1 CC, still looks independent; it costs it
+fees and capital locked in bounties, and it stays on probation (redundancy, spot checks)
+until then.
 """
 
 from __future__ import annotations
@@ -261,27 +281,60 @@ class Tier(StrEnum):
     TRUSTED = "trusted"
 
 
+CC = 10**12
+"""One CC in planck."""
+REPUTABLE_SHARE = CC // 10
+"""The runtime's ``Tasks.MinReputableShare``: the least share that counts, planck."""
+PROBATION_MIN_REQUESTERS = 3
+"""Distinct paying requesters a worker needs to leave probation."""
+PROBATION_MIN_VALUE = 10 * CC
+"""Planck a worker must have earned on chain to leave probation."""
+TRUSTED_MIN_REQUESTERS = 20
+"""Distinct paying requesters a trusted worker needs."""
+TRUSTED_MIN_VALUE = 1_000 * CC
+"""Planck a trusted worker must have earned on chain."""
+
+_COUNTERS = ("completed", "failed", "disputed", "slashed", "value_earned", "distinct_requesters")
+
+
 @dataclass(frozen=True)
 class Reputation:
-    """The chain's reputation counters of a worker (``Workers(who).reputation``)."""
+    """The chain's reputation of a worker (``Workers(who).reputation``)."""
 
     completed: int = 0
     failed: int = 0
     disputed: int = 0
     slashed: int = 0
+    value_earned: int = 0
+    """Planck paid to the worker for results the court paid."""
+    distinct_requesters: int = 0
+    """Requesters that paid it at least ``MinReputableShare``."""
 
     @classmethod
     def from_chain(cls, value: Mapping[str, int]) -> Reputation:
-        """From the decoded storage value ``{completed, failed, disputed, slashed}``."""
-        return cls(
-            **{k: int(value.get(k, 0)) for k in ("completed", "failed", "disputed", "slashed")}
-        )
+        """From the decoded storage value (its six counters; missing ones are 0)."""
+        return cls(**{k: int(value.get(k, 0)) for k in _COUNTERS})
+
+    @property
+    def verified_completed(self) -> int:
+        """Completions backed by value: at most one per :data:`REPUTABLE_SHARE` earned,
+        so 1-planck self-dealt tasks add nothing."""
+        return min(self.completed, self.value_earned // REPUTABLE_SHARE)
 
     @property
     def fault_rate(self) -> float:
-        """(failed + disputed) / all finished tasks (0 with no history)."""
-        finished = self.completed + self.failed
+        """(failed + disputed) / (value-backed completions + failed) (0 with no history)."""
+        finished = self.verified_completed + self.failed
         return (self.failed + self.disputed) / finished if finished else 0.0
+
+    @property
+    def standing(self) -> float:
+        """On-chain standing in [0, 1]: half from distinct paying requesters, half from
+        value earned, both relative to the trusted thresholds (a tie-breaker in
+        rankings)."""
+        requesters = min(1.0, self.distinct_requesters / TRUSTED_MIN_REQUESTERS)
+        value = min(1.0, self.value_earned / TRUSTED_MIN_VALUE)
+        return (requesters + value) / 2
 
 
 @dataclass(frozen=True)
@@ -314,21 +367,29 @@ def tier_of(
     max_fault_rate: float = 0.10,
     trusted_fault_rate: float = 0.02,
 ) -> Tier:
-    """The tier of a worker with quality *score* and chain *reputation*.
+    """The tier of a worker with quality *score* and chain *reputation* (the rule is in
+    the module docs).
 
-    PROBATION: ever slashed, fewer than *min_history* completed tasks, or a fault rate
-    over *max_fault_rate*. TRUSTED: at least *trusted_history* completed tasks, a
-    fault rate of at most *trusted_fault_rate* and a score of at least
+    PROBATION: ever slashed, a fault rate over *max_fault_rate*, or not yet enough
+    independent verified work: fewer than :data:`PROBATION_MIN_REQUESTERS` distinct
+    paying requesters, less than :data:`PROBATION_MIN_VALUE` planck earned, or fewer
+    than *min_history* value-backed completions. TRUSTED: :data:`TRUSTED_MIN_REQUESTERS`
+    requesters, :data:`TRUSTED_MIN_VALUE` planck, *trusted_history* value-backed
+    completions, a fault rate of at most *trusted_fault_rate* and a score of at least
     *trusted_score*. STANDARD otherwise.
     """
     if (
         reputation.slashed > 0
-        or reputation.completed < min_history
         or reputation.fault_rate > max_fault_rate
+        or reputation.distinct_requesters < PROBATION_MIN_REQUESTERS
+        or reputation.value_earned < PROBATION_MIN_VALUE
+        or reputation.verified_completed < min_history
     ):
         return Tier.PROBATION
     if (
-        reputation.completed >= trusted_history
+        reputation.distinct_requesters >= TRUSTED_MIN_REQUESTERS
+        and reputation.value_earned >= TRUSTED_MIN_VALUE
+        and reputation.verified_completed >= trusted_history
         and reputation.fault_rate <= trusted_fault_rate
         and score >= trusted_score
     ):

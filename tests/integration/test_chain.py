@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from substrateinterface import Keypair, SubstrateInterface
 
+from ccnet.client.commitments import result_commitment
+
 SS58 = 42
 CC = 10**12  # 12 decimals: 1 CC in planck
 CCNET_PALLETS = {"Credits", "Tasks", "Channels", "Checkpoints", "Disputes"}
@@ -208,27 +210,36 @@ def test_checkpoints_record(substrate: SubstrateInterface) -> None:
 
 def test_disputes_challenge(substrate: SubstrateInterface, min_worker_stake: int) -> None:
     alice, bob = account("Alice"), account("Bob")
-    verifier_pool = [account("Charlie"), account("Dave")]
+    verifier_pool = [account("Charlie"), account("Dave"), account("Eve")]
     for worker in (bob, *verifier_pool):
         ensure_worker(substrate, worker, min_worker_stake)
     task_id = post_task(substrate, alice)["task_id"]
     submit(substrate, bob, "Tasks", "claim", task_id=task_id)
+    result, salt = digest(f"result of task {task_id}"), "0x" + "07" * 32
+    commitment = "0x" + result_commitment(task_id, bob.ss58_address, result, 1_000_000, salt).hex()
+    submit(substrate, bob, "Tasks", "submit_result", task_id=task_id, commitment=commitment)
     submit(
         substrate,
         bob,
         "Tasks",
-        "submit_result",
+        "reveal_result",
         task_id=task_id,
-        result_hash=digest(f"result of task {task_id}"),
+        result_hash=result,
         fuel_used=1_000_000,
+        salt=salt,
     )
     events = submit(
-        substrate, alice, "Disputes", "challenge", task_id=task_id, worker=bob.ss58_address
+        substrate,
+        alice,
+        "Disputes",
+        "challenge",
+        task_id=task_id,
+        worker=bob.ss58_address,
+        expected=None,
     )
     opened = event(events, "Disputes", "DisputeOpened")
     assert opened["task_id"] == task_id
     assert (opened["worker"], opened["challenger"]) == (bob.ss58_address, alice.ss58_address)
-    verifiers = list(opened["verifiers"])
-    assert verifiers, "no verifiers were selected"
-    assert bob.ss58_address not in verifiers, "the challenged worker verifies itself"
+    head = substrate.get_block_number(substrate.get_chain_head())
+    assert opened["draw_at"] >= head + 1, "verifiers must be drawn from later randomness"
     assert isinstance(opened["dispute_id"], int)

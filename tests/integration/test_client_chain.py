@@ -22,13 +22,27 @@ from ccnet.client import (
     ChainRequestError,
     ChannelsError,
     CheckpointsError,
+    CourtTooEarlyError,
     CreditsError,
     ExtrinsicError,
     Keypair,
     Keys,
+    StakeBondedError,
+    TasksError,
     channel_id_of,
 )
+from ccnet.client.commitments import (
+    expected_commitment,
+    new_salt,
+    result_commitment,
+    vote_commitment,
+)
 from ccnet.client.devchain import free_port
+from ccnet.client.exceptions import (
+    DisputesBadRevealError,
+    DisputesTooEarlyError,
+    TasksBadRevealError,
+)
 
 
 class Funder(Protocol):
@@ -37,9 +51,6 @@ class Funder(Protocol):
     keys: dict[str, Keypair]
 
     def __call__(self, amount: int = ...) -> Keypair: ...
-
-
-DEV_URIS = [f"//{n}" for n in ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie")]
 
 
 def digest(label: str) -> bytes:
@@ -105,12 +116,15 @@ def test_credits(ccnet_chain: Chain, fund_account: Funder) -> None:
 
 
 def test_tasks(ccnet_chain: Chain, fund_account: Funder) -> None:
+    """The whole life of a task: claim (bond), commit, reveal, finalize, reap."""
     worker, requester = fund_account(), fund_account()
     become_worker(ccnet_chain, worker)
     info = ccnet_chain.tasks.worker(worker.ss58_address)
     assert info is not None and info.capabilities == (b"wasm",) and info.active_claims == 0
     assert worker.ss58_address in ccnet_chain.tasks.worker_list()
     assert worker.ss58_address in {w.address for w in ccnet_chain.tasks.workers()}
+    times = ccnet_chain.tasks.times()
+    assert (times.reveal_period, times.challenge_window, times.retention) == (10, 10, 100)
 
     deadline = ccnet_chain.block_number() + 50
     receipt = ccnet_chain.tasks.post_task(
@@ -121,20 +135,57 @@ def test_tasks(ccnet_chain: Chain, fund_account: Funder) -> None:
     task_id = posted.attributes["task_id"]
     assert ccnet_chain.tasks.posted_task_id(receipt) == task_id
 
-    ccnet_chain.tasks.claim(worker, task_id)
-    result = digest(f"result {task_id}")
-    submitted = ccnet_chain.tasks.submit_result(worker, task_id, result, 1234)
-    event = submitted.find("Tasks", "ResultSubmitted")
-    assert event is not None and event["result_hash"] == "0x" + result.hex()
+    bond = ccnet_chain.tasks.claim_bond()
+    claimed = ccnet_chain.tasks.claim(worker, task_id).expect("Tasks", "TaskClaimed")
+    assert claimed["bond"] == bond
+    stake = ccnet_chain.credits.stake_of(worker.ss58_address)
+    assert stake is not None and stake.bonded == bond and stake.free == stake.active - bond
+    with pytest.raises(StakeBondedError):  # the bonded stake cannot leave
+        ccnet_chain.credits.unstake(worker, stake.active)
+
+    result, salt = digest(f"result {task_id}"), new_salt()
+    commitment = result_commitment(task_id, worker.ss58_address, result, 1234, salt)
+    with pytest.raises(CourtTooEarlyError, match="RevealNotOpen"):
+        ccnet_chain.tasks.reveal_result(worker, task_id, result, 1234, salt)
+    committed = ccnet_chain.tasks.submit_result(worker, task_id, commitment)
+    assert committed.find("Tasks", "ResultCommitted") is not None
+    assignment = ccnet_chain.tasks.assignment(task_id, worker.ss58_address)
+    assert assignment is not None and assignment.commitment == "0x" + commitment.hex()
+    assert not assignment.revealed
+    # Every slot is committed: reveals open before the deadline; a wrong opening fails.
+    task = ccnet_chain.tasks.task(task_id)
+    assert task is not None and task.all_committed
+    assert task.reveal_open(ccnet_chain.block_number(), times)
+    with pytest.raises(TasksBadRevealError):
+        ccnet_chain.tasks.reveal_result(worker, task_id, result, 1235, salt)
+    revealed = ccnet_chain.tasks.reveal_result(worker, task_id, result, 1234, salt)
+    event = revealed.expect("Tasks", "ResultSubmitted")
+    assert event["result_hash"] == "0x" + result.hex() and event["fuel_used"] == 1234
     assignment = ccnet_chain.tasks.assignment(task_id, worker.ss58_address)
     assert assignment is not None and (assignment.fuel_used, assignment.disputed) == (1234, False)
 
-    done = ccnet_chain.tasks.accept(requester, task_id, worker.ss58_address)
-    completed = done.find("Tasks", "TaskCompleted")
-    assert completed is not None and completed["workers"] == [worker.ss58_address]
+    # Not before the challenge window is over; then anyone finalizes.
+    with pytest.raises(CourtTooEarlyError, match="WindowOpen"):
+        ccnet_chain.tasks.finalize(worker, task_id)
     task = ccnet_chain.tasks.task(task_id)
-    assert task is not None and task.status == "Completed"
+    assert task is not None
+    ccnet_chain.new_blocks(times.challenge_ends(task) - ccnet_chain.block_number())
+    done = ccnet_chain.tasks.finalize(worker, task_id)
+    completed = done.expect("Tasks", "TaskCompleted")
+    assert completed["workers"] == [worker.ss58_address] and completed["paid"] == 5 * CC
+    task = ccnet_chain.tasks.task(task_id)
+    assert task is not None and task.status == "Completed" and task.finished_at is not None
     assert task.result_hash == "0x" + result.hex() and task.input_ref == b"ar://input"
+    assert ccnet_chain.credits.bonded_stake(worker.ss58_address) == 0
+    rep = ccnet_chain.tasks.worker(worker.ss58_address)
+    assert rep is not None and rep.reputation.completed == 1
+    assert rep.reputation.value_earned == 5 * CC and rep.reputation.distinct_requesters == 1
+    assert ccnet_chain.tasks.paid_by(worker.ss58_address) == [requester.ss58_address]
+
+    with pytest.raises(TasksError, match="NotReapable"):
+        ccnet_chain.tasks.reap(worker, task_id)
+    # (reaping TaskRetention = 100 blocks later is left to the pallet's tests: slow here)
+    assert times.reapable_after(task) == task.finished_at + times.retention
 
 
 def test_channels(ccnet_chain: Chain, fund_account: Funder) -> None:
@@ -211,47 +262,72 @@ def test_checkpoints(ccnet_chain: Chain, fund_account: Funder) -> None:
         ccnet_chain.checkpoints.clear(owner)
 
 
-def test_disputes(ccnet_chain: Chain, fund_account: Funder) -> None:
-    worker, challenger = fund_account(), fund_account()
-    verifiers = [fund_account() for _ in range(3)]
-    for who in (worker, *verifiers):
-        become_worker(ccnet_chain, who)
+def test_disputes(private_chain: str, fund_account: Funder) -> None:
+    """A dispute on a chain of its own (the draw sees only these workers): the challenge
+    with an expected result, the delayed draw, committed and revealed votes, the reveal
+    of the expected result, the verdict."""
+    with Chain(private_chain) as chain:
+        ferdie = Keys.from_uri("//Ferdie")
+        worker, requester = Keys.generate()[0], Keys.generate()[0]
+        verifiers = [Keys.generate()[0] for _ in range(3)]
+        for who in (worker, requester, *verifiers):
+            chain.transfer(ferdie, who.ss58_address, 100 * CC)
+        for who in (worker, *verifiers):
+            chain.credits.stake(who, chain.tasks.min_worker_stake())
+            chain.tasks.register_worker(who, [b"wasm"], f"http://127.0.0.1/{who.ss58_address}")
 
-    deadline = ccnet_chain.block_number() + 100
-    task_id = ccnet_chain.tasks.post(challenger, b"wasm", b"ar://in", b"sha256", CC, deadline)
-    ccnet_chain.tasks.claim(worker, task_id)
-    claimed = digest(f"claimed {task_id}")
-    ccnet_chain.tasks.submit_result(worker, task_id, claimed, 10)
-
-    receipt = ccnet_chain.disputes.challenge(challenger, task_id, worker.ss58_address)
-    dispute_id = ccnet_chain.disputes.opened_dispute_id(receipt)
-    opened = receipt.expect("Disputes", "DisputeOpened")
-    assert (opened["task_id"], opened["worker"]) == (task_id, worker.ss58_address)
-    info = ccnet_chain.disputes.dispute(dispute_id)
-    assert info is not None and list(info.verifiers) == opened["verifiers"]
-    assert info.claimed_hash == "0x" + claimed.hex() and info.stake > 0
-    assert ccnet_chain.disputes.dispute_of(task_id, worker.ss58_address) == dispute_id
-
-    # Verifiers are drawn from every registered worker; other tests' workers whose keys
-    # are unknown here simply do not vote, and the dispute is resolved after the period.
-    known = fund_account.keys | {str(k.ss58_address): k for k in map(Keys.from_uri, DEV_URIS)}
-    resolved = None
-    for address in opened["verifiers"]:
-        if address not in known:
-            continue
-        vote = ccnet_chain.disputes.vote(known[address], dispute_id, claimed)
-        voted = vote.expect("Disputes", "Voted")
-        assert voted["agrees"] is True and voted["verifier"] == address
-        resolved = vote.find("Disputes", "DisputeResolved")
-    if resolved is None:
-        ccnet_chain.new_blocks(int(ccnet_chain.constant("Disputes", "VotingPeriod")) + 1)
-        resolved = ccnet_chain.disputes.resolve(challenger, dispute_id).find(
-            "Disputes", "DisputeResolved"
+        deadline = chain.block_number() + 100
+        task_id = chain.tasks.post(requester, b"wasm", b"ar://in", b"sha256", CC, deadline)
+        chain.tasks.claim(worker, task_id)
+        claimed, salt = digest(f"claimed {task_id}"), new_salt()
+        chain.tasks.submit_result(
+            worker, task_id, result_commitment(task_id, worker.ss58_address, claimed, 10, salt)
         )
-    assert resolved is not None and resolved["dispute_id"] == dispute_id
-    if all(v in known for v in opened["verifiers"]):
-        assert resolved["verdict"] == "WorkerUpheld"
-    assert ccnet_chain.disputes.dispute(dispute_id) is None
+        chain.tasks.reveal_result(worker, task_id, claimed, 10, salt)
+
+        right, expected_salt = digest(f"right {task_id}"), new_salt()
+        expected = expected_commitment(task_id, worker.ss58_address, right, expected_salt)
+        receipt = chain.disputes.challenge(requester, task_id, worker.ss58_address, expected)
+        dispute_id = chain.disputes.opened_dispute_id(receipt)
+        opened = receipt.expect("Disputes", "DisputeOpened")
+        assert (opened["task_id"], opened["worker"]) == (task_id, worker.ss58_address)
+        assert opened["stake"] == int(chain.constant("Disputes", "ChallengeStake"))
+        info = chain.disputes.dispute(dispute_id)
+        assert info is not None and info.drawing and info.draw_at == opened["draw_at"]
+        assert info.expected == "0x" + expected.hex() and info.claimed_hash == "0x" + claimed.hex()
+        assert chain.disputes.dispute_of(task_id, worker.ss58_address) == dispute_id
+        with pytest.raises(DisputesTooEarlyError, match="NotDrawn"):
+            chain.disputes.commit_vote(verifiers[0], dispute_id, bytes(32))
+
+        assert info.draw_at is not None
+        chain.new_blocks(info.draw_at - chain.block_number())
+        info = chain.disputes.dispute(dispute_id)
+        assert info is not None and not info.drawing
+        assert set(info.verifiers) == {v.ss58_address for v in verifiers}
+        assert chain.credits.bonded_stake(verifiers[0].ss58_address) == int(
+            chain.constant("Disputes", "VerifierBond")
+        )
+        salts = {v.ss58_address: new_salt() for v in verifiers}
+        for v in verifiers:  # every verifier computed the right result
+            vote = vote_commitment(dispute_id, v.ss58_address, right, salts[v.ss58_address])
+            chain.disputes.commit_vote(v, dispute_id, vote).expect("Disputes", "VoteCommitted")
+        info = chain.disputes.dispute(dispute_id)
+        assert info is not None and info.all_committed
+        assert info.reveal_open(chain.block_number())
+        with pytest.raises(DisputesBadRevealError):
+            chain.disputes.reveal_vote(
+                verifiers[0], dispute_id, claimed, salts[verifiers[0].ss58_address]
+            )
+        for v in verifiers:
+            revealed = chain.disputes.reveal_vote(v, dispute_id, right, salts[v.ss58_address])
+            assert revealed.expect("Disputes", "VoteRevealed")["agrees"] is False
+            assert revealed.find("Disputes", "DisputeResolved") is None  # expected pending
+        shown = chain.disputes.reveal_expected(requester, dispute_id, right, expected_salt)
+        assert shown.expect("Disputes", "ExpectedRevealed")["audit"] is False
+        resolved = shown.expect("Disputes", "DisputeResolved")
+        assert resolved["verdict"] == "WorkerAtFault"
+        assert chain.disputes.dispute(dispute_id) is None
+        assert chain.credits.bonded_stake(verifiers[0].ss58_address) == 0
 
 
 def test_unfunded_account_is_refused_before_inclusion(ccnet_chain: Chain) -> None:

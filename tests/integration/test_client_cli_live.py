@@ -40,16 +40,32 @@ def test_balance_post_and_status(env: str) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["task"]["input_ref"] == "ar://cli"
 
+    result = runner.invoke(app, ["--json", "chain", "tick", "--blocks", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["blocks"] == 2
+
+    # Too early to finalize: a typed court error with a hint, exit code 3.
+    result = runner.invoke(app, ["task", "finalize", str(posted["task_id"]), "-k", "//Eve"])
+    assert result.exit_code == 3
+    assert "Tasks.WindowOpen" in result.output and "hint:" in result.output
+
+    result = runner.invoke(app, ["--json", "stake", "add", "3", "-k", "//Eve"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["--json", "stake", "status", "-k", "//Eve"])
+    assert result.exit_code == 0, result.output
+    stake = json.loads(result.stdout)
+    assert stake["active"] >= 3 * CC and stake["free"] == stake["active"] - stake["bonded"]
+
 
 def test_stored_key_and_dispatch_error(env: str) -> None:
     assert runner.invoke(app, ["keys", "new", "fresh"]).exit_code == 0
     # A new key has no funds: the node refuses its extrinsic before inclusion.
-    result = runner.invoke(app, ["dispute", "vote", "0", "0x" + "00" * 32, "-k", "fresh"])
+    result = runner.invoke(app, ["dispute", "commit-vote", "0", "0x" + "00" * 32, "-k", "fresh"])
     assert result.exit_code == 3
     assert "cannot pay the fee" in result.output and "Traceback" not in result.output
     # Alice can pay, but dispute 999999 does not exist: a Disputes dispatch error.
     result = runner.invoke(
-        app, ["--json", "dispute", "vote", "999999", "0x" + "00" * 32, "-k", "//Alice"]
+        app, ["--json", "dispute", "commit-vote", "999999", "0x" + "00" * 32, "-k", "//Alice"]
     )
     assert result.exit_code == 3
     assert json.loads(result.stdout)["error"]["name"] == "UnknownDispute"

@@ -1,38 +1,43 @@
 """Disputes carried out end to end by real worker processes on a real chain.
 
-Five ``ccnet worker run`` processes (their own keys, each its own OS process, as
+Six ``ccnet worker run`` processes (their own keys, each its own OS process, as
 deployed) on a private Chopsticks chain of this module (verifiers are drawn among
-*every* eligible worker, so only these may be registered):
+*every* eligible worker, so only these may be registered), with a block ticker (the
+court's phases count blocks; Chopsticks builds them on demand):
 
 - ``liar``: ``--fault-injection wrong-onchain-result-once`` (its first on-chain result
   is wrong), serves on-chain tasks;
 - ``h1``, ``h2``: honest, serve on-chain tasks;
-- ``h3``, ``h4``: honest, ``--no-tasks``: they only verify.
+- ``h3``, ``h4``, ``h5``: honest, ``--no-tasks``: they only verify. The draw never takes
+  a task's claimants, its requester or the challenger, and needs ``MinVerifiers`` (3).
 
-A requester (the SDK's :class:`~ccnet.client.requester.Requester`) posts JobSpec tasks,
-detects a dissenter by majority, challenges; the selected verifier processes re-execute
-and vote on their own (no vote in this file is cast by the test). Every money movement
-of a dispute is checked to the planck: the free and reserved balances of all six
-accounts and the total issuance at the block before the challenge and at the block of
+A requester (the SDK's :class:`~ccnet.client.requester.Requester`) posts JobSpec tasks;
+the workers commit and reveal on their own; the requester detects a dissenter by
+majority and challenges with a commitment to the answer it expects (revealed by the
+SDK in the reveal phase); the drawn verifier processes re-execute, commit and reveal on
+their own (no vote in this file is cast by the test). Every money movement of a dispute
+is checked to the planck: the free and reserved balances of all seven accounts and the
+total issuance at the block before the challenge and at the block of
 ``DisputeResolved``, with the fees of that range taken from
 ``TransactionPayment.TransactionFeePaid`` (fees are burned: ``FungibleAdapter<_, ()>``).
 
 1. :func:`test_disputes_three_verifiers`: the liar's result is outvoted and challenged;
-   3 verifiers vote; the liar is slashed ``WorkerSlash`` and banned; each verifier
-   earns ``VerifierReward``, the challenger the rest; the SDK scores the liar down.
+   ``h3``..``h5`` are drawn and vote; the liar loses its claim bond and is banned; each
+   verifier earns ``VerifierReward``, the challenger the rest; the SDK scores the liar
+   down; finalize pays the honest majority.
 2. :func:`test_disputes_false_accusation`: an honest result is challenged; the three
-   verifiers uphold it; the challenger's stake pays them and the worker; the worker's
-   reputation is restored and its result can be accepted.
-3. :func:`test_disputes_offline_verifier`: one selected verifier process is frozen
+   verifiers uphold it; the challenger's stake pays them and the worker; the task is
+   finalized to both honest workers.
+3. :func:`test_disputes_offline_verifier`: one drawn verifier process is frozen
    (SIGSTOP) before the challenge and killed (SIGKILL) once the dispute is open, so it
-   never votes; the two others vote; the dispute cannot resolve before the voting
-   period, then the SDK resolves it after it (blocks built with ``dev_newBlock``);
-   the verdict counts the two votes; the silent verifier gets a failure in its
-   reputation (``Disputes.VerifiersMissedVote``), the voters' reputations are unchanged.
+   never commits; nobody can resolve before the reveal phase ends; then the dispute is
+   resolved on the two votes: fewer than ``MinVerifiers``, so *inconclusive* (the
+   challenger's stake goes back), and the silent verifier loses its ``VerifierBond``
+   (burnt) and gets a reputation failure.
 
 The tests share the chain and the processes, in file order: the liar is banned by the
 first; the later ones retire it themselves (deregister) when it is still eligible, so
-each test also runs alone. The third kills ``h4`` and must stay last.
+each test also runs alone. The third kills ``h5`` and must stay last.
 (A tampered proof rejected by every verifier path is covered by
 ``tests/unit/test_zk_verifier.py`` and ``tests/integration/test_zk_proofs.py``.)
 """
@@ -54,10 +59,10 @@ from typing import Any
 
 import pytest
 
-from ccnet.client import CC, Chain, ChainEvent, Keypair, Keys
+from ccnet.client import CC, BlockTicker, Chain, ChainEvent, Keypair, Keys
 from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV, WRONG_ONCHAIN_RESULT_ONCE
 from ccnet.client.devchain import group_alive
-from ccnet.client.exceptions import DisputesError
+from ccnet.client.exceptions import DisputesTooEarlyError
 from ccnet.client.jobs.catalogue import load_job, module_hash
 from ccnet.client.jobs.jobspec import JobSpec
 from ccnet.client.jobs.results import output_hash
@@ -70,8 +75,13 @@ EventsSince = Callable[[Chain, int, str, str], list[ChainEvent]]
 
 READY_TIMEOUT = 120.0
 """Seconds a worker process may take to print its ready record (a failure bound)."""
-NAMES = ("liar", "h1", "h2", "h3", "h4")
-HONEST = ("h1", "h2", "h3", "h4")
+NAMES = ("liar", "h1", "h2", "h3", "h4", "h5")
+HONEST = ("h1", "h2", "h3", "h4", "h5")
+PANEL = ("h3", "h4", "h5")
+"""The verify-only workers: the panel of every dispute over a task of h1, h2 (and liar)."""
+STAKE_CC = 30
+"""Each worker's stake, CC: room for a few claims (``ClaimBond`` 10 CC each)."""
+DEADLINE_BLOCKS = 20
 
 
 # --- worker processes ------------------------------------------------------------------
@@ -149,11 +159,11 @@ def start_workers(
         env = dict(base_env)
         command = [sys.executable, "-m", "ccnet.client", "--url", url, "worker", "run"]
         command += ["--key", uris[name], "--state-dir", str(tmp / name)]
-        command += ["--json-log", "--poll-interval", "0.25"]
+        command += ["--json-log", "--poll-interval", "0.25", "--stake", str(STAKE_CC)]
         if name == "liar":
             env[ALLOW_FAULT_INJECTION_ENV] = "1"
             command += ["--fault-injection", WRONG_ONCHAIN_RESULT_ONCE]
-        if name in ("h3", "h4"):
+        if name in PANEL:
             command.append("--no-tasks")
         log = tmp / f"{name}.log"
         with log.open("wb") as stderr:
@@ -177,6 +187,15 @@ def start_workers(
 def chain(private_chain: str) -> Iterator[Chain]:
     with Chain(private_chain) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def ticker(private_chain: str) -> Iterator[BlockTicker]:
+    """Blocks for the court's phases, for the whole module (tests may stop and restart
+    it to hold a phase open)."""
+    with BlockTicker(private_chain, 0.5) as running:
+        yield running
+    assert running.error is None, running.error
 
 
 @pytest.fixture(scope="module")
@@ -269,9 +288,10 @@ def assert_money(
     fees: dict[str, int],
     free_delta: dict[str, int],
     reserved_delta: dict[str, int],
+    burnt: int = 0,
 ) -> None:
     """Every account moved by exactly its expected deltas minus its fees, nothing else
-    paid fees, and the issuance fell by exactly the fees (burned)."""
+    paid fees, and the issuance fell by exactly the fees and *burnt* (burned)."""
     assert set(fees) <= set(before.funds), f"fees paid by strangers: {fees}"
     for address, was in before.funds.items():
         now = after.funds[address]
@@ -280,19 +300,19 @@ def assert_money(
             was.reserved + reserved_delta.get(address, 0),
         )
         assert now == expected, f"{address}: {was} -> {now}, expected {expected}"
-    assert after.issuance == before.issuance - sum(fees.values())
+    assert after.issuance == before.issuance - sum(fees.values()) - burnt
 
 
 def eligible(chain: Chain) -> set[str]:
-    """Workers the Disputes pallet may draw: registered, not banned, staked enough
-    (``pallet-tasks`` ``is_eligible``)."""
+    """Workers the Disputes pallet may draw (before exclusions): registered, not banned,
+    ``VerifierBond`` of free stake (``pallet-tasks`` ``candidates``)."""
     head = chain.block_number()
-    minimum = chain.tasks.min_worker_stake()
+    bond = int(chain.constant("Disputes", "VerifierBond"))
     return {
         info.address
         for info in chain.tasks.workers()
         if (info.banned_until is None or info.banned_until <= head)
-        and chain.credits.active_stake(info.address) >= minimum
+        and chain.credits.free_stake(info.address) >= bond
     }
 
 
@@ -300,9 +320,9 @@ def retire_liar(chain: Chain, workers: dict[str, WorkerProcess]) -> None:
     """Make sure the liar cannot claim nor verify: banned by the first test, or else
     deregistered here (this test runs without the first)."""
     liar = workers["liar"]
-    if liar.address in eligible(chain):
+    if chain.tasks.worker(liar.address) is not None and liar.address in eligible(chain):
         chain.tasks.deregister_worker(liar.keypair)
-    assert eligible(chain) == {workers[n].address for n in HONEST}
+    assert eligible(chain) >= {workers[n].address for n in PANEL}
 
 
 def worker_info(chain: Chain, address: str) -> WorkerInfo:
@@ -334,18 +354,21 @@ async def run(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 async def honest_result(r: Requester, chain: Chain, n: int) -> tuple[int, str, str]:
-    """Post ``prime_count n`` for one worker; (task id, the worker, its result hash)."""
-    task_id = await r.post_onchain(prime_spec(n), bounty=1 * CC, redundancy=1)
-    (claim,) = await r.wait_onchain_results(task_id, 1, timeout=90)
-    assert claim.result_hash is not None
-    return task_id, claim.worker, claim.result_hash
+    """Post ``prime_count n`` for h1 and h2; (task id, one of them, its result hash)."""
+    task_id = await r.post_onchain(
+        prime_spec(n), bounty=2 * CC, redundancy=2, deadline_blocks=DEADLINE_BLOCKS
+    )
+    claims = await r.wait_onchain_results(task_id, 2, timeout=120)
+    (first, second) = sorted(claims, key=lambda a: a.worker)
+    assert first.result_hash is not None and first.result_hash == second.result_hash
+    return task_id, first.worker, first.result_hash
 
 
-def opened_event(events: Sequence[ChainEvent], dispute_id: int) -> dict[str, Any]:
-    (opened,) = [
-        e for e in named(events, "Disputes", "DisputeOpened") if e["dispute_id"] == dispute_id
+def drawn_event(events: Sequence[ChainEvent], dispute_id: int) -> dict[str, Any]:
+    (drawn,) = [
+        e for e in named(events, "Disputes", "VerifiersDrawn") if e["dispute_id"] == dispute_id
     ]
-    return opened.attributes
+    return drawn.attributes
 
 
 # --- the tests --------------------------------------------------------------------------
@@ -355,31 +378,34 @@ async def test_disputes_three_verifiers(
     chain: Chain,
     workers: dict[str, WorkerProcess],
     requester_key: Keypair,
+    ticker: BlockTicker,
     tmp_path: Path,
 ) -> None:
     liar = workers["liar"]
-    honest = {workers[n].address for n in HONEST}
+    panel = {workers[n].address for n in PANEL}
     me = str(requester_key.ss58_address)
     accounts = [me, *(w.address for w in workers.values())]
     reward = int(chain.constant("Disputes", "VerifierReward"))
-    slash = int(chain.constant("Disputes", "WorkerSlash"))
+    bond = int(chain.constant("Tasks", "ClaimBond"))
     ban = int(chain.constant("Tasks", "BanPeriod"))
     right = "0x" + output_hash(b"1229\n").hex()
 
     async with requester(chain, requester_key, workers, tmp_path) as r:
-        task_id = await r.post_onchain(prime_spec(10_000), bounty=1 * CC, redundancy=3)
-        await r.wait_onchain_results(task_id, 3, timeout=90)
+        task_id = await r.post_onchain(
+            prime_spec(10_000), bounty=3 * CC, redundancy=3, deadline_blocks=DEADLINE_BLOCKS
+        )
+        await r.wait_onchain_results(task_id, 3, timeout=120)
         decided = await r.decide_onchain(task_id)
         assert decided.result_hash == right
         assert decided.dissenting == (liar.address,)
         assert set(decided.agreeing) == {workers["h1"].address, workers["h2"].address}
         stake_before = await run(chain.credits.active_stake, liar.address)
-        assert stake_before == slash
+        assert stake_before == STAKE_CC * CC
 
         before = await run(snapshot, chain, accounts, await run(chain.block_number))
-        dispute_id = await r.challenge(task_id, liar.address)
+        dispute_id = await r.challenge(task_id, liar.address, right)
         assert liar.address in r.excluded
-        verdict = await r.wait_dispute(dispute_id, timeout=90)
+        verdict = await r.wait_dispute(dispute_id, timeout=180)
         after = await run(snapshot, chain, accounts, verdict.block_number)
         events = await run(events_between, chain, before.block + 1, after.block)
 
@@ -389,36 +415,42 @@ async def test_disputes_three_verifiers(
         observed = r.tracker.inputs(liar.address, int(time.time() * 1000))
         assert observed.failed == FAULT_PENALTY and observed.succeeded == 0
 
-    opened = opened_event(events, dispute_id)
-    verifiers = {str(v) for v in opened["verifiers"]}
-    assert len(verifiers) == 3 and verifiers <= honest
-    voted = named(events, "Disputes", "Voted")
-    assert {str(e["verifier"]) for e in voted} == verifiers  # each process voted by itself
-    assert all(e["result_hash"] == right and e["agrees"] is False for e in voted)
-    assert not named(events, "Disputes", "VerifiersMissedVote")
+        # The task is not stuck: finalize pays the honest majority.
+        settled = await r.wait_settled(task_id, timeout=180)
+        assert settled.status == "Completed" and settled.result_hash == right
+
+    assert {str(v) for v in drawn_event(events, dispute_id)["verifiers"]} == panel
+    revealed = named(events, "Disputes", "VoteRevealed")
+    assert {str(e["verifier"]) for e in revealed} == panel  # each process voted by itself
+    assert all(e["result_hash"] == right and e["agrees"] is False for e in revealed)
+    (shown,) = named(events, "Disputes", "ExpectedRevealed")
+    assert shown["expected_hash"] == right and shown["audit"] is False
+    assert not named(events, "Disputes", "VerifiersSlashed")
 
     assert verdict.verdict == "WorkerAtFault" and verdict.worker == liar.address
-    assert verdict.slashed == slash and set(verdict.rewarded) == verifiers
+    assert verdict.slashed == bond and set(verdict.rewarded) == panel
+    assert verdict.to_winner == bond - 3 * reward
     slashed = {
         (str(e["beneficiary"]), int(e["amount"]))
         for e in named(events, "Credits", "Slashed")
         if e["who"] == liar.address
     }
-    assert slashed == {(v, reward) for v in verifiers} | {(me, slash - 3 * reward)}
+    assert slashed == {(v, reward) for v in panel} | {(me, bond - 3 * reward)}
 
-    # The money, to the planck: the challenge stake was held and released, the slash
-    # came out of the liar's stake (a hold) and was paid out free. Only the challenger
-    # and the verifiers sent extrinsics (the challenge, the votes).
+    # The money, to the planck: the challenge stake was held and released, the claim
+    # bond came out of the liar's stake (a hold) and was paid out free. Only the
+    # challenger (challenge, reveal of the expected result) and the verifiers (commit,
+    # reveal) sent extrinsics.
     fees = fees_by_account(events)
-    assert set(fees) == {me, *verifiers}
+    assert set(fees) == {me, *panel}
     assert_money(
         before,
         after,
         fees,
-        free_delta={me: slash - 3 * reward, **{v: reward for v in verifiers}},
-        reserved_delta={liar.address: -slash},
+        free_delta={me: bond - 3 * reward, **{v: reward for v in panel}},
+        reserved_delta={liar.address: -bond},
     )
-    assert await run(chain.credits.active_stake, liar.address) == 0
+    assert await run(chain.credits.active_stake, liar.address) == STAKE_CC * CC - bond
 
     # Banned: no new claims, not a verifier (not eligible) until the ban ends.
     info = await run(chain.tasks.worker, liar.address)
@@ -429,19 +461,16 @@ async def test_disputes_three_verifiers(
     assert liar.address not in await run(eligible, chain)
     assert await run(chain.disputes.dispute, dispute_id) is None
 
-    # The task is not stuck: the honest result is accepted and paid.
-    accepted = await run(chain.tasks.accept, requester_key, task_id, workers["h1"].address)
-    paid = accepted.expect("Tasks", "TaskCompleted")
-    assert set(paid["workers"]) == {workers["h1"].address, workers["h2"].address}
-
 
 async def test_disputes_false_accusation(
     chain: Chain,
     workers: dict[str, WorkerProcess],
     requester_key: Keypair,
+    ticker: BlockTicker,
     tmp_path: Path,
 ) -> None:
     await run(retire_liar, chain, workers)
+    panel = {workers[n].address for n in PANEL}
     me = str(requester_key.ss58_address)
     accounts = [me, *(w.address for w in workers.values())]
     reward = int(chain.constant("Disputes", "VerifierReward"))
@@ -458,123 +487,115 @@ async def test_disputes_false_accusation(
         assert worker in r.excluded
         during = await run(chain.tasks.worker, worker)
         assert during is not None and during.reputation.disputed == reputation.disputed + 1
-        verdict = await r.wait_dispute(dispute_id, timeout=90)
+        verdict = await r.wait_dispute(dispute_id, timeout=180)
         after = await run(snapshot, chain, accounts, verdict.block_number)
         events = await run(events_between, chain, before.block + 1, after.block)
 
         # The SDK cleared the worker and counted a success.
         assert worker not in r.excluded
         assert r.tracker.inputs(worker, int(time.time() * 1000)).succeeded == 1
+        settled = await r.wait_settled(task_id, timeout=180)
+        assert settled.status == "Completed" and settled.result_hash == result
 
-    verifiers = {str(v) for v in opened_event(events, dispute_id)["verifiers"]}
-    # Every eligible worker but the accused: all three are drawn.
-    assert verifiers == {workers[n].address for n in HONEST} - {worker}
-    voted = named(events, "Disputes", "Voted")
-    assert {str(e["verifier"]) for e in voted} == verifiers
-    assert all(e["result_hash"] == result and e["agrees"] is True for e in voted)
+    assert {str(v) for v in drawn_event(events, dispute_id)["verifiers"]} == panel
+    revealed = named(events, "Disputes", "VoteRevealed")
+    assert {str(e["verifier"]) for e in revealed} == panel
+    assert all(e["result_hash"] == result and e["agrees"] is True for e in revealed)
     assert verdict.verdict == "WorkerUpheld" and verdict.worker == worker
-    assert verdict.slashed == stake and set(verdict.rewarded) == verifiers
+    assert verdict.slashed == stake and set(verdict.rewarded) == panel
     assert not named(events, "Credits", "Slashed")
     assert not named(events, "Tasks", "WorkerBanned")
 
     # The challenger lost its stake: VerifierReward to each verifier, the rest to the
     # worker; the worker's stake is untouched.
     fees = fees_by_account(events)
-    assert set(fees) == {me, *verifiers}
+    assert set(fees) == {me, *panel}
     assert_money(
         before,
         after,
         fees,
-        free_delta={
-            me: -stake,
-            worker: stake - 3 * reward,
-            **{v: reward for v in verifiers},
-        },
+        free_delta={me: -stake, worker: stake - 3 * reward, **{v: reward for v in panel}},
         reserved_delta={},
     )
     assert await run(chain.credits.active_stake, worker) == worker_stake
     restored = await run(chain.tasks.worker, worker)
-    assert restored is not None and restored.reputation == reputation
-    assert restored.banned_until is None
-
-    # The result is no longer frozen: it can be accepted.
-    accepted = await run(chain.tasks.accept, requester_key, task_id, worker)
-    assert list(accepted.expect("Tasks", "TaskCompleted")["workers"]) == [worker]
+    assert restored is not None and restored.banned_until is None
+    assert (restored.reputation.disputed, restored.reputation.slashed) == (
+        reputation.disputed,
+        reputation.slashed,
+    )
 
 
 async def test_disputes_offline_verifier(
     chain: Chain,
     workers: dict[str, WorkerProcess],
     requester_key: Keypair,
+    ticker: BlockTicker,
     tmp_path: Path,
     wait_until: WaitUntil,
-    events_since: EventsSince,
 ) -> None:
     await run(retire_liar, chain, workers)
     me = str(requester_key.ss58_address)
     accounts = [me, *(w.address for w in workers.values())]
-    reward = int(chain.constant("Disputes", "VerifierReward"))
-    stake = int(chain.constant("Disputes", "ChallengeStake"))
+    verifier_bond = int(chain.constant("Disputes", "VerifierBond"))
+    panel = {workers[n].address for n in PANEL}
     async with requester(chain, requester_key, workers, tmp_path) as r:
         task_id, worker, result = await honest_result(r, chain, 30_000)
-        # The accused is h1 or h2 (only they serve tasks): h3 and h4 are always drawn.
-        victim = workers["h4"]
-        pool = await run(eligible, chain) - {worker, me}
-        assert len(pool) == 3 and victim.address in pool
-        reputations = {a: (await run(worker_info, chain, a)).reputation for a in pool}
+        victim = workers["h5"]
+        voters = panel - {victim.address}
+        reputations = {a: (await run(worker_info, chain, a)).reputation for a in panel}
 
         victim.signal(signal.SIGSTOP)  # frozen: it cannot see the dispute coming
+        ticker.stop()  # hold the phases: blocks come only from extrinsics and the test
         before = await run(snapshot, chain, accounts, await run(chain.block_number))
         dispute_id = await r.challenge(task_id, worker)
         victim.kill()  # the dispute is open: now it dies for good
         assert not group_alive(victim.proc.pid)
+        opened = await run(chain.disputes.dispute, dispute_id)
+        assert opened is not None and opened.draw_at is not None
+        await run(chain.new_blocks, opened.draw_at - await run(chain.block_number))
 
-        opened = opened_event(
-            await run(events_since, chain, before.block + 1, "Disputes", "DisputeOpened"),
-            dispute_id,
-        )
-        assert {str(v) for v in opened["verifiers"]} == pool
-        voters = pool - {victim.address}
-
-        async def two_votes() -> bool:
+        async def two_commitments() -> bool:
             info = await run(chain.disputes.dispute, dispute_id)
             assert info is not None, "resolved without the missing vote"
-            return len(info.votes) >= 2
+            return len(info.commitments) >= 2
 
-        await wait_until(two_votes, "the two live verifiers' votes")
+        await wait_until(two_commitments, "the two live verifiers' commitments")
         info = await run(chain.disputes.dispute, dispute_id)
-        assert info is not None and {v for v, _ in info.votes} == voters
-        # Still open, and nobody can close it before the voting period ends...
-        with pytest.raises(DisputesError, match="VotingOpen"):
+        assert info is not None and set(info.verifiers) == panel
+        assert {v for v, _ in info.commitments} == voters and not info.votes
+        # Nobody can reveal (one commitment is missing) nor resolve before the phases end.
+        with pytest.raises(DisputesTooEarlyError, match="VotingOpen"):
             await run(chain.disputes.resolve, requester_key, dispute_id)
-        # ... after which it resolves on the votes cast: never stuck.
-        head = await run(chain.block_number)
-        await run(chain.new_blocks, info.voting_ends + 1 - head)
-        verdict = await r.wait_dispute(dispute_id, timeout=60)  # the SDK resolves it
+        ticker.start()  # ... after which it resolves on the votes revealed: never stuck
+        verdict = await r.wait_dispute(dispute_id, timeout=180)
         after = await run(snapshot, chain, accounts, verdict.block_number)
         events = await run(events_between, chain, before.block + 1, after.block)
 
-    assert verdict.verdict == "WorkerUpheld" and verdict.worker == worker
-    assert set(verdict.rewarded) == voters and verdict.slashed == stake
-    assert verdict.block_number is not None and verdict.block_number > info.voting_ends
-    voted = named(events, "Disputes", "Voted")
-    assert {str(e["verifier"]) for e in voted} == voters
-    assert all(e["result_hash"] == result and e["agrees"] is True for e in voted)
+    assert info.reveal_ends is not None
+    assert verdict.block_number is not None and verdict.block_number > info.reveal_ends
+    assert verdict.verdict == "Inconclusive" and verdict.worker == worker
+    assert verdict.slashed == 0 and verdict.rewarded == ()
+    revealed = named(events, "Disputes", "VoteRevealed")
+    assert {str(e["verifier"]) for e in revealed} == voters
+    assert all(e["result_hash"] == result and e["agrees"] is True for e in revealed)
     assert await run(chain.disputes.dispute, dispute_id) is None
 
+    # Fewer than MinVerifiers votes: the challenger's stake went back; the silent
+    # verifier lost its bond (burnt from its held stake), the voters kept theirs.
+    (slashed,) = named(events, "Disputes", "VerifiersSlashed")
+    assert slashed["dispute_id"] == dispute_id
+    assert [(str(v), int(a)) for v, a in slashed["verifiers"]] == [(victim.address, verifier_bond)]
     fees = fees_by_account(events)
-    assert set(fees) == {me, *voters}  # the challenge, the early resolve, the resolve
+    assert set(fees) <= {me, *voters}  # the challenge, commits, reveals, a resolve
     assert_money(
         before,
         after,
         fees,
-        free_delta={me: -stake, worker: stake - 2 * reward, **{v: reward for v in voters}},
-        reserved_delta={},
+        free_delta={},
+        reserved_delta={victim.address: -verifier_bond},
+        burnt=verifier_bond,
     )
-    # The verifier who did not vote is penalised: a failure in its reputation.
-    (missed,) = named(events, "Disputes", "VerifiersMissedVote")
-    assert missed["dispute_id"] == dispute_id
-    assert [str(v) for v in missed["verifiers"]] == [victim.address]
     failed_now = (await run(worker_info, chain, victim.address)).reputation.failed
     assert failed_now == reputations[victim.address].failed + 1
     for voter in voters:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ccnet.client import CC, Chain, Keypair, Keys
+from ccnet.client.commitments import new_salt, vote_commitment
 from ccnet.client.jobs.billing import price
 from ccnet.client.jobs.catalogue import load_job, module_hash
 from ccnet.client.jobs.jobspec import JobSpec
@@ -226,6 +227,10 @@ async def test_dissenter_challenged_on_chain_is_slashed(
 
     liar_key = fund_account(100 * CC)
     register(ccnet_chain, liar_key)
+    # The court draws 3 verifiers among staked workers that are not the task's claimants:
+    # two more (requester_workers[2:] are the others), whose keys this test holds.
+    for _ in range(2):
+        register(ccnet_chain, fund_account(100 * CC))
     liar = str(liar_key.ss58_address)
     honest = [str(k.ss58_address) for k in requester_workers[:2]]
     spec_behaviour = Behaviour(submit_onchain=True)
@@ -246,36 +251,47 @@ async def test_dissenter_challenged_on_chain_is_slashed(
         state_dir=tmp_path / "requester",
         deposit_per_channel=1 * CC,
     ) as r:
-        task_id = await r.post_onchain(spec, bounty=1 * CC, redundancy=3)
+        task_id = await r.post_onchain(spec, bounty=1 * CC, redundancy=3, deadline_blocks=20)
         outcome = await r.submit("prime_count", args=["100000"], verify="majority", task_id=task_id)
         assert outcome.verified and outcome.dissenters == (liar,)
+        await r.wait_onchain_results(task_id, 3, timeout=60)  # committed, then revealed
         decided = await r.decide_onchain(task_id)
         assert decided.dissenting == (liar,) and set(decided.agreeing) == set(honest)
 
+        # Challenged with a commitment to the verified output (revealed by the SDK).
         disputed = await r.challenge_dissenters(outcome)
         dispute_id = disputed.disputes[liar]
         assert liar in r.excluded
         info = ccnet_chain.disputes.dispute(dispute_id)
-        assert info is not None and info.worker == liar
+        assert info is not None and info.worker == liar and info.expected is not None
+        assert info.draw_at is not None
+        ccnet_chain.new_blocks(info.draw_at - ccnet_chain.block_number())  # the draw
+        info = ccnet_chain.disputes.dispute(dispute_id)
+        assert info is not None and len(info.verifiers) >= 3
 
-        # the verifiers re-execute the job spec stored on chain and vote
+        # The drawn verifiers re-execute the job spec stored on chain, commit, reveal.
         stored = ccnet_chain.tasks.task(task_id)
         assert stored is not None
         rerun = JobSpec.decode(stored.input_ref)
         truth = sandbox.run(wasm, args=list(rerun.args), stdin=rerun.input_inline or b"")
         signers = _signers(fund_account, requester_workers)
-        voted = 0
-        for verifier in info.verifiers:
-            if verifier in signers and ccnet_chain.disputes.dispute(dispute_id) is not None:
-                ccnet_chain.disputes.vote(signers[verifier], dispute_id, truth.output_hash)
-                voted += 1
-        assert voted >= 1
-        if ccnet_chain.disputes.dispute(dispute_id) is not None:  # a verifier we cannot sign for
-            ccnet_chain.new_blocks(int(ccnet_chain.constant("Disputes", "VotingPeriod")) + 1)
+        salts = {v: new_salt() for v in info.verifiers if v in signers}
+        assert len(salts) >= 3, "verifiers whose keys this session does not know"
+        for verifier, salt in salts.items():
+            commitment = vote_commitment(dispute_id, verifier, truth.output_hash, salt)
+            ccnet_chain.disputes.commit_vote(signers[verifier], dispute_id, commitment)
+        if len(salts) < len(info.verifiers):  # reveals open after the commit phase
+            assert info.commit_ends is not None
+            ccnet_chain.new_blocks(info.commit_ends + 1 - ccnet_chain.block_number())
+        for verifier, salt in salts.items():
+            ccnet_chain.disputes.reveal_vote(signers[verifier], dispute_id, truth.output_hash, salt)
+        if len(salts) < len(info.verifiers):
+            assert info.reveal_ends is not None
+            ccnet_chain.new_blocks(info.reveal_ends + 1 - ccnet_chain.block_number())
 
         verdict = await r.wait_dispute(dispute_id, timeout=120)
         assert verdict.verdict == "WorkerAtFault" and verdict.worker == liar
-        assert verdict.slashed == 10 * CC
+        assert verdict.slashed == ccnet_chain.tasks.claim_bond()
         assert ccnet_chain.credits.active_stake(liar) == 0
         banned = ccnet_chain.tasks.worker(liar)
         assert banned is not None and banned.banned_until is not None
@@ -283,10 +299,14 @@ async def test_dissenter_challenged_on_chain_is_slashed(
         assert r.tracker.inputs(liar, _now()).failed >= 10
         assert all(o.address != liar for o in await r.find_workers(refresh=True))
 
-        receipt = await r.accept(task_id, honest[0])
-        completed = receipt.expect("Tasks", "TaskCompleted").attributes
-        assert set(completed["workers"]) == set(honest)
+        # After the challenge window, finalize pays the honest majority.
+        task = ccnet_chain.tasks.task(task_id)
+        assert task is not None
+        ends = ccnet_chain.tasks.times().challenge_ends(task)
+        ccnet_chain.new_blocks(max(0, ends - ccnet_chain.block_number()))
+        settled = await r.wait_settled(task_id, timeout=60)
+        assert settled.status == "Completed" and settled.result_hash == decided.result_hash
         stats = r.stats()
         assert stats.disputes == (verdict,)
-        assert stats.other_extrinsics >= 3  # post, challenge, accept (+ resolve)
+        assert stats.other_extrinsics >= 4  # post, challenge, reveal_expected, finalize
         await r.close_channels()

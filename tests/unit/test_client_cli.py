@@ -21,7 +21,9 @@ from ccnet.client import (
 )
 from ccnet.client.cli import app
 from ccnet.client.commands import _common
+from ccnet.client.commitments import vote_commitment
 from ccnet.client.pallets import Assignment, StakeInfo, Tasks, Unbonding
+from ccnet.client.pallets.tasks import TaskTimes
 
 ALICE = Keys.from_uri("//Alice").ss58_address
 BOB = Keys.from_uri("//Bob").ss58_address
@@ -33,7 +35,7 @@ def receipt(*events: ChainEvent) -> Receipt:
 
 class FakeCredits:
     def stake_of(self, address: str) -> StakeInfo | None:
-        return StakeInfo(20 * CC, (Unbonding(CC, 150),)) if address == ALICE else None
+        return StakeInfo(20 * CC, 0, (Unbonding(CC, 150),)) if address == ALICE else None
 
     def total_debt(self, address: str) -> int:
         return 0
@@ -60,25 +62,41 @@ class FakeTasks:
     def assignments(self, task_id: int) -> list[Assignment]:
         return [Assignment(task_id, BOB, "0x" + "11" * 32, 1000, False)]
 
+    def times(self) -> TaskTimes:
+        return TaskTimes(10, 10, 100)
+
 
 class FakeDisputes:
     def __init__(self) -> None:
-        self.votes: list[tuple[str, int, str]] = []
+        self.commitments: dict[tuple[str, int], bytes] = {}
+        self.votes: list[tuple[str, int, bytes]] = []
 
-    def challenge(self, kp: Any, task_id: int, worker: str) -> Receipt:
+    def challenge(self, kp: Any, task_id: int, worker: str, expected: Any) -> Receipt:
         raise CreditsError("Credits", "InsufficientStake", "The account has less active stake.")
 
-    def vote(self, kp: Any, dispute_id: int, result_hash: str) -> Receipt:
-        self.votes.append((kp.ss58_address, dispute_id, result_hash))
+    def commit_vote(self, kp: Any, dispute_id: int, commitment: bytes) -> Receipt:
+        self.commitments[(kp.ss58_address, dispute_id)] = commitment
+        return receipt(ChainEvent("Disputes", "VoteCommitted", {"dispute_id": dispute_id}))
+
+    def reveal_vote(self, kp: Any, dispute_id: int, digest: bytes, salt: bytes) -> Receipt:
+        address = kp.ss58_address
+        assert (
+            vote_commitment(dispute_id, address, digest, salt)
+            == self.commitments[(address, dispute_id)]
+        )
+        self.votes.append((address, dispute_id, digest))
         return receipt(
-            ChainEvent("Disputes", "Voted", {"dispute_id": dispute_id, "agrees": False}),
+            ChainEvent("Disputes", "VoteRevealed", {"dispute_id": dispute_id, "agrees": False}),
             ChainEvent("Disputes", "DisputeResolved", {"verdict": "WorkerAtFault"}),
         )
 
     def dispute(self, dispute_id: int) -> DisputeInfo | None:
         if dispute_id != 2:
             return None
-        return DisputeInfo(2, 7, BOB, ALICE, 10 * CC, "0x" + "11" * 32, (ALICE,), (), 50)
+        claimed = "0x" + "11" * 32
+        return DisputeInfo(
+            2, 7, BOB, ALICE, 10 * CC, claimed, None, None, False, None, 50, 60, (ALICE,), (), ()
+        )
 
     def dispute_of(self, task_id: int, worker: str) -> int | None:
         return 2 if (task_id, worker) == (7, BOB) else None
@@ -192,13 +210,18 @@ def test_dead_chain_exits_3(chain: FakeChain, monkeypatch: pytest.MonkeyPatch) -
     assert "ws://127.0.0.1:1" in result.output and "ccnet chain start" in result.output
 
 
-def test_dispute_vote_and_status(chain: FakeChain) -> None:
+def test_dispute_commit_reveal_vote_and_status(chain: FakeChain) -> None:
     digest = "0x" + "22" * 32
-    result = run("dispute", "vote", "2", digest, "-k", "//Bob")
+    assert run("dispute", "reveal-vote", "2", "-k", "//Bob").exit_code == 4  # nothing kept
+    result = run("dispute", "commit-vote", "2", digest, "-k", "//Bob")
+    assert result.exit_code == 0, result.output
+    assert (BOB, 2) in chain.disputes.commitments
+    assert chain.disputes.commitments[(BOB, 2)] != bytes.fromhex(digest[2:])  # hidden
+    result = run("dispute", "reveal-vote", "2", "-k", "//Bob")  # the kept salt opens it
     assert result.exit_code == 0, result.output
     assert "WorkerAtFault" in result.output
-    assert chain.disputes.votes == [(BOB, 2, digest)]
-    assert run("dispute", "vote", "2", "0x1234", "-k", "//Bob").exit_code == 1
+    assert chain.disputes.votes == [(BOB, 2, bytes.fromhex(digest[2:]))]
+    assert run("dispute", "commit-vote", "2", "0x1234", "-k", "//Bob").exit_code == 1
     result = run("dispute", "status", "--task", "7", "--worker", "//Bob")
     assert result.exit_code == 0 and "Dispute 2" in result.output
     assert run("dispute", "status").exit_code == 1

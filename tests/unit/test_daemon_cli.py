@@ -45,7 +45,7 @@ class FakeTasks:
 
 class FakeCredits:
     def stake_of(self, address: str) -> StakeInfo | None:
-        return StakeInfo(12 * CC, ()) if address == BOB else None
+        return StakeInfo(12 * CC, 0, ()) if address == BOB else None
 
 
 class FakeChain:

@@ -29,14 +29,19 @@ def info(banned_until: int | None = None) -> WorkerInfo:
     )
 
 
-def candidate(name: str, price: int = 1, speed: int = 10**8, completed: int = 0) -> Candidate:
+def candidate(
+    name: str, price: int = 1, speed: int = 10**8, completed: int = 0, requesters: int = 0
+) -> Candidate:
     record = CapabilityRecord.create(
         KEYS[name],
         Capability("wasm", speed, price),
         f"http://127.0.0.1:1/{name}",
         timestamp_ms=NOW,
     )
-    return Candidate(record, Reputation(completed=completed), stake=10**13)
+    rep = Reputation(
+        completed=completed, value_earned=completed * 10**12, distinct_requesters=requesters
+    )
+    return Candidate(record, rep, stake=10**13)
 
 
 def test_eligibility_is_registered_staked_and_not_banned() -> None:
@@ -94,5 +99,8 @@ def test_chain_reputation_sets_the_tier() -> None:
     alice = str(KEYS["Alice"].ss58_address)
     for i in range(10):
         tracker.observe_heartbeat(alice, NOW - 9_000 + i * 1_000)
-    (offer,) = rank_offers([candidate("Alice", completed=20)], tracker, NOW)
+    # 20 paid results but from two requesters only: not independent yet.
+    (offer,) = rank_offers([candidate("Alice", completed=20, requesters=2)], tracker, NOW)
+    assert offer.tier is Tier.PROBATION
+    (offer,) = rank_offers([candidate("Alice", completed=20, requesters=3)], tracker, NOW)
     assert offer.tier is Tier.STANDARD and offer.policy.redundancy == 2

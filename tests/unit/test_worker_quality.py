@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ccnet.client.requester.quality import (
+    CC,
     TIER_POLICIES,
     QualityInputs,
     QualityTracker,
@@ -108,13 +111,25 @@ def test_rank_is_best_first_with_stable_ties() -> None:
 
 
 def test_tiers() -> None:
-    veteran = Reputation(completed=500, failed=2, disputed=0, slashed=0)
+    veteran = Reputation(500, 2, 0, 0, value_earned=5_000 * CC, distinct_requesters=40)
     assert tier_of(0.9, veteran) is Tier.TRUSTED
     assert tier_of(0.7, veteran) is Tier.STANDARD  # history alone is not enough
-    assert tier_of(0.9, Reputation(completed=5)) is Tier.PROBATION  # too new
-    assert tier_of(0.99, Reputation(completed=500, slashed=1)) is Tier.PROBATION
-    assert tier_of(0.9, Reputation(completed=50, failed=10)) is Tier.PROBATION  # faulty
-    assert tier_of(0.9, Reputation(completed=50, failed=1)) is Tier.STANDARD
+    known = Reputation(50, 0, 0, 0, value_earned=50 * CC, distinct_requesters=5)
+    assert tier_of(0.9, known) is Tier.STANDARD
+    assert tier_of(0.9, replace(known, completed=5)) is Tier.PROBATION  # too new
+    assert tier_of(0.99, replace(veteran, slashed=1)) is Tier.PROBATION
+    assert tier_of(0.9, replace(known, failed=10)) is Tier.PROBATION  # faulty
+    assert tier_of(0.9, replace(known, failed=1)) is Tier.STANDARD
+    # Counts are cheap: 10,000 completions of 1-planck tasks from 2 accounts of its own
+    # leave a worker on probation, and hide none of its failures.
+    farmed = Reputation(10_000, 3, 0, 0, value_earned=10_000, distinct_requesters=2)
+    assert farmed.verified_completed == 0 and tier_of(0.99, farmed) is Tier.PROBATION
+    assert farmed.fault_rate == 1.0
+    # Value from too few requesters is not independent yet; enough of them is.
+    rich = Reputation(100, 0, 0, 0, value_earned=1_000 * CC, distinct_requesters=2)
+    assert tier_of(0.99, rich) is Tier.PROBATION
+    assert tier_of(0.99, replace(rich, distinct_requesters=3)) is Tier.STANDARD
+    assert rich.standing < veteran.standing == 1.0
     assert Reputation.from_chain(
         {"completed": 3, "failed": 1, "disputed": 0, "slashed": 0}
     ) == Reputation(3, 1, 0, 0)

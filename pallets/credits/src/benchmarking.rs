@@ -64,7 +64,7 @@ mod benchmarks {
 		let amount = stake_amount::<T>();
 		#[extrinsic_call]
 		_(RawOrigin::Signed(caller.clone()), worker.clone(), amount);
-		assert_eq!(Debts::<T>::get(&caller, &worker), amount);
+		assert_eq!(Debts::<T>::get(&caller, &worker).map(|d| d.amount), Some(amount));
 	}
 
 	#[benchmark]

@@ -6,16 +6,18 @@
 //!
 //! ## Overview
 //!
-//! - **Stakes** back workers, challengers and verifiers. A stake is a hold with
-//!   reason [`HoldReason::Stake`] on the staker's balance. `unstake` starts an
-//!   unbonding period ([`Config::UnbondingPeriod`]) during which the amount stays
-//!   held and slashable; `withdraw_unbonded` releases what has matured.
-//! - **Slashing** is offered to the other pallets through
-//!   [`ccnet_primitives::StakeProvider`]: slashed funds go to a beneficiary or are
-//!   burnt.
-//! - **Debt ledger** (seed 003, "Pallet 1: Compute Credits"): a requester can
-//!   acknowledge a debt to a worker (`credit_worker`) and pay it later
-//!   (`settle_debt`); [`Pallet::net_position`] is receivables minus debts.
+//! - **Stakes** back workers and verifiers. A stake is a hold with reason
+//!   [`HoldReason::Stake`] on the staker's balance. Only *active* stake counts.
+//!   Other pallets *bond* part of it to open obligations through
+//!   [`ccnet_primitives::StakeProvider`] (each claim on a task, each verifier duty);
+//!   bonded stake cannot start unbonding, and slashes take it, so what an obligation
+//!   can lose is locked before the obligation exists. `unstake` moves free active
+//!   stake into an unbonding chunk ([`Config::UnbondingPeriod`]) that no longer
+//!   counts; `withdraw_unbonded` releases what has matured.
+//! - **Debt ledger**: a requester can acknowledge a debt to a worker
+//!   (`credit_worker`) and pay it later (`settle_debt`); [`Pallet::net_position`] is
+//!   receivables minus debts. Each (debtor, creditor) record holds a storage deposit
+//!   ([`Config::DebtDeposit`]) on the debtor until it is settled in full.
 //! - **Reward multiplier** `R(x) = 1 + (M-1)·e^(-x/D)` over the CPU-hours
 //!   contributed network-wide (see [`multiplier`]); the tasks pallet feeds `x`
 //!   through [`ccnet_primitives::ContributionTracker`].
@@ -72,7 +74,9 @@ pub type StakeLedgerOf<T> = StakeLedger<BalanceOf<T>, BlockNumberFor<T>, <T as C
 pub mod pallet {
 	use super::*;
 
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	// 2: stake ledgers carry `bonded`; debt records carry their deposit. No chain holds
+	// version 1 data (every network starts from genesis), so there is no migration.
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -81,9 +85,12 @@ pub mod pallet {
 	/// Reasons for which this pallet holds funds.
 	#[pallet::composite_enum]
 	pub enum HoldReason {
-		/// Stake of a worker, challenger or verifier (active and unbonding).
+		/// Stake of a worker or verifier (active and unbonding).
 		#[codec(index = 0)]
 		Stake,
+		/// Storage deposit of a debt record, held on the debtor.
+		#[codec(index = 1)]
+		DebtDeposit,
 	}
 
 	#[pallet::config]
@@ -109,6 +116,9 @@ pub mod pallet {
 		/// Fuel that makes one CPU-hour, for converting contributions.
 		#[pallet::constant]
 		type FuelPerCpuHour: Get<u128>;
+		/// Storage deposit of a debt record, in planck, held on the debtor.
+		#[pallet::constant]
+		type DebtDeposit: Get<BalanceOf<Self>>;
 		/// Weights of the dispatchables.
 		type WeightInfo: WeightInfo;
 	}
@@ -117,10 +127,17 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Stakes<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, StakeLedgerOf<T>, OptionQuery>;
 
-	/// Acknowledged debts: (debtor, creditor) to amount in planck.
+	/// Acknowledged debts: (debtor, creditor) to the amount and its record deposit.
 	#[pallet::storage]
-	pub type Debts<T: Config> =
-		StorageDoubleMap<_, Blake2_128Concat, T::AccountId, Blake2_128Concat, T::AccountId, BalanceOf<T>, ValueQuery>;
+	pub type Debts<T: Config> = StorageDoubleMap<
+		_,
+		Blake2_128Concat,
+		T::AccountId,
+		Blake2_128Concat,
+		T::AccountId,
+		Debt<BalanceOf<T>>,
+		OptionQuery,
+	>;
 
 	/// Sum of an account's debts (as debtor).
 	#[pallet::storage]
@@ -139,7 +156,8 @@ pub mod pallet {
 	pub enum Event<T: Config> {
 		/// `amount` planck was added to `who`'s active stake.
 		Staked { who: T::AccountId, amount: BalanceOf<T> },
-		/// `amount` planck started unbonding; withdrawable from block `unlock_at`.
+		/// `amount` planck of free active stake started unbonding; withdrawable from
+		/// block `unlock_at`.
 		Unbonded {
 			who: T::AccountId,
 			amount: BalanceOf<T>,
@@ -147,6 +165,10 @@ pub mod pallet {
 		},
 		/// Matured unbonding stake was released to `who`'s free balance.
 		Withdrawn { who: T::AccountId, amount: BalanceOf<T> },
+		/// `amount` planck of `who`'s active stake was bonded to an obligation.
+		Bonded { who: T::AccountId, amount: BalanceOf<T> },
+		/// `amount` planck of `who`'s bond was released (the obligation ended).
+		BondReleased { who: T::AccountId, amount: BalanceOf<T> },
 		/// `who`'s stake was slashed; the funds went to `beneficiary`, or were burnt.
 		Slashed {
 			who: T::AccountId,
@@ -175,6 +197,9 @@ pub mod pallet {
 		InsufficientBalance,
 		/// The account has less active stake than requested.
 		InsufficientStake,
+		/// That much of the stake is bonded to open claims or verifier duties; it can
+		/// start unbonding once they are settled.
+		StakeBonded,
 		/// The account already has `MaxUnbondingChunks` chunks unbonding.
 		TooManyUnbondingChunks,
 		/// No unbonding chunk has matured yet.
@@ -195,6 +220,7 @@ pub mod pallet {
 		fn integrity_test() {
 			assert!(T::MaxUnbondingChunks::get() > 0, "MaxUnbondingChunks must be positive");
 			assert!(T::FuelPerCpuHour::get() > 0, "FuelPerCpuHour must be positive");
+			assert!(!T::DebtDeposit::get().is_zero(), "DebtDeposit must be positive");
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -218,8 +244,9 @@ pub mod pallet {
 			Self::do_stake(&who, amount)
 		}
 
-		/// Start unbonding `amount` planck of the caller's active stake. It stays
-		/// held and slashable for `UnbondingPeriod` blocks.
+		/// Start unbonding `amount` planck of the caller's free active stake (not
+		/// bonded to a claim or verifier duty). It stays held for `UnbondingPeriod`
+		/// blocks but no longer counts as stake.
 		///
 		/// Origin: signed. Emits `Unbonded`.
 		///
@@ -231,10 +258,12 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
 			let mut ledger = Stakes::<T>::get(&who).ok_or(Error::<T>::InsufficientStake)?;
-			ledger.active = ledger
-				.active
-				.checked_sub(&amount)
-				.ok_or(Error::<T>::InsufficientStake)?;
+			ensure!(amount <= ledger.active, Error::<T>::InsufficientStake);
+			ensure!(
+				amount <= ledger.active.saturating_sub(ledger.bonded),
+				Error::<T>::StakeBonded
+			);
+			ledger.active = ledger.active.saturating_sub(amount);
 			let unlock_at = frame_system::Pallet::<T>::block_number().saturating_add(T::UnbondingPeriod::get());
 			ledger
 				.unbonding
@@ -298,15 +327,21 @@ pub mod pallet {
 			let requester = ensure_signed(origin)?;
 			ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
 			ensure!(requester != worker, Error::<T>::SelfDebt);
-			let debt = Debts::<T>::get(&requester, &worker)
-				.checked_add(&amount)
-				.ok_or(Error::<T>::Overflow)?;
+			let mut debt = Debts::<T>::get(&requester, &worker).unwrap_or_default();
+			debt.amount = debt.amount.checked_add(&amount).ok_or(Error::<T>::Overflow)?;
 			let total_debt = TotalDebt::<T>::get(&requester)
 				.checked_add(&amount)
 				.ok_or(Error::<T>::Overflow)?;
 			let receivable = TotalReceivable::<T>::get(&worker)
 				.checked_add(&amount)
 				.ok_or(Error::<T>::Overflow)?;
+			if debt.deposit.is_zero() {
+				// A new record: its storage is paid by the debtor until it is settled.
+				let deposit = T::DebtDeposit::get();
+				T::Currency::hold(&HoldReason::DebtDeposit.into(), &requester, deposit)
+					.map_err(|_| Error::<T>::InsufficientBalance)?;
+				debt.deposit = deposit;
+			}
 			Debts::<T>::insert(&requester, &worker, debt);
 			TotalDebt::<T>::insert(&requester, total_debt);
 			TotalReceivable::<T>::insert(&worker, receivable);
@@ -333,13 +368,18 @@ pub mod pallet {
 		) -> DispatchResult {
 			let debtor = ensure_signed(origin)?;
 			ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
-			let debt = Debts::<T>::get(&debtor, &creditor)
-				.checked_sub(&amount)
-				.ok_or(Error::<T>::InsufficientDebt)?;
+			let mut debt = Debts::<T>::get(&debtor, &creditor).ok_or(Error::<T>::InsufficientDebt)?;
+			debt.amount = debt.amount.checked_sub(&amount).ok_or(Error::<T>::InsufficientDebt)?;
 			T::Currency::transfer(&debtor, &creditor, amount, Preservation::Preserve)
 				.map_err(|_| Error::<T>::PaymentFailed)?;
-			if debt.is_zero() {
+			if debt.amount.is_zero() {
 				Debts::<T>::remove(&debtor, &creditor);
+				T::Currency::release(
+					&HoldReason::DebtDeposit.into(),
+					&debtor,
+					debt.deposit,
+					Precision::BestEffort,
+				)?;
 			} else {
 				Debts::<T>::insert(&debtor, &creditor, debt);
 			}
@@ -409,12 +449,13 @@ impl<T: Config> Pallet<T> {
 		)
 	}
 
-	/// Take up to `amount` out of a ledger: active stake first, then the newest
-	/// unbonding chunks. Returns the amount taken.
+	/// Take up to `amount` out of a ledger: bonded stake first, then the rest of the
+	/// active stake, then the newest unbonding chunks. Returns the amount taken.
 	fn reduce_ledger(ledger: &mut StakeLedgerOf<T>, amount: BalanceOf<T>) -> BalanceOf<T> {
 		let mut left = amount;
 		let from_active = left.min(ledger.active);
 		ledger.active = ledger.active.saturating_sub(from_active);
+		ledger.bonded = ledger.bonded.saturating_sub(from_active);
 		left = left.saturating_sub(from_active);
 		while !left.is_zero() {
 			let Some(chunk) = ledger.unbonding.last_mut() else {
@@ -430,55 +471,9 @@ impl<T: Config> Pallet<T> {
 		amount.saturating_sub(left)
 	}
 
-	/// Invariant: every ledger's total equals what is held for it, and the debt
-	/// totals equal the sums of the debt map.
-	///
-	/// Always compiled (the linker drops it from the Wasm unless `try-runtime`
-	/// calls it), so that runtime-level tests can check it too.
-	pub fn do_try_state() -> Result<(), polkadot_sdk::sp_runtime::TryRuntimeError> {
-		use alloc::collections::btree_map::BTreeMap;
-		use polkadot_sdk::frame_support::traits::fungible::InspectHold;
-		for (who, ledger) in Stakes::<T>::iter() {
-			let total = ledger.total().ok_or("stake ledger overflows")?;
-			ensure!(!ledger.is_empty(), "empty stake ledger kept in storage");
-			let held = T::Currency::balance_on_hold(&HoldReason::Stake.into(), &who);
-			ensure!(held == total, "stake hold differs from the stake ledger");
-		}
-		let mut debts: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
-		let mut receivables: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
-		for (debtor, creditor, amount) in Debts::<T>::iter() {
-			ensure!(!amount.is_zero(), "zero debt kept in storage");
-			let d = debts.entry(debtor).or_default();
-			*d = d.checked_add(&amount).ok_or("debt sum overflows")?;
-			let r = receivables.entry(creditor).or_default();
-			*r = r.checked_add(&amount).ok_or("receivable sum overflows")?;
-		}
-		ensure!(
-			TotalDebt::<T>::iter().count() == debts.len()
-				&& debts.iter().all(|(who, sum)| TotalDebt::<T>::get(who) == *sum),
-			"TotalDebt differs from the debt map"
-		);
-		ensure!(
-			TotalReceivable::<T>::iter().count() == receivables.len()
-				&& receivables
-					.iter()
-					.all(|(who, sum)| TotalReceivable::<T>::get(who) == *sum),
-			"TotalReceivable differs from the debt map"
-		);
-		Ok(())
-	}
-}
-
-impl<T: Config> StakeProvider<T::AccountId, BalanceOf<T>> for Pallet<T> {
-	fn staked(who: &T::AccountId) -> BalanceOf<T> {
-		Stakes::<T>::get(who).and_then(|l| l.total()).unwrap_or_default()
-	}
-
-	fn stake(who: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
-		Self::do_stake(who, amount)
-	}
-
-	fn slash(who: &T::AccountId, amount: BalanceOf<T>, beneficiary: Option<&T::AccountId>) -> BalanceOf<T> {
+	/// Take up to `amount` of `who`'s stake (see [`Self::reduce_ledger`]) to
+	/// `beneficiary`, or burn it; returns what was taken. Emits `Slashed`.
+	pub fn slash(who: &T::AccountId, amount: BalanceOf<T>, beneficiary: Option<&T::AccountId>) -> BalanceOf<T> {
 		let Some(mut ledger) = Stakes::<T>::get(who) else {
 			return Zero::zero();
 		};
@@ -521,6 +516,119 @@ impl<T: Config> StakeProvider<T::AccountId, BalanceOf<T>> for Pallet<T> {
 			beneficiary: paid_to,
 		});
 		slashed
+	}
+
+	/// Invariants: every ledger's total equals what is held for it and its bond is
+	/// within its active stake; the debt totals equal the sums of the debt map, and
+	/// each debtor's record deposits equal what is held for them (both ways).
+	///
+	/// Always compiled (the linker drops it from the Wasm unless `try-runtime`
+	/// calls it), so that runtime-level tests can check it too.
+	pub fn do_try_state() -> Result<(), polkadot_sdk::sp_runtime::TryRuntimeError> {
+		use alloc::collections::btree_map::BTreeMap;
+		use polkadot_sdk::frame_support::traits::fungible::InspectHold;
+		for (who, ledger) in Stakes::<T>::iter() {
+			let total = ledger.total().ok_or("stake ledger overflows")?;
+			ensure!(!ledger.is_empty(), "empty stake ledger kept in storage");
+			ensure!(ledger.bonded <= ledger.active, "bonded stake exceeds active stake");
+			let held = T::Currency::balance_on_hold(&HoldReason::Stake.into(), &who);
+			ensure!(held == total, "stake hold differs from the stake ledger");
+		}
+		let mut debts: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		let mut receivables: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		let mut deposits: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		for (debtor, creditor, debt) in Debts::<T>::iter() {
+			let amount = debt.amount;
+			ensure!(!amount.is_zero(), "zero debt kept in storage");
+			let held = deposits.entry(debtor.clone()).or_default();
+			*held = held.checked_add(&debt.deposit).ok_or("debt deposit sum overflows")?;
+			let d = debts.entry(debtor).or_default();
+			*d = d.checked_add(&amount).ok_or("debt sum overflows")?;
+			let r = receivables.entry(creditor).or_default();
+			*r = r.checked_add(&amount).ok_or("receivable sum overflows")?;
+		}
+		ensure!(
+			TotalDebt::<T>::iter().count() == debts.len()
+				&& debts.iter().all(|(who, sum)| TotalDebt::<T>::get(who) == *sum),
+			"TotalDebt differs from the debt map"
+		);
+		ensure!(
+			TotalReceivable::<T>::iter().count() == receivables.len()
+				&& receivables
+					.iter()
+					.all(|(who, sum)| TotalReceivable::<T>::get(who) == *sum),
+			"TotalReceivable differs from the debt map"
+		);
+		let deposit_reason = HoldReason::DebtDeposit.into();
+		let stake_reason = HoldReason::Stake.into();
+		for (who, _) in frame_system::Account::<T>::iter() {
+			ensure!(
+				T::Currency::balance_on_hold(&deposit_reason, &who) == deposits.remove(&who).unwrap_or_default(),
+				"held debt deposits differ from the debt records"
+			);
+			if !Stakes::<T>::contains_key(&who) {
+				ensure!(
+					T::Currency::balance_on_hold(&stake_reason, &who).is_zero(),
+					"a stake hold without a stake ledger"
+				);
+			}
+		}
+		ensure!(deposits.is_empty(), "a debt record of an account that does not exist");
+		Ok(())
+	}
+}
+
+impl<T: Config> StakeProvider<T::AccountId, BalanceOf<T>> for Pallet<T> {
+	fn active(who: &T::AccountId) -> BalanceOf<T> {
+		Stakes::<T>::get(who).map(|l| l.active).unwrap_or_default()
+	}
+
+	fn free_stake(who: &T::AccountId) -> BalanceOf<T> {
+		Stakes::<T>::get(who)
+			.map(|l| l.active.saturating_sub(l.bonded))
+			.unwrap_or_default()
+	}
+
+	fn stake(who: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
+		Self::do_stake(who, amount)
+	}
+
+	fn bond(who: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
+		if amount.is_zero() {
+			return Ok(());
+		}
+		let mut ledger = Stakes::<T>::get(who).ok_or(Error::<T>::InsufficientStake)?;
+		let bonded = ledger.bonded.checked_add(&amount).ok_or(Error::<T>::Overflow)?;
+		ensure!(bonded <= ledger.active, Error::<T>::InsufficientStake);
+		ledger.bonded = bonded;
+		Stakes::<T>::insert(who, ledger);
+		Self::deposit_event(Event::Bonded {
+			who: who.clone(),
+			amount,
+		});
+		Ok(())
+	}
+
+	fn release_bond(who: &T::AccountId, amount: BalanceOf<T>) {
+		let Some(mut ledger) = Stakes::<T>::get(who) else {
+			return;
+		};
+		let released = amount.min(ledger.bonded);
+		if released.is_zero() {
+			return;
+		}
+		ledger.bonded = ledger.bonded.saturating_sub(released);
+		Stakes::<T>::insert(who, ledger);
+		Self::deposit_event(Event::BondReleased {
+			who: who.clone(),
+			amount: released,
+		});
+	}
+
+	fn slash_bond(who: &T::AccountId, amount: BalanceOf<T>, beneficiary: Option<&T::AccountId>) -> BalanceOf<T> {
+		// The bond is part of the active stake, which `slash` takes first.
+		let bonded = Stakes::<T>::get(who).map(|l| l.bonded).unwrap_or_default();
+		Self::slash(who, amount.min(bonded), beneficiary)
 	}
 }
 

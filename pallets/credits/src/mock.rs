@@ -14,6 +14,7 @@ pub type Balance = u128;
 pub const ALICE: AccountId = 1;
 pub const BOB: AccountId = 2;
 pub const CHARLIE: AccountId = 3;
+pub const DEBT_DEPOSIT: Balance = 3;
 /// Never funded.
 pub const NOBODY: AccountId = 99;
 pub const ED: Balance = 10;
@@ -50,6 +51,7 @@ parameter_types! {
 	pub const MultiplierMax: u32 = 10;
 	pub const MultiplierDecayCpuHours: u128 = 1_000_000;
 	pub const FuelPerCpuHour: u128 = 1_000;
+	pub const DebtDeposit: Balance = DEBT_DEPOSIT;
 }
 
 impl pallet_credits::Config for Test {
@@ -60,6 +62,7 @@ impl pallet_credits::Config for Test {
 	type MultiplierMax = MultiplierMax;
 	type MultiplierDecayCpuHours = MultiplierDecayCpuHours;
 	type FuelPerCpuHour = FuelPerCpuHour;
+	type DebtDeposit = DebtDeposit;
 	type WeightInfo = ();
 }
 

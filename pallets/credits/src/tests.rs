@@ -84,9 +84,9 @@ mod unstake {
 				}
 				.into(),
 			);
-			// Still held and slashable while unbonding.
+			// Still held while unbonding, but only the active part counts as stake.
 			assert_eq!(held(ALICE), 100);
-			assert_eq!(Credits::staked(&ALICE), 100);
+			assert_eq!(Credits::active(&ALICE), 60);
 			assert_noop!(
 				Credits::withdraw_unbonded(origin(ALICE)),
 				Error::<Test>::NothingToWithdraw
@@ -180,7 +180,7 @@ mod slash {
 			assert_ok!(Credits::stake(origin(ALICE), 50));
 			assert_eq!(Credits::slash(&ALICE, Balance::MAX, Some(&BOB)), 50);
 			assert!(Stakes::<Test>::get(ALICE).is_none());
-			assert_eq!(Credits::staked(&ALICE), 0);
+			assert_eq!(Credits::active(&ALICE), 0);
 		});
 	}
 
@@ -204,8 +204,103 @@ mod slash {
 	}
 }
 
+mod bonds {
+	use super::*;
+
+	fn ledger(who: AccountId) -> (Balance, Balance, Vec<Balance>) {
+		let l = Stakes::<Test>::get(who).unwrap();
+		(l.active, l.bonded, l.unbonding.iter().map(|c| c.amount).collect())
+	}
+
+	#[test]
+	fn bonded_stake_cannot_unbond_and_only_active_stake_counts() {
+		run_test(|| {
+			assert_ok!(Credits::stake(origin(ALICE), 100));
+			assert_ok!(Credits::bond(&ALICE, 70));
+			System::assert_last_event(Event::Bonded { who: ALICE, amount: 70 }.into());
+			assert_eq!((Credits::active(&ALICE), Credits::free_stake(&ALICE)), (100, 30));
+			assert_noop!(Credits::unstake(origin(ALICE), 31), Error::<Test>::StakeBonded);
+			assert_noop!(Credits::bond(&ALICE, 31), Error::<Test>::InsufficientStake);
+			assert_ok!(Credits::unstake(origin(ALICE), 30));
+			// Unbonding stake no longer counts.
+			assert_eq!((Credits::active(&ALICE), Credits::free_stake(&ALICE)), (70, 0));
+			Credits::release_bond(&ALICE, 20);
+			System::assert_last_event(Event::BondReleased { who: ALICE, amount: 20 }.into());
+			assert_eq!(ledger(ALICE), (70, 50, vec![30]));
+			// Releasing more than is bonded releases what is there.
+			Credits::release_bond(&ALICE, 1_000);
+			assert_eq!(ledger(ALICE), (70, 0, vec![30]));
+			assert_noop!(Credits::bond(&NOBODY, 1), Error::<Test>::InsufficientStake);
+		});
+	}
+
+	#[test]
+	fn slash_bond_takes_only_the_bond() {
+		run_test(|| {
+			assert_ok!(Credits::stake(origin(ALICE), 100));
+			assert_ok!(Credits::unstake(origin(ALICE), 20));
+			assert_ok!(Credits::bond(&ALICE, 50));
+			assert_eq!(Credits::slash_bond(&ALICE, 60, Some(&BOB)), 50);
+			assert_eq!(ledger(ALICE), (30, 0, vec![20]));
+			assert_eq!(Balances::balance(&BOB), INITIAL + 50);
+			assert_eq!(Credits::slash_bond(&ALICE, 1, Some(&BOB)), 0);
+		});
+	}
+
+	#[test]
+	fn a_slash_can_span_several_chunks() {
+		run_test(|| {
+			assert_ok!(Credits::stake(origin(ALICE), 100));
+			for amount in [10, 20, 30] {
+				assert_ok!(Credits::unstake(origin(ALICE), amount));
+			}
+			assert_eq!(ledger(ALICE), (40, 0, vec![10, 20, 30]));
+			// Active first, then the newest chunks.
+			assert_eq!(Credits::slash(&ALICE, 85, None), 85);
+			assert_eq!(ledger(ALICE), (0, 0, vec![10, 5]));
+			assert_eq!(held(ALICE), 15);
+		});
+	}
+
+	#[test]
+	fn withdraw_releases_mature_chunks_only() {
+		run_test(|| {
+			assert_ok!(Credits::stake(origin(ALICE), 100));
+			assert_ok!(Credits::unstake(origin(ALICE), 10));
+			System::set_block_number(5);
+			assert_ok!(Credits::unstake(origin(ALICE), 20));
+			System::set_block_number(1 + UNBONDING);
+			assert_ok!(Credits::withdraw_unbonded(origin(ALICE)));
+			System::assert_last_event(Event::Withdrawn { who: ALICE, amount: 10 }.into());
+			assert_eq!(ledger(ALICE), (70, 0, vec![20]));
+			assert_eq!(held(ALICE), 90);
+			assert_noop!(
+				Credits::withdraw_unbonded(origin(ALICE)),
+				Error::<Test>::NothingToWithdraw
+			);
+			System::set_block_number(5 + UNBONDING);
+			assert_ok!(Credits::withdraw_unbonded(origin(ALICE)));
+			assert_eq!(held(ALICE), 70);
+		});
+	}
+
+	#[test]
+	fn stake_overflow_is_an_error() {
+		run_test(|| {
+			assert_ok!(Credits::stake(origin(ALICE), 10));
+			Stakes::<Test>::mutate(ALICE, |l| l.as_mut().unwrap().active = Balance::MAX);
+			assert_noop!(Credits::stake(origin(ALICE), 1), Error::<Test>::Overflow);
+			Stakes::<Test>::mutate(ALICE, |l| l.as_mut().unwrap().active = 10);
+		});
+	}
+}
+
 mod debts {
 	use super::*;
+
+	fn debt_deposits(who: AccountId) -> Balance {
+		Balances::balance_on_hold(&RuntimeHoldReason::Credits(HoldReason::DebtDeposit), &who)
+	}
 
 	#[test]
 	fn credit_then_settle_in_parts() {
@@ -224,10 +319,14 @@ mod debts {
 				}
 				.into(),
 			);
-			assert_eq!(Debts::<Test>::get(ALICE, BOB), 60);
-			assert_eq!(Balances::balance(&BOB), INITIAL + 40);
+			assert_eq!(Debts::<Test>::get(ALICE, BOB).unwrap().amount, 60);
+			// Bob holds the deposit of his own debt record to Alice.
+			assert_eq!(Balances::balance(&BOB), INITIAL + 40 - DEBT_DEPOSIT);
+			// Two open records (Bob, Charlie), each holding its deposit on Alice.
+			assert_eq!(debt_deposits(ALICE), 2 * DEBT_DEPOSIT);
 			assert_ok!(Credits::settle_debt(origin(ALICE), BOB, 60));
 			assert!(!Debts::<Test>::contains_key(ALICE, BOB));
+			assert_eq!(debt_deposits(ALICE), DEBT_DEPOSIT);
 			assert_eq!(TotalDebt::<Test>::get(ALICE), 50);
 			assert_eq!(Credits::net_position(&CHARLIE), NetPosition::Creditor(50));
 			assert_eq!(Credits::net_position(&NOBODY), NetPosition::Creditor(0));
@@ -246,6 +345,11 @@ mod debts {
 			);
 			assert_ok!(Credits::credit_worker(origin(ALICE), BOB, Balance::MAX));
 			assert_noop!(Credits::credit_worker(origin(ALICE), BOB, 1), Error::<Test>::Overflow);
+			// A debtor that cannot pay the record deposit records nothing.
+			assert_noop!(
+				Credits::credit_worker(origin(NOBODY), CHARLIE, 1),
+				Error::<Test>::InsufficientBalance
+			);
 			assert_noop!(
 				Credits::settle_debt(origin(ALICE), BOB, INITIAL),
 				Error::<Test>::PaymentFailed

@@ -16,7 +16,8 @@ pub struct UnbondingChunk<Balance, BlockNumber> {
 	pub unlock_at: BlockNumber,
 }
 
-/// The stake of one account. Everything in it is held under `HoldReason::Stake`.
+/// The stake of one account. Everything in it (active and unbonding) is held under
+/// `HoldReason::Stake`; `bonded` is the part of `active` that backs open obligations.
 #[derive(CloneNoBound, PartialEqNoBound, DebugNoBound, Encode, Decode, TypeInfo, MaxEncodedLen)]
 #[scale_info(skip_type_params(MaxChunks))]
 pub struct StakeLedger<Balance, BlockNumber, MaxChunks: Get<u32>>
@@ -26,6 +27,9 @@ where
 {
 	/// Stake that backs the account right now, in planck.
 	pub active: Balance,
+	/// Part of `active` bonded to open claims and verifier duties, in planck; it
+	/// cannot start unbonding, and slashes take it.
+	pub bonded: Balance,
 	/// Stake on its way out, oldest first.
 	pub unbonding: BoundedVec<UnbondingChunk<Balance, BlockNumber>, MaxChunks>,
 }
@@ -39,6 +43,7 @@ where
 	fn default() -> Self {
 		Self {
 			active: Zero::zero(),
+			bonded: Zero::zero(),
 			unbonding: BoundedVec::default(),
 		}
 	}
@@ -61,4 +66,15 @@ where
 	pub fn is_empty(&self) -> bool {
 		self.active.is_zero() && self.unbonding.is_empty()
 	}
+}
+
+/// An acknowledged debt and the storage deposit its record holds on the debtor.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen,
+)]
+pub struct Debt<Balance> {
+	/// What is owed, in planck.
+	pub amount: Balance,
+	/// Storage deposit held on the debtor while the record exists, in planck.
+	pub deposit: Balance,
 }

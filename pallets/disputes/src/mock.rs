@@ -25,11 +25,20 @@ pub const V3: AccountId = 13;
 pub const V4: AccountId = 14;
 pub const ED: Balance = 10;
 pub const INITIAL: Balance = 1_000_000;
+pub const V5: AccountId = 15;
+pub const OUTSIDER: AccountId = 30;
 pub const MIN_STAKE: Balance = 1_000;
+/// Each claim bonds this much: what a worker at fault loses.
+pub const CLAIM_BOND: Balance = 100;
 pub const CHALLENGE_STAKE: Balance = 100;
-pub const WORKER_SLASH: Balance = 100;
+pub const OUTSIDER_STAKE: Balance = 400;
 pub const REWARD: Balance = 10;
-pub const VOTING: u64 = 5;
+pub const VERIFIER_BOND: Balance = 20;
+pub const DRAW_DELAY: u64 = 2;
+pub const COMMIT: u64 = 3;
+pub const REVEAL: u64 = 3;
+pub const TASK_REVEAL: u64 = 5;
+pub const TASK_WINDOW: u64 = 10;
 
 polkadot_sdk::frame_support::construct_runtime!(
 	pub enum Test {
@@ -73,11 +82,28 @@ parameter_types! {
 	pub const MaxRedundancy: u8 = 3;
 	pub const MaxTaskDuration: u64 = 100;
 	pub const BanPeriod: u64 = 50;
+	pub const ClaimBond: Balance = CLAIM_BOND;
+	pub const NoRevealSlash: Balance = 10;
+	pub const TaskDeposit: Balance = 1;
+	pub const WorkerDeposit: Balance = 1;
+	pub const TaskRevealPeriod: u64 = TASK_REVEAL;
+	pub const ChallengeWindow: u64 = TASK_WINDOW;
+	pub const TaskRetention: u64 = 100;
+	pub const MinReputableShare: Balance = 1;
+	pub const MaxTaskFuel: u64 = 1_000_000;
+	pub const DebtDeposit: Balance = 1;
 	pub const ChallengeStake: Balance = CHALLENGE_STAKE;
-	pub const WorkerSlash: Balance = WORKER_SLASH;
+	pub const OutsiderChallengeStake: Balance = OUTSIDER_STAKE;
 	pub const VerifierReward: Balance = REWARD;
+	pub const VerifierBond: Balance = VERIFIER_BOND;
 	pub const VerifierCount: u32 = 3;
-	pub const VotingPeriod: u64 = VOTING;
+	pub const MinVerifiers: u32 = 3;
+	pub const DrawDelay: u64 = DRAW_DELAY;
+	pub const MaxDrawsPerBlock: u32 = 2;
+	pub const CommitPeriod: u64 = COMMIT;
+	pub const RevealPeriod: u64 = REVEAL;
+	pub const MaxExcluded: u32 = 8;
+	pub const MaxAuditors: u32 = 4;
 }
 
 impl pallet_credits::Config for Test {
@@ -88,6 +114,7 @@ impl pallet_credits::Config for Test {
 	type MultiplierMax = MultiplierMax;
 	type MultiplierDecayCpuHours = MultiplierDecayCpuHours;
 	type FuelPerCpuHour = FuelPerCpuHour;
+	type DebtDeposit = DebtDeposit;
 	type WeightInfo = ();
 }
 
@@ -97,6 +124,15 @@ impl pallet_tasks::Config for Test {
 	type Stakes = Credits;
 	type Contributions = Credits;
 	type MinWorkerStake = MinWorkerStake;
+	type ClaimBond = ClaimBond;
+	type NoRevealSlash = NoRevealSlash;
+	type TaskDeposit = TaskDeposit;
+	type WorkerDeposit = WorkerDeposit;
+	type RevealPeriod = TaskRevealPeriod;
+	type ChallengeWindow = ChallengeWindow;
+	type TaskRetention = TaskRetention;
+	type MinReputableShare = MinReputableShare;
+	type MaxTaskFuel = MaxTaskFuel;
 	type MaxWorkers = MaxWorkers;
 	type MaxCapabilities = MaxCapabilities;
 	type MaxCapabilityLen = MaxCapabilityLen;
@@ -110,12 +146,14 @@ impl pallet_tasks::Config for Test {
 	type WeightInfo = ();
 }
 
-/// Randomness that is a hash of the subject: deterministic for tests.
+/// Randomness from the subject and the parent block hash, as collective flip mixes
+/// recent block hashes: it changes with the block the draw runs in.
 pub struct TestRandomness;
 impl Randomness<H256, u64> for TestRandomness {
 	fn random(subject: &[u8]) -> (H256, u64) {
+		let material = [subject, System::parent_hash().as_ref()].concat();
 		(
-			<Test as frame_system::Config>::Hashing::hash(subject),
+			<Test as frame_system::Config>::Hashing::hash(&material),
 			System::block_number(),
 		)
 	}
@@ -129,10 +167,18 @@ impl pallet_disputes::Config for Test {
 	type Tasks = Tasks;
 	type Randomness = TestRandomness;
 	type ChallengeStake = ChallengeStake;
-	type WorkerSlash = WorkerSlash;
+	type OutsiderChallengeStake = OutsiderChallengeStake;
 	type VerifierReward = VerifierReward;
+	type VerifierBond = VerifierBond;
 	type VerifierCount = VerifierCount;
-	type VotingPeriod = VotingPeriod;
+	type MinVerifiers = MinVerifiers;
+	type DrawDelay = DrawDelay;
+	type MaxDrawsPerBlock = MaxDrawsPerBlock;
+	type CommitPeriod = CommitPeriod;
+	type RevealPeriod = RevealPeriod;
+	type MaxExcluded = MaxExcluded;
+	type MaxAuditors = MaxAuditors;
+	type MaxCandidates = MaxWorkers;
 	type WeightInfo = ();
 	type BenchmarkHelper = MockSetup;
 }
@@ -155,7 +201,16 @@ impl pallet_disputes::BenchmarkHelper<AccountId> for MockSetup {
 			1
 		));
 		assert_ok!(Tasks::claim(RuntimeOrigin::signed(*worker), id));
-		assert_ok!(Tasks::submit_result(RuntimeOrigin::signed(*worker), id, hash, 1));
+		let commitment = Tasks::result_commitment(id, worker, &hash, 1, &[0; 32]);
+		assert_ok!(Tasks::submit_result(RuntimeOrigin::signed(*worker), id, commitment));
+		// Redundancy 1, claimed and committed: reveals are open.
+		assert_ok!(Tasks::reveal_result(
+			RuntimeOrigin::signed(*worker),
+			id,
+			hash,
+			1,
+			[0; 32]
+		));
 		id
 	}
 }
@@ -164,7 +219,7 @@ impl pallet_disputes::BenchmarkHelper<AccountId> for MockSetup {
 pub fn new_test_ext() -> sp_io::TestExternalities {
 	let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
 	pallet_balances::GenesisConfig::<Test> {
-		balances: [REQUESTER, CHEAT, V1, V2, V3, V4]
+		balances: [REQUESTER, CHEAT, V1, V2, V3, V4, V5, OUTSIDER]
 			.iter()
 			.map(|a| (*a, INITIAL))
 			.collect(),
@@ -192,6 +247,26 @@ pub fn task_with_result(hash: H256) -> u64 {
 	<MockSetup as pallet_disputes::BenchmarkHelper<AccountId>>::task_with_result(&REQUESTER, &CHEAT, hash)
 }
 
+/// Every bond equals what it backs: claims times `ClaimBond` plus verifier duties
+/// times `VerifierBond` (checked from both pallets' records to the stake ledgers).
+pub fn check_bonds() {
+	use ccnet_primitives::StakeProvider;
+	let claims = Tasks::open_claims();
+	let duties = Disputes::open_duties();
+	for (who, ledger) in pallet_credits::Stakes::<Test>::iter() {
+		let expected = Balance::from(claims.get(&who).copied().unwrap_or(0)) * CLAIM_BOND
+			+ Balance::from(duties.get(&who).copied().unwrap_or(0)) * VERIFIER_BOND;
+		assert_eq!(ledger.bonded, expected, "bond of {who} differs from its obligations");
+		assert_eq!(Credits::active(&who) - Credits::free_stake(&who), expected);
+	}
+	for who in claims.keys().chain(duties.keys()) {
+		assert!(
+			pallet_credits::Stakes::<Test>::contains_key(who),
+			"an obligation without a stake"
+		);
+	}
+}
+
 /// Run `test` with CHEAT and V1..V3 registered, then check every pallet's invariants.
 pub fn run_test(test: impl FnOnce()) {
 	new_test_ext().execute_with(|| {
@@ -202,5 +277,6 @@ pub fn run_test(test: impl FnOnce()) {
 		Disputes::do_try_state().expect("dispute invariants hold");
 		Tasks::do_try_state().expect("task invariants hold");
 		Credits::do_try_state().expect("credit invariants hold");
+		check_bonds();
 	});
 }

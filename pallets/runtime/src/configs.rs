@@ -129,9 +129,29 @@ parameter_types! {
 	/// One CPU-hour of wasmtime fuel, taking one unit of fuel per instruction at
 	/// 10^9 instructions per second.
 	pub const FuelPerCpuHour: u128 = 3_600_000_000_000;
-	/// Stake a worker needs: 10 CC (seed 003).
+	/// Most registered workers (a draw scans them all, see the disputes weights).
+	pub const MaxWorkers: u32 = 1_000;
+	/// Active stake a worker needs to register: 10 CC, one claim's bond.
 	pub const MinWorkerStake: Balance = 10 * UNIT;
-	/// Blocks a cheater stays banned: 30 days (seed 003).
+	/// Each claim bonds 10 CC of active stake: what a result judged at fault loses.
+	pub const ClaimBond: Balance = 10 * UNIT;
+	/// A claimant that never reveals its result pays the requester 1 CC of its bond.
+	pub const NoRevealSlash: Balance = UNIT;
+	/// Storage deposits (returned when the record goes): 0.01 CC each.
+	pub const TaskDeposit: Balance = UNIT / 100;
+	pub const WorkerDeposit: Balance = UNIT / 100;
+	pub const DebtDeposit: Balance = UNIT / 100;
+	/// Results are revealed within 10 blocks after a task's deadline, and may be
+	/// challenged for 10 more before anyone can finalize the task.
+	pub const TaskRevealPeriod: BlockNumber = 10;
+	pub const ChallengeWindow: BlockNumber = 10;
+	/// Finished task records stay 100 blocks (10 minutes) before `reap`.
+	pub const TaskRetention: BlockNumber = 100;
+	/// A requester counts as distinct in a worker's reputation from a 0.1 CC share.
+	pub const MinReputableShare: Balance = UNIT / 10;
+	/// One task adds at most 10^13 fuel (about 2.8 CPU-hours) to the contribution.
+	pub const MaxTaskFuel: u64 = 10_000_000_000_000;
+	/// Blocks a cheater stays banned: 30 days.
 	pub const BanPeriod: BlockNumber = 30 * DAYS;
 	/// Furthest task deadline: one day of blocks.
 	pub const MaxTaskDuration: BlockNumber = DAYS;
@@ -140,12 +160,17 @@ parameter_types! {
 	pub const MinChallengePeriod: BlockNumber = 10;
 	/// Storage deposit of a channel record: 0.01 CC, returned when it is removed.
 	pub const ChannelRecordDeposit: Balance = UNIT / 100;
-	/// Seed 003: a challenger stakes 10 CC, a cheater loses 10 CC, verifiers get 1 CC.
+	/// A party of the task stakes 10 CC to challenge, an outsider 50 CC.
 	pub const ChallengeStake: Balance = 10 * UNIT;
-	pub const WorkerSlash: Balance = 10 * UNIT;
+	pub const OutsiderChallengeStake: Balance = 50 * UNIT;
+	/// Each verifier of the majority earns 1 CC; each drawn verifier bonds 2 CC.
 	pub const VerifierReward: Balance = UNIT;
-	/// Blocks verifiers have to vote.
-	pub const VotingPeriod: BlockNumber = 20;
+	pub const VerifierBond: Balance = 2 * UNIT;
+	/// The draw runs 2 blocks after the challenge; verifiers commit within 10 blocks
+	/// and reveal within 10 more.
+	pub const DrawDelay: BlockNumber = 2;
+	pub const CommitPeriod: BlockNumber = 10;
+	pub const VoteRevealPeriod: BlockNumber = 10;
 }
 
 impl pallet_credits::Config for Runtime {
@@ -156,6 +181,7 @@ impl pallet_credits::Config for Runtime {
 	type MultiplierMax = MultiplierMax;
 	type MultiplierDecayCpuHours = MultiplierDecayCpuHours;
 	type FuelPerCpuHour = FuelPerCpuHour;
+	type DebtDeposit = DebtDeposit;
 	type WeightInfo = pallet_credits::weights::SubstrateWeight<Runtime>;
 }
 
@@ -165,7 +191,16 @@ impl pallet_tasks::Config for Runtime {
 	type Stakes = Credits;
 	type Contributions = Credits;
 	type MinWorkerStake = MinWorkerStake;
-	type MaxWorkers = ConstU32<1_000>;
+	type ClaimBond = ClaimBond;
+	type NoRevealSlash = NoRevealSlash;
+	type TaskDeposit = TaskDeposit;
+	type WorkerDeposit = WorkerDeposit;
+	type RevealPeriod = TaskRevealPeriod;
+	type ChallengeWindow = ChallengeWindow;
+	type TaskRetention = TaskRetention;
+	type MinReputableShare = MinReputableShare;
+	type MaxTaskFuel = MaxTaskFuel;
+	type MaxWorkers = MaxWorkers;
 	type MaxCapabilities = ConstU32<16>;
 	type MaxCapabilityLen = ConstU32<64>;
 	type MaxEndpointLen = ConstU32<256>;
@@ -200,10 +235,18 @@ impl pallet_disputes::Config for Runtime {
 	type Tasks = Tasks;
 	type Randomness = RandomnessCollectiveFlip;
 	type ChallengeStake = ChallengeStake;
-	type WorkerSlash = WorkerSlash;
+	type OutsiderChallengeStake = OutsiderChallengeStake;
 	type VerifierReward = VerifierReward;
+	type VerifierBond = VerifierBond;
 	type VerifierCount = ConstU32<3>;
-	type VotingPeriod = VotingPeriod;
+	type MinVerifiers = ConstU32<3>;
+	type DrawDelay = DrawDelay;
+	type MaxDrawsPerBlock = ConstU32<4>;
+	type CommitPeriod = CommitPeriod;
+	type RevealPeriod = VoteRevealPeriod;
+	type MaxExcluded = ConstU32<9>;
+	type MaxAuditors = ConstU32<64>;
+	type MaxCandidates = MaxWorkers;
 	type WeightInfo = pallet_disputes::weights::SubstrateWeight<Runtime>;
 	type BenchmarkHelper = DisputeBenchmarkSetup;
 }
@@ -213,7 +256,7 @@ pub struct DisputeBenchmarkSetup;
 impl pallet_disputes::BenchmarkHelper<AccountId> for DisputeBenchmarkSetup {
 	fn worker(who: &AccountId) {
 		use ccnet_primitives::StakeProvider;
-		let _ = <Credits as StakeProvider<_, _>>::stake(who, MinWorkerStake::get());
+		let _ = <Credits as StakeProvider<_, _>>::stake(who, MinWorkerStake::get() + VerifierBond::get());
 		let _ = Tasks::register_worker(
 			RuntimeOrigin::signed(who.clone()),
 			Default::default(),
@@ -234,7 +277,9 @@ impl pallet_disputes::BenchmarkHelper<AccountId> for DisputeBenchmarkSetup {
 			1,
 		);
 		let _ = Tasks::claim(RuntimeOrigin::signed(worker.clone()), id);
-		let _ = Tasks::submit_result(RuntimeOrigin::signed(worker.clone()), id, hash, 1);
+		let commitment = Tasks::result_commitment(id, worker, &hash, 1, &[0; 32]);
+		let _ = Tasks::submit_result(RuntimeOrigin::signed(worker.clone()), id, commitment);
+		let _ = Tasks::reveal_result(RuntimeOrigin::signed(worker.clone()), id, hash, 1, [0; 32]);
 		id
 	}
 }

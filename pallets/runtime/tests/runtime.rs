@@ -7,11 +7,15 @@ mod common;
 use ccnet_primitives::StakeProvider;
 use ccnet_runtime::{
 	genesis_config_presets::{self, ENDOWMENT},
-	AccountId, Balances, Channels, Checkpoints, Credits, Disputes, Runtime, RuntimeOrigin, System, Tasks, UNIT,
+	AccountId, AllPalletsWithSystem, Balances, Channels, Checkpoints, Credits, Disputes, Runtime, RuntimeOrigin,
+	System, Tasks, UNIT,
 };
 use common::{check_invariants, preset_ext, signed, who};
 use polkadot_sdk::{
-	frame_support::{assert_ok, traits::IntegrityTest},
+	frame_support::{
+		assert_ok,
+		traits::{IntegrityTest, OnInitialize},
+	},
 	sp_core::{Pair, H256},
 	sp_keyring::Sr25519Keyring,
 };
@@ -95,19 +99,36 @@ fn a_market_flow_across_all_pallets_keeps_every_invariant() {
 			100,
 			1
 		));
-		assert_ok!(Tasks::claim(signed(Bob), 0));
 		let right = H256::repeat_byte(1);
-		assert_ok!(Tasks::submit_result(signed(Bob), 0, H256::repeat_byte(9), 1_000));
-		assert_ok!(Disputes::challenge(signed(Alice), 0, who(Bob)));
+		let wrong = H256::repeat_byte(9);
+		let salt = [3u8; 32];
+		let submit = |w: Sr25519Keyring, hash: H256| {
+			assert_ok!(Tasks::claim(signed(w), 0));
+			let commitment = Tasks::result_commitment(0, &who(w), &hash, 1_000, &salt);
+			assert_ok!(Tasks::submit_result(signed(w), 0, commitment));
+			assert_ok!(Tasks::reveal_result(signed(w), 0, hash, 1_000, salt));
+		};
+		submit(Bob, wrong);
+		let expected = Disputes::expected_commitment(0, &who(Bob), &right, &salt);
+		assert_ok!(Disputes::challenge(signed(Alice), 0, who(Bob), Some(expected)));
+		// The draw runs at the start of a later block.
+		let draw_at = System::block_number() + 2;
+		System::set_block_number(draw_at);
+		AllPalletsWithSystem::on_initialize(draw_at);
 		let verifiers = pallet_disputes::Disputes::<Runtime>::get(0).unwrap().verifiers;
 		assert_eq!(verifiers.len(), 3);
 		for v in verifiers.iter() {
-			assert_ok!(Disputes::vote(RuntimeOrigin::signed(v.clone()), 0, right));
+			let c = Disputes::vote_commitment(0, v, &right, &salt);
+			assert_ok!(Disputes::commit_vote(RuntimeOrigin::signed(v.clone()), 0, c));
 		}
-		assert_eq!(<Credits as StakeProvider<_, _>>::staked(&who(Bob)), 10 * UNIT);
+		for v in verifiers.iter() {
+			assert_ok!(Disputes::reveal_vote(RuntimeOrigin::signed(v.clone()), 0, right, salt));
+		}
+		assert_ok!(Disputes::reveal_expected(signed(Alice), 0, right, salt, None));
+		assert!(pallet_disputes::Disputes::<Runtime>::get(0).is_none());
+		assert_eq!(<Credits as StakeProvider<_, _>>::active(&who(Bob)), 10 * UNIT);
 		// An honest worker takes the freed slot and is paid.
-		assert_ok!(Tasks::claim(signed(Charlie), 0));
-		assert_ok!(Tasks::submit_result(signed(Charlie), 0, right, 1_000));
+		submit(Charlie, right);
 		assert_ok!(Tasks::accept(signed(Alice), 0, who(Charlie)));
 		// A channel with one update, closed cooperatively.
 		let id = Channels::channel_id(&who(Alice), &who(Ferdie), 0, &System::parent_hash());
@@ -128,7 +149,8 @@ fn a_market_flow_across_all_pallets_keeps_every_invariant() {
 			b"tx".to_vec().try_into().unwrap(),
 			10
 		));
-		// Nothing was minted or burnt: slashes and rewards only moved funds.
+		// Nothing was minted or burnt: slashes and rewards only moved funds (every
+		// verifier voted with the majority, so no bond was burnt).
 		assert_eq!(Balances::total_issuance(), issuance);
 		check_invariants();
 	});

@@ -9,13 +9,29 @@ fn funded<T: Config>(name: &'static str, i: u32) -> T::AccountId {
 	let amount = T::Currency::minimum_balance()
 		.saturating_add(T::MinWorkerStake::get())
 		.saturating_mul(1_000u32.into());
-	T::Currency::set_balance(&who, amount);
+	T::Currency::set_balance(
+		&who,
+		amount.saturating_add(T::ClaimBond::get().saturating_mul(1_000u32.into())),
+	);
 	who
+}
+
+/// Fill the registry with `n` workers (the list's size is what register and
+/// deregister pay for).
+fn registry<T: Config>(n: u32) {
+	for i in 0..n {
+		worker::<T>(1_000 + i);
+	}
+}
+
+/// `worker`'s commitment to `hash` (fuel 1_000, salt of 7s) for `task_id`.
+fn commit<T: Config>(task_id: TaskId, worker: &T::AccountId, hash: H256) -> H256 {
+	Pallet::<T>::result_commitment(task_id, worker, &hash, 1_000, &[7u8; 32])
 }
 
 fn worker<T: Config>(i: u32) -> T::AccountId {
 	let who = funded::<T>("worker", i);
-	T::Stakes::stake(&who, T::MinWorkerStake::get()).expect("worker is funded");
+	T::Stakes::stake(&who, T::MinWorkerStake::get().saturating_add(T::ClaimBond::get())).expect("worker is funded");
 	let caps: CapabilitiesOf<T> = BoundedVec::default();
 	Pallet::<T>::register_worker(RawOrigin::Signed(who.clone()).into(), caps, BoundedVec::default())
 		.expect("worker registers");
@@ -51,6 +67,8 @@ mod benchmarks {
 
 	#[benchmark]
 	fn register_worker() {
+		// Worst case: the list holds MaxWorkers - 1 workers (decoded and re-encoded).
+		registry::<T>(T::MaxWorkers::get().saturating_sub(1));
 		let who = funded::<T>("worker", 0);
 		T::Stakes::stake(&who, T::MinWorkerStake::get()).expect("worker is funded");
 		let cap = max_bytes::<T::MaxCapabilityLen>();
@@ -79,7 +97,9 @@ mod benchmarks {
 
 	#[benchmark]
 	fn deregister_worker() {
+		// Worst case: a full list, the leaving worker registered first.
 		let who = worker::<T>(0);
+		registry::<T>(T::MaxWorkers::get().saturating_sub(1));
 		#[extrinsic_call]
 		_(RawOrigin::Signed(who.clone()));
 		assert!(!Workers::<T>::contains_key(&who));
@@ -119,48 +139,72 @@ mod benchmarks {
 		let id = post::<T>(&requester, 1);
 		let w = worker::<T>(0);
 		Pallet::<T>::claim(RawOrigin::Signed(w.clone()).into(), id)?;
+		let commitment = commit::<T>(id, &w, H256::repeat_byte(1));
 		#[extrinsic_call]
-		_(RawOrigin::Signed(w.clone()), id, H256::repeat_byte(1), 1_000);
-		assert!(Pallet::<T>::result_of(id, &w).is_some());
+		_(RawOrigin::Signed(w.clone()), id, commitment);
+		assert_eq!(
+			Assignments::<T>::get(id, &w).and_then(|a| a.commitment),
+			Some(commitment)
+		);
 		Ok(())
 	}
 
 	#[benchmark]
-	fn accept(r: Linear<1, { T::MaxRedundancy::get() as u32 }>) -> Result<(), BenchmarkError> {
+	fn reveal_result() -> Result<(), BenchmarkError> {
+		let requester = funded::<T>("requester", 0);
+		let id = post::<T>(&requester, 1);
+		let w = worker::<T>(0);
+		let hash = H256::repeat_byte(1);
+		Pallet::<T>::claim(RawOrigin::Signed(w.clone()).into(), id)?;
+		Pallet::<T>::submit_result(RawOrigin::Signed(w.clone()).into(), id, commit::<T>(id, &w, hash))?;
+		#[extrinsic_call]
+		_(RawOrigin::Signed(w.clone()), id, hash, 1_000, [7u8; 32]);
+		assert_eq!(
+			Assignments::<T>::get(id, &w).and_then(|a| a.result),
+			Some((hash, 1_000))
+		);
+		Ok(())
+	}
+
+	#[benchmark]
+	fn finalize(r: Linear<1, { T::MaxRedundancy::get() as u32 }>) -> Result<(), BenchmarkError> {
+		// Worst case for r claimants: the first one never reveals (its bond is
+		// slashed), the others reveal one hash and are paid by a new requester.
 		let requester = funded::<T>("requester", 0);
 		let id = post::<T>(&requester, r as u8);
-		let mut first = None;
+		let hash = H256::repeat_byte(1);
 		for i in 0..r {
 			let w = worker::<T>(i);
 			Pallet::<T>::claim(RawOrigin::Signed(w.clone()).into(), id)?;
-			Pallet::<T>::submit_result(RawOrigin::Signed(w.clone()).into(), id, H256::repeat_byte(1), 1)?;
-			first.get_or_insert(w);
+			Pallet::<T>::submit_result(RawOrigin::Signed(w.clone()).into(), id, commit::<T>(id, &w, hash))?;
 		}
-		let chosen = first.ok_or(BenchmarkError::Stop("no worker"))?;
+		for i in 1..r {
+			let w: T::AccountId = account("worker", i, 0);
+			Pallet::<T>::reveal_result(RawOrigin::Signed(w).into(), id, hash, 1_000, [7u8; 32])?;
+		}
+		let task = Tasks::<T>::get(id).ok_or(BenchmarkError::Stop("no task"))?;
+		frame_system::Pallet::<T>::set_block_number(Pallet::<T>::challenge_ends(&task).saturating_add(1u32.into()));
 		#[extrinsic_call]
-		_(RawOrigin::Signed(requester), id, chosen);
-		assert!(matches!(
-			Tasks::<T>::get(id).map(|t| t.status),
-			Some(TaskStatus::Completed { .. })
-		));
+		_(RawOrigin::Signed(requester), id);
+		assert!(Tasks::<T>::get(id).is_some_and(|t| t.status != TaskStatus::Open));
 		Ok(())
 	}
 
 	#[benchmark]
-	fn expire(r: Linear<1, { T::MaxRedundancy::get() as u32 }>) -> Result<(), BenchmarkError> {
+	fn reap() -> Result<(), BenchmarkError> {
 		let requester = funded::<T>("requester", 0);
-		let id = post::<T>(&requester, r as u8);
-		for i in 0..r {
-			let w = worker::<T>(i);
-			Pallet::<T>::claim(RawOrigin::Signed(w).into(), id)?;
-		}
-		let deadline = Tasks::<T>::get(id)
-			.map(|t| t.deadline)
-			.ok_or(BenchmarkError::Stop("no task"))?;
-		frame_system::Pallet::<T>::set_block_number(deadline.saturating_add(1u32.into()));
+		let id = post::<T>(&requester, 1);
+		let task = Tasks::<T>::get(id).ok_or(BenchmarkError::Stop("no task"))?;
+		frame_system::Pallet::<T>::set_block_number(Pallet::<T>::reveal_ends(&task).saturating_add(1u32.into()));
+		Pallet::<T>::expire(RawOrigin::Signed(requester.clone()).into(), id)?;
+		frame_system::Pallet::<T>::set_block_number(
+			frame_system::Pallet::<T>::block_number()
+				.saturating_add(T::TaskRetention::get())
+				.saturating_add(1u32.into()),
+		);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(requester), id);
-		assert_eq!(Tasks::<T>::get(id).map(|t| t.status), Some(TaskStatus::Expired));
+		assert!(!Tasks::<T>::contains_key(id));
 		Ok(())
 	}
 

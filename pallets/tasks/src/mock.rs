@@ -22,6 +22,16 @@ pub const INITIAL: Balance = 1_000_000;
 pub const MIN_STAKE: Balance = 1_000;
 pub const MAX_DURATION: u64 = 100;
 pub const BAN: u64 = 50;
+/// Each claim bonds this much stake; MIN_STAKE covers two claims at once.
+pub const CLAIM_BOND: Balance = 500;
+pub const NO_REVEAL_SLASH: Balance = 50;
+pub const TASK_DEPOSIT: Balance = 7;
+pub const WORKER_DEPOSIT: Balance = 9;
+pub const REVEAL: u64 = 5;
+pub const WINDOW: u64 = 4;
+pub const RETENTION: u64 = 20;
+pub const MIN_SHARE: Balance = 100;
+pub const MAX_TASK_FUEL: u64 = 1_000_000;
 
 polkadot_sdk::frame_support::construct_runtime!(
 	pub enum Test {
@@ -64,6 +74,16 @@ parameter_types! {
 	pub const MaxRedundancy: u8 = 3;
 	pub const MaxTaskDuration: u64 = MAX_DURATION;
 	pub const BanPeriod: u64 = BAN;
+	pub const ClaimBond: Balance = CLAIM_BOND;
+	pub const NoRevealSlash: Balance = NO_REVEAL_SLASH;
+	pub const TaskDeposit: Balance = TASK_DEPOSIT;
+	pub const WorkerDeposit: Balance = WORKER_DEPOSIT;
+	pub const RevealPeriod: u64 = REVEAL;
+	pub const ChallengeWindow: u64 = WINDOW;
+	pub const TaskRetention: u64 = RETENTION;
+	pub const MinReputableShare: Balance = MIN_SHARE;
+	pub const MaxTaskFuel: u64 = MAX_TASK_FUEL;
+	pub const DebtDeposit: Balance = 1;
 }
 
 impl pallet_credits::Config for Test {
@@ -74,6 +94,7 @@ impl pallet_credits::Config for Test {
 	type MultiplierMax = MultiplierMax;
 	type MultiplierDecayCpuHours = MultiplierDecayCpuHours;
 	type FuelPerCpuHour = FuelPerCpuHour;
+	type DebtDeposit = DebtDeposit;
 	type WeightInfo = ();
 }
 
@@ -83,6 +104,15 @@ impl pallet_tasks::Config for Test {
 	type Stakes = Credits;
 	type Contributions = Credits;
 	type MinWorkerStake = MinWorkerStake;
+	type ClaimBond = ClaimBond;
+	type NoRevealSlash = NoRevealSlash;
+	type TaskDeposit = TaskDeposit;
+	type WorkerDeposit = WorkerDeposit;
+	type RevealPeriod = RevealPeriod;
+	type ChallengeWindow = ChallengeWindow;
+	type TaskRetention = TaskRetention;
+	type MinReputableShare = MinReputableShare;
+	type MaxTaskFuel = MaxTaskFuel;
 	type MaxWorkers = MaxWorkers;
 	type MaxCapabilities = MaxCapabilities;
 	type MaxCapabilityLen = MaxCapabilityLen;

@@ -1,7 +1,9 @@
 //! Unit tests of the tasks pallet against the mock runtime.
 
-use crate::{mock::*, Assignments, Error, Event, HoldReason, TaskStatus, Tasks as TaskRecords, WorkerList, Workers};
-use ccnet_primitives::{TaskResults, Verdict, WorkerRegistry};
+use crate::{
+	mock::*, Assignments, Error, Event, HoldReason, PaidBy, TaskStatus, Tasks as TaskRecords, WorkerList, Workers,
+};
+use ccnet_primitives::{StakeProvider, TaskResults, Verdict, WorkerRegistry};
 use polkadot_sdk::{
 	frame_support::{
 		assert_noop, assert_ok,
@@ -11,6 +13,9 @@ use polkadot_sdk::{
 	sp_core::H256,
 };
 
+const SALT: [u8; 32] = [5; 32];
+const FUEL: u64 = 1_000;
+
 fn origin(who: AccountId) -> RuntimeOrigin {
 	RuntimeOrigin::signed(who)
 }
@@ -19,8 +24,12 @@ fn bv<const N: usize, S: polkadot_sdk::frame_support::traits::Get<u32>>(b: &[u8;
 	b.to_vec().try_into().unwrap()
 }
 
-fn held_bounty(who: AccountId) -> Balance {
-	Balances::balance_on_hold(&RuntimeHoldReason::Tasks(HoldReason::TaskBounty), &who)
+fn held(reason: HoldReason, who: AccountId) -> Balance {
+	Balances::balance_on_hold(&RuntimeHoldReason::Tasks(reason), &who)
+}
+
+fn free(who: AccountId) -> Balance {
+	Balances::balance(&who)
 }
 
 /// Post a task with `bounty`, deadline 10 and `redundancy`; returns its id.
@@ -29,8 +38,8 @@ fn post(bounty: Balance, redundancy: u8) -> u64 {
 	assert_ok!(Tasks::post_task(
 		origin(REQUESTER),
 		bv(b"prime"),
-		bv(b"in"),
-		bv(b"u64"),
+		bv(b"ar://in"),
+		bv(b"text"),
 		bounty,
 		10,
 		redundancy
@@ -42,345 +51,423 @@ fn h(n: u8) -> H256 {
 	H256::repeat_byte(n)
 }
 
+fn commitment(task: u64, worker: AccountId, hash: H256) -> H256 {
+	Tasks::result_commitment(task, &worker, &hash, FUEL, &SALT)
+}
+
+/// `worker` claims `task` and commits to `hash`.
+fn claim_and_commit(task: u64, worker: AccountId, hash: H256) {
+	assert_ok!(Tasks::claim(origin(worker), task));
+	assert_ok!(Tasks::submit_result(
+		origin(worker),
+		task,
+		commitment(task, worker, hash)
+	));
+}
+
+fn reveal(task: u64, worker: AccountId, hash: H256) -> polkadot_sdk::sp_runtime::DispatchResult {
+	Tasks::reveal_result(origin(worker), task, hash, FUEL, SALT)
+}
+
+/// Move past the task's challenge window (deadline 10).
+fn past_window() {
+	System::set_block_number(10 + REVEAL + WINDOW + 1);
+}
+
+fn bonded(who: AccountId) -> Balance {
+	Credits::active(&who) - Credits::free_stake(&who)
+}
+
 mod registry {
 	use super::*;
 
 	#[test]
-	fn register_update_deregister() {
+	fn register_update_deregister_with_a_record_deposit() {
 		run_test(|| {
-			System::assert_last_event(Event::WorkerRegistered { worker: W3 }.into());
 			assert_eq!(WorkerList::<Test>::get().into_inner(), vec![W1, W2, W3]);
-			assert_ok!(Tasks::update_worker(origin(W1), Default::default(), bv(b"http://new")));
-			assert_eq!(
-				Workers::<Test>::get(W1).unwrap().endpoint.into_inner(),
-				b"http://new".to_vec()
-			);
+			assert_eq!(held(HoldReason::WorkerDeposit, W1), WORKER_DEPOSIT);
+			assert_ok!(Tasks::update_worker(origin(W1), Default::default(), bv(b"http://x")));
+			System::assert_last_event(Event::WorkerUpdated { worker: W1 }.into());
 			assert_ok!(Tasks::deregister_worker(origin(W2)));
-			System::assert_last_event(Event::WorkerDeregistered { worker: W2 }.into());
 			assert_eq!(WorkerList::<Test>::get().into_inner(), vec![W1, W3]);
-			assert_eq!(Tasks::eligible_workers(), vec![W1, W3]);
+			assert_eq!(held(HoldReason::WorkerDeposit, W2), 0);
+			assert_eq!(<Tasks as WorkerRegistry<_>>::count(), 2);
 		});
 	}
 
 	#[test]
 	fn errors() {
 		run_test(|| {
-			let caps = || Default::default();
 			assert_noop!(
-				Tasks::register_worker(origin(W1), caps(), bv(b"x")),
+				Tasks::register_worker(origin(W1), Default::default(), Default::default()),
 				Error::<Test>::AlreadyRegistered
 			);
 			assert_noop!(
-				Tasks::register_worker(origin(POOR), caps(), bv(b"x")),
-				Error::<Test>::InsufficientStake
-			);
-			assert_ok!(Credits::stake(origin(POOR), MIN_STAKE - 1));
-			assert_noop!(
-				Tasks::register_worker(origin(POOR), caps(), bv(b"x")),
+				Tasks::register_worker(origin(POOR), Default::default(), Default::default()),
 				Error::<Test>::InsufficientStake
 			);
 			assert_noop!(
-				Tasks::update_worker(origin(POOR), caps(), bv(b"x")),
+				Tasks::update_worker(origin(POOR), Default::default(), Default::default()),
 				Error::<Test>::NotRegistered
 			);
 			assert_noop!(Tasks::deregister_worker(origin(POOR)), Error::<Test>::NotRegistered);
-			// MaxWorkers is 4: one more fits, then the list is full.
-			register(REQUESTER);
-			assert_ok!(Credits::stake(origin(POOR), 1));
-			assert_noop!(
-				Tasks::register_worker(origin(POOR), caps(), bv(b"x")),
-				Error::<Test>::TooManyWorkers
-			);
+			// A busy worker cannot leave.
 			let id = post(100, 1);
 			assert_ok!(Tasks::claim(origin(W1), id));
 			assert_noop!(Tasks::deregister_worker(origin(W1)), Error::<Test>::WorkerBusy);
+			// A full registry.
+			register(POOR);
+			assert_ok!(Credits::stake(origin(REQUESTER), MIN_STAKE));
+			assert_noop!(
+				Tasks::register_worker(origin(REQUESTER), Default::default(), Default::default()),
+				Error::<Test>::TooManyWorkers
+			);
 		});
 	}
 
 	#[test]
-	fn unstaked_worker_is_not_eligible() {
+	fn unbonding_stake_does_not_count() {
 		run_test(|| {
-			assert_ok!(Credits::unstake(origin(W1), 1));
-			System::set_block_number(100);
-			assert_ok!(Credits::withdraw_unbonded(origin(W1)));
-			assert!(!Tasks::is_eligible(&W1));
-			assert_eq!(Tasks::eligible_workers(), vec![W2, W3]);
-			let id = crate::NextTaskId::<Test>::get();
-			assert_ok!(Tasks::post_task(
-				origin(REQUESTER),
-				bv(b"t"),
-				bv(b"i"),
-				bv(b"o"),
-				1,
-				150,
-				1
-			));
-			assert_noop!(Tasks::claim(origin(W1), id), Error::<Test>::InsufficientStake);
+			// Only active stake counts: a worker that started to unbond cannot
+			// register on the strength of it.
+			assert_ok!(Credits::stake(origin(POOR), MIN_STAKE));
+			assert_ok!(Credits::unstake(origin(POOR), 1));
+			assert_noop!(
+				Tasks::register_worker(origin(POOR), Default::default(), Default::default()),
+				Error::<Test>::InsufficientStake
+			);
 		});
 	}
 }
 
-mod post_task {
+mod claims {
 	use super::*;
 
 	#[test]
-	fn holds_the_bounty() {
+	fn each_claim_bonds_stake_that_cannot_unbond() {
 		run_test(|| {
-			let id = post(500, 2);
-			assert_eq!(id, 0);
-			assert_eq!(held_bounty(REQUESTER), 500);
+			// MIN_STAKE = 2 claim bonds: the third claim fails, and the bonded stake
+			// cannot start unbonding.
+			let ids = [post(100, 1), post(100, 1), post(100, 1)];
+			assert_ok!(Tasks::claim(origin(W1), ids[0]));
 			System::assert_last_event(
-				Event::TaskPosted {
-					task_id: 0,
-					requester: REQUESTER,
-					bounty: 500,
+				Event::TaskClaimed {
+					task_id: ids[0],
+					worker: W1,
+					bond: CLAIM_BOND,
 				}
 				.into(),
 			);
-			assert_eq!(post(1, 1), 1);
+			assert_ok!(Tasks::claim(origin(W1), ids[1]));
+			assert_eq!(bonded(W1), 2 * CLAIM_BOND);
+			assert_noop!(Tasks::claim(origin(W1), ids[2]), Error::<Test>::InsufficientStake);
+			assert_noop!(
+				Credits::unstake(origin(W1), 1),
+				pallet_credits::Error::<Test>::StakeBonded
+			);
+			// More stake, one more claim.
+			assert_ok!(Credits::stake(origin(W1), CLAIM_BOND + 100));
+			assert_ok!(Tasks::claim(origin(W1), ids[2]));
+			assert_ok!(Credits::unstake(origin(W1), 100));
+			assert_noop!(
+				Credits::unstake(origin(W1), 1),
+				pallet_credits::Error::<Test>::StakeBonded
+			);
 		});
 	}
 
 	#[test]
 	fn errors() {
 		run_test(|| {
-			let p = |bounty, deadline, red| {
-				Tasks::post_task(origin(REQUESTER), bv(b"t"), bv(b"i"), bv(b"o"), bounty, deadline, red)
-			};
-			assert_noop!(p(0, 10, 1), Error::<Test>::ZeroBounty);
-			assert_noop!(p(1, 10, 0), Error::<Test>::InvalidRedundancy);
-			assert_noop!(p(1, 10, 4), Error::<Test>::InvalidRedundancy);
-			assert_noop!(p(1, 1, 1), Error::<Test>::DeadlineInPast);
-			assert_noop!(p(1, 2 + MAX_DURATION, 1), Error::<Test>::DeadlineTooFar);
-			assert_ok!(p(1, 1 + MAX_DURATION, 1));
-			assert_noop!(p(INITIAL, 10, 1), Error::<Test>::InsufficientBalance);
-			crate::NextTaskId::<Test>::put(u64::MAX);
-			assert_noop!(p(1, 10, 1), Error::<Test>::Overflow);
+			let id = post(100, 1);
+			assert_noop!(Tasks::claim(origin(W1), 99), Error::<Test>::UnknownTask);
+			assert_noop!(Tasks::claim(origin(POOR), id), Error::<Test>::NotRegistered);
+			register(REQUESTER);
+			assert_noop!(Tasks::claim(origin(REQUESTER), id), Error::<Test>::CannotClaimOwnTask);
+			assert_ok!(Tasks::claim(origin(W1), id));
+			assert_noop!(Tasks::claim(origin(W1), id), Error::<Test>::AlreadyClaimed);
+			assert_noop!(Tasks::claim(origin(W2), id), Error::<Test>::TaskFullyClaimed);
+			let late = post(100, 1);
+			System::set_block_number(11);
+			assert_noop!(Tasks::claim(origin(W2), late), Error::<Test>::DeadlinePassed);
+			assert_noop!(
+				Tasks::submit_result(origin(W1), id, h(1)),
+				Error::<Test>::DeadlinePassed
+			);
 		});
 	}
 }
 
-mod claim_and_submit {
+mod commit_reveal {
 	use super::*;
 
 	#[test]
-	fn claim_then_submit() {
+	fn reveal_opens_after_the_deadline_or_when_every_slot_committed() {
 		run_test(|| {
-			let id = post(100, 2);
-			assert_ok!(Tasks::claim(origin(W1), id));
-			System::assert_last_event(
-				Event::TaskClaimed {
-					task_id: id,
-					worker: W1,
-				}
-				.into(),
-			);
-			assert_ok!(Tasks::submit_result(origin(W1), id, h(1), 42));
+			let id = post(300, 2);
+			claim_and_commit(id, W1, h(1));
+			assert_noop!(reveal(id, W1, h(1)), Error::<Test>::RevealNotOpen);
+			claim_and_commit(id, W2, h(1));
+			// Every slot claimed and committed: reveals open early.
+			assert_ok!(reveal(id, W1, h(1)));
 			System::assert_last_event(
 				Event::ResultSubmitted {
 					task_id: id,
 					worker: W1,
 					result_hash: h(1),
-					fuel_used: 42,
+					fuel_used: FUEL,
 				}
 				.into(),
 			);
-			assert_eq!(Tasks::result_of(id, &W1).unwrap().fuel_used, 42);
-			assert_eq!(Workers::<Test>::get(W1).unwrap().active_claims, 1);
+			assert_noop!(reveal(id, W1, h(1)), Error::<Test>::AlreadyRevealed);
+			// After the deadline a partly claimed task opens reveals too.
+			let other = post(300, 3);
+			claim_and_commit(other, W3, h(2));
+			assert_noop!(reveal(other, W3, h(2)), Error::<Test>::RevealNotOpen);
+			System::set_block_number(11);
+			assert_ok!(reveal(other, W3, h(2)));
+			System::set_block_number(10 + REVEAL + 1);
+			assert_noop!(reveal(id, W2, h(1)), Error::<Test>::RevealClosed);
 		});
 	}
 
 	#[test]
-	fn errors() {
+	fn a_copied_result_cannot_be_revealed() {
 		run_test(|| {
-			assert_noop!(Tasks::claim(origin(W1), 7), Error::<Test>::UnknownTask);
-			let id = post(100, 1);
-			assert_noop!(Tasks::claim(origin(POOR), id), Error::<Test>::NotRegistered);
-			register(REQUESTER);
-			assert_noop!(Tasks::claim(origin(REQUESTER), id), Error::<Test>::CannotClaimOwnTask);
-			assert_noop!(Tasks::submit_result(origin(W1), id, h(1), 1), Error::<Test>::NotClaimed);
-			assert_ok!(Tasks::claim(origin(W1), id));
-			assert_noop!(Tasks::claim(origin(W1), id), Error::<Test>::AlreadyClaimed);
-			assert_noop!(Tasks::claim(origin(W2), id), Error::<Test>::TaskFullyClaimed);
-			assert_ok!(Tasks::submit_result(origin(W1), id, h(1), 0));
+			// W2 sees W1's hash only once W1 reveals; it had to commit before, to
+			// something else, so it cannot reveal W1's hash as its own. Nor can it
+			// submit W1's commitment: commitments bind the worker.
+			let id = post(300, 2);
+			claim_and_commit(id, W1, h(1));
+			assert_ok!(Tasks::claim(origin(W2), id));
+			assert_ok!(Tasks::submit_result(origin(W2), id, commitment(id, W1, h(1))));
+			assert_ok!(reveal(id, W1, h(1)));
+			assert_noop!(reveal(id, W2, h(1)), Error::<Test>::BadReveal);
 			assert_noop!(
-				Tasks::submit_result(origin(W1), id, h(1), 0),
-				Error::<Test>::AlreadySubmitted
+				Tasks::reveal_result(origin(W2), id, h(1), FUEL, [0; 32]),
+				Error::<Test>::BadReveal
 			);
-			System::set_block_number(11);
-			let late = post_at_11();
-			System::set_block_number(100);
-			assert_noop!(Tasks::claim(origin(W2), late), Error::<Test>::DeadlinePassed);
+			assert_noop!(reveal(id, W3, h(1)), Error::<Test>::NotClaimed);
 		});
-	}
-
-	fn post_at_11() -> u64 {
-		let id = crate::NextTaskId::<Test>::get();
-		assert_ok!(Tasks::post_task(
-			origin(REQUESTER),
-			bv(b"t"),
-			bv(b"i"),
-			bv(b"o"),
-			1,
-			20,
-			1
-		));
-		id
 	}
 }
 
-mod accept {
+mod settlement {
 	use super::*;
 
 	#[test]
-	fn splits_the_bounty_among_matching_results_exactly() {
+	fn the_majority_is_paid_at_finalize_whatever_the_requester_does() {
 		run_test(|| {
-			let id = post(100, 3);
+			let id = post(1_001, 3);
 			for (w, hash) in [(W1, h(1)), (W2, h(1)), (W3, h(2))] {
-				assert_ok!(Tasks::claim(origin(w), id));
-				assert_ok!(Tasks::submit_result(origin(w), id, hash, 1_000));
+				claim_and_commit(id, w, hash);
 			}
-			let before = Balances::balance(&REQUESTER);
-			assert_ok!(Tasks::accept(origin(REQUESTER), id, W2));
-			// 100 / 2 = 50 each; no remainder.
-			assert_eq!(Balances::balance(&W1), INITIAL - MIN_STAKE + 50);
-			assert_eq!(Balances::balance(&W2), INITIAL - MIN_STAKE + 50);
-			assert_eq!(Balances::balance(&W3), INITIAL - MIN_STAKE);
-			assert_eq!(Balances::balance(&REQUESTER), before);
-			assert_eq!(held_bounty(REQUESTER), 0);
+			for (w, hash) in [(W1, h(1)), (W2, h(1)), (W3, h(2))] {
+				assert_ok!(reveal(id, w, hash));
+			}
+			// The requester cannot pick the minority, nor pay before the window ends.
+			assert_noop!(Tasks::accept(origin(REQUESTER), id, W3), Error::<Test>::NotUnanimous);
+			assert_noop!(Tasks::finalize(origin(W1), id), Error::<Test>::WindowOpen);
+			past_window();
+			let before = free(REQUESTER);
+			assert_ok!(Tasks::finalize(origin(W1), id));
+			System::assert_has_event(
+				Event::TaskCompleted {
+					task_id: id,
+					result_hash: h(1),
+					workers: vec![W1, W2],
+					paid: 500,
+				}
+				.into(),
+			);
+			assert_eq!(
+				(free(W1), free(W2)),
+				(
+					INITIAL - MIN_STAKE - WORKER_DEPOSIT + 500,
+					INITIAL - MIN_STAKE - WORKER_DEPOSIT + 500
+				)
+			);
+			// The remainder of the division goes back; the deposit stays until reaped.
+			assert_eq!(free(REQUESTER), before + 1);
+			assert_eq!(held(HoldReason::TaskBounty, REQUESTER), 0);
 			assert_eq!(
 				TaskRecords::<Test>::get(id).unwrap().status,
 				TaskStatus::Completed { result_hash: h(1) }
 			);
-			assert_eq!(Workers::<Test>::get(W1).unwrap().reputation.completed, 1);
+			for w in [W1, W2, W3] {
+				assert_eq!(bonded(w), 0);
+			}
+			let rep = Workers::<Test>::get(W1).unwrap().reputation;
+			assert_eq!((rep.completed, rep.value_earned, rep.distinct_requesters), (1, 500, 1));
 			assert_eq!(Workers::<Test>::get(W3).unwrap().reputation.failed, 1);
-			assert_eq!(Assignments::<Test>::iter_prefix(id).count(), 0);
-			assert_eq!(pallet_credits::ContributedFuel::<Test>::get(), 1_000);
 		});
 	}
 
 	#[test]
-	fn remainder_goes_back_to_the_requester() {
+	fn no_strict_majority_refunds_and_silent_claimants_pay_the_requester() {
 		run_test(|| {
-			let id = post(101, 2);
-			for w in [W1, W2] {
-				assert_ok!(Tasks::claim(origin(w), id));
-				assert_ok!(Tasks::submit_result(origin(w), id, h(9), 1));
-			}
-			let before = Balances::balance(&REQUESTER);
-			assert_ok!(Tasks::accept(origin(REQUESTER), id, W1));
-			assert_eq!(Balances::balance(&REQUESTER), before + 1);
-			System::assert_last_event(
-				Event::TaskCompleted {
+			let id = post(600, 3);
+			claim_and_commit(id, W1, h(1));
+			claim_and_commit(id, W2, h(2));
+			assert_ok!(Tasks::claim(origin(W3), id));
+			System::set_block_number(11);
+			assert_ok!(reveal(id, W1, h(1)));
+			assert_ok!(reveal(id, W2, h(2)));
+			past_window();
+			let before = free(REQUESTER);
+			assert_ok!(Tasks::finalize(origin(REQUESTER), id));
+			System::assert_has_event(
+				Event::ClaimForfeited {
 					task_id: id,
-					result_hash: h(9),
-					workers: vec![W1, W2],
-					paid: 50,
+					worker: W3,
+					slashed: NO_REVEAL_SLASH,
 				}
 				.into(),
 			);
+			System::assert_last_event(Event::TaskUnresolved { task_id: id }.into());
+			assert_eq!(free(REQUESTER), before + 600 + NO_REVEAL_SLASH);
+			assert_eq!(Credits::active(&W3), MIN_STAKE - NO_REVEAL_SLASH);
+			assert_eq!(TaskRecords::<Test>::get(id).unwrap().status, TaskStatus::NoMajority);
 		});
 	}
 
 	#[test]
-	fn errors() {
+	fn unanimous_tasks_can_be_accepted_early() {
 		run_test(|| {
-			assert_noop!(Tasks::accept(origin(REQUESTER), 0, W1), Error::<Test>::UnknownTask);
-			let id = post(100, 2);
+			let id = post(200, 2);
+			claim_and_commit(id, W1, h(1));
+			claim_and_commit(id, W2, h(1));
+			assert_ok!(reveal(id, W1, h(1)));
+			assert_noop!(Tasks::accept(origin(REQUESTER), id, W1), Error::<Test>::NotUnanimous);
+			assert_ok!(reveal(id, W2, h(1)));
 			assert_noop!(Tasks::accept(origin(W1), id, W1), Error::<Test>::NotRequester);
-			assert_noop!(Tasks::accept(origin(REQUESTER), id, W1), Error::<Test>::NotClaimed);
+			assert_ok!(Tasks::accept(origin(REQUESTER), id, W2));
+			assert_eq!(free(W2), INITIAL - MIN_STAKE - WORKER_DEPOSIT + 100);
+			assert_noop!(Tasks::finalize(origin(W1), id), Error::<Test>::TaskNotOpen);
+		});
+	}
+
+	#[test]
+	fn expire_refunds_a_task_nobody_revealed() {
+		run_test(|| {
+			let id = post(100, 1);
+			claim_and_commit(id, W1, h(1));
+			assert_noop!(Tasks::expire(origin(W2), id), Error::<Test>::RevealNotOpen);
+			System::set_block_number(10 + REVEAL + 1);
+			assert_ok!(Tasks::expire(origin(W2), id));
+			assert_eq!(TaskRecords::<Test>::get(id).unwrap().status, TaskStatus::Expired);
+			assert_eq!(Credits::active(&W1), MIN_STAKE - NO_REVEAL_SLASH);
+			// A revealed result is paid by finalize, never expired.
+			System::set_block_number(1);
+			let revealed = post(100, 1);
+			claim_and_commit(revealed, W2, h(1));
+			assert_ok!(reveal(revealed, W2, h(1)));
+			System::set_block_number(10 + REVEAL + 1);
+			assert_noop!(Tasks::expire(origin(W2), revealed), Error::<Test>::HasResults);
+		});
+	}
+
+	#[test]
+	fn reap_removes_finished_records_and_returns_the_deposit() {
+		run_test(|| {
+			let id = post(100, 1);
+			assert_eq!(held(HoldReason::TaskDeposit, REQUESTER), TASK_DEPOSIT);
+			assert_noop!(Tasks::reap(origin(W1), id), Error::<Test>::NotReapable);
+			System::set_block_number(10 + REVEAL + 1);
+			assert_ok!(Tasks::expire(origin(W1), id));
+			assert_noop!(Tasks::reap(origin(W1), id), Error::<Test>::NotReapable);
+			System::set_block_number(10 + REVEAL + 1 + RETENTION + 1);
+			assert_ok!(Tasks::reap(origin(W1), id));
+			assert!(TaskRecords::<Test>::get(id).is_none());
+			assert_eq!(held(HoldReason::TaskDeposit, REQUESTER), 0);
+		});
+	}
+
+	#[test]
+	fn self_dealt_dust_does_not_build_reputation_and_fuel_is_capped() {
+		run_test(|| {
+			// Paid shares below MinReputableShare count as completed but not as a
+			// distinct requester, and an absurd fuel figure is capped.
+			let id = post(MIN_SHARE - 1, 1);
 			assert_ok!(Tasks::claim(origin(W1), id));
-			assert_noop!(Tasks::accept(origin(REQUESTER), id, W1), Error::<Test>::NoResult);
-			assert_ok!(Tasks::submit_result(origin(W1), id, h(1), 1));
-			assert_ok!(Tasks::on_dispute_opened(id, &W1));
-			assert_noop!(Tasks::accept(origin(REQUESTER), id, W1), Error::<Test>::ResultDisputed);
-			Tasks::on_dispute_resolved(id, &W1, Verdict::WorkerUpheld);
-			assert_ok!(Tasks::accept(origin(REQUESTER), id, W1));
-			assert_noop!(Tasks::accept(origin(REQUESTER), id, W1), Error::<Test>::TaskNotOpen);
+			let fuel = u64::MAX;
+			let commit = Tasks::result_commitment(id, &W1, &h(1), fuel, &SALT);
+			assert_ok!(Tasks::submit_result(origin(W1), id, commit));
+			assert_ok!(Tasks::reveal_result(origin(W1), id, h(1), fuel, SALT));
+			past_window();
+			assert_ok!(Tasks::finalize(origin(W1), id));
+			let rep = Workers::<Test>::get(W1).unwrap().reputation;
+			assert_eq!((rep.completed, rep.distinct_requesters), (1, 0));
+			assert!(!PaidBy::<Test>::contains_key(W1, REQUESTER));
+			assert_eq!(
+				pallet_credits::ContributedFuel::<Test>::get(),
+				u128::from(MAX_TASK_FUEL)
+			);
 		});
 	}
 }
 
-mod expire {
+mod disputes_interface {
 	use super::*;
 
+	fn revealed_task() -> u64 {
+		let id = post(300, 2);
+		claim_and_commit(id, W1, h(1));
+		claim_and_commit(id, W2, h(2));
+		assert_ok!(reveal(id, W1, h(1)));
+		assert_ok!(reveal(id, W2, h(2)));
+		id
+	}
+
 	#[test]
-	fn refunds_and_counts_silent_claims_as_failures() {
+	fn disputable_only_while_open_revealed_and_not_judged() {
 		run_test(|| {
-			let id = post(100, 2);
-			assert_ok!(Tasks::claim(origin(W1), id));
-			assert_ok!(Tasks::claim(origin(W2), id));
-			assert_ok!(Tasks::submit_result(origin(W2), id, h(1), 1));
-			assert_noop!(Tasks::expire(origin(W3), id), Error::<Test>::DeadlineNotReached);
-			System::set_block_number(11);
-			let before = Balances::balance(&REQUESTER);
-			assert_ok!(Tasks::expire(origin(W3), id));
-			System::assert_last_event(Event::TaskExpired { task_id: id }.into());
-			assert_eq!(Balances::balance(&REQUESTER), before + 100);
-			assert_eq!(Workers::<Test>::get(W1).unwrap().reputation.failed, 1);
-			assert_eq!(Workers::<Test>::get(W2).unwrap().reputation.failed, 0);
-			assert_eq!(Workers::<Test>::get(W1).unwrap().active_claims, 0);
-			assert_noop!(Tasks::expire(origin(W3), id), Error::<Test>::TaskNotOpen);
+			let id = revealed_task();
+			let result = <Tasks as TaskResults<_, _>>::disputable(id, &W1).unwrap();
+			assert_eq!(result.result_hash, h(1));
+			let mut claimants = result.claimants.clone();
+			claimants.sort();
+			assert_eq!(claimants, vec![W1, W2]);
+			assert!(<Tasks as TaskResults<_, _>>::disputable(id, &W3).is_none());
+			assert_ok!(<Tasks as TaskResults<_, _>>::on_dispute_opened(id, &W1));
+			assert!(<Tasks as TaskResults<_, _>>::disputable(id, &W1).is_none());
+			past_window();
+			assert_noop!(Tasks::finalize(origin(W1), id), Error::<Test>::DisputeOpen);
+			<Tasks as TaskResults<_, _>>::on_dispute_resolved(id, &W1, Verdict::WorkerUpheld);
+			// Judged: never disputed again; the window is over anyway.
+			assert!(<Tasks as TaskResults<_, _>>::disputable(id, &W2).is_none());
+			assert!(Assignments::<Test>::get(id, W1).unwrap().judged);
 		});
 	}
 
 	#[test]
-	fn waits_for_open_disputes() {
+	fn a_worker_at_fault_loses_its_claim_and_is_banned() {
 		run_test(|| {
-			let id = post(100, 1);
-			assert_ok!(Tasks::claim(origin(W1), id));
-			assert_ok!(Tasks::submit_result(origin(W1), id, h(1), 1));
-			assert_ok!(Tasks::on_dispute_opened(id, &W1));
-			System::set_block_number(11);
-			assert_noop!(Tasks::expire(origin(W3), id), Error::<Test>::DisputeOpen);
-			Tasks::on_dispute_resolved(id, &W1, Verdict::Inconclusive);
-			assert_ok!(Tasks::expire(origin(W3), id));
-		});
-	}
-}
-
-mod disputes {
-	use super::*;
-
-	#[test]
-	fn cheater_is_banned_and_its_claim_voided() {
-		run_test(|| {
-			let id = post(100, 1);
-			assert_ok!(Tasks::claim(origin(W1), id));
-			assert_ok!(Tasks::submit_result(origin(W1), id, h(1), 1));
-			assert_ok!(Tasks::on_dispute_opened(id, &W1));
-			assert_eq!(Workers::<Test>::get(W1).unwrap().reputation.disputed, 1);
-			assert!(Tasks::on_dispute_opened(id, &W1).is_err());
-			Tasks::on_dispute_resolved(id, &W1, Verdict::WorkerAtFault);
+			let id = revealed_task();
+			assert_ok!(<Tasks as TaskResults<_, _>>::on_dispute_opened(id, &W2));
+			// The court slashes the bond first.
+			assert_eq!(Credits::slash_bond(&W2, CLAIM_BOND, Some(&REQUESTER)), CLAIM_BOND);
+			<Tasks as TaskResults<_, _>>::on_dispute_resolved(id, &W2, Verdict::WorkerAtFault);
 			System::assert_last_event(
 				Event::WorkerBanned {
-					worker: W1,
+					worker: W2,
 					until: 1 + BAN,
 				}
 				.into(),
 			);
-			let rep = Workers::<Test>::get(W1).unwrap().reputation;
-			assert_eq!((rep.disputed, rep.slashed, rep.failed), (0, 1, 1));
-			assert!(!Tasks::is_eligible(&W1));
-			assert!(Tasks::result_of(id, &W1).is_none());
-			// The slot is free again for an honest worker.
-			assert_ok!(Tasks::claim(origin(W2), id));
-			let other = post(1, 1);
-			assert_noop!(Tasks::claim(origin(W1), other), Error::<Test>::WorkerBanned);
-			assert_noop!(Tasks::deregister_worker(origin(W1)), Error::<Test>::WorkerBanned);
-			System::set_block_number(1 + BAN);
-			assert!(Tasks::is_eligible(&W1));
-		});
-	}
-
-	#[test]
-	fn dispute_needs_a_result() {
-		run_test(|| {
-			let id = post(100, 1);
-			assert!(Tasks::on_dispute_opened(id, &W1).is_err());
-			assert_ok!(Tasks::claim(origin(W1), id));
-			assert!(Tasks::on_dispute_opened(id, &W1).is_err());
-			assert!(Tasks::on_dispute_opened(99, &W1).is_err());
+			assert!(Assignments::<Test>::get(id, W2).is_none());
+			let task = TaskRecords::<Test>::get(id).unwrap();
+			assert_eq!((task.claims, task.commits, task.reveals), (1, 1, 1));
+			assert_eq!(bonded(W2), 0);
+			let next = post(10, 1);
+			assert_noop!(Tasks::claim(origin(W2), next), Error::<Test>::WorkerBanned);
+			// W1 alone is now the unanimous result.
+			past_window();
+			assert_ok!(Tasks::finalize(origin(W3), id));
+			assert_eq!(
+				TaskRecords::<Test>::get(id).unwrap().status,
+				TaskStatus::Completed { result_hash: h(1) }
+			);
 		});
 	}
 }
@@ -388,8 +475,19 @@ mod disputes {
 #[test]
 fn try_state_detects_a_bounty_without_hold() {
 	new_test_ext().execute_with(|| {
+		post(100, 1);
+		TaskRecords::<Test>::mutate(0, |t| t.as_mut().unwrap().bounty = 101);
+		assert!(Tasks::do_try_state().is_err());
+	});
+}
+
+#[test]
+fn try_state_detects_a_counter_out_of_step() {
+	new_test_ext().execute_with(|| {
+		register(W1);
 		let id = post(100, 1);
-		TaskRecords::<Test>::mutate(id, |t| t.as_mut().unwrap().bounty = 99);
+		claim_and_commit(id, W1, h(1));
+		TaskRecords::<Test>::mutate(id, |t| t.as_mut().unwrap().commits = 0);
 		assert!(Tasks::do_try_state().is_err());
 	});
 }

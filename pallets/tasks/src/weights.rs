@@ -21,16 +21,19 @@ pub trait WeightInfo {
 	fn post_task() -> Weight;
 	fn claim() -> Weight;
 	fn submit_result() -> Weight;
-	fn accept(r: u32) -> Weight;
-	fn expire(r: u32) -> Weight;
+	fn reveal_result() -> Weight;
+	fn finalize(r: u32) -> Weight;
+	fn reap() -> Weight;
 }
 
 fn w(db: RuntimeDbWeight, ref_time: u64, proof: u64, reads: u64, writes: u64) -> Weight {
 	Weight::from_parts(ref_time, proof).saturating_add(db.reads_writes(reads, writes))
 }
 
+/// Per claimant of a settled task: its assignment, worker record, stake ledger and
+/// reputation entry (`PaidBy`), and the bounty share paid to it.
 fn per_worker(db: RuntimeDbWeight, r: u32) -> Weight {
-	w(db, 40_000_000, 4_000, 2, 2).saturating_mul(r.into())
+	w(db, 60_000_000, 8_000, 5, 5).saturating_mul(r.into())
 }
 
 macro_rules! impl_weights {
@@ -48,16 +51,19 @@ macro_rules! impl_weights {
 			w($db, 70_000_000, 6_000, 3, 4)
 		}
 		fn claim() -> Weight {
-			w($db, 60_000_000, 8_000, 5, 3)
+			w($db, 70_000_000, 8_000, 5, 4)
 		}
 		fn submit_result() -> Weight {
-			w($db, 40_000_000, 5_000, 2, 1)
+			w($db, 40_000_000, 5_000, 2, 2)
 		}
-		fn accept(r: u32) -> Weight {
-			w($db, 90_000_000, 8_000, 4, 4).saturating_add(per_worker($db, r))
+		fn reveal_result() -> Weight {
+			w($db, 50_000_000, 5_000, 2, 2)
 		}
-		fn expire(r: u32) -> Weight {
-			w($db, 60_000_000, 6_000, 3, 3).saturating_add(per_worker($db, r))
+		fn finalize(r: u32) -> Weight {
+			w($db, 100_000_000, 8_000, 4, 5).saturating_add(per_worker($db, r))
+		}
+		fn reap() -> Weight {
+			w($db, 40_000_000, 6_000, 2, 2)
 		}
 	};
 }

@@ -36,11 +36,29 @@ pub fn signed(k: Sr25519Keyring) -> RuntimeOrigin {
 	RuntimeOrigin::signed(who(k))
 }
 
-/// Every pallet's try_state invariants.
+/// Every pallet's try_state invariants, and the one across pallets: each stake
+/// ledger's bond equals its obligations (claims on open tasks times `ClaimBond`,
+/// verifier duties times `VerifierBond`), checked from the ledgers to the
+/// obligations and back.
 pub fn check_invariants() {
 	Credits::do_try_state().unwrap();
 	Tasks::do_try_state().unwrap();
 	Channels::do_try_state().unwrap();
 	Checkpoints::do_try_state().unwrap();
 	Disputes::do_try_state().unwrap();
+	let claims = Tasks::open_claims();
+	let duties = Disputes::open_duties();
+	let claim_bond = ccnet_runtime::configs::ClaimBond::get();
+	let verifier_bond = ccnet_runtime::configs::VerifierBond::get();
+	for (who, ledger) in pallet_credits::Stakes::<ccnet_runtime::Runtime>::iter() {
+		let expected = u128::from(claims.get(&who).copied().unwrap_or(0)) * claim_bond
+			+ u128::from(duties.get(&who).copied().unwrap_or(0)) * verifier_bond;
+		assert_eq!(ledger.bonded, expected, "a bond differs from the obligations it backs");
+	}
+	for who in claims.keys().chain(duties.keys()) {
+		assert!(
+			pallet_credits::Stakes::<ccnet_runtime::Runtime>::contains_key(who),
+			"an obligation without a stake ledger"
+		);
+	}
 }
