@@ -31,18 +31,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scalecodec.utils.ss58 import ss58_decode
-
 from ccnet.client import CC, Chain, Keypair, Keys, Receipt
 from ccnet.client.codec import bounded, encode_scale
 from ccnet.client.events import ChainEvent
 from ccnet.client.exceptions import DispatchError, ExtrinsicError
+from ccnet.client.signing import public_key_of
 
 __all__ = [
     "FUND",
     "Actor",
     "Call",
     "Court",
+    "ForkPoint",
     "Holdings",
     "Result",
     "Vote",
@@ -51,6 +51,8 @@ __all__ = [
     "draw_model",
     "expected_commitment",
     "opened",
+    "outcome_names",
+    "reveal_expected",
     "post",
     "public_key",
     "randomness",
@@ -83,7 +85,7 @@ def _hex(data: bytes) -> str:
 
 def public_key(address: str) -> bytes:
     """The 32-byte account id of an SS58 *address*."""
-    return bytes.fromhex(ss58_decode(address))
+    return public_key_of(address)
 
 
 def salt() -> bytes:
@@ -91,12 +93,21 @@ def salt() -> bytes:
     return secrets.token_bytes(32)
 
 
-def result_commitment(task_id: int, worker: str, result_hash: bytes, fuel: int, salt: bytes) -> bytes:
+def result_commitment(
+    task_id: int, worker: str, result_hash: bytes, fuel: int, salt: bytes
+) -> bytes:
     """``Tasks.submit_result``'s commitment: blake2b-256 of SCALE(``ccnet:rcommit:v1``,
     task u64, worker AccountId32, hash H256, fuel u64, salt [u8; 32])."""
     encoded = encode_scale(
         "([u8; 16], u64, [u8; 32], H256, u64, [u8; 32])",
-        (_hex(RESULT_DOMAIN), task_id, _hex(public_key(worker)), _hex(result_hash), fuel, _hex(salt)),
+        (
+            _hex(RESULT_DOMAIN),
+            task_id,
+            _hex(public_key(worker)),
+            _hex(result_hash),
+            fuel,
+            _hex(salt),
+        ),
     )
     return _blake2(encoded)
 
@@ -161,9 +172,7 @@ def randomness(material: Sequence[bytes], block_number: int, subject: bytes) -> 
     index = (block_number - 1) % RANDOM_MATERIAL_LEN
     series = [material[(index + k) % len(material)] for k in range(RANDOM_MATERIAL_LEN)]
     prefix = encode_scale("Bytes", _hex(subject))
-    hashes = [
-        int.from_bytes(_blake2(bytes([i]) + prefix + h), "big") for i, h in enumerate(series)
-    ]
+    hashes = [int.from_bytes(_blake2(bytes([i]) + prefix + h), "big") for i, h in enumerate(series)]
     return _triplet_mix(hashes).to_bytes(32, "big")
 
 
@@ -211,6 +220,16 @@ class Call:
 
 
 Outcome = Receipt | DispatchError
+
+
+@dataclass(frozen=True)
+class ForkPoint:
+    """A block to come back to, with the fees and nonces counted up to it."""
+
+    block_hash: str
+    number: int
+    fees: dict[str, int]
+    nonces: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -265,15 +284,9 @@ class Court:
     def block(self, *calls: Call) -> list[Outcome]:
         """Put *calls* in the pool in this order and build one block with them; the
         receipt or the dispatch error of each, in order."""
-        hashes = [self._submit(c) for c in calls]
-        block_hash = self._build()
-        outcomes: list[Outcome] = []
-        for extrinsic_hash in hashes:
-            try:
-                outcomes.append(self.chain.receipt(extrinsic_hash, block_hash))
-            except DispatchError as err:
-                outcomes.append(err)
-        return outcomes
+        return self._run(
+            [(c.actor, self._compose(c.actor, c.pallet, c.call, c.params)) for c in calls]
+        )
 
     def ok(self, actor: Actor, pallet: str, call: str, **params: Any) -> Receipt:
         """One successful call in a block of its own."""
@@ -298,27 +311,82 @@ class Court:
             receipts.append(outcome)
         return receipts
 
+    def fork_point(self) -> ForkPoint:
+        """The best block and this court's books at it, for :meth:`rewind`."""
+        return ForkPoint(self.chain.block_hash(), self.head, dict(self.fees), dict(self._nonces))
+
+    def rewind(self, point: ForkPoint) -> None:
+        """Make *point*'s block the best block again (``dev_setHead``): the blocks built
+        since are abandoned, with their fees and nonces."""
+        self.chain.rpc("dev_setHead", [point.block_hash])
+        self.fees = dict(point.fees)
+        self._nonces = dict(point.nonces)
+        self.events = {n: e for n, e in self.events.items() if n <= point.number}
+
+    def calls_in(self, number: int, pallet: str, call: str) -> list[dict[str, Any]]:
+        """The arguments (by name) of every *pallet*.*call* extrinsic in block *number*:
+        what anyone watching the chain sees."""
+        block_hash = self.chain.block_hash(number)
+        with self.chain.lock:
+            block = self.chain.api.get_block(block_hash=block_hash)
+        found = []
+        for extrinsic in (block or {}).get("extrinsics", []):
+            value = extrinsic.value["call"]
+            if (value["call_module"], value["call_function"]) == (pallet, call):
+                found.append({a["name"]: a["value"] for a in value["call_args"]})
+        return found
+
     def skip_to(self, number: int) -> None:
         """Build empty blocks until the best block is *number*."""
         while self.head < number:
             self._build()
 
-    def _submit(self, c: Call) -> str:
-        address = c.actor.address
+    def sudo(self, pallet: str, call: str, **params: Any) -> Receipt:
+        """*pallet*.*call* as Root, through ``Sudo.sudo`` signed by the sudo key, in a
+        block of its own."""
+        key = self.sudo_key()
+        with self.chain.lock:
+            inner = self.chain.api.compose_call(
+                call_module=pallet, call_function=call, call_params=params
+            )
+        (outcome,) = self._run([(key, self._compose(key, "Sudo", "sudo", {"call": inner}))])
+        if isinstance(outcome, DispatchError):
+            raise AssertionError(f"sudo {pallet}.{call} failed: {outcome}")
+        assert outcome.find("Sudo", "Sudid") is not None
+        (sudid,) = outcome.find_all("Sudo", "Sudid")
+        assert "Ok" in str(sudid["sudo_result"]), sudid
+        return outcome
+
+    def _compose(self, actor: Actor, pallet: str, call: str, params: Mapping[str, Any]) -> Any:
+        with self.chain.lock:
+            return self.chain.api.compose_call(
+                call_module=pallet, call_function=call, call_params=dict(params)
+            )
+
+    def _run(self, composed: Sequence[tuple[Actor, Any]]) -> list[Outcome]:
+        hashes = [self._submit(actor, call) for actor, call in composed]
+        block_hash = self._build()
+        outcomes: list[Outcome] = []
+        for extrinsic_hash in hashes:
+            try:
+                outcomes.append(self.chain.receipt(extrinsic_hash, block_hash))
+            except DispatchError as err:
+                outcomes.append(err)
+        return outcomes
+
+    def _submit(self, actor: Actor, call: Any) -> str:
+        address = actor.address
         if address not in self._nonces:
             account = self.chain.query("System", "Account", [address])
             self._nonces[address] = int(account["nonce"]) if account else 0
         with self.chain.lock:
-            call = self.chain.api.compose_call(
-                call_module=c.pallet, call_function=c.call, call_params=dict(c.params)
-            )
             extrinsic = self.chain.api.create_signed_extrinsic(
-                call=call, keypair=c.actor.keypair, nonce=self._nonces[address]
+                call=call, keypair=actor.keypair, nonce=self._nonces[address]
             )
         try:
             self.chain.rpc("author_submitExtrinsic", [str(extrinsic.data)])
         except Exception as err:
-            raise ExtrinsicError(f"{c.actor.name}: {c.pallet}.{c.call} refused: {err}") from err
+            raise ExtrinsicError(f"{actor.name}: the pool refused {call}: {err}") from err
         self._nonces[address] += 1
         return "0x" + bytes(extrinsic.extrinsic_hash).hex()
 
@@ -499,6 +567,29 @@ def opened(receipt: Receipt) -> tuple[int, int]:
     """The dispute id and the draw block of a ``challenge`` receipt."""
     event = receipt.expect("Disputes", "DisputeOpened")
     return int(event["dispute_id"]), int(event["draw_at"])
+
+
+def reveal_expected(
+    challenger: Actor,
+    dispute_id: int,
+    expected_hash: bytes,
+    salt: bytes,
+    auditor_salt: bytes | None = None,
+) -> Call:
+    """``Disputes.reveal_expected``: the challenger's expected hash and salt (and, for an
+    auditor, the salt of its key)."""
+    params = {
+        "dispute_id": dispute_id,
+        "expected_hash": _hex(expected_hash),
+        "salt": _hex(salt),
+        "auditor_salt": None if auditor_salt is None else _hex(auditor_salt),
+    }
+    return Call(challenger, "Disputes", "reveal_expected", params)
+
+
+def outcome_names(outcomes: Iterable[Outcome]) -> list[str]:
+    """``"ok"`` for each success, the error name for each failure."""
+    return [o.name if isinstance(o, DispatchError) else "ok" for o in outcomes]
 
 
 def task_ids(receipts: Iterable[Receipt]) -> list[int]:
