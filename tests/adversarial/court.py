@@ -33,8 +33,9 @@ from typing import Any
 
 from ccnet.client import CC, Chain, Keypair, Keys, Receipt
 from ccnet.client.codec import bounded, encode_scale
+from ccnet.client.dispatch import build_receipt
 from ccnet.client.events import ChainEvent
-from ccnet.client.exceptions import DispatchError, ExtrinsicError
+from ccnet.client.exceptions import DispatchError
 from ccnet.client.signing import public_key_of
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "randomness",
     "result_commitment",
     "salt",
+    "succeeded",
     "task_ids",
     "vote_commitment",
 ]
@@ -364,17 +366,31 @@ class Court:
             )
 
     def _run(self, composed: Sequence[tuple[Actor, Any]]) -> list[Outcome]:
-        hashes = [self._submit(actor, call) for actor, call in composed]
-        block_hash = self._build()
+        signed = [self._sign(actor, call) for actor, call in composed]
+        block_hash, number = self._build([data for data, _ in signed])
+        # Where each extrinsic landed: its index among the block's extrinsics.
+        block = self.chain.rpc("chain_getBlock", [block_hash])["block"]
+        index = {
+            "0x" + _blake2(bytes.fromhex(raw[2:])).hex(): i
+            for i, raw in enumerate(block["extrinsics"])
+        }
         outcomes: list[Outcome] = []
-        for extrinsic_hash in hashes:
+        for _, extrinsic_hash in signed:
+            if extrinsic_hash not in index:
+                raise AssertionError(f"extrinsic {extrinsic_hash} is not in block {number}")
+            own = [e for e in self.events[number] if e.extrinsic_index == index[extrinsic_hash]]
             try:
-                outcomes.append(self.chain.receipt(extrinsic_hash, block_hash))
+                outcomes.append(
+                    build_receipt(
+                        own, self._error_name, block_hash=block_hash, extrinsic_hash=extrinsic_hash
+                    )
+                )
             except DispatchError as err:
                 outcomes.append(err)
         return outcomes
 
-    def _submit(self, actor: Actor, call: Any) -> str:
+    def _sign(self, actor: Actor, call: Any) -> tuple[str, str]:
+        """The signed extrinsic (hex) of *call* with *actor*'s next nonce, and its hash."""
         address = actor.address
         if address not in self._nonces:
             account = self.chain.query("System", "Account", [address])
@@ -383,15 +399,24 @@ class Court:
             extrinsic = self.chain.api.create_signed_extrinsic(
                 call=call, keypair=actor.keypair, nonce=self._nonces[address]
             )
-        try:
-            self.chain.rpc("author_submitExtrinsic", [str(extrinsic.data)])
-        except Exception as err:
-            raise ExtrinsicError(f"{actor.name}: the pool refused {call}: {err}") from err
         self._nonces[address] += 1
-        return "0x" + bytes(extrinsic.extrinsic_hash).hex()
+        return str(extrinsic.data), "0x" + bytes(extrinsic.extrinsic_hash).hex()
 
-    def _build(self) -> str:
-        block_hash = str(self.chain.rpc("dev_newBlock", [{"count": 1}]))
+    def _error_name(self, pallet_index: int, error_index: int) -> tuple[str, str, str]:
+        """(pallet, error, docs) of a module error, from the metadata."""
+        with self.chain.lock:
+            metadata = self.chain.api.metadata
+            pallet = next(p.name for p in metadata.pallets if p.value["index"] == pallet_index)
+            error = metadata.get_module_error(module_index=pallet_index, error_index=error_index)
+            return str(pallet), str(error.name), " ".join(str(line) for line in error.docs)
+
+    def _build(self, transactions: Sequence[str] = ()) -> tuple[str, int]:
+        """Build one block with *transactions* (signed extrinsics, hex) applied in this
+        order, straight into the block as Chopsticks allows; its hash and number."""
+        params: dict[str, Any] = {"count": 1}
+        if transactions:
+            params["transactions"] = list(transactions)
+        block_hash = str(self.chain.rpc("dev_newBlock", [params]))
         number = int(self.chain.rpc("chain_getHeader", [block_hash])["number"], 16)
         events = self.chain.events_at(block_hash, block_number=number)
         self.events[number] = events
@@ -399,7 +424,7 @@ class Court:
             if event.qualname == "TransactionPayment.TransactionFeePaid":
                 who = str(event["who"])
                 self.fees[who] = self.fees.get(who, 0) + int(event["actual_fee"])
-        return block_hash
+        return block_hash, number
 
     # -- reads -------------------------------------------------------------------------
 
@@ -412,6 +437,12 @@ class Court:
             for e in self.events[number]
             if e.qualname == qualname
         ]
+
+    def stored(self, pallet: str, storage: str, *keys: Any) -> Any:
+        """The value of *pallet*.*storage*(*keys*) at the best block; it must exist."""
+        value = self.chain.query(pallet, storage, list(keys))
+        assert value is not None, f"no {pallet}.{storage}{list(keys)}"
+        return value
 
     def issuance(self) -> int:
         return int(self.chain.query("Balances", "TotalIssuance") or 0)
@@ -590,6 +621,13 @@ def reveal_expected(
 def outcome_names(outcomes: Iterable[Outcome]) -> list[str]:
     """``"ok"`` for each success, the error name for each failure."""
     return [o.name if isinstance(o, DispatchError) else "ok" for o in outcomes]
+
+
+def succeeded(outcome: Outcome) -> Receipt:
+    """*outcome*'s receipt; AssertionError if it failed."""
+    if isinstance(outcome, DispatchError):
+        raise AssertionError(f"failed: {outcome}")
+    return outcome
 
 
 def task_ids(receipts: Iterable[Receipt]) -> list[int]:

@@ -67,7 +67,6 @@ from ccnet.client.signing import address_of
 
 from .court import (
     FUND,
-    Actor,
     Call,
     Court,
     Result,
@@ -82,6 +81,7 @@ from .court import (
     result_commitment,
     reveal_expected,
     salt,
+    succeeded,
     task_ids,
     vote_commitment,
 )
@@ -293,3 +293,530 @@ def test_sybil_challenger_cannot_choose_its_panel(court: Court) -> None:
     )
     court.expect(bystander, free=FUND)
     court.expect_issuance(burnt=burnt)
+
+
+# -- 2. unbonding escape ------------------------------------------------------------------
+
+
+def test_unbonding_escape_and_overclaiming(court: Court) -> None:
+    r, w, h, *vs = court.actors("requester", "cheat", "honest", "v1", "v2", "v3")
+    court.workers([w, h, *vs], more={"cheat": 25 * CC})
+    deadline = court.head + 30
+    a, b, c = task_ids(
+        court.all_ok(
+            post(r, 20 * CC, deadline, 2),
+            post(r, 5 * CC, deadline, 1),
+            post(r, 5 * CC, deadline, 1),
+        )
+    )
+    garbage, honest = Result(a, w, WRONG), Result(a, h, RIGHT)
+    # 25 CC of stake backs two claims (20 CC bonded); a third one is refused.
+    claims = [garbage.claim(), honest.claim(), Result(b, w, RIGHT).claim()]
+    outcomes = court.block(*claims, Result(c, w, RIGHT).claim())
+    assert outcome_names(outcomes) == ["ok", "ok", "ok", "InsufficientStake"]
+    assert court.holdings(w).stake == (25 * CC, 20 * CC, 0)
+    court.all_ok(garbage.commit(), honest.commit())
+    court.all_ok(garbage.reveal(), honest.reveal())
+    # The cheat sees the challenge in the pool and runs with its stake in the same block.
+    expectation = salt()
+    accuse = challenge(r, a, w, expected_commitment(a, w.address, RIGHT, expectation))
+    outcomes = court.block(
+        accuse,
+        Call(w, "Credits", "unstake", {"amount": 25 * CC}),
+        Call(w, "Credits", "withdraw_unbonded"),
+        Call(w, "Credits", "unstake", {"amount": 5 * CC}),
+        Call(w, "Credits", "withdraw_unbonded"),
+    )
+    assert outcome_names(outcomes) == [
+        "ok",
+        "StakeBonded",
+        "NothingToWithdraw",
+        "ok",
+        "NothingToWithdraw",
+    ]
+    dispute, draw_at = opened(succeeded(outcomes[0]))
+    assert court.holdings(w).stake == (20 * CC, 20 * CC, 5 * CC)
+    assert court.fails(w, "Credits", "unstake", amount=1) == "StakeBonded"
+    court.skip_to(draw_at)
+    panel, _, _ = court.panel(dispute)
+    assert sorted(panel) == sorted(v.address for v in vs)
+    votes = [Vote(dispute, v, RIGHT) for v in vs]
+    court.all_ok(*[v.commit() for v in votes])
+    receipts = court.all_ok(
+        reveal_expected(r, dispute, RIGHT, expectation), *[v.reveal() for v in votes]
+    )
+    resolved = receipts[-1].expect("Disputes", "DisputeResolved")
+    assert resolved["verdict"] == "WorkerAtFault"
+    assert int(resolved["slashed"]) == CLAIM_BOND
+    assert int(resolved["to_winner"]) == CLAIM_BOND - VERIFIERS * VERIFIER_REWARD
+    slashed = [e for e in receipts[-1].find_all("Credits", "Slashed") if e["who"] == w.address]
+    assert sum(int(e["amount"]) for e in slashed) == CLAIM_BOND
+    # The slash found the bond; claim B still holds the rest: nothing to unstake, the
+    # chunk has not matured, and the cheat is banned.
+    assert court.fails(w, "Credits", "unstake", amount=1) == "StakeBonded"
+    assert court.fails(w, "Credits", "withdraw_unbonded") == "NothingToWithdraw"
+    assert court.fails(w, "Tasks", "claim", task_id=c) == "WorkerBanned"
+
+    court.expect(
+        w,
+        free=FUND - 25 * CC - WORKER_DEPOSIT,
+        holds=worker_holds(15 * CC),
+        stake=(10 * CC, 10 * CC, 5 * CC),
+    )
+    court.expect(
+        h,
+        free=FUND - WORKER_STAKE - WORKER_DEPOSIT,
+        holds=worker_holds(),
+        stake=(10 * CC, 10 * CC, 0),
+    )
+    for v in vs:
+        court.expect(
+            v,
+            free=FUND - WORKER_STAKE - WORKER_DEPOSIT + VERIFIER_REWARD,
+            holds=worker_holds(),
+            stake=(WORKER_STAKE, 0, 0),
+        )
+    court.expect(
+        r,
+        free=FUND - 30 * CC - 3 * TASK_DEPOSIT + CLAIM_BOND - VERIFIERS * VERIFIER_REWARD,
+        holds={BOUNTY: 30 * CC, TASK_DEP: 3 * TASK_DEPOSIT},
+    )
+    court.expect_issuance(burnt=0)
+
+
+# -- 3. double-dispute release ------------------------------------------------------------
+
+
+def test_one_lost_dispute_does_not_release_the_other_stake(court: Court) -> None:
+    c, w1, w2, *vs = court.actors("challenger", "honest", "cheat", "v1", "v2", "v3")
+    court.workers([w1, w2, *vs])
+    t1, t2 = task_ids(
+        court.all_ok(post(c, 4 * CC, court.head + 30, 1), post(c, 4 * CC, court.head + 30, 1))
+    )
+    results = [Result(t1, w1, RIGHT), Result(t2, w2, WRONG)]
+    court.all_ok(*[x.claim() for x in results])
+    court.all_ok(*[x.commit() for x in results])
+    court.all_ok(*[x.reveal() for x in results])
+    # Two open challenges: both stakes sit under the same hold reason.
+    first, second = court.all_ok(challenge(c, t1, w1), challenge(c, t2, w2))
+    (d1, draw_at), (d2, _) = opened(first), opened(second)
+    assert court.holdings(c).holds[CHALLENGE] == 2 * CHALLENGE_STAKE
+    court.skip_to(draw_at)
+    for d in (d1, d2):
+        assert sorted(court.panel(d)[0]) == sorted(v.address for v in vs)
+    votes = {d: [Vote(d, v, RIGHT) for v in vs] for d in (d1, d2)}
+    court.all_ok(*[v.commit() for d in (d1, d2) for v in votes[d]])
+
+    # The first dispute is lost: its stake pays the verifiers and the upheld worker, and
+    # nothing else moves; the second stake stays held.
+    before = court.holdings(c)
+    receipts = court.all_ok(*[v.reveal() for v in votes[d1]])
+    lost = receipts[-1].expect("Disputes", "DisputeResolved")
+    assert lost["verdict"] == "WorkerUpheld"
+    assert int(lost["slashed"]) == CHALLENGE_STAKE
+    assert int(lost["to_winner"]) == CHALLENGE_STAKE - VERIFIERS * VERIFIER_REWARD
+    after = court.holdings(c)
+    assert after.holds == {**before.holds, CHALLENGE: CHALLENGE_STAKE}
+    assert after.free == before.free  # c paid no fee in that block
+    assert court.fails(c, "Disputes", "resolve", dispute_id=d2) == "VotingOpen"
+
+    # The second pays the challenger what its event reports, and releases its stake.
+    before, fees_before = court.holdings(c), court.fees.get(c.address, 0)
+    receipts = court.all_ok(*[v.reveal() for v in votes[d2]])
+    won = receipts[-1].expect("Disputes", "DisputeResolved")
+    assert won["verdict"] == "WorkerAtFault"
+    assert won["task_id"] == t2 and won["worker"] == w2.address
+    rewards = {str(v): int(amount) for v, amount in won["rewards"]}
+    assert rewards == {v.address: VERIFIER_REWARD for v in vs}
+    after = court.holdings(c)
+    assert court.fees.get(c.address, 0) == fees_before
+    assert after.free - before.free == int(won["to_winner"]) + CHALLENGE_STAKE
+    assert int(won["slashed"]) == int(won["to_winner"]) + sum(rewards.values()) == CLAIM_BOND
+    assert CHALLENGE not in after.holds
+
+    spent = FUND - WORKER_STAKE - WORKER_DEPOSIT
+    court.expect(
+        c,
+        free=FUND
+        - 8 * CC
+        - 2 * TASK_DEPOSIT
+        - CHALLENGE_STAKE
+        + CLAIM_BOND
+        - VERIFIERS * VERIFIER_REWARD,
+        holds={BOUNTY: 8 * CC, TASK_DEP: 2 * TASK_DEPOSIT},
+    )
+    court.expect(
+        w1,
+        free=spent + CHALLENGE_STAKE - VERIFIERS * VERIFIER_REWARD,
+        holds=worker_holds(),
+        stake=(WORKER_STAKE, WORKER_STAKE, 0),
+    )
+    court.expect(w2, free=spent, holds={WORKER_DEP: WORKER_DEPOSIT})
+    for v in vs:
+        court.expect(
+            v, free=spent + 2 * VERIFIER_REWARD, holds=worker_holds(), stake=(WORKER_STAKE, 0, 0)
+        )
+    court.expect_issuance(burnt=0)
+
+
+# -- 4. result copying --------------------------------------------------------------------
+
+
+def test_copied_results_never_open(court: Court) -> None:
+    r, h, copier, late, latecomer = court.actors(
+        "requester", "honest", "copier", "late", "latecomer"
+    )
+    court.workers([h, copier, late, latecomer])
+    deadline = court.head + 8
+    (task,) = task_ids(court.all_ok(post(r, 9 * CC, deadline, 3)))
+    honest = Result(task, h, RIGHT)
+    court.all_ok(
+        honest.claim(), Result(task, copier, RIGHT).claim(), Result(task, late, RIGHT).claim()
+    )
+    court.all_ok(honest.commit())
+    # The copier reads the honest commitment from chain state and submits the same bytes.
+    assignment = court.stored("Tasks", "Assignments", task, h.address)
+    seen = bytes.fromhex(assignment["commitment"][2:])
+    assert seen == honest.commitment
+    court.all_ok(Result(task, copier, b"").commit(commitment=seen))
+    # The late one waits for the reveal, which opens only after the deadline (its slot
+    # never committed), when commits are closed.
+    assert court.fails(h, "Tasks", "reveal_result", **honest.reveal().params) == "RevealNotOpen"
+    court.skip_to(deadline)
+    court.all_ok(honest.reveal())
+    (public,) = court.calls_in(court.head, "Tasks", "reveal_result")
+    copied = Result(
+        task,
+        copier,
+        bytes.fromhex(public["result_hash"][2:]),
+        int(public["fuel_used"]),
+        bytes.fromhex(public["salt"][2:]),
+    )
+    late_result = Result(task, late, copied.result_hash, copied.fuel)
+    outcomes = court.block(
+        copied.reveal(),
+        late_result.commit(),
+        late_result.reveal(),
+        Result(task, latecomer, RIGHT).claim(),
+    )
+    assert outcome_names(outcomes) == [
+        "BadReveal",
+        "DeadlinePassed",
+        "NotCommitted",
+        "DeadlinePassed",
+    ]
+    challenge_ends = deadline + TASK_REVEAL_PERIOD + CHALLENGE_WINDOW
+    court.skip_to(challenge_ends)
+    receipt = court.ok(latecomer, "Tasks", "finalize", task_id=task)
+    completed = receipt.expect("Tasks", "TaskCompleted")
+    assert completed["workers"] == [h.address] and int(completed["paid"]) == 9 * CC
+    forfeited = {
+        str(e["worker"]): int(e["slashed"]) for e in receipt.find_all("Tasks", "ClaimForfeited")
+    }
+    assert forfeited == {copier.address: NO_REVEAL_SLASH, late.address: NO_REVEAL_SLASH}
+
+    spent = FUND - WORKER_STAKE - WORKER_DEPOSIT
+    court.expect(h, free=spent + 9 * CC, holds=worker_holds(), stake=(WORKER_STAKE, 0, 0))
+    for k in (copier, late):
+        left = WORKER_STAKE - NO_REVEAL_SLASH
+        court.expect(k, free=spent, holds=worker_holds(left), stake=(left, 0, 0))
+    court.expect(latecomer, free=spent, holds=worker_holds(), stake=(WORKER_STAKE, 0, 0))
+    court.expect(
+        r, free=FUND - 9 * CC - TASK_DEPOSIT + 2 * NO_REVEAL_SLASH, holds={TASK_DEP: TASK_DEPOSIT}
+    )
+    court.expect_issuance(burnt=0)
+
+
+# -- 5. self-dealt reputation -------------------------------------------------------------
+
+
+def test_self_dealt_tasks_earn_no_standing(court: Court) -> None:
+    s, sw, r1, r2, hw = court.actors(
+        "sybil-requester", "sybil-worker", "requester1", "requester2", "honest"
+    )
+    tiny, reputable = 5, 2
+    court.workers(
+        [sw, hw], more={"sybil-worker": (tiny + reputable) * CLAIM_BOND, "honest": 2 * CLAIM_BOND}
+    )
+    fuel_before = int(court.chain.query("Credits", "ContributedFuel") or 0)
+    deadline = court.head + 20
+    bounties = [1] * tiny + [MIN_REPUTABLE_SHARE] * reputable
+    posts = [post(s, b, deadline, 1) for b in bounties]
+    posts += [
+        post(r1, MIN_REPUTABLE_SHARE, deadline, 1),
+        post(r2, MIN_REPUTABLE_SHARE, deadline, 1),
+    ]
+    ids = task_ids(court.all_ok(*posts))
+    # The sybil claims the most fuel a u64 holds; the honest worker what it used.
+    results = [Result(t, sw, RIGHT, fuel=2**64 - 1) for t in ids[: tiny + reputable]]
+    results += [Result(t, hw, RIGHT, fuel=5_000) for t in ids[tiny + reputable :]]
+    court.all_ok(*[x.claim() for x in results])
+    court.all_ok(*[x.commit() for x in results])
+    court.all_ok(*[x.reveal() for x in results])
+    requester_of = {t: a for t, a in zip(ids, [s] * (tiny + reputable) + [r1, r2], strict=True)}
+    court.all_ok(
+        *[
+            Call(
+                requester_of[x.task_id],
+                "Tasks",
+                "accept",
+                {"task_id": x.task_id, "worker": x.worker.address},
+            )
+            for x in results
+        ]
+    )
+
+    rep = court.stored("Tasks", "Workers", sw.address)["reputation"]
+    assert rep == {
+        "completed": tiny + reputable,
+        "failed": 0,
+        "disputed": 0,
+        "slashed": 0,
+        "value_earned": tiny + reputable * MIN_REPUTABLE_SHARE,
+        "distinct_requesters": 1,
+    }
+    honest_rep = court.stored("Tasks", "Workers", hw.address)["reputation"]
+    assert (honest_rep["value_earned"], honest_rep["distinct_requesters"]) == (
+        2 * MIN_REPUTABLE_SHARE,
+        2,
+    )
+    assert court.chain.query("Tasks", "PaidBy", [sw.address, s.address]) is not None
+    fuel = int(court.chain.query("Credits", "ContributedFuel") or 0) - fuel_before
+    assert fuel == (tiny + reputable) * MAX_TASK_FUEL + 2 * 5_000
+
+    paid = sum(bounties)
+    sybil_stake = (tiny + reputable) * CLAIM_BOND
+    court.expect(
+        s,
+        free=FUND - paid - len(bounties) * TASK_DEPOSIT,
+        holds={TASK_DEP: len(bounties) * TASK_DEPOSIT},
+    )
+    court.expect(
+        sw,
+        free=FUND - sybil_stake - WORKER_DEPOSIT + paid,
+        holds=worker_holds(sybil_stake),
+        stake=(sybil_stake, 0, 0),
+    )
+    for requester in (r1, r2):
+        court.expect(
+            requester,
+            free=FUND - MIN_REPUTABLE_SHARE - TASK_DEPOSIT,
+            holds={TASK_DEP: TASK_DEPOSIT},
+        )
+    court.expect(
+        hw,
+        free=FUND - 2 * CLAIM_BOND - WORKER_DEPOSIT + 2 * MIN_REPUTABLE_SHARE,
+        holds=worker_holds(2 * CLAIM_BOND),
+        stake=(2 * CLAIM_BOND, 0, 0),
+    )
+    court.expect_issuance(burnt=0)
+
+
+# -- 6. vote copying ----------------------------------------------------------------------
+
+
+def test_copied_votes_never_open(court: Court) -> None:
+    r, w, v1, v2, copier = court.actors("requester", "cheat", "v1", "v2", "copier")
+    court.workers([w, v1, v2, copier])
+    (task,) = task_ids(court.all_ok(post(r, 5 * CC, court.head + 30, 1)))
+    result = Result(task, w, WRONG)
+    court.all_ok(result.claim())
+    court.all_ok(result.commit())
+    court.all_ok(result.reveal())
+    dispute, draw_at = opened(court.all_ok(challenge(r, task, w))[0])
+    court.skip_to(draw_at)
+    panel, commit_ends, reveal_ends = court.panel(dispute)
+    assert sorted(panel) == sorted(a.address for a in (v1, v2, copier))
+    first, second = Vote(dispute, v1, RIGHT), Vote(dispute, v2, RIGHT)
+    court.all_ok(first.commit())
+    # The copier reads the first commitment from chain state: it commits the same bytes.
+    (commitment,) = [
+        c
+        for v, c in court.stored("Disputes", "Disputes", dispute)["commitments"]
+        if v == v1.address
+    ]
+    court.all_ok(
+        Vote(dispute, copier, b"").commit(commitment=bytes.fromhex(commitment[2:])), second.commit()
+    )
+    court.all_ok(first.reveal())
+    # It copies the revealed hash and salt from the block; then tries a fresh commitment.
+    (public,) = court.calls_in(court.head, "Disputes", "reveal_vote")
+    copied = Vote(
+        dispute, copier, bytes.fromhex(public["result_hash"][2:]), bytes.fromhex(public["salt"][2:])
+    )
+    outcomes = court.block(copied.reveal(), copied.commit(), second.reveal())
+    assert outcome_names(outcomes) == ["BadReveal", "AlreadyCommitted", "ok"]
+    assert court.fails(r, "Disputes", "resolve", dispute_id=dispute) == "VotingOpen"
+    court.skip_to(reveal_ends)
+    receipt = court.ok(r, "Disputes", "resolve", dispute_id=dispute)
+    slashed = receipt.expect("Disputes", "VerifiersSlashed")
+    assert [(str(v), int(a)) for v, a in slashed["verifiers"]] == [(copier.address, VERIFIER_BOND)]
+    # Two revealed votes are fewer than MinVerifiers: the silent copier made the dispute
+    # inconclusive (the cheat's result is judged and stays; see the report).
+    resolved = receipt.expect("Disputes", "DisputeResolved")
+    assert resolved["verdict"] == "Inconclusive" and int(resolved["slashed"]) == 0
+    assert commit_ends == draw_at + COMMIT_PERIOD
+
+    spent = FUND - WORKER_STAKE - WORKER_DEPOSIT
+    court.expect(w, free=spent, holds=worker_holds(), stake=(WORKER_STAKE, WORKER_STAKE, 0))
+    for v in (v1, v2):
+        court.expect(v, free=spent, holds=worker_holds(), stake=(WORKER_STAKE, 0, 0))
+    left = WORKER_STAKE - VERIFIER_BOND
+    court.expect(copier, free=spent, holds=worker_holds(left), stake=(left, 0, 0))
+    court.expect(
+        r, free=FUND - 5 * CC - TASK_DEPOSIT, holds={BOUNTY: 5 * CC, TASK_DEP: TASK_DEPOSIT}
+    )
+    court.expect_issuance(burnt=VERIFIER_BOND)
+
+
+# -- 7. lazy verifiers --------------------------------------------------------------------
+
+
+def test_lazy_verifiers_lose_their_bond_in_an_audit(court: Court) -> None:
+    auditor, planted, honest, lazy1, lazy2 = court.actors(
+        "auditor", "planted", "honest", "lazy1", "lazy2"
+    )
+    court.workers([planted, honest, lazy1, lazy2])
+    key_salt = salt()
+    court.sudo(
+        "Disputes", "register_auditor", key="0x" + auditor_key(auditor.address, key_salt).hex()
+    )
+    # The auditor's own worker identity reveals a wrong result on the auditor's task; the
+    # auditor challenges it like any requester, committing to the right result.
+    (task,) = task_ids(court.all_ok(post(auditor, 5 * CC, court.head + 30, 1)))
+    result = Result(task, planted, WRONG)
+    court.all_ok(result.claim())
+    court.all_ok(result.commit())
+    court.all_ok(result.reveal())
+    expectation = salt()
+    accuse = challenge(
+        auditor, task, planted, expected_commitment(task, planted.address, RIGHT, expectation)
+    )
+    dispute, draw_at = opened(court.all_ok(accuse)[0])
+    court.skip_to(draw_at)
+    assert sorted(court.panel(dispute)[0]) == sorted(a.address for a in (honest, lazy1, lazy2))
+    # The lazy ones vote the accused's hash without running anything: a majority.
+    votes = [Vote(dispute, honest, RIGHT), Vote(dispute, lazy1, WRONG), Vote(dispute, lazy2, WRONG)]
+    court.all_ok(*[v.commit() for v in votes])
+    receipts = court.all_ok(
+        *[v.reveal() for v in votes],
+        reveal_expected(auditor, dispute, RIGHT, expectation, key_salt),
+    )
+    assert receipts[-1].expect("Disputes", "ExpectedRevealed")["audit"] is True
+    resolved = receipts[-1].expect("Disputes", "DisputeResolved")
+    assert resolved["verdict"] == "WorkerAtFault"
+    assert [(str(v), int(a)) for v, a in resolved["rewards"]] == [(honest.address, VERIFIER_REWARD)]
+    slashed = receipts[-1].expect("Disputes", "VerifiersSlashed")
+    assert sorted((str(v), int(a)) for v, a in slashed["verifiers"]) == sorted(
+        [(lazy1.address, VERIFIER_BOND), (lazy2.address, VERIFIER_BOND)]
+    )
+
+    spent = FUND - WORKER_STAKE - WORKER_DEPOSIT
+    court.expect(
+        auditor,
+        free=FUND - 5 * CC - TASK_DEPOSIT + CLAIM_BOND - VERIFIER_REWARD,
+        holds={BOUNTY: 5 * CC, TASK_DEP: TASK_DEPOSIT},
+    )
+    court.expect(planted, free=spent, holds={WORKER_DEP: WORKER_DEPOSIT})
+    court.expect(
+        honest, free=spent + VERIFIER_REWARD, holds=worker_holds(), stake=(WORKER_STAKE, 0, 0)
+    )
+    left = WORKER_STAKE - VERIFIER_BOND
+    for lazy in (lazy1, lazy2):
+        court.expect(lazy, free=spent, holds=worker_holds(left), stake=(left, 0, 0))
+        assert court.stored("Tasks", "Workers", lazy.address)["reputation"]["failed"] == 1
+    court.expect_issuance(burnt=2 * VERIFIER_BOND)
+
+
+# -- 8. boundaries ------------------------------------------------------------------------
+
+
+def test_window_boundaries(court: Court) -> None:
+    r, outsider, wa, wb, wc1, wc2, *vs = court.actors(
+        "requester", "outsider", "wa", "wb", "wc1", "wc2", "v1", "v2", "v3"
+    )
+    court.workers([wa, wb, wc1, wc2, *vs])
+    deadline = court.head + 14
+    a, b, c = task_ids(
+        court.all_ok(
+            post(r, 3 * CC, deadline, 1), post(r, 3 * CC, deadline, 1), post(r, 4 * CC, deadline, 2)
+        )
+    )
+    results = [
+        Result(a, wa, RIGHT),
+        Result(b, wb, RIGHT),
+        Result(c, wc1, RIGHT),
+        Result(c, wc2, WRONG),
+    ]
+    court.all_ok(*[x.claim() for x in results])
+    court.all_ok(*[x.commit() for x in results])
+    court.all_ok(*[x.reveal() for x in results])
+    outcomes = court.block(
+        challenge(r, a, wa),
+        challenge(r, b, wb),
+        Call(r, "Tasks", "accept", {"task_id": c, "worker": wc1.address}),
+        Call(outsider, "Tasks", "accept", {"task_id": c, "worker": wc1.address}),
+        Call(outsider, "Tasks", "finalize", {"task_id": c}),
+    )
+    assert outcome_names(outcomes) == ["ok", "ok", "NotUnanimous", "NotRequester", "WindowOpen"]
+    (da, draw_at), (db, _) = (opened(succeeded(o)) for o in outcomes[:2])
+    court.skip_to(draw_at)
+    _, _, reveal_ends = court.panel(da)
+    assert court.panel(db)[2] == reveal_ends == draw_at + COMMIT_PERIOD + VOTE_REVEAL_PERIOD
+    votes = {d: {v.name: Vote(d, v, RIGHT) for v in vs} for d in (da, db)}
+    court.all_ok(*[v.commit() for d in (da, db) for v in votes[d].values()])
+    court.all_ok(*[votes[d][n].reveal() for d in (da, db) for n in ("v1", "v2")])
+    # v3 reveals in dispute A at exactly its last block: it counts and A resolves.
+    court.skip_to(reveal_ends - 1)
+    (receipt,) = court.all_ok(votes[da]["v3"].reveal())
+    assert court.head == reveal_ends
+    assert receipt.expect("Disputes", "DisputeResolved")["verdict"] == "WorkerUpheld"
+    # One block later it is too late for dispute B: refused, and slashed at resolve.
+    outcomes = court.block(
+        votes[db]["v3"].reveal(), Call(r, "Disputes", "resolve", {"dispute_id": db})
+    )
+    assert outcome_names(outcomes) == ["RevealClosed", "ok"]
+    resolved = succeeded(outcomes[1]).expect("Disputes", "DisputeResolved")
+    assert resolved["verdict"] == "Inconclusive"
+    slashed = succeeded(outcomes[1]).expect("Disputes", "VerifiersSlashed")
+    assert [(str(v), int(x)) for v, x in slashed["verifiers"]] == [(vs[2].address, VERIFIER_BOND)]
+    # Both results are judged now: a new challenge is refused while the window is open.
+    challenge_ends = deadline + TASK_REVEAL_PERIOD + CHALLENGE_WINDOW
+    assert court.head < challenge_ends
+    assert court.stored("Tasks", "Assignments", a, wa.address)["judged"] is True
+    outcomes = court.block(challenge(r, a, wa), challenge(outsider, b, wb))
+    assert outcome_names(outcomes) == ["NotDisputable", "NotDisputable"]
+    # finalize at the window's last block is refused; one block later it pays.
+    court.skip_to(challenge_ends - 1)
+    assert court.fails(outsider, "Tasks", "finalize", task_id=a) == "WindowOpen"
+    assert court.head == challenge_ends
+    receipts = court.all_ok(
+        *[Call(outsider, "Tasks", "finalize", {"task_id": t}) for t in (a, b, c)]
+    )
+    assert receipts[0].expect("Tasks", "TaskCompleted")["workers"] == [wa.address]
+    assert receipts[1].expect("Tasks", "TaskCompleted")["workers"] == [wb.address]
+    receipts[2].expect("Tasks", "TaskUnresolved")
+
+    spent = FUND - WORKER_STAKE - WORKER_DEPOSIT
+    court.expect(
+        wa,
+        free=spent + 3 * CC + CHALLENGE_STAKE - VERIFIERS * VERIFIER_REWARD,
+        holds=worker_holds(),
+        stake=(WORKER_STAKE, 0, 0),
+    )
+    court.expect(wb, free=spent + 3 * CC, holds=worker_holds(), stake=(WORKER_STAKE, 0, 0))
+    for wc in (wc1, wc2):
+        court.expect(wc, free=spent, holds=worker_holds(), stake=(WORKER_STAKE, 0, 0))
+    for v in vs[:2]:
+        court.expect(
+            v, free=spent + VERIFIER_REWARD, holds=worker_holds(), stake=(WORKER_STAKE, 0, 0)
+        )
+    left = WORKER_STAKE - VERIFIER_BOND
+    court.expect(vs[2], free=spent + VERIFIER_REWARD, holds=worker_holds(left), stake=(left, 0, 0))
+    court.expect(
+        r,
+        free=FUND - 6 * CC - 3 * TASK_DEPOSIT - CHALLENGE_STAKE,
+        holds={TASK_DEP: 3 * TASK_DEPOSIT},
+    )
+    court.expect(outsider, free=FUND)
+    court.expect_issuance(burnt=VERIFIER_BOND)
