@@ -1,11 +1,13 @@
 """A harness for attacks on the court (pallets Credits, Tasks and Disputes) of the real
 runtime, on a private Chopsticks chain whose blocks the test builds by hand.
 
-- :class:`Court` submits raw signed calls (``pallet``, ``call``, params as the metadata
-  names them) from any number of :class:`Actor` keys into the pool and builds **one**
-  block with all of them (:meth:`Court.block`), so a test decides exactly which block
-  each extrinsic lands in (a reveal at the last allowed block, a challenge before a
-  draw). Empty blocks step through the windows (:meth:`Court.skip_to`).
+- :class:`Court` signs raw calls (``pallet``, ``call``, params as the metadata names
+  them) of any number of :class:`Actor` keys and builds **one** block that applies them
+  in order (:meth:`Court.block`; Chopsticks' ``dev_newBlock`` with ``transactions``),
+  so a test decides exactly which block each extrinsic lands in (a reveal at the last
+  allowed block, a challenge before a draw). Empty blocks step through the windows
+  (:meth:`Court.skip_to`); :meth:`Court.rewind` abandons blocks (``dev_setHead``) to
+  build other versions of them.
 - It keeps every event of the blocks it built (``Court.events``) and every fee each
   account paid (``Court.fees``, planck, from ``TransactionFeePaid``, failed calls
   included), so a test can check balances to the planck: :meth:`Court.expect`
@@ -17,7 +19,8 @@ runtime, on a private Chopsticks chain whose blocks the test builds by hand.
   ``tests/vectors/court.json`` pins them.
 - :func:`draw_model` recomputes a verifier draw from public chain state: the seed of
   ``pallet-insecure-randomness-collective-flip`` (``RandomMaterial`` of the draw's
-  block) and the partial Fisher-Yates shuffle of ``pallets/disputes`` (``draw``).
+  block, :func:`randomness`) and the partial Fisher-Yates shuffle of
+  ``pallets/disputes`` (:func:`shuffle`).
 
 Accounts are fresh keys whose balances are written into the chain state
 (``dev_setStorage``): no funder's nonce is shared with other chains of the process.
@@ -59,6 +62,7 @@ __all__ = [
     "randomness",
     "result_commitment",
     "salt",
+    "shuffle",
     "succeeded",
     "task_ids",
     "vote_commitment",
@@ -182,10 +186,14 @@ def draw_model(
     material: Sequence[bytes], block_number: int, dispute_id: int, pool: Sequence[str], count: int
 ) -> tuple[bytes, list[str]]:
     """The seed and the panel ``Disputes`` draws for *dispute_id* in block *block_number*
-    from the eligible *pool* (registry order): a partial Fisher-Yates shuffle driven by
-    blake2b-256(seed, dispute id u64, round u32)."""
-    subject = DRAW_SUBJECT + dispute_id.to_bytes(8, "little")
-    seed = randomness(material, block_number, subject)
+    from the eligible *pool* (registry order), given that block's ``RandomMaterial``."""
+    seed = randomness(material, block_number, DRAW_SUBJECT + dispute_id.to_bytes(8, "little"))
+    return seed, shuffle(seed, dispute_id, pool, count)
+
+
+def shuffle(seed: bytes, dispute_id: int, pool: Sequence[str], count: int) -> list[str]:
+    """The panel a draw *seed* makes of *pool*: the partial Fisher-Yates shuffle of
+    ``pallets/disputes``, round ``r`` picking by blake2b-256(seed, dispute id u64, r u32)."""
     panel = list(pool)
     wanted = min(count, len(panel))
     for round_ in range(wanted):
@@ -193,7 +201,7 @@ def draw_model(
         span = len(panel) - round_
         pick = round_ + int.from_bytes(draw[:8], "little") % span
         panel[round_], panel[pick] = panel[pick], panel[round_]
-    return seed, panel[:wanted]
+    return panel[:wanted]
 
 
 @dataclass(frozen=True)
