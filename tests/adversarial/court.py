@@ -507,13 +507,18 @@ class Court:
     def workers(
         self, actors: Iterable[Actor], stake: int = 10 * CC, more: Mapping[str, int] | None = None
     ) -> None:
-        """Stake *stake* (or *more*[name]) and register each of *actors* as a worker (two
-        blocks)."""
+        """Stake *stake* (or *more*[name]) and register each of *actors* as a worker, in
+        one block."""
         actors = list(actors)
-        amounts = {a.name: (more or {}).get(a.name, stake) for a in actors}
-        self.all_ok(*[Call(a, "Credits", "stake", {"amount": amounts[a.name]}) for a in actors])
         register = {"capabilities": bounded([b"wasm"]), "endpoint": b""}
-        self.all_ok(*[Call(a, "Tasks", "register_worker", register) for a in actors])
+        calls = []
+        for a in actors:
+            amount = (more or {}).get(a.name, stake)
+            calls += [
+                Call(a, "Credits", "stake", {"amount": amount}),
+                Call(a, "Tasks", "register_worker", register),
+            ]
+        self.all_ok(*calls)
 
 
 @dataclass(frozen=True)

@@ -196,8 +196,7 @@ def test_sybil_challenger_cannot_choose_its_panel(court: Court) -> None:
     court.workers([w, w2, c, *sybils, *honest])
     (task,) = task_ids(court.all_ok(post(r, 20 * CC, court.head + 40, 2)))
     results = [Result(task, w, RIGHT), Result(task, w2, RIGHT)]
-    court.all_ok(*[x.claim() for x in results])
-    court.all_ok(*[x.commit() for x in results])
+    court.all_ok(*[call for x in results for call in (x.claim(), x.commit())])
     court.all_ok(*[x.reveal() for x in results])
     parties = {r.address, w.address, w2.address, c.address}
     sybil_set = {s.address for s in sybils}
@@ -408,8 +407,7 @@ def test_one_lost_dispute_does_not_release_the_other_stake(court: Court) -> None
         court.all_ok(post(c, 4 * CC, court.head + 30, 1), post(c, 4 * CC, court.head + 30, 1))
     )
     results = [Result(t1, w1, RIGHT), Result(t2, w2, WRONG)]
-    court.all_ok(*[x.claim() for x in results])
-    court.all_ok(*[x.commit() for x in results])
+    court.all_ok(*[call for x in results for call in (x.claim(), x.commit())])
     court.all_ok(*[x.reveal() for x in results])
     # Two open challenges: both stakes sit under the same hold reason.
     first, second = court.all_ok(challenge(c, t1, w1), challenge(c, t2, w2))
@@ -564,8 +562,7 @@ def test_self_dealt_tasks_earn_no_standing(court: Court) -> None:
     # The sybil claims the most fuel a u64 holds; the honest worker what it used.
     results = [Result(t, sw, RIGHT, fuel=2**64 - 1) for t in ids[: tiny + reputable]]
     results += [Result(t, hw, RIGHT, fuel=5_000) for t in ids[tiny + reputable :]]
-    court.all_ok(*[x.claim() for x in results])
-    court.all_ok(*[x.commit() for x in results])
+    court.all_ok(*[call for x in results for call in (x.claim(), x.commit())])
     court.all_ok(*[x.reveal() for x in results])
     requester_of = {t: a for t, a in zip(ids, [s] * (tiny + reputable) + [r1, r2], strict=True)}
     court.all_ok(
@@ -634,8 +631,7 @@ def test_copied_votes_never_open(court: Court) -> None:
     court.workers([w, v1, v2, copier])
     (task,) = task_ids(court.all_ok(post(r, 5 * CC, court.head + 30, 1)))
     result = Result(task, w, WRONG)
-    court.all_ok(result.claim())
-    court.all_ok(result.commit())
+    court.all_ok(result.claim(), result.commit())
     court.all_ok(result.reveal())
     dispute, draw_at = opened(court.all_ok(challenge(r, task, w))[0])
     court.skip_to(draw_at)
@@ -699,8 +695,7 @@ def test_lazy_verifiers_lose_their_bond_in_an_audit(court: Court) -> None:
     # auditor challenges it like any requester, committing to the right result.
     (task,) = task_ids(court.all_ok(post(auditor, 5 * CC, court.head + 30, 1)))
     result = Result(task, planted, WRONG)
-    court.all_ok(result.claim())
-    court.all_ok(result.commit())
+    court.all_ok(result.claim(), result.commit())
     court.all_ok(result.reveal())
     expectation = salt()
     accuse = challenge(
@@ -762,8 +757,7 @@ def test_window_boundaries(court: Court) -> None:
         Result(c, wc1, RIGHT),
         Result(c, wc2, WRONG),
     ]
-    court.all_ok(*[x.claim() for x in results])
-    court.all_ok(*[x.commit() for x in results])
+    court.all_ok(*[call for x in results for call in (x.claim(), x.commit())])
     court.all_ok(*[x.reveal() for x in results])
     outcomes = court.block(
         challenge(r, a, wa),
