@@ -292,11 +292,9 @@ class Court:
         return self.chain.block_number()
 
     def block(self, *calls: Call) -> list[Outcome]:
-        """Put *calls* in the pool in this order and build one block with them; the
-        receipt or the dispatch error of each, in order."""
-        return self._run(
-            [(c.actor, self._compose(c.actor, c.pallet, c.call, c.params)) for c in calls]
-        )
+        """Build one block that applies *calls* in this order; the receipt or the
+        dispatch error of each, in order."""
+        return self._run([(c.actor, self._compose(c.pallet, c.call, c.params)) for c in calls])
 
     def ok(self, actor: Actor, pallet: str, call: str, **params: Any) -> Receipt:
         """One successful call in a block of its own."""
@@ -359,15 +357,14 @@ class Court:
             inner = self.chain.api.compose_call(
                 call_module=pallet, call_function=call, call_params=params
             )
-        (outcome,) = self._run([(key, self._compose(key, "Sudo", "sudo", {"call": inner}))])
+        (outcome,) = self._run([(key, self._compose("Sudo", "sudo", {"call": inner}))])
         if isinstance(outcome, DispatchError):
             raise AssertionError(f"sudo {pallet}.{call} failed: {outcome}")
-        assert outcome.find("Sudo", "Sudid") is not None
-        (sudid,) = outcome.find_all("Sudo", "Sudid")
+        sudid = outcome.expect("Sudo", "Sudid")
         assert "Ok" in str(sudid["sudo_result"]), sudid
         return outcome
 
-    def _compose(self, actor: Actor, pallet: str, call: str, params: Mapping[str, Any]) -> Any:
+    def _compose(self, pallet: str, call: str, params: Mapping[str, Any]) -> Any:
         with self.chain.lock:
             return self.chain.api.compose_call(
                 call_module=pallet, call_function=call, call_params=dict(params)
