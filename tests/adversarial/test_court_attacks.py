@@ -41,7 +41,9 @@ Attacker model (what each attacker tries; what stops it):
 6. Vote copying. A verifier copies another verifier's vote commitment from chain
    state, and its revealed hash and salt once public. Stopped by: the commitment binds
    the voter (``BadReveal``), a second commitment is refused (``AlreadyCommitted``),
-   and a verifier that does not reveal loses ``VerifierBond`` (burnt).
+   and a verifier that does not reveal loses ``VerifierBond`` (burnt). Its silence
+   leaves too few votes for a verdict, which does not judge the result: the challenge
+   window reopens, a second panel votes, and the cheat is slashed after all.
 7. Lazy verifiers. Two verifiers never re-run the task and vote the accused's claimed
    hash, a majority against one honest verifier, in a dispute that an auditor planted
    (its own worker identity revealed a wrong result). Stopped by: the auditor's
@@ -661,20 +663,44 @@ def test_copied_votes_never_open(court: Court) -> None:
     receipt = court.ok(r, "Disputes", "resolve", dispute_id=dispute)
     slashed = receipt.expect("Disputes", "VerifiersSlashed")
     assert [(str(v), int(a)) for v, a in slashed["verifiers"]] == [(copier.address, VERIFIER_BOND)]
-    # Two revealed votes are fewer than MinVerifiers: the silent copier made the dispute
-    # inconclusive (the cheat's result is judged and stays; see the report).
+    # Two revealed votes are fewer than MinVerifiers: no verdict. That does not judge the
+    # cheat's result: the challenge window reopens, so a silent verifier (a sybil of the
+    # cheat, say) shields nothing and only loses its bond.
     resolved = receipt.expect("Disputes", "DisputeResolved")
     assert resolved["verdict"] == "Inconclusive" and int(resolved["slashed"]) == 0
     assert commit_ends == draw_at + COMMIT_PERIOD
+    assignment = court.stored("Tasks", "Assignments", task, w.address)
+    assert (assignment["judged"], assignment["disputed"]) == (False, False)
+    assert int(court.stored("Tasks", "Tasks", task)["reopened_until"]) == (
+        court.head + CHALLENGE_WINDOW
+    )
+    # The requester challenges again (a fourth worker joined meanwhile); this panel votes.
+    (v3,) = court.actors("v3")
+    court.workers([v3])
+    again, draw_at = opened(court.all_ok(challenge(r, task, w))[0])
+    court.skip_to(draw_at)
+    drawn = court.panel(again)[0]
+    voters = [a for a in (v1, v2, v3, copier) if a.address in drawn]
+    assert len(voters) == VERIFIERS and copier.address not in drawn  # 8 CC: below the stake
+    votes = [Vote(again, a, RIGHT) for a in voters]
+    court.all_ok(*[v.commit() for v in votes])
+    receipts = court.all_ok(*[v.reveal() for v in votes])
+    resolved = receipts[-1].expect("Disputes", "DisputeResolved")
+    assert resolved["verdict"] == "WorkerAtFault" and int(resolved["slashed"]) == CLAIM_BOND
+    paid_out = CLAIM_BOND - VERIFIERS * VERIFIER_REWARD  # the rest of the bond: the challenger
 
     spent = FUND - WORKER_STAKE - WORKER_DEPOSIT
-    court.expect(w, free=spent, holds=worker_holds(), stake=(WORKER_STAKE, WORKER_STAKE, 0))
-    for v in (v1, v2):
-        court.expect(v, free=spent, holds=worker_holds(), stake=(WORKER_STAKE, 0, 0))
+    court.expect(w, free=spent, holds={WORKER_DEP: WORKER_DEPOSIT})
+    for v in voters:
+        court.expect(
+            v, free=spent + VERIFIER_REWARD, holds=worker_holds(), stake=(WORKER_STAKE, 0, 0)
+        )
     left = WORKER_STAKE - VERIFIER_BOND
     court.expect(copier, free=spent, holds=worker_holds(left), stake=(left, 0, 0))
     court.expect(
-        r, free=FUND - 5 * CC - TASK_DEPOSIT, holds={BOUNTY: 5 * CC, TASK_DEP: TASK_DEPOSIT}
+        r,
+        free=FUND - 5 * CC - TASK_DEPOSIT + paid_out,
+        holds={BOUNTY: 5 * CC, TASK_DEP: TASK_DEPOSIT},
     )
     court.expect_issuance(burnt=VERIFIER_BOND)
 
