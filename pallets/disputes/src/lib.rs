@@ -14,7 +14,7 @@
 //!    anyone else (an *outsider*, who has no part in the task) stakes
 //!    [`Config::OutsiderChallengeStake`], which makes an outsider with a few sybil
 //!    workers pay heavily for each attempt to get an honest worker slashed. A result
-//!    judged once is never challenged again. The challenger may commit to the result
+//!    judged once (upheld or at fault) is never challenged again. The challenger may commit to the result
 //!    it expects (see [`EXPECTED_DOMAIN`]); requesters do, and auditors must.
 //! 2. **Delayed draw.** The verifiers are drawn in `on_initialize` of block
 //!    `draw_at`, at least [`Config::DrawDelay`] blocks after the challenge, from
@@ -42,7 +42,10 @@
 //!      the worker.
 //!    - Upheld: the challenger's stake pays `VerifierReward` to each majority
 //!      verifier and the rest to the worker.
-//!    - Inconclusive: the challenger's stake is released.
+//!    - Inconclusive: the challenger's stake is released; the result is not judged
+//!      and may be challenged again for `ChallengeWindow` blocks from then, so a
+//!      drawn sybil of the worker cannot shield it by staying silent (it loses its
+//!      bond each time).
 //!    - Verifiers on the losing side of a verdict, and verifiers that did not reveal,
 //!      lose their bond (burnt) and get a reputation failure: voting "agree" without
 //!      re-running costs money whenever the worker lied. Majority verifiers get their
@@ -888,11 +891,13 @@ impl<T: Config> Pallet<T> {
 			},
 			_ => Self::release_stake(dispute_id, dispute),
 		}
-		match outcome {
-			// A panel sat: the result is judged, whatever the verdict.
-			Some(_) => T::Tasks::on_dispute_resolved(dispute.task_id, &dispute.worker, verdict),
-			// Nobody was drawn: the result was not judged and may be challenged again.
-			None => T::Tasks::on_dispute_dropped(dispute.task_id, &dispute.worker),
+		if verdict == Verdict::Inconclusive {
+			// No verdict (nobody drawn, too few votes revealed, a tie): the result is not
+			// judged and may be challenged again, or a drawn sybil of the worker could
+			// shield it by staying silent for the price of its bond.
+			T::Tasks::on_dispute_dropped(dispute.task_id, &dispute.worker);
+		} else {
+			T::Tasks::on_dispute_resolved(dispute.task_id, &dispute.worker, verdict);
 		}
 		Disputes::<T>::remove(dispute_id);
 		Excluded::<T>::remove(dispute_id);

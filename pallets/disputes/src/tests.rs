@@ -218,8 +218,15 @@ mod verdicts {
 			assert_eq!(free(REQUESTER), requester + CHALLENGE_STAKE);
 			assert_eq!(Credits::active(&panel[2]), MIN_STAKE - VERIFIER_BOND);
 			assert_eq!(bonded(panel[0]), 0);
-			// A panel sat: judged, not challengeable again.
-			assert!(pallet_tasks::Assignments::<Test>::get(task, CHEAT).unwrap().judged);
+			// No verdict: not judged, and the challenge window reopens from now, so a
+			// silent verifier cannot shield the result.
+			let a = pallet_tasks::Assignments::<Test>::get(task, CHEAT).unwrap();
+			assert!(!a.judged && !a.disputed);
+			let reopened = pallet_tasks::Tasks::<Test>::get(task).unwrap().reopened_until;
+			assert_eq!(reopened, Some(reveal_ends + 1 + TASK_WINDOW));
+			System::set_block_number(reveal_ends + 1 + TASK_WINDOW);
+			let again = challenge(REQUESTER, task, CHEAT);
+			assert_eq!(draw(again).len(), 3);
 		});
 	}
 }

@@ -37,7 +37,8 @@
 //!   `finalize` for a unanimous task whose every slot is revealed; to overturn a
 //!   majority it must win a dispute. `expire` refunds a task nobody revealed.
 //! - The disputes pallet freezes and judges revealed results through
-//!   [`ccnet_primitives::TaskResults`]; a judged result is never disputed again.
+//!   [`ccnet_primitives::TaskResults`]; a judged result is never disputed again, and
+//!   a dispute without a verdict reopens the challenge window for `ChallengeWindow`.
 //! - Reputation keeps the value earned and the distinct requesters that paid at
 //!   least [`Config::MinReputableShare`], not only counts, so that self-dealt
 //!   1-planck tasks do not make a worker look established. The contribution a task
@@ -546,6 +547,7 @@ pub mod pallet {
 				status: TaskStatus::Open,
 				deposit,
 				finished_at: None,
+				reopened_until: None,
 			};
 			Tasks::<T>::insert(task_id, task);
 			NextTaskId::<T>::put(next);
@@ -784,9 +786,11 @@ impl<T: Config> Pallet<T> {
 		task.deadline.saturating_add(T::RevealPeriod::get())
 	}
 
-	/// Last block at which `task`'s results may be challenged.
+	/// Last block at which `task`'s results may be challenged: `ChallengeWindow` after
+	/// the reveals, or `ChallengeWindow` after a dispute ended without a verdict.
 	pub fn challenge_ends(task: &TaskOf<T>) -> BlockNumberFor<T> {
-		Self::reveal_ends(task).saturating_add(T::ChallengeWindow::get())
+		let ends = Self::reveal_ends(task).saturating_add(T::ChallengeWindow::get());
+		task.reopened_until.map_or(ends, |reopened| ends.max(reopened))
 	}
 
 	fn is_banned(info: &WorkerInfoOf<T>) -> bool {
@@ -1078,9 +1082,12 @@ impl<T: Config> TaskResults<T::AccountId, BalanceOf<T>> for Pallet<T> {
 				a.disputed = false;
 			}
 		});
+		// No verdict: the result may be challenged again for a full window from now.
+		let reopened = frame_system::Pallet::<T>::block_number().saturating_add(T::ChallengeWindow::get());
 		Tasks::<T>::mutate(task_id, |task| {
 			if let Some(task) = task {
 				task.open_disputes = task.open_disputes.saturating_sub(1);
+				task.reopened_until = Some(task.reopened_until.map_or(reopened, |until| until.max(reopened)));
 			}
 		});
 		Workers::<T>::mutate(worker, |info| {

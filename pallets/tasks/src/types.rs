@@ -118,6 +118,10 @@ where
 	pub deposit: Balance,
 	/// Block at which the task was paid or refunded (reapable `TaskRetention` later).
 	pub finished_at: Option<BlockNumber>,
+	/// Set when a dispute over one of its results ended without a verdict (nobody
+	/// drawn, too few votes revealed, a tie): challenges are taken again until this
+	/// block, so a panel that a party can stall never shields a result.
+	pub reopened_until: Option<BlockNumber>,
 }
 
 /// A worker's claim on a task: its commitment, then its revealed result.
@@ -131,6 +135,7 @@ pub struct Assignment {
 	pub result: Option<(H256, Fuel)>,
 	/// Whether a dispute over this result is open.
 	pub disputed: bool,
-	/// Whether a dispute over this result ended: it is never disputed again.
+	/// Whether a dispute over this result ended with a verdict: it is never disputed
+	/// again.
 	pub judged: bool,
 }
