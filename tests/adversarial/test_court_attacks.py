@@ -51,7 +51,8 @@ Attacker model (what each attacker tries; what stops it):
    ``VerifierBond``, the honest verifier is rewarded.
 8. Boundaries. A vote revealed at exactly the last allowed block counts, one block
    later is refused (``RevealClosed``) and slashed; a judged result cannot be
-   challenged again (``NotDisputable``: the pallet's "judged already" case); finalize
+   challenged again (``NotDisputable``: the pallet's "judged already" case), one
+   without a verdict can (its window reopens, and finalize waits for it); finalize
    before the window ends is refused (``WindowOpen``); the requester cannot accept a
    result that is not unanimous (``NotUnanimous``), nor can anyone but the requester
    (``NotRequester``).
@@ -814,22 +815,30 @@ def test_window_boundaries(court: Court) -> None:
     assert resolved["verdict"] == "Inconclusive"
     slashed = succeeded(outcomes[1]).expect("Disputes", "VerifiersSlashed")
     assert [(str(v), int(x)) for v, x in slashed["verifiers"]] == [(vs[2].address, VERIFIER_BOND)]
-    # Both results are judged now: a new challenge is refused while the window is open.
+    # A's result is judged (upheld): a new challenge is refused while the window is open.
+    # B's dispute had no verdict: its result is not judged and its window reopened.
     challenge_ends = deadline + TASK_REVEAL_PERIOD + CHALLENGE_WINDOW
     assert court.head < challenge_ends
     assert court.stored("Tasks", "Assignments", a, wa.address)["judged"] is True
-    outcomes = court.block(challenge(r, a, wa), challenge(outsider, b, wb))
-    assert outcome_names(outcomes) == ["NotDisputable", "NotDisputable"]
-    # finalize at the window's last block is refused; one block later it pays.
+    assert court.stored("Tasks", "Assignments", b, wb.address)["judged"] is False
+    reopened = int(court.stored("Tasks", "Tasks", b)["reopened_until"])
+    assert reopened == court.head + CHALLENGE_WINDOW > challenge_ends + 1
+    assert outcome_names(court.block(challenge(r, a, wa))) == ["NotDisputable"]
+    # finalize at the window's last block is refused; one block later it pays A and
+    # settles C; B waits for its reopened window.
     court.skip_to(challenge_ends - 1)
     assert court.fails(outsider, "Tasks", "finalize", task_id=a) == "WindowOpen"
     assert court.head == challenge_ends
-    receipts = court.all_ok(
+    outcomes = court.block(
         *[Call(outsider, "Tasks", "finalize", {"task_id": t}) for t in (a, b, c)]
     )
-    assert receipts[0].expect("Tasks", "TaskCompleted")["workers"] == [wa.address]
-    assert receipts[1].expect("Tasks", "TaskCompleted")["workers"] == [wb.address]
-    receipts[2].expect("Tasks", "TaskUnresolved")
+    assert outcome_names(outcomes) == ["ok", "WindowOpen", "ok"]
+    assert succeeded(outcomes[0]).expect("Tasks", "TaskCompleted")["workers"] == [wa.address]
+    succeeded(outcomes[2]).expect("Tasks", "TaskUnresolved")
+    court.skip_to(reopened - 1)
+    assert court.fails(outsider, "Tasks", "finalize", task_id=b) == "WindowOpen"
+    (receipt,) = court.all_ok(Call(outsider, "Tasks", "finalize", {"task_id": b}))
+    assert receipt.expect("Tasks", "TaskCompleted")["workers"] == [wb.address]
 
     spent = FUND - WORKER_STAKE - WORKER_DEPOSIT
     court.expect(
