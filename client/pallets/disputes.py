@@ -15,7 +15,9 @@ The flow (``pallets/disputes`` crate docs):
    verifier committed, or after ``commit_ends``) until ``reveal_ends``; the challenger
    ``reveal_expected`` in the same phase.
 3. Everything revealed resolves it at once; else anyone ``resolve`` s it after
-   ``reveal_ends``.
+   ``reveal_ends``. A verdict (``WorkerAtFault``, ``WorkerUpheld``) judges the result for
+   good; without one (``Inconclusive``: too few votes revealed, a tie) the result may be
+   challenged again until the task's ``reopened_until``.
 
 Errors raise :class:`~ccnet.client.exceptions.DisputesError` (phase errors as
 :class:`~ccnet.client.exceptions.CourtTooEarlyError` /

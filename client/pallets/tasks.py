@@ -124,6 +124,9 @@ class TaskInfo:
     """Storage deposit held on the requester until ``reap``, planck."""
     finished_at: int | None = None
     """Block at which it was paid or refunded."""
+    reopened_until: int | None = None
+    """Set when a dispute over one of its results ended without a verdict: challenges
+    are taken again until this block."""
 
     @property
     def all_committed(self) -> bool:
@@ -139,6 +142,7 @@ class TaskInfo:
     def from_value(cls, task_id: int, value: Any) -> TaskInfo:
         status, fields = variant(value["status"])
         finished = value.get("finished_at")
+        reopened = value.get("reopened_until")
         return cls(
             task_id=task_id,
             requester=str(value["requester"]),
@@ -156,6 +160,7 @@ class TaskInfo:
             reveals=int(value.get("reveals", 0)),
             deposit=int(value.get("deposit", 0)),
             finished_at=None if finished is None else int(finished),
+            reopened_until=None if reopened is None else int(reopened),
         )
 
 
@@ -175,9 +180,10 @@ class TaskTimes:
         return task.deadline + self.reveal_period
 
     def challenge_ends(self, task: TaskInfo) -> int:
-        """Last block at which *task*'s results may be challenged; ``finalize`` works
-        from the block after it."""
-        return self.reveal_ends(task) + self.challenge_window
+        """Last block at which *task*'s results may be challenged (``challenge_window``
+        after the reveals, or until ``reopened_until`` after a dispute without a
+        verdict); ``finalize`` works from the block after it."""
+        return max(self.reveal_ends(task) + self.challenge_window, task.reopened_until or 0)
 
     def reapable_after(self, task: TaskInfo) -> int | None:
         """``reap`` works in blocks after this one (None while the task is open)."""
