@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from ccnet.client import CC, BlockTicker, Chain, Keypair, Keys
+from ccnet.client import CC, BlockTicker, Chain, ChainEvent, Keypair, Keys
 from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV, WRONG_RESULT_ONCE
 from ccnet.client.jobs.catalogue import load_job, module_hash
 from ccnet.client.jobs.jobspec import JobSpec
@@ -45,6 +45,7 @@ async def test_demo_flow_with_worker_daemons(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     block_ticker: Callable[..., BlockTicker],
+    events_since: Callable[[Chain, int, str, str], list[ChainEvent]],
 ) -> None:
     monkeypatch.setenv(ALLOW_FAULT_INJECTION_ENV, "1")
     with Chain(private_chain) as chain:
@@ -72,6 +73,7 @@ async def test_demo_flow_with_worker_daemons(
         cheater = others[1].address
         honest = sorted((first.address, others[0].address))
         before = chain.free_balance(me)
+        start = chain.block_number()
         block_ticker(private_chain)
 
         async with Requester(
@@ -128,4 +130,11 @@ async def test_demo_flow_with_worker_daemons(
         reward = int(chain.constant("Disputes", "VerifierReward"))
         from_slash = verdict.slashed - reward * len(verdict.rewarded)
         deposit = int(chain.constant("Tasks", "TaskDeposit"))  # held until reaped
+        # Every fee the requester paid, from the chain: its calls that lost a race (a
+        # finalize or resolve someone else did first) pay a fee too.
+        fees = sum(
+            int(e.attributes["actual_fee"])
+            for e in events_since(chain, start, "TransactionPayment", "TransactionFeePaid")
+            if str(e.attributes["who"]) == me
+        )
         assert chain.free_balance(me) == before - fees - paid - 1 * CC - deposit + from_slash
