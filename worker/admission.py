@@ -44,8 +44,9 @@ keeps at most as many jobs in flight per worker
 class _Account:
     running: dict[int, int] = field(default_factory=dict)
     """Ticket -> reservation, planck."""
-    billed: deque[int] = field(default_factory=deque)
-    """Prices of delivered results payments do not cover yet, oldest first, planck."""
+    billed: deque[tuple[int, int]] = field(default_factory=deque)
+    """(ticket, price in planck) of delivered results payments do not cover yet, oldest
+    first."""
     credit: int = 0
     """Paid planck not matched to a whole delivered result yet (less than the oldest)."""
     seen: dict[bytes, int] = field(default_factory=dict)
@@ -85,8 +86,8 @@ class WorkLedger:
 
     @staticmethod
     def _match(account: _Account) -> None:
-        while account.billed and account.billed[0] <= account.credit:
-            account.credit -= account.billed.popleft()
+        while account.billed and account.billed[0][1] <= account.credit:
+            account.credit -= account.billed.popleft()[1]
 
     def unpaid(self, requester: str) -> int:
         """Jobs of *requester* running or delivered and not paid."""
@@ -99,7 +100,7 @@ class WorkLedger:
         account = self._accounts.get(requester)
         if account is None:
             return 0
-        owed = sum(account.billed) - account.credit
+        owed = sum(price for _, price in account.billed) - account.credit
         return sum(account.running.values()) + max(0, owed)
 
     def check_unpaid(self, requester: str) -> None:
@@ -125,13 +126,27 @@ class WorkLedger:
         return self._tickets
 
     def delivered(self, requester: str, ticket: int, price: int) -> None:
-        """The job of *ticket* delivered its result: it is owed *price* planck (0:
-        nothing). Unknown tickets are ignored."""
+        """The job of *ticket* delivers its result: it is owed *price* planck (0:
+        nothing). Called *before* the result is sent, so that a requester that pays it
+        at once and asks again is never refused for it (:meth:`recall` undoes it if the
+        result could not be sent). Unknown tickets are ignored."""
         account = self._accounts.get(requester)
         if account is None or account.running.pop(ticket, None) is None:
             return
         if price > 0:
-            account.billed.append(price)
+            account.billed.append((ticket, price))
+            self._match(account)
+
+    def recall(self, requester: str, ticket: int) -> None:
+        """The result of *ticket* (counted by :meth:`delivered`) was not sent after all:
+        the requester owes nothing for it. Unknown or already paid tickets are
+        ignored."""
+        account = self._accounts.get(requester)
+        if account is None:
+            return
+        kept = deque(entry for entry in account.billed if entry[0] != ticket)
+        if len(kept) != len(account.billed):
+            account.billed = kept
             self._match(account)
 
     def dropped(self, requester: str, ticket: int) -> None:

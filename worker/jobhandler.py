@@ -306,10 +306,16 @@ class JobSessionHandler:
         if ticket is not None:
             self.ledger.dropped(state.remote, ticket)
 
-    def _delivered(self, state: _State, job_id: bytes, amount: int) -> None:
+    def _delivered(self, state: _State, job_id: bytes, amount: int) -> int | None:
+        """Count the job's result as delivered and owed *amount* planck; its ticket."""
         ticket = state.tickets.pop(job_id, None)
         if ticket is not None:
             self.ledger.delivered(state.remote, ticket, amount)
+        return ticket
+
+    def _recall(self, state: _State, ticket: int | None) -> None:
+        if ticket is not None:
+            self.ledger.recall(state.remote, ticket)
 
     async def _on_request(self, state: _State, request: JobRequest) -> None:
         try:
@@ -348,9 +354,7 @@ class JobSessionHandler:
 
         async def job() -> None:
             try:
-                billed = await self._execute(state, request)
-                if billed is not None:
-                    self._delivered(state, request.job_id, billed)
+                await self._execute(state, request)
             except TransportClosedError:
                 pass  # the requester left: nobody to answer
             finally:
@@ -359,9 +363,9 @@ class JobSessionHandler:
 
         create_task_with_logging(job(), name=f"job-{request.job_id.hex()[:8]}", tasks=state.jobs)
 
-    async def _execute(self, state: _State, request: JobRequest) -> int | None:
-        """Run the job and answer it; the price of the delivered result (planck), or
-        None when it failed (nothing owed)."""
+    async def _execute(self, state: _State, request: JobRequest) -> None:
+        """Run the job and answer it; a result is counted as owed (its price, planck)
+        from just before it is sent, a failure is owed nothing."""
         limits = self.executor.limits(
             fuel=request.fuel_limit,
             timeout_ms=request.timeout_ms,
@@ -379,14 +383,14 @@ class JobSessionHandler:
             )
         except JobRunError as err:
             await self._fail(state, request.job_id, err.code, str(err), err.fuel_used)
-            return None
+            return
         except WorkerError as err:
             await self._fail(state, request.job_id, wire_code(err), str(err))
-            return None
+            return
         except Exception as err:  # a bug: answered as the worker's fault, not as busy
             log.exception("job %s of %s failed", request.job_id.hex(), state.remote)
             await self._fail(state, request.job_id, FailureCode.INTERNAL, f"internal error: {err}")
-            return None
+            return
         proof: dict[str, Any] | None = None
         if request.proof is not None and self.proofs is not None:
             try:
@@ -406,7 +410,7 @@ class JobSessionHandler:
                 await self._fail(
                     state, request.job_id, wire_code(err), str(err), job.outcome.fuel_used
                 )
-                return None
+                return
         reply = JobResult(
             request.job_id,
             output=job.outcome.stdout,
@@ -419,13 +423,20 @@ class JobSessionHandler:
             await self._fail(
                 state, request.job_id, FailureCode.OUTPUT_LIMIT, str(err), job.outcome.fuel_used
             )
-            return None
+            return
+        # Owed before it is sent: the requester may pay it and ask again before this task
+        # runs on after the send, and must not find the job still counted as running.
+        ticket = self._delivered(
+            state, request.job_id, price(job.outcome.fuel_used, request.rate_planck_per_fuel)
+        )
         try:
             await state.tasks.send(data)
         except OversizeMessageError as err:  # within the protocol's cap, over the transport's
+            self._recall(state, ticket)
             text = f"the result does not fit in one message of this session: {err}"
             await self._fail(
                 state, request.job_id, FailureCode.OUTPUT_LIMIT, text, job.outcome.fuel_used
             )
-            return None
-        return price(job.outcome.fuel_used, request.rate_planck_per_fuel)
+        except TransportClosedError:
+            self._recall(state, ticket)
+            raise

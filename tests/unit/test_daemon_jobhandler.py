@@ -125,6 +125,17 @@ class Requester:
 Served = tuple[Requester, JobSessionHandler, FakePayments]
 
 
+class LaggingTransport(MemoryTransport):
+    """Hands each frame to the peer at once but returns from ``send`` only after *lag*
+    seconds, as a WebRTC data channel does while its buffer drains."""
+
+    lag = 0.0
+
+    async def send(self, frame: bytes) -> None:
+        await super().send(frame)
+        await asyncio.sleep(self.lag)
+
+
 @pytest.fixture
 async def served(
     sandbox: Sandbox, worker_key: Keypair, tmp_path: Path
@@ -139,6 +150,7 @@ async def served(
         free_jobs: bool = True,  # most tests here are about the job protocol, not payment
         max_unpaid_jobs: int = 4,
         deposit: int = 10**15,
+        send_lag: float = 0.0,
     ) -> Served:
         executor = JobExecutor(sandbox, worker_key, ModuleStore(tmp_path / "modules"))
         executors.append(executor)
@@ -155,7 +167,8 @@ async def served(
         )
         worker_ends, requester_ends = {}, {}
         for label in labels:
-            worker_ends[label], requester_ends[label] = MemoryTransport.pair()
+            worker_ends[label], requester_ends[label] = LaggingTransport.pair()
+            worker_ends[label].lag = send_lag
         running.append(asyncio.ensure_future(handler(FakeSession(REQUESTER, worker_ends))))
         return Requester(requester_ends["tasks"]), handler, payments
 
@@ -460,6 +473,37 @@ async def test_unpaid_work_is_capped_per_requester_until_it_pays(
     await requester.send(request(prime, "1000", channel_id=channel))
     again = await requester.reply()
     assert isinstance(again, JobFailed) and "2 unpaid job(s)" in again.message
+
+
+async def test_a_result_paid_at_once_frees_its_place_before_the_send_returns(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    """Limit 1: the requester pays each result as soon as it arrives and asks again,
+    while the worker's send of that result has not returned yet (0.5 s lag). The paid
+    job must not still count as running: every request gets a result."""
+    requester, _, payments = served(free_jobs=False, max_unpaid_jobs=1, send_lag=0.5)
+    prime = module_hash(job_wasm("prime_count"))
+    channel = os.urandom(32)
+    for _ in range(3):
+        await requester.send(request(prime, "1000", channel_id=channel))
+        reply = await requester.reply()
+        assert isinstance(reply, JobResult), reply
+        payments.pay(channel, SignedResult.from_json(reply.result).fuel_used)  # rate 1
+
+
+async def test_a_result_that_cannot_be_sent_is_not_owed(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    """The requester leaves while its result is being sent: nothing stays owed."""
+    requester, handler, _ = served(free_jobs=False, max_unpaid_jobs=1)
+    prime = module_hash(job_wasm("prime_count"))
+    await requester.send(request(prime, "200000", channel_id=os.urandom(32)))
+    await requester.tasks.close()
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        if not handler.ledger.unpaid(REQUESTER):
+            break
+    assert handler.ledger.unpaid(REQUESTER) == 0
 
 
 async def test_failed_jobs_are_not_owed(

@@ -86,6 +86,21 @@ def test_failed_and_abandoned_jobs_stop_counting_and_are_not_owed() -> None:
     assert ledger.unpaid(ALICE) == 0
 
 
+def test_a_result_that_was_not_sent_is_recalled() -> None:
+    ledger = WorkLedger(4)
+    tickets = [ledger.admit(ALICE, 100, payer_balance=1_000) for _ in range(3)]
+    for ticket, price in zip(tickets, (60, 30, 50), strict=True):
+        ledger.delivered(ALICE, ticket, price)
+    ledger.recall(ALICE, tickets[1])  # the 30-planck result never left
+    assert ledger.unpaid(ALICE) == 2 and ledger.outstanding(ALICE) == 110
+    ledger.observe(ALICE, CHANNEL, 0)
+    ledger.observe(ALICE, CHANNEL, 60)  # pays the first; the recalled one is skipped
+    assert ledger.unpaid(ALICE) == 1 and ledger.outstanding(ALICE) == 50
+    ledger.recall(ALICE, tickets[0])  # already paid: nothing to undo
+    ledger.recall("someone else", tickets[2])  # not theirs
+    assert ledger.unpaid(ALICE) == 1 and ledger.outstanding(ALICE) == 50
+
+
 @pytest.mark.parametrize("limit", [0, -1, True, 1.5])
 def test_bad_limits_are_refused(limit: Any) -> None:
     with pytest.raises(ConfigError):
