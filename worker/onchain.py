@@ -25,7 +25,8 @@ its own result hash and reveals it, without a person involved. What a task runs 
   fresh salt) durably in :class:`~ccnet.client.courtsecrets.CourtSecrets` and only then
   submits the commitment; reveals it as soon as reveals open (the deadline passed, or
   every slot committed); and once the challenge window is over with no dispute open,
-  finalizes the task (anyone may; the first wins). A run that fails commits nothing
+  finalizes the task (anyone may; the first wins), claimants taking turns one block
+  apart in address order so that they do not race. A run that fails commits nothing
   (the claim forfeits ``NoRevealSlash`` at finalize).
 - :class:`DisputeVerifier`: on each ``Disputes.VerifiersDrawn`` naming this worker (and,
   at start, for every open dispute naming it), re-executes the task's spec honestly
@@ -46,7 +47,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -595,12 +596,13 @@ class TaskWatcher(_Duty):
         """Wait for the challenge window to close with no dispute open, then finalize
         (unless someone else did); forget the opening once the task is settled."""
         times = await self.times()
+        turn = await self._finalize_turn(task_id)
         while True:
             task = await self._call(self.chain.tasks.task, task_id)
             if task is None or task.status != "Open":
                 break
             head = await self._head()
-            if head + 1 > times.challenge_ends(task) and task.open_disputes == 0:
+            if head + 1 > times.challenge_ends(task) + turn and task.open_disputes == 0:
                 try:
                     await self._call(self.chain.tasks.finalize, self.keypair, task_id)
                 except TasksError as err:  # finalized by another, or a dispute opened
@@ -611,6 +613,15 @@ class TaskWatcher(_Duty):
                     break
             await self._pause()
         await self._call(self.secrets.drop_result, task_id)
+
+    async def _finalize_turn(self, task_id: int) -> int:
+        """Blocks this worker lets pass after the challenge window before it finalizes:
+        its place among the task's claimants ordered by address. The first finalizes at
+        once, the next one block later if nobody has, and so on, so that claimants do
+        not race to a finalize that only one can win (the losers' are refused with
+        ``TaskNotOpen`` and still pay their fee)."""
+        assignments = await self._call(self.chain.tasks.assignments, task_id)
+        return _turn(str(self.keypair.ss58_address), [a.worker for a in assignments])
 
 
 # --- disputes ---------------------------------------------------------------------------
@@ -762,12 +773,18 @@ class DisputeVerifier(_Duty):
 
     async def _resolve(self, dispute_id: int) -> None:
         """Wait until the dispute is resolved; resolve it once due (anyone may), so a
-        silent party cannot hold the task hostage."""
+        silent party cannot hold the task hostage. Verifiers take turns, one block apart
+        in address order from when it became resolvable, so that they do not race to a
+        resolve only one can win (the losers' still pay their fee)."""
+        due: int | None = None
         while True:
             dispute = await self._call(self.chain.disputes.dispute, dispute_id)
             if dispute is None:
                 break
-            if dispute.resolvable(await self._head()):
+            head = await self._head()
+            if due is None and dispute.resolvable(head):
+                due = head + _turn(str(self.keypair.ss58_address), dispute.verifiers)
+            if due is not None and head >= due:
                 try:
                     await self._call(self.chain.disputes.resolve, self.keypair, dispute_id)
                 except DisputesError as err:  # resolved by another meanwhile
@@ -777,6 +794,13 @@ class DisputeVerifier(_Duty):
                     break
             await self._pause()
         await self._call(self.secrets.drop_vote, dispute_id)
+
+
+def _turn(me: str, parties: Iterable[str]) -> int:
+    """*me*'s place among *parties* ordered by address (after all of them if absent): how
+    many blocks it waits for the others before it settles something anyone may settle."""
+    ordered = sorted(set(parties))
+    return ordered.index(me) if me in ordered else len(ordered)
 
 
 # --- both -------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ class FakeTasks:
 
     me: str
     tasks_: dict[int, TaskInfo] = field(default_factory=dict)
-    assignments: dict[tuple[int, str], Assignment] = field(default_factory=dict)
+    assigned: dict[tuple[int, str], Assignment] = field(default_factory=dict)
     workers: dict[str, WorkerInfo] = field(default_factory=dict)
     claims: list[int] = field(default_factory=list)
     commitments: dict[int, bytes] = field(default_factory=dict)
@@ -60,7 +60,10 @@ class FakeTasks:
         return list(self.tasks_.values())
 
     def assignment(self, task_id: int, worker: str) -> Assignment | None:
-        return self.assignments.get((task_id, worker))
+        return self.assigned.get((task_id, worker))
+
+    def assignments(self, task_id: int) -> list[Assignment]:
+        return [a for (t, _), a in self.assigned.items() if t == task_id]
 
     def worker(self, address: str) -> WorkerInfo | None:
         return self.workers.get(address)
@@ -78,14 +81,14 @@ class FakeTasks:
         if self.refuse_claims:
             raise TasksError("Tasks", "TaskFullyClaimed", "no more claims")
         self.claims.append(task_id)
-        self.assignments[(task_id, self.me)] = Assignment(task_id, self.me, None, None, False)
+        self.assigned[(task_id, self.me)] = Assignment(task_id, self.me, None, None, False)
         t = self.tasks_[task_id]
         self.tasks_[task_id] = replace(t, claims=t.claims + 1)
 
     def submit_result(self, keypair: Keypair, task_id: int, commitment: bytes) -> None:
         self.commitments[task_id] = commitment
-        a = self.assignments[(task_id, self.me)]
-        self.assignments[(task_id, self.me)] = replace(a, commitment="0x" + commitment.hex())
+        a = self.assigned[(task_id, self.me)]
+        self.assigned[(task_id, self.me)] = replace(a, commitment="0x" + commitment.hex())
         t = self.tasks_[task_id]
         self.tasks_[task_id] = replace(t, commits=t.commits + 1)
 
@@ -96,8 +99,8 @@ class FakeTasks:
         if expected != self.commitments[task_id]:
             raise TasksError("Tasks", "BadReveal")
         self.results[task_id] = (digest, fuel)
-        a = self.assignments[(task_id, self.me)]
-        self.assignments[(task_id, self.me)] = replace(
+        a = self.assigned[(task_id, self.me)]
+        self.assigned[(task_id, self.me)] = replace(
             a, result_hash="0x" + digest.hex(), fuel_used=fuel
         )
 
@@ -375,7 +378,7 @@ async def test_a_claimed_but_unanswered_task_is_answered(
     prime_spec: Callable[[int], bytes],
 ) -> None:
     chain.tasks.tasks_[3] = task(3, prime_spec(10), claims=1)
-    chain.tasks.assignments[(3, me)] = Assignment(3, me, None, None, False)
+    chain.tasks.assigned[(3, me)] = Assignment(3, me, None, None, False)
     watcher = TaskWatcher(
         api(chain), worker_key, executor, InputFetcher(), secrets, poll_interval=0.001
     )

@@ -167,8 +167,9 @@ async def served(
         )
         worker_ends, requester_ends = {}, {}
         for label in labels:
-            worker_ends[label], requester_ends[label] = LaggingTransport.pair()
-            worker_ends[label].lag = send_lag
+            worker_end, requester_ends[label] = LaggingTransport.pair()
+            cast(LaggingTransport, worker_end).lag = send_lag
+            worker_ends[label] = worker_end
         running.append(asyncio.ensure_future(handler(FakeSession(REQUESTER, worker_ends))))
         return Requester(requester_ends["tasks"]), handler, payments
 
