@@ -24,6 +24,7 @@ from .commands import dispute as dispute_cmd
 from .commands import keys as keys_cmd
 from .commands import stake as stake_cmd
 from .commands import task as task_cmd
+from .commands import transfer as transfer_cmd
 from .commands import watchtower as watchtower_cmd
 from .commands import worker as worker_cmd
 from .commands._common import CliContext
@@ -42,6 +43,7 @@ chain_app = chain_cmd.app
 app.add_typer(chain_cmd.app, name="chain", no_args_is_help=True)
 app.add_typer(keys_cmd.app, name="keys", no_args_is_help=True)
 app.command(name="balance")(balance_cmd.balance)
+app.command(name="transfer")(transfer_cmd.transfer)
 app.add_typer(stake_cmd.app, name="stake", no_args_is_help=True)
 app.add_typer(task_cmd.app, name="task", no_args_is_help=True)
 app.command("demo")(demo_cmd.demo)

@@ -121,6 +121,14 @@ _HINTS: dict[tuple[str, str], str] = {
         "(`ccnet stake status`); unbond it once they are settled"
     ),
     ("Credits", "InsufficientBalance"): "fund the account (see `ccnet balance`)",
+    ("Token", "FundsUnavailable"): "the free balance cannot cover it (`ccnet balance`)",
+    ("Token", "NotExpendable"): (
+        "the sender must keep Balances.ExistentialDeposit after the fee; send less"
+    ),
+    ("Arithmetic", "Underflow"): "the amount is more than the account holds (`ccnet balance`)",
+    ("Token", "BelowMinimum"): (
+        "a new account must receive at least Balances.ExistentialDeposit; send more"
+    ),
     ("Tasks", "InsufficientStake"): (
         "not enough free stake: registering needs Tasks.MinWorkerStake, each claim bonds "
         "Tasks.ClaimBond more (`ccnet stake add`)"
