@@ -140,6 +140,21 @@ _HINTS: dict[tuple[str, str], str] = {
     ("Tasks", "DisputeOpen"): "a dispute over the task is open: finalize once it is resolved",
     ("Tasks", "NotUnanimous"): "only a unanimous task is paid early; `ccnet task finalize` later",
     ("Tasks", "NotReapable"): "a task can be reaped Tasks.TaskRetention blocks after it finished",
+    ("Tasks", "NotRequester"): "only the requester may accept; anyone may finalize later",
+    ("Tasks", "NoResult"): "that worker revealed no result; name one that did (--worker)",
+    ("Tasks", "NotClaimed"): "that account holds no claim on the task (`ccnet task status ID`)",
+    ("Tasks", "TaskNotOpen"): "the task is settled already (`ccnet task status ID`)",
+    ("Tasks", "HasResults"): "a result was revealed: `ccnet task finalize` after the window",
+    ("Tasks", "RevealNotOpen"): (
+        "too early: reveals open after the deadline; expire works after the reveal "
+        "period (`ccnet task status ID`)"
+    ),
+    ("Tasks", "NotRegistered"): "the account is not a registered worker (`ccnet worker status`)",
+    ("Tasks", "WorkerBusy"): (
+        "the worker still holds open claims (`ccnet task list --worker ADDRESS`); "
+        "deregister once they are finalized"
+    ),
+    ("Tasks", "WorkerBanned"): "a banned worker may leave after its ban (`ccnet worker status`)",
     ("Disputes", "NotDisputable"): (
         "the worker has no revealed result open to challenge (none, disputed or judged "
         "already, or the challenge window closed)"

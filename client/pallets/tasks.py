@@ -427,6 +427,17 @@ class Tasks(PalletApi):
             for k, v in self._query_map("Assignments", [task_id])
         ]
 
+    def claims_of(self, worker: str) -> list[Assignment]:
+        """Every open claim of *worker* (settling a task removes its claims), by task
+        id: what its bonded stake backs. Reads the whole ``Assignments`` map: O(claims
+        of every worker)."""
+        found = (
+            Assignment.from_value(int(key[0]), worker, value)
+            for key, value in self._query_map("Assignments")
+            if str(key[1]) == worker
+        )
+        return sorted(found, key=lambda a: a.task_id)
+
     def next_task_id(self) -> int:
         """The id the next posted task gets."""
         return int(self._query("NextTaskId") or 0)

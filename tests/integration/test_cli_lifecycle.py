@@ -1,5 +1,7 @@
 """Life-cycle commands of ``ccnet`` against the dev chain (CliRunner in-process), with
-exact planck balances: ``transfer``."""
+exact planck balances: ``transfer``; ``task list|accept|expire``. Workers are driven
+through the SDK (stake, register, claim, commit, reveal), the commands under test
+through the CLI."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typer.testing import CliRunner
 
 from ccnet.client import CC, Chain, Keys
 from ccnet.client.cli import app
+from ccnet.client.commitments import new_salt, result_commitment
 
 runner = CliRunner()
 
@@ -87,3 +90,125 @@ def test_transfer_refusals_move_nothing(env: str, ccnet_chain: Chain) -> None:
     assert "more than zero" in failed["error"]["message"]
     failed = ccnet_json("transfer", "nobody", "1", "-k", sender, code=4)
     assert ccnet_chain.free_balance(address(sender)) == after
+
+
+# -- tasks ---------------------------------------------------------------------------------
+
+
+def reserved(chain: Chain, who: str) -> int:
+    account = chain.query("System", "Account", [who])
+    return int(account["data"]["reserved"]) if account else 0
+
+
+def worker(chain: Chain, stake: int = 20 * CC) -> str:
+    """A fresh funded worker with *stake* active stake, registered; its dev URI."""
+    uri = fresh_uri()
+    fund(chain, uri)
+    keypair = Keys.from_uri(uri)
+    chain.credits.stake(keypair, stake)
+    chain.tasks.register_worker(keypair, [b"wasm"], b"http://127.0.0.1:1/offer")
+    return uri
+
+
+def reveal(chain: Chain, uri: str, task_id: int, digest: bytes, salt: bytes) -> None:
+    chain.tasks.reveal_result(Keys.from_uri(uri), task_id, digest, 7, salt)
+
+
+def post(requester: str, bounty: str, *, redundancy: int = 1, deadline_in: int = 50) -> int:
+    args = ["task", "post", "--input", "ar://life", "--bounty", bounty, "-k", requester]
+    args += ["--redundancy", str(redundancy), "--deadline-in", str(deadline_in)]
+    return int(ccnet_json(*args)["task_id"])
+
+
+def committed(chain: Chain, uri: str, task_id: int, digest: bytes) -> bytes:
+    """Claim *task_id* as *uri* and commit to *digest*; the salt to reveal with."""
+    keypair = Keys.from_uri(uri)
+    salt = new_salt()
+    chain.tasks.claim(keypair, task_id)
+    chain.tasks.submit_result(
+        keypair, task_id, result_commitment(task_id, address(uri), digest, 7, salt)
+    )
+    return salt
+
+
+def test_task_list_and_accept_pay_exact_shares(env: str, ccnet_chain: Chain) -> None:
+    chain = ccnet_chain
+    requester = fresh_uri()
+    fund(chain, requester)
+    w1, w2 = worker(chain), worker(chain)
+    bounty = 3 * CC + 1  # odd: one planck of remainder goes back to the requester
+    task_id = post(requester, "3.000000000001", redundancy=2)
+
+    listed = ccnet_json("task", "list", "--requester", requester)["tasks"]
+    assert [t["task_id"] for t in listed] == [task_id]
+    assert listed[0]["bounty"] == bounty and listed[0]["status"] == "Open"
+    assert listed[0]["challenge_ends"] == listed[0]["deadline"] + 20  # dev: 10 + 10 blocks
+    digest = b"\x42" * 32
+    salts = {uri: committed(chain, uri, task_id, digest) for uri in (w1, w2)}
+    mine = ccnet_json("task", "list", "--worker", w1)["tasks"]
+    assert [t["task_id"] for t in mine] == [task_id]
+    assert ccnet_json("task", "list", "--worker", fresh_uri())["tasks"] == []
+
+    # Accepting before every slot is revealed: refused by the runtime, with a hint.
+    reveal(chain, w1, task_id, digest, salts[w1])
+    refused = ccnet_json("task", "accept", str(task_id), "-k", requester, code=3)
+    assert refused["error"]["name"] == "NotUnanimous" and "hint" in refused["error"]
+    reveal(chain, w2, task_id, digest, salts[w2])
+    # Only the requester may accept.
+    refused = ccnet_json("task", "accept", str(task_id), "-k", w1, code=3)
+    assert refused["error"]["name"] == "NotRequester"
+
+    before = {who: chain.free_balance(address(who)) for who in (requester, w1, w2)}
+    held = reserved(chain, address(requester))
+    accepted = ccnet_json("task", "accept", str(task_id), "-k", requester)
+    share = bounty // 2
+    assert accepted["completed"]["paid"] == share
+    assert sorted(accepted["completed"]["workers"]) == sorted([address(w1), address(w2)])
+    assert chain.free_balance(address(w1)) == before[w1] + share
+    assert chain.free_balance(address(w2)) == before[w2] + share
+    assert chain.free_balance(address(requester)) == before[requester] + 1 - accepted["fee"]
+    assert reserved(chain, address(requester)) == held - bounty  # the deposit stays
+    for uri in (w1, w2):
+        assert chain.credits.bonded_stake(address(uri)) == 0
+
+    assert ccnet_json("task", "list", "--requester", requester)["tasks"] == []
+    done = ccnet_json("task", "list", "--requester", requester, "--all")["tasks"]
+    assert [(t["task_id"], t["status"]) for t in done] == [(task_id, "Completed")]
+    result = runner.invoke(app, ["task", "list", "--requester", requester, "--all"])
+    assert (
+        result.exit_code == 0
+        and "Completed" in result.output
+        and "3.000000000001 CC" in (result.output)
+    )
+
+
+def test_task_expire_refunds_and_slashes_the_silent_claim(env: str, ccnet_chain: Chain) -> None:
+    chain = ccnet_chain
+    requester, anyone = fresh_uri(), fresh_uri()
+    fund(chain, requester)
+    fund(chain, anyone)
+    silent = worker(chain)
+    task_id = post(requester, "2", deadline_in=3)
+    chain.tasks.claim(Keys.from_uri(silent), task_id)
+
+    # Too early: the reveal period is not over.
+    refused = ccnet_json("task", "expire", str(task_id), "-k", anyone, code=3)
+    assert refused["error"]["name"] == "RevealNotOpen" and "hint" in refused["error"]
+    info = chain.tasks.task(task_id)
+    assert info is not None
+    chain.new_blocks(info.deadline + chain.tasks.times().reveal_period - chain.block_number())
+
+    slash = int(chain.tasks.constant("NoRevealSlash"))
+    before_requester = chain.free_balance(address(requester))
+    before_stake = chain.credits.active_stake(address(silent))
+    expired = ccnet_json("task", "expire", str(task_id), "-k", anyone)
+    assert expired["expired"] and not expired["unresolved"] and expired["completed"] is None
+    assert [f["worker"] for f in expired["forfeited"]] == [address(silent)]
+    assert chain.free_balance(address(requester)) == before_requester + 2 * CC + slash
+    assert chain.credits.active_stake(address(silent)) == before_stake - slash
+    assert chain.credits.bonded_stake(address(silent)) == 0
+    # Settled: a second expire (or accept) is refused.
+    refused = ccnet_json("task", "expire", str(task_id), "-k", anyone, code=3)
+    assert refused["error"]["name"] == "TaskNotOpen"
+    refused = ccnet_json("task", "accept", str(task_id), "-k", requester, code=1)
+    assert "no revealed result" in refused["error"]["message"]
