@@ -223,7 +223,12 @@ class ConfigError(CcnetError):
 
 
 class UserError(CcnetError):
-    """Bad input to a command (the ``ccnet`` CLI exits with code 1)."""
+    """Bad input to a command (the ``ccnet`` CLI exits with code 1), with an optional
+    *hint*: what the user may do about it."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class DemoError(CcnetError):

@@ -179,6 +179,8 @@ def exit_code_for(err: BaseException) -> ExitCode:
 
 def hint_for(err: BaseException) -> str | None:
     """What the user may do about *err*, if known."""
+    if isinstance(err, UserError):
+        return err.hint
     if isinstance(err, DispatchError):
         return _HINTS.get((err.pallet, err.name))
     if isinstance(err, ExtrinsicError):

@@ -80,6 +80,8 @@ class WorkerInfo:
     active_claims: int
     banned_until: int | None
     """Block number until which the worker is banned, None if never banned."""
+    deposit: int = 0
+    """``WorkerDeposit`` held for the record until ``deregister_worker``, planck."""
 
     @classmethod
     def from_value(cls, address: str, value: Any) -> WorkerInfo:
@@ -93,6 +95,7 @@ class WorkerInfo:
             reputation=Reputation.from_value(rep),
             active_claims=int(value["active_claims"]),
             banned_until=None if banned is None else int(banned),
+            deposit=int(value.get("deposit", 0)),
         )
 
 

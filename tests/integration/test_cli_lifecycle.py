@@ -1,5 +1,6 @@
 """Life-cycle commands of ``ccnet`` against the dev chain (CliRunner in-process), with
-exact planck balances: ``transfer``; ``task list|accept|expire``. Workers are driven
+exact planck balances: ``transfer``; ``task list|accept|expire``; ``worker
+unstake|withdraw|deregister``. Workers are driven
 through the SDK (stake, register, claim, commit, reveal), the commands under test
 through the CLI."""
 
@@ -212,3 +213,63 @@ def test_task_expire_refunds_and_slashes_the_silent_claim(env: str, ccnet_chain:
     assert refused["error"]["name"] == "TaskNotOpen"
     refused = ccnet_json("task", "accept", str(task_id), "-k", requester, code=1)
     assert "no revealed result" in refused["error"]["message"]
+
+
+# -- leaving as a worker -------------------------------------------------------------------
+
+
+def test_worker_leaves_and_takes_back_deposit_and_stake(env: str, ccnet_chain: Chain) -> None:
+    chain = ccnet_chain
+    requester = fresh_uri()
+    fund(chain, requester)
+    uri = worker(chain, 20 * CC)
+    who = address(uri)
+    task_id = post(requester, "1")
+    salt = committed(chain, uri, task_id, b"\x07" * 32)  # bonds ClaimBond = 10 CC
+
+    # The claim's bond can be neither unstaked nor left behind: refused before any fee.
+    free, held = chain.free_balance(who), reserved(chain, who)
+    refused = ccnet_json("worker", "unstake", "15", "-k", uri, code=1)
+    assert f"task(s) {task_id}" in refused["error"]["message"]
+    assert "at most 10 CC" in refused["error"]["message"] and refused["error"]["hint"]
+    refused = ccnet_json("worker", "deregister", "-k", uri, code=1)
+    assert f"task(s) {task_id}" in refused["error"]["message"]
+    refused = ccnet_json("worker", "withdraw", "-k", uri, code=1)
+    assert "no unbonding stake" in refused["error"]["message"]
+    assert (chain.free_balance(who), reserved(chain, who)) == (free, held)
+
+    # The free half starts unbonding at once.
+    unstaked = ccnet_json("worker", "unstake", "10", "-k", uri)
+    assert unstaked["amount"] == 10 * CC
+    assert unstaked["unlock_at"] == chain.block_number() + chain.credits.unbonding_period()
+    stake = chain.credits.stake_of(who)
+    assert stake is not None and (stake.active, stake.bonded) == (20 * CC - 10 * CC, 10 * CC)
+    assert chain.free_balance(who) == free - unstaked["fee"]
+    refused = ccnet_json("worker", "withdraw", "-k", uri, code=1)
+    assert f"block {unstaked['unlock_at']}" in refused["error"]["message"]
+
+    # Settle the task; then the worker may leave: the record deposit comes back.
+    reveal(chain, uri, task_id, b"\x07" * 32, salt)
+    chain.tasks.accept(Keys.from_uri(requester), task_id, who)
+    info = chain.tasks.worker(who)
+    assert info is not None and info.deposit > 0
+    free, held = chain.free_balance(who), reserved(chain, who)
+    left = ccnet_json("worker", "deregister", "-k", uri)
+    assert left["deposit_released"] == info.deposit
+    assert chain.free_balance(who) == free + info.deposit - left["fee"]
+    assert reserved(chain, who) == held - info.deposit
+    assert chain.tasks.worker(who) is None
+    refused = ccnet_json("worker", "deregister", "-k", uri, code=4)
+    assert "not a registered worker" in refused["error"]["message"]
+
+    # The rest of the stake (its bond released) unbonds too; matured stake is withdrawn.
+    rest = ccnet_json("worker", "unstake", "10", "-k", uri)
+    chain.new_blocks(unstaked["unlock_at"] - chain.block_number())
+    free, held = chain.free_balance(who), reserved(chain, who)
+    withdrawn = ccnet_json("worker", "withdraw", "-k", uri)
+    assert withdrawn["amount"] == 10 * CC  # only the first chunk has matured
+    assert chain.free_balance(who) == free + 10 * CC - withdrawn["fee"]
+    assert reserved(chain, who) == held - 10 * CC
+    stake = chain.credits.stake_of(who)
+    assert stake is not None and stake.active == 0
+    assert [(c.amount, c.unlock_at) for c in stake.unbonding] == [(10 * CC, rest["unlock_at"])]
