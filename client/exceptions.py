@@ -231,6 +231,11 @@ class UserError(CcnetError):
         self.hint = hint
 
 
+class UsageError(UserError):
+    """Input a command cannot read without guessing, such as an amount written ``1,5``
+    (the ``ccnet`` CLI exits with code 2, as for a mistyped option)."""
+
+
 class DemoError(CcnetError):
     """A step of ``ccnet demo`` failed; the message says which and why."""
 

@@ -93,6 +93,23 @@ def test_transfer_refusals_move_nothing(env: str, ccnet_chain: Chain) -> None:
     assert ccnet_chain.free_balance(address(sender)) == after
 
 
+def test_ambiguous_amounts_move_nothing(env: str, ccnet_chain: Chain) -> None:
+    sender, dest = fresh_uri(), fresh_uri()
+    fund(ccnet_chain, sender, 10 * CC)
+    before = ccnet_chain.free_balance(address(sender))
+    next_id = ccnet_chain.tasks.next_task_id()
+    for amount in ("1,5", "1_000", "1e3", "NaN", "0.0000000000001"):
+        failed = ccnet_json("transfer", dest, amount, "-k", sender, code=2)
+        assert "not an amount" in failed["error"]["message"]
+    for amount in ("1,5", "1_000", "1e3", "-1", "NaN", "0.0000000000001"):
+        args = ["task", "post", "--input", "ar://x", "--bounty", amount, "-k", sender]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "not an amount" in result.output
+    assert ccnet_chain.free_balance(address(sender)) == before
+    assert ccnet_chain.free_balance(address(dest)) == 0
+    assert ccnet_chain.tasks.next_task_id() == next_id
+
+
 # -- tasks ---------------------------------------------------------------------------------
 
 

@@ -181,10 +181,15 @@ def test_not_found_exits_4(chain: FakeChain) -> None:
     assert json.loads(result.stdout)["error"]["type"] == "NotFoundError"
 
 
-def test_bad_amount_exits_1(chain: FakeChain) -> None:
-    result = run("task", "post", "--input", "x", "--bounty", "lots", "-k", "//Alice")
-    assert result.exit_code == 1
+@pytest.mark.parametrize("bounty", ["lots", "1,5", "1_000", "1e3", "-1", "NaN", "0.0000000000001"])
+def test_unreadable_amount_exits_2_before_anything_is_posted(chain: FakeChain, bounty: str) -> None:
+    result = run("task", "post", "--input", "x", "--bounty", bounty, "-k", "//Alice")
+    assert result.exit_code == 2
     assert "not an amount" in result.output and "Traceback" not in result.output
+    assert chain.tasks.posted == []
+    result = run("--json", "task", "post", "--input", "x", "--bounty", bounty, "-k", "//Alice")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"]["type"] == "UsageError"
 
 
 def test_usage_error_exits_2(chain: FakeChain) -> None:
