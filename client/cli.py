@@ -2,7 +2,8 @@
 
 Each command group lives in ``client/commands/<area>.py`` (``app = typer.Typer(...)``)
 and is registered below with one ``app.add_typer(...)`` line. Shared plumbing (global
-options, output, exit codes): :mod:`ccnet.client.commands._common`.
+options, output, exit codes): :mod:`ccnet.client.commands._common`. Global options may
+follow the subcommand too (:mod:`ccnet.client.commands._global_options`).
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from .commands import transfer as transfer_cmd
 from .commands import watchtower as watchtower_cmd
 from .commands import worker as worker_cmd
 from .commands._common import CliContext
+from .commands._global_options import GlobalOptionsGroup
 from .config import resolve_settings
 from .exceptions import CcnetError
 
 __all__ = ["app", "chain_app", "main"]
 
 app = typer.Typer(
+    cls=GlobalOptionsGroup,  # global options before or after the subcommand
     help="Compute Currency (ccnet) command line.",
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,

@@ -17,7 +17,8 @@ registered in ``client/cli.py`` with one ``app.add_typer(...)`` line. A command:
                 raise NotFoundError(f"no task {task_id}")
             cli.emit(info, human=lambda: cli.table("Task", rows))   # --json aware
 
-Global options live on the root callback (``ccnet --url URL --keystore DIR --json -v``),
+Global options live on the root callback (``ccnet --url URL --keystore DIR --json -v``;
+they may also follow the subcommand: :mod:`ccnet.client.commands._global_options`),
 resolved by :func:`ccnet.client.config.resolve_settings` (option > env > config file >
 default). Exit codes (:func:`exit_code_for`): 0 ok, 1 user error, 2 usage (typer, or an
 unreadable amount), 3 chain or dispatch error, 4 not found. Errors print ``error: ...``

@@ -1,6 +1,6 @@
 """Life-cycle commands of ``ccnet`` against the dev chain (CliRunner in-process), with
 exact planck balances: ``transfer``; ``task list|accept|expire``; ``worker
-unstake|withdraw|deregister``. Workers are driven
+unstake|withdraw|deregister``; global options before or after the subcommand. Workers are driven
 through the SDK (stake, register, claim, commit, reveal), the commands under test
 through the CLI."""
 
@@ -290,3 +290,35 @@ def test_worker_leaves_and_takes_back_deposit_and_stake(env: str, ccnet_chain: C
     stake = chain.credits.stake_of(who)
     assert stake is not None and stake.active == 0
     assert [(c.amount, c.unlock_at) for c in stake.unbonding] == [(10 * CC, rest["unlock_at"])]
+
+
+# -- global options ------------------------------------------------------------------------
+
+
+def test_global_options_before_or_after_the_subcommand(
+    env: str, ccnet_chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CCNET_URL", "ws://127.0.0.1:1")  # only --url reaches the chain
+    sender, dest = fresh_uri(), fresh_uri()
+    fund(ccnet_chain, sender, 10 * CC)
+    flags = ["--json", "--url", env]
+    for command in (
+        ["balance", sender],
+        ["task", "list", "--all", "--requester", sender],
+        ["stake", "status", "-k", sender],
+        ["worker", "status", "-k", sender],
+    ):
+        before = runner.invoke(app, [*flags, *command])
+        after = runner.invoke(app, [*command, *flags])
+        assert before.exit_code == after.exit_code == 0, after.output
+        assert json.loads(after.stdout) == json.loads(before.stdout)
+
+    free = ccnet_chain.free_balance(address(sender))
+    sent = runner.invoke(app, ["transfer", dest, "1.25", "-k", sender, "--url", env, "--json"])
+    assert sent.exit_code == 0, sent.output
+    fee = json.loads(sent.stdout)["fee"]
+    sent = runner.invoke(app, ["--url", env, "transfer", dest, "1.25", "-k", sender, "--json"])
+    assert sent.exit_code == 0, sent.output
+    fee += json.loads(sent.stdout)["fee"]
+    assert ccnet_chain.free_balance(address(dest)) == 2 * (CC + CC // 4)
+    assert ccnet_chain.free_balance(address(sender)) == free - 2 * (CC + CC // 4) - fee

@@ -281,3 +281,38 @@ def test_config_file_sets_the_url(
     (tmp_path / "config.toml").write_text("nonsense = 1\n")
     result = run("balance", "//Alice")
     assert result.exit_code == 1 and "unknown key" in result.output
+
+
+# -- global options before or after the subcommand ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["balance", "//Alice"],
+        ["task", "status", "7"],
+        ["dispute", "status", "2"],
+        ["keys", "list"],
+    ],
+)
+def test_json_and_url_before_or_after(
+    chain: FakeChain,
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    urls: list[str] = []
+    monkeypatch.setattr(
+        "ccnet.client.commands._common.connect", lambda url: urls.append(url) or chain
+    )
+    flags = ["--json", "--url", "ws://127.0.0.1:9", "--keystore", str(tmp_path / "ks")]
+    before = runner.invoke(app, [*flags, *command])
+    after = runner.invoke(app, [*command, *flags])
+    assert before.exit_code == after.exit_code == 0, after.output
+    assert json.loads(after.stdout) == json.loads(before.stdout)
+    assert set(urls) <= {"ws://127.0.0.1:9"} and len(urls) in (0, 2)
+
+
+def test_usage_error_still_names_the_bad_option(chain: FakeChain) -> None:
+    result = runner.invoke(app, ["balance", ALICE, "--jsn"])
+    assert result.exit_code == 2 and "--jsn" in result.output
