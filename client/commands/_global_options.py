@@ -48,10 +48,10 @@ def hoist_global_options(root: TyperGroup, args: Sequence[str]) -> list[str]:
             name, eq, _ = token.partition("=")
             own = _option(command, name)
             root_option = _option(root, name)
+            option: TyperOption | None = own
+            target = kept
             if command is not root and own is None and root_option and not root_option.is_eager:
                 target, option = hoisted, root_option
-            else:
-                target, option = kept, own
             width = 2 if _takes_value(option) and not eq and i + 1 < len(args) else 1
             target += args[i : i + width]
             i += width

@@ -302,9 +302,12 @@ def test_json_and_url_before_or_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     urls: list[str] = []
-    monkeypatch.setattr(
-        "ccnet.client.commands._common.connect", lambda url: urls.append(url) or chain
-    )
+
+    def connect(url: str) -> FakeChain:
+        urls.append(url)
+        return chain
+
+    monkeypatch.setattr(_common, "connect", connect)
     flags = ["--json", "--url", "ws://127.0.0.1:9", "--keystore", str(tmp_path / "ks")]
     before = runner.invoke(app, [*flags, *command])
     after = runner.invoke(app, [*command, *flags])
