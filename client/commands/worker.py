@@ -290,7 +290,8 @@ def run(
 
 @app.command()
 def status(ctx: typer.Context, key: KeyOpt) -> None:
-    """Show a worker's registration, stake and reputation on chain."""
+    """Show a worker's registration, stake and reputation on chain (amounts in CC;
+    planck integers with --json)."""
     cli = CliContext.of(ctx)
     with cli.errors():
         address = cli.address(key)
@@ -320,9 +321,12 @@ def status(ctx: typer.Context, key: KeyOpt) -> None:
                     "failed": info.reputation.failed,
                     "disputed": info.reputation.disputed,
                     "slashed": info.reputation.slashed,
+                    "value_earned": info.reputation.value_earned,
+                    "distinct_requesters": info.reputation.distinct_requesters,
                 },
                 active_claims=info.active_claims,
                 banned_until=info.banned_until,
+                deposit=info.deposit,
             )
 
         def human() -> Any:
