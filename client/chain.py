@@ -222,11 +222,12 @@ class Chain:
         block_hash: str | None = None,
     ) -> list[tuple[Any, Any]]:
         """Every (key, value) of map *pallet.storage* (under the prefix *params* for a
-        double map), decoded. Keys of a double map are the remaining key parts."""
+        double map), decoded. Keys of a double map are the remaining key part, or a list
+        of both parts when no prefix is given."""
 
         def fetch() -> list[tuple[Any, Any]]:
             result = self._api.query_map(pallet, storage, list(params), block_hash=block_hash)
-            return [(key.value, value.value) for key, value in result]
+            return [(_key_value(key), value.value) for key, value in result]
 
         return self._encoding(f"{pallet}.{storage}", fetch)
 
@@ -519,6 +520,12 @@ class EventSubscription:
     @property
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
+
+
+def _key_value(key: Any) -> Any:
+    """A decoded storage map key: substrate-interface gives a whole double-map key as a
+    tuple of SCALE objects."""
+    return [part.value for part in key] if isinstance(key, tuple) else key.value
 
 
 def _blake2_256(data: bytes) -> bytes:

@@ -2,7 +2,8 @@
 
 Each command group lives in ``client/commands/<area>.py`` (``app = typer.Typer(...)``)
 and is registered below with one ``app.add_typer(...)`` line. Shared plumbing (global
-options, output, exit codes): :mod:`ccnet.client.commands._common`.
+options, output, exit codes): :mod:`ccnet.client.commands._common`. Global options may
+follow the subcommand too (:mod:`ccnet.client.commands._global_options`).
 """
 
 from __future__ import annotations
@@ -24,15 +25,18 @@ from .commands import dispute as dispute_cmd
 from .commands import keys as keys_cmd
 from .commands import stake as stake_cmd
 from .commands import task as task_cmd
+from .commands import transfer as transfer_cmd
 from .commands import watchtower as watchtower_cmd
 from .commands import worker as worker_cmd
 from .commands._common import CliContext
+from .commands._global_options import GlobalOptionsGroup
 from .config import resolve_settings
 from .exceptions import CcnetError
 
 __all__ = ["app", "chain_app", "main"]
 
 app = typer.Typer(
+    cls=GlobalOptionsGroup,  # global options before or after the subcommand
     help="Compute Currency (ccnet) command line.",
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
@@ -42,6 +46,7 @@ chain_app = chain_cmd.app
 app.add_typer(chain_cmd.app, name="chain", no_args_is_help=True)
 app.add_typer(keys_cmd.app, name="keys", no_args_is_help=True)
 app.command(name="balance")(balance_cmd.balance)
+app.command(name="transfer")(transfer_cmd.transfer)
 app.add_typer(stake_cmd.app, name="stake", no_args_is_help=True)
 app.add_typer(task_cmd.app, name="task", no_args_is_help=True)
 app.command("demo")(demo_cmd.demo)

@@ -223,7 +223,17 @@ class ConfigError(CcnetError):
 
 
 class UserError(CcnetError):
-    """Bad input to a command (the ``ccnet`` CLI exits with code 1)."""
+    """Bad input to a command (the ``ccnet`` CLI exits with code 1), with an optional
+    *hint*: what the user may do about it."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class UsageError(UserError):
+    """Input a command cannot read without guessing, such as an amount written ``1,5``
+    (the ``ccnet`` CLI exits with code 2, as for a mistyped option)."""
 
 
 class DemoError(CcnetError):

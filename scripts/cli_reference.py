@@ -56,7 +56,8 @@ def reference() -> str:
     root = typer.main.get_command(app)
     global_options = "\n".join(f"  - {row}" for row in _options(root))
     body = "\n".join(_walk(root, ["ccnet"]))
-    return f"- **`ccnet`** global options (before the command):\n{global_options}\n{body}\n"
+    title = "- **`ccnet`** global options (before or after the command):"
+    return f"{title}\n{global_options}\n{body}\n"
 
 
 def main(argv: list[str]) -> int:

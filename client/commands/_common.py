@@ -17,13 +17,14 @@ registered in ``client/cli.py`` with one ``app.add_typer(...)`` line. A command:
                 raise NotFoundError(f"no task {task_id}")
             cli.emit(info, human=lambda: cli.table("Task", rows))   # --json aware
 
-Global options live on the root callback (``ccnet --url URL --keystore DIR --json -v``),
+Global options live on the root callback (``ccnet --url URL --keystore DIR --json -v``;
+they may also follow the subcommand: :mod:`ccnet.client.commands._global_options`),
 resolved by :func:`ccnet.client.config.resolve_settings` (option > env > config file >
-default). Exit codes (:func:`exit_code_for`): 0 ok, 1 user error, 2 usage (typer),
-3 chain or dispatch error, 4 not found. Errors print ``error: ...`` (with a hint) on
-stderr, or ``{"error": {...}}`` on stdout with ``--json``; never a traceback for a
-:class:`CcnetError` (``-v`` logs it at debug level). Tests replace :data:`connect` to fake
-the chain.
+default). Exit codes (:func:`exit_code_for`): 0 ok, 1 user error, 2 usage (typer, or an
+unreadable amount), 3 chain or dispatch error, 4 not found. Errors print ``error: ...``
+(with a hint) on stderr, or ``{"error": {...}}`` on stdout with ``--json``; never a
+traceback for a :class:`CcnetError` (``-v`` logs it at debug level). Tests replace
+:data:`connect` to fake the chain.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ import dataclasses
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,6 +57,7 @@ from ..exceptions import (
     DispatchError,
     ExtrinsicError,
     NotFoundError,
+    UsageError,
     UserError,
 )
 from ..keys import Keypair, is_dev_uri
@@ -83,9 +85,10 @@ class ExitCode(IntEnum):
 
     OK = 0
     USER = 1
-    """Bad input: an invalid amount, key, passphrase or config."""
+    """Bad input: an invalid key, passphrase or config, a refused request."""
     USAGE = 2
-    """Unknown command or option (typer/click)."""
+    """Unknown command or option (typer/click), or a value that cannot be read without
+    guessing, such as the amount ``1,5`` (:class:`UsageError`)."""
     CHAIN = 3
     """The chain is unreachable, refused the extrinsic, or the call failed in the runtime."""
     NOT_FOUND = 4
@@ -121,6 +124,14 @@ _HINTS: dict[tuple[str, str], str] = {
         "(`ccnet stake status`); unbond it once they are settled"
     ),
     ("Credits", "InsufficientBalance"): "fund the account (see `ccnet balance`)",
+    ("Token", "FundsUnavailable"): "the free balance cannot cover it (`ccnet balance`)",
+    ("Token", "NotExpendable"): (
+        "the sender must keep Balances.ExistentialDeposit after the fee; send less"
+    ),
+    ("Arithmetic", "Underflow"): "the amount is more than the account holds (`ccnet balance`)",
+    ("Token", "BelowMinimum"): (
+        "a new account must receive at least Balances.ExistentialDeposit; send more"
+    ),
     ("Tasks", "InsufficientStake"): (
         "not enough free stake: registering needs Tasks.MinWorkerStake, each claim bonds "
         "Tasks.ClaimBond more (`ccnet stake add`)"
@@ -132,6 +143,21 @@ _HINTS: dict[tuple[str, str], str] = {
     ("Tasks", "DisputeOpen"): "a dispute over the task is open: finalize once it is resolved",
     ("Tasks", "NotUnanimous"): "only a unanimous task is paid early; `ccnet task finalize` later",
     ("Tasks", "NotReapable"): "a task can be reaped Tasks.TaskRetention blocks after it finished",
+    ("Tasks", "NotRequester"): "only the requester may accept; anyone may finalize later",
+    ("Tasks", "NoResult"): "that worker revealed no result; name one that did (--worker)",
+    ("Tasks", "NotClaimed"): "that account holds no claim on the task (`ccnet task status ID`)",
+    ("Tasks", "TaskNotOpen"): "the task is settled already (`ccnet task status ID`)",
+    ("Tasks", "HasResults"): "a result was revealed: `ccnet task finalize` after the window",
+    ("Tasks", "RevealNotOpen"): (
+        "too early: reveals open after the deadline; expire works after the reveal "
+        "period (`ccnet task status ID`)"
+    ),
+    ("Tasks", "NotRegistered"): "the account is not a registered worker (`ccnet worker status`)",
+    ("Tasks", "WorkerBusy"): (
+        "the worker still holds open claims (`ccnet task list --worker ADDRESS`); "
+        "deregister once they are finalized"
+    ),
+    ("Tasks", "WorkerBanned"): "a banned worker may leave after its ban (`ccnet worker status`)",
     ("Disputes", "NotDisputable"): (
         "the worker has no revealed result open to challenge (none, disputed or judged "
         "already, or the challenge window closed)"
@@ -147,6 +173,8 @@ _HINTS: dict[tuple[str, str], str] = {
 
 def exit_code_for(err: BaseException) -> ExitCode:
     """The exit code an error stands for."""
+    if isinstance(err, UsageError):
+        return ExitCode.USAGE
     if isinstance(err, NotFoundError):
         return ExitCode.NOT_FOUND
     if isinstance(err, ChainConnectionError | ChainRequestError | ExtrinsicError | DispatchError):
@@ -156,6 +184,8 @@ def exit_code_for(err: BaseException) -> ExitCode:
 
 def hint_for(err: BaseException) -> str | None:
     """What the user may do about *err*, if known."""
+    if isinstance(err, UserError):
+        return err.hint
     if isinstance(err, DispatchError):
         return _HINTS.get((err.pallet, err.name))
     if isinstance(err, ExtrinsicError):
@@ -163,25 +193,47 @@ def hint_for(err: BaseException) -> str | None:
     return None
 
 
+_CC_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?(?:\s*cc)?", re.ASCII | re.IGNORECASE)
+_PLANCK_AMOUNT = re.compile(r"([0-9]+)\s*planck", re.ASCII | re.IGNORECASE)
+_CC_DECIMALS = 12
+_MAX_AMOUNT_CHARS = 64
+MAX_PLANCK = 2**128 - 1
+"""Largest balance of the runtime (u128), planck."""
+AMOUNT_FORMS = "write CC as a plain decimal (10, 1.5, 0.000000000001, 2.5CC) or planck (1500planck)"
+
+
 def parse_amount(text: str) -> int:
-    """An amount in planck from ``"1.5"`` / ``"1.5CC"`` (CC, up to 12 decimals) or
-    ``"1500planck"``; :class:`UserError` otherwise. Never goes through floats."""
-    raw = text.strip().replace("_", "").replace(",", "")
-    lowered = raw.lower()
-    try:
-        if lowered.endswith("planck"):
-            value = Decimal(raw[: -len("planck")].strip())
-            planck = value
-        else:
-            value = Decimal(raw[:-2].strip() if lowered.endswith("cc") else raw)
-            planck = value * CC
-    except InvalidOperation:
-        raise UserError(
-            f"not an amount: {text!r} (write CC like 1.5 or 1.5CC, or planck like 1500planck)"
-        ) from None
-    if planck != planck.to_integral_value() or planck < 0:
-        raise UserError(f"not an amount: {text!r} (at most 12 decimals, not negative)")
-    return int(planck)
+    """An amount in planck from CC written as a plain decimal with a dot and at most 12
+    decimals (``"10"``, ``"1.5"``, ``"1.5CC"``, ``"0.000000000001"``) or from planck
+    (``"1500planck"``). Anything else raises :class:`UsageError` (the CLI exits with
+    code 2): digit separators (``1,5`` or ``1_000``: a comma is a decimal point in many
+    locales), signs, exponents, NaN or infinity, more than 12 decimals, or more than the
+    runtime's u128 balance. Exact: digits to integers, never floats."""
+    raw = text.strip()
+    if len(raw) > _MAX_AMOUNT_CHARS:  # also keeps int() away from its digit limit
+        raise UsageError(f"not an amount: {text[:20]!r}... is more than a balance can hold")
+    if planck_match := _PLANCK_AMOUNT.fullmatch(raw):
+        planck = int(planck_match[1])
+    elif cc_match := _CC_AMOUNT.fullmatch(raw):
+        whole, frac = cc_match[1], cc_match[2] or ""
+        if len(frac) > _CC_DECIMALS:
+            raise UsageError(
+                f"not an amount: {text!r} has more than {_CC_DECIMALS} decimals "
+                "(1 planck = 0.000000000001 CC)"
+            )
+        planck = int(whole) * CC + int(frac.ljust(_CC_DECIMALS, "0") or 0)
+    else:
+        why = ""
+        if "," in raw:
+            why = " (',' is ambiguous: one and a half is 1.5, fifteen is 15)"
+        elif "_" in raw:
+            why = " (no '_' separators: one thousand is 1000)"
+        elif raw.lstrip().startswith(("-", "+")):
+            why = " (no sign: amounts are never negative)"
+        raise UsageError(f"not an amount: {text!r}{why}; {AMOUNT_FORMS}")
+    if planck > MAX_PLANCK:
+        raise UsageError(f"not an amount: {text!r} is more than a balance can hold (u128 planck)")
+    return planck
 
 
 def format_cc(planck: int) -> str:

@@ -5,16 +5,16 @@ blocks, and Chopsticks builds one only per extrinsic."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..blockticker import DEFAULT_TICK, BlockTicker
 from ..devchain import DEFAULT_PORT, DEFAULT_TIMEOUT, DevChain, DevChainInfo
-from ..exceptions import CcnetError
-from ._common import CliContext
+from ._common import CliContext, ExitCode
 
 __all__ = ["app"]
 
@@ -74,8 +74,13 @@ def _describe(info: DevChainInfo) -> str:
     return f"{info.url} (chain {info.chain!r}, pid {info.pid}, log {info.log})"
 
 
+def _info_json(info: DevChainInfo) -> dict[str, Any]:
+    return {"running": True, **dataclasses.asdict(info)}
+
+
 @app.command()
 def start(
+    ctx: typer.Context,
     spec: SpecOpt = None,
     port: PortOpt = DEFAULT_PORT,
     state_dir: StateOpt = None,
@@ -83,34 +88,36 @@ def start(
     root: RootOpt = None,
 ) -> None:
     """Start the dev chain in the background; does nothing if it already runs."""
-    chain = _chain(root=root, spec=spec, state_dir=state_dir, port=port, timeout=timeout)
-    try:
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        chain = _chain(root=root, spec=spec, state_dir=state_dir, port=port, timeout=timeout)
         info = chain.start()
-    except CcnetError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(code=1) from None
-    typer.echo(f"dev chain running at {_describe(info)}")
+        cli.emit(_info_json(info), human=f"dev chain running at {_describe(info)}")
 
 
 @app.command()
-def stop(state_dir: StateOpt = None, root: RootOpt = None) -> None:
+def stop(ctx: typer.Context, state_dir: StateOpt = None, root: RootOpt = None) -> None:
     """Stop the dev chain and every process it started."""
-    try:
+    cli = CliContext.of(ctx)
+    with cli.errors():
         was_running = _chain(root=root, state_dir=state_dir).stop()
-    except CcnetError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(code=1) from None
-    typer.echo("dev chain stopped" if was_running else "dev chain was not running")
+        cli.emit(
+            {"was_running": was_running},
+            human="dev chain stopped" if was_running else "dev chain was not running",
+        )
 
 
 @app.command()
-def status(state_dir: StateOpt = None, root: RootOpt = None) -> None:
-    """Show whether the dev chain runs (exit code 3 if it does not)."""
-    info = _chain(root=root, state_dir=state_dir).status()
+def status(ctx: typer.Context, state_dir: StateOpt = None, root: RootOpt = None) -> None:
+    """Show whether the dev chain runs (exit code 3 if it does not); with --json
+    ``{"running": ..., "url", "pid", "chain", "spec", "log", ...}``."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        info = _chain(root=root, state_dir=state_dir).status()
     if info is None:
-        typer.echo("dev chain is not running")
-        raise typer.Exit(code=3)
-    typer.echo(f"dev chain running at {_describe(info)}")
+        cli.emit({"running": False}, human="dev chain is not running")
+        raise typer.Exit(code=int(ExitCode.CHAIN))
+    cli.emit(_info_json(info), human=f"dev chain running at {_describe(info)}")
 
 
 @app.command()
@@ -132,7 +139,7 @@ def tick(
             cli.emit({"blocks": blocks, "head": head}, human=f"built {blocks} blocks")
             return
         ticker = BlockTicker(cli.settings.url, interval).start()
-        typer.echo(f"building a block every {interval:g} s at {cli.settings.url}; Ctrl-C stops")
+        cli.info(f"building a block every {interval:g} s at {cli.settings.url}; Ctrl-C stops")
         try:
             while ticker.running:
                 time.sleep(0.2)
@@ -142,4 +149,4 @@ def tick(
             ticker.stop()
         if ticker.error is not None:
             raise ticker.error
-        typer.echo(f"{ticker.blocks} blocks built")
+        cli.emit({"blocks": ticker.blocks}, human=f"{ticker.blocks} blocks built")

@@ -110,12 +110,18 @@ def _rows(record: ChannelRecord) -> list[tuple[str, object]]:
     return rows
 
 
+def _planck_ints(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    """*data* with the amounts *names* as integers (the channel wire format writes planck
+    as decimal strings; the CLI's JSON has integer planck everywhere)."""
+    return {k: int(v) if k in names else v for k, v in data.items()}
+
+
 def _record_json(record: ChannelRecord) -> dict[str, Any]:
     return {
-        "params": record.info.to_json(),
+        "params": _planck_ints(record.info.to_json(), "deposit_a", "deposit_b"),
         "me": record.me.value,
         "phase": record.phase.value,
-        "latest": record.latest.to_json(),
+        "latest": _planck_ints(record.latest.to_json(), "balance_a", "balance_b"),
         "pending_version": record.pending.state.version if record.pending else None,
         "cancelled": record.cancelled,
         "closing": None

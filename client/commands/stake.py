@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..chain import Chain
 from ..exceptions import UserError
 from ._common import CliContext, KeyOpt, format_cc, parse_amount
 
@@ -45,14 +46,44 @@ def add(ctx: typer.Context, amount: AmountArg, key: KeyOpt) -> None:
         )
 
 
+def _check_unbond(chain: Chain, address: str, planck: int) -> None:
+    """Refuse, before paying a fee, to unbond more than the free active stake: say how
+    much is bonded and to which open claims."""
+    info = chain.credits.stake_of(address)
+    active = info.active if info else 0
+    if planck > active:
+        raise UserError(
+            f"{address} has {format_cc(active)} of active stake, less than {format_cc(planck)}",
+            hint="`ccnet stake status` shows the active and free stake",
+        )
+    if info is None or planck <= info.free:
+        return
+    claims = [a.task_id for a in chain.tasks.claims_of(address)]
+    duties = info.bonded - len(claims) * chain.tasks.claim_bond()
+    backing = []
+    if claims:
+        backing.append(f"open claims on task(s) {', '.join(map(str, claims))}")
+    if duties > 0:
+        backing.append("verifier duties")
+    raise UserError(
+        f"{format_cc(info.bonded)} of the {format_cc(active)} staked backs "
+        f"{' and '.join(backing) or 'open obligations'}; at most {format_cc(info.free)} "
+        "can be unbonded now",
+        hint="the bond is released when those tasks are finalized (`ccnet task finalize ID` "
+        "after their window) and the disputes resolved; unbond then",
+    )
+
+
 @app.command()
 def unbond(ctx: typer.Context, amount: AmountArg, key: KeyOpt) -> None:
-    """Start unbonding free active stake (not bonded to claims or verifier duties)."""
+    """Start unbonding free active stake (Credits.unstake; not stake bonded to open
+    claims or verifier duties); withdraw it Credits.UnbondingPeriod blocks later."""
     cli = CliContext.of(ctx)
     with cli.errors():
         planck = _amount(amount)
         signer = cli.keypair(key)
         chain = cli.chain()
+        _check_unbond(chain, str(signer.ss58_address), planck)
         with cli.status("unbonding..."):
             receipt = chain.credits.unstake(signer, planck)
         event = receipt.expect("Credits", "Unbonded").attributes
@@ -64,11 +95,28 @@ def unbond(ctx: typer.Context, amount: AmountArg, key: KeyOpt) -> None:
 
 @app.command()
 def withdraw(ctx: typer.Context, key: KeyOpt) -> None:
-    """Release every unbonding chunk that has matured."""
+    """Release every unbonding chunk that has matured (Credits.withdraw_unbonded) to the
+    free balance."""
     cli = CliContext.of(ctx)
     with cli.errors():
         signer = cli.keypair(key)
         chain = cli.chain()
+        address = str(signer.ss58_address)
+        info = chain.credits.stake_of(address)
+        chunks = info.unbonding if info else ()
+        head = chain.block_number()
+        # The call runs in the next block: chunks unlocking there are released.
+        if not any(c.unlock_at <= head + 1 for c in chunks):
+            if not chunks:
+                raise UserError(
+                    f"{address} has no unbonding stake", hint="`ccnet stake unbond AMOUNT` first"
+                )
+            first = min(c.unlock_at for c in chunks)
+            raise UserError(
+                f"nothing to withdraw yet: the first unbonding chunk unlocks at block {first} "
+                f"(now {head})",
+                hint="`ccnet stake status` lists the chunks and their blocks",
+            )
         with cli.status("withdrawing..."):
             receipt = chain.credits.withdraw_unbonded(signer)
         event = receipt.expect("Credits", "Withdrawn").attributes

@@ -1,20 +1,27 @@
-"""``ccnet task post|status|finalize|reap``: post a task with a bounty, follow it, settle it.
+"""``ccnet task post|list|status|accept|finalize|expire|reap``: post a task with a
+bounty, follow it, settle it.
 
 Workers commit, then reveal their results (``pallets/tasks`` crate docs); after
 ``deadline + RevealPeriod + ChallengeWindow`` anyone may ``finalize`` (the strict
-majority of the revealed results is paid); ``reap`` removes the record ``TaskRetention``
-blocks later and returns the requester's ``TaskDeposit``."""
+majority of the revealed results is paid); the requester may ``accept`` a unanimous,
+fully revealed task before that; anyone may ``expire`` a task nobody revealed a result
+for once its reveal period is over; ``reap`` removes the record ``TaskRetention`` blocks
+later and returns the requester's ``TaskDeposit``. The chain has no way to cancel a
+task: its bounty comes back through ``expire`` or ``finalize``. Amounts are shown in CC,
+and as planck integers with ``--json``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Group
 from rich.table import Table
 
+from ..events import Receipt
 from ..exceptions import NotFoundError, UserError
-from ._common import CliContext, KeyOpt, format_cc, parse_amount
+from ..pallets.tasks import TaskInfo, TaskTimes
+from ._common import CliContext, KeyOpt, format_cc, parse_amount, to_jsonable
 
 __all__ = ["app"]
 
@@ -74,6 +81,71 @@ def post(
         )
 
 
+def _listed(task: TaskInfo, times: TaskTimes) -> dict[str, Any]:
+    return {
+        **to_jsonable(task),
+        "reveal_ends": times.reveal_ends(task),
+        "challenge_ends": times.challenge_ends(task),
+    }
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    requester: Annotated[
+        str | None,
+        typer.Option(
+            help="Only tasks posted by this account (address, keystore name or dev URI).",
+            show_default=False,
+        ),
+    ] = None,
+    worker: Annotated[
+        str | None,
+        typer.Option(help="Only tasks this account holds an open claim on.", show_default=False),
+    ] = None,
+    all_tasks: Annotated[
+        bool,
+        typer.Option("--all", help="Also finished tasks not reaped yet (default: open ones)."),
+    ] = False,
+) -> None:
+    """List the tasks in chain storage, by id: bounty (CC; planck with --json), claims,
+    deadline and the last block of the challenge window (`task status` for more)."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        requester_address = cli.address(requester) if requester else None
+        worker_address = cli.address(worker) if worker else None
+        chain = cli.chain()
+        tasks = chain.tasks.tasks()
+        if worker_address is not None:
+            claimed = {a.task_id for a in chain.tasks.claims_of(worker_address)}
+            tasks = [t for t in tasks if t.task_id in claimed]
+        if requester_address is not None:
+            tasks = [t for t in tasks if t.requester == requester_address]
+        if not all_tasks:
+            tasks = [t for t in tasks if t.status == "Open"]
+        times = chain.tasks.times()
+        data = {"head": chain.block_number(), "tasks": [_listed(t, times) for t in tasks]}
+
+        def render() -> Any:
+            if not tasks:
+                return "no tasks" + ("" if all_tasks else " open (--all shows finished ones)")
+            rows = [
+                (
+                    t.task_id,
+                    t.status,
+                    format_cc(t.bounty),
+                    f"{t.claims}/{t.redundancy}",
+                    t.deadline,
+                    times.challenge_ends(t),
+                )
+                for t in tasks
+            ]
+            header = ("id", "status", "bounty", "claims", "deadline", "window ends")
+            return cli.table(f"Tasks at block {data['head']}", rows, header=header)
+
+        cli.emit(data, human=render)
+
+
 @app.command()
 def status(
     ctx: typer.Context, task_id: Annotated[int, typer.Argument(min=0, help="Task id.")]
@@ -130,6 +202,36 @@ def status(
 TaskArg = Annotated[int, typer.Argument(min=0, help="Task id.")]
 
 
+def _settlement(task_id: int, receipt: Receipt) -> tuple[dict[str, Any], str]:
+    """The JSON and the sentence for a receipt of ``finalize``, ``accept`` or ``expire``."""
+    events = {e.name: e.attributes for e in receipt.events if e.pallet == "Tasks"}
+    forfeited = [
+        e.attributes for e in receipt.events if (e.pallet, e.name) == ("Tasks", "ClaimForfeited")
+    ]
+    data = {
+        "task_id": task_id,
+        "completed": events.get("TaskCompleted"),
+        "unresolved": "TaskUnresolved" in events,
+        "expired": "TaskExpired" in events,
+        "forfeited": forfeited,
+        "block_hash": receipt.block_hash,
+        "fee": receipt.fee,
+    }
+    if "TaskCompleted" in events:
+        paid = events["TaskCompleted"]
+        human = (
+            f"task {task_id} completed: {format_cc(int(paid['paid']))} to each of "
+            f"{len(paid['workers'])} worker(s)"
+        )
+    elif "TaskUnresolved" in events:
+        human = f"task {task_id}: no majority, the bounty went back to the requester"
+    else:
+        human = f"task {task_id}: no result revealed, the bounty went back"
+    if forfeited:
+        human += f"; {len(forfeited)} claim(s) never revealed forfeited part of their bond"
+    return data, human
+
+
 @app.command()
 def finalize(ctx: typer.Context, task_id: TaskArg, key: KeyOpt) -> None:
     """Pay the majority of the revealed results, or refund (anyone, after the window)."""
@@ -139,33 +241,56 @@ def finalize(ctx: typer.Context, task_id: TaskArg, key: KeyOpt) -> None:
         chain = cli.chain()
         with cli.status("finalizing..."):
             receipt = chain.tasks.finalize(signer, task_id)
-        events = {e.name: e.attributes for e in receipt.events if e.pallet == "Tasks"}
-        forfeited = [
-            e.attributes
-            for e in receipt.events
-            if (e.pallet, e.name) == ("Tasks", "ClaimForfeited")
-        ]
-        data = {
-            "task_id": task_id,
-            "completed": events.get("TaskCompleted"),
-            "unresolved": "TaskUnresolved" in events,
-            "expired": "TaskExpired" in events,
-            "forfeited": forfeited,
-            "block_hash": receipt.block_hash,
-            "fee": receipt.fee,
-        }
-        if "TaskCompleted" in events:
-            paid = events["TaskCompleted"]
-            human = (
-                f"task {task_id} completed: {format_cc(int(paid['paid']))} to each of "
-                f"{len(paid['workers'])} worker(s)"
-            )
-        elif "TaskUnresolved" in events:
-            human = f"task {task_id}: no majority, the bounty went back to the requester"
+        data, human = _settlement(task_id, receipt)
+        cli.emit(data, human=human)
+
+
+@app.command()
+def accept(
+    ctx: typer.Context,
+    task_id: TaskArg,
+    key: KeyOpt,
+    worker: Annotated[
+        str | None,
+        typer.Option(
+            help="A worker whose revealed result is paid (default: the first that revealed).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Pay a task early, as its requester: only when every slot is revealed with one and
+    the same result (otherwise `ccnet task finalize` after the challenge window)."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        signer = cli.keypair(key)
+        chain = cli.chain()
+        if worker is None:
+            revealed = [a.worker for a in chain.tasks.assignments(task_id) if a.revealed]
+            if not revealed:
+                raise UserError(
+                    f"task {task_id} has no revealed result to accept "
+                    f"(`ccnet task status {task_id}`)"
+                )
+            chosen = revealed[0]
         else:
-            human = f"task {task_id}: no result revealed, the bounty went back"
-        if forfeited:
-            human += f"; {len(forfeited)} claim(s) never revealed forfeited part of their bond"
+            chosen = cli.address(worker)
+        with cli.status("accepting..."):
+            receipt = chain.tasks.accept(signer, task_id, chosen)
+        data, human = _settlement(task_id, receipt)
+        cli.emit(data, human=human)
+
+
+@app.command()
+def expire(ctx: typer.Context, task_id: TaskArg, key: KeyOpt) -> None:
+    """Refund a task nobody revealed a result for, once its reveal period is over
+    (anyone); claims never revealed forfeit Tasks.NoRevealSlash to the requester."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        signer = cli.keypair(key)
+        chain = cli.chain()
+        with cli.status("expiring..."):
+            receipt = chain.tasks.expire(signer, task_id)
+        data, human = _settlement(task_id, receipt)
         cli.emit(data, human=human)
 
 

@@ -1,4 +1,7 @@
-"""``ccnet worker run|status``: the worker daemon, and its standing on chain.
+"""``ccnet worker run|status|unstake|withdraw|deregister``: the worker daemon, its
+standing on chain, and leaving: ``deregister`` (no open claims; the ``WorkerDeposit``
+comes back), ``unstake`` (free stake starts unbonding: ``Credits.UnbondingPeriod``
+blocks) and ``withdraw`` (matured stake back to the free balance).
 
 Thin over :class:`ccnet.worker.daemon.WorkerDaemon` (see its module docs for what a
 running worker does). ``run`` prints one JSON line on stdout when it serves::
@@ -38,7 +41,8 @@ from typing import Annotated, Any
 import typer
 
 from ..config import ALLOW_FAULT_INJECTION_ENV, FAULT_MODES
-from ..exceptions import UserError
+from ..exceptions import NotFoundError, UserError
+from . import stake as stake_cmd
 from ._common import CliContext, KeyOpt, format_cc, parse_amount
 
 __all__ = ["JsonLogFormatter", "app", "parse_bootstrap"]
@@ -286,7 +290,8 @@ def run(
 
 @app.command()
 def status(ctx: typer.Context, key: KeyOpt) -> None:
-    """Show a worker's registration, stake and reputation on chain."""
+    """Show a worker's registration, stake and reputation on chain (amounts in CC;
+    planck integers with --json)."""
     cli = CliContext.of(ctx)
     with cli.errors():
         address = cli.address(key)
@@ -316,9 +321,12 @@ def status(ctx: typer.Context, key: KeyOpt) -> None:
                     "failed": info.reputation.failed,
                     "disputed": info.reputation.disputed,
                     "slashed": info.reputation.slashed,
+                    "value_earned": info.reputation.value_earned,
+                    "distinct_requesters": info.reputation.distinct_requesters,
                 },
                 active_claims=info.active_claims,
                 banned_until=info.banned_until,
+                deposit=info.deposit,
             )
 
         def human() -> Any:
@@ -349,3 +357,42 @@ def status(ctx: typer.Context, key: KeyOpt) -> None:
             return cli.table("Worker", rows)
 
         cli.emit(data, human=human)
+
+
+app.command("unstake")(stake_cmd.unbond)
+app.command("withdraw")(stake_cmd.withdraw)
+
+
+@app.command()
+def deregister(ctx: typer.Context, key: KeyOpt) -> None:
+    """Leave the worker registry (Tasks.deregister_worker): needs no open claims; the
+    WorkerDeposit (planck with --json) goes back to the free balance. The stake stays:
+    `ccnet worker unstake` it."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        signer = cli.keypair(key)
+        address = str(signer.ss58_address)
+        chain = cli.chain()
+        info = chain.tasks.worker(address)
+        if info is None:
+            raise NotFoundError(f"{address} is not a registered worker")
+        if info.active_claims:
+            claims = ", ".join(str(a.task_id) for a in chain.tasks.claims_of(address))
+            raise UserError(
+                f"the worker still holds {info.active_claims} open claim(s) (task(s) {claims})",
+                hint="deregister once those tasks are finalized (`ccnet task status ID`)",
+            )
+        with cli.status("deregistering..."):
+            receipt = chain.tasks.deregister_worker(signer)
+        receipt.expect("Tasks", "WorkerDeregistered")
+        data = {
+            "worker": address,
+            "deposit_released": info.deposit,
+            "block_hash": receipt.block_hash,
+            "fee": receipt.fee,
+        }
+        cli.emit(
+            data,
+            human=f"deregistered {address}; {format_cc(info.deposit)} deposit released "
+            "(the stake stays: `ccnet worker unstake AMOUNT`)",
+        )

@@ -80,6 +80,8 @@ class WorkerInfo:
     active_claims: int
     banned_until: int | None
     """Block number until which the worker is banned, None if never banned."""
+    deposit: int = 0
+    """``WorkerDeposit`` held for the record until ``deregister_worker``, planck."""
 
     @classmethod
     def from_value(cls, address: str, value: Any) -> WorkerInfo:
@@ -93,6 +95,7 @@ class WorkerInfo:
             reputation=Reputation.from_value(rep),
             active_claims=int(value["active_claims"]),
             banned_until=None if banned is None else int(banned),
+            deposit=int(value.get("deposit", 0)),
         )
 
 
@@ -426,6 +429,17 @@ class Tasks(PalletApi):
             Assignment.from_value(task_id, str(k), v)
             for k, v in self._query_map("Assignments", [task_id])
         ]
+
+    def claims_of(self, worker: str) -> list[Assignment]:
+        """Every open claim of *worker* (settling a task removes its claims), by task
+        id: what its bonded stake backs. Reads the whole ``Assignments`` map: O(claims
+        of every worker)."""
+        found = (
+            Assignment.from_value(int(key[0]), worker, value)
+            for key, value in self._query_map("Assignments")
+            if str(key[1]) == worker
+        )
+        return sorted(found, key=lambda a: a.task_id)
 
     def next_task_id(self) -> int:
         """The id the next posted task gets."""

@@ -45,7 +45,7 @@ def test_open_join_close_settle(devchain: str, ccnet_chain: Chain, tmp_path: Pat
     dave, eve = str(tmp_path / "dave.db"), str(tmp_path / "eve.db")
     opened = ccnet(devchain, "channel", "open", "//Eve", "5", "--key", "//Dave", "--store", dave)
     cid = opened["params"]["channel_id"]
-    assert opened["phase"] == "funded" and opened["params"]["deposit_a"] == str(5 * CC)
+    assert opened["phase"] == "funded" and opened["params"]["deposit_a"] == 5 * CC
     joined = ccnet(devchain, "channel", "join", cid, "--key", "//Eve", "--store", eve)
     assert joined["me"] == "B" and joined["phase"] == "funded"
 

@@ -41,7 +41,7 @@ async def test_list_show_and_guard(
     assert listed.exit_code == 0, listed.output
     (entry,) = json.loads(listed.output)
     assert entry["me"] == "A" and entry["latest"]["version"] == 3
-    assert entry["latest"]["balance_a"] == str(params.deposit_a - 3 * 10**12)
+    assert entry["latest"]["balance_a"] == params.deposit_a - 3 * 10**12
 
     human = runner.invoke(app, ["channel", "list", "--key", "//Alice", "--store", store])
     assert cid[:20] in human.output and "funded" in human.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -44,3 +45,15 @@ def test_start_without_spec_fails_clearly(tmp_path: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert f"raw chain spec not found: {missing}" in result.output
+
+
+def test_chain_commands_answer_in_json(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["chain", "status", "--state-dir", str(tmp_path), "--json"])
+    assert result.exit_code == 3 and json.loads(result.stdout) == {"running": False}
+    result = runner.invoke(app, ["--json", "chain", "stop", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0 and json.loads(result.stdout) == {"was_running": False}
+    missing = tmp_path / "missing.raw.json"
+    args = ["chain", "start", "--spec", str(missing), "--state-dir", str(tmp_path), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error"]["type"] == "SpecNotFoundError"

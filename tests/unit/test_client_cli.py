@@ -181,10 +181,15 @@ def test_not_found_exits_4(chain: FakeChain) -> None:
     assert json.loads(result.stdout)["error"]["type"] == "NotFoundError"
 
 
-def test_bad_amount_exits_1(chain: FakeChain) -> None:
-    result = run("task", "post", "--input", "x", "--bounty", "lots", "-k", "//Alice")
-    assert result.exit_code == 1
+@pytest.mark.parametrize("bounty", ["lots", "1,5", "1_000", "1e3", "-1", "NaN", "0.0000000000001"])
+def test_unreadable_amount_exits_2_before_anything_is_posted(chain: FakeChain, bounty: str) -> None:
+    result = run("task", "post", "--input", "x", "--bounty", bounty, "-k", "//Alice")
+    assert result.exit_code == 2
     assert "not an amount" in result.output and "Traceback" not in result.output
+    assert chain.tasks.posted == []
+    result = run("--json", "task", "post", "--input", "x", "--bounty", bounty, "-k", "//Alice")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"]["type"] == "UsageError"
 
 
 def test_usage_error_exits_2(chain: FakeChain) -> None:
@@ -276,3 +281,41 @@ def test_config_file_sets_the_url(
     (tmp_path / "config.toml").write_text("nonsense = 1\n")
     result = run("balance", "//Alice")
     assert result.exit_code == 1 and "unknown key" in result.output
+
+
+# -- global options before or after the subcommand ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["balance", "//Alice"],
+        ["task", "status", "7"],
+        ["dispute", "status", "2"],
+        ["keys", "list"],
+    ],
+)
+def test_json_and_url_before_or_after(
+    chain: FakeChain,
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    urls: list[str] = []
+
+    def connect(url: str) -> FakeChain:
+        urls.append(url)
+        return chain
+
+    monkeypatch.setattr(_common, "connect", connect)
+    flags = ["--json", "--url", "ws://127.0.0.1:9", "--keystore", str(tmp_path / "ks")]
+    before = runner.invoke(app, [*flags, *command])
+    after = runner.invoke(app, [*command, *flags])
+    assert before.exit_code == after.exit_code == 0, after.output
+    assert json.loads(after.stdout) == json.loads(before.stdout)
+    assert set(urls) <= {"ws://127.0.0.1:9"} and len(urls) in (0, 2)
+
+
+def test_usage_error_still_names_the_bad_option(chain: FakeChain) -> None:
+    result = runner.invoke(app, ["balance", ALICE, "--jsn"])
+    assert result.exit_code == 2 and "--jsn" in result.output

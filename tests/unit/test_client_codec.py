@@ -10,29 +10,74 @@ from ccnet.client import CC, CallEncodingError, h256
 from ccnet.client.codec import as_bytes, bounded, fixed_hex
 from ccnet.client.commands._common import format_cc, parse_amount
 from ccnet.client.config import resolve_settings
-from ccnet.client.exceptions import ConfigError, UserError
+from ccnet.client.exceptions import ConfigError, UsageError
 
 
 @pytest.mark.parametrize(
     ("text", "planck"),
     [
         ("1", CC),
+        ("10", 10 * CC),
+        ("007", 7 * CC),
         ("2.5", 2 * CC + CC // 2),
         ("2.5CC", 2 * CC + CC // 2),
+        (" 1.5 cc ", 3 * CC // 2),
+        ("0.000000000001", 1),
         ("0.000000000001 cc", 1),
-        ("1_000", 1000 * CC),
+        ("1.000000000000", CC),
         ("1500planck", 1500),
+        ("1500 PLANCK", 1500),
         ("0", 0),
+        (f"{2**128 - 1}planck", 2**128 - 1),
+        ("340282366920938463463374607.431768211455", 2**128 - 1),
     ],
 )
 def test_parse_amount(text: str, planck: int) -> None:
     assert parse_amount(text) == planck
 
 
-@pytest.mark.parametrize("text", ["", "abc", "-1", "0.0000000000001", "1.5planck", "1e400x"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "abc",
+        "CC",
+        "1,5",  # one and a half, or fifteen?
+        "1,000",
+        "1_000",
+        "1 000",
+        "1e3",
+        "1E-3",
+        "-1",
+        "+1",
+        "NaN",
+        "nan",
+        "inf",
+        "Infinity",
+        ".5",
+        "5.",
+        "0x10",
+        "\u0663",  # an Arabic-Indic three: a digit to Python, not to us
+        "0.0000000000001",
+        "1.5planck",
+        "-5planck",
+        f"{2**128}planck",
+        "340282366920938463463374607.431768211456",
+        "9" * 5000,
+    ],
+)
 def test_parse_amount_rejects(text: str) -> None:
-    with pytest.raises(UserError):
+    with pytest.raises(UsageError, match="not an amount"):
         parse_amount(text)
+
+
+def test_parse_amount_says_why() -> None:
+    with pytest.raises(UsageError, match="1.5, fifteen is 15"):
+        parse_amount("1,5")
+    with pytest.raises(UsageError, match="more than 12 decimals"):
+        parse_amount("0.0000000000001")
+    with pytest.raises(UsageError, match="never negative"):
+        parse_amount("-1")
 
 
 def test_format_cc() -> None:

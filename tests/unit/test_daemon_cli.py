@@ -176,7 +176,14 @@ def test_status_shows_registration_stake_and_reputation(
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["registered"] is True and data["stake"]["active"] == 12 * CC
-    assert data["reputation"] == {"completed": 5, "failed": 1, "disputed": 0, "slashed": 0}
+    assert data["reputation"] == {
+        "completed": 5,
+        "failed": 1,
+        "disputed": 0,
+        "slashed": 0,
+        "value_earned": 0,
+        "distinct_requesters": 0,
+    }
     assert data["endpoint"] == "http://127.0.0.1:9/offer" and data["capabilities"] == ["wasm"]
     result = runner.invoke(app, ["worker", "status", "-k", "//Alice"])
     assert result.exit_code == 0 and "registered" in result.output and "no" in result.output
