@@ -4,7 +4,9 @@
 # machine: the runtime's Wasm built with runtime-benchmarks,
 # the `development` genesis preset, each dispatchable at its worst case, the linear
 # components (finalize's r, withdraw_unbonded's c, the dispute draw's w) over their
-# ranges. Not part of `make test`; run it after a change to a pallet's storage or logic:
+# ranges. Each weight is the larger of the median-slopes and least-squares fits (the
+# median-slopes intercept of a proof size alone can come out negative and wrap).
+# Not part of `make test`; run it after a change to a pallet's storage or logic:
 #   scripts/bench-weights.sh                  all five pallets, 50 steps x 20 repeats
 #   STEPS=10 REPEAT=5 scripts/bench-weights.sh credits tasks
 # One-time builds, cached outside the clone: the bencher (~900 crates, profile `bencher`)
@@ -50,6 +52,7 @@ for pallet in "${PALLETS[@]}"; do
     --pallet "pallet_$pallet" --extrinsic '*' \
     --steps "$STEPS" --repeat "$REPEAT" \
     --heap-pages 4096 \
+    --output-analysis max --output-pov-analysis max \
     --template scripts/weight-template.hbs \
     --output "pallets/$pallet/src/weights.rs"
 done
