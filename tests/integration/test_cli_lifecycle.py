@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 from ccnet.client import CC, Chain, Keys
 from ccnet.client.cli import app
 from ccnet.client.commitments import new_salt, result_commitment
+from ccnet.client.exceptions import CcnetError
 
 runner = CliRunner()
 
@@ -118,6 +120,24 @@ def reserved(chain: Chain, who: str) -> int:
     return int(account["data"]["reserved"]) if account else 0
 
 
+_REGISTERED: list[str] = []
+"""Dev URIs of the workers this module registered (deregistered after each test)."""
+
+
+@pytest.fixture(autouse=True)
+def _leave_no_workers(ccnet_chain: Chain) -> Iterator[None]:
+    """Registered workers are candidates of every later dispute draw on the shared dev
+    chain, and no other test holds their keys: deregister them after each test."""
+    yield
+    while _REGISTERED:
+        keypair = Keys.from_uri(_REGISTERED.pop())
+        if ccnet_chain.tasks.worker(str(keypair.ss58_address)) is not None:
+            try:
+                ccnet_chain.tasks.deregister_worker(keypair)
+            except CcnetError:
+                pass  # still bound by a claim: it is not drawn while it works
+
+
 def worker(chain: Chain, stake: int = 20 * CC) -> str:
     """A fresh funded worker with *stake* active stake, registered; its dev URI."""
     uri = fresh_uri()
@@ -125,6 +145,7 @@ def worker(chain: Chain, stake: int = 20 * CC) -> str:
     keypair = Keys.from_uri(uri)
     chain.credits.stake(keypair, stake)
     chain.tasks.register_worker(keypair, [b"wasm"], b"http://127.0.0.1:1/offer")
+    _REGISTERED.append(uri)
     return uri
 
 
