@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,15 +20,6 @@ from ccnet.client.commitments import new_salt, result_commitment
 from ccnet.client.exceptions import CcnetError
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def env(devchain: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("CCNET_URL", devchain)
-    monkeypatch.setenv("CCNET_KEYSTORE", str(tmp_path / "keystore"))
-    monkeypatch.setenv("CCNET_CONFIG", str(tmp_path / "none.toml"))
-    monkeypatch.delenv("CCNET_KEY", raising=False)
-    return devchain
 
 
 def fresh_uri() -> str:
@@ -55,7 +45,7 @@ def fund(chain: Chain, uri: str, amount: int = 1000 * CC) -> str:
 # -- transfer ------------------------------------------------------------------------------
 
 
-def test_transfer_moves_exact_planck(env: str, ccnet_chain: Chain) -> None:
+def test_transfer_moves_exact_planck(cli_env: str, ccnet_chain: Chain) -> None:
     sender, dest = fresh_uri(), fresh_uri()
     fund(ccnet_chain, sender, 10 * CC)
     before = ccnet_chain.free_balance(address(sender))
@@ -73,7 +63,7 @@ def test_transfer_moves_exact_planck(env: str, ccnet_chain: Chain) -> None:
     assert ccnet_chain.free_balance(address(dest)) == 2 * CC + 503
 
 
-def test_transfer_refusals_move_nothing(env: str, ccnet_chain: Chain) -> None:
+def test_transfer_refusals_move_nothing(cli_env: str, ccnet_chain: Chain) -> None:
     sender, dest = fresh_uri(), fresh_uri()
     fund(ccnet_chain, sender, 10 * CC)
     before = ccnet_chain.free_balance(address(sender))
@@ -95,7 +85,7 @@ def test_transfer_refusals_move_nothing(env: str, ccnet_chain: Chain) -> None:
     assert ccnet_chain.free_balance(address(sender)) == after
 
 
-def test_ambiguous_amounts_move_nothing(env: str, ccnet_chain: Chain) -> None:
+def test_ambiguous_amounts_move_nothing(cli_env: str, ccnet_chain: Chain) -> None:
     sender, dest = fresh_uri(), fresh_uri()
     fund(ccnet_chain, sender, 10 * CC)
     before = ccnet_chain.free_balance(address(sender))
@@ -170,7 +160,7 @@ def committed(chain: Chain, uri: str, task_id: int, digest: bytes) -> bytes:
     return salt
 
 
-def test_task_list_and_accept_pay_exact_shares(env: str, ccnet_chain: Chain) -> None:
+def test_task_list_and_accept_pay_exact_shares(cli_env: str, ccnet_chain: Chain) -> None:
     chain = ccnet_chain
     requester = fresh_uri()
     fund(chain, requester)
@@ -221,7 +211,7 @@ def test_task_list_and_accept_pay_exact_shares(env: str, ccnet_chain: Chain) -> 
     )
 
 
-def test_task_expire_refunds_and_slashes_the_silent_claim(env: str, ccnet_chain: Chain) -> None:
+def test_task_expire_refunds_and_slashes_the_silent_claim(cli_env: str, ccnet_chain: Chain) -> None:
     chain = ccnet_chain
     requester, anyone = fresh_uri(), fresh_uri()
     fund(chain, requester)
@@ -256,7 +246,7 @@ def test_task_expire_refunds_and_slashes_the_silent_claim(env: str, ccnet_chain:
 # -- leaving as a worker -------------------------------------------------------------------
 
 
-def test_worker_leaves_and_takes_back_deposit_and_stake(env: str, ccnet_chain: Chain) -> None:
+def test_worker_leaves_and_takes_back_deposit_and_stake(cli_env: str, ccnet_chain: Chain) -> None:
     chain = ccnet_chain
     requester = fresh_uri()
     fund(chain, requester)
@@ -317,12 +307,12 @@ def test_worker_leaves_and_takes_back_deposit_and_stake(env: str, ccnet_chain: C
 
 
 def test_global_options_before_or_after_the_subcommand(
-    env: str, ccnet_chain: Chain, monkeypatch: pytest.MonkeyPatch
+    cli_env: str, ccnet_chain: Chain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CCNET_URL", "ws://127.0.0.1:1")  # only --url reaches the chain
     sender, dest = fresh_uri(), fresh_uri()
     fund(ccnet_chain, sender, 10 * CC)
-    flags = ["--json", "--url", env]
+    flags = ["--json", "--url", cli_env]
     for command in (
         ["balance", sender],
         ["task", "list", "--all", "--requester", sender],
@@ -335,10 +325,10 @@ def test_global_options_before_or_after_the_subcommand(
         assert json.loads(after.stdout) == json.loads(before.stdout)
 
     free = ccnet_chain.free_balance(address(sender))
-    sent = runner.invoke(app, ["transfer", dest, "1.25", "-k", sender, "--url", env, "--json"])
+    sent = runner.invoke(app, ["transfer", dest, "1.25", "-k", sender, "--url", cli_env, "--json"])
     assert sent.exit_code == 0, sent.output
     fee = json.loads(sent.stdout)["fee"]
-    sent = runner.invoke(app, ["--url", env, "transfer", dest, "1.25", "-k", sender, "--json"])
+    sent = runner.invoke(app, ["--url", cli_env, "transfer", dest, "1.25", "-k", sender, "--json"])
     assert sent.exit_code == 0, sent.output
     fee += json.loads(sent.stdout)["fee"]
     assert ccnet_chain.free_balance(address(dest)) == 2 * (CC + CC // 4)

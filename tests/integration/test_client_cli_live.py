@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from ccnet.client import CC, Keys
@@ -14,16 +12,7 @@ from ccnet.client.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(devchain: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("CCNET_URL", devchain)
-    monkeypatch.setenv("CCNET_KEYSTORE", str(tmp_path / "keystore"))
-    monkeypatch.setenv("CCNET_CONFIG", str(tmp_path / "none.toml"))
-    monkeypatch.setenv("CCNET_PASSPHRASE", "integration")
-    return devchain
-
-
-def test_balance_post_and_status(env: str) -> None:
+def test_balance_post_and_status(cli_env: str) -> None:
     alice = Keys.from_uri("//Alice").ss58_address
     result = runner.invoke(app, ["--json", "balance", "//Alice"])
     assert result.exit_code == 0, result.output
@@ -57,7 +46,7 @@ def test_balance_post_and_status(env: str) -> None:
     assert stake["active"] >= 3 * CC and stake["free"] == stake["active"] - stake["bonded"]
 
 
-def test_stored_key_and_dispatch_error(env: str) -> None:
+def test_stored_key_and_dispatch_error(cli_env: str) -> None:
     assert runner.invoke(app, ["keys", "new", "fresh"]).exit_code == 0
     # A new key has no funds: the node refuses its extrinsic before inclusion.
     result = runner.invoke(app, ["dispute", "commit-vote", "0", "0x" + "00" * 32, "-k", "fresh"])
