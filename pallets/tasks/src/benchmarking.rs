@@ -47,7 +47,11 @@ fn max_bytes<S: Get<u32>>() -> BoundedVec<u8, S> {
 fn post<T: Config>(requester: &T::AccountId, redundancy: u8) -> TaskId {
 	let id = NextTaskId::<T>::get();
 	let deadline = frame_system::Pallet::<T>::block_number().saturating_add(T::MaxTaskDuration::get());
-	let bounty = T::Currency::minimum_balance().saturating_mul(100u32.into());
+	// Large enough that every winner's share stays reputable at any redundancy:
+	// each new payer is then recorded (`PaidBy`), the settlement's worst case.
+	let bounty = T::Currency::minimum_balance()
+		.saturating_mul(100u32.into())
+		.max(T::MinReputableShare::get().saturating_mul(T::MaxRedundancy::get().into()));
 	Pallet::<T>::post_task(
 		RawOrigin::Signed(requester.clone()).into(),
 		max_bytes::<T::MaxTaskTypeLen>(),

@@ -3,9 +3,9 @@
 //! worst case.
 //!
 //! Date: 2026-12-06; steps `20`, repeat `10`; Wasm execution
-//! `Compiled`; CPU `AMD EPYC`. Execution times are the measured median
-//! fits (ps); database reads and writes are charged with the runtime's `DbWeight`; proof
-//! sizes are estimated from the storage items' `MaxEncodedLen` (bytes).
+//! `Compiled`; CPU `AMD EPYC`. Execution times are the larger of the
+//! median-slopes and least-squares fits (ps); database reads and writes are charged
+//! with the runtime's `DbWeight`; proof sizes are estimated from the storage items' `MaxEncodedLen` (bytes).
 
 #![cfg_attr(rustfmt, rustfmt_skip)]
 #![allow(unused_parens, unused_imports, missing_docs)]
@@ -44,8 +44,8 @@ impl<T: polkadot_sdk::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(193), added: 2668, mode: `MaxEncodedLen`)
 	fn register_worker() -> Weight {
 		// Proof size: measured `36315`, estimated `33487`.
-		// Minimum execution time: 336_190_000 picoseconds.
-		Weight::from_parts(358_152_000, 33487)
+		// Minimum execution time: 352_561_000 picoseconds.
+		Weight::from_parts(393_859_000, 33487)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -53,8 +53,8 @@ impl<T: polkadot_sdk::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Tasks::Workers` (`max_values`: None, `max_size`: Some(1428), added: 3903, mode: `MaxEncodedLen`)
 	fn update_worker() -> Weight {
 		// Proof size: measured `178`, estimated `4893`.
-		// Minimum execution time: 31_900_000 picoseconds.
-		Weight::from_parts(39_154_000, 4893)
+		// Minimum execution time: 36_218_000 picoseconds.
+		Weight::from_parts(39_484_000, 4893)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -68,8 +68,8 @@ impl<T: polkadot_sdk::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(193), added: 2668, mode: `MaxEncodedLen`)
 	fn deregister_worker() -> Weight {
 		// Proof size: measured `35227`, estimated `33487`.
-		// Minimum execution time: 263_043_000 picoseconds.
-		Weight::from_parts(290_555_000, 33487)
+		// Minimum execution time: 289_553_000 picoseconds.
+		Weight::from_parts(308_749_000, 33487)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -83,8 +83,8 @@ impl<T: polkadot_sdk::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Tasks::Tasks` (`max_values`: None, `max_size`: Some(4554), added: 7029, mode: `MaxEncodedLen`)
 	fn post_task() -> Weight {
 		// Proof size: measured `146`, estimated `3658`.
-		// Minimum execution time: 179_096_000 picoseconds.
-		Weight::from_parts(218_670_000, 3658)
+		// Minimum execution time: 210_956_000 picoseconds.
+		Weight::from_parts(229_129_000, 3658)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -98,8 +98,8 @@ impl<T: polkadot_sdk::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Credits::Stakes` (`max_values`: None, `max_size`: Some(401), added: 2876, mode: `MaxEncodedLen`)
 	fn claim() -> Weight {
 		// Proof size: measured `4867`, estimated `8019`.
-		// Minimum execution time: 91_963_000 picoseconds.
-		Weight::from_parts(97_684_000, 8019)
+		// Minimum execution time: 92_324_000 picoseconds.
+		Weight::from_parts(103_644_000, 8019)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -109,8 +109,8 @@ impl<T: polkadot_sdk::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Tasks::Assignments` (`max_values`: None, `max_size`: Some(140), added: 2615, mode: `MaxEncodedLen`)
 	fn submit_result() -> Weight {
 		// Proof size: measured `4704`, estimated `8019`.
-		// Minimum execution time: 48_802_000 picoseconds.
-		Weight::from_parts(60_313_000, 8019)
+		// Minimum execution time: 58_009_000 picoseconds.
+		Weight::from_parts(65_623_000, 8019)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -120,8 +120,8 @@ impl<T: polkadot_sdk::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Tasks::Assignments` (`max_values`: None, `max_size`: Some(140), added: 2615, mode: `MaxEncodedLen`)
 	fn reveal_result() -> Weight {
 		// Proof size: measured `4738`, estimated `8019`.
-		// Minimum execution time: 51_596_000 picoseconds.
-		Weight::from_parts(62_918_000, 8019)
+		// Minimum execution time: 61_224_000 picoseconds.
+		Weight::from_parts(69_010_000, 8019)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -135,23 +135,23 @@ impl<T: polkadot_sdk::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Credits::Stakes` (r:7 w:7)
 	/// Proof: `Credits::Stakes` (`max_values`: None, `max_size`: Some(401), added: 2876, mode: `MaxEncodedLen`)
+	/// Storage: `Tasks::PaidBy` (r:6 w:6)
+	/// Proof: `Tasks::PaidBy` (`max_values`: None, `max_size`: Some(96), added: 2571, mode: `MaxEncodedLen`)
 	/// Storage: `Tasks::Workers` (r:7 w:7)
 	/// Proof: `Tasks::Workers` (`max_values`: None, `max_size`: Some(1428), added: 3903, mode: `MaxEncodedLen`)
 	/// Storage: `Credits::ContributedFuel` (r:1 w:1)
 	/// Proof: `Credits::ContributedFuel` (`max_values`: Some(1), `max_size`: Some(16), added: 511, mode: `MaxEncodedLen`)
-	/// Storage: `Tasks::PaidBy` (r:1 w:1)
-	/// Proof: `Tasks::PaidBy` (`max_values`: None, `max_size`: Some(96), added: 2571, mode: `MaxEncodedLen`)
 	/// The range of component `r` is `[1, 7]`.
 	fn finalize(r: u32, ) -> Weight {
-		// Proof size: measured `4921 + r * (522 ±0)`, estimated `8019 + r * (3903 ±0)`.
-		// Minimum execution time: 254_497_000 picoseconds.
-		Weight::from_parts(168_633_302, 8019)
-			// Standard error: 391_516
-			.saturating_add(Weight::from_parts(107_020_309, 0).saturating_mul(r.into()))
-			.saturating_add(T::DbWeight::get().reads(6_u64))
-			.saturating_add(T::DbWeight::get().reads((4_u64).saturating_mul(r.into())))
-			.saturating_add(T::DbWeight::get().writes(5_u64))
-			.saturating_add(T::DbWeight::get().writes((4_u64).saturating_mul(r.into())))
+		// Proof size: measured `4921 + r * (522 ±1)`, estimated `8019 + r * (3903 ±0)`.
+		// Minimum execution time: 306_364_000 picoseconds.
+		Weight::from_parts(191_964_666, 8019)
+			// Standard error: 261_008
+			.saturating_add(Weight::from_parts(141_816_908, 0).saturating_mul(r.into()))
+			.saturating_add(T::DbWeight::get().reads(5_u64))
+			.saturating_add(T::DbWeight::get().reads((5_u64).saturating_mul(r.into())))
+			.saturating_add(T::DbWeight::get().writes(4_u64))
+			.saturating_add(T::DbWeight::get().writes((5_u64).saturating_mul(r.into())))
 			.saturating_add(Weight::from_parts(0, 3903).saturating_mul(r.into()))
 	}
 	/// Storage: `Tasks::Tasks` (r:1 w:1)
@@ -162,8 +162,8 @@ impl<T: polkadot_sdk::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(193), added: 2668, mode: `MaxEncodedLen`)
 	fn reap() -> Weight {
 		// Proof size: measured `4774`, estimated `8019`.
-		// Minimum execution time: 99_286_000 picoseconds.
-		Weight::from_parts(102_612_000, 8019)
+		// Minimum execution time: 118_612_000 picoseconds.
+		Weight::from_parts(124_674_000, 8019)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -172,51 +172,51 @@ impl<T: polkadot_sdk::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// For tests and mock runtimes: the same numbers with RocksDB's database weights.
 impl WeightInfo for () {
 	fn register_worker() -> Weight {
-		Weight::from_parts(358_152_000, 33487)
+		Weight::from_parts(393_859_000, 33487)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	fn update_worker() -> Weight {
-		Weight::from_parts(39_154_000, 4893)
+		Weight::from_parts(39_484_000, 4893)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	fn deregister_worker() -> Weight {
-		Weight::from_parts(290_555_000, 33487)
+		Weight::from_parts(308_749_000, 33487)
 			.saturating_add(RocksDbWeight::get().reads(4_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	fn post_task() -> Weight {
-		Weight::from_parts(218_670_000, 3658)
+		Weight::from_parts(229_129_000, 3658)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	fn claim() -> Weight {
-		Weight::from_parts(97_684_000, 8019)
+		Weight::from_parts(103_644_000, 8019)
 			.saturating_add(RocksDbWeight::get().reads(4_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	fn submit_result() -> Weight {
-		Weight::from_parts(60_313_000, 8019)
+		Weight::from_parts(65_623_000, 8019)
 			.saturating_add(RocksDbWeight::get().reads(2_u64))
 			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
 	fn reveal_result() -> Weight {
-		Weight::from_parts(62_918_000, 8019)
+		Weight::from_parts(69_010_000, 8019)
 			.saturating_add(RocksDbWeight::get().reads(2_u64))
 			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
 	fn finalize(r: u32, ) -> Weight {
-		Weight::from_parts(168_633_302, 8019)
-			.saturating_add(Weight::from_parts(107_020_309, 0).saturating_mul(r.into()))
-			.saturating_add(RocksDbWeight::get().reads(6_u64))
-			.saturating_add(RocksDbWeight::get().reads((4_u64).saturating_mul(r.into())))
-			.saturating_add(RocksDbWeight::get().writes(5_u64))
-			.saturating_add(RocksDbWeight::get().writes((4_u64).saturating_mul(r.into())))
+		Weight::from_parts(191_964_666, 8019)
+			.saturating_add(Weight::from_parts(141_816_908, 0).saturating_mul(r.into()))
+			.saturating_add(RocksDbWeight::get().reads(5_u64))
+			.saturating_add(RocksDbWeight::get().reads((5_u64).saturating_mul(r.into())))
+			.saturating_add(RocksDbWeight::get().writes(4_u64))
+			.saturating_add(RocksDbWeight::get().writes((5_u64).saturating_mul(r.into())))
 			.saturating_add(Weight::from_parts(0, 3903).saturating_mul(r.into()))
 	}
 	fn reap() -> Weight {
-		Weight::from_parts(102_612_000, 8019)
+		Weight::from_parts(124_674_000, 8019)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
