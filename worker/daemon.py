@@ -26,7 +26,8 @@ It registers and announces itself, serves jobs with heartbeats and payments over
    minutes; :class:`~ccnet.client.net.dht.CapabilityDirectory`): task type ``wasm``, speed
    = the benchmark's fuel per second, price = the rate;
 7. the on-chain duties (:class:`~ccnet.worker.onchain.OnChainDuties`): claim, commit,
-   reveal and finalize Wasm tasks; commit and reveal votes in disputes it is drawn for.
+   reveal and finalize Wasm tasks; commit and reveal votes in disputes it is drawn for;
+   log the outcome of each dispute about its results or its votes (:mod:`.outcomes`).
 
 :meth:`WorkerDaemon.stop` undoes it in reverse: no task left pending, sockets closed,
 running jobs interrupted, the prover's Node process ended. Usage::
@@ -82,6 +83,7 @@ from .onchain import (
     TaskWatcher,
     ensure_registered,
 )
+from .outcomes import DisputeOutcomeLog
 from .payments import PaymentDesk
 from .proofs import ProofService
 from .sandbox import Sandbox
@@ -386,7 +388,11 @@ class WorkerDaemon:
                 poll_interval=cfg.poll_interval,
             )
         self.onchain = OnChainDuties(
-            chain, tasks=self.tasks, disputes=self.disputes, poll_interval=cfg.poll_interval
+            chain,
+            tasks=self.tasks,
+            disputes=self.disputes,
+            outcomes=DisputeOutcomeLog(self.address),
+            poll_interval=cfg.poll_interval,
         )
         await self.onchain.start()
 
