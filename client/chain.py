@@ -71,7 +71,8 @@ class Chain:
 
     *timeout* (seconds) bounds connecting and each wait for an answer, including each
     status update of a submitted extrinsic. Raises :class:`ChainConnectionError` when the
-    node cannot be reached. Use as a context manager, or call :meth:`close`.
+    node cannot be reached; after one, the next call opens a new websocket (a node that
+    came back is used again). Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0) -> None:
