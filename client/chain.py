@@ -37,6 +37,7 @@ from .exceptions import (
 )
 from .nonces import NonceManager, manager_for
 from .signing import SS58_FORMAT
+from .subscription import EventSubscription
 
 if TYPE_CHECKING:
     from .pallets import Channels, Checkpoints, Credits, Disputes, Tasks
@@ -70,7 +71,8 @@ class Chain:
 
     *timeout* (seconds) bounds connecting and each wait for an answer, including each
     status update of a submitted extrinsic. Raises :class:`ChainConnectionError` when the
-    node cannot be reached. Use as a context manager, or call :meth:`close`.
+    node cannot be reached; after one, the next call opens a new websocket (a node that
+    came back is used again). Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0) -> None:
@@ -82,6 +84,9 @@ class Chain:
         self._genesis: str | None = None
         self._nonces: NonceManager | None = None
         self._pallets: dict[str, Any] = {}
+        self._broken = False
+        """The websocket failed: reconnect before the next request."""
+        self._closed = False
         if not url.startswith(("ws://", "wss://")):
             raise ChainConnectionError(url, "the URL must start with ws:// or wss://")
         with self._lock:
@@ -105,6 +110,8 @@ class Chain:
     def close(self) -> None:
         """Close the websocket; the object is unusable afterwards."""
         with self._lock:
+            self._closed = True
+            self._broken = False
             try:
                 self._api.close()
             except _CONNECTION_ERRORS:  # already gone
@@ -123,14 +130,31 @@ class Chain:
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on the websocket under the lock, mapping failures
-        to ccnet errors."""
+        to ccnet errors. After a connection failure the next call opens a new websocket
+        first (the node may be back)."""
         with self._lock:
+            if self._broken:
+                self._reconnect()
             try:
                 return fn(*args, **kwargs)
             except _CONNECTION_ERRORS as err:
+                self._broken = not self._closed
                 raise ChainConnectionError(self.url, _reason(err)) from None
             except SubstrateRequestException as err:
                 raise ChainRequestError(f"the node rejected the request: {err}") from None
+
+    def _reconnect(self) -> None:
+        """Replace the failed websocket (under the lock); :class:`ChainConnectionError`
+        while the node is still away."""
+        old = getattr(self._api, "websocket", None)
+        if old is not None:
+            old.shutdown()  # no closing handshake: the peer is gone
+        try:
+            self._api.connect_websocket()
+        except _CONNECTION_ERRORS as err:
+            raise ChainConnectionError(self.url, f"reconnecting: {_reason(err)}") from None
+        self._broken = False
+        logger.info("reconnected to %s", self.url)
 
     def rpc(self, method: str, params: Sequence[Any] = ()) -> Any:
         """A raw JSON-RPC call; returns its ``result``; :class:`ChainRequestError` on an
@@ -432,30 +456,18 @@ class Chain:
     ) -> EventSubscription:
         """Call *callback* with each new event (filtered as in :meth:`watch_events`) from
         a daemon thread; returns the subscription to :meth:`~EventSubscription.stop`.
-        A callback that raises is logged and the subscription goes on."""
-        subscription = EventSubscription()
-
-        def run() -> None:
-            try:
-                for event in self.watch_events(
-                    pallets,
-                    names,
-                    from_block=from_block,
-                    finalized=finalized,
-                    poll_interval=poll_interval,
-                    stop=subscription.stopping,
-                ):
-                    try:
-                        callback(event)
-                    except Exception:
-                        logger.exception("event callback failed on %s", event.qualname)
-            except CcnetError as err:
-                subscription.error = err
-                logger.error("event subscription stopped: %s", err)
-
-        subscription.thread = threading.Thread(target=run, name="ccnet-events", daemon=True)
-        subscription.thread.start()
-        return subscription
+        A callback that raises is logged and the subscription goes on; a lost node is
+        retried with backoff, resuming at the first block not delivered yet, so no event
+        is lost or repeated (:mod:`ccnet.client.subscription`)."""
+        return EventSubscription(
+            self,
+            callback,
+            pallets,
+            names,
+            from_block=from_block,
+            finalized=finalized,
+            poll_interval=poll_interval,
+        ).start()
 
     # -- pallets -----------------------------------------------------------------------
 
@@ -500,26 +512,6 @@ class Chain:
         from .pallets import Disputes
 
         return self._pallet("Disputes", Disputes)
-
-
-class EventSubscription:
-    """A running :meth:`Chain.subscribe_events`; :meth:`stop` ends it."""
-
-    def __init__(self) -> None:
-        self.stopping = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.error: CcnetError | None = None
-        """The error that ended it (e.g. :class:`ChainConnectionError`), if any."""
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Ask the thread to stop and wait up to *timeout* seconds for it."""
-        self.stopping.set()
-        if self.thread is not None and self.thread is not threading.current_thread():
-            self.thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
 
 
 def _key_value(key: Any) -> Any:

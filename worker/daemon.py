@@ -26,7 +26,8 @@ It registers and announces itself, serves jobs with heartbeats and payments over
    minutes; :class:`~ccnet.client.net.dht.CapabilityDirectory`): task type ``wasm``, speed
    = the benchmark's fuel per second, price = the rate;
 7. the on-chain duties (:class:`~ccnet.worker.onchain.OnChainDuties`): claim, commit,
-   reveal and finalize Wasm tasks; commit and reveal votes in disputes it is drawn for.
+   reveal and finalize Wasm tasks; commit and reveal votes in disputes it is drawn for;
+   log the outcome of each dispute about its results or its votes (:mod:`.outcomes`).
 
 :meth:`WorkerDaemon.stop` undoes it in reverse: no task left pending, sockets closed,
 running jobs interrupted, the prover's Node process ended. Usage::
@@ -37,9 +38,11 @@ running jobs interrupted, the prover's Node process ended. Usage::
         print(daemon.ready.to_json())       # address, signaling URL, DHT port ...
         await stop_event.wait()
 
-State dir: ``channels.db`` (payment channels), ``modules/`` (received modules, by hash),
-``outputs/`` (outputs of on-chain tasks, ``<task id>.out``), ``court-secrets.json``
-(the salts of commitments not yet revealed, :class:`~ccnet.client.courtsecrets.CourtSecrets`).
+State dir: ``daemon.lock`` (locked while it runs: one daemon per key, see
+:mod:`.instance_lock`), ``channels.db`` (payment channels), ``modules/`` (received
+modules, by hash), ``outputs/`` (outputs of on-chain tasks, ``<task id>.out``),
+``court-secrets.json`` (the salts of commitments not yet revealed,
+:class:`~ccnet.client.courtsecrets.CourtSecrets`).
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ from .channelwatch import ChannelWatcher
 from .config import DEFAULT_BLOCK_TIME_MS, WorkerConfig
 from .executor import JobExecutor, ModuleStore
 from .faults import FaultInjector
+from .instance_lock import LOCK_FILE, InstanceLock, check_registered_endpoint
 from .jobhandler import JobSessionHandler
 from .onchain import (
     DisputeVerifier,
@@ -79,6 +83,7 @@ from .onchain import (
     TaskWatcher,
     ensure_registered,
 )
+from .outcomes import DisputeOutcomeLog
 from .payments import PaymentDesk
 from .proofs import ProofService
 from .sandbox import Sandbox
@@ -219,6 +224,8 @@ class WorkerDaemon:
         self.disputes: DisputeVerifier | None = None
         self.onchain: OnChainDuties | None = None
         self.faults = FaultInjector()
+        self.lock = InstanceLock(config.state_dir / LOCK_FILE, address=self.address)
+        """One daemon per state dir (:mod:`.instance_lock`)."""
         self._ready: ReadyInfo | None = None
         self._stopped = False
 
@@ -238,7 +245,9 @@ class WorkerDaemon:
         :class:`~ccnet.worker.exceptions.RegistrationError` (staking, registering),
         :class:`~ccnet.client.net.exceptions.DhtError` (DHT port taken, no bootstrap node
         answered), :class:`~ccnet.worker.exceptions.BenchmarkError`, ``OSError`` (the
-        signaling port is taken). Whatever was started is stopped again on failure.
+        signaling port is taken), :class:`~ccnet.worker.exceptions.AlreadyRunningError`
+        (a daemon with this key runs: :mod:`.instance_lock`). Whatever was started is
+        stopped again on failure.
         """
         try:
             return await self._start()
@@ -257,8 +266,10 @@ class WorkerDaemon:
             )
         state = cfg.state_dir
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.lock.acquire()
         self.chain = await asyncio.to_thread(Chain, cfg.url)
         chain = self.chain
+        await check_registered_endpoint(chain, self.address)  # before ours listens
 
         self.sandbox = Sandbox(cfg.worker.sandbox)
         modules = ModuleStore(state / "modules")
@@ -377,7 +388,11 @@ class WorkerDaemon:
                 poll_interval=cfg.poll_interval,
             )
         self.onchain = OnChainDuties(
-            chain, tasks=self.tasks, disputes=self.disputes, poll_interval=cfg.poll_interval
+            chain,
+            tasks=self.tasks,
+            disputes=self.disputes,
+            outcomes=DisputeOutcomeLog(self.address),
+            poll_interval=cfg.poll_interval,
         )
         await self.onchain.start()
 
@@ -440,6 +455,7 @@ class WorkerDaemon:
                 await asyncio.to_thread(closer)
             except Exception:
                 log.exception("closing the %s failed", name)
+        self.lock.release()
         log.info("worker %s stopped", self.address)
 
     async def __aenter__(self) -> WorkerDaemon:

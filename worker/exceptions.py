@@ -21,12 +21,15 @@ from ccnet.client.exceptions import ConfigError as ClientConfigError
 from ccnet.client.jobs.failures import FailureCode
 
 __all__ = [
+    "AlreadyRunningError",
     "BenchmarkError",
     "ChallengePeriodError",
     "ConfigError",
     "DeadlineExceededError",
+    "EndpointAnswersError",
     "FuelExhaustedError",
     "InputTooLargeError",
+    "InstanceLockedError",
     "InvalidModuleError",
     "JobExitError",
     "JobRunError",
@@ -66,6 +69,45 @@ class BenchmarkError(WorkerError):
 
 class RegistrationError(WorkerError):
     """The worker could not stake or register on chain at start."""
+
+
+class AlreadyRunningError(WorkerError):
+    """Another daemon with this worker's key is running: a second one would take over
+    its on-chain endpoint (and, with the same state dir, share its files)."""
+
+    def __init__(self, message: str, *, address: str) -> None:
+        super().__init__(message)
+        self.address = address
+        """The worker's SS58 address."""
+
+
+class InstanceLockedError(AlreadyRunningError):
+    """The state dir's lock file is held by a running daemon (``pid``, when it wrote
+    it)."""
+
+    def __init__(self, *, address: str, path: str, pid: int | None) -> None:
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(
+            f"a worker daemon for {address} is already running ({holder} holds {path}); "
+            "stop it first, or give this one another key",
+            address=address,
+        )
+        self.path = path
+        self.pid = pid
+
+
+class EndpointAnswersError(AlreadyRunningError):
+    """The chain has this key registered with a signaling endpoint that answers: a
+    daemon with the same key serves there (maybe with another state dir, or on another
+    machine)."""
+
+    def __init__(self, *, address: str, endpoint: str) -> None:
+        super().__init__(
+            f"{address} is registered on chain with endpoint {endpoint}, and it answers: "
+            "a worker daemon with this key is already running there; stop it first",
+            address=address,
+        )
+        self.endpoint = endpoint
 
 
 class WorkerBusyError(WorkerError):

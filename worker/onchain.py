@@ -69,6 +69,7 @@ from ccnet.client.net.background import cancel_and_wait, create_task_with_loggin
 
 from .exceptions import JobRunError, ModuleRejectedError, RegistrationError, UnknownModuleError
 from .executor import JobExecutor, ModuleStore
+from .outcomes import OUTCOME_EVENTS, DisputeOutcomeLog
 
 if TYPE_CHECKING:
     from ccnet.client import Chain, DisputeInfo, EventSubscription
@@ -808,8 +809,9 @@ def _turn(me: str, parties: Iterable[str]) -> int:
 
 class OnChainDuties:
     """Runs a :class:`TaskWatcher` and/or a :class:`DisputeVerifier` from one
-    :class:`EventPump` (see the module docs). *poll_interval*: seconds between looks at
-    the chain head."""
+    :class:`EventPump` (see the module docs), and feeds *outcomes* the Disputes events
+    that settle them (:mod:`.outcomes`). *poll_interval*: seconds between looks at the
+    chain head."""
 
     def __init__(
         self,
@@ -817,11 +819,13 @@ class OnChainDuties:
         *,
         tasks: TaskWatcher | None = None,
         disputes: DisputeVerifier | None = None,
+        outcomes: DisputeOutcomeLog | None = None,
         poll_interval: float = 1.0,
     ) -> None:
         self.chain = chain
         self.tasks = tasks
         self.disputes = disputes
+        self.outcomes = outcomes
         self.poll_interval = poll_interval
         self._pump: EventPump | None = None
         self._bg: set[asyncio.Task[Any]] = set()
@@ -838,6 +842,9 @@ class OnChainDuties:
             names.append("VerifiersDrawn")
         if not pallets:
             return
+        if self.outcomes is not None:
+            pallets.append("Disputes")
+            names += OUTCOME_EVENTS
         head = await asyncio.to_thread(self.chain.block_number)
         self._pump = EventPump(
             self.chain, pallets, names, from_block=head + 1, poll_interval=self.poll_interval
@@ -851,6 +858,8 @@ class OnChainDuties:
 
     async def _dispatch(self, pump: EventPump) -> None:
         async for event in pump.events():
+            if self.outcomes is not None and event.pallet == "Disputes":
+                self.outcomes.on_event(event)
             if event.qualname == "Tasks.TaskPosted" and self.tasks is not None:
                 self.tasks.on_event(event)
             elif event.qualname == "Disputes.VerifiersDrawn" and self.disputes is not None:

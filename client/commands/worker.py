@@ -33,10 +33,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
+import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -46,6 +51,8 @@ from . import stake as stake_cmd
 from ._common import CliContext, KeyOpt, format_cc, parse_amount
 
 __all__ = ["JsonLogFormatter", "app", "parse_bootstrap"]
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Run a worker, or show its standing on chain.", no_args_is_help=True)
 
@@ -93,21 +100,90 @@ def _print_line(data: dict[str, Any]) -> None:
     typer.echo(json.dumps(data, separators=(",", ":")))
 
 
+class _Interrupted(Exception):
+    """SIGINT or SIGTERM (*signum*) arrived before the daemon was ready."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _CountingExecutor(ThreadPoolExecutor):
+    """The loop's default executor, counting the calls that run now: a start-up
+    interrupted in a blocking step (connecting, waiting for inclusion) must not wait for
+    it to time out."""
+
+    def __init__(self) -> None:
+        super().__init__(thread_name_prefix="asyncio")
+        self.busy = 0
+        self._busy_lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        def counted() -> T:
+            with self._busy_lock:
+                self.busy += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._busy_lock:
+                    self.busy -= 1
+
+        return super().submit(counted)
+
+
+async def _start_or_interrupt(daemon: Any, stop: asyncio.Event) -> Any:
+    """The daemon's ready record, or ``None`` when *stop* was set first (the start is
+    cancelled: what was started is stopped again, and the lock released)."""
+    starting = asyncio.ensure_future(daemon.start())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if starting.done():
+        return starting.result()
+    starting.cancel()
+    try:
+        await starting
+    except asyncio.CancelledError:
+        pass
+    except Exception as err:  # it failed while stopping: the interruption still wins
+        logging.getLogger(__name__).debug("start-up ended with %r", err)
+    await daemon.stop()
+    return None
+
+
 async def _serve(config: Any) -> dict[str, Any]:
     from ccnet.worker.daemon import WorkerDaemon
 
     loop = asyncio.get_running_loop()
+    threads = _CountingExecutor()
+    loop.set_default_executor(threads)
     stop = asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stop.set()
+
     signals = (signal.SIGINT, signal.SIGTERM)
     for signum in signals:
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal, signum)
     daemon = WorkerDaemon(config)
     started = time.monotonic()
+    log = logging.getLogger(__name__)
     try:
-        ready = await daemon.start()
+        ready = await _start_or_interrupt(daemon, stop)
+        if ready is None:
+            name = signal.Signals(received[0]).name
+            log.info("%s during start-up: stopped", name)
+            if threads.busy:  # a blocking step still runs: do not wait for its timeout
+                log.debug("%d start-up step(s) abandoned", threads.busy)
+                _exit_now(128 + received[0])
+            raise _Interrupted(received[0])
         _print_line(ready.to_json())
         await stop.wait()
-        logging.getLogger(__name__).info("signal received: stopping")
+        log.info("signal received: stopping")
     finally:
         await daemon.stop()
         for signum in signals:
@@ -123,6 +199,15 @@ async def _serve(config: Any) -> dict[str, Any]:
         "votes": len(daemon.disputes.votes) if daemon.disputes else 0,
         "sessions": daemon.handler.sessions if daemon.handler else 0,
     }
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process with *code* without joining the threads of abandoned blocking
+    calls (the daemon has stopped what it started and released its lock)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @app.command()
@@ -283,6 +368,10 @@ def run(
         )
         try:
             summary = asyncio.run(_serve(config))
+        except _Interrupted as interrupted:  # 130 for SIGINT, 143 for SIGTERM
+            raise typer.Exit(128 + interrupted.signum) from None
+        except KeyboardInterrupt:  # before the signal handlers were installed
+            raise typer.Exit(128 + signal.SIGINT) from None
         except OSError as err:  # a port taken, a state dir not writable
             raise UserError(f"cannot start the worker: {err}") from None
         _print_line(summary)
