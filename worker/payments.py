@@ -92,9 +92,9 @@ class PaymentDesk:
             lambda: sum(channel.balance for channel in self.party.channels),
         )
         self._attached: dict[bytes, Transport] = {}
-        self._paid: dict[bytes, int] = {}
+        self._paid = {c.channel_id: self.earned(c.channel_id) for c in self.party.channels}
         """Channel id -> what it had paid the worker at the last co-signed state seen,
-        planck (set when the channel is bound)."""
+        planck (a channel not in it is new: it has paid nothing yet)."""
 
     def _cosigned(self, info: ChannelParams, signed: SignedState) -> None:
         """Every new co-signed state: hand it to the guardian, and count what it pays
@@ -105,9 +105,8 @@ class PaymentDesk:
                 self.guardian(info, signed)
         finally:
             me = Party.B if info.party_b == self.party.public_key else Party.A
-            deposit = info.deposit_b if me is Party.B else info.deposit_a
-            earned = signed.state.balance_of(me) - deposit
-            before = self._paid.get(info.channel_id, earned)
+            earned = signed.state.balance_of(me) - info.opening_state().balance_of(me)
+            before = self._paid.get(info.channel_id, 0)
             self._paid[info.channel_id] = max(before, earned)
             if earned > before:
                 self.metrics.payment_received(earned - before)
@@ -143,7 +142,6 @@ class PaymentDesk:
                 f"channel 0x{channel_id.hex()} is {channel.phase.value}, not funded "
                 "(open it with counterparty_deposit 0)"
             )
-        self._paid[channel_id] = self.earned(channel_id)  # before any state can arrive
         await self.party.attach(channel_id, transport)  # replaces an earlier session's
         self._attached[channel_id] = transport
         log.info("serving payment channel 0x%s of %s", channel_id.hex(), requester)
