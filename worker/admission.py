@@ -94,6 +94,14 @@ class WorkLedger:
         account = self._accounts.get(requester)
         return 0 if account is None else len(account.running) + len(account.billed)
 
+    def requesters(self) -> list[str]:
+        """The requesters seen so far (SS58)."""
+        return list(self._accounts)
+
+    def unpaid_total(self) -> int:
+        """Jobs running or delivered and not paid, over all requesters."""
+        return sum(len(a.running) + len(a.billed) for a in self._accounts.values())
+
     def outstanding(self, requester: str) -> int:
         """Planck *requester* may still owe: reservations of its running jobs plus the
         unpaid part of its delivered results."""

@@ -6,7 +6,8 @@ Two frozen dataclasses:
   epochs, 10 billion fuel, a memory cap; ``docs/protocol.md``, section 12).
 - :class:`WorkerConfig`: billing rate, heartbeat timing (``docs/protocol.md``, section
   10), self-benchmark size, how the worker defends its money (paid jobs only, unpaid
-  work, sessions per key, how often its channels are watched), and the sandbox.
+  work, sessions per key, how often its channels are watched), the Prometheus metrics
+  endpoint (off by default), and the sandbox.
 
 Money defaults (the README says the same): no free jobs; at most
 4 jobs of one requester running or delivered and unpaid
@@ -154,6 +155,11 @@ class WorkerConfig:
     challenge_safety_factor: int = 90
     """Looks at the chain the watcher must get within a channel's challenge period:
     channels with a shorter period are refused (:meth:`min_challenge_blocks`)."""
+    metrics_port: int | None = None
+    """TCP port of the Prometheus metrics endpoint (:mod:`ccnet.worker.metrics`; 0: a
+    free one; ``None``, or an empty variable: no endpoint)."""
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics endpoint binds (loopback: the metrics show earnings)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -170,6 +176,15 @@ class WorkerConfig:
             raise ConfigError("heartbeat_jitter must be in [0, 1)")
         if not isinstance(self.free_jobs, bool):
             raise ConfigError(f"free_jobs must be a boolean, got {self.free_jobs!r}")
+        port = self.metrics_port
+        if port is not None and (
+            isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535
+        ):
+            raise ConfigError(f"metrics_port must be a TCP port (0-65535) or None, got {port!r}")
+        if not isinstance(self.metrics_host, str) or not self.metrics_host.strip():
+            raise ConfigError(
+                f"metrics_host must be a host name or address, got {self.metrics_host!r}"
+            )
         poll = self.channel_poll_interval
         if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 < poll <= 3600:
             raise ConfigError(f"channel_poll_interval must be in (0, 3600] s, got {poll!r}")
@@ -218,6 +233,10 @@ def _parse(name: str, kind: Any, raw: str) -> Any:
         raise ConfigError(f"{name}: cannot read {raw!r} as {kind.__name__}") from None
     if kind == Path | None:
         return Path(text) if text else None
+    if kind == int | None:
+        return _parse(name, int, text) if text else None
+    if kind is str:
+        return text
     raise ConfigError(f"{name}: not settable from the environment")
 
 

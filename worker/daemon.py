@@ -19,7 +19,8 @@ It registers and announces itself, serves jobs with heartbeats and payments over
    on ``127.0.0.1``, at most ``max_sessions_per_key`` sessions per requester key) serving
    each requester with a :class:`~ccnet.worker.jobhandler.JobSessionHandler` (paid jobs
    only unless ``free_jobs``; at most ``max_unpaid_jobs`` unpaid jobs per requester:
-   :mod:`.admission`), and the DHT node (joined through the bootstrap nodes);
+   :mod:`.admission`), the DHT node (joined through the bootstrap nodes) and, when
+   ``metrics_port`` is set, the Prometheus endpoint (:mod:`.metrics`, ``127.0.0.1``);
 5. stake and registration on chain with the endpoint's URL
    (:func:`~ccnet.worker.onchain.ensure_registered`);
 6. the capability announcement in the DHT (signed record, re-announced every 5
@@ -75,6 +76,7 @@ from .executor import JobExecutor, ModuleStore
 from .faults import FaultInjector
 from .instance_lock import LOCK_FILE, InstanceLock, check_registered_endpoint
 from .jobhandler import JobSessionHandler
+from .metrics import MetricsServer, WorkerMetrics
 from .onchain import (
     DisputeVerifier,
     InputFetcher,
@@ -175,6 +177,8 @@ class ReadyInfo:
     """Whether its embedded channel watcher runs."""
     min_challenge_blocks: int = 0
     """The shortest channel challenge period it accepts, blocks."""
+    metrics_url: str | None = None
+    """Its Prometheus endpoint (``None``: off)."""
 
     def to_json(self) -> dict[str, Any]:
         """The one-line ``ready`` record (``"event": "ready"``)."""
@@ -194,6 +198,7 @@ class ReadyInfo:
             "max_unpaid_jobs": self.max_unpaid_jobs,
             "watch_channels": self.watch_channels,
             "min_challenge_blocks": self.min_challenge_blocks,
+            "metrics_url": self.metrics_url,
         }
 
 
@@ -226,6 +231,9 @@ class WorkerDaemon:
         self.faults = FaultInjector()
         self.lock = InstanceLock(config.state_dir / LOCK_FILE, address=self.address)
         """One daemon per state dir (:mod:`.instance_lock`)."""
+        self.metrics = WorkerMetrics()
+        """The daemon's metrics, on a registry of its own (served if ``metrics_port``)."""
+        self.metrics_server: MetricsServer | None = None
         self._ready: ReadyInfo | None = None
         self._stopped = False
 
@@ -245,7 +253,7 @@ class WorkerDaemon:
         :class:`~ccnet.worker.exceptions.RegistrationError` (staking, registering),
         :class:`~ccnet.client.net.exceptions.DhtError` (DHT port taken, no bootstrap node
         answered), :class:`~ccnet.worker.exceptions.BenchmarkError`, ``OSError`` (the
-        signaling port is taken), :class:`~ccnet.worker.exceptions.AlreadyRunningError`
+        signaling or metrics port is taken), :class:`~ccnet.worker.exceptions.AlreadyRunningError`
         (a daemon with this key runs: :mod:`.instance_lock`). Whatever was started is
         stopped again on failure.
         """
@@ -274,7 +282,12 @@ class WorkerDaemon:
         self.sandbox = Sandbox(cfg.worker.sandbox)
         modules = ModuleStore(state / "modules")
         self.executor = JobExecutor(
-            self.sandbox, self.keypair, modules, max_jobs=cfg.max_jobs, faults=self.faults
+            self.sandbox,
+            self.keypair,
+            modules,
+            max_jobs=cfg.max_jobs,
+            faults=self.faults,
+            metrics=self.metrics,
         )
         if cfg.benchmark:
             self.benchmark = await asyncio.to_thread(
@@ -305,6 +318,7 @@ class WorkerDaemon:
             genesis_hash=genesis,
             min_challenge_blocks=self.min_challenge_blocks,
             guardian=self.tower,
+            metrics=self.metrics,
         )
         if self.tower is not None:  # states made before the tower was configured too
             for channel in self.payments.party.channels:
@@ -331,6 +345,7 @@ class WorkerDaemon:
             ),
             free_jobs=cfg.worker.free_jobs,
             ledger=WorkLedger(cfg.worker.max_unpaid_jobs),
+            metrics=self.metrics,
         )
         self.listener = PeerListener(
             self.keypair,
@@ -344,6 +359,13 @@ class WorkerDaemon:
         endpoint = self.listener.url
         self.dht = DhtNode()  # listening before any extrinsic: a taken port fails early
         await self.dht.start(host=cfg.dht_host, port=cfg.dht_port, bootstrap=cfg.dht_bootstrap)
+        dht = self.dht
+        self.metrics.track_dht_peers(lambda: dht.known_peers)
+        if cfg.worker.metrics_port is not None:
+            self.metrics_server = MetricsServer(
+                self.metrics.registry, host=cfg.worker.metrics_host, port=cfg.worker.metrics_port
+            )
+            await self.metrics_server.start()
 
         registration = await asyncio.to_thread(
             ensure_registered,
@@ -411,6 +433,7 @@ class WorkerDaemon:
             max_unpaid_jobs=cfg.worker.max_unpaid_jobs,
             watch_channels=self.watcher is not None,
             min_challenge_blocks=self.min_challenge_blocks,
+            metrics_url=self.metrics_server.url if self.metrics_server else None,
         )
         log.info("worker %s serving at %s", self.address, endpoint)
         return self._ready
@@ -427,6 +450,7 @@ class WorkerDaemon:
             return
         self._stopped = True
         steps: list[tuple[str, Callable[[], Awaitable[None]] | None]] = [
+            ("metrics endpoint", self.metrics_server.close if self.metrics_server else None),
             ("on-chain duties", self.onchain.stop if self.onchain else None),
             ("capability announcements", self.directory.close if self.directory else None),
             ("DHT node", self.dht.close if self.dht else None),

@@ -44,6 +44,7 @@ from ccnet.client.jobs.results import SignedResult, input_hash
 
 from .exceptions import JobRunError, ModuleRejectedError, UnknownModuleError, WorkerBusyError
 from .faults import FaultInjector
+from .metrics import WorkerMetrics
 from .modules import CompiledModule
 from .sandbox import RunLimits, RunOutcome, Sandbox
 
@@ -160,7 +161,8 @@ class JobExecutor:
     """Runs jobs for the daemon (see the module docs).
 
     *keypair* signs results; *modules* resolves module hashes; *max_jobs* jobs run at
-    once; *faults* may corrupt one result (default: never).
+    once; *faults* may corrupt one result (default: never); *metrics* counts the fuel
+    of every run.
     """
 
     def __init__(
@@ -171,6 +173,7 @@ class JobExecutor:
         *,
         max_jobs: int = 2,
         faults: FaultInjector | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         if max_jobs < 1:
             raise ValueError("max_jobs must be at least 1")
@@ -179,6 +182,7 @@ class JobExecutor:
         self.modules = modules
         self.max_jobs = max_jobs
         self.faults = faults if faults is not None else FaultInjector()
+        self.worker_metrics = metrics if metrics is not None else WorkerMetrics()
         self._pool = ThreadPoolExecutor(max_workers=max_jobs, thread_name_prefix="ccnet-job")
         self._started = time.monotonic()
         self._closed = False
@@ -274,11 +278,13 @@ class JobExecutor:
         except JobRunError as err:
             self.failed += 1
             self.fuel_used += err.fuel_used
+            self.worker_metrics.fuel_consumed(err.fuel_used)
             raise
         finally:
             self.running -= 1
         self.completed += 1
         self.fuel_used += outcome.fuel_used
+        self.worker_metrics.fuel_consumed(outcome.fuel_used)
         corrupted = False
         if not honest:
             falsified = self.faults.apply(outcome, what=label, onchain=onchain)

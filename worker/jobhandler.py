@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -69,6 +70,7 @@ from .exceptions import (
     WorkerError,
 )
 from .executor import JobExecutor
+from .metrics import JobOutcome, WorkerMetrics
 from .payments import PaymentDesk
 from .proofs import ProofService
 
@@ -138,7 +140,8 @@ class JobSessionHandler:
     one are refused); *heartbeat_schedule* spaces heartbeats (default 15 s +- 10 %);
     *free_jobs*: run requests that name no channel, for nothing; *ledger* counts each
     requester's unpaid work (default: a :class:`~ccnet.worker.admission.WorkLedger` with
-    its default limit).
+    its default limit); *metrics* counts answered jobs and heartbeats sent, and reads
+    :meth:`unpaid_jobs`.
     """
 
     def __init__(
@@ -152,6 +155,7 @@ class JobSessionHandler:
         heartbeat_schedule: HeartbeatSchedule | None = None,
         free_jobs: bool = False,
         ledger: WorkLedger | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.executor = executor
         self.keypair = keypair
@@ -161,8 +165,24 @@ class JobSessionHandler:
         self.heartbeat_schedule = heartbeat_schedule or HeartbeatSchedule()
         self.free_jobs = free_jobs
         self.ledger = ledger if ledger is not None else WorkLedger()
+        self.metrics = metrics if metrics is not None else WorkerMetrics()
+        self.metrics.track_unpaid_jobs(self.unpaid_jobs)
         self.sessions = 0
         """Sessions served so far."""
+
+    def unpaid_jobs(self) -> int:
+        """Jobs running or delivered and not paid, over all requesters, once the
+        payments received so far are matched (the ledger otherwise sees them at the
+        requester's next request)."""
+        for requester in self.ledger.requesters():
+            self._observe(requester, self.ledger.channels(requester))
+        return self.ledger.unpaid_total()
+
+    def _observe(self, requester: str, channel_ids: Iterable[bytes]) -> None:
+        """Tell the ledger what *requester*'s channels have paid so far."""
+        if self.payments is not None:
+            for channel_id in channel_ids:
+                self.ledger.observe(requester, channel_id, self.payments.earned(channel_id))
 
     async def __call__(self, session: Session) -> None:
         labels = session.labels
@@ -178,6 +198,7 @@ class JobSessionHandler:
 
         async def send(beat: Heartbeat) -> None:
             await tasks.send(encode_heartbeat(beat))
+            self.metrics.heartbeat_sent()
 
         create_task_with_logging(
             heartbeat_loop(
@@ -218,9 +239,17 @@ class JobSessionHandler:
         await state.tasks.send(encode(message))
 
     async def _fail(
-        self, state: _State, job_id: bytes, code: str, text: str, fuel_used: int = 0
+        self,
+        state: _State,
+        job_id: bytes,
+        code: str,
+        text: str,
+        fuel_used: int = 0,
+        *,
+        outcome: JobOutcome = JobOutcome.REFUSED,
     ) -> None:
         log.info("job %s of %s failed: %s: %s", job_id.hex(), state.remote, code, text)
+        self.metrics.job_answered(outcome)
         await self._send(state, JobFailed(job_id, code=code, message=text, fuel_used=fuel_used))
 
     async def _dispatch(self, state: _State, message: Message) -> None:
@@ -295,8 +324,7 @@ class JobSessionHandler:
         if request.job_id in state.tickets:
             raise UnsupportedRequestError(f"job {request.job_id.hex()} is already running")
         channel = self.payments.usable(state.channel_id)
-        for channel_id in {*self.ledger.channels(state.remote), state.channel_id}:
-            self.ledger.observe(state.remote, channel_id, self.payments.earned(channel_id))
+        self._observe(state.remote, {*self.ledger.channels(state.remote), state.channel_id})
         state.tickets[request.job_id] = self.ledger.admit(
             state.remote, self._reservation(request), channel.peer_balance
         )
@@ -382,14 +410,24 @@ class JobSessionHandler:
                 label=f"job {request.job_id.hex()} of {state.remote}",
             )
         except JobRunError as err:
-            await self._fail(state, request.job_id, err.code, str(err), err.fuel_used)
+            await self._fail(
+                state, request.job_id, err.code, str(err), err.fuel_used, outcome=JobOutcome.FAILED
+            )
             return
         except WorkerError as err:
-            await self._fail(state, request.job_id, wire_code(err), str(err))
+            await self._fail(
+                state, request.job_id, wire_code(err), str(err), outcome=JobOutcome.FAILED
+            )
             return
         except Exception as err:  # a bug: answered as the worker's fault, not as busy
             log.exception("job %s of %s failed", request.job_id.hex(), state.remote)
-            await self._fail(state, request.job_id, FailureCode.INTERNAL, f"internal error: {err}")
+            await self._fail(
+                state,
+                request.job_id,
+                FailureCode.INTERNAL,
+                f"internal error: {err}",
+                outcome=JobOutcome.FAILED,
+            )
             return
         proof: dict[str, Any] | None = None
         if request.proof is not None and self.proofs is not None:
@@ -408,7 +446,12 @@ class JobSessionHandler:
                 )
             except WorkerError as err:
                 await self._fail(
-                    state, request.job_id, wire_code(err), str(err), job.outcome.fuel_used
+                    state,
+                    request.job_id,
+                    wire_code(err),
+                    str(err),
+                    job.outcome.fuel_used,
+                    outcome=JobOutcome.FAILED,
                 )
                 return
         reply = JobResult(
@@ -421,7 +464,12 @@ class JobSessionHandler:
             data = encode(reply)
         except MalformedMessageError as err:
             await self._fail(
-                state, request.job_id, FailureCode.OUTPUT_LIMIT, str(err), job.outcome.fuel_used
+                state,
+                request.job_id,
+                FailureCode.OUTPUT_LIMIT,
+                str(err),
+                job.outcome.fuel_used,
+                outcome=JobOutcome.FAILED,
             )
             return
         # Owed before it is sent: the requester may pay it and ask again before this task
@@ -431,11 +479,17 @@ class JobSessionHandler:
         )
         try:
             await state.tasks.send(data)
+            self.metrics.job_answered(JobOutcome.OK)
         except OversizeMessageError as err:  # within the protocol's cap, over the transport's
             self._recall(state, ticket)
             text = f"the result does not fit in one message of this session: {err}"
             await self._fail(
-                state, request.job_id, FailureCode.OUTPUT_LIMIT, text, job.outcome.fuel_used
+                state,
+                request.job_id,
+                FailureCode.OUTPUT_LIMIT,
+                text,
+                job.outcome.fuel_used,
+                outcome=JobOutcome.FAILED,
             )
         except TransportClosedError:
             self._recall(state, ticket)

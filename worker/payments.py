@@ -17,7 +17,10 @@ update on the session's ``"channels"`` data channel. The worker:
   not lower the worker's balance), stores every state durably (SQLite,
   :class:`~ccnet.channels.SqliteChannelStore`) and answers cooperative closes.
 
-:meth:`PaymentDesk.earned` is what the channel has paid the worker so far (planck).
+:meth:`PaymentDesk.earned` is what the channel has paid the worker so far (planck). Each
+co-signed state that raises the worker's balance counts as a payment received in the
+daemon's metrics (:class:`~ccnet.worker.metrics.WorkerMetrics`), which also read the live
+channels and the worker's balance in them.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from substrateinterface.utils.ss58 import ss58_decode
 
 from ccnet.channels import (
     Channel,
+    ChannelParams,
     ChannelParty,
     Guardian,
     Party,
     Phase,
+    SignedState,
     SqliteChannelStore,
     Transport,
 )
@@ -43,6 +48,7 @@ from ccnet.channels.exceptions import UnknownChannelError
 from ccnet.client.exceptions import CcnetError
 
 from .exceptions import ChallengePeriodError, PaymentError
+from .metrics import WorkerMetrics
 
 if TYPE_CHECKING:
     from ccnet.client import Chain
@@ -58,7 +64,8 @@ class PaymentDesk:
     *chain* reads channels on bind; *genesis_hash* (32 bytes) is the chain's;
     *min_challenge_blocks*: the shortest challenge period accepted, blocks; *guardian*
     receives every co-signed state (an external watchtower's
-    :class:`~ccnet.channels.TowerClient`). Use from the event loop's thread only (SQLite).
+    :class:`~ccnet.channels.TowerClient`); *metrics* counts the payments and reads the
+    channels. Use from the event loop's thread only (SQLite).
     """
 
     def __init__(
@@ -70,14 +77,39 @@ class PaymentDesk:
         genesis_hash: bytes,
         min_challenge_blocks: int = 1,
         guardian: Guardian | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.store = SqliteChannelStore(path)
         self.party = ChannelParty(
-            keypair, self.store, chain=chain, genesis_hash=genesis_hash, guardian=guardian
+            keypair, self.store, chain=chain, genesis_hash=genesis_hash, guardian=self._cosigned
         )
         self.chain = chain
         self.min_challenge_blocks = min_challenge_blocks
+        self.guardian = guardian
+        self.metrics = metrics if metrics is not None else WorkerMetrics()
+        self.metrics.track_channels(
+            lambda: len(self.party.channels),
+            lambda: sum(channel.balance for channel in self.party.channels),
+        )
         self._attached: dict[bytes, Transport] = {}
+        self._paid = {c.channel_id: self.earned(c.channel_id) for c in self.party.channels}
+        """Channel id -> what it had paid the worker at the last co-signed state seen,
+        planck (a channel not in it is new: it has paid nothing yet)."""
+
+    def _cosigned(self, info: ChannelParams, signed: SignedState) -> None:
+        """Every new co-signed state: hand it to the guardian, and count what it pays
+        the worker on top of the last one (even if the guardian fails: the party logs
+        that)."""
+        try:
+            if self.guardian is not None:
+                self.guardian(info, signed)
+        finally:
+            me = Party.B if info.party_b == self.party.public_key else Party.A
+            earned = signed.state.balance_of(me) - info.opening_state().balance_of(me)
+            before = self._paid.get(info.channel_id, 0)
+            self._paid[info.channel_id] = max(before, earned)
+            if earned > before:
+                self.metrics.payment_received(earned - before)
 
     async def bind(self, channel_id: bytes, requester: str, transport: Transport) -> None:
         """Join *channel_id* (32 bytes) and serve it over *transport*. Raises

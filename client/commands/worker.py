@@ -21,6 +21,11 @@ delivered and unpaid; the embedded channel watcher answers stale closes and sett
 (``--no-watch-channels`` when an external ``ccnet watchtower run`` guards the channels:
 give its file with ``--tower-db``).
 
+Metrics: ``--metrics-port PORT`` serves Prometheus metrics at
+``http://127.0.0.1:PORT/metrics`` (off by default; ``--metrics-host`` to bind another
+address; names and units in :mod:`ccnet.worker.metrics`). The ready record's
+``metrics_url`` names it.
+
 Fault injection (demos and tests only): ``--fault-injection wrong-result-once``
 makes the worker return a wrong result for the first job or task it answers,
 ``wrong-onchain-result-once`` for the first result it submits on chain (see
@@ -322,6 +327,24 @@ def run(
             show_default=False,
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port; "
+            "default $CCNET_WORKER_METRICS_PORT or off).",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(
+            help="Address the metrics endpoint binds "
+            "(default $CCNET_WORKER_METRICS_HOST or 127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
     json_log: Annotated[
         bool, typer.Option("--json-log", help="Log to stderr as one JSON object per line.")
     ] = False,
@@ -347,6 +370,10 @@ def run(
             overrides["free_jobs"] = free_jobs
         if max_unpaid_jobs is not None:
             overrides["max_unpaid_jobs"] = max_unpaid_jobs
+        if metrics_port is not None:
+            overrides["metrics_port"] = metrics_port
+        if metrics_host is not None:
+            overrides["metrics_host"] = metrics_host
         config = DaemonConfig(
             keypair=keypair,
             url=url or cli.settings.url,

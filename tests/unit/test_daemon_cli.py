@@ -154,6 +154,8 @@ def test_run_prints_ready_then_stops_on_sigterm(
             str(tmp_path / "w"),
             "--fault-injection",
             "wrong-result-once",
+            "--metrics-port",
+            "9101",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -163,6 +165,7 @@ def test_run_prints_ready_then_stops_on_sigterm(
     config = FakeDaemon.configs[-1]
     assert config.url == "ws://127.0.0.1:1" and config.stake == 12_500_000_000_000
     assert config.worker.rate_planck_per_fuel == 3
+    assert (config.worker.metrics_port, config.worker.metrics_host) == (9101, "127.0.0.1")
     assert config.dht_bootstrap == (("127.0.0.1", 7000),)
     assert config.requesters == frozenset({BOB}) and not config.verify_disputes
     assert config.state_dir == tmp_path / "w" and FakeDaemon.stopped >= 1

@@ -35,6 +35,7 @@ from ccnet.client.jobs.results import SignedResult, output_hash
 from ccnet.worker.admission import WorkLedger
 from ccnet.worker.executor import JobExecutor, ModuleStore
 from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID, JobSessionHandler, wire_code
+from ccnet.worker.metrics import WorkerMetrics
 from ccnet.worker.payments import PaymentDesk
 from ccnet.worker.proofs import ProofService
 from ccnet.worker.sandbox import Sandbox
@@ -152,7 +153,10 @@ async def served(
         deposit: int = 10**15,
         send_lag: float = 0.0,
     ) -> Served:
-        executor = JobExecutor(sandbox, worker_key, ModuleStore(tmp_path / "modules"))
+        metrics = WorkerMetrics()
+        executor = JobExecutor(
+            sandbox, worker_key, ModuleStore(tmp_path / "modules"), metrics=metrics
+        )
         executors.append(executor)
         payments = FakePayments(deposit)
         handler = JobSessionHandler(
@@ -164,6 +168,7 @@ async def served(
             heartbeat_schedule=HeartbeatSchedule(interval_ms=50),
             free_jobs=free_jobs,
             ledger=WorkLedger(max_unpaid_jobs),
+            metrics=metrics,
         )
         worker_ends, requester_ends = {}, {}
         for label in labels:
@@ -518,3 +523,41 @@ async def test_failed_jobs_are_not_owed(
         failed = await requester.reply()
         assert isinstance(failed, JobFailed) and failed.code == "exit"
     assert handler.ledger.unpaid(REQUESTER) == 0
+
+
+async def test_metrics_count_outcomes_fuel_heartbeats_and_unpaid_jobs(
+    served: Callable[..., Served],
+    job_wasm: Callable[[str], bytes],
+    hostile_modules: dict[str, bytes],
+) -> None:
+    """A paid result (ok), a request naming no channel (refused), a module that exits 3
+    (failed): each counted once, the fuel of both runs summed; the delivered result is
+    an unpaid job until its payment, which the gauge sees without another request."""
+    requester, handler, payments = served(free_jobs=False)
+    metrics = handler.metrics
+    channel = os.urandom(32)
+    await requester.send(request(module_hash(job_wasm("prime_count")), "1000", channel_id=channel))
+    result = await requester.reply()
+    assert isinstance(result, JobResult)
+    fuel = SignedResult.from_json(result.result).fuel_used
+    assert metrics.value("ccnet_worker_unpaid_jobs") == 1
+    payments.pay(channel, fuel)  # rate 1: price = fuel
+    assert metrics.value("ccnet_worker_unpaid_jobs") == 0
+
+    await requester.send(request(module_hash(job_wasm("prime_count")), "10"))
+    refused = await requester.reply()
+    assert isinstance(refused, JobFailed) and refused.code == "payment"
+    wasm = hostile_modules["exit3"]
+    await requester.send(request(module_hash(wasm), module=wasm, channel_id=channel))
+    failed = await requester.reply()
+    assert isinstance(failed, JobFailed) and failed.code == "exit"
+
+    jobs = {
+        o: metrics.value("ccnet_worker_jobs_total", {"outcome": o})
+        for o in ("ok", "failed", "refused")
+    }
+    assert jobs == {"ok": 1, "failed": 1, "refused": 1}
+    assert metrics.value("ccnet_worker_consumed_fuel_total") == fuel + failed.fuel_used
+    assert metrics.value("ccnet_worker_unpaid_jobs") == 0  # a failure is owed nothing
+    sent = metrics.value("ccnet_worker_heartbeats_sent_total")
+    assert sent is not None and sent >= max(1, len(requester.heartbeats))

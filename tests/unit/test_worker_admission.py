@@ -42,6 +42,7 @@ def test_running_and_delivered_unpaid_jobs_count_up_to_the_limit() -> None:
     ledger.delivered(ALICE, first, 60)  # delivered and unpaid: still counts
     assert ledger.unpaid(ALICE) == 2
     ledger.admit("someone else", 100, payer_balance=1_000)  # per requester
+    assert ledger.unpaid_total() == 3 and ledger.requesters() == [ALICE, "someone else"]
 
 
 def test_payments_cover_delivered_results_oldest_first() -> None:
