@@ -29,6 +29,13 @@ states.
 The store guards the close freeze too: once the ``close_*`` balances are set they never
 change (only the agreement's version may move up), and no co-signed state is accepted
 after them (either is ``UNRECOVERABLE_ERROR``).
+
+Where a party keeps its store: ``<state dir>/channels.db`` (:data:`CHANNEL_STORE_FILE`,
+:func:`channel_store_in`) for the requester SDK, the worker daemon and ``ccnet channel``
+alike; an account's default state dir is ``.state/accounts/<address>``
+(:func:`default_state_dir`, relative to the working dir), so the SDK and the CLI find the
+same channels without being told. :func:`check_store_path` is the rule for a store path
+a user names (``ccnet channel --store``).
 """
 
 from __future__ import annotations
@@ -47,9 +54,84 @@ from .exceptions import PersistError, UnknownChannelError
 from .state import ChannelParams, ChannelState, ClosingAgreement, Party, SignedState
 from .updates import ChannelRecord, ChannelUpdate, PendingProposal, Phase, UpdateKind
 
-__all__ = ["ChannelStore", "PersistStatus", "SqliteChannelStore"]
+__all__ = [
+    "CHANNEL_STORE_FILE",
+    "DEFAULT_STATE_ROOT",
+    "ChannelStore",
+    "PersistStatus",
+    "SqliteChannelStore",
+    "channel_store_in",
+    "check_store_path",
+    "default_channel_store",
+    "default_state_dir",
+]
 
 log = logging.getLogger(__name__)
+
+CHANNEL_STORE_FILE = "channels.db"
+"""File name of the channel store in a party's state dir."""
+DEFAULT_STATE_ROOT = Path(".state/accounts")
+"""Parent of the accounts' default state dirs (relative to the working dir)."""
+_FORMER_SDK_FILE = "channels.sqlite"  # the requester SDK's store file until it shared the name
+_FORMER_CLI_DIR = Path(".state/channels")  # ccnet channel's default: <address>.db in it
+
+
+def default_state_dir(address: str) -> Path:
+    """The state dir of *address* when none is given: ``.state/accounts/<address>``."""
+    return DEFAULT_STATE_ROOT / address
+
+
+def channel_store_in(state_dir: str | Path) -> Path:
+    """The channel store of *state_dir*: ``<state_dir>/channels.db``, or the file an
+    older requester SDK kept there (``channels.sqlite``) when only that one exists, so
+    that its channels are not forgotten."""
+    path = Path(state_dir) / CHANNEL_STORE_FILE
+    former = path.with_name(_FORMER_SDK_FILE)
+    return former if not path.exists() and former.is_file() else path
+
+
+def default_channel_store(address: str) -> Path:
+    """The store of *address* when none is given: the one in its default state dir
+    (:func:`default_state_dir`), or ``.state/channels/<address>.db`` where older
+    ``ccnet channel`` commands kept it, when only that one exists."""
+    path = channel_store_in(default_state_dir(address))
+    former = _FORMER_CLI_DIR / f"{address}.db"
+    return former if not path.exists() and former.is_file() else path
+
+
+def check_store_path(path: str | Path) -> Path:
+    """The store file a user named with *path*: a directory stands for its
+    :func:`channel_store_in`; a file that exists must be a channel store (SQLite with
+    its ``channels`` table; an empty file counts as new); a new file must go into an
+    existing directory (it is created on open). Raises :class:`PersistError` otherwise,
+    so that a mistyped path never becomes a new, empty store."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = channel_store_in(path)
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise PersistError(
+                f"no channel store at {path}: the directory {path.parent} does not exist"
+            )
+        return path
+    if not path.is_file():
+        raise PersistError(f"{path} is not a file")
+    if path.stat().st_size == 0:
+        return path
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'channels'"
+            ).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as err:
+        raise PersistError(f"{path} is not a channel store ({err})") from err
+    if found is None:
+        raise PersistError(f"{path} is not a channel store (an SQLite file without channels)")
+    return path
+
 
 SCHEMA_VERSION = 4
 _ADDED_COLUMNS = (

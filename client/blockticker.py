@@ -8,18 +8,24 @@ pass while everyone waits. :class:`BlockTicker` stands in for block time: a thre
 every *interval* seconds, builds one empty block (``dev_newBlock``) over its own
 connection unless a block came meanwhile (extrinsics build their own), so it adds no
 load to a busy chain. The worker daemons and the requester SDK only ever wait for blocks, as on a
-real chain; the tests, ``ccnet demo`` and ``ccnet chain tick`` run a ticker.
+real chain; the tests, ``ccnet demo`` and ``ccnet chain tick`` run a ticker, and
+``ccnet chain start --block-time S`` runs one in a background process
+(``python -m ccnet.client.blockticker URL S``, :func:`main`; Chopsticks 1.1 has no
+timed block mode: its ``--build-block-mode`` is Batch, Instant or Manual).
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import signal
+import sys
 import threading
 from types import TracebackType
 
 from .exceptions import CcnetError
 
-__all__ = ["DEFAULT_TICK", "BlockTicker"]
+__all__ = ["DEFAULT_TICK", "BlockTicker", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,3 +97,31 @@ class BlockTicker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a :class:`BlockTicker` until SIGTERM or SIGINT (exit 0), or until it fails
+    (exit 1, the error on stderr): the background ticker of ``ccnet chain start
+    --block-time``."""
+    parser = argparse.ArgumentParser(prog="python -m ccnet.client.blockticker")
+    parser.add_argument("url", help="ws:// URL of the Chopsticks dev chain")
+    parser.add_argument("interval", type=float, help="seconds between blocks")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    ticker = BlockTicker(args.url, args.interval).start()
+    logger.info("building a block every %g s at %s", args.interval, args.url)
+    while ticker.running and not done.wait(0.5):
+        pass
+    ticker.stop()
+    if ticker.error is not None:
+        print(f"block ticker failed: {ticker.error}", file=sys.stderr, flush=True)
+        return 1
+    logger.info("stopped after %d blocks", ticker.blocks)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

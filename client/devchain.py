@@ -5,6 +5,15 @@ One implementation behind ``ccnet chain``, ``scripts/devchain.sh`` and the pytes
 so :class:`DevChain` always passes it (default ``127.0.0.1``). The pid file, the log and
 the recorded URL live in a state dir, so start, stop and status work across processes.
 Chopsticks' log level comes from ``$CCNET_DEVCHAIN_LOG_LEVEL`` (fatal ... trace; info).
+
+Chopsticks builds a block per extrinsic and none otherwise; with *block_time* a
+background :mod:`~ccnet.client.blockticker` process (its own process group, recorded in
+the state dir, stopped with the chain) builds one every *block_time* seconds when none
+came, so deadlines pass without traffic.
+
+Every start begins at genesis: Chopsticks runs without ``--db`` and keeps its blocks in
+memory, so a stop (or a crash) forgets every block and balance change
+(:data:`FRESH_STATE`).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -34,6 +44,7 @@ __all__ = [
     "DEFAULT_STATE_DIR",
     "DevChain",
     "DevChainInfo",
+    "FRESH_STATE",
     "find_root",
     "free_port",
     "group_alive",
@@ -52,6 +63,10 @@ DEFAULT_TIMEOUT = 120.0
 PID_FILE = "chopsticks.pid"
 LOG_FILE = "chopsticks.log"
 INFO_FILE = "devchain.json"
+TICKER_LOG_FILE = "ticker.log"
+FRESH_STATE = True
+"""Whether a started chain begins at genesis (Chopsticks without ``--db``: blocks live
+in memory, so a restart forgets them)."""
 _LISTENING = re.compile(r"RPC listening on .*\bws://(\S+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -72,6 +87,12 @@ class DevChainInfo:
     """Raw chain spec it was started from."""
     log: str
     """Its log file."""
+    block_time: float | None = None
+    """Seconds between blocks built when none came, or None: blocks only on demand."""
+    ticker_pid: int | None = None
+    """Process id (and process group id) of the block ticker, if *block_time*."""
+    ticker_started: int = 0
+    """The ticker's start time in /proc, against a reused pid."""
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -173,14 +194,19 @@ class DevChain:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         timeout: float = DEFAULT_TIMEOUT,
+        block_time: float | None = None,
     ) -> None:
+        if block_time is not None and block_time <= 0:
+            raise ValueError(f"block_time must be positive seconds, got {block_time}")
         self.__root = (root or find_root()).resolve()
         self.__spec = (self.__root / (spec or DEFAULT_SPEC)).resolve()
         self.__state_dir = (self.__root / (state_dir or DEFAULT_STATE_DIR)).resolve()
         self.__host = host
         self.__port = port
         self.__timeout = timeout
+        self.__block_time = block_time
         self.__process: subprocess.Popen[bytes] | None = None
+        self.__ticker: subprocess.Popen[bytes] | None = None
 
     @property
     def log_path(self) -> Path:
@@ -201,9 +227,30 @@ class DevChain:
         running = proc is not None and proc.state != "Z" and proc.started == info.started
         return info if running else None
 
+    @property
+    def ticker_log_path(self) -> Path:
+        """The block ticker's log file (rewritten on each start)."""
+        return self.__state_dir / TICKER_LOG_FILE
+
+    def ticker_running(self, info: DevChainInfo) -> bool:
+        """Whether the block ticker of *info* still runs (False without one)."""
+        return info.ticker_pid is not None and process_started(info.ticker_pid) == (
+            info.ticker_started
+        )
+
     def start(self) -> DevChainInfo:
-        """Start Chopsticks and wait until it answers ``system_chain``; no-op if running."""
+        """Start Chopsticks (at genesis: :data:`FRESH_STATE`), and the block ticker if
+        *block_time*, and wait until it answers ``system_chain``. A no-op if it already
+        runs as asked; raises :class:`DevChainError` if it runs on another URL or with
+        another block time, or cannot be started."""
         if (running := self.status()) is not None:
+            if running.url != self.url or running.block_time != self.__block_time:
+                raise DevChainError(
+                    f"the dev chain already runs at {running.url} "
+                    f"({_block_time_text(running.block_time)}); stop it first "
+                    f"(`ccnet chain stop`) to start one at {self.url} "
+                    f"({_block_time_text(self.__block_time)})"
+                )
             logger.info("dev chain already running at %s (pid %d)", running.url, running.pid)
             return running
         self.stop()  # what is left of a chain that died
@@ -245,11 +292,15 @@ class DevChain:
             chain="",  # set once it answers
             spec=str(self.__spec),
             log=str(self.log_path),
+            block_time=self.__block_time,
         )
         (self.__state_dir / PID_FILE).write_text(f"{pid}\n")
         self._record(info)
         try:
             info = replace(info, chain=self._wait_ready())
+            self._record(info)
+            if self.__block_time is not None:
+                info = self._start_ticker(info, self.__block_time)
         except BaseException:
             self.stop()
             raise
@@ -273,8 +324,31 @@ class DevChain:
                 ours = proc.started == info.started  # else the pid was reused
             if ours:
                 self._kill(info.pid, timeout)
+            if self.ticker_running(info):
+                assert info.ticker_pid is not None
+                self._kill(info.ticker_pid, timeout)
+        if self.__ticker is not None:
+            self.__ticker.poll()  # reap our own ticker if it already exited
+            self.__ticker = None
         self._clear_state()
         return was_running
+
+    def _start_ticker(self, info: DevChainInfo, block_time: float) -> DevChainInfo:
+        """Start the block ticker process and record it in *info*; it runs in its own
+        session (a process group cannot span two sessions), which :meth:`stop` ends."""
+        args = [sys.executable, "-m", "ccnet.client.blockticker", info.url, repr(block_time)]
+        logger.info("starting %s", " ".join(args))
+        with self.ticker_log_path.open("wb") as log:
+            self.__ticker = subprocess.Popen(
+                args,
+                cwd=self.__state_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        pid = self.__ticker.pid
+        return replace(info, ticker_pid=pid, ticker_started=process_started(pid) or 0)
 
     def __enter__(self) -> DevChainInfo:
         return self.start()
@@ -340,9 +414,11 @@ class DevChain:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 if not group_alive(pgid):
+                    for own in (self.__process, self.__ticker):
+                        if own is not None and own.pid == pgid:
+                            own.wait(timeout=5)  # reap our own child: no zombie
                     if self.__process is not None and self.__process.pid == pgid:
-                        self.__process.wait(timeout=5)  # reap our own child: no zombie
-                    self.__process = None
+                        self.__process = None
                     return
                 time.sleep(0.1)
             logger.warning("dev chain (pgid %d) did not stop on %s", pgid, sig.name)
@@ -351,3 +427,7 @@ class DevChain:
     def _clear_state(self) -> None:
         for name in (PID_FILE, INFO_FILE):
             (self.__state_dir / name).unlink(missing_ok=True)
+
+
+def _block_time_text(block_time: float | None) -> str:
+    return "blocks on demand" if block_time is None else f"a block every {block_time:g} s"

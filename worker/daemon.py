@@ -60,6 +60,7 @@ from typing import Any
 from substrateinterface import Keypair
 
 from ccnet.channels import TowerClient
+from ccnet.channels.store import channel_store_in
 from ccnet.client import DEFAULT_URL, Chain
 from ccnet.client.courtsecrets import CourtSecrets
 from ccnet.client.jobs.heartbeat import HeartbeatSchedule
@@ -313,7 +314,7 @@ class WorkerDaemon:
             log.warning("nothing watches this worker's payment channels: stale closes will win")
         self.payments = PaymentDesk(
             self.keypair,
-            state / "channels.db",
+            channel_store_in(state),
             chain=chain,
             genesis_hash=genesis,
             min_challenge_blocks=self.min_challenge_blocks,

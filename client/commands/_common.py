@@ -43,6 +43,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 from substrateinterface.utils.ss58 import is_valid_ss58_address
 
@@ -78,6 +79,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PASSPHRASE_ENV = "CCNET_PASSPHRASE"
+_MAX_TABLE_WIDTH = 100_000
+"""Columns a table may take (beyond any terminal: a table is never squeezed)."""
 
 
 class ExitCode(IntEnum):
@@ -347,7 +350,22 @@ class CliContext:
             self.console.print_json(json.dumps(to_jsonable(data)))
             return
         shown = human() if callable(human) else human
-        self.console.print(shown if shown is not None else to_jsonable(data))
+        if shown is None:
+            self.console.print(to_jsonable(data))
+        elif isinstance(shown, str):
+            self.console.print(shown)
+        else:
+            # A table is printed at its natural width, wider than the terminal (or the
+            # 80 columns assumed off a terminal) if need be: rich would otherwise shrink
+            # its columns, wrapping or cutting ids and addresses.
+            unlimited = self.console.options.update(width=_MAX_TABLE_WIDTH)
+            natural = Measurement.get(self.console, unlimited, shown).maximum
+            width = self.console.width
+            self.console.width = max(width, natural)  # print(width=) cannot exceed it
+            try:
+                self.console.print(shown, crop=False)
+            finally:
+                self.console.width = width
 
     def info(self, message: str) -> None:
         """A progress note on stderr (not in ``--json`` output)."""
@@ -367,10 +385,12 @@ class CliContext:
     def table(
         title: str | None, rows: Sequence[Sequence[Any]], *, header: Sequence[str] = ()
     ) -> Table:
-        """A rich table; without *header* a two-column key/value table."""
+        """A rich table; without *header* a two-column key/value table. Cells never wrap
+        (ids, hashes and addresses stay whole and copyable): :meth:`emit` prints it at
+        its natural width. Amounts go in already formatted (:func:`format_cc`)."""
         table = Table(title=title, show_header=bool(header), title_justify="left")
         for column in header or ("", ""):
-            table.add_column(column, overflow="fold")
+            table.add_column(column, no_wrap=True)
         for row in rows:
             table.add_row(*(escape(str(cell)) for cell in row))
         return table

@@ -50,6 +50,18 @@ def _client(url: str) -> BridgeClient:
     return BridgeClient(url)
 
 
+def _cell(name: str, value: Any) -> str:
+    """A report or state field for a human table: integer ``*planck`` fields as CC,
+    ``*cents`` fields as USD (the JSON keeps the integers); anything else as is (the
+    rounding totals are exact fractions of a planck)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if name.endswith("planck"):
+            return format_cc(value)
+        if name.endswith("cents"):
+            return _usd(value)
+    return str(value)
+
+
 def _usd(cents: int) -> str:
     from ccnet.bridge.rates import format_usd
 
@@ -240,12 +252,7 @@ def _show(
     for name, value in data.items():
         if value is None:
             continue
-        if name in ("cents", "gross_cents", "fee_cents", "net_cents"):
-            rows.append((name, _usd(int(value))))
-        elif name == "planck":
-            rows.append(("amount", format_cc(int(value))))
-        else:
-            rows.append((name, str(value)))
+        rows.append(("amount" if name == "planck" else name, _cell(name, value)))
     cli.emit(data, human=lambda: cli.table(title, rows))
 
 
@@ -262,7 +269,7 @@ def _report_tables(cli: CliContext, data: dict[str, Any]) -> Any:
         parts.append(
             cli.table(
                 "By day",
-                [[day, *(str(row.get(c, 0)) for c in columns)] for day, row in days.items()],
+                [[day, *(_cell(c, row.get(c, 0)) for c in columns)] for day, row in days.items()],
                 header=["day", *columns],
             )
         )
@@ -272,10 +279,10 @@ def _report_tables(cli: CliContext, data: dict[str, Any]) -> Any:
         parts.append(
             cli.table(
                 "By account",
-                [[a, *(str(row.get(c, 0)) for c in columns)] for a, row in accounts.items()],
+                [[a, *(_cell(c, row.get(c, 0)) for c in columns)] for a, row in accounts.items()],
                 header=["account", *columns],
             )
         )
     for side in ("stripe", "paypal", "chain", "rounding", "in_flight"):
-        parts.append(cli.table(side, [(k, str(v)) for k, v in data.get(side, {}).items()]))
+        parts.append(cli.table(side, [(k, _cell(k, v)) for k, v in data.get(side, {}).items()]))
     return Group(*parts)

@@ -1,7 +1,10 @@
-"""``ccnet chain start|stop|status|tick``: the local Chopsticks dev chain (127.0.0.1 only).
+"""``ccnet chain start|stop|status|tick|new-blocks``: the local Chopsticks dev chain
+(127.0.0.1 only).
 
-``tick`` builds blocks on demand (:class:`~ccnet.client.BlockTicker`): the court counts
-blocks, and Chopsticks builds one only per extrinsic."""
+The court counts blocks, and Chopsticks builds one only per extrinsic: ``start
+--block-time S`` runs a background block ticker with the chain, ``tick`` runs one in the
+foreground (:class:`~ccnet.client.BlockTicker`), ``new-blocks N`` builds N at once. Every
+``start`` begins at genesis (:data:`~ccnet.client.devchain.FRESH_STATE`)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ..blockticker import DEFAULT_TICK, BlockTicker
-from ..devchain import DEFAULT_PORT, DEFAULT_TIMEOUT, DevChain, DevChainInfo
+from ..devchain import DEFAULT_PORT, DEFAULT_TIMEOUT, FRESH_STATE, DevChain, DevChainInfo
 from ._common import CliContext, ExitCode
 
 __all__ = ["app"]
@@ -46,6 +49,20 @@ StateOpt = Annotated[
         envvar="CCNET_DEVCHAIN_DIR",
     ),
 ]
+BlockTimeOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--block-time",
+        min=0.05,
+        help=(
+            "Build a block every S seconds when none came (a background ticker, stopped "
+            "with the chain), so deadlines pass without traffic [default: blocks only "
+            "per extrinsic or on demand]."
+        ),
+        envvar="CCNET_BLOCK_TIME",
+        show_default=False,
+    ),
+]
 TimeoutOpt = Annotated[
     float,
     typer.Option(help="Seconds to wait for the chain to answer.", envvar="CCNET_DEVCHAIN_TIMEOUT"),
@@ -59,6 +76,7 @@ def _chain(
     state_dir: Path | None = None,
     port: int = DEFAULT_PORT,
     timeout: float = DEFAULT_TIMEOUT,
+    block_time: float | None = None,
 ) -> DevChain:
     # Paths given by the user are relative to the working dir, not to the root.
     return DevChain(
@@ -67,15 +85,26 @@ def _chain(
         state_dir=state_dir.resolve() if state_dir else None,
         port=port,
         timeout=timeout,
+        block_time=block_time,
     )
 
 
-def _describe(info: DevChainInfo) -> str:
-    return f"{info.url} (chain {info.chain!r}, pid {info.pid}, log {info.log})"
+def _describe(chain: DevChain, info: DevChainInfo) -> str:
+    if info.block_time is None:
+        blocks = "blocks on demand"
+    else:
+        blocks = f"a block every {info.block_time:g} s"
+        if not chain.ticker_running(info):
+            blocks += f" (its ticker stopped: see {chain.ticker_log_path})"
+    return f"{info.url} (chain {info.chain!r}, {blocks}, pid {info.pid}, log {info.log})"
 
 
-def _info_json(info: DevChainInfo) -> dict[str, Any]:
-    return {"running": True, **dataclasses.asdict(info)}
+def _info_json(chain: DevChain, info: DevChainInfo) -> dict[str, Any]:
+    return {
+        "running": True,
+        **dataclasses.asdict(info),
+        "ticker_running": chain.ticker_running(info),
+    }
 
 
 @app.command()
@@ -85,14 +114,30 @@ def start(
     port: PortOpt = DEFAULT_PORT,
     state_dir: StateOpt = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    block_time: BlockTimeOpt = None,
     root: RootOpt = None,
 ) -> None:
-    """Start the dev chain in the background; does nothing if it already runs."""
+    """Start the dev chain in the background, from genesis: Chopsticks keeps its blocks
+    in memory, so a restart wipes all state (the output says so: fresh_state). Does
+    nothing if it already runs on the same port with the same block time (state kept);
+    an error (exit code 1) if it runs on another port or with another block time."""
     cli = CliContext.of(ctx)
     with cli.errors():
-        chain = _chain(root=root, spec=spec, state_dir=state_dir, port=port, timeout=timeout)
+        chain = _chain(
+            root=root,
+            spec=spec,
+            state_dir=state_dir,
+            port=port,
+            timeout=timeout,
+            block_time=block_time,
+        )
+        fresh = chain.status() is None and FRESH_STATE
         info = chain.start()
-        cli.emit(_info_json(info), human=f"dev chain running at {_describe(info)}")
+        state = "fresh state from genesis" if fresh else "already running, state kept"
+        cli.emit(
+            {**_info_json(chain, info), "fresh_state": fresh},
+            human=f"dev chain running at {_describe(chain, info)}; {state}",
+        )
 
 
 @app.command()
@@ -110,14 +155,16 @@ def stop(ctx: typer.Context, state_dir: StateOpt = None, root: RootOpt = None) -
 @app.command()
 def status(ctx: typer.Context, state_dir: StateOpt = None, root: RootOpt = None) -> None:
     """Show whether the dev chain runs (exit code 3 if it does not); with --json
-    ``{"running": ..., "url", "pid", "chain", "spec", "log", ...}``."""
+    ``{"running": ..., "url", "pid", "chain", "spec", "log", "block_time" (seconds or
+    null), "ticker_running", ...}``."""
     cli = CliContext.of(ctx)
     with cli.errors():
-        info = _chain(root=root, state_dir=state_dir).status()
+        chain = _chain(root=root, state_dir=state_dir)
+        info = chain.status()
     if info is None:
         cli.emit({"running": False}, human="dev chain is not running")
         raise typer.Exit(code=int(ExitCode.CHAIN))
-    cli.emit(_info_json(info), human=f"dev chain running at {_describe(info)}")
+    cli.emit(_info_json(chain, info), human=f"dev chain running at {_describe(chain, info)}")
 
 
 @app.command()
@@ -135,8 +182,7 @@ def tick(
     cli = CliContext.of(ctx)
     with cli.errors():
         if blocks is not None:
-            head = cli.chain().new_blocks(blocks)
-            cli.emit({"blocks": blocks, "head": head}, human=f"built {blocks} blocks")
+            _new_blocks(cli, blocks)
             return
         ticker = BlockTicker(cli.settings.url, interval).start()
         cli.info(f"building a block every {interval:g} s at {cli.settings.url}; Ctrl-C stops")
@@ -150,3 +196,26 @@ def tick(
         if ticker.error is not None:
             raise ticker.error
         cli.emit({"blocks": ticker.blocks}, human=f"{ticker.blocks} blocks built")
+
+
+def _new_blocks(cli: CliContext, count: int) -> None:
+    chain = cli.chain()
+    head = chain.new_blocks(count)
+    # The number of *head* itself: a ticker may have built more since.
+    number = int(chain.rpc("chain_getHeader", [head])["number"], 16)
+    cli.emit(
+        {"blocks": count, "head": head, "number": number},
+        human=f"built {count} blocks; head #{number} {head}",
+    )
+
+
+@app.command("new-blocks")
+def new_blocks(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Argument(min=1, help="How many blocks to build.")],
+) -> None:
+    """Build COUNT empty blocks now on the dev chain at --url and print the new head
+    (number and hash); with --json ``{"blocks", "number", "head"}``."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        _new_blocks(cli, count)

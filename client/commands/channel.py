@@ -1,8 +1,12 @@
 """``ccnet channel open|join|list|show|close|settle|challenge|guard``: payment channels.
 
 Thin over :class:`ccnet.channels.ChannelParty`. Each key keeps its channels in a SQLite
-store, ``.state/channels/<address>.db`` unless ``--store`` / ``$CCNET_CHANNEL_STORE``
-names another. Off-chain updates happen between running parties (the worker and the
+store, by default the one the requester SDK uses too,
+``.state/accounts/<address>/channels.db`` (:func:`ccnet.channels.store.default_channel_store`),
+unless ``--store`` / ``$CCNET_CHANNEL_STORE`` names another: a store file, or a state dir
+(an SDK's or a worker daemon's) holding ``channels.db``
+(:func:`~ccnet.channels.store.check_store_path`: a mistyped path is an error, never a new
+empty store). Off-chain updates happen between running parties (the worker and the
 SDK); these commands open, inspect and close channels, and hand states to a watchtower
 (``guard``: written to the tower's file, which ``ccnet watchtower run`` reads).
 """
@@ -19,17 +23,19 @@ import typer
 from ccnet.channels import (
     ChannelParty,
     ChannelRecord,
+    PersistError,
     SqliteChannelStore,
     TowerStore,
     UnknownChannelError,
 )
+from ccnet.channels.store import check_store_path, default_channel_store
 
 from ..events import Receipt
 from ..exceptions import UserError
 from ..keys import Keypair
 from ._common import CliContext, KeyOpt, format_cc, parse_amount
 
-__all__ = ["app", "default_store"]
+__all__ = ["app"]
 
 app = typer.Typer(help="Open, inspect and close payment channels.", no_args_is_help=True)
 
@@ -39,17 +45,17 @@ StoreOpt = Annotated[
     Path | None,
     typer.Option(
         "--store",
-        help="Channel store (SQLite) [default: .state/channels/<address>.db].",
+        help=(
+            "Channel store: an SQLite store file, or a state dir (the requester SDK's, a "
+            "worker daemon's) holding channels.db. A file that exists must be a channel "
+            "store; a new one is created only inside an existing directory "
+            "[default: .state/accounts/<address>/channels.db, shared with the SDK]."
+        ),
         envvar="CCNET_CHANNEL_STORE",
         show_default=False,
     ),
 ]
 ChannelArg = Annotated[str, typer.Argument(help="Channel id (0x + 64 hex).")]
-
-
-def default_store(address: str) -> Path:
-    """Where *address* keeps its channels unless told otherwise."""
-    return Path(".state/channels") / f"{address}.db"
 
 
 def _channel_id(text: str) -> bytes:
@@ -64,7 +70,17 @@ def _channel_id(text: str) -> bytes:
 
 
 def _store(store: Path | None, keypair: Keypair) -> SqliteChannelStore:
-    return SqliteChannelStore(store or default_store(str(keypair.ss58_address)))
+    """The store named by ``--store`` (checked: :func:`check_store_path`), else the
+    key's default one (created with its directories on first use)."""
+    if store is None:
+        return SqliteChannelStore(default_channel_store(str(keypair.ss58_address)))
+    try:
+        path = check_store_path(store)
+    except PersistError as err:
+        raise UserError(
+            str(err), hint="--store names a channel store file or a directory holding channels.db"
+        ) from None
+    return SqliteChannelStore(path)
 
 
 def _run(

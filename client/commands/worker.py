@@ -467,6 +467,8 @@ def status(ctx: typer.Context, key: KeyOpt) -> None:
                         f"{rep.completed} completed, {rep.failed} failed, "
                         f"{rep.disputed} disputed, {rep.slashed} slashed",
                     ),
+                    ("value earned", format_cc(rep.value_earned)),
+                    ("deposit", format_cc(info.deposit)),
                     ("active claims", info.active_claims),
                     ("banned until", info.banned_until or "-"),
                 ]

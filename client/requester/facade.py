@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from substrateinterface import Keypair
 
 from ccnet.channels import ChannelParty, SqliteChannelStore
+from ccnet.channels.store import channel_store_in, default_state_dir
 
 from .. import Chain, Receipt
 from ..clock import now_ms
@@ -115,7 +116,9 @@ class Requester:
     *chain*: a :class:`~ccnet.client.Chain` (not closed here) or its ws:// URL (owned).
     *keypair*: the requester's sr25519 account key (pays, signs offers and states).
     *dht_bootstrap*: (host, UDP port) of DHT nodes to join. *state_dir*: where the
-    channel store lives (``channels.sqlite``). *deposit_per_channel*: planck locked per
+    channel store lives (``channels.db``, :func:`~ccnet.channels.store.channel_store_in`;
+    None: :func:`~ccnet.channels.store.default_state_dir` of the key, whose store
+    ``ccnet channel`` commands use by default too). *deposit_per_channel*: planck locked per
     worker channel. *max_price*: highest rate accepted, planck per fuel (None: any).
     *min_speed*: fuel/s a worker must guarantee. *job_timeout*: seconds to wait for a
     reply. *max_concurrency*: jobs of :meth:`submit_batch` in flight. *default_proof*:
@@ -139,7 +142,7 @@ class Requester:
         keypair: Keypair,
         *,
         dht_bootstrap: Sequence[tuple[str, int]],
-        state_dir: str | Path,
+        state_dir: str | Path | None = None,
         deposit_per_channel: int,
         max_price: int | None = None,
         min_speed: int = 0,
@@ -168,7 +171,11 @@ class Requester:
         self.keypair = keypair
         self.address = str(keypair.ss58_address)
         self.dht_bootstrap = list(dht_bootstrap)
-        self.state_dir = Path(state_dir).expanduser()
+        self.state_dir = (
+            Path(state_dir).expanduser()
+            if state_dir is not None
+            else default_state_dir(self.address)
+        )
         self.deposit_per_channel = deposit_per_channel
         self.max_price = max_price
         self.min_speed = min_speed
@@ -232,7 +239,7 @@ class Requester:
                 self._owns_chain = True
             genesis = await asyncio.to_thread(lambda: self._require_chain().genesis_hash)
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self._store = SqliteChannelStore(self.state_dir / "channels.sqlite")
+            self._store = SqliteChannelStore(channel_store_in(self.state_dir))
             party = ChannelParty(self.keypair, self._store, chain=self._chain, genesis_hash=genesis)
             self._assemble(party)
             self._onchain = OnchainRequests(self._chain, self.keypair, state_dir=self.state_dir)

@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from substrateinterface import Keypair
 from typer.testing import CliRunner
 
 from ccnet.channels import ChannelParams
+from ccnet.channels.store import (
+    CHANNEL_STORE_FILE,
+    channel_store_in,
+    default_channel_store,
+    default_state_dir,
+)
 from ccnet.channels.testing import close_pair, link_parties
+from ccnet.client import CC, Keys
 from ccnet.client.cli import app
+from ccnet.client.requester import Requester
 
 runner = CliRunner()
 
@@ -78,3 +87,77 @@ def test_errors(tmp_path: Path) -> None:
     assert missing.exit_code == 4
     empty = runner.invoke(app, ["channel", "list", "--key", "//Alice", "--store", store])
     assert empty.exit_code == 0 and "no channels" in empty.output
+
+
+async def test_list_table_keeps_ids_whole(
+    tmp_path: Path, alice: Keypair, bob: Keypair, params: ChannelParams
+) -> None:
+    await make_stores(tmp_path, alice, bob, params)
+    cid = "0x" + params.channel_id.hex()
+    args = ["channel", "list", "--key", "//Alice", "--store", str(tmp_path / "alice.db")]
+    human = runner.invoke(app, args)  # not a terminal: rich assumes 80 columns
+    assert human.exit_code == 0, human.output
+    assert cid in human.output  # on one line: never folded
+    assert "CC" in human.output and str(params.deposit_a - 3 * 10**12) not in human.output
+
+
+def test_store_in_a_missing_directory_is_an_error(tmp_path: Path) -> None:
+    store = tmp_path / "typo" / "alice.db"
+    result = runner.invoke(app, ["channel", "list", "--key", "//Alice", "--store", str(store)])
+    assert result.exit_code == 1
+    assert "does not exist" in result.output and "hint:" in result.output
+    assert not store.parent.exists()
+
+
+def test_store_that_is_not_a_channel_store_is_an_error(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database, and not to be overwritten\n" * 10)
+    tower = tmp_path / "tower.db"
+    runner.invoke(app, ["watchtower", "status", "--db", str(tower)])
+    assert tower.is_file()
+    before = {p: p.read_bytes() for p in (text, tower)}
+    for path in (text, tower):
+        args = ["--json", "channel", "list", "--key", "//Alice", "--store", str(path)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert "is not a channel store" in json.loads(result.stdout)["error"]["message"]
+    assert {p: p.read_bytes() for p in before} == before
+
+
+async def test_store_may_name_a_state_dir(
+    tmp_path: Path, alice: Keypair, bob: Keypair, params: ChannelParams
+) -> None:
+    """A requester SDK's or worker daemon's state dir stands for its channels.db."""
+    await make_stores(tmp_path, alice, bob, params)
+    state = tmp_path / "requester"
+    state.mkdir()
+    (tmp_path / "alice.db").rename(channel_store_in(state))
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"alice.db{suffix}").unlink(missing_ok=True)
+    args = ["--json", "channel", "list", "--key", "//Alice", "--store", str(state)]
+    listed = runner.invoke(app, args)
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output)[0]["latest"]["version"] == 3
+
+
+def test_cli_and_sdk_share_the_default_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    keypair = Keys.from_uri("//Alice")
+    address = str(keypair.ss58_address)
+    requester = Requester("ws://127.0.0.1:1", keypair, dht_bootstrap=[], deposit_per_channel=CC)
+    assert requester.state_dir == default_state_dir(address)
+    assert channel_store_in(requester.state_dir) == default_channel_store(address)
+    assert default_channel_store(address) == Path(".state/accounts", address, "channels.db")
+    result = runner.invoke(app, ["channel", "list", "--key", "//Alice"])
+    assert result.exit_code == 0 and "no channels" in result.output
+    assert default_channel_store(address).is_file()  # the default is created on first use
+
+
+def test_former_store_files_are_still_found(tmp_path: Path) -> None:
+    old_sdk = tmp_path / "channels.sqlite"
+    old_sdk.write_bytes(b"")
+    assert channel_store_in(tmp_path) == old_sdk
+    (tmp_path / CHANNEL_STORE_FILE).write_bytes(b"")
+    assert channel_store_in(tmp_path) == tmp_path / CHANNEL_STORE_FILE

@@ -15,8 +15,17 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
-from ccnet.client.devchain import CHOPSTICKS_JS, DevChain, free_port, group_alive
+from ccnet.client.cli import app
+from ccnet.client.devchain import (
+    CHOPSTICKS_JS,
+    DevChain,
+    _port_free,
+    free_port,
+    group_alive,
+    process_started,
+)
 from ccnet.client.exceptions import DevChainError, SpecNotFoundError
 
 FAKE_CHOPSTICKS = """
@@ -120,3 +129,59 @@ def test_stop_ends_leftovers_of_a_dead_chain(fake_root: Path) -> None:
     assert group_alive(info.pid)
     assert not chain.stop()  # it was not running, but its group is gone now
     assert not group_alive(info.pid)
+
+
+def _cli(*args: str) -> Result:
+    return CliRunner().invoke(app, ["--json", "chain", *args])
+
+
+def test_start_elsewhere_is_an_error_and_again_a_no_op(fake_root: Path) -> None:
+    port = free_port()
+    where = ["--root", str(fake_root), "--spec", str(fake_root / "spec.raw.json")]
+    where += ["--state-dir", str(fake_root / "state")]
+    first = _cli("start", *where, "--port", str(port))
+    try:
+        assert first.exit_code == 0, first.output
+        started = json.loads(first.stdout)
+        assert started["fresh_state"] is True and started["block_time"] is None
+        again = _cli("start", *where, "--port", str(port))
+        assert again.exit_code == 0, again.output
+        assert json.loads(again.stdout)["fresh_state"] is False  # the same chain: state kept
+        assert json.loads(again.stdout)["pid"] == started["pid"]
+        other = free_port()
+        elsewhere = _cli("start", *where, "--port", str(other))
+        assert elsewhere.exit_code == 1
+        message = json.loads(elsewhere.stdout)["error"]["message"]
+        assert f"already runs at ws://127.0.0.1:{port}" in message
+        assert f"ws://127.0.0.1:{other}" in message
+        ticking = _cli("start", *where, "--port", str(port), "--block-time", "2")
+        assert ticking.exit_code == 1 and "a block every 2 s" in ticking.stdout
+        assert _port_free("127.0.0.1", other)  # nothing was started there
+    finally:
+        _cli("stop", "--state-dir", str(fake_root / "state"))
+    assert not group_alive(started["pid"])
+
+
+def test_block_time_runs_a_ticker_that_stop_ends(fake_root: Path) -> None:
+    chain = DevChain(
+        root=fake_root,
+        spec=Path("spec.raw.json"),
+        state_dir=fake_root / "state",
+        port=free_port(),
+        block_time=0.5,
+    )
+    info = chain.start()
+    try:
+        assert info.block_time == 0.5 and info.ticker_pid is not None
+        assert chain.status() == info
+        assert info.ticker_pid != info.pid  # its own session: a group cannot span two
+    finally:
+        assert chain.stop()
+    assert process_started(info.ticker_pid) is None
+    assert not group_alive(info.ticker_pid)
+    assert chain.ticker_log_path.is_file()
+
+
+def test_block_time_must_be_positive(fake_root: Path) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        DevChain(root=fake_root, block_time=0)
