@@ -317,6 +317,8 @@ def status(
             raise NotFoundError(f"no dispute {dispute_id}: the last one opened is {next_id - 1}")
         with cli.status(f"searching the chain history for dispute {dispute_id}..."):
             record, scanned = find_dispute(chain, dispute_id, from_block=from_block)
+        if scanned.first > scanned.last:
+            raise UserError(f"--from-block {from_block} is after the head (block {scanned.last})")
         if record is None:
             raise NotFoundError(
                 f"dispute {dispute_id} is not open, and none of its events is in blocks "

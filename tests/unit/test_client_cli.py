@@ -449,6 +449,8 @@ def test_dispute_status_range_is_bounded(chain: FakeChain) -> None:
     result = run("dispute", "status", "3", "--from-block", "15")
     assert result.exit_code == 4
     assert "blocks 15..40" in result.output and "--from-block" in result.output
+    result = run("dispute", "status", "3", "--from-block", "41")
+    assert result.exit_code == 1 and "after the head" in result.output
     # Never opened: not found at once, without scanning.
     chain.read.clear()
     assert run("dispute", "status", "5").exit_code == 4 and chain.read == []
