@@ -69,6 +69,12 @@ to :data:`MAX_VALUE_BYTES`, from k nodes per key) arrive together: Linux's defau
 buffer (208 KiB) overflowed and dropped them, losing records and waiting for RPC
 timeouts (benches/bench_worker_targets.py, 200 nodes)."""
 
+DEAD_PEER_TTL_S = 600.0
+"""How long a peer that did not answer an RPC is skipped, s (node ids are random per
+start, so a restarted peer comes back under a new id anyway)."""
+MAX_DEAD_PEERS = 10_000
+"""Most dead peers remembered (the oldest are forgotten first)."""
+
 Clock = Callable[[], int]
 """A clock returning unix milliseconds."""
 
@@ -171,12 +177,75 @@ class RecordStorage(IStorage):
 
 class _Protocol(KademliaProtocol):
     """kademlia's protocol with tracked tasks, inline request handling, a store RPC that
-    answers whether anything was stored, and a clean :meth:`shutdown`."""
+    answers whether anything was stored, eviction of peers that stopped answering, and a
+    clean :meth:`shutdown`.
+
+    A peer whose RPC times out is removed from the routing table (as kademlia does) and
+    remembered as dead for :data:`DEAD_PEER_TTL_S`: other peers keep listing it in their
+    replies until they contact it themselves, and without that memory every lookup would
+    contact it again and wait a whole timeout. RPCs to a dead peer fail at once without a
+    datagram; a request *from* it (it is back) clears the mark. Evictions are logged once
+    per peer at DEBUG (kademlia and rpcudp log every timeout at WARNING and ERROR).
+    """
 
     def __init__(self, source_node: Any, storage: RecordStorage, ksize: int, wait_timeout: float):
         super().__init__(source_node, storage, ksize)
         self._wait_timeout = wait_timeout
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.dead: dict[bytes, float] = {}
+        """Node id -> monotonic time (s) it was found dead, oldest first."""
+
+    def is_dead(self, node: Any) -> bool:
+        """Whether *node* failed an RPC less than :data:`DEAD_PEER_TTL_S` ago."""
+        since = self.dead.get(node.id)
+        if since is None:
+            return False
+        if time.monotonic() - since < DEAD_PEER_TTL_S:
+            return True
+        del self.dead[node.id]
+        return False
+
+    def _evict(self, node: Any) -> None:
+        self.router.remove_contact(node)
+        if node.id in self.dead:
+            return
+        logger.debug("DHT peer %s:%s did not answer; evicted", node.ip, node.port)
+        self.dead[node.id] = time.monotonic()
+        while len(self.dead) > MAX_DEAD_PEERS:  # bounded against floods of made-up contacts
+            del self.dead[next(iter(self.dead))]
+
+    def handle_call_response(self, result: Any, node: Any) -> Any:
+        # kademlia's version, with the eviction remembered and logged once
+        if not result[0]:
+            self._evict(node)
+            return result
+        self.welcome_if_new(node)
+        return result
+
+    async def _call(self, rpc: str, node: Any, *args: Any) -> Any:
+        if self.is_dead(node):
+            self.router.remove_contact(node)
+            return (False, None)
+        result = await getattr(self, rpc)((node.ip, node.port), self.source_node.id, *args)
+        return self.handle_call_response(result, node)
+
+    async def call_find_node(self, node_to_ask: Any, node_to_find: Any) -> Any:
+        return await self._call("find_node", node_to_ask, node_to_find.id)
+
+    async def call_find_value(self, node_to_ask: Any, node_to_find: Any) -> Any:
+        return await self._call("find_value", node_to_ask, node_to_find.id)
+
+    async def call_ping(self, node_to_ask: Any) -> Any:
+        return await self._call("ping", node_to_ask)
+
+    async def call_store(self, node_to_ask: Any, key: bytes, value: object) -> Any:
+        return await self._call("store", node_to_ask, key, value)
+
+    def _timeout(self, msg_id: bytes) -> None:
+        # rpcudp's version without its ERROR line per timeout (the eviction is logged)
+        entry = self._outstanding.pop(msg_id, None)
+        if entry is not None and not entry[0].done():
+            entry[0].set_result((False, None))
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         create_task_with_logging(self._handle_datagram(data, addr), tasks=self.tasks)
@@ -205,7 +274,9 @@ class _Protocol(KademliaProtocol):
         return bool(self.storage.store(key, value))
 
     def welcome_if_new(self, node: Any) -> None:
-        # kademlia's version (paper, section 2.5) with tracked tasks; storage keys are digests
+        # kademlia's version (paper, section 2.5) with tracked tasks; storage keys are
+        # digests. Called on a request from *node* or its answer: it is alive.
+        self.dead.pop(node.id, None)
         if not self.router.is_new_node(node):
             return
         for key, value in self.storage:
