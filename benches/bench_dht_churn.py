@@ -1,7 +1,7 @@
 """DHT discovery after peers stopped, as a table of successive rounds.
 
     .venv/bin/python benches/bench_dht_churn.py [--nodes N] [--stop-pct P] [--workers W]
-                                                [--rounds R] [--rpc-timeout S]
+                                                [--rounds R] [--rpc-timeout S] [--liveness S]
 
 Everything runs in this process on 127.0.0.1 UDP and stops by itself. N in-process
 :class:`~ccnet.client.net.dht.DhtNode` s join as in ``benches/bench_worker_targets.py``
@@ -14,9 +14,12 @@ query's keys:
   finds, and stops (one run of a requester program; its node then is a stopped peer too);
 - **same**: one long-lived requester node finds R times.
 
-Columns: round wall time (ms, including the fresh requester's join), records found out
-of the W live ones, log records at WARNING or above during the round, and UDP datagrams
-sent to stopped peers during the round (every live node's socket is wrapped to count).
+Every node pings the contacts it has not heard from every ``--liveness`` seconds
+(``DhtNode(liveness_interval=...)``, default 60 s; a short one shows what lookups cost
+once the live nodes have checked their contacts). Columns: round wall time (ms,
+including the fresh requester's join), records found out of the W live ones, log
+records at WARNING or above during the round, and UDP datagrams sent to stopped peers
+during the round (every live node's socket is wrapped to count).
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
 
     async def new_node(bootstrap: list[DhtNode]) -> DhtNode:
-        node = DhtNode(rpc_timeout=args.rpc_timeout)
+        node = DhtNode(rpc_timeout=args.rpc_timeout, liveness_interval=args.liveness or None)
         await node.start(bootstrap=[rng.choice(bootstrap).address] if bootstrap else [])
         sends.wrap(node)
         return node
@@ -100,7 +103,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, ...]]:
         live = [n for i, n in enumerate(nodes) if i not in stopping]
         print(
             f"{args.nodes} nodes, {len(stopping)} stopped, {args.workers} live records, "
-            f"rpc timeout {args.rpc_timeout} s"
+            f"rpc timeout {args.rpc_timeout} s, liveness interval {args.liveness} s"
         )
         same = rng.choice(live)
         for scenario in ("fresh", "same"):
@@ -143,6 +146,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=10, help="workers announcing")
     parser.add_argument("--rounds", type=int, default=4, help="rounds per scenario")
     parser.add_argument("--rpc-timeout", type=float, default=2.0, help="UDP RPC timeout, s")
+    parser.add_argument(
+        "--liveness", type=float, default=60.0, help="nodes' liveness_interval, s (0: off)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().handlers[0].setLevel(logging.CRITICAL)  # count, do not print

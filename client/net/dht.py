@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -72,6 +73,8 @@ timeouts (benches/bench_worker_targets.py, 200 nodes)."""
 DEAD_PEER_TTL_S = 600.0
 """How long a peer that did not answer an RPC is skipped, s (node ids are random per
 start, so a restarted peer comes back under a new id anyway)."""
+LIVENESS_INTERVAL_S = 60.0
+"""How often a node pings the contacts it has not heard from for as long, s."""
 MAX_DEAD_PEERS = 10_000
 """Most dead peers remembered (the oldest are forgotten first)."""
 
@@ -194,6 +197,23 @@ class _Protocol(KademliaProtocol):
         self.tasks: set[asyncio.Task[Any]] = set()
         self.dead: dict[bytes, float] = {}
         """Node id -> monotonic time (s) it was found dead, oldest first."""
+        self.last_seen: dict[bytes, float] = {}
+        """Node id -> monotonic time (s) of its last request or answer."""
+
+    def contacts(self) -> list[Any]:
+        """Every node of the routing table (replacement lists excluded)."""
+        return [node for bucket in self.router.buckets for node in bucket.get_nodes()]
+
+    async def check_contacts(self, quiet_for: float) -> int:
+        """Ping the contacts not heard from for *quiet_for* s, all at once; those that
+        do not answer are evicted. Returns how many were evicted."""
+        contacts = self.contacts()
+        known = {node.id for node in contacts}
+        self.last_seen = {i: t for i, t in self.last_seen.items() if i in known}
+        limit = time.monotonic() - quiet_for
+        quiet = [n for n in contacts if self.last_seen.get(n.id, -math.inf) <= limit]
+        answers = await asyncio.gather(*(self.call_ping(node) for node in quiet))
+        return sum(1 for ok, _ in answers if not ok)
 
     def is_dead(self, node: Any) -> bool:
         """Whether *node* failed an RPC less than :data:`DEAD_PEER_TTL_S` ago."""
@@ -207,6 +227,7 @@ class _Protocol(KademliaProtocol):
 
     def _evict(self, node: Any) -> None:
         self.router.remove_contact(node)
+        self.last_seen.pop(node.id, None)
         if node.id in self.dead:
             return
         logger.debug("DHT peer %s:%s did not answer; evicted", node.ip, node.port)
@@ -236,7 +257,13 @@ class _Protocol(KademliaProtocol):
         return await self._call("find_value", node_to_ask, node_to_find.id)
 
     async def call_ping(self, node_to_ask: Any) -> Any:
-        return await self._call("ping", node_to_ask)
+        if self.is_dead(node_to_ask):
+            self.router.remove_contact(node_to_ask)
+            return (False, None)
+        result = await self.ping((node_to_ask.ip, node_to_ask.port), self.source_node.id)
+        if result[0] and result[1] != node_to_ask.id:
+            result = (False, None)  # another node lives at that address now: this one left
+        return self.handle_call_response(result, node_to_ask)
 
     async def call_store(self, node_to_ask: Any, key: bytes, value: object) -> Any:
         return await self._call("store", node_to_ask, key, value)
@@ -277,6 +304,7 @@ class _Protocol(KademliaProtocol):
         # kademlia's version (paper, section 2.5) with tracked tasks; storage keys are
         # digests. Called on a request from *node* or its answer: it is alive.
         self.dead.pop(node.id, None)
+        self.last_seen[node.id] = time.monotonic()
         if not self.router.is_new_node(node):
             return
         for key, value in self.storage:
@@ -316,13 +344,23 @@ class _Server(Server):
         loop = asyncio.get_running_loop()
         self.refresh_loop = loop.call_later(interval, self.refresh_table, interval)
 
+    async def check_contacts_every(self, interval: float) -> None:
+        """Every *interval* s, ping the contacts silent for that long (evicting the dead)."""
+        while True:
+            await asyncio.sleep(interval)
+            if self.protocol is not None:
+                await self.protocol.check_contacts(interval)
+
 
 class DhtNode:
     """One DHT node: kademlia over UDP with a :class:`RecordStorage`.
 
     Use ``async with DhtNode() as node: await node.start(...)`` or call :meth:`close`.
     *ksize* and *alpha* are Kademlia's k and alpha; *rpc_timeout* (s) bounds each UDP
-    RPC; *clock* gives unix ms for record ages.
+    RPC; *clock* gives unix ms for record ages. Every *liveness_interval* s (None:
+    never) the node pings the routing-table contacts it has not heard from for that
+    long and evicts those that do not answer, so it stops handing stopped peers to
+    others' lookups (Kademlia itself only pings a contact when its bucket is full).
     """
 
     def __init__(
@@ -332,10 +370,12 @@ class DhtNode:
         ksize: int = 20,
         alpha: int = 3,
         rpc_timeout: float = 5.0,
+        liveness_interval: float | None = LIVENESS_INTERVAL_S,
         clock: Clock = now_ms,
     ) -> None:
         self.keying = keying
         self.clock = clock
+        self.liveness_interval = liveness_interval
         self.storage = RecordStorage(keying, clock=clock)
         self._server = _Server(self.storage, ksize, alpha, rpc_timeout)
         self._address: tuple[str, int] | None = None
@@ -375,6 +415,12 @@ class DhtNode:
             await self._server.listen(port, interface=host)
         except OSError as err:
             raise DhtError(f"cannot listen on udp {host}:{port}: {err}") from err
+        if self.liveness_interval is not None:
+            create_task_with_logging(
+                self._server.check_contacts_every(self.liveness_interval),
+                name="dht-liveness",
+                tasks=self._server.tasks,
+            )
         sockname = self._server.transport.get_extra_info("sockname")
         self._address = (str(sockname[0]), int(sockname[1]))
         sock = self._server.transport.get_extra_info("socket")

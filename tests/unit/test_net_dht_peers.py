@@ -52,3 +52,34 @@ def test_a_successful_answer_adds_the_peer_and_clears_its_mark() -> None:
     proto.handle_call_response((False, None), node)
     proto.handle_call_response((True, node.id), node)
     assert in_table(proto, node) and not proto.is_dead(node)
+
+
+async def test_quiet_contacts_are_pinged_and_the_silent_ones_evicted() -> None:
+    proto = protocol()
+    alive, gone = peer(4001), peer(4002)
+    for node in (alive, gone):
+        proto.welcome_if_new(node)
+    pinged: list[tuple[str, int]] = []
+
+    async def ping(address: tuple[str, int], _sender: bytes) -> tuple[bool, object]:
+        pinged.append(address)
+        return (True, alive.id) if address[1] == 4001 else (False, None)
+
+    proto.ping = ping  # the UDP boundary
+    assert await proto.check_contacts(3600.0) == 0  # both heard from just now
+    assert pinged == []
+    assert await proto.check_contacts(0.0) == 1
+    assert sorted(pinged) == [("127.0.0.1", 4001), ("127.0.0.1", 4002)]
+    assert in_table(proto, alive) and not in_table(proto, gone) and proto.is_dead(gone)
+
+
+async def test_a_ping_answered_by_another_node_evicts_the_contact() -> None:
+    proto, old = protocol(), peer(4003)
+    proto.welcome_if_new(old)
+
+    async def ping(_address: tuple[str, int], _sender: bytes) -> tuple[bool, object]:
+        return (True, os.urandom(20))  # a node restarted there under a new id
+
+    proto.ping = ping
+    assert (await proto.call_ping(old))[0] is False
+    assert not in_table(proto, old)
