@@ -178,25 +178,30 @@ class RecordStorage(IStorage):
         return iter(items)
 
 
+def _peer(node: Any) -> tuple[bytes, str, int]:
+    return (bytes(node.id), str(node.ip), int(node.port))
+
+
 class _Protocol(KademliaProtocol):
     """kademlia's protocol with tracked tasks, inline request handling, a store RPC that
     answers whether anything was stored, eviction of peers that stopped answering, and a
     clean :meth:`shutdown`.
 
     A peer whose RPC times out is removed from the routing table (as kademlia does) and
-    remembered as dead for :data:`DEAD_PEER_TTL_S`: other peers keep listing it in their
-    replies until they contact it themselves, and without that memory every lookup would
-    contact it again and wait a whole timeout. RPCs to a dead peer fail at once without a
-    datagram; a request *from* it (it is back) clears the mark. Evictions are logged once
-    per peer at DEBUG (kademlia and rpcudp log every timeout at WARNING and ERROR).
+    its (id, address) remembered as dead for :data:`DEAD_PEER_TTL_S`: other peers keep
+    listing it in their replies until they contact it themselves, and without that
+    memory every lookup would contact it again and wait a whole timeout. RPCs to a dead
+    peer fail at once without a datagram; a request or answer *from* it clears the mark.
+    Evictions are logged once per peer at DEBUG (kademlia and rpcudp log every timeout
+    at WARNING and ERROR).
     """
 
     def __init__(self, source_node: Any, storage: RecordStorage, ksize: int, wait_timeout: float):
         super().__init__(source_node, storage, ksize)
         self._wait_timeout = wait_timeout
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.dead: dict[bytes, float] = {}
-        """Node id -> monotonic time (s) it was found dead, oldest first."""
+        self.dead: dict[tuple[bytes, str, int], float] = {}
+        """(node id, ip, port) -> monotonic time (s) it was found dead, oldest first."""
         self.last_seen: dict[bytes, float] = {}
         """Node id -> monotonic time (s) of its last request or answer."""
 
@@ -217,21 +222,27 @@ class _Protocol(KademliaProtocol):
 
     def is_dead(self, node: Any) -> bool:
         """Whether *node* failed an RPC less than :data:`DEAD_PEER_TTL_S` ago."""
-        since = self.dead.get(node.id)
+        peer = _peer(node)
+        since = self.dead.get(peer)
         if since is None:
             return False
         if time.monotonic() - since < DEAD_PEER_TTL_S:
             return True
-        del self.dead[node.id]
+        del self.dead[peer]
         return False
 
     def _evict(self, node: Any) -> None:
-        self.router.remove_contact(node)
-        self.last_seen.pop(node.id, None)
-        if node.id in self.dead:
+        # only the contact at that address: a reply may list a known id at a made-up one
+        bucket = self.router.buckets[self.router.get_bucket_for(node)]
+        known = bucket.nodes.get(node.id) or bucket.replacement_nodes.get(node.id)
+        if known is None or _peer(known) == _peer(node):
+            self.router.remove_contact(node)
+            self.last_seen.pop(node.id, None)
+        peer = _peer(node)
+        if peer in self.dead:
             return
         logger.debug("DHT peer %s:%s did not answer; evicted", node.ip, node.port)
-        self.dead[node.id] = time.monotonic()
+        self.dead[peer] = time.monotonic()
         while len(self.dead) > MAX_DEAD_PEERS:  # bounded against floods of made-up contacts
             del self.dead[next(iter(self.dead))]
 
@@ -245,7 +256,6 @@ class _Protocol(KademliaProtocol):
 
     async def _call(self, rpc: str, node: Any, *args: Any) -> Any:
         if self.is_dead(node):
-            self.router.remove_contact(node)
             return (False, None)
         result = await getattr(self, rpc)((node.ip, node.port), self.source_node.id, *args)
         return self.handle_call_response(result, node)
@@ -258,7 +268,6 @@ class _Protocol(KademliaProtocol):
 
     async def call_ping(self, node_to_ask: Any) -> Any:
         if self.is_dead(node_to_ask):
-            self.router.remove_contact(node_to_ask)
             return (False, None)
         result = await self.ping((node_to_ask.ip, node_to_ask.port), self.source_node.id)
         if result[0] and result[1] != node_to_ask.id:
@@ -303,7 +312,7 @@ class _Protocol(KademliaProtocol):
     def welcome_if_new(self, node: Any) -> None:
         # kademlia's version (paper, section 2.5) with tracked tasks; storage keys are
         # digests. Called on a request from *node* or its answer: it is alive.
-        self.dead.pop(node.id, None)
+        self.dead.pop(_peer(node), None)
         self.last_seen[node.id] = time.monotonic()
         if not self.router.is_new_node(node):
             return

@@ -38,8 +38,8 @@ async def test_a_failed_rpc_evicts_the_peer_and_a_request_from_it_brings_it_back
 def test_dead_peers_are_forgotten_after_the_ttl_and_the_memory_is_bounded() -> None:
     proto, gone = protocol(), peer()
     proto.handle_call_response((False, None), gone)
-    proto.dead[gone.id] -= DEAD_PEER_TTL_S + 1
-    assert not proto.is_dead(gone) and gone.id not in proto.dead
+    proto.dead[(gone.id, gone.ip, gone.port)] -= DEAD_PEER_TTL_S + 1
+    assert not proto.is_dead(gone) and not proto.dead
     first = peer()
     proto.handle_call_response((False, None), first)
     for _ in range(MAX_DEAD_PEERS):
@@ -83,3 +83,11 @@ async def test_a_ping_answered_by_another_node_evicts_the_contact() -> None:
     proto.ping = ping
     assert (await proto.call_ping(old))[0] is False
     assert not in_table(proto, old)
+
+
+async def test_a_known_id_listed_at_another_address_does_not_evict_the_real_contact() -> None:
+    proto, honest = protocol(), peer(4004)
+    proto.welcome_if_new(honest)
+    made_up = Node(honest.id, "127.0.0.1", 4005)  # what a lying reply may list
+    proto.handle_call_response((False, None), made_up)
+    assert in_table(proto, honest) and not proto.is_dead(honest) and proto.is_dead(made_up)
