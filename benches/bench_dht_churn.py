@@ -19,7 +19,8 @@ Every node pings the contacts it has not heard from every ``--liveness`` seconds
 once the live nodes have checked their contacts). Columns: round wall time (ms,
 including the fresh requester's join), records found out of the W live ones, log
 records at WARNING or above during the round, and UDP datagrams sent to stopped peers
-during the round (every live node's socket is wrapped to count).
+during the round (every live node's socket is wrapped to count), and live peers that
+live nodes hold as dead after the round (slow answers under load).
 """
 
 from __future__ import annotations
@@ -106,6 +107,11 @@ async def run(args: argparse.Namespace) -> list[tuple[str, ...]]:
             f"rpc timeout {args.rpc_timeout} s, liveness interval {args.liveness} s"
         )
         same = rng.choice(live)
+
+        def wrongly_dead(node: DhtNode) -> int:
+            dead = getattr(node._server.protocol, "dead", {})
+            return sum(1 for peer in dead if tuple(peer[1:]) not in sends.dead)
+
         for scenario in ("fresh", "same"):
             for round_no in range(1, args.rounds + 1):
                 errors, dead_sends = counter.count, sends.count
@@ -128,6 +134,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, ...]]:
                         f"{len(found)}/{args.workers}",
                         str(counter.count - errors),
                         str(sends.count - dead_sends),
+                        str(sum(wrongly_dead(n) for n in live)),
                     )
                 )
     finally:
@@ -153,7 +160,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().handlers[0].setLevel(logging.CRITICAL)  # count, do not print
     rows = asyncio.run(run(args))
-    header = ("scenario", "round", "wall ms", "found/live", "warn+ lines", "sends to dead")
+    header = ("scenario", "round", "wall ms", "found/live", "warn+", "to dead", "live as dead")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for line in (header, *rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())

@@ -277,6 +277,16 @@ class _Protocol(KademliaProtocol):
     async def call_store(self, node_to_ask: Any, key: bytes, value: object) -> Any:
         return await self._call("store", node_to_ask, key, value)
 
+    def _accept_response(self, msg_id: bytes, data: Any, address: tuple[str, int]) -> None:
+        # rpcudp's version; a late answer (after its timeout) shows the peer is up after
+        # all (only slow), so its dead mark goes, and it is no WARNING
+        if msg_id in self._outstanding:
+            super()._accept_response(msg_id, data, address)
+            return
+        logger.debug("late or unknown DHT answer from %s", address)
+        for peer in [p for p in self.dead if p[1:] == tuple(address)]:
+            del self.dead[peer]
+
     def _timeout(self, msg_id: bytes) -> None:
         # rpcudp's version without its ERROR line per timeout (the eviction is logged)
         entry = self._outstanding.pop(msg_id, None)

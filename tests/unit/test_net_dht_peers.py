@@ -91,3 +91,10 @@ async def test_a_known_id_listed_at_another_address_does_not_evict_the_real_cont
     made_up = Node(honest.id, "127.0.0.1", 4005)  # what a lying reply may list
     proto.handle_call_response((False, None), made_up)
     assert in_table(proto, honest) and not proto.is_dead(honest) and proto.is_dead(made_up)
+
+
+def test_a_late_answer_clears_the_dead_mark_of_its_address() -> None:
+    proto, slow = protocol(), peer(4006)
+    proto.handle_call_response((False, None), slow)
+    proto._accept_response(os.urandom(20), slow.id, ("127.0.0.1", 4006))
+    assert not proto.is_dead(slow)
