@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -68,6 +69,14 @@ RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 to :data:`MAX_VALUE_BYTES`, from k nodes per key) arrive together: Linux's default
 buffer (208 KiB) overflowed and dropped them, losing records and waiting for RPC
 timeouts (benches/bench_worker_targets.py, 200 nodes)."""
+
+DEAD_PEER_TTL_S = 600.0
+"""How long a peer that did not answer an RPC is skipped, s (node ids are random per
+start, so a restarted peer comes back under a new id anyway)."""
+LIVENESS_INTERVAL_S = 60.0
+"""How often a node pings the contacts it has not heard from for as long, s."""
+MAX_DEAD_PEERS = 10_000
+"""Most dead peers remembered (the oldest are forgotten first)."""
 
 Clock = Callable[[], int]
 """A clock returning unix milliseconds."""
@@ -169,14 +178,120 @@ class RecordStorage(IStorage):
         return iter(items)
 
 
+def _peer(node: Any) -> tuple[bytes, str, int]:
+    return (bytes(node.id), str(node.ip), int(node.port))
+
+
 class _Protocol(KademliaProtocol):
     """kademlia's protocol with tracked tasks, inline request handling, a store RPC that
-    answers whether anything was stored, and a clean :meth:`shutdown`."""
+    answers whether anything was stored, eviction of peers that stopped answering, and a
+    clean :meth:`shutdown`.
+
+    A peer whose RPC times out is removed from the routing table (as kademlia does) and
+    its (id, address) remembered as dead for :data:`DEAD_PEER_TTL_S`: other peers keep
+    listing it in their replies until they contact it themselves, and without that
+    memory every lookup would contact it again and wait a whole timeout. RPCs to a dead
+    peer fail at once without a datagram; a request or answer *from* it clears the mark.
+    Evictions are logged once per peer at DEBUG (kademlia and rpcudp log every timeout
+    at WARNING and ERROR).
+    """
 
     def __init__(self, source_node: Any, storage: RecordStorage, ksize: int, wait_timeout: float):
         super().__init__(source_node, storage, ksize)
         self._wait_timeout = wait_timeout
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.dead: dict[tuple[bytes, str, int], float] = {}
+        """(node id, ip, port) -> monotonic time (s) it was found dead, oldest first."""
+        self.last_seen: dict[bytes, float] = {}
+        """Node id -> monotonic time (s) of its last request or answer."""
+
+    def contacts(self) -> list[Any]:
+        """Every node of the routing table (replacement lists excluded)."""
+        return [node for bucket in self.router.buckets for node in bucket.get_nodes()]
+
+    async def check_contacts(self, quiet_for: float) -> int:
+        """Ping the contacts not heard from for *quiet_for* s, all at once; those that
+        do not answer are evicted. Returns how many were evicted."""
+        contacts = self.contacts()
+        known = {node.id for node in contacts}
+        self.last_seen = {i: t for i, t in self.last_seen.items() if i in known}
+        limit = time.monotonic() - quiet_for
+        quiet = [n for n in contacts if self.last_seen.get(n.id, -math.inf) <= limit]
+        answers = await asyncio.gather(*(self.call_ping(node) for node in quiet))
+        return sum(1 for ok, _ in answers if not ok)
+
+    def is_dead(self, node: Any) -> bool:
+        """Whether *node* failed an RPC less than :data:`DEAD_PEER_TTL_S` ago."""
+        peer = _peer(node)
+        since = self.dead.get(peer)
+        if since is None:
+            return False
+        if time.monotonic() - since < DEAD_PEER_TTL_S:
+            return True
+        del self.dead[peer]
+        return False
+
+    def _evict(self, node: Any) -> None:
+        # only the contact at that address: a reply may list a known id at a made-up one
+        bucket = self.router.buckets[self.router.get_bucket_for(node)]
+        known = bucket.nodes.get(node.id) or bucket.replacement_nodes.get(node.id)
+        if known is None or _peer(known) == _peer(node):
+            self.router.remove_contact(node)
+            self.last_seen.pop(node.id, None)
+        peer = _peer(node)
+        if peer in self.dead:
+            return
+        logger.debug("DHT peer %s:%s did not answer; evicted", node.ip, node.port)
+        self.dead[peer] = time.monotonic()
+        while len(self.dead) > MAX_DEAD_PEERS:  # bounded against floods of made-up contacts
+            del self.dead[next(iter(self.dead))]
+
+    def handle_call_response(self, result: Any, node: Any) -> Any:
+        # kademlia's version, with the eviction remembered and logged once
+        if not result[0]:
+            self._evict(node)
+            return result
+        self.welcome_if_new(node)
+        return result
+
+    async def _call(self, rpc: str, node: Any, *args: Any) -> Any:
+        if self.is_dead(node):
+            return (False, None)
+        result = await getattr(self, rpc)((node.ip, node.port), self.source_node.id, *args)
+        return self.handle_call_response(result, node)
+
+    async def call_find_node(self, node_to_ask: Any, node_to_find: Any) -> Any:
+        return await self._call("find_node", node_to_ask, node_to_find.id)
+
+    async def call_find_value(self, node_to_ask: Any, node_to_find: Any) -> Any:
+        return await self._call("find_value", node_to_ask, node_to_find.id)
+
+    async def call_ping(self, node_to_ask: Any) -> Any:
+        if self.is_dead(node_to_ask):
+            return (False, None)
+        result = await self.ping((node_to_ask.ip, node_to_ask.port), self.source_node.id)
+        if result[0] and result[1] != node_to_ask.id:
+            result = (False, None)  # another node lives at that address now: this one left
+        return self.handle_call_response(result, node_to_ask)
+
+    async def call_store(self, node_to_ask: Any, key: bytes, value: object) -> Any:
+        return await self._call("store", node_to_ask, key, value)
+
+    def _accept_response(self, msg_id: bytes, data: Any, address: tuple[str, int]) -> None:
+        # rpcudp's version; a late answer (after its timeout) shows the peer is up after
+        # all (only slow), so its dead mark goes, and it is no WARNING
+        if msg_id in self._outstanding:
+            super()._accept_response(msg_id, data, address)
+            return
+        logger.debug("late or unknown DHT answer from %s", address)
+        for peer in [p for p in self.dead if p[1:] == tuple(address)]:
+            del self.dead[peer]
+
+    def _timeout(self, msg_id: bytes) -> None:
+        # rpcudp's version without its ERROR line per timeout (the eviction is logged)
+        entry = self._outstanding.pop(msg_id, None)
+        if entry is not None and not entry[0].done():
+            entry[0].set_result((False, None))
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         create_task_with_logging(self._handle_datagram(data, addr), tasks=self.tasks)
@@ -205,7 +320,10 @@ class _Protocol(KademliaProtocol):
         return bool(self.storage.store(key, value))
 
     def welcome_if_new(self, node: Any) -> None:
-        # kademlia's version (paper, section 2.5) with tracked tasks; storage keys are digests
+        # kademlia's version (paper, section 2.5) with tracked tasks; storage keys are
+        # digests. Called on a request from *node* or its answer: it is alive.
+        self.dead.pop(_peer(node), None)
+        self.last_seen[node.id] = time.monotonic()
         if not self.router.is_new_node(node):
             return
         for key, value in self.storage:
@@ -245,13 +363,23 @@ class _Server(Server):
         loop = asyncio.get_running_loop()
         self.refresh_loop = loop.call_later(interval, self.refresh_table, interval)
 
+    async def check_contacts_every(self, interval: float) -> None:
+        """Every *interval* s, ping the contacts silent for that long (evicting the dead)."""
+        while True:
+            await asyncio.sleep(interval)
+            if self.protocol is not None:
+                await self.protocol.check_contacts(interval)
+
 
 class DhtNode:
     """One DHT node: kademlia over UDP with a :class:`RecordStorage`.
 
     Use ``async with DhtNode() as node: await node.start(...)`` or call :meth:`close`.
     *ksize* and *alpha* are Kademlia's k and alpha; *rpc_timeout* (s) bounds each UDP
-    RPC; *clock* gives unix ms for record ages.
+    RPC; *clock* gives unix ms for record ages. Every *liveness_interval* s (None:
+    never) the node pings the routing-table contacts it has not heard from for that
+    long and evicts those that do not answer, so it stops handing stopped peers to
+    others' lookups (Kademlia itself only pings a contact when its bucket is full).
     """
 
     def __init__(
@@ -261,10 +389,12 @@ class DhtNode:
         ksize: int = 20,
         alpha: int = 3,
         rpc_timeout: float = 5.0,
+        liveness_interval: float | None = LIVENESS_INTERVAL_S,
         clock: Clock = now_ms,
     ) -> None:
         self.keying = keying
         self.clock = clock
+        self.liveness_interval = liveness_interval
         self.storage = RecordStorage(keying, clock=clock)
         self._server = _Server(self.storage, ksize, alpha, rpc_timeout)
         self._address: tuple[str, int] | None = None
@@ -304,6 +434,12 @@ class DhtNode:
             await self._server.listen(port, interface=host)
         except OSError as err:
             raise DhtError(f"cannot listen on udp {host}:{port}: {err}") from err
+        if self.liveness_interval is not None:
+            create_task_with_logging(
+                self._server.check_contacts_every(self.liveness_interval),
+                name="dht-liveness",
+                tasks=self._server.tasks,
+            )
         sockname = self._server.transport.get_extra_info("sockname")
         self._address = (str(sockname[0]), int(sockname[1]))
         sock = self._server.transport.get_extra_info("socket")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -199,3 +200,61 @@ async def test_a_single_node_stores_its_own_records(dht_network: DhtNetwork) -> 
     await directory.announce(Capability(TASK, 10**8, 5), ENDPOINT.format(1))
     assert [r.worker for r in await directory.find(TASK)] == [bob.ss58_address]
     await directory.close()
+
+
+async def test_stopped_peers_are_evicted_and_not_contacted_again(
+    dht_network: DhtNetwork, caplog: pytest.LogCaptureFixture
+) -> None:
+    nodes = await dht_network(10)
+    (bob,) = worker_keys("Bob")
+    async with CapabilityDirectory(nodes[1], bob) as announcer:
+        await announcer.announce(Capability(TASK, 10**8, 5), ENDPOINT.format(1))
+        await _check_eviction(nodes, caplog)
+
+
+async def _check_eviction(nodes: list[DhtNode], caplog: pytest.LogCaptureFixture) -> None:
+    (bob,) = worker_keys("Bob")
+    stopped, live = nodes[7:], nodes[:7]
+    dead_ids = {node.node_id for node in stopped}
+    dead_addresses = {node.address for node in stopped}
+    for node in stopped:
+        await node.close()
+    sends: dict[int, int] = {}  # live node index -> datagrams it sent to a stopped peer
+
+    def count_sends(index: int, node: DhtNode) -> None:
+        transport = node._server.transport
+        send = transport.sendto
+
+        def sendto(data: bytes, address: Any = None) -> None:
+            if address is not None and tuple(address) in dead_addresses:
+                sends[index] = sends.get(index, 0) + 1
+            send(data, address)
+
+        transport.sendto = sendto
+
+    for index, node in enumerate(live):
+        count_sends(index, node)
+
+    def routing_ids(node: DhtNode) -> set[bytes]:
+        router = node._server.protocol.router
+        return {bytes(n.id) for n in router.find_neighbors(node._server.node, k=10**6)}
+
+    requester = CapabilityDirectory(live[-1])
+    caplog.set_level(logging.DEBUG)
+    assert [r.worker for r in await requester.find(TASK)] == [bob.ss58_address]
+    assert sends.get(len(live) - 1, 0) >= len(stopped)  # the lookup touched every one
+    contacted = set(sends)
+    for index in contacted:
+        assert not routing_ids(live[index]) & dead_ids, index
+
+    sends.clear()
+    assert [r.worker for r in await requester.find(TASK)] == [bob.ss58_address]
+    assert sends == {}
+    for index in contacted:  # not re-added from the other nodes' replies
+        assert not routing_ids(live[index]) & dead_ids, index
+
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    for address in dead_addresses:
+        about = [r for r in loud if str(address[1]) in r.getMessage()]
+        assert len(about) <= 1, about
+    assert len(loud) <= len(stopped), [r.getMessage() for r in loud]
