@@ -342,9 +342,10 @@ def run(
         if locked <= 0:
             raise UsageError("--deposit must be more than zero")
         check_output(output)
+        data = read_input(input_)
         job = _JobArgs(
             wasm=read_module(module),
-            input=read_input(input_),
+            input=data,
             args=tuple(arg or ()),
             output=output,
             redundancy=redundancy,
@@ -370,8 +371,8 @@ def run(
                 dissenting=dissent,
             )
         destination = _write_output(job.output, outcome.output, where / "outputs")
-        data = _outcome_json(outcome, job, worst, destination, len(closed))
-        cli.emit(data, human=lambda: _render_outcome(cli, data))
+        summary = _outcome_json(outcome, job, worst, destination, len(closed))
+        cli.emit(summary, human=lambda: _render_outcome(cli, summary))
 
 
 async def _run_job(
