@@ -24,6 +24,7 @@ module and the input travel in one message each (at most
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import sys
@@ -108,6 +109,16 @@ class _JobArgs:
     bootstrap: tuple[tuple[str, int], ...]
     state_dir: Path | None
     close_channels: bool
+
+
+def _quiet_dht_logs(cli: CliContext) -> None:
+    """Unless ``-v``: keep the DHT libraries' reports of peers that do not answer (a
+    node that went away, such as an earlier requester's, is routine: rpcudp's "Did not
+    receive reply", kademlia's "no response from") off stderr, which carries the
+    outcome."""
+    if not cli.verbose:
+        for name in ("rpcudp", "kademlia"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 # --- reading the arguments (all before any key, chain or network) -------------------
@@ -361,6 +372,7 @@ def run(
         )
         signer = cli.keypair(key)
         chain = cli.chain()
+        _quiet_dht_logs(cli)
         with cli.status("running the job..."):
             outcome, worst, closed, where = asyncio.run(_run_job(cli, chain, signer, job))
         if not outcome.verified or outcome.output is None:
@@ -532,6 +544,7 @@ def workers(ctx: typer.Context, dht_bootstrap: BootstrapOpt = None) -> None:
     with cli.errors():
         nodes = parse_bootstrap_options(dht_bootstrap)
         chain = cli.chain()
+        _quiet_dht_logs(cli)
         with cli.status("looking up the DHT..."):
             offers = asyncio.run(_find_offers(chain, nodes))
     rows = [_offer_json(o) for o in offers]
