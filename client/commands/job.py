@@ -194,7 +194,9 @@ def worst_case_planck(offers: Sequence[WorkerOffer], fuel_limit: int, *, spot_ch
     fuel at its announced rate (a payment never exceeds the reservation the SDK makes,
     :mod:`~ccnet.client.requester.runs`), plus, with *spot_check* (``--verify auto``
     may mix one in, at the same fuel limit), one more such job at the highest rate."""
-    costs = [o.price_planck_per_fuel * fuel_limit for o in offers]
+    from ..jobs.billing import price
+
+    costs = [price(fuel_limit, o.price_planck_per_fuel) for o in offers]
     return sum(costs) + (max(costs) if spot_check and costs else 0)
 
 
