@@ -39,6 +39,7 @@ import typer
 from ..clock import now_ms
 from ..exceptions import (
     BudgetExceededError,
+    InvalidJobModuleError,
     ResultsRejectedError,
     UsageError,
     UserError,
@@ -187,6 +188,47 @@ def read_module(path: Path) -> bytes:
         raise UsageError(f"cannot read module {str(path)!r} ({err.strerror})") from None
     check_module(wasm)
     return wasm
+
+
+def check_fits(wasm: bytes, data: bytes, args: tuple[str, ...], fuel_limit: int) -> None:
+    """Fail before anything is sent when the module or the input cannot travel: each goes
+    in one job-protocol message (base64 in JSON) of at most
+    :data:`~ccnet.client.jobs.messages.MAX_MESSAGE_SIZE` bytes. A module that does not
+    fit raises :class:`InvalidJobModuleError`; an input (with its arguments)
+    :class:`UserError`. The request is sized with every optional field at its widest."""
+    from ..exceptions import MalformedMessageError
+    from ..jobs.catalogue import module_hash
+    from ..jobs.messages import MAX_MESSAGE_SIZE, JobRequest, ModuleData, encode
+
+    try:
+        encode(ModuleData(b"\0" * 16, wasm))
+    except MalformedMessageError:
+        raise InvalidJobModuleError(
+            f"the module ({len(wasm):,} bytes) does not fit one message "
+            f"({MAX_MESSAGE_SIZE:,} bytes, base64-encoded)"
+        ) from None
+    widest = JobRequest(
+        job_id=b"\0" * 16,
+        module_hash=module_hash(wasm),
+        input=data,
+        args=args,
+        fuel_limit=fuel_limit,
+        timeout_ms=2**32 - 1,
+        memory_bytes=2**32 - 1,
+        rate_planck_per_fuel=2**128 - 1,
+        seed=b"\xff" * 32,
+        proof=max(JOB_CIRCUITS, key=len),
+        channel_id=b"\0" * 32,
+        task_id=_U64_MAX,
+    )
+    try:
+        encode(widest)
+    except MalformedMessageError:
+        raise UserError(
+            f"the input ({len(data):,} bytes) and arguments do not fit one job message "
+            f"({MAX_MESSAGE_SIZE:,} bytes, base64-encoded)",
+            hint="split the input into several jobs",
+        ) from None
 
 
 def worst_case_planck(offers: Sequence[WorkerOffer], fuel_limit: int, *, spot_check: bool) -> int:
@@ -372,6 +414,7 @@ def run(
             state_dir=state_dir,
             close_channels=close_channels,
         )
+        check_fits(job.wasm, job.input, job.args, job.fuel_limit)
         signer = cli.keypair(key)
         chain = cli.chain()
         _quiet_dht_logs(cli)

@@ -113,6 +113,21 @@ def test_module_that_fails_validation_is_invalid(tmp_path: Path) -> None:
     assert "does not validate" in error["error"]["message"]
 
 
+def test_input_from_stdin_and_too_large_input(
+    fake: type[FakeRequester], module: Path, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        app, ["job", "run", "--key", "//Alice", str(module), "-i", "-", *BOOTSTRAP], input=b"abc"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert fake.submitted[-1]["input"] == b"abc"
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\0" * (13 * 1024 * 1024))  # 17.3 MiB once base64-encoded
+    result = job_run(str(module), "--input", str(big), *BOOTSTRAP)
+    assert result.exit_code == 1 and "do not fit one job message" in result.stderr
+    assert len(fake.submitted) == 1
+
+
 def test_bootstrap_is_required_and_checked(module: Path) -> None:
     result = job_run(str(module))
     assert result.exit_code == 2 and "--dht-bootstrap" in result.stderr
