@@ -435,7 +435,7 @@ def run(
 async def _run_job(
     cli: CliContext, chain: Chain, signer: Keypair, job: _JobArgs
 ) -> tuple[TaskOutcome, int, list[Receipt], Path]:
-    from ..requester import NoWorkersError, Requester
+    from ..requester import ChannelFundsError, NoWorkersError, Requester
     from ..requester.verdicts import plan_verification
 
     async with Requester(
@@ -472,16 +472,19 @@ async def _run_job(
             f"running on {len(chosen)} worker(s), verify {job.verify}, "
             f"worst case {format_cc(worst)}"
         )
-        outcome = await requester.submit(
-            job.wasm,
-            job.input,
-            args=job.args,
-            redundancy=job.redundancy,
-            verify=job.verify,
-            proof=job.proof,
-            fuel_limit=job.fuel_limit,
-            workers=chosen,
-        )
+        try:
+            outcome = await requester.submit(
+                job.wasm,
+                job.input,
+                args=job.args,
+                redundancy=job.redundancy,
+                verify=job.verify,
+                proof=job.proof,
+                fuel_limit=job.fuel_limit,
+                workers=chosen,
+            )
+        except ChannelFundsError as err:
+            raise UserError(str(err), hint="raise --deposit or lower --fuel-limit") from None
         closed = await requester.close_channels() if job.close_channels else []
         return outcome, worst, closed, requester.state_dir
 
