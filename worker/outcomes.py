@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from ccnet.client import ChainEvent
 from ccnet.client.commands._common import format_cc
-from ccnet.client.requester.onchain import dispute_outcome
+from ccnet.client.disputehistory import DisputeTrail
 
 __all__ = ["OUTCOME_EVENTS", "DisputeOutcomeLog", "WorkerOutcome"]
 
@@ -61,48 +61,35 @@ class WorkerOutcome:
 
 
 class DisputeOutcomeLog:
-    """Logs the outcomes of disputes concerning *address* (SS58); see the module docs."""
+    """Logs the outcomes of disputes concerning *address* (SS58); see the module docs.
+
+    The events are folded by :class:`~ccnet.client.disputehistory.DisputeTrail` and
+    judged by :meth:`~ccnet.client.disputehistory.DisputeRecord.party`, as
+    ``ccnet dispute status`` does; a dispute it only challenged is not logged."""
 
     def __init__(self, address: str) -> None:
         self.address = address
         self.outcomes: list[WorkerOutcome] = []
         """Every outcome logged, in order."""
-        self._drawn: set[int] = set()
-        self._slashed: dict[int, int] = {}
+        self._trail = DisputeTrail()
 
     def on_event(self, event: ChainEvent) -> WorkerOutcome | None:
         """Read one Disputes event; returns (and logs) the outcome it completes."""
-        if event.pallet != "Disputes":
+        record = self._trail.on_event(event)
+        if record is None or record.outcome is None:
             return None
-        attrs = event.attributes
-        if event.name == "VerifiersDrawn":
-            if self.address in (str(v) for v in attrs.get("verifiers") or ()):
-                self._drawn.add(int(attrs["dispute_id"]))
-        elif event.name == "VerifiersSlashed":
-            for item in attrs.get("verifiers") or ():
-                who, amount = list(item.values()) if isinstance(item, dict) else list(item)
-                if str(who) == self.address:
-                    self._slashed[int(attrs["dispute_id"])] = int(amount)
-        elif event.name == "DisputeResolved":
-            return self._resolved(event)
-        return None
-
-    def _resolved(self, event: ChainEvent) -> WorkerOutcome | None:
-        outcome = dispute_outcome(event)
-        dispute_id = outcome.dispute_id
-        drawn = dispute_id in self._drawn
-        self._drawn.discard(dispute_id)
-        verifier_slash = self._slashed.pop(dispute_id, None)
-        reward = next((p for v, p in outcome.rewards if v == self.address), None)
-        if outcome.worker == self.address:
-            role = "worker"
-            paid = outcome.to_winner if outcome.verdict == "WorkerUpheld" else 0
-            slashed = outcome.slashed if outcome.verdict == "WorkerAtFault" else 0
-        elif drawn or reward is not None or verifier_slash is not None:
-            role, paid, slashed = "verifier", reward or 0, verifier_slash or 0
-        else:
+        party = record.party(self.address)
+        if party is None or party.role not in ("worker", "verifier"):
             return None
-        mine = WorkerOutcome(dispute_id, outcome.task_id, outcome.verdict, role, paid, slashed)
+        outcome = record.outcome
+        mine = WorkerOutcome(
+            outcome.dispute_id,
+            outcome.task_id,
+            outcome.verdict,
+            party.role,
+            party.paid,
+            party.slashed,
+        )
         self.outcomes.append(mine)
         log.info("%s", mine.describe())
         return mine

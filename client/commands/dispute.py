@@ -1,4 +1,4 @@
-"""``ccnet dispute challenge|commit-vote|reveal-vote|reveal-expected|resolve|status``.
+"""``ccnet dispute challenge|commit-vote|reveal-vote|reveal-expected|resolve|status|result-hash``.
 
 The court (``pallets/disputes`` crate docs): a challenge holds a stake and may commit to
 the result the challenger expects; verifiers are drawn ``DrawDelay`` blocks later among
@@ -11,16 +11,22 @@ commitments are kept, before the extrinsic leaves, beside the keystore
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..codec import h256
 from ..commitments import expected_commitment, new_salt, vote_commitment
 from ..courtsecrets import ExpectedOpening, VoteOpening
+from ..disputehistory import DEFAULT_SCAN_BLOCKS, DisputeRecord, ScanRange, find_dispute
 from ..exceptions import CallEncodingError, NotFoundError, UserError
+from ..jobs.results import output_hash
 from ..pallets import DisputeInfo
-from ._common import CliContext, KeyOpt, court_secrets, format_cc
+from ._common import CliContext, KeyOpt, court_secrets, format_cc, to_jsonable
+
+if TYPE_CHECKING:
+    from ccnet.worker.sandbox import RunOutcome
 
 __all__ = ["app"]
 
@@ -228,6 +234,43 @@ def resolve(ctx: typer.Context, dispute_id: DisputeArg, key: KeyOpt) -> None:
         )
 
 
+def _resolved_rows(record: DisputeRecord, scanned: ScanRange) -> list[tuple[str, object]]:
+    votes = {v.verifier: v for v in record.votes}
+    committed = set(record.committed)
+
+    def vote_of(verifier: str) -> str:
+        vote = votes.get(verifier)
+        if vote is not None:
+            return f"{vote.result_hash} ({'agrees' if vote.agrees else 'disagrees'})"
+        return "(committed, not revealed)" if verifier in committed else "(no vote)"
+
+    opened = (
+        f"block {record.opened_at}"
+        if record.opened_at is not None
+        else f"before block {scanned.first} (not scanned)"
+    )
+    rows: list[tuple[str, object]] = [
+        ("verdict", record.verdict or "(not resolved in the scanned blocks)"),
+        ("task", record.task_id),
+        ("worker", record.worker),
+        ("challenger", record.challenger or "-"),
+        ("stake", "-" if record.stake is None else format_cc(record.stake)),
+        ("opened", opened),
+        ("resolved", f"block {record.resolved_at}" if record.resolved_at is not None else "-"),
+        ("expected", record.expected_hash or "-"),
+        ("audit", "yes" if record.audit else "no"),
+    ]
+    if record.not_enough_verifiers:
+        rows.append(("verifiers", "none drawn (too few eligible)"))
+    rows += [(f"verifier {i + 1}", f"{v} {vote_of(v)}") for i, v in enumerate(record.verifiers)]
+    rows += [
+        (f"{p.role} {p.account}", f"paid {format_cc(p.paid)}, slashed {format_cc(p.slashed)}")
+        for p in record.settlement()
+    ]
+    rows += [(f"payment failed {to}", format_cc(amount)) for to, amount in record.payments_failed]
+    return rows
+
+
 @app.command()
 def status(
     ctx: typer.Context,
@@ -236,8 +279,22 @@ def status(
     ] = None,
     task_id: Annotated[int | None, typer.Option("--task", help="Task id.")] = None,
     worker: Annotated[str | None, typer.Option(help="Worker address, key or dev URI.")] = None,
+    from_block: Annotated[
+        int | None,
+        typer.Option(
+            "--from-block",
+            min=0,
+            help="First block searched for a resolved dispute's events (default: the last "
+            f"{DEFAULT_SCAN_BLOCKS:,} blocks up to the head).",
+        ),
+    ] = None,
 ) -> None:
-    """Show an open dispute (exit code 4 if there is none: unknown or resolved)."""
+    """Show a dispute: an open one from storage; a resolved one from the Disputes
+    events in chain history (verdict, votes, what each party was paid and slashed).
+
+    The history is read back from the head, one block at a time, until the dispute's
+    DisputeOpened event or --from-block (by default at most 100,000 blocks). Exit code
+    4 if the dispute is unknown or none of its events is in the blocks searched."""
     cli = CliContext.of(ctx)
     with cli.errors():
         chain = cli.chain()
@@ -249,6 +306,105 @@ def status(
                 raise NotFoundError(f"no open dispute over task {task_id} by {worker}")
             dispute_id = found
         info = chain.disputes.dispute(dispute_id)
-        if info is None:
-            raise NotFoundError(f"no open dispute {dispute_id} (unknown, or resolved already)")
-        cli.emit(info, human=lambda: cli.table(f"Dispute {dispute_id}", _rows(info)))
+        if info is not None:
+            cli.emit(
+                {"state": "open", **to_jsonable(info)},
+                human=lambda: cli.table(f"Dispute {dispute_id} (open)", _rows(info)),
+            )
+            return
+        next_id = chain.disputes.next_dispute_id()
+        if dispute_id >= next_id:
+            raise NotFoundError(f"no dispute {dispute_id}: the last one opened is {next_id - 1}")
+        with cli.status(f"searching the chain history for dispute {dispute_id}..."):
+            record, scanned = find_dispute(chain, dispute_id, from_block=from_block)
+        if scanned.first > scanned.last:
+            raise UserError(f"--from-block {from_block} is after the head (block {scanned.last})")
+        if record is None:
+            raise NotFoundError(
+                f"dispute {dispute_id} is not open, and none of its events is in blocks "
+                f"{scanned.first}..{scanned.last}: give an earlier --from-block"
+            )
+        data = {
+            **record.as_dict(),
+            "scanned": {"from_block": scanned.first, "to_block": scanned.last},
+        }
+        cli.emit(
+            data,
+            human=lambda: cli.table(
+                f"Dispute {dispute_id} ({record.verdict or 'resolution not seen'})",
+                _resolved_rows(record, scanned),
+            ),
+        )
+
+
+@app.command("result-hash")
+def result_hash(
+    ctx: typer.Context,
+    output: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="A job's stdout, as bytes: hash it as is."),
+    ] = None,
+    module: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="A job's Wasm module: run it, hash its stdout."
+        ),
+    ] = None,
+    input_file: Annotated[
+        Path | None,
+        typer.Option("--input", exists=True, dir_okay=False, help="Stdin of the run (bytes)."),
+    ] = None,
+    arg: Annotated[
+        list[str] | None, typer.Option("--arg", help="An argument of the run (repeatable).")
+    ] = None,
+    seed: Annotated[
+        str | None, typer.Option(help="The job spec's random_get seed, hex (default: none).")
+    ] = None,
+    fuel: Annotated[
+        int | None,
+        typer.Option(min=1, help="The job spec's fuel limit (default: the sandbox's)."),
+    ] = None,
+) -> None:
+    """Print the result hash a verifier votes with: blake2b-256 of a job's stdout.
+
+    Give --output (the stdout bytes), or --module with --input/--arg/--seed/--fuel as
+    in the task's job spec: the module then runs in the worker's sandbox (limits from
+    the CCNET_SANDBOX_* environment, as for `ccnet worker run`) the way a drawn
+    verifier re-executes it, and the fuel it burnt is shown too."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        if (output is None) == (module is None):
+            raise UserError("give either --output FILE or --module M.wasm")
+        if output is not None:
+            if input_file is not None or arg or seed is not None or fuel is not None:
+                raise UserError("--input, --arg, --seed and --fuel go with --module only")
+            digest = "0x" + output_hash(output.read_bytes()).hex()
+            cli.emit({"result_hash": digest}, human=digest)
+            return
+        assert module is not None
+        try:
+            seed_bytes = bytes.fromhex((seed or "").removeprefix("0x"))
+        except ValueError:
+            raise UserError(f"--seed is not hex: {seed!r}") from None
+        stdin = input_file.read_bytes() if input_file is not None else b""
+        with cli.status("running the module..."):
+            run = reexecute(module.read_bytes(), tuple(arg or ()), stdin, seed_bytes, fuel)
+        digest = "0x" + run.output_hash.hex()
+        cli.emit({"result_hash": digest, "fuel": run.fuel_used}, human=digest)
+
+
+def reexecute(
+    wasm: bytes, args: tuple[str, ...], stdin: bytes, seed: bytes, fuel: int | None
+) -> RunOutcome:
+    """Run *wasm* once in a fresh worker sandbox as a drawn verifier does
+    (:meth:`ccnet.worker.onchain.DisputeVerifier` through
+    :meth:`ccnet.worker.executor.JobExecutor.run`): the job spec's args, stdin, seed,
+    and its fuel capped by the sandbox's. Raises the sandbox's errors
+    (:class:`~ccnet.worker.exceptions.InvalidModuleError`,
+    :class:`~ccnet.worker.exceptions.JobRunError`, ...)."""
+    # ccnet.worker (wasmtime) is imported only when a module runs.
+    from ccnet.worker.sandbox import RunLimits, Sandbox
+
+    with Sandbox() as sandbox:
+        limit = None if fuel is None else min(fuel, sandbox.config.fuel_limit)
+        return sandbox.run(wasm, args=args, stdin=stdin, limits=RunLimits(fuel=limit), seed=seed)

@@ -58,8 +58,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from ccnet.client import CC, BlockTicker, Chain, ChainEvent, Keypair, Keys
+from ccnet.client.cli import app as cli_app
 from ccnet.client.config import ALLOW_FAULT_INJECTION_ENV, WRONG_ONCHAIN_RESULT_ONCE
 from ccnet.client.devchain import group_alive
 from ccnet.client.exceptions import DisputesTooEarlyError
@@ -371,11 +373,33 @@ def drawn_event(events: Sequence[ChainEvent], dispute_id: int) -> dict[str, Any]
     return drawn.attributes
 
 
+def ccnet_json(url: str, *args: str) -> Any:
+    """``ccnet --url URL --json ARGS`` in-process (CliRunner); its decoded output."""
+    result = CliRunner().invoke(cli_app, ["--url", url, "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def resolved_event(events: Sequence[ChainEvent], dispute_id: int) -> dict[str, Any]:
+    (resolved,) = [
+        e for e in named(events, "Disputes", "DisputeResolved") if e["dispute_id"] == dispute_id
+    ]
+    return resolved.attributes
+
+
+def pairs(raw: Any) -> set[tuple[str, int]]:
+    """``Vec<(AccountId, Balance)>`` of an event as (address, planck) pairs."""
+    return {
+        (str(v), int(a)) for v, a in (list(i.values()) if isinstance(i, dict) else i for i in raw)
+    }
+
+
 # --- the tests --------------------------------------------------------------------------
 
 
 async def test_disputes_three_verifiers(
     chain: Chain,
+    private_chain: str,
     workers: dict[str, WorkerProcess],
     requester_key: Keypair,
     ticker: BlockTicker,
@@ -461,6 +485,45 @@ async def test_disputes_three_verifiers(
     assert liar.address not in await run(eligible, chain)
     assert await run(chain.disputes.dispute, dispute_id) is None
 
+    # `ccnet dispute status` tells the same story from the chain's history, to the planck.
+    status = await run(ccnet_json, private_chain, "dispute", "status", str(dispute_id))
+    resolved = resolved_event(events, dispute_id)
+    assert status["state"] == "resolved" and status["verdict"] == "WorkerAtFault"
+    assert (status["task_id"], status["worker"], status["challenger"]) == (
+        task_id,
+        liar.address,
+        me,
+    )
+    assert status["resolved_at"] == verdict.block_number and status["opened_at"] > before.block
+    assert status["slashed"] == int(resolved["slashed"]) == bond
+    assert status["to_winner"] == int(resolved["to_winner"]) == bond - 3 * reward
+    assert {(v, a) for v, a in status["rewards"]} == pairs(resolved["rewards"])
+    assert {(v["verifier"], v["result_hash"], v["agrees"]) for v in status["votes"]} == {
+        (str(e["verifier"]), e["result_hash"], e["agrees"]) for e in revealed
+    }
+    assert set(status["verifiers"]) == panel and status["expected_hash"] == right
+    payouts = {(p["account"], p["role"], p["paid"], p["slashed"]) for p in status["payouts"]}
+    assert payouts == {
+        (liar.address, "worker", 0, bond),
+        (me, "challenger", bond - 3 * reward, 0),
+        *((v, "verifier", reward, 0) for v in panel),
+    }
+    # ... and `result-hash --module` computes the hash the honest verifiers revealed.
+    wasm = tmp_path / "prime_count.wasm"
+    wasm.write_bytes(load_job("prime_count"))
+    spec = prime_spec(10_000)
+    computed = await run(
+        ccnet_json,
+        private_chain,
+        "dispute",
+        "result-hash",
+        "--module",
+        str(wasm),
+        *(a for arg in spec.args for a in ("--arg", arg)),
+    )
+    assert computed["result_hash"] == right and computed["fuel"] > 0
+    assert {e["result_hash"] for e in revealed} == {computed["result_hash"]}
+
 
 async def test_disputes_false_accusation(
     chain: Chain,
@@ -528,6 +591,7 @@ async def test_disputes_false_accusation(
 
 async def test_disputes_offline_verifier(
     chain: Chain,
+    private_chain: str,
     workers: dict[str, WorkerProcess],
     requester_key: Keypair,
     ticker: BlockTicker,
@@ -598,5 +662,28 @@ async def test_disputes_offline_verifier(
     )
     failed_now = (await run(worker_info, chain, victim.address)).reputation.failed
     assert failed_now == reputations[victim.address].failed + 1
+
+    # `ccnet dispute status`, from the block before the challenge: the silent verifier's
+    # burnt bond, the voters' votes, nothing paid.
+    status = await run(
+        ccnet_json,
+        private_chain,
+        "dispute",
+        "status",
+        str(dispute_id),
+        "--from-block",
+        str(before.block),
+    )
+    assert status["verdict"] == "Inconclusive" and status["slashed"] == 0
+    assert status["committed"] and set(status["committed"]) == voters
+    assert {v["verifier"] for v in status["votes"]} == voters
+    assert {(v, a) for v, a in status["verifiers_slashed"]} == pairs(slashed["verifiers"])
+    payouts = {(p["account"], p["role"], p["paid"], p["slashed"]) for p in status["payouts"]}
+    assert payouts == {
+        (worker, "worker", 0, 0),
+        (me, "challenger", 0, 0),
+        (victim.address, "verifier", 0, verifier_bond),
+        *((v, "verifier", 0, 0) for v in voters),
+    }
     for voter in voters:
         assert (await run(worker_info, chain, voter)).reputation == reputations[voter]

@@ -101,18 +101,98 @@ class FakeDisputes:
     def dispute_of(self, task_id: int, worker: str) -> int | None:
         return 2 if (task_id, worker) == (7, BOB) else None
 
+    def next_dispute_id(self) -> int:
+        return 5
+
+
+CHARLIE = Keys.from_uri("//Charlie").ss58_address
+DAVE = Keys.from_uri("//Dave").ss58_address
+RIGHT, WRONG = "0x" + "22" * 32, "0x" + "11" * 32
+
+
+def history() -> dict[int, list[ChainEvent]]:
+    """Blocks 10..14 of dispute 3 (Bob's result found wrong by Charlie; Dave silent) and
+    an unrelated dispute 4; other blocks are empty."""
+
+    def ev(name: str, **attrs: Any) -> ChainEvent:
+        return ChainEvent("Disputes", name, attrs)
+
+    return {
+        10: [
+            ev(
+                "DisputeOpened",
+                dispute_id=3,
+                task_id=7,
+                worker=BOB,
+                challenger=ALICE,
+                stake=10 * CC,
+                draw_at=12,
+            ),
+            ChainEvent("Tasks", "TaskPosted", {"task_id": 8}),
+        ],
+        12: [
+            ev(
+                "VerifiersDrawn",
+                dispute_id=3,
+                verifiers=[CHARLIE, DAVE],
+                commit_ends=20,
+                reveal_ends=30,
+            ),
+            ev(
+                "DisputeOpened",
+                dispute_id=4,
+                task_id=8,
+                worker=CHARLIE,
+                challenger=ALICE,
+                stake=10 * CC,
+                draw_at=14,
+            ),
+        ],
+        13: [
+            ev("VoteCommitted", dispute_id=3, verifier=CHARLIE),
+            ev("VoteRevealed", dispute_id=3, verifier=CHARLIE, result_hash=RIGHT, agrees=False),
+            ev("ExpectedRevealed", dispute_id=3, expected_hash=RIGHT, audit=True),
+        ],
+        14: [
+            ev("VerifiersSlashed", dispute_id=3, verifiers=[(DAVE, 2 * CC)]),
+            ev(
+                "DisputeResolved",
+                dispute_id=3,
+                task_id=7,
+                worker=BOB,
+                verdict="WorkerAtFault",
+                slashed=10 * CC,
+                rewards=[(CHARLIE, CC)],
+                to_winner=9 * CC,
+            ),
+        ],
+    }
+
 
 class FakeChain:
     def __init__(self) -> None:
         self.credits, self.tasks, self.disputes = FakeCredits(), FakeTasks(), FakeDisputes()
         self.closed = False
+        self.read: list[int | None] = []
+        """Block numbers whose hash was asked for."""
 
     def query(self, pallet: str, storage: str, params: Any = ()) -> Any:
         assert (pallet, storage) == ("System", "Account")
         return {"data": {"free": 5 * CC, "reserved": 0, "frozen": 0}}
 
-    def block_number(self) -> int:
+    def block_number(self, *, finalized: bool = False) -> int:
         return 40
+
+    def block_hash(self, number: int | None = None, *, finalized: bool = False) -> str:
+        self.read.append(number)
+        return f"0x{number:064x}"
+
+    def events_at(self, block_hash: str, *, block_number: int | None = None) -> list[ChainEvent]:
+        assert block_number is not None and int(block_hash, 16) == block_number
+        return [
+            ChainEvent(e.pallet, e.name, e.attributes, block_number=block_number)
+            for e in history().get(block_number, [])
+        ]
 
     def close(self) -> None:
         self.closed = True
@@ -323,3 +403,85 @@ def test_json_and_url_before_or_after(
 def test_usage_error_still_names_the_bad_option(chain: FakeChain) -> None:
     result = runner.invoke(app, ["balance", ALICE, "--jsn"])
     assert result.exit_code == 2 and "--jsn" in result.output
+
+
+def test_dispute_status_of_a_resolved_dispute_from_its_events(chain: FakeChain) -> None:
+    result = run("--json", "dispute", "status", "3")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert chain.read == list(range(40, 9, -1))  # back from the head to DisputeOpened
+    assert data["state"] == "resolved" and data["verdict"] == "WorkerAtFault"
+    assert (data["task_id"], data["worker"], data["challenger"]) == (7, BOB, ALICE)
+    assert (data["opened_at"], data["resolved_at"], data["stake"]) == (10, 14, 10 * CC)
+    assert data["votes"] == [{"verifier": CHARLIE, "result_hash": RIGHT, "agrees": False}]
+    assert data["expected_hash"] == RIGHT and data["audit"] is True
+    assert data["payouts"] == [
+        {"account": BOB, "role": "worker", "paid": 0, "slashed": 10 * CC},
+        {"account": ALICE, "role": "challenger", "paid": 9 * CC, "slashed": 0},
+        {"account": CHARLIE, "role": "verifier", "paid": CC, "slashed": 0},
+        {"account": DAVE, "role": "verifier", "paid": 0, "slashed": 2 * CC},
+    ]
+    assert data["scanned"] == {"from_block": 10, "to_block": 40}
+    result = run("dispute", "status", "3")
+    assert result.exit_code == 0, result.output
+    assert "WorkerAtFault" in result.output and "(no vote)" in result.output
+    assert "paid 9 CC, slashed 0 CC" in result.output and "slashed 2 CC" in result.output
+
+
+def test_dispute_status_open_shows_storage(chain: FakeChain) -> None:
+    data = json.loads(run("--json", "dispute", "status", "2").stdout)
+    assert data["state"] == "open" and data["verifiers"] == [ALICE]
+    assert chain.read == []
+
+
+def test_dispute_status_range_is_bounded(chain: FakeChain) -> None:
+    # Opened before --from-block: the resolution is shown, the opening said missing.
+    data = json.loads(run("--json", "dispute", "status", "3", "--from-block", "13").stdout)
+    assert data["verdict"] == "WorkerAtFault" and data["opened_at"] is None
+    assert data["challenger"] is None and chain.read == list(range(40, 12, -1))
+    assert [p["role"] for p in data["payouts"]] == ["worker", "verifier", "verifier"]
+    result = run("dispute", "status", "3", "--from-block", "13")
+    assert "before block 13 (not scanned)" in result.output
+    # Unresolved in range (opened in 12, nothing after): shown, not resolved.
+    data = json.loads(run("--json", "dispute", "status", "4").stdout)
+    assert data["state"] == "open" and data["verdict"] is None and data["payouts"] == []
+    # Nothing in range: not found, saying where it looked.
+    result = run("dispute", "status", "3", "--from-block", "15")
+    assert result.exit_code == 4
+    assert "blocks 15..40" in result.output and "--from-block" in result.output
+    result = run("dispute", "status", "3", "--from-block", "41")
+    assert result.exit_code == 1 and "after the head" in result.output
+    # Never opened: not found at once, without scanning.
+    chain.read.clear()
+    assert run("dispute", "status", "5").exit_code == 4 and chain.read == []
+
+
+def test_result_hash_of_an_output_file(chain: FakeChain, tmp_path: Path) -> None:
+    from ccnet.client.jobs.results import output_hash
+
+    out = tmp_path / "stdout"
+    out.write_bytes(b"1229\n")
+    result = run("dispute", "result-hash", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "0x" + output_hash(b"1229\n").hex()
+    data = json.loads(run("--json", "dispute", "result-hash", "--output", str(out)).stdout)
+    assert data == {"result_hash": "0x" + output_hash(b"1229\n").hex()}
+    assert run("dispute", "result-hash").exit_code == 1
+    assert run("dispute", "result-hash", "--output", str(out), "--arg", "1").exit_code == 1
+
+
+def test_result_hash_runs_the_module_in_the_sandbox(chain: FakeChain, tmp_path: Path) -> None:
+    from ccnet.client.jobs.catalogue import load_job
+    from ccnet.client.jobs.results import output_hash
+
+    wasm = tmp_path / "prime_count.wasm"
+    wasm.write_bytes(load_job("prime_count"))
+    args = ("--json", "dispute", "result-hash", "--module", str(wasm), "--arg", "10000")
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["result_hash"] == "0x" + output_hash(b"1229\n").hex() and data["fuel"] > 0
+    assert json.loads(run(*args).stdout) == data  # deterministic, fuel included
+    result = run("--json", "dispute", "result-hash", "--module", str(wasm), "--fuel", "10")
+    assert result.exit_code != 0
+    assert json.loads(result.stdout)["error"]["type"] == "FuelExhaustedError"
