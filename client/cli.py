@@ -22,6 +22,7 @@ from .commands import channel as channel_cmd
 from .commands import checkpoint as checkpoint_cmd
 from .commands import demo as demo_cmd
 from .commands import dispute as dispute_cmd
+from .commands import job as job_cmd
 from .commands import keys as keys_cmd
 from .commands import stake as stake_cmd
 from .commands import task as task_cmd
@@ -49,6 +50,7 @@ app.command(name="balance")(balance_cmd.balance)
 app.command(name="transfer")(transfer_cmd.transfer)
 app.add_typer(stake_cmd.app, name="stake", no_args_is_help=True)
 app.add_typer(task_cmd.app, name="task", no_args_is_help=True)
+app.add_typer(job_cmd.app, name="job", no_args_is_help=True)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(dispute_cmd.app, name="dispute", no_args_is_help=True)
 app.add_typer(checkpoint_cmd.app, name="checkpoint", no_args_is_help=True)

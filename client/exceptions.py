@@ -240,6 +240,45 @@ class DemoError(CcnetError):
     """A step of ``ccnet demo`` failed; the message says which and why."""
 
 
+# -- jobs: what ``ccnet job run`` reports with an exit code of its own ------------------
+
+
+class JobError(CcnetError):
+    """A job could not be done as asked (root of the errors below; each has its own
+    exit code in the ``ccnet`` CLI, :class:`ccnet.client.commands._common.ExitCode`)."""
+
+
+class NoWorkersFoundError(JobError):
+    """Fewer eligible workers than a job needs (the requester SDK raises its subclass
+    :class:`~ccnet.client.requester.exceptions.NoWorkersError`)."""
+
+
+class InvalidJobModuleError(JobError, ValueError):
+    """A job module that is not a Wasm binary, or that the sandbox's Wasm features do
+    not validate; found before anything is sent."""
+
+
+class BudgetExceededError(JobError):
+    """A job's worst-case cost (*worst_planck*: its fuel limit times each chosen worker's
+    rate, plus a mixed-in spot check) is over the budget (*budget_planck*); nothing was
+    sent or paid."""
+
+    def __init__(self, message: str, *, worst_planck: int, budget_planck: int) -> None:
+        super().__init__(message)
+        self.worst_planck = worst_planck
+        self.budget_planck = budget_planck
+
+
+class ResultsRejectedError(JobError):
+    """No result of a job was accepted: the workers' results disagree (no majority), or
+    contradict a known answer, or none was valid. Nobody was paid. *dissenting*: the
+    workers whose valid, signed result was not accepted."""
+
+    def __init__(self, message: str, *, dissenting: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.dissenting = dissenting
+
+
 class SigningError(CcnetError, ValueError):
     """A key that cannot make ccnet signatures (not sr25519, or no secret)."""
 

@@ -21,7 +21,8 @@ Global options live on the root callback (``ccnet --url URL --keystore DIR --jso
 they may also follow the subcommand: :mod:`ccnet.client.commands._global_options`),
 resolved by :func:`ccnet.client.config.resolve_settings` (option > env > config file >
 default). Exit codes (:func:`exit_code_for`): 0 ok, 1 user error, 2 usage (typer, or an
-unreadable amount), 3 chain or dispatch error, 4 not found. Errors print ``error: ...``
+unreadable amount), 3 chain or dispatch error, 4 not found; ``ccnet job``: 6 no workers,
+7 over budget, 8 results rejected, 9 invalid module. Errors print ``error: ...``
 (with a hint) on stderr, or ``{"error": {...}}`` on stdout with ``--json``; never a
 traceback for a :class:`CcnetError` (``-v`` logs it at debug level). Tests replace
 :data:`connect` to fake the chain.
@@ -52,12 +53,16 @@ from ..chain import Chain
 from ..config import Settings, resolve_settings
 from ..courtsecrets import CourtSecrets
 from ..exceptions import (
+    BudgetExceededError,
     CcnetError,
     ChainConnectionError,
     ChainRequestError,
     DispatchError,
     ExtrinsicError,
+    InvalidJobModuleError,
     NotFoundError,
+    NoWorkersFoundError,
+    ResultsRejectedError,
     UsageError,
     UserError,
 )
@@ -96,6 +101,18 @@ class ExitCode(IntEnum):
     """The chain is unreachable, refused the extrinsic, or the call failed in the runtime."""
     NOT_FOUND = 4
     """The key, task, dispute ... asked for does not exist."""
+    # 5: a check of ``ccnet demo`` failed (see ccnet.client.commands.demo)
+    NO_WORKERS = 6
+    """A job found fewer eligible workers than it needs (:class:`NoWorkersFoundError`)."""
+    OVER_BUDGET = 7
+    """A job's worst-case cost is over ``--max-cost``; nothing was sent
+    (:class:`BudgetExceededError`)."""
+    RESULTS_REJECTED = 8
+    """No result of a job was accepted: the workers disagree, or none was valid; nobody
+    was paid (:class:`ResultsRejectedError`)."""
+    INVALID_MODULE = 9
+    """A job module is not Wasm or does not validate; nothing was sent
+    (:class:`InvalidJobModuleError`)."""
 
 
 KeyOpt = Annotated[
@@ -174,10 +191,21 @@ _HINTS: dict[tuple[str, str], str] = {
 }
 
 
+_JOB_EXIT_CODES: tuple[tuple[type[CcnetError], ExitCode], ...] = (
+    (NoWorkersFoundError, ExitCode.NO_WORKERS),
+    (BudgetExceededError, ExitCode.OVER_BUDGET),
+    (ResultsRejectedError, ExitCode.RESULTS_REJECTED),
+    (InvalidJobModuleError, ExitCode.INVALID_MODULE),
+)
+
+
 def exit_code_for(err: BaseException) -> ExitCode:
     """The exit code an error stands for."""
     if isinstance(err, UsageError):
         return ExitCode.USAGE
+    for kind, code in _JOB_EXIT_CODES:
+        if isinstance(err, kind):
+            return code
     if isinstance(err, NotFoundError):
         return ExitCode.NOT_FOUND
     if isinstance(err, ChainConnectionError | ChainRequestError | ExtrinsicError | DispatchError):

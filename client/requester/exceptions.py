@@ -9,7 +9,7 @@ to ask, no money in a channel, a job the SDK cannot plan, a closed requester.
 
 from __future__ import annotations
 
-from ..exceptions import CcnetError
+from ..exceptions import CcnetError, NoWorkersFoundError
 
 __all__ = [
     "ChannelFundsError",
@@ -32,7 +32,7 @@ class RequesterClosedError(RequesterError):
     """The requester is not started, or already closed."""
 
 
-class NoWorkersError(RequesterError):
+class NoWorkersError(RequesterError, NoWorkersFoundError):
     """Fewer eligible workers than a job needs: ``task_type``, ``wanted`` and ``found``
     (workers found through the DHT that are registered, staked and not banned)."""
 

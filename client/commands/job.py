@@ -1,0 +1,668 @@
+"""``ccnet job run|workers``: run a Wasm job on the market from the shell, without Python.
+
+Thin over the requester SDK (:class:`ccnet.client.requester.Requester`). ``run`` joins
+the DHT through ``--dht-bootstrap`` (a worker's ``dht_host:dht_port``, printed in its
+``ready`` line), finds and ranks the workers, checks the worst case against
+``--max-cost``, opens a payment channel to each worker it uses (or reuses the one kept
+in the key's state dir, shared with ``ccnet channel``), sends the module and the input
+over the WebRTC session (never through storage), verifies the results, pays each
+accepted one with a channel update, and writes the job's stdout to ``--output``.
+
+Streams: stdout carries the job's output only (unless ``--output FILE``); the outcome
+(cost, workers, verdict, fuel), errors and, with ``--json``, the outcome as one JSON
+object (amounts integer planck) go to stderr. Exit codes
+(:class:`~ccnet.client.commands._common.ExitCode`): 0 verified and paid, 2 usage (an
+unreadable option, ``--input`` with a URL), 6 no workers, 7 over budget (nothing sent),
+8 results rejected (they disagree, or none is valid; nobody paid), 9 invalid module
+(nothing sent); 1, 3 and 4 as for every command.
+
+The SDK has no hook on the bytes sent, so ``run`` shows no transfer progress; the
+module and the input travel in one message each (at most
+:data:`~ccnet.client.jobs.messages.MAX_MESSAGE_SIZE` bytes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ..clock import now_ms
+from ..exceptions import (
+    BudgetExceededError,
+    InvalidJobModuleError,
+    ResultsRejectedError,
+    UsageError,
+    UserError,
+)
+from ..jobs.proofs import JOB_CIRCUITS
+from ._common import CliContext, KeyOpt, format_cc, parse_amount
+from .worker import parse_bootstrap
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..chain import Chain
+    from ..events import Receipt
+    from ..keys import Keypair
+    from ..requester.discovery import WorkerOffer
+    from ..requester.outcomes import TaskOutcome
+
+__all__ = ["app", "worst_case_planck"]
+
+app = typer.Typer(
+    help="Run Wasm jobs on workers found in the DHT, paid through payment channels.",
+    no_args_is_help=True,
+)
+
+TASK_TYPE = "wasm"
+DEFAULT_DEPOSIT = "10"
+"""CC locked in each new channel to a worker when ``--deposit`` is not given."""
+STDIO = "-"
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_U64_MAX = 2**64 - 1
+
+
+class VerifyMode(StrEnum):
+    """``--verify``: the SDK's modes (:func:`~ccnet.client.requester.verdicts.plan_verification`)
+    but ``spot``, which needs a known answer the CLI does not have."""
+
+    AUTO = "auto"
+    NONE = "none"
+    MAJORITY = "majority"
+    PROOF = "proof"
+
+
+BootstrapOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dht-bootstrap",
+        help="DHT node to join, HOST:PORT (a worker's dht_host:dht_port); repeat, or "
+        "separate with commas.",
+        envvar="CCNET_DHT_BOOTSTRAP",
+        show_default=False,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class _JobArgs:
+    wasm: bytes
+    input: bytes
+    args: tuple[str, ...]
+    output: str
+    redundancy: int | None
+    verify: str
+    proof: str | None
+    max_cost: int | None
+    fuel_limit: int
+    deposit: int
+    timeout: float
+    bootstrap: tuple[tuple[str, int], ...]
+    state_dir: Path | None
+    close_channels: bool
+
+
+def _quiet_dht_logs(cli: CliContext) -> None:
+    """Unless ``-v``: keep the DHT libraries' reports of peers that do not answer (a
+    node that went away, such as an earlier requester's, is routine: rpcudp's "Did not
+    receive reply", kademlia's "no response from") off stderr, which carries the
+    outcome."""
+    if not cli.verbose:
+        for name in ("rpcudp", "kademlia"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+# --- reading the arguments (all before any key, chain or network) -------------------
+
+
+def parse_bootstrap_options(values: Sequence[str] | None) -> tuple[tuple[str, int], ...]:
+    """The (host, port) DHT nodes of ``--dht-bootstrap`` values (each may list several,
+    comma-separated). :class:`UsageError` if none is given or one is malformed."""
+    nodes: list[tuple[str, int]] = []
+    for value in values or ():
+        try:
+            nodes += parse_bootstrap(value)
+        except UserError as err:
+            raise UsageError(str(err)) from None
+    if not nodes:
+        raise UsageError(
+            "no DHT node to join: give --dht-bootstrap HOST:PORT (a worker's dht_host and "
+            "dht_port, printed in its ready line) or set CCNET_DHT_BOOTSTRAP"
+        )
+    return tuple(nodes)
+
+
+def read_input(spec: str | None) -> bytes:
+    """The job's stdin: nothing (None), our stdin (``-``) or a file. A URL of any scheme
+    (``ar://...``, ``https://...``) raises :class:`UsageError`: the CLI sends only bytes
+    it has, never a reference for the worker to fetch."""
+    if spec is None:
+        return b""
+    if spec == STDIO:
+        return sys.stdin.buffer.read()
+    if scheme := _URL.match(spec):
+        raise UsageError(
+            f"--input {spec!r}: {scheme[1]}:// inputs are not supported; give a file path, "
+            "or - to read stdin (e.g. download the data first, then --input FILE)"
+        )
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise UsageError(f"--input {spec!r}: no such file")
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise UsageError(f"--input {spec!r}: cannot read it ({err.strerror})") from None
+
+
+def check_output(spec: str) -> None:
+    """Fail now, before anything is paid, if ``--output`` *spec* cannot be written: its
+    directory must exist and it must not be a directory."""
+    if spec == STDIO:
+        return
+    if _URL.match(spec):
+        raise UsageError(f"--output {spec!r}: give a file path, or - for stdout")
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        raise UsageError(f"--output {spec!r} is a directory; name a file")
+    if not path.parent.is_dir():
+        raise UsageError(f"--output {spec!r}: directory {str(path.parent)!r} does not exist")
+
+
+def read_module(path: Path) -> bytes:
+    """The module's bytes, checked (:func:`~ccnet.client.requester.modules.check_module`)."""
+    from ..requester.modules import check_module
+
+    try:
+        wasm = path.read_bytes()
+    except OSError as err:
+        raise UsageError(f"cannot read module {str(path)!r} ({err.strerror})") from None
+    check_module(wasm)
+    return wasm
+
+
+def check_fits(wasm: bytes, data: bytes, args: tuple[str, ...], fuel_limit: int) -> None:
+    """Fail before anything is sent when the module or the input cannot travel: each goes
+    in one job-protocol message (base64 in JSON) of at most
+    :data:`~ccnet.client.jobs.messages.MAX_MESSAGE_SIZE` bytes. A module that does not
+    fit raises :class:`InvalidJobModuleError`; an input (with its arguments)
+    :class:`UserError`. The request is sized with every optional field at its widest."""
+    from ..exceptions import MalformedMessageError
+    from ..jobs.catalogue import module_hash
+    from ..jobs.messages import MAX_MESSAGE_SIZE, JobRequest, ModuleData, encode
+
+    try:
+        encode(ModuleData(b"\0" * 16, wasm))
+    except MalformedMessageError:
+        raise InvalidJobModuleError(
+            f"the module ({len(wasm):,} bytes) does not fit one message "
+            f"({MAX_MESSAGE_SIZE:,} bytes, base64-encoded)"
+        ) from None
+    widest = JobRequest(
+        job_id=b"\0" * 16,
+        module_hash=module_hash(wasm),
+        input=data,
+        args=args,
+        fuel_limit=fuel_limit,
+        timeout_ms=2**32 - 1,
+        memory_bytes=2**32 - 1,
+        rate_planck_per_fuel=2**128 - 1,
+        seed=b"\xff" * 32,
+        proof=max(JOB_CIRCUITS, key=len),
+        channel_id=b"\0" * 32,
+        task_id=_U64_MAX,
+    )
+    try:
+        encode(widest)
+    except MalformedMessageError:
+        raise UserError(
+            f"the input ({len(data):,} bytes) and arguments do not fit one job message "
+            f"({MAX_MESSAGE_SIZE:,} bytes, base64-encoded)",
+            hint="split the input into several jobs",
+        ) from None
+
+
+def worst_case_planck(offers: Sequence[WorkerOffer], fuel_limit: int, *, spot_check: bool) -> int:
+    """The most a job may cost, planck: each worker in *offers* paid for *fuel_limit*
+    fuel at its announced rate (a payment never exceeds the reservation the SDK makes,
+    :mod:`~ccnet.client.requester.runs`), plus, with *spot_check* (``--verify auto``
+    may mix one in, at the same fuel limit), one more such job at the highest rate."""
+    from ..jobs.billing import price
+
+    costs = [price(fuel_limit, o.price_planck_per_fuel) for o in offers]
+    return sum(costs) + (max(costs) if spot_check and costs else 0)
+
+
+def _write_output(spec: str, data: bytes, fallback_dir: Path) -> str:
+    """Write the paid-for output to *spec* (stdout for ``-``; a file atomically, fsynced).
+    Should that fail, keep it in *fallback_dir* and raise :class:`UserError` naming it,
+    so that nothing paid for is lost. Returns where it went."""
+    if spec == STDIO:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return STDIO
+    path = Path(spec).expanduser()
+    try:
+        _atomic_write(path, data)
+    except OSError as err:
+        fallback_dir.mkdir(parents=True, exist_ok=True)
+        kept = fallback_dir / f"output-{os.getpid()}-{now_ms()}.bin"
+        _atomic_write(kept, data)
+        raise UserError(
+            f"cannot write --output {spec!r} ({err.strerror}); the output is kept in {kept}"
+        ) from None
+    return str(path)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- ccnet job run ------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    module: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="The job: a WASI command module (.wasm) that reads stdin, writes stdout.",
+        ),
+    ],
+    key: KeyOpt,
+    input_: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="The job's stdin: a file, or - to pass ours on (default: empty). "
+            "URLs (ar://, https://) are refused.",
+            show_default=False,
+        ),
+    ] = None,
+    arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arg", help="An argument of the job (its argv after the name); repeat for more."
+        ),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Where the job's stdout goes: a file, or - .")
+    ] = STDIO,
+    redundancy: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=7,
+            help="Workers that run it (default: from --verify and the best worker's tier).",
+            show_default=False,
+        ),
+    ] = None,
+    verify: Annotated[
+        VerifyMode,
+        typer.Option(
+            help="auto: as the best worker's reputation tier asks; none: trust one worker; "
+            "majority: the majority of --redundancy (default 3) decides; proof: each "
+            "result proves --proof."
+        ),
+    ] = VerifyMode.AUTO,
+    proof: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Circuit each result must prove: {', '.join(JOB_CIRCUITS)}.",
+            show_default=False,
+        ),
+    ] = None,
+    max_cost: Annotated[
+        str | None,
+        typer.Option(
+            "--max-cost",
+            help="Budget, CC (0.5, 2CC) or planck (…planck): refuse, before sending "
+            "anything, a job whose worst case (fuel limit x rates) is more.",
+            show_default=False,
+        ),
+    ] = None,
+    fuel_limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=_U64_MAX,
+            help="Fuel the job may burn (default: the SDK's, 10,000,000,000).",
+            show_default=False,
+        ),
+    ] = None,
+    deposit: Annotated[
+        str,
+        typer.Option(help="CC locked in each new channel to a worker (it must cover a job)."),
+    ] = DEFAULT_DEPOSIT,
+    timeout: Annotated[
+        float, typer.Option(min=1.0, help="Seconds to wait for each worker's reply.")
+    ] = 120.0,
+    dht_bootstrap: BootstrapOpt = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The requester's state dir (channels.db) [default: "
+            ".state/accounts/<address>, shared with `ccnet channel`].",
+            show_default=False,
+        ),
+    ] = None,
+    close_channels: Annotated[
+        bool,
+        typer.Option(
+            "--close-channels",
+            help="Close the channels cooperatively afterwards (default: keep them for "
+            "the next job).",
+        ),
+    ] = False,
+) -> None:
+    """Run a Wasm job on workers from the DHT: verify, pay, write its output.
+
+    The outcome (cost, workers, verdict, fuel) goes to stderr, as JSON with --json.
+    Exit codes: 6 no workers, 7 over budget, 8 results rejected, 9 invalid module.
+    """
+    from ..requester import DEFAULT_FUEL_LIMIT
+
+    cli = CliContext.of(ctx)
+    cli.console = cli.err_console  # stdout carries the job's output and nothing else
+    with cli.errors():
+        if proof is not None and proof not in JOB_CIRCUITS:
+            raise UsageError(f"--proof {proof!r}: choose one of {', '.join(JOB_CIRCUITS)}")
+        if verify is VerifyMode.PROOF and proof is None:
+            raise UsageError("--verify proof needs --proof CIRCUIT")
+        budget = parse_amount(max_cost) if max_cost is not None else None
+        locked = parse_amount(deposit)
+        if locked <= 0:
+            raise UsageError("--deposit must be more than zero")
+        check_output(output)
+        data = read_input(input_)
+        job = _JobArgs(
+            wasm=read_module(module),
+            input=data,
+            args=tuple(arg or ()),
+            output=output,
+            redundancy=redundancy,
+            verify=verify.value,
+            proof=proof,
+            max_cost=budget,
+            fuel_limit=fuel_limit if fuel_limit is not None else DEFAULT_FUEL_LIMIT,
+            deposit=locked,
+            timeout=timeout,
+            bootstrap=parse_bootstrap_options(dht_bootstrap),
+            state_dir=state_dir,
+            close_channels=close_channels,
+        )
+        check_fits(job.wasm, job.input, job.args, job.fuel_limit)
+        signer = cli.keypair(key)
+        chain = cli.chain()
+        _quiet_dht_logs(cli)
+        with cli.status("running the job..."):
+            outcome, worst, closed, where = asyncio.run(_run_job(cli, chain, signer, job))
+        if not outcome.verified or outcome.output is None:
+            dissent = outcome.dissenters
+            raise ResultsRejectedError(
+                f"no result accepted, nobody paid: {_reason(outcome)}"
+                + (f" (dissenting: {', '.join(dissent)})" if dissent else ""),
+                dissenting=dissent,
+            )
+        destination = _write_output(job.output, outcome.output, where / "outputs")
+        summary = _outcome_json(outcome, job, worst, destination, len(closed))
+        cli.emit(summary, human=lambda: _render_outcome(cli, summary))
+
+
+async def _run_job(
+    cli: CliContext, chain: Chain, signer: Keypair, job: _JobArgs
+) -> tuple[TaskOutcome, int, list[Receipt], Path]:
+    from ..requester import ChannelFundsError, NoWorkersError, Requester
+    from ..requester.verdicts import plan_verification
+
+    async with Requester(
+        chain,
+        signer,
+        dht_bootstrap=job.bootstrap,
+        state_dir=job.state_dir,
+        deposit_per_channel=job.deposit,
+        job_timeout=job.timeout,
+        default_fuel_limit=job.fuel_limit,
+    ) as requester:
+        offers = await requester.find_workers(TASK_TYPE)
+        if not offers:
+            raise NoWorkersError(TASK_TYPE, job.redundancy or 1, 0)
+        # The plan submit() will make (minus its random spot-check draw, counted in the
+        # worst case): how many of the ranked offers run the job.
+        plan = plan_verification(
+            job.verify, offers[0].policy, redundancy=job.redundancy, proof=job.proof
+        )
+        if len(offers) < plan.redundancy:
+            raise NoWorkersError(TASK_TYPE, plan.redundancy, len(offers))
+        chosen = offers[: plan.redundancy]
+        worst = worst_case_planck(chosen, job.fuel_limit, spot_check=job.verify == "auto")
+        if job.max_cost is not None and worst > job.max_cost:
+            raise BudgetExceededError(
+                f"the job may cost up to {format_cc(worst)} ({plan.redundancy} worker(s) x "
+                f"{job.fuel_limit:,} fuel at their rates), more than --max-cost "
+                f"{format_cc(job.max_cost)}; nothing was sent: lower --fuel-limit or "
+                "--redundancy, or raise --max-cost",
+                worst_planck=worst,
+                budget_planck=job.max_cost,
+            )
+        cli.info(
+            f"running on {len(chosen)} worker(s), verify {job.verify}, "
+            f"worst case {format_cc(worst)}"
+        )
+        try:
+            outcome = await requester.submit(
+                job.wasm,
+                job.input,
+                args=job.args,
+                redundancy=job.redundancy,
+                verify=job.verify,
+                proof=job.proof,
+                fuel_limit=job.fuel_limit,
+                workers=chosen,
+            )
+        except ChannelFundsError as err:
+            raise UserError(str(err), hint="raise --deposit or lower --fuel-limit") from None
+        closed = await requester.close_channels() if job.close_channels else []
+        return outcome, worst, closed, requester.state_dir
+
+
+def _reason(outcome: TaskOutcome) -> str:
+    reason = getattr(outcome.verification, "reason", "")
+    return reason or "the workers' results disagree"
+
+
+def _hex(value: bytes | None) -> str | None:
+    return None if value is None else "0x" + value.hex()
+
+
+def _outcome_json(
+    outcome: TaskOutcome, job: _JobArgs, worst: int, destination: str, closed: int
+) -> dict[str, Any]:
+    verification = outcome.verification
+    return {
+        "task_id": outcome.task_id,
+        "module_hash": _hex(outcome.module_hash),
+        "input_bytes": len(job.input),
+        "output": destination,
+        "output_bytes": len(outcome.output or b""),
+        "output_hash": _hex(outcome.output_hash),
+        "verification": {
+            "status": verification.status,
+            "method": getattr(verification, "method", None),
+            "agreeing": list(getattr(verification, "agreeing", ())),
+            "dissenting": list(outcome.dissenters),
+            "proof": getattr(verification, "proof", None),
+        },
+        "fuel_used": outcome.fuel_used,
+        "cost_planck": outcome.cost_planck,
+        "worst_case_planck": worst,
+        "max_cost_planck": job.max_cost,
+        "workers": [
+            {
+                "address": worker,
+                "status": report.status,
+                "fuel_used": report.fuel_used,
+                "rate_planck_per_fuel": report.rate_planck_per_fuel,
+                "paid_planck": report.paid,
+                "elapsed_ms": report.elapsed_ms,
+                "reason": report.reason,
+                "payment_error": report.payment_error,
+            }
+            for worker, report in outcome.results.items()
+        ],
+        "spot_checks": [
+            {"worker": s.worker, "passed": s.passed, "paid_planck": s.paid, "reason": s.reason}
+            for s in outcome.spot_checks
+        ],
+        "channels_closed": closed,
+    }
+
+
+def _render_outcome(cli: CliContext, data: dict[str, Any]) -> Any:
+    from rich.console import Group
+
+    v = data["verification"]
+    verdict = v["status"]
+    if v["method"]:
+        verdict += f" ({v['method']}: {len(v['agreeing'])} agreeing"
+        verdict += f", {len(v['dissenting'])} dissenting)" if v["dissenting"] else ")"
+    if v["proof"]:
+        verdict += f", proof {v['proof']}"
+    summary = cli.table(
+        "Job",
+        [
+            ("verification", verdict),
+            ("cost", format_cc(data["cost_planck"])),
+            ("fuel", f"{data['fuel_used']:,}"),
+            ("output", f"{data['output_bytes']:,} bytes to {data['output']}"),
+            ("task id", data["task_id"]),
+            ("channels closed", data["channels_closed"]),
+        ],
+    )
+    workers = cli.table(
+        "Workers",
+        [
+            (
+                w["address"],
+                w["status"],
+                f"{w['fuel_used']:,}",
+                format_cc(w["paid_planck"]),
+                w["payment_error"] or w["reason"],
+            )
+            for w in data["workers"]
+        ],
+        header=("worker", "status", "fuel", "paid", "note"),
+    )
+    return Group(summary, workers)
+
+
+# --- ccnet job workers --------------------------------------------------------------------
+
+
+@app.command()
+def workers(ctx: typer.Context, dht_bootstrap: BootstrapOpt = None) -> None:
+    """List the workers the DHT offers for Wasm jobs, best first.
+
+    Only workers eligible on chain (registered, staked, not banned): address, endpoint,
+    price (CC per fuel unit), speed (fuel/s), quality score and tier."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        nodes = parse_bootstrap_options(dht_bootstrap)
+        chain = cli.chain()
+        _quiet_dht_logs(cli)
+        with cli.status("looking up the DHT..."):
+            offers = asyncio.run(_find_offers(chain, nodes))
+    rows = [_offer_json(o) for o in offers]
+    cli.emit(rows, human=lambda: _render_offers(cli, rows))
+
+
+async def _find_offers(chain: Chain, nodes: Sequence[tuple[str, int]]) -> list[WorkerOffer]:
+    """Offers as :meth:`Requester.find_workers` ranks them, with a fresh quality tracker
+    (this run has observed no worker yet) and no key."""
+    from ..net.dht import CapabilityDirectory, DhtNode
+    from ..requester.discovery import discover, rank_offers
+    from ..requester.quality import QualityTracker
+
+    dht = DhtNode()
+    await dht.start(bootstrap=nodes)
+    try:
+        directory = CapabilityDirectory(dht)
+        try:
+            found = await discover(directory, chain, TASK_TYPE)
+        finally:
+            await directory.close()
+    finally:
+        await dht.close()
+    return rank_offers(found, QualityTracker(), now_ms())
+
+
+def _offer_json(offer: WorkerOffer) -> dict[str, Any]:
+    score = offer.score
+    return {
+        "address": offer.address,
+        "endpoint": offer.endpoint,
+        "task_type": offer.task_type,
+        "price_planck_per_fuel": offer.price_planck_per_fuel,
+        "speed_fuel_per_s": offer.min_speed,
+        "stake_planck": offer.stake,
+        "quality_score": score.total,
+        "quality": {
+            "uptime": score.uptime,
+            "latency": score.latency,
+            "consistency": score.consistency,
+            "capacity": score.capacity,
+            "reliability": score.reliability,
+        },
+        "tier": offer.tier.value,
+        "reputation": {
+            "completed": offer.reputation.completed,
+            "failed": offer.reputation.failed,
+            "disputed": offer.reputation.disputed,
+            "slashed": offer.reputation.slashed,
+            "value_earned_planck": offer.reputation.value_earned,
+            "distinct_requesters": offer.reputation.distinct_requesters,
+        },
+    }
+
+
+def _render_offers(cli: CliContext, rows: list[dict[str, Any]]) -> Any:
+    if not rows:
+        return "no eligible worker found in the DHT"
+    return cli.table(
+        "Workers",
+        [
+            (
+                r["address"],
+                r["endpoint"],
+                format_cc(r["price_planck_per_fuel"]) + " / fuel",
+                f"{r['speed_fuel_per_s']:,} fuel/s",
+                f"{r['quality_score']:.2f}",
+                r["tier"],
+            )
+            for r in rows
+        ],
+        header=("address", "endpoint", "price", "speed", "quality", "tier"),
+    )
