@@ -1,7 +1,7 @@
 """``ccnet job run|workers`` through typer's CliRunner: argument errors (nothing reaches a
 chain, a DHT or a worker), and the run's exit codes and outputs with the requester SDK
 replaced by a fake at its boundary (the real one runs in
-tests/integration/test_job_cli.py)."""
+tests/integration/test_job_cli_live.py)."""
 
 from __future__ import annotations
 
