@@ -3,7 +3,8 @@
 Thin over the requester SDK (:class:`ccnet.client.requester.Requester`). ``run`` joins
 the DHT through ``--dht-bootstrap`` (a worker's ``dht_host:dht_port``, printed in its
 ``ready`` line), finds and ranks the workers, checks the worst case against
-``--max-cost``, opens a payment channel to each worker it uses (or reuses the one kept
+``--max-cost`` (1 CC by default; workers whose rate cannot fit one job in it are left
+out), opens a payment channel to each worker it uses (or reuses the one kept
 in the key's state dir, shared with ``ccnet channel``), sends the module and the input
 over the WebRTC session (never through storage), verifies the results, pays each
 accepted one with a channel update, and writes the job's stdout to ``--output``.
@@ -13,7 +14,7 @@ Streams: stdout carries the job's output only (unless ``--output FILE``); the ou
 object (amounts integer planck) go to stderr. Exit codes
 (:class:`~ccnet.client.commands._common.ExitCode`): 0 verified and paid, 2 usage (an
 unreadable option, ``--input`` with a URL), 6 no workers, 7 over budget (nothing sent),
-8 results rejected (they disagree, or none is valid; nobody paid), 9 invalid module
+8 results rejected (they disagree, or none is valid; no result was paid), 9 invalid module
 (nothing sent); 1, 3 and 4 as for every command.
 
 The SDK has no hook on the bytes sent, so ``run`` shows no transfer progress; the
@@ -67,6 +68,9 @@ app = typer.Typer(
 TASK_TYPE = "wasm"
 DEFAULT_DEPOSIT = "10"
 """CC locked in each new channel to a worker when ``--deposit`` is not given."""
+DEFAULT_MAX_COST = "1"
+"""CC a run may cost at most when ``--max-cost`` is not given: there is always a
+budget, and workers priced above it for one job are not used."""
 STDIO = "-"
 _URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _U64_MAX = 2**64 - 1
@@ -103,7 +107,7 @@ class _JobArgs:
     redundancy: int | None
     verify: str
     proof: str | None
-    max_cost: int | None
+    max_cost: int
     fuel_limit: int
     deposit: int
     timeout: float
@@ -336,14 +340,14 @@ def run(
         ),
     ] = None,
     max_cost: Annotated[
-        str | None,
+        str,
         typer.Option(
             "--max-cost",
-            help="Budget, CC (0.5, 2CC) or planck (…planck): refuse, before sending "
-            "anything, a job whose worst case (fuel limit x rates) is more.",
-            show_default=False,
+            help="Budget, CC (0.5, 2CC) or planck (…planck): workers whose rate cannot "
+            "fit one job in it are not used, and a job whose worst case (fuel limit x "
+            "rates) is more is refused before anything is sent.",
         ),
-    ] = None,
+    ] = DEFAULT_MAX_COST,
     fuel_limit: Annotated[
         int | None,
         typer.Option(
@@ -392,7 +396,9 @@ def run(
             raise UsageError(f"--proof {proof!r}: choose one of {', '.join(JOB_CIRCUITS)}")
         if verify is VerifyMode.PROOF and proof is None:
             raise UsageError("--verify proof needs --proof CIRCUIT")
-        budget = parse_amount(max_cost) if max_cost is not None else None
+        budget = parse_amount(max_cost)
+        if budget <= 0:
+            raise UsageError("--max-cost must be more than zero")
         locked = parse_amount(deposit)
         if locked <= 0:
             raise UsageError("--deposit must be more than zero")
@@ -423,8 +429,8 @@ def run(
         if not outcome.verified or outcome.output is None:
             dissent = outcome.dissenters
             raise ResultsRejectedError(
-                f"no result accepted, nobody paid: {_reason(outcome)}"
-                + (f" (dissenting: {', '.join(dissent)})" if dissent else ""),
+                "no result accepted, none paid (a passed spot check may have been): "
+                f"{_reason(outcome)}" + (f" (dissenting: {', '.join(dissent)})" if dissent else ""),
                 dissenting=dissent,
             )
         destination = _write_output(job.output, outcome.output, where / "outputs")
@@ -446,6 +452,9 @@ async def _run_job(
         deposit_per_channel=job.deposit,
         job_timeout=job.timeout,
         default_fuel_limit=job.fuel_limit,
+        # Without a price cap a worker could announce any rate and, ranked first by
+        # quality, claim the whole fuel limit at it.
+        max_price=job.max_cost // job.fuel_limit,
     ) as requester:
         offers = await requester.find_workers(TASK_TYPE)
         if not offers:
@@ -459,7 +468,7 @@ async def _run_job(
             raise NoWorkersError(TASK_TYPE, plan.redundancy, len(offers))
         chosen = offers[: plan.redundancy]
         worst = worst_case_planck(chosen, job.fuel_limit, spot_check=job.verify == "auto")
-        if job.max_cost is not None and worst > job.max_cost:
+        if worst > job.max_cost:
             raise BudgetExceededError(
                 f"the job may cost up to {format_cc(worst)} ({plan.redundancy} worker(s) x "
                 f"{job.fuel_limit:,} fuel at their rates), more than --max-cost "

@@ -154,8 +154,10 @@ class WorkerSession:
         started = time.monotonic()
         module_sent, module_rtt = False, None
         try:
-            await self._tasks_channel.send(encode(request))
+            # The send is inside the timeout: a worker that stops reading (the transport
+            # then waits for its buffer to drain) must not hold the requester forever.
             async with asyncio.timeout(timeout):
+                await self._tasks_channel.send(encode(request))
                 while True:
                     item = await queue.get()
                     if isinstance(item, BaseException):

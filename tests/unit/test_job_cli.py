@@ -25,7 +25,7 @@ from ccnet.client.exceptions import (
     ResultsRejectedError,
 )
 from ccnet.client.net.records import CapabilityRecord
-from ccnet.client.requester import NoWorkersError
+from ccnet.client.requester import DEFAULT_FUEL_LIMIT, NoWorkersError
 from ccnet.client.requester.discovery import WorkerOffer
 from ccnet.client.requester.outcomes import Rejected, TaskOutcome, Verified, WorkerReport
 from ccnet.client.requester.quality import QualityScore, Reputation, Tier
@@ -293,6 +293,23 @@ def test_over_budget_sends_nothing(fake: type[FakeRequester], module: Path) -> N
     assert result.exit_code == 0, result.stderr
 
 
+def test_there_is_always_a_budget_and_it_caps_the_rate(
+    fake: type[FakeRequester], module: Path
+) -> None:
+    # Without a cap a worker could announce any rate and, ranked first, claim the
+    # whole fuel limit at it: the budget (1 CC by default) bounds the rate accepted.
+    assert job_run(str(module), "--verify", "none", *BOOTSTRAP).exit_code == 0
+    job_run(str(module), "--fuel-limit", "1000", "--max-cost", "12000planck", *BOOTSTRAP)
+    first, second = fake.made
+    assert first["max_price"] == CC // DEFAULT_FUEL_LIMIT
+    assert second["max_price"] == 12
+
+
+def test_a_zero_budget_is_a_usage_error(module: Path) -> None:
+    result = job_run(str(module), "--max-cost", "0", *BOOTSTRAP)
+    assert result.exit_code == 2 and "more than zero" in result.stderr
+
+
 def test_no_workers(fake: type[FakeRequester], module: Path) -> None:
     fake.offers = []
     result = job_run(str(module), *BOOTSTRAP)
@@ -308,4 +325,4 @@ def test_disagreeing_results_exit_8_without_output(fake: type[FakeRequester], mo
     result = job_run(str(module), "--verify", "majority", "--redundancy", "2", *BOOTSTRAP)
     assert result.exit_code == ExitCode.RESULTS_REJECTED
     assert result.stdout == ""
-    assert "no majority" in result.stderr and "nobody paid" in result.stderr
+    assert "no majority" in result.stderr and "none paid" in result.stderr

@@ -117,6 +117,27 @@ async def test_no_reply_times_out() -> None:
     await session.close()
 
 
+async def test_a_worker_that_stops_reading_cannot_hold_the_send_forever() -> None:
+    # A data channel's send waits for its buffer to drain; a worker that keeps the
+    # connection but never reads must still run into the job's timeout.
+    peer = FakePeer(str(WORKER.ss58_address))
+    stalled = asyncio.Event()
+
+    async def never_drains(data: bytes) -> None:
+        await stalled.wait()
+
+    peer.tasks.send = never_drains  # type: ignore[method-assign]
+    session = session_of(peer)
+    job = asyncio.create_task(session.run_job(request(1), MODULE, timeout=0.05))
+    done, _ = await asyncio.wait({job}, timeout=5)
+    job.cancel()
+    assert job in done, "the send held the job past its timeout"
+    with pytest.raises(TimeoutError):
+        job.result()
+    assert session.in_flight == 0
+    await session.close()
+
+
 async def test_pool_reuses_open_sessions_and_redials_broken_ones() -> None:
     dialled: list[FakePeer] = []
     opened: list[WorkerSession] = []
