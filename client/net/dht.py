@@ -70,9 +70,11 @@ to :data:`MAX_VALUE_BYTES`, from k nodes per key) arrive together: Linux's defau
 buffer (208 KiB) overflowed and dropped them, losing records and waiting for RPC
 timeouts (benches/bench_worker_targets.py, 200 nodes)."""
 
-DEAD_PEER_TTL_S = 600.0
-"""How long a peer that did not answer an RPC is skipped, s (node ids are random per
-start, so a restarted peer comes back under a new id anyway)."""
+DEAD_PEER_TTL_S = 120.0
+"""How long a peer that did not answer an RPC is skipped, s: two liveness rounds, by
+which the nodes that hand it out have evicted it too. Short, because one lost answer
+(a flooded peer) marks a live peer dead until then; node ids are random per start, so
+a restarted peer comes back under a new id anyway."""
 LIVENESS_INTERVAL_S = 60.0
 """How often a node pings the contacts it has not heard from for as long, s."""
 MAX_DEAD_PEERS = 10_000
@@ -202,8 +204,12 @@ class _Protocol(KademliaProtocol):
         self.tasks: set[asyncio.Task[Any]] = set()
         self.dead: dict[tuple[bytes, str, int], float] = {}
         """(node id, ip, port) -> monotonic time (s) it was found dead, oldest first."""
-        self.last_seen: dict[bytes, float] = {}
-        """Node id -> monotonic time (s) of its last request or answer."""
+        self._dead_at: dict[tuple[str, int], set[tuple[bytes, str, int]]] = {}
+        """(ip, port) -> its entries in :attr:`dead` (a late answer clears them in O(1))."""
+        self.last_seen: dict[tuple[bytes, str, int], float] = {}
+        """(node id, ip, port) -> monotonic time (s) of its last request or answer: by
+        address too, so a sender claiming another node's id does not keep that contact
+        from being checked."""
 
     def contacts(self) -> list[Any]:
         """Every node of the routing table (replacement lists excluded)."""
@@ -213,10 +219,13 @@ class _Protocol(KademliaProtocol):
         """Ping the contacts not heard from for *quiet_for* s, all at once; those that
         do not answer are evicted. Returns how many were evicted."""
         contacts = self.contacts()
-        known = {node.id for node in contacts}
-        self.last_seen = {i: t for i, t in self.last_seen.items() if i in known}
-        limit = time.monotonic() - quiet_for
-        quiet = [n for n in contacts if self.last_seen.get(n.id, -math.inf) <= limit]
+        known = {_peer(node) for node in contacts}
+        self.last_seen = {p: t for p, t in self.last_seen.items() if p in known}
+        now = time.monotonic()
+        for peer in [p for p, since in self.dead.items() if now - since >= DEAD_PEER_TTL_S]:
+            self._forget_dead(peer)
+        limit = now - quiet_for
+        quiet = [n for n in contacts if self.last_seen.get(_peer(n), -math.inf) <= limit]
         answers = await asyncio.gather(*(self.call_ping(node) for node in quiet))
         return sum(1 for ok, _ in answers if not ok)
 
@@ -228,8 +237,23 @@ class _Protocol(KademliaProtocol):
             return False
         if time.monotonic() - since < DEAD_PEER_TTL_S:
             return True
-        del self.dead[peer]
+        self._forget_dead(peer)
         return False
+
+    def _mark_dead(self, peer: tuple[bytes, str, int]) -> None:
+        self.dead[peer] = time.monotonic()
+        self._dead_at.setdefault(peer[1:], set()).add(peer)
+        while len(self.dead) > MAX_DEAD_PEERS:  # bounded against floods of made-up contacts
+            self._forget_dead(next(iter(self.dead)))
+
+    def _forget_dead(self, peer: tuple[bytes, str, int]) -> None:
+        if self.dead.pop(peer, None) is None:
+            return
+        same_address = self._dead_at.get(peer[1:])
+        if same_address is not None:
+            same_address.discard(peer)
+            if not same_address:
+                del self._dead_at[peer[1:]]
 
     def _evict(self, node: Any) -> None:
         # only the contact at that address: a reply may list a known id at a made-up one
@@ -237,14 +261,12 @@ class _Protocol(KademliaProtocol):
         known = bucket.nodes.get(node.id) or bucket.replacement_nodes.get(node.id)
         if known is None or _peer(known) == _peer(node):
             self.router.remove_contact(node)
-            self.last_seen.pop(node.id, None)
         peer = _peer(node)
+        self.last_seen.pop(peer, None)
         if peer in self.dead:
             return
         logger.debug("DHT peer %s:%s did not answer; evicted", node.ip, node.port)
-        self.dead[peer] = time.monotonic()
-        while len(self.dead) > MAX_DEAD_PEERS:  # bounded against floods of made-up contacts
-            del self.dead[next(iter(self.dead))]
+        self._mark_dead(peer)
 
     def handle_call_response(self, result: Any, node: Any) -> Any:
         # kademlia's version, with the eviction remembered and logged once
@@ -284,8 +306,8 @@ class _Protocol(KademliaProtocol):
             super()._accept_response(msg_id, data, address)
             return
         logger.debug("late or unknown DHT answer from %s", address)
-        for peer in [p for p in self.dead if p[1:] == tuple(address)]:
-            del self.dead[peer]
+        for peer in list(self._dead_at.get((address[0], address[1]), ())):
+            self._forget_dead(peer)
 
     def _timeout(self, msg_id: bytes) -> None:
         # rpcudp's version without its ERROR line per timeout (the eviction is logged)
@@ -322,8 +344,8 @@ class _Protocol(KademliaProtocol):
     def welcome_if_new(self, node: Any) -> None:
         # kademlia's version (paper, section 2.5) with tracked tasks; storage keys are
         # digests. Called on a request from *node* or its answer: it is alive.
-        self.dead.pop(_peer(node), None)
-        self.last_seen[node.id] = time.monotonic()
+        self._forget_dead(_peer(node))
+        self.last_seen[_peer(node)] = time.monotonic()
         if not self.router.is_new_node(node):
             return
         for key, value in self.storage:

@@ -98,3 +98,32 @@ def test_a_late_answer_clears_the_dead_mark_of_its_address() -> None:
     proto.handle_call_response((False, None), slow)
     proto._accept_response(os.urandom(20), slow.id, ("127.0.0.1", 4006))
     assert not proto.is_dead(slow)
+
+
+async def test_expired_marks_are_swept_by_the_liveness_round() -> None:
+    # Without a sweep the dead set only shrinks when the same peer is asked about again,
+    # so it fills up to MAX_DEAD_PEERS and every late answer scanned all of it.
+    proto = protocol()
+    stale, fresh = peer(4007), peer(4008)
+    for node in (stale, fresh):
+        proto.handle_call_response((False, None), node)
+    proto.dead[(stale.id, stale.ip, stale.port)] -= DEAD_PEER_TTL_S + 1
+    assert await proto.check_contacts(0.0) == 0
+    assert set(proto.dead) == {(fresh.id, fresh.ip, fresh.port)}
+    assert proto._dead_at == {("127.0.0.1", 4008): {(fresh.id, fresh.ip, fresh.port)}}
+
+
+async def test_a_sender_claiming_a_contacts_id_does_not_spare_it_the_liveness_ping() -> None:
+    proto, gone = protocol(), peer(4009)
+    proto.welcome_if_new(gone)
+    pinged: list[tuple[str, int]] = []
+
+    async def ping(address: tuple[str, int], _sender: bytes) -> tuple[bool, object]:
+        pinged.append(address)
+        return (False, None)
+
+    proto.ping = ping
+    proto.last_seen[(gone.id, gone.ip, gone.port)] -= 120
+    proto.rpc_ping(("127.0.0.1", 4010), gone.id)  # an impostor, from its own address
+    assert await proto.check_contacts(60.0) == 1
+    assert ("127.0.0.1", 4009) in pinged and not in_table(proto, gone)
