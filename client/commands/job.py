@@ -458,6 +458,17 @@ async def _run_job(
     ) as requester:
         offers = await requester.find_workers(TASK_TYPE)
         if not offers:
+            pricier = await requester.find_workers(TASK_TYPE, max_price=_U64_MAX)
+            if pricier:  # there are workers, but none whose rate fits one job in the budget
+                cheapest = min(offer.price_planck_per_fuel for offer in pricier)
+                raise BudgetExceededError(
+                    f"no worker's rate fits one job in --max-cost {format_cc(job.max_cost)}: "
+                    f"the cheapest asks {cheapest:,} planck per fuel, up to "
+                    f"{format_cc(cheapest * job.fuel_limit)} for {job.fuel_limit:,} fuel; "
+                    "nothing was sent: lower --fuel-limit or raise --max-cost",
+                    worst_planck=cheapest * job.fuel_limit,
+                    budget_planck=job.max_cost,
+                )
             raise NoWorkersError(TASK_TYPE, job.redundancy or 1, 0)
         # The plan submit() will make (minus its random spot-check draw, counted in the
         # worst case): how many of the ranked offers run the job.

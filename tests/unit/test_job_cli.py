@@ -198,6 +198,7 @@ class FakeRequester:
     def __init__(self, chain: Any, keypair: Any, **kwargs: Any) -> None:
         FakeRequester.made.append(kwargs)
         self.state_dir = Path(kwargs.get("state_dir") or ".")
+        self.max_price: int | None = kwargs.get("max_price")
 
     async def __aenter__(self) -> FakeRequester:
         return self
@@ -205,8 +206,11 @@ class FakeRequester:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def find_workers(self, task_type: str | None = None) -> list[WorkerOffer]:
-        return list(self.offers)
+    async def find_workers(
+        self, task_type: str | None = None, *, max_price: int | None = None
+    ) -> list[WorkerOffer]:
+        cap = self.max_price if max_price is None else max_price
+        return [o for o in self.offers if cap is None or o.price_planck_per_fuel <= cap]
 
     async def submit(self, module: bytes, input: bytes = b"", **kwargs: Any) -> TaskOutcome:
         FakeRequester.submitted.append({"module": module, "input": input, **kwargs})
@@ -303,6 +307,15 @@ def test_there_is_always_a_budget_and_it_caps_the_rate(
     first, second = fake.made
     assert first["max_price"] == CC // DEFAULT_FUEL_LIMIT
     assert second["max_price"] == 12
+
+
+def test_workers_priced_above_the_budget_are_over_budget_not_missing(
+    fake: type[FakeRequester], module: Path
+) -> None:
+    fake.offers = [offer("a", 200), offer("b", 300)]  # the default budget allows 100
+    result = job_run(str(module), "--verify", "none", *BOOTSTRAP)
+    assert result.exit_code == ExitCode.OVER_BUDGET, result.stderr
+    assert "the cheapest asks 200 planck per fuel" in result.stderr and fake.submitted == []
 
 
 def test_a_zero_budget_is_a_usage_error(module: Path) -> None:
