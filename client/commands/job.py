@@ -30,6 +30,8 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -41,6 +43,7 @@ from ..clock import now_ms
 from ..exceptions import (
     BudgetExceededError,
     InvalidJobModuleError,
+    NoWorkersFoundError,
     ResultsRejectedError,
     UsageError,
     UserError,
@@ -68,6 +71,9 @@ app = typer.Typer(
 TASK_TYPE = "wasm"
 DEFAULT_DEPOSIT = "10"
 """CC locked in each new channel to a worker when ``--deposit`` is not given."""
+DISCOVERY_TIMEOUT_S = 60.0
+"""Longest a DHT lookup for workers may take, s: a malicious node can keep a lookup
+crawling (ever closer ids) or hand it thousands of records to check on chain."""
 DEFAULT_MAX_COST = "1"
 """CC a run may cost at most when ``--max-cost`` is not given: there is always a
 budget, and workers priced above it for one job are not used."""
@@ -456,9 +462,10 @@ async def _run_job(
         # quality, claim the whole fuel limit at it.
         max_price=job.max_cost // job.fuel_limit,
     ) as requester:
-        offers = await requester.find_workers(TASK_TYPE)
+        async with _discovery_deadline():
+            offers = await requester.find_workers(TASK_TYPE)
+            pricier = [] if offers else await requester.find_workers(TASK_TYPE, max_price=_U64_MAX)
         if not offers:
-            pricier = await requester.find_workers(TASK_TYPE, max_price=_U64_MAX)
             if pricier:  # there are workers, but none whose rate fits one job in the budget
                 cheapest = min(offer.price_planck_per_fuel for offer in pricier)
                 raise BudgetExceededError(
@@ -619,6 +626,18 @@ def workers(ctx: typer.Context, dht_bootstrap: BootstrapOpt = None) -> None:
     cli.emit(rows, human=lambda: _render_offers(cli, rows))
 
 
+@asynccontextmanager
+async def _discovery_deadline() -> AsyncIterator[None]:
+    """Bound a DHT lookup by :data:`DISCOVERY_TIMEOUT_S`; :class:`NoWorkersFoundError` after."""
+    try:
+        async with asyncio.timeout(DISCOVERY_TIMEOUT_S):
+            yield
+    except TimeoutError:
+        raise NoWorkersFoundError(
+            f"the DHT lookup for workers did not finish in {DISCOVERY_TIMEOUT_S:.0f} s"
+        ) from None
+
+
 async def _find_offers(chain: Chain, nodes: Sequence[tuple[str, int]]) -> list[WorkerOffer]:
     """Offers as :meth:`Requester.find_workers` ranks them, with a fresh quality tracker
     (this run has observed no worker yet) and no key."""
@@ -631,7 +650,8 @@ async def _find_offers(chain: Chain, nodes: Sequence[tuple[str, int]]) -> list[W
     try:
         directory = CapabilityDirectory(dht)
         try:
-            found = await discover(directory, chain, TASK_TYPE)
+            async with _discovery_deadline():
+                found = await discover(directory, chain, TASK_TYPE)
         finally:
             await directory.close()
     finally:

@@ -5,6 +5,7 @@ tests/integration/test_job_cli_live.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ import ccnet.client.requester as requester_pkg
 from ccnet.client import CC
 from ccnet.client.cli import app
 from ccnet.client.commands import _common
+from ccnet.client.commands import job as job_commands
 from ccnet.client.commands._common import ExitCode, exit_code_for
 from ccnet.client.commands.job import worst_case_planck
 from ccnet.client.exceptions import (
@@ -191,6 +193,7 @@ class FakeRequester:
     """Stands in for :class:`Requester` (same constructor and calls the CLI uses)."""
 
     offers: Sequence[WorkerOffer] = ()
+    hang = False
     outcome: TaskOutcome | None = None
     submitted: list[dict[str, Any]] = []
     made: list[dict[str, Any]] = []
@@ -209,6 +212,8 @@ class FakeRequester:
     async def find_workers(
         self, task_type: str | None = None, *, max_price: int | None = None
     ) -> list[WorkerOffer]:
+        if self.hang:
+            await asyncio.Event().wait()
         cap = self.max_price if max_price is None else max_price
         return [o for o in self.offers if cap is None or o.price_planck_per_fuel <= cap]
 
@@ -246,6 +251,7 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> type[FakeRequester]
     FakeRequester.offers = [offer("a", 2), offer("b", 5), offer("c", 1)]
     FakeRequester.outcome = outcome(b"hello\n", Verified("majority", ("a",), ("b",)), 2_468)
     FakeRequester.submitted, FakeRequester.made = [], []
+    FakeRequester.hang = False
     return FakeRequester
 
 
@@ -316,6 +322,17 @@ def test_workers_priced_above_the_budget_are_over_budget_not_missing(
     result = job_run(str(module), "--verify", "none", *BOOTSTRAP)
     assert result.exit_code == ExitCode.OVER_BUDGET, result.stderr
     assert "the cheapest asks 200 planck per fuel" in result.stderr and fake.submitted == []
+
+
+def test_a_lookup_that_never_ends_is_cut_off(
+    fake: type[FakeRequester], module: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A malicious DHT node can keep a lookup crawling: discovery has a deadline.
+    monkeypatch.setattr(job_commands, "DISCOVERY_TIMEOUT_S", 0.1)
+    fake.hang = True
+    result = job_run(str(module), *BOOTSTRAP)
+    assert result.exit_code == ExitCode.NO_WORKERS, result.stderr
+    assert "did not finish" in result.stderr and fake.submitted == []
 
 
 def test_a_zero_budget_is_a_usage_error(module: Path) -> None:
