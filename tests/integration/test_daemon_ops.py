@@ -16,7 +16,8 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -30,7 +31,12 @@ WaitUntil = Callable[..., Awaitable[None]]
 
 
 class Relay:
-    """A TCP relay on 127.0.0.1:*port* to the node at *target* (``ws://host:port``)."""
+    """A TCP relay on 127.0.0.1:*port* to the node at *target* (``ws://host:port``).
+
+    It runs on an event loop in a thread of its own, as a real node would be outside the
+    process: on the test's loop it would wait for that loop, whose daemon's chain calls
+    (in the default executor, behind the process-wide SCALECODEC lock) wait for the
+    relay; under load that cycle timed the connection out before any cut."""
 
     def __init__(self, target: str) -> None:
         parsed = urlparse(target)
@@ -40,12 +46,30 @@ class Relay:
         self.connections = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        await self._on_own_loop(self._start())
 
     async def cut(self) -> None:
         """Stop listening and drop every connection (the node is gone)."""
+        await self._on_own_loop(self._cut())
+
+    def close(self) -> None:
+        """Cut and end the relay's thread."""
+        asyncio.run_coroutine_threadsafe(self._cut(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    async def _on_own_loop(self, coro: Coroutine[Any, Any, None]) -> None:
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    async def _start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def _cut(self) -> None:
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -85,6 +109,22 @@ async def test_subscription_resumes_after_the_connection_is_cut(
 ) -> None:
     worker, requester = fund_account(), fund_account()
     relay = Relay(devchain)
+    try:
+        await _resumes_after_a_cut(relay, worker, requester, ccnet_chain, start_daemon, wait_until)
+    finally:
+        relay.close()
+        # Registered on the shared chain: leave, or later disputes would draw this key.
+        await asyncio.to_thread(ccnet_chain.tasks.deregister_worker, worker)
+
+
+async def _resumes_after_a_cut(
+    relay: Relay,
+    worker: Any,
+    requester: Any,
+    ccnet_chain: Chain,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+) -> None:
     await relay.start()
     daemon = await start_daemon(
         worker, relay.url, requesters=frozenset({requester.ss58_address}), verify_disputes=False
@@ -127,9 +167,6 @@ async def test_subscription_resumes_after_the_connection_is_cut(
     head = await asyncio.to_thread(daemon.chain.block_number)
     assert head == await asyncio.to_thread(ccnet_chain.block_number)
     await daemon.stop()
-    await relay.cut()
-    # Registered on the shared chain: leave, or later disputes would draw this key.
-    await asyncio.to_thread(ccnet_chain.tasks.deregister_worker, worker)
 
 
 def _env(home: Path) -> dict[str, str]:
