@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
@@ -447,3 +448,19 @@ class CliContext:
             if hint:
                 self.err_console.print(f"hint: {escape(hint)}")
         raise typer.Exit(code=int(code))
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write *data* to *path* atomically and durably: a temporary file in the same
+    directory, fsynced, then renamed over *path* (a crash leaves the old file or the
+    new one, never half of either). ``OSError`` as the file system raises it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -10,9 +10,7 @@ Uploads and downloads over 1 MiB show a progress bar on stderr.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,7 +44,7 @@ from ccnet.storage.hashing import hash_hex
 
 from ..devchain import find_root
 from ..exceptions import UserError
-from ._common import CliContext, KeyOpt
+from ._common import CliContext, KeyOpt, write_durably
 
 __all__ = ["PROGRESS_THRESHOLD", "app"]
 
@@ -201,16 +199,7 @@ def _write_output(path: str, data: bytes) -> None:
         return
     target = Path(path).expanduser()
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_durably(target, data)
 
 
 @app.command()

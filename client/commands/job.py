@@ -29,7 +29,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from ..exceptions import (
     UserError,
 )
 from ..jobs.proofs import JOB_CIRCUITS
-from ._common import CliContext, KeyOpt, format_cc, parse_amount
+from ._common import CliContext, KeyOpt, format_cc, parse_amount, write_durably
 from .worker import parse_bootstrap
 
 if TYPE_CHECKING:
@@ -262,28 +261,15 @@ def _write_output(spec: str, data: bytes, fallback_dir: Path) -> str:
         return STDIO
     path = Path(spec).expanduser()
     try:
-        _atomic_write(path, data)
+        write_durably(path, data)
     except OSError as err:
         fallback_dir.mkdir(parents=True, exist_ok=True)
         kept = fallback_dir / f"output-{os.getpid()}-{now_ms()}.bin"
-        _atomic_write(kept, data)
+        write_durably(kept, data)
         raise UserError(
             f"cannot write --output {spec!r} ({err.strerror}); the output is kept in {kept}"
         ) from None
     return str(path)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- ccnet job run ------------------------------------------------------------------------
