@@ -225,6 +225,10 @@ async def test_dissenter_challenged_on_chain_is_slashed(
     tmp_path: Path,
 ) -> None:
 
+    # Every worker registered on the session chain could be drawn: this test must hold
+    # all their keys (fixtures deregister theirs or share them with the Funder).
+    foreign = set(ccnet_chain.tasks.worker_list()) - set(_signers(fund_account, requester_workers))
+    assert not foreign, f"workers left registered by earlier tests: {sorted(foreign)}"
     liar_key = fund_account(100 * CC)
     register(ccnet_chain, liar_key)
     # The court draws 3 verifiers among staked workers that are not the task's claimants:
