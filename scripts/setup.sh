@@ -103,6 +103,21 @@ c_job_toolchain() {
   apt_install "${missing[@]}"
 }
 
+node_build_deps() {
+  # What `cargo build -p ccnet-node` (the validator node, not built here) needs from Debian:
+  # protoc for the network's protobuf code, and the system OpenSSL (libssl-dev, found
+  # through pkg-config) instead of the vendored one (.cargo/config.toml: OPENSSL_NO_VENDOR).
+  local pkgs=(protobuf-compiler libssl-dev pkg-config) missing=() p
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  if [ "${#missing[@]}" = 0 ]; then
+    log "node build dependencies installed"
+    return
+  fi
+  apt_install "${missing[@]}"
+}
+
 postgres_server() {
   # Debian's PostgreSQL server: the bridge ledger's tests run it (tests/fixtures/postgres.py).
   if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
@@ -125,8 +140,8 @@ build_chain() {
   fi
   # shellcheck source=scripts/cargo-env.sh
   . scripts/cargo-env.sh
-  log "cargo build --workspace --exclude ccnet-bencher (runtime Wasm, chain-spec tool; target $CARGO_TARGET_DIR)"
-  cargo build --workspace --exclude ccnet-bencher --features "$CCNET_CARGO_FEATURES"
+  log "cargo build --workspace --exclude ccnet-bencher --exclude ccnet-node (runtime Wasm, chain-spec tool; target $CARGO_TARGET_DIR)"
+  cargo build --workspace --exclude ccnet-bencher --exclude ccnet-node --features "$CCNET_CARGO_FEATURES"
   for preset in development local_testnet; do
     "$CARGO_TARGET_DIR/debug/ccnet-chain-spec" --preset "$preset" --out "chain-spec/$preset.raw.json"
   done
@@ -138,6 +153,7 @@ node_env
 zk_circuits
 wasm_toolchain
 c_job_toolchain
+node_build_deps
 postgres_server
 worker_jobs
 build_chain

@@ -18,9 +18,9 @@ rust_tests() {
   log "cargo fmt --check"
   cargo fmt --all --check
   log "cargo clippy"
-  cargo clippy -q --workspace --exclude ccnet-bencher --all-targets --features "$CCNET_CARGO_FEATURES" -- -D warnings
+  cargo clippy -q --workspace --exclude ccnet-bencher --exclude ccnet-node --all-targets --features "$CCNET_CARGO_FEATURES" -- -D warnings
   log "cargo test (pallets, benchmarks, try_state, runtime, chain-spec tool, shared vectors)"
-  cargo test --workspace --exclude ccnet-bencher --features "$CCNET_CARGO_FEATURES"
+  cargo test --workspace --exclude ccnet-bencher --exclude ccnet-node --features "$CCNET_CARGO_FEATURES"
 }
 
 python_lint() {
