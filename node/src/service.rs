@@ -6,6 +6,7 @@ use polkadot_sdk::{
 	sc_consensus_aura::{ImportQueueParams, SlotProportion, StartAuraParams},
 	sc_consensus_grandpa::{self as grandpa, SharedVoterState},
 	sc_network::NetworkBackend,
+	sc_rpc::SubscriptionTaskExecutor,
 	sc_service::{self, error::Error as ServiceError, Configuration, PartialComponents, TaskManager, WarpSyncConfig},
 	sc_telemetry::{Telemetry, TelemetryWorker},
 	sc_transaction_pool_api::OffchainTransactionPoolFactory,
@@ -198,20 +199,22 @@ pub fn new_full<N: NetworkBackend<Block, <Block as BlockT>::Hash>>(
 		let shared_voter_state = shared_voter_state.clone();
 		let finality_provider =
 			grandpa::FinalityProofProvider::new_for_service(backend.clone(), Some(shared_authority_set.clone()));
-		Box::new(move |subscription_executor| {
-			let deps = crate::rpc::FullDeps {
-				client: client.clone(),
-				pool: pool.clone(),
-				grandpa: crate::rpc::GrandpaDeps {
-					shared_voter_state: shared_voter_state.clone(),
-					shared_authority_set: shared_authority_set.clone(),
-					justification_stream: justification_stream.clone(),
-					subscription_executor,
-					finality_provider: finality_provider.clone(),
-				},
-			};
-			crate::rpc::create_full(deps).map_err(Into::into)
-		})
+		Box::new(
+			move |subscription_executor: SubscriptionTaskExecutor| -> Result<_, ServiceError> {
+				let deps = crate::rpc::FullDeps {
+					client: client.clone(),
+					pool: pool.clone(),
+					grandpa: crate::rpc::GrandpaDeps {
+						shared_voter_state: shared_voter_state.clone(),
+						shared_authority_set: shared_authority_set.clone(),
+						justification_stream: justification_stream.clone(),
+						subscription_executor,
+						finality_provider: finality_provider.clone(),
+					},
+				};
+				crate::rpc::create_full(deps).map_err(Into::into)
+			},
+		)
 	};
 
 	sc_service::spawn_tasks(sc_service::SpawnTasksParams {
