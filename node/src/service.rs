@@ -1,7 +1,7 @@
 //! The node's service: client and database, import queue, network, Aura authoring,
 //! the GRANDPA voter and the RPC server.
 
-use ccnet_runtime::{opaque::Block, RuntimeApi};
+use ccnet_runtime::{apis::RuntimeApi, opaque::Block};
 use polkadot_sdk::{
 	sc_consensus_aura::{ImportQueueParams, SlotProportion, StartAuraParams},
 	sc_consensus_grandpa::{self as grandpa, SharedVoterState},
@@ -60,6 +60,27 @@ fn aura_inherents(
 	(slot, timestamp)
 }
 
+/// The runtime executor of `sc_service::new_wasm_executor`, plus a disk cache of the
+/// compiled runtime under the chain's data directory (`<base>/chains/<id>/wasm-cache`):
+/// compiling the runtime takes minutes in a debug build, so restarts reuse it.
+fn wasm_executor(config: &Configuration) -> sc_executor::WasmExecutor<HostFunctions> {
+	use sc_executor::{HeapAllocStrategy, DEFAULT_HEAP_ALLOC_STRATEGY};
+	let executor = &config.executor;
+	let heap = executor
+		.default_heap_pages
+		.map_or(DEFAULT_HEAP_ALLOC_STRATEGY, |pages| HeapAllocStrategy::Static {
+			extra_pages: pages as _,
+		});
+	sc_executor::WasmExecutor::<HostFunctions>::builder()
+		.with_execution_method(executor.wasm_method)
+		.with_onchain_heap_alloc_strategy(heap)
+		.with_offchain_heap_alloc_strategy(heap)
+		.with_max_runtime_instances(executor.max_runtime_instances)
+		.with_runtime_cache_size(executor.runtime_cache_size)
+		.with_cache_path(config.data_path.join("wasm-cache"))
+		.build()
+}
+
 /// Client, database, transaction pool and the Aura import queue behind GRANDPA's block import.
 pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 	let telemetry = config
@@ -73,7 +94,7 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 		})
 		.transpose()?;
 
-	let executor = sc_service::new_wasm_executor::<HostFunctions>(&config.executor);
+	let executor = wasm_executor(config);
 	// Keep the blocks that carry GRANDPA justifications when pruning: warp sync needs them.
 	let (client, backend, keystore_container, task_manager) = sc_service::new_full_parts::<Block, RuntimeApi, _>(
 		config,
