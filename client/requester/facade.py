@@ -132,8 +132,12 @@ class Requester:
     :data:`~.runs.DEFAULT_JOBS_PER_WORKER`, the worker daemon's default limit of unpaid
     jobs; raise it only for workers that allow more). *rng*: randomness of
     the mixed-in spot checks (``secrets`` when None). *zk_paths*/*zk_node*/*zk_verifier*:
-    the ZK setup (made on first use). *peer_config*, *dht_host*, *dht_port*: network
-    settings (127.0.0.1).
+    the ZK setup (made on first use). *peer_config*: the WebRTC settings, among them the
+    allowed ICE networks (loopback only by default: give e.g.
+    ``PeerConfig(ice_networks=parse_ice_networks(["10.0.0.0/8"]))`` for workers on other
+    machines) and STUN/TURN servers (:mod:`ccnet.client.net.ice`). *dht_host*,
+    *dht_port*: where the DHT node binds (127.0.0.1, a free port; an address that
+    reaches the bootstrap nodes for other machines).
     """
 
     def __init__(
