@@ -26,8 +26,10 @@ Background work runs through :func:`ccnet.client.net.background.create_task_with
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import math
+import random
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,6 +40,7 @@ from kademlia.crawling import NodeSpiderCrawl  # type: ignore[import-untyped]
 from kademlia.network import Server  # type: ignore[import-untyped]
 from kademlia.node import Node  # type: ignore[import-untyped]
 from kademlia.protocol import KademliaProtocol  # type: ignore[import-untyped]
+from kademlia.routing import RoutingTable  # type: ignore[import-untyped]
 from kademlia.storage import IStorage  # type: ignore[import-untyped]
 from substrateinterface import Keypair
 from umsgpack import unpackb  # type: ignore[import-untyped]
@@ -184,6 +187,30 @@ def _peer(node: Any) -> tuple[bytes, str, int]:
     return (bytes(node.id), str(node.ip), int(node.port))
 
 
+class _RoutingTable(RoutingTable):
+    """kademlia's routing table whose :meth:`find_neighbors` returns the *k* contacts
+    closest to a node by XOR distance.
+
+    kademlia's version walks the buckets outward from the target's bucket in id order
+    and stops at the first *k* contacts it meets: a bucket adjacent in id order need
+    not be close in XOR distance, so ``find_node`` answers (and the republishing of
+    ``welcome_if_new``) missed the closest contacts a node knew, and lookups from
+    different nodes converged on different "closest" sets (records stored on one set
+    were looked up on another). A full sort is cheap: a table holds a few hundred
+    contacts.
+    """
+
+    def find_neighbors(self, node: Any, k: int | None = None, exclude: Any = None) -> list[Any]:
+        self.buckets[self.get_bucket_for(node)].touch_last_updated()
+        candidates = (
+            contact
+            for bucket in self.buckets
+            for contact in bucket.nodes.values()
+            if contact.id != node.id and (exclude is None or not contact.same_home_as(exclude))
+        )
+        return heapq.nsmallest(k or self.ksize, candidates, key=node.distance_to)
+
+
 class _Protocol(KademliaProtocol):
     """kademlia's protocol with tracked tasks, inline request handling, a store RPC that
     answers whether anything was stored, eviction of peers that stopped answering, and a
@@ -200,6 +227,7 @@ class _Protocol(KademliaProtocol):
 
     def __init__(self, source_node: Any, storage: RecordStorage, ksize: int, wait_timeout: float):
         super().__init__(source_node, storage, ksize)
+        self.router = _RoutingTable(self, ksize, source_node)
         self._wait_timeout = wait_timeout
         self.tasks: set[asyncio.Task[Any]] = set()
         self.dead: dict[tuple[bytes, str, int], float] = {}
@@ -342,23 +370,34 @@ class _Protocol(KademliaProtocol):
         return bool(self.storage.store(key, value))
 
     def welcome_if_new(self, node: Any) -> None:
-        # kademlia's version (paper, section 2.5) with tracked tasks; storage keys are
-        # digests. Called on a request from *node* or its answer: it is alive.
+        # Kademlia paper, section 2.5: a node that learns of a new node hands it the keys
+        # it should store. Called on a request from *node* or its answer: it is alive.
         self._forget_dead(_peer(node))
         self.last_seen[_peer(node)] = time.monotonic()
         if not self.router.is_new_node(node):
             return
         for key, value in self.storage:
-            keynode = Node(key)
-            neighbors = self.router.find_neighbors(keynode)
-            if neighbors:
-                new_node_close = node.distance_to(keynode) < neighbors[-1].distance_to(keynode)
-                this_closest = self.source_node.distance_to(keynode) < neighbors[0].distance_to(
-                    keynode
-                )
-            if not neighbors or (new_node_close and this_closest):
+            if self.should_hand_over(key, node):
                 self._spawn(self.call_store(node, key, value))
         self.router.add_contact(node)
+
+    def should_hand_over(self, key: bytes, node: Any) -> bool:
+        """Whether this node, holding *key*, stores it on the newly met *node*: when the
+        new node is closer to the key than the k-th closest contact known here, and this
+        node is itself among the k closest it knows of (a holder, not a stale copy).
+
+        kademlia's version (and the paper's optimisation) hands a key over only from the
+        single closest holder; when that one stopped, nobody did, and nodes that joined
+        later stayed without the records they are now among the closest to. Stores merge
+        (:class:`RecordStorage`), so the up to k copies of one hand-over cost datagrams,
+        not correctness.
+        """
+        target = Node(key)
+        neighbors = self.router.find_neighbors(target)
+        if len(neighbors) < self.router.ksize:
+            return True
+        kth = neighbors[-1].distance_to(target)
+        return bool(node.distance_to(target) < kth and self.source_node.distance_to(target) < kth)
 
     async def shutdown(self) -> None:
         """Fail every outstanding RPC (as a timeout would) and stop tracked tasks."""
@@ -479,7 +518,25 @@ class DhtNode:
         found = await self._server.bootstrap([tuple(a) for a in addresses])
         if not found and not self.known_peers:
             raise DhtError(f"no DHT bootstrap node answered: {list(addresses)}")
+        await self.refresh_buckets()
         return self.known_peers
+
+    async def refresh_buckets(self) -> None:
+        """Look up a random id in every k-bucket but this node's own, all at once.
+
+        What a joining node does after looking itself up (Kademlia paper, section 2.3):
+        the lookups fill its table beyond the neighbourhood of the one node it joined
+        through, and introduce it to nodes across the network, which hand it the records
+        it is now among the k closest to (:meth:`_Protocol.should_hand_over`).
+        """
+        protocol = self._protocol()
+        own = protocol.router.get_bucket_for(self._server.node)
+        targets = [
+            Node(min(random.randint(*bucket.range), 2**160 - 1).to_bytes(20, "big"))
+            for index, bucket in enumerate(protocol.router.buckets)
+            if index != own
+        ]
+        await asyncio.gather(*(self._crawl(target) for target in targets))
 
     def _protocol(self) -> _Protocol:
         if self._server.protocol is None:
@@ -487,9 +544,13 @@ class DhtNode:
         return self._server.protocol  # type: ignore[no-any-return]
 
     async def _closest(self, key: bytes) -> list[Any]:
+        return await self._crawl(Node(key))
+
+    async def _crawl(self, target: Any) -> list[Any]:
+        # a node lookup (paper, section 2.3) from the k closest contacts known here (not
+        # alpha of them: a dead or lagging first contact then costs no round)
         protocol = self._protocol()
-        target = Node(key)
-        nearest = protocol.router.find_neighbors(target, self._server.alpha)
+        nearest = protocol.router.find_neighbors(target)
         if not nearest:
             return []
         crawl = NodeSpiderCrawl(protocol, target, nearest, self._server.ksize, self._server.alpha)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -258,3 +259,49 @@ async def _check_eviction(nodes: list[DhtNode], caplog: pytest.LogCaptureFixture
         about = [r for r in loud if str(address[1]) in r.getMessage()]
         assert len(about) <= 1, about
     assert len(loud) <= len(stopped), [r.getMessage() for r in loud]
+
+
+async def test_every_live_record_is_found_after_late_joins_and_stopped_peers() -> None:
+    """Recall, not timing: 60 nodes each joining through a random earlier one, 12
+    workers announce, 6 more nodes join, 10 % of the nodes that host no worker stop;
+    then lookups from live nodes (old, late, and one that joins just to look) must find
+    every worker. ``benches/bench_dht_churn.py`` measures the same at 200 and 1,000."""
+    rng = random.Random(11)
+    nodes: list[DhtNode] = []
+    directories: list[CapabilityDirectory] = []
+
+    async def join() -> DhtNode:
+        node = DhtNode(rpc_timeout=1.0)
+        await node.start(bootstrap=[rng.choice(nodes).address] if nodes else [])
+        nodes.append(node)
+        return node
+
+    try:
+        for _ in range(60):
+            await join()
+        hosts = rng.sample(range(60), 12)
+        for i, host in enumerate(hosts):
+            directory = CapabilityDirectory(nodes[host], Keys.from_uri(f"//Worker{i}"))
+            directories.append(directory)
+            await directory.announce(
+                Capability(TASK, (i + 1) * 10**8, 10 * (i + 1)), ENDPOINT.format(i)
+            )
+        workers = {d.keypair.ss58_address for d in directories if d.keypair is not None}
+        for _ in range(6):
+            await join()
+        stopped = rng.sample([i for i in range(len(nodes)) if i not in hosts], len(nodes) // 10)
+        for i in stopped:
+            await nodes[i].close()
+        live = [n for i, n in enumerate(nodes) if i not in stopped]
+        askers = [*rng.sample(live[:60], 4), live[-1], await join()]
+        for asker in askers:
+            found = await CapabilityDirectory(asker).find(TASK)
+            assert {r.worker for r in found} == workers
+            for record in found:  # and each one under its own key, with one get
+                key = asker.keying.announce_key(record.capability)
+                assert record.worker in {r.worker for r in await asker.get(key)}
+    finally:
+        for directory in directories:
+            await directory.close()
+        for node in nodes:
+            await node.close()
