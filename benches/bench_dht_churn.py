@@ -38,6 +38,7 @@ from typing import Any
 
 from ccnet.client import Keys
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode
+from ccnet.client.net.exceptions import DhtError
 from ccnet.client.net.records import Capability
 
 TASK = "sha256sum"
@@ -85,14 +86,23 @@ async def run(args: argparse.Namespace) -> list[tuple[str, ...]]:
 
     async def new_node(bootstrap: list[DhtNode]) -> DhtNode:
         node = DhtNode(rpc_timeout=args.rpc_timeout, liveness_interval=args.liveness or None)
-        await node.start(bootstrap=[rng.choice(bootstrap).address] if bootstrap else [])
+        await node.start()
+        for _ in range(3):  # one loop runs every node: a busy one may miss the ping
+            try:
+                if bootstrap:
+                    await node.bootstrap([rng.choice(bootstrap).address])
+                break
+            except DhtError:
+                continue
         sends.wrap(node)
         return node
 
     try:
         began = time.perf_counter()
-        for _ in range(args.nodes):
+        for i in range(args.nodes):
             nodes.append(await new_node(nodes))
+            if (i + 1) % 100 == 0:
+                print(f"  {i + 1} joined, {time.perf_counter() - began:.0f} s", flush=True)
         joined = time.perf_counter() - began
         hosts = rng.sample(range(args.nodes), args.workers)
         for i, host in enumerate(hosts):

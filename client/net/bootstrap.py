@@ -7,8 +7,9 @@ carries the UDP port of its DHT node as the query parameter ``dht``:
 stays the worker's signaling endpoint; no runtime change is needed.
 
 A node started without explicit bootstrap nodes (:func:`join`) reads the registered
-workers, skips its own registration and the endpoints without a DHT port, asks up to
-:data:`MAX_BOOTSTRAP_PEERS` of them (random ones) at once, and gives up after
+workers, skips its own registration and the endpoints without a DHT port, pings up to
+:data:`MAX_BOOTSTRAP_PEERS` of them (random ones) at once, skips those that do not
+answer within :data:`PROBE_TIMEOUT_S`, and joins through the others within
 :data:`BOOTSTRAP_DEADLINE_S`: so every worker and requester of a chain joins the same
 network instead of starting a private one.
 """
@@ -31,6 +32,7 @@ __all__ = [
     "BOOTSTRAP_DEADLINE_S",
     "DHT_PORT_PARAM",
     "MAX_BOOTSTRAP_PEERS",
+    "PROBE_TIMEOUT_S",
     "chain_bootstrap_nodes",
     "dht_address_of",
     "join",
@@ -43,9 +45,11 @@ DHT_PORT_PARAM = "dht"
 """Query parameter of a registered endpoint that carries the worker's DHT UDP port."""
 MAX_BOOTSTRAP_PEERS = 16
 """Most registered workers asked at once when joining (a random sample of them)."""
+PROBE_TIMEOUT_S = 2.0
+"""How long a registered worker's DHT node has to answer a ping, s: stale registrations
+(a stopped worker stays registered until it deregisters) are skipped after that."""
 BOOTSTRAP_DEADLINE_S = 15.0
-"""How long joining through the registered workers may take, s (unreachable ones
-cost an RPC timeout, 5 s, all in parallel)."""
+"""How long joining through the registered workers that answered may take, s."""
 
 
 def with_dht_port(endpoint: str, port: int) -> str:
@@ -140,9 +144,13 @@ async def join(
     if not nodes:
         log.info("no other worker registered on chain names a DHT node: starting alone")
         return dht.known_peers
+    answers = await asyncio.gather(*(dht.ping(n, timeout=PROBE_TIMEOUT_S) for n in nodes))
     try:
+        alive = [node for node, answered in zip(nodes, answers, strict=True) if answered]
+        if not alive:
+            raise DhtError("no answer")
         async with asyncio.timeout(deadline):
-            known = await dht.bootstrap(nodes)
+            known = await dht.bootstrap(alive)
     except (DhtError, TimeoutError) as err:
         if required or dht.known_peers == 0:
             message = f"none of the {len(nodes)} registered workers answered on the DHT"

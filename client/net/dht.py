@@ -10,10 +10,14 @@ the merge rules are ``docs/protocol.md``, section 4. Three layers:
   per (worker, task type), newest first, within :data:`MAX_VALUE_BYTES` (the value must
   fit one rpcudp datagram: 8 KiB). A value is the JSON of
   :func:`ccnet.client.net.records.encode_records`.
-- :class:`DhtNode`: a kademlia ``Server`` on 127.0.0.1 with that storage. ``get`` asks
-  the *k* nodes closest to the key and **unions** their lists (kademlia's ``get``
-  returns one node's value), and re-verifies every record, so a lying node can hide
-  records but never inject, alter or revive one.
+- :class:`DhtNode`: a kademlia ``Server`` on 127.0.0.1 with that storage. ``put``
+  stores on the *k* nodes closest to the key; ``get`` asks the same *k* and **unions**
+  their lists (kademlia's ``get`` returns one node's value), and re-verifies every
+  record, so a lying node can hide records but never inject, alter or revive one. For
+  every live record to be found, "closest" is exact XOR order (:class:`_RoutingTable`),
+  a joining node refreshes its buckets, and holders hand records to closer nodes they
+  meet (:meth:`_Protocol.should_hand_over`); ``benches/bench_dht_churn.py`` measures
+  the recall.
 - :class:`CapabilityDirectory`: ``announce`` signs a :class:`CapabilityRecord` and
   stores it, then re-signs and re-stores it every 5 minutes; ``find`` looks up the keys
   of a query (see :class:`ccnet.client.net.records.CapabilityKeying`) and returns matching
@@ -537,6 +541,17 @@ class DhtNode:
             if index != own
         ]
         await asyncio.gather(*(self._crawl(target) for target in targets))
+
+    async def ping(self, address: tuple[str, int], *, timeout: float | None = None) -> bool:
+        """Whether a DHT node answers a ``ping`` at *address* (IP, UDP port) within
+        *timeout* s (None: the RPC timeout)."""
+        protocol = self._protocol()
+        try:
+            async with asyncio.timeout(timeout):
+                answered, _ = await protocol.ping(tuple(address), self.node_id)
+        except TimeoutError:
+            return False
+        return bool(answered)
 
     def _protocol(self) -> _Protocol:
         if self._server.protocol is None:

@@ -7,12 +7,13 @@ import logging
 import random
 import socket
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from ccnet.client import Keypair, Keys
 from ccnet.client.clock import now_ms
+from ccnet.client.net.bootstrap import dht_address_of, join, with_dht_port
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode, RecordStorage
 from ccnet.client.net.exceptions import DhtError
 from ccnet.client.net.records import (
@@ -22,6 +23,7 @@ from ccnet.client.net.records import (
     CapabilityRecord,
     encode_records,
 )
+from ccnet.client.pallets.tasks import Reputation, WorkerInfo
 
 if TYPE_CHECKING:
     from tests.fixtures.net import DhtNetwork
@@ -305,3 +307,72 @@ async def test_every_live_record_is_found_after_late_joins_and_stopped_peers() -
             await directory.close()
         for node in nodes:
             await node.close()
+
+
+class RegisteredWorkers:
+    """The chain's worker registry (``chain.tasks.workers()``), and nothing else."""
+
+    def __init__(self, endpoints: dict[str, str]) -> None:
+        self.tasks = self
+        self.endpoints = endpoints
+
+    def workers(self) -> list[WorkerInfo]:
+        return [
+            WorkerInfo(address, (b"wasm",), url.encode(), 1, Reputation(0, 0, 0, 0), 0, None)
+            for address, url in self.endpoints.items()
+        ]
+
+
+def _endpoint(node: DhtNode) -> str:
+    return with_dht_port(ENDPOINT.format(1), node.address[1])
+
+
+async def test_a_node_without_bootstrap_joins_through_the_registered_workers(
+    dht_network: DhtNetwork,
+) -> None:
+    first, second = await dht_network(2)
+    gone = DhtNode()
+    await gone.start()
+    stale = _endpoint(gone)
+    await gone.close()  # still registered, no longer answering
+    bob = Keys.from_uri("//Bob")
+    async with CapabilityDirectory(second, bob) as directory:
+        await directory.announce(Capability(TASK, 10**8, 5), ENDPOINT.format(2))
+        chain: Any = RegisteredWorkers(
+            {"first": _endpoint(first), "stale": stale, "old": ENDPOINT.format(3)}
+        )
+        newcomer = DhtNode(rpc_timeout=2.0)
+        try:
+            await newcomer.start()
+            began = asyncio.get_running_loop().time()
+            assert await join(newcomer, chain) >= 2
+            assert asyncio.get_running_loop().time() - began < 10  # the stale one: 2 s
+            found = await CapabilityDirectory(newcomer).find(TASK)
+            assert [r.worker for r in found] == [bob.ss58_address]
+        finally:
+            await newcomer.close()
+
+
+async def test_joining_through_the_chain_alone_or_with_nobody_answering() -> None:
+    async with DhtNode(rpc_timeout=1.0) as node:
+        await node.start()
+        assert await join(node, cast(Any, RegisteredWorkers({}))) == 0  # the first worker
+        me = _endpoint(node)
+        # its own registration is skipped, by address or by its own DHT address
+        assert await join(node, cast(Any, RegisteredWorkers({"me": me})), exclude="me") == 0
+        assert await join(node, cast(Any, RegisteredWorkers({"x": me})), own=node.address) == 0
+        gone = DhtNode()
+        await gone.start()
+        stale = cast(Any, RegisteredWorkers({"stale": _endpoint(gone)}))
+        await gone.close()
+        assert await join(node, stale) == 0  # a worker starts alone
+        with pytest.raises(DhtError, match="registered workers answered"):
+            await join(node, stale, required=True)
+        with pytest.raises(DhtError, match="no DHT bootstrap node answered"):
+            await join(node, stale, [gone_address(stale)])  # explicit ones must answer
+
+
+def gone_address(chain: RegisteredWorkers) -> tuple[str, int]:
+    address = dht_address_of(next(iter(chain.endpoints.values())))
+    assert address is not None
+    return address
