@@ -366,7 +366,11 @@ class WorkerDaemon:
         dht = self.dht
         # the registered endpoint names this DHT node, so others can join through it
         endpoint = with_dht_port(self.listener.url, dht.address[1])
-        await join(dht, chain, cfg.dht_bootstrap, exclude=self.address, own=dht.address)
+
+        async def rejoin() -> int:
+            return await join(dht, chain, cfg.dht_bootstrap, exclude=self.address, own=dht.address)
+
+        await rejoin()
         self.metrics.track_dht_peers(lambda: dht.known_peers)
         if cfg.worker.metrics_port is not None:
             self.metrics_server = MetricsServer(
@@ -387,7 +391,7 @@ class WorkerDaemon:
         )
 
         self.directory = CapabilityDirectory(
-            self.dht, self.keypair, reannounce_interval=cfg.reannounce_interval
+            self.dht, self.keypair, reannounce_interval=cfg.reannounce_interval, rejoin=rejoin
         )
         speed = self._fuel_per_second()
         self.record = await self.directory.announce(

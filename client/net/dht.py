@@ -36,7 +36,7 @@ import math
 import random
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -646,7 +646,10 @@ class CapabilityDirectory:
     """Announce this worker's capabilities and find other workers' (see module doc).
 
     *keypair* (the worker's on-chain sr25519 key) is needed only to announce.
-    *reannounce_interval* is in seconds (default 300).
+    *reannounce_interval* is in seconds (default 300). *rejoin*, when given, is awaited
+    before an announcement while the node knows no peer (it started alone, or every
+    peer left): e.g. :func:`ccnet.client.net.bootstrap.join` through the workers
+    registered since.
     """
 
     def __init__(
@@ -655,10 +658,12 @@ class CapabilityDirectory:
         keypair: Keypair | None = None,
         *,
         reannounce_interval: float = REANNOUNCE_INTERVAL_S,
+        rejoin: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.node = node
         self.keypair = keypair
         self.reannounce_interval = reannounce_interval
+        self.rejoin = rejoin
         self._loops: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -675,6 +680,8 @@ class CapabilityDirectory:
     async def _announce_once(self, capability: Capability, endpoint: str) -> CapabilityRecord:
         if self.keypair is None:
             raise DhtError("announcing needs the worker's keypair")
+        if self.rejoin is not None and self.node.known_peers == 0:
+            await self.rejoin()
         record = CapabilityRecord.create(
             self.keypair, capability, endpoint, timestamp_ms=self.node.clock()
         )

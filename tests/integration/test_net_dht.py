@@ -376,3 +376,18 @@ def gone_address(chain: RegisteredWorkers) -> tuple[str, int]:
     address = dht_address_of(next(iter(chain.endpoints.values())))
     assert address is not None
     return address
+
+
+async def test_a_lone_node_rejoins_before_it_announces(dht_network: DhtNetwork) -> None:
+    lone, first = await dht_network(1) + [DhtNode(rpc_timeout=2.0)]
+    await first.start()
+    chain = cast(Any, RegisteredWorkers({"first": _endpoint(first)}))
+    try:
+        (bob,) = worker_keys("Bob")
+        directory = CapabilityDirectory(lone, bob, rejoin=lambda: join(lone, chain))
+        async with directory:
+            await directory.announce(Capability(TASK, 10**8, 5), ENDPOINT.format(1))
+        assert lone.known_peers == 1  # joined the registered worker before announcing
+        assert [r.worker for r in await CapabilityDirectory(first).find(TASK)] == [bob.ss58_address]
+    finally:
+        await first.close()
