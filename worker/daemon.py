@@ -21,7 +21,9 @@ It registers and announces itself, serves jobs with heartbeats and payments over
    ``max_sessions_per_key`` sessions per requester key) serving
    each requester with a :class:`~ccnet.worker.jobhandler.JobSessionHandler` (paid jobs
    only unless ``free_jobs``; at most ``max_unpaid_jobs`` unpaid jobs per requester:
-   :mod:`.admission`), the DHT node (joined through the bootstrap nodes) and, when
+   :mod:`.admission`), the DHT node (joined through the bootstrap nodes, or without
+   them through the other workers registered on chain: :mod:`ccnet.client.net.bootstrap`;
+   the registered endpoint names this node's UDP port as ``?dht=PORT``) and, when
    ``metrics_port`` is set, the Prometheus endpoint (:mod:`.metrics`, ``127.0.0.1``);
 5. stake and registration on chain with the endpoint's URL
    (:func:`~ccnet.worker.onchain.ensure_registered`);
@@ -68,6 +70,7 @@ from ccnet.client import DEFAULT_URL, Chain
 from ccnet.client.courtsecrets import CourtSecrets
 from ccnet.client.jobs.heartbeat import HeartbeatSchedule
 from ccnet.client.jobs.jobspec import TASK_TYPE
+from ccnet.client.net.bootstrap import join, with_dht_port
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode
 from ccnet.client.net.records import REANNOUNCE_INTERVAL_S, Capability, CapabilityRecord
 from ccnet.client.net.signaling import is_unspecified_host
@@ -129,7 +132,8 @@ class DaemonConfig:
     dht_port: int = 0
     """UDP port of the DHT node (0: a free one)."""
     dht_bootstrap: tuple[tuple[str, int], ...] = ()
-    """DHT nodes to join through; none: this node starts a network."""
+    """DHT nodes to join through; none: the other workers registered on chain
+    (:func:`ccnet.client.net.bootstrap.join`), or alone when none answers."""
     stake: int | None = None
     """Active stake to hold, planck (``None``: ``Tasks.MinWorkerStake``)."""
     capabilities: tuple[bytes, ...] = (TASK_TYPE,)
@@ -372,10 +376,16 @@ class WorkerDaemon:
             public_url=cfg.signaling_url,
         )
         await self.listener.start()
-        endpoint = self.listener.url
         self.dht = DhtNode()  # listening before any extrinsic: a taken port fails early
-        await self.dht.start(host=cfg.dht_host, port=cfg.dht_port, bootstrap=cfg.dht_bootstrap)
+        await self.dht.start(host=cfg.dht_host, port=cfg.dht_port)
         dht = self.dht
+        # the registered endpoint names this DHT node, so others can join through it
+        endpoint = with_dht_port(self.listener.url, dht.address[1])
+
+        async def rejoin() -> int:
+            return await join(dht, chain, cfg.dht_bootstrap, exclude=self.address, own=dht.address)
+
+        await rejoin()
         self.metrics.track_dht_peers(lambda: dht.known_peers)
         if cfg.worker.metrics_port is not None:
             self.metrics_server = MetricsServer(
@@ -396,7 +406,7 @@ class WorkerDaemon:
         )
 
         self.directory = CapabilityDirectory(
-            self.dht, self.keypair, reannounce_interval=cfg.reannounce_interval
+            self.dht, self.keypair, reannounce_interval=cfg.reannounce_interval, rejoin=rejoin
         )
         speed = self._fuel_per_second()
         self.record = await self.directory.announce(

@@ -2,7 +2,8 @@
 
 Thin over the requester SDK (:class:`ccnet.client.requester.Requester`). ``run`` joins
 the DHT through ``--dht-bootstrap`` (a worker's ``dht_host:dht_port``, printed in its
-``ready`` line), finds and ranks the workers, checks the worst case against
+``ready`` line) or, without it, through the workers registered on chain
+(:mod:`ccnet.client.net.bootstrap`), finds and ranks the workers, checks the worst case against
 ``--max-cost`` (1 CC by default; workers whose rate cannot fit one job in it are left
 out), opens a payment channel to each worker it uses (or reuses the one kept
 in the key's state dir, shared with ``ccnet channel``), sends the module and the input
@@ -112,7 +113,7 @@ BootstrapOpt = Annotated[
     typer.Option(
         "--dht-bootstrap",
         help="DHT node to join, HOST:PORT (a worker's dht_host:dht_port); repeat, or "
-        "separate with commas.",
+        "separate with commas [default: the workers registered on chain].",
         envvar="CCNET_DHT_BOOTSTRAP",
         show_default=False,
     ),
@@ -154,18 +155,14 @@ def _quiet_dht_logs(cli: CliContext) -> None:
 
 def parse_bootstrap_options(values: Sequence[str] | None) -> tuple[tuple[str, int], ...]:
     """The (host, port) DHT nodes of ``--dht-bootstrap`` values (each may list several,
-    comma-separated). :class:`UsageError` if none is given or one is malformed."""
+    comma-separated; none: join through the workers registered on chain).
+    :class:`UsageError` if one is malformed."""
     nodes: list[tuple[str, int]] = []
     for value in values or ():
         try:
             nodes += parse_bootstrap(value)
         except UserError as err:
             raise UsageError(str(err)) from None
-    if not nodes:
-        raise UsageError(
-            "no DHT node to join: give --dht-bootstrap HOST:PORT (a worker's dht_host and "
-            "dht_port, printed in its ready line) or set CCNET_DHT_BOOTSTRAP"
-        )
     return tuple(nodes)
 
 
@@ -659,13 +656,15 @@ async def _find_offers(
 ) -> list[WorkerOffer]:
     """Offers as :meth:`Requester.find_workers` ranks them, with a fresh quality tracker
     (this run has observed no worker yet) and no key."""
+    from ..net.bootstrap import join
     from ..net.dht import CapabilityDirectory, DhtNode
     from ..requester.discovery import discover, rank_offers
     from ..requester.quality import QualityTracker
 
     dht = DhtNode()
-    await dht.start(host=host, bootstrap=nodes)
+    await dht.start(host=host)
     try:
+        await join(dht, chain, nodes)
         directory = CapabilityDirectory(dht)
         try:
             async with _discovery_deadline():

@@ -282,7 +282,8 @@ def run(
     dht_bootstrap: Annotated[
         str,
         typer.Option(
-            help="DHT nodes to join, host:port[,host:port...] (none: start a network).",
+            help="DHT nodes to join, host:port[,host:port...] (none: the other workers "
+            "registered on chain).",
             envvar="CCNET_DHT_BOOTSTRAP",
         ),
     ] = "",
