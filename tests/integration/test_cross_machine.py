@@ -310,10 +310,11 @@ async def _serve_across(
             ready = json.loads(line)
             break
     assert ready["event"] == "ready" and ready["address"] == worker
-    assert ready["signaling_url"] == advertised
+    registered = f"{advertised}?dht={DHT_PORT}"  # the endpoint names the DHT node
+    assert ready["signaling_url"] == registered
     assert (ready["dht_host"], ready["dht_port"]) == (WORKER_IP, DHT_PORT)
     info = await asyncio.to_thread(chain.tasks.worker, worker)
-    assert info is not None and info.endpoint.decode() == advertised  # registered on chain
+    assert info is not None and info.endpoint.decode() == registered  # on chain
 
     first_block = await asyncio.to_thread(chain.block_number) + 1  # after ours
     worker_before = await asyncio.to_thread(free_and_held, chain, worker)
@@ -335,7 +336,7 @@ async def _serve_across(
     code, out, err = await ccnet_in(machines.requester_ns, "--json", "job", "workers", env=env)
     assert code == 0, err.decode()
     listed = {w["address"]: w for w in json.loads(out)}
-    assert listed[worker]["endpoint"] == advertised
+    assert listed[worker]["endpoint"] == registered
 
     # 1: prime_count, paid through a new channel
     run = ["--json", "job", "run", str(jobs_dir() / "prime_count.wasm"), "--arg", "100000"]
