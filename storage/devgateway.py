@@ -122,7 +122,8 @@ class DevGateway:
         if node is None or not (self.__root / ARLOCAL_PACKAGE).is_file():
             raise DevGatewayError(
                 f"arlocal is not installed (node={node}, {self.__root / ARLOCAL_PACKAGE}): "
-                "run scripts/setup.sh"
+                "run scripts/setup.sh in the checkout, or set $CCNET_ROOT to a checkout "
+                "that has it"
             )
         if not WRAPPER.is_file():  # an installed wheel: the dev tooling is in the checkout
             raise DevGatewayError(f"{WRAPPER} is missing: run from a ccnet checkout")

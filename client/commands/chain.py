@@ -26,7 +26,12 @@ app = typer.Typer(help="Run the local Chopsticks dev chain (127.0.0.1 only).", n
 RootOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Repository root (default: found from the working dir).", envvar="CCNET_ROOT"
+        help=(
+            "Repository checkout (chain specs, node_modules) [default: found up from the "
+            "working dir, else the checkout ccnet is installed from]."
+        ),
+        envvar="CCNET_ROOT",
+        show_default=False,
     ),
 ]
 SpecOpt = Annotated[
