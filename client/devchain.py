@@ -48,6 +48,7 @@ __all__ = [
     "ROOT_ENV",
     "find_root",
     "free_port",
+    "port_free",
     "group_alive",
     "process_started",
     "query_system_chain",
@@ -129,7 +130,8 @@ def free_port(host: str = DEFAULT_HOST) -> int:
         return port
 
 
-def _port_free(host: str, port: int) -> bool:
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on *host*:*port* now (TCP)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Node's listen() does
         try:
@@ -277,7 +279,7 @@ class DevChain:
                 f"Chopsticks is not installed (node={node}, {script}): run scripts/setup.sh "
                 f"in the checkout, or set ${ROOT_ENV} to a checkout that has it"
             )
-        if not _port_free(self.__host, self.__port):
+        if not port_free(self.__host, self.__port):
             raise DevChainError(f"{self.__host}:{self.__port} is already in use")
         self.__state_dir.mkdir(parents=True, exist_ok=True)
         args = [node, str(script), "--genesis", str(self.__spec), "--build-block-mode", "Instant"]

@@ -136,11 +136,12 @@ def start(
             timeout=timeout,
             block_time=block_time,
         )
-        fresh = chain.status() is None and FRESH_STATE
+        already = chain.status() is not None
+        fresh = not already and FRESH_STATE
         info = chain.start()
         state = "fresh state from genesis" if fresh else "already running, state kept"
         cli.emit(
-            {**_info_json(chain, info), "fresh_state": fresh},
+            {**_info_json(chain, info), "fresh_state": fresh, "already_running": already},
             human=f"dev chain running at {_describe(chain, info)}; {state}",
         )
 
