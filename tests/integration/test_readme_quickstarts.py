@@ -14,7 +14,8 @@ and a short worker self-benchmark (``CCNET_WORKER_BENCHMARK_N``).
 
 Sessions (README order):
 
-- ``chain-start``, ``chain-stop``: the validator's dev chain, on a port of its own.
+- ``chain-start``, ``troubleshooting``, ``chain-stop``: the validator's dev chain, on a
+  port of its own, and the troubleshooting section's look at it and its log.
 - ``worker``, ``requester-cli``, ``requester-sdk``, ``watchtower``, ``release``: a new
   key funded by ``ccnet transfer``, a worker daemon on the fixed ports 9100 and 7400,
   jobs from the CLI and the SDK, a channel guarded and settled by a watchtower, and the
@@ -37,6 +38,7 @@ import re
 import signal
 import socket
 import subprocess
+import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +50,11 @@ from ccnet.client.devchain import free_port, group_alive
 from ccnet.client.keystore import Keystore
 
 BLOCK = re.compile(
-    r"^```(?P<lang>\w+) quickstart=(?P<name>[\w-]+)(?: file=(?P<file>[\w.-]+))?\n"
-    r"(?P<body>.*?)^```$",
+    r"^ *```(?P<lang>\w+) quickstart=(?P<name>[\w-]+)(?: file=(?P<file>[\w.-]+))?\n"
+    r"(?P<body>.*?)^ *```$",
     re.MULTILINE | re.DOTALL,
 )
-VALIDATOR = ("chain-start", "chain-stop")
+VALIDATOR = ("chain-start", "troubleshooting", "chain-stop")
 JOURNEY = ("worker", "requester-cli", "requester-sdk", "watchtower", "release")
 DISPUTER = ("disputer",)
 CHECKPOINTS = ("checkpoints",)
@@ -60,9 +62,10 @@ SESSIONS = (VALIDATOR, JOURNEY, DISPUTER, CHECKPOINTS)
 FIXED_PORTS = {"signaling": 9100, "dht": 7400}
 """The worker quick start's ports (the requester blocks name 7400)."""
 PASSPHRASE = "quickstart"
-TIMEOUT = 900.0
-"""Seconds one session may take at most (a failure bound; the journey builds 120
-blocks at about one a second on a loaded machine)."""
+TIMEOUT = 1200.0
+"""Seconds one session may take at most (a failure bound: the journey builds 120
+blocks at about one a second on a loaded machine, the disputer starts four daemons)."""
+LONG = pytest.mark.timeout(TIMEOUT + 60)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def readme_blocks(readme: Path) -> dict[str, Block]:
     for m in BLOCK.finditer(readme.read_text()):
         name = m["name"]
         assert name not in blocks, f"two README blocks are named quickstart={name}"
-        blocks[name] = Block(name, m["lang"], m["file"], m["body"])
+        blocks[name] = Block(name, m["lang"], m["file"], textwrap.dedent(m["body"]))
     return blocks
 
 
@@ -146,27 +149,29 @@ def user_env(tmp_path: Path, repo_root: Path, url: str, cache: Path) -> dict[str
 
 
 def run_session(text: str, cwd: Path, env: dict[str, str]) -> Run:
-    """Run *text* with ``bash -e`` in its own process group; on a timeout, kill the
-    group (its background daemons with it) and fail."""
+    """Run *text* with ``bash -e`` in its own process group, its output in
+    ``quickstart.out`` / ``.err`` of *cwd* (kept for a post-mortem); on a timeout, kill
+    the group (its background daemons with it) and fail."""
     (cwd / "quickstart.sh").write_text(text)
-    proc = subprocess.Popen(
-        ["bash", "-e", "quickstart.sh"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    out_file, err_file = cwd / "quickstart.out", cwd / "quickstart.err"
+    with out_file.open("w") as stdout, err_file.open("w") as stderr:
+        proc = subprocess.Popen(
+            ["bash", "-e", "quickstart.sh"],
+            cwd=cwd,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
     try:
-        out, err = proc.communicate(timeout=TIMEOUT)
+        proc.wait(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"quick start timed out\n--- stdout\n{out[-4000:]}\n--- stderr\n{err[-4000:]}")
+        proc.wait()
     finally:
         if group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
+    out, err = out_file.read_text(), err_file.read_text()
     assert proc.returncode == 0, (
         f"quick start failed ({proc.returncode})\n--- stdout\n{out[-6000:]}\n--- stderr\n"
         f"{err[-6000:]}"
@@ -196,6 +201,7 @@ def jobs_built() -> Iterator[None]:
     yield
 
 
+@LONG
 def test_validator_quickstart(
     blocks: dict[str, Block], repo_root: Path, tmp_path: Path, worker_cache_dir: Path
 ) -> None:
@@ -209,10 +215,14 @@ def test_validator_quickstart(
     assert "fresh state from genesis" in run.of("chain-start")
     assert f"dev chain running at ws://127.0.0.1:{port}" in run.of("chain-start")
     assert "built 3 blocks; head #" in run.of("chain-start")
+    look = run.of("troubleshooting").splitlines()
+    assert look[0].startswith(f"dev chain running at ws://127.0.0.1:{port}")
+    assert len(look) == 6  # the status line and the log's last five lines
     assert "dev chain stopped" in run.of("chain-stop")
     assert "not running" in run.of("chain-stop")
 
 
+@LONG
 def test_worker_requester_watchtower_release_quickstarts(
     blocks: dict[str, Block],
     repo_root: Path,
@@ -252,6 +262,7 @@ def test_worker_requester_watchtower_release_quickstarts(
     assert len(stores) == 1  # the CLI's channel, settled by the watchtower
 
 
+@LONG
 def test_disputer_quickstart(
     blocks: dict[str, Block],
     repo_root: Path,
@@ -274,6 +285,7 @@ def test_disputer_quickstart(
         )
 
 
+@LONG
 def test_checkpoints_quickstart(
     blocks: dict[str, Block],
     repo_root: Path,
