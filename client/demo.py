@@ -174,18 +174,26 @@ class WorkerProcess:
 
 
 def _stop_group(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    if proc.poll() is None:
+    _stop_groups([proc], timeout)
+
+
+def _stop_groups(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM every group at once (so stopping five workers takes one worker's time),
+    wait up to *timeout* s in all, then SIGKILL what is left."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        # Anything the worker started (the zk prover's Node) is in the same group.
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    # Anything the worker started (the zk prover's Node) is in the same group.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(5)
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
 
 
 def _read_ready(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
@@ -586,11 +594,11 @@ class _Demo:
         self.retired = True
         for w in self.workers:
             with contextlib.suppress(CcnetError):
-                self.chain.tasks.deregister_worker(Keys.from_uri(w.uri))
+                if self.chain.tasks.worker(w.address) is not None:  # interrupted start-ups
+                    self.chain.tasks.deregister_worker(Keys.from_uri(w.uri))
 
     def shutdown(self) -> None:
-        for w in self.workers:
-            w.stop()
+        _stop_groups([w.proc for w in self.workers], timeout=20.0)
         self.check(
             "no worker process left behind",
             all(w.proc.poll() is not None and not group_alive(w.proc.pid) for w in self.workers),

@@ -2,7 +2,8 @@
 # The one setup entry point, for a fresh Debian 12 machine (as root) or an existing
 # checkout. Idempotent: each step is skipped when its inputs have not changed.
 #   .venv (python3.11) with `pip install -e '.[dev,demo]'`, node_modules from package-lock.json,
-#   the wasm toolchain (.state/env), PostgreSQL (the bridge ledger's tests), and the chain
+#   the wasm toolchain (.state/env), PostgreSQL (the bridge ledger's tests), iproute2 (the
+#   cross-machine test's network namespaces), and the chain
 #   specs (set SKIP_CHAIN_BUILD=1 to skip).
 set -euo pipefail
 
@@ -104,6 +105,16 @@ c_job_toolchain() {
   apt_install "${missing[@]}"
 }
 
+net_tools() {
+  # iproute2's `ip`: the cross-machine test builds network namespaces and veth pairs
+  # (tests/integration/test_cross_machine.py, as root).
+  if command -v ip >/dev/null; then
+    log "iproute2 installed"
+    return
+  fi
+  apt_install iproute2
+}
+
 postgres_server() {
   # Debian's PostgreSQL server: the bridge ledger's tests run it (tests/fixtures/postgres.py).
   if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
@@ -139,6 +150,7 @@ node_env
 zk_circuits
 wasm_toolchain
 c_job_toolchain
+net_tools
 postgres_server
 worker_jobs
 build_chain

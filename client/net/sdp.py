@@ -7,17 +7,22 @@ Only the facts signaling needs are read from an SDP (RFC 8866 text):
   ``"sha-256 AB:CD:..."``.
 - ``a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ
   <type> ...`` (RFC 8839): :func:`filter_candidates` keeps those whose address passes
-  :func:`ccnet.client.net.ice.is_allowed_address`.
+  :func:`ccnet.client.net.ice.is_allowed_address` for the allowed networks.
 - ``m=application <port> UDP/DTLS/SCTP webrtc-datachannel`` (RFC 8841):
   :func:`has_data_channel`.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 from .exceptions import SignalingError
-from .ice import is_allowed_address
+from .ice import IceNetwork, describe_networks, is_allowed_address
 
 __all__ = ["candidate_addresses", "dtls_fingerprint", "filter_candidates", "has_data_channel"]
+
+logger = logging.getLogger(__name__)
 
 _FINGERPRINT = "a=fingerprint:"
 _CANDIDATE = "a=candidate:"
@@ -65,17 +70,35 @@ def candidate_addresses(sdp: str) -> list[str]:
     return addresses
 
 
-def filter_candidates(sdp: str, *, allow_lan: bool) -> str:
-    """*sdp* without the ``a=candidate`` lines whose address is neither loopback nor
-    (when *allow_lan*) LAN; malformed candidate lines are dropped too. Line endings are
-    CRLF, as SDP requires."""
+def filter_candidates(
+    sdp: str, networks: Sequence[IceNetwork], *, whose: str = "the peer's"
+) -> str:
+    """*sdp* without the ``a=candidate`` lines whose address is not allowed by
+    *networks* (:func:`ccnet.client.net.ice.is_allowed_address`); malformed candidate
+    lines are dropped too. Each dropped candidate is logged (a warning naming *whose*
+    SDP it was in), never used. Line endings are CRLF, as SDP requires."""
     kept = []
+    dropped = []
     for line in _lines(sdp):
         if line.startswith(_CANDIDATE):
             fields = line[len(_CANDIDATE) :].split()
-            if len(fields) < 6 or not is_allowed_address(fields[4], allow_lan=allow_lan):
+            if len(fields) < 6 or not is_allowed_address(fields[4], networks):
+                dropped.append(fields[4] if len(fields) >= 6 else "(malformed)")
                 continue
         kept.append(line)
+    if dropped:
+        logger.warning(
+            "dropped %d ICE candidate(s) of %s SDP outside the allowed networks (%s): %s",
+            len(dropped),
+            whose,
+            describe_networks(networks),
+            ", ".join(_printable(address) for address in dropped[:16]),
+        )
     while kept and kept[-1] == "":
         kept.pop()
     return "\r\n".join(kept) + "\r\n"
+
+
+def _printable(address: str) -> str:
+    """A peer's candidate address as a log may show it (at most 64 plain characters)."""
+    return repr(address[:64]) if not address.isprintable() else address[:64]

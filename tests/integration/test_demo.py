@@ -64,6 +64,7 @@ def _demo(repo_root: Path, tmp_path: Path, *extra: str) -> tuple[list[str], dict
     ]  # fmt: skip
     env = dict(os.environ)
     env.pop("CCNET_ALLOW_FAULT_INJECTION", None)  # the demo sets it for its one worker
+    env["PYTHONFAULTHANDLER"] = "1"  # a stack dump on SIGABRT, should it hang
     return command, env
 
 
@@ -72,15 +73,15 @@ def test_demo_passes_every_check_and_leaves_nothing_running(
     repo_root: Path, tmp_path: Path
 ) -> None:
     command, env = _demo(repo_root, tmp_path, "--fiat")
-    proc = subprocess.Popen(
-        command, cwd=repo_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    stdout, stderr = tmp_path / "demo-stdout.json", tmp_path / "demo-stderr.log"
+    with stdout.open("wb") as out_file, stderr.open("wb") as err_file:  # not unread pipes
+        proc = subprocess.Popen(command, cwd=repo_root, env=env, stdout=out_file, stderr=err_file)
     seen: set[int] = set()
     while proc.poll() is None:  # remember every process it starts
         seen |= _descendants(proc.pid)
         time.sleep(0.5)
-    out, err = proc.communicate()
-    assert proc.returncode == 0, err.decode()[-4000:]
+    out = stdout.read_bytes()
+    assert proc.returncode == 0, stderr.read_text()[-4000:]
     summary = json.loads(out)
     assert summary["ok"] is True
     assert all(summary["checks"].values()), summary["checks"]
@@ -113,9 +114,12 @@ def test_demo_passes_every_check_and_leaves_nothing_running(
 
 def test_ctrl_c_stops_everything(repo_root: Path, tmp_path: Path) -> None:
     command, env = _demo(repo_root, tmp_path)
-    proc = subprocess.Popen(
-        command, cwd=repo_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    log = tmp_path / "demo-stderr.log"
+    # Output to files, not pipes nobody reads: a full pipe would block the demo itself.
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            command, cwd=repo_root, env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
     seen: set[int] = set()
     deadline = time.monotonic() + 120
     # Interrupt once the workers run (the chain, the gateway and a worker are up).
@@ -123,13 +127,20 @@ def test_ctrl_c_stops_everything(repo_root: Path, tmp_path: Path) -> None:
         seen |= _descendants(proc.pid)
         time.sleep(0.2)
     if proc.poll() is not None:
-        pytest.fail("the demo ended before it could be interrupted")
+        pytest.fail(f"the demo ended before it could be interrupted:\n{log.read_text()[-4000:]}")
     proc.send_signal(signal.SIGINT)
     try:
         proc.wait(60)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("the demo did not stop within 60 s of Ctrl-C")
-    assert proc.returncode == 130, proc.stderr.read().decode()[-4000:] if proc.stderr else ""
+        # PYTHONFAULTHANDLER (set by _demo) dumps every thread's stack on SIGABRT: the
+        # failure then says where the shutdown was stuck.
+        proc.send_signal(signal.SIGABRT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        pytest.fail(f"the demo did not stop within 60 s of Ctrl-C:\n{log.read_text()[-8000:]}")
+    assert proc.returncode == 130, log.read_text()[-4000:]
     time.sleep(1)
     assert not [pid for pid in seen if _alive(pid)], "processes outlived the interrupted demo"

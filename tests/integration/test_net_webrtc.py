@@ -191,7 +191,10 @@ async def test_offers_without_usable_sdp_are_refused(
     garbage = "\r\n".join(
         line for line in sdp.splitlines() if line.startswith(("a=fingerprint", "a=candidate"))
     )
-    for bad_sdp, match in ((public, "no loopback ICE candidate"), (garbage, "SDP is unusable")):
+    for bad_sdp, match in (
+        (public, "no ICE candidate in the allowed networks"),
+        (garbage, "SDP is unusable"),
+    ):
         offer = SignalMessage.create(
             net_requester, "offer", bad_sdp, peer=net_worker.ss58_address, labels=("tasks",)
         )
