@@ -25,6 +25,7 @@ apt_install() {
 
 python_env() {
   command -v "$PYTHON" >/dev/null || apt_install python3.11
+  command -v jq >/dev/null || apt_install jq  # the README's quick starts read --json with it
   "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || apt_install python3.11-venv
   if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then
     log "creating .venv with $("$PYTHON" --version)"
