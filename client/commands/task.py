@@ -1,4 +1,4 @@
-"""``ccnet task post|list|status|accept|finalize|expire|reap``: post a task with a
+"""``ccnet task post|list|status|accept|finalize|expire|cancel|reap``: post a task with a
 bounty, follow it, settle it.
 
 ``post --module FILE --arg ...`` posts the job spec (:mod:`ccnet.client.jobs.jobspec`)
@@ -11,8 +11,8 @@ Workers commit, then reveal their results (``pallets/tasks`` crate docs); after
 majority of the revealed results is paid); the requester may ``accept`` a unanimous,
 fully revealed task before that; anyone may ``expire`` a task nobody revealed a result
 for once its reveal period is over; ``reap`` removes the record ``TaskRetention`` blocks
-later and returns the requester's ``TaskDeposit``. The chain has no way to cancel a
-task: its bounty comes back through ``expire`` or ``finalize``. Amounts are shown in CC,
+later and returns the requester's ``TaskDeposit``; the requester may ``cancel`` a task
+no worker has claimed yet (bounty and deposit back at once). Amounts are shown in CC,
 and as planck integers with ``--json``."""
 
 from __future__ import annotations
@@ -337,6 +337,37 @@ def expire(ctx: typer.Context, task_id: TaskArg, key: KeyOpt) -> None:
             receipt = chain.tasks.expire(signer, task_id)
         data, human = _settlement(task_id, receipt)
         cli.emit(data, human=human)
+
+
+@app.command()
+def cancel(ctx: typer.Context, task_id: TaskArg, key: KeyOpt) -> None:
+    """Withdraw your task while no worker has claimed it: the bounty and the task
+    deposit come back at once (after a claim it ends by accept, finalize or expire)."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        signer = cli.keypair(key)
+        chain = cli.chain()
+        with cli.status("cancelling..."):
+            receipt = chain.tasks.cancel(signer, task_id)
+        event = receipt.expect("Tasks", "TaskCancelled")
+        bounty, deposit = int(event.attributes["bounty"]), int(event.attributes["deposit"])
+        cli.emit(
+            {
+                "task_id": task_id,
+                "bounty": bounty,
+                "deposit": deposit,
+                "block_hash": receipt.block_hash,
+                "fee": receipt.fee,
+            },
+            human=lambda: cli.table(
+                f"Task {task_id} cancelled",
+                [
+                    ("bounty released", format_cc(bounty)),
+                    ("deposit released", format_cc(deposit)),
+                    ("fee", format_cc(receipt.fee)),
+                ],
+            ),
+        )
 
 
 @app.command()

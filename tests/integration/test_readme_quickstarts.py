@@ -248,6 +248,7 @@ def test_worker_requester_watchtower_release_quickstarts(
     assert run.of("requester-sdk").startswith("b'78498\\n' ")  # primes below 10^6
     assert "guarding version" in run.stdout
     assert "withdrew 20 CC" in run.of("release")
+    assert "bounty released" in run.of("release") and "1 CC" in run.of("release")
 
     # Released: not registered, nothing staked, bonded or reserved; the channel and
     # the task are gone from storage.
