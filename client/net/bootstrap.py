@@ -7,8 +7,10 @@ carries the UDP port of its DHT node as the query parameter ``dht``:
 stays the worker's signaling endpoint; no runtime change is needed.
 
 A node started without explicit bootstrap nodes (:func:`join`) reads the registered
-workers, skips its own registration and the endpoints without a DHT port, pings up to
-:data:`MAX_BOOTSTRAP_PEERS` of them (random ones) at once, skips those that do not
+workers, skips its own registration and the endpoints without a DHT port, resolves the
+host names of up to :data:`MAX_BOOTSTRAP_PEERS` of them (random ones; within
+:data:`RESOLVE_TIMEOUT_S` in all; loopback addresses only when this node listens on
+loopback itself, unspecified ones never), pings them at once, skips those that do not
 answer within :data:`PROBE_TIMEOUT_S`, and joins through the others within
 :data:`BOOTSTRAP_DEADLINE_S`: so every worker and requester of a chain joins the same
 network instead of starting a private one.
@@ -17,6 +19,7 @@ network instead of starting a private one.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import socket
@@ -33,6 +36,7 @@ __all__ = [
     "DHT_PORT_PARAM",
     "MAX_BOOTSTRAP_PEERS",
     "PROBE_TIMEOUT_S",
+    "RESOLVE_TIMEOUT_S",
     "chain_bootstrap_nodes",
     "dht_address_of",
     "join",
@@ -48,6 +52,9 @@ MAX_BOOTSTRAP_PEERS = 16
 PROBE_TIMEOUT_S = 2.0
 """How long a registered worker's DHT node has to answer a ping, s: stale registrations
 (a stopped worker stays registered until it deregisters) are skipped after that."""
+RESOLVE_TIMEOUT_S = 2.0
+"""How long resolving the host names of the chosen registered endpoints may take in all,
+s: those not resolved by then are skipped."""
 BOOTSTRAP_DEADLINE_S = 15.0
 """How long joining through the registered workers that answered may take, s."""
 
@@ -101,21 +108,48 @@ async def _resolve(host: str, port: int) -> tuple[str, int] | None:
     return (str(infos[0][4][0]), port) if infos else None
 
 
+def _usable(address: tuple[str, int], allow_loopback: bool) -> bool:
+    ip = ipaddress.ip_address(address[0])
+    return not ip.is_unspecified and (allow_loopback or not ip.is_loopback)
+
+
+async def _resolve_all(nodes: Sequence[tuple[str, int]], timeout: float) -> list[tuple[str, int]]:
+    """The addresses of *nodes* that resolve within *timeout* s in all (the others are
+    skipped: a registered worker's slow DNS server must not stall joining), in order."""
+    if not nodes:
+        return []
+    tasks = [asyncio.ensure_future(_resolve(host, port)) for host, port in nodes]
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()  # the lookup thread finishes on its own; its answer is dropped
+    if pending:
+        log.info(
+            "skipped %d registered DHT host(s) not resolved within %s s", len(pending), timeout
+        )
+    resolved = [task.result() for task in tasks if task in done]
+    return [address for address in resolved if address is not None]
+
+
 async def chain_bootstrap_nodes(
     chain: Chain,
     *,
     exclude: str | None = None,
     limit: int = MAX_BOOTSTRAP_PEERS,
     rng: random.Random | None = None,
+    allow_loopback: bool = False,
+    resolve_timeout: float = RESOLVE_TIMEOUT_S,
 ) -> list[tuple[str, int]]:
     """(IPv4, UDP port) of the DHT nodes of up to *limit* random workers registered on
-    *chain* (``Tasks.Workers``), without *exclude* (SS58: this node's own worker) and
-    the endpoints that name no DHT node. Raises the chain's errors."""
+    *chain* (``Tasks.Workers``), without *exclude* (SS58: this node's own worker), the
+    endpoints that name no DHT node, the hosts not resolved within *resolve_timeout* s
+    (all together), and the addresses that resolve to unspecified (0.0.0.0) or, unless
+    *allow_loopback*, loopback (127.0.0.0/8: a registered endpoint must not aim this
+    node's pings at its own machine's services). Raises the chain's errors."""
     workers = await asyncio.to_thread(chain.tasks.workers)
     nodes = _registered_nodes(workers, exclude)
     chosen = (rng or random.Random()).sample(nodes, min(limit, len(nodes)))
-    resolved = await asyncio.gather(*(_resolve(host, port) for host, port in chosen))
-    return [address for address in resolved if address is not None]
+    resolved = await _resolve_all(chosen, resolve_timeout)
+    return [address for address in resolved if _usable(address, allow_loopback)]
 
 
 async def join(
@@ -140,7 +174,9 @@ async def join(
     """
     if bootstrap:
         return await dht.bootstrap(bootstrap)
-    nodes = [n for n in await chain_bootstrap_nodes(chain, exclude=exclude) if n != own]
+    on_loopback = ipaddress.ip_address(dht.address[0]).is_loopback  # the dev default
+    registered = await chain_bootstrap_nodes(chain, exclude=exclude, allow_loopback=on_loopback)
+    nodes = [n for n in registered if n != own]
     if not nodes:
         log.info("no other worker registered on chain names a DHT node: starting alone")
         return dht.known_peers

@@ -17,10 +17,18 @@ which serves requesters on the same machine; a deployment lists its own with
 - nothing else: it is not a firewall, the signaling endpoint binds what it is told.
 
 Whatever the list, some addresses are never allowed: hostnames (mDNS ``*.local``),
-the unspecified (``0.0.0.0``, ``::``) and multicast addresses; and loopback only when a
+the unspecified (``0.0.0.0``, ``::``; all of 0.0.0.0/8), multicast, link-local (169.254.0.0/16,
+fe80::/10) and limited-broadcast (255.255.255.255) addresses; and loopback only when a
 listed network is itself loopback (``0.0.0.0/0`` does not let a remote peer aim our ICE
-checks at our own loopback services). An IPv4-mapped IPv6 address counts as its IPv4
-address.
+checks at our own loopback services). An IPv6 address embedding an IPv4 one counts as
+that IPv4 address: IPv4-mapped ``::ffff:a.b.c.d``, IPv4-compatible ``::a.b.c.d``, NAT64
+``64:ff9b::/96``, 6to4 ``2002::/16`` and Teredo ``2001::/32``; of these only the mapped
+form may stand for loopback.
+
+The peer's candidates come from its SDP, and also from its STUN checks: aioice learns
+the source of an authenticated incoming check as a peer-reflexive candidate and sends
+checks back there. :func:`restrict_incoming_checks` makes a connection ignore checks
+from outside the allowed networks.
 
 Two gaps in aioice 0.13 are closed here: aioice never gathers a loopback candidate
 (``get_host_addresses`` skips 127.0.0.1) and gathers every other interface, public ones
@@ -38,15 +46,20 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
+import logging
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import aioice.ice
+import aioice.stun
 import ifaddr
 from aiortc import RTCIceServer
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
 from .exceptions import NetConfigError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_ICE_NETWORKS",
@@ -62,6 +75,7 @@ __all__ = [
     "is_allowed_address",
     "parse_ice_networks",
     "parse_ice_servers",
+    "restrict_incoming_checks",
 ]
 
 IceNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -96,6 +110,10 @@ _HOST_ADDRESSES: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.Co
     "ccnet_ice_host_addresses", default=None
 )
 _original_get_host_addresses = aioice.ice.get_host_addresses
+_CHECK_NETWORKS: weakref.WeakKeyDictionary[aioice.ice.Connection, tuple[IceNetwork, ...]] = (
+    weakref.WeakKeyDictionary()
+)
+_original_request_received = aioice.ice.Connection.request_received
 
 
 def parse_ice_networks(values: Iterable[str]) -> tuple[IceNetwork, ...]:
@@ -130,22 +148,58 @@ def describe_networks(networks: Sequence[IceNetwork]) -> str:
     return ", ".join(str(net) for net in networks)
 
 
+_LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")  # RFC 1122: a source, never a destination
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form carries: IPv4-mapped ``::ffff:a.b.c.d``,
+    IPv4-compatible ``::a.b.c.d`` (RFC 4291 2.5.5.1; ``::`` and ``::1`` excluded),
+    NAT64 ``64:ff9b::/96`` (RFC 6052), 6to4 ``2002::/16`` (RFC 3056) and Teredo
+    ``2001::/32`` (RFC 4380, the client's address)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _IPV4_COMPATIBLE and int(address) > 1:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
+
+
 def _normalised(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            if embedded.is_loopback and address.ipv4_mapped is None:
+                return None  # only the mapped form reaches our own loopback as such
+            return embedded
     return address
 
 
 def is_allowed_address(host: str, networks: Sequence[IceNetwork]) -> bool:
     """Whether a candidate address *host* lies in one of *networks* (see the module
-    doc for the addresses never allowed: hostnames, unspecified, multicast, and
-    loopback unless a listed network is loopback)."""
+    doc for the addresses never allowed: hostnames, unspecified, multicast, link-local,
+    the limited broadcast, and loopback unless a listed network is loopback; an IPv6
+    form embedding an IPv4 address counts as that IPv4 address)."""
     address = _normalised(host)
-    if address is None or address.is_unspecified or address.is_multicast:
+    if (
+        address is None
+        or address.is_unspecified
+        or address.is_multicast
+        or address.is_link_local
+        or address == _LIMITED_BROADCAST
+        or address in _THIS_NETWORK
+    ):
         return False
     inside = [net for net in networks if net.version == address.version and address in net]
     if address.is_loopback:
@@ -249,3 +303,31 @@ def gathering_on(addresses: Sequence[str]) -> Iterator[None]:
         yield
     finally:
         _HOST_ADDRESSES.reset(token)
+
+
+def _checked_request_received(
+    connection: aioice.ice.Connection,
+    message: aioice.stun.Message,
+    addr: tuple[str, int],
+    protocol: aioice.ice.StunProtocol,
+) -> None:
+    networks = _CHECK_NETWORKS.get(connection)
+    if networks is not None and not is_allowed_address(addr[0], networks):
+        # no response and no peer-reflexive candidate: our checks never go there
+        logger.debug("ignored an ICE check from %s outside the allowed networks", addr[0])
+        return
+    _original_request_received(connection, message, addr, protocol)
+
+
+def restrict_incoming_checks(
+    connection: aioice.ice.Connection, networks: Sequence[IceNetwork]
+) -> None:
+    """Make *connection* ignore incoming STUN checks whose source address is not allowed
+    by *networks* (:func:`is_allowed_address`). aioice answers any authenticated check
+    and learns its source as a peer-reflexive candidate (RFC 8445 7.3.1.3), then sends
+    triggered checks there: without this a peer (or a forged source address) could aim
+    our checks outside the allowed networks. Wraps
+    ``aioice.ice.Connection.request_received`` once (idempotent); other connections are
+    unaffected."""
+    aioice.ice.Connection.request_received = _checked_request_received  # type: ignore[method-assign,assignment]
+    _CHECK_NETWORKS[connection] = tuple(networks)

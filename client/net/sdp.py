@@ -29,7 +29,17 @@ _CANDIDATE = "a=candidate:"
 
 
 def _lines(sdp: str) -> list[str]:
-    return sdp.replace("\r\n", "\n").split("\n")
+    """The lines of *sdp*, split at CRLF or LF only (RFC 8866 5).
+
+    aiortc splits with ``str.splitlines``, which also breaks at a lone CR, VT, FF,
+    ``\\x1c``-``\\x1e``, NEL, U+2028 and U+2029: a line hiding one of those would read as
+    one line here and as two there (a candidate smuggled past :func:`filter_candidates`).
+    Raises :class:`SignalingError` (400) for such an SDP."""
+    lines = sdp.replace("\r\n", "\n").split("\n")
+    for line in lines:
+        if line and line.splitlines() != [line]:
+            raise SignalingError("the SDP contains a line break other than CRLF or LF", status=400)
+    return lines
 
 
 def dtls_fingerprint(sdp: str) -> str:
@@ -76,7 +86,11 @@ def filter_candidates(
     """*sdp* without the ``a=candidate`` lines whose address is not allowed by
     *networks* (:func:`ccnet.client.net.ice.is_allowed_address`); malformed candidate
     lines are dropped too. Each dropped candidate is logged (a warning naming *whose*
-    SDP it was in), never used. Line endings are CRLF, as SDP requires."""
+    SDP it was in), never used. Line endings are CRLF, as SDP requires, so aiortc reads
+    exactly the lines kept here.
+
+    Raises :class:`SignalingError` (400) when *sdp* breaks lines with anything but CRLF
+    or LF (see :func:`_lines`)."""
     kept = []
     dropped = []
     for line in _lines(sdp):

@@ -33,6 +33,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc.sdp import SessionDescription
 from substrateinterface import Keypair
 
 from .background import cancel_and_wait, create_task_with_logging
@@ -51,6 +52,8 @@ from .ice import (
     describe_networks,
     gathering_on,
     host_addresses,
+    is_allowed_address,
+    restrict_incoming_checks,
 )
 from .sdp import candidate_addresses, filter_candidates, has_data_channel
 from .signaling import ReplayGuard, SignalingServer, SignalMessage, check_signal, post_offer
@@ -136,6 +139,9 @@ def _new_connection(
         label: pc.createDataChannel(label, ordered=True, negotiated=True, id=index)
         for index, label in enumerate(labels)
     }
+    if pc.sctp is not None:  # the one (bundled) ICE connection the channels run over
+        connection = pc.sctp.transport.transport.iceGatherer._connection
+        restrict_incoming_checks(connection, config.ice_networks)
     return pc, channels
 
 
@@ -143,6 +149,7 @@ def _usable_remote_sdp(sdp: str, kind: str, config: PeerConfig) -> str:
     if not has_data_channel(sdp):
         raise SignalingError(f"the {kind}'s SDP is unusable: no data-channel section", status=400)
     filtered = filter_candidates(sdp, config.ice_networks, whose=f"the {kind}'s")
+    _check_parsed_candidates(filtered, kind, config)
     if not candidate_addresses(filtered):
         raise SignalingError(
             f"the {kind} offers no ICE candidate in the allowed networks "
@@ -150,6 +157,22 @@ def _usable_remote_sdp(sdp: str, kind: str, config: PeerConfig) -> str:
             status=400,
         )
     return filtered
+
+
+def _check_parsed_candidates(sdp: str, kind: str, config: PeerConfig) -> None:
+    """Belt and braces: the candidates aiortc itself parses from *sdp* (the text handed
+    to ``setRemoteDescription``) must all be allowed, whatever our own line reading saw."""
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as err:  # aiortc asserts and raises ValueError on a bad SDP
+        raise SignalingError(f"the {kind}'s SDP is unusable: {err!r}", status=400) from err
+    for media in parsed.media:
+        for candidate in media.ice_candidates:
+            if not is_allowed_address(candidate.ip, config.ice_networks):
+                raise SignalingError(
+                    f"the {kind}'s SDP hides an ICE candidate outside the allowed networks",
+                    status=400,
+                )
 
 
 async def _set_remote(pc: RTCPeerConnection, sdp: str, kind: str) -> None:

@@ -95,6 +95,27 @@ def test_bad_networks_are_refused(values: list[str], message: str) -> None:
         ("worker.local", EVERYWHERE, False),
         ("127.0.0.1", ice.LOOPBACK_NETWORKS, True),
         ("10.201.0.2", ice.LOOPBACK_NETWORKS, False),
+        ("169.254.1.1", EVERYWHERE, False),  # link-local
+        ("fe80::1", EVERYWHERE, False),
+        ("255.255.255.255", EVERYWHERE, False),  # limited broadcast
+        ("::127.0.0.1", EVERYWHERE, False),  # IPv4-compatible loopback
+        ("::127.0.0.1", ice.LOOPBACK_NETWORKS, False),
+        ("::0.0.0.2", EVERYWHERE, False),  # judged as 0.0.0.2: "this network"
+        ("0.1.2.3", EVERYWHERE, False),
+        ("::10.201.0.2", SUBNET, True),
+        ("::8.8.8.8", SUBNET, False),
+        ("64:ff9b::127.0.0.1", EVERYWHERE, False),  # NAT64
+        ("64:ff9b::10.201.0.2", SUBNET, True),
+        ("64:ff9b::a9fe:101", EVERYWHERE, False),  # NAT64 of 169.254.1.1
+        ("2002:7f00:1::", EVERYWHERE, False),  # 6to4 of 127.0.0.1
+        ("2002::", EVERYWHERE, False),  # 6to4 of 0.0.0.0
+        ("2002:e000:1::", EVERYWHERE, False),  # 6to4 of 224.0.0.1
+        ("2002:cb00:7109::", EVERYWHERE, True),  # 6to4 of 203.0.113.9
+        ("2002:cb00:7109::", SUBNET, False),
+        ("2002:ac9:2::", SUBNET, True),  # 6to4 of 10.201.0.2
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", EVERYWHERE, False),  # Teredo: 127.0.0.1
+        ("2001:0:4136:e378:8000:63bf:f536:fffd", SUBNET, True),  # Teredo: 10.201.0.2
+        ("2001:0:4136:e378:8000:63bf:f536:fffd", ice.LOOPBACK_NETWORKS, False),
     ],
 )
 def test_address_policy(host: str, networks: tuple[ice.IceNetwork, ...], allowed: bool) -> None:
@@ -384,3 +405,104 @@ def test_job_workers_refuses_a_bad_dht_host(cli_env: None) -> None:
     args = ["job", "workers", "--dht-bootstrap", "10.201.0.1:7000", "--dht-host", "x"]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "--dht-host" in result.stdout + result.stderr
+
+
+# --- SDP line breaks and peer-reflexive candidates ----------------------------------------
+
+# every character str.splitlines (and so aiortc's SDP parser) breaks a line at, but CRLF/LF
+HIDDEN_BREAKS = ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+SMUGGLED = "a=candidate:2 1 udp 2130706431 8.8.8.8 53 typ host"
+
+
+def smuggling_sdp(separator: str) -> str:
+    lines = [
+        "v=0",
+        "o=- 1 1 IN IP4 0.0.0.0",
+        "s=-",
+        "t=0 0",
+        "a=fingerprint:sha-256 AB:CD",
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+        "c=IN IP4 0.0.0.0",
+        "a=ice-ufrag:abcd",
+        "a=ice-pwd:abcdefghijklmnopqrstuvwx",
+        "a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host",
+        f"a=sctp-port:5000{separator}{SMUGGLED}",
+    ]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def aiortc_candidates(sdp: str) -> list[str]:
+    from aiortc.sdp import SessionDescription
+
+    parsed = SessionDescription.parse(sdp)
+    return [c.ip for media in parsed.media for c in media.ice_candidates]
+
+
+@pytest.mark.parametrize("separator", HIDDEN_BREAKS)
+def test_a_candidate_hidden_behind_another_line_break_is_refused(separator: str) -> None:
+    from ccnet.client.net import webrtc
+    from ccnet.client.net.exceptions import SignalingError
+    from ccnet.client.net.sdp import dtls_fingerprint
+
+    sdp = smuggling_sdp(separator)
+    assert "8.8.8.8" in aiortc_candidates(sdp)  # what aiortc would have used
+    for kind in ("offer", "answer"):  # the worker reading offers, the requester answers
+        with pytest.raises(SignalingError, match="line break other than CRLF or LF") as err:
+            webrtc._usable_remote_sdp(sdp, kind, PeerConfig())
+        assert err.value.status == 400
+    with pytest.raises(SignalingError, match="line break"):
+        filter_candidates(sdp, ice.LOOPBACK_NETWORKS)
+    with pytest.raises(SignalingError, match="line break"):
+        dtls_fingerprint(sdp)  # check_signal reads it first: the offer is refused there
+
+
+@pytest.mark.parametrize("line_end", ["\r\n", "\n"])
+def test_aiortc_gets_exactly_the_candidates_we_kept(line_end: str) -> None:
+    from ccnet.client.net import webrtc
+
+    sdp = smuggling_sdp(line_end).replace("\r\n", line_end)
+    usable = webrtc._usable_remote_sdp(sdp, "offer", PeerConfig())
+    assert aiortc_candidates(usable) == candidate_addresses(usable) == ["127.0.0.1"]
+
+
+class RecordingProtocol:
+    """A StunProtocol stand-in that records what the connection sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[object, tuple[str, int]]] = []
+
+    def send_stun(self, message: object, addr: tuple[str, int]) -> None:
+        self.sent.append((message, addr))
+
+
+def test_checks_from_outside_the_networks_teach_no_peer_reflexive_candidate() -> None:
+    import aioice.ice
+    import aioice.stun
+
+    connection = aioice.ice.Connection(ice_controlling=False)
+    connection.remote_username = "peer"
+    connection.remote_password = "peer-password-0123456789"
+    ice.restrict_incoming_checks(connection, ice.LOOPBACK_NETWORKS)
+    connection._early_checks_done = True  # connect() has run: checks go straight through
+    learned: list[tuple[str, int]] = []
+    connection.check_incoming = lambda message, addr, protocol: learned.append(addr)  # type: ignore[method-assign]
+
+    def check() -> aioice.stun.Message:
+        request = aioice.stun.Message(
+            message_method=aioice.stun.Method.BINDING, message_class=aioice.stun.Class.REQUEST
+        )
+        request.attributes["USERNAME"] = f"{connection.local_username}:peer"
+        request.attributes["PRIORITY"] = 1
+        request.attributes["ICE-CONTROLLING"] = 1
+        request.add_message_integrity(connection.local_password.encode())
+        return aioice.stun.parse_message(bytes(request))
+
+    protocol = RecordingProtocol()
+    for outside in ("8.8.8.8", "169.254.1.1", "10.0.0.1"):
+        connection.request_received(check(), (outside, 53), protocol)  # type: ignore[arg-type]
+    assert protocol.sent == [] and learned == []
+    connection.request_received(check(), ("127.0.0.1", 5000), protocol)  # type: ignore[arg-type]
+    assert [addr for _, addr in protocol.sent] == [("127.0.0.1", 5000)]
+    assert learned == [("127.0.0.1", 5000)]
+    other = aioice.ice.Connection(ice_controlling=False)  # not restricted: unchanged
+    assert other not in ice._CHECK_NETWORKS
