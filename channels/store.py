@@ -197,7 +197,8 @@ class PersistStatus(StrEnum):
 class ChannelStore(Protocol):
     """Where a party keeps its channels. Implementations must make a change durable
     before reporting ``COMPLETED``, and apply each channel's updates in ``update_id``
-    order (an id already applied is a no-op)."""
+    order (an id already applied is a no-op if its content is the stored one, an error
+    otherwise)."""
 
     def persist_new_channel(self, record: ChannelRecord) -> PersistStatus:
         """Store a channel we just opened or joined (its ``update_id`` is 0)."""
@@ -260,6 +261,39 @@ def _batch_of(channel_id: bytes, value: str | None) -> tuple[PendingProposal, ..
         )
         for item in json.loads(value)
     )
+
+
+def _signed_by_us_before(db: sqlite3.Connection, row: sqlite3.Row, signed: SignedState) -> bool:
+    """Whether *signed* (a state with only our signature) is one we already stored with
+    the same balances and signature: the outstanding proposal (or one of its batch), or
+    a co-signed state."""
+    state = signed.state
+    signature = signed.signature_a or signed.signature_b
+    pending = (
+        ()
+        if row["pending_version"] is None
+        else (
+            *_batch_of(state.channel_id, row["pending_batch"]),
+            PendingProposal(
+                ChannelState(
+                    state.channel_id,
+                    row["pending_version"],
+                    int(row["pending_balance_a"]),
+                    int(row["pending_balance_b"]),
+                ),
+                row["pending_signature"],
+            ),
+        )
+    )
+    if any(p.state == state and p.signature == signature for p in pending):
+        return True
+    found = db.execute(
+        "SELECT 1 FROM states WHERE channel_id = ? AND version = ? AND balance_a = ?"
+        " AND balance_b = ? AND (signature_a = ? OR signature_b = ?)",
+        (state.channel_id, state.version, str(state.balance_a), str(state.balance_b),
+         signature, signature),
+    ).fetchone()
+    return found is not None
 
 
 def _row_record(row: sqlite3.Row) -> ChannelRecord:
@@ -412,7 +446,9 @@ class SqliteChannelStore:
 
     def update_persisted_channel(self, update: ChannelUpdate) -> PersistStatus:
         """Apply *update* in one fsync'd transaction. An ``update_id`` already applied is
-        a no-op; one that skips ids (or an unknown channel) is ``UNRECOVERABLE_ERROR``."""
+        a no-op when the store holds exactly its content, ``UNRECOVERABLE_ERROR``
+        otherwise (two processes signed different states of one version: neither may
+        leave); one that skips ids (or an unknown channel) is ``UNRECOVERABLE_ERROR``."""
         try:
             with self._transaction() as db:
                 row = db.execute(
@@ -423,7 +459,16 @@ class SqliteChannelStore:
                     log.error("update of unknown channel %s", update.channel_id.hex())
                     return PersistStatus.UNRECOVERABLE_ERROR
                 if update.update_id <= row["update_id"]:
-                    return PersistStatus.COMPLETED
+                    if self._already_applied(db, update):
+                        return PersistStatus.COMPLETED
+                    # Another process (or a stale copy of this channel) made a different
+                    # update with this id: never report it durable, or its signature leaves.
+                    log.error(
+                        "channel %s: update %d is already applied with other content",
+                        update.channel_id.hex(),
+                        update.update_id,
+                    )
+                    return PersistStatus.UNRECOVERABLE_ERROR
                 if update.update_id != row["update_id"] + 1:
                     log.error(
                         "channel %s: update %d after %d",
@@ -447,6 +492,52 @@ class SqliteChannelStore:
             log.error("channel %s: cannot persist update: %s", update.channel_id.hex(), err)
             return PersistStatus.UNRECOVERABLE_ERROR
         return PersistStatus.COMPLETED
+
+    @staticmethod
+    def _already_applied(db: sqlite3.Connection, update: ChannelUpdate) -> bool:
+        """Whether the store already holds exactly what *update* (an id already
+        applied) would write: only then is it a harmless replay."""
+        key = update.channel_id
+        row = db.execute("SELECT * FROM channels WHERE channel_id = ?", (key,)).fetchone()
+        if update.kind is UpdateKind.COSIGNED:
+            assert update.signed is not None
+            for signed in (*update.earlier, update.signed):
+                state = signed.state
+                stored = db.execute(
+                    "SELECT 1 FROM states WHERE channel_id = ? AND version = ? AND balance_a = ?"
+                    " AND balance_b = ? AND signature_a = ? AND signature_b = ?",
+                    (
+                        key,
+                        state.version,
+                        str(state.balance_a),
+                        str(state.balance_b),
+                        signed.signature_a,
+                        signed.signature_b,
+                    ),
+                ).fetchone()
+                if stored is None:
+                    return False
+            return True
+        if update.kind is UpdateKind.SIGNED:
+            assert update.signed is not None
+            for signed in (*update.earlier, update.signed):
+                if not _signed_by_us_before(db, row, signed):
+                    return False
+            return True
+        if update.kind is UpdateKind.CANCELLED:
+            assert update.version is not None
+            return bool(row["cancelled"] >= update.version)
+        if update.kind is UpdateKind.CLOSING:
+            closing = update.closing
+            assert closing is not None
+            values = _closing_values(closing)
+            return bool(
+                row["close_version"] is not None
+                and row["close_version"] >= values[0]
+                and (row["close_balance_a"], row["close_balance_b"]) == values[1:3]
+            )
+        assert update.phase is not None
+        return bool(row["phase"] == update.phase.value)
 
     @staticmethod
     def _apply(db: sqlite3.Connection, update: ChannelUpdate) -> None:
