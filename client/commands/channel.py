@@ -37,6 +37,7 @@ from ccnet.channels import (
     ProposalRejectedError,
     SignedState,
     SqliteChannelStore,
+    StoreLockedError,
     StreamTransport,
     TowerStore,
     TransportClosedError,
@@ -100,18 +101,25 @@ def _channel_id(text: str) -> bytes:
     return value
 
 
-def _store(store: Path | None, keypair: Keypair) -> SqliteChannelStore:
+def _store(store: Path | None, keypair: Keypair, *, exclusive: bool = False) -> SqliteChannelStore:
     """The store named by ``--store`` (checked: :func:`check_store_path`), else the
-    key's default one (created with its directories on first use)."""
+    key's default one (created with its directories on first use). *exclusive*: hold
+    its lock (see :class:`SqliteChannelStore`) until it is closed; a :class:`UserError`
+    when another process holds it."""
     if store is None:
-        return SqliteChannelStore(default_channel_store(str(keypair.ss58_address)))
+        path = default_channel_store(str(keypair.ss58_address))
+    else:
+        try:
+            path = check_store_path(store)
+        except PersistError as err:
+            raise UserError(
+                str(err),
+                hint="--store names a channel store file or a directory holding channels.db",
+            ) from None
     try:
-        path = check_store_path(store)
-    except PersistError as err:
-        raise UserError(
-            str(err), hint="--store names a channel store file or a directory holding channels.db"
-        ) from None
-    return SqliteChannelStore(path)
+        return SqliteChannelStore(path, exclusive=exclusive)
+    except StoreLockedError as err:
+        raise UserError(str(err)) from None
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -130,11 +138,13 @@ def _run(
     action: Callable[[ChannelParty], Coroutine[Any, Any, T]],
     *,
     timeout: float = DEFAULT_PEER_TIMEOUT,
+    exclusive: bool = False,
 ) -> T:
     """Run *action* on a chain-backed party of *key* (store closed afterwards);
-    *timeout*: seconds the party waits for the peer's answer."""
+    *timeout*: seconds the party waits for the peer's answer; *exclusive*: hold the
+    store's lock for the whole run (commands that sign states with a peer)."""
     signer = cli.keypair(key)
-    channels = _store(store, signer)
+    channels = _store(store, signer, exclusive=exclusive)
 
     async def run() -> T:
         async with ChannelParty(signer, channels, chain=cli.chain(), timeout=timeout) as party:
@@ -413,7 +423,7 @@ def pay(
             return channel, signed
 
         with cli.status("paying..."):
-            channel, signed = _run(cli, key, store, act, timeout=timeout)
+            channel, signed = _run(cli, key, store, act, timeout=timeout, exclusive=True)
         data = _state_json(channel, signed, planck)
         cli.emit(data, human=lambda: cli.table("Paid", _state_rows(data)))
 
@@ -449,7 +459,7 @@ def resolve(
                 return channel, channel.latest  # refused with a cancel: its balances
 
         with cli.status("resolving..."):
-            channel, signed = _run(cli, key, store, act, timeout=timeout)
+            channel, signed = _run(cli, key, store, act, timeout=timeout, exclusive=True)
         data = _state_json(channel, signed, None)
         cli.emit(data, human=lambda: cli.table("Latest co-signed state", _state_rows(data)))
 
@@ -506,7 +516,7 @@ def serve_(
                 await server.wait_closed()
             return channel
 
-        channel = _run(cli, key, store, act)
+        channel = _run(cli, key, store, act, exclusive=True)
         record = channel.record()
         cli.emit(_record_json(record), human=lambda: cli.table("Channel", _rows(record)))
 
@@ -559,7 +569,7 @@ def close(
         if peer is not None:
             _host_port(peer)
         with cli.status("closing..."):
-            receipt = _run(cli, key, store, act, timeout=timeout)
+            receipt = _run(cli, key, store, act, timeout=timeout, exclusive=True)
         event = "ChannelClosing" if unilateral else "ChannelClosed"
         data = _receipt_json(receipt, event)
         title = "Closing (challenge period started)" if unilateral else "Closed"

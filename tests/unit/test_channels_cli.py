@@ -9,7 +9,7 @@ import pytest
 from substrateinterface import Keypair
 from typer.testing import CliRunner
 
-from ccnet.channels import ChannelParams
+from ccnet.channels import ChannelParams, SqliteChannelStore, StoreLockedError
 from ccnet.channels.store import (
     CHANNEL_STORE_FILE,
     channel_store_in,
@@ -161,3 +161,29 @@ def test_former_store_files_are_still_found(tmp_path: Path) -> None:
     assert channel_store_in(tmp_path) == old_sdk
     (tmp_path / CHANNEL_STORE_FILE).write_bytes(b"")
     assert channel_store_in(tmp_path) == tmp_path / CHANNEL_STORE_FILE
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["pay", "1", "--peer", "127.0.0.1:9"],
+        ["resolve", "--peer", "127.0.0.1:9"],
+        ["close", "--peer", "127.0.0.1:9"],
+        ["serve", "--listen", "127.0.0.1:0"],
+    ],
+)
+def test_signing_commands_refuse_a_store_in_use(tmp_path: Path, command: list[str]) -> None:
+    """A second process signing from the same store could sign another state of a
+    version the first one signed: pay/resolve/close/serve refuse while it is locked."""
+    path = tmp_path / CHANNEL_STORE_FILE
+    cid = "0x" + "11" * 32
+    with SqliteChannelStore(path, exclusive=True):
+        with pytest.raises(StoreLockedError, match="in use by process"):
+            SqliteChannelStore(path, exclusive=True)
+        verb, *rest = command
+        args = ["channel", verb, cid, *rest, "--key", "//Alice", "--store", str(path)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert "in use by process" in result.output
+    # Released on close: the next one takes it.
+    SqliteChannelStore(path, exclusive=True).close()
