@@ -362,9 +362,16 @@ async def _attach(party: ChannelParty, channel_id: bytes, peer: str) -> None:
 
 def _unanswered(channel: Channel, err: Exception, timeout: float) -> UserError:
     """The error for a proposal the peer did not answer (*err*: a timeout or a dropped
-    connection): it stays outstanding, signed by us and durable."""
+    connection) or refused without a valid cancel (a :class:`ProposalRejectedError`
+    whose ``cancel_version`` is None): it stays outstanding, signed by us and durable,
+    so the peer holds our signature of it."""
     version = channel.pending.state.version if channel.pending else channel.latest.version
-    why = f"no answer in {timeout:g} s" if isinstance(err, PeerTimeoutError) else str(err)
+    if isinstance(err, PeerTimeoutError):
+        why = f"no answer in {timeout:g} s"
+    elif isinstance(err, ProposalRejectedError):
+        why = f"refused without a valid cancel: {err}"
+    else:
+        why = str(err)
     return UserError(
         f"the peer did not countersign version {version} ({why}); it stays outstanding "
         "(signed by us, stored): the peer may still hold it co-signed, so count it as "
@@ -419,6 +426,8 @@ def pay(
             except (PeerTimeoutError, TransportClosedError) as err:
                 raise _unanswered(channel, err, timeout) from None
             except ProposalRejectedError as err:
+                if err.cancel_version is None:  # the peer still holds our signed state
+                    raise _unanswered(channel, err, timeout) from None
                 raise UserError(f"the peer refused the payment ({err}); nothing was paid") from None
             return channel, signed
 
@@ -455,7 +464,9 @@ def resolve(
                 return channel, await party.resolve(cid)
             except (PeerTimeoutError, TransportClosedError) as err:
                 raise _unanswered(channel, err, timeout) from None
-            except ProposalRejectedError:
+            except ProposalRejectedError as err:
+                if err.cancel_version is None:  # the peer still holds our signed state
+                    raise _unanswered(channel, err, timeout) from None
                 return channel, channel.latest  # refused with a cancel: its balances
 
         with cli.status("resolving..."):
