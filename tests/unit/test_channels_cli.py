@@ -263,3 +263,18 @@ def test_a_refusal_without_cancel_counts_as_possibly_paid(
     assert "refused without a valid cancel" in message
     with SqliteChannelStore(path) as store:
         assert store.load(params.channel_id).pending is not None
+
+
+def test_the_payee_cannot_pay(
+    tmp_path: Path, bob: Keypair, params: ChannelParams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only party A proposes: B's pay is refused before anything is sent."""
+    path = tmp_path / "bob.db"
+    with SqliteChannelStore(path) as store:
+        ChannelParty(bob, store, genesis_hash=params.genesis_hash).add_channel(params)
+    chain = SimpleNamespace(genesis_hash=params.genesis_hash)
+    monkeypatch.setattr(CliContext, "chain", lambda self: chain)
+    cid = "0x" + params.channel_id.hex()
+    args = ["channel", "pay", cid, "1", "--key", "//Bob", "--store", str(path)]
+    result = runner.invoke(app, [*args, "--peer", "127.0.0.1:9"])
+    assert result.exit_code == 1 and "only party A" in result.output
