@@ -272,12 +272,13 @@ def store_lock_path(path: str | Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
-def _take_lock(path: Path) -> int:
-    """An fd holding an exclusive ``flock`` on *path* (created if missing; it keeps the
-    holder's pid for the error message only), or :class:`StoreLockedError` at once.
+def _take_lock(store: Path) -> int:
+    """An fd holding an exclusive ``flock`` on the lock file of *store*
+    (:func:`store_lock_path`, created if missing; it keeps the holder's pid for the
+    error message only), or :class:`StoreLockedError` at once.
     The file is never removed: a third process could then lock a new file while a
     second one holds the old one. Same scheme as the worker daemon's instance lock."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(store_lock_path(store), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -287,7 +288,7 @@ def _take_lock(path: Path) -> int:
             pid = None
         os.close(fd)
         held_by = pid if isinstance(pid, int) and pid > 0 else None
-        raise StoreLockedError(path=str(path), pid=held_by) from None
+        raise StoreLockedError(path=str(store), pid=held_by) from None
     except BaseException:
         os.close(fd)
         raise
@@ -406,7 +407,7 @@ class SqliteChannelStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if exclusive:
-                self._lock_fd = _take_lock(store_lock_path(self.path))
+                self._lock_fd = _take_lock(self.path)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._lock = threading.RLock()
             self._db.row_factory = sqlite3.Row

@@ -202,7 +202,8 @@ def test_signing_commands_refuse_a_store_in_use(tmp_path: Path, command: list[st
         args = ["channel", verb, cid, *rest, "--key", "//Alice", "--store", str(path)]
         result = runner.invoke(app, args)
         assert result.exit_code == 1, result.output
-        assert "in use by process" in result.output
+        assert "is in use by process" in " ".join(result.output.split())
+        assert str(path) in "".join(result.output.split())
     # Released on close: the next one takes it.
     SqliteChannelStore(path, exclusive=True).close()
 
