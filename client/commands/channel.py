@@ -37,6 +37,7 @@ from ccnet.channels import (
     ProposalRejectedError,
     SignedState,
     SqliteChannelStore,
+    StoreLockedError,
     StreamTransport,
     TowerStore,
     TransportClosedError,
@@ -100,18 +101,25 @@ def _channel_id(text: str) -> bytes:
     return value
 
 
-def _store(store: Path | None, keypair: Keypair) -> SqliteChannelStore:
+def _store(store: Path | None, keypair: Keypair, *, exclusive: bool = False) -> SqliteChannelStore:
     """The store named by ``--store`` (checked: :func:`check_store_path`), else the
-    key's default one (created with its directories on first use)."""
+    key's default one (created with its directories on first use). *exclusive*: hold
+    its lock (see :class:`SqliteChannelStore`) until it is closed; a :class:`UserError`
+    when another process holds it."""
     if store is None:
-        return SqliteChannelStore(default_channel_store(str(keypair.ss58_address)))
+        path = default_channel_store(str(keypair.ss58_address))
+    else:
+        try:
+            path = check_store_path(store)
+        except PersistError as err:
+            raise UserError(
+                str(err),
+                hint="--store names a channel store file or a directory holding channels.db",
+            ) from None
     try:
-        path = check_store_path(store)
-    except PersistError as err:
-        raise UserError(
-            str(err), hint="--store names a channel store file or a directory holding channels.db"
-        ) from None
-    return SqliteChannelStore(path)
+        return SqliteChannelStore(path, exclusive=exclusive)
+    except StoreLockedError as err:
+        raise UserError(str(err)) from None
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -130,11 +138,13 @@ def _run(
     action: Callable[[ChannelParty], Coroutine[Any, Any, T]],
     *,
     timeout: float = DEFAULT_PEER_TIMEOUT,
+    exclusive: bool = False,
 ) -> T:
     """Run *action* on a chain-backed party of *key* (store closed afterwards);
-    *timeout*: seconds the party waits for the peer's answer."""
+    *timeout*: seconds the party waits for the peer's answer; *exclusive*: hold the
+    store's lock for the whole run (commands that sign states with a peer)."""
     signer = cli.keypair(key)
-    channels = _store(store, signer)
+    channels = _store(store, signer, exclusive=exclusive)
 
     async def run() -> T:
         async with ChannelParty(signer, channels, chain=cli.chain(), timeout=timeout) as party:
@@ -352,9 +362,16 @@ async def _attach(party: ChannelParty, channel_id: bytes, peer: str) -> None:
 
 def _unanswered(channel: Channel, err: Exception, timeout: float) -> UserError:
     """The error for a proposal the peer did not answer (*err*: a timeout or a dropped
-    connection): it stays outstanding, signed by us and durable."""
+    connection) or refused without a valid cancel (a :class:`ProposalRejectedError`
+    whose ``cancel_version`` is None): it stays outstanding, signed by us and durable,
+    so the peer holds our signature of it."""
     version = channel.pending.state.version if channel.pending else channel.latest.version
-    why = f"no answer in {timeout:g} s" if isinstance(err, PeerTimeoutError) else str(err)
+    if isinstance(err, PeerTimeoutError):
+        why = f"no answer in {timeout:g} s"
+    elif isinstance(err, ProposalRejectedError):
+        why = f"refused without a valid cancel: {err}"
+    else:
+        why = str(err)
     return UserError(
         f"the peer did not countersign version {version} ({why}); it stays outstanding "
         "(signed by us, stored): the peer may still hold it co-signed, so count it as "
@@ -409,11 +426,13 @@ def pay(
             except (PeerTimeoutError, TransportClosedError) as err:
                 raise _unanswered(channel, err, timeout) from None
             except ProposalRejectedError as err:
+                if err.cancel_version is None:  # the peer still holds our signed state
+                    raise _unanswered(channel, err, timeout) from None
                 raise UserError(f"the peer refused the payment ({err}); nothing was paid") from None
             return channel, signed
 
         with cli.status("paying..."):
-            channel, signed = _run(cli, key, store, act, timeout=timeout)
+            channel, signed = _run(cli, key, store, act, timeout=timeout, exclusive=True)
         data = _state_json(channel, signed, planck)
         cli.emit(data, human=lambda: cli.table("Paid", _state_rows(data)))
 
@@ -445,11 +464,13 @@ def resolve(
                 return channel, await party.resolve(cid)
             except (PeerTimeoutError, TransportClosedError) as err:
                 raise _unanswered(channel, err, timeout) from None
-            except ProposalRejectedError:
+            except ProposalRejectedError as err:
+                if err.cancel_version is None:  # the peer still holds our signed state
+                    raise _unanswered(channel, err, timeout) from None
                 return channel, channel.latest  # refused with a cancel: its balances
 
         with cli.status("resolving..."):
-            channel, signed = _run(cli, key, store, act, timeout=timeout)
+            channel, signed = _run(cli, key, store, act, timeout=timeout, exclusive=True)
         data = _state_json(channel, signed, None)
         cli.emit(data, human=lambda: cli.table("Latest co-signed state", _state_rows(data)))
 
@@ -506,7 +527,7 @@ def serve_(
                 await server.wait_closed()
             return channel
 
-        channel = _run(cli, key, store, act)
+        channel = _run(cli, key, store, act, exclusive=True)
         record = channel.record()
         cli.emit(_record_json(record), human=lambda: cli.table("Channel", _rows(record)))
 
@@ -559,7 +580,7 @@ def close(
         if peer is not None:
             _host_port(peer)
         with cli.status("closing..."):
-            receipt = _run(cli, key, store, act, timeout=timeout)
+            receipt = _run(cli, key, store, act, timeout=timeout, exclusive=True)
         event = "ChannelClosing" if unilateral else "ChannelClosed"
         data = _receipt_json(receipt, event)
         title = "Closing (challenge period started)" if unilateral else "Closed"
