@@ -393,10 +393,12 @@ class SqliteChannelStore:
     One process owns the file at a time (others may read it). With *exclusive*, the
     store takes a non-blocking ``flock(2)`` on ``<file>.lock`` (:func:`store_lock_path`)
     for its life and raises :class:`StoreLockedError` at once when another process (or
-    another exclusive store in this one) holds it: every process that signs from the
-    store (``ccnet channel pay|resolve|close|serve``, the requester SDK, the worker
-    daemon) opens it so, or two of them could sign two different states of one
-    version. The kernel drops the lock when the process ends, however it ends.
+    another exclusive store in this one) holds it: ``ccnet channel
+    pay|resolve|close|serve`` open it so. Without the lock, two signers of one store
+    cannot sign two different states of one version either: an update id applied
+    already is a no-op only with the same content, otherwise the update fails and
+    nothing leaves (the second signer's channel freezes). The kernel drops the lock
+    when the process ends, however it ends.
     Thread-safe: one connection behind a lock. Raises :class:`PersistError` when the
     file cannot be opened; update failures are reported as ``UNRECOVERABLE_ERROR``.
     """

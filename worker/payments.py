@@ -79,7 +79,7 @@ class PaymentDesk:
         guardian: Guardian | None = None,
         metrics: WorkerMetrics | None = None,
     ) -> None:
-        self.store = SqliteChannelStore(path, exclusive=True)
+        self.store = SqliteChannelStore(path)
         self.party = ChannelParty(
             keypair, self.store, chain=chain, genesis_hash=genesis_hash, guardian=self._cosigned
         )

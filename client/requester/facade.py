@@ -245,7 +245,7 @@ class Requester:
                 self._owns_chain = True
             genesis = await asyncio.to_thread(lambda: self._require_chain().genesis_hash)
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self._store = SqliteChannelStore(channel_store_in(self.state_dir), exclusive=True)
+            self._store = SqliteChannelStore(channel_store_in(self.state_dir))
             party = ChannelParty(self.keypair, self._store, chain=self._chain, genesis_hash=genesis)
             self._assemble(party)
             self._onchain = OnchainRequests(self._chain, self.keypair, state_dir=self.state_dir)
