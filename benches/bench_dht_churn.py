@@ -1,12 +1,16 @@
 """DHT discovery after peers stopped, as a table of successive rounds.
 
     .venv/bin/python benches/bench_dht_churn.py [--nodes N] [--stop-pct P] [--workers W]
-                                                [--rounds R] [--rpc-timeout S] [--liveness S]
+                                                [--late-pct L] [--rounds R] [--rpc-timeout S]
+                                                [--liveness S]
 
 Everything runs in this process on 127.0.0.1 UDP and stops by itself. N in-process
 :class:`~ccnet.client.net.dht.DhtNode` s join as in ``benches/bench_worker_targets.py``
 (each through a random earlier node); W workers announce ``sha256sum`` from random
-nodes; then P % of the other nodes stop (close their sockets without telling anyone).
+nodes; then L % more nodes join (each through a random node: they must be handed the
+records they are now among the closest to), and P % of the nodes that host no worker
+stop (close their sockets without telling anyone). Only live workers' records count
+(every worker stays live).
 Two scenarios of R rounds each, every round a ``CapabilityDirectory.find`` of all the
 query's keys:
 
@@ -34,6 +38,7 @@ from typing import Any
 
 from ccnet.client import Keys
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode
+from ccnet.client.net.exceptions import DhtError
 from ccnet.client.net.records import Capability
 
 TASK = "sha256sum"
@@ -81,13 +86,24 @@ async def run(args: argparse.Namespace) -> list[tuple[str, ...]]:
 
     async def new_node(bootstrap: list[DhtNode]) -> DhtNode:
         node = DhtNode(rpc_timeout=args.rpc_timeout, liveness_interval=args.liveness or None)
-        await node.start(bootstrap=[rng.choice(bootstrap).address] if bootstrap else [])
+        await node.start()
+        for _ in range(3):  # one loop runs every node: a busy one may miss the ping
+            try:
+                if bootstrap:
+                    await node.bootstrap([rng.choice(bootstrap).address])
+                break
+            except DhtError:
+                continue
         sends.wrap(node)
         return node
 
     try:
-        for _ in range(args.nodes):
+        began = time.perf_counter()
+        for i in range(args.nodes):
             nodes.append(await new_node(nodes))
+            if (i + 1) % 100 == 0:
+                print(f"  {i + 1} joined, {time.perf_counter() - began:.0f} s", flush=True)
+        joined = time.perf_counter() - began
         hosts = rng.sample(range(args.nodes), args.workers)
         for i, host in enumerate(hosts):
             directory = CapabilityDirectory(nodes[host], Keys.from_uri(f"//Worker{i}"))
@@ -96,15 +112,19 @@ async def run(args: argparse.Namespace) -> list[tuple[str, ...]]:
                 Capability(TASK, (i + 1) * 10**8, 10 * (i + 1)),
                 f"http://127.0.0.1:{9000 + i}/offer",
             )
-        candidates = [i for i in range(args.nodes) if i not in hosts]
-        stopping = rng.sample(candidates, args.nodes * args.stop_pct // 100)
+        for _ in range(args.nodes * args.late_pct // 100):
+            nodes.append(await new_node(nodes))
+        candidates = [i for i in range(len(nodes)) if i not in hosts]
+        stopping = rng.sample(candidates, len(nodes) * args.stop_pct // 100)
         for i in stopping:
             sends.dead.add(nodes[i].address)
             await nodes[i].close()
         live = [n for i, n in enumerate(nodes) if i not in stopping]
         print(
-            f"{args.nodes} nodes, {len(stopping)} stopped, {args.workers} live records, "
-            f"rpc timeout {args.rpc_timeout} s, liveness interval {args.liveness} s"
+            f"{len(nodes)} nodes ({args.nodes} joined in {joined:.0f} s, then "
+            f"{len(nodes) - args.nodes} after the announcements), {len(stopping)} stopped, "
+            f"{args.workers} live records, rpc timeout {args.rpc_timeout} s, "
+            f"liveness interval {args.liveness} s"
         )
         same = rng.choice(live)
 
@@ -151,6 +171,9 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=50, help="DHT nodes")
     parser.add_argument("--stop-pct", type=int, default=15, help="%% of nodes stopped")
     parser.add_argument("--workers", type=int, default=10, help="workers announcing")
+    parser.add_argument(
+        "--late-pct", type=int, default=0, help="%% more nodes joining after the announcements"
+    )
     parser.add_argument("--rounds", type=int, default=4, help="rounds per scenario")
     parser.add_argument("--rpc-timeout", type=float, default=2.0, help="UDP RPC timeout, s")
     parser.add_argument(
@@ -164,6 +187,11 @@ def main() -> None:
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for line in (header, *rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    found = [int(row[3].split("/")[0]) for row in rows]
+    print(
+        f"recall: {sum(found)}/{len(found) * args.workers} live records over {len(found)} "
+        f"lookups ({100 * sum(found) / (len(found) * args.workers):.1f} %), worst {min(found)}"
+    )
 
 
 if __name__ == "__main__":

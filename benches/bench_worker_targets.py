@@ -2,6 +2,7 @@
 
     .venv/bin/python benches/bench_worker_targets.py [--n N] [--runs R] [--nodes K]
                                                      [--lookups L] [--round-trips M]
+                                                     [--parts abc]
 
 Needs the built job modules and their native references (``bash scripts/build-jobs.sh``).
 Everything runs in this process on 127.0.0.1 and stops by itself. Measured:
@@ -263,10 +264,15 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=200, help="DHT nodes")
     parser.add_argument("--lookups", type=int, default=30, help="DHT lookups measured")
     parser.add_argument("--round-trips", type=int, default=300, help="job round trips")
+    parser.add_argument("--parts", default="abc", help="which measures to run: a, b and/or c")
     args = parser.parse_args()
-    rows = bench_prime(args.n, args.runs)
-    rows += asyncio.run(bench_dht(args.nodes, args.lookups))
-    rows += asyncio.run(bench_round_trip(args.round_trips, 64))
+    rows: list[Row] = []
+    if "a" in args.parts:
+        rows += bench_prime(args.n, args.runs)
+    if "b" in args.parts:
+        rows += asyncio.run(bench_dht(args.nodes, args.lookups))
+    if "c" in args.parts:
+        rows += asyncio.run(bench_round_trip(args.round_trips, 64))
     header: Row = ("measure", "n", "median/best ms", "p99 ms", "note")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for line in (header, *rows):

@@ -31,7 +31,7 @@ Update protocol (versions as in pallet-channels):
       is answered again with the cancel, older ones are replays; 6. the first version is
       exactly ``next_version`` (no gap); 7. the channel is funded and not failed;
    8. every state adds up to the deposits and carries A's valid signature;
-   9. we are not frozen by a cooperative close, and our policy accepts the last state.
+   9. we are not frozen by a cooperative close, and our policy accepts every state.
 
    Accepted: B signs, persists the co-signed state (COSIGNED) and sends
    ``countersign``. Refused at steps 1-8: ``reject`` with the error's code and nothing
@@ -61,8 +61,8 @@ signed.
 Batches (:meth:`Channel.pay_many`, :meth:`Channel.propose_many`): A may propose 2 to
 :data:`~.messages.MAX_BATCH` consecutive states in one ``propose_batch``. It is one
 proposal: one SIGNED update holds every state, B admits them through the same nine
-steps (its policy judges the last one: the earlier ones are superseded in the same
-answer) and either co-signs them all (one COSIGNED update, one commit, then
+steps (its policy judges every state: each one is co-signed, so A could register
+any of them) and either co-signs them all (one COSIGNED update, one commit, then
 ``countersign_batch``) or refuses the batch with one ``reject`` of its last version and
 one cancel of it. A re-sent batch that is co-signed already is answered with the
 ``countersign`` of its last state. Update, sign and commit costs are per state; the
@@ -597,7 +597,9 @@ class Channel:
         if self._closing is not None:  # 9
             reason = f"we signed a cooperative close of version {self._closing.version}"
             return self._cancel(version, ClosingError.code, reason)
-        if not self._policy(self, states[-1], memo):
+        # Every state of a batch: each one is co-signed and closable on its own, so one
+        # that gives us less than the policy allows would be registrable by the payer.
+        if not all(self._policy(self, state, memo) for state in states):
             return self._cancel(version, PolicyRejectedError.code, "refused by policy")
         mine = [self._sign(state) for state in states]
         cosigned = [

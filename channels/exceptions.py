@@ -30,6 +30,7 @@ __all__ = [
     "PeerTimeoutError",
     "PendingError",
     "PersistError",
+    "StoreLockedError",
     "PolicyRejectedError",
     "ProposalRejectedError",
     "ProposerError",
@@ -223,6 +224,21 @@ class InDoubtError(ChannelStateError):
 class PersistError(ChannelError):
     """The channel store could not commit an update; nothing was sent and the channel
     is frozen (the LDK ``UnrecoverableError`` status)."""
+
+
+class StoreLockedError(PersistError):
+    """Another process holds the channel store's lock (``pid``, when it wrote it): two
+    processes signing from one store could sign two states of one version."""
+
+    def __init__(self, *, path: str, pid: int | None) -> None:
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(
+            f"the channel store {path} is in use by {holder} (another `ccnet channel` "
+            "command, a requester or a worker daemon with this key); wait for it to end "
+            "or stop it, then retry; nothing was sent"
+        )
+        self.path = path
+        self.pid = pid
 
 
 class TransportClosedError(ChannelError, client_errors.TransportClosedError):

@@ -40,8 +40,10 @@ a user names (``ccnet channel --store``).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -50,7 +52,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from .exceptions import PersistError, UnknownChannelError
+from .exceptions import PersistError, StoreLockedError, UnknownChannelError
 from .state import ChannelParams, ChannelState, ClosingAgreement, Party, SignedState
 from .updates import ChannelRecord, ChannelUpdate, PendingProposal, Phase, UpdateKind
 
@@ -64,6 +66,7 @@ __all__ = [
     "check_store_path",
     "default_channel_store",
     "default_state_dir",
+    "store_lock_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -197,7 +200,8 @@ class PersistStatus(StrEnum):
 class ChannelStore(Protocol):
     """Where a party keeps its channels. Implementations must make a change durable
     before reporting ``COMPLETED``, and apply each channel's updates in ``update_id``
-    order (an id already applied is a no-op)."""
+    order (an id already applied is a no-op if its content is the stored one, an error
+    otherwise)."""
 
     def persist_new_channel(self, record: ChannelRecord) -> PersistStatus:
         """Store a channel we just opened or joined (its ``update_id`` is 0)."""
@@ -262,6 +266,76 @@ def _batch_of(channel_id: bytes, value: str | None) -> tuple[PendingProposal, ..
     )
 
 
+def store_lock_path(path: str | Path) -> Path:
+    """The lock file of the store file *path*: ``<path>.lock`` next to it."""
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+def _take_lock(store: Path) -> int:
+    """An fd holding an exclusive ``flock`` on the lock file of *store*
+    (:func:`store_lock_path`, created if missing; it keeps the holder's pid for the
+    error message only), or :class:`StoreLockedError` at once.
+    The file is never removed: a third process could then lock a new file while a
+    second one holds the old one. Same scheme as the worker daemon's instance lock."""
+    fd = os.open(store_lock_path(store), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            pid = json.loads(os.pread(fd, 4096, 0) or b"{}").get("pid")
+        except (OSError, ValueError, AttributeError):
+            pid = None
+        os.close(fd)
+        held_by = pid if isinstance(pid, int) and pid > 0 else None
+        raise StoreLockedError(path=str(store), pid=held_by) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({"pid": os.getpid()}).encode(), 0)
+    return fd
+
+
+def _signed_by_us_before(db: sqlite3.Connection, row: sqlite3.Row, signed: SignedState) -> bool:
+    """Whether *signed* (a state with only our signature) is one we already stored with
+    the same balances and signature: the outstanding proposal (or one of its batch), or
+    a co-signed state."""
+    state = signed.state
+    signature = signed.signature_a or signed.signature_b
+    pending = (
+        ()
+        if row["pending_version"] is None
+        else (
+            *_batch_of(state.channel_id, row["pending_batch"]),
+            PendingProposal(
+                ChannelState(
+                    state.channel_id,
+                    row["pending_version"],
+                    int(row["pending_balance_a"]),
+                    int(row["pending_balance_b"]),
+                ),
+                row["pending_signature"],
+            ),
+        )
+    )
+    if any(p.state == state and p.signature == signature for p in pending):
+        return True
+    found = db.execute(
+        "SELECT 1 FROM states WHERE channel_id = ? AND version = ? AND balance_a = ?"
+        " AND balance_b = ? AND (signature_a = ? OR signature_b = ?)",
+        (
+            state.channel_id,
+            state.version,
+            str(state.balance_a),
+            str(state.balance_b),
+            signature,
+            signature,
+        ),
+    ).fetchone()
+    return found is not None
+
+
 def _row_record(row: sqlite3.Row) -> ChannelRecord:
     info = ChannelParams(
         channel_id=row["channel_id"],
@@ -316,15 +390,26 @@ def _row_record(row: sqlite3.Row) -> ChannelRecord:
 class SqliteChannelStore:
     """A :class:`ChannelStore` in one SQLite file (WAL, ``synchronous=FULL``).
 
-    One process owns the file at a time (others may read it). Thread-safe: one
-    connection behind a lock. Raises :class:`PersistError` when the file cannot be
-    opened; update failures are reported as ``UNRECOVERABLE_ERROR``.
+    One process owns the file at a time (others may read it). With *exclusive*, the
+    store takes a non-blocking ``flock(2)`` on ``<file>.lock`` (:func:`store_lock_path`)
+    for its life and raises :class:`StoreLockedError` at once when another process (or
+    another exclusive store in this one) holds it: ``ccnet channel
+    pay|resolve|close|serve`` open it so. Without the lock, two signers of one store
+    cannot sign two different states of one version either: an update id applied
+    already is a no-op only with the same content, otherwise the update fails and
+    nothing leaves (the second signer's channel freezes). The kernel drops the lock
+    when the process ends, however it ends.
+    Thread-safe: one connection behind a lock. Raises :class:`PersistError` when the
+    file cannot be opened; update failures are reported as ``UNRECOVERABLE_ERROR``.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, exclusive: bool = False) -> None:
         self.path = Path(path)
+        self._lock_fd: int | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if exclusive:
+                self._lock_fd = _take_lock(self.path)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._lock = threading.RLock()
             self._db.row_factory = sqlite3.Row
@@ -344,8 +429,17 @@ class SqliteChannelStore:
                 if "burned" in have:  # schema 3 -> 4
                     db.execute("ALTER TABLE channels RENAME COLUMN burned TO cancelled")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OSError) as err:
+            self._release_lock()
             raise PersistError(f"cannot open channel store {self.path}: {err}") from err
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _release_lock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # drops the flock; the file stays (see _take_lock)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -363,9 +457,10 @@ class SqliteChannelStore:
             return self._db.execute(sql, params).fetchall()
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database (and drop the exclusive lock)."""
         with self._lock:
             self._db.close()
+        self._release_lock()
 
     def __enter__(self) -> SqliteChannelStore:
         return self
@@ -412,7 +507,9 @@ class SqliteChannelStore:
 
     def update_persisted_channel(self, update: ChannelUpdate) -> PersistStatus:
         """Apply *update* in one fsync'd transaction. An ``update_id`` already applied is
-        a no-op; one that skips ids (or an unknown channel) is ``UNRECOVERABLE_ERROR``."""
+        a no-op when the store holds exactly its content, ``UNRECOVERABLE_ERROR``
+        otherwise (two processes signed different states of one version: neither may
+        leave); one that skips ids (or an unknown channel) is ``UNRECOVERABLE_ERROR``."""
         try:
             with self._transaction() as db:
                 row = db.execute(
@@ -423,7 +520,16 @@ class SqliteChannelStore:
                     log.error("update of unknown channel %s", update.channel_id.hex())
                     return PersistStatus.UNRECOVERABLE_ERROR
                 if update.update_id <= row["update_id"]:
-                    return PersistStatus.COMPLETED
+                    if self._already_applied(db, update):
+                        return PersistStatus.COMPLETED
+                    # Another process (or a stale copy of this channel) made a different
+                    # update with this id: never report it durable, or its signature leaves.
+                    log.error(
+                        "channel %s: update %d is already applied with other content",
+                        update.channel_id.hex(),
+                        update.update_id,
+                    )
+                    return PersistStatus.UNRECOVERABLE_ERROR
                 if update.update_id != row["update_id"] + 1:
                     log.error(
                         "channel %s: update %d after %d",
@@ -447,6 +553,52 @@ class SqliteChannelStore:
             log.error("channel %s: cannot persist update: %s", update.channel_id.hex(), err)
             return PersistStatus.UNRECOVERABLE_ERROR
         return PersistStatus.COMPLETED
+
+    @staticmethod
+    def _already_applied(db: sqlite3.Connection, update: ChannelUpdate) -> bool:
+        """Whether the store already holds exactly what *update* (an id already
+        applied) would write: only then is it a harmless replay."""
+        key = update.channel_id
+        row = db.execute("SELECT * FROM channels WHERE channel_id = ?", (key,)).fetchone()
+        if update.kind is UpdateKind.COSIGNED:
+            assert update.signed is not None
+            for signed in (*update.earlier, update.signed):
+                state = signed.state
+                stored = db.execute(
+                    "SELECT 1 FROM states WHERE channel_id = ? AND version = ? AND balance_a = ?"
+                    " AND balance_b = ? AND signature_a = ? AND signature_b = ?",
+                    (
+                        key,
+                        state.version,
+                        str(state.balance_a),
+                        str(state.balance_b),
+                        signed.signature_a,
+                        signed.signature_b,
+                    ),
+                ).fetchone()
+                if stored is None:
+                    return False
+            return True
+        if update.kind is UpdateKind.SIGNED:
+            assert update.signed is not None
+            for signed in (*update.earlier, update.signed):
+                if not _signed_by_us_before(db, row, signed):
+                    return False
+            return True
+        if update.kind is UpdateKind.CANCELLED:
+            assert update.version is not None
+            return bool(row["cancelled"] >= update.version)
+        if update.kind is UpdateKind.CLOSING:
+            closing = update.closing
+            assert closing is not None
+            values = _closing_values(closing)
+            return bool(
+                row["close_version"] is not None
+                and row["close_version"] >= values[0]
+                and (row["close_balance_a"], row["close_balance_b"]) == values[1:3]
+            )
+        assert update.phase is not None
+        return bool(row["phase"] == update.phase.value)
 
     @staticmethod
     def _apply(db: sqlite3.Connection, update: ChannelUpdate) -> None:

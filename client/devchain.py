@@ -45,8 +45,10 @@ __all__ = [
     "DevChain",
     "DevChainInfo",
     "FRESH_STATE",
+    "ROOT_ENV",
     "find_root",
     "free_port",
+    "port_free",
     "group_alive",
     "process_started",
     "query_system_chain",
@@ -58,6 +60,8 @@ CHOPSTICKS_JS = Path("node_modules/@acala-network/chopsticks/chopsticks.cjs")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_SPEC = Path("chain-spec/development.raw.json")
+ROOT_ENV = "CCNET_ROOT"
+"""Names the repository checkout when the CLI runs outside it (see :func:`find_root`)."""
 DEFAULT_STATE_DIR = Path(".state/devchain")
 DEFAULT_TIMEOUT = 120.0
 PID_FILE = "chopsticks.pid"
@@ -95,15 +99,26 @@ class DevChainInfo:
     """The ticker's start time in /proc, against a reused pid."""
 
 
+def _is_checkout(folder: Path) -> bool:
+    return (folder / "package.json").is_file() and (folder / "setup.cfg").is_file()
+
+
 def find_root(start: Path | None = None) -> Path:
-    """Project root: ``$CCNET_ROOT``, else the nearest folder up from *start* with a
-    ``package.json`` (the repository root), else *start* (default: the working dir)."""
-    if env := os.environ.get("CCNET_ROOT"):
-        return Path(env).resolve()
+    """Project root (the repository checkout holding ``chain-spec/``, ``node_modules/``):
+    ``$CCNET_ROOT``; else the nearest folder up from *start* (default: the working dir)
+    with a ``package.json`` and a ``setup.cfg``; else the checkout this package is
+    installed from (``pip install -e``), so the CLI works from any directory; else
+    *start* (an installed wheel has no repository files: commands that need them fail
+    naming the path tried and ``$CCNET_ROOT``)."""
+    if env := os.environ.get(ROOT_ENV):
+        return Path(env).expanduser().resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / "package.json").is_file() and (folder / "setup.cfg").is_file():
+        if _is_checkout(folder):
             return folder
+    installed = Path(__file__).resolve().parent.parent
+    if _is_checkout(installed):
+        return installed
     return here
 
 
@@ -115,7 +130,8 @@ def free_port(host: str = DEFAULT_HOST) -> int:
         return port
 
 
-def _port_free(host: str, port: int) -> bool:
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on *host*:*port* now (TCP)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Node's listen() does
         try:
@@ -260,9 +276,10 @@ class DevChain:
         script = self.__root / CHOPSTICKS_JS
         if node is None or not script.is_file():
             raise DevChainError(
-                f"Chopsticks is not installed (node={node}, {script}): run scripts/setup.sh"
+                f"Chopsticks is not installed (node={node}, {script}): run scripts/setup.sh "
+                f"in the checkout, or set ${ROOT_ENV} to a checkout that has it"
             )
-        if not _port_free(self.__host, self.__port):
+        if not port_free(self.__host, self.__port):
             raise DevChainError(f"{self.__host}:{self.__port} is already in use")
         self.__state_dir.mkdir(parents=True, exist_ok=True)
         args = [node, str(script), "--genesis", str(self.__spec), "--build-block-mode", "Instant"]

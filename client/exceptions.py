@@ -23,7 +23,8 @@ class SpecNotFoundError(DevChainError):
     def __init__(self, spec: Path) -> None:
         super().__init__(
             f"raw chain spec not found: {spec} "
-            "(generate it with scripts/setup.sh, or pass --spec FILE)"
+            "(generate it with scripts/setup.sh, pass --spec FILE, or set $CCNET_ROOT to "
+            "the repository checkout when running outside it)"
         )
         self.spec = spec
 

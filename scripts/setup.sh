@@ -2,7 +2,9 @@
 # The one setup entry point, for a fresh Debian 12 machine (as root) or an existing
 # checkout. Idempotent: each step is skipped when its inputs have not changed.
 #   .venv (python3.11) with `pip install -e '.[dev,demo]'`, node_modules from package-lock.json,
-#   the wasm toolchain (.state/env), PostgreSQL (the bridge ledger's tests), and the chain
+#   the wasm toolchain (.state/env), PostgreSQL (the bridge ledger's tests), iproute2 (the
+#   cross-machine test's network namespaces), protoc and libssl-dev (for building the
+#   validator node, `cargo build -p ccnet-node`), and the chain
 #   specs (set SKIP_CHAIN_BUILD=1 to skip).
 set -euo pipefail
 
@@ -24,6 +26,7 @@ apt_install() {
 
 python_env() {
   command -v "$PYTHON" >/dev/null || apt_install python3.11
+  command -v jq >/dev/null || apt_install jq  # the README's quick starts read --json with it
   "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || apt_install python3.11-venv
   if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then
     log "creating .venv with $("$PYTHON" --version)"
@@ -118,6 +121,16 @@ node_build_deps() {
   apt_install "${missing[@]}"
 }
 
+net_tools() {
+  # iproute2's `ip`: the cross-machine test builds network namespaces and veth pairs
+  # (tests/integration/test_cross_machine.py, as root).
+  if command -v ip >/dev/null; then
+    log "iproute2 installed"
+    return
+  fi
+  apt_install iproute2
+}
+
 postgres_server() {
   # Debian's PostgreSQL server: the bridge ledger's tests run it (tests/fixtures/postgres.py).
   if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
@@ -154,6 +167,7 @@ zk_circuits
 wasm_toolchain
 c_job_toolchain
 node_build_deps
+net_tools
 postgres_server
 worker_jobs
 build_chain

@@ -23,7 +23,7 @@ from types import TracebackType
 
 import httpx
 
-from ccnet.client.devchain import find_root, group_alive, process_started
+from ccnet.client.devchain import find_root, group_alive, port_free, process_started
 
 from .exceptions import DevGatewayError
 
@@ -113,8 +113,16 @@ class DevGateway:
         return info if process_started(info.pid) == info.started else None
 
     def start(self) -> DevGatewayInfo:
-        """Start arlocal and wait until it answers ``/info``; no-op if it runs."""
+        """Start arlocal and wait until it answers ``/info``. A no-op if it already runs
+        at this URL (its data are kept across restarts anyway); raises
+        :class:`DevGatewayError` if it runs at another URL, the port is taken, or it
+        cannot be started (as :meth:`ccnet.client.devchain.DevChain.start`)."""
         if (running := self.status()) is not None:
+            if running.url != self.url:
+                raise DevGatewayError(
+                    f"arlocal already runs at {running.url}; stop it first "
+                    f"(`ccnet checkpoint gateway stop`) to start one at {self.url}"
+                )
             logger.info("arlocal already running at %s (pid %d)", running.url, running.pid)
             return running
         self.stop()  # what is left of one that died
@@ -122,10 +130,13 @@ class DevGateway:
         if node is None or not (self.__root / ARLOCAL_PACKAGE).is_file():
             raise DevGatewayError(
                 f"arlocal is not installed (node={node}, {self.__root / ARLOCAL_PACKAGE}): "
-                "run scripts/setup.sh"
+                "run scripts/setup.sh in the checkout, or set $CCNET_ROOT to a checkout "
+                "that has it"
             )
         if not WRAPPER.is_file():  # an installed wheel: the dev tooling is in the checkout
             raise DevGatewayError(f"{WRAPPER} is missing: run from a ccnet checkout")
+        if not port_free(self.__host, self.__port):
+            raise DevGatewayError(f"{self.__host}:{self.__port} is already in use")
         data_dir = self.__state_dir / DATA_DIR
         data_dir.mkdir(parents=True, exist_ok=True)
         args = [node, str(WRAPPER), "--host", self.__host, "--port", str(self.__port)]

@@ -16,10 +16,14 @@ It registers and announces itself, serves jobs with heartbeats and payments over
    closes that happened while the daemon was down, then answers stale closes with the
    newest co-signed state and settles);
 4. the signaling endpoint and WebRTC listener (:class:`~ccnet.client.net.webrtc.PeerListener`
-   on ``127.0.0.1``, at most ``max_sessions_per_key`` sessions per requester key) serving
+   on ``signaling_host``, ``127.0.0.1`` by default, advertising ``signaling_url`` when
+   given; ICE inside ``peer.ice_networks``, loopback by default; at most
+   ``max_sessions_per_key`` sessions per requester key) serving
    each requester with a :class:`~ccnet.worker.jobhandler.JobSessionHandler` (paid jobs
    only unless ``free_jobs``; at most ``max_unpaid_jobs`` unpaid jobs per requester:
-   :mod:`.admission`), the DHT node (joined through the bootstrap nodes) and, when
+   :mod:`.admission`), the DHT node (joined through the bootstrap nodes, or without
+   them through the other workers registered on chain: :mod:`ccnet.client.net.bootstrap`;
+   the registered endpoint names this node's UDP port as ``?dht=PORT``) and, when
    ``metrics_port`` is set, the Prometheus endpoint (:mod:`.metrics`, ``127.0.0.1``);
 5. stake and registration on chain with the endpoint's URL
    (:func:`~ccnet.worker.onchain.ensure_registered`);
@@ -56,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from substrateinterface import Keypair
 
@@ -65,8 +70,10 @@ from ccnet.client import DEFAULT_URL, Chain
 from ccnet.client.courtsecrets import CourtSecrets
 from ccnet.client.jobs.heartbeat import HeartbeatSchedule
 from ccnet.client.jobs.jobspec import TASK_TYPE
+from ccnet.client.net.bootstrap import join, with_dht_port
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode
 from ccnet.client.net.records import REANNOUNCE_INTERVAL_S, Capability, CapabilityRecord
+from ccnet.client.net.signaling import is_unspecified_host
 from ccnet.client.net.webrtc import PeerConfig, PeerListener
 
 from .admission import WorkLedger
@@ -112,13 +119,21 @@ class DaemonConfig:
     url: str = DEFAULT_URL
     """The node's WebSocket URL."""
     signaling_host: str = "127.0.0.1"
+    """Address the signaling endpoint binds (``0.0.0.0`` / ``::``: every interface,
+    which needs *signaling_url*)."""
     signaling_port: int = 0
     """TCP port of the signaling endpoint (0: a free one)."""
+    signaling_url: str | None = None
+    """The URL requesters reach the endpoint at, registered on chain and announced in the
+    DHT (``None``: ``http://signaling_host:port/offer``); for NAT, a proxy, or binding
+    every interface."""
     dht_host: str = "127.0.0.1"
+    """Address the DHT node binds (UDP; peers learn ours from the datagrams)."""
     dht_port: int = 0
     """UDP port of the DHT node (0: a free one)."""
     dht_bootstrap: tuple[tuple[str, int], ...] = ()
-    """DHT nodes to join through; none: this node starts a network."""
+    """DHT nodes to join through; none: the other workers registered on chain
+    (:func:`ccnet.client.net.bootstrap.join`), or alone when none answers."""
     stake: int | None = None
     """Active stake to hold, planck (``None``: ``Tasks.MinWorkerStake``)."""
     capabilities: tuple[bytes, ...] = (TASK_TYPE,)
@@ -138,7 +153,8 @@ class DaemonConfig:
     arweave_url: str | None = None
     """Gateway for ``ar:`` inputs (default ``$CCNET_ARWEAVE_URL`` or arlocal's address)."""
     peer: PeerConfig = PeerConfig()
-    """WebRTC session settings."""
+    """WebRTC session settings: the allowed ICE networks (loopback by default) and the
+    STUN/TURN servers among them."""
     poll_interval: float = 1.0
     """Seconds between looks at the chain head."""
     reannounce_interval: float = REANNOUNCE_INTERVAL_S
@@ -162,6 +178,8 @@ class ReadyInfo:
     address: str
     signaling_url: str
     dht_host: str
+    """The DHT node's address to bootstrap through: the bound one, or when it binds
+    every interface, the host of the signaling URL."""
     dht_port: int
     speed_multiplier: float
     """Self-benchmark result (1.0 = the reference machine; 0.0 = not measured)."""
@@ -355,12 +373,19 @@ class WorkerDaemon:
             port=cfg.signaling_port,
             config=cfg.peer,
             max_sessions_per_key=cfg.worker.max_sessions_per_key,
+            public_url=cfg.signaling_url,
         )
         await self.listener.start()
-        endpoint = self.listener.url
         self.dht = DhtNode()  # listening before any extrinsic: a taken port fails early
-        await self.dht.start(host=cfg.dht_host, port=cfg.dht_port, bootstrap=cfg.dht_bootstrap)
+        await self.dht.start(host=cfg.dht_host, port=cfg.dht_port)
         dht = self.dht
+        # the registered endpoint names this DHT node, so others can join through it
+        endpoint = with_dht_port(self.listener.url, dht.address[1])
+
+        async def rejoin() -> int:
+            return await join(dht, chain, cfg.dht_bootstrap, exclude=self.address, own=dht.address)
+
+        await rejoin()
         self.metrics.track_dht_peers(lambda: dht.known_peers)
         if cfg.worker.metrics_port is not None:
             self.metrics_server = MetricsServer(
@@ -381,7 +406,7 @@ class WorkerDaemon:
         )
 
         self.directory = CapabilityDirectory(
-            self.dht, self.keypair, reannounce_interval=cfg.reannounce_interval
+            self.dht, self.keypair, reannounce_interval=cfg.reannounce_interval, rejoin=rejoin
         )
         speed = self._fuel_per_second()
         self.record = await self.directory.announce(
@@ -420,6 +445,8 @@ class WorkerDaemon:
         await self.onchain.start()
 
         dht_host, dht_port = self.dht.address
+        if is_unspecified_host(dht_host):  # bound everywhere: name the advertised host
+            dht_host = urlsplit(endpoint).hostname or dht_host
         self._ready = ReadyInfo(
             address=self.address,
             signaling_url=endpoint,

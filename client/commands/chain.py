@@ -26,7 +26,12 @@ app = typer.Typer(help="Run the local Chopsticks dev chain (127.0.0.1 only).", n
 RootOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Repository root (default: found from the working dir).", envvar="CCNET_ROOT"
+        help=(
+            "Repository checkout (chain specs, node_modules) [default: found up from the "
+            "working dir, else the checkout ccnet is installed from]."
+        ),
+        envvar="CCNET_ROOT",
+        show_default=False,
     ),
 ]
 SpecOpt = Annotated[
@@ -131,11 +136,12 @@ def start(
             timeout=timeout,
             block_time=block_time,
         )
-        fresh = chain.status() is None and FRESH_STATE
+        already = chain.status() is not None
+        fresh = not already and FRESH_STATE
         info = chain.start()
         state = "fresh state from genesis" if fresh else "already running, state kept"
         cli.emit(
-            {**_info_json(chain, info), "fresh_state": fresh},
+            {**_info_json(chain, info), "fresh_state": fresh, "already_running": already},
             human=f"dev chain running at {_describe(chain, info)}; {state}",
         )
 

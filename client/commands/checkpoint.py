@@ -10,6 +10,7 @@ Uploads and downloads over 1 MiB show a progress bar on stderr.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,12 +40,14 @@ from ccnet.storage import (
 from ccnet.storage.cache import DEFAULT_CACHE_DIR, DEFAULT_MAX_BYTES
 from ccnet.storage.devgateway import DEFAULT_PORT as GATEWAY_PORT
 from ccnet.storage.devgateway import DEFAULT_STATE_DIR as GATEWAY_STATE_DIR
+from ccnet.storage.devgateway import DEFAULT_TIMEOUT as GATEWAY_TIMEOUT
+from ccnet.storage.devgateway import DevGatewayInfo
 from ccnet.storage.gateway import GATEWAY_URL_ENV, gateway_url
 from ccnet.storage.hashing import hash_hex
 
 from ..devchain import find_root
 from ..exceptions import UserError
-from ._common import CliContext, KeyOpt, write_durably
+from ._common import CliContext, ExitCode, KeyOpt, write_durably
 
 __all__ = ["PROGRESS_THRESHOLD", "app"]
 
@@ -182,6 +185,20 @@ def _bars(cli: CliContext) -> Iterator[_Bars]:
         yield _Bars(progress)
 
 
+def _fund_dev_wallet(client: ArweaveGateway, address: str, size: int) -> int:
+    """On a dev gateway (arlocal), mint what a fresh or spent wallet lacks to store
+    *size* bytes (its price plus :data:`DEV_FUNDS` winston, so later saves need no
+    minting); returns the winston minted (0: enough already, or not a dev gateway).
+    arlocal refuses an unfunded wallet's transaction ("not enough tokens")."""
+    if not client.dev:
+        return 0
+    price = client.price(size)
+    if client.balance(address) >= price:
+        return 0
+    client.mint(address, price + DEV_FUNDS)
+    return price + DEV_FUNDS
+
+
 def _metadata(pairs: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for pair in pairs:
@@ -217,7 +234,9 @@ def save(
     cache_dir: CacheOpt = None,
     cache_max_bytes: CacheMaxOpt = DEFAULT_MAX_BYTES,
 ) -> None:
-    """Upload FILE to Arweave, prove it retrievable, and record its hash on chain."""
+    """Upload FILE to Arweave, prove it retrievable, and record its hash on chain. On a
+    dev gateway (--dev) a wallet short of funds is funded first (arlocal's mint; JSON
+    ``minted``: winston)."""
     cli = CliContext.of(ctx)
     with cli.errors():
         try:
@@ -231,10 +250,13 @@ def save(
             store = CheckpointStore(
                 cli.chain(), signer, client, arweave, _cache(cache_dir, cache_max_bytes)
             )
+            minted = _fund_dev_wallet(client, arweave.address, len(data))
+            if minted:
+                cli.info(f"dev gateway: minted {minted} winston for {arweave.address}")
             cli.info(f"saving {len(data):,} bytes for {signer.ss58_address} via {client.url}")
             saved = store.save(checkpoint, on_progress=bars)
         cli.emit(
-            {**saved.as_dict(), "owner": signer.ss58_address},
+            {**saved.as_dict(), "owner": signer.ss58_address, "minted": minted},
             human=lambda: cli.table(
                 "Checkpoint saved",
                 [
@@ -360,7 +382,7 @@ StateDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--state-dir",
-        help="Pid file, log and data [default: .state/arlocal].",
+        help="Pid file, log, info and data [default: .state/arlocal].",
         envvar="CCNET_ARLOCAL_DIR",
         show_default=False,
     ),
@@ -371,31 +393,78 @@ PortOpt = Annotated[
         "--port", min=1, max=65535, help="Port on 127.0.0.1.", envvar="CCNET_ARLOCAL_PORT"
     ),
 ]
+GatewayTimeoutOpt = Annotated[
+    float,
+    typer.Option(help="Seconds to wait for arlocal to answer.", envvar="CCNET_ARLOCAL_TIMEOUT"),
+]
+RootOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help=(
+            "Repository checkout (node_modules) [default: found up from the working dir, "
+            "else the checkout ccnet is installed from]."
+        ),
+        envvar="CCNET_ROOT",
+        show_default=False,
+    ),
+]
 
 
-def _dev_gateway(state_dir: Path | None, port: int = GATEWAY_PORT) -> DevGateway:
-    return DevGateway(state_dir=_root_path(state_dir, GATEWAY_STATE_DIR), port=port)
+def _dev_gateway(
+    state_dir: Path | None,
+    root: Path | None,
+    port: int = GATEWAY_PORT,
+    timeout: float = GATEWAY_TIMEOUT,
+) -> DevGateway:
+    # As `ccnet chain`: paths given by the user are relative to the working dir, the
+    # default state dir to the checkout.
+    checkout = root.resolve() if root else find_root()
+    return DevGateway(
+        root=checkout,
+        state_dir=state_dir.resolve() if state_dir else checkout / GATEWAY_STATE_DIR,
+        port=port,
+        timeout=timeout,
+    )
+
+
+def _describe(info: DevGatewayInfo) -> str:
+    return f"{info.url} (pid {info.pid}, data {info.data_dir}, log {info.log})"
+
+
+def _info_json(info: DevGatewayInfo) -> dict[str, object]:
+    return {"running": True, **dataclasses.asdict(info)}
 
 
 @gateway_app.command("start")
 def gateway_start(
-    ctx: typer.Context, port: PortOpt = GATEWAY_PORT, state_dir: StateDirOpt = None
+    ctx: typer.Context,
+    port: PortOpt = GATEWAY_PORT,
+    state_dir: StateDirOpt = None,
+    timeout: GatewayTimeoutOpt = GATEWAY_TIMEOUT,
+    root: RootOpt = None,
 ) -> None:
-    """Start arlocal in the background; does nothing if it already runs."""
+    """Start arlocal in the background (its data are kept in the state dir across
+    restarts). Does nothing if it already runs on the same port (the output says so:
+    already_running); an error (exit code 1) if it runs on another port or the port is
+    taken. As `ccnet chain start`."""
     cli = CliContext.of(ctx)
     with cli.errors():
-        info = _dev_gateway(state_dir, port).start()
+        gateway = _dev_gateway(state_dir, root, port, timeout)
+        already = gateway.status() is not None
+        info = gateway.start()
+        state = "already running, data kept" if already else "started"
         cli.emit(
-            info, human=f"arlocal running at {info.url} (pid {info.pid}, data {info.data_dir})"
+            {**_info_json(info), "already_running": already},
+            human=f"arlocal running at {_describe(info)}; {state}",
         )
 
 
 @gateway_app.command("stop")
-def gateway_stop(ctx: typer.Context, state_dir: StateDirOpt = None) -> None:
-    """Stop arlocal (its data stay in the state dir)."""
+def gateway_stop(ctx: typer.Context, state_dir: StateDirOpt = None, root: RootOpt = None) -> None:
+    """Stop arlocal (its data stay in the state dir); with --json ``{"was_running"}``."""
     cli = CliContext.of(ctx)
     with cli.errors():
-        was_running = _dev_gateway(state_dir).stop()
+        was_running = _dev_gateway(state_dir, root).stop()
         cli.emit(
             {"was_running": was_running},
             human="arlocal stopped" if was_running else "arlocal was not running",
@@ -403,11 +472,13 @@ def gateway_stop(ctx: typer.Context, state_dir: StateDirOpt = None) -> None:
 
 
 @gateway_app.command("status")
-def gateway_status(ctx: typer.Context, state_dir: StateDirOpt = None) -> None:
-    """Show whether arlocal runs (exit code 3 if it does not)."""
+def gateway_status(ctx: typer.Context, state_dir: StateDirOpt = None, root: RootOpt = None) -> None:
+    """Show whether arlocal runs (exit code 3 if it does not); with --json
+    ``{"running": ..., "url", "pid", "data_dir", "log", ...}``."""
     cli = CliContext.of(ctx)
-    info = _dev_gateway(state_dir).status()
+    with cli.errors():
+        info = _dev_gateway(state_dir, root).status()
     if info is None:
         cli.emit({"running": False}, human="arlocal is not running")
-        raise typer.Exit(code=3)
-    cli.emit(info, human=f"arlocal running at {info.url} (pid {info.pid}, data {info.data_dir})")
+        raise typer.Exit(code=int(ExitCode.CHAIN))
+    cli.emit(_info_json(info), human=f"arlocal running at {_describe(info)}")

@@ -2,12 +2,19 @@
 
 Thin over the requester SDK (:class:`ccnet.client.requester.Requester`). ``run`` joins
 the DHT through ``--dht-bootstrap`` (a worker's ``dht_host:dht_port``, printed in its
-``ready`` line), finds and ranks the workers, checks the worst case against
+``ready`` line) or, without it, through the workers registered on chain
+(:mod:`ccnet.client.net.bootstrap`), finds and ranks the workers, checks the worst case against
 ``--max-cost`` (1 CC by default; workers whose rate cannot fit one job in it are left
 out), opens a payment channel to each worker it uses (or reuses the one kept
 in the key's state dir, shared with ``ccnet channel``), sends the module and the input
 over the WebRTC session (never through storage), verifies the results, pays each
 accepted one with a channel update, and writes the job's stdout to ``--output``.
+
+Network: loopback by default. For workers on other machines, ``--dht-host`` binds the
+DHT node to an address that reaches them, ``--ice-network CIDR`` (repeatable;
+``loopback``, ``lan``) lists the networks WebRTC candidates may use, and ``--ice-server``
+adds a STUN or TURN server (``--ice-username``, ``$CCNET_ICE_CREDENTIAL``), as for
+``ccnet worker run``.
 
 Streams: stdout carries the job's output only (unless ``--output FILE``); the outcome
 (cost, workers, verdict, fuel), errors and, with ``--json``, the outcome as one JSON
@@ -49,6 +56,15 @@ from ..exceptions import (
 )
 from ..jobs.proofs import JOB_CIRCUITS
 from ._common import CliContext, KeyOpt, format_cc, parse_amount, write_durably
+from ._network import (
+    DhtHostOpt,
+    IceCredentialOpt,
+    IceNetworkOpt,
+    IceServerOpt,
+    IceUsernameOpt,
+    check_bind_host,
+    peer_config_from_options,
+)
 from .worker import parse_bootstrap
 
 if TYPE_CHECKING:
@@ -57,6 +73,7 @@ if TYPE_CHECKING:
     from ..chain import Chain
     from ..events import Receipt
     from ..keys import Keypair
+    from ..net.webrtc import PeerConfig
     from ..requester.discovery import WorkerOffer
     from ..requester.outcomes import TaskOutcome
 
@@ -96,7 +113,7 @@ BootstrapOpt = Annotated[
     typer.Option(
         "--dht-bootstrap",
         help="DHT node to join, HOST:PORT (a worker's dht_host:dht_port); repeat, or "
-        "separate with commas.",
+        "separate with commas [default: the workers registered on chain].",
         envvar="CCNET_DHT_BOOTSTRAP",
         show_default=False,
     ),
@@ -119,6 +136,8 @@ class _JobArgs:
     bootstrap: tuple[tuple[str, int], ...]
     state_dir: Path | None
     close_channels: bool
+    dht_host: str = "127.0.0.1"
+    peer: PeerConfig | None = None
 
 
 def _quiet_dht_logs(cli: CliContext) -> None:
@@ -136,18 +155,14 @@ def _quiet_dht_logs(cli: CliContext) -> None:
 
 def parse_bootstrap_options(values: Sequence[str] | None) -> tuple[tuple[str, int], ...]:
     """The (host, port) DHT nodes of ``--dht-bootstrap`` values (each may list several,
-    comma-separated). :class:`UsageError` if none is given or one is malformed."""
+    comma-separated; none: join through the workers registered on chain).
+    :class:`UsageError` if one is malformed."""
     nodes: list[tuple[str, int]] = []
     for value in values or ():
         try:
             nodes += parse_bootstrap(value)
         except UserError as err:
             raise UsageError(str(err)) from None
-    if not nodes:
-        raise UsageError(
-            "no DHT node to join: give --dht-bootstrap HOST:PORT (a worker's dht_host and "
-            "dht_port, printed in its ready line) or set CCNET_DHT_BOOTSTRAP"
-        )
     return tuple(nodes)
 
 
@@ -357,6 +372,11 @@ def run(
         float, typer.Option(min=1.0, help="Seconds to wait for each worker's reply.")
     ] = 120.0,
     dht_bootstrap: BootstrapOpt = None,
+    dht_host: DhtHostOpt = "127.0.0.1",
+    ice_network: IceNetworkOpt = None,
+    ice_server: IceServerOpt = None,
+    ice_username: IceUsernameOpt = None,
+    ice_credential: IceCredentialOpt = None,
     state_dir: Annotated[
         Path | None,
         typer.Option(
@@ -411,6 +431,8 @@ def run(
             bootstrap=parse_bootstrap_options(dht_bootstrap),
             state_dir=state_dir,
             close_channels=close_channels,
+            dht_host=check_bind_host("--dht-host", dht_host),
+            peer=peer_config_from_options(ice_network, ice_server, ice_username, ice_credential),
         )
         check_fits(job.wasm, job.input, job.args, job.fuel_limit)
         signer = cli.keypair(key)
@@ -447,6 +469,8 @@ async def _run_job(
         # Without a price cap a worker could announce any rate and, ranked first by
         # quality, claim the whole fuel limit at it.
         max_price=job.max_cost // job.fuel_limit,
+        peer_config=job.peer,
+        dht_host=job.dht_host,
     ) as requester:
         async with _discovery_deadline():
             offers = await requester.find_workers(TASK_TYPE)
@@ -596,7 +620,9 @@ def _render_outcome(cli: CliContext, data: dict[str, Any]) -> Any:
 
 
 @app.command()
-def workers(ctx: typer.Context, dht_bootstrap: BootstrapOpt = None) -> None:
+def workers(
+    ctx: typer.Context, dht_bootstrap: BootstrapOpt = None, dht_host: DhtHostOpt = "127.0.0.1"
+) -> None:
     """List the workers the DHT offers for Wasm jobs, best first.
 
     Only workers eligible on chain (registered, staked, not banned): address, endpoint,
@@ -604,10 +630,11 @@ def workers(ctx: typer.Context, dht_bootstrap: BootstrapOpt = None) -> None:
     cli = CliContext.of(ctx)
     with cli.errors():
         nodes = parse_bootstrap_options(dht_bootstrap)
+        check_bind_host("--dht-host", dht_host)
         chain = cli.chain()
         _quiet_dht_logs(cli)
         with cli.status("looking up the DHT..."):
-            offers = asyncio.run(_find_offers(chain, nodes))
+            offers = asyncio.run(_find_offers(chain, nodes, dht_host))
     rows = [_offer_json(o) for o in offers]
     cli.emit(rows, human=lambda: _render_offers(cli, rows))
 
@@ -624,16 +651,20 @@ async def _discovery_deadline() -> AsyncIterator[None]:
         ) from None
 
 
-async def _find_offers(chain: Chain, nodes: Sequence[tuple[str, int]]) -> list[WorkerOffer]:
+async def _find_offers(
+    chain: Chain, nodes: Sequence[tuple[str, int]], host: str = "127.0.0.1"
+) -> list[WorkerOffer]:
     """Offers as :meth:`Requester.find_workers` ranks them, with a fresh quality tracker
     (this run has observed no worker yet) and no key."""
+    from ..net.bootstrap import join
     from ..net.dht import CapabilityDirectory, DhtNode
     from ..requester.discovery import discover, rank_offers
     from ..requester.quality import QualityTracker
 
     dht = DhtNode()
-    await dht.start(bootstrap=nodes)
+    await dht.start(host=host)
     try:
+        await join(dht, chain, nodes)
         directory = CapabilityDirectory(dht)
         try:
             async with _discovery_deadline():

@@ -1,17 +1,23 @@
-"""``ccnet task post|list|status|accept|finalize|expire|reap``: post a task with a
+"""``ccnet task post|list|status|accept|finalize|expire|cancel|reap``: post a task with a
 bounty, follow it, settle it.
+
+``post --module FILE --arg ...`` posts the job spec (:mod:`ccnet.client.jobs.jobspec`)
+that runs a built-in job module with those arguments and empty stdin, which ``ccnet
+worker run --tasks`` answers and a dispute's verifiers re-run; ``--input`` posts any
+other reference as is.
 
 Workers commit, then reveal their results (``pallets/tasks`` crate docs); after
 ``deadline + RevealPeriod + ChallengeWindow`` anyone may ``finalize`` (the strict
 majority of the revealed results is paid); the requester may ``accept`` a unanimous,
 fully revealed task before that; anyone may ``expire`` a task nobody revealed a result
 for once its reveal period is over; ``reap`` removes the record ``TaskRetention`` blocks
-later and returns the requester's ``TaskDeposit``. The chain has no way to cancel a
-task: its bounty comes back through ``expire`` or ``finalize``. Amounts are shown in CC,
+later and returns the requester's ``TaskDeposit``; the requester may ``cancel`` a task
+no worker has claimed yet (bounty and deposit back at once). Amounts are shown in CC,
 and as planck integers with ``--json``."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,6 +26,8 @@ from rich.table import Table
 
 from ..events import Receipt
 from ..exceptions import NotFoundError, UserError
+from ..jobs.catalogue import module_hash
+from ..jobs.jobspec import JobSpec
 from ..pallets.tasks import TaskInfo, TaskTimes
 from ._common import CliContext, KeyOpt, format_cc, parse_amount, to_jsonable
 
@@ -31,11 +39,32 @@ app = typer.Typer(help="Post tasks and follow them.", no_args_is_help=True)
 @app.command()
 def post(
     ctx: typer.Context,
-    input_ref: Annotated[
-        str, typer.Option("--input", help="Reference to the input (e.g. ar://TXID), <= 4096 bytes.")
-    ],
     bounty: Annotated[str, typer.Option(help="Bounty: CC (10, 2.5CC) or planck (500planck).")],
     key: KeyOpt,
+    input_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            help="Reference to the input (e.g. ar://TXID), <= 4096 bytes; or give --module.",
+            show_default=False,
+        ),
+    ] = None,
+    module: Annotated[
+        Path | None,
+        typer.Option(
+            help="A Wasm job module workers carry (a built-in job): post a job spec that "
+            "runs it with --arg and empty stdin, so `ccnet worker run --tasks` answers it.",
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arg", help="An argument of the --module run (repeatable).", show_default=False
+        ),
+    ] = None,
     task_type: Annotated[str, typer.Option("--type", help="Capability a worker needs.")] = "wasm",
     output_spec: Annotated[str, typer.Option(help="What the result must be.")] = "sha256",
     deadline_in: Annotated[
@@ -49,6 +78,7 @@ def post(
         amount = parse_amount(bounty)
         if amount <= 0:
             raise UserError("the bounty must be more than zero")
+        input_ref = _input_ref(input_ref, module, arg or [])
         signer = cli.keypair(key)
         chain = cli.chain()
         with cli.status("posting the task..."):
@@ -79,6 +109,21 @@ def post(
                 ],
             ),
         )
+
+
+def _input_ref(input_ref: str | None, module: Path | None, args: list[str]) -> str:
+    """The task's ``input_ref``: *input_ref* as given, or the job spec (its canonical
+    JSON) that runs *module* with *args* and empty stdin; :class:`UserError` unless
+    exactly one is given, or for --arg without --module."""
+    if (input_ref is None) == (module is None):
+        raise UserError("give either --input or --module")
+    if module is None:
+        if args:
+            raise UserError("--arg needs --module")
+        assert input_ref is not None
+        return input_ref
+    spec = JobSpec.inline(module_hash(module.read_bytes()), b"", tuple(args))
+    return spec.encode().decode()
 
 
 def _listed(task: TaskInfo, times: TaskTimes) -> dict[str, Any]:
@@ -292,6 +337,37 @@ def expire(ctx: typer.Context, task_id: TaskArg, key: KeyOpt) -> None:
             receipt = chain.tasks.expire(signer, task_id)
         data, human = _settlement(task_id, receipt)
         cli.emit(data, human=human)
+
+
+@app.command()
+def cancel(ctx: typer.Context, task_id: TaskArg, key: KeyOpt) -> None:
+    """Withdraw your task while no worker has claimed it: the bounty and the task
+    deposit come back at once (after a claim it ends by accept, finalize or expire)."""
+    cli = CliContext.of(ctx)
+    with cli.errors():
+        signer = cli.keypair(key)
+        chain = cli.chain()
+        with cli.status("cancelling..."):
+            receipt = chain.tasks.cancel(signer, task_id)
+        event = receipt.expect("Tasks", "TaskCancelled")
+        bounty, deposit = int(event.attributes["bounty"]), int(event.attributes["deposit"])
+        cli.emit(
+            {
+                "task_id": task_id,
+                "bounty": bounty,
+                "deposit": deposit,
+                "block_hash": receipt.block_hash,
+                "fee": receipt.fee,
+            },
+            human=lambda: cli.table(
+                f"Task {task_id} cancelled",
+                [
+                    ("bounty released", format_cc(bounty)),
+                    ("deposit released", format_cc(deposit)),
+                    ("fee", format_cc(receipt.fee)),
+                ],
+            ),
+        )
 
 
 @app.command()

@@ -21,6 +21,15 @@ delivered and unpaid; the embedded channel watcher answers stale closes and sett
 (``--no-watch-channels`` when an external ``ccnet watchtower run`` guards the channels:
 give its file with ``--tower-db``).
 
+Network (loopback by default, so only requesters on this machine are served):
+``--signaling-host`` and ``--dht-host`` bind other addresses (``0.0.0.0``: every
+interface), ``--signaling-url`` is the URL registered on chain and announced in the DHT
+when requesters reach the endpoint elsewhere (NAT, a proxy; required when binding every
+interface), ``--ice-network CIDR`` (repeatable; ``loopback``, ``lan``) lists the
+networks WebRTC candidates may use, ours and the requester's, ``--ice-server`` adds a
+STUN or TURN server (``--ice-username``, ``$CCNET_ICE_CREDENTIAL``). See
+:mod:`ccnet.client.net.ice`.
+
 Metrics: ``--metrics-port PORT`` serves Prometheus metrics at
 ``http://127.0.0.1:PORT/metrics`` (off by default; ``--metrics-host`` to bind another
 address; names and units in :mod:`ccnet.worker.metrics`). The ready record's
@@ -54,6 +63,16 @@ from ..config import ALLOW_FAULT_INJECTION_ENV, FAULT_MODES
 from ..exceptions import NotFoundError, UserError
 from . import stake as stake_cmd
 from ._common import CliContext, KeyOpt, format_cc, parse_amount
+from ._network import (
+    DhtHostOpt,
+    IceCredentialOpt,
+    IceNetworkOpt,
+    IceServerOpt,
+    IceUsernameOpt,
+    check_bind_host,
+    check_signaling_options,
+    peer_config_from_options,
+)
 
 __all__ = ["JsonLogFormatter", "app", "parse_bootstrap"]
 
@@ -223,16 +242,48 @@ def run(
         str | None,
         typer.Option(help="Node WebSocket URL (default: the global --url).", show_default=False),
     ] = None,
+    signaling_host: Annotated[
+        str,
+        typer.Option(
+            help="Address the signaling endpoint binds (0.0.0.0: every interface, which "
+            "needs --signaling-url).",
+            envvar="CCNET_WORKER_SIGNALING_HOST",
+        ),
+    ] = "127.0.0.1",
     signaling_port: Annotated[
-        int, typer.Option(min=0, max=65535, help="TCP port of the signaling endpoint (0: any).")
+        int,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="TCP port of the signaling endpoint (0: any).",
+            envvar="CCNET_WORKER_SIGNALING_PORT",
+        ),
     ] = 0,
+    signaling_url: Annotated[
+        str | None,
+        typer.Option(
+            help="URL requesters reach the endpoint at, registered on chain and announced "
+            "in the DHT (default http://SIGNALING_HOST:PORT/offer); behind NAT or a proxy.",
+            envvar="CCNET_WORKER_SIGNALING_URL",
+            show_default=False,
+        ),
+    ] = None,
+    dht_host: DhtHostOpt = "127.0.0.1",
     dht_port: Annotated[
-        int, typer.Option(min=0, max=65535, help="UDP port of the DHT node (0: any).")
+        int,
+        typer.Option(
+            min=0, max=65535, help="UDP port of the DHT node (0: any).", envvar="CCNET_DHT_PORT"
+        ),
     ] = 0,
+    ice_network: IceNetworkOpt = None,
+    ice_server: IceServerOpt = None,
+    ice_username: IceUsernameOpt = None,
+    ice_credential: IceCredentialOpt = None,
     dht_bootstrap: Annotated[
         str,
         typer.Option(
-            help="DHT nodes to join, host:port[,host:port...] (none: start a network).",
+            help="DHT nodes to join, host:port[,host:port...] (none: the other workers "
+            "registered on chain).",
             envvar="CCNET_DHT_BOOTSTRAP",
         ),
     ] = "",
@@ -361,6 +412,9 @@ def run(
     _setup_logging(cli, json_log)
     with cli.errors():
         FaultInjector.from_option(fault_injection)  # refuse early, before any extrinsic
+        peer = peer_config_from_options(ice_network, ice_server, ice_username, ice_credential)
+        check_signaling_options(signaling_host, signaling_url)
+        check_bind_host("--dht-host", dht_host)
         keypair = cli.keypair(key)
         address = str(keypair.ss58_address)
         overrides: dict[str, Any] = {}
@@ -378,8 +432,12 @@ def run(
             keypair=keypair,
             url=url or cli.settings.url,
             state_dir=state_dir or DEFAULT_STATE_ROOT / address,
+            signaling_host=signaling_host,
             signaling_port=signaling_port,
+            signaling_url=signaling_url,
+            dht_host=dht_host,
             dht_port=dht_port,
+            peer=peer,
             dht_bootstrap=parse_bootstrap(dht_bootstrap),
             stake=parse_amount(stake) if stake is not None else None,
             worker=WorkerConfig.from_env(**overrides),

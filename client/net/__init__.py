@@ -7,7 +7,8 @@ looks workers up and connects (:func:`~ccnet.client.net.webrtc.connect`). The wi
 formats are specified in ``docs/protocol.md``.
 
 - :mod:`.signaling`: signed offers and answers, the HTTP signaling endpoint;
-- :mod:`.sdp`, :mod:`.ice`: SDP fingerprints and ICE candidates (loopback/LAN only);
+- :mod:`.sdp`, :mod:`.ice`: SDP fingerprints, the allowed ICE networks (loopback by
+  default) and STUN/TURN servers;
 - :mod:`.webrtc`: peer sessions and their data channels;
 - :mod:`.framing`, :mod:`.datachannel`: length-prefixed messages over a data channel;
 - :mod:`.records`, :mod:`.dht`: signed capability records in a Kademlia DHT;

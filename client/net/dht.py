@@ -10,10 +10,14 @@ the merge rules are ``docs/protocol.md``, section 4. Three layers:
   per (worker, task type), newest first, within :data:`MAX_VALUE_BYTES` (the value must
   fit one rpcudp datagram: 8 KiB). A value is the JSON of
   :func:`ccnet.client.net.records.encode_records`.
-- :class:`DhtNode`: a kademlia ``Server`` on 127.0.0.1 with that storage. ``get`` asks
-  the *k* nodes closest to the key and **unions** their lists (kademlia's ``get``
-  returns one node's value), and re-verifies every record, so a lying node can hide
-  records but never inject, alter or revive one.
+- :class:`DhtNode`: a kademlia ``Server`` on 127.0.0.1 with that storage. ``put``
+  stores on the *k* nodes closest to the key; ``get`` asks the same *k* and **unions**
+  their lists (kademlia's ``get`` returns one node's value), and re-verifies every
+  record, so a lying node can hide records but never inject, alter or revive one. For
+  every live record to be found, "closest" is exact XOR order (:class:`_RoutingTable`),
+  a joining node refreshes its buckets, and holders hand records to closer nodes they
+  meet (:meth:`_Protocol.should_hand_over`); ``benches/bench_dht_churn.py`` measures
+  the recall.
 - :class:`CapabilityDirectory`: ``announce`` signs a :class:`CapabilityRecord` and
   stores it, then re-signs and re-stores it every 5 minutes; ``find`` looks up the keys
   of a query (see :class:`ccnet.client.net.records.CapabilityKeying`) and returns matching
@@ -26,11 +30,13 @@ Background work runs through :func:`ccnet.client.net.background.create_task_with
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import math
+import random
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -38,6 +44,7 @@ from kademlia.crawling import NodeSpiderCrawl  # type: ignore[import-untyped]
 from kademlia.network import Server  # type: ignore[import-untyped]
 from kademlia.node import Node  # type: ignore[import-untyped]
 from kademlia.protocol import KademliaProtocol  # type: ignore[import-untyped]
+from kademlia.routing import RoutingTable  # type: ignore[import-untyped]
 from kademlia.storage import IStorage  # type: ignore[import-untyped]
 from substrateinterface import Keypair
 from umsgpack import unpackb  # type: ignore[import-untyped]
@@ -184,6 +191,30 @@ def _peer(node: Any) -> tuple[bytes, str, int]:
     return (bytes(node.id), str(node.ip), int(node.port))
 
 
+class _RoutingTable(RoutingTable):
+    """kademlia's routing table whose :meth:`find_neighbors` returns the *k* contacts
+    closest to a node by XOR distance.
+
+    kademlia's version walks the buckets outward from the target's bucket in id order
+    and stops at the first *k* contacts it meets: a bucket adjacent in id order need
+    not be close in XOR distance, so ``find_node`` answers (and the republishing of
+    ``welcome_if_new``) missed the closest contacts a node knew, and lookups from
+    different nodes converged on different "closest" sets (records stored on one set
+    were looked up on another). A full sort is cheap: a table holds a few hundred
+    contacts.
+    """
+
+    def find_neighbors(self, node: Any, k: int | None = None, exclude: Any = None) -> list[Any]:
+        self.buckets[self.get_bucket_for(node)].touch_last_updated()
+        candidates = (
+            contact
+            for bucket in self.buckets
+            for contact in bucket.nodes.values()
+            if contact.id != node.id and (exclude is None or not contact.same_home_as(exclude))
+        )
+        return heapq.nsmallest(k or self.ksize, candidates, key=node.distance_to)
+
+
 class _Protocol(KademliaProtocol):
     """kademlia's protocol with tracked tasks, inline request handling, a store RPC that
     answers whether anything was stored, eviction of peers that stopped answering, and a
@@ -200,6 +231,7 @@ class _Protocol(KademliaProtocol):
 
     def __init__(self, source_node: Any, storage: RecordStorage, ksize: int, wait_timeout: float):
         super().__init__(source_node, storage, ksize)
+        self.router = _RoutingTable(self, ksize, source_node)
         self._wait_timeout = wait_timeout
         self.tasks: set[asyncio.Task[Any]] = set()
         self.dead: dict[tuple[bytes, str, int], float] = {}
@@ -342,23 +374,34 @@ class _Protocol(KademliaProtocol):
         return bool(self.storage.store(key, value))
 
     def welcome_if_new(self, node: Any) -> None:
-        # kademlia's version (paper, section 2.5) with tracked tasks; storage keys are
-        # digests. Called on a request from *node* or its answer: it is alive.
+        # Kademlia paper, section 2.5: a node that learns of a new node hands it the keys
+        # it should store. Called on a request from *node* or its answer: it is alive.
         self._forget_dead(_peer(node))
         self.last_seen[_peer(node)] = time.monotonic()
         if not self.router.is_new_node(node):
             return
         for key, value in self.storage:
-            keynode = Node(key)
-            neighbors = self.router.find_neighbors(keynode)
-            if neighbors:
-                new_node_close = node.distance_to(keynode) < neighbors[-1].distance_to(keynode)
-                this_closest = self.source_node.distance_to(keynode) < neighbors[0].distance_to(
-                    keynode
-                )
-            if not neighbors or (new_node_close and this_closest):
+            if self.should_hand_over(key, node):
                 self._spawn(self.call_store(node, key, value))
         self.router.add_contact(node)
+
+    def should_hand_over(self, key: bytes, node: Any) -> bool:
+        """Whether this node, holding *key*, stores it on the newly met *node*: when the
+        new node is closer to the key than the k-th closest contact known here, and this
+        node is itself among the k closest it knows of (a holder, not a stale copy).
+
+        kademlia's version (and the paper's optimisation) hands a key over only from the
+        single closest holder; when that one stopped, nobody did, and nodes that joined
+        later stayed without the records they are now among the closest to. Stores merge
+        (:class:`RecordStorage`), so the up to k copies of one hand-over cost datagrams,
+        not correctness.
+        """
+        target = Node(key)
+        neighbors = self.router.find_neighbors(target)
+        if len(neighbors) < self.router.ksize:
+            return True
+        kth = neighbors[-1].distance_to(target)
+        return bool(node.distance_to(target) < kth and self.source_node.distance_to(target) < kth)
 
     async def shutdown(self) -> None:
         """Fail every outstanding RPC (as a timeout would) and stop tracked tasks."""
@@ -479,7 +522,36 @@ class DhtNode:
         found = await self._server.bootstrap([tuple(a) for a in addresses])
         if not found and not self.known_peers:
             raise DhtError(f"no DHT bootstrap node answered: {list(addresses)}")
+        await self.refresh_buckets()
         return self.known_peers
+
+    async def refresh_buckets(self) -> None:
+        """Look up a random id in every k-bucket but this node's own, all at once.
+
+        What a joining node does after looking itself up (Kademlia paper, section 2.3):
+        the lookups fill its table beyond the neighbourhood of the one node it joined
+        through, and introduce it to nodes across the network, which hand it the records
+        it is now among the k closest to (:meth:`_Protocol.should_hand_over`).
+        """
+        protocol = self._protocol()
+        own = protocol.router.get_bucket_for(self._server.node)
+        targets = [
+            Node(min(random.randint(*bucket.range), 2**160 - 1).to_bytes(20, "big"))
+            for index, bucket in enumerate(protocol.router.buckets)
+            if index != own
+        ]
+        await asyncio.gather(*(self._crawl(target) for target in targets))
+
+    async def ping(self, address: tuple[str, int], *, timeout: float | None = None) -> bool:
+        """Whether a DHT node answers a ``ping`` at *address* (IP, UDP port) within
+        *timeout* s (None: the RPC timeout)."""
+        protocol = self._protocol()
+        try:
+            async with asyncio.timeout(timeout):
+                answered, _ = await protocol.ping(tuple(address), self.node_id)
+        except TimeoutError:
+            return False
+        return bool(answered)
 
     def _protocol(self) -> _Protocol:
         if self._server.protocol is None:
@@ -487,9 +559,13 @@ class DhtNode:
         return self._server.protocol  # type: ignore[no-any-return]
 
     async def _closest(self, key: bytes) -> list[Any]:
+        return await self._crawl(Node(key))
+
+    async def _crawl(self, target: Any) -> list[Any]:
+        # a node lookup (paper, section 2.3) from the k closest contacts known here (not
+        # alpha of them: a dead or lagging first contact then costs no round)
         protocol = self._protocol()
-        target = Node(key)
-        nearest = protocol.router.find_neighbors(target, self._server.alpha)
+        nearest = protocol.router.find_neighbors(target)
         if not nearest:
             return []
         crawl = NodeSpiderCrawl(protocol, target, nearest, self._server.ksize, self._server.alpha)
@@ -570,7 +646,10 @@ class CapabilityDirectory:
     """Announce this worker's capabilities and find other workers' (see module doc).
 
     *keypair* (the worker's on-chain sr25519 key) is needed only to announce.
-    *reannounce_interval* is in seconds (default 300).
+    *reannounce_interval* is in seconds (default 300). *rejoin*, when given, is awaited
+    before an announcement while the node knows no peer (it started alone, or every
+    peer left): e.g. :func:`ccnet.client.net.bootstrap.join` through the workers
+    registered since.
     """
 
     def __init__(
@@ -579,10 +658,12 @@ class CapabilityDirectory:
         keypair: Keypair | None = None,
         *,
         reannounce_interval: float = REANNOUNCE_INTERVAL_S,
+        rejoin: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.node = node
         self.keypair = keypair
         self.reannounce_interval = reannounce_interval
+        self.rejoin = rejoin
         self._loops: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -599,6 +680,8 @@ class CapabilityDirectory:
     async def _announce_once(self, capability: Capability, endpoint: str) -> CapabilityRecord:
         if self.keypair is None:
             raise DhtError("announcing needs the worker's keypair")
+        if self.rejoin is not None and self.node.known_peers == 0:
+            await self.rejoin()
         record = CapabilityRecord.create(
             self.keypair, capability, endpoint, timestamp_ms=self.node.clock()
         )

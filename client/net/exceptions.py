@@ -22,6 +22,7 @@ __all__ = [
     "DhtError",
     "FramingError",
     "InvalidRecordError",
+    "NetConfigError",
     "NetError",
     "OversizeMessageError",
     "PeerGoneError",
@@ -34,6 +35,11 @@ __all__ = [
 
 class NetError(base.CcnetError):
     """Root of the errors of the network stack."""
+
+
+class NetConfigError(NetError, base.ConfigError):
+    """A network setting is malformed or unusable: an ICE network (CIDR), an ICE
+    (STUN/TURN) server URL or its credentials, a signaling bind address or URL."""
 
 
 class DhtError(NetError):

@@ -7,24 +7,39 @@ Only the facts signaling needs are read from an SDP (RFC 8866 text):
   ``"sha-256 AB:CD:..."``.
 - ``a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ
   <type> ...`` (RFC 8839): :func:`filter_candidates` keeps those whose address passes
-  :func:`ccnet.client.net.ice.is_allowed_address`.
+  :func:`ccnet.client.net.ice.is_allowed_address` for the allowed networks.
 - ``m=application <port> UDP/DTLS/SCTP webrtc-datachannel`` (RFC 8841):
   :func:`has_data_channel`.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 from .exceptions import SignalingError
-from .ice import is_allowed_address
+from .ice import IceNetwork, describe_networks, is_allowed_address
 
 __all__ = ["candidate_addresses", "dtls_fingerprint", "filter_candidates", "has_data_channel"]
+
+logger = logging.getLogger(__name__)
 
 _FINGERPRINT = "a=fingerprint:"
 _CANDIDATE = "a=candidate:"
 
 
 def _lines(sdp: str) -> list[str]:
-    return sdp.replace("\r\n", "\n").split("\n")
+    """The lines of *sdp*, split at CRLF or LF only (RFC 8866 5).
+
+    aiortc splits with ``str.splitlines``, which also breaks at a lone CR, VT, FF,
+    ``\\x1c``-``\\x1e``, NEL, U+2028 and U+2029: a line hiding one of those would read as
+    one line here and as two there (a candidate smuggled past :func:`filter_candidates`).
+    Raises :class:`SignalingError` (400) for such an SDP."""
+    lines = sdp.replace("\r\n", "\n").split("\n")
+    for line in lines:
+        if line and line.splitlines() != [line]:
+            raise SignalingError("the SDP contains a line break other than CRLF or LF", status=400)
+    return lines
 
 
 def dtls_fingerprint(sdp: str) -> str:
@@ -65,17 +80,39 @@ def candidate_addresses(sdp: str) -> list[str]:
     return addresses
 
 
-def filter_candidates(sdp: str, *, allow_lan: bool) -> str:
-    """*sdp* without the ``a=candidate`` lines whose address is neither loopback nor
-    (when *allow_lan*) LAN; malformed candidate lines are dropped too. Line endings are
-    CRLF, as SDP requires."""
+def filter_candidates(
+    sdp: str, networks: Sequence[IceNetwork], *, whose: str = "the peer's"
+) -> str:
+    """*sdp* without the ``a=candidate`` lines whose address is not allowed by
+    *networks* (:func:`ccnet.client.net.ice.is_allowed_address`); malformed candidate
+    lines are dropped too. Each dropped candidate is logged (a warning naming *whose*
+    SDP it was in), never used. Line endings are CRLF, as SDP requires, so aiortc reads
+    exactly the lines kept here.
+
+    Raises :class:`SignalingError` (400) when *sdp* breaks lines with anything but CRLF
+    or LF (see :func:`_lines`)."""
     kept = []
+    dropped = []
     for line in _lines(sdp):
         if line.startswith(_CANDIDATE):
             fields = line[len(_CANDIDATE) :].split()
-            if len(fields) < 6 or not is_allowed_address(fields[4], allow_lan=allow_lan):
+            if len(fields) < 6 or not is_allowed_address(fields[4], networks):
+                dropped.append(fields[4] if len(fields) >= 6 else "(malformed)")
                 continue
         kept.append(line)
+    if dropped:
+        logger.warning(
+            "dropped %d ICE candidate(s) of %s SDP outside the allowed networks (%s): %s",
+            len(dropped),
+            whose,
+            describe_networks(networks),
+            ", ".join(_printable(address) for address in dropped[:16]),
+        )
     while kept and kept[-1] == "":
         kept.pop()
     return "\r\n".join(kept) + "\r\n"
+
+
+def _printable(address: str) -> str:
+    """A peer's candidate address as a log may show it (at most 64 plain characters)."""
+    return repr(address[:64]) if not address.isprintable() else address[:64]

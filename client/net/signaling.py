@@ -6,13 +6,15 @@ refuses a DTLS peer whose certificate does not match the signed SDP's fingerprin
 message, its signed bytes, the checks and their HTTP statuses are ``docs/protocol.md``,
 section 5: :class:`SignalMessage` is the message, :func:`check_signal` the checks (in
 the document's order, with :class:`ReplayGuard` last), :class:`SignalingServer` the
-worker's ``POST /offer`` endpoint (127.0.0.1 unless told otherwise) and
-:func:`post_offer` the requester's side.
+worker's ``POST /offer`` endpoint (127.0.0.1 unless told otherwise; when it binds
+another address, or every one, :func:`check_signaling_url` vets the URL it advertises)
+and :func:`post_offer` the requester's side.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import re
@@ -20,6 +22,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -29,7 +32,7 @@ from .. import signing
 from ..clock import now_ms
 from ..codec import PROTOCOL_VERSION, U64_MAX, uint_from_json, uint_to_json
 from ..exceptions import MalformedMessageError
-from .exceptions import SignalingError, SignalingRefusedError
+from .exceptions import NetConfigError, SignalingError, SignalingRefusedError
 from .sdp import dtls_fingerprint
 
 __all__ = [
@@ -40,6 +43,8 @@ __all__ = [
     "SignalMessage",
     "SignalingServer",
     "check_signal",
+    "check_signaling_url",
+    "is_unspecified_host",
     "post_offer",
 ]
 
@@ -59,6 +64,10 @@ MAX_BODY_BYTES = 128 * 1024
 
 MAX_LABELS = 8
 """Most data channels one session may open."""
+
+MAX_URL_LENGTH = 256
+"""Longest signaling URL (characters): what a capability record carries
+(:data:`ccnet.client.net.records.MAX_ENDPOINT_LENGTH`)."""
 
 Kind = Literal["offer", "answer"]
 
@@ -343,6 +352,51 @@ async def post_offer(
             await client.close()
 
 
+def is_unspecified_host(host: str) -> bool:
+    """Whether binding *host* means every interface (``0.0.0.0``, ``::``, empty)."""
+    if not host:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def check_signaling_url(url: str) -> str:
+    """*url* if it can be advertised as a signaling endpoint (on chain and in the DHT):
+    ``http://`` or ``https://``, a host that is not unspecified (``0.0.0.0``), an
+    optional port 1-65535, a path, no user info, query or fragment, printable ASCII of at
+    most :data:`MAX_URL_LENGTH` characters. Raises :class:`NetConfigError` naming the
+    problem."""
+    if not isinstance(url, str) or not url.isascii() or not url.isprintable() or " " in url:
+        raise NetConfigError(f"not a signaling URL: {url!r} (printable ASCII, no spaces)")
+    if len(url) > MAX_URL_LENGTH:
+        raise NetConfigError(f"the signaling URL is longer than {MAX_URL_LENGTH} characters")
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise NetConfigError(f"not a signaling URL: {url!r} (bad port)") from None
+    problem = None
+    if parts.scheme not in ("http", "https"):
+        problem = "the scheme must be http or https"
+    elif not parts.hostname:
+        problem = "it names no host"
+    elif is_unspecified_host(parts.hostname):
+        problem = f"{parts.hostname} is not an address a peer can reach"
+    elif parts.username is not None or parts.password is not None:
+        problem = "it must not carry user info"
+    elif parts.query or parts.fragment:
+        problem = "it must not carry a query or fragment"
+    elif not parts.path.startswith("/"):
+        problem = "it needs a path, such as /offer"
+    elif port == 0:
+        problem = "port 0 cannot be reached"
+    if problem is not None:
+        raise NetConfigError(f"not a signaling URL: {url!r} ({problem})")
+    return url
+
+
 Answerer = Callable[[SignalMessage], Awaitable[SignalMessage]]
 """Turns a parsed offer into a signed answer, or raises :class:`SignalingError`."""
 
@@ -351,8 +405,11 @@ class SignalingServer:
     """The aiohttp signaling endpoint: ``POST {path}`` offer JSON -> answer JSON.
 
     *answerer* checks the offer and produces the answer (see
-    :class:`ccnet.client.net.webrtc.PeerListener`). Binds *host* (127.0.0.1) on *port*
-    (0: a free one).
+    :class:`ccnet.client.net.webrtc.PeerListener`). Binds *host* (127.0.0.1; ``0.0.0.0``
+    or ``::``: every interface) on *port* (0: a free one). *public_url* is the URL peers
+    reach it at when that is not ``http://host:port/path`` (NAT, a proxy, binding every
+    interface, which requires it); it is checked with :func:`check_signaling_url`.
+    Raises :class:`NetConfigError` for a bad *public_url* or a missing one.
     """
 
     def __init__(
@@ -362,7 +419,16 @@ class SignalingServer:
         host: str = "127.0.0.1",
         port: int = 0,
         path: str = "/offer",
+        public_url: str | None = None,
     ) -> None:
+        if public_url is not None:
+            check_signaling_url(public_url)
+        elif is_unspecified_host(host):
+            raise NetConfigError(
+                f"the signaling endpoint binds every interface ({host or 'all'}): give the "
+                "URL peers reach it at (e.g. http://203.0.113.7:8443/offer)"
+            )
+        self.public_url = public_url
         self._answerer = answerer
         self.host = host
         self.port = port
@@ -374,9 +440,12 @@ class SignalingServer:
 
     @property
     def url(self) -> str:
-        """The endpoint's URL (``http://host:port/offer``); the port is known after
-        :meth:`start`."""
-        return f"http://{self.host}:{self.port}{self.path}"
+        """The URL to advertise: *public_url* when given, else ``http://host:port/offer``
+        (the port is known after :meth:`start`)."""
+        if self.public_url is not None:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{self.path}"
 
     async def start(self) -> None:
         """Start listening. Raises OSError when the port is taken."""

@@ -6,8 +6,9 @@ account that signed. It carries one
 :class:`~ccnet.client.net.datachannel.DataChannelTransport` per label the offer names
 (:data:`DEFAULT_LABELS`: job messages on :data:`TASKS_LABEL`, payment-channel updates
 on :data:`CHANNELS_LABEL`), as negotiated channels with ids 0, 1, ... The ICE, SDP and
-data-channel rules are ``docs/protocol.md``, section 6 (no STUN/TURN, loopback and
-optionally LAN host candidates only, see :mod:`.ice`).
+data-channel rules are ``docs/protocol.md``, section 6: candidates only inside the
+allowed networks (:attr:`PeerConfig.ice_networks`, loopback by default), STUN/TURN only
+when configured (:attr:`PeerConfig.ice_servers`, none by default); see :mod:`.ice`.
 
 - Requester: ``session = await connect(url, keypair, worker_address)``.
 - Worker: ``PeerListener(keypair, on_session)`` serves the signaling endpoint and calls
@@ -25,14 +26,35 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.sdp import SessionDescription
 from substrateinterface import Keypair
 
 from .background import cancel_and_wait, create_task_with_logging
 from .datachannel import DataChannelTransport
-from .exceptions import NetError, PeerGoneError, SignalingError, TransportClosedError
+from .exceptions import (
+    NetConfigError,
+    NetError,
+    PeerGoneError,
+    SignalingError,
+    TransportClosedError,
+)
 from .framing import DEFAULT_MAX_MESSAGE_SIZE
-from .ice import gathering_on, host_addresses
+from .ice import (
+    DEFAULT_ICE_NETWORKS,
+    IceNetwork,
+    describe_networks,
+    gathering_on,
+    host_addresses,
+    is_allowed_address,
+    restrict_incoming_checks,
+)
 from .sdp import candidate_addresses, filter_candidates, has_data_channel
 from .signaling import ReplayGuard, SignalingServer, SignalMessage, check_signal, post_offer
 
@@ -69,8 +91,14 @@ class PeerConfig:
     Times in seconds, sizes in bytes.
     """
 
-    allow_lan: bool = False
-    """Also gather and accept LAN (RFC 1918 / ULA) host candidates; loopback always."""
+    ice_networks: tuple[IceNetwork, ...] = DEFAULT_ICE_NETWORKS
+    """The allowed networks: host candidates are gathered on this machine's addresses
+    inside them, and only candidates inside them (ours and the peer's) are used
+    (:func:`~ccnet.client.net.ice.parse_ice_networks`; default loopback only)."""
+    ice_servers: tuple[RTCIceServer, ...] = ()
+    """STUN/TURN servers (:func:`~ccnet.client.net.ice.parse_ice_servers`; none by
+    default). Their server-reflexive and relay candidates are used only when their
+    addresses are inside :attr:`ice_networks` too."""
     labels: tuple[str, ...] = DEFAULT_LABELS
     """Data channels the offerer opens (the answerer opens what the offer names)."""
     connect_timeout: float = 20.0
@@ -82,6 +110,10 @@ class PeerConfig:
     """An idle transport sends a keepalive this often."""
     peer_timeout: float = 20.0
     """A peer silent this long (no frame, no keepalive) is declared gone."""
+
+    def __post_init__(self) -> None:
+        if not self.ice_networks:
+            raise NetConfigError("a peer needs at least one allowed ICE network")
 
     def transport(self, channel: RTCDataChannel, peer: str) -> DataChannelTransport:
         """A transport over *channel* with these settings."""
@@ -98,23 +130,49 @@ DEFAULT_PEER_CONFIG = PeerConfig()
 """The default settings (loopback only, 16 MiB cap, keepalive 5 s, peer timeout 20 s)."""
 
 
-def _new_connection(labels: Sequence[str]) -> tuple[RTCPeerConnection, dict[str, RTCDataChannel]]:
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+def _new_connection(
+    labels: Sequence[str], config: PeerConfig
+) -> tuple[RTCPeerConnection, dict[str, RTCDataChannel]]:
+    # an explicit list, never None: aiortc would add Google's STUN server
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=list(config.ice_servers)))
     channels = {
         label: pc.createDataChannel(label, ordered=True, negotiated=True, id=index)
         for index, label in enumerate(labels)
     }
+    if pc.sctp is not None:  # the one (bundled) ICE connection the channels run over
+        connection = pc.sctp.transport.transport.iceGatherer._connection
+        restrict_incoming_checks(connection, config.ice_networks)
     return pc, channels
 
 
 def _usable_remote_sdp(sdp: str, kind: str, config: PeerConfig) -> str:
     if not has_data_channel(sdp):
         raise SignalingError(f"the {kind}'s SDP is unusable: no data-channel section", status=400)
-    filtered = filter_candidates(sdp, allow_lan=config.allow_lan)
+    filtered = filter_candidates(sdp, config.ice_networks, whose=f"the {kind}'s")
+    _check_parsed_candidates(filtered, kind, config)
     if not candidate_addresses(filtered):
-        ranges = "loopback or LAN" if config.allow_lan else "loopback"
-        raise SignalingError(f"the {kind} offers no {ranges} ICE candidate", status=400)
+        raise SignalingError(
+            f"the {kind} offers no ICE candidate in the allowed networks "
+            f"({describe_networks(config.ice_networks)})",
+            status=400,
+        )
     return filtered
+
+
+def _check_parsed_candidates(sdp: str, kind: str, config: PeerConfig) -> None:
+    """Belt and braces: the candidates aiortc itself parses from *sdp* (the text handed
+    to ``setRemoteDescription``) must all be allowed, whatever our own line reading saw."""
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as err:  # aiortc asserts and raises ValueError on a bad SDP
+        raise SignalingError(f"the {kind}'s SDP is unusable: {err!r}", status=400) from err
+    for media in parsed.media:
+        for candidate in media.ice_candidates:
+            if not is_allowed_address(candidate.ip, config.ice_networks):
+                raise SignalingError(
+                    f"the {kind}'s SDP hides an ICE candidate outside the allowed networks",
+                    status=400,
+                )
 
 
 async def _set_remote(pc: RTCPeerConnection, sdp: str, kind: str) -> None:
@@ -127,9 +185,15 @@ async def _set_remote(pc: RTCPeerConnection, sdp: str, kind: str) -> None:
 async def _set_local(
     pc: RTCPeerConnection, description: RTCSessionDescription, config: PeerConfig
 ) -> str:
-    with gathering_on(host_addresses(allow_lan=config.allow_lan)):
+    with gathering_on(host_addresses(config.ice_networks)):
         await pc.setLocalDescription(description)
-    return filter_candidates(pc.localDescription.sdp, allow_lan=config.allow_lan)
+    sdp = filter_candidates(pc.localDescription.sdp, config.ice_networks, whose="our own")
+    if not candidate_addresses(sdp):
+        raise NetError(
+            "this machine has no address in the allowed ICE networks "
+            f"({describe_networks(config.ice_networks)}): no candidate to offer"
+        )
+    return sdp
 
 
 class PeerSession:
@@ -249,7 +313,7 @@ async def connect(
     within ``config.connect_timeout``).
     """
     me = str(keypair.ss58_address)
-    pc, channels = _new_connection(config.labels)
+    pc, channels = _new_connection(config.labels, config)
     try:
         sdp = await _set_local(pc, await pc.createOffer(), config)
         offer = SignalMessage.create(keypair, "offer", sdp, peer=worker, labels=config.labels)
@@ -274,7 +338,7 @@ async def accept(
 
     Raises :class:`SignalingError` (400) when the offer's SDP is unusable or offers no
     allowed ICE candidate."""
-    pc, channels = _new_connection(offer.labels)
+    pc, channels = _new_connection(offer.labels, config)
     try:
         await _set_remote(pc, _usable_remote_sdp(offer.sdp, "offer", config), "offer")
         sdp = await _set_local(pc, await pc.createAnswer(), config)
@@ -300,7 +364,10 @@ class PeerListener:
     Each offer must be signed, fresh, unreplayed and addressed to *keypair*'s address;
     *authorize* (optional) vets the requester's address (403 when it says no). At most
     *max_sessions* sessions run at once, and at most *max_sessions_per_key* of one
-    requester (``None``: no cap per key; 503 beyond either). Binds *host* (127.0.0.1).
+    requester (``None``: no cap per key; 503 beyond either). Binds *host* (127.0.0.1)
+    and advertises *public_url* when given (see
+    :class:`~ccnet.client.net.signaling.SignalingServer`; :class:`NetConfigError` for a
+    bad one, or none while binding every interface).
     """
 
     def __init__(
@@ -314,6 +381,7 @@ class PeerListener:
         authorize: Authorizer | None = None,
         max_sessions: int = 64,
         max_sessions_per_key: int | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.keypair = keypair
         self.address = str(keypair.ss58_address)
@@ -323,13 +391,14 @@ class PeerListener:
         self._on_session = on_session
         self._authorize = authorize
         self._guard = ReplayGuard()
-        self._server = SignalingServer(self._answer, host=host, port=port)
+        self._server = SignalingServer(self._answer, host=host, port=port, public_url=public_url)
         self._sessions: set[PeerSession] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def url(self) -> str:
-        """The signaling endpoint URL to announce (``http://127.0.0.1:PORT/offer``)."""
+        """The signaling endpoint URL to announce (``http://127.0.0.1:PORT/offer``, or
+        the public URL)."""
         return self._server.url
 
     @property
@@ -338,7 +407,14 @@ class PeerListener:
         return len(self._sessions)
 
     async def start(self) -> None:
-        """Start the signaling endpoint."""
+        """Start the signaling endpoint. Raises :class:`NetConfigError` when this machine
+        has no address in the allowed ICE networks (no session could connect), and
+        ``OSError`` when the port is taken or the address is not this machine's."""
+        if not host_addresses(self.config.ice_networks):
+            raise NetConfigError(
+                "this machine has no address in the allowed ICE networks "
+                f"({describe_networks(self.config.ice_networks)})"
+            )
         await self._server.start()
 
     async def _answer(self, offer: SignalMessage) -> SignalMessage:

@@ -385,6 +385,13 @@ class Tasks(PalletApi):
         Emits ``TaskExpired``."""
         return self._submit(keypair, "expire", {"task_id": task_id}, wait=wait)
 
+    def cancel(self, keypair: Keypair, task_id: int, *, wait: Wait = "inclusion") -> Receipt:
+        """As the requester, withdraw a task nobody has claimed: the bounty and the
+        ``TaskDeposit`` are released at once and the record removed. Emits
+        ``TaskCancelled`` (``task_id``, ``bounty``, ``deposit`` in planck);
+        ``TaskHasClaims`` once a worker claimed it, ``NotRequester`` for anyone else."""
+        return self._submit(keypair, "cancel_task", {"task_id": task_id}, wait=wait)
+
     def reap(self, keypair: Keypair, task_id: int, *, wait: Wait = "inclusion") -> Receipt:
         """Remove a finished task ``TaskRetention`` blocks after it finished; the
         ``TaskDeposit`` goes back to the requester (anyone). Emits ``TaskReaped``."""

@@ -68,6 +68,7 @@ from ..jobs.heartbeat import Heartbeat, HeartbeatVerifier
 from ..jobs.jobspec import JobSpec
 from ..jobs.messages import JobRequest
 from ..jobs.proofs import check_circuit
+from ..net.bootstrap import join
 from ..net.dht import CapabilityDirectory, DhtNode
 from ..net.webrtc import PeerConfig
 from .channelbook import ChannelBook
@@ -115,7 +116,8 @@ class Requester:
 
     *chain*: a :class:`~ccnet.client.Chain` (not closed here) or its ws:// URL (owned).
     *keypair*: the requester's sr25519 account key (pays, signs offers and states).
-    *dht_bootstrap*: (host, UDP port) of DHT nodes to join. *state_dir*: where the
+    *dht_bootstrap*: (host, UDP port) of DHT nodes to join (empty: the workers
+    registered on chain, :func:`ccnet.client.net.bootstrap.join`). *state_dir*: where the
     channel store lives (``channels.db``, :func:`~ccnet.channels.store.channel_store_in`;
     None: :func:`~ccnet.channels.store.default_state_dir` of the key, whose store
     ``ccnet channel`` commands use by default too). *deposit_per_channel*: planck locked per
@@ -132,8 +134,12 @@ class Requester:
     :data:`~.runs.DEFAULT_JOBS_PER_WORKER`, the worker daemon's default limit of unpaid
     jobs; raise it only for workers that allow more). *rng*: randomness of
     the mixed-in spot checks (``secrets`` when None). *zk_paths*/*zk_node*/*zk_verifier*:
-    the ZK setup (made on first use). *peer_config*, *dht_host*, *dht_port*: network
-    settings (127.0.0.1).
+    the ZK setup (made on first use). *peer_config*: the WebRTC settings, among them the
+    allowed ICE networks (loopback only by default: give e.g.
+    ``PeerConfig(ice_networks=parse_ice_networks(["10.0.0.0/8"]))`` for workers on other
+    machines) and STUN/TURN servers (:mod:`ccnet.client.net.ice`). *dht_host*,
+    *dht_port*: where the DHT node binds (127.0.0.1, a free port; an address that
+    reaches the bootstrap nodes for other machines).
     """
 
     def __init__(
@@ -141,7 +147,7 @@ class Requester:
         chain: Chain | str,
         keypair: Keypair,
         *,
-        dht_bootstrap: Sequence[tuple[str, int]],
+        dht_bootstrap: Sequence[tuple[str, int]] = (),
         state_dir: str | Path | None = None,
         deposit_per_channel: int,
         max_price: int | None = None,
@@ -244,9 +250,8 @@ class Requester:
             self._assemble(party)
             self._onchain = OnchainRequests(self._chain, self.keypair, state_dir=self.state_dir)
             self._dht = DhtNode()
-            await self._dht.start(
-                host=self._dht_host, port=self._dht_port, bootstrap=self.dht_bootstrap
-            )
+            await self._dht.start(host=self._dht_host, port=self._dht_port)
+            await join(self._dht, self._chain, self.dht_bootstrap)
             self._directory = CapabilityDirectory(self._dht)
             self.answers.add_builtin()
         except BaseException:

@@ -29,6 +29,7 @@ from ccnet.channels import (
     Propose,
     Reject,
     SignedState,
+    Transport,
     accept_all,
     decode,
     encode,
@@ -60,7 +61,8 @@ class Adversary:
         self.chain = chain
         self.ledger = ledger
         self.machines: dict[bytes, Channel] = {}
-        self.wires: dict[bytes, MemoryTransport] = {}
+        self.wires: dict[bytes, Transport] = {}
+        """Its end of each channel's transport (a memory pair, or a TCP connection)."""
         self.receipts: list[Receipt] = []
         """Its successful extrinsics (besides its party's opens and joins)."""
         self.failed_fees = 0

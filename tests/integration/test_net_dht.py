@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from ccnet.client import Keypair, Keys
 from ccnet.client.clock import now_ms
+from ccnet.client.net.bootstrap import dht_address_of, join, with_dht_port
 from ccnet.client.net.dht import CapabilityDirectory, DhtNode, RecordStorage
 from ccnet.client.net.exceptions import DhtError
 from ccnet.client.net.records import (
@@ -21,6 +23,7 @@ from ccnet.client.net.records import (
     CapabilityRecord,
     encode_records,
 )
+from ccnet.client.pallets.tasks import Reputation, WorkerInfo
 
 if TYPE_CHECKING:
     from tests.fixtures.net import DhtNetwork
@@ -258,3 +261,133 @@ async def _check_eviction(nodes: list[DhtNode], caplog: pytest.LogCaptureFixture
         about = [r for r in loud if str(address[1]) in r.getMessage()]
         assert len(about) <= 1, about
     assert len(loud) <= len(stopped), [r.getMessage() for r in loud]
+
+
+async def test_every_live_record_is_found_after_late_joins_and_stopped_peers() -> None:
+    """Recall, not timing: 60 nodes each joining through a random earlier one, 12
+    workers announce, 6 more nodes join, 10 % of the nodes that host no worker stop;
+    then lookups from live nodes (old, late, and one that joins just to look) must find
+    every worker. ``benches/bench_dht_churn.py`` measures the same at 200 and 1,000."""
+    rng = random.Random(11)
+    nodes: list[DhtNode] = []
+    directories: list[CapabilityDirectory] = []
+
+    async def join() -> DhtNode:
+        node = DhtNode(rpc_timeout=1.0)
+        await node.start(bootstrap=[rng.choice(nodes).address] if nodes else [])
+        nodes.append(node)
+        return node
+
+    try:
+        for _ in range(60):
+            await join()
+        hosts = rng.sample(range(60), 12)
+        for i, host in enumerate(hosts):
+            directory = CapabilityDirectory(nodes[host], Keys.from_uri(f"//Worker{i}"))
+            directories.append(directory)
+            await directory.announce(
+                Capability(TASK, (i + 1) * 10**8, 10 * (i + 1)), ENDPOINT.format(i)
+            )
+        workers = {d.keypair.ss58_address for d in directories if d.keypair is not None}
+        for _ in range(6):
+            await join()
+        stopped = rng.sample([i for i in range(len(nodes)) if i not in hosts], len(nodes) // 10)
+        for i in stopped:
+            await nodes[i].close()
+        live = [n for i, n in enumerate(nodes) if i not in stopped]
+        askers = [*rng.sample(live[:60], 4), live[-1], await join()]
+        for asker in askers:
+            found = await CapabilityDirectory(asker).find(TASK)
+            assert {r.worker for r in found} == workers
+            for record in found:  # and each one under its own key, with one get
+                key = asker.keying.announce_key(record.capability)
+                assert record.worker in {r.worker for r in await asker.get(key)}
+    finally:
+        for directory in directories:
+            await directory.close()
+        for node in nodes:
+            await node.close()
+
+
+class RegisteredWorkers:
+    """The chain's worker registry (``chain.tasks.workers()``), and nothing else."""
+
+    def __init__(self, endpoints: dict[str, str]) -> None:
+        self.tasks = self
+        self.endpoints = endpoints
+
+    def workers(self) -> list[WorkerInfo]:
+        return [
+            WorkerInfo(address, (b"wasm",), url.encode(), 1, Reputation(0, 0, 0, 0), 0, None)
+            for address, url in self.endpoints.items()
+        ]
+
+
+def _endpoint(node: DhtNode) -> str:
+    return with_dht_port(ENDPOINT.format(1), node.address[1])
+
+
+async def test_a_node_without_bootstrap_joins_through_the_registered_workers(
+    dht_network: DhtNetwork,
+) -> None:
+    first, second = await dht_network(2)
+    gone = DhtNode()
+    await gone.start()
+    stale = _endpoint(gone)
+    await gone.close()  # still registered, no longer answering
+    bob = Keys.from_uri("//Bob")
+    async with CapabilityDirectory(second, bob) as directory:
+        await directory.announce(Capability(TASK, 10**8, 5), ENDPOINT.format(2))
+        chain: Any = RegisteredWorkers(
+            {"first": _endpoint(first), "stale": stale, "old": ENDPOINT.format(3)}
+        )
+        newcomer = DhtNode(rpc_timeout=2.0)
+        try:
+            await newcomer.start()
+            began = asyncio.get_running_loop().time()
+            assert await join(newcomer, chain) >= 2
+            assert asyncio.get_running_loop().time() - began < 10  # the stale one: 2 s
+            found = await CapabilityDirectory(newcomer).find(TASK)
+            assert [r.worker for r in found] == [bob.ss58_address]
+        finally:
+            await newcomer.close()
+
+
+async def test_joining_through_the_chain_alone_or_with_nobody_answering() -> None:
+    async with DhtNode(rpc_timeout=1.0) as node:
+        await node.start()
+        assert await join(node, cast(Any, RegisteredWorkers({}))) == 0  # the first worker
+        me = _endpoint(node)
+        # its own registration is skipped, by address or by its own DHT address
+        assert await join(node, cast(Any, RegisteredWorkers({"me": me})), exclude="me") == 0
+        assert await join(node, cast(Any, RegisteredWorkers({"x": me})), own=node.address) == 0
+        gone = DhtNode()
+        await gone.start()
+        stale = cast(Any, RegisteredWorkers({"stale": _endpoint(gone)}))
+        await gone.close()
+        assert await join(node, stale) == 0  # a worker starts alone
+        with pytest.raises(DhtError, match="registered workers answered"):
+            await join(node, stale, required=True)
+        with pytest.raises(DhtError, match="no DHT bootstrap node answered"):
+            await join(node, stale, [gone_address(stale)])  # explicit ones must answer
+
+
+def gone_address(chain: RegisteredWorkers) -> tuple[str, int]:
+    address = dht_address_of(next(iter(chain.endpoints.values())))
+    assert address is not None
+    return address
+
+
+async def test_a_lone_node_rejoins_before_it_announces(dht_network: DhtNetwork) -> None:
+    lone, first = await dht_network(1) + [DhtNode(rpc_timeout=2.0)]
+    await first.start()
+    chain = cast(Any, RegisteredWorkers({"first": _endpoint(first)}))
+    try:
+        (bob,) = worker_keys("Bob")
+        directory = CapabilityDirectory(lone, bob, rejoin=lambda: join(lone, chain))
+        async with directory:
+            await directory.announce(Capability(TASK, 10**8, 5), ENDPOINT.format(1))
+        assert lone.known_peers == 1  # joined the registered worker before announcing
+        assert [r.worker for r in await CapabilityDirectory(first).find(TASK)] == [bob.ss58_address]
+    finally:
+        await first.close()

@@ -191,13 +191,50 @@ async def test_offers_without_usable_sdp_are_refused(
     garbage = "\r\n".join(
         line for line in sdp.splitlines() if line.startswith(("a=fingerprint", "a=candidate"))
     )
-    for bad_sdp, match in ((public, "no loopback ICE candidate"), (garbage, "SDP is unusable")):
+    for bad_sdp, match in (
+        (public, "no ICE candidate in the allowed networks"),
+        (garbage, "SDP is unusable"),
+    ):
         offer = SignalMessage.create(
             net_requester, "offer", bad_sdp, peer=net_worker.ss58_address, labels=("tasks",)
         )
         with pytest.raises(SignalingRefusedError, match=match) as err:
             await post_offer(listener.url, offer)
         assert err.value.status == 400
+    assert listener.sessions == 0
+
+
+@pytest.mark.parametrize(
+    "separator", ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+)
+async def test_an_offer_hiding_a_candidate_behind_another_line_break_is_refused(
+    listen: Listen, net_requester: Keypair, net_worker: Keypair, separator: str
+) -> None:
+    from aiortc.sdp import SessionDescription
+
+    from ccnet.client import signing
+    from ccnet.client.net.signaling import SIGNAL_DOMAIN
+
+    listener = await listen()
+    sdp = await offer_sdp()
+    # aiortc (str.splitlines) reads a second line, a candidate at a public address
+    smuggled = sdp.replace(
+        "a=sctp-port:",
+        f"a=x-ccnet:1{separator}a=candidate:9 1 udp 2130706431 8.8.8.8 53 typ host\r\na=sctp-port:",
+        1,
+    )
+    parsed = SessionDescription.parse(smuggled)
+    assert "8.8.8.8" in [c.ip for m in parsed.media for c in m.ice_candidates]
+    genuine = SignalMessage.create(
+        net_requester, "offer", sdp, peer=net_worker.ss58_address, labels=("tasks",)
+    )
+    unsigned = replace(genuine, sdp=smuggled, signature="")  # signed by a real, hostile peer
+    offer = replace(
+        unsigned, signature=signing.sign_fields(net_requester, SIGNAL_DOMAIN, unsigned.fields())
+    )
+    with pytest.raises(SignalingRefusedError, match="line break other than CRLF or LF") as err:
+        await post_offer(listener.url, offer)
+    assert err.value.status == 400
     assert listener.sessions == 0
 
 

@@ -11,7 +11,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from ccnet.client.devchain import free_port
-from ccnet.storage import ArweaveGateway, ArweaveWallet, DevGateway, DevGatewayError, TxState
+from ccnet.storage import (
+    ArweaveGateway,
+    ArweaveWallet,
+    DevGateway,
+    DevGatewayError,
+    TxState,
+    devgateway,
+)
 from ccnet.storage.merkle import generate_transaction_chunks
 
 SIZES = [0, 1, 32 * 1024 - 1, 256000, 262144, 270000, 1048576, 5 * 1024 * 1024]
@@ -83,10 +90,16 @@ def test_data_survive_a_restart(tmp_path: Path, session_wallet: ArweaveWallet) -
         assert gateway.balance(session_wallet.address) > 0
 
 
-def test_a_taken_port_fails_clearly(arlocal: str, tmp_path: Path) -> None:
+def test_a_taken_port_fails_clearly(
+    arlocal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = urlsplit(arlocal).port
     assert port is not None
     dev = DevGateway(state_dir=tmp_path, port=port, timeout=30)
+    with pytest.raises(DevGatewayError, match=f"127.0.0.1:{port} is already in use"):
+        dev.start()  # checked before starting, as the dev chain does
+    # Taken between that check and arlocal's listen: the wrapper refuses too.
+    monkeypatch.setattr(devgateway, "port_free", lambda host, port: True)
     with pytest.raises(DevGatewayError, match="arlocal exited") as info:
         dev.start()
     assert "cannot listen" in info.value.log_tail

@@ -252,7 +252,7 @@ def test_policy_refusal_cancels_the_whole_batch(
     batch, _ = a.pay_many([1, 2, 3], memo="bad")
     assert isinstance(batch, ProposeBatch)
     reject, cancelled = b.on_propose_batch(batch)
-    assert seen == [3]  # the policy judges the batch by its last state
+    assert seen == [1]  # the policy judges every state; the first refusal refuses all
     assert isinstance(reject, Reject) and reject.code == "policy" and reject.version == 3
     assert cancelled is not None and cancelled.kind is UpdateKind.CANCELLED
     assert cancelled.version == 4  # one cancel state supersedes every state of the batch
@@ -263,6 +263,21 @@ def test_policy_refusal_cancels_the_whole_batch(
     assert a.next_version == b.next_version == 5 and a.pending is None
     again, none = b.on_propose_batch(batch)  # re-sent: refused again, nothing changes
     assert isinstance(again, Reject) and none is None and again.cancel_signature is not None
+
+
+def test_a_batch_may_not_lower_the_payee_in_an_earlier_state(
+    params: ChannelParams, alice: Keypair, bob: Keypair
+) -> None:
+    """Every state of a batch is co-signed and registrable: a first state that takes
+    the payee's whole deposit is refused even though the last one restores it."""
+    _, b = machines(params, alice, bob)
+    deposits = (params.deposit_a, params.deposit_b)
+    robbing = (params.deposit_a + params.deposit_b, 0)
+    reject, cancelled = b.on_propose_batch(batch_of(params, alice, 1, [robbing, deposits]))
+    assert isinstance(reject, Reject) and reject.code == "policy"
+    assert reject.cancel_signature is not None
+    assert cancelled is not None and cancelled.kind is UpdateKind.CANCELLED
+    assert b.latest.version == 0 and b.balance == params.deposit_b
 
 
 def test_countersign_batch_must_match_the_outstanding_batch(

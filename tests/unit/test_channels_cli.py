@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from substrateinterface import Keypair
 from typer.testing import CliRunner
 
-from ccnet.channels import ChannelParams
+from ccnet.channels import (
+    Channel,
+    ChannelParams,
+    ChannelParty,
+    Propose,
+    ProposeBatch,
+    Reject,
+    SqliteChannelStore,
+    StoreLockedError,
+    StreamTransport,
+    TransportClosedError,
+    decode,
+    encode,
+    serve,
+)
 from ccnet.channels.store import (
     CHANNEL_STORE_FILE,
     channel_store_in,
@@ -19,6 +36,7 @@ from ccnet.channels.store import (
 from ccnet.channels.testing import close_pair, link_parties
 from ccnet.client import CC, Keys
 from ccnet.client.cli import app
+from ccnet.client.commands._common import CliContext
 from ccnet.client.requester import Requester
 
 runner = CliRunner()
@@ -161,3 +179,103 @@ def test_former_store_files_are_still_found(tmp_path: Path) -> None:
     assert channel_store_in(tmp_path) == old_sdk
     (tmp_path / CHANNEL_STORE_FILE).write_bytes(b"")
     assert channel_store_in(tmp_path) == tmp_path / CHANNEL_STORE_FILE
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["pay", "1", "--peer", "127.0.0.1:9"],
+        ["resolve", "--peer", "127.0.0.1:9"],
+        ["close", "--peer", "127.0.0.1:9"],
+        ["serve", "--listen", "127.0.0.1:0"],
+    ],
+)
+def test_signing_commands_refuse_a_store_in_use(tmp_path: Path, command: list[str]) -> None:
+    """A second process signing from the same store could sign another state of a
+    version the first one signed: pay/resolve/close/serve refuse while it is locked."""
+    path = tmp_path / CHANNEL_STORE_FILE
+    cid = "0x" + "11" * 32
+    with SqliteChannelStore(path, exclusive=True):
+        with pytest.raises(StoreLockedError, match="in use by process"):
+            SqliteChannelStore(path, exclusive=True)
+        verb, *rest = command
+        args = ["channel", verb, cid, *rest, "--key", "//Alice", "--store", str(path)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert "is in use by process" in " ".join(result.output.split())
+        assert str(path) in "".join(result.output.split())
+    # Released on close: the next one takes it.
+    SqliteChannelStore(path, exclusive=True).close()
+
+
+def _reject_all_server(loop: asyncio.AbstractEventLoop) -> int:
+    """A malicious payee on *loop* (another thread): it answers every proposal with a
+    ``policy`` refusal without a cancel signature. Its port."""
+
+    async def on_connect(transport: StreamTransport) -> None:
+        try:
+            while True:
+                message = decode(await transport.recv())
+                if isinstance(message, Propose | ProposeBatch):
+                    reject = Reject(message.channel_id, message.version, "policy", "no")
+                    await transport.send(encode(reject))
+        except TransportClosedError:
+            pass
+
+    server = asyncio.run_coroutine_threadsafe(serve(on_connect), loop).result(10)
+    port: int = server.sockets[0].getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("command", [["pay", "1"], ["resolve"]])
+def test_a_refusal_without_cancel_counts_as_possibly_paid(
+    tmp_path: Path,
+    alice: Keypair,
+    params: ChannelParams,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    """The peer refuses with no cancel: it holds our signed proposal, so neither pay
+    nor resolve may say "nothing was paid" (or exit 0)."""
+    path = tmp_path / "alice.db"
+    with SqliteChannelStore(path) as store:
+        ChannelParty(alice, store, genesis_hash=params.genesis_hash).add_channel(params)
+        if command[0] == "resolve":  # an outstanding proposal to re-send
+            channel = Channel(store.load(params.channel_id), alice)
+            _, signed = channel.pay(CC)
+            store.update_persisted_channel(signed)
+    chain = SimpleNamespace(genesis_hash=params.genesis_hash)
+    monkeypatch.setattr(CliContext, "chain", lambda self: chain)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        port = _reject_all_server(loop)
+        cid = "0x" + params.channel_id.hex()
+        args = ["--json", "channel", *command[:1], cid, *command[1:], "--key", "//Alice"]
+        args += ["--store", str(path), "--peer", f"127.0.0.1:{port}", "--timeout", "5"]
+        result = runner.invoke(app, args)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+    assert result.exit_code == 1, result.output
+    message = json.loads(result.output)["error"]["message"]
+    assert "possibly paid" in message and "nothing was paid" not in message
+    assert "refused without a valid cancel" in message
+    with SqliteChannelStore(path) as store:
+        assert store.load(params.channel_id).pending is not None
+
+
+def test_the_payee_cannot_pay(
+    tmp_path: Path, bob: Keypair, params: ChannelParams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only party A proposes: B's pay is refused before anything is sent."""
+    path = tmp_path / "bob.db"
+    with SqliteChannelStore(path) as store:
+        ChannelParty(bob, store, genesis_hash=params.genesis_hash).add_channel(params)
+    chain = SimpleNamespace(genesis_hash=params.genesis_hash)
+    monkeypatch.setattr(CliContext, "chain", lambda self: chain)
+    cid = "0x" + params.channel_id.hex()
+    args = ["channel", "pay", cid, "1", "--key", "//Bob", "--store", str(path)]
+    result = runner.invoke(app, [*args, "--peer", "127.0.0.1:9"])
+    assert result.exit_code == 1 and "only party A" in result.output

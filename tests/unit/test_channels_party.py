@@ -312,3 +312,58 @@ async def test_restart_from_the_store(
     assert again.a.channel(cid).latest == latest == again.b.channel(cid).latest
     assert (await again.a.pay(cid, 7)).version == 11
     await close_pair(again)
+
+
+async def test_concurrent_attaches_leave_one_link(
+    tmp_path: Path, alice: Keypair, bob: Keypair, params: ChannelParams
+) -> None:
+    """Two attaches at once: one link stays, the other's transport is closed and no
+    orphaned reader keeps answering on it."""
+    pair = await link_parties(tmp_path, alice, bob, params)
+    cid = params.channel_id
+    ends = [MemoryTransport.pair() for _ in range(3)]
+    await asyncio.gather(*(pair.b.attach(cid, end_b) for _, end_b in ends))
+    live = {
+        t for t in asyncio.all_tasks() if t.get_name().startswith("ccnet-channel-") and not t.done()
+    }
+    linked = {party._links[cid].reader for party in (pair.a, pair.b) if cid in party._links}
+    assert pair.b._links[cid].reader in live and live <= linked, live - linked  # no orphan
+    kept = pair.b._links[cid].transport
+    assert kept in [end_b for _, end_b in ends]
+    await close_pair(pair)
+
+
+async def test_a_detach_mid_commit_lets_no_countersignature_leave_early(
+    tmp_path: Path, alice: Keypair, bob: Keypair, params: ChannelParams
+) -> None:
+    """B's reader is cancelled (detach) while its co-signed state is being made
+    durable: the commit goes on, and when A re-sends the proposal on a new link, B's
+    countersignature waits for it."""
+    held = HeldCosignStore(SqliteChannelStore(tmp_path / "bob.db"))
+    a = ChannelParty(alice, SqliteChannelStore(tmp_path / "alice.db"), genesis_hash=GENESIS)
+    b = ChannelParty(bob, held, genesis_hash=GENESIS)
+    cid = params.channel_id
+    a.add_channel(params)
+    b.add_channel(params)
+    end_a, end_b = MemoryTransport.pair()
+    await a.attach(cid, end_a)
+    await b.attach(cid, end_b)
+    payment = asyncio.create_task(a.pay(cid, 5))
+    await eventually(lambda: len(held.held) == 1, "B's co-signed update in the store")
+    await b.detach(cid)
+    new_a, new_b = MemoryTransport.pair()
+    attaching = asyncio.create_task(b.attach(cid, new_b))
+    await a.attach(cid, new_a)  # re-sends version 1
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert new_b.sent == 0 and end_b.sent == 0  # nothing before the commit is durable
+    update = held.held.pop()
+    assert held.inner.update_persisted_channel(update) is PersistStatus.COMPLETED
+    b.persisted(cid, update.update_id)
+    await attaching
+    await eventually(lambda: new_b.sent == 1, "B's countersignature after the commit")
+    await eventually(lambda: a.channel(cid).latest.version == 1, "A co-signed version 1")
+    payment.cancel()
+    await asyncio.gather(payment, return_exceptions=True)
+    await a.aclose()
+    await b.aclose()

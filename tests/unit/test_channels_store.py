@@ -101,9 +101,10 @@ def test_updates_apply_in_order(tmp_path: Path) -> None:
     store.persist_new_channel(opening(Party.A))
     phase = ChannelUpdate(PARAMS.channel_id, 1, UpdateKind.PHASE, phase=Phase.CLOSING)
     assert store.update_persisted_channel(phase) is PersistStatus.COMPLETED
-    # Applying an id again is a no-op; skipping ids is refused.
+    # Applying an id again is a no-op only with the same content; skipping ids is refused.
+    assert store.update_persisted_channel(phase) is PersistStatus.COMPLETED
     back = ChannelUpdate(PARAMS.channel_id, 1, UpdateKind.PHASE, phase=Phase.FUNDED)
-    assert store.update_persisted_channel(back) is PersistStatus.COMPLETED
+    assert store.update_persisted_channel(back) is PersistStatus.UNRECOVERABLE_ERROR
     assert store.load(PARAMS.channel_id).phase is Phase.CLOSING
     gap = ChannelUpdate(PARAMS.channel_id, 3, UpdateKind.PHASE, phase=Phase.SETTLED)
     assert store.update_persisted_channel(gap) is PersistStatus.UNRECOVERABLE_ERROR
@@ -113,6 +114,33 @@ def test_updates_apply_in_order(tmp_path: Path) -> None:
     # A channel stored twice stays as first stored.
     assert store.persist_new_channel(opening(Party.A)) is PersistStatus.COMPLETED
     assert store.load(PARAMS.channel_id).phase is Phase.CLOSING
+
+
+def test_two_processes_never_sign_two_states_of_one_version(tmp_path: Path) -> None:
+    """Two payers on one store file from the same stored state: the first one's version
+    1 is countersigned; the second one's different version 1 (same update id) must not
+    be reported durable, so its proposal never leaves."""
+    path = tmp_path / "a.db"
+    first, second = SqliteChannelStore(path), SqliteChannelStore(path)
+    first.persist_new_channel(opening(Party.A))
+    store_b = SqliteChannelStore(tmp_path / "b.db")
+    store_b.persist_new_channel(opening(Party.B))
+    p1 = Channel(first.load(PARAMS.channel_id), ALICE)
+    p2 = Channel(second.load(PARAMS.channel_id), ALICE)  # loaded before p1 wrote
+    b = Channel(store_b.load(PARAMS.channel_id), BOB)
+    propose, signed = p1.pay(5 * CC, "first")
+    assert first.update_persisted_channel(signed) is PersistStatus.COMPLETED
+    reply, cosigned = b.on_propose(propose)
+    assert isinstance(reply, Countersign) and cosigned is not None
+    assert first.update_persisted_channel(p1.on_countersign(reply)) is PersistStatus.COMPLETED
+    _, other = p2.pay(7 * CC, "second")
+    assert other is not None and other.update_id == signed.update_id
+    assert second.update_persisted_channel(other) is PersistStatus.UNRECOVERABLE_ERROR
+    # The identical update again (a retry of the same commit) stays a no-op.
+    assert first.update_persisted_channel(signed) is PersistStatus.COMPLETED
+    record = first.load(PARAMS.channel_id)
+    assert record.latest.state.balance_b == PARAMS.deposit_b + 5 * CC
+    assert record.pending is None
 
 
 def test_unknown_channel(tmp_path: Path) -> None:

@@ -21,9 +21,9 @@ from ccnet.client.cli import app
 from ccnet.client.devchain import (
     CHOPSTICKS_JS,
     DevChain,
-    _port_free,
     free_port,
     group_alive,
+    port_free,
     process_started,
 )
 from ccnet.client.exceptions import DevChainError, SpecNotFoundError
@@ -156,7 +156,7 @@ def test_start_elsewhere_is_an_error_and_again_a_no_op(fake_root: Path) -> None:
         assert f"ws://127.0.0.1:{other}" in message
         ticking = _cli("start", *where, "--port", str(port), "--block-time", "2")
         assert ticking.exit_code == 1 and "a block every 2 s" in ticking.stdout
-        assert _port_free("127.0.0.1", other)  # nothing was started there
+        assert port_free("127.0.0.1", other)  # nothing was started there
     finally:
         _cli("stop", "--state-dir", str(fake_root / "state"))
     assert not group_alive(started["pid"])

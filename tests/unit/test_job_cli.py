@@ -20,7 +20,7 @@ from ccnet.client.cli import app
 from ccnet.client.commands import _common
 from ccnet.client.commands import job as job_commands
 from ccnet.client.commands._common import ExitCode, exit_code_for
-from ccnet.client.commands.job import worst_case_planck
+from ccnet.client.commands.job import parse_bootstrap_options, worst_case_planck
 from ccnet.client.exceptions import (
     BudgetExceededError,
     InvalidJobModuleError,
@@ -130,13 +130,17 @@ def test_input_from_stdin_and_too_large_input(
     assert len(fake.submitted) == 1
 
 
-def test_bootstrap_is_required_and_checked(module: Path) -> None:
-    result = job_run(str(module))
-    assert result.exit_code == 2 and "--dht-bootstrap" in result.stderr
+def test_bootstrap_is_optional_and_checked(module: Path) -> None:
+    # none: the requester joins through the workers registered on chain
+    assert parse_bootstrap_options(None) == ()
+    assert parse_bootstrap_options(["127.0.0.1:1,127.0.0.1:2"]) == (
+        ("127.0.0.1", 1),
+        ("127.0.0.1", 2),
+    )
     result = job_run(str(module), "--dht-bootstrap", "localhost")
     assert result.exit_code == 2 and "host:port" in result.stderr
-    result = runner.invoke(app, ["job", "workers"])
-    assert result.exit_code == 2 and "--dht-bootstrap" in result.stdout + result.stderr
+    result = runner.invoke(app, ["job", "workers", "--dht-bootstrap", "localhost"])
+    assert result.exit_code == 2 and "host:port" in result.stdout + result.stderr
 
 
 def test_other_usage_errors(module: Path, tmp_path: Path) -> None:

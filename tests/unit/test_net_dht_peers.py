@@ -127,3 +127,38 @@ async def test_a_sender_claiming_a_contacts_id_does_not_spare_it_the_liveness_pi
     proto.rpc_ping(("127.0.0.1", 4010), gone.id)  # an impostor, from its own address
     assert await proto.check_contacts(60.0) == 1
     assert ("127.0.0.1", 4009) in pinged and not in_table(proto, gone)
+
+
+def test_find_neighbors_returns_the_k_closest_contacts_by_xor_distance() -> None:
+    # kademlia's walk from the target's bucket stops at the first k contacts it meets
+    proto = protocol()
+    contacts = [peer(5000 + i) for i in range(300)]
+    for node in contacts:
+        proto.welcome_if_new(node)
+    known = proto.contacts()
+    for _ in range(20):
+        target = Node(os.urandom(20))
+        expected = sorted(known, key=target.distance_to)[:20]
+        assert proto.router.find_neighbors(target) == expected
+        assert proto.router.find_neighbors(target, k=3) == expected[:3]
+    excluded = known[0]
+    assert excluded not in proto.router.find_neighbors(Node(excluded.id), exclude=excluded)
+
+
+def test_a_holder_among_the_k_closest_hands_a_key_to_a_closer_new_node() -> None:
+    proto = protocol()
+    key = os.urandom(20)
+    target = Node(key)
+    for i in range(40):
+        proto.welcome_if_new(peer(6000 + i))
+    ranked = sorted(proto.contacts(), key=target.distance_to)
+    kth = ranked[19].distance_to(target)
+    closer = next(p for p in (peer(7000 + i) for i in range(10_000)) if p.distance_to(target) < kth)
+    farther = next(
+        p for p in (peer(8000 + i) for i in range(10_000)) if p.distance_to(target) > kth
+    )
+    holder = proto.source_node.distance_to(target) < kth
+    assert proto.should_hand_over(key, closer) is holder
+    assert proto.should_hand_over(key, farther) is False
+    # a node that knows fewer than k contacts hands every key over
+    assert protocol().should_hand_over(key, farther) is True

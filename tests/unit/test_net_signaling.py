@@ -173,14 +173,18 @@ def test_data_channel_section_is_detected() -> None:
     assert not has_data_channel(SDP.replace("m=application", "m=audio"))
 
 
-def test_candidate_filter_keeps_loopback_and_lan_only() -> None:
-    assert candidate_addresses(filter_candidates(SDP, allow_lan=False)) == ["127.0.0.1"]
-    assert candidate_addresses(filter_candidates(SDP, allow_lan=True)) == [
+LOOPBACK = ice.LOOPBACK_NETWORKS
+LOOPBACK_AND_LAN = ice.parse_ice_networks(["loopback", "lan"])
+
+
+def test_candidate_filter_keeps_the_allowed_networks_only() -> None:
+    assert candidate_addresses(filter_candidates(SDP, LOOPBACK)) == ["127.0.0.1"]
+    assert candidate_addresses(filter_candidates(SDP, LOOPBACK_AND_LAN)) == [
         "127.0.0.1",
         "192.168.1.20",
         "fd00::2",
     ]
-    filtered = filter_candidates(SDP, allow_lan=False)
+    filtered = filter_candidates(SDP, LOOPBACK)
     assert filtered.endswith("\r\n") and "a=fingerprint" in filtered
 
 
@@ -201,13 +205,13 @@ def test_candidate_filter_keeps_loopback_and_lan_only() -> None:
     ],
 )
 def test_address_policy(host: str, lan: bool, allowed: bool) -> None:
-    assert ice.is_allowed_address(host, allow_lan=lan) is allowed
+    assert ice.is_allowed_address(host, LOOPBACK_AND_LAN if lan else LOOPBACK) is allowed
 
 
 def test_gathering_scope_replaces_aioice_host_addresses() -> None:
-    assert ice.host_addresses(allow_lan=False) == ["127.0.0.1"]
+    assert ice.host_addresses(LOOPBACK) == ["127.0.0.1"]
     assert all(
-        ice.is_allowed_address(a, allow_lan=True) for a in ice.host_addresses(allow_lan=True)
+        ice.is_allowed_address(a, LOOPBACK_AND_LAN) for a in ice.host_addresses(LOOPBACK_AND_LAN)
     )
     with ice.gathering_on(["127.0.0.1", "::1"]):
         assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False) == ["127.0.0.1"]

@@ -212,5 +212,15 @@ mod benchmarks {
 		Ok(())
 	}
 
+	#[benchmark]
+	fn cancel_task() -> Result<(), BenchmarkError> {
+		let requester = funded::<T>("requester", 0);
+		let id = post::<T>(&requester, T::MaxRedundancy::get());
+		#[extrinsic_call]
+		_(RawOrigin::Signed(requester), id);
+		assert!(!Tasks::<T>::contains_key(id));
+		Ok(())
+	}
+
 	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);
 }

@@ -20,7 +20,9 @@
 //!   its whole bond.
 //! - `post_task` holds the bounty ([`HoldReason::TaskBounty`]) and a storage deposit
 //!   ([`Config::TaskDeposit`], returned by `reap` [`Config::TaskRetention`] blocks
-//!   after the task finished).
+//!   after the task finished). Until a worker claims it, the requester may
+//!   `cancel_task`: both holds are released at once and the record removed; after
+//!   the first claim a task ends only by `accept`, `finalize` or `expire`.
 //! - Results are **committed, then revealed**: up to `redundancy` workers `claim`,
 //!   then `submit_result` a commitment to `(result hash, fuel, salt)` (see
 //!   [`RESULT_COMMIT_DOMAIN`]) by the deadline, and `reveal_result` afterwards (or as
@@ -300,6 +302,13 @@ pub mod pallet {
 		},
 		/// A finished task's record was removed and its deposit returned.
 		TaskReaped { task_id: TaskId },
+		/// The requester withdrew a task nobody had claimed: its record is gone, and
+		/// `bounty` and `deposit` planck were released to the requester.
+		TaskCancelled {
+			task_id: TaskId,
+			bounty: BalanceOf<T>,
+			deposit: BalanceOf<T>,
+		},
 	}
 
 	#[pallet::error]
@@ -375,6 +384,9 @@ pub mod pallet {
 		Overflow,
 		/// Paying the bounty failed.
 		PaymentFailed,
+		/// A worker claimed the task: it can no longer be cancelled (it ends by
+		/// `accept`, `finalize` or `expire`).
+		TaskHasClaims,
 	}
 
 	#[pallet::hooks]
@@ -763,6 +775,34 @@ pub mod pallet {
 				Precision::BestEffort,
 			)?;
 			Self::deposit_event(Event::TaskReaped { task_id });
+			Ok(())
+		}
+
+		/// Withdraw a task nobody has claimed yet: its record is removed and the held
+		/// bounty and task deposit are released to the requester at once (no
+		/// retention: nothing refers to an unclaimed task). Once a worker has claimed
+		/// it, the task ends only by `accept`, `finalize` or `expire`, so a claimant's
+		/// bonded work cannot be cancelled from under it.
+		///
+		/// Origin: signed, the requester. Emits `TaskCancelled`.
+		///
+		/// ## Complexity
+		/// O(1).
+		#[pallet::call_index(11)]
+		#[pallet::weight(T::WeightInfo::cancel_task())]
+		pub fn cancel_task(origin: OriginFor<T>, task_id: TaskId) -> DispatchResult {
+			let requester = ensure_signed(origin)?;
+			let task = Self::open_task(task_id)?;
+			ensure!(task.requester == requester, Error::<T>::NotRequester);
+			ensure!(task.claims == 0, Error::<T>::TaskHasClaims);
+			Tasks::<T>::remove(task_id);
+			T::Currency::release(&HoldReason::TaskBounty.into(), &requester, task.bounty, Precision::Exact)?;
+			T::Currency::release(&HoldReason::TaskDeposit.into(), &requester, task.deposit, Precision::Exact)?;
+			Self::deposit_event(Event::TaskCancelled {
+				task_id,
+				bounty: task.bounty,
+				deposit: task.deposit,
+			});
 			Ok(())
 		}
 	}

@@ -497,3 +497,56 @@ fn integrity_test_passes() {
 	use polkadot_sdk::frame_support::traits::IntegrityTest;
 	new_test_ext().execute_with(AllPalletsWithSystem::integrity_test);
 }
+
+mod cancel {
+	use super::*;
+
+	#[test]
+	fn an_unclaimed_task_is_withdrawn_with_its_bounty_and_deposit() {
+		run_test(|| {
+			let before = free(REQUESTER);
+			let id = post(300, 2);
+			assert_eq!(free(REQUESTER), before - 300 - TASK_DEPOSIT);
+			assert_ok!(Tasks::cancel_task(origin(REQUESTER), id));
+			System::assert_last_event(
+				Event::TaskCancelled {
+					task_id: id,
+					bounty: 300,
+					deposit: TASK_DEPOSIT,
+				}
+				.into(),
+			);
+			assert_eq!(free(REQUESTER), before);
+			assert_eq!(held(HoldReason::TaskBounty, REQUESTER), 0);
+			assert_eq!(held(HoldReason::TaskDeposit, REQUESTER), 0);
+			assert!(!TaskRecords::<Test>::contains_key(id));
+			// Gone: nobody can claim it, and it cannot be cancelled twice.
+			assert_noop!(Tasks::claim(origin(W1), id), Error::<Test>::UnknownTask);
+			assert_noop!(Tasks::cancel_task(origin(REQUESTER), id), Error::<Test>::UnknownTask);
+		});
+	}
+
+	#[test]
+	fn only_the_requester_and_only_before_any_claim() {
+		run_test(|| {
+			let id = post(300, 2);
+			assert_noop!(Tasks::cancel_task(origin(W1), id), Error::<Test>::NotRequester);
+			// One claim of two: the claimant's bonded work cannot be cancelled away.
+			assert_ok!(Tasks::claim(origin(W1), id));
+			assert_noop!(Tasks::cancel_task(origin(REQUESTER), id), Error::<Test>::TaskHasClaims);
+			assert_eq!(held(HoldReason::TaskBounty, REQUESTER), 300);
+			assert_eq!(bonded(W1), CLAIM_BOND);
+		});
+	}
+
+	#[test]
+	fn a_finished_task_is_not_open() {
+		run_test(|| {
+			let id = post(300, 1);
+			let task = TaskRecords::<Test>::get(id).unwrap();
+			System::set_block_number(Tasks::reveal_ends(&task) + 1);
+			assert_ok!(Tasks::expire(origin(W2), id));
+			assert_noop!(Tasks::cancel_task(origin(REQUESTER), id), Error::<Test>::TaskNotOpen);
+		});
+	}
+}
