@@ -185,7 +185,6 @@ class ChannelParty:
         self._io: ThreadPoolExecutor | None = None
         self._channels: dict[bytes, Channel] = {}
         self._links: dict[bytes, _Link] = {}
-        self._attach_locks: dict[bytes, asyncio.Lock] = {}
         self._durable: dict[tuple[bytes, int], asyncio.Future[None]] = {}
         self._durable_ids: dict[bytes, int] = {}
         """Per channel: the highest update id an ``IN_PROGRESS`` store reported durable."""
@@ -247,29 +246,13 @@ class ChannelParty:
         """Make *update* durable before anything that depends on it goes out.
 
         Called right after the machine made *update*, with no ``await`` in between, so
-        the commits of one channel reach the store thread in ``update_id`` order. The
-        commit is shielded: cancelling the caller (e.g. :meth:`detach` cancelling the
-        reader) does not stop it, and it stays in flight (so :meth:`_flush` waits for
-        it) until it is durable. Without an update (a retransmitted answer built from
-        memory), waits for the commits in flight (:meth:`_flush`)."""
+        the commits of one channel reach the store thread in ``update_id`` order."""
         if update is None:
-            await self._flush(channel)
             return
         cid = update.channel_id
         durable: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         inflight = self._inflight.setdefault(cid, set())
         inflight.add(durable)
-        commit = asyncio.ensure_future(self._commit_durably(channel, update, durable))
-        # Its error reaches the caller; after the caller was cancelled nobody reads it.
-        commit.add_done_callback(lambda task: task.cancelled() or task.exception())
-        await asyncio.shield(commit)
-
-    async def _commit_durably(
-        self, channel: Channel, update: ChannelUpdate, durable: asyncio.Future[bool]
-    ) -> None:
-        """The body of :meth:`_persist` (run shielded from the caller's cancellation)."""
-        cid = update.channel_id
-        inflight = self._inflight.setdefault(cid, set())
         try:
             status = await self._commit(update)
             if status is PersistStatus.IN_PROGRESS:
@@ -329,42 +312,30 @@ class ChannelParty:
 
     # -- transport --------------------------------------------------------------------
 
-    def _attach_lock(self, channel_id: bytes) -> asyncio.Lock:
-        """Serialises :meth:`attach` / :meth:`detach` of one channel: two at once would
-        otherwise leave an orphaned link whose reader keeps answering."""
-        return self._attach_locks.setdefault(channel_id, asyncio.Lock())
-
     async def attach(self, channel_id: bytes, transport: Transport) -> None:
         """Serve *channel_id* over *transport* (replacing an earlier one) and re-send
         our outstanding proposal, if any (its answer arrives in the background;
-        :meth:`resolve` waits for it). Attaches of one channel run one at a time."""
+        :meth:`resolve` waits for it)."""
         channel = self.channel(channel_id)
-        async with self._attach_lock(channel_id):
-            await self._detach(channel_id)
-            link = _Link(transport)
-            self._links[channel_id] = link
-            link.reader = asyncio.create_task(
-                self._read(channel, link), name=f"ccnet-channel-{channel_id.hex()[:8]}"
+        await self.detach(channel_id)
+        link = _Link(transport)
+        self._links[channel_id] = link
+        link.reader = asyncio.create_task(
+            self._read(channel, link), name=f"ccnet-channel-{channel_id.hex()[:8]}"
+        )
+        link.reader.add_done_callback(_log_task_error)
+        await self._flush(channel)
+        retransmission = channel.retransmission()
+        if retransmission is not None:
+            log.info(
+                "channel 0x%s: re-sending version %d", channel_id.hex(), retransmission.version
             )
-            link.reader.add_done_callback(_log_task_error)
-            await self._flush(channel)
-            retransmission = channel.retransmission()
-            if retransmission is not None:
-                log.info(
-                    "channel 0x%s: re-sending version %d",
-                    channel_id.hex(),
-                    retransmission.version,
-                )
-                self._expect(link, retransmission.version)
-                link.just_resent = True
-                await self._send(link, retransmission)
+            self._expect(link, retransmission.version)
+            link.just_resent = True
+            await self._send(link, retransmission)
 
     async def detach(self, channel_id: bytes) -> None:
         """Stop serving *channel_id* and close its transport."""
-        async with self._attach_lock(channel_id):
-            await self._detach(channel_id)
-
-    async def _detach(self, channel_id: bytes) -> None:
         link = self._links.pop(channel_id, None)
         if link is None:
             return

@@ -289,6 +289,30 @@ async def test_replay_old_states(setting: Setting) -> None:
     s.ends(honest_final=4 * CC)
 
 
+async def test_a_batch_that_lowers_the_payee_on_the_way(setting: Setting) -> None:
+    """Attack: after paying 4 CC, A proposes a batch whose last state pays B 1 CC more
+    but whose first state takes B down to 0, hoping B's policy judges only the last
+    state; A would then close with the first one.
+    Expected: B refuses the whole batch (``policy``) and co-signs nothing; its answer
+    to A's stale close registers version 4: B ends with 4 CC."""
+    s = await setting(adversary_is=Party.A)
+    for _ in range(4):
+        await s.adversary.pay(s.channel_id, CC)
+    stored = s.honest.store.load(s.channel_id)
+    machine = s.adversary.machine(s.channel_id)
+    message, update = machine.propose_many([(DEPOSIT, 0), (DEPOSIT - 5 * CC, 5 * CC)])
+    s.adversary.persist(update)
+    await s.adversary.send(s.channel_id, message)
+    reply = await s.adversary.recv(s.channel_id)
+    assert isinstance(reply, Reject) and reply.code == "policy"
+    assert s.honest.store.load(s.channel_id).latest == stored.latest
+    s.adversary.close(s.channel_id, s.adversary.cosigned(s.channel_id, 2))
+    assert await s.party.answer_stale_close(s.channel_id) is not None
+    after_the_period(s)
+    await s.party.settle(s.channel_id)
+    s.ends(honest_final=4 * CC)
+
+
 async def test_wrapped_signature_payment(setting: Setting) -> None:
     """Attack: after a genuine payment of 1 CC, A "pays" 5 CC more with a
     ``<Bytes>``-wrapped signature (what polkadot-js ``signRaw`` makes, which the chain

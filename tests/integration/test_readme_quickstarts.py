@@ -237,6 +237,8 @@ def test_worker_requester_watchtower_release_quickstarts(
         assert port_free(port, kind), f"the worker quick start's {what} port {port} is taken"
     env = user_env(tmp_path, repo_root, devchain, worker_cache_dir)
     alice = str(Keys.from_uri("//Alice").ss58_address)
+    # The session chain is shared: earlier tests may leave Alice's own tasks open.
+    before = {t.task_id for t in ccnet_chain.tasks.tasks() if t.requester == alice}
     run = run_session(script(blocks, JOURNEY), tmp_path, env)
     worker1 = stored_address(tmp_path / "keystore", "worker1")
 
@@ -257,8 +259,10 @@ def test_worker_requester_watchtower_release_quickstarts(
     assert account is not None
     assert int(account["data"]["reserved"]) == 0
     assert ccnet_chain.free_balance(worker1) > 99 * 10**12
-    tasks = [t for t in ccnet_chain.tasks.tasks() if t.requester == alice]
-    assert all(t.status != "Open" for t in tasks)
+    tasks = [
+        t for t in ccnet_chain.tasks.tasks() if t.requester == alice and t.task_id not in before
+    ]
+    assert all(t.status != "Open" for t in tasks), [(t.task_id, t.status) for t in tasks]
     stores = list((tmp_path / ".state" / "accounts").glob("*/channels.db"))
     assert len(stores) == 1  # the CLI's channel, settled by the watchtower
 

@@ -796,8 +796,18 @@ pub mod pallet {
 			ensure!(task.requester == requester, Error::<T>::NotRequester);
 			ensure!(task.claims == 0, Error::<T>::TaskHasClaims);
 			Tasks::<T>::remove(task_id);
-			T::Currency::release(&HoldReason::TaskBounty.into(), &requester, task.bounty, Precision::Exact)?;
-			T::Currency::release(&HoldReason::TaskDeposit.into(), &requester, task.deposit, Precision::Exact)?;
+			T::Currency::release(
+				&HoldReason::TaskBounty.into(),
+				&requester,
+				task.bounty,
+				Precision::Exact,
+			)?;
+			T::Currency::release(
+				&HoldReason::TaskDeposit.into(),
+				&requester,
+				task.deposit,
+				Precision::Exact,
+			)?;
 			Self::deposit_event(Event::TaskCancelled {
 				task_id,
 				bounty: task.bounty,
