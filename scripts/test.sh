@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The full test suite, in order: Rust tests, Python lint (ruff, mypy), the wheel
-# check, then pytest (unit and integration). Expects scripts/setup.sh to have run.
+# The full test suite, in order: Rust tests, the validator node's build (cached), Python
+# lint (ruff, mypy), the wheel check, then pytest (unit and integration). Expects scripts/setup.sh to have run.
 #   SKIP_RUST_TESTS=1  skip the cargo tests (e.g. to test the Python side alone)
 set -euo pipefail
 
@@ -32,6 +32,8 @@ python_lint() {
 }
 
 rust_tests
+log "ccnet-node (the node network's integration tests run it; cached)"
+bash scripts/build-node.sh
 python_lint
 log "check-wheel"
 bash scripts/check-wheel.sh
