@@ -161,8 +161,9 @@ def start(
         lines = [f"local network running ({state}; logs in {info.dir}):"]
         lines += [f"  {n.name:<8} {n.role:<9} {n.ws_url}  pid {n.pid}" for n in info.nodes]
         lines += [
-            "point the SDK, the CLI and `ccnet worker run` at it with:",
+            "point the CLI and `ccnet worker run` at it with:",
             f"  export CCNET_URL={url}      (or: ccnet --url {url} ...)",
+            f'and the SDK with Chain("{url}") (any node\'s URL above works)',
         ]
         return "\n".join(lines)
 
