@@ -367,13 +367,14 @@ class LocalNetwork:
         binary = node_binary(self.__binary)
         if not self.__spec.is_file():
             raise SpecNotFoundError(self.__spec)
+        earlier = self.recorded()
         self.stop()  # what is left of a network that died
         if warning := finality_warning(self.validators):
             logger.warning("%s", warning)
-        self._wipe()
-        self.__wasm_cache.mkdir(parents=True, exist_ok=True)
         names = [seed.lower() for seed in AUTHORITIES[: self.validators]]
         names += [f"full{i}" for i in range(1, self.full_nodes + 1)]
+        self._wipe({*names, *(n.name for n in earlier.nodes)} if earlier else set(names))
+        self.__wasm_cache.mkdir(parents=True, exist_ok=True)
         ports = _free_ports(2 * len(names))
         nodes: list[NodeInfo] = []
         for i, name in enumerate(names):
@@ -406,13 +407,16 @@ class LocalNetwork:
 
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop every node (SIGTERM to its process group, SIGKILL after *timeout*
-        seconds); returns whether any ran. The base paths and logs stay."""
+        seconds); returns whether any ran. The base paths, logs and ``network.json``
+        (without pids) stay until the next start."""
         info = self.recorded()
         was_running = False
         if info is not None:
             for node in info.nodes:
                 was_running |= self._kill(node, timeout)
-            (self.__dir / INFO_FILE).unlink(missing_ok=True)
+            # Kept without pids: the next start knows which base paths to wipe.
+            stopped = tuple(replace(node, pid=0, started=0) for node in info.nodes)
+            self._record(replace(info, nodes=stopped))
         for proc in self.__processes.values():
             proc.poll()  # reap
         self.__processes.clear()
@@ -568,15 +572,17 @@ class LocalNetwork:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _wipe(self) -> None:
-        """Remove what an earlier network left in the state dir (it is ours alone)."""
-        if self.__dir.is_dir():
-            for entry in self.__dir.iterdir():
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
+    def _wipe(self, names: set[str]) -> None:
+        """Remove the base paths, logs and pid files of nodes *names* from the state dir
+        (only those: a state dir given by mistake loses nothing else)."""
         self.__dir.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            base = self.__dir / name
+            if base.is_dir() and not base.is_symlink():
+                shutil.rmtree(base)
+            for leftover in (base, self.__dir / f"{name}.log", self.__dir / f"{name}.pid"):
+                if leftover.is_symlink() or leftover.is_file():
+                    leftover.unlink()
 
     def _tool(self, binary: Path, args: list[str]) -> str:
         """Run a ``ccnet-node`` subcommand; its stderr (where ``key`` prints)."""
@@ -663,7 +669,9 @@ class LocalNetwork:
         """Stop *node*'s process group; returns whether its process ran."""
         ran = node.alive
         own = self.__processes.pop(node.name, None)
-        if node.pid > 0 and (ran or group_alive(node.pid)):
+        # Only a process recorded with its start time: a pid (and group id) reused by
+        # another program after the node died is left alone. The node has no children.
+        if ran:
             for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
                 try:
                     os.killpg(node.pid, sig)

@@ -166,7 +166,9 @@ def test_early_exit_shows_the_log_and_leaves_nothing(
     with pytest.raises(LocalNetworkError, match="node alice exited") as err:
         net.start()
     assert "fake node: boom" in str(err.value)
-    assert net.recorded() is None and net.status() is None
+    info = net.recorded()
+    assert info is not None and all(n.pid == 0 for n in info.nodes)
+    assert net.status() is None
 
 
 def test_bad_counts_and_missing_files(fake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,3 +212,15 @@ def test_cli_start_status_stop(fake: Path) -> None:
     assert status.exit_code == 3 and "not running" in status.stdout
     bad = runner.invoke(app, ["network", "start", "--validators", "5", *state])
     assert bad.exit_code == 2
+
+
+def test_a_new_start_wipes_only_its_nodes(fake: Path) -> None:
+    state = fake / "net"
+    with LocalNetwork(2, 1, root=fake, state_dir=state, start_timeout=30) as net:
+        (Path(net.info.node("bob").base_path) / "marker").write_text("old")
+    (state / "unrelated.txt").write_text("keep")
+    with LocalNetwork(2, root=fake, state_dir=state, start_timeout=30) as net:
+        assert not (Path(net.info.node("bob").base_path) / "marker").exists()
+        assert not (state / "full1").exists() and not (state / "full1.log").exists()
+        assert [n.name for n in net.info.nodes] == ["alice", "bob"]
+    assert (state / "unrelated.txt").read_text() == "keep"
