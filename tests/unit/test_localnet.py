@@ -199,6 +199,9 @@ def test_cli_start_status_stop(fake: Path) -> None:
         status = runner.invoke(app, ["--json", "network", "status", *state])
         assert status.exit_code == 0, status.output
         nodes = json.loads(status.stdout)["nodes"]
+        table = runner.invoke(app, ["network", "status", *state])
+        assert table.exit_code == 0, table.output
+        assert all(word in table.stdout for word in ("alice", "bob", "validator", "finalized"))
         assert [(n["name"], n["role"], n["finalized"]) for n in nodes] == [
             ("alice", "validator", 1),
             ("bob", "validator", 1),
