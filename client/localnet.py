@@ -18,8 +18,9 @@ The state file (``network.json``), pid files and logs live in the state dir, so 
 status and stop work across processes. Blocks come every :data:`BLOCK_TIME_MS` (Aura
 slots); GRANDPA finalizes with 3 of the 4 authorities (:data:`FINALITY_QUORUM`).
 
-The binary is ``$CCNET_NODE_BIN``, else :data:`DEFAULT_NODE_BIN` (built by
-``scripts/build-node.sh``).
+The binary is ``$CCNET_NODE_BIN``, else ``debug/ccnet-node`` in
+``$CCNET_NODE_TARGET_DIR``, else :data:`DEFAULT_NODE_BIN` (where
+``scripts/build-node.sh`` builds it).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ __all__ = [
     "FRESH_STATE",
     "MAX_FULL_NODES",
     "NODE_BIN_ENV",
+    "NODE_TARGET_ENV",
     "LocalNetwork",
     "NetworkInfo",
     "NodeInfo",
@@ -84,6 +86,8 @@ BLOCK_TIME_MS = 6000
 MAX_FULL_NODES = 8
 """Most non-validator nodes one network starts (a guard against typos)."""
 NODE_BIN_ENV = "CCNET_NODE_BIN"
+NODE_TARGET_ENV = "CCNET_NODE_TARGET_DIR"
+"""The cargo target directory ``scripts/build-node.sh`` builds the node in, if set."""
 DEFAULT_NODE_BIN = Path("~/.cache/ccnet/node-target/debug/ccnet-node")
 DEFAULT_STATE_DIR = Path(".state/localnet")
 WASM_CACHE_NAME = "node-wasm-cache"
@@ -211,9 +215,11 @@ class NodeStatus:
 
 def node_binary(binary: Path | str | None = None) -> Path:
     """The ``ccnet-node`` binary: *binary*, else ``$CCNET_NODE_BIN``, else
-    :data:`DEFAULT_NODE_BIN` (expanded); :class:`NodeBinaryNotFoundError` if it is not
-    an executable file."""
-    chosen = Path(binary or os.environ.get(NODE_BIN_ENV) or DEFAULT_NODE_BIN).expanduser()
+    ``$CCNET_NODE_TARGET_DIR/debug/ccnet-node``, else :data:`DEFAULT_NODE_BIN`
+    (expanded); :class:`NodeBinaryNotFoundError` if it is not an executable file."""
+    target = os.environ.get(NODE_TARGET_ENV)
+    default = Path(target) / "debug" / "ccnet-node" if target else DEFAULT_NODE_BIN
+    chosen = Path(binary or os.environ.get(NODE_BIN_ENV) or default).expanduser()
     if not chosen.is_file() or not os.access(chosen, os.X_OK):
         raise NodeBinaryNotFoundError(chosen)
     return chosen.resolve()

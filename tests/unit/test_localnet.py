@@ -180,6 +180,10 @@ def test_bad_counts_and_missing_files(fake: Path, monkeypatch: pytest.MonkeyPatc
         node_binary()
     with pytest.raises(NodeBinaryNotFoundError):
         LocalNetwork(4, root=fake).start()
+    monkeypatch.delenv("CCNET_NODE_BIN")
+    monkeypatch.setenv("CCNET_NODE_TARGET_DIR", str(fake / "target"))
+    with pytest.raises(NodeBinaryNotFoundError, match=str(fake / "target/debug/ccnet-node")):
+        node_binary()
 
 
 def test_cli_start_status_stop(fake: Path) -> None:
