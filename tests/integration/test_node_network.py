@@ -192,3 +192,28 @@ def test_sdk_transfer_is_finalized_with_exact_balances(network: LocalNetwork) ->
             amount + fee
         )
         assert chain.free_balance(dest) == amount
+
+
+def test_node_build_spec_has_the_chain_spec_tools_genesis(repo_root: Path, tmp_path: Path) -> None:
+    """The node's own ``build-spec --chain local --raw`` and the chain-spec tool's file
+    (what the networks run) hold the same raw genesis storage, so the same genesis state
+    root: validators can start from either. Takes minutes (the node compiles the runtime
+    to build the genesis, outside its runtime cache)."""
+    _require_node(repo_root)
+    built = subprocess.run(
+        [str(node_binary()), "build-spec", "--chain", "local", "--raw"]
+        + ["--disable-default-bootnode", "--base-path", str(tmp_path / "base")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1200,
+    )
+    node_spec = json.loads(built.stdout)
+    tool_spec = json.loads((repo_root / DEFAULT_SPEC).read_text())
+    assert node_spec["id"] == tool_spec["id"]
+    node_top, tool_top = node_spec["genesis"]["raw"]["top"], tool_spec["genesis"]["raw"]["top"]
+    differing = sorted(
+        k for k in node_top.keys() | tool_top.keys() if node_top.get(k) != tool_top.get(k)
+    )
+    assert not differing, f"genesis storage keys that differ: {differing}"
+    assert node_spec["genesis"]["raw"] == tool_spec["genesis"]["raw"]
