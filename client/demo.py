@@ -51,7 +51,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -244,14 +244,23 @@ class _Demo:
         self.chain: Chain | None = None
         self.requester_key = Keys.from_uri(config.requester_uri)
         self.prime_output: bytes | None = None
+        self.stop_requested: int | None = None
+        """The stop signal received (SIGINT, SIGTERM), if any."""
 
     # phases are timed; a failing check is recorded, an exception ends the demo
     @contextlib.contextmanager
     def _phase(self, name: str, description: str) -> Iterator[None]:
+        self.raise_if_stopped()
         start = time.monotonic()
         with self.reporter.phase(name, description):
             yield
         self.summary.phases[name] = time.monotonic() - start
+
+    def raise_if_stopped(self) -> None:
+        """KeyboardInterrupt again if a stop signal came: the first one may have been
+        caught on its way up (by cleanup code in a task being cancelled)."""
+        if self.stop_requested is not None:
+            raise KeyboardInterrupt(f"signal {self.stop_requested}")
 
     def check(self, name: str, passed: bool) -> None:
         self.summary.checks[name] = bool(passed)
@@ -642,10 +651,15 @@ def run_demo(config: DemoConfig, reporter: Reporter) -> DemoSummary:
     process it started is stopped either way (unless ``keep_running``).
     """
     demo = _Demo(config, reporter)
-    stop_signal: Callable[[int, Any], None] = lambda signum, _frame: (_ for _ in ()).throw(  # noqa: E731
-        KeyboardInterrupt(f"signal {signum}")
-    )
-    previous = signal.signal(signal.SIGTERM, stop_signal)
+
+    def stop_signal(signum: int, _frame: Any) -> None:
+        demo.stop_requested = signum
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    # Our own handlers for both, raising at once: Ctrl-C works even when the demo was
+    # started with SIGINT ignored (a background job of a script), and asyncio does not
+    # turn it into a task cancellation that a library could swallow.
+    previous = {sig: signal.signal(sig, stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
     fiat_stack = contextlib.ExitStack()
     try:
@@ -661,6 +675,7 @@ def run_demo(config: DemoConfig, reporter: Reporter) -> DemoSummary:
         worker_addresses = [w.address for w in demo.workers]
         before.update(dict.fromkeys(worker_addresses, 0))  # funded during the run
         asyncio.run(demo.market())
+        demo.raise_if_stopped()
         demo.retire_workers()
         after = demo.snapshot(addresses + worker_addresses)
         fees, burnt = demo.fees_since(first_block, set(after))
@@ -672,7 +687,8 @@ def run_demo(config: DemoConfig, reporter: Reporter) -> DemoSummary:
             fiat_stack.close()
             demo.shutdown()
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             demo.summary.phases["total"] = time.monotonic() - started
             _prune_runs(demo.root / config.state_dir, keep=demo.run_dir)
     return demo.summary
