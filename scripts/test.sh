@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite, in order: Rust tests, the validator node's build (cached), Python
-# lint (ruff, mypy), the wheel check, then pytest (unit and integration). Expects scripts/setup.sh to have run.
+# lint (ruff, mypy), the wheel check, then pytest (unit and integration). Expects
+# scripts/setup.sh to have run.
 #   SKIP_RUST_TESTS=1  skip the cargo tests (e.g. to test the Python side alone)
 set -euo pipefail
 
