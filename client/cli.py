@@ -24,6 +24,7 @@ from .commands import demo as demo_cmd
 from .commands import dispute as dispute_cmd
 from .commands import job as job_cmd
 from .commands import keys as keys_cmd
+from .commands import localnet as localnet_cmd
 from .commands import stake as stake_cmd
 from .commands import task as task_cmd
 from .commands import transfer as transfer_cmd
@@ -45,6 +46,7 @@ app = typer.Typer(
 )
 chain_app = chain_cmd.app
 app.add_typer(chain_cmd.app, name="chain", no_args_is_help=True)
+app.add_typer(localnet_cmd.app, name="network", no_args_is_help=True)
 app.add_typer(keys_cmd.app, name="keys", no_args_is_help=True)
 app.command(name="balance")(balance_cmd.balance)
 app.command(name="transfer")(transfer_cmd.transfer)

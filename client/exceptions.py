@@ -29,6 +29,26 @@ class SpecNotFoundError(DevChainError):
         self.spec = spec
 
 
+class LocalNetworkError(CcnetError):
+    """A node of the local validator network (``ccnet network``) could not be prepared,
+    started, reached or stopped."""
+
+    def __init__(self, message: str, *, log_tail: str = "") -> None:
+        super().__init__(message + (f"\n--- log tail ---\n{log_tail}" if log_tail else ""))
+        self.log_tail = log_tail
+
+
+class NodeBinaryNotFoundError(LocalNetworkError):
+    """The ``ccnet-node`` binary the local network runs does not exist."""
+
+    def __init__(self, binary: Path) -> None:
+        super().__init__(
+            f"ccnet-node binary not found: {binary} (build it with `bash "
+            "scripts/build-node.sh`, or point $CCNET_NODE_BIN at a built ccnet-node)"
+        )
+        self.binary = binary
+
+
 class ChainConnectionError(CcnetError):
     """The chain at ``url`` cannot be reached, or it stopped answering."""
 

@@ -3,7 +3,8 @@
 # checkout. Idempotent: each step is skipped when its inputs have not changed.
 #   .venv (python3.11) with `pip install -e '.[dev,demo]'`, node_modules from package-lock.json,
 #   the wasm toolchain (.state/env), PostgreSQL (the bridge ledger's tests), iproute2 (the
-#   cross-machine test's network namespaces), and the chain
+#   cross-machine test's network namespaces), protoc and libssl-dev (for building the
+#   validator node, `cargo build -p ccnet-node`), and the chain
 #   specs (set SKIP_CHAIN_BUILD=1 to skip).
 set -euo pipefail
 
@@ -105,6 +106,21 @@ c_job_toolchain() {
   apt_install "${missing[@]}"
 }
 
+node_build_deps() {
+  # What `cargo build -p ccnet-node` (the validator node, not built here) needs from Debian:
+  # protoc for the network's protobuf code, and the system OpenSSL (libssl-dev, found
+  # through pkg-config) instead of the vendored one (.cargo/config.toml: OPENSSL_NO_VENDOR).
+  local pkgs=(protobuf-compiler libssl-dev pkg-config) missing=() p
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  if [ "${#missing[@]}" = 0 ]; then
+    log "node build dependencies installed"
+    return
+  fi
+  apt_install "${missing[@]}"
+}
+
 net_tools() {
   # iproute2's `ip`: the cross-machine test builds network namespaces and veth pairs
   # (tests/integration/test_cross_machine.py, as root).
@@ -137,8 +153,8 @@ build_chain() {
   fi
   # shellcheck source=scripts/cargo-env.sh
   . scripts/cargo-env.sh
-  log "cargo build --workspace --exclude ccnet-bencher (runtime Wasm, chain-spec tool; target $CARGO_TARGET_DIR)"
-  cargo build --workspace --exclude ccnet-bencher --features "$CCNET_CARGO_FEATURES"
+  log "cargo build --workspace --exclude ccnet-bencher --exclude ccnet-node (runtime Wasm, chain-spec tool; target $CARGO_TARGET_DIR)"
+  cargo build --workspace --exclude ccnet-bencher --exclude ccnet-node --features "$CCNET_CARGO_FEATURES"
   for preset in development local_testnet; do
     "$CARGO_TARGET_DIR/debug/ccnet-chain-spec" --preset "$preset" --out "chain-spec/$preset.raw.json"
   done
@@ -150,6 +166,7 @@ node_env
 zk_circuits
 wasm_toolchain
 c_job_toolchain
+node_build_deps
 net_tools
 postgres_server
 worker_jobs

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The full test suite, in order: Rust tests, Python lint (ruff, mypy), the wheel
-# check, then pytest (unit and integration). Expects scripts/setup.sh to have run.
+# The full test suite, in order: Rust tests, the validator node's build (cached), Python
+# lint (ruff, mypy), the wheel check, then pytest (unit and integration). Expects
+# scripts/setup.sh to have run.
 #   SKIP_RUST_TESTS=1  skip the cargo tests (e.g. to test the Python side alone)
 set -euo pipefail
 
@@ -18,9 +19,9 @@ rust_tests() {
   log "cargo fmt --check"
   cargo fmt --all --check
   log "cargo clippy"
-  cargo clippy -q --workspace --exclude ccnet-bencher --all-targets --features "$CCNET_CARGO_FEATURES" -- -D warnings
+  cargo clippy -q --workspace --exclude ccnet-bencher --exclude ccnet-node --all-targets --features "$CCNET_CARGO_FEATURES" -- -D warnings
   log "cargo test (pallets, benchmarks, try_state, runtime, chain-spec tool, shared vectors)"
-  cargo test --workspace --exclude ccnet-bencher --features "$CCNET_CARGO_FEATURES"
+  cargo test --workspace --exclude ccnet-bencher --exclude ccnet-node --features "$CCNET_CARGO_FEATURES"
 }
 
 python_lint() {
@@ -32,6 +33,8 @@ python_lint() {
 }
 
 rust_tests
+log "ccnet-node (the node network's integration tests run it; cached)"
+bash scripts/build-node.sh
 python_lint
 log "check-wheel"
 bash scripts/check-wheel.sh

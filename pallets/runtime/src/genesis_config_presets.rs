@@ -1,7 +1,8 @@
 //! Genesis presets: `development` (one authority, Alice; dev accounts funded;
 //! Alice is sudo; a short channel challenge period for tests) and `local_testnet`
-//! (Alice and Bob as authorities; a one-day challenge period, as any live network
-//! needs: parties and their watchtowers must look at the chain once per period).
+//! (Alice, Bob, Charlie and Dave as Aura and GRANDPA authorities, so finality goes on
+//! with one of them down; a one-day challenge period, as any live network needs:
+//! parties and their watchtowers must look at the chain once per period).
 
 use crate::{AccountId, BalancesConfig, BlockNumber, ChannelsConfig, RuntimeGenesisConfig, SudoConfig, DAYS, UNIT};
 use alloc::{vec, vec::Vec};
@@ -68,13 +69,15 @@ pub fn development_config_genesis() -> Value {
 /// The `local_testnet` preset.
 pub fn local_config_genesis() -> Value {
 	testnet_genesis(
-		vec![
-			(
-				Sr25519Keyring::Alice.public().into(),
-				Ed25519Keyring::Alice.public().into(),
-			),
-			(Sr25519Keyring::Bob.public().into(), Ed25519Keyring::Bob.public().into()),
-		],
+		[
+			(Sr25519Keyring::Alice, Ed25519Keyring::Alice),
+			(Sr25519Keyring::Bob, Ed25519Keyring::Bob),
+			(Sr25519Keyring::Charlie, Ed25519Keyring::Charlie),
+			(Sr25519Keyring::Dave, Ed25519Keyring::Dave),
+		]
+		.into_iter()
+		.map(|(aura, grandpa)| (aura.public().into(), grandpa.public().into()))
+		.collect(),
 		dev_accounts(),
 		Sr25519Keyring::Alice.to_account_id(),
 		LIVE_CHALLENGE_PERIOD,

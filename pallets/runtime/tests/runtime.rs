@@ -33,6 +33,18 @@ fn presets_fund_dev_accounts_and_pass_integrity_tests() {
 	assert_eq!(genesis_config_presets::preset_names().len(), 2);
 }
 
+#[test]
+fn local_testnet_has_four_authorities_so_finality_survives_one_down() {
+	use polkadot_sdk::{pallet_aura, pallet_grandpa};
+	preset_ext("local_testnet").execute_with(|| {
+		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 4);
+		// GRANDPA needs more than 2/3 of the weight: 3 of 4 equal voters are enough.
+		let voters = pallet_grandpa::Pallet::<Runtime>::grandpa_authorities();
+		assert_eq!(voters.len(), 4);
+		assert!(voters.iter().all(|(_, weight)| *weight == 1));
+	});
+}
+
 fn pallet_sudo_key() -> Option<AccountId> {
 	polkadot_sdk::pallet_sudo::Key::<Runtime>::get()
 }
