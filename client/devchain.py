@@ -180,6 +180,23 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+def stop_group(pgid: int, timeout: float, what: str) -> bool:
+    """SIGTERM process group *pgid*, wait up to *timeout* s, then SIGKILL and wait 5 s
+    more; whether the group is gone. *what* names it in the log."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not group_alive(pgid):
+                return True
+            time.sleep(0.1)
+        logger.warning("%s (pgid %d) did not stop on %s", what, pgid, sig.name)
+    return not group_alive(pgid)
+
+
 async def query_system_chain(url: str, *, timeout: float = 5.0) -> str:
     """Ask the node at *url* (``ws://``) for ``system_chain`` over a WebSocket."""
     request = {"jsonrpc": "2.0", "id": 1, "method": "system_chain", "params": []}
@@ -423,23 +440,13 @@ class DevChain:
         )
 
     def _kill(self, pgid: int, timeout: float = 15.0) -> None:
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                if not group_alive(pgid):
-                    for own in (self.__process, self.__ticker):
-                        if own is not None and own.pid == pgid:
-                            own.wait(timeout=5)  # reap our own child: no zombie
-                    if self.__process is not None and self.__process.pid == pgid:
-                        self.__process = None
-                    return
-                time.sleep(0.1)
-            logger.warning("dev chain (pgid %d) did not stop on %s", pgid, sig.name)
-        raise DevChainError(f"could not stop the dev chain (process group {pgid})")
+        if not stop_group(pgid, timeout, "dev chain"):
+            raise DevChainError(f"could not stop the dev chain (process group {pgid})")
+        for own in (self.__process, self.__ticker):
+            if own is not None and own.pid == pgid:
+                own.wait(timeout=5)  # reap our own child: no zombie
+        if self.__process is not None and self.__process.pid == pgid:
+            self.__process = None
 
     def _clear_state(self) -> None:
         for name in (PID_FILE, INFO_FILE):

@@ -30,7 +30,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -43,7 +42,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from .config import cache_root
-from .devchain import DEFAULT_HOST, find_root, group_alive, process_started
+from .devchain import DEFAULT_HOST, find_root, process_started, stop_group
 from .exceptions import LocalNetworkError, NodeBinaryNotFoundError, SpecNotFoundError, UsageError
 
 __all__ = [
@@ -677,24 +676,8 @@ class LocalNetwork:
         own = self.__processes.pop(node.name, None)
         # Only a process recorded with its start time: a pid (and group id) reused by
         # another program after the node died is left alone. The node has no children.
-        if ran:
-            for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-                try:
-                    os.killpg(node.pid, sig)
-                except ProcessLookupError:
-                    pass
-                deadline = time.monotonic() + wait
-                while group_alive(node.pid) and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                if not group_alive(node.pid):
-                    break
-                logger.warning(
-                    "node %s (pgid %d) did not stop on %s", node.name, node.pid, sig.name
-                )
-            else:
-                raise LocalNetworkError(
-                    f"could not stop node {node.name} (process group {node.pid})"
-                )
+        if ran and not stop_group(node.pid, timeout, f"node {node.name}"):
+            raise LocalNetworkError(f"could not stop node {node.name} (process group {node.pid})")
         if own is not None:
             own.wait(timeout=5)  # reap: no zombie
         (self.__dir / f"{node.name}.pid").unlink(missing_ok=True)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -23,7 +21,7 @@ from types import TracebackType
 
 import httpx
 
-from ccnet.client.devchain import find_root, group_alive, port_free, process_started
+from ccnet.client.devchain import find_root, group_alive, port_free, process_started, stop_group
 
 from .exceptions import DevGatewayError
 
@@ -242,18 +240,8 @@ class DevGateway:
         )
 
     def _kill(self, pgid: int, timeout: float) -> None:
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                if not group_alive(pgid):
-                    if self.__process is not None and self.__process.pid == pgid:
-                        self.__process.wait(timeout=5)  # reap our own child
-                    self.__process = None
-                    return
-                time.sleep(0.1)
-            logger.warning("arlocal (pgid %d) did not stop on %s", pgid, sig.name)
-        raise DevGatewayError(f"could not stop arlocal (process group {pgid})")
+        if not stop_group(pgid, timeout, "arlocal"):
+            raise DevGatewayError(f"could not stop arlocal (process group {pgid})")
+        if self.__process is not None and self.__process.pid == pgid:
+            self.__process.wait(timeout=5)  # reap our own child
+        self.__process = None
