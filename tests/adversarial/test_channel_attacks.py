@@ -27,6 +27,9 @@ from ccnet.channels import (
     REGISTERED,
     ChannelParty,
     ChannelState,
+    Countersign,
+    MemoryTransport,
+    Message,
     Party,
     PeerTimeoutError,
     ProposalRejectedError,
@@ -37,6 +40,8 @@ from ccnet.channels import (
     TowerClient,
     TransportClosedError,
     Watchtower,
+    decode,
+    encode,
     sign_state,
 )
 from ccnet.channels.testing import Ledger, Member, Members, eventually
@@ -311,6 +316,45 @@ async def test_a_batch_that_lowers_the_payee_on_the_way(setting: Setting) -> Non
     after_the_period(s)
     await s.party.settle(s.channel_id)
     s.ends(honest_final=4 * CC)
+
+
+async def test_two_links_at_once_with_two_different_versions_3(setting: Setting) -> None:
+    """Attack: after paying 2 CC, A links to B twice at the same moment (two attaches of
+    one channel racing, which can leave the first link's reader running beside the
+    second's), then sends two different version-3 proposals, 1 CC and 5 CC more for B,
+    one on each link at once, hoping B co-signs both; A would close with the smaller.
+    Expected: B co-signs at most one version 3 (the other is refused), and its answer
+    to A's close with version 2 registers what B holds: B ends with exactly the balance
+    of its latest co-signed state."""
+    s = await setting(adversary_is=Party.A)
+    for _ in range(2):
+        await s.adversary.pay(s.channel_id, CC)
+    pairs = [MemoryTransport.pair(), MemoryTransport.pair()]
+    await asyncio.gather(*(s.party.attach(s.channel_id, theirs) for _, theirs in pairs))
+    small, _ = s.adversary.machine(s.channel_id).pay(CC)
+    s.adversary.machines.pop(s.channel_id)  # a second machine at version 2
+    large, _ = s.adversary.machine(s.channel_id).pay(5 * CC)
+    for (ours, _), message in zip(pairs, (small, large), strict=True):
+        await ours.send(encode(message))
+
+    async def reply(ours: MemoryTransport) -> Message | None:
+        try:
+            return decode(await asyncio.wait_for(ours.recv(), 10))
+        except (TimeoutError, TransportClosedError):
+            return None  # the link B dropped for the newer one
+
+    replies = await asyncio.gather(*(reply(ours) for ours, _ in pairs))
+    countersigned = [r for r in replies if isinstance(r, Countersign)]
+    assert len(countersigned) <= 1, replies
+    held = s.honest.store.load(s.channel_id).latest
+    assert held.co_signed and held.state.version in (2, 3)
+    assert held.state.balance_b in (2 * CC, 3 * CC, 7 * CC)
+    s.adversary.close(s.channel_id, s.adversary.cosigned(s.channel_id, 2))
+    if held.state.version == 3:
+        assert await s.party.answer_stale_close(s.channel_id) is not None
+    after_the_period(s)
+    await s.party.settle(s.channel_id)
+    s.ends(honest_final=held.state.balance_b)
 
 
 async def test_wrapped_signature_payment(setting: Setting) -> None:
