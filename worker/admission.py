@@ -14,19 +14,25 @@ owe it:
   and not yet covered by payments. Beyond, new jobs get
   :class:`~ccnet.worker.exceptions.UnpaidWorkError` until it pays.
 
-Payments are matched to delivered results in order (first delivered, first paid): what
-the worker earned on each of the requester's channels since it first saw that channel,
-against the prices it billed (``price(fuel used, rate)``). A result the requester does
-not pay (it rejected it, or paid less) keeps counting until payments cover it: the
-worker cannot tell a justified refusal from a cheat. A failed job is not billed (the
-requester pays no failure) and stops counting once answered.
+Payments are matched to delivered results cheapest first: what the worker earned on
+each of the requester's channels since it first saw that channel covers the billed
+prices (``price(fuel used, rate)``) in increasing order, so the worker counts as paid
+the largest number of results the money covers. Payments carry no job reference, and
+an honest requester pays in any order: a redundant job only once all its workers
+answered, a single one at once; matching oldest first would keep a paid cheap result
+counted behind an older expensive one still in flight, and refuse the requester's next
+job although it keeps within the limit. A result the requester does not pay (it
+rejected it, or paid less) keeps counting until payments cover it: the worker cannot
+tell a justified refusal from a cheat. What is owed in planck does not depend on the
+matching. A failed job is not billed (the requester pays no failure) and stops counting
+once answered.
 
 Pure bookkeeping, no I/O: :class:`~ccnet.worker.jobhandler.JobSessionHandler` feeds it.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 from dataclasses import dataclass, field
 
 from .exceptions import ConfigError, UncoveredJobError, UnpaidWorkError
@@ -44,11 +50,11 @@ keeps at most as many jobs in flight per worker
 class _Account:
     running: dict[int, int] = field(default_factory=dict)
     """Ticket -> reservation, planck."""
-    billed: deque[tuple[int, int]] = field(default_factory=deque)
-    """(ticket, price in planck) of delivered results payments do not cover yet, oldest
-    first."""
+    billed: list[tuple[int, int]] = field(default_factory=list)
+    """(price in planck, ticket) of delivered results payments do not cover yet,
+    cheapest first."""
     credit: int = 0
-    """Paid planck not matched to a whole delivered result yet (less than the oldest)."""
+    """Paid planck not matched to a whole delivered result yet (less than the cheapest)."""
     seen: dict[bytes, int] = field(default_factory=dict)
     """Channel id -> what the worker had earned on it when last looked, planck."""
 
@@ -76,7 +82,7 @@ class WorkLedger:
     def observe(self, requester: str, channel_id: bytes, earned: int) -> None:
         """The worker has earned *earned* planck on *channel_id* (a channel of
         *requester*) so far. The first look sets the baseline (what was paid before
-        belongs to earlier work); later growth pays delivered results, oldest first."""
+        belongs to earlier work); later growth pays delivered results, cheapest first."""
         account = self._account(requester)
         before = account.seen.get(channel_id)
         account.seen[channel_id] = earned if before is None else max(before, earned)
@@ -86,8 +92,8 @@ class WorkLedger:
 
     @staticmethod
     def _match(account: _Account) -> None:
-        while account.billed and account.billed[0][1] <= account.credit:
-            account.credit -= account.billed.popleft()[1]
+        while account.billed and account.billed[0][0] <= account.credit:
+            account.credit -= heapq.heappop(account.billed)[0]
 
     def unpaid(self, requester: str) -> int:
         """Jobs of *requester* running or delivered and not paid."""
@@ -108,7 +114,7 @@ class WorkLedger:
         account = self._accounts.get(requester)
         if account is None:
             return 0
-        owed = sum(price for _, price in account.billed) - account.credit
+        owed = sum(price for price, _ in account.billed) - account.credit
         return sum(account.running.values()) + max(0, owed)
 
     def check_unpaid(self, requester: str) -> None:
@@ -142,20 +148,24 @@ class WorkLedger:
         if account is None or account.running.pop(ticket, None) is None:
             return
         if price > 0:
-            account.billed.append((ticket, price))
+            heapq.heappush(account.billed, (price, ticket))
             self._match(account)
 
-    def recall(self, requester: str, ticket: int) -> None:
-        """The result of *ticket* (counted by :meth:`delivered`) was not sent after all:
-        the requester owes nothing for it. Unknown or already paid tickets are
-        ignored."""
+    def recall(self, requester: str, ticket: int, price: int) -> None:
+        """The result of *ticket*, counted by :meth:`delivered` as owed *price* planck,
+        was not sent after all: the requester owes nothing for it. If payments already
+        covered it (cheaper than the results they were meant for), that money goes back
+        to cover the others. Call it once per delivered ticket at most."""
         account = self._accounts.get(requester)
-        if account is None:
+        if account is None or price <= 0:
             return
-        kept = deque(entry for entry in account.billed if entry[0] != ticket)
+        kept = [entry for entry in account.billed if entry[1] != ticket]
         if len(kept) != len(account.billed):
+            heapq.heapify(kept)
             account.billed = kept
-            self._match(account)
+        else:
+            account.credit += price
+        self._match(account)
 
     def dropped(self, requester: str, ticket: int) -> None:
         """The job of *ticket* ended without a result to pay (it failed, or its session

@@ -341,9 +341,9 @@ class JobSessionHandler:
             self.ledger.delivered(state.remote, ticket, amount)
         return ticket
 
-    def _recall(self, state: _State, ticket: int | None) -> None:
+    def _recall(self, state: _State, ticket: int | None, amount: int) -> None:
         if ticket is not None:
-            self.ledger.recall(state.remote, ticket)
+            self.ledger.recall(state.remote, ticket, amount)
 
     async def _on_request(self, state: _State, request: JobRequest) -> None:
         try:
@@ -474,14 +474,13 @@ class JobSessionHandler:
             return
         # Owed before it is sent: the requester may pay it and ask again before this task
         # runs on after the send, and must not find the job still counted as running.
-        ticket = self._delivered(
-            state, request.job_id, price(job.outcome.fuel_used, request.rate_planck_per_fuel)
-        )
+        owed = price(job.outcome.fuel_used, request.rate_planck_per_fuel)
+        ticket = self._delivered(state, request.job_id, owed)
         try:
             await state.tasks.send(data)
             self.metrics.job_answered(JobOutcome.OK)
         except OversizeMessageError as err:  # within the protocol's cap, over the transport's
-            self._recall(state, ticket)
+            self._recall(state, ticket, owed)
             text = f"the result does not fit in one message of this session: {err}"
             await self._fail(
                 state,
@@ -492,5 +491,5 @@ class JobSessionHandler:
                 outcome=JobOutcome.FAILED,
             )
         except TransportClosedError:
-            self._recall(state, ticket)
+            self._recall(state, ticket, owed)
             raise

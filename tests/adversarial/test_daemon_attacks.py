@@ -355,6 +355,61 @@ async def test_no_channel_no_work_and_unpaid_work_is_capped(
     assert ledger.balances(attacker.address) == (free - attacker.fees, held)
 
 
+async def test_paying_for_cheap_results_never_frees_a_dear_one(
+    ccnet_chain: Chain,
+    ledger: Ledger,
+    run_worker: RunWorker,
+    rogue: Callable[[], RogueRequester],
+    wait_until: WaitUntil,
+    events_since: EventsSince,
+) -> None:
+    """Payments name no job, so the daemon matches them to results cheapest first. The
+    attacker (limit 2) takes a dear result and a cheap one, pays one planck short of
+    the cheap one (refused), then the cheap one exactly (a place frees, as for an honest
+    requester paying out of order), then only dust: the dear result keeps its place, no
+    third unpaid job runs, and a stale close leaves the daemon exactly what was paid."""
+    chain = ccnet_chain
+    worker = await run_worker("--max-unpaid-jobs", "2")
+    prime = load_job("prime_count")
+    attacker = rogue()
+    first = chain.block_number() + 1
+    before = {a: ledger.balances(a) for a in (worker.address, attacker.address)}
+    session = await attacker.connect(worker.signaling_url, worker.address)
+    cid = await attacker.open_channel(worker.address, DEPOSIT, session)
+
+    async def one(*args: str) -> JobResult | JobFailed:
+        job = attacker.job(prime, *args, channel_id=cid, fuel=FUEL)
+        return (await attacker.ask(session, [job]))[job.job_id]
+
+    dear, cheap = await one("20000"), await one("100")
+    assert isinstance(dear, JobResult) and isinstance(cheap, JobResult)
+    cheap_price = SignedResult.from_json(cheap.result).fuel_used  # 1 planck per fuel
+    assert cheap_price < SignedResult.from_json(dear.result).fuel_used
+    await attacker.party.pay(cid, cheap_price - 1, memo="one short")
+    short = await one("100")
+    assert isinstance(short, JobFailed) and "2 unpaid job(s)" in short.message
+    await attacker.party.pay(cid, 1, memo="the rest")
+    assert isinstance(await one("100"), JobResult)  # the cheap one's place
+    for n in range(3):
+        await attacker.party.pay(cid, 1, memo=f"dust {n}")
+    refused = await one("100")
+    assert isinstance(refused, JobFailed) and "2 unpaid job(s)" in refused.message
+    paid = cheap_price + 3
+    await attacker.close()
+
+    attacker.close_with_opening_state(cid, DEPOSIT)
+    await wait_until(lambda: registered(chain, cid) == 5, "the daemon's challenge")
+    chain.new_blocks(chain.channels.challenge_period())
+    await wait_until(lambda: chain.channels.channel(cid) is None, "the settle")
+    (closed,) = events_since(chain, first, "Channels", "ChannelClosed")
+    assert (closed.attributes["version"], int(closed.attributes["balance_b"])) == (5, paid)
+    fees = worker_fees(chain, events_since, worker.address, first)
+    free, held = before[worker.address]
+    assert ledger.balances(worker.address) == (free - fees + paid, held)
+    free, held = before[attacker.address]
+    assert ledger.balances(attacker.address) == (free - attacker.fees - paid, held)
+
+
 async def test_a_channel_with_a_too_short_challenge_period_is_refused(
     ccnet_chain: Chain,
     ledger: Ledger,

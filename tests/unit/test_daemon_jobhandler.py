@@ -497,6 +497,28 @@ async def test_a_result_paid_at_once_frees_its_place_before_the_send_returns(
         payments.pay(channel, SignedResult.from_json(reply.result).fuel_used)  # rate 1
 
 
+async def test_a_cheap_result_paid_before_an_older_dear_one_frees_its_place(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    """Limit 2: a dear job is delivered first and stays unpaid (a redundant job waits
+    for its other workers), a cheap one after it is paid at once. Payments name no job,
+    yet the cheap payment frees a place: the next request gets a result."""
+    requester, handler, payments = served(free_jobs=False, max_unpaid_jobs=2)
+    prime = module_hash(job_wasm("prime_count"))
+    channel = os.urandom(32)
+    await requester.send(request(prime, "20000", channel_id=channel))
+    dear = await requester.reply()
+    await requester.send(request(prime, "100", channel_id=channel))
+    cheap = await requester.reply()
+    assert isinstance(dear, JobResult) and isinstance(cheap, JobResult)
+    dear_fuel, cheap_fuel = (SignedResult.from_json(r.result).fuel_used for r in (dear, cheap))
+    assert cheap_fuel < dear_fuel
+    payments.pay(channel, cheap_fuel)  # rate 1: price = fuel
+    await requester.send(request(prime, "100", channel_id=channel))
+    assert isinstance(await requester.reply(), JobResult)
+    assert handler.ledger.outstanding(REQUESTER) == dear_fuel + cheap_fuel
+
+
 async def test_a_result_that_cannot_be_sent_is_not_owed(
     served: Callable[..., Served], job_wasm: Callable[[str], bytes]
 ) -> None:

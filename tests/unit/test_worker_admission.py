@@ -6,10 +6,13 @@ chain that only answers the channel read)."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ccnet.channels import MemoryTransport
 from ccnet.client import Chain, Keys
@@ -45,24 +48,73 @@ def test_running_and_delivered_unpaid_jobs_count_up_to_the_limit() -> None:
     assert ledger.unpaid_total() == 3 and ledger.requesters() == [ALICE, "someone else"]
 
 
-def test_payments_cover_delivered_results_oldest_first() -> None:
+def test_payments_cover_delivered_results_cheapest_first() -> None:
     ledger = WorkLedger(4)
     ledger.observe(ALICE, CHANNEL, 500)  # paid before: earlier work, the baseline
     tickets = [ledger.admit(ALICE, 100, payer_balance=10_000) for _ in range(3)]
     for ticket, price in zip(tickets, (60, 30, 50), strict=True):
         ledger.delivered(ALICE, ticket, price)
     assert ledger.unpaid(ALICE) == 3 and ledger.outstanding(ALICE) == 140
-    ledger.observe(ALICE, CHANNEL, 500 + 59)  # one planck short of the first
-    assert ledger.unpaid(ALICE) == 3 and ledger.outstanding(ALICE) == 81
-    ledger.observe(ALICE, CHANNEL, 500 + 90)  # the first two
-    assert ledger.unpaid(ALICE) == 1 and ledger.outstanding(ALICE) == 50
-    ledger.observe(ALICE, CHANNEL, 500 + 80)  # a stale look never takes payments back
+    ledger.observe(ALICE, CHANNEL, 500 + 29)  # one planck short of the cheapest
+    assert ledger.unpaid(ALICE) == 3 and ledger.outstanding(ALICE) == 111
+    ledger.observe(ALICE, CHANNEL, 500 + 80)  # the 30 and the 50
+    assert ledger.unpaid(ALICE) == 1 and ledger.outstanding(ALICE) == 60
+    ledger.observe(ALICE, CHANNEL, 500 + 70)  # a stale look never takes payments back
     assert ledger.unpaid(ALICE) == 1
     ledger.observe(ALICE, bytes(32), 1_000)  # a new channel: its baseline
     assert ledger.unpaid(ALICE) == 1
-    ledger.observe(ALICE, bytes(32), 1_050)
+    ledger.observe(ALICE, bytes(32), 1_060)
     assert ledger.unpaid(ALICE) == 0 and ledger.outstanding(ALICE) == 0
     assert sorted(ledger.channels(ALICE)) == sorted([CHANNEL, bytes(32)])
+
+
+def test_a_cheap_result_paid_before_an_older_dear_one_frees_its_place() -> None:
+    """The demo's case: a resize (redundancy 3) delivered first and paid last, once its
+    three workers answered; a SHA-256 (redundancy 1) delivered after it and paid at
+    once. The requester keeps within the limit and must not be refused."""
+    ledger = WorkLedger(2)
+    ledger.observe(ALICE, CHANNEL, 0)
+    resize = ledger.admit(ALICE, 1_000, payer_balance=10_000)
+    sha = ledger.admit(ALICE, 1_000, payer_balance=10_000)
+    ledger.delivered(ALICE, resize, 445)
+    ledger.delivered(ALICE, sha, 56)
+    ledger.observe(ALICE, CHANNEL, 56)  # the SHA-256 paid
+    ledger.admit(ALICE, 1_000, payer_balance=10_000)  # its place is free
+    assert ledger.unpaid(ALICE) == 2 and ledger.outstanding(ALICE) == 1_445
+    ledger.observe(ALICE, CHANNEL, 56 + 445)  # the resize paid
+    assert ledger.unpaid(ALICE) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prices=st.lists(st.integers(1, 1_000), min_size=1, max_size=12),
+    data=st.data(),
+)
+def test_matching_frees_what_honest_payments_free_and_never_more_than_paid(
+    prices: list[int], data: st.DataObject
+) -> None:
+    """Results delivered in one order, some paid their exact price in another. The
+    ledger never counts more unpaid results than were left unpaid (an honest requester
+    is never refused), never frees more results than the money paid can cover (the
+    most results whose prices sum to at most what was paid), and owes exactly the
+    difference in planck."""
+    ledger = WorkLedger(len(prices))
+    ledger.observe(ALICE, CHANNEL, 0)
+    tickets = [ledger.admit(ALICE, 1_000, payer_balance=10**9) for _ in prices]
+    for ticket, price in zip(tickets, prices, strict=True):
+        ledger.delivered(ALICE, ticket, price)
+    order = data.draw(st.permutations(range(len(prices))))
+    paid_count = data.draw(st.integers(0, len(prices)))
+    paid = 0
+    for done, index in enumerate(order[:paid_count], start=1):
+        paid += prices[index]
+        ledger.observe(ALICE, CHANNEL, paid)
+        most_coverable = 0
+        for total in itertools.accumulate(sorted(prices)):
+            most_coverable += total <= paid
+        assert ledger.unpaid(ALICE) <= len(prices) - done
+        assert len(prices) - ledger.unpaid(ALICE) <= most_coverable
+        assert ledger.outstanding(ALICE) == sum(prices) - paid
 
 
 def test_the_balance_must_cover_what_is_owed_plus_the_reservation() -> None:
@@ -92,14 +144,28 @@ def test_a_result_that_was_not_sent_is_recalled() -> None:
     tickets = [ledger.admit(ALICE, 100, payer_balance=1_000) for _ in range(3)]
     for ticket, price in zip(tickets, (60, 30, 50), strict=True):
         ledger.delivered(ALICE, ticket, price)
-    ledger.recall(ALICE, tickets[1])  # the 30-planck result never left
+    ledger.recall(ALICE, tickets[1], 30)  # the 30-planck result never left
     assert ledger.unpaid(ALICE) == 2 and ledger.outstanding(ALICE) == 110
     ledger.observe(ALICE, CHANNEL, 0)
-    ledger.observe(ALICE, CHANNEL, 60)  # pays the first; the recalled one is skipped
+    ledger.observe(ALICE, CHANNEL, 60)  # covers the 50 (cheapest), 10 left over
     assert ledger.unpaid(ALICE) == 1 and ledger.outstanding(ALICE) == 50
-    ledger.recall(ALICE, tickets[0])  # already paid: nothing to undo
-    ledger.recall("someone else", tickets[2])  # not theirs
+    ledger.recall("someone else", tickets[0], 60)  # not theirs
     assert ledger.unpaid(ALICE) == 1 and ledger.outstanding(ALICE) == 50
+
+
+def test_a_recalled_result_already_covered_gives_its_money_back() -> None:
+    """A 30-planck result is being sent when the requester pays 50 for an older result:
+    the 50 covers the 30 first (cheapest). The 30 then fails to leave: the money goes
+    back and covers the 50 it was for."""
+    ledger = WorkLedger(4)
+    ledger.observe(ALICE, CHANNEL, 0)
+    dear, cheap = (ledger.admit(ALICE, 100, payer_balance=1_000) for _ in range(2))
+    ledger.delivered(ALICE, dear, 50)
+    ledger.delivered(ALICE, cheap, 30)
+    ledger.observe(ALICE, CHANNEL, 50)
+    assert ledger.unpaid(ALICE) == 1 and ledger.outstanding(ALICE) == 30
+    ledger.recall(ALICE, cheap, 30)
+    assert ledger.unpaid(ALICE) == 0 and ledger.outstanding(ALICE) == 0
 
 
 @pytest.mark.parametrize("limit", [0, -1, True, 1.5])
