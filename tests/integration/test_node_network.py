@@ -162,6 +162,28 @@ def test_a_later_full_node_syncs_from_genesis(network: LocalNetwork) -> None:
     assert status.alive and status.peers is not None and status.peers >= 1, status
 
 
+# Every JSON-RPC method substrate-interface 1.8 and our SDK call on a node (Chopsticks'
+# `dev_*` methods aside): found by reading both packages' sources.
+SDK_RPC_METHODS = (
+    "author_pendingExtrinsics", "author_submitAndWatchExtrinsic", "author_submitExtrinsic",
+    "author_unwatchExtrinsic", "chain_getBlock", "chain_getBlockHash",
+    "chain_getFinalizedHead", "chain_getHead", "chain_getHeader", "chain_getRuntimeVersion",
+    "chain_subscribeFinalizedHeads", "chain_subscribeNewHeads", "payment_queryInfo",
+    "rpc_methods", "state_call", "state_getKeysPaged", "state_getMetadata",
+    "state_getRuntimeVersion", "state_getStorage", "state_getStorageAt",
+    "state_queryStorageAt", "state_subscribeStorage", "state_unsubscribeStorage",
+    "system_accountNextIndex", "system_chain", "system_health", "system_name",
+    "system_properties", "system_version",
+)  # fmt: skip
+
+
+def test_the_node_serves_every_rpc_method_the_sdk_calls(network: LocalNetwork) -> None:
+    served = set(network.rpc("alice", "rpc_methods")["methods"])
+    assert not [m for m in SDK_RPC_METHODS if m not in served]
+    # The default metadata is V14 ("meta", then version 14), the one substrate-interface reads.
+    assert network.rpc("alice", "state_getMetadata").startswith("0x6d6574610e")
+
+
 def test_sdk_transfer_is_finalized_with_exact_balances(network: LocalNetwork) -> None:
     alice = Keys.from_uri("//Alice")
     dest = str(Keys.from_uri(f"//localnet-{secrets.token_hex(6)}").ss58_address)
