@@ -42,7 +42,7 @@ from .subscription import EventSubscription
 if TYPE_CHECKING:
     from .pallets import Channels, Checkpoints, Credits, Disputes, Tasks
 
-__all__ = ["DEFAULT_URL", "BlockEvents", "Chain", "EventSubscription", "Wait"]
+__all__ = ["DEFAULT_URL", "WAITS", "BlockEvents", "Chain", "EventSubscription", "Wait"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ NEW_BLOCKS_BATCH = 10
 """Most blocks one ``dev_newBlock`` request builds (a block takes Chopsticks ~0.1-1 s)."""
 
 Wait = Literal["inclusion", "finalization"]
+WAITS: tuple[Wait, ...] = ("inclusion", "finalization")
 T = TypeVar("T")
 
 _CONNECTION_ERRORS = (OSError, websocket.WebSocketException)
@@ -75,9 +76,17 @@ class Chain:
     came back is used again). Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str = DEFAULT_URL, *, timeout: float = 30.0, wait: Wait = "inclusion"
+    ) -> None:
+        if wait not in WAITS:
+            raise ValueError(f"wait must be one of {', '.join(WAITS)}, got {wait!r}")
         self.url = url
         self.timeout = timeout
+        self.wait: Wait = wait
+        """What :meth:`submit` waits for when the call does not say: ``inclusion`` (a
+        dev chain, where every block is final) or ``finalization`` (a network of
+        validators: GRANDPA finality, a few blocks later, cannot be reverted)."""
         # One process-wide lock (see SCALECODEC_LOCK); waits for inclusion run on their
         # own sockets outside it.
         self._lock = SCALECODEC_LOCK
@@ -269,7 +278,7 @@ class Chain:
         return int(account["data"]["free"]) if account else 0
 
     def transfer(
-        self, keypair: Keypair, dest: str, amount: int, *, wait: Wait = "inclusion"
+        self, keypair: Keypair, dest: str, amount: int, *, wait: Wait | None = None
     ) -> Receipt:
         """Send *amount* planck to *dest* (``Balances.transfer_keep_alive``: the sender
         stays above the existential deposit). Emits ``Balances.Transfer``."""
@@ -311,9 +320,10 @@ class Chain:
         call: str,
         params: Mapping[str, Any] | None = None,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
-        """Sign *pallet.call(params)* with *keypair*, submit it, and wait for *wait*.
+        """Sign *pallet.call(params)* with *keypair*, submit it, and wait for *wait*
+        (None: the connection's :attr:`wait`).
 
         Returns the :class:`Receipt` (decoded events, fee). Raises
         :class:`CallEncodingError` for params that do not fit, :class:`ExtrinsicError`
@@ -328,13 +338,14 @@ class Chain:
             call_function=call,
             call_params=dict(params or {}),
         )
+        until: Wait = wait or self.wait
         try:
-            return self._submit(keypair, extrinsic_call, wait)
+            return self._submit(keypair, extrinsic_call, until)
         except ExtrinsicError as err:
             if not err.nonce_related:
                 raise
             logger.info("%s.%s: nonce rejected (%s); re-syncing and retrying", pallet, call, err)
-            return self._submit(keypair, extrinsic_call, wait)
+            return self._submit(keypair, extrinsic_call, until)
 
     def _submit(self, keypair: Keypair, extrinsic_call: Any, wait: Wait) -> Receipt:
         address = str(keypair.ss58_address)

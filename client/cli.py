@@ -83,6 +83,15 @@ def _main(
             show_default=False,
         ),
     ] = None,
+    wait: Annotated[
+        str | None,
+        typer.Option(
+            "--wait",
+            help="What extrinsics wait for: inclusion (a dev chain) or finalization "
+            "(validators; env CCNET_WAIT, config wait; default inclusion).",
+            show_default=False,
+        ),
+    ] = None,
     keystore: Annotated[
         Path | None,
         typer.Option(
@@ -109,7 +118,7 @@ def _main(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
     try:
-        settings = resolve_settings(url=url, keystore=keystore, config=config)
+        settings = resolve_settings(url=url, keystore=keystore, config=config, wait=wait)
     except CcnetError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=1) from None

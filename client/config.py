@@ -4,9 +4,10 @@ Config file: ``$CCNET_CONFIG``, else ``~/.config/ccnet/config.toml`` (TOML, opti
 
     url = "ws://127.0.0.1:8000"
     keystore = "~/.config/ccnet/keystore"
+    wait = "inclusion"     # or "finalization" (a network of validators)
 
-Environment: ``CCNET_URL``, ``CCNET_KEYSTORE``, ``CCNET_CONFIG``, ``CCNET_PASSPHRASE``
-(the keystore passphrase; read only when a stored key is opened).
+Environment: ``CCNET_URL``, ``CCNET_KEYSTORE``, ``CCNET_WAIT``, ``CCNET_CONFIG``,
+``CCNET_PASSPHRASE`` (the keystore passphrase; read only when a stored key is opened).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .chain import DEFAULT_URL
+from .chain import DEFAULT_URL, WAITS, Wait
 from .exceptions import ConfigError
 from .keystore import DEFAULT_KEYSTORE
 
@@ -47,7 +48,7 @@ FAULT_MODES = (WRONG_RESULT_ONCE, WRONG_ONCHAIN_RESULT_ONCE)
 """Every fault-injection mode (the worker's behaviour: :mod:`ccnet.worker.faults`)."""
 DEFAULT_CACHE_ROOT = Path("~/.cache/ccnet")
 """Where built job modules and compiled artifacts live (``$CCNET_CACHE`` overrides)."""
-KNOWN_KEYS = frozenset({"url", "keystore"})
+KNOWN_KEYS = frozenset({"url", "keystore", "wait"})
 
 
 def cache_root(environ: Mapping[str, str] | None = None) -> Path:
@@ -66,6 +67,8 @@ class Settings:
     """Keystore directory (expanded)."""
     config: Path | None
     """Config file that was read, if any."""
+    wait: Wait = "inclusion"
+    """What extrinsics wait for: ``inclusion`` in a block, or GRANDPA ``finalization``."""
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -95,17 +98,26 @@ def resolve_settings(
     url: str | None = None,
     keystore: Path | str | None = None,
     config: Path | str | None = None,
+    wait: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Settings from the options given (None = not given), then the environment, then the
-    config file, then the defaults."""
+    config file, then the defaults. :class:`ConfigError` for a *wait* not in
+    :data:`~ccnet.client.chain.WAITS`."""
     env = os.environ if environ is None else environ
     config_path = Path(config or env.get("CCNET_CONFIG") or DEFAULT_CONFIG).expanduser()
     file = load_config(config_path)
     chosen_url = url or env.get("CCNET_URL") or file.get("url") or DEFAULT_URL
     chosen_keystore = keystore or env.get("CCNET_KEYSTORE") or file.get("keystore")
+    chosen_wait = wait or env.get("CCNET_WAIT") or file.get("wait") or "inclusion"
+    for known in WAITS:
+        if chosen_wait == known:
+            break
+    else:
+        raise ConfigError(f"wait must be one of {', '.join(WAITS)}, got {chosen_wait!r}")
     return Settings(
         url=str(chosen_url),
         keystore=Path(chosen_keystore or DEFAULT_KEYSTORE).expanduser(),
         config=config_path if config_path.is_file() else None,
+        wait=known,
     )

@@ -52,9 +52,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from . import CC, Chain, DevChain, Keys
 from .config import ALLOW_FAULT_INJECTION_ENV, WRONG_ONCHAIN_RESULT_ONCE
@@ -62,6 +63,8 @@ from .devchain import find_root, free_port, group_alive
 from .exceptions import CcnetError, DemoError
 from .jobs.catalogue import load_job, module_hash
 from .jobs.jobspec import JobSpec
+from .localnet import DEFAULT_STATE_DIR as DEFAULT_LOCALNET_DIR
+from .localnet import LocalNetwork
 
 __all__ = ["DemoConfig", "DemoSummary", "Reporter", "run_demo"]
 
@@ -82,6 +85,11 @@ ONCHAIN_DEADLINE_BLOCKS = 20
 """Blocks the on-chain task takes claims and commitments."""
 TICK = 0.5
 """Seconds between blocks the demo's ticker builds while the court runs."""
+Network = Literal["dev", "local"]
+NETWORKS: tuple[Network, ...] = ("dev", "local")
+LOCAL_SLOWDOWN = 3
+"""How much longer the demo waits for chain events on the local network (6 s blocks
+and finality) than on the dev chain (blocks ticked every :data:`TICK` s)."""
 WORKER_STAKE = 20 * CC
 WORKER_FUNDING = 1_000 * CC
 DEPOSIT_PER_CHANNEL = 50 * CC
@@ -115,6 +123,14 @@ class DemoConfig:
     fiat: bool = False
     """Start with a card purchase and end with a worker's PayPal payout through the fiat
     bridge (local Stripe emulator and PayPal double; :mod:`ccnet.bridge.demo`)."""
+    network: Network = "dev"
+    """``dev``: the Chopsticks dev chain (blocks on demand; the court's blocks are
+    ticked every 0.5 s). ``local``: four ``ccnet-node`` validators
+    (:class:`~ccnet.client.localnet.LocalNetwork`, 6 s blocks, GRANDPA finality; every
+    extrinsic waits for finalization)."""
+    localnet_dir: Path = DEFAULT_LOCALNET_DIR
+    """State dir of the local network (``ccnet network``'s by default: a network it
+    started is reused, and left running)."""
 
 
 @dataclass
@@ -132,6 +148,10 @@ class DemoSummary:
     reconciliation: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     fiat: dict[str, Any] = field(default_factory=dict)
+    network: dict[str, Any] = field(default_factory=dict)
+    """Which chain: ``kind`` (dev, local), ``validators``, ``url``, ``wait`` (what every
+    extrinsic waited for) and ``balances_at`` (the block the balances were read at:
+    the last finalized one on a network of validators)."""
 
     @property
     def ok(self) -> bool:
@@ -151,6 +171,7 @@ class DemoSummary:
             "reconciliation": self.reconciliation,
             "outputs": self.outputs,
             "fiat": self.fiat,
+            "network": self.network,
         }
 
 
@@ -234,6 +255,13 @@ class _Demo:
         self.summary = DemoSummary()
         self.workers: list[WorkerProcess] = []
         self.devchain = DevChain(root=self.root, port=config.chain_port)
+        self.localnet = (
+            LocalNetwork(root=self.root, state_dir=config.localnet_dir)
+            if config.network == "local"
+            else None
+        )
+        self.slowdown = LOCAL_SLOWDOWN if self.localnet is not None else 1
+        """Factor on the demo's waits for chain events."""
         self.started_chain = False
         self.started_gateway = False
         self.gateway: Any = None
@@ -272,17 +300,32 @@ class _Demo:
     def start_network(self) -> None:
         from ccnet.storage.devgateway import DevGateway
 
-        self.started_chain = self.devchain.status() is None
-        info = self.devchain.start()
-        self.reporter.note(f"dev chain {'started' if self.started_chain else 'reused'}: {info.url}")
+        if self.localnet is not None:
+            running = self.localnet.status()  # any shape: `ccnet network start` made it
+            self.started_chain = running is None
+            network = running or self.localnet.start()
+            url = network.validators[0].ws_url
+            how = "started" if self.started_chain else "reused"
+            self.reporter.note(
+                f"local network of {len(network.validators)} validators {how}: {url} "
+                "(extrinsics wait for finalization)"
+            )
+            self.chain = Chain(url, wait="finalization")
+            self.summary.network = {"kind": "local", "validators": len(network.validators)}
+        else:
+            self.started_chain = self.devchain.status() is None
+            url = self.devchain.start().url
+            self.reporter.note(f"dev chain {'started' if self.started_chain else 'reused'}: {url}")
+            self.chain = Chain(url)
+            self.summary.network = {"kind": "dev", "validators": 1}
         self.gateway = DevGateway(root=self.root, port=self.config.gateway_port)
         self.started_gateway = self.gateway.status() is None
         ginfo = self.gateway.start()
         how = "started" if self.started_gateway else "reused"
         self.reporter.note(f"arlocal gateway {how}: {ginfo.url}")
-        self.chain = Chain(info.url)
-        self.chain_url = info.url
+        self.chain_url = url
         self.gateway_url = ginfo.url
+        self.summary.network.update(url=url, wait=self.chain.wait)
 
     # -- 2. workers ------------------------------------------------------------------------
 
@@ -294,8 +337,14 @@ class _Demo:
             f"{self.config.requester_uri}//ccnet-demo/{self.run_id}/worker-{i}"
             for i in range(WORKER_COUNT)
         ]
-        for uri in uris:
-            self.chain.transfer(self.requester_key, Keys.from_uri(uri).ss58_address, WORKER_FUNDING)
+        chain, funder = self.chain, self.requester_key
+        # At once (the nonce lock orders them): on validators each waits for finality.
+        with ThreadPoolExecutor(len(uris)) as pool:
+            for receipt in pool.map(
+                lambda uri: chain.transfer(funder, Keys.from_uri(uri).ss58_address, WORKER_FUNDING),
+                uris,
+            ):
+                receipt.expect("Balances", "Transfer")
         # The first one starts the DHT; the others join through it, all at once.
         first = self._spawn(0, uris[0], None)
         self._wait_ready([first])
@@ -313,6 +362,7 @@ class _Demo:
         state.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable, "-m", "ccnet.client", "--url", self.chain_url,
+            "--wait", self.chain.wait if self.chain is not None else "inclusion",
             "worker", "run", "--key", uri,
             "--signaling-port", str(free_port()), "--dht-port", str(free_port()),
             "--stake", str(WORKER_STAKE // CC), "--state-dir", str(state),
@@ -344,7 +394,8 @@ class _Demo:
 
         def wait(process: WorkerProcess) -> None:
             try:
-                process.ready = _read_ready(process.proc, self.config.worker_timeout)
+                timeout = self.config.worker_timeout * self.slowdown
+                process.ready = _read_ready(process.proc, timeout)
             except DemoError as err:
                 errors[process.name] = err
 
@@ -409,7 +460,9 @@ class _Demo:
         spec = JobSpec.inline(
             module_hash(load_job("prime_count")), b"", (str(self.config.prime_n),)
         )
-        with BlockTicker(self.chain_url, TICK) as ticker:
+        # A real network makes its own blocks; the dev chain makes them on demand.
+        ticking = self.localnet is None
+        with BlockTicker(self.chain_url, TICK) if ticking else contextlib.nullcontext() as ticker:
             task_id = await requester.post_onchain(
                 spec,
                 bounty=ONCHAIN_BOUNTY,
@@ -418,7 +471,7 @@ class _Demo:
             )
             self.reporter.note(f"task {task_id} posted with redundancy {len(ONCHAIN_WORKERS)}")
             claims = await requester.wait_onchain_results(
-                task_id, len(ONCHAIN_WORKERS), timeout=240
+                task_id, len(ONCHAIN_WORKERS), timeout=240 * self.slowdown
             )
             self.reporter.note("both results committed, then revealed")
             dissenters = [a.worker for a in claims if a.revealed and a.result_hash != expected]
@@ -432,7 +485,7 @@ class _Demo:
                     f"dispute {dispute_id} opened against {worker[:10]}…, "
                     "committed to the expected result"
                 )
-                outcome = await requester.wait_dispute(dispute_id, timeout=300)
+                outcome = await requester.wait_dispute(dispute_id, timeout=300 * self.slowdown)
                 self.summary.dispute = {
                     "dispute_id": dispute_id,
                     "task_id": task_id,
@@ -444,9 +497,9 @@ class _Demo:
                 self.check("the cheater is slashed", outcome.verdict == "WorkerAtFault")
             info = self.chain.tasks.worker(faulty)
             self.check("the cheater is banned", info is not None and info.banned_until is not None)
-            settled = await requester.wait_settled(task_id, timeout=300)
+            settled = await requester.wait_settled(task_id, timeout=300 * self.slowdown)
             self.reporter.note(f"task {task_id} finalized: {settled.status}")
-            self.summary.tasks["onchain_blocks_ticked"] = ticker.blocks
+            self.summary.tasks["onchain_blocks_ticked"] = ticker.blocks if ticker else 0
         self.check(
             "the honest result is paid by finalize",
             settled.status == "Completed" and settled.result_hash == expected,
@@ -567,22 +620,30 @@ class _Demo:
     def _planned_workers(self) -> list[WorkerProcess]:
         return self.workers
 
-    def snapshot(self, addresses: list[str]) -> dict[str, int]:
+    def settled_head(self) -> int:
+        """The block the balances are read at: the best block on the dev chain, the last
+        finalized one on a network of validators (what can no longer be reverted)."""
         assert self.chain is not None
+        return self.chain.block_number(finalized=self.localnet is not None)
+
+    def snapshot(self, addresses: list[str], block: int) -> dict[str, int]:
+        """Free plus reserved planck of each of *addresses* at block number *block*."""
+        assert self.chain is not None
+        at = self.chain.block_hash(block)
         totals = {}
         for address in addresses:
-            account = self.chain.query("System", "Account", [address]) or {}
+            account = self.chain.query("System", "Account", [address], block_hash=at) or {}
             data = account.get("data", {}) if isinstance(account, dict) else {}
             totals[address] = int(data.get("free", 0)) + int(data.get("reserved", 0))
         return totals
 
-    def fees_since(self, block: int, addresses: set[str]) -> tuple[dict[str, int], int]:
-        """Fees each of *addresses* paid in blocks after *block*, and planck burnt by
-        slashes without a beneficiary."""
+    def fees_since(self, block: int, until: int, addresses: set[str]) -> tuple[dict[str, int], int]:
+        """Fees each of *addresses* paid in blocks *block* + 1 ..= *until*, and planck
+        burnt by slashes without a beneficiary."""
         assert self.chain is not None
         fees = dict.fromkeys(addresses, 0)
         burnt = 0
-        for number in range(block + 1, self.chain.block_number() + 1):
+        for number in range(block + 1, until + 1):
             for event in self.chain.events_at(self.chain.block_hash(number)):
                 if (event.pallet, event.name) == ("TransactionPayment", "TransactionFeePaid"):
                     who = event.attributes.get("who")
@@ -601,10 +662,15 @@ class _Demo:
         if self.chain is None or self.retired:
             return
         self.retired = True
-        for w in self.workers:
+        chain = self.chain
+
+        def retire(worker: WorkerProcess) -> None:
             with contextlib.suppress(CcnetError):
-                if self.chain.tasks.worker(w.address) is not None:  # interrupted start-ups
-                    self.chain.tasks.deregister_worker(Keys.from_uri(w.uri))
+                if chain.tasks.worker(worker.address) is not None:  # interrupted start-ups
+                    chain.tasks.deregister_worker(Keys.from_uri(worker.uri))
+
+        with ThreadPoolExecutor(max(1, len(self.workers))) as pool:  # at once, as above
+            list(pool.map(retire, self.workers))
 
     def shutdown(self) -> None:
         _stop_groups([w.proc for w in self.workers], timeout=20.0)
@@ -619,7 +685,10 @@ class _Demo:
             if self.started_gateway and self.gateway is not None:
                 self.gateway.stop()
             if self.started_chain:
-                self.devchain.stop()
+                if self.localnet is not None:
+                    self.localnet.stop()
+                else:
+                    self.devchain.stop()
         elif self.chain is not None:
             self.chain.close()
 
@@ -663,13 +732,14 @@ def run_demo(config: DemoConfig, reporter: Reporter) -> DemoSummary:
     started = time.monotonic()
     fiat_stack = contextlib.ExitStack()
     try:
-        with demo._phase("network", "dev chain and Arweave gateway"):
+        chain = "four validators" if config.network == "local" else "dev chain"
+        with demo._phase("network", f"{chain} and Arweave gateway"):
             demo.start_network()
         assert demo.chain is not None
         fiat = _card_purchase(demo, fiat_stack) if config.fiat else None
-        first_block = demo.chain.block_number()
+        first_block = demo.settled_head()
         addresses = [demo.requester_key.ss58_address]
-        before = demo.snapshot(addresses)
+        before = demo.snapshot(addresses, first_block)
         with demo._phase("workers", "five worker daemons: stake, register, announce"):
             demo.start_workers()
         worker_addresses = [w.address for w in demo.workers]
@@ -677,8 +747,10 @@ def run_demo(config: DemoConfig, reporter: Reporter) -> DemoSummary:
         asyncio.run(demo.market())
         demo.raise_if_stopped()
         demo.retire_workers()
-        after = demo.snapshot(addresses + worker_addresses)
-        fees, burnt = demo.fees_since(first_block, set(after))
+        last_block = demo.settled_head()
+        demo.summary.network["balances_at"] = last_block
+        after = demo.snapshot(addresses + worker_addresses, last_block)
+        fees, burnt = demo.fees_since(first_block, last_block, set(after))
         _balances(demo, before, after, fees, burnt)
         if fiat is not None:
             _payout(demo, fiat)

@@ -50,7 +50,7 @@ from rich.table import Table
 from substrateinterface.utils.ss58 import is_valid_ss58_address
 
 from .. import CC
-from ..chain import Chain
+from ..chain import Chain, Wait
 from ..config import Settings, resolve_settings
 from ..courtsecrets import CourtSecrets
 from ..exceptions import (
@@ -133,9 +133,10 @@ def court_secrets(settings: Settings, address: str) -> CourtSecrets:
     return CourtSecrets(Path(settings.keystore).parent / "court-secrets" / f"{address}.json")
 
 
-def connect(url: str) -> Chain:
-    """Open the chain the commands use (tests replace this to fake the chain)."""
-    return Chain(url)
+def connect(url: str, wait: Wait = "inclusion") -> Chain:
+    """Open the chain the commands use, its extrinsics waiting for *wait* (tests
+    replace this to fake the chain)."""
+    return Chain(url, wait=wait)
 
 
 _HINTS: dict[tuple[str, str], str] = {
@@ -331,7 +332,7 @@ class CliContext:
     def chain(self) -> Chain:
         """The chain at ``--url``, connected on first use."""
         if self._chain is None:
-            self._chain = connect(self.settings.url)
+            self._chain = connect(self.settings.url, self.settings.wait)
         return self._chain
 
     def close(self) -> None:

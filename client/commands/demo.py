@@ -60,13 +60,31 @@ def demo(
             "(local Stripe emulator and PayPal double).",
         ),
     ] = False,
+    network: Annotated[
+        str,
+        typer.Option(
+            "--network",
+            help="dev: the Chopsticks dev chain (fast, blocks on demand). local: four "
+            "ccnet-node validators (`ccnet network start`; 6 s blocks, every extrinsic "
+            "waits for GRANDPA finality; scripts/build-node.sh builds the node).",
+        ),
+    ] = "dev",
+    localnet_dir: Annotated[
+        Path,
+        typer.Option(help="State dir of the local network (--network local; reused if it runs)."),
+    ] = Path(".state/localnet"),
 ) -> None:
-    """Start the dev chain, Arweave gateway and five workers; run real jobs with
-    verification, payment channels, a dispute and a checkpoint; print a summary."""
-    from ..demo import DemoConfig, run_demo
+    """Start the dev chain (or four validators), Arweave gateway and five workers; run
+    real jobs with verification, payment channels, a dispute and a checkpoint; print a
+    summary."""
+    from ..demo import NETWORKS, DemoConfig, run_demo
 
+    if network not in NETWORKS:
+        raise typer.BadParameter(f"one of {', '.join(NETWORKS)}", param_hint="--network")
     cli = CliContext.of(ctx)
     config = DemoConfig(
+        network="local" if network == "local" else "dev",
+        localnet_dir=localnet_dir,
         state_dir=state_dir,
         chain_port=chain_port,
         gateway_port=gateway_port,

@@ -34,7 +34,7 @@ class PalletApi:
         call: str,
         params: Mapping[str, Any] | None = None,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         return self._chain.submit(keypair, self.pallet, call, params, wait=wait)
 

@@ -149,7 +149,7 @@ class Channels(PalletApi):
         deposit: int,
         counterparty_deposit: int = 0,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """Open a channel to *counterparty* holding *deposit* planck of the caller (party A).
         With *counterparty_deposit* 0 it is funded at once, else it waits for B's ``fund``.
@@ -170,7 +170,7 @@ class Channels(PalletApi):
         return bytes.fromhex(str(value).removeprefix("0x"))
 
     def fund(
-        self, keypair: Keypair, channel_id: bytes | str, *, wait: Wait = "inclusion"
+        self, keypair: Keypair, channel_id: bytes | str, *, wait: Wait | None = None
     ) -> Receipt:
         """As party B, deposit the asked amount. Emits ``ChannelFunded``."""
         return self._submit(
@@ -178,7 +178,7 @@ class Channels(PalletApi):
         )
 
     def cancel_open(
-        self, keypair: Keypair, channel_id: bytes | str, *, wait: Wait = "inclusion"
+        self, keypair: Keypair, channel_id: bytes | str, *, wait: Wait | None = None
     ) -> Receipt:
         """Cancel a channel still waiting for funding; refunds A. Emits ``ChannelCancelled``."""
         params = {"channel_id": h256(channel_id, "channel_id")}
@@ -194,7 +194,7 @@ class Channels(PalletApi):
         signature_a: bytes | str,
         signature_b: bytes | str,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """Close at once with a state both parties signed under the close domain
         (``ccnet:chclose:v1``, see :func:`ccnet.channels.sign_close`; an update
@@ -217,7 +217,7 @@ class Channels(PalletApi):
         signature_a: bytes | str | None = None,
         signature_b: bytes | str | None = None,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """Register a co-signed state and start the channel's challenge period (its
         ``challenge_period`` blocks); the counterparty or anyone may register a newer one
@@ -241,7 +241,7 @@ class Channels(PalletApi):
         signature_a: bytes | str,
         signature_b: bytes | str,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """Register a newer co-signed state while the channel is closing (until
         ``challenge_ends``, inclusive; anyone may submit): it replaces the registered
@@ -258,7 +258,7 @@ class Channels(PalletApi):
         return self._submit(keypair, "challenge", params, wait=wait)
 
     def settle(
-        self, keypair: Keypair, channel_id: bytes | str, *, wait: Wait = "inclusion"
+        self, keypair: Keypair, channel_id: bytes | str, *, wait: Wait | None = None
     ) -> Receipt:
         """Pay out the registered state of a closing channel after its challenge period
         (anyone may submit). Emits ``ChannelClosed``."""
@@ -267,7 +267,7 @@ class Channels(PalletApi):
         )
 
     def set_challenge_period(
-        self, sudo_key: Keypair, period: int, *, wait: Wait = "inclusion"
+        self, sudo_key: Keypair, period: int, *, wait: Wait | None = None
     ) -> Receipt:
         """Set the challenge period (blocks) of channels opened from now on, as Root
         (through ``Sudo.sudo``, signed by *sudo_key*). Emits ``ChallengePeriodSet``.

@@ -57,7 +57,7 @@ class Checkpoints(PalletApi):
         arweave_tx_id: str | bytes,
         size: int,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """Record a checkpoint: the 32-byte hash of the state, its Arweave tx id
         (<= 64 bytes) and its size in bytes. Emits ``CheckpointRecorded``."""
@@ -68,7 +68,7 @@ class Checkpoints(PalletApi):
         }
         return self._submit(keypair, "record", params, wait=wait)
 
-    def clear(self, keypair: Keypair, *, wait: Wait = "inclusion") -> Receipt:
+    def clear(self, keypair: Keypair, *, wait: Wait | None = None) -> Receipt:
         """Remove the caller's checkpoints. Emits ``CheckpointsCleared``;
         ``NoCheckpoints`` if there are none."""
         return self._submit(keypair, "clear", wait=wait)

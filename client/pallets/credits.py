@@ -67,23 +67,23 @@ class Credits(PalletApi):
 
     # -- calls -------------------------------------------------------------------------
 
-    def stake(self, keypair: Keypair, amount: int, *, wait: Wait = "inclusion") -> Receipt:
+    def stake(self, keypair: Keypair, amount: int, *, wait: Wait | None = None) -> Receipt:
         """Hold *amount* planck of free balance as active stake. Emits ``Staked``."""
         return self._submit(keypair, "stake", {"amount": amount}, wait=wait)
 
-    def unstake(self, keypair: Keypair, amount: int, *, wait: Wait = "inclusion") -> Receipt:
+    def unstake(self, keypair: Keypair, amount: int, *, wait: Wait | None = None) -> Receipt:
         """Start unbonding *amount* planck (``UnbondingPeriod`` blocks) of the free active
         stake. Emits ``Unbonded``; ``InsufficientStake`` if less is active,
         :class:`~ccnet.client.exceptions.StakeBondedError` if the rest is bonded to open
         claims or verifier duties."""
         return self._submit(keypair, "unstake", {"amount": amount}, wait=wait)
 
-    def withdraw_unbonded(self, keypair: Keypair, *, wait: Wait = "inclusion") -> Receipt:
+    def withdraw_unbonded(self, keypair: Keypair, *, wait: Wait | None = None) -> Receipt:
         """Release every matured unbonding chunk. Emits ``Withdrawn``."""
         return self._submit(keypair, "withdraw_unbonded", wait=wait)
 
     def credit_worker(
-        self, keypair: Keypair, worker: str, amount: int, *, wait: Wait = "inclusion"
+        self, keypair: Keypair, worker: str, amount: int, *, wait: Wait | None = None
     ) -> Receipt:
         """Record that the caller owes *worker* *amount* planck. Emits ``CreditIssued``."""
         return self._submit(
@@ -91,7 +91,7 @@ class Credits(PalletApi):
         )
 
     def settle_debt(
-        self, keypair: Keypair, creditor: str, amount: int, *, wait: Wait = "inclusion"
+        self, keypair: Keypair, creditor: str, amount: int, *, wait: Wait | None = None
     ) -> Receipt:
         """Pay *amount* planck of the caller's debt to *creditor*. Emits ``DebtSettled``."""
         return self._submit(

@@ -163,7 +163,7 @@ class Disputes(PalletApi):
         worker: str,
         expected: bytes | str | None = None,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """Dispute *worker*'s revealed result for *task_id*, holding the challenge stake;
         *expected* is an optional 32-byte
@@ -188,7 +188,7 @@ class Disputes(PalletApi):
         dispute_id: int,
         commitment: bytes | str,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """As a drawn verifier, commit (until ``commit_ends``) to the hash of your own
         re-execution: *commitment* is :func:`~ccnet.client.commitments.vote_commitment`
@@ -203,7 +203,7 @@ class Disputes(PalletApi):
         result_hash: bytes | str,
         salt: bytes | str,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """Open your vote commitment: the result hash and the salt (32 bytes each). Emits
         ``VoteRevealed``, and ``DisputeResolved`` with the last reveal."""
@@ -222,7 +222,7 @@ class Disputes(PalletApi):
         salt: bytes | str,
         auditor_salt: bytes | str | None = None,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """As the challenger, open the expected-result commitment in the reveal phase;
         *auditor_salt* proves a registered auditor (its expected result then decides).
@@ -235,25 +235,27 @@ class Disputes(PalletApi):
         }
         return self._submit(keypair, "reveal_expected", params, wait=wait)
 
-    def resolve(self, keypair: Keypair, dispute_id: int, *, wait: Wait = "inclusion") -> Receipt:
+    def resolve(self, keypair: Keypair, dispute_id: int, *, wait: Wait | None = None) -> Receipt:
         """Resolve after the reveal phase, or once everything is revealed (anyone).
         Emits ``DisputeResolved``; ``VotingOpen`` before."""
         return self._submit(keypair, "resolve", {"dispute_id": dispute_id}, wait=wait)
 
     def register_auditor(
-        self, sudo_key: Keypair, key: bytes | str, *, wait: Wait = "inclusion"
+        self, sudo_key: Keypair, key: bytes | str, *, wait: Wait | None = None
     ) -> Receipt:
         """Register an auditor key (:func:`~ccnet.client.commitments.auditor_key`)
         through ``Sudo.sudo`` signed by *sudo_key*. Emits ``AuditorRegistered``."""
         return self._sudo(sudo_key, "register_auditor", {"key": h256(key, "key")}, wait)
 
     def remove_auditor(
-        self, sudo_key: Keypair, key: bytes | str, *, wait: Wait = "inclusion"
+        self, sudo_key: Keypair, key: bytes | str, *, wait: Wait | None = None
     ) -> Receipt:
         """Remove an auditor key through ``Sudo.sudo``. Emits ``AuditorRemoved``."""
         return self._sudo(sudo_key, "remove_auditor", {"key": h256(key, "key")}, wait)
 
-    def _sudo(self, sudo_key: Keypair, call: str, params: dict[str, Any], wait: Wait) -> Receipt:
+    def _sudo(
+        self, sudo_key: Keypair, call: str, params: dict[str, Any], wait: Wait | None
+    ) -> Receipt:
         chain = self._chain
         with chain.lock:
             inner = chain.api.compose_call(

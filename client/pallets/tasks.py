@@ -251,7 +251,7 @@ class Tasks(PalletApi):
         capabilities: Sequence[bytes | str],
         endpoint: bytes | str,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """Register the caller as a worker. Needs ``MinWorkerStake`` active stake.
         Emits ``WorkerRegistered``."""
@@ -264,13 +264,13 @@ class Tasks(PalletApi):
         capabilities: Sequence[bytes | str],
         endpoint: bytes | str,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """Replace the caller's capabilities and endpoint. Emits ``WorkerUpdated``."""
         params = {"capabilities": _capabilities(capabilities), "endpoint": to_bytes(endpoint)}
         return self._submit(keypair, "update_worker", params, wait=wait)
 
-    def deregister_worker(self, keypair: Keypair, *, wait: Wait = "inclusion") -> Receipt:
+    def deregister_worker(self, keypair: Keypair, *, wait: Wait | None = None) -> Receipt:
         """Leave the registry (no unsettled claims). Emits ``WorkerDeregistered``."""
         return self._submit(keypair, "deregister_worker", wait=wait)
 
@@ -284,7 +284,7 @@ class Tasks(PalletApi):
         deadline: int,
         redundancy: int = 1,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """Post a task, holding *bounty* planck and the ``TaskDeposit`` until it is
         finalized (resp. reaped); claims and commitments are taken until *deadline*
@@ -310,7 +310,7 @@ class Tasks(PalletApi):
         deadline: int,
         redundancy: int = 1,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> int:
         """:meth:`post_task`, returning the new task id."""
         receipt = self.post_task(
@@ -323,7 +323,7 @@ class Tasks(PalletApi):
         """The task id of the ``TaskPosted`` event in *receipt*."""
         return int(receipt.expect("Tasks", "TaskPosted").attributes["task_id"])
 
-    def claim(self, keypair: Keypair, task_id: int, *, wait: Wait = "inclusion") -> Receipt:
+    def claim(self, keypair: Keypair, task_id: int, *, wait: Wait | None = None) -> Receipt:
         """Claim an open task as a registered worker, bonding ``ClaimBond`` of its free
         stake. Emits ``TaskClaimed``; ``InsufficientStake`` without enough free stake."""
         return self._submit(keypair, "claim", {"task_id": task_id}, wait=wait)
@@ -334,7 +334,7 @@ class Tasks(PalletApi):
         task_id: int,
         commitment: bytes | str,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """Commit (by the deadline) to the result of a claimed task: *commitment* is
         :func:`ccnet.client.commitments.result_commitment` (32 bytes). Keep the salt
@@ -351,7 +351,7 @@ class Tasks(PalletApi):
         fuel_used: int,
         salt: bytes | str,
         *,
-        wait: Wait = "inclusion",
+        wait: Wait | None = None,
     ) -> Receipt:
         """Open the caller's commitment: the result hash (32 bytes), the fuel used and
         the salt (32 bytes). Allowed after the deadline, or once every slot is committed,
@@ -366,33 +366,33 @@ class Tasks(PalletApi):
         return self._submit(keypair, "reveal_result", params, wait=wait)
 
     def accept(
-        self, keypair: Keypair, task_id: int, worker: str, *, wait: Wait = "inclusion"
+        self, keypair: Keypair, task_id: int, worker: str, *, wait: Wait | None = None
     ) -> Receipt:
         """As the requester, pay early a task whose every slot is revealed with one and
         the same result (*worker* names one of them). Emits ``TaskCompleted``;
         ``NotUnanimous`` otherwise (wait for :meth:`finalize`)."""
         return self._submit(keypair, "accept", {"task_id": task_id, "worker": worker}, wait=wait)
 
-    def finalize(self, keypair: Keypair, task_id: int, *, wait: Wait = "inclusion") -> Receipt:
+    def finalize(self, keypair: Keypair, task_id: int, *, wait: Wait | None = None) -> Receipt:
         """Pay the strict majority of the revealed results (or refund), anyone, after
         the challenge window with no open dispute. Emits ``TaskCompleted``,
         ``TaskUnresolved`` or ``TaskExpired``, and ``ClaimForfeited`` per claim never
         revealed; ``WindowOpen`` / ``DisputeOpen`` when it is not due."""
         return self._submit(keypair, "finalize", {"task_id": task_id}, wait=wait)
 
-    def expire(self, keypair: Keypair, task_id: int, *, wait: Wait = "inclusion") -> Receipt:
+    def expire(self, keypair: Keypair, task_id: int, *, wait: Wait | None = None) -> Receipt:
         """Refund a task nobody revealed a result for, after its reveal period (anyone).
         Emits ``TaskExpired``."""
         return self._submit(keypair, "expire", {"task_id": task_id}, wait=wait)
 
-    def cancel(self, keypair: Keypair, task_id: int, *, wait: Wait = "inclusion") -> Receipt:
+    def cancel(self, keypair: Keypair, task_id: int, *, wait: Wait | None = None) -> Receipt:
         """As the requester, withdraw a task nobody has claimed: the bounty and the
         ``TaskDeposit`` are released at once and the record removed. Emits
         ``TaskCancelled`` (``task_id``, ``bounty``, ``deposit`` in planck);
         ``TaskHasClaims`` once a worker claimed it, ``NotRequester`` for anyone else."""
         return self._submit(keypair, "cancel_task", {"task_id": task_id}, wait=wait)
 
-    def reap(self, keypair: Keypair, task_id: int, *, wait: Wait = "inclusion") -> Receipt:
+    def reap(self, keypair: Keypair, task_id: int, *, wait: Wait | None = None) -> Receipt:
         """Remove a finished task ``TaskRetention`` blocks after it finished; the
         ``TaskDeposit`` goes back to the requester (anyone). Emits ``TaskReaped``."""
         return self._submit(keypair, "reap", {"task_id": task_id}, wait=wait)

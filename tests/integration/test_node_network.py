@@ -1,7 +1,9 @@
 """A local network of real ``ccnet-node`` processes (:mod:`ccnet.client.localnet`) on
 127.0.0.1: four validators produce and finalize blocks, finality survives one of them
 stopping and the restarted one catches up, a later full node syncs from genesis, the
-SDK's finalized transfer moves exact balances, and ``ccnet network start|status|stop``.
+SDK's finalized transfer moves exact balances, ``ccnet network start|status|stop``, and
+the whole demo (channels, paid jobs, the court's dispute, cooperative closes) on the
+four validators with every extrinsic waiting for finality.
 
 Blocks come every 6 s (Aura slots), so every wait is bounded in blocks
 (:meth:`LocalNetwork.wait_until`), never a sleep. Needs the node binary
@@ -23,7 +25,7 @@ from typing import Any
 import pytest
 
 from ccnet.client import CC, Chain, Keys
-from ccnet.client.devchain import group_alive
+from ccnet.client.devchain import free_port, group_alive
 from ccnet.client.exceptions import NodeBinaryNotFoundError
 from ccnet.client.localnet import DEFAULT_SPEC, LocalNetwork, node_binary
 
@@ -214,6 +216,41 @@ def test_sdk_transfer_is_finalized_with_exact_balances(network: LocalNetwork) ->
             amount + fee
         )
         assert chain.free_balance(dest) == amount
+
+
+@pytest.mark.timeout(1800)  # 6 s blocks: the court's four periods alone are ~40 blocks
+def test_the_demo_runs_on_the_four_validators(
+    network: LocalNetwork, repo_root: Path, tmp_path: Path
+) -> None:
+    """``ccnet demo --network local`` on the module's running network (it reuses it and
+    leaves it running): channels, paid and verified jobs, the dispute judged by votes
+    and the cooperative closes, every extrinsic waiting for GRANDPA finality, and the
+    balances, read at the last finalized block, reconcile to the planck."""
+    command = [
+        sys.executable, "-m", "ccnet.client", "--json", "demo", "--network", "local",
+        "--localnet-dir", str(network.dir), "--gateway-port", str(free_port()),
+        "--state-dir", str(tmp_path / "demo"),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    env.pop("CCNET_ALLOW_FAULT_INJECTION", None)  # the demo sets it for its one worker
+    stdout, stderr = tmp_path / "demo-stdout.json", tmp_path / "demo-stderr.log"
+    with stdout.open("wb") as out_file, stderr.open("wb") as err_file:
+        done = subprocess.run(
+            command, cwd=repo_root, env=env, stdout=out_file, stderr=err_file, timeout=1700
+        )
+    log = stderr.read_text(errors="replace")
+    assert done.returncode == 0, f"exit {done.returncode}\n{log[-6000:]}"
+    summary = json.loads(stdout.read_text())
+    assert summary["ok"], [name for name, passed in summary["checks"].items() if not passed]
+    assert summary["network"]["kind"] == "local" and summary["network"]["validators"] == 4
+    assert summary["network"]["wait"] == "finalization"
+    assert summary["network"]["url"] in network.info.urls
+    with Chain(summary["network"]["url"]) as chain:
+        assert summary["network"]["balances_at"] <= chain.block_number(finalized=True)
+    assert summary["dispute"]["verdict"] == "WorkerAtFault"
+    assert summary["reconciliation"]["residual_planck"] == 0
+    assert summary["channels"]["channel_extrinsics"] == 2 * summary["channels"]["channels"] > 0
+    assert network.status() is not None, "the demo stopped a network it did not start"
 
 
 def test_node_build_spec_has_the_chain_spec_tools_genesis(repo_root: Path, tmp_path: Path) -> None:

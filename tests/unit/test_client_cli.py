@@ -201,7 +201,7 @@ class FakeChain:
 @pytest.fixture
 def chain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeChain:
     fake = FakeChain()
-    monkeypatch.setattr(_common, "connect", lambda url: fake)
+    monkeypatch.setattr(_common, "connect", lambda url, wait="inclusion": fake)
     for name in ("CCNET_URL", "CCNET_KEY", "CCNET_PASSPHRASE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CCNET_CONFIG", str(tmp_path / "config.toml"))
@@ -290,7 +290,7 @@ def test_dispatch_error_exits_3_with_hint(chain: FakeChain) -> None:
 
 
 def test_dead_chain_exits_3(chain: FakeChain, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(url: str) -> FakeChain:
+    def refuse(url: str, wait: str = "inclusion") -> FakeChain:
         raise ChainConnectionError(url, "connection refused")
 
     monkeypatch.setattr(_common, "connect", refuse)
@@ -351,7 +351,7 @@ def test_config_file_sets_the_url(
 ) -> None:
     urls: list[str] = []
 
-    def connect(url: str) -> FakeChain:
+    def connect(url: str, wait: str = "inclusion") -> FakeChain:
         urls.append(url)
         return chain
 
@@ -387,7 +387,7 @@ def test_json_and_url_before_or_after(
 ) -> None:
     urls: list[str] = []
 
-    def connect(url: str) -> FakeChain:
+    def connect(url: str, wait: str = "inclusion") -> FakeChain:
         urls.append(url)
         return chain
 
@@ -398,6 +398,31 @@ def test_json_and_url_before_or_after(
     assert before.exit_code == after.exit_code == 0, after.output
     assert json.loads(after.stdout) == json.loads(before.stdout)
     assert set(urls) <= {"ws://127.0.0.1:9"} and len(urls) in (0, 2)
+
+
+def test_wait_reaches_the_chain_connection(
+    chain: FakeChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--wait`` (before or after the command) and ``CCNET_WAIT`` choose what the
+    command's extrinsics wait for; ``inclusion`` by default."""
+    waits: list[str] = []
+
+    def connect(url: str, wait: str = "inclusion") -> FakeChain:
+        waits.append(wait)
+        return chain
+
+    monkeypatch.setattr(_common, "connect", connect)
+    monkeypatch.delenv("CCNET_WAIT", raising=False)
+    keystore = ["--keystore", str(tmp_path / "ks")]
+    assert runner.invoke(app, [*keystore, "balance", ALICE]).exit_code == 0
+    assert (
+        runner.invoke(app, [*keystore, "balance", ALICE, "--wait", "finalization"]).exit_code == 0
+    )
+    monkeypatch.setenv("CCNET_WAIT", "finalization")
+    assert runner.invoke(app, [*keystore, "balance", ALICE]).exit_code == 0
+    assert waits == ["inclusion", "finalization", "finalization"]
+    bad = runner.invoke(app, [*keystore, "--wait", "soon", "balance", ALICE])
+    assert bad.exit_code == 1 and "wait must be one of inclusion, finalization" in bad.output
 
 
 def test_usage_error_still_names_the_bad_option(chain: FakeChain) -> None:

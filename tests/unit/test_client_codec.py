@@ -116,6 +116,21 @@ def test_settings_precedence(tmp_path: Path) -> None:
     assert (given.url, given.keystore) == ("ws://opt:3", Path("/opt/ks"))
     default = resolve_settings(environ={"CCNET_CONFIG": str(tmp_path / "none.toml")})
     assert default.url == "ws://127.0.0.1:8000" and default.config is None
+    assert default.wait == "inclusion"
+
+
+def test_what_extrinsics_wait_for(tmp_path: Path) -> None:
+    """``wait``: option > CCNET_WAIT > config > inclusion; anything else is refused."""
+    config = tmp_path / "config.toml"
+    config.write_text('wait = "finalization"\n')
+    env = {"CCNET_CONFIG": str(config)}
+    assert resolve_settings(environ=env).wait == "finalization"
+    assert resolve_settings(environ=env | {"CCNET_WAIT": "inclusion"}).wait == "inclusion"
+    assert resolve_settings(wait="finalization", environ={"CCNET_WAIT": "inclusion"}).wait == (
+        "finalization"
+    )
+    with pytest.raises(ConfigError, match="wait must be one of inclusion, finalization"):
+        resolve_settings(wait="final", environ={})
 
 
 def test_bad_config_files(tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ class FakeChain:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    def no_chain(url: str) -> Any:
+    def no_chain(url: str, wait: str = "inclusion") -> Any:
         raise AssertionError("the command must not connect")
 
     monkeypatch.setattr(_common, "connect", no_chain)
@@ -174,7 +174,7 @@ def test_run_prints_ready_then_stops_on_sigterm(
 def test_status_shows_registration_stake_and_reputation(
     env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_common, "connect", lambda url: FakeChain())
+    monkeypatch.setattr(_common, "connect", lambda url, wait="inclusion": FakeChain())
     result = runner.invoke(app, ["--json", "worker", "status", "-k", "//Bob"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

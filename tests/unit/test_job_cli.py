@@ -43,7 +43,7 @@ BOOTSTRAP = ["--dht-bootstrap", "127.0.0.1:9"]
 def no_chain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Any attempt to reach a chain fails the test; the CLI's files stay in tmp_path."""
 
-    def refuse(url: str) -> Any:
+    def refuse(url: str, wait: str = "inclusion") -> Any:
         raise AssertionError(f"the command connected to {url}")
 
     monkeypatch.setattr(_common, "connect", refuse)
@@ -250,7 +250,7 @@ def outcome(output: bytes | None, verification: Any, paid: int) -> TaskOutcome:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> type[FakeRequester]:
-    monkeypatch.setattr(_common, "connect", lambda url: FakeChain())
+    monkeypatch.setattr(_common, "connect", lambda url, wait="inclusion": FakeChain())
     monkeypatch.setattr(requester_pkg, "Requester", FakeRequester)
     FakeRequester.offers = [offer("a", 2), offer("b", 5), offer("c", 1)]
     FakeRequester.outcome = outcome(b"hello\n", Verified("majority", ("a",), ("b",)), 2_468)

@@ -263,7 +263,7 @@ def test_option_helpers_raise_usage_errors() -> None:
 
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    def no_chain(url: str) -> Any:
+    def no_chain(url: str, wait: str = "inclusion") -> Any:
         raise AssertionError("the command must not connect")
 
     monkeypatch.setattr(_common, "connect", no_chain)

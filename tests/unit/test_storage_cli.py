@@ -31,7 +31,7 @@ def env(
     fake_chain: FakeChain,
     monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
-    monkeypatch.setattr(_common, "connect", lambda url: fake_chain)
+    monkeypatch.setattr(_common, "connect", lambda url, wait="inclusion": fake_chain)
 
     def gateway(url: str | None, dev: bool | None) -> ArweaveGateway:
         return fake_arweave.client()
