@@ -57,6 +57,9 @@ class _Account:
     """Paid planck not matched to a whole delivered result yet (less than the cheapest)."""
     seen: dict[bytes, int] = field(default_factory=dict)
     """Channel id -> what the worker had earned on it when last looked, planck."""
+    sending: dict[int, int] = field(default_factory=dict)
+    """Ticket -> price (planck) of delivered results whose send has not finished: the
+    only ones :meth:`WorkLedger.recall` may take back."""
 
 
 class WorkLedger:
@@ -148,16 +151,26 @@ class WorkLedger:
         if account is None or account.running.pop(ticket, None) is None:
             return
         if price > 0:
+            account.sending[ticket] = price
             heapq.heappush(account.billed, (price, ticket))
             self._match(account)
 
-    def recall(self, requester: str, ticket: int, price: int) -> None:
-        """The result of *ticket*, counted by :meth:`delivered` as owed *price* planck,
-        was not sent after all: the requester owes nothing for it. If payments already
-        covered it (cheaper than the results they were meant for), that money goes back
-        to cover the others. Call it once per delivered ticket at most."""
+    def sent(self, requester: str, ticket: int) -> None:
+        """The result of *ticket* left the worker: it can no longer be recalled."""
         account = self._accounts.get(requester)
-        if account is None or price <= 0:
+        if account is not None:
+            account.sending.pop(ticket, None)
+
+    def recall(self, requester: str, ticket: int) -> None:
+        """The result of *ticket* (counted by :meth:`delivered`, not yet :meth:`sent`)
+        did not leave after all: the requester owes nothing for it. If payments already
+        covered it (cheaper than the results they were meant for), that money goes back
+        to cover the others. Unknown, sent or already recalled tickets are ignored."""
+        account = self._accounts.get(requester)
+        if account is None:
+            return
+        price = account.sending.pop(ticket, None)
+        if price is None:
             return
         kept = [entry for entry in account.billed if entry[1] != ticket]
         if len(kept) != len(account.billed):

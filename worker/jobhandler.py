@@ -127,6 +127,10 @@ class _State:
     channel_id: bytes | None = None
     tickets: dict[bytes, int] = field(default_factory=dict)
     """Job id -> its ledger ticket, for paid jobs not answered yet."""
+    live: set[bytes] = field(default_factory=set)
+    """Job ids taken and not finished (waiting for a module, running, or their answer
+    still being sent): a request reusing one is refused, else the earlier job's end
+    would be mistaken for the later one's."""
     jobs: set[asyncio.Task[Any]] = field(default_factory=set)
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
 
@@ -321,8 +325,6 @@ class JobSessionHandler:
         """Count a paid job against its requester (see the module docs); raises
         :class:`~ccnet.worker.exceptions.PaymentError` (nothing counted)."""
         assert self.payments is not None and state.channel_id is not None
-        if request.job_id in state.tickets:
-            raise UnsupportedRequestError(f"job {request.job_id.hex()} is already running")
         channel = self.payments.usable(state.channel_id)
         self._observe(state.remote, {*self.ledger.channels(state.remote), state.channel_id})
         state.tickets[request.job_id] = self.ledger.admit(
@@ -330,6 +332,9 @@ class JobSessionHandler:
         )
 
     def _drop(self, state: _State, job_id: bytes) -> None:
+        """The job ends (answered or not): its id is free again, and a ticket it still
+        holds (no result delivered) is owed nothing."""
+        state.live.discard(job_id)
         ticket = state.tickets.pop(job_id, None)
         if ticket is not None:
             self.ledger.dropped(state.remote, ticket)
@@ -341,11 +346,19 @@ class JobSessionHandler:
             self.ledger.delivered(state.remote, ticket, amount)
         return ticket
 
-    def _recall(self, state: _State, ticket: int | None, amount: int) -> None:
+    def _recall(self, state: _State, ticket: int | None) -> None:
         if ticket is not None:
-            self.ledger.recall(state.remote, ticket, amount)
+            self.ledger.recall(state.remote, ticket)
 
     async def _on_request(self, state: _State, request: JobRequest) -> None:
+        if request.job_id in state.live:
+            await self._fail(
+                state,
+                request.job_id,
+                FailureCode.UNSUPPORTED,
+                f"job {request.job_id.hex()} is already running: job ids are unique per session",
+            )
+            return
         try:
             self._check(request)
             if request.channel_id is not None:
@@ -359,6 +372,7 @@ class JobSessionHandler:
         except WorkerError as err:
             await self._fail(state, request.job_id, wire_code(err), str(err))
             return
+        state.live.add(request.job_id)
         if request.module is not None and not await self._add_module(
             state, request, request.module
         ):
@@ -478,9 +492,8 @@ class JobSessionHandler:
         ticket = self._delivered(state, request.job_id, owed)
         try:
             await state.tasks.send(data)
-            self.metrics.job_answered(JobOutcome.OK)
         except OversizeMessageError as err:  # within the protocol's cap, over the transport's
-            self._recall(state, ticket, owed)
+            self._recall(state, ticket)
             text = f"the result does not fit in one message of this session: {err}"
             await self._fail(
                 state,
@@ -490,6 +503,13 @@ class JobSessionHandler:
                 job.outcome.fuel_used,
                 outcome=JobOutcome.FAILED,
             )
-        except TransportClosedError:
-            self._recall(state, ticket, owed)
+        except (TransportClosedError, asyncio.CancelledError):
+            # Closed, or cancelled as the session ends while the send waits to drain:
+            # the message did not get out whole (a data channel sends its last chunk
+            # without waiting after it), so the requester owes nothing for it.
+            self._recall(state, ticket)
             raise
+        else:
+            if ticket is not None:
+                self.ledger.sent(state.remote, ticket)
+            self.metrics.job_answered(JobOutcome.OK)

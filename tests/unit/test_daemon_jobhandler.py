@@ -131,8 +131,13 @@ class LaggingTransport(MemoryTransport):
     seconds, as a WebRTC data channel does while its buffer drains."""
 
     lag = 0.0
+    drain_first = 0.0
+    """Seconds a job message (not a heartbeat) waits *before* it is handed over, as a
+    data channel waits for its buffer to drain before each chunk."""
 
     async def send(self, frame: bytes) -> None:
+        if self.drain_first and decode_heartbeat(frame) is None:
+            await asyncio.sleep(self.drain_first)
         await super().send(frame)
         await asyncio.sleep(self.lag)
 
@@ -152,6 +157,7 @@ async def served(
         max_unpaid_jobs: int = 4,
         deposit: int = 10**15,
         send_lag: float = 0.0,
+        drain_first: float = 0.0,
     ) -> Served:
         metrics = WorkerMetrics()
         executor = JobExecutor(
@@ -174,6 +180,7 @@ async def served(
         for label in labels:
             worker_end, requester_ends[label] = LaggingTransport.pair()
             cast(LaggingTransport, worker_end).lag = send_lag
+            cast(LaggingTransport, worker_end).drain_first = drain_first
             worker_ends[label] = worker_end
         running.append(asyncio.ensure_future(handler(FakeSession(REQUESTER, worker_ends))))
         return Requester(requester_ends["tasks"]), handler, payments
@@ -517,6 +524,54 @@ async def test_a_cheap_result_paid_before_an_older_dear_one_frees_its_place(
     await requester.send(request(prime, "100", channel_id=channel))
     assert isinstance(await requester.reply(), JobResult)
     assert handler.ledger.outstanding(REQUESTER) == dear_fuel + cheap_fuel
+
+
+async def test_a_job_id_is_not_taken_again_while_its_answer_is_being_sent(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    """A result is owed from just before its send. A request reusing the job's id while
+    that send still drains is refused: else the first job's end would drop the second
+    one's ticket, and the second would run outside the limit and never be billed."""
+    requester, handler, _ = served(free_jobs=False, max_unpaid_jobs=2, send_lag=0.5)
+    prime = module_hash(job_wasm("prime_count"))
+    first = request(prime, "1000", channel_id=os.urandom(32))
+    await requester.send(first)
+    result = await requester.reply()
+    assert isinstance(result, JobResult), result
+    await requester.send(first)  # the same id while the worker's send still drains
+    refused = await requester.reply()
+    assert isinstance(refused, JobFailed) and refused.code == "unsupported"
+    assert "already running" in refused.message
+    price = SignedResult.from_json(result.result).fuel_used  # rate 1
+    assert handler.ledger.unpaid(REQUESTER) == 1 and handler.ledger.outstanding(REQUESTER) == price
+    await asyncio.sleep(0.6)  # the send returned: the id is free again
+    await requester.send(first)
+    assert isinstance(await requester.reply(), JobResult)
+    await asyncio.sleep(0.6)
+    assert handler.ledger.unpaid(REQUESTER) == 2
+    assert handler.ledger.outstanding(REQUESTER) == 2 * price
+
+
+async def test_a_result_cut_off_by_the_session_end_is_not_owed(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    """The result waits for the send buffer to drain when the requester's connection
+    drops: the session ends, the job's send is cancelled before the result got out, and
+    nothing stays owed."""
+    requester, handler, _ = served(free_jobs=False, drain_first=1.0)
+    prime = module_hash(job_wasm("prime_count"))
+    await requester.send(request(prime, "1000", channel_id=os.urandom(32)))
+    for _ in range(100):  # until the result is billed: its price, far below the
+        await asyncio.sleep(0.02)  # job's reservation (the default fuel limit)
+        if 0 < handler.ledger.outstanding(REQUESTER) < 10**9:
+            break
+    assert handler.ledger.unpaid(REQUESTER) == 1
+    await requester.tasks.close()
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if not handler.ledger.unpaid(REQUESTER):
+            break
+    assert handler.ledger.unpaid(REQUESTER) == 0 and handler.ledger.outstanding(REQUESTER) == 0
 
 
 async def test_a_result_that_cannot_be_sent_is_not_owed(

@@ -144,28 +144,39 @@ def test_a_result_that_was_not_sent_is_recalled() -> None:
     tickets = [ledger.admit(ALICE, 100, payer_balance=1_000) for _ in range(3)]
     for ticket, price in zip(tickets, (60, 30, 50), strict=True):
         ledger.delivered(ALICE, ticket, price)
-    ledger.recall(ALICE, tickets[1], 30)  # the 30-planck result never left
+    ledger.sent(ALICE, tickets[0])
+    ledger.sent(ALICE, tickets[2])
+    ledger.recall(ALICE, tickets[1])  # the 30-planck result never left
     assert ledger.unpaid(ALICE) == 2 and ledger.outstanding(ALICE) == 110
     ledger.observe(ALICE, CHANNEL, 0)
     ledger.observe(ALICE, CHANNEL, 60)  # covers the 50 (cheapest), 10 left over
     assert ledger.unpaid(ALICE) == 1 and ledger.outstanding(ALICE) == 50
-    ledger.recall("someone else", tickets[0], 60)  # not theirs
+    ledger.recall(ALICE, tickets[0])  # it left: nothing to take back
+    ledger.recall(ALICE, tickets[1])  # recalled already
+    ledger.recall(ALICE, 999)  # no such ticket
+    ledger.recall("someone else", tickets[2])  # not theirs
     assert ledger.unpaid(ALICE) == 1 and ledger.outstanding(ALICE) == 50
 
 
 def test_a_recalled_result_already_covered_gives_its_money_back() -> None:
     """A 30-planck result is being sent when the requester pays 50 for an older result:
     the 50 covers the 30 first (cheapest). The 30 then fails to leave: the money goes
-    back and covers the 50 it was for."""
+    back and covers the 50 it was for, once only."""
     ledger = WorkLedger(4)
     ledger.observe(ALICE, CHANNEL, 0)
     dear, cheap = (ledger.admit(ALICE, 100, payer_balance=1_000) for _ in range(2))
     ledger.delivered(ALICE, dear, 50)
+    ledger.sent(ALICE, dear)
     ledger.delivered(ALICE, cheap, 30)
     ledger.observe(ALICE, CHANNEL, 50)
     assert ledger.unpaid(ALICE) == 1 and ledger.outstanding(ALICE) == 30
-    ledger.recall(ALICE, cheap, 30)
+    ledger.recall(ALICE, cheap)
     assert ledger.unpaid(ALICE) == 0 and ledger.outstanding(ALICE) == 0
+    ledger.recall(ALICE, cheap)  # a second recall mints nothing
+    ledger.recall(ALICE, dear)  # nor does recalling what left
+    late = ledger.admit(ALICE, 100, payer_balance=1_000)
+    ledger.delivered(ALICE, late, 20)
+    assert ledger.unpaid(ALICE) == 1 and ledger.outstanding(ALICE) == 20
 
 
 @pytest.mark.parametrize("limit", [0, -1, True, 1.5])
