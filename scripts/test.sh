@@ -39,4 +39,5 @@ python_lint
 log "check-wheel"
 bash scripts/check-wheel.sh
 log "pytest"
-.venv/bin/pytest
+# The slowest tests in CI's log: where the 75-minute budget goes.
+.venv/bin/pytest --durations=30
