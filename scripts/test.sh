@@ -35,6 +35,7 @@ python_lint() {
 rust_tests
 log "ccnet-node (the node network's integration tests run it; cached)"
 bash scripts/build-node.sh
+bash scripts/build-node.sh --clippy
 python_lint
 log "check-wheel"
 bash scripts/check-wheel.sh
