@@ -42,7 +42,7 @@ from .subscription import EventSubscription
 if TYPE_CHECKING:
     from .pallets import Channels, Checkpoints, Credits, Disputes, Tasks
 
-__all__ = ["DEFAULT_URL", "WAITS", "BlockEvents", "Chain", "EventSubscription", "Wait"]
+__all__ = ["DEFAULT_URL", "WAITS", "BlockEvents", "Chain", "EventSubscription", "Wait", "as_wait"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,14 @@ WAITS: tuple[Wait, ...] = ("inclusion", "finalization")
 T = TypeVar("T")
 
 _CONNECTION_ERRORS = (OSError, websocket.WebSocketException)
+
+
+def as_wait(value: str) -> Wait:
+    """*value* as a :data:`Wait`; :class:`ValueError` if it is not one of :data:`WAITS`."""
+    for wait in WAITS:
+        if value == wait:
+            return wait
+    raise ValueError(f"wait must be one of {', '.join(WAITS)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -79,11 +87,9 @@ class Chain:
     def __init__(
         self, url: str = DEFAULT_URL, *, timeout: float = 30.0, wait: Wait = "inclusion"
     ) -> None:
-        if wait not in WAITS:
-            raise ValueError(f"wait must be one of {', '.join(WAITS)}, got {wait!r}")
         self.url = url
         self.timeout = timeout
-        self.wait: Wait = wait
+        self.wait = as_wait(wait)
         """What :meth:`submit` waits for when the call does not say: ``inclusion`` (a
         dev chain, where every block is final) or ``finalization`` (a network of
         validators: GRANDPA finality, a few blocks later, cannot be reverted)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .chain import DEFAULT_URL, WAITS, Wait
+from .chain import DEFAULT_URL, Wait, as_wait
 from .exceptions import ConfigError
 from .keystore import DEFAULT_KEYSTORE
 
@@ -109,15 +109,13 @@ def resolve_settings(
     file = load_config(config_path)
     chosen_url = url or env.get("CCNET_URL") or file.get("url") or DEFAULT_URL
     chosen_keystore = keystore or env.get("CCNET_KEYSTORE") or file.get("keystore")
-    chosen_wait = wait or env.get("CCNET_WAIT") or file.get("wait") or "inclusion"
-    for known in WAITS:
-        if chosen_wait == known:
-            break
-    else:
-        raise ConfigError(f"wait must be one of {', '.join(WAITS)}, got {chosen_wait!r}")
+    try:
+        chosen_wait = as_wait(wait or env.get("CCNET_WAIT") or file.get("wait") or "inclusion")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     return Settings(
         url=str(chosen_url),
         keystore=Path(chosen_keystore or DEFAULT_KEYSTORE).expanduser(),
         config=config_path if config_path.is_file() else None,
-        wait=known,
+        wait=chosen_wait,
     )

@@ -356,13 +356,14 @@ class _Demo:
             self.check(f"{w.name} registered and staked", info is not None)
 
     def _spawn(self, index: int, uri: str, bootstrap: str | None) -> WorkerProcess:
+        assert self.chain is not None
         name = f"worker-{index + 1}"
         faulty = index == WORKER_COUNT - 1
         state = self.run_dir / "workers" / name
         state.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable, "-m", "ccnet.client", "--url", self.chain_url,
-            "--wait", self.chain.wait if self.chain is not None else "inclusion",
+            "--wait", self.chain.wait,
             "worker", "run", "--key", uri,
             "--signaling-port", str(free_port()), "--dht-port", str(free_port()),
             "--stake", str(WORKER_STAKE // CC), "--state-dir", str(state),

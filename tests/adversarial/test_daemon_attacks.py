@@ -92,6 +92,37 @@ async def paid_jobs(attacker: RogueRequester, session: PeerSession, cid: bytes, 
     return paid
 
 
+async def settled_exactly(
+    chain: Chain,
+    ledger: Ledger,
+    events_since: EventsSince,
+    wait_until: WaitUntil,
+    *,
+    cid: bytes,
+    first: int,
+    version: int,
+    paid: int,
+    before: dict[str, tuple[int, int]],
+    worker: str,
+    attacker: RogueRequester,
+    what: str = "the daemon's settle",
+) -> int:
+    """Let the challenge period pass and wait for *cid*'s settle: it closed at *version*
+    with *paid* planck to the worker, whose free balance moved by exactly *paid* less
+    its fees and the attacker's by *paid* plus its fees (held balances unchanged).
+    Returns the worker's fees since block *first*."""
+    chain.new_blocks(chain.channels.challenge_period())
+    await wait_until(lambda: chain.channels.channel(cid) is None, what)
+    (closed,) = events_since(chain, first, "Channels", "ChannelClosed")
+    assert (closed.attributes["version"], int(closed.attributes["balance_b"])) == (version, paid)
+    fees = worker_fees(chain, events_since, worker, first)
+    free, held = before[worker]
+    assert ledger.balances(worker) == (free - fees + paid, held)
+    free, held = before[attacker.address]
+    assert ledger.balances(attacker.address) == (free - attacker.fees - paid, held)
+    return fees
+
+
 def registered(chain: Chain, cid: bytes) -> int:
     """The version registered for closing channel *cid* (-1: not closing)."""
     info = chain.channels.channel(cid)
@@ -132,17 +163,11 @@ async def test_stale_close_after_payments_is_answered_by_the_daemon(
     await wait_until(lambda: registered(chain, cid) == 3, "the daemon's challenge")
     (challenged,) = events_since(chain, first, "Channels", "ChannelChallenged")
     assert str(challenged.attributes["challenger"]) == worker.address
-    chain.new_blocks(chain.channels.challenge_period())
-    await wait_until(lambda: chain.channels.channel(cid) is None, "the daemon's settle")
-    (closed,) = events_since(chain, first, "Channels", "ChannelClosed")
-    assert (closed.attributes["version"], int(closed.attributes["balance_b"])) == (3, paid)
-
-    fees = worker_fees(chain, events_since, worker.address, first)
+    fees = await settled_exactly(
+        chain, ledger, events_since, wait_until, cid=cid, first=first, version=3, paid=paid,
+        before=before, worker=worker.address, attacker=attacker,
+    )  # fmt: skip
     assert fees > 0  # the challenge and the settle were the daemon's
-    free, held = before[worker.address]
-    assert ledger.balances(worker.address) == (free - fees + paid, held)
-    free, held = before[attacker.address]
-    assert ledger.balances(attacker.address) == (free - attacker.fees - paid, held)
 
 
 async def test_stale_close_while_the_daemon_is_down_is_answered_at_its_start(
@@ -172,16 +197,11 @@ async def test_stale_close_while_the_daemon_is_down_is_answered_at_its_start(
     assert registered(chain, cid) == 2  # answered during the start, before "ready"
     (challenged,) = events_since(chain, first, "Channels", "ChannelChallenged")
     assert str(challenged.attributes["challenger"]) == worker.address
-    chain.new_blocks(chain.channels.challenge_period())
-    await wait_until(lambda: chain.channels.channel(cid) is None, "the daemon's settle")
-    (closed,) = events_since(chain, first, "Channels", "ChannelClosed")
-    assert (closed.attributes["version"], int(closed.attributes["balance_b"])) == (2, paid)
-
-    fees = worker_fees(chain, events_since, again.address, first)
-    free, held = before[worker.address]
-    assert ledger.balances(worker.address) == (free - fees + paid, held)
-    free, held = before[attacker.address]
-    assert ledger.balances(attacker.address) == (free - attacker.fees - paid, held)
+    assert again.address == worker.address
+    await settled_exactly(
+        chain, ledger, events_since, wait_until, cid=cid, first=first, version=2, paid=paid,
+        before=before, worker=worker.address, attacker=attacker,
+    )  # fmt: skip
 
 
 async def test_with_the_watcher_off_an_external_watchtower_answers(
@@ -343,16 +363,11 @@ async def test_no_channel_no_work_and_unpaid_work_is_capped(
 
     # It paid nothing, so version 0 is its latest state: a fair close, nothing to answer.
     attacker.close_with_opening_state(cid, DEPOSIT)
-    chain.new_blocks(chain.channels.challenge_period())
-    await wait_until(lambda: chain.channels.channel(cid) is None, "the settle")
-    (closed,) = events_since(chain, first, "Channels", "ChannelClosed")
-    assert (closed.attributes["version"], int(closed.attributes["balance_b"])) == (0, 0)
+    await settled_exactly(  # the worker's fees: its settle, if it won the race
+        chain, ledger, events_since, wait_until, cid=cid, first=first, version=0, paid=0,
+        before=before, worker=worker.address, attacker=attacker, what="the settle",
+    )  # fmt: skip
     assert not events_since(chain, first, "Channels", "ChannelChallenged")
-    fees = worker_fees(chain, events_since, worker.address, first)  # its settle, if it won
-    free, held = before[worker.address]
-    assert ledger.balances(worker.address) == (free - fees, held)
-    free, held = before[attacker.address]
-    assert ledger.balances(attacker.address) == (free - attacker.fees, held)
 
 
 async def test_paying_for_cheap_results_never_frees_a_dear_one(
@@ -399,15 +414,10 @@ async def test_paying_for_cheap_results_never_frees_a_dear_one(
 
     attacker.close_with_opening_state(cid, DEPOSIT)
     await wait_until(lambda: registered(chain, cid) == 5, "the daemon's challenge")
-    chain.new_blocks(chain.channels.challenge_period())
-    await wait_until(lambda: chain.channels.channel(cid) is None, "the settle")
-    (closed,) = events_since(chain, first, "Channels", "ChannelClosed")
-    assert (closed.attributes["version"], int(closed.attributes["balance_b"])) == (5, paid)
-    fees = worker_fees(chain, events_since, worker.address, first)
-    free, held = before[worker.address]
-    assert ledger.balances(worker.address) == (free - fees + paid, held)
-    free, held = before[attacker.address]
-    assert ledger.balances(attacker.address) == (free - attacker.fees - paid, held)
+    await settled_exactly(
+        chain, ledger, events_since, wait_until, cid=cid, first=first, version=5, paid=paid,
+        before=before, worker=worker.address, attacker=attacker, what="the settle",
+    )  # fmt: skip
 
 
 async def test_a_channel_with_a_too_short_challenge_period_is_refused(
