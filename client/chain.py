@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -51,6 +52,10 @@ DEFAULT_URL = "ws://127.0.0.1:8000"
 NEW_BLOCKS_BATCH = 10
 """Most blocks one ``dev_newBlock`` request builds (a block takes Chopsticks ~0.1-1 s)."""
 
+SILENT_WATCH_PROBE_S = 12.0
+"""After this long without a status update of a submitted extrinsic (two 6 s blocks),
+and as often again, :meth:`Chain.submit` looks for it on chain itself."""
+
 Wait = Literal["inclusion", "finalization"]
 WAITS: tuple[Wait, ...] = ("inclusion", "finalization")
 T = TypeVar("T")
@@ -79,9 +84,13 @@ class Chain:
     """A ccnet node at *url* (``ws://`` or ``wss://``); thread-safe, synchronous.
 
     *timeout* (seconds) bounds connecting and each wait for an answer, including each
-    status update of a submitted extrinsic. Raises :class:`ChainConnectionError` when the
-    node cannot be reached; after one, the next call opens a new websocket (a node that
-    came back is used again). Use as a context manager, or call :meth:`close`.
+    status update of a submitted extrinsic (the node's pings do not extend it). While a
+    submitted extrinsic's watch is silent, the best chain since the submission is searched
+    for it every :data:`SILENT_WATCH_PROBE_S` s, and found there (and final, when waiting
+    for finality) its receipt is returned. Raises
+    :class:`ChainConnectionError` when the node cannot be reached; after one, the next
+    call opens a new websocket (a node that came back is used again). Use as a context
+    manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -210,8 +219,8 @@ class Chain:
 
     def block_number(self, *, finalized: bool = False) -> int:
         """Number of the best (or the last finalized) block."""
-        head = self.block_hash(finalized=finalized)
-        return int(self.rpc("chain_getHeader", [head])["number"], 16)
+        params = [self.block_hash(finalized=True)] if finalized else []
+        return int(self.rpc("chain_getHeader", params)["number"], 16)
 
     def block_hash(self, number: int | None = None, *, finalized: bool = False) -> str:
         """Hash (0x hex) of block *number*, else of the best (or last finalized) block."""
@@ -359,15 +368,42 @@ class Chain:
             extrinsic = self._call(
                 self._api.create_signed_extrinsic, call=extrinsic_call, keypair=keypair, nonce=nonce
             )
+            since = self.block_number()
             watch = _Watch(self.url, self.timeout)
             watch.submit(str(extrinsic.data))  # in nonce order: still under the lock
         extrinsic_hash = "0x" + bytes(extrinsic.extrinsic_hash).hex()
+        seen: dict[int, str] = {}
         try:
-            block_hash, finalized = watch.wait(wait)
+            block_hash, finalized = watch.wait(
+                wait, probe=lambda: self._find_included(extrinsic_hash, since, seen)
+            )
         except CcnetError:  # dropped, or the node went away: re-sync the nonce next time
             self.nonces.forget(address)
             raise
         return self.receipt(extrinsic_hash, block_hash, finalized=finalized)
+
+    def _find_included(
+        self, extrinsic_hash: str, since: int, without: dict[int, str]
+    ) -> tuple[str, bool] | None:
+        """(block hash, finalized) of the block of the best chain from number *since* on
+        that holds *extrinsic_hash*, or None. *without* (number -> hash of the blocks
+        known not to hold it) is updated, so repeated calls read each block once."""
+        best = self.block_number()
+        for number in range(since, best + 1):
+            block_hash = self.block_hash(number)
+            if without.get(number) == block_hash:
+                continue
+            if self._holds(block_hash, extrinsic_hash):
+                return block_hash, number <= self.block_number(finalized=True)
+            without[number] = block_hash
+        return None
+
+    def _holds(self, block_hash: str, extrinsic_hash: str) -> bool:
+        try:
+            self._extrinsic_index(block_hash, extrinsic_hash)
+        except ChainRequestError:
+            return False
+        return True
 
     def receipt(self, extrinsic_hash: str, block_hash: str, *, finalized: bool = False) -> Receipt:
         """The :class:`Receipt` of extrinsic *extrinsic_hash* in block *block_hash*;
@@ -579,6 +615,10 @@ def _rejection(error: Mapping[str, Any]) -> str:
     return f"{message}: {data}" if data else message
 
 
+Probe = Callable[[], "tuple[str, bool] | None"]
+"""Looks for the watched extrinsic on chain: (block hash, finalized), or None."""
+
+
 class _Watch:
     """One ``author_submitAndWatchExtrinsic`` on a websocket of its own."""
 
@@ -593,19 +633,31 @@ class _Watch:
         self._connect = connect
         self._ws: websocket.WebSocket | None = None
 
-    def _recv(self, waiting_for: str = "an answer") -> dict[str, Any]:
+    def _recv(self, deadline: float) -> dict[str, Any] | None:
+        """The next JSON-RPC message, or None at *deadline* (``time.monotonic()``).
+
+        Pings and other control frames are answered and skipped without extending the
+        wait: a node's RPC server pings idle connections, so a socket timeout alone never
+        ends a wait for a status that does not come. :class:`ChainConnectionError` if the
+        connection breaks."""
         assert self._ws is not None
         try:
-            message: dict[str, Any] = json.loads(self._ws.recv())
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._ws.settimeout(remaining)
+                opcode, data = self._ws.recv_data(control_frame=True)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    raise websocket.WebSocketConnectionClosedException("the node closed it")
+                if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+                    message: dict[str, Any] = json.loads(data)
+                    return message
         except (TimeoutError, websocket.WebSocketTimeoutException):
-            self.close()
-            raise ChainConnectionError(
-                self.url, f"no {waiting_for} within {self.timeout:g} s (raise the timeout?)"
-            ) from None
-        except _CONNECTION_ERRORS as err:
+            return None
+        except (*_CONNECTION_ERRORS, ValueError) as err:
             self.close()
             raise ChainConnectionError(self.url, _reason(err)) from None
-        return message
 
     def submit(self, extrinsic_hex: str) -> None:
         """Send the extrinsic; returns once the pool accepted it. :class:`ExtrinsicError`
@@ -625,8 +677,14 @@ class _Watch:
         except _CONNECTION_ERRORS as err:
             self.close()
             raise ChainConnectionError(self.url, _reason(err)) from None
+        deadline = time.monotonic() + self.timeout
         while True:
-            message = self._recv()
+            message = self._recv(deadline)
+            if message is None:
+                self.close()
+                raise ChainConnectionError(
+                    self.url, f"no answer within {self.timeout:g} s (raise the timeout?)"
+                )
             if message.get("id") != 1:
                 continue
             if "error" in message:
@@ -640,18 +698,40 @@ class _Watch:
             self._subscription = message["result"]
             return
 
-    def wait(self, wait: Wait) -> tuple[str, bool]:
-        """Wait for ``inBlock`` (or ``finalized``); returns (block hash, finalized)."""
+    def wait(self, wait: Wait, probe: Probe | None = None) -> tuple[str, bool]:
+        """Wait for ``inBlock`` (or ``finalized``); returns (block hash, finalized).
+
+        Each status update of this extrinsic restarts the *timeout*. While none comes,
+        *probe* looks for the extrinsic on chain every :data:`SILENT_WATCH_PROBE_S` s
+        (at most *timeout*), and its answer ends the wait once it satisfies *wait*: a
+        node's pool can lose a watcher's events while the extrinsic is included (seen
+        with polkadot-sdk's fork-aware pool, paritytech/project-mythical#174).
+        :class:`ChainConnectionError` after *timeout* without either."""
+        every = min(SILENT_WATCH_PROBE_S, self.timeout)
         try:
+            deadline = time.monotonic() + self.timeout
+            probe_at = time.monotonic() + every
             while True:
-                message = self._recv(
-                    "status update of the submitted extrinsic (it may still be "
-                    f"{'included' if wait == 'inclusion' else 'finalized'}; "
-                    "its nonce is re-read next time)"
-                )
+                message = self._recv(min(deadline, probe_at) if probe else deadline)
+                if message is None:
+                    found = probe() if probe else None
+                    if found is not None and (found[1] or wait == "inclusion"):
+                        logger.info("the watch went silent; found on chain: %s", found)
+                        return found
+                    if time.monotonic() >= deadline:
+                        state = "included" if wait == "inclusion" else "finalized"
+                        raise ChainConnectionError(
+                            self.url,
+                            f"no status update of the submitted extrinsic within "
+                            f"{self.timeout:g} s (it may still be {state}; its nonce is "
+                            "re-read next time; raise the timeout?)",
+                        )
+                    probe_at = time.monotonic() + every
+                    continue
                 params = message.get("params") or {}
                 if params.get("subscription") != self._subscription:
                     continue
+                deadline = time.monotonic() + self.timeout
                 status = params.get("result")
                 if isinstance(status, dict):
                     status = {key.lower(): value for key, value in status.items()}

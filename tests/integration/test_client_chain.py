@@ -6,11 +6,13 @@ Each test funds fresh accounts (``fund_account``), so it does not depend on othe
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 from typing import Protocol
 
 import pytest
+from aiohttp import ClientSession, WSMsgType, web
 
 from ccnet.channels import ChannelState
 from ccnet.channels import sign_close as channel_sign_close
@@ -31,6 +33,7 @@ from ccnet.client import (
     TasksError,
     channel_id_of,
 )
+from ccnet.client.chain import Wait
 from ccnet.client.commitments import (
     expected_commitment,
     new_salt,
@@ -388,3 +391,77 @@ def test_dead_chain_raises_connection_error() -> None:
 def test_unknown_rpc_method_is_a_request_error(ccnet_chain: Chain) -> None:
     with pytest.raises(ChainRequestError, match="no_suchMethod"):
         ccnet_chain.rpc("no_suchMethod")
+
+
+class _StatusLosingNode:
+    """A websocket proxy in front of the dev chain that forwards everything but the
+    status updates of watched extrinsics (``author_extrinsicUpdate``): a node whose pool
+    lost the watch while the extrinsic is included (paritytech/project-mythical#174)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.dropped = 0
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    async def _serve(self, request: web.Request) -> web.WebSocketResponse:
+        client = web.WebSocketResponse()
+        await client.prepare(request)
+        async with ClientSession() as session, session.ws_connect(self.upstream) as node:
+
+            async def down() -> None:
+                async for message in node:
+                    if message.type != WSMsgType.TEXT:
+                        break
+                    if '"author_extrinsicUpdate"' in message.data:
+                        self.dropped += 1
+                        continue
+                    await client.send_str(message.data)
+                await client.close()
+
+            pump = asyncio.ensure_future(down())
+            async for message in client:
+                if message.type != WSMsgType.TEXT:
+                    break
+                await node.send_str(message.data)
+            pump.cancel()
+        return client
+
+    def __enter__(self) -> _StatusLosingNode:
+        async def start() -> str:
+            app = web.Application()
+            app.router.add_get("/", self._serve)
+            self._runner = web.AppRunner(app)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+            return f"ws://127.0.0.1:{self._runner.addresses[0][1]}/"
+
+        self._thread.start()
+        self.url = asyncio.run_coroutine_threadsafe(start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+@pytest.mark.parametrize("wait", ["inclusion", "finalization"])
+def test_an_included_extrinsic_whose_watch_went_silent_is_found_on_chain(
+    devchain: str, fund_account: Funder, wait: Wait
+) -> None:
+    payer, payee = fund_account(), Keys.generate()[0]
+    amount = 2 * CC + 11
+    with _StatusLosingNode(devchain) as node, Chain(node.url, timeout=3) as chain:
+        before = chain.free_balance(payer.ss58_address)
+        receipt = chain.transfer(payer, str(payee.ss58_address), amount, wait=wait)
+        assert receipt.finalized  # every dev-chain block is final
+        assert receipt.expect("Balances", "Transfer")["amount"] == amount
+        assert chain.free_balance(str(payee.ss58_address)) == amount
+        assert chain.free_balance(payer.ss58_address) == before - amount - receipt.fee
+        # Its nonce was not lost: the next one goes through the same way.
+        chain.submit(payer, "System", "remark", {"remark": b"next"}, wait=wait)
+    assert node.dropped >= 4  # at least ready and inBlock of both

@@ -136,10 +136,13 @@ class FakeSocket:
     def send(self, data: str) -> None:
         pass
 
-    def recv(self) -> str:
+    def settimeout(self, timeout: float) -> None:
+        pass
+
+    def recv_data(self, control_frame: bool = False) -> tuple[int, bytes]:
         if not self.messages:
             raise TimeoutError("timed out")
-        return self.messages.pop(0)
+        return websocket.ABNF.OPCODE_TEXT, self.messages.pop(0).encode()
 
     def close(self, timeout: float = 0) -> None:
         self.closed = True
