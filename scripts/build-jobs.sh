@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the worker's job modules (worker/jobs: prime_count, sha256sum, resize, matmul) for
-# wasm32-wasip1 in release mode and copy them to $CCNET_JOBS_DIR, default
+# wasm32-wasip1 in release mode (those with safe points through Binaryen's Asyncify,
+# `wasm-opt` from Debian's binaryen) and copy them to $CCNET_JOBS_DIR, default
 # ${CCNET_CACHE:-$HOME/.cache/ccnet}/jobs, where ccnet.client.jobs.catalogue.load_job finds them.
 # Also builds the same crates for the host (native references: "each has a native
 # reference to check its output against") into $CCNET_JOBS_DIR/native/<job>
@@ -20,6 +21,14 @@ CACHE="${CCNET_CACHE:-$HOME/.cache/ccnet}"
 OUT="${CCNET_JOBS_DIR:-$CACHE/jobs}"
 export CARGO_TARGET_DIR="${CCNET_JOBS_TARGET:-$CACHE/jobs-target}"
 JOBS=(prime_count sha256sum resize matmul)
+# Jobs with safe points (worker/jobs/abi): instrumented with Binaryen's Asyncify so that
+# the worker can suspend and resume them (VM checkpoints, docs/vm-checkpoints.md). Their
+# __stack_pointer is exported, the one mutable global a checkpoint must carry.
+CHECKPOINTABLE=(prime_count sha256sum matmul)
+WASM_OPT="${WASM_OPT:-wasm-opt}"
+ASYNCIFY=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
+  --enable-mutable-globals --asyncify --pass-arg=asyncify-imports@ccnet.safepoint -Os)
+export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="-C link-arg=--export=__stack_pointer"
 C_JOBS=(resize_stb)
 TARGET=wasm32-wasip1
 log() { printf '[build-jobs] %s\n' "$*" >&2; }
@@ -32,8 +41,14 @@ fi
 PLUS=()
 [ -z "${WASM_BUILD_TOOLCHAIN:-}" ] || PLUS=("+$WASM_BUILD_TOOLCHAIN")
 
+command -v "$WASM_OPT" >/dev/null || {
+  log "error: $WASM_OPT not found (bash scripts/setup.sh installs Debian's binaryen)"
+  exit 1
+}
 stamp="$( {
   rustc "${PLUS[@]}" --version
+  "$WASM_OPT" --version
+  printf '%s\n' "${ASYNCIFY[*]}" "$CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS" "${CHECKPOINTABLE[*]}"
   find worker/jobs -path worker/jobs/target -prune -o -type f \
     \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -print | LC_ALL=C sort | xargs sha256sum
 } | sha256sum | cut -d' ' -f1)"
@@ -61,6 +76,13 @@ rust_jobs() {
   mkdir -p "$OUT/native"
   for job in "${JOBS[@]}"; do
     cp "$CARGO_TARGET_DIR/$TARGET/release/$job.wasm" "$OUT/.$job.wasm.tmp"
+    if [[ " ${CHECKPOINTABLE[*]} " == *" $job "* ]]; then
+      # The plain module stays beside it, for benches/bench_vm_checkpoints.py's slowdown.
+      mkdir -p "$OUT/plain"
+      cp "$OUT/.$job.wasm.tmp" "$OUT/plain/$job.wasm"
+      "$WASM_OPT" "$OUT/.$job.wasm.tmp" "${ASYNCIFY[@]}" -o "$OUT/.$job.async.wasm.tmp"
+      mv "$OUT/.$job.async.wasm.tmp" "$OUT/.$job.wasm.tmp"
+    fi
     mv "$OUT/.$job.wasm.tmp" "$OUT/$job.wasm"
     [ "$native" = 1 ] || continue
     cp "$CARGO_TARGET_DIR/release/$job" "$OUT/native/.$job.tmp"

@@ -94,8 +94,9 @@ zk_circuits() {
 
 c_job_toolchain() {
   # C job modules (worker/jobs/resize_stb): clang-22 + lld-22 for wasm32-wasi with
-  # Debian's wasi-libc and compiler-rt builtins, and the stb headers (libstb-dev).
-  local pkgs=(clang-22 lld-22 libclang-rt-22-dev-wasm32 wasi-libc libstb-dev) missing=() p
+  # Debian's wasi-libc and compiler-rt builtins, and the stb headers (libstb-dev); and
+  # binaryen's wasm-opt, which makes the jobs with safe points checkpointable (Asyncify).
+  local pkgs=(clang-22 lld-22 libclang-rt-22-dev-wasm32 wasi-libc libstb-dev binaryen) missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
   done

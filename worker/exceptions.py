@@ -24,6 +24,10 @@ __all__ = [
     "AlreadyRunningError",
     "BenchmarkError",
     "ChallengePeriodError",
+    "CheckpointError",
+    "CheckpointFormatError",
+    "CheckpointKeyError",
+    "CheckpointMismatchError",
     "ConfigError",
     "DeadlineExceededError",
     "EndpointAnswersError",
@@ -36,6 +40,7 @@ __all__ = [
     "JobTrapError",
     "MemoryLimitError",
     "ModuleRejectedError",
+    "NotCheckpointableError",
     "OutputLimitError",
     "PaymentError",
     "ProofFailedError",
@@ -126,7 +131,7 @@ class SandboxClosedError(WorkerBusyError):
 
 class InvalidModuleError(WorkerError):
     """The bytes are not a Wasm module this sandbox can run: they do not compile, import
-    something other than WASI preview 1, or export no ``_start``."""
+    something other than WASI preview 1 and ``ccnet.safepoint``, or export no ``_start``."""
 
     code = FailureCode.INVALID_MODULE
 
@@ -158,6 +163,34 @@ class ModuleRejectedError(WorkerError):
 class UnsupportedRequestError(WorkerError):
     """The request asks for something this worker does not do (an unknown proof circuit,
     a rate below its own, a second payment channel in one session)."""
+
+    code = FailureCode.UNSUPPORTED
+
+
+class CheckpointError(WorkerError):
+    """A VM checkpoint cannot be taken or resumed (``docs/vm-checkpoints.md``)."""
+
+    code = FailureCode.MALFORMED
+
+
+class CheckpointFormatError(CheckpointError):
+    """The bytes are not a VM checkpoint of a version this worker reads: wrong magic,
+    another format version, truncated, or corrupted (their digest does not match)."""
+
+
+class CheckpointKeyError(CheckpointError):
+    """A sealed checkpoint does not open under this key: the wrong key, or ciphertext
+    that was tampered with (AES-GCM authentication failed)."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """The checkpoint is valid but not for this run: another module, another engine or
+    job ABI version, or other job input (args, stdin, seed)."""
+
+
+class NotCheckpointableError(CheckpointError):
+    """The module has no safe points (it does not import ``ccnet.safepoint`` or was not
+    instrumented with Asyncify): it runs, but cannot be checkpointed."""
 
     code = FailureCode.UNSUPPORTED
 

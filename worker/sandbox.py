@@ -65,11 +65,12 @@ from typing import Any
 
 import wasmtime
 
-from ccnet.client.jobs.results import output_hash
+from ccnet.client.jobs.results import input_hash, output_hash
 from ccnet.client.signing import RANDOM_DOMAIN
 
 from .config import SandboxConfig
 from .exceptions import (
+    CheckpointMismatchError,
     ConfigError,
     DeadlineExceededError,
     FuelExhaustedError,
@@ -79,12 +80,15 @@ from .exceptions import (
     JobRunError,
     JobTrapError,
     MemoryLimitError,
+    NotCheckpointableError,
     OutputLimitError,
     SandboxClosedError,
 )
 from .modules import CompiledModule, ModuleCache
+from .vmcheckpoint.host import ENGINE, CheckpointPolicy, SafePoints, is_checkpointable
+from .vmcheckpoint.image import ABI_VERSION, VmImage
 
-__all__ = ["ARGV0", "RunLimits", "RunOutcome", "Sandbox"]
+__all__ = ["ARGV0", "RunLimits", "RunOutcome", "Sandbox", "SuspendedRun"]
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +149,28 @@ class RunOutcome:
     """Wall-clock time of the run, ms (informational, differs between runs)."""
     memory_bytes: int
     """Size of the job's linear memory at exit (its peak), bytes."""
+    fuel_before: int = 0
+    """Fuel of the job's segments before this run, when it resumed a VM checkpoint,
+    fuel: the job's total is ``fuel_before + fuel_used``."""
+    checkpoints: int = 0
+    """VM checkpoints the job has taken, over all its segments."""
 
     @property
     def output_hash(self) -> bytes:
         """:func:`output_hash` of :attr:`stdout`, 32 bytes."""
         return output_hash(self.stdout)
+
+
+@dataclass(frozen=True)
+class SuspendedRun:
+    """A run stopped at a safe point (:attr:`CheckpointPolicy.stop`): resume *image*."""
+
+    image: VmImage
+    """Where the job stopped; its ``fuel_used`` counts every segment so far."""
+    fuel_used: int
+    """Fuel burnt by this run (this worker's segment), fuel."""
+    elapsed_ms: float
+    """Wall-clock time of this run, ms."""
 
 
 class _Capture:
@@ -191,10 +212,11 @@ class _Determinism:
     """The host side of the WASI calls that would read the world: clocks, randomness
     and waits. Defined over the WASI ones in each run's linker."""
 
-    def __init__(self, clock_ns: int, seed: bytes) -> None:
+    def __init__(self, clock_ns: int, seed: bytes, calls: int = 0) -> None:
         self._clock = clock_ns.to_bytes(8, "little")
         self._seed = seed
-        self._calls = 0
+        self.calls = calls
+        """``random_get`` calls so far (a VM checkpoint carries it)."""
 
     def define(self, linker: wasmtime.Linker) -> None:
         i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
@@ -242,11 +264,11 @@ class _Determinism:
         memory = _memory(caller)
         if memory is None or (ptr & 0xFFFFFFFF) + length > memory.data_len(caller):
             return _EFAULT
-        self._calls += 1
+        self.calls += 1
         stream = hashlib.shake_256(
             RANDOM_DOMAIN + len(self._seed).to_bytes(4, "little") + self._seed
         )
-        stream.update(self._calls.to_bytes(8, "little"))
+        stream.update(self.calls.to_bytes(8, "little"))
         return _write(caller, ptr, stream.digest(length)) if length else _ESUCCESS
 
     def poll_oneoff(
@@ -377,6 +399,53 @@ class Sandbox:
         no ``_start``), :class:`InputTooLargeError`, :class:`SandboxClosedError`,
         :class:`~ccnet.worker.exceptions.ConfigError` (limits above the caps).
         """
+        outcome = self._checked_run(module, args, stdin, limits, seed, None, None)
+        assert isinstance(outcome, RunOutcome)  # no policy: it never suspends
+        return outcome
+
+    def run_checkpointed(
+        self,
+        module: bytes | CompiledModule,
+        *,
+        policy: CheckpointPolicy,
+        resume: VmImage | None = None,
+        args: Sequence[str] = (),
+        stdin: bytes = b"",
+        limits: RunLimits | None = None,
+        seed: bytes = b"",
+    ) -> RunOutcome | SuspendedRun:
+        """:meth:`run` with VM checkpoints (``docs/vm-checkpoints.md``): images are taken
+        at safe points as *policy* says, and the run returns a :class:`SuspendedRun` when
+        its ``stop`` is set. With *resume*, the job continues from that image (same
+        module, args, stdin and seed): the outcome's ``stdout`` is the whole output, its
+        ``fuel_used`` this run's and ``fuel_before`` the earlier segments'. *limits*
+        apply to this run (its fuel, its deadline); the output caps to the whole output.
+
+        Raises what :meth:`run` raises, :class:`NotCheckpointableError` for a module
+        without safe points (run it with :meth:`run`), and
+        :class:`CheckpointMismatchError` for an image of another module, engine, job
+        ABI or input.
+        """
+        compiled = module if isinstance(module, CompiledModule) else self.compile(module)
+        if not is_checkpointable(compiled.module):
+            raise NotCheckpointableError(
+                "the module has no safe points (no ccnet.safepoint import, or not "
+                "instrumented with Asyncify): it runs, but cannot be checkpointed"
+            )
+        if resume is not None:
+            _check_image(resume, compiled.hash, input_hash(list(args), stdin), seed)
+        return self._checked_run(compiled, args, stdin, limits, seed, policy, resume)
+
+    def _checked_run(
+        self,
+        module: bytes | CompiledModule,
+        args: Sequence[str],
+        stdin: bytes,
+        limits: RunLimits | None,
+        seed: bytes,
+        policy: CheckpointPolicy | None,
+        resume: VmImage | None,
+    ) -> RunOutcome | SuspendedRun:
         if self._closed.is_set():
             raise SandboxClosedError("the sandbox is closed")
         compiled = module if isinstance(module, CompiledModule) else self.compile(module)
@@ -394,7 +463,7 @@ class Sandbox:
         with tempfile.TemporaryDirectory(prefix="ccnet-job-") as tmp:
             stdin_path = Path(tmp) / "stdin"
             stdin_path.write_bytes(stdin)
-            return self._run(compiled, argv, stdin_path, limit, seed)
+            return self._run(compiled, argv, stdin, stdin_path, limit, seed, policy, resume)
 
     def _effective(self, limits: RunLimits | None) -> _Effective:
         cfg = self.config
@@ -420,11 +489,17 @@ class Sandbox:
         self,
         compiled: CompiledModule,
         argv: list[str],
+        stdin: bytes,
         stdin_path: Path,
         limit: _Effective,
         seed: bytes,
-    ) -> RunOutcome:
+        policy: CheckpointPolicy | None,
+        resume: VmImage | None,
+    ) -> RunOutcome | SuspendedRun:
         stdout, stderr = _Capture(limit.stdout_bytes), _Capture(limit.stderr_bytes)
+        if resume is not None:  # the output so far counts against the caps
+            stdout(resume.stdout)
+            stderr(resume.stderr)
         store = wasmtime.Store(self._engine)
         linker = wasmtime.Linker(self._engine)
         try:
@@ -446,11 +521,24 @@ class Sandbox:
             store.set_wasi(wasi)
             linker.define_wasi()
             linker.allow_shadowing = True
-            _Determinism(self.config.clock_ns, seed).define(linker)
+            determinism = _Determinism(
+                self.config.clock_ns, seed, resume.random_calls if resume else 0
+            )
+            determinism.define(linker)
 
             def fuel_used() -> int:
                 return limit.fuel - store.get_fuel()
 
+            points = SafePoints(
+                policy,
+                checkpointable=is_checkpointable(compiled.module),
+                stdin=stdin,
+                stdin_pos=resume.stdin_pos if resume else 0,
+                fuel_before=resume.fuel_used if resume else 0,
+                checkpoints=resume.checkpoints if resume else 0,
+                fuel_used=fuel_used,
+            )
+            points.define(linker)
             instance = self._instantiate(linker, store, compiled, limit, fuel_used)
             start = instance.exports(store).get("_start")
             if not isinstance(start, wasmtime.Func):
@@ -460,15 +548,42 @@ class Sandbox:
             def memory_size() -> int:
                 return memory.data_len(store) if isinstance(memory, wasmtime.Memory) else 0
 
+            if resume is not None:
+                points.restore(store, instance, resume, limit.memory_bytes)
             began = time.perf_counter()
-            failure: BaseException | None = None
-            exit_code = 0
-            try:
-                start(store)
-            except wasmtime.ExitTrap as err:
-                exit_code = err.code
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as err:
-                failure = err
+            while True:
+                failure: BaseException | None = None
+                exit_code = 0
+                try:
+                    start(store)
+                except wasmtime.ExitTrap as err:
+                    exit_code = err.code
+                except (wasmtime.Trap, wasmtime.WasmtimeError) as err:
+                    failure = err
+                if failure is not None or exit_code != 0 or points.unwound is None:
+                    break
+                # Unwound at a safe point: save the image, then stop or go on.
+                assert policy is not None
+                buffer = points.unwound
+                image = points.capture(
+                    store,
+                    instance,
+                    module_hash=compiled.hash,
+                    input_hash=input_hash(argv[1:], stdin),
+                    seed=seed,
+                    random_calls=determinism.calls,
+                    stdout=bytes(stdout.data),
+                    stderr=bytes(stderr.data),
+                )
+                if policy.on_image is not None:
+                    policy.on_image(image)
+                if points.suspending or policy.stop.is_set():
+                    return SuspendedRun(
+                        image=image,
+                        fuel_used=fuel_used(),
+                        elapsed_ms=(time.perf_counter() - began) * 1000,
+                    )
+                points.rewind(store, instance, buffer)
             elapsed_ms = (time.perf_counter() - began) * 1000
             used = fuel_used()
             error = _classify(
@@ -483,6 +598,8 @@ class Sandbox:
                 fuel_used=used,
                 elapsed_ms=elapsed_ms,
                 memory_bytes=memory_size(),
+                fuel_before=points.fuel_before,
+                checkpoints=points.checkpoints,
             )
         finally:
             linker.close()
@@ -510,6 +627,23 @@ class Sandbox:
                     fuel_used=0,
                 ) from None
             raise InvalidModuleError(f"cannot instantiate: {_first_line(text)}") from None
+
+
+def _check_image(image: VmImage, module_hash: bytes, job_input: bytes, seed: bytes) -> None:
+    """:class:`CheckpointMismatchError` unless *image* is one of this job's."""
+    if image.engine != ENGINE or image.abi != ABI_VERSION:
+        raise CheckpointMismatchError(
+            f"the checkpoint was made by {image.engine} (job ABI {image.abi}); this worker "
+            f"runs {ENGINE} (job ABI {ABI_VERSION}), whose fuel would not agree"
+        )
+    if image.module_hash != module_hash:
+        raise CheckpointMismatchError(
+            f"the checkpoint is of module 0x{image.module_hash.hex()}, not 0x{module_hash.hex()}"
+        )
+    if image.input_hash != job_input or image.seed != seed:
+        raise CheckpointMismatchError(
+            "the checkpoint is of another input (args, stdin or seed) of this module"
+        )
 
 
 def _first_line(text: str) -> str:

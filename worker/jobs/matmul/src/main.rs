@@ -36,6 +36,7 @@ fn words(bytes: &[u8]) -> Vec<u32> {
 fn multiply(n: usize, a: &[u32], b: &[u32]) -> Vec<u64> {
 	let mut c = vec![0u64; n * n];
 	for (row_a, row_c) in a.chunks_exact(n).zip(c.chunks_exact_mut(n)) {
+		ccnet_job_abi::safe_point(); // all input is read: a row of C is a checkpoint's step
 		for (&aik, row_b) in row_a.iter().zip(b.chunks_exact(n)) {
 			let aik = u64::from(aik);
 			for (cij, &bkj) in row_c.iter_mut().zip(row_b) {

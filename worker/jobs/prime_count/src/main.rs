@@ -60,6 +60,7 @@ fn count_primes_below(n: u64) -> u64 {
 			}
 		}
 		count += segment[..len].iter().filter(|&&c| !c).count() as u64;
+		ccnet_job_abi::safe_point(); // one segment (64 Ki numbers) per step
 		low = high + u64::from(high.is_multiple_of(2));
 	}
 	count

@@ -14,7 +14,11 @@ fn main() -> ExitCode {
 	loop {
 		match stdin.read(&mut buf) {
 			Ok(0) => break,
-			Ok(n) => hasher.update(&buf[..n]),
+			Ok(n) => {
+				hasher.update(&buf[..n]);
+				// The worker keeps the stdin position of a checkpointable job.
+				ccnet_job_abi::safe_point();
+			},
 			Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
 			Err(e) => {
 				eprintln!("sha256sum: read error: {e}");
