@@ -4,6 +4,8 @@ it for public storage, and resume it exactly, on this worker or another.
 - :mod:`.image`: the :class:`VmImage` and its versioned byte format.
 - :mod:`.seal`: AES-256-GCM sealing under the requester's key.
 - :mod:`.host`: the safe-point host the sandbox runs (Binaryen Asyncify).
+- :mod:`.archive`: sealed images on Arweave, recorded on chain (imports
+  :mod:`ccnet.storage`, so it is not imported here).
 
 The sandbox's :meth:`~ccnet.worker.sandbox.Sandbox.run_checkpointed` takes and resumes
 them. Format, job ABI and privacy model: ``docs/vm-checkpoints.md``.

@@ -1,0 +1,47 @@
+"""VM checkpoint images on Arweave, recorded on chain: sealed, stored with
+:class:`~ccnet.storage.CheckpointStore` (upload, verified re-fetch, then the Checkpoints
+pallet's record), and fetched back and opened by a worker that resumes the job.
+
+Only the sealed bytes are public. Their Arweave tags say what they are and which job
+(``Type: vm-checkpoint``, ``Job-Id``, ``Checkpoint``: the image's sequence number within
+the job, ``Format``), nothing about the job's state. ``docs/vm-checkpoints.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ccnet.storage import Checkpoint, CheckpointStore, SavedCheckpoint
+
+from .image import FORMAT_VERSION, VmImage, decode, encode
+from .seal import seal, unseal
+
+if TYPE_CHECKING:
+    from ccnet.client import CheckpointRecord
+
+__all__ = ["ARWEAVE_TYPE", "archive", "retrieve"]
+
+ARWEAVE_TYPE = "vm-checkpoint"
+"""The ``Type`` tag of a sealed VM checkpoint on Arweave."""
+
+
+def archive(store: CheckpointStore, image: VmImage, key: bytes, job_id: str) -> SavedCheckpoint:
+    """Seal *image* under *key* (32 bytes) and save it with *store*: on Arweave, then
+    recorded on chain for the store's owner. Raises what
+    :meth:`CheckpointStore.save` raises; a failure leaves the previous record valid."""
+    sealed = seal(encode(image), key)
+    metadata = {
+        "Type": ARWEAVE_TYPE,
+        "Job-Id": job_id,
+        "Checkpoint": str(image.checkpoints),
+        "Format": str(FORMAT_VERSION),
+    }
+    return store.save(Checkpoint(sealed, metadata))
+
+
+def retrieve(store: CheckpointStore, record: CheckpointRecord, key: bytes) -> VmImage:
+    """The image of *record*: fetched (local cache, else the gateway; size and hash
+    checked against the record), opened under *key* and decoded. Raises what
+    :meth:`CheckpointStore.fetch` raises, :class:`~ccnet.worker.exceptions.CheckpointKeyError`
+    and :class:`~ccnet.worker.exceptions.CheckpointFormatError`."""
+    return decode(unseal(store.fetch(record), key))
