@@ -368,7 +368,8 @@ class Chain:
             extrinsic = self._call(
                 self._api.create_signed_extrinsic, call=extrinsic_call, keypair=keypair, nonce=nonce
             )
-            since = self.block_number()
+            # A fork that wins may hold it at any height above the finalized one.
+            since = self.block_number(finalized=True) + 1
             watch = _Watch(self.url, self.timeout)
             watch.submit(str(extrinsic.data))  # in nonce order: still under the lock
         extrinsic_hash = "0x" + bytes(extrinsic.extrinsic_hash).hex()
@@ -387,23 +388,35 @@ class Chain:
     ) -> tuple[str, bool] | None:
         """(block hash, finalized) of the block of the best chain from number *since* on
         that holds *extrinsic_hash*, or None. *without* (number -> hash of the blocks
-        known not to hold it) is updated, so repeated calls read each block once."""
+        read and found not to hold it) is updated, so repeated calls read each block
+        once; a block that could not be read is read again next time."""
+        # The finalized number first: at or below it the best chain's hashes are final,
+        # so a block read afterwards at such a height cannot be of an abandoned fork.
+        finalized = self.block_number(finalized=True)
         best = self.block_number()
         for number in range(since, best + 1):
             block_hash = self.block_hash(number)
             if without.get(number) == block_hash:
                 continue
-            if self._holds(block_hash, extrinsic_hash):
-                return block_hash, number <= self.block_number(finalized=True)
+            hashes = self._extrinsic_hashes(block_hash)
+            if hashes is None:
+                continue
+            if extrinsic_hash in hashes:
+                return block_hash, number <= finalized
             without[number] = block_hash
         return None
 
-    def _holds(self, block_hash: str, extrinsic_hash: str) -> bool:
+    def _extrinsic_hashes(self, block_hash: str) -> list[str] | None:
+        """The hashes (0x hex) of block *block_hash*'s extrinsics, in order; None if the
+        node does not have the block (or answers something else)."""
+        block = self.rpc("chain_getBlock", [block_hash])
         try:
-            self._extrinsic_index(block_hash, extrinsic_hash)
-        except ChainRequestError:
-            return False
-        return True
+            extrinsics = block["block"]["extrinsics"]
+            return [
+                "0x" + _blake2_256(bytes.fromhex(x.removeprefix("0x"))).hex() for x in extrinsics
+            ]
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return None
 
     def receipt(self, extrinsic_hash: str, block_hash: str, *, finalized: bool = False) -> Receipt:
         """The :class:`Receipt` of extrinsic *extrinsic_hash* in block *block_hash*;
@@ -420,12 +433,12 @@ class Chain:
             )
 
     def _extrinsic_index(self, block_hash: str, extrinsic_hash: str) -> int:
-        block = self.rpc("chain_getBlock", [block_hash])
-        for index, raw in enumerate(block["block"]["extrinsics"]):
-            data = bytes.fromhex(raw.removeprefix("0x"))
-            if "0x" + _blake2_256(data).hex() == extrinsic_hash:
-                return index
-        raise ChainRequestError(f"extrinsic {extrinsic_hash} is not in block {block_hash}")
+        hashes = self._extrinsic_hashes(block_hash)
+        if hashes is None:
+            raise ChainRequestError(f"the node has no block {block_hash}")
+        if extrinsic_hash not in hashes:
+            raise ChainRequestError(f"extrinsic {extrinsic_hash} is not in block {block_hash}")
+        return hashes.index(extrinsic_hash)
 
     def _error_lookup(self, pallet_index: int, error_index: int) -> tuple[str, str, str]:
         with self._lock:
@@ -651,7 +664,9 @@ class _Watch:
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     raise websocket.WebSocketConnectionClosedException("the node closed it")
                 if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-                    message: dict[str, Any] = json.loads(data)
+                    message = json.loads(data)
+                    if not isinstance(message, dict):
+                        raise ValueError(f"a JSON-RPC message is an object, not {message!r:.80}")
                     return message
         except (TimeoutError, websocket.WebSocketTimeoutException):
             return None
@@ -701,49 +716,70 @@ class _Watch:
     def wait(self, wait: Wait, probe: Probe | None = None) -> tuple[str, bool]:
         """Wait for ``inBlock`` (or ``finalized``); returns (block hash, finalized).
 
-        Each status update of this extrinsic restarts the *timeout*. While none comes,
-        *probe* looks for the extrinsic on chain every :data:`SILENT_WATCH_PROBE_S` s
-        (at most *timeout*), and its answer ends the wait once it satisfies *wait*: a
-        node's pool can lose a watcher's events while the extrinsic is included (seen
-        with polkadot-sdk's fork-aware pool, paritytech/project-mythical#174).
-        :class:`ChainConnectionError` after *timeout* without either."""
+        The node's pool can lose a watch while the extrinsic is included (seen with
+        polkadot-sdk's fork-aware pool, paritytech/project-mythical#174), so the chain
+        itself is asked too: while the watch is silent, *probe* looks for the extrinsic
+        every :data:`SILENT_WATCH_PROBE_S` s (at most *timeout*); when the watch breaks,
+        says ``finalityTimeout`` or ``dropped``, the probe alone decides until the
+        deadline. Found, and final when *wait* is ``finalization``, ends the wait.
+        Progress (a new status, or the probe finding it in a block) restarts the
+        *timeout*; :class:`ChainConnectionError` when it runs out without an answer,
+        :class:`ExtrinsicError` when the pool refuses it and it is in no block."""
         every = min(SILENT_WATCH_PROBE_S, self.timeout)
+        now = time.monotonic()
+        deadline, probe_at = now + self.timeout, now + every
+        last_status: Any = None
+        last_found: tuple[str, bool] | None = None
+        watching = True
         try:
-            deadline = time.monotonic() + self.timeout
-            probe_at = time.monotonic() + every
             while True:
-                message = self._recv(min(deadline, probe_at) if probe else deadline)
+                message: dict[str, Any] | None = None
+                if watching:
+                    try:
+                        message = self._recv(min(deadline, probe_at) if probe else deadline)
+                    except ChainConnectionError as err:
+                        if probe is None:
+                            raise
+                        logger.info("the watch broke (%s); asking the chain instead", err.reason)
+                        watching = False
+                else:
+                    time.sleep(max(0.0, min(deadline, probe_at) - time.monotonic()))
                 if message is None:
-                    found = probe() if probe else None
+                    found = _probe(probe)
                     if found is not None and (found[1] or wait == "inclusion"):
-                        logger.info("the watch went silent; found on chain: %s", found)
+                        logger.info("found on chain while the watch was silent: %s", found)
                         return found
+                    if found is not None and found != last_found:
+                        deadline = time.monotonic() + self.timeout  # included: progress
+                    last_found = found or last_found
                     if time.monotonic() >= deadline:
                         state = "included" if wait == "inclusion" else "finalized"
                         raise ChainConnectionError(
                             self.url,
-                            f"no status update of the submitted extrinsic within "
-                            f"{self.timeout:g} s (it may still be {state}; its nonce is "
-                            "re-read next time; raise the timeout?)",
+                            f"no progress of the submitted extrinsic within {self.timeout:g} s "
+                            f"(it may still be {state}; its nonce is re-read next time; "
+                            "raise the timeout?)",
                         )
                     probe_at = time.monotonic() + every
                     continue
-                params = message.get("params") or {}
-                if params.get("subscription") != self._subscription:
+                params = message.get("params")
+                if not isinstance(params, dict) or params.get("subscription") != self._subscription:
                     continue
-                deadline = time.monotonic() + self.timeout
                 status = params.get("result")
-                if isinstance(status, dict):
-                    status = {key.lower(): value for key, value in status.items()}
-                    if "finalized" in status:
-                        return str(status["finalized"]), True
-                    if "inblock" in status and wait == "inclusion":
-                        return str(status["inblock"]), False
-                    for bad in ("dropped", "invalid", "usurped", "finalitytimeout"):
-                        if bad in status:
-                            raise ExtrinsicError(f"the extrinsic was {bad}: {status[bad]}")
-                elif status in ("dropped", "invalid", "usurped"):
-                    raise ExtrinsicError(f"the extrinsic was {status} by the node's pool")
+                if status != last_status:  # a repeated status is not progress
+                    deadline, last_status = time.monotonic() + self.timeout, status
+                name, value = _status(status)
+                if name == "finalized":
+                    return str(value), True
+                if name == "inblock" and wait == "inclusion":
+                    return str(value), False
+                if name in ("dropped", "invalid", "usurped", "finalitytimeout"):
+                    found = _probe(probe)
+                    if found is not None and (found[1] or wait == "inclusion"):
+                        return found
+                    if found is None and name != "finalitytimeout":
+                        raise ExtrinsicError(f"the extrinsic was {name} by the node's pool")
+                    watching = False  # in a block, or was: the chain decides from here
         finally:
             self.close()
 
@@ -754,3 +790,26 @@ class _Watch:
             except _CONNECTION_ERRORS:
                 pass
             self._ws = None
+
+
+def _status(status: Any) -> tuple[str, Any]:
+    """(lower-case name, value) of a transaction status: ``{"inBlock": hash}`` or
+    ``"dropped"``."""
+    if isinstance(status, dict) and len(status) == 1:
+        ((name, value),) = status.items()
+        return str(name).lower(), value
+    if isinstance(status, str):
+        return status.lower(), None
+    return "", None
+
+
+def _probe(probe: Probe | None) -> tuple[str, bool] | None:
+    """*probe*'s answer; None when there is none, or when asking the chain failed (the
+    watch goes on: a failed read of the chain is not a failed extrinsic)."""
+    if probe is None:
+        return None
+    try:
+        return probe()
+    except (CcnetError, ValueError, KeyError, TypeError) as err:
+        logger.info("looking for the extrinsic on chain failed: %s", err)
+        return None
