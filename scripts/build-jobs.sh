@@ -23,11 +23,13 @@ export CARGO_TARGET_DIR="${CCNET_JOBS_TARGET:-$CACHE/jobs-target}"
 JOBS=(prime_count sha256sum resize matmul)
 # Jobs with safe points (worker/jobs/abi): instrumented with Binaryen's Asyncify so that
 # the worker can suspend and resume them (VM checkpoints, docs/vm-checkpoints.md). Their
-# __stack_pointer is exported, the one mutable global a checkpoint must carry.
+# __stack_pointer is exported, the one mutable global a checkpoint must carry; Asyncify's
+# own two globals are imported from env (asyncify-relocatable), so the host owns them.
 CHECKPOINTABLE=(prime_count sha256sum matmul)
 WASM_OPT="${WASM_OPT:-wasm-opt}"
 ASYNCIFY=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
-  --enable-mutable-globals --asyncify --pass-arg=asyncify-imports@ccnet.safepoint -Os)
+  --enable-mutable-globals --asyncify --pass-arg=asyncify-imports@ccnet.safepoint
+  --pass-arg=asyncify-relocatable -Os)
 export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="-C link-arg=--export=__stack_pointer"
 C_JOBS=(resize_stb)
 TARGET=wasm32-wasip1

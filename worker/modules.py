@@ -31,6 +31,7 @@ import wasmtime
 from ccnet.client.jobs.catalogue import WASM_MAGIC, module_hash
 
 from .exceptions import InvalidModuleError
+from .vmcheckpoint.globals import checkpointable_globals
 
 __all__ = ["CompiledModule", "ModuleCache", "artifact_key", "wasmtime_version"]
 
@@ -59,6 +60,11 @@ class CompiledModule:
     """The compiled module (usable with the engine of the cache that made it)."""
     size: int
     """Size of the Wasm binary, bytes (0 when loaded by hash from an artifact)."""
+    mutable_globals: tuple[str, ...] | None = None
+    """Export names of its mutable globals when the binary was read and every mutable
+    global it has is an exported i32 or i64 (what a VM checkpoint saves,
+    :func:`~ccnet.worker.vmcheckpoint.globals.checkpointable_globals`); None when it
+    has others, or was loaded from an artifact without its bytes."""
 
     @property
     def hash_hex(self) -> str:
@@ -117,9 +123,11 @@ class ModuleCache:
         digest = module_hash(wasm)
         with self._lock:
             entry = self._entries.get(digest)
-            if entry is not None:
+            if entry is not None and entry.size:
                 self._entries.move_to_end(digest)
                 return entry
+        if entry is not None:  # loaded by hash alone: now its bytes are here
+            return self._remember(_with_bytes(entry.module, digest, wasm))
         module = self._load_artifact(digest)
         if module is None:
             try:
@@ -128,7 +136,7 @@ class ModuleCache:
                 raise InvalidModuleError(f"module does not compile: {_first_line(err)}") from None
             self.compiled += 1
             self._store_artifact(digest, module)
-        return self._remember(CompiledModule(digest, module, len(wasm)))
+        return self._remember(_with_bytes(module, digest, wasm))
 
     def _remember(self, entry: CompiledModule) -> CompiledModule:
         with self._lock:
@@ -173,3 +181,7 @@ class ModuleCache:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def _with_bytes(module: wasmtime.Module, digest: bytes, wasm: bytes) -> CompiledModule:
+    return CompiledModule(digest, module, len(wasm), checkpointable_globals(wasm))

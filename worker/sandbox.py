@@ -85,7 +85,13 @@ from .exceptions import (
     SandboxClosedError,
 )
 from .modules import CompiledModule, ModuleCache
-from .vmcheckpoint.host import ENGINE, CheckpointPolicy, SafePoints, is_checkpointable
+from .vmcheckpoint.host import (
+    ENGINE,
+    CheckpointPolicy,
+    SafePoints,
+    declares_safepoints,
+    is_checkpointable,
+)
 from .vmcheckpoint.image import ABI_VERSION, VmImage
 
 __all__ = ["ARGV0", "RunLimits", "RunOutcome", "Sandbox", "SuspendedRun"]
@@ -427,13 +433,14 @@ class Sandbox:
         ABI or input.
         """
         compiled = module if isinstance(module, CompiledModule) else self.compile(module)
-        if not is_checkpointable(compiled.module):
+        if not is_checkpointable(compiled):
             raise NotCheckpointableError(
-                "the module has no safe points (no ccnet.safepoint import, or not "
-                "instrumented with Asyncify): it runs, but cannot be checkpointed"
+                "the module has no safe points (no ccnet.safepoint import, not "
+                "instrumented with Asyncify), a mutable global an image cannot save, or "
+                "was loaded here without its bytes: it runs, but cannot be checkpointed"
             )
         if resume is not None:
-            _check_image(resume, compiled.hash, input_hash(list(args), stdin), seed)
+            _check_image(resume, compiled.hash, input_hash(list(args), stdin), seed, len(stdin))
         return self._checked_run(compiled, args, stdin, limits, seed, policy, resume)
 
     def _checked_run(
@@ -500,6 +507,9 @@ class Sandbox:
         if resume is not None:  # the output so far counts against the caps
             stdout(resume.stdout)
             stderr(resume.stderr)
+            error = _classify(None, 0, 0, stdout, stderr, 0, limit.memory_bytes)
+            if error is not None:  # refused before anything runs
+                raise error
         store = wasmtime.Store(self._engine)
         linker = wasmtime.Linker(self._engine)
         try:
@@ -531,14 +541,15 @@ class Sandbox:
 
             points = SafePoints(
                 policy,
-                checkpointable=is_checkpointable(compiled.module),
+                checkpointable=declares_safepoints(compiled.module),
+                globals_=compiled.mutable_globals or (),
                 stdin=stdin,
                 stdin_pos=resume.stdin_pos if resume else 0,
                 fuel_before=resume.fuel_used if resume else 0,
                 checkpoints=resume.checkpoints if resume else 0,
                 fuel_used=fuel_used,
             )
-            points.define(linker)
+            points.define(linker, store)
             instance = self._instantiate(linker, store, compiled, limit, fuel_used)
             start = instance.exports(store).get("_start")
             if not isinstance(start, wasmtime.Func):
@@ -548,42 +559,50 @@ class Sandbox:
             def memory_size() -> int:
                 return memory.data_len(store) if isinstance(memory, wasmtime.Memory) else 0
 
-            if resume is not None:
-                points.restore(store, instance, resume, limit.memory_bytes)
             began = time.perf_counter()
-            while True:
-                failure: BaseException | None = None
-                exit_code = 0
-                try:
-                    start(store)
-                except wasmtime.ExitTrap as err:
-                    exit_code = err.code
-                except (wasmtime.Trap, wasmtime.WasmtimeError) as err:
-                    failure = err
-                if failure is not None or exit_code != 0 or points.unwound is None:
-                    break
-                # Unwound at a safe point: save the image, then stop or go on.
-                assert policy is not None
-                buffer = points.unwound
-                image = points.capture(
-                    store,
-                    instance,
-                    module_hash=compiled.hash,
-                    input_hash=input_hash(argv[1:], stdin),
-                    seed=seed,
-                    random_calls=determinism.calls,
-                    stdout=bytes(stdout.data),
-                    stderr=bytes(stderr.data),
-                )
-                if policy.on_image is not None:
-                    policy.on_image(image)
-                if points.suspending or policy.stop.is_set():
-                    return SuspendedRun(
-                        image=image,
-                        fuel_used=fuel_used(),
-                        elapsed_ms=(time.perf_counter() - began) * 1000,
+            host_s = 0.0  # time spent saving images: not the job's, not on its deadline
+            failure: BaseException | None = None
+            exit_code = 0
+            try:
+                if resume is not None:  # the rewind runs Wasm: fuel, traps, deadline
+                    points.restore(store, instance, resume, limit.memory_bytes)
+                while True:
+                    try:
+                        start(store)
+                    except wasmtime.ExitTrap as err:
+                        exit_code = err.code
+                    if exit_code != 0 or points.unwound is None:
+                        break
+                    # Unwound at a safe point: save the image, then stop or go on.
+                    assert policy is not None
+                    saving = time.perf_counter()
+                    buffer = points.unwound
+                    image = points.capture(
+                        store,
+                        instance,
+                        module_hash=compiled.hash,
+                        input_hash=input_hash(argv[1:], stdin),
+                        seed=seed,
+                        random_calls=determinism.calls,
+                        stdout=bytes(stdout.data),
+                        stderr=bytes(stderr.data),
                     )
-                points.rewind(store, instance, buffer)
+                    if policy.on_image is not None:
+                        policy.on_image(image)
+                    if points.suspending or policy.stop.is_set():
+                        return SuspendedRun(
+                            image=image,
+                            fuel_used=fuel_used(),
+                            elapsed_ms=(time.perf_counter() - began) * 1000,
+                        )
+                    host_s += time.perf_counter() - saving
+                    job_ms = (time.perf_counter() - began - host_s) * 1000
+                    store.set_epoch_deadline(
+                        max(1, ticks - math.ceil(job_ms / self.config.epoch_tick_ms))
+                    )
+                    points.rewind(store, instance, buffer)
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as err:
+                failure = err
             elapsed_ms = (time.perf_counter() - began) * 1000
             used = fuel_used()
             error = _classify(
@@ -629,7 +648,9 @@ class Sandbox:
             raise InvalidModuleError(f"cannot instantiate: {_first_line(text)}") from None
 
 
-def _check_image(image: VmImage, module_hash: bytes, job_input: bytes, seed: bytes) -> None:
+def _check_image(
+    image: VmImage, module_hash: bytes, job_input: bytes, seed: bytes, stdin_len: int
+) -> None:
     """:class:`CheckpointMismatchError` unless *image* is one of this job's."""
     if image.engine != ENGINE or image.abi != ABI_VERSION:
         raise CheckpointMismatchError(
@@ -644,6 +665,15 @@ def _check_image(image: VmImage, module_hash: bytes, job_input: bytes, seed: byt
         raise CheckpointMismatchError(
             "the checkpoint is of another input (args, stdin or seed) of this module"
         )
+    # Counters a crafted image could set beyond what a run can reach.
+    if image.stdin_pos > stdin_len:
+        raise CheckpointMismatchError(
+            f"the checkpoint has read {image.stdin_pos} bytes of a {stdin_len}-byte stdin"
+        )
+    if image.unwind_buffer + 16 > image.memory_size:
+        raise CheckpointMismatchError("the checkpoint's unwind buffer is outside its memory")
+    if max(image.fuel_used, image.random_calls) >= 1 << 62 or image.checkpoints >= 1 << 31:
+        raise CheckpointMismatchError("the checkpoint's counters are out of range")
 
 
 def _first_line(text: str) -> str:

@@ -42,7 +42,7 @@ with Chain(chain_url) as chain, ArweaveGateway(gateway_url, dev=True) as gateway
     store = CheckpointStore(chain, me, gateway, ArweaveWallet.load(Path(wallet)),
                             LocalCache(Path(cache)))
     record = chain.checkpoints.latest(owner)
-    image = retrieve(store, record, bytes.fromhex(key))
+    image = retrieve(store, record, bytes.fromhex(key), max_bytes=300 << 20)
 with Sandbox() as box:
     done = box.run_checkpointed(Path(wasm).read_bytes(), policy=CheckpointPolicy(),
                                 resume=image, args=[arg])
@@ -105,4 +105,4 @@ def test_a_job_checkpointed_on_one_worker_finishes_from_arweave_on_another(
     record = ccnet_chain.checkpoints.latest(worker_a.ss58_address)
     assert record is not None
     with pytest.raises(CheckpointKeyError, match="does not open under this key"):
-        retrieve(store, record, new_key())
+        retrieve(store, record, new_key(), max_bytes=300 << 20)

@@ -14,11 +14,13 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,8 +28,11 @@ from ccnet.worker.exceptions import (
     CheckpointFormatError,
     CheckpointKeyError,
     CheckpointMismatchError,
+    FuelExhaustedError,
+    JobTrapError,
     MemoryLimitError,
     NotCheckpointableError,
+    OutputLimitError,
 )
 from ccnet.worker.sandbox import RunLimits, RunOutcome, Sandbox, SuspendedRun
 from ccnet.worker.vmcheckpoint import (
@@ -260,3 +265,138 @@ def test_foreign_bad_and_wrongly_keyed_images_are_refused(
     done = resume(image)
     assert isinstance(done, RunOutcome)
     assert done.stdout == sandbox.run(wasm, stdin=job.stdin).stdout
+
+
+# -- hostile modules and crafted images -----------------------------------------------
+
+ABI_EXPORTS = """
+  (func (export "asyncify_start_unwind") (param i32))
+  (func (export "asyncify_stop_unwind"))
+  (func (export "asyncify_start_rewind") (param i32))
+  (func (export "asyncify_stop_rewind"))"""
+
+
+def _wat(body: str, *, globals_: str = "", pages: int = 1) -> bytes:
+    return bytes(wasmtime.wat2wasm(f"""
+(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "ccnet" "safepoint" (func $sp (param i32 i32)))
+  (memory (export "memory") {pages})
+  {globals_}
+  {ABI_EXPORTS}
+  (func (export "_start") {body}))"""))
+
+
+def test_a_module_with_a_mutable_v128_global_runs_and_is_refused_checkpoints(
+    sandbox: Sandbox,
+) -> None:
+    """wasmtime-py aborts the process when asked a v128's type: the worker never asks."""
+    wasm = _wat("", globals_='(global (export "v") (mut v128) (v128.const i64x2 0 0))')
+    assert isinstance(sandbox.run(wasm), RunOutcome)  # and the process is alive
+    with pytest.raises(NotCheckpointableError):
+        sandbox.run_checkpointed(wasm, policy=CheckpointPolicy(stop=_set()))
+
+
+@pytest.mark.parametrize(
+    "globals_",
+    [
+        "(global (mut i32) (i32.const 0))",  # hidden: an image would not hold it
+        '(global (export "f") (mut f32) (f32.const 0))',  # NaN payloads do not survive
+        '(global (export "r") (mut funcref) (ref.null func))',
+    ],
+)
+def test_modules_whose_state_an_image_cannot_hold_are_not_checkpointable(
+    sandbox: Sandbox, globals_: str
+) -> None:
+    wasm = _wat("", globals_=globals_)
+    assert isinstance(sandbox.run(wasm), RunOutcome)
+    with pytest.raises(NotCheckpointableError):
+        sandbox.run_checkpointed(wasm, policy=CheckpointPolicy())
+
+
+def test_a_bad_unwind_buffer_is_the_jobs_trap(sandbox: Sandbox) -> None:
+    wasm = _wat(
+        "(call $sp (i32.const -16) (i32.const 64))",
+        globals_='(global (export "g") (mut i32) (i32.const 0))',
+    )
+    with pytest.raises(JobTrapError, match="unwind buffer"):
+        sandbox.run_checkpointed(wasm, policy=CheckpointPolicy(stop=_set()))
+
+
+def test_fd_read_on_stdin_is_bounded_and_reads_like_wasi(sandbox: Sandbox) -> None:
+    """Two iovecs, the second out of bounds: the first non-empty one is filled (as
+    Wasmtime's own fd_read); 2,000 iovecs: EINVAL, without the host walking them."""
+    body = """
+    (i32.store (i32.const 0) (i32.const 200)) (i32.store (i32.const 4) (i32.const 3))
+    (i32.store (i32.const 8) (i32.const 65530)) (i32.store (i32.const 12) (i32.const 100))
+    (i32.store8 (i32.const 300)
+      (call $fd_read (i32.const 0) (i32.const 0) (i32.const 2) (i32.const 96)))
+    (i32.store8 (i32.const 301) (i32.load (i32.const 96)))
+    (i32.store8 (i32.const 302)
+      (call $fd_read (i32.const 0) (i32.const 0) (i32.const 2000) (i32.const 96)))
+    (if (i32.ne (i32.load16_u (i32.const 300)) (i32.const 0x0300)) (then unreachable))
+    (if (i32.ne (i32.load8_u (i32.const 302)) (i32.const 28)) (then unreachable))
+    (if (i32.ne (i32.load8_u (i32.const 200)) (i32.const 65)) (then unreachable))"""
+    wasm = _wat(body, globals_='(global (export "g") (mut i32) (i32.const 0))')
+    assert isinstance(sandbox.run(wasm, stdin=b"ABCDEF"), RunOutcome)
+
+
+def test_crafted_images_are_refused_before_anything_runs(
+    sandbox: Sandbox, job_wasm: JobLoader
+) -> None:
+    job, wasm = JOBS["sha256sum"], job_wasm("sha256sum")
+    run = sandbox.run_checkpointed(
+        wasm, policy=CheckpointPolicy(suspend_at_fuel=1), stdin=job.stdin
+    )
+    assert isinstance(run, SuspendedRun)
+    image = run.image
+
+    def resume(**changes: object) -> object:
+        crafted = decode(encode(replace(image, **changes)))  # type: ignore[arg-type]
+        return sandbox.run_checkpointed(
+            wasm,
+            policy=CheckpointPolicy(),
+            resume=crafted,
+            stdin=job.stdin,
+            limits=RunLimits(stdout_bytes=1000),
+        )
+
+    with pytest.raises(CheckpointMismatchError, match="-byte stdin"):
+        resume(stdin_pos=len(job.stdin) + 1)
+    with pytest.raises(CheckpointMismatchError, match="out of range"):
+        resume(random_calls=2**64 - 1)
+    with pytest.raises(CheckpointMismatchError, match="out of range"):
+        resume(fuel_used=2**64 - 1)
+    with pytest.raises(CheckpointMismatchError, match="unwind buffer"):
+        resume(unwind_buffer=image.memory_size)
+    with pytest.raises(OutputLimitError) as over:
+        resume(stdout=b"x" * 2000)
+    assert over.value.fuel_used == 0  # refused before it ran
+    with pytest.raises(FuelExhaustedError):  # the rewind itself needs fuel
+        sandbox.run_checkpointed(
+            wasm, policy=CheckpointPolicy(), resume=image, stdin=job.stdin,
+            limits=RunLimits(fuel=1),
+        )  # fmt: skip
+
+
+def test_time_spent_saving_an_image_is_not_on_the_jobs_deadline(
+    sandbox: Sandbox, job_wasm: JobLoader
+) -> None:
+    job, wasm = JOBS["prime_count"], job_wasm("prime_count")
+
+    def slow_upload(image: VmImage) -> None:
+        time.sleep(1.2)  # e.g. an Arweave upload in on_image
+
+    done = sandbox.run_checkpointed(
+        wasm,
+        policy=CheckpointPolicy(every_fuel=10**7, on_image=slow_upload),
+        args=job.args,
+        limits=RunLimits(timeout_ms=1000),
+    )
+    assert isinstance(done, RunOutcome) and done.checkpoints >= 2
+
+
+def _set() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ccnet.storage import Checkpoint, CheckpointStore, SavedCheckpoint
 
+from ..exceptions import CheckpointFormatError
 from .image import FORMAT_VERSION, VmImage, decode, encode
 from .seal import seal, unseal
 
@@ -39,9 +40,17 @@ def archive(store: CheckpointStore, image: VmImage, key: bytes, job_id: str) -> 
     return store.save(Checkpoint(sealed, metadata))
 
 
-def retrieve(store: CheckpointStore, record: CheckpointRecord, key: bytes) -> VmImage:
+def retrieve(
+    store: CheckpointStore, record: CheckpointRecord, key: bytes, *, max_bytes: int
+) -> VmImage:
     """The image of *record*: fetched (local cache, else the gateway; size and hash
-    checked against the record), opened under *key* and decoded. Raises what
-    :meth:`CheckpointStore.fetch` raises, :class:`~ccnet.worker.exceptions.CheckpointKeyError`
-    and :class:`~ccnet.worker.exceptions.CheckpointFormatError`."""
+    checked against the record), opened under *key* and decoded. *max_bytes* bounds the
+    sealed size (e.g. the worker's memory cap plus a little), checked before fetching.
+    Raises what :meth:`CheckpointStore.fetch` raises,
+    :class:`~ccnet.worker.exceptions.CheckpointKeyError` and
+    :class:`~ccnet.worker.exceptions.CheckpointFormatError`."""
+    if record.size > max_bytes:
+        raise CheckpointFormatError(
+            f"the recorded checkpoint is {record.size} bytes, above the {max_bytes} taken here"
+        )
     return decode(unseal(store.fetch(record), key))

@@ -24,18 +24,24 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import wasmtime
 from wasmtime._instance import InstanceExports  # not re-exported by wasmtime
 
 from ..exceptions import CheckpointMismatchError, ConfigError, MemoryLimitError
+from .globals import ASYNCIFY_GLOBALS
 from .image import PAGE, Global, VmImage
+
+if TYPE_CHECKING:
+    from ..modules import CompiledModule
 
 __all__ = [
     "ASYNCIFY_EXPORTS",
     "ENGINE",
     "CheckpointPolicy",
     "SafePoints",
+    "declares_safepoints",
     "is_checkpointable",
 ]
 
@@ -51,8 +57,11 @@ ENGINE = f"wasmtime-py {importlib.metadata.version('wasmtime')}"
 resume an image and agree on the fuel."""
 
 _WASI = "wasi_snapshot_preview1"
-_ESUCCESS, _EBADF, _EFAULT = 0, 8, 21
+_ESUCCESS, _EBADF, _EFAULT, _EINVAL = 0, 8, 21, 28
 _IOVEC = 8
+_IOV_MAX = 1024
+"""Most iovecs one ``fd_read`` takes (POSIX's IOV_MAX): the host's work per call is bounded."""
+_MIN_UNWIND = 16
 _ZERO_PAGE = bytes(PAGE)
 _I32 = wasmtime.ValType.i32()
 
@@ -84,9 +93,11 @@ class CheckpointPolicy:
                 raise ConfigError(f"{name} must be a positive fuel count, not {value!r}")
 
 
-def is_checkpointable(module: wasmtime.Module) -> bool:
-    """Whether *module* has safe points it can be suspended at: it imports
-    ``ccnet.safepoint(i32, i32)`` and exports the Asyncify functions and its memory."""
+def declares_safepoints(module: wasmtime.Module) -> bool:
+    """Whether *module* declares the safe-point ABI: it imports
+    ``ccnet.safepoint(i32, i32)`` and exports the Asyncify functions and its memory. Such
+    a module's stdin is served by :class:`SafePoints` in every run, checkpointed or not,
+    so that every worker runs it the same way (and burns the same fuel)."""
     imports = {(item.module, item.name): item.type for item in module.imports}
     safepoint = imports.get((SAFEPOINT_MODULE, SAFEPOINT_NAME))
     if not isinstance(safepoint, wasmtime.FuncType):
@@ -99,13 +110,22 @@ def is_checkpointable(module: wasmtime.Module) -> bool:
     )
 
 
+def is_checkpointable(compiled: CompiledModule) -> bool:
+    """Whether runs of *compiled* can be checkpointed: it declares the safe-point ABI and
+    its binary was read and has no mutable global an image would not save (every one an
+    exported i32 or i64: a float's NaN payload would not survive the host, and
+    wasmtime-py aborts the process on a ``v128``)."""
+    return compiled.mutable_globals is not None and declares_safepoints(compiled.module)
+
+
 class SafePoints:
     """The safe-point host of one run (one store, one instance).
 
-    *policy* None (or a module that is not checkpointable) makes ``ccnet.safepoint``
-    return at once. *stdin* is served from *stdin_pos* on (checkpointable modules only;
-    others read the sandbox's stdin file through WASI). *fuel_before* is the fuel of the
-    job's earlier segments, *fuel_used* this run's so far.
+    *checkpointable* is :func:`declares_safepoints`: the host serves its stdin from
+    *stdin_pos* on (other modules read the sandbox's stdin file through WASI). *policy*
+    None makes ``ccnet.safepoint`` return at once; with one, *globals_* are the export
+    names of the mutable globals images save. *fuel_before* is the fuel of the job's
+    earlier segments, *fuel_used* this run's so far.
     """
 
     def __init__(
@@ -118,8 +138,10 @@ class SafePoints:
         fuel_before: int = 0,
         checkpoints: int = 0,
         fuel_used: Callable[[], int],
+        globals_: tuple[str, ...] = (),
     ) -> None:
         self.policy = policy if checkpointable else None
+        self._globals = globals_
         self.checkpointable = checkpointable
         self._stdin = stdin
         self.stdin_pos = stdin_pos
@@ -135,9 +157,13 @@ class SafePoints:
         that took a checkpoint), else None."""
         self._rewinding = False
 
-    def define(self, linker: wasmtime.Linker) -> None:
-        """Define ``ccnet.safepoint`` (and ``fd_read``, for a checkpointable module) in
-        *linker* (which must allow shadowing WASI's)."""
+    def define(self, linker: wasmtime.Linker, store: wasmtime.Store) -> None:
+        """Define ``ccnet.safepoint``, Asyncify's two ``env`` globals (a module made with
+        ``asyncify-relocatable`` imports them) and, for a module that declares safe
+        points, ``fd_read`` in *linker* (which must allow shadowing WASI's)."""
+        for name in ASYNCIFY_GLOBALS:
+            kind = wasmtime.GlobalType(_I32, mutable=True)
+            linker.define(store, "env", name, wasmtime.Global(store, kind, wasmtime.Val.i32(0)))
         linker.define_func(
             SAFEPOINT_MODULE,
             SAFEPOINT_NAME,
@@ -172,6 +198,10 @@ class SafePoints:
         buffer, length = buffer & 0xFFFFFFFF, length & 0xFFFFFFFF
         memory = caller.get("memory")
         assert isinstance(memory, wasmtime.Memory)
+        if length < _MIN_UNWIND or buffer + length > memory.data_len(caller):
+            raise wasmtime.Trap(
+                f"ccnet.safepoint: unwind buffer [{buffer}, +{length}) is not inside memory"
+            )
         # Asyncify's data buffer: [start, end) of the space after its 8-byte header.
         memory.write(caller, struct.pack("<II", buffer + 8, buffer + length), buffer)
         _call(caller, "asyncify_start_unwind", buffer)
@@ -186,23 +216,22 @@ class SafePoints:
         if not isinstance(memory, wasmtime.Memory):
             return _EFAULT
         iovs, count, nread_ptr = iovs & 0xFFFFFFFF, count & 0xFFFFFFFF, nread_ptr & 0xFFFFFFFF
+        if count > _IOV_MAX:
+            return _EINVAL
         size = memory.data_len(caller)
         if iovs + _IOVEC * count > size or nread_ptr + 4 > size:
             return _EFAULT
         vectors = memory.read(caller, iovs, iovs + _IOVEC * count)
-        total = 0
-        for i in range(count):
-            ptr, length = struct.unpack_from("<II", vectors, _IOVEC * i)
-            if ptr + length > size:
-                return _EFAULT
-            chunk = self._stdin[self.stdin_pos : self.stdin_pos + length]
-            if chunk:
-                memory.write(caller, chunk, ptr)
-            self.stdin_pos += len(chunk)
-            total += len(chunk)
-            if len(chunk) < length:
-                break
-        memory.write(caller, total.to_bytes(4, "little"), nread_ptr)
+        # As Wasmtime's own fd_read: only the first non-empty iovec is filled.
+        spans = (struct.unpack_from("<II", vectors, _IOVEC * i) for i in range(count))
+        ptr, length = next(((p, n) for p, n in spans if n), (0, 0))
+        if ptr + length > size:
+            return _EFAULT
+        chunk = self._stdin[self.stdin_pos : self.stdin_pos + length]
+        if chunk:
+            memory.write(caller, chunk, ptr)
+        self.stdin_pos += len(chunk)
+        memory.write(caller, len(chunk).to_bytes(4, "little"), nread_ptr)
         return _ESUCCESS
 
     # -- images --------------------------------------------------------------------
@@ -244,7 +273,7 @@ class SafePoints:
             unwind_buffer=self.unwound,
             memory_size=len(data),
             pages=pages,
-            globals=_mutable_globals(store, exports),
+            globals=_read_globals(store, exports, self._globals),
             stdout=stdout,
             stderr=stderr,
         )
@@ -277,14 +306,22 @@ class SafePoints:
                 f"the checkpoint's memory ({image.memory_size} bytes) is smaller than the "
                 f"module's initial memory ({have} bytes)"
             )
-        if image.memory_size > have and not memory.grow(store, (image.memory_size - have) // PAGE):
-            raise MemoryLimitError("cannot grow the memory to the checkpoint's", fuel_used=0)
+        if image.memory_size > have:
+            try:  # grow() returns the old size in pages (0 is a success too)
+                memory.grow(store, (image.memory_size - have) // PAGE)
+            except wasmtime.WasmtimeError:
+                raise CheckpointMismatchError(
+                    f"the module's memory cannot grow to the checkpoint's {image.memory_size} "
+                    "bytes (its declared maximum is smaller)"
+                ) from None
+            if memory.data_len(store) != image.memory_size:
+                raise MemoryLimitError("cannot grow the memory to the checkpoint's", fuel_used=0)
         for index in range(have // PAGE):  # data segments: pages the image has as zeros
             if index not in image.pages:
                 memory.write(store, _ZERO_PAGE, index * PAGE)
         for index, page in image.pages.items():
             memory.write(store, page, index * PAGE)
-        current = {g.name: g for g in _mutable_globals(store, exports)}
+        current = {g.name: g for g in _read_globals(store, exports, self._globals)}
         if sorted(current) != sorted(g.name for g in image.globals):
             raise CheckpointMismatchError(
                 f"the checkpoint's globals {sorted(g.name for g in image.globals)} are not "
@@ -311,14 +348,17 @@ def _export(store: wasmtime.Store, exports: InstanceExports, name: str) -> Calla
     return lambda *args: func(store, *args)
 
 
-def _mutable_globals(store: wasmtime.Store, exports: InstanceExports) -> tuple[Global, ...]:
+def _read_globals(
+    store: wasmtime.Store, exports: InstanceExports, names: tuple[str, ...]
+) -> tuple[Global, ...]:
+    """The globals *names* (i32 or i64, :func:`checkpointable_globals` checked it)."""
     found: list[Global] = []
-    for name in exports:
+    for name in names:
         item = exports[name]
-        if isinstance(item, wasmtime.Global) and item.type(store).mutable:
-            valtype = str(item.type(store).content)
-            found.append(Global(name, valtype, _to_bits(valtype, item.value(store))))
-    return tuple(sorted(found, key=lambda g: g.name))
+        assert isinstance(item, wasmtime.Global)
+        valtype = str(item.type(store).content)  # safe: an i32 or i64
+        found.append(Global(name, valtype, _to_bits(valtype, item.value(store))))
+    return tuple(found)
 
 
 def _to_bits(valtype: str, value: int | float) -> int:

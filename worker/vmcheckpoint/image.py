@@ -38,6 +38,8 @@ ABI_VERSION = 1
 """Version of the job ABI of safe points (``ccnet.safepoint``, Asyncify exports)."""
 PAGE = 65536
 """A Wasm page, bytes."""
+MAX_MEMORY = 1 << 32
+"""The largest linear memory of wasm32, bytes."""
 
 _VALTYPES = ("i32", "i64", "f32", "f64")
 _DIGEST = 32
@@ -167,8 +169,10 @@ def decode(data: bytes) -> VmImage:
         raise CheckpointFormatError(f"malformed VM checkpoint image: {err}") from None
     if reader.offset != len(body):
         raise CheckpointFormatError(f"{len(body) - reader.offset} stray bytes in the image")
-    if memory_size % PAGE:
-        raise CheckpointFormatError(f"memory size {memory_size} is not whole pages")
+    if memory_size % PAGE or memory_size > MAX_MEMORY:
+        raise CheckpointFormatError(
+            f"memory size {memory_size} is not whole pages of a 32-bit memory"
+        )
     return VmImage(
         engine=engine,
         module_hash=module_hash,
