@@ -381,6 +381,8 @@ class Chain:
         except CcnetError:  # dropped, or the node went away: re-sync the nonce next time
             self.nonces.forget(address)
             raise
+        finally:
+            self.nonces.settled(address)
         return self.receipt(extrinsic_hash, block_hash, finalized=finalized)
 
     def _find_included(

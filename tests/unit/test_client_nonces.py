@@ -1,4 +1,6 @@
-"""ccnet.client.nonces: one fetch per account, local increments, re-sync after failures."""
+"""ccnet.client.nonces: local increments while the node lags this process's own extrinsics
+in flight, the node's nonce otherwise (another process, a dropped extrinsic, a reset
+chain with the same genesis), re-sync after failures."""
 
 from __future__ import annotations
 
@@ -22,14 +24,29 @@ class Node:
         return self.next
 
 
-def test_fetches_once_then_increments() -> None:
-    manager, node = NonceManager(), Node(5)
+def test_local_increments_while_the_node_lags_our_own_extrinsics() -> None:
+    manager, node = NonceManager(), Node(5)  # the pool has not counted them yet
     got = []
     for _ in range(3):
         with manager.reserve("alice", node.fetch) as nonce:
             got.append(nonce)
-    assert got == [5, 6, 7] and node.fetches == 1
-    assert manager.peek("alice") == 8
+    assert got == [5, 6, 7] and manager.peek("alice") == 8
+
+
+def test_a_nonce_the_node_does_not_explain_is_dropped() -> None:
+    """A second network with the same genesis (or dropped extrinsics): once ours are
+    settled, a local count ahead of the node's would be a future nonce, never included."""
+    manager, node = NonceManager(), Node(7)
+    for _ in range(3):
+        with manager.reserve("alice", node.fetch):
+            pass
+        manager.settled("alice")
+    node.next = 0  # a fresh network: Alice has sent nothing there
+    with manager.reserve("alice", node.fetch) as nonce:
+        assert nonce == 0
+    node.next = 40  # another process used the account
+    with manager.reserve("alice", node.fetch) as nonce:
+        assert nonce == 40
 
 
 def test_failure_forgets_the_cached_nonce() -> None:
@@ -42,7 +59,7 @@ def test_failure_forgets_the_cached_nonce() -> None:
     node.next = 1
     with manager.reserve("alice", node.fetch) as nonce:
         assert nonce == 1
-    assert node.fetches == 2
+    assert node.fetches == 3
 
 
 def test_threads_get_distinct_consecutive_nonces() -> None:
