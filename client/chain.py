@@ -781,6 +781,11 @@ class _Watch:
                         return found
                     if found is None and name != "finalitytimeout":
                         raise ExtrinsicError(f"the extrinsic was {name} by the node's pool")
+                    if probe is None:
+                        raise ChainConnectionError(
+                            self.url, f"the node stopped watching the extrinsic ({name}) after "
+                            "it was included; it may still be finalized",
+                        )  # fmt: skip
                     watching = False  # in a block, or was: the chain decides from here
         finally:
             self.close()
