@@ -277,14 +277,16 @@ ABI_EXPORTS = """
 
 
 def _wat(body: str, *, globals_: str = "", pages: int = 1) -> bytes:
-    return bytes(wasmtime.wat2wasm(f"""
+    return bytes(
+        wasmtime.wat2wasm(f"""
 (module
   (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
   (import "ccnet" "safepoint" (func $sp (param i32 i32)))
   (memory (export "memory") {pages})
   {globals_}
   {ABI_EXPORTS}
-  (func (export "_start") {body}))"""))
+  (func (export "_start") {body}))""")
+    )
 
 
 def test_a_module_with_a_mutable_v128_global_runs_and_is_refused_checkpoints(
