@@ -212,9 +212,9 @@ class Chain:
 
     @property
     def nonces(self) -> NonceManager:
-        """The process-wide nonce manager of this chain (keyed by genesis hash)."""
+        """The process-wide nonce manager of this node (keyed by genesis hash and URL)."""
         if self._nonces is None:
-            self._nonces = manager_for(self._genesis_hex())
+            self._nonces = manager_for(self._genesis_hex(), self.url)
         return self._nonces
 
     def block_number(self, *, finalized: bool = False) -> int:
@@ -381,8 +381,6 @@ class Chain:
         except CcnetError:  # dropped, or the node went away: re-sync the nonce next time
             self.nonces.forget(address)
             raise
-        finally:
-            self.nonces.settled(address)
         return self.receipt(extrinsic_hash, block_hash, finalized=finalized)
 
     def _find_included(

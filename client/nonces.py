@@ -1,18 +1,17 @@
 """Per-account nonces, so one process can submit concurrently without collisions.
 
-:meth:`NonceManager.reserve` holds the account's lock while the caller signs and hands
-the extrinsic to the node, so extrinsics reach the pool in nonce order. Each reservation
-asks the node (``system_accountNextIndex``, which counts the transaction pool) and keeps
-the local count only while it is explained by this process's own extrinsics still in
-flight (handed over, not yet in a block: :meth:`NonceManager.settled`), which the node may
-not count yet. Otherwise the node's value wins: another process used the account, an
-extrinsic was dropped, or this is another chain with the same genesis (a reset testnet,
-a second local network), where a remembered nonce would be a *future* one that no block
-ever includes. A rejection forgets the local count, so the next reservation re-syncs.
+The first nonce of an account comes from the node (``system_accountNextIndex``, which
+counts the transaction pool too); later ones are local increments. :meth:`NonceManager.reserve`
+holds the account's lock while the caller signs and hands the extrinsic to the node, so
+extrinsics reach the pool in nonce order. A rejection forgets the cached nonce, so the
+next reservation asks the node again.
 
-One manager per chain (genesis hash) is shared by every :class:`~ccnet.client.Chain` of
-the process (:func:`manager_for`), so two ``Chain`` objects on the same node do not
-collide either.
+One manager per node (its URL and the chain's genesis hash) is shared by every
+:class:`~ccnet.client.Chain` of the process that talks to it (:func:`manager_for`), so
+two ``Chain`` objects on the same node do not collide either. Not one per genesis alone:
+two networks started from the same chain spec (a reset testnet, a second local
+network) share a genesis, and a nonce remembered from one is a *future* nonce on the
+other, which a node accepts into its pool and never includes.
 """
 
 from __future__ import annotations
@@ -25,13 +24,12 @@ __all__ = ["NonceManager", "manager_for"]
 
 
 class NonceManager:
-    """Next nonce of each account: the node's, or a local count the node may lag."""
+    """Next nonce of each account: node value once, then local increments."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._next: dict[str, int] = {}
-        self._in_flight: dict[str, int] = {}
 
     def _lock(self, address: str) -> threading.Lock:
         with self._guard:
@@ -39,38 +37,27 @@ class NonceManager:
 
     @contextmanager
     def reserve(self, address: str, fetch: Callable[[str], int]) -> Iterator[int]:
-        """Hold *address*'s lock and yield its next nonce: the local count when it is at
-        most this process's extrinsics in flight ahead of the node's (*fetch*), else the
-        node's. Leaving normally commits it (one more is in flight; the caller reports
-        it :meth:`settled`); leaving by an exception forgets the local count."""
+        """Hold *address*'s lock and yield its next nonce (*fetch* asks the node when none
+        is cached). Leaving normally commits it (the next caller gets one more); leaving
+        by an exception forgets the cached value, so the next caller re-syncs."""
         with self._lock(address):
-            node = fetch(address)
-            local = self._next.get(address)
-            with self._guard:
-                in_flight = self._in_flight.get(address, 0)
-            nonce = local if local is not None and node <= local <= node + in_flight else node
+            nonce = self._next.get(address)
+            if nonce is None:
+                nonce = fetch(address)
             try:
                 yield nonce
             except BaseException:
                 self._next.pop(address, None)
                 raise
             self._next[address] = nonce + 1
-            with self._guard:
-                self._in_flight[address] = in_flight + 1
-
-    def settled(self, address: str) -> None:
-        """One extrinsic of *address* reserved here is in a block, or failed: the node
-        counts it now, or never will."""
-        with self._guard:
-            self._in_flight[address] = max(0, self._in_flight.get(address, 0) - 1)
 
     def forget(self, address: str) -> None:
-        """Drop the local count of *address* (e.g. after an extrinsic was dropped)."""
+        """Drop the cached nonce of *address* (e.g. after an extrinsic was dropped)."""
         with self._lock(address):
             self._next.pop(address, None)
 
     def peek(self, address: str) -> int | None:
-        """The local next nonce of *address*, if any."""
+        """The cached next nonce of *address*, if any."""
         with self._guard:
             return self._next.get(address)
 
@@ -79,7 +66,8 @@ _managers: dict[str, NonceManager] = {}
 _managers_lock = threading.Lock()
 
 
-def manager_for(genesis_hash: str) -> NonceManager:
-    """The process-wide :class:`NonceManager` of the chain with *genesis_hash*."""
+def manager_for(genesis_hash: str, url: str) -> NonceManager:
+    """The process-wide :class:`NonceManager` of the node at *url*, whose chain has
+    *genesis_hash*."""
     with _managers_lock:
-        return _managers.setdefault(genesis_hash, NonceManager())
+        return _managers.setdefault(f"{genesis_hash}@{url}", NonceManager())

@@ -1,6 +1,4 @@
-"""ccnet.client.nonces: local increments while the node lags this process's own extrinsics
-in flight, the node's nonce otherwise (another process, a dropped extrinsic, a reset
-chain with the same genesis), re-sync after failures."""
+"""ccnet.client.nonces: one fetch per account, local increments, re-sync after failures."""
 
 from __future__ import annotations
 
@@ -24,29 +22,14 @@ class Node:
         return self.next
 
 
-def test_local_increments_while_the_node_lags_our_own_extrinsics() -> None:
-    manager, node = NonceManager(), Node(5)  # the pool has not counted them yet
+def test_fetches_once_then_increments() -> None:
+    manager, node = NonceManager(), Node(5)
     got = []
     for _ in range(3):
         with manager.reserve("alice", node.fetch) as nonce:
             got.append(nonce)
-    assert got == [5, 6, 7] and manager.peek("alice") == 8
-
-
-def test_a_nonce_the_node_does_not_explain_is_dropped() -> None:
-    """A second network with the same genesis (or dropped extrinsics): once ours are
-    settled, a local count ahead of the node's would be a future nonce, never included."""
-    manager, node = NonceManager(), Node(7)
-    for _ in range(3):
-        with manager.reserve("alice", node.fetch):
-            pass
-        manager.settled("alice")
-    node.next = 0  # a fresh network: Alice has sent nothing there
-    with manager.reserve("alice", node.fetch) as nonce:
-        assert nonce == 0
-    node.next = 40  # another process used the account
-    with manager.reserve("alice", node.fetch) as nonce:
-        assert nonce == 40
+    assert got == [5, 6, 7] and node.fetches == 1
+    assert manager.peek("alice") == 8
 
 
 def test_failure_forgets_the_cached_nonce() -> None:
@@ -59,7 +42,7 @@ def test_failure_forgets_the_cached_nonce() -> None:
     node.next = 1
     with manager.reserve("alice", node.fetch) as nonce:
         assert nonce == 1
-    assert node.fetches == 3
+    assert node.fetches == 2
 
 
 def test_threads_get_distinct_consecutive_nonces() -> None:
@@ -82,5 +65,7 @@ def test_accounts_are_independent_and_managers_shared_per_chain() -> None:
         assert (a, b) == (3, 9)
     manager.forget("a")
     assert manager.peek("a") is None and manager.peek("b") == 10
-    assert manager_for("0x01") is manager_for("0x01")
-    assert manager_for("0x01") is not manager_for("0x02")
+    assert manager_for("0x01", "ws://a") is manager_for("0x01", "ws://a")
+    assert manager_for("0x01", "ws://a") is not manager_for("0x02", "ws://a")
+    # Two networks from one chain spec: the same genesis, other nodes, other nonces.
+    assert manager_for("0x01", "ws://a") is not manager_for("0x01", "ws://b")
