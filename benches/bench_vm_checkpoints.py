@@ -64,6 +64,7 @@ ASYNCIFY = (
     "--enable-mutable-globals",
     "--asyncify",
     "--pass-arg=asyncify-imports@ccnet.safepoint",
+    "--pass-arg=asyncify-relocatable",  # Asyncify's globals: the host's (docs/vm-checkpoints.md)
     "-O1",
 )
 
