@@ -364,12 +364,13 @@ class Chain:
 
     def _submit(self, keypair: Keypair, extrinsic_call: Any, wait: Wait) -> Receipt:
         address = str(keypair.ss58_address)
+        # A fork that wins may hold it at any height above the finalized one (read before
+        # the nonce lock: an earlier, lower finalized head is as good a start).
+        since = self.block_number(finalized=True) + 1
         with self.nonces.reserve(address, self.account_next_index) as nonce:
             extrinsic = self._call(
                 self._api.create_signed_extrinsic, call=extrinsic_call, keypair=keypair, nonce=nonce
             )
-            # A fork that wins may hold it at any height above the finalized one.
-            since = self.block_number(finalized=True) + 1
             watch = _Watch(self.url, self.timeout)
             watch.submit(str(extrinsic.data))  # in nonce order: still under the lock
         extrinsic_hash = "0x" + bytes(extrinsic.extrinsic_hash).hex()

@@ -20,6 +20,7 @@ pytest_plugins = [
     "fixtures.requester",
     "fixtures.bridge",
     "fixtures.postgres",
+    "fixtures.localnet",
 ]
 
 

@@ -559,6 +559,7 @@ class Sandbox:
             def memory_size() -> int:
                 return memory.data_len(store) if isinstance(memory, wasmtime.Memory) else 0
 
+            job_input = input_hash(argv[1:], stdin) if policy is not None else b""
             began = time.perf_counter()
             host_s = 0.0  # time spent saving images: not the job's, not on its deadline
             failure: BaseException | None = None
@@ -581,7 +582,7 @@ class Sandbox:
                         store,
                         instance,
                         module_hash=compiled.hash,
-                        input_hash=input_hash(argv[1:], stdin),
+                        input_hash=job_input,
                         seed=seed,
                         random_calls=determinism.calls,
                         stdout=bytes(stdout.data),

@@ -12,7 +12,6 @@ is, and the balances at the finalized block are exact to the planck.
 
 from __future__ import annotations
 
-import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,31 +19,16 @@ from pathlib import Path
 import pytest
 
 from ccnet.client import CC, Chain, Keys
-from ccnet.client.exceptions import NodeBinaryNotFoundError
-from ccnet.client.localnet import DEFAULT_SPEC, LocalNetwork, node_binary
+from ccnet.client.localnet import LocalNetwork
 
 WITHHOLDERS = ("charlie", "dave")
 
 
-def _require_node(repo_root: Path) -> None:
-    try:
-        node_binary()
-    except NodeBinaryNotFoundError as err:
-        reason = str(err)
-    else:
-        if (repo_root / DEFAULT_SPEC).is_file():
-            return
-        reason = f"raw chain spec {repo_root / DEFAULT_SPEC} is missing; `make setup` builds it"
-    if os.environ.get("CCNET_ALLOW_SKIP") == "1":
-        pytest.skip(reason)
-    pytest.fail(f"{reason} (CCNET_ALLOW_SKIP=1 skips instead)", pytrace=False)
-
-
 @pytest.mark.timeout(900)
+@pytest.mark.usefixtures("ccnet_node")
 def test_a_payment_is_not_reported_done_while_authorities_withhold_finality(
     repo_root: Path, tmp_path: Path
 ) -> None:
-    _require_node(repo_root)
     alice = Keys.from_uri("//Alice")
     dest = Keys.from_uri(f"//ccnet-finality-{secrets.token_hex(4)}").ss58_address
     amount = 3 * CC

@@ -26,30 +26,17 @@ import pytest
 
 from ccnet.client import CC, Chain, Keys
 from ccnet.client.devchain import free_port, group_alive
-from ccnet.client.exceptions import NodeBinaryNotFoundError
 from ccnet.client.localnet import DEFAULT_SPEC, LocalNetwork, node_binary
 
 VALIDATORS = ("alice", "bob", "charlie", "dave")
 
 
-def _require_node(repo_root: Path) -> None:
-    try:
-        node_binary()
-    except NodeBinaryNotFoundError as err:
-        reason = str(err)
-    else:
-        if (repo_root / DEFAULT_SPEC).is_file():
-            return
-        reason = f"raw chain spec {repo_root / DEFAULT_SPEC} is missing; `make setup` builds it"
-    if os.environ.get("CCNET_ALLOW_SKIP") == "1":
-        pytest.skip(reason)
-    pytest.fail(f"{reason} (CCNET_ALLOW_SKIP=1 skips instead)", pytrace=False)
-
-
 @pytest.fixture(scope="module")
-def network(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNetwork]:
-    """Four validators (Alice..Dave) on free loopback ports, stopped after the module."""
-    _require_node(repo_root)
+def network(
+    ccnet_node: Path, repo_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalNetwork]:
+    """Four validators (Alice..Dave) of *ccnet_node* on free loopback ports, stopped
+    after the module."""
     net = LocalNetwork(4, root=repo_root, state_dir=tmp_path_factory.mktemp("localnet"))
     net.start()
     pids = {node.pid for node in net.info.nodes}
@@ -77,9 +64,9 @@ def _cli(*args: str, state_dir: Path, root: Path, code: int = 0) -> Any:
     return json.loads(done.stdout)
 
 
+@pytest.mark.usefixtures("ccnet_node")
 def test_cli_network_start_status_stop(repo_root: Path, tmp_path: Path) -> None:
     # First in the file: its own network runs before the module's one starts.
-    _require_node(repo_root)
     state = tmp_path / "net"
     started = _cli("network", "start", "--validators", "4", state_dir=state, root=repo_root)
     assert [n["name"] for n in started["nodes"]] == list(VALIDATORS)
@@ -253,12 +240,12 @@ def test_the_demo_runs_on_the_four_validators(
     assert network.status() is not None, "the demo stopped a network it did not start"
 
 
+@pytest.mark.usefixtures("ccnet_node")
 def test_node_build_spec_has_the_chain_spec_tools_genesis(repo_root: Path, tmp_path: Path) -> None:
     """The node's own ``build-spec --chain local --raw`` and the chain-spec tool's file
     (what the networks run) hold the same raw genesis storage, so the same genesis state
     root: validators can start from either. Takes minutes (the node compiles the runtime
     to build the genesis, outside its runtime cache)."""
-    _require_node(repo_root)
     built = subprocess.run(
         [str(node_binary()), "build-spec", "--chain", "local", "--raw"]
         + ["--disable-default-bootnode", "--base-path", str(tmp_path / "base")],

@@ -14,7 +14,7 @@ seeded random stream's counter and the stdin position are in the image.
 
 Costs (measured; ``docs/vm-checkpoints.md``): the instrumented module is about 50 %
 larger and its uninterrupted run burns about 3 % more fuel; each checkpoint costs a
-fixed amount of fuel per safe point (unwind and rewind), e.g. 765 fuel in ``prime_count``.
+fixed amount of fuel per safe point (unwind and rewind), e.g. 792 fuel in ``prime_count``.
 """
 
 from __future__ import annotations
