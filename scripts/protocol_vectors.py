@@ -22,11 +22,16 @@ from ccnet.client.jobs.catalogue import module_hash
 from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatMetrics
 from ccnet.client.jobs.jobspec import JobSpec
 from ccnet.client.jobs.messages import (
+    CheckpointSpec,
+    JobCheckpoint,
     JobFailed,
     JobRequest,
     JobResult,
+    JobSuspend,
+    JobSuspended,
     ModuleData,
     ModuleNeeded,
+    ResumeSpec,
     encode,
     encode_heartbeat,
 )
@@ -49,6 +54,9 @@ NOW_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 JOB_ID = bytes(range(16))
 CHANNEL_ID = b"\xc0" * 32
 MODULE = b"\0asm\x01\0\0\0"  # the smallest Wasm binary: the header alone
+CHECKPOINT_KEY = bytes(range(32, 64))
+STATE_HASH = b"\x5e" * 32
+ARWEAVE_TX_ID = "bNbA3TEQVL60xlgCcqdz4ZPHFZ711cZ3hmkpGttDt_U"
 ARGS = ("1000", "é")
 STDIN = b"stdin bytes"
 OUTPUT = b"168\n"
@@ -214,6 +222,43 @@ def vectors(old: dict[str, Any] | None = None) -> dict[str, Any]:
         "job_result": JobResult(JOB_ID, output=OUTPUT, result=result.to_json(), proof=None),
         "job_failed": JobFailed(
             JOB_ID, code="out-of-fuel", message="fuel exhausted", fuel_used=10**10
+        ),
+        "job_request_checkpoint": JobRequest(
+            job_id=JOB_ID,
+            module_hash=module_hash(MODULE),
+            input=b"",
+            checkpoint=CheckpointSpec(every_fuel=10**9, key=CHECKPOINT_KEY),
+        ),
+        "job_request_resume": JobRequest(
+            job_id=JOB_ID,
+            module_hash=module_hash(MODULE),
+            input=b"",
+            checkpoint=CheckpointSpec(every_fuel=10**9, key=CHECKPOINT_KEY),
+            resume=ResumeSpec(
+                owner=str(WORKER.ss58_address),
+                arweave_tx_id=ARWEAVE_TX_ID,
+                state_hash=STATE_HASH,
+                size=70_000,
+                key=CHECKPOINT_KEY,
+            ),
+        ),
+        "job_checkpoint": JobCheckpoint(
+            JOB_ID,
+            checkpoint=1,
+            fuel_used=1_000_000_792,
+            state_hash=STATE_HASH,
+            arweave_tx_id=ARWEAVE_TX_ID,
+            size=70_000,
+        ),
+        "job_suspend": JobSuspend(JOB_ID),
+        "job_suspended": JobSuspended(
+            JOB_ID,
+            checkpoint=2,
+            fuel_used=1_500_001_584,
+            state_hash=STATE_HASH,
+            arweave_tx_id=ARWEAVE_TX_ID,
+            size=70_000,
+            segment_fuel=1_500_001_584,
         ),
     }
     out["job_messages"] = {name: _text(encode(message)) for name, message in messages.items()}

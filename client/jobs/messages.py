@@ -3,14 +3,17 @@
 The messages, their fields and encodings, and what a worker does with each are
 ``docs/protocol.md``, section 8 (failure codes: section 11). Here:
 :class:`JobRequest`, :class:`ModuleNeeded`, :class:`ModuleData`, :class:`JobResult`
-(carries the :class:`~ccnet.client.jobs.results.SignedResult` JSON and an optional proof)
-and :class:`JobFailed`; :func:`encode` writes compact JSON with sorted keys (u64 and u128
-as decimal strings); :func:`decode` is strict (:func:`loads`: no repeated keys, no NaN,
-no unknown or mistyped fields; :class:`~ccnet.client.exceptions.MalformedMessageError`)
-and the receiver answers :class:`JobFailed` ``malformed`` instead of dropping the
-session. Heartbeats travel on the same channel (:func:`encode_heartbeat`,
-:func:`decode_heartbeat`); :func:`decode` refuses them, so a receiver tries
-:func:`decode_heartbeat` on what :func:`decode` refuses.
+(carries the :class:`~ccnet.client.jobs.results.SignedResult` JSON and an optional proof),
+:class:`JobFailed`, and the VM-checkpoint messages (``docs/vm-checkpoints.md``, section
+8): a request's :class:`CheckpointSpec` and :class:`ResumeSpec`, :class:`JobCheckpoint`,
+:class:`JobSuspend` and :class:`JobSuspended`; :func:`encode` writes compact JSON with
+sorted keys (u64 and u128 as decimal strings); :func:`decode` is strict (:func:`loads`:
+no repeated keys, no NaN, no unknown or mistyped fields;
+:class:`~ccnet.client.exceptions.MalformedMessageError`) and the receiver answers
+:class:`JobFailed` ``malformed`` instead of dropping the session. Heartbeats travel on
+the same channel (:func:`encode_heartbeat`, :func:`decode_heartbeat`); :func:`decode`
+refuses them, so a receiver tries :func:`decode_heartbeat` on what :func:`decode`
+refuses.
 """
 
 from __future__ import annotations
@@ -20,24 +23,32 @@ import binascii
 import json
 import math
 import re
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar
 
 from ..codec import U32_MAX, U64_MAX, U128_MAX, check_uint, uint_from_json, uint_to_json
 from ..exceptions import MalformedMessageError
 from ..net.framing import DEFAULT_MAX_MESSAGE_SIZE
+from ..signing import public_key_of
 from .billing import DEFAULT_RATE_PLANCK_PER_FUEL
 from .heartbeat import Heartbeat
 
 __all__ = [
+    "CHECKPOINT_KEY_SIZE",
     "HEARTBEAT_TYPE",
+    "MAX_ARWEAVE_TX_ID_LEN",
     "MAX_MESSAGE_SIZE",
+    "CheckpointSpec",
+    "JobCheckpoint",
     "JobFailed",
     "JobRequest",
     "JobResult",
+    "JobSuspend",
+    "JobSuspended",
     "Message",
     "ModuleData",
     "ModuleNeeded",
+    "ResumeSpec",
     "decode",
     "decode_heartbeat",
     "dumps",
@@ -54,7 +65,14 @@ HEARTBEAT_TYPE = "heartbeat"
 see :func:`encode_heartbeat`)."""
 
 
+CHECKPOINT_KEY_SIZE = 32
+"""Bytes of a VM checkpoint's sealing key (AES-256-GCM)."""
+MAX_ARWEAVE_TX_ID_LEN = 64
+"""Longest Arweave transaction id taken, characters (the Checkpoints pallet's bound; a
+real id is 43 base64url characters)."""
+
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
+_TX_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ARWEAVE_TX_ID_LEN}}}")
 
 
 def _b64(data: bytes) -> str:
@@ -126,6 +144,101 @@ class Message:
 
 
 @dataclass(frozen=True)
+class CheckpointSpec:
+    """A request's ``checkpoint``: take a VM checkpoint at the first safe point after
+    every *every_fuel* fuel (counted over all segments of the job; a positive u64) and
+    seal each image under *key* (32 bytes, AES-256-GCM) before it is archived."""
+
+    every_fuel: int
+    key: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire object: ``every_fuel`` a u64 decimal string, ``key`` bare hex."""
+        return {"every_fuel": uint_to_json(self.every_fuel), "key": self.key.hex()}
+
+    @classmethod
+    def from_json(cls, value: Any, what: str = "checkpoint") -> CheckpointSpec:
+        """Parse the wire object; :class:`MalformedMessageError` for a missing, unknown,
+        null or mistyped field, a zero ``every_fuel`` or a key that is not 32 bytes."""
+        body = _object(value, what, ("every_fuel", "key"))
+        every_fuel = uint_from_json(body["every_fuel"], U64_MAX, f"{what}.every_fuel")
+        if every_fuel == 0:
+            raise MalformedMessageError(f"{what}.every_fuel must be positive")
+        return cls(every_fuel, _unhex(body["key"], f"{what}.key", CHECKPOINT_KEY_SIZE))
+
+
+@dataclass(frozen=True)
+class ResumeSpec:
+    """A request's ``resume``: continue the job from the VM checkpoint that *owner*
+    (SS58, the worker that archived it) recorded on chain as *arweave_tx_id* (1 to 64
+    base64url characters), *state_hash* (blake2b-256 of the sealed bytes, 32 bytes) and
+    *size* (bytes of the sealed image, positive u64), sealed under *key* (32 bytes)."""
+
+    owner: str
+    arweave_tx_id: str
+    state_hash: bytes
+    size: int
+    key: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire object (``size`` a u64 decimal string, hashes and key bare hex)."""
+        return {
+            "owner": self.owner,
+            "arweave_tx_id": self.arweave_tx_id,
+            "state_hash": self.state_hash.hex(),
+            "size": uint_to_json(self.size),
+            "key": self.key.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, value: Any, what: str = "resume") -> ResumeSpec:
+        """Parse the wire object; :class:`MalformedMessageError` for a missing, unknown,
+        null or mistyped field, an owner that is not a canonical SS58 (prefix 42)
+        address, a bad transaction id, a zero size, or a hash or key not of 32 bytes."""
+        fields_ = ("owner", "arweave_tx_id", "state_hash", "size", "key")
+        body = _object(value, what, fields_)
+        owner = body["owner"]
+        if not isinstance(owner, str):
+            raise MalformedMessageError(f"{what}.owner must be text")
+        public_key_of(owner)
+        size = uint_from_json(body["size"], U64_MAX, f"{what}.size")
+        if size == 0:
+            raise MalformedMessageError(f"{what}.size must be positive")
+        return cls(
+            owner=owner,
+            arweave_tx_id=_tx_id(body["arweave_tx_id"], f"{what}.arweave_tx_id"),
+            state_hash=_unhex(body["state_hash"], f"{what}.state_hash", 32),
+            size=size,
+            key=_unhex(body["key"], f"{what}.key", CHECKPOINT_KEY_SIZE),
+        )
+
+
+def _object(value: Any, what: str, names: tuple[str, ...]) -> dict[str, Any]:
+    """*value* as an object with exactly the keys *names*, none null."""
+    if not isinstance(value, dict):
+        raise MalformedMessageError(f"{what} must be an object")
+    missing = [n for n in names if n not in value]
+    if missing:
+        raise MalformedMessageError(f"{what}: missing fields {missing}")
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise MalformedMessageError(f"{what}: unknown fields {unknown}")
+    nulls = [n for n in names if value[n] is None]
+    if nulls:
+        raise MalformedMessageError(f"{what}: {nulls} may not be null")
+    return value
+
+
+def _tx_id(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _TX_ID.fullmatch(value):
+        raise MalformedMessageError(
+            f"{what}: expected an Arweave transaction id (1 to {MAX_ARWEAVE_TX_ID_LEN} "
+            "base64url characters)"
+        )
+    return value
+
+
+@dataclass(frozen=True)
 class JobRequest(Message):
     """Run a module on an input.
 
@@ -140,6 +253,12 @@ class JobRequest(Message):
       (:mod:`ccnet.zk`), or ``None``.
     - ``channel_id``: the payment channel that pays for this job (32 bytes) or ``None``.
     - ``task_id``: the on-chain task this job is part of, if any.
+    - ``checkpoint``: take VM checkpoints (:class:`CheckpointSpec`), or ``None``.
+    - ``resume``: start from a VM checkpoint on Arweave (:class:`ResumeSpec`), or
+      ``None``.
+
+    ``checkpoint`` and ``resume`` are written only when set: a peer that predates them
+    still reads every other request.
     """
 
     TYPE: ClassVar[str] = "job_request"
@@ -155,6 +274,8 @@ class JobRequest(Message):
     proof: str | None = None
     channel_id: bytes | None = None
     task_id: int | None = None
+    checkpoint: CheckpointSpec | None = None
+    resume: ResumeSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +321,48 @@ class JobFailed(Message):
     fuel_used: int = 0
 
 
+@dataclass(frozen=True)
+class JobCheckpoint(Message):
+    """A VM checkpoint of a running job was archived (worker to requester).
+
+    ``checkpoint``: the image's sequence number within the job (u32, counted over all
+    segments, 1 for the first); ``fuel_used``: the job's fuel up to it, over all segments
+    (fuel); ``state_hash`` (32 bytes, blake2b-256 of the sealed bytes),
+    ``arweave_tx_id`` and ``size`` (bytes): the worker's record on chain. Not a result,
+    and not paid by itself.
+    """
+
+    TYPE: ClassVar[str] = "job_checkpoint"
+    checkpoint: int
+    fuel_used: int
+    state_hash: bytes
+    arweave_tx_id: str
+    size: int
+
+
+@dataclass(frozen=True)
+class JobSuspend(Message):
+    """Suspend the job at its next safe point (requester to worker)."""
+
+    TYPE: ClassVar[str] = "job_suspend"
+
+
+@dataclass(frozen=True)
+class JobSuspended(Message):
+    """The job stopped at a safe point and its image was archived (worker to
+    requester): the fields of :class:`JobCheckpoint` plus ``segment_fuel``, the fuel
+    this worker's run burnt (what it bills for the job so far, fuel). The job is over
+    on this worker."""
+
+    TYPE: ClassVar[str] = "job_suspended"
+    checkpoint: int
+    fuel_used: int
+    state_hash: bytes
+    arweave_tx_id: str
+    size: int
+    segment_fuel: int
+
+
 def job_task_id(request: JobRequest) -> int:
     """The ``task_id`` a worker signs the result of *request* with: ``request.task_id``,
     else the first 8 bytes of ``request.job_id`` as a big-endian u64."""
@@ -209,15 +372,30 @@ def job_task_id(request: JobRequest) -> int:
 
 
 _TYPES: dict[str, type[Message]] = {
-    cls.TYPE: cls for cls in (JobRequest, ModuleNeeded, ModuleData, JobResult, JobFailed)
+    cls.TYPE: cls
+    for cls in (
+        JobRequest,
+        ModuleNeeded,
+        ModuleData,
+        JobResult,
+        JobFailed,
+        JobCheckpoint,
+        JobSuspend,
+        JobSuspended,
+    )
 }
-_HASHES = {"module_hash": 32, "job_id": 16, "channel_id": 32}
+_HASHES = {"module_hash": 32, "job_id": 16, "channel_id": 32, "state_hash": 32}
 _BLOBS = {"input", "module", "output"}
 _WIDE = {"fuel_limit": U64_MAX, "task_id": U64_MAX, "fuel_used": U64_MAX}
-_WIDE["rate_planck_per_fuel"] = U128_MAX
+_WIDE.update(size=U64_MAX, segment_fuel=U64_MAX, rate_planck_per_fuel=U128_MAX)
 """u64 and u128 fields: decimal strings (protocol version 2)."""
-_NARROW = {"timeout_ms": U32_MAX, "memory_bytes": U32_MAX}
+_NARROW = {"timeout_ms": U32_MAX, "memory_bytes": U32_MAX, "checkpoint": U32_MAX}
 """u32 fields: JSON numbers."""
+_SPECS: dict[str, type[CheckpointSpec] | type[ResumeSpec]] = {
+    "checkpoint": CheckpointSpec,
+    "resume": ResumeSpec,
+}
+"""A request's nested objects, written only when set."""
 _TEXT = {"code", "message", "proof"}
 _OBJECTS = {"result", "proof"}
 
@@ -226,8 +404,13 @@ def encode(message: Message) -> bytes:
     """The JSON bytes of *message* (every field, ``null`` for an absent optional one).
     :class:`MalformedMessageError` above :data:`MAX_MESSAGE_SIZE`."""
     body: dict[str, Any] = {"type": message.TYPE}
-    for name, value in asdict(message).items():
-        if isinstance(value, bytes):
+    for f in fields(message):
+        name, value = f.name, getattr(message, f.name)
+        if isinstance(value, CheckpointSpec | ResumeSpec):
+            body[name] = value.to_json()
+        elif isinstance(message, JobRequest) and name in _SPECS:
+            continue  # None: not written (see JobRequest)
+        elif isinstance(value, bytes):
             body[name] = _b64(value) if name in _BLOBS else value.hex()
         elif isinstance(value, tuple):
             body[name] = list(value)
@@ -272,8 +455,12 @@ def _field(cls: type[Message], name: str, value: Any, *, nullable: bool) -> Any:
         if not nullable:
             raise MalformedMessageError(f"{what} may not be null")
         return None
+    if cls is JobRequest and name in _SPECS:
+        return _SPECS[name].from_json(value, what)
     if name in _BLOBS:
         return _unb64(value, what)
+    if name == "arweave_tx_id":
+        return _tx_id(value, what)
     if name in _HASHES or name == "seed":
         return _unhex(value, what, _HASHES.get(name))
     if name == "args":

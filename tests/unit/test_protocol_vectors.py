@@ -21,9 +21,12 @@ from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatVerifier
 from ccnet.client.jobs.jobspec import JobSpec
 from ccnet.client.jobs.messages import (
     HEARTBEAT_TYPE,
+    JobCheckpoint,
     JobFailed,
     JobRequest,
     JobResult,
+    JobSuspend,
+    JobSuspended,
     ModuleData,
     ModuleNeeded,
     decode,
@@ -128,6 +131,11 @@ def test_job_messages(v: dict[str, Any]) -> None:
         "module_data": ModuleData,
         "job_result": JobResult,
         "job_failed": JobFailed,
+        "job_request_checkpoint": JobRequest,
+        "job_request_resume": JobRequest,
+        "job_checkpoint": JobCheckpoint,
+        "job_suspend": JobSuspend,
+        "job_suspended": JobSuspended,
     }
     for name, text in v["job_messages"].items():
         message = decode(text.encode())
@@ -229,7 +237,16 @@ def test_the_document_names_every_code_domain_type_and_label(repo_root: Path) ->
         assert f"`{code.value}`" in doc, code
     for tag in signing.DOMAINS.values():
         assert f"`{tag.decode().replace(chr(0), chr(92) + '0')}`" in doc, tag
-    for cls in (JobRequest, ModuleNeeded, ModuleData, JobResult, JobFailed):
+    for cls in (
+        JobRequest,
+        ModuleNeeded,
+        ModuleData,
+        JobResult,
+        JobFailed,
+        JobCheckpoint,
+        JobSuspend,
+        JobSuspended,
+    ):
         assert f'"{cls.TYPE}"' in doc, cls.TYPE
     assert f'"{HEARTBEAT_TYPE}"' in doc
     for label in DEFAULT_LABELS:
