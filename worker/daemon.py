@@ -9,6 +9,9 @@ It registers and announces itself, serves jobs with heartbeats and payments over
    self-benchmark on the reference workload (:func:`~ccnet.worker.benchmark.run_benchmark`,
    a prime count) giving the speed multiplier;
 3. the proof service (:mod:`.proofs`, one Node helper started on the first proof), the
+   VM checkpoint service when ``checkpoint_gateway`` is set (:mod:`.checkpointing`:
+   images sealed with the requester's key, stored on that Arweave gateway, paid by
+   ``checkpoint_wallet``, recorded on chain with the worker's key), the
    payment desk (:mod:`.payments`, ``<state dir>/channels.db``; it refuses channels whose
    challenge period is shorter than
    :meth:`~ccnet.worker.config.WorkerConfig.min_challenge_blocks`) and, unless
@@ -34,8 +37,10 @@ It registers and announces itself, serves jobs with heartbeats and payments over
    reveal and finalize Wasm tasks; commit and reveal votes in disputes it is drawn for;
    log the outcome of each dispute about its results or its votes (:mod:`.outcomes`).
 
-:meth:`WorkerDaemon.stop` undoes it in reverse: no task left pending, sockets closed,
-running jobs interrupted, the prover's Node process ended. Usage::
+:meth:`WorkerDaemon.stop` first asks the jobs running with VM checkpoints to suspend
+(each answers ``job_suspended`` with its archived image, within ``suspend_timeout``),
+then undoes the rest in reverse: no task left pending, sockets closed, other running
+jobs interrupted, the prover's Node process ended. Usage::
 
     config = DaemonConfig(keypair=Keys.from_uri("//Bob"), url="ws://127.0.0.1:8000",
                           state_dir=Path(".state/worker-bob"))
@@ -47,7 +52,8 @@ State dir: ``daemon.lock`` (locked while it runs: one daemon per key, see
 :mod:`.instance_lock`), ``channels.db`` (payment channels), ``modules/`` (received
 modules, by hash), ``outputs/`` (outputs of on-chain tasks, ``<task id>.out``),
 ``court-secrets.json`` (the salts of commitments not yet revealed,
-:class:`~ccnet.client.courtsecrets.CourtSecrets`).
+:class:`~ccnet.client.courtsecrets.CourtSecrets`), ``arweave-wallet.json`` (the default
+``checkpoint_wallet``) and ``checkpoints/`` (the VM checkpoint cache and upload journal).
 """
 
 from __future__ import annotations
@@ -75,10 +81,12 @@ from ccnet.client.net.dht import CapabilityDirectory, DhtNode
 from ccnet.client.net.records import REANNOUNCE_INTERVAL_S, Capability, CapabilityRecord
 from ccnet.client.net.signaling import is_unspecified_host
 from ccnet.client.net.webrtc import PeerConfig, PeerListener
+from ccnet.storage import ArweaveGateway, ArweaveWallet, CheckpointStore, LocalCache
 
 from .admission import WorkLedger
 from .benchmark import BenchmarkResult, run_benchmark
 from .channelwatch import ChannelWatcher
+from .checkpointing import IMAGE_OVERHEAD_BYTES, CheckpointService
 from .config import DEFAULT_BLOCK_TIME_MS, WorkerConfig
 from .executor import JobExecutor, ModuleStore
 from .faults import FaultInjector
@@ -103,6 +111,10 @@ __all__ = ["DaemonConfig", "ReadyInfo", "WorkerDaemon"]
 log = logging.getLogger(__name__)
 
 DHT_TASK_TYPE = TASK_TYPE.decode()
+ARWEAVE_WALLET_FILE = "arweave-wallet.json"
+"""The default Arweave wallet in the state dir (created when missing)."""
+DEV_GATEWAY_FUNDS = 10**15
+"""Winston minted into the wallet at start on a dev gateway (arlocal), when it has less."""
 COURT_SECRETS_FILE = "court-secrets.json"
 """Where in the state dir the openings of the worker's commitments are kept."""
 """Task type announced in the DHT (``"wasm"``)."""
@@ -169,6 +181,16 @@ class DaemonConfig:
     tower_path: Path | None = None
     """An external watchtower's SQLite file: every co-signed state is handed to it
     (:class:`~ccnet.channels.TowerClient`)."""
+    checkpoint_gateway: str | None = None
+    """The Arweave gateway VM checkpoints are stored on (``None``: none; requests with
+    ``checkpoint`` or ``resume`` are refused, ``unsupported``). A loopback URL is taken
+    as a dev gateway (arlocal): the wallet is funded by minting."""
+    checkpoint_wallet: Path | None = None
+    """The Arweave wallet (JWK file) that pays for the uploads (``None``:
+    ``arweave-wallet.json`` in the state dir, created when missing)."""
+    suspend_timeout: float = 60.0
+    """Seconds :meth:`WorkerDaemon.stop` waits for jobs with VM checkpoints to suspend
+    and be answered before it interrupts what still runs."""
 
 
 @dataclass(frozen=True)
@@ -238,6 +260,8 @@ class WorkerDaemon:
         self.tower: TowerClient | None = None
         self.min_challenge_blocks = 0
         """The shortest challenge period accepted, blocks (set at start)."""
+        self.checkpoints: CheckpointService | None = None
+        self.checkpoint_gateway: ArweaveGateway | None = None
         self.handler: JobSessionHandler | None = None
         self.listener: PeerListener | None = None
         self.dht: DhtNode | None = None
@@ -323,6 +347,8 @@ class WorkerDaemon:
             )
 
         self.proofs = ProofService() if cfg.proofs else None
+        if cfg.checkpoint_gateway is not None:
+            self.checkpoints = await asyncio.to_thread(self._checkpoint_service, chain)
         genesis = await asyncio.to_thread(lambda: chain.genesis_hash)
         block_ms = await asyncio.to_thread(_block_time_ms, chain)
         self.min_challenge_blocks = cfg.worker.min_challenge_blocks(block_ms)
@@ -365,6 +391,7 @@ class WorkerDaemon:
             free_jobs=cfg.worker.free_jobs,
             ledger=WorkLedger(cfg.worker.max_unpaid_jobs),
             metrics=self.metrics,
+            checkpoints=self.checkpoints,
         )
         self.listener = PeerListener(
             self.keypair,
@@ -466,6 +493,35 @@ class WorkerDaemon:
         log.info("worker %s serving at %s", self.address, endpoint)
         return self._ready
 
+    def _checkpoint_service(self, chain: Chain) -> CheckpointService:
+        """The VM checkpoint service on ``checkpoint_gateway`` (blocking)."""
+        cfg = self.config
+        assert cfg.checkpoint_gateway is not None
+        host = urlsplit(cfg.checkpoint_gateway).hostname or ""
+        dev = host in ("localhost", "::1") or host.startswith("127.")
+        self.checkpoint_gateway = gateway = ArweaveGateway(cfg.checkpoint_gateway, dev=dev)
+        wallet = ArweaveWallet.load_or_create(
+            cfg.checkpoint_wallet or cfg.state_dir / ARWEAVE_WALLET_FILE
+        )
+        if dev and gateway.balance(wallet.address) < DEV_GATEWAY_FUNDS:
+            gateway.mint(wallet.address, DEV_GATEWAY_FUNDS)
+        store = CheckpointStore(
+            chain, self.keypair, gateway, wallet, LocalCache(cfg.state_dir / "checkpoints")
+        )
+        box = cfg.worker.sandbox
+        largest = (
+            box.memory_limit_bytes
+            + box.stdout_limit_bytes
+            + box.stderr_limit_bytes
+            + IMAGE_OVERHEAD_BYTES
+        )
+        log.info("VM checkpoints on %s, paid by %s", cfg.checkpoint_gateway, wallet.address)
+        return CheckpointService(store, max_image_bytes=largest)
+
+    async def _suspend_jobs(self) -> None:
+        if self.handler is not None:
+            await self.handler.suspend_all(self.config.suspend_timeout)
+
     def _fuel_per_second(self) -> int:
         if self.benchmark is None or math.isinf(self.benchmark.fuel_per_second):
             return 0
@@ -478,6 +534,7 @@ class WorkerDaemon:
             return
         self._stopped = True
         steps: list[tuple[str, Callable[[], Awaitable[None]] | None]] = [
+            ("jobs with VM checkpoints", self._suspend_jobs if self.checkpoints else None),
             ("metrics endpoint", self.metrics_server.close if self.metrics_server else None),
             ("on-chain duties", self.onchain.stop if self.onchain else None),
             ("capability announcements", self.directory.close if self.directory else None),
@@ -498,6 +555,10 @@ class WorkerDaemon:
             ("prover", self.proofs.close if self.proofs else None),
             ("input fetcher", self.fetcher.close if self.fetcher else None),
             ("watchtower file", self.tower.close if self.tower else None),
+            (
+                "checkpoint gateway",
+                self.checkpoint_gateway.close if self.checkpoint_gateway else None,
+            ),
             ("sandbox", self.sandbox.close if self.sandbox else None),
             ("chain connection", self.chain.close if self.chain else None),
         ):

@@ -29,7 +29,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +46,8 @@ from .exceptions import JobRunError, ModuleRejectedError, UnknownModuleError, Wo
 from .faults import FaultInjector
 from .metrics import WorkerMetrics
 from .modules import CompiledModule
-from .sandbox import RunLimits, RunOutcome, Sandbox
+from .sandbox import RunLimits, RunOutcome, Sandbox, SuspendedRun
+from .vmcheckpoint import CheckpointPolicy, VmImage
 
 __all__ = ["ExecutedJob", "JobExecutor", "ModuleStore"]
 
@@ -268,10 +269,63 @@ class JobExecutor:
         before running), or :class:`WorkerBusyError` once closed (the daemon is
         stopping).
         """
+        call = functools.partial(self._run, module, tuple(args), stdin, limits, seed)
+        outcome = await self._submit(call)
+        assert isinstance(outcome, RunOutcome)
+        return self._sign(
+            outcome, task_id, args, stdin, honest=honest, onchain=onchain, label=label
+        )
+
+    async def run_checkpointed(
+        self,
+        module: bytes,
+        *,
+        task_id: int,
+        policy: CheckpointPolicy,
+        resume: VmImage | None = None,
+        args: Sequence[str] = (),
+        stdin: bytes = b"",
+        limits: RunLimits | None = None,
+        seed: bytes = b"",
+        label: str = "a job",
+    ) -> ExecutedJob | SuspendedRun:
+        """:meth:`run` through :meth:`Sandbox.run_checkpointed
+        <ccnet.worker.sandbox.Sandbox.run_checkpointed>`: images are taken as *policy*
+        says (its ``on_image`` runs on the job's thread), and from *resume* when given.
+        A job that ran to its end is signed as in :meth:`run`, with this run's fuel
+        only (``fuel_used``: what this worker bills, fuel); a job stopped at a safe
+        point is the :class:`~ccnet.worker.sandbox.SuspendedRun`. Counters count this
+        run's fuel either way.
+
+        Raises what :meth:`run` raises, plus
+        :class:`~ccnet.worker.exceptions.NotCheckpointableError` (``unsupported``) and
+        :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (``malformed``: the
+        image is not of this module, input and seed).
+        """
+
+        def call() -> RunOutcome | SuspendedRun:
+            return self.sandbox.run_checkpointed(
+                self._compiled(module),
+                policy=policy,
+                resume=resume,
+                args=tuple(args),
+                stdin=stdin,
+                limits=limits,
+                seed=seed,
+            )
+
+        outcome = await self._submit(call)
+        if isinstance(outcome, SuspendedRun):
+            return outcome
+        return self._sign(outcome, task_id, args, stdin, honest=False, onchain=False, label=label)
+
+    async def _submit(
+        self, call: Callable[[], RunOutcome | SuspendedRun]
+    ) -> RunOutcome | SuspendedRun:
+        """Run *call* on a job thread, counting it (see :meth:`run`)."""
         if self._closed:
             raise WorkerBusyError("the worker is shutting down (its executor is closed)")
         loop = asyncio.get_running_loop()
-        call = functools.partial(self._run, module, tuple(args), stdin, limits, seed)
         self.running += 1
         try:
             outcome = await loop.run_in_executor(self._pool, call)
@@ -282,9 +336,23 @@ class JobExecutor:
             raise
         finally:
             self.running -= 1
-        self.completed += 1
         self.fuel_used += outcome.fuel_used
         self.worker_metrics.fuel_consumed(outcome.fuel_used)
+        if isinstance(outcome, RunOutcome):
+            self.completed += 1
+        return outcome
+
+    def _sign(
+        self,
+        outcome: RunOutcome,
+        task_id: int,
+        args: Sequence[str],
+        stdin: bytes,
+        *,
+        honest: bool,
+        onchain: bool,
+        label: str,
+    ) -> ExecutedJob:
         corrupted = False
         if not honest:
             falsified = self.faults.apply(outcome, what=label, onchain=onchain)

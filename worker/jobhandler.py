@@ -28,12 +28,26 @@ Per session:
   (``price(fuel limit, rate)``) on top of what that requester may already owe, and
   while the requester (its key, over all its sessions) has fewer than
   ``max_unpaid_jobs`` jobs running or delivered and unpaid.
+- **VM checkpoints** (``docs/vm-checkpoints.md``, section 8), with a
+  :class:`~ccnet.worker.checkpointing.CheckpointService` (else such requests get
+  ``unsupported``): a request with ``checkpoint`` runs through
+  :meth:`~ccnet.worker.executor.JobExecutor.run_checkpointed`; each image is sealed
+  with the requester's key, archived (Arweave, then the worker's record on chain) and
+  announced with :class:`~ccnet.client.jobs.messages.JobCheckpoint`. A
+  :class:`~ccnet.client.jobs.messages.JobSuspend` (or :meth:`suspend_all`, the
+  daemon's graceful stop) suspends the job at its next safe point: its image is
+  archived and announced, then :class:`~ccnet.client.jobs.messages.JobSuspended`
+  carries the segment's fuel, owed as a delivered result is. A request with ``resume``
+  runs from the image the owner's record names, after it is fetched, checked and
+  opened (any mismatch: ``malformed``, nothing owed). Each segment is billed its own
+  fuel only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -47,9 +61,12 @@ from ccnet.client.jobs.billing import DEFAULT_RATE_PLANCK_PER_FUEL, price
 from ccnet.client.jobs.failures import FailureCode
 from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatSchedule, heartbeat_loop
 from ccnet.client.jobs.messages import (
+    JobCheckpoint,
     JobFailed,
     JobRequest,
     JobResult,
+    JobSuspend,
+    JobSuspended,
     Message,
     ModuleData,
     ModuleNeeded,
@@ -63,18 +80,22 @@ from ccnet.client.net.background import cancel_and_wait, create_task_with_loggin
 from ccnet.client.net.webrtc import CHANNELS_LABEL, TASKS_LABEL
 
 from .admission import WorkLedger
+from .checkpointing import CheckpointService
 from .exceptions import (
     JobRunError,
     PaymentError,
     UnsupportedRequestError,
     WorkerError,
 )
-from .executor import JobExecutor
+from .executor import ExecutedJob, JobExecutor
 from .metrics import JobOutcome, WorkerMetrics
 from .payments import PaymentDesk
 from .proofs import ProofService
+from .sandbox import RunLimits, SuspendedRun
+from .vmcheckpoint import CheckpointPolicy, VmImage
 
 __all__ = [
+    "ANNOUNCE_TIMEOUT_S",
     "MAX_IN_FLIGHT",
     "MAX_WAITING_MODULES",
     "UNDECODABLE_JOB_ID",
@@ -92,6 +113,9 @@ MAX_WAITING_MODULES = 8
 MAX_IN_FLIGHT = 32
 """Jobs per session accepted and not answered yet; beyond, the worker stops reading the
 session until one is answered (the data channel's buffer pushes back)."""
+ANNOUNCE_TIMEOUT_S = 30.0
+"""Seconds a job's thread waits for its ``job_checkpoint`` to be sent before it goes on
+(a requester that stops reading does not hold the job)."""
 
 
 class Session(Protocol):
@@ -118,7 +142,7 @@ def wire_code(err: BaseException) -> FailureCode:
     return FailureCode.INTERNAL
 
 
-@dataclass
+@dataclass(eq=False)  # by identity: the handler keeps the open sessions' states in a set
 class _State:
     remote: str
     tasks: Transport
@@ -132,6 +156,9 @@ class _State:
     still being sent): a request reusing one is refused, else the earlier job's end
     would be mistaken for the later one's."""
     jobs: set[asyncio.Task[Any]] = field(default_factory=set)
+    stops: dict[bytes, threading.Event] = field(default_factory=dict)
+    """Job id -> the stop of its checkpoint policy, for jobs with ``checkpoint`` or
+    ``resume`` taken and not finished: set, the job suspends at its next safe point."""
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
 
 
@@ -145,7 +172,8 @@ class JobSessionHandler:
     *free_jobs*: run requests that name no channel, for nothing; *ledger* counts each
     requester's unpaid work (default: a :class:`~ccnet.worker.admission.WorkLedger` with
     its default limit); *metrics* counts answered jobs and heartbeats sent, and reads
-    :meth:`unpaid_jobs`.
+    :meth:`unpaid_jobs`; *checkpoints* archives and opens VM checkpoints (``None``:
+    requests with ``checkpoint`` or ``resume`` are refused, ``unsupported``).
     """
 
     def __init__(
@@ -160,8 +188,11 @@ class JobSessionHandler:
         free_jobs: bool = False,
         ledger: WorkLedger | None = None,
         metrics: WorkerMetrics | None = None,
+        checkpoints: CheckpointService | None = None,
     ) -> None:
         self.executor = executor
+        self.checkpoints = checkpoints
+        self._states: set[_State] = set()
         self.keypair = keypair
         self.rate_planck_per_fuel = rate_planck_per_fuel
         self.proofs = proofs
@@ -196,6 +227,7 @@ class JobSessionHandler:
             channels=session.transport(CHANNELS_LABEL) if CHANNELS_LABEL in labels else None,
         )
         self.sessions += 1
+        self._states.add(state)
         log.info("session with %s open (channels %s)", session.remote, labels)
         background: set[asyncio.Task[Any]] = set()
         tasks = state.tasks
@@ -217,6 +249,7 @@ class JobSessionHandler:
             await cancel_and_wait([*background, *state.jobs])
             for job_id in list(state.tickets):
                 self._drop(state, job_id)
+            self._states.discard(state)
             if state.channel_id is not None and self.payments is not None:
                 await self.payments.unbind(state.channel_id, state.channels)
             log.info("session with %s closed", session.remote)
@@ -259,6 +292,16 @@ class JobSessionHandler:
     async def _dispatch(self, state: _State, message: Message) -> None:
         if isinstance(message, JobRequest):
             await self._on_request(state, message)
+        elif isinstance(message, JobSuspend):
+            stop = state.stops.get(message.job_id)
+            if stop is None:  # not running with checkpoints (or over): answered as usual
+                log.info(
+                    "%s asked to suspend job %s, which cannot be suspended; ignored",
+                    state.remote,
+                    message.job_id.hex(),
+                )
+            else:
+                stop.set()
         elif isinstance(message, ModuleData):
             request = state.waiting.pop(message.job_id, None)
             if request is None:
@@ -287,6 +330,15 @@ class JobSessionHandler:
         return True
 
     def _check(self, request: JobRequest) -> None:
+        if request.checkpoint is not None or request.resume is not None:
+            if self.checkpoints is None:
+                raise UnsupportedRequestError(
+                    "this worker takes no VM checkpoints (it has no Arweave gateway)"
+                )
+            if request.proof is not None:
+                raise UnsupportedRequestError(
+                    "no proofs of a job with VM checkpoints: a proof covers a whole run"
+                )
         if request.rate_planck_per_fuel < self.rate_planck_per_fuel:
             raise UnsupportedRequestError(
                 f"rate {request.rate_planck_per_fuel} planck/fuel is below this worker's "
@@ -335,6 +387,9 @@ class JobSessionHandler:
         """The job ends (answered or not): its id is free again, and a ticket it still
         holds (no result delivered) is owed nothing."""
         state.live.discard(job_id)
+        stop = state.stops.pop(job_id, None)
+        if stop is not None:  # a job thread still running (the session ends) suspends
+            stop.set()
         ticket = state.tickets.pop(job_id, None)
         if ticket is not None:
             self.ledger.dropped(state.remote, ticket)
@@ -373,6 +428,8 @@ class JobSessionHandler:
             await self._fail(state, request.job_id, wire_code(err), str(err))
             return
         state.live.add(request.job_id)
+        if request.checkpoint is not None or request.resume is not None:
+            state.stops[request.job_id] = threading.Event()
         if request.module is not None and not await self._add_module(
             state, request, request.module
         ):
@@ -414,15 +471,21 @@ class JobSessionHandler:
             memory_bytes=request.memory_bytes,
         )
         try:
-            job = await self.executor.run(
-                request.module_hash,
-                task_id=job_task_id(request),
-                args=request.args,
-                stdin=request.input,
-                limits=limits,
-                seed=request.seed,
-                label=f"job {request.job_id.hex()} of {state.remote}",
-            )
+            if request.checkpoint is not None or request.resume is not None:
+                done = await self._run_checkpointed(state, request, limits)
+                if done is None:  # suspended: answered
+                    return
+                job = done
+            else:
+                job = await self.executor.run(
+                    request.module_hash,
+                    task_id=job_task_id(request),
+                    args=request.args,
+                    stdin=request.input,
+                    limits=limits,
+                    seed=request.seed,
+                    label=f"job {request.job_id.hex()} of {state.remote}",
+                )
         except JobRunError as err:
             await self._fail(
                 state, request.job_id, err.code, str(err), err.fuel_used, outcome=JobOutcome.FAILED
@@ -486,9 +549,14 @@ class JobSessionHandler:
                 outcome=JobOutcome.FAILED,
             )
             return
+        await self._deliver(state, request, data, job.outcome.fuel_used)
+
+    async def _deliver(self, state: _State, request: JobRequest, data: bytes, fuel: int) -> None:
+        """Send *data*, the answer to *request* that is owed ``price(fuel, rate)``
+        planck (a result, or a suspended segment), counting it as owed first."""
         # Owed before it is sent: the requester may pay it and ask again before this task
         # runs on after the send, and must not find the job still counted as running.
-        owed = price(job.outcome.fuel_used, request.rate_planck_per_fuel)
+        owed = price(fuel, request.rate_planck_per_fuel)
         ticket = self._delivered(state, request.job_id, owed)
         try:
             await state.tasks.send(data)
@@ -500,7 +568,7 @@ class JobSessionHandler:
                 request.job_id,
                 FailureCode.OUTPUT_LIMIT,
                 text,
-                job.outcome.fuel_used,
+                fuel,
                 outcome=JobOutcome.FAILED,
             )
         except (TransportClosedError, asyncio.CancelledError):
@@ -513,3 +581,110 @@ class JobSessionHandler:
             if ticket is not None:
                 self.ledger.sent(state.remote, ticket)
             self.metrics.job_answered(JobOutcome.OK)
+
+    async def _run_checkpointed(
+        self, state: _State, request: JobRequest, limits: RunLimits
+    ) -> ExecutedJob | None:
+        """Run a request with ``checkpoint`` or ``resume`` (see the module docs): the
+        job that ran to its end, or ``None`` once a suspended job was answered. Raises
+        what :meth:`JobExecutor.run_checkpointed
+        <ccnet.worker.executor.JobExecutor.run_checkpointed>` and
+        :meth:`CheckpointService.open <ccnet.worker.checkpointing.CheckpointService.open>`
+        raise (answered by the caller)."""
+        service = self.checkpoints
+        assert service is not None  # _check refused the request otherwise
+        spec = request.checkpoint
+        key = spec.key if spec is not None else request.resume.key if request.resume else b""
+        stop = state.stops.setdefault(request.job_id, threading.Event())
+        image = None
+        if request.resume is not None:
+            image = await asyncio.to_thread(service.open, request.resume)
+        loop = asyncio.get_running_loop()
+        archived: list[tuple[VmImage, JobCheckpoint]] = []
+
+        def on_image(taken: VmImage) -> None:  # on the job's thread
+            try:
+                saved = service.archive(taken, key, request.job_id)
+            except Exception as err:  # the job goes on; its suspension would fail
+                log.warning("job %s: checkpoint not archived: %s", request.job_id.hex(), err)
+                return
+            note = JobCheckpoint(
+                request.job_id,
+                checkpoint=taken.checkpoints,
+                fuel_used=taken.fuel_used,
+                state_hash=saved.state_hash,
+                arweave_tx_id=saved.tx_id,
+                size=saved.size,
+            )
+            archived.append((taken, note))
+            sent = asyncio.run_coroutine_threadsafe(self._send(state, note), loop)
+            try:
+                sent.result(timeout=ANNOUNCE_TIMEOUT_S)
+            except Exception as err:  # the requester left or stopped reading
+                log.info("job %s: checkpoint not announced: %s", request.job_id.hex(), err)
+
+        policy = CheckpointPolicy(
+            every_fuel=spec.every_fuel if spec is not None else None,
+            stop=stop,
+            on_image=on_image,
+        )
+        done = await self.executor.run_checkpointed(
+            request.module_hash,
+            task_id=job_task_id(request),
+            policy=policy,
+            resume=image,
+            args=request.args,
+            stdin=request.input,
+            limits=limits,
+            seed=request.seed,
+            label=f"job {request.job_id.hex()} of {state.remote}",
+        )
+        if not isinstance(done, SuspendedRun):
+            return done
+        note = next((n for taken, n in archived if taken is done.image), None)
+        if note is None:
+            await self._fail(
+                state,
+                request.job_id,
+                FailureCode.INTERNAL,
+                "the job was suspended, but its checkpoint could not be archived",
+                done.fuel_used,
+                outcome=JobOutcome.FAILED,
+            )
+            return None
+        reply = JobSuspended(
+            request.job_id,
+            checkpoint=note.checkpoint,
+            fuel_used=note.fuel_used,
+            state_hash=note.state_hash,
+            arweave_tx_id=note.arweave_tx_id,
+            size=note.size,
+            segment_fuel=done.fuel_used,
+        )
+        log.info(
+            "job %s of %s suspended at checkpoint %d (%d fuel here)",
+            request.job_id.hex(),
+            state.remote,
+            note.checkpoint,
+            done.fuel_used,
+        )
+        await self._deliver(state, request, encode(reply), done.fuel_used)
+        return None
+
+    async def suspend_all(self, timeout: float) -> int:
+        """Ask every job with ``checkpoint`` or ``resume`` to suspend at its next safe
+        point (the daemon's graceful stop) and wait up to *timeout* seconds for them to
+        be answered; the number of such jobs that were running."""
+        states = list(self._states)
+        count = 0
+        for state in states:
+            for stop in state.stops.values():
+                stop.set()
+                count += 1
+        if count:
+            log.info("suspending %d job(s) with VM checkpoints", count)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(state.stops for state in states) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return count

@@ -20,25 +20,34 @@ from ccnet.client.jobs.catalogue import module_hash
 from ccnet.client.jobs.failures import FAILURE_CODES
 from ccnet.client.jobs.heartbeat import Heartbeat, HeartbeatSchedule, HeartbeatVerifier
 from ccnet.client.jobs.messages import (
+    CheckpointSpec,
+    JobCheckpoint,
     JobFailed,
     JobRequest,
     JobResult,
+    JobSuspend,
+    JobSuspended,
     Message,
     ModuleData,
     ModuleNeeded,
+    ResumeSpec,
     decode,
     decode_heartbeat,
     encode,
     job_task_id,
 )
 from ccnet.client.jobs.results import SignedResult, output_hash
+from ccnet.storage import SavedCheckpoint
 from ccnet.worker.admission import WorkLedger
+from ccnet.worker.checkpointing import CheckpointService
+from ccnet.worker.exceptions import CheckpointKeyError
 from ccnet.worker.executor import JobExecutor, ModuleStore
 from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID, JobSessionHandler, wire_code
 from ccnet.worker.metrics import WorkerMetrics
 from ccnet.worker.payments import PaymentDesk
 from ccnet.worker.proofs import ProofService
 from ccnet.worker.sandbox import Sandbox
+from ccnet.worker.vmcheckpoint import VmImage
 
 REQUESTER = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"  # //Alice
 
@@ -158,6 +167,7 @@ async def served(
         deposit: int = 10**15,
         send_lag: float = 0.0,
         drain_first: float = 0.0,
+        checkpoints: CheckpointService | None = None,
     ) -> Served:
         metrics = WorkerMetrics()
         executor = JobExecutor(
@@ -175,6 +185,7 @@ async def served(
             free_jobs=free_jobs,
             ledger=WorkLedger(max_unpaid_jobs),
             metrics=metrics,
+            checkpoints=checkpoints,
         )
         worker_ends, requester_ends = {}, {}
         for label in labels:
@@ -638,3 +649,149 @@ async def test_metrics_count_outcomes_fuel_heartbeats_and_unpaid_jobs(
     assert metrics.value("ccnet_worker_unpaid_jobs") == 0  # a failure is owed nothing
     sent = metrics.value("ccnet_worker_heartbeats_sent_total")
     assert sent is not None and sent >= max(1, len(requester.heartbeats))
+
+
+# -- VM checkpoints on the wire ----------------------------------------------------------
+
+KEY = bytes(range(32))
+PRIME_ARGS = ("3000000",)
+
+
+class FakeCheckpoints(CheckpointService):
+    """Archives images in memory (the tx id is the sequence number); :meth:`open` gives
+    back the image a resume names, under its key."""
+
+    def __init__(self) -> None:
+        self.archived: dict[str, tuple[VmImage, bytes]] = {}
+
+    def archive(self, image: VmImage, key: bytes, job_id: bytes) -> SavedCheckpoint:
+        tx_id = f"tx{len(self.archived) + 1}"
+        self.archived[tx_id] = (image, key)
+        return SavedCheckpoint(bytes([len(self.archived)]) * 32, tx_id, 1000, "0x00")
+
+    def open(self, resume: ResumeSpec) -> VmImage:
+        image, key = self.archived[resume.arweave_tx_id]
+        if key != resume.key:
+            raise CheckpointKeyError("the checkpoint does not open under this key")
+        return image
+
+
+def resume_from(note: JobCheckpoint | JobSuspended, key: bytes = KEY) -> ResumeSpec:
+    return ResumeSpec(REQUESTER, note.arweave_tx_id, note.state_hash, note.size, key)
+
+
+async def test_checkpoint_requests_need_a_gateway_and_no_proof(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes]
+) -> None:
+    prime = module_hash(job_wasm("prime_count"))
+    spec = CheckpointSpec(10**6, KEY)
+    plain, _, _ = served()
+    for job in (
+        request(prime, "1000", checkpoint=spec),
+        request(prime, "1000", resume=ResumeSpec(REQUESTER, "tx1", bytes(32), 1, KEY)),
+    ):
+        await plain.send(job)
+        reply = await plain.reply()
+        assert isinstance(reply, JobFailed) and reply.code == "unsupported"
+        assert "no VM checkpoints" in reply.message
+    equipped, _, _ = served(checkpoints=FakeCheckpoints())
+    await equipped.send(request(prime, "1000", checkpoint=spec, proof="billing"))
+    reply = await equipped.reply()
+    assert isinstance(reply, JobFailed) and reply.code == "unsupported"
+    await equipped.send(request(module_hash(writer(3)), checkpoint=spec, module=writer(3)))
+    reply = await equipped.reply()
+    assert isinstance(reply, JobFailed)
+    assert (reply.code, reply.fuel_used) == ("unsupported", 0) and "safe points" in reply.message
+
+
+async def test_checkpoints_are_announced_and_the_result_bills_its_own_fuel(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes], sandbox: Sandbox
+) -> None:
+    wasm = job_wasm("prime_count")
+    whole = sandbox.run(wasm, args=PRIME_ARGS)
+    store = FakeCheckpoints()
+    requester, handler, payments = served(checkpoints=store, free_jobs=False)
+    channel = os.urandom(32)
+    every = whole.fuel_used // 3
+    job = request(
+        module_hash(wasm), *PRIME_ARGS, checkpoint=CheckpointSpec(every, KEY), channel_id=channel
+    )
+    await requester.send(job)
+    notes: list[JobCheckpoint] = []
+    while not isinstance(reply := await requester.reply(), JobResult):
+        assert isinstance(reply, JobCheckpoint) and reply.job_id == job.job_id, reply
+        notes.append(reply)
+    assert reply.output == whole.stdout
+    assert [n.checkpoint for n in notes] == [1, 2]
+    assert [n.arweave_tx_id for n in notes] == ["tx1", "tx2"]
+    assert all(n.fuel_used >= k * every for k, n in enumerate(notes, 1))
+    fuel = SignedResult.from_json(reply.result).fuel_used
+    assert fuel > whole.fuel_used  # two checkpoints' cost on top
+    assert handler.ledger.unpaid_total() == 1  # the result is owed: price(fuel) at rate 1
+    payments.pay(channel, fuel)
+    assert handler.unpaid_jobs() == 0
+
+
+async def test_suspend_then_resume_elsewhere_adds_up(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes], sandbox: Sandbox
+) -> None:
+    wasm = job_wasm("prime_count")
+    whole = sandbox.run(wasm, args=PRIME_ARGS)
+    store = FakeCheckpoints()
+    first, handler_a, payments = served(checkpoints=store, free_jobs=False)
+    channel = os.urandom(32)
+    spec = CheckpointSpec(whole.fuel_used // 4, KEY)
+    job = request(module_hash(wasm), *PRIME_ARGS, checkpoint=spec, channel_id=channel)
+    await first.send(JobSuspend(os.urandom(16)))  # no such job: ignored
+    await first.send(job)
+    note = await first.reply()
+    assert isinstance(note, JobCheckpoint) and note.checkpoint == 1
+    await first.send(JobSuspend(job.job_id))
+    while isinstance(suspended := await first.reply(), JobCheckpoint):
+        pass  # the image it suspends at is announced too
+    assert isinstance(suspended, JobSuspended) and suspended.job_id == job.job_id
+    assert 0 < suspended.segment_fuel == suspended.fuel_used < whole.fuel_used
+    assert handler_a.ledger.unpaid_total() == 1  # the segment is owed its own fuel
+    payments.pay(channel, suspended.segment_fuel - 1)
+    assert handler_a.unpaid_jobs() == 1
+    payments.pay(channel, 1)
+    assert handler_a.unpaid_jobs() == 0
+
+    second, handler_b, _ = served(checkpoints=store)
+    wrong = request(module_hash(wasm), *PRIME_ARGS, resume=resume_from(suspended, bytes(32)))
+    await second.send(wrong)
+    refused = await second.reply()
+    assert isinstance(refused, JobFailed)
+    assert (refused.code, refused.fuel_used) == ("malformed", 0)
+    foreign = request(module_hash(wasm), "2000", resume=resume_from(suspended))
+    await second.send(foreign)
+    refused = await second.reply()
+    assert isinstance(refused, JobFailed) and refused.code == "malformed"
+    assert "another input" in refused.message and refused.fuel_used == 0
+    assert handler_b.ledger.unpaid_total() == 0
+    resumed = request(module_hash(wasm), *PRIME_ARGS, resume=resume_from(suspended))
+    await second.send(resumed)
+    done = await second.reply()
+    assert isinstance(done, JobResult) and done.output == whole.stdout
+    fuel_b = SignedResult.from_json(done.result).fuel_used
+    k = suspended.checkpoint  # no checkpoint asked of B: the images are A's
+    cost = (suspended.segment_fuel + fuel_b - whole.fuel_used) // k
+    assert suspended.segment_fuel + fuel_b == whole.fuel_used + k * cost and cost == 792
+
+
+async def test_a_graceful_stop_suspends_the_jobs_with_checkpoints(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes], sandbox: Sandbox
+) -> None:
+    wasm = job_wasm("prime_count")
+    whole = sandbox.run(wasm, args=PRIME_ARGS)
+    requester, handler, _ = served(checkpoints=FakeCheckpoints())
+    spec = CheckpointSpec(whole.fuel_used // 4, KEY)
+    job = request(module_hash(wasm), *PRIME_ARGS, checkpoint=spec)
+    await requester.send(job)
+    assert isinstance(await requester.reply(), JobCheckpoint)
+    stopping = asyncio.ensure_future(handler.suspend_all(30.0))
+    while isinstance(reply := await requester.reply(), JobCheckpoint):
+        pass
+    assert isinstance(reply, JobSuspended) and reply.job_id == job.job_id
+    assert await stopping == 1
+    assert await handler.suspend_all(1.0) == 0  # nothing left to suspend

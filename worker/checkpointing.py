@@ -1,0 +1,103 @@
+"""The daemon's VM checkpoints on the job protocol: archive a running job's images, and
+open the image a ``resume`` request names (``docs/vm-checkpoints.md``, section 8;
+``docs/protocol.md``, section 8).
+
+:class:`CheckpointService` wraps the worker's
+:class:`~ccnet.storage.CheckpointStore` (its Arweave gateway and wallet, its chain key
+for the records, a local cache). Blocking: the job handler calls it from the job's
+thread (archiving, from the policy's ``on_image``) or through ``asyncio.to_thread``
+(opening).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ccnet.client.jobs.messages import ResumeSpec
+from ccnet.storage import CheckpointStore, SavedCheckpoint
+from ccnet.storage.exceptions import (
+    CheckpointNotFoundError,
+    GatewayRejectedError,
+    GatewayUnavailableError,
+    IntegrityError,
+)
+
+from .exceptions import CheckpointMismatchError, WorkerBusyError
+from .vmcheckpoint import VmImage
+from .vmcheckpoint.archive import archive, retrieve
+
+__all__ = ["IMAGE_OVERHEAD_BYTES", "CheckpointService"]
+
+log = logging.getLogger(__name__)
+
+IMAGE_OVERHEAD_BYTES = 1 << 20
+"""What a sealed image may hold beyond the job's memory and output, bytes (its header,
+globals, page indexes, seal): bounds the size of an image a worker fetches."""
+
+
+class CheckpointService:
+    """Archives and opens VM checkpoint images for the job handler.
+
+    *store* saves the images (on Arweave, recorded on chain for the worker's account)
+    and fetches other workers' ones; *max_image_bytes* is the largest sealed image
+    opened (the worker's memory cap plus its output caps plus
+    :data:`IMAGE_OVERHEAD_BYTES`: a larger one could not be resumed here anyway).
+    """
+
+    def __init__(self, store: CheckpointStore, *, max_image_bytes: int) -> None:
+        self.store = store
+        self.max_image_bytes = max_image_bytes
+
+    @property
+    def owner(self) -> str:
+        """The SS58 address the worker's images are recorded for."""
+        return self.store.owner
+
+    def archive(self, image: VmImage, key: bytes, job_id: bytes) -> SavedCheckpoint:
+        """Seal *image* under *key* (32 bytes), upload it and record it on chain; the
+        record (state hash, Arweave tx id, size in bytes). Raises what
+        :meth:`CheckpointStore.save <ccnet.storage.CheckpointStore.save>` raises (the
+        previous record stays valid)."""
+        return archive(self.store, image, key, job_id.hex())
+
+    def open(self, resume: ResumeSpec) -> VmImage:
+        """The image *resume* names: the owner's record on chain that has its Arweave
+        tx id, state hash and size (among the owner's newest records), fetched,
+        checked against that record, opened under its key and decoded.
+
+        Raises :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (no such
+        record, or the bytes do not match it),
+        :class:`~ccnet.worker.exceptions.CheckpointFormatError` (over
+        :attr:`max_image_bytes`, not an image),
+        :class:`~ccnet.worker.exceptions.CheckpointKeyError` (wrong key, tampered),
+        all ``malformed`` on the wire; :class:`WorkerBusyError` when the gateway cannot
+        be reached (``busy``: not the requester's fault, nor a verdict on the image).
+        """
+        wanted_hash = "0x" + resume.state_hash.hex()
+        try:
+            history = self.store.history(resume.owner)
+        except CheckpointNotFoundError:
+            history = []
+        record = next(
+            (
+                r
+                for r in reversed(history)
+                if r.arweave_tx_id == resume.arweave_tx_id
+                and r.state_hash.lower() == wanted_hash
+                and r.size == resume.size
+            ),
+            None,
+        )
+        if record is None:
+            raise CheckpointMismatchError(
+                f"{resume.owner} has no checkpoint on chain with Arweave tx "
+                f"{resume.arweave_tx_id}, state hash {wanted_hash} and size {resume.size}"
+            )
+        try:
+            return retrieve(self.store, record, resume.key, max_bytes=self.max_image_bytes)
+        except IntegrityError as err:
+            raise CheckpointMismatchError(f"the stored checkpoint does not match: {err}") from None
+        except GatewayRejectedError as err:  # 404 and other 4xx: the record names nothing
+            raise CheckpointMismatchError(f"the gateway has no such checkpoint: {err}") from None
+        except GatewayUnavailableError as err:
+            raise WorkerBusyError(f"cannot fetch the checkpoint now: {err}") from None
