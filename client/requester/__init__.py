@@ -3,7 +3,8 @@ and dispute on chain (:class:`Requester`, in :mod:`.facade`).
 
 Split by resource: :mod:`.discovery` and :mod:`.quality` (which workers, ranked how),
 :mod:`.sessions` (WebRTC sessions), :mod:`.channelbook` (payment channels),
-:mod:`.runs` (one job across its workers), :mod:`.checks` (one reply alone),
+:mod:`.runs` (one job across its workers), :mod:`.migration` (one job with VM
+checkpoints, across workers), :mod:`.checks` (one reply alone),
 :mod:`.verdicts` (majority and plans), :mod:`.spotchecks` (known answers),
 :mod:`.onchain` (tasks and disputes), :mod:`.outcomes` (what it returns) and
 :mod:`.exceptions`. The wire protocol it speaks is ``docs/protocol.md``.
@@ -23,6 +24,7 @@ from .exceptions import (
     VerificationError,
 )
 from .facade import DEFAULT_FUEL_LIMIT, Job, Requester
+from .migration import Announced, CheckpointedJob, CheckpointedOutcome, Segment
 from .outcomes import (
     Disputed,
     DisputeOutcome,
@@ -41,6 +43,9 @@ from .spotchecks import KnownJob, LocalRunner
 __all__ = [
     "DEFAULT_FUEL_LIMIT",
     "DEFAULT_JOBS_PER_WORKER",
+    "Announced",
+    "CheckpointedJob",
+    "CheckpointedOutcome",
     "ChannelFundsError",
     "DisputeOutcome",
     "DisputeTimeoutError",
@@ -57,6 +62,7 @@ __all__ = [
     "RequesterClosedError",
     "RequesterError",
     "RequesterStats",
+    "Segment",
     "SpotCheckReport",
     "TaskOutcome",
     "Verification",

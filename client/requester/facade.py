@@ -30,6 +30,14 @@ must carry a proof and whether a known answer checks it; in ``"auto"`` mode the
 reputation tier of the best-ranked worker decides
 (:data:`~.quality.TIER_POLICIES`). :class:`~.runs.JobRunner` then runs it.
 
+**With VM checkpoints** (``docs/vm-checkpoints.md``, section 8):
+:meth:`Requester.checkpointed_job` makes a :class:`~.migration.CheckpointedJob`;
+:meth:`Requester.run_segment` runs its next segment on a worker (from the start, or
+resumed from the last checkpoint announced, by whichever worker), collecting the
+``job_checkpoint`` announcements; :meth:`~.migration.CheckpointedJob.suspend` asks the
+worker running it to suspend; :meth:`Requester.settle_checkpointed` checks the final
+result and pays every segment its own fuel.
+
 **On chain** (disputes): :meth:`Requester.post_onchain` posts a
 :class:`~ccnet.client.jobs.jobspec.JobSpec` as a task; :meth:`Requester.onchain_results`,
 :meth:`Requester.accept`; :meth:`Requester.challenge` opens a dispute against a result
@@ -62,11 +70,12 @@ from ccnet.channels.store import channel_store_in, default_state_dir
 from .. import Chain, Receipt
 from ..clock import now_ms
 from ..exceptions import CcnetError
+from ..jobs.billing import price
 from ..jobs.catalogue import load_job
 from ..jobs.exceptions import UnknownCircuitError
 from ..jobs.heartbeat import Heartbeat, HeartbeatVerifier
 from ..jobs.jobspec import JobSpec
-from ..jobs.messages import JobRequest
+from ..jobs.messages import JobFailed, JobRequest, JobResult, JobSuspended
 from ..jobs.proofs import check_circuit
 from ..net.bootstrap import join
 from ..net.dht import CapabilityDirectory, DhtNode
@@ -75,6 +84,7 @@ from .channelbook import ChannelBook
 from .checks import ResultChecker
 from .discovery import Candidate, WorkerOffer, discover, rank_offers
 from .exceptions import NoWorkersError, PlanError, RequesterClosedError
+from .migration import CheckpointedJob, CheckpointedOutcome
 from .onchain import DEFAULT_DEADLINE_BLOCKS, OnchainRequests
 from .outcomes import Disputed, DisputeOutcome, RequesterStats, RequesterTally, TaskOutcome
 from .quality import QualityTracker
@@ -488,6 +498,125 @@ class Requester:
         )
         return await runner.run(
             offers[: plan.redundancy], base, wasm, plan, known_output_hash=known, timeout=timeout
+        )
+
+    def checkpointed_job(
+        self,
+        module: bytes | str,
+        input: bytes = b"",
+        *,
+        every_fuel: int,
+        args: Sequence[str] = (),
+        fuel_limit: int | None = None,
+        task_id: int | None = None,
+        seed: bytes = b"",
+        key: bytes | None = None,
+    ) -> CheckpointedJob:
+        """A job to run with VM checkpoints every *every_fuel* fuel (see the module
+        docs); nothing is sent yet. *module*, *input*, *args*, *seed* as in
+        :meth:`submit`; *fuel_limit*: the budget of each segment, fuel (default
+        ``default_fuel_limit``); *task_id*: bound into the final signed result (default
+        random); *key*: the 32-byte sealing key (default random). ``ValueError`` for a
+        bad *every_fuel* or *key*."""
+        wasm = load_job(module) if isinstance(module, str) else module
+        base = JobRequest(
+            job_id=b"\0" * 16,
+            module_hash=self.answers.module(wasm),
+            input=input,
+            args=tuple(args),
+            fuel_limit=self.default_fuel_limit if fuel_limit is None else fuel_limit,
+            seed=seed,
+            task_id=secrets.randbits(63) if task_id is None else task_id,
+        )
+        return CheckpointedJob(base, wasm, every_fuel=every_fuel, key=key)
+
+    async def run_segment(
+        self, job: CheckpointedJob, worker: WorkerOffer, *, timeout: float | None = None
+    ) -> JobResult | JobFailed | JobSuspended:
+        """Run *job*'s next segment on *worker* (from its last checkpoint, if any), paid
+        through the worker's channel, and return how it ended. The segment's worst case
+        (its fuel limit at the worker's rate, planck) stays reserved until
+        :meth:`settle_checkpointed`, or is released at once when the segment fails.
+        Raises :class:`~.exceptions.ChannelFundsError` (nothing sent), the chain's
+        errors of opening a channel, :class:`TimeoutError` after *timeout* seconds
+        (default ``job_timeout``) and
+        :class:`~ccnet.client.net.exceptions.NetError` (the reservation is released)."""
+        self._require_open()
+        assert self._pool is not None and self._book is not None
+        session = await self._pool.get(worker.address, worker.endpoint)
+        fuel = job.base.fuel_limit or self.default_fuel_limit
+        worst = price(fuel, worker.price_planck_per_fuel)
+        channel_id, session = await self._book.reserve(
+            worker.address, worker.endpoint, session, worst
+        )
+        try:
+            reply = await job.run_segment(
+                session,
+                timeout or self.job_timeout,
+                rate_planck_per_fuel=worker.price_planck_per_fuel,
+                channel_id=channel_id,
+                reserved=worst,
+            )
+        except BaseException:
+            self._book.release(channel_id, worst)
+            raise
+        if isinstance(reply, JobFailed):  # owed nothing
+            self._book.release(channel_id, worst)
+        return reply
+
+    async def settle_checkpointed(
+        self, job: CheckpointedJob, *, expected_output_hash: bytes | None = None
+    ) -> CheckpointedOutcome:
+        """Check *job*'s final result (signed by the worker that ran the last segment,
+        bound to its request; with *expected_output_hash*, 32 bytes, also that answer)
+        and, when it passes, pay each suspended or final segment ``price(its fuel, its
+        rate)`` planck (at most its reservation) through its worker's channel; release
+        every reservation either way. Failed segments are paid nothing. A job is settled
+        once (``RuntimeError`` after, or while a segment runs)."""
+        self._require_open()
+        assert self._book is not None
+        if job.settled:
+            raise RuntimeError("the job was settled")
+        if job._running is not None:
+            raise RuntimeError("a segment of this job is running")
+        job.settled = True
+        verified, reason, output = False, "the job has no result", None
+        final = job.segments[-1] if job.segments else None
+        if final is not None and isinstance(final.reply, JobResult):
+            reply = await self._checker.check(
+                final.worker, final.request, final.reply.output, final.reply.result, None, None
+            )
+            if not reply.valid or reply.result is None:
+                reason = reply.reason
+            elif expected_output_hash is not None and (
+                reply.result.output_hash != expected_output_hash
+            ):
+                reason = "the output is not the expected one"
+            else:
+                verified, reason, output = True, "", final.reply.output
+        paid: list[int] = []
+        for number, segment in enumerate(job.segments):
+            amount = 0
+            channel_id = segment.request.channel_id
+            if channel_id is not None and not isinstance(segment.reply, JobFailed):
+                if verified:
+                    amount = min(
+                        price(segment.fuel_used, segment.request.rate_planck_per_fuel),
+                        segment.reserved,
+                    )
+                    memo = f"task {job.base.task_id} segment {number}"
+                    payment = await self._book.pay(segment.worker, channel_id, amount, memo)
+                    if not payment.ok:
+                        amount = 0
+                self._book.release(channel_id, segment.reserved)
+            paid.append(amount)
+        return CheckpointedOutcome(
+            verified=verified,
+            reason=reason,
+            output=output,
+            segment_fuel=job.segment_fuel,
+            paid=tuple(paid),
+            checkpoints=tuple(job.checkpoints),
         )
 
     @overload

@@ -37,7 +37,7 @@ from ..clock import now_ms
 from ..exceptions import CcnetError
 from ..jobs.billing import price
 from ..jobs.failures import NOT_THE_WORKERS_FAULT
-from ..jobs.messages import JobFailed, JobRequest
+from ..jobs.messages import JobFailed, JobRequest, JobSuspended
 from ..jobs.results import input_hash
 from ..net.exceptions import NetError, TransportClosedError
 from .channelbook import ChannelBook
@@ -218,6 +218,9 @@ class JobRunner:
         if exchange.module_rtt_ms is not None:
             self.tracker.observe_latency(offer.address, exchange.module_rtt_ms, now_ms())
         reply = exchange.reply
+        if isinstance(reply, JobSuspended):  # run_job returns one only to checkpointed jobs
+            attempt.reply = Reply(offer.address, ReplyKind.INVALID, reason="suspended the job")
+            return
         if isinstance(reply, JobFailed):
             attempt.reply = Reply(
                 offer.address,

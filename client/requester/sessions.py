@@ -8,7 +8,10 @@ the ``"tasks"`` data channel of a :class:`~ccnet.client.net.webrtc.PeerSession` 
   message on ``"tasks"`` and routes it by ``job_id`` to the job waiting for it, so many
   jobs share the session at once. :meth:`WorkerSession.run_job` sends a ``job_request``,
   answers ``module_needed`` with ``module_data`` and returns the ``job_result`` or
-  ``job_failed``. Heartbeats the worker pushes on the same channel (tried with
+  ``job_failed``; for a request with ``checkpoint`` or ``resume`` it hands each
+  ``job_checkpoint`` to a callback and also returns a ``job_suspended``
+  (:meth:`WorkerSession.suspend` sends ``job_suspend``). Heartbeats the worker pushes
+  on the same channel (tried with
   :func:`~ccnet.client.jobs.messages.decode_heartbeat` on what
   :func:`~ccnet.client.jobs.messages.decode` refuses) go to a callback, if signed by the
   session's worker.
@@ -31,9 +34,12 @@ from substrateinterface import Keypair
 from ..exceptions import MalformedMessageError
 from ..jobs.heartbeat import Heartbeat
 from ..jobs.messages import (
+    JobCheckpoint,
     JobFailed,
     JobRequest,
     JobResult,
+    JobSuspend,
+    JobSuspended,
     Message,
     ModuleData,
     ModuleNeeded,
@@ -46,12 +52,15 @@ from ..net.datachannel import DataChannelTransport
 from ..net.exceptions import NetError, TransportClosedError
 from ..net.webrtc import CHANNELS_LABEL, TASKS_LABEL, PeerConfig, PeerSession, connect
 
-__all__ = ["HeartbeatHandler", "JobExchange", "SessionPool", "WorkerSession"]
+__all__ = ["CheckpointHandler", "HeartbeatHandler", "JobExchange", "SessionPool", "WorkerSession"]
 
 logger = logging.getLogger(__name__)
 
 HeartbeatHandler = Callable[[Heartbeat], None]
 """Receives each heartbeat a worker pushes (unchecked: verify it first)."""
+CheckpointHandler = Callable[[JobCheckpoint], None]
+"""Receives each ``job_checkpoint`` of a job with VM checkpoints (the worker's word:
+check it against its record on chain before relying on it)."""
 
 _Item = Message | BaseException
 
@@ -60,7 +69,9 @@ _Item = Message | BaseException
 class JobExchange:
     """How one job went over the wire."""
 
-    reply: JobResult | JobFailed
+    reply: JobResult | JobFailed | JobSuspended
+    """The answer; a :class:`JobSuspended` only to a request with ``checkpoint`` or
+    ``resume``."""
     module_sent: bool
     """Whether the worker asked for the module (it was not cached there)."""
     module_rtt_ms: float | None
@@ -139,11 +150,21 @@ class WorkerSession:
         for queue in self._jobs.values():
             queue.put_nowait(error)
 
-    async def run_job(self, request: JobRequest, module: bytes, timeout: float) -> JobExchange:
+    async def run_job(
+        self,
+        request: JobRequest,
+        module: bytes,
+        timeout: float,
+        *,
+        on_checkpoint: CheckpointHandler | None = None,
+    ) -> JobExchange:
         """Send *request*, serve the module if asked, and return the reply.
 
-        Raises :class:`TimeoutError` after *timeout* seconds without a reply and
-        :class:`~ccnet.client.net.exceptions.TransportClosedError` when the session breaks.
+        For a request with ``checkpoint`` or ``resume``, each ``job_checkpoint`` goes to
+        *on_checkpoint* and a ``job_suspended`` is a reply too; for any other request
+        both are ignored (logged). Raises :class:`TimeoutError` after *timeout* seconds
+        without a reply and :class:`~ccnet.client.net.exceptions.TransportClosedError`
+        when the session breaks.
         """
         if self._error is not None:
             raise self._error
@@ -153,6 +174,7 @@ class WorkerSession:
         self._jobs[request.job_id] = queue
         started = time.monotonic()
         module_sent, module_rtt = False, None
+        checkpointed = request.checkpoint is not None or request.resume is not None
         try:
             # The send is inside the timeout: a worker that stops reading (the transport
             # then waits for its buffer to drain) must not hold the requester forever.
@@ -169,13 +191,28 @@ class WorkerSession:
                         module_rtt = (time.monotonic() - started) * 1000
                         module_sent = True
                         await self._tasks_channel.send(encode(ModuleData(request.job_id, module)))
-                    elif isinstance(item, JobResult | JobFailed):
+                    elif isinstance(item, JobResult | JobFailed) or (
+                        checkpointed and isinstance(item, JobSuspended)
+                    ):
                         elapsed = (time.monotonic() - started) * 1000
                         return JobExchange(item, module_sent, module_rtt, elapsed)
+                    elif checkpointed and isinstance(item, JobCheckpoint):
+                        if on_checkpoint is not None:
+                            on_checkpoint(item)
                     else:
                         logger.info("ignoring %s from %s", item.TYPE, self.worker)
         finally:
             self._jobs.pop(request.job_id, None)
+
+    async def suspend(self, job_id: bytes) -> None:
+        """Ask the worker to suspend job *job_id* (16 bytes, running with ``checkpoint``
+        or ``resume``) at its next safe point: its :meth:`run_job` then returns the
+        ``job_suspended`` (or the result, when the job ended first). Raises
+        :class:`~ccnet.client.net.exceptions.TransportClosedError` when the session
+        broke."""
+        if self._error is not None:
+            raise self._error
+        await self._tasks_channel.send(encode(JobSuspend(job_id)))
 
     async def close(self) -> None:
         """Stop the reader and close the peer session. Idempotent."""

@@ -1,0 +1,262 @@
+"""A job run with VM checkpoints, possibly across workers: the requester's side of
+``docs/vm-checkpoints.md``, section 8 (messages: ``docs/protocol.md``, section 8).
+
+:class:`CheckpointedJob` holds what the job needs on every worker: the request (module,
+input, args, seed, fuel limit per segment, task id), the sealing key (32 random bytes
+unless given: the requester's secret; whoever holds it can open the images), the
+checkpoint interval, and the trail so far. Each :meth:`CheckpointedJob.run_segment` runs
+one segment on one :class:`~.sessions.WorkerSession`: the first from the start, every
+later one with ``resume`` from the last checkpoint announced (by the worker that
+archived it). It collects the ``job_checkpoint`` announcements (:attr:`checkpoints`)
+and ends with the worker's answer: a result, a failure, or ``job_suspended``
+(:meth:`CheckpointedJob.suspend` asks for one). :attr:`segments` keeps each segment's
+worker and the fuel it claims (what it bills: its own run only).
+
+Checking and paying is the caller's (:meth:`ccnet.client.requester.Requester.run_segment`
+and :meth:`~ccnet.client.requester.Requester.settle_checkpointed` do it with payment
+channels). Announcements are the workers' word: the worker resuming a job checks the
+image against its owner's record on chain and the job; a result is checked as any
+(signature, binding to this request). That the segments' fuel adds up (an uninterrupted
+run's fuel plus ``k`` x the per-checkpoint cost) needs an uninterrupted run to compare
+with.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, replace
+
+from ..exceptions import MalformedMessageError
+from ..jobs.billing import DEFAULT_RATE_PLANCK_PER_FUEL
+from ..jobs.messages import (
+    CHECKPOINT_KEY_SIZE,
+    CheckpointSpec,
+    JobCheckpoint,
+    JobFailed,
+    JobRequest,
+    JobResult,
+    JobSuspended,
+    ResumeSpec,
+)
+from ..jobs.results import SignedResult
+from .sessions import WorkerSession
+
+__all__ = ["Announced", "CheckpointedJob", "CheckpointedOutcome", "Segment"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Announced:
+    """A checkpoint a worker announced (``job_checkpoint`` or ``job_suspended``)."""
+
+    worker: str
+    """SS58 of the worker that archived it: the owner of its record on chain."""
+    checkpoint: JobCheckpoint
+    """Its sequence number, the job's fuel up to it (all segments), and the record."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One worker's run of the job."""
+
+    worker: str
+    """SS58 of the worker."""
+    request: JobRequest
+    """The request it was sent."""
+    reply: JobResult | JobFailed | JobSuspended
+    """How it ended."""
+    fuel_used: int
+    """The fuel this worker claims for its run (``segment_fuel`` of a suspension, the
+    signed result's ``fuel_used``, a failure's ``fuel_used``), fuel."""
+    resumed_from: Announced | None
+    """The checkpoint it started from (``None``: the job's start)."""
+    reserved: int = 0
+    """Planck the requester reserved for it on ``request.channel_id`` (released when
+    the job is settled, or at once after a failure)."""
+
+
+@dataclass(frozen=True)
+class CheckpointedOutcome:
+    """A settled :class:`CheckpointedJob`."""
+
+    verified: bool
+    """Whether the final result passed the checks (then its segments were paid)."""
+    reason: str
+    """Why not, when not verified."""
+    output: bytes | None
+    """The job's output (its stdout), when verified."""
+    segment_fuel: tuple[int, ...]
+    """The fuel each segment claimed, in order, fuel."""
+    paid: tuple[int, ...]
+    """Planck paid for each segment, in order (0: failed, unpaid, or not verified)."""
+    checkpoints: tuple[Announced, ...]
+    """The checkpoints announced, over all segments."""
+
+    @property
+    def cost_planck(self) -> int:
+        """Everything paid, planck."""
+        return sum(self.paid)
+
+
+class CheckpointedJob:
+    """One job with VM checkpoints (see the module docs).
+
+    *base*: the job's request (its ``job_id``, rate, channel, ``checkpoint`` and
+    ``resume`` are set per segment; give ``task_id`` so that every segment's result is
+    bound to the same id, and ``fuel_limit``, the budget of each segment, fuel);
+    *module*: the Wasm bytes (sent when a worker asks); *every_fuel*: fuel between
+    checkpoints (counted over all segments, positive); *key*: the 32-byte sealing key
+    (default: random). ``ValueError`` for a bad *every_fuel* or *key*.
+    """
+
+    def __init__(
+        self, base: JobRequest, module: bytes, *, every_fuel: int, key: bytes | None = None
+    ) -> None:
+        if isinstance(every_fuel, bool) or every_fuel <= 0 or every_fuel >= 2**64:
+            raise ValueError("every_fuel must be a positive u64 amount of fuel")
+        key = os.urandom(CHECKPOINT_KEY_SIZE) if key is None else key
+        if len(key) != CHECKPOINT_KEY_SIZE:
+            raise ValueError(f"the sealing key must be {CHECKPOINT_KEY_SIZE} bytes")
+        self.base = base
+        self.module = module
+        self.every_fuel = every_fuel
+        self.key = key
+        self.checkpoints: list[Announced] = []
+        """Checkpoints announced so far, in order, over all segments."""
+        self.segments: list[Segment] = []
+        """Segments that ended, in order."""
+        self.settled = False
+        """Whether the requester settled it (no more segments, nothing more paid)."""
+        self._running: tuple[WorkerSession, bytes] | None = None
+
+    @property
+    def last_checkpoint(self) -> Announced | None:
+        """The newest checkpoint announced (where the next segment resumes)."""
+        return self.checkpoints[-1] if self.checkpoints else None
+
+    @property
+    def result(self) -> JobResult | None:
+        """The job's result, once a segment ran to the end."""
+        last = self.segments[-1].reply if self.segments else None
+        return last if isinstance(last, JobResult) else None
+
+    @property
+    def segment_fuel(self) -> tuple[int, ...]:
+        """The fuel each segment claims, in order, fuel."""
+        return tuple(s.fuel_used for s in self.segments)
+
+    def resume_spec(self) -> ResumeSpec | None:
+        """The ``resume`` of the next segment: the last checkpoint announced."""
+        last = self.last_checkpoint
+        if last is None:
+            return None
+        note = last.checkpoint
+        return ResumeSpec(
+            owner=last.worker,
+            arweave_tx_id=note.arweave_tx_id,
+            state_hash=note.state_hash,
+            size=note.size,
+            key=self.key,
+        )
+
+    def next_request(
+        self, *, rate_planck_per_fuel: int | None = None, channel_id: bytes | None = None
+    ) -> JobRequest:
+        """The request of the next segment (a fresh ``job_id``)."""
+        return replace(
+            self.base,
+            job_id=os.urandom(16),
+            rate_planck_per_fuel=(
+                self.base.rate_planck_per_fuel
+                if rate_planck_per_fuel is None
+                else rate_planck_per_fuel
+            ),
+            channel_id=channel_id,
+            checkpoint=CheckpointSpec(self.every_fuel, self.key),
+            resume=self.resume_spec(),
+        )
+
+    def _announced(self, worker: str, note: JobCheckpoint) -> None:
+        last = self.last_checkpoint
+        if last is not None and (
+            note.checkpoint <= last.checkpoint.checkpoint
+            or note.fuel_used <= last.checkpoint.fuel_used
+        ):
+            if last.checkpoint == note and last.worker == worker:
+                return  # a suspension repeats the last announcement
+            logger.info("%s announced checkpoint %d out of order; ignored", worker, note.checkpoint)
+            return
+        self.checkpoints.append(Announced(worker, note))
+
+    async def run_segment(
+        self,
+        session: WorkerSession,
+        timeout: float,
+        *,
+        rate_planck_per_fuel: int = DEFAULT_RATE_PLANCK_PER_FUEL,
+        channel_id: bytes | None = None,
+        reserved: int = 0,
+    ) -> JobResult | JobFailed | JobSuspended:
+        """Run the next segment on *session*'s worker (from the last checkpoint, if
+        any) at *rate_planck_per_fuel* (planck/fuel), paid through *channel_id* (or
+        none) on which the caller reserved *reserved* planck, and return how it
+        ended; :attr:`checkpoints` and :attr:`segments` are updated. Raises what
+        :meth:`WorkerSession.run_job
+        <ccnet.client.requester.sessions.WorkerSession.run_job>` raises (nothing is
+        recorded then), and ``RuntimeError`` while a segment runs or once the job has
+        its result or was settled."""
+        if self.settled:
+            raise RuntimeError("the job was settled")
+        if self._running is not None:
+            raise RuntimeError("a segment of this job is running")
+        if self.result is not None:
+            raise RuntimeError("the job has its result")
+        request = self.next_request(
+            rate_planck_per_fuel=rate_planck_per_fuel, channel_id=channel_id
+        )
+        start = self.last_checkpoint
+        worker = session.worker
+        self._running = (session, request.job_id)
+        try:
+            exchange = await session.run_job(
+                request,
+                self.module,
+                timeout,
+                on_checkpoint=lambda note: self._announced(worker, note),
+            )
+        finally:
+            self._running = None
+        reply = exchange.reply
+        if isinstance(reply, JobSuspended):
+            self._announced(
+                worker,
+                JobCheckpoint(
+                    reply.job_id,
+                    checkpoint=reply.checkpoint,
+                    fuel_used=reply.fuel_used,
+                    state_hash=reply.state_hash,
+                    arweave_tx_id=reply.arweave_tx_id,
+                    size=reply.size,
+                ),
+            )
+            fuel = reply.segment_fuel
+        elif isinstance(reply, JobFailed):
+            fuel = reply.fuel_used
+        else:
+            try:
+                fuel = SignedResult.from_json(dict(reply.result)).fuel_used
+            except MalformedMessageError:
+                fuel = 0  # an invalid result: the caller's check says so
+        self.segments.append(Segment(worker, request, reply, fuel, start, reserved))
+        return reply
+
+    async def suspend(self) -> None:
+        """Ask the worker running the current segment to suspend it at its next safe
+        point (its :meth:`run_segment` then returns the ``job_suspended``). Does
+        nothing when no segment runs. Raises
+        :class:`~ccnet.client.net.exceptions.TransportClosedError`."""
+        if self._running is not None:
+            session, job_id = self._running
+            await session.suspend(job_id)
