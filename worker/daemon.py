@@ -91,7 +91,7 @@ from .config import DEFAULT_BLOCK_TIME_MS, WorkerConfig
 from .executor import JobExecutor, ModuleStore
 from .faults import FaultInjector
 from .instance_lock import LOCK_FILE, InstanceLock, check_registered_endpoint
-from .jobhandler import JobSessionHandler
+from .jobhandler import DEFAULT_MIN_CHECKPOINT_FUEL, JobSessionHandler
 from .metrics import MetricsServer, WorkerMetrics
 from .onchain import (
     DisputeVerifier,
@@ -188,6 +188,8 @@ class DaemonConfig:
     checkpoint_wallet: Path | None = None
     """The Arweave wallet (JWK file) that pays for the uploads (``None``:
     ``arweave-wallet.json`` in the state dir, created when missing)."""
+    min_checkpoint_fuel: int = DEFAULT_MIN_CHECKPOINT_FUEL
+    """The shortest checkpoint interval a request may ask for, fuel."""
     suspend_timeout: float = 60.0
     """Seconds :meth:`WorkerDaemon.stop` waits for jobs with VM checkpoints to suspend
     and be answered before it interrupts what still runs."""
@@ -392,6 +394,7 @@ class WorkerDaemon:
             ledger=WorkLedger(cfg.worker.max_unpaid_jobs),
             metrics=self.metrics,
             checkpoints=self.checkpoints,
+            min_checkpoint_fuel=cfg.min_checkpoint_fuel,
         )
         self.listener = PeerListener(
             self.keypair,

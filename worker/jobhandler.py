@@ -96,6 +96,7 @@ from .vmcheckpoint import CheckpointPolicy, VmImage
 
 __all__ = [
     "ANNOUNCE_TIMEOUT_S",
+    "DEFAULT_MIN_CHECKPOINT_FUEL",
     "MAX_IN_FLIGHT",
     "MAX_WAITING_MODULES",
     "UNDECODABLE_JOB_ID",
@@ -113,6 +114,10 @@ MAX_WAITING_MODULES = 8
 MAX_IN_FLIGHT = 32
 """Jobs per session accepted and not answered yet; beyond, the worker stops reading the
 session until one is answered (the data channel's buffer pushes back)."""
+DEFAULT_MIN_CHECKPOINT_FUEL = 10_000_000
+"""The shortest checkpoint interval a worker takes by default, fuel (about 10 ms of a
+reference machine's compute): each checkpoint costs the worker an upload and an
+extrinsic that the job's fuel does not pay for, so a requester may not ask for many."""
 ANNOUNCE_TIMEOUT_S = 30.0
 """Seconds a job's thread waits for its ``job_checkpoint`` to be sent before it goes on
 (a requester that stops reading does not hold the job)."""
@@ -173,7 +178,9 @@ class JobSessionHandler:
     requester's unpaid work (default: a :class:`~ccnet.worker.admission.WorkLedger` with
     its default limit); *metrics* counts answered jobs and heartbeats sent, and reads
     :meth:`unpaid_jobs`; *checkpoints* archives and opens VM checkpoints (``None``:
-    requests with ``checkpoint`` or ``resume`` are refused, ``unsupported``).
+    requests with ``checkpoint`` or ``resume`` are refused, ``unsupported``);
+    *min_checkpoint_fuel*: the shortest ``every_fuel`` taken, fuel (``unsupported``
+    below).
     """
 
     def __init__(
@@ -189,9 +196,11 @@ class JobSessionHandler:
         ledger: WorkLedger | None = None,
         metrics: WorkerMetrics | None = None,
         checkpoints: CheckpointService | None = None,
+        min_checkpoint_fuel: int = DEFAULT_MIN_CHECKPOINT_FUEL,
     ) -> None:
         self.executor = executor
         self.checkpoints = checkpoints
+        self.min_checkpoint_fuel = min_checkpoint_fuel
         self._states: set[_State] = set()
         self.keypair = keypair
         self.rate_planck_per_fuel = rate_planck_per_fuel
@@ -338,6 +347,12 @@ class JobSessionHandler:
             if request.proof is not None:
                 raise UnsupportedRequestError(
                     "no proofs of a job with VM checkpoints: a proof covers a whole run"
+                )
+            spec = request.checkpoint
+            if spec is not None and spec.every_fuel < self.min_checkpoint_fuel:
+                raise UnsupportedRequestError(
+                    f"checkpoints every {spec.every_fuel} fuel: this worker takes one every "
+                    f"{self.min_checkpoint_fuel} fuel at most"
                 )
         if request.rate_planck_per_fuel < self.rate_planck_per_fuel:
             raise UnsupportedRequestError(

@@ -531,10 +531,18 @@ class Requester:
         return CheckpointedJob(base, wasm, every_fuel=every_fuel, key=key)
 
     async def run_segment(
-        self, job: CheckpointedJob, worker: WorkerOffer, *, timeout: float | None = None
+        self,
+        job: CheckpointedJob,
+        worker: WorkerOffer,
+        *,
+        timeout: float | None = None,
+        check_record: bool = True,
     ) -> JobResult | JobFailed | JobSuspended:
         """Run *job*'s next segment on *worker* (from its last checkpoint, if any), paid
-        through the worker's channel, and return how it ended. The segment's worst case
+        through the worker's channel, and return how it ended. With *check_record*, the
+        checkpoints announced last that their owner has not recorded on chain (among its
+        newest 32 records) are dropped first, so the segment resumes from the newest
+        recorded one (or the start). The segment's worst case
         (its fuel limit at the worker's rate, planck) stays reserved until
         :meth:`settle_checkpointed`, or is released at once when the segment fails.
         Raises :class:`~.exceptions.ChannelFundsError` (nothing sent), the chain's
@@ -543,6 +551,8 @@ class Requester:
         :class:`~ccnet.client.net.exceptions.NetError` (the reservation is released)."""
         self._require_open()
         assert self._pool is not None and self._book is not None
+        if check_record:
+            await self._drop_unrecorded(job)
         session = await self._pool.get(worker.address, worker.endpoint)
         fuel = job.base.fuel_limit or self.default_fuel_limit
         worst = price(fuel, worker.price_planck_per_fuel)
@@ -564,6 +574,29 @@ class Requester:
             self._book.release(channel_id, worst)
         return reply
 
+    async def _drop_unrecorded(self, job: CheckpointedJob) -> None:
+        """Forget *job*'s newest announced checkpoints that are not on chain."""
+        chain = self._require_chain()
+        recorded: dict[str, set[tuple[str, str, int]]] = {}
+        while job.checkpoints:
+            last = job.checkpoints[-1]
+            if last.worker not in recorded:
+                records = await asyncio.to_thread(chain.checkpoints.history, last.worker)
+                recorded[last.worker] = {
+                    (r.arweave_tx_id, r.state_hash.lower(), r.size) for r in records
+                }
+            note = last.checkpoint
+            if (note.arweave_tx_id, "0x" + note.state_hash.hex(), note.size) in recorded[
+                last.worker
+            ]:
+                return
+            logger.warning(
+                "%s announced checkpoint %d, which it has not recorded on chain: not resumed",
+                last.worker,
+                note.checkpoint,
+            )
+            job.checkpoints.pop()
+
     async def settle_checkpointed(
         self, job: CheckpointedJob, *, expected_output_hash: bytes | None = None
     ) -> CheckpointedOutcome:
@@ -571,7 +604,9 @@ class Requester:
         bound to its request; with *expected_output_hash*, 32 bytes, also that answer)
         and, when it passes, pay each suspended or final segment ``price(its fuel, its
         rate)`` planck (at most its reservation) through its worker's channel; release
-        every reservation either way. Failed segments are paid nothing. A job is settled
+        every reservation either way. Failed segments are paid nothing, nor a suspended
+        one whose fuel claim is not the difference of the cumulative fuel of the
+        checkpoints it started and stopped at. A job is settled
         once (``RuntimeError`` after, or while a segment runs)."""
         self._require_open()
         assert self._book is not None
@@ -595,11 +630,24 @@ class Requester:
             else:
                 verified, reason, output = True, "", final.reply.output
         paid: list[int] = []
+        refused: list[str] = []
         for number, segment in enumerate(job.segments):
-            amount = 0
+            amount, why = 0, "" if verified else "not verified"
             channel_id = segment.request.channel_id
+            if isinstance(segment.reply, JobFailed):
+                why = f"failed: {segment.reply.code}"
+            elif isinstance(segment.reply, JobSuspended):
+                # The image it stopped at counts every segment's fuel: this one's claim
+                # must be the difference from where it started.
+                start = segment.resumed_from
+                before = start.checkpoint.fuel_used if start is not None else 0
+                if segment.reply.fuel_used - before != segment.fuel_used:
+                    why = (
+                        f"claims {segment.fuel_used} fuel, its checkpoints "
+                        f"{segment.reply.fuel_used - before}"
+                    )
             if channel_id is not None and not isinstance(segment.reply, JobFailed):
-                if verified:
+                if verified and not why:
                     amount = min(
                         price(segment.fuel_used, segment.request.rate_planck_per_fuel),
                         segment.reserved,
@@ -607,15 +655,17 @@ class Requester:
                     memo = f"task {job.base.task_id} segment {number}"
                     payment = await self._book.pay(segment.worker, channel_id, amount, memo)
                     if not payment.ok:
-                        amount = 0
+                        amount, why = 0, f"payment failed: {payment.error}"
                 self._book.release(channel_id, segment.reserved)
             paid.append(amount)
+            refused.append(why)
         return CheckpointedOutcome(
             verified=verified,
             reason=reason,
             output=output,
             segment_fuel=job.segment_fuel,
             paid=tuple(paid),
+            unpaid_reasons=tuple(refused),
             checkpoints=tuple(job.checkpoints),
         )
 

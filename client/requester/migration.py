@@ -91,6 +91,9 @@ class CheckpointedOutcome:
     """The fuel each segment claimed, in order, fuel."""
     paid: tuple[int, ...]
     """Planck paid for each segment, in order (0: failed, unpaid, or not verified)."""
+    unpaid_reasons: tuple[str, ...]
+    """Why each segment was not paid, in order ("" for a paid one, or one that named
+    no channel)."""
     checkpoints: tuple[Announced, ...]
     """The checkpoints announced, over all segments."""
 

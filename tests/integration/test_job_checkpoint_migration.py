@@ -22,7 +22,7 @@ from ccnet.client import CC, Chain, Keypair, Keys
 from ccnet.client.jobs.billing import price
 from ccnet.client.jobs.catalogue import load_job
 from ccnet.client.jobs.messages import JobCheckpoint, JobFailed, JobResult, JobSuspended
-from ccnet.client.jobs.results import output_hash
+from ccnet.client.jobs.results import SignedResult, output_hash
 from ccnet.client.requester import Announced, CheckpointedJob, Requester
 from ccnet.client.requester.discovery import WorkerOffer
 from ccnet.storage import ArweaveGateway, ArweaveWallet, CheckpointStore, LocalCache
@@ -135,6 +135,8 @@ async def test_a_job_suspended_on_one_worker_finishes_on_another(
             )
             rates = (offer_a.price_planck_per_fuel, offer_b.price_planck_per_fuel)
             assert outcome.paid == (price(fuel_a, rates[0]), price(fuel_b, rates[1]))
+            assert outcome.unpaid_reasons == ("", "")
+            assert fuel_a == suspended.fuel_used  # A started from the start
 
             # each worker was paid exactly its own segment
             await paid(wait_until, a, job.segments[0].request.channel_id, outcome.paid[0])
@@ -204,12 +206,20 @@ async def test_resuming_from_a_wrong_image_is_malformed_and_unbilled(
                 "another input": from_record(key, foreign.tx_id, foreign.state_hash, foreign.size),
             }
             for why, job in cases.items():
-                reply = await r.run_segment(job, offer, timeout=TIMEOUT)
+                # check_record=False: the SDK would not send what is not on chain
+                reply = await r.run_segment(job, offer, timeout=TIMEOUT, check_record=False)
                 assert isinstance(reply, JobFailed), why
                 assert (reply.code, reply.fuel_used) == ("malformed", 0), (why, reply)
                 assert why in reply.message, (why, reply.message)
                 outcome = await r.settle_checkpointed(job)
                 assert not outcome.verified and outcome.paid == (0,), why
+
+            # the SDK drops an announcement that is not on chain: from the start instead
+            unrecorded = from_record(key, saved.tx_id, bytes(32), saved.size)
+            anew = await r.run_segment(unrecorded, offer, timeout=TIMEOUT)
+            assert isinstance(anew, JobResult) and anew.output == b"216816\n"
+            assert unrecorded.checkpoints == [] and unrecorded.segments[0].resumed_from is None
+            assert (await r.settle_checkpointed(unrecorded)).verified
 
             # the right key and record resume it: the refusals were about the image only
             good = from_record(key, saved.tx_id, saved.state_hash, saved.size)
@@ -218,5 +228,8 @@ async def test_resuming_from_a_wrong_image_is_malformed_and_unbilled(
             settled = await r.settle_checkpointed(good)
             assert settled.verified and settled.paid[0] > 0
 
-            # only the good resume was ever paid, and nothing else is owed
-            await paid(wait_until, b, good.segments[0].request.channel_id, settled.paid[0])
+            # only the two results were ever paid, and nothing else is owed
+            total = settled.paid[0] + price(
+                SignedResult.from_json(anew.result).fuel_used, offer.price_planck_per_fuel
+            )
+            await paid(wait_until, b, good.segments[0].request.channel_id, total)

@@ -684,7 +684,7 @@ async def test_checkpoint_requests_need_a_gateway_and_no_proof(
     served: Callable[..., Served], job_wasm: Callable[[str], bytes]
 ) -> None:
     prime = module_hash(job_wasm("prime_count"))
-    spec = CheckpointSpec(10**6, KEY)
+    spec = CheckpointSpec(10**8, KEY)
     plain, _, _ = served()
     for job in (
         request(prime, "1000", checkpoint=spec),
@@ -698,6 +698,10 @@ async def test_checkpoint_requests_need_a_gateway_and_no_proof(
     await equipped.send(request(prime, "1000", checkpoint=spec, proof="billing"))
     reply = await equipped.reply()
     assert isinstance(reply, JobFailed) and reply.code == "unsupported"
+    await equipped.send(request(prime, "1000", checkpoint=CheckpointSpec(10**6, KEY)))
+    reply = await equipped.reply()  # too often: each checkpoint costs the worker
+    assert isinstance(reply, JobFailed) and reply.code == "unsupported"
+    assert "one every 10000000 fuel at most" in reply.message
     await equipped.send(request(module_hash(writer(3)), checkpoint=spec, module=writer(3)))
     reply = await equipped.reply()
     assert isinstance(reply, JobFailed)

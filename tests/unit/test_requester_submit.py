@@ -16,7 +16,15 @@ import pytest
 from substrateinterface import Keypair, KeypairType
 
 from ccnet.channels import PeerTimeoutError, Phase
-from ccnet.client.jobs.messages import JobFailed, JobRequest, decode, encode
+from ccnet.client.jobs.messages import (
+    JobCheckpoint,
+    JobFailed,
+    JobRequest,
+    JobSuspended,
+    Message,
+    decode,
+    encode,
+)
 from ccnet.client.jobs.messages import JobResult as JobResultMessage
 from ccnet.client.jobs.results import SignedResult, input_hash, output_hash
 from ccnet.client.net.exceptions import SignalingError
@@ -60,6 +68,10 @@ class Script:
     """The fuel the signed result claims."""
     unsolicited: bool = False
     """Before each answer, also send a valid result for a job nobody asked for."""
+    before: Callable[[JobRequest], list[Message]] = lambda req: []
+    """Messages sent before the answer (job_checkpoint announcements, say)."""
+    suspend: Callable[[JobRequest], JobSuspended | None] = lambda req: None
+    """An answer instead of the result."""
     seen: list[JobRequest] = field(default_factory=list)
 
 
@@ -71,6 +83,12 @@ async def serve(peer: FakePeer, keypair: Keypair, script: Script) -> None:
             return
         assert isinstance(message, JobRequest)
         script.seen.append(message)
+        for extra in script.before(message):
+            await peer.worker_end.send(encode(extra))
+        suspended = script.suspend(message)
+        if suspended is not None:
+            await peer.worker_end.send(encode(suspended))
+            continue
         if script.fail is not None:
             await peer.worker_end.send(encode(JobFailed(message.job_id, script.fail, "no", 5)))
             continue
@@ -435,3 +453,79 @@ async def test_a_result_nobody_asked_for_is_never_paid(rig: Rig) -> None:
         outcome = await rig.requester.submit(MODULE, verify="none", workers=bob)
         assert outcome.verified and outcome.cost_planck == 1_000
     assert [amount for _, amount in rig.party.payments] == [1_000, 1_000]
+
+
+# -- jobs with VM checkpoints ------------------------------------------------------------
+
+
+def note(req: JobRequest, number: int, fuel: int) -> JobCheckpoint:
+    return JobCheckpoint(req.job_id, number, fuel, bytes([number]) * 32, f"tx{number}", 4096)
+
+
+def suspended(req: JobRequest, number: int, fuel: int, segment_fuel: int) -> JobSuspended:
+    return JobSuspended(
+        req.job_id, number, fuel, bytes([number]) * 32, f"tx{number}", 4096, segment_fuel
+    )
+
+
+async def test_a_checkpointed_job_moves_to_another_worker_and_each_segment_is_paid(
+    rig: Rig,
+) -> None:
+    bob, charlie = rig.scripts[addr("Bob")], rig.scripts[addr("Charlie")]
+    bob.before = lambda req: [note(req, 1, 1_000)]
+    bob.suspend = lambda req: suspended(req, 2, 1_500, 1_500)
+    charlie.fuel = lambda req: 700
+    r = rig.requester
+    job = r.checkpointed_job(MODULE, b"x", every_fuel=1_000, fuel_limit=10_000, task_id=9)
+    first, second = rig.offers("Bob", "Charlie")
+    reply = await r.run_segment(job, first, check_record=False)
+    assert isinstance(reply, JobSuspended)
+    assert [(c.worker, c.checkpoint.checkpoint) for c in job.checkpoints] == [
+        (addr("Bob"), 1),
+        (addr("Bob"), 2),
+    ]
+    done = await r.run_segment(job, second, check_record=False)
+    assert isinstance(done, JobResultMessage) and done.output == b"42\n"
+    sent = charlie.seen[0]  # resumed from Bob's last checkpoint, still checkpointing
+    assert sent.resume is not None and sent.checkpoint is not None
+    assert (sent.resume.owner, sent.resume.arweave_tx_id) == (addr("Bob"), "tx2")
+    assert sent.resume.key == sent.checkpoint.key == job.key
+    assert bob.seen[0].resume is None and sent.task_id == bob.seen[0].task_id == 9
+    outcome = await r.settle_checkpointed(job)
+    assert outcome.verified and outcome.output == b"42\n"
+    assert outcome.segment_fuel == (1_500, 700) and outcome.paid == (1_500, 700)
+    assert [amount for _, amount in rig.party.payments] == [1_500, 700]
+    with pytest.raises(RuntimeError, match="settled"):
+        await r.settle_checkpointed(job)
+    with pytest.raises(RuntimeError, match="settled"):
+        await r.run_segment(job, second, check_record=False)
+
+
+async def test_an_inflated_segment_and_a_rejected_result_are_not_paid(rig: Rig) -> None:
+    bob, charlie = rig.scripts[addr("Bob")], rig.scripts[addr("Charlie")]
+    bob.suspend = lambda req: suspended(req, 1, 1_000, 9_000)  # claims more than it ran
+    r = rig.requester
+    job = r.checkpointed_job(MODULE, b"x", every_fuel=1_000, fuel_limit=10_000)
+    first, second = rig.offers("Bob", "Charlie")
+    assert isinstance(await r.run_segment(job, first, check_record=False), JobSuspended)
+    assert isinstance(await r.run_segment(job, second, check_record=False), JobResultMessage)
+    outcome = await r.settle_checkpointed(job)
+    assert outcome.verified and outcome.paid == (0, 1_000)
+    assert "claims 9000 fuel, its checkpoints 1000" in outcome.unpaid_reasons[0]
+    # a result that is not the expected answer: nobody is paid
+    charlie.output = lambda req: b"wrong\n"
+    job = r.checkpointed_job(MODULE, b"x", every_fuel=1_000, fuel_limit=10_000)
+    bob.suspend = lambda req: suspended(req, 1, 1_000, 1_000)
+    await r.run_segment(job, first, check_record=False)
+    await r.run_segment(job, second, check_record=False)
+    outcome = await r.settle_checkpointed(job, expected_output_hash=output_hash(b"42\n"))
+    assert not outcome.verified and outcome.paid == (0, 0)
+    assert len(rig.party.payments) == 1  # the first job's result only
+    assert r._book is not None and not any(r._book._reserved.values())  # all released
+
+
+async def test_checkpoint_messages_for_a_plain_job_are_ignored(rig: Rig) -> None:
+    bob = rig.scripts[addr("Bob")]
+    bob.before = lambda req: [note(req, 1, 5), suspended(req, 1, 5, 5)]
+    outcome = await rig.requester.submit(MODULE, b"x", verify="none", workers=rig.offers("Bob"))
+    assert outcome.verified and outcome.output == b"42\n" and outcome.cost_planck == 1_000
