@@ -11,7 +11,8 @@ running worker does). ``run`` prints one JSON line on stdout when it serves::
      "free_jobs": false, "max_unpaid_jobs": 4, "watch_channels": true,
      "min_challenge_blocks": 15}
 
-and, after SIGINT or SIGTERM, stops cleanly (running jobs interrupted, sockets closed,
+and, after SIGINT or SIGTERM, stops cleanly (jobs running with VM checkpoints suspended
+and answered ``job_suspended`` first, other running jobs interrupted, sockets closed,
 the prover's Node process ended) and prints ``{"event": "stopped", ...}``. Logs go to
 stderr (one JSON object per line with ``--json-log``).
 
@@ -334,6 +335,23 @@ def run(
             show_default=False,
         ),
     ] = None,
+    checkpoint_gateway: Annotated[
+        str | None,
+        typer.Option(
+            help="Arweave gateway that stores jobs' VM checkpoints (default: none; "
+            "requests for checkpoints are refused). A loopback URL is a dev gateway "
+            "(arlocal): the wallet is funded by minting.",
+            show_default=False,
+        ),
+    ] = None,
+    checkpoint_wallet: Annotated[
+        Path | None,
+        typer.Option(
+            help="Arweave wallet (JWK file) paying the checkpoint uploads "
+            "(default: arweave-wallet.json in the state dir, created when missing).",
+            show_default=False,
+        ),
+    ] = None,
     poll_interval: Annotated[
         float, typer.Option(min=0.05, help="Seconds between looks at the chain head.")
     ] = 1.0,
@@ -447,6 +465,8 @@ def run(
             requesters=frozenset(requester) if requester else None,
             fault_injection=fault_injection or None,
             arweave_url=arweave_url,
+            checkpoint_gateway=checkpoint_gateway,
+            checkpoint_wallet=checkpoint_wallet,
             poll_interval=poll_interval,
             watch_channels=watch_channels,
             tower_path=tower_db,

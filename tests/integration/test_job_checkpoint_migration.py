@@ -9,7 +9,8 @@ output is the uninterrupted run's, byte for byte, and the segments' fuel adds up
 uninterrupted run's plus the documented cost per checkpoint (``docs/vm-checkpoints.md``,
 section 4); each worker is paid its own segment's fuel. A resume with the wrong key, with
 a record that does not match the chain, or of another job's image is ``malformed``, and
-nothing is billed for it.
+nothing is billed for it. A ``ccnet worker run`` process stopped with SIGTERM suspends
+the job it runs with checkpoints, and another worker finishes it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ccnet.client import CC, Chain, Keypair, Keys
 from ccnet.client.jobs.billing import price
@@ -30,6 +32,11 @@ from ccnet.worker.daemon import WorkerDaemon
 from ccnet.worker.sandbox import Sandbox, SuspendedRun
 from ccnet.worker.vmcheckpoint import CheckpointPolicy, new_key
 from ccnet.worker.vmcheckpoint.archive import archive
+
+if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path
+    from tests.fixtures.daemon import RunWorker
+else:
+    from fixtures.daemon import RunWorker
 
 StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
 WaitUntil = Callable[..., Awaitable[None]]
@@ -233,3 +240,43 @@ async def test_resuming_from_a_wrong_image_is_malformed_and_unbilled(
                 SignedResult.from_json(anew.result).fuel_used, offer.price_planck_per_fuel
             )
             await paid(wait_until, b, good.segments[0].request.channel_id, total)
+
+
+async def test_sigterm_suspends_a_checkpointed_job_and_another_worker_finishes_it(
+    devchain: str,
+    ccnet_chain: Chain,
+    fund_account: Callable[..., Keypair],
+    arlocal: str,
+    run_worker: RunWorker,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    wasm = load_job("prime_count")
+    whole = sandbox.run(wasm, args=ARGS)
+    args = ("--checkpoint-gateway", arlocal)
+    a = await run_worker(*args)
+    bootstrap = [(str(a.ready["dht_host"]), int(a.ready["dht_port"]))]
+    b = await run_worker(*args, "--dht-bootstrap", f"{bootstrap[0][0]}:{bootstrap[0][1]}")
+    async with Requester(
+        ccnet_chain,
+        fund_account(),
+        dht_bootstrap=bootstrap,
+        state_dir=tmp_path / "requester",
+        deposit_per_channel=1 * CC,
+    ) as r:
+        offers = {o.address: o for o in await r.find_workers(refresh=True)}
+        job = r.checkpointed_job(wasm, args=ARGS, every_fuel=whole.fuel_used // 4)
+        running = asyncio.create_task(r.run_segment(job, offers[a.address], timeout=TIMEOUT))
+        await wait_until(lambda: bool(job.checkpoints) or running.done(), "a checkpoint")
+        assert await a.stop() == 0  # SIGTERM: the daemon suspends the job before it stops
+        suspended = await running
+        assert isinstance(suspended, JobSuspended), suspended
+        done = await r.run_segment(job, offers[b.address], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == whole.stdout
+        outcome = await r.settle_checkpointed(job, expected_output_hash=output_hash(whole.stdout))
+        assert outcome.verified and outcome.paid[1] > 0
+        k = len(outcome.checkpoints)
+        assert sum(outcome.segment_fuel) == whole.fuel_used + k * PRIME_COUNT_CHECKPOINT_COST
+        # A is gone: its segment stays owed (unpaid) in the channel, its reservation freed
+        assert outcome.paid[0] == 0 and outcome.unpaid_reasons[0].startswith("payment failed")
