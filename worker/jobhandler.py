@@ -632,10 +632,10 @@ class JobSessionHandler:
                 size=saved.size,
             )
             archived.append((taken, note))
-            sent = asyncio.run_coroutine_threadsafe(self._send(state, note), loop)
             try:
+                sent = asyncio.run_coroutine_threadsafe(self._send(state, note), loop)
                 sent.result(timeout=ANNOUNCE_TIMEOUT_S)
-            except Exception as err:  # the requester left or stopped reading
+            except Exception as err:  # the requester left or stopped reading, or shutdown
                 log.info("job %s: checkpoint not announced: %s", request.job_id.hex(), err)
 
         policy = CheckpointPolicy(
