@@ -69,6 +69,7 @@ from .pallets import (
     ChannelInfo,
     CheckpointRecord,
     DisputeInfo,
+    JobCheckpointRecord,
     StakeInfo,
     TaskInfo,
     WorkerInfo,
@@ -133,6 +134,7 @@ __all__ = [
     "as_bytes",
     "channel_id_of",
     "h256",
+    "JobCheckpointRecord",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

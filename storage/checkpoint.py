@@ -35,7 +35,7 @@ from .transaction import DataTransaction, Tag
 from .wallet import ArweaveWallet
 
 if TYPE_CHECKING:
-    from ccnet.client import CheckpointRecord, Keypair, Receipt
+    from ccnet.client import CheckpointRecord, JobCheckpointRecord, Keypair, Receipt
 
 __all__ = [
     "APP_NAME",
@@ -69,9 +69,21 @@ class CheckpointsApi(Protocol):
         self, keypair: Keypair, state_hash: bytes | str, arweave_tx_id: str | bytes, size: int
     ) -> Receipt: ...
 
+    def record_job(
+        self,
+        keypair: Keypair,
+        job_id: bytes,
+        checkpoint: int,
+        state_hash: bytes | str,
+        arweave_tx_id: str | bytes,
+        size: int,
+    ) -> Receipt: ...
+
     def latest(self, owner: str) -> CheckpointRecord | None: ...
 
     def history(self, owner: str) -> list[CheckpointRecord]: ...
+
+    def job_record(self, owner: str, job_id: bytes) -> JobCheckpointRecord | None: ...
 
 
 class ChainWithCheckpoints(Protocol):
@@ -218,9 +230,15 @@ class CheckpointStore:
     # --- save -------------------------------------------------------------------------
 
     def save(
-        self, checkpoint: Checkpoint, *, on_progress: PhaseProgress | None = None
+        self,
+        checkpoint: Checkpoint,
+        *,
+        job: tuple[bytes, int] | None = None,
+        on_progress: PhaseProgress | None = None,
     ) -> SavedCheckpoint:
         """Upload *checkpoint*, prove it retrievable, record it on chain, cache it.
+        With *job* (its 16-byte id, the image's sequence number), the record is that
+        job's newest (``record_job``: the first one holds a deposit), not the account's.
 
         Raises :class:`GatewayUnavailableError` / :class:`GatewayRejectedError` (nothing recorded),
         :class:`IntegrityError` if the gateway serves other bytes than uploaded (nothing
@@ -270,7 +288,13 @@ class CheckpointStore:
         except IntegrityError:
             self.__journal.remove(key)  # that transaction is bad: the next save starts anew
             raise
-        receipt = self.__chain.checkpoints.record(keypair, key, tx.id, len(data))
+        if job is None:
+            receipt = self.__chain.checkpoints.record(keypair, key, tx.id, len(data))
+        else:
+            job_id, number = job
+            receipt = self.__chain.checkpoints.record_job(
+                keypair, job_id, number, key, tx.id, len(data)
+            )
         self.__journal.remove(key)
         self._cache_put(data, key)
         logger.info("checkpoint %s recorded in block %s", hash_hex(key), receipt.block_hash)
@@ -310,6 +334,10 @@ class CheckpointStore:
     def history(self, owner: str | None = None) -> list[CheckpointRecord]:
         """Up to the 32 newest records of *owner*, oldest first."""
         return self.__chain.checkpoints.history(owner or self.owner)
+
+    def job_record(self, owner: str, job_id: bytes) -> JobCheckpointRecord | None:
+        """The newest record *owner* made for its job *job_id* (16 bytes), or None."""
+        return self.__chain.checkpoints.job_record(owner, job_id)
 
     def restore(
         self, owner: str | None = None, *, on_progress: PhaseProgress | None = None

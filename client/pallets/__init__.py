@@ -1,7 +1,7 @@
 """Typed wrappers of the five ccnet pallets, one module each (hung on :class:`Chain`)."""
 
 from .channels import ChannelInfo, Channels, ClosingInfo, channel_id_of
-from .checkpoints import CheckpointRecord, Checkpoints
+from .checkpoints import CheckpointRecord, Checkpoints, JobCheckpointRecord
 from .credits import Credits, StakeInfo, Unbonding
 from .disputes import DisputeInfo, Disputes
 from .tasks import Assignment, Reputation, TaskInfo, Tasks, WorkerInfo
@@ -12,6 +12,7 @@ __all__ = [
     "Channels",
     "CheckpointRecord",
     "Checkpoints",
+    "JobCheckpointRecord",
     "ClosingInfo",
     "Credits",
     "DisputeInfo",

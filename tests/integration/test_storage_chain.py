@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ccnet.client import Chain, Keypair, Keys
+from ccnet.client import CC, Chain, CheckpointsError, Keypair, Keys
 from ccnet.client.devchain import free_port
 from ccnet.storage import (
     ArweaveGateway,
@@ -71,6 +71,43 @@ def test_round_trips(
         assert store.restore() == data  # from the gateway
     history = ccnet_chain.checkpoints.history(owner.ss58_address)
     assert [r.size for r in history] == SIZES
+
+
+def test_a_jobs_checkpoints_are_recorded_under_the_job(
+    ccnet_chain: Chain,
+    owner: Keypair,
+    gateway: ArweaveGateway,
+    arweave_wallet: ArweaveWallet,
+    tmp_path: Path,
+) -> None:
+    store = _store(ccnet_chain, owner, gateway, arweave_wallet, tmp_path / "cache")
+    job_id = os.urandom(16)
+    first = store.save(Checkpoint(b"first image"), job=(job_id, 1))
+    second = store.save(Checkpoint(b"second image, later"), job=(job_id, 2))
+    entry = store.job_record(owner.ss58_address, job_id)
+    assert entry is not None
+    assert (entry.job_id, entry.checkpoint, entry.deposit) == (job_id, 2, CC // 100)
+    assert (entry.record.arweave_tx_id, entry.record.size) == (second.tx_id, second.size)
+    assert entry.record.state_hash == hash_hex(second.state_hash)
+    assert first.tx_id != second.tx_id
+    assert _reserved(ccnet_chain, owner) == CC // 100  # one deposit for the job
+    # A job record is not the account's per-owner record, and an older image is refused.
+    assert ccnet_chain.checkpoints.latest(owner.ss58_address) is None
+    with pytest.raises(CheckpointsError, match="StaleCheckpoint"):
+        store.save(Checkpoint(b"an older image"), job=(job_id, 2))
+    assert store.job_record(owner.ss58_address, job_id) == entry
+    # Clearing releases exactly the deposit.
+    free_before = ccnet_chain.free_balance(owner.ss58_address)
+    receipt = ccnet_chain.checkpoints.clear_job(owner, job_id)
+    assert store.job_record(owner.ss58_address, job_id) is None
+    assert receipt.expect("Checkpoints", "JobCheckpointCleared")["deposit"] == CC // 100
+    assert _reserved(ccnet_chain, owner) == 0
+    assert ccnet_chain.free_balance(owner.ss58_address) == free_before + CC // 100 - receipt.fee
+
+
+def _reserved(chain: Chain, owner: Keypair) -> int:
+    account = chain.query("System", "Account", [owner.ss58_address])
+    return int(account["data"]["reserved"])
 
 
 def test_resume_after_a_restart(

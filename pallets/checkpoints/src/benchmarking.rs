@@ -1,8 +1,24 @@
 //! Benchmarks for `pallet-checkpoints` (frame-benchmarking v2), with a full
-//! history and a maximal transaction id (the worst case).
+//! history and a maximal transaction id (the worst case); a job's record at its
+//! first checkpoint (the deposit is held) and its clearing (released).
 
 use super::*;
-use polkadot_sdk::{frame_benchmarking::v2::*, frame_system::RawOrigin};
+use polkadot_sdk::{
+	frame_benchmarking::v2::*,
+	frame_support::traits::fungible::{Inspect, Mutate},
+	frame_system::RawOrigin,
+	sp_runtime::traits::Saturating,
+};
+
+/// An account with the deposit and the existential deposit, and some more.
+fn funded<T: Config>() -> T::AccountId {
+	let owner: T::AccountId = whitelisted_caller();
+	let amount = T::JobRecordDeposit::get()
+		.saturating_add(T::Currency::minimum_balance())
+		.saturating_mul(10u32.into());
+	T::Currency::set_balance(&owner, amount);
+	owner
+}
 
 fn max_tx_id<T: Config>() -> BoundedVec<u8, T::MaxTxIdLen> {
 	alloc::vec![b'a'; T::MaxTxIdLen::get() as usize]
@@ -48,6 +64,42 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Signed(owner.clone()));
 		assert!(!Latest::<T>::contains_key(&owner));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn record_job() -> Result<(), BenchmarkError> {
+		let owner = funded::<T>();
+		#[extrinsic_call]
+		_(
+			RawOrigin::Signed(owner.clone()),
+			[7u8; 16],
+			u32::MAX,
+			H256::repeat_byte(0xff),
+			max_tx_id::<T>(),
+			u64::MAX,
+		);
+		assert_eq!(
+			JobCheckpoints::<T>::get(&owner, [7u8; 16]).map(|j| j.checkpoint),
+			Some(u32::MAX)
+		);
+		Ok(())
+	}
+
+	#[benchmark]
+	fn clear_job() -> Result<(), BenchmarkError> {
+		let owner = funded::<T>();
+		Pallet::<T>::record_job(
+			RawOrigin::Signed(owner.clone()).into(),
+			[7u8; 16],
+			1,
+			H256::repeat_byte(1),
+			max_tx_id::<T>(),
+			1,
+		)?;
+		#[extrinsic_call]
+		_(RawOrigin::Signed(owner.clone()), [7u8; 16]);
+		assert!(JobCheckpoints::<T>::get(&owner, [7u8; 16]).is_none());
 		Ok(())
 	}
 

@@ -20,6 +20,8 @@ use polkadot_sdk::frame_support::{
 pub trait WeightInfo {
 	fn record() -> Weight;
 	fn clear() -> Weight;
+	fn record_job() -> Weight;
+	fn clear_job() -> Weight;
 }
 
 /// Weights for `pallet_checkpoints` using the runtime's database weights.
@@ -47,6 +49,16 @@ impl<T: polkadot_sdk::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
+	fn record_job() -> Weight {
+		Weight::from_parts(150_000_000, 6_000)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes(3_u64))
+	}
+	fn clear_job() -> Weight {
+		Weight::from_parts(150_000_000, 6_000)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes(3_u64))
+	}
 }
 
 /// For tests and mock runtimes: the same numbers with RocksDB's database weights.
@@ -60,5 +72,15 @@ impl WeightInfo for () {
 		Weight::from_parts(42_540_000, 3623)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(2_u64))
+	}
+	fn record_job() -> Weight {
+		Weight::from_parts(150_000_000, 6_000)
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(3_u64))
+	}
+	fn clear_job() -> Weight {
+		Weight::from_parts(150_000_000, 6_000)
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
 }

@@ -221,7 +221,15 @@ impl pallet_channels::Config for Runtime {
 	type WeightInfo = pallet_channels::weights::SubstrateWeight<Runtime>;
 }
 
+parameter_types! {
+	/// Storage deposit of a job's checkpoint record (~200 bytes), held while it exists.
+	pub const JobRecordDeposit: Balance = UNIT / 100;
+}
+
 impl pallet_checkpoints::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type JobRecordDeposit = JobRecordDeposit;
 	type MaxTxIdLen = ConstU32<64>;
 	type MaxHistory = ConstU32<32>;
 	type WeightInfo = pallet_checkpoints::weights::SubstrateWeight<Runtime>;
