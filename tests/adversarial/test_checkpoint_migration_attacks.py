@@ -22,20 +22,41 @@ The attacks (what a cheater would try), and what stops them:
 - a worker announces checkpoints with forged high sequence numbers, so that the next
   worker's checkpoints look out of order and its work is redone (and paid twice)
   (``test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints``);
+- a worker replays an older image of the job (recorded) as its newer one, with the
+  newer one's fuel: the next worker redoes the difference, and the re-runs show who
+  claimed it (``test_replayed_older_image_is_not_paid_as_the_newer_one``);
+- a worker suspends every segment at its first safe point, to bill many segments: it
+  is paid its work only, the segments add up exactly
+  (``test_worker_that_suspends_at_once_is_paid_its_work_only``);
+- a hostile requester records a 1 TiB "image" and asks a worker to resume it: refused
+  before any byte is fetched, unbilled
+  (``test_hostile_requester_resume_of_an_oversize_record_is_refused_unbilled``);
+- a worker process is killed (SIGKILL) while it uploads an image: its previous
+  checkpoint stays its latest record and another worker resumes it; nothing is owed
+  for the dead segment
+  (``test_worker_killed_mid_upload_leaves_its_previous_checkpoint_valid``);
 - a worker stopping gracefully is gone when the requester pays: the debt is kept on
   disk and paid once the worker is back, even by a restarted requester
-  (``test_a_gracefully_stopped_worker_is_paid_when_it_is_back``).
+  (``test_a_gracefully_stopped_worker_is_paid_when_it_is_back``);
+- not closed, bounded: a requester that never settles (or resumes a worker's image
+  elsewhere without paying it) is cut off by the worker's unpaid-work limit
+  (``test_requester_that_never_settles_is_cut_off_after_its_unpaid_segment``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import http.server
 import os
+import signal
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ccnet.client import CC, Chain, Keypair, Keys
 from ccnet.client.jobs.billing import price
@@ -51,6 +72,7 @@ from ccnet.client.jobs.messages import (
     encode,
 )
 from ccnet.client.jobs.results import SignedResult, output_hash
+from ccnet.client.net.exceptions import NetError
 from ccnet.client.requester import Announced, CheckpointedJob, FuelReference, Requester
 from ccnet.client.requester.discovery import WorkerOffer
 from ccnet.storage import ArweaveGateway, ArweaveWallet, CheckpointStore, LocalCache
@@ -59,6 +81,11 @@ from ccnet.worker.config import WorkerConfig
 from ccnet.worker.daemon import WorkerDaemon
 from ccnet.worker.jobhandler import JobSessionHandler
 from ccnet.worker.sandbox import Sandbox
+
+if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path
+    from tests.fixtures.daemon import RunWorker
+else:
+    from fixtures.daemon import RunWorker
 
 StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
 WaitUntil = Callable[..., Awaitable[None]]
@@ -628,3 +655,206 @@ async def test_requester_that_never_settles_is_cut_off_after_its_unpaid_segment(
         await earned(wait_until, a, ch_a, 0)
         await earned(wait_until, b, ch_b, 0)
         assert (left(s, ch_a), left(s, ch_b)) == (DEPOSIT, DEPOSIT)
+
+
+class StallingGateway:
+    """An HTTP proxy in front of arlocal that forwards everything, but from the
+    *allowed*+1-th ``POST /tx`` on holds the upload forever (a gateway that stops
+    answering mid-upload); :attr:`stalled` is set when it holds one."""
+
+    def __init__(self, upstream: str, allowed: int) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.allowed = allowed
+        self.posts = 0
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if method == "POST" and self.path.startswith("/tx"):
+                    proxy.posts += 1
+                    if proxy.posts > proxy.allowed:
+                        proxy.stalled.set()
+                        proxy.release.wait()
+                        return
+                headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
+                request = urllib.request.Request(
+                    proxy.upstream + self.path, data=body, method=method, headers=headers
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        status, data = response.status, response.read()
+                        kind = response.headers.get("Content-Type", "")
+                except urllib.error.HTTPError as err:
+                    status, data, kind = err.code, err.read(), err.headers.get("Content-Type", "")
+                self.send_response(status)
+                if kind:
+                    self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._forward("GET")
+
+            def do_POST(self) -> None:
+                self._forward("POST")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_worker_killed_mid_upload_leaves_its_previous_checkpoint_valid(
+    devchain: str,
+    ccnet_chain: Chain,
+    fund_account: Callable[..., Keypair],
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    run_worker: RunWorker,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    wasm = load_job("prime_count")
+    whole = sandbox.run(wasm, args=ARGS)
+    gateway = StallingGateway(arlocal, allowed=1)  # its first image, not its second
+    try:
+        a = await run_worker("--checkpoint-gateway", gateway.url)
+        bootstrap = [(str(a.ready["dht_host"]), int(a.ready["dht_port"]))]
+        b = await run_worker(
+            "--checkpoint-gateway",
+            arlocal,
+            "--dht-bootstrap",
+            f"{bootstrap[0][0]}:{bootstrap[0][1]}",
+        )
+        requester = fund_account()
+        with ArweaveGateway(arlocal, dev=True) as ar:
+            store = CheckpointStore(
+                ccnet_chain, requester, ar, arweave_wallet, LocalCache(tmp_path / "rcache")
+            )
+            async with Requester(
+                ccnet_chain,
+                requester,
+                dht_bootstrap=bootstrap,
+                state_dir=tmp_path / "requester",
+                deposit_per_channel=DEPOSIT,
+            ) as r:
+                offers = {o.address: o for o in await r.find_workers(refresh=True)}
+                job = r.checkpointed_job(
+                    wasm, args=ARGS, every_fuel=whole.fuel_used // 4, fuel_limit=10**9
+                )
+                running = asyncio.create_task(r.run_segment(job, offers[a.address], timeout=20))
+                await wait_until(lambda: gateway.stalled.is_set(), "the second upload")
+                assert len(job.checkpoints) == 1 and job.checkpoints[0].worker == a.address
+                first = job.checkpoints[0].checkpoint
+                os.killpg(a.proc.pid, signal.SIGKILL)  # kill -9 while it uploads
+                assert await a.proc.wait() == -signal.SIGKILL
+                a.stop = _killed  # type: ignore[method-assign]
+                try:
+                    await running
+                    raise AssertionError("a killed worker answered")
+                except (TimeoutError, NetError):
+                    pass
+                assert job.segments == []  # no answer: no segment, nothing owed to A
+                record = ccnet_chain.checkpoints.latest(a.address)
+                assert record is not None  # the previous checkpoint is still A's latest
+                assert (record.state_hash, record.arweave_tx_id, record.size) == (
+                    "0x" + first.state_hash.hex(),
+                    first.arweave_tx_id,
+                    first.size,
+                )
+                done = await r.run_segment(job, offers[b.address], timeout=TIMEOUT)
+                assert isinstance(done, JobResult) and done.output == whole.stdout
+                (segment,) = job.segments
+                assert segment.resumed_from == job.checkpoints[0]
+                outcome = await r.settle_checkpointed(
+                    job,
+                    expected_output_hash=output_hash(whole.stdout),
+                    reference=FuelReference(
+                        whole.fuel_used, COST, rerun=LocalRerun(job, sandbox, store)
+                    ),
+                )
+                fuel_b = segment.fuel_used
+                rest = await LocalRerun(job, sandbox, store)(job.checkpoints[0])
+                assert fuel_b == rest + len(segment.announced) * COST
+                rate_b = offers[b.address].price_planck_per_fuel
+                assert outcome.paid == (price(fuel_b, rate_b),)
+                party, book = r._party, r._book
+                assert party is not None and book is not None
+                ch_b = segment.request.channel_id
+                assert ch_b is not None
+                ch_a = book.channel_for(a.address)
+                assert ch_a is not None and ch_a.balance == DEPOSIT  # A was paid nothing
+                assert party.channel(ch_b).balance == DEPOSIT - price(fuel_b, rate_b)
+                assert book.available(ch_a.channel_id) == DEPOSIT  # its reservation freed
+    finally:
+        gateway.close()
+
+
+async def _killed() -> int:
+    """The stop of a worker process this test killed on purpose (the fixture's teardown
+    expects a clean exit)."""
+    return 0
+
+
+async def test_worker_that_suspends_at_once_is_paid_its_work_only(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """A worker that suspends every segment at its first safe point (as a graceful
+    stop would), to bill many segments: each is paid the fuel it burnt, the checkpoint
+    it took included (792 fuel, which its upload and extrinsic cost it more than), and
+    the segments add up to the uninterrupted run plus k x 792 exactly."""
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
+    ) as s:
+        a, b = s.workers
+        assert a.handler is not None
+        handler = a.handler
+        run = handler._run_checkpointed
+
+        async def eager(state: Any, request: JobRequest, limits: Any) -> Any:
+            state.stops[request.job_id].set()  # suspend at the first safe point
+            return await run(state, request, limits)
+
+        handler._run_checkpointed = eager  # type: ignore[method-assign]
+        job = new_job(s)
+        for _ in range(3):
+            reply = await s.r.run_segment(job, s.offers[0], timeout=TIMEOUT)
+            assert isinstance(reply, JobSuspended), reply
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel = job.segment_fuel
+        k = len(job.checkpoints)
+        assert sum(fuel) == s.whole + k * COST
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        rate_a, rate_b = (o.price_planck_per_fuel for o in s.offers)
+        paid_a = sum(price(f, rate_a) for f in fuel[:3])
+        assert outcome.paid == (*(price(f, rate_a) for f in fuel[:3]), price(fuel[3], rate_b))
+        ch_a, ch_b = job.segments[0].request.channel_id, job.segments[3].request.channel_id
+        await earned(wait_until, a, ch_a, paid_a)
+        await earned(wait_until, b, ch_b, price(fuel[3], rate_b))
+        assert (left(s, ch_a), left(s, ch_b)) == (
+            DEPOSIT - paid_a,
+            DEPOSIT - price(fuel[3], rate_b),
+        )
