@@ -168,6 +168,20 @@ class CheckpointedJob:
         """The fuel each segment claims, in order, fuel."""
         return tuple(s.fuel_used for s in self.segments)
 
+    def discard_last(self) -> Announced:
+        """Forget the newest checkpoint announced, which the requester found cannot be
+        resumed (e.g. a worker answered ``malformed`` to it, and the requester's own
+        check, :class:`ccnet.worker.checkpointing.LocalRerun`, refuses it too: another
+        job's image announced as this one's); the next segment resumes from the one
+        before (or the start), and the segment that announced it is then not paid
+        (``docs/vm-checkpoints.md`` 8.1). Returns it; ``RuntimeError`` while a segment
+        runs, ``LookupError`` when there is none."""
+        if self._running is not None:
+            raise RuntimeError("a segment of this job is running")
+        if not self.checkpoints:
+            raise LookupError("no checkpoint was announced")
+        return self.checkpoints.pop()
+
     def resume_spec(self) -> ResumeSpec | None:
         """The ``resume`` of the next segment: the last checkpoint announced."""
         last = self.last_checkpoint

@@ -28,6 +28,11 @@ The attacks (what a cheater would try), and what stops them:
 - a worker suspends every segment at its first safe point, to bill many segments: it
   is paid its work only, the segments add up exactly
   (``test_worker_that_suspends_at_once_is_paid_its_work_only``);
+- a worker announces another job's image (recorded by itself, sealed under this job's
+  key) as its suspension: the next worker refuses it, the requester's own check too,
+  it is discarded and the job resumes from the worker's genuine checkpoint; the liar
+  is not paid
+  (``test_another_jobs_image_announced_as_the_suspension_is_discarded_and_unpaid``);
 - a hostile requester records a 1 TiB "image" and asks a worker to resume it: refused
   before any byte is fetched, unbilled
   (``test_hostile_requester_resume_of_an_oversize_record_is_refused_unbilled``);
@@ -79,8 +84,10 @@ from ccnet.storage import ArweaveGateway, ArweaveWallet, CheckpointStore, LocalC
 from ccnet.worker.checkpointing import LocalRerun
 from ccnet.worker.config import WorkerConfig
 from ccnet.worker.daemon import WorkerDaemon
+from ccnet.worker.exceptions import CheckpointMismatchError
 from ccnet.worker.jobhandler import JobSessionHandler
-from ccnet.worker.sandbox import Sandbox
+from ccnet.worker.sandbox import Sandbox, SuspendedRun
+from ccnet.worker.vmcheckpoint import CheckpointPolicy
 
 if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path
     from tests.fixtures.daemon import RunWorker
@@ -858,3 +865,73 @@ async def test_worker_that_suspends_at_once_is_paid_its_work_only(
             DEPOSIT - paid_a,
             DEPOSIT - price(fuel[3], rate_b),
         )
+
+
+async def test_another_jobs_image_announced_as_the_suspension_is_discarded_and_unpaid(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """A worker announces, as the image its segment stopped at, an image of another job
+    it recorded itself (sealed under this job's key: it holds it). The resuming worker
+    answers ``malformed``; the requester's own check refuses the image too, so it
+    discards it and resumes from the worker's previous (genuine) checkpoint: the job is
+    not stuck, and the liar is not paid."""
+    foreign: list[JobCheckpoint] = []
+
+    def swap(message: Message) -> Message:
+        if isinstance(message, JobCheckpoint) and message.checkpoint == 1:
+            return message
+        if isinstance(message, JobCheckpoint | JobSuspended) and foreign:
+            f = foreign[0]
+            return dataclasses.replace(
+                message, state_hash=f.state_hash, arweave_tx_id=f.arweave_tx_id, size=f.size
+            )
+        return message
+
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
+    ) as s:
+        a, b = s.workers
+        assert a.handler is not None and a.checkpoints is not None
+        job = new_job(s)
+        other = sandbox.run_checkpointed(
+            load_job("prime_count"),
+            policy=CheckpointPolicy(suspend_at_fuel=5_000_000),
+            args=("2000000",),
+        )
+        assert isinstance(other, SuspendedRun)
+        saved = await asyncio.to_thread(a.checkpoints.archive, other.image, job.key, bytes(16))
+        foreign.append(JobCheckpoint(bytes(16), 1, 1, saved.state_hash, saved.tx_id, saved.size))
+        rewrite_deliveries(a.handler, swap)
+        suspended = await suspended_segment(s, job, s.offers[0], wait_until)
+        assert suspended.state_hash == saved.state_hash and suspended.checkpoint > 1
+        refused = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(refused, JobFailed) and refused.code == "malformed", refused
+        check = LocalRerun(job, sandbox, s.store)
+        last = job.last_checkpoint
+        try:
+            await check(last)
+            raise AssertionError("the requester opened another job's image as this one's")
+        except CheckpointMismatchError:
+            assert job.discard_last() == last
+        assert job.last_checkpoint is not None
+        assert job.last_checkpoint.checkpoint.checkpoint == 1  # A's genuine first image
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel = job.segment_fuel
+        assert fuel[1] == 0
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        rate_b = s.offers[1].price_planck_per_fuel
+        assert outcome.paid == (0, 0, price(fuel[2], rate_b)), outcome.unpaid_reasons
+        assert outcome.unpaid_reasons[0].startswith("the next segment resumed from an earlier")
+        ch_a, ch_b = job.segments[0].request.channel_id, job.segments[2].request.channel_id
+        await earned(wait_until, a, ch_a, 0)
+        await earned(wait_until, b, ch_b, price(fuel[2], rate_b))
+        assert (left(s, ch_a), left(s, ch_b)) == (DEPOSIT, DEPOSIT - price(fuel[2], rate_b))

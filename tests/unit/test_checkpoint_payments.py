@@ -202,3 +202,15 @@ def test_debts_are_kept_on_disk_until_paid(tmp_path: Path) -> None:
     path.write_text(json.dumps([{"worker": A, "channel_id": "ab", "amount": 1, "memo": "m"}]))
     with pytest.raises(ValueError):
         DebtBook(path)
+
+
+def test_discard_last_forgets_the_newest_checkpoint() -> None:
+    job = new_job()
+    with pytest.raises(LookupError):
+        job.discard_last()
+    job._announced(A, note(1, 3_010, 1), 0)
+    job._announced(A, note(2, 6_020, 2), 0)
+    assert job.discard_last() == Announced(A, note(2, 6_020, 2))
+    assert job.last_checkpoint == Announced(A, note(1, 3_010, 1))
+    resume = job.resume_spec()
+    assert resume is not None and resume.state_hash == bytes([1]) * 32
