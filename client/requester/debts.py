@@ -35,7 +35,7 @@ class Debt:
     amount: int
     """Planck owed (positive)."""
     memo: str
-    """What it pays (e.g. ``"task 7 segment 0"``): unique per debt."""
+    """What it pays (e.g. ``"task 7 segment 0"``), the payment's memo."""
 
 
 class DebtBook:
@@ -72,19 +72,18 @@ class DebtBook:
 
     def add(self, debt: Debt) -> None:
         """Keep *debt* (written before it returns). ``ValueError`` for an amount that
-        is not positive or a memo already owed."""
+        is not positive."""
         if debt.amount <= 0:
             raise ValueError("a debt is a positive amount of planck")
         with self._lock:
-            if any(d.memo == debt.memo and d.worker == debt.worker for d in self._debts):
-                raise ValueError(f"{debt.memo} is already owed to {debt.worker}")
             self._debts.append(debt)
             self._write()
 
     def paid(self, debt: Debt) -> None:
-        """Forget *debt* (it was paid); written before it returns."""
+        """Forget *debt* (it was paid; one of equal ones); written before it returns."""
         with self._lock:
-            self._debts = [d for d in self._debts if d != debt]
+            if debt in self._debts:
+                self._debts.remove(debt)
             self._write()
 
     def _write(self) -> None:

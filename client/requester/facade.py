@@ -598,8 +598,7 @@ class Requester:
             if worker is not None and debt.worker != worker:
                 continue
             channel_id = bytes.fromhex(debt.channel_id)
-            session = self._book._attached.get(channel_id)
-            if session is None or not session.is_open:
+            if not self._book.is_attached(channel_id):
                 continue
             payment = await self._book.pay(debt.worker, channel_id, debt.amount, debt.memo)
             if not payment.ok:
