@@ -11,7 +11,9 @@ thread (archiving, from the policy's ``on_image``) or through ``asyncio.to_threa
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from ccnet.client.jobs.messages import ResumeSpec
 from ccnet.storage import CheckpointStore, SavedCheckpoint
@@ -23,10 +25,16 @@ from ccnet.storage.exceptions import (
 )
 
 from .exceptions import CheckpointMismatchError, WorkerBusyError
-from .vmcheckpoint import VmImage
+from .sandbox import RunOutcome
+from .vmcheckpoint import CheckpointPolicy, VmImage
 from .vmcheckpoint.archive import archive, retrieve
 
-__all__ = ["IMAGE_OVERHEAD_BYTES", "CheckpointService"]
+if TYPE_CHECKING:
+    from ccnet.client.requester.migration import Announced, CheckpointedJob
+
+    from .sandbox import Sandbox
+
+__all__ = ["IMAGE_OVERHEAD_BYTES", "CheckpointService", "LocalRerun"]
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +109,65 @@ class CheckpointService:
             raise CheckpointMismatchError(f"the gateway has no such checkpoint: {err}") from None
         except GatewayUnavailableError as err:
             raise WorkerBusyError(f"cannot fetch the checkpoint now: {err}") from None
+
+
+class LocalRerun:
+    """A :data:`~ccnet.client.requester.migration.Rerun` on this machine: the fuel of an
+    uninterrupted run of *job* (module, args, input, seed), without checkpoints, from an
+    announced checkpoint or from the start (``None``) to its end, in *sandbox*, fuel.
+
+    The image is the one its owner recorded on chain (among its newest records) with
+    the announcement's Arweave tx id, state hash and size, fetched through *store*
+    (checked against the record, at most *max_image_bytes*) and opened under the job's
+    key; the sandbox refuses an image of another job. Re-execution is deterministic, so
+    the difference of two re-runs is the fuel of the segment between their images
+    (``docs/vm-checkpoints.md`` section 8.1). Raises, when called,
+    :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (no such record, or
+    another job's image), what :func:`~ccnet.worker.vmcheckpoint.archive.retrieve`
+    raises, :class:`~ccnet.worker.exceptions.JobRunError` (the run failed) and
+    :class:`ValueError` (it did not run to its end)."""
+
+    def __init__(
+        self,
+        job: CheckpointedJob,
+        sandbox: Sandbox,
+        store: CheckpointStore,
+        *,
+        max_image_bytes: int = 1 << 30,
+    ) -> None:
+        self.job = job
+        self.sandbox = sandbox
+        self.store = store
+        self.max_image_bytes = max_image_bytes
+        self.runs = 0
+        """Re-runs made."""
+
+    async def __call__(self, start: Announced | None) -> int:
+        return await asyncio.to_thread(self._rest, start)
+
+    def _rest(self, start: Announced | None) -> int:
+        image: VmImage | None = None
+        if start is not None:
+            note = start.checkpoint
+            resume = ResumeSpec(
+                owner=start.worker,
+                arweave_tx_id=note.arweave_tx_id,
+                state_hash=note.state_hash,
+                size=note.size,
+                key=self.job.key,
+            )
+            service = CheckpointService(self.store, max_image_bytes=self.max_image_bytes)
+            image = service.open(resume)
+        base = self.job.base
+        self.runs += 1
+        outcome = self.sandbox.run_checkpointed(
+            self.job.module,
+            policy=CheckpointPolicy(),
+            resume=image,
+            args=base.args,
+            stdin=base.input,
+            seed=base.seed,
+        )
+        if not isinstance(outcome, RunOutcome):
+            raise ValueError("the re-run stopped before its end")
+        return outcome.fuel_used

@@ -12,6 +12,7 @@ checkpoints, across workers), :mod:`.checks` (one reply alone),
 
 import logging
 
+from .debts import Debt, DebtBook
 from .exceptions import (
     ChannelFundsError,
     DisputeTimeoutError,
@@ -24,7 +25,14 @@ from .exceptions import (
     VerificationError,
 )
 from .facade import DEFAULT_FUEL_LIMIT, Job, Requester
-from .migration import Announced, CheckpointedJob, CheckpointedOutcome, Segment
+from .migration import (
+    Announced,
+    CheckpointedJob,
+    CheckpointedOutcome,
+    FuelReference,
+    Rerun,
+    Segment,
+)
 from .outcomes import (
     Disputed,
     DisputeOutcome,
@@ -47,10 +55,13 @@ __all__ = [
     "CheckpointedJob",
     "CheckpointedOutcome",
     "ChannelFundsError",
+    "Debt",
+    "DebtBook",
     "DisputeOutcome",
     "DisputeTimeoutError",
     "Disputed",
     "FuelClaimError",
+    "FuelReference",
     "Job",
     "KnownJob",
     "LocalRunner",
@@ -58,6 +69,7 @@ __all__ = [
     "OnchainTimeoutError",
     "PlanError",
     "Rejected",
+    "Rerun",
     "Requester",
     "RequesterClosedError",
     "RequesterError",

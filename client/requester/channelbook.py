@@ -101,6 +101,12 @@ class ChannelBook:
                 return channel
         return None
 
+    def is_attached(self, channel_id: bytes) -> bool:
+        """Whether *channel_id* is served over an open session with its worker (which
+        then bound it to that session with a job request)."""
+        session = self._attached.get(channel_id)
+        return session is not None and session.is_open
+
     def available(self, channel_id: bytes) -> int:
         """Planck of *channel_id* not reserved by a running job."""
         return self.party.channel(channel_id).balance - self._reserved.get(channel_id, 0)

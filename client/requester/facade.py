@@ -82,9 +82,10 @@ from ..net.dht import CapabilityDirectory, DhtNode
 from ..net.webrtc import PeerConfig
 from .channelbook import ChannelBook
 from .checks import ResultChecker
+from .debts import DEBTS_FILE, Debt, DebtBook
 from .discovery import Candidate, WorkerOffer, discover, rank_offers
 from .exceptions import NoWorkersError, PlanError, RequesterClosedError
-from .migration import CheckpointedJob, CheckpointedOutcome
+from .migration import CheckpointedJob, CheckpointedOutcome, FuelReference, unpaid_reasons
 from .onchain import DEFAULT_DEADLINE_BLOCKS, OnchainRequests
 from .outcomes import Disputed, DisputeOutcome, RequesterStats, RequesterTally, TaskOutcome
 from .quality import QualityTracker
@@ -282,6 +283,14 @@ class Requester:
         self._book = ChannelBook(
             party, self._pool, deposit_per_channel=self.deposit_per_channel, rollover=self._rollover
         )
+        self.debts = DebtBook(self.state_dir / DEBTS_FILE)
+        """Payments owed and not made yet (their worker was unreachable): kept in
+        *state_dir*, reserved on their channels, paid by :meth:`pay_debts`."""
+        for debt in self.debts.all():  # the money stays set aside for them
+            try:
+                self._book.try_reserve(bytes.fromhex(debt.channel_id), debt.amount)
+            except CcnetError as err:
+                logger.warning("debt %s to %s: channel not usable: %s", debt.memo, debt.worker, err)
         self._runner = JobRunner(
             self._pool,
             self._book,
@@ -572,7 +581,33 @@ class Requester:
             raise
         if isinstance(reply, JobFailed):  # owed nothing
             self._book.release(channel_id, worst)
+        await self.pay_debts(worker.address)  # it is reachable, its channel bound: pay
         return reply
+
+    async def pay_debts(self, worker: str | None = None) -> int:
+        """Pay the debts (:attr:`debts`) to *worker* (SS58; every worker when ``None``)
+        whose channel is attached to an open session with it (the worker bound it to
+        that session with a job request: :meth:`run_segment` pays the debts to its
+        worker after each segment); each paid one is forgotten and its reservation
+        released. Returns the planck paid. Raises nothing (a payment that fails stays
+        owed, logged)."""
+        self._require_open()
+        assert self._book is not None
+        total = 0
+        for debt in self.debts.all():
+            if worker is not None and debt.worker != worker:
+                continue
+            channel_id = bytes.fromhex(debt.channel_id)
+            if not self._book.is_attached(channel_id):
+                continue
+            payment = await self._book.pay(debt.worker, channel_id, debt.amount, debt.memo)
+            if not payment.ok:
+                continue
+            self.debts.paid(debt)
+            self._book.release(channel_id, debt.amount)
+            total += debt.amount
+            logger.info("paid the debt %s of %d planck to %s", debt.memo, debt.amount, debt.worker)
+        return total
 
     async def _drop_unrecorded(self, job: CheckpointedJob) -> None:
         """Forget *job*'s newest announced checkpoints that are not on chain."""
@@ -598,16 +633,26 @@ class Requester:
             job.checkpoints.pop()
 
     async def settle_checkpointed(
-        self, job: CheckpointedJob, *, expected_output_hash: bytes | None = None
+        self,
+        job: CheckpointedJob,
+        *,
+        expected_output_hash: bytes | None = None,
+        reference: FuelReference | None = None,
     ) -> CheckpointedOutcome:
         """Check *job*'s final result (signed by the worker that ran the last segment,
         bound to its request; with *expected_output_hash*, 32 bytes, also that answer)
-        and, when it passes, pay each suspended or final segment ``price(its fuel, its
-        rate)`` planck (at most its reservation) through its worker's channel; release
-        every reservation either way. Failed segments are paid nothing, nor a suspended
-        one whose fuel claim is not the difference of the cumulative fuel of the
-        checkpoints it started and stopped at. A job is settled
-        once (``RuntimeError`` after, or while a segment runs)."""
+        and, when it passes, pay each segment the result builds on ``price(its fuel,
+        its rate)`` planck (at most its reservation) through its worker's channel;
+        release every other reservation. Not paid (``docs/vm-checkpoints.md`` 8.1,
+        :func:`~.migration.unpaid_reasons`): failed segments, segments the result does
+        not build on (their image was not resumed), a suspended one whose fuel claim is
+        not the difference of the cumulative fuel of the checkpoints it started and
+        stopped at, and with *reference* the segments whose claims over ``reference.fuel
+        + k x reference.checkpoint_cost`` a re-run does not confirm (all of them without
+        ``reference.rerun``). A payment that fails (the worker is unreachable, e.g. it
+        stopped gracefully) is kept as a debt in :attr:`debts`, its amount still
+        reserved, and paid by :meth:`pay_debts`. A job is settled once
+        (``RuntimeError`` after, or while a segment runs)."""
         self._require_open()
         assert self._book is not None
         if job.settled:
@@ -631,34 +676,34 @@ class Requester:
                 verified, reason, output = True, "", final.reply.output
         paid: list[int] = []
         refused: list[str] = []
+        owed: list[int] = []
+        reasons = (
+            await unpaid_reasons(job, reference)
+            if verified
+            else ["not verified"] * len(job.segments)
+        )
         for number, segment in enumerate(job.segments):
-            amount, why = 0, "" if verified else "not verified"
+            amount, debt, why = 0, 0, reasons[number]
             channel_id = segment.request.channel_id
             if isinstance(segment.reply, JobFailed):
                 why = f"failed: {segment.reply.code}"
-            elif isinstance(segment.reply, JobSuspended):
-                # The image it stopped at counts every segment's fuel: this one's claim
-                # must be the difference from where it started.
-                start = segment.resumed_from
-                before = start.checkpoint.fuel_used if start is not None else 0
-                if segment.reply.fuel_used - before != segment.fuel_used:
-                    why = (
-                        f"claims {segment.fuel_used} fuel, its checkpoints "
-                        f"{segment.reply.fuel_used - before}"
-                    )
             if channel_id is not None and not isinstance(segment.reply, JobFailed):
-                if verified and not why:
+                kept = 0
+                if not why:
                     amount = min(
                         price(segment.fuel_used, segment.request.rate_planck_per_fuel),
                         segment.reserved,
                     )
                     memo = f"task {job.base.task_id} segment {number}"
                     payment = await self._book.pay(segment.worker, channel_id, amount, memo)
-                    if not payment.ok:
-                        amount, why = 0, f"payment failed: {payment.error}"
-                self._book.release(channel_id, segment.reserved)
+                    if not payment.ok and amount > 0:
+                        self.debts.add(Debt(segment.worker, channel_id.hex(), amount, memo))
+                        kept, debt = amount, amount
+                        amount, why = 0, f"payment failed, kept as a debt: {payment.error}"
+                self._book.release(channel_id, segment.reserved - kept)
             paid.append(amount)
             refused.append(why)
+            owed.append(debt)
         return CheckpointedOutcome(
             verified=verified,
             reason=reason,
@@ -667,6 +712,7 @@ class Requester:
             paid=tuple(paid),
             unpaid_reasons=tuple(refused),
             checkpoints=tuple(job.checkpoints),
+            owed=tuple(owed),
         )
 
     @overload

@@ -16,15 +16,18 @@ Checking and paying is the caller's (:meth:`ccnet.client.requester.Requester.run
 and :meth:`~ccnet.client.requester.Requester.settle_checkpointed` do it with payment
 channels). Announcements are the workers' word: the worker resuming a job checks the
 image against its owner's record on chain and the job; a result is checked as any
-(signature, binding to this request). That the segments' fuel adds up (an uninterrupted
-run's fuel plus ``k`` x the per-checkpoint cost) needs an uninterrupted run to compare
-with.
+(signature, binding to this request). Which segments are paid is
+:func:`unpaid_reasons` (``docs/vm-checkpoints.md`` section 8.1): those the result
+builds on, and, given a :class:`FuelReference` (an uninterrupted run's fuel), at most
+that plus ``k`` x the per-checkpoint cost in all, a claim over it being confirmed by
+re-running the segment (:data:`Rerun`) or not paid.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from ..exceptions import MalformedMessageError
@@ -42,7 +45,15 @@ from ..jobs.messages import (
 from ..jobs.results import SignedResult
 from .sessions import WorkerSession
 
-__all__ = ["Announced", "CheckpointedJob", "CheckpointedOutcome", "Segment"]
+__all__ = [
+    "Announced",
+    "CheckpointedJob",
+    "CheckpointedOutcome",
+    "FuelReference",
+    "Rerun",
+    "Segment",
+    "unpaid_reasons",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +86,9 @@ class Segment:
     reserved: int = 0
     """Planck the requester reserved for it on ``request.channel_id`` (released when
     the job is settled, or at once after a failure)."""
+    announced: tuple[JobCheckpoint, ...] = ()
+    """The checkpoints this segment's worker announced and the SDK kept, in order (its
+    suspension's image last, for a suspended segment): the images it took, as it says."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,10 @@ class CheckpointedOutcome:
     no channel)."""
     checkpoints: tuple[Announced, ...]
     """The checkpoints announced, over all segments."""
+    owed: tuple[int, ...] = ()
+    """Planck owed to each segment's worker and kept as a debt (its payment failed:
+    the worker was unreachable), in order; paid by
+    :meth:`~ccnet.client.requester.Requester.pay_debts` once it is reachable."""
 
     @property
     def cost_planck(self) -> int:
@@ -150,6 +168,20 @@ class CheckpointedJob:
         """The fuel each segment claims, in order, fuel."""
         return tuple(s.fuel_used for s in self.segments)
 
+    def discard_last(self) -> Announced:
+        """Forget the newest checkpoint announced, which the requester found cannot be
+        resumed (e.g. a worker answered ``malformed`` to it, and the requester's own
+        check, :class:`ccnet.worker.checkpointing.LocalRerun`, refuses it too: another
+        job's image announced as this one's); the next segment resumes from the one
+        before (or the start), and the segment that announced it is then not paid
+        (``docs/vm-checkpoints.md`` 8.1). Returns it; ``RuntimeError`` while a segment
+        runs, ``LookupError`` when there is none."""
+        if self._running is not None:
+            raise RuntimeError("a segment of this job is running")
+        if not self.checkpoints:
+            raise LookupError("no checkpoint was announced")
+        return self.checkpoints.pop()
+
     def resume_spec(self) -> ResumeSpec | None:
         """The ``resume`` of the next segment: the last checkpoint announced."""
         last = self.last_checkpoint
@@ -181,8 +213,13 @@ class CheckpointedJob:
             resume=self.resume_spec(),
         )
 
-    def _announced(self, worker: str, note: JobCheckpoint) -> None:
-        last = self.last_checkpoint
+    def _announced(self, worker: str, note: JobCheckpoint, first: int) -> None:
+        """Keep *worker*'s announcement *note* of the running segment, whose own
+        announcements start at index *first* of :attr:`checkpoints`. The order is
+        checked within the segment only: an earlier worker's sequence numbers and fuel
+        are its word, and a forged high number must not hide the next worker's
+        checkpoints (the next segment would then redo its work)."""
+        last = self.checkpoints[-1] if len(self.checkpoints) > first else None
         if last is not None and (
             note.checkpoint <= last.checkpoint.checkpoint
             or note.fuel_used <= last.checkpoint.fuel_used
@@ -221,29 +258,28 @@ class CheckpointedJob:
         )
         start = self.last_checkpoint
         worker = session.worker
+        first = len(self.checkpoints)
         self._running = (session, request.job_id)
         try:
             exchange = await session.run_job(
                 request,
                 self.module,
                 timeout,
-                on_checkpoint=lambda note: self._announced(worker, note),
+                on_checkpoint=lambda note: self._announced(worker, note, first),
             )
         finally:
             self._running = None
         reply = exchange.reply
         if isinstance(reply, JobSuspended):
-            self._announced(
-                worker,
-                JobCheckpoint(
-                    reply.job_id,
-                    checkpoint=reply.checkpoint,
-                    fuel_used=reply.fuel_used,
-                    state_hash=reply.state_hash,
-                    arweave_tx_id=reply.arweave_tx_id,
-                    size=reply.size,
-                ),
+            stop = JobCheckpoint(
+                reply.job_id,
+                checkpoint=reply.checkpoint,
+                fuel_used=reply.fuel_used,
+                state_hash=reply.state_hash,
+                arweave_tx_id=reply.arweave_tx_id,
+                size=reply.size,
             )
+            self._announced(worker, stop, first)
             fuel = reply.segment_fuel
         elif isinstance(reply, JobFailed):
             fuel = reply.fuel_used
@@ -252,7 +288,8 @@ class CheckpointedJob:
                 fuel = SignedResult.from_json(dict(reply.result)).fuel_used
             except MalformedMessageError:
                 fuel = 0  # an invalid result: the caller's check says so
-        self.segments.append(Segment(worker, request, reply, fuel, start, reserved))
+        notes = tuple(a.checkpoint for a in self.checkpoints[first:])
+        self.segments.append(Segment(worker, request, reply, fuel, start, reserved, notes))
         return reply
 
     async def suspend(self) -> None:
@@ -263,3 +300,150 @@ class CheckpointedJob:
         if self._running is not None:
             session, job_id = self._running
             await session.suspend(job_id)
+
+
+Rerun = Callable[[Announced | None], Awaitable[int]]
+"""The fuel of an uninterrupted run of the job, without checkpoints, from an announced
+checkpoint (its owner's record on chain, opened under the job's key) or from the start
+(``None``) to its end, fuel; raises any :class:`Exception` when the image cannot be
+fetched, opened or run (the segments it would confirm are then unconfirmed).
+:class:`ccnet.worker.checkpointing.LocalRerun` runs it in a local sandbox."""
+
+
+@dataclass(frozen=True)
+class FuelReference:
+    """What the segments' fuel is checked against (``docs/vm-checkpoints.md`` 8.1)."""
+
+    fuel: int
+    """An uninterrupted run's fuel, without checkpoints (e.g. a verifier's, or a local
+    run's), fuel."""
+    checkpoint_cost: int
+    """The documented fuel of one checkpoint of this module (section 4: 792 for
+    ``prime_count``), fuel."""
+    rerun: Rerun | None = None
+    """Re-runs the job from a checkpoint, to attribute an excess (``None``: an excess
+    cannot be attributed, and no segment is paid)."""
+
+
+def _same(a: JobCheckpoint, b: JobCheckpoint) -> bool:
+    """Whether two announcements name the same archived image."""
+    return (a.state_hash, a.arweave_tx_id, a.size) == (b.state_hash, b.arweave_tx_id, b.size)
+
+
+def _stop(reply: JobSuspended) -> JobCheckpoint:
+    return JobCheckpoint(
+        reply.job_id,
+        checkpoint=reply.checkpoint,
+        fuel_used=reply.fuel_used,
+        state_hash=reply.state_hash,
+        arweave_tx_id=reply.arweave_tx_id,
+        size=reply.size,
+    )
+
+
+async def unpaid_reasons(job: CheckpointedJob, reference: FuelReference | None) -> list[str]:
+    """Why each segment of *job* (whose final result verified) is not paid, in order
+    (``""``: pay it its claim). The rules of ``docs/vm-checkpoints.md`` section 8.1:
+
+    - only the segments the final result builds on are paid: the last one, the one
+      whose image it resumed from, and so on back to the start (a suspension the next
+      segment did not resume from, e.g. an image not recorded on chain, was no use);
+      a path segment whose next one resumed from an earlier image than the one it
+      stopped at is not paid either;
+    - failed segments are not paid, nor a suspended one whose claim is not the
+      difference of the cumulative fuel of the checkpoints it started and stopped at;
+    - with *reference*: the payable claims may add up to at most ``reference.fuel + k x
+      reference.checkpoint_cost``, ``k`` the images the path's workers announced (at
+      most ``reference.fuel // every_fuel`` plus the path's length). Beyond that,
+      each payable segment is re-run from the image it started at and the one it
+      stopped at (``reference.rerun``); a segment claiming more than the difference
+      of those runs plus the cost of the images it announced (at most its share of
+      the interval, plus its suspension) is not paid. Without ``rerun`` none is.
+
+    Raises nothing: a re-run that raises leaves its segment unconfirmed (unpaid)."""
+    count = len(job.segments)
+    why = ["its work was not resumed: the final result does not build on it"] * count
+    if not count:
+        return why
+    ends: dict[int, JobCheckpoint | None] = {count - 1: None}
+    why[-1] = ""
+    index, start = count - 1, job.segments[-1].resumed_from
+    while start is not None:
+        found = start
+        producer = next(
+            (
+                j
+                for j in range(index - 1, -1, -1)
+                if job.segments[j].worker == found.worker
+                and any(_same(note, found.checkpoint) for note in job.segments[j].announced)
+            ),
+            None,
+        )
+        if producer is None:
+            break
+        segment = job.segments[producer]
+        ends[producer] = found.checkpoint
+        if isinstance(segment.reply, JobFailed):
+            why[producer] = f"failed: {segment.reply.code}"
+        elif isinstance(segment.reply, JobSuspended) and _same(
+            _stop(segment.reply), found.checkpoint
+        ):
+            before = segment.resumed_from.checkpoint.fuel_used if segment.resumed_from else 0
+            claimed = segment.reply.fuel_used - before
+            why[producer] = (
+                ""
+                if claimed == segment.fuel_used
+                else f"claims {segment.fuel_used} fuel, its checkpoints {claimed}"
+            )
+        else:
+            why[producer] = (
+                "the next segment resumed from an earlier image than the one it stopped "
+                "at (not recorded on chain)"
+            )
+        index, start = producer, segment.resumed_from
+    if reference is None:
+        return why
+    path = sorted(ends)
+    payable = [j for j in path if not why[j]]
+    total = sum(job.segments[j].fuel_used for j in payable)
+    images = sum(len(job.segments[j].announced) for j in path)
+    k = min(images, reference.fuel // job.every_fuel + len(path))
+    budget = reference.fuel + k * reference.checkpoint_cost
+    if total <= budget:
+        return why
+    if reference.rerun is None:
+        for j in payable:
+            why[j] = (
+                f"the segments claim {total} fuel, over the reference's {budget}: no "
+                "re-run to attribute the excess"
+            )
+        return why
+    rests: dict[tuple[str, bytes] | None, int] = {None: reference.fuel}
+
+    async def rest(at: Announced | None) -> int:
+        key = None if at is None else (at.worker, at.checkpoint.state_hash)
+        if key not in rests:
+            assert reference is not None and reference.rerun is not None
+            rests[key] = await reference.rerun(at)
+        return rests[key]
+
+    for j in payable:
+        segment = job.segments[j]
+        end = ends[j]
+        end_at = None if end is None else Announced(job.segments[j].worker, end)
+        try:
+            work = await rest(segment.resumed_from) - (0 if end_at is None else await rest(end_at))
+        except Exception as err:  # noqa: BLE001 - any failure leaves it unconfirmed
+            why[j] = f"its claim cannot be confirmed: the re-run failed: {err}"
+            continue
+        taken = min(
+            len(segment.announced), max(work, 0) // job.every_fuel + (1 if end is None else 2)
+        )
+        confirmed = work + taken * reference.checkpoint_cost
+        if segment.fuel_used > confirmed:
+            why[j] = f"claims {segment.fuel_used} fuel, a re-run confirms {confirmed}"
+    left = sum(job.segments[j].fuel_used for j in payable if not why[j])
+    if left > budget:  # cannot happen with exact re-runs: a last guard on the total
+        for j in payable:
+            why[j] = why[j] or f"the confirmed claims {left} are over the reference's {budget}"
+    return why

@@ -1,0 +1,937 @@
+"""Attacks on VM checkpoints across workers (``docs/vm-checkpoints.md`` section 8,
+``docs/protocol.md`` section 8), each by a real malicious party against the real parts:
+worker daemons with their own keys (some patched to cheat), a private dev chain under
+Chopsticks, arlocal for Arweave, and the requester SDK over WebRTC paying through
+payment channels. Every test checks the exact planck each worker received on its
+channel and the requester's balance left in it.
+
+The attacks (what a cheater would try), and what stops them:
+
+- a worker inflates its suspended segment's fuel and the cumulative fuel of the image
+  it suspended at (it seals the image, it holds the key): the difference check passes;
+  the segments then add up to more than the reference (an uninterrupted run) plus
+  ``k`` x the checkpoint cost, and re-running the segment from its images shows which
+  one lies: it is not paid (``test_inflated_suspension_is_not_paid``);
+- a worker never runs the job and answers ``job_suspended`` naming an image it never
+  recorded: the SDK resumes from the start, and pays only the segments the final
+  result builds on (``test_suspension_without_a_recorded_image_is_not_paid``);
+- a resuming worker ignores the image and runs the job from the start, billing the whole
+  run (``test_resume_that_reruns_from_the_start_is_not_paid``);
+- a resuming worker refuses the resume and bills fuel for its refusal
+  (``test_refused_resume_bills_nothing``);
+- a worker announces checkpoints with forged high sequence numbers, so that the next
+  worker's checkpoints look out of order and its work is redone (and paid twice)
+  (``test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints``);
+- a worker replays an older image of the job (recorded) as its newer one, with the
+  newer one's fuel: the next worker redoes the difference, and the re-runs show who
+  claimed it (``test_replayed_older_image_is_not_paid_as_the_newer_one``);
+- a worker suspends every segment at its first safe point, to bill many segments: it
+  is paid its work only, the segments add up exactly
+  (``test_worker_that_suspends_at_once_is_paid_its_work_only``);
+- a worker announces another job's image (recorded by itself, sealed under this job's
+  key) as its suspension: the next worker refuses it, the requester's own check too,
+  it is discarded and the job resumes from the worker's genuine checkpoint; the liar
+  is not paid
+  (``test_another_jobs_image_announced_as_the_suspension_is_discarded_and_unpaid``);
+- a hostile requester records a 1 TiB "image" and asks a worker to resume it: refused
+  before any byte is fetched, unbilled
+  (``test_hostile_requester_resume_of_an_oversize_record_is_refused_unbilled``);
+- a worker process is killed (SIGKILL) while it uploads an image: its previous
+  checkpoint stays its latest record and another worker resumes it; nothing is owed
+  for the dead segment
+  (``test_worker_killed_mid_upload_leaves_its_previous_checkpoint_valid``);
+- a worker stopping gracefully is gone when the requester pays: the debt is kept on
+  disk and paid once the worker is back, even by a restarted requester
+  (``test_a_gracefully_stopped_worker_is_paid_when_it_is_back``);
+- not closed, bounded: a requester that never settles (or resumes a worker's image
+  elsewhere without paying it) is cut off by the worker's unpaid-work limit
+  (``test_requester_that_never_settles_is_cut_off_after_its_unpaid_segment``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import http.server
+import os
+import signal
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ccnet.client import CC, Chain, Keypair, Keys
+from ccnet.client.jobs.billing import price
+from ccnet.client.jobs.catalogue import load_job
+from ccnet.client.jobs.messages import (
+    JobCheckpoint,
+    JobFailed,
+    JobRequest,
+    JobResult,
+    JobSuspended,
+    Message,
+    decode,
+    encode,
+)
+from ccnet.client.jobs.results import SignedResult, output_hash
+from ccnet.client.net.exceptions import NetError
+from ccnet.client.requester import Announced, CheckpointedJob, FuelReference, Requester
+from ccnet.client.requester.discovery import WorkerOffer
+from ccnet.storage import ArweaveGateway, ArweaveWallet, CheckpointStore, LocalCache
+from ccnet.worker.checkpointing import LocalRerun
+from ccnet.worker.config import WorkerConfig
+from ccnet.worker.daemon import WorkerDaemon
+from ccnet.worker.exceptions import CheckpointMismatchError
+from ccnet.worker.jobhandler import JobSessionHandler
+from ccnet.worker.sandbox import Sandbox, SuspendedRun
+from ccnet.worker.vmcheckpoint import CheckpointPolicy
+
+if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path
+    from tests.fixtures.daemon import RunWorker
+else:
+    from fixtures.daemon import RunWorker
+
+StartDaemon = Callable[..., Awaitable[WorkerDaemon]]
+WaitUntil = Callable[..., Awaitable[None]]
+
+ARGS = ("3000000",)
+COST = 792
+"""Fuel of one checkpoint of prime_count (docs/vm-checkpoints.md, section 4)."""
+TIMEOUT = 240.0
+DEPOSIT = 1 * CC
+SETTINGS: dict[str, Any] = {"watch_tasks": False, "verify_disputes": False, "proofs": False}
+
+
+def funded(chain: Chain, amount: int) -> Keypair:
+    keypair, _ = Keys.generate()
+    chain.transfer(Keys.from_uri("//Ferdie"), str(keypair.ss58_address), amount)
+    return keypair
+
+
+async def offers_of(r: Requester, *daemons: WorkerDaemon) -> list[WorkerOffer]:
+    offers = {o.address: o for o in await r.find_workers(refresh=True)}
+    return [offers[d.address] for d in daemons]
+
+
+@dataclasses.dataclass
+class Scene:
+    chain: Chain
+    r: Requester
+    workers: list[WorkerDaemon]
+    offers: list[WorkerOffer]
+    whole: int
+    """The uninterrupted run's fuel."""
+    stdout: bytes
+    store: CheckpointStore
+    args: tuple[str, ...]
+
+
+@asynccontextmanager
+async def scene(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    workers: int,
+    args: tuple[str, ...] = ARGS,
+    **first: Any,
+) -> AsyncIterator[Scene]:
+    """*workers* honest daemons (the test patches the cheats in) and a requester, for
+    ``prime_count`` with *args*; *first*: the first daemon's own settings."""
+    whole = sandbox.run(load_job("prime_count"), args=args)
+    with Chain(private_chain) as chain:
+        keys = [funded(chain, 100 * CC) for _ in range(workers + 1)]
+        daemons = [
+            await start_daemon(
+                keys[0], private_chain, checkpoint_gateway=arlocal, **{**SETTINGS, **first}
+            )
+        ]
+        bootstrap = ((daemons[0].ready.dht_host, daemons[0].ready.dht_port),)
+        for key in keys[1:workers]:
+            daemons.append(
+                await start_daemon(
+                    key,
+                    private_chain,
+                    checkpoint_gateway=arlocal,
+                    dht_bootstrap=bootstrap,
+                    **SETTINGS,
+                )
+            )
+        with ArweaveGateway(arlocal, dev=True) as gateway:
+            store = CheckpointStore(
+                chain, keys[-1], gateway, arweave_wallet, LocalCache(tmp_path / "rcache")
+            )
+            async with Requester(
+                chain,
+                keys[-1],
+                dht_bootstrap=list(bootstrap),
+                state_dir=tmp_path / "requester",
+                deposit_per_channel=DEPOSIT,
+            ) as r:
+                offers = await offers_of(r, *daemons)
+                yield Scene(chain, r, daemons, offers, whole.fuel_used, whole.stdout, store, args)
+
+
+def new_job(s: Scene, parts: int = 4) -> CheckpointedJob:
+    """The job, with a checkpoint every 1/*parts* of its fuel."""
+    return s.r.checkpointed_job(
+        load_job("prime_count"), args=s.args, every_fuel=s.whole // parts, fuel_limit=10**9
+    )
+
+
+def reference(s: Scene, job: CheckpointedJob, sandbox: Sandbox) -> FuelReference:
+    return FuelReference(s.whole, COST, rerun=LocalRerun(job, sandbox, s.store))
+
+
+async def suspended_segment(
+    s: Scene, job: CheckpointedJob, offer: WorkerOffer, wait_until: WaitUntil
+) -> JobSuspended:
+    """Run the next segment on *offer*'s worker and suspend it after a checkpoint."""
+    seen = len(job.checkpoints)
+    running = asyncio.create_task(s.r.run_segment(job, offer, timeout=TIMEOUT))
+    await wait_until(lambda: len(job.checkpoints) > seen or running.done(), "a checkpoint")
+    await job.suspend()
+    reply = await running
+    assert isinstance(reply, JobSuspended), reply
+    return reply
+
+
+async def earned(
+    wait_until: WaitUntil, daemon: WorkerDaemon, channel: bytes | None, amount: int
+) -> None:
+    """*daemon* received exactly *amount* planck in all on *channel*."""
+    payments = daemon.payments
+    assert payments is not None and channel is not None
+    await wait_until(lambda: payments.earned(channel) == amount, f"{amount} planck earned")
+    await asyncio.sleep(0.5)  # nothing more arrives
+    assert payments.earned(channel) == amount
+
+
+def left(s: Scene, channel: bytes | None) -> int:
+    """The requester's planck left in *channel*."""
+    assert channel is not None
+    party = s.r._party
+    assert party is not None
+    return party.channel(channel).balance
+
+
+def rewrite_deliveries(handler: JobSessionHandler, change: Callable[[Message], Message]) -> None:
+    """Patch the real *handler* so that each answer it delivers and each message it sends
+    goes through *change* first (what the cheater sends and bills)."""
+    deliver, send = handler._deliver, handler._send
+
+    async def cheating_deliver(state: Any, request: JobRequest, data: bytes, fuel: int) -> None:
+        message = change(decode(data))
+        if isinstance(message, JobSuspended):
+            fuel = message.segment_fuel
+        await deliver(state, request, encode(message), fuel)
+
+    async def cheating_send(state: Any, message: Message) -> None:
+        await send(state, change(message))
+
+    handler._deliver = cheating_deliver  # type: ignore[method-assign]
+    handler._send = cheating_send  # type: ignore[method-assign]
+
+
+async def test_inflated_suspension_is_not_paid(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    extra = 40_000_000
+
+    def inflate(message: Message) -> Message:
+        if isinstance(message, JobSuspended):  # consistent: the difference check passes
+            return dataclasses.replace(
+                message,
+                fuel_used=message.fuel_used + extra,
+                segment_fuel=message.segment_fuel + extra,
+            )
+        return message
+
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
+    ) as s:
+        a, b = s.workers
+        assert a.handler is not None
+        rewrite_deliveries(a.handler, inflate)
+        job = new_job(s)
+        suspended = await suspended_segment(s, job, s.offers[0], wait_until)
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel_a, fuel_b = job.segment_fuel
+        assert fuel_a == suspended.segment_fuel
+        k = len(job.checkpoints)
+        # the lie: A's claim is its real fuel plus extra
+        assert fuel_a + fuel_b == s.whole + k * COST + extra
+        rerun = reference(s, job, sandbox)
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=rerun
+        )
+        assert outcome.verified
+        rate_b = s.offers[1].price_planck_per_fuel
+        assert outcome.paid == (0, price(fuel_b, rate_b))
+        assert outcome.unpaid_reasons[0].startswith(f"claims {fuel_a} fuel, a re-run confirms ")
+        assert outcome.unpaid_reasons[0].endswith(f" {fuel_a - extra}")
+        ch_a, ch_b = (seg.request.channel_id for seg in job.segments)
+        await earned(wait_until, a, ch_a, 0)
+        await earned(wait_until, b, ch_b, price(fuel_b, rate_b))
+        assert left(s, ch_a) == DEPOSIT
+        assert left(s, ch_b) == DEPOSIT - price(fuel_b, rate_b)
+
+
+async def test_suspension_without_a_recorded_image_is_not_paid(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    claim = 30_000_000
+
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
+    ) as s:
+        a, b = s.workers
+        assert a.handler is not None
+        handler = a.handler
+
+        async def never_run(state: Any, request: JobRequest, limits: Any) -> None:
+            # no run, no upload, no record: a made-up image and a consistent claim
+            reply = JobSuspended(
+                request.job_id,
+                checkpoint=1,
+                fuel_used=claim,
+                state_hash=os.urandom(32),
+                arweave_tx_id="forged" + os.urandom(8).hex(),
+                size=4096,
+                segment_fuel=claim,
+            )
+            await handler._deliver(state, request, encode(reply), claim)
+
+        handler._run_checkpointed = never_run  # type: ignore[method-assign]
+        job = new_job(s)
+        reply = await s.r.run_segment(job, s.offers[0], timeout=TIMEOUT)
+        assert isinstance(reply, JobSuspended) and reply.segment_fuel == claim
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        assert job.segments[1].resumed_from is None  # the SDK dropped the unrecorded image
+        fuel_b = job.segment_fuel[1]
+        assert fuel_b == s.whole + len(job.segments[1].announced) * COST
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        rate_b = s.offers[1].price_planck_per_fuel
+        assert outcome.paid == (0, price(fuel_b, rate_b))
+        assert outcome.unpaid_reasons[0].startswith("its work was not resumed")
+        ch_a, ch_b = (seg.request.channel_id for seg in job.segments)
+        await earned(wait_until, a, ch_a, 0)
+        await earned(wait_until, b, ch_b, price(fuel_b, rate_b))
+        assert (left(s, ch_a), left(s, ch_b)) == (DEPOSIT, DEPOSIT - price(fuel_b, rate_b))
+
+
+async def test_resume_that_reruns_from_the_start_is_not_paid(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
+    ) as s:
+        a, b = s.workers
+        assert b.checkpoints is not None
+        b.checkpoints.open = lambda resume: None  # type: ignore[method-assign,assignment,return-value]
+        job = new_job(s)
+        suspended = await suspended_segment(s, job, s.offers[0], wait_until)
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel_a, fuel_b = job.segment_fuel
+        assert fuel_a == suspended.segment_fuel
+        # B ran it all: it bills the whole run (and its own checkpoints)
+        assert fuel_b == s.whole + len(job.segments[1].announced) * COST
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        rate_a = s.offers[0].price_planck_per_fuel
+        assert outcome.paid == (price(fuel_a, rate_a), 0)
+        assert outcome.unpaid_reasons[1].startswith(f"claims {fuel_b} fuel, a re-run confirms")
+        ch_a, ch_b = (seg.request.channel_id for seg in job.segments)
+        await earned(wait_until, a, ch_a, price(fuel_a, rate_a))
+        await earned(wait_until, b, ch_b, 0)
+        assert (left(s, ch_a), left(s, ch_b)) == (DEPOSIT - price(fuel_a, rate_a), DEPOSIT)
+
+
+async def test_refused_resume_bills_nothing(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
+    ) as s:
+        a, b = s.workers
+        assert b.handler is not None
+        handler = b.handler
+
+        async def refuse(state: Any, request: JobRequest, limits: Any) -> None:
+            await handler._fail(state, request.job_id, "malformed", "no such image", 50_000_000)
+
+        handler._run_checkpointed = refuse  # type: ignore[method-assign]
+        job = new_job(s)
+        suspended = await suspended_segment(s, job, s.offers[0], wait_until)
+        refused = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(refused, JobFailed) and refused.fuel_used == 50_000_000
+        done = await s.r.run_segment(job, s.offers[0], timeout=TIMEOUT)  # A finishes it
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel_a1, fuel_b, fuel_a2 = job.segment_fuel
+        assert fuel_a1 == suspended.segment_fuel and fuel_b == 50_000_000
+        assert fuel_a1 + fuel_a2 == s.whole + len(job.checkpoints) * COST
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        rate_a = s.offers[0].price_planck_per_fuel
+        assert outcome.paid == (price(fuel_a1, rate_a), 0, price(fuel_a2, rate_a))
+        ch_a, ch_b = job.segments[0].request.channel_id, job.segments[1].request.channel_id
+        assert job.segments[2].request.channel_id == ch_a
+        total = price(fuel_a1, rate_a) + price(fuel_a2, rate_a)
+        await earned(wait_until, a, ch_a, total)
+        await earned(wait_until, b, ch_b, 0)
+        assert (left(s, ch_a), left(s, ch_b)) == (DEPOSIT - total, DEPOSIT)
+
+
+async def test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    def renumber(message: Message) -> Message:
+        if isinstance(message, JobCheckpoint | JobSuspended):
+            return dataclasses.replace(message, checkpoint=message.checkpoint + 1000)
+        return message
+
+    async with scene(
+        private_chain,
+        arlocal,
+        arweave_wallet,
+        start_daemon,
+        sandbox,
+        tmp_path,
+        2,
+        args=("10000000",),  # long enough for two suspensions and an end
+    ) as s:
+        a, b = s.workers
+        assert a.handler is not None
+        rewrite_deliveries(a.handler, renumber)
+        job = new_job(s, parts=8)
+        await suspended_segment(s, job, s.offers[0], wait_until)
+        assert job.checkpoints[-1].checkpoint.checkpoint > 1000
+        from_b = await suspended_segment(s, job, s.offers[1], wait_until)
+        # B's checkpoints were kept: the next segment resumes from B's image, not A's
+        assert job.checkpoints[-1].worker == b.address
+        assert job.checkpoints[-1].checkpoint.state_hash == from_b.state_hash
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel = job.segment_fuel
+        k = len(job.checkpoints)
+        assert sum(fuel) == s.whole + k * COST  # nothing was run twice
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        rate_a, rate_b = (o.price_planck_per_fuel for o in s.offers)
+        expected = (price(fuel[0], rate_a), price(fuel[1], rate_b), price(fuel[2], rate_b))
+        assert outcome.paid == expected, outcome.unpaid_reasons
+        ch_a, ch_b = job.segments[0].request.channel_id, job.segments[1].request.channel_id
+        await earned(wait_until, a, ch_a, expected[0])
+        await earned(wait_until, b, ch_b, expected[1] + expected[2])
+        assert (left(s, ch_a), left(s, ch_b)) == (
+            DEPOSIT - expected[0],
+            DEPOSIT - expected[1] - expected[2],
+        )
+
+
+async def test_a_gracefully_stopped_worker_is_paid_when_it_is_back(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
+    ) as s:
+        a, b = s.workers
+        key_a = a.config.keypair
+        job = new_job(s)
+        running = asyncio.create_task(s.r.run_segment(job, s.offers[0], timeout=TIMEOUT))
+        await wait_until(lambda: bool(job.checkpoints) or running.done(), "a checkpoint")
+        await a.stop()  # graceful: A suspends the job, then is gone
+        suspended = await running
+        assert isinstance(suspended, JobSuspended), suspended
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel_a, fuel_b = job.segment_fuel
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        rate_a, rate_b = (o.price_planck_per_fuel for o in s.offers)
+        owed = price(fuel_a, rate_a)
+        assert outcome.paid == (0, price(fuel_b, rate_b))
+        assert outcome.owed == (owed, 0)
+        assert outcome.unpaid_reasons[0].startswith("payment failed, kept as a debt")
+        ch_a, ch_b = (seg.request.channel_id for seg in job.segments)
+        assert ch_a is not None
+        assert s.r.debts.total(a.address) == owed
+        assert s.r._book is not None and s.r._book.available(ch_a) == DEPOSIT - owed
+        assert await s.r.pay_debts() == 0  # A is gone: still owed
+        await earned(wait_until, b, ch_b, price(fuel_b, rate_b))
+        state_dir = s.r.state_dir
+        bootstrap = [(b.ready.dht_host, b.ready.dht_port)]
+        await s.r.aclose()
+
+        # A is back (same key, same state); a new requester process (same state folder)
+        back = await start_daemon(
+            key_a,
+            private_chain,
+            checkpoint_gateway=arlocal,
+            dht_bootstrap=tuple(bootstrap),
+            **SETTINGS,
+        )
+        async with Requester(
+            s.chain,
+            s.r.keypair,
+            dht_bootstrap=bootstrap,
+            state_dir=state_dir,
+            deposit_per_channel=DEPOSIT,
+        ) as r2:
+            assert r2.debts.total(a.address) == owed
+            (offer,) = await offers_of(r2, back)
+            job2 = r2.checkpointed_job(
+                load_job("prime_count"), args=ARGS, every_fuel=s.whole, fuel_limit=10**9
+            )
+            result = await r2.run_segment(job2, offer, timeout=TIMEOUT)
+            assert isinstance(result, JobResult)
+            assert job2.segments[0].request.channel_id == ch_a  # the same channel
+            assert r2.debts.all() == []  # paid after the job, over the bound channel
+            settled = await r2.settle_checkpointed(job2)
+            fuel2 = SignedResult.from_json(dict(result.result)).fuel_used
+            assert settled.paid == (price(fuel2, offer.price_planck_per_fuel),)
+            total = owed + settled.paid[0]
+            await earned(wait_until, back, ch_a, total)
+            party = r2._party
+            assert party is not None and party.channel(ch_a).balance == DEPOSIT - total
+
+
+async def test_replayed_older_image_is_not_paid_as_the_newer_one(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    first: list[JobCheckpoint] = []
+
+    def replay(message: Message) -> Message:
+        # every image after its first is announced (and suspended at) as the first one's
+        # record: the fuel and numbers of the newer image, the older (recorded) bytes
+        if isinstance(message, JobCheckpoint) and not first:
+            first.append(message)
+            return message
+        if isinstance(message, JobCheckpoint | JobSuspended) and first:
+            old = first[0]
+            return dataclasses.replace(
+                message, state_hash=old.state_hash, arweave_tx_id=old.arweave_tx_id, size=old.size
+            )
+        return message
+
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
+    ) as s:
+        a, b = s.workers
+        assert a.handler is not None
+        rewrite_deliveries(a.handler, replay)
+        job = new_job(s)
+        suspended = await suspended_segment(s, job, s.offers[0], wait_until)
+        assert suspended.checkpoint > 1 and suspended.state_hash == first[0].state_hash
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel_a, fuel_b = job.segment_fuel
+        # B redid what A ran after its first image: the segments add up to more
+        images = sum(len(seg.announced) for seg in job.segments)
+        assert fuel_a + fuel_b > s.whole + images * COST
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        rate_b = s.offers[1].price_planck_per_fuel
+        assert outcome.paid == (0, price(fuel_b, rate_b)), outcome.unpaid_reasons
+        assert outcome.unpaid_reasons[0].startswith(f"claims {fuel_a} fuel, a re-run confirms")
+        ch_a, ch_b = (seg.request.channel_id for seg in job.segments)
+        await earned(wait_until, a, ch_a, 0)
+        await earned(wait_until, b, ch_b, price(fuel_b, rate_b))
+        assert (left(s, ch_a), left(s, ch_b)) == (DEPOSIT, DEPOSIT - price(fuel_b, rate_b))
+
+
+async def test_hostile_requester_resume_of_an_oversize_record_is_refused_unbilled(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 1
+    ) as s:
+        (b,) = s.workers
+        assert b.handler is not None
+        # the requester records a 1 TiB "image" under its own key and asks B to resume it
+        huge, state_hash, tx_id = 1 << 40, os.urandom(32), "huge" + os.urandom(8).hex()
+        await asyncio.to_thread(s.chain.checkpoints.record, s.r.keypair, state_hash, tx_id, huge)
+        job = new_job(s)
+        note = JobCheckpoint(bytes(16), 1, 1_000_000, state_hash, tx_id, huge)
+        job.checkpoints.append(Announced(s.r.address, note))
+        reply = await s.r.run_segment(job, s.offers[0], timeout=TIMEOUT)  # recorded: sent
+        assert isinstance(reply, JobFailed), reply
+        assert (reply.code, reply.fuel_used) == ("malformed", 0)
+        assert "above" in reply.message  # refused before any byte was fetched
+        outcome = await s.r.settle_checkpointed(job)
+        assert outcome.paid == (0,) and not outcome.verified
+        channel = job.segments[0].request.channel_id
+        assert channel is not None
+        await earned(wait_until, b, channel, 0)
+        assert left(s, channel) == DEPOSIT
+        assert b.handler.unpaid_jobs() == 0
+        assert s.r._book is not None and s.r._book.available(channel) == DEPOSIT
+
+
+async def test_requester_that_never_settles_is_cut_off_after_its_unpaid_segment(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    quick_worker_config: WorkerConfig,
+) -> None:
+    """Not closed, bounded: the image is the suspended segment's deliverable (the
+    requester holds its key), so a requester can resume it elsewhere and never pay. The
+    worker counts the suspension as delivered and unpaid, and takes no more of the
+    requester's jobs beyond its limit (here 1)."""
+    strict = dataclasses.replace(quick_worker_config, max_unpaid_jobs=1)
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2, worker=strict
+    ) as s:
+        a, b = s.workers
+        assert a.handler is not None and b.handler is not None
+        job = new_job(s)
+        suspended = await suspended_segment(s, job, s.offers[0], wait_until)
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout  # and never settles
+        assert a.handler.unpaid_jobs() == 1 and suspended.segment_fuel > 0
+        again = await s.r.run_segment(new_job(s), s.offers[0], timeout=TIMEOUT)
+        assert isinstance(again, JobFailed) and again.code == "payment", again
+        ch_a, ch_b = (seg.request.channel_id for seg in job.segments)
+        await earned(wait_until, a, ch_a, 0)
+        await earned(wait_until, b, ch_b, 0)
+        assert (left(s, ch_a), left(s, ch_b)) == (DEPOSIT, DEPOSIT)
+
+
+class StallingGateway:
+    """An HTTP proxy in front of arlocal that forwards everything, but from the
+    *allowed*+1-th ``POST /tx`` on holds the upload forever (a gateway that stops
+    answering mid-upload); :attr:`stalled` is set when it holds one."""
+
+    def __init__(self, upstream: str, allowed: int) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.allowed = allowed
+        self.posts = 0
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if method == "POST" and self.path.startswith("/tx"):
+                    proxy.posts += 1
+                    if proxy.posts > proxy.allowed:
+                        proxy.stalled.set()
+                        proxy.release.wait()
+                        return
+                headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
+                request = urllib.request.Request(
+                    proxy.upstream + self.path, data=body, method=method, headers=headers
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        status, data = response.status, response.read()
+                        kind = response.headers.get("Content-Type", "")
+                except urllib.error.HTTPError as err:
+                    status, data, kind = err.code, err.read(), err.headers.get("Content-Type", "")
+                self.send_response(status)
+                if kind:
+                    self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._forward("GET")
+
+            def do_POST(self) -> None:
+                self._forward("POST")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_worker_killed_mid_upload_leaves_its_previous_checkpoint_valid(
+    devchain: str,
+    ccnet_chain: Chain,
+    fund_account: Callable[..., Keypair],
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    run_worker: RunWorker,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    wasm = load_job("prime_count")
+    whole = sandbox.run(wasm, args=ARGS)
+    gateway = StallingGateway(arlocal, allowed=1)  # its first image, not its second
+    try:
+        a = await run_worker("--checkpoint-gateway", gateway.url)
+        bootstrap = [(str(a.ready["dht_host"]), int(a.ready["dht_port"]))]
+        b = await run_worker(
+            "--checkpoint-gateway",
+            arlocal,
+            "--dht-bootstrap",
+            f"{bootstrap[0][0]}:{bootstrap[0][1]}",
+        )
+        requester = fund_account()
+        with ArweaveGateway(arlocal, dev=True) as ar:
+            store = CheckpointStore(
+                ccnet_chain, requester, ar, arweave_wallet, LocalCache(tmp_path / "rcache")
+            )
+            async with Requester(
+                ccnet_chain,
+                requester,
+                dht_bootstrap=bootstrap,
+                state_dir=tmp_path / "requester",
+                deposit_per_channel=DEPOSIT,
+            ) as r:
+                offers = {o.address: o for o in await r.find_workers(refresh=True)}
+                job = r.checkpointed_job(
+                    wasm, args=ARGS, every_fuel=whole.fuel_used // 4, fuel_limit=10**9
+                )
+                running = asyncio.create_task(r.run_segment(job, offers[a.address], timeout=20))
+                await wait_until(lambda: gateway.stalled.is_set(), "the second upload")
+                assert len(job.checkpoints) == 1 and job.checkpoints[0].worker == a.address
+                first = job.checkpoints[0].checkpoint
+                os.killpg(a.proc.pid, signal.SIGKILL)  # kill -9 while it uploads
+                assert await a.proc.wait() == -signal.SIGKILL
+                a.stop = _killed  # type: ignore[method-assign]
+                try:
+                    await running
+                    raise AssertionError("a killed worker answered")
+                except (TimeoutError, NetError):
+                    pass
+                assert job.segments == []  # no answer: no segment, nothing owed to A
+                record = ccnet_chain.checkpoints.latest(a.address)
+                assert record is not None  # the previous checkpoint is still A's latest
+                assert (record.state_hash, record.arweave_tx_id, record.size) == (
+                    "0x" + first.state_hash.hex(),
+                    first.arweave_tx_id,
+                    first.size,
+                )
+                done = await r.run_segment(job, offers[b.address], timeout=TIMEOUT)
+                assert isinstance(done, JobResult) and done.output == whole.stdout
+                (segment,) = job.segments
+                assert segment.resumed_from == job.checkpoints[0]
+                outcome = await r.settle_checkpointed(
+                    job,
+                    expected_output_hash=output_hash(whole.stdout),
+                    reference=FuelReference(
+                        whole.fuel_used, COST, rerun=LocalRerun(job, sandbox, store)
+                    ),
+                )
+                fuel_b = segment.fuel_used
+                rest = await LocalRerun(job, sandbox, store)(job.checkpoints[0])
+                assert fuel_b == rest + len(segment.announced) * COST
+                rate_b = offers[b.address].price_planck_per_fuel
+                assert outcome.paid == (price(fuel_b, rate_b),)
+                party, book = r._party, r._book
+                assert party is not None and book is not None
+                ch_b = segment.request.channel_id
+                assert ch_b is not None
+                ch_a = book.channel_for(a.address)
+                assert ch_a is not None and ch_a.balance == DEPOSIT  # A was paid nothing
+                assert party.channel(ch_b).balance == DEPOSIT - price(fuel_b, rate_b)
+                assert book.available(ch_a.channel_id) == DEPOSIT  # its reservation freed
+    finally:
+        gateway.close()
+
+
+async def _killed() -> int:
+    """The stop of a worker process this test killed on purpose (the fixture's teardown
+    expects a clean exit)."""
+    return 0
+
+
+async def test_worker_that_suspends_at_once_is_paid_its_work_only(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """A worker that suspends every segment at its first safe point (as a graceful
+    stop would), to bill many segments: each is paid the fuel it burnt, the checkpoint
+    it took included (792 fuel, which its upload and extrinsic cost it more than), and
+    the segments add up to the uninterrupted run plus k x 792 exactly."""
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
+    ) as s:
+        a, b = s.workers
+        assert a.handler is not None
+        handler = a.handler
+        run = handler._run_checkpointed
+
+        async def eager(state: Any, request: JobRequest, limits: Any) -> Any:
+            state.stops[request.job_id].set()  # suspend at the first safe point
+            return await run(state, request, limits)
+
+        handler._run_checkpointed = eager  # type: ignore[method-assign]
+        job = new_job(s)
+        for _ in range(3):
+            reply = await s.r.run_segment(job, s.offers[0], timeout=TIMEOUT)
+            assert isinstance(reply, JobSuspended), reply
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel = job.segment_fuel
+        k = len(job.checkpoints)
+        assert sum(fuel) == s.whole + k * COST
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        rate_a, rate_b = (o.price_planck_per_fuel for o in s.offers)
+        paid_a = sum(price(f, rate_a) for f in fuel[:3])
+        assert outcome.paid == (*(price(f, rate_a) for f in fuel[:3]), price(fuel[3], rate_b))
+        ch_a, ch_b = job.segments[0].request.channel_id, job.segments[3].request.channel_id
+        await earned(wait_until, a, ch_a, paid_a)
+        await earned(wait_until, b, ch_b, price(fuel[3], rate_b))
+        assert (left(s, ch_a), left(s, ch_b)) == (
+            DEPOSIT - paid_a,
+            DEPOSIT - price(fuel[3], rate_b),
+        )
+
+
+async def test_another_jobs_image_announced_as_the_suspension_is_discarded_and_unpaid(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """A worker announces, as the image its segment stopped at, an image of another job
+    it recorded itself (sealed under this job's key: it holds it). The resuming worker
+    answers ``malformed``; the requester's own check refuses the image too, so it
+    discards it and resumes from the worker's previous (genuine) checkpoint: the job is
+    not stuck, and the liar is not paid."""
+    foreign: list[JobCheckpoint] = []
+
+    def swap(message: Message) -> Message:
+        if isinstance(message, JobCheckpoint) and message.checkpoint == 1:
+            return message
+        if isinstance(message, JobCheckpoint | JobSuspended) and foreign:
+            f = foreign[0]
+            return dataclasses.replace(
+                message, state_hash=f.state_hash, arweave_tx_id=f.arweave_tx_id, size=f.size
+            )
+        return message
+
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
+    ) as s:
+        a, b = s.workers
+        assert a.handler is not None and a.checkpoints is not None
+        job = new_job(s)
+        other = sandbox.run_checkpointed(
+            load_job("prime_count"),
+            policy=CheckpointPolicy(suspend_at_fuel=5_000_000),
+            args=("2000000",),
+        )
+        assert isinstance(other, SuspendedRun)
+        saved = await asyncio.to_thread(a.checkpoints.archive, other.image, job.key, bytes(16))
+        foreign.append(JobCheckpoint(bytes(16), 1, 1, saved.state_hash, saved.tx_id, saved.size))
+        rewrite_deliveries(a.handler, swap)
+        suspended = await suspended_segment(s, job, s.offers[0], wait_until)
+        assert suspended.state_hash == saved.state_hash and suspended.checkpoint > 1
+        refused = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(refused, JobFailed) and refused.code == "malformed", refused
+        check = LocalRerun(job, sandbox, s.store)
+        last = job.last_checkpoint
+        try:
+            await check(last)
+            raise AssertionError("the requester opened another job's image as this one's")
+        except CheckpointMismatchError:
+            assert job.discard_last() == last
+        assert job.last_checkpoint is not None
+        assert job.last_checkpoint.checkpoint.checkpoint == 1  # A's genuine first image
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel = job.segment_fuel
+        assert fuel[1] == 0
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        rate_b = s.offers[1].price_planck_per_fuel
+        assert outcome.paid == (0, 0, price(fuel[2], rate_b)), outcome.unpaid_reasons
+        assert outcome.unpaid_reasons[0].startswith("the next segment resumed from an earlier")
+        ch_a, ch_b = job.segments[0].request.channel_id, job.segments[2].request.channel_id
+        await earned(wait_until, a, ch_a, 0)
+        await earned(wait_until, b, ch_b, price(fuel[2], rate_b))
+        assert (left(s, ch_a), left(s, ch_b)) == (DEPOSIT, DEPOSIT - price(fuel[2], rate_b))

@@ -1,0 +1,214 @@
+"""Which segments of a job with VM checkpoints are paid (``docs/vm-checkpoints.md``
+section 8.1: the path of the final result, the reference, attribution by re-runs), the
+per-segment order of announcements, and the requester's durable debts. Pure: the
+segments are built by hand (the adversarial suite runs the same attacks with real
+daemons)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ccnet.client.jobs.messages import JobCheckpoint, JobFailed, JobRequest, JobResult, JobSuspended
+from ccnet.client.requester import Announced, CheckpointedJob, Debt, DebtBook, FuelReference
+from ccnet.client.requester.migration import Segment, unpaid_reasons
+
+A, B, C = "5A", "5B", "5C"
+EVERY = 1_000
+COST = 10
+WHOLE = 10_000
+"""rest(start): the uninterrupted run's fuel, in this made-up job."""
+
+
+def note(number: int, fuel: int, tag: int) -> JobCheckpoint:
+    return JobCheckpoint(bytes(16), number, fuel, bytes([tag]) * 32, f"tx{tag}", 100 + tag)
+
+
+def suspended(stop: JobCheckpoint, segment_fuel: int) -> JobSuspended:
+    return JobSuspended(
+        bytes(16),
+        checkpoint=stop.checkpoint,
+        fuel_used=stop.fuel_used,
+        state_hash=stop.state_hash,
+        arweave_tx_id=stop.arweave_tx_id,
+        size=stop.size,
+        segment_fuel=segment_fuel,
+    )
+
+
+def new_job() -> CheckpointedJob:
+    base = JobRequest(job_id=bytes(16), module_hash=bytes(32), input=b"", task_id=1)
+    return CheckpointedJob(base, b"\0asm", every_fuel=EVERY, key=bytes(32))
+
+
+def add(
+    job: CheckpointedJob,
+    worker: str,
+    reply: JobResult | JobFailed | JobSuspended,
+    fuel: int,
+    start: Announced | None,
+    notes: tuple[JobCheckpoint, ...],
+) -> None:
+    job.segments.append(Segment(worker, job.base, reply, fuel, start, 0, notes))
+
+
+# rest() of each image of the made-up job: its fuel left to the end, without checkpoints
+RESTS = {None: WHOLE, 1: 7_000, 2: 4_000, 3: 2_000}
+
+
+async def rerun(at: Announced | None) -> int:
+    return RESTS[None if at is None else at.checkpoint.state_hash[0]]
+
+
+def honest_two() -> tuple[CheckpointedJob, int, int]:
+    """A runs from the start to image 2 (images 1 and 2), B from 2 to the end (one image,
+    3): fuel A = 10000 - 4000 + 2 x 10, B = 4000 + 10."""
+    job = new_job()
+    one, two, three = note(1, 3_010, 1), note(2, 6_020, 2), note(3, 8_030, 3)
+    add(job, A, suspended(two, 6_020), 6_020, None, (one, two))
+    add(job, B, JobResult(bytes(16), b"out"), 4_010, Announced(A, two), (three,))
+    return job, 6_020, 4_010
+
+
+async def test_honest_segments_are_all_paid_within_the_reference() -> None:
+    job, _, _ = honest_two()
+    assert await unpaid_reasons(job, None) == ["", ""]
+    ref = FuelReference(WHOLE, COST, rerun)
+    assert await unpaid_reasons(job, ref) == ["", ""]  # 10000 + 3 x 10 exactly
+
+
+async def test_a_suspension_that_was_not_resumed_is_not_paid() -> None:
+    job = new_job()
+    fake = note(1, 5_000, 9)  # never recorded: the SDK resumed from the start instead
+    add(job, A, suspended(fake, 5_000), 5_000, None, (fake,))
+    add(job, B, JobResult(bytes(16), b"out"), WHOLE + COST, None, (note(1, 3_010, 1),))
+    reasons = await unpaid_reasons(job, None)
+    assert reasons[0].startswith("its work was not resumed") and reasons[1] == ""
+
+
+async def test_a_segment_resumed_from_before_its_stop_is_not_paid_but_earlier_ones_are() -> None:
+    job = new_job()
+    one, two, three = note(1, 3_010, 1), note(2, 6_020, 2), note(3, 8_030, 3)
+    add(job, C, suspended(one, 3_010), 3_010, None, (one,))
+    # A announces 2, suspends "at 3" (not recorded): B resumes from 2
+    add(job, A, suspended(three, 5_020), 5_020, Announced(C, one), (two, three))
+    add(job, B, JobResult(bytes(16), b"out"), 4_010, Announced(A, two), ())
+    reasons = await unpaid_reasons(job, None)
+    assert reasons[0] == "" and reasons[2] == ""
+    assert reasons[1].startswith("the next segment resumed from an earlier image")
+
+
+async def test_an_inconsistent_suspension_is_not_paid() -> None:
+    job, _, _ = honest_two()
+    job.segments[0] = Segment(
+        A,
+        job.base,
+        suspended(note(2, 6_020, 2), 7_000),
+        7_000,
+        None,
+        0,
+        (
+            note(1, 3_010, 1),
+            note(2, 6_020, 2),
+        ),
+    )
+    reasons = await unpaid_reasons(job, None)
+    assert reasons[0] == "claims 7000 fuel, its checkpoints 6020"
+
+
+async def test_an_inflated_claim_over_the_reference_is_attributed_by_re_runs() -> None:
+    job = new_job()
+    one, two = note(1, 3_010, 1), note(2, 9_020, 2)  # A forged the cumulative fuel
+    add(job, A, suspended(two, 9_020), 9_020, None, (one, two))
+    add(job, B, JobResult(bytes(16), b"out"), 4_010, Announced(A, two), (note(3, 0, 3),))
+    assert await unpaid_reasons(job, None) == ["", ""]  # the old checks pass
+    reasons = await unpaid_reasons(job, FuelReference(WHOLE, COST, rerun))
+    assert reasons == ["claims 9020 fuel, a re-run confirms 6020", ""]
+    # without a re-run no claim can be confirmed: nothing is paid
+    blind = await unpaid_reasons(job, FuelReference(WHOLE, COST))
+    assert all(
+        r.startswith("the segments claim 13030 fuel, over the reference's 10030") for r in blind
+    )
+
+
+async def test_a_resume_run_from_the_start_is_attributed_to_the_resuming_worker() -> None:
+    job, fuel_a, _ = honest_two()
+    last = job.segments[1]
+    job.segments[1] = Segment(
+        B,
+        job.base,
+        last.reply,
+        WHOLE + 2 * COST,
+        last.resumed_from,
+        0,
+        (
+            note(1, 0, 1),
+            note(2, 0, 2),
+        ),
+    )
+    reasons = await unpaid_reasons(job, FuelReference(WHOLE, COST, rerun))
+    assert reasons == ["", f"claims {WHOLE + 2 * COST} fuel, a re-run confirms 4020"]
+
+
+async def test_a_failing_re_run_leaves_the_segment_unpaid() -> None:
+    job, _, _ = honest_two()
+    job.segments[1] = Segment(
+        B, job.base, job.segments[1].reply, 9_999, Announced(A, note(2, 6_020, 2)), 0, ()
+    )
+
+    async def broken(at: Announced | None) -> int:
+        if at is not None:
+            raise OSError("gateway down")
+        return WHOLE
+
+    reasons = await unpaid_reasons(job, FuelReference(WHOLE, COST, broken))
+    # B's start image cannot be re-run: neither A's end nor B's start is confirmed
+    assert all(r.startswith("its claim cannot be confirmed: the re-run failed") for r in reasons)
+
+
+def test_announcements_are_ordered_within_their_segment_only() -> None:
+    job = new_job()
+    forged = note(1_001, 3_010, 1)
+    job._announced(A, forged, 0)
+    job._announced(A, note(5, 4_000, 2), 0)  # out of order within A's segment: ignored
+    assert [a.checkpoint for a in job.checkpoints] == [forged]
+    job._announced(B, note(2, 6_020, 3), 1)  # B's first: kept despite A's number
+    job._announced(B, note(2, 6_020, 3), 1)  # its suspension repeats it
+    job._announced(B, note(3, 5_000, 4), 1)  # fuel going back: ignored
+    assert [a.worker for a in job.checkpoints] == [A, B]
+    assert job.last_checkpoint == Announced(B, note(2, 6_020, 3))
+
+
+def test_debts_are_kept_on_disk_until_paid(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "debts.json"
+    book = DebtBook(path)
+    assert book.all() == [] and not path.exists()
+    debt = Debt(A, "ab" * 32, 1_234, "task 1 segment 0")
+    book.add(debt)
+    book.add(Debt(B, "cd" * 32, 5, "task 1 segment 1"))
+    with pytest.raises(ValueError, match="positive"):
+        book.add(Debt(A, "ab" * 32, 0, "task 2 segment 0"))
+    again = DebtBook(path)  # a restarted requester
+    assert again.all() == book.all() and again.total(A) == 1_234 and again.total() == 1_239
+    again.paid(debt)
+    assert DebtBook(path).owed_to(A) == [] and DebtBook(path).total() == 5
+    path.write_text(json.dumps({"not": "a list"}))
+    with pytest.raises(ValueError):
+        DebtBook(path)
+    path.write_text(json.dumps([{"worker": A, "channel_id": "ab", "amount": 1, "memo": "m"}]))
+    with pytest.raises(ValueError):
+        DebtBook(path)
+
+
+def test_discard_last_forgets_the_newest_checkpoint() -> None:
+    job = new_job()
+    with pytest.raises(LookupError):
+        job.discard_last()
+    job._announced(A, note(1, 3_010, 1), 0)
+    job._announced(A, note(2, 6_020, 2), 0)
+    assert job.discard_last() == Announced(A, note(2, 6_020, 2))
+    assert job.last_checkpoint == Announced(A, note(1, 3_010, 1))
+    resume = job.resume_spec()
+    assert resume is not None and resume.state_hash == bytes([1]) * 32
