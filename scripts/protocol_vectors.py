@@ -236,6 +236,8 @@ def vectors(old: dict[str, Any] | None = None) -> dict[str, Any]:
             checkpoint=CheckpointSpec(every_fuel=10**9, key=CHECKPOINT_KEY),
             resume=ResumeSpec(
                 owner=str(WORKER.ss58_address),
+                job_id=bytes(range(16, 32)),  # the suspended segment's request
+                checkpoint=2,
                 arweave_tx_id=ARWEAVE_TX_ID,
                 state_hash=STATE_HASH,
                 size=70_000,

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from ccnet.client.jobs.messages import ResumeSpec
 from ccnet.storage import CheckpointStore, SavedCheckpoint
 from ccnet.storage.exceptions import (
-    CheckpointNotFoundError,
     GatewayRejectedError,
     GatewayUnavailableError,
     IntegrityError,
@@ -30,6 +29,7 @@ from .vmcheckpoint import CheckpointPolicy, VmImage
 from .vmcheckpoint.archive import archive, retrieve
 
 if TYPE_CHECKING:
+    from ccnet.client import CheckpointRecord
     from ccnet.client.requester.migration import Announced, CheckpointedJob
 
     from .sandbox import Sandbox
@@ -69,38 +69,21 @@ class CheckpointService:
         return archive(self.store, image, key, job_id.hex())
 
     def open(self, resume: ResumeSpec) -> VmImage:
-        """The image *resume* names: the owner's record on chain that has its Arweave
-        tx id, state hash and size (among the owner's newest records), fetched,
-        checked against that record, opened under its key and decoded.
+        """The image *resume* names: the record its owner keeps on chain for the job
+        ``resume.job_id`` (``job_record``: that job's newest image only), which must be
+        exactly image ``resume.checkpoint`` with its Arweave tx id, state hash and size;
+        fetched, checked against that record, opened under its key and decoded. An
+        image the owner has since replaced by a newer one of that job is not opened.
 
         Raises :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (no such
-        record, or the bytes do not match it),
+        record, a record of another image, or bytes that do not match it),
         :class:`~ccnet.worker.exceptions.CheckpointFormatError` (over
         :attr:`max_image_bytes`, not an image),
         :class:`~ccnet.worker.exceptions.CheckpointKeyError` (wrong key, tampered),
         all ``malformed`` on the wire; :class:`WorkerBusyError` when the gateway cannot
         be reached (``busy``: not the requester's fault, nor a verdict on the image).
         """
-        wanted_hash = "0x" + resume.state_hash.hex()
-        try:
-            history = self.store.history(resume.owner)
-        except CheckpointNotFoundError:
-            history = []
-        record = next(
-            (
-                r
-                for r in reversed(history)
-                if r.arweave_tx_id == resume.arweave_tx_id
-                and r.state_hash.lower() == wanted_hash
-                and r.size == resume.size
-            ),
-            None,
-        )
-        if record is None:
-            raise CheckpointMismatchError(
-                f"{resume.owner} has no checkpoint on chain with Arweave tx "
-                f"{resume.arweave_tx_id}, state hash {wanted_hash} and size {resume.size}"
-            )
+        record = self.record_of(resume)
         try:
             return retrieve(self.store, record, resume.key, max_bytes=self.max_image_bytes)
         except IntegrityError as err:
@@ -110,21 +93,57 @@ class CheckpointService:
         except GatewayUnavailableError as err:
             raise WorkerBusyError(f"cannot fetch the checkpoint now: {err}") from None
 
+    def record_of(self, resume: ResumeSpec) -> CheckpointRecord:
+        """The chain's record of the image *resume* names: its owner's record of the job
+        ``resume.job_id``, when it is image ``resume.checkpoint`` with exactly the
+        resume's Arweave tx id, state hash and size. Raises
+        :class:`~ccnet.worker.exceptions.CheckpointMismatchError` otherwise (no record,
+        or one of another image: an older announcement the owner has since replaced), and
+        what reading the chain raises."""
+        found = self.store.job_record(resume.owner, resume.job_id)
+        wanted_hash = "0x" + resume.state_hash.hex()
+        named = (
+            f"checkpoint {resume.checkpoint} of job {resume.job_id.hex()} "
+            f"(Arweave tx {resume.arweave_tx_id}, state hash {wanted_hash}, "
+            f"size {resume.size})"
+        )
+        if found is None:
+            raise CheckpointMismatchError(
+                f"{resume.owner} has no checkpoint on chain for job {resume.job_id.hex()}, "
+                f"so not {named}"
+            )
+        record = found.record
+        if (
+            found.checkpoint != resume.checkpoint
+            or record.arweave_tx_id != resume.arweave_tx_id
+            or record.state_hash.lower() != wanted_hash
+            or record.size != resume.size
+        ):
+            raise CheckpointMismatchError(
+                f"{resume.owner}'s record of job {resume.job_id.hex()} is checkpoint "
+                f"{found.checkpoint} (Arweave tx {record.arweave_tx_id}, state hash "
+                f"{record.state_hash}, size {record.size}), not {named}"
+            )
+        return record
+
 
 class LocalRerun:
     """A :data:`~ccnet.client.requester.migration.Rerun` on this machine: the fuel of an
     uninterrupted run of *job* (module, args, input, seed), without checkpoints, from an
     announced checkpoint or from the start (``None``) to its end, in *sandbox*, fuel.
 
-    The image is the one its owner recorded on chain (among its newest records) with
-    the announcement's Arweave tx id, state hash and size, fetched through *store*
+    The image is its owner's record on chain of the announcement's job (its
+    ``job_id``), which must be exactly the announced image (sequence number, Arweave tx
+    id, state hash and size: an image since replaced by a newer one of that job is
+    refused, as :meth:`CheckpointService.open` refuses it), fetched through *store*
     (checked against the record, at most *max_image_bytes*) and opened under the job's
     key; the sandbox refuses an image of another job. Re-execution is deterministic, so
     the difference of two re-runs is the fuel of the segment between their images
     (``docs/vm-checkpoints.md`` section 8.1). Raises, when called,
-    :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (no such record, or
-    another job's image), what :func:`~ccnet.worker.vmcheckpoint.archive.retrieve`
-    raises, :class:`~ccnet.worker.exceptions.JobRunError` (the run failed) and
+    :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (no such record, a record
+    of another image, or another job's image), what
+    :func:`~ccnet.worker.vmcheckpoint.archive.retrieve` raises,
+    :class:`~ccnet.worker.exceptions.JobRunError` (the run failed) and
     :class:`ValueError` (it did not run to its end)."""
 
     def __init__(
@@ -151,6 +170,8 @@ class LocalRerun:
             note = start.checkpoint
             resume = ResumeSpec(
                 owner=start.worker,
+                job_id=note.job_id,
+                checkpoint=note.checkpoint,
                 arweave_tx_id=note.arweave_tx_id,
                 state_hash=note.state_hash,
                 size=note.size,

@@ -170,20 +170,28 @@ class CheckpointSpec:
 @dataclass(frozen=True)
 class ResumeSpec:
     """A request's ``resume``: continue the job from the VM checkpoint that *owner*
-    (SS58, the worker that archived it) recorded on chain as *arweave_tx_id* (1 to 64
-    base64url characters), *state_hash* (blake2b-256 of the sealed bytes, 32 bytes) and
-    *size* (bytes of the sealed image, positive u64), sealed under *key* (32 bytes)."""
+    (SS58, the worker that archived it) recorded on chain as its job *job_id*'s record
+    (16 bytes: the ``job_id`` of the request it ran, i.e. of its ``job_checkpoint``
+    announcement), which must be exactly image number *checkpoint* (u32, the image's
+    sequence number), *arweave_tx_id* (1 to 64 base64url characters), *state_hash*
+    (blake2b-256 of the sealed bytes, 32 bytes) and *size* (bytes of the sealed image,
+    positive u64), sealed under *key* (32 bytes)."""
 
     owner: str
+    job_id: bytes
+    checkpoint: int
     arweave_tx_id: str
     state_hash: bytes
     size: int
     key: bytes
 
     def to_json(self) -> dict[str, Any]:
-        """The wire object (``size`` a u64 decimal string, hashes and key bare hex)."""
+        """The wire object (``checkpoint`` a u32 number, ``size`` a u64 decimal string,
+        ``job_id``, hashes and key bare hex)."""
         return {
             "owner": self.owner,
+            "job_id": self.job_id.hex(),
+            "checkpoint": self.checkpoint,
             "arweave_tx_id": self.arweave_tx_id,
             "state_hash": self.state_hash.hex(),
             "size": uint_to_json(self.size),
@@ -194,8 +202,9 @@ class ResumeSpec:
     def from_json(cls, value: Any, what: str = "resume") -> ResumeSpec:
         """Parse the wire object; :class:`MalformedMessageError` for a missing, unknown,
         null or mistyped field, an owner that is not a canonical SS58 (prefix 42)
-        address, a bad transaction id, a zero size, or a hash or key not of 32 bytes."""
-        fields_ = ("owner", "arweave_tx_id", "state_hash", "size", "key")
+        address, a ``job_id`` not of 16 bytes, a ``checkpoint`` that is not a u32
+        number, a bad transaction id, a zero size, or a hash or key not of 32 bytes."""
+        fields_ = ("owner", "job_id", "checkpoint", "arweave_tx_id", "state_hash", "size", "key")
         body = _object(value, what, fields_)
         owner = body["owner"]
         if not isinstance(owner, str):
@@ -206,6 +215,8 @@ class ResumeSpec:
             raise MalformedMessageError(f"{what}.size must be positive")
         return cls(
             owner=owner,
+            job_id=_unhex(body["job_id"], f"{what}.job_id", 16),
+            checkpoint=check_uint(body["checkpoint"], U32_MAX, f"{what}.checkpoint"),
             arweave_tx_id=_tx_id(body["arweave_tx_id"], f"{what}.arweave_tx_id"),
             state_hash=_unhex(body["state_hash"], f"{what}.state_hash", 32),
             size=size,

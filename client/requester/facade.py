@@ -97,6 +97,7 @@ from .verdicts import plan_verification
 if TYPE_CHECKING:
     from ccnet.zk import Verifier, ZkNode, ZkPaths
 
+    from ..pallets.checkpoints import JobCheckpointRecord
     from ..pallets.tasks import Assignment, TaskInfo
     from .verdicts import HashMajority
 
@@ -610,25 +611,38 @@ class Requester:
         return total
 
     async def _drop_unrecorded(self, job: CheckpointedJob) -> None:
-        """Forget *job*'s newest announced checkpoints that are not on chain."""
+        """Forget *job*'s newest announced checkpoints that are not exactly their
+        worker's record on chain of the job they were announced for (``job_record`` of
+        the worker and the announcement's ``job_id``: sequence number, Arweave tx id,
+        state hash and size): unrecorded ones, and older ones the worker has since
+        replaced by a newer image of that job (that one was then dropped before, e.g. by
+        :meth:`CheckpointedJob.discard_last`). The next segment resumes from the newest
+        one kept, or from the start."""
         chain = self._require_chain()
-        recorded: dict[str, set[tuple[str, str, int]]] = {}
+        records: dict[tuple[str, bytes], JobCheckpointRecord | None] = {}
         while job.checkpoints:
             last = job.checkpoints[-1]
-            if last.worker not in recorded:
-                records = await asyncio.to_thread(chain.checkpoints.history, last.worker)
-                recorded[last.worker] = {
-                    (r.arweave_tx_id, r.state_hash.lower(), r.size) for r in records
-                }
             note = last.checkpoint
-            if (note.arweave_tx_id, "0x" + note.state_hash.hex(), note.size) in recorded[
-                last.worker
-            ]:
+            where = (last.worker, note.job_id)
+            if where not in records:
+                records[where] = await asyncio.to_thread(
+                    chain.checkpoints.job_record, last.worker, note.job_id
+                )
+            found = records[where]
+            if (
+                found is not None
+                and found.checkpoint == note.checkpoint
+                and found.record.arweave_tx_id == note.arweave_tx_id
+                and found.record.state_hash.lower() == "0x" + note.state_hash.hex()
+                and found.record.size == note.size
+            ):
                 return
             logger.warning(
-                "%s announced checkpoint %d, which it has not recorded on chain: not resumed",
+                "%s announced checkpoint %d of job %s, which is not its record on chain of "
+                "that job: not resumed",
                 last.worker,
                 note.checkpoint,
+                note.job_id.hex(),
             )
             job.checkpoints.pop()
 

@@ -183,13 +183,17 @@ class CheckpointedJob:
         return self.checkpoints.pop()
 
     def resume_spec(self) -> ResumeSpec | None:
-        """The ``resume`` of the next segment: the last checkpoint announced."""
+        """The ``resume`` of the next segment: the last checkpoint announced, named by
+        its worker's record of the job it announced it for (the announcement's
+        ``job_id``, the id of that segment's request) and its sequence number."""
         last = self.last_checkpoint
         if last is None:
             return None
         note = last.checkpoint
         return ResumeSpec(
             owner=last.worker,
+            job_id=note.job_id,
+            checkpoint=note.checkpoint,
             arweave_tx_id=note.arweave_tx_id,
             state_hash=note.state_hash,
             size=note.size,
@@ -326,8 +330,15 @@ class FuelReference:
 
 
 def _same(a: JobCheckpoint, b: JobCheckpoint) -> bool:
-    """Whether two announcements name the same archived image."""
-    return (a.state_hash, a.arweave_tx_id, a.size) == (b.state_hash, b.arweave_tx_id, b.size)
+    """Whether two announcements name the same archived image (the same job record:
+    job id and sequence number, and the same bytes)."""
+    return (a.job_id, a.checkpoint, a.state_hash, a.arweave_tx_id, a.size) == (
+        b.job_id,
+        b.checkpoint,
+        b.state_hash,
+        b.arweave_tx_id,
+        b.size,
+    )
 
 
 def _stop(reply: JobSuspended) -> JobCheckpoint:

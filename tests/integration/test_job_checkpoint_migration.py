@@ -9,8 +9,9 @@ output is the uninterrupted run's, byte for byte, and the segments' fuel adds up
 uninterrupted run's plus the documented cost per checkpoint (``docs/vm-checkpoints.md``,
 section 4); each worker is paid its own segment's fuel. A resume with the wrong key, with
 a record that does not match the chain, or of another job's image is ``malformed``, and
-nothing is billed for it. A ``ccnet worker run`` process stopped with SIGTERM suspends
-the job it runs with checkpoints, and another worker finishes it.
+nothing is billed for it; so is a resume of an image its owner has since replaced by a
+newer one of the same job, which the SDK drops. A ``ccnet worker run`` process stopped
+with SIGTERM suspends the job it runs with checkpoints, and another worker finishes it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ ARGS = ("3000000",)
 PRIME_COUNT_CHECKPOINT_COST = 792
 """Fuel of one checkpoint of prime_count (docs/vm-checkpoints.md, section 4)."""
 TIMEOUT = 240.0
+JOB_1, JOB_2 = bytes.fromhex("01" * 16), bytes.fromhex("02" * 16)
+"""Job ids the owner in ``test_resuming_from_a_wrong_image_is_malformed_and_unbilled``
+records its images under."""
 
 
 def funded(chain: Chain, amount: int) -> Keypair:
@@ -114,8 +118,10 @@ async def test_a_job_suspended_on_one_worker_finishes_on_another(
                 range(1, suspended.checkpoint + 1)
             )
             assert job.checkpoints[-1].checkpoint.state_hash == suspended.state_hash
-            record = chain.checkpoints.latest(a.address)  # A recorded it with its key
-            assert record is not None
+            # A recorded it with its key, as the newest image of the job it ran
+            found = chain.checkpoints.job_record(a.address, job.segments[0].request.job_id)
+            assert found is not None and found.checkpoint == suspended.checkpoint
+            record = found.record
             assert record.state_hash == "0x" + suspended.state_hash.hex()
             assert (record.arweave_tx_id, record.size) == (
                 suspended.arweave_tx_id,
@@ -175,8 +181,8 @@ async def test_resuming_from_a_wrong_image_is_malformed_and_unbilled(
             store = CheckpointStore(
                 chain, owner, gateway, arweave_wallet, LocalCache(tmp_path / "cache")
             )
-            saved = await asyncio.to_thread(archive, store, run.image, key, "job-1")
-            foreign = await asyncio.to_thread(archive, store, other.image, key, "job-2")
+            saved = await asyncio.to_thread(archive, store, run.image, key, JOB_1.hex())
+            foreign = await asyncio.to_thread(archive, store, other.image, key, JOB_2.hex())
 
         b = await start_daemon(
             worker_key,
@@ -197,10 +203,15 @@ async def test_resuming_from_a_wrong_image_is_malformed_and_unbilled(
             (offer,) = await offers_of(r, b)
 
             def from_record(
-                job_key: bytes, tx_id: str, state_hash: bytes, size: int
+                job_key: bytes,
+                tx_id: str,
+                state_hash: bytes,
+                size: int,
+                job_id: bytes = JOB_1,
+                number: int = 1,
             ) -> CheckpointedJob:
                 job = r.checkpointed_job(wasm, args=ARGS, every_fuel=10**9, key=job_key)
-                note = JobCheckpoint(bytes(16), 1, run.image.fuel_used, state_hash, tx_id, size)
+                note = JobCheckpoint(job_id, number, run.image.fuel_used, state_hash, tx_id, size)
                 job.checkpoints.append(Announced(str(owner.ss58_address), note))
                 return job
 
@@ -208,9 +219,23 @@ async def test_resuming_from_a_wrong_image_is_malformed_and_unbilled(
                 "does not open under this key": from_record(
                     new_key(), saved.tx_id, saved.state_hash, saved.size
                 ),
-                "has no checkpoint on chain": from_record(key, saved.tx_id, bytes(32), saved.size),
-                "and size 1": from_record(key, saved.tx_id, saved.state_hash, 1),
-                "another input": from_record(key, foreign.tx_id, foreign.state_hash, foreign.size),
+                "has no checkpoint on chain for job": from_record(
+                    key, saved.tx_id, saved.state_hash, saved.size, job_id=bytes(16)
+                ),
+                "not checkpoint 2 of job": from_record(
+                    key, saved.tx_id, saved.state_hash, saved.size, number=2
+                ),
+                f"state hash 0x{'00' * 32}, size": from_record(
+                    key, saved.tx_id, bytes(32), saved.size
+                ),
+                "size 1)": from_record(key, saved.tx_id, saved.state_hash, 1),
+                # the other job's record, announced as this job's: its own job id
+                "not checkpoint 1 of job": from_record(
+                    key, foreign.tx_id, foreign.state_hash, foreign.size
+                ),
+                "another input": from_record(
+                    key, foreign.tx_id, foreign.state_hash, foreign.size, job_id=JOB_2
+                ),
             }
             for why, job in cases.items():
                 # check_record=False: the SDK would not send what is not on chain
@@ -235,9 +260,36 @@ async def test_resuming_from_a_wrong_image_is_malformed_and_unbilled(
             settled = await r.settle_checkpointed(good)
             assert settled.verified and settled.paid[0] > 0
 
-            # only the two results were ever paid, and nothing else is owed
-            total = settled.paid[0] + price(
-                SignedResult.from_json(anew.result).fuel_used, offer.price_planck_per_fuel
+            # the owner records a newer image of that job: the announced one is no longer
+            # its record, so a worker refuses it and the SDK drops it
+            newer = sandbox.run_checkpointed(
+                wasm,
+                policy=CheckpointPolicy(suspend_at_fuel=8_000_000),
+                resume=run.image,
+                args=ARGS,
+            )
+            assert isinstance(newer, SuspendedRun) and newer.image.checkpoints == 2
+            with ArweaveGateway(arlocal, dev=True) as gateway:
+                store = CheckpointStore(
+                    chain, owner, gateway, arweave_wallet, LocalCache(tmp_path / "cache")
+                )
+                await asyncio.to_thread(archive, store, newer.image, key, JOB_1.hex())
+            replaced = from_record(key, saved.tx_id, saved.state_hash, saved.size)
+            reply = await r.run_segment(replaced, offer, timeout=TIMEOUT, check_record=False)
+            assert isinstance(reply, JobFailed), reply
+            assert (reply.code, reply.fuel_used) == ("malformed", 0), reply
+            assert "is checkpoint 2" in reply.message and "not checkpoint 1" in reply.message
+            assert not (await r.settle_checkpointed(replaced)).verified
+            dropped = from_record(key, saved.tx_id, saved.state_hash, saved.size)
+            again = await r.run_segment(dropped, offer, timeout=TIMEOUT)
+            assert isinstance(again, JobResult) and again.output == b"216816\n"
+            assert dropped.checkpoints == [] and dropped.segments[0].resumed_from is None
+            assert (await r.settle_checkpointed(dropped)).verified
+
+            # only the three results were ever paid, and nothing else is owed
+            total = settled.paid[0] + sum(
+                price(SignedResult.from_json(res.result).fuel_used, offer.price_planck_per_fuel)
+                for res in (anew, again)
             )
             await paid(wait_until, b, good.segments[0].request.channel_id, total)
 

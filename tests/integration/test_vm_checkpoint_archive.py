@@ -1,9 +1,10 @@
 """VM checkpoints through Arweave and the chain (arlocal, the runtime under Chopsticks,
 the real sandbox): worker A checkpoints a job periodically, each image sealed, uploaded
-and recorded, then stops; worker B, another process with an empty cache, finds A's
-latest record on chain, fetches and opens it with the requester's key, and finishes
-the job with the uninterrupted run's output, the fuel of both adding up exactly. The
-public bytes do not hold the job's state, and the wrong key opens nothing."""
+and recorded as the job's newest image (``record_job``), then stops; worker B, another
+process with an empty cache, finds A's record of the job on chain, fetches and opens it
+with the requester's key, and finishes the job with the uninterrupted run's output, the
+fuel of both adding up exactly. The public bytes do not hold the job's state, and the
+wrong key opens nothing."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from ccnet.worker.vmcheckpoint.archive import archive, retrieve
 from ccnet.worker.vmcheckpoint.image import MAGIC
 
 ARGS = ["3000000"]
-JOB_ID = "job-0001"
+JOB_ID = "6a6f622d303030310000000000000001"  # 16 bytes, bare hex
 WORKER_B = """
 import json, sys
 from pathlib import Path
@@ -36,13 +37,13 @@ from ccnet.worker.sandbox import Sandbox
 from ccnet.worker.vmcheckpoint import CheckpointPolicy
 from ccnet.worker.vmcheckpoint.archive import retrieve
 
-chain_url, gateway_url, wallet, cache, owner, key, wasm, arg = sys.argv[1:]
+chain_url, gateway_url, wallet, cache, owner, job, key, wasm, arg = sys.argv[1:]
 with Chain(chain_url) as chain, ArweaveGateway(gateway_url, dev=True) as gateway:
     me, _ = Keys.generate()
     store = CheckpointStore(chain, me, gateway, ArweaveWallet.load(Path(wallet)),
                             LocalCache(Path(cache)))
-    record = chain.checkpoints.latest(owner)
-    image = retrieve(store, record, bytes.fromhex(key), max_bytes=300 << 20)
+    found = chain.checkpoints.job_record(owner, bytes.fromhex(job))
+    image = retrieve(store, found.record, bytes.fromhex(key), max_bytes=300 << 20)
 with Sandbox() as box:
     done = box.run_checkpointed(Path(wasm).read_bytes(), policy=CheckpointPolicy(),
                                 resume=image, args=[arg])
@@ -78,8 +79,11 @@ def test_a_job_checkpointed_on_one_worker_finishes_from_arweave_on_another(
     run_a = sandbox.run_checkpointed(wasm, policy=policy, args=ARGS)
     assert isinstance(run_a, SuspendedRun) and run_a.image == images[-1]
 
-    history = ccnet_chain.checkpoints.history(worker_a.ss58_address)
-    assert [r.arweave_tx_id for r in history] == [s.tx_id for s in saved]
+    found = ccnet_chain.checkpoints.job_record(worker_a.ss58_address, bytes.fromhex(JOB_ID))
+    assert found is not None  # the job's newest image only, under its sequence number
+    assert (found.checkpoint, found.record.arweave_tx_id) == (2, saved[-1].tx_id)
+    assert [i.checkpoints for i in images] == [1, 2]
+    assert ccnet_chain.checkpoints.history(worker_a.ss58_address) == []  # not per account
     public = gateway.fetch(saved[-1].tx_id, expected_size=saved[-1].size)
     # Sealed: neither the image's header nor any of its memory pages is in the clear.
     assert MAGIC not in public and not any(page in public for page in run_a.image.pages.values())
@@ -87,7 +91,7 @@ def test_a_job_checkpointed_on_one_worker_finishes_from_arweave_on_another(
     arweave_wallet.save(tmp_path / "wallet.json")
     args = [ccnet_chain.url, arlocal, str(tmp_path / "wallet.json"), str(tmp_path / "cache-b")]
     (tmp_path / "job.wasm").write_bytes(wasm)
-    args += [worker_a.ss58_address, key.hex(), str(tmp_path / "job.wasm"), ARGS[0]]
+    args += [worker_a.ss58_address, JOB_ID, key.hex(), str(tmp_path / "job.wasm"), ARGS[0]]
     done = subprocess.run(
         [sys.executable, "-c", WORKER_B, *args],
         capture_output=True,
@@ -102,7 +106,5 @@ def test_a_job_checkpointed_on_one_worker_finishes_from_arweave_on_another(
     cost = (run_a.fuel_used + b["fuel"] - whole.fuel_used) // 2
     assert run_a.fuel_used + b["fuel"] == whole.fuel_used + 2 * cost and 0 < cost < 5_000
 
-    record = ccnet_chain.checkpoints.latest(worker_a.ss58_address)
-    assert record is not None
     with pytest.raises(CheckpointKeyError, match="does not open under this key"):
-        retrieve(store, record, new_key(), max_bytes=300 << 20)
+        retrieve(store, found.record, new_key(), max_bytes=300 << 20)

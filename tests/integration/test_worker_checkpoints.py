@@ -165,6 +165,35 @@ def test_periodic_checkpoints_go_on_and_each_one_resumes(
         assert isinstance(resumed, RunOutcome) and resumed.stdout == whole.stdout
 
 
+def test_sequence_numbers_go_up_by_one_through_suspensions_and_resumes(
+    sandbox: Sandbox, job_wasm: JobLoader, checkpoint_cost: dict[str, tuple[RunOutcome, int]]
+) -> None:
+    # The number a job record is written under (record_job's checkpoint): every image
+    # of a run, the suspension's included, is one more than the one before, and a
+    # resumed run goes on from the image it resumed.
+    job, (whole, _) = JOBS["sha256sum"], checkpoint_cost["sha256sum"]
+    wasm = job_wasm("sha256sum")
+    every = whole.fuel_used // 6
+    first: list[VmImage] = []
+    # Two periodic images, then a suspension between the second and the third.
+    policy = CheckpointPolicy(
+        every_fuel=every, suspend_at_fuel=every * 5 // 2, on_image=first.append
+    )
+    suspended = sandbox.run_checkpointed(wasm, policy=policy, args=job.args, stdin=job.stdin)
+    assert isinstance(suspended, SuspendedRun) and suspended.image is first[-1]
+    assert [i.checkpoints for i in first] == [1, 2, 3]
+    second: list[VmImage] = []
+    done = sandbox.run_checkpointed(
+        wasm,
+        policy=CheckpointPolicy(every_fuel=every, on_image=second.append),
+        resume=suspended.image,
+        args=job.args,
+        stdin=job.stdin,
+    )
+    assert isinstance(done, RunOutcome) and done.stdout == whole.stdout
+    assert second and [i.checkpoints for i in second] == list(range(4, 4 + len(second)))
+
+
 def test_stop_suspends_at_the_next_safe_point(sandbox: Sandbox, job_wasm: JobLoader) -> None:
     stop = threading.Event()
     stop.set()  # e.g. SIGTERM before the first safe point

@@ -9,7 +9,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import wasmtime
@@ -40,7 +40,7 @@ from ccnet.client.jobs.results import SignedResult, output_hash
 from ccnet.storage import SavedCheckpoint
 from ccnet.worker.admission import WorkLedger
 from ccnet.worker.checkpointing import CheckpointService
-from ccnet.worker.exceptions import CheckpointKeyError
+from ccnet.worker.exceptions import CheckpointKeyError, CheckpointMismatchError
 from ccnet.worker.executor import JobExecutor, ModuleStore
 from ccnet.worker.jobhandler import UNDECODABLE_JOB_ID, JobSessionHandler, wire_code
 from ccnet.worker.metrics import WorkerMetrics
@@ -48,6 +48,9 @@ from ccnet.worker.payments import PaymentDesk
 from ccnet.worker.proofs import ProofService
 from ccnet.worker.sandbox import Sandbox
 from ccnet.worker.vmcheckpoint import VmImage
+
+if TYPE_CHECKING:
+    from tests.fixtures.arlocal import FakeChain
 
 REQUESTER = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"  # //Alice
 
@@ -677,7 +680,65 @@ class FakeCheckpoints(CheckpointService):
 
 
 def resume_from(note: JobCheckpoint | JobSuspended, key: bytes = KEY) -> ResumeSpec:
-    return ResumeSpec(REQUESTER, note.arweave_tx_id, note.state_hash, note.size, key)
+    return ResumeSpec(
+        REQUESTER, note.job_id, note.checkpoint, note.arweave_tx_id, note.state_hash, note.size, key
+    )
+
+
+class RecordsOnly:
+    """What :meth:`CheckpointService.record_of` reads of a store: the job records."""
+
+    def __init__(self, chain: FakeChain) -> None:
+        self.chain = chain
+
+    def job_record(self, owner: str, job_id: bytes) -> Any:
+        return self.chain.checkpoints.job_record(owner, job_id)
+
+
+def test_a_resume_names_exactly_its_owners_newest_record_of_the_job(
+    fake_chain: FakeChain,
+) -> None:
+    owner = Keypair.create_from_uri("//Ferdie")
+    job_id = bytes(range(16))
+    first = JobCheckpoint(job_id, 1, 100, b"\x01" * 32, "tx1", 1000)
+    service = CheckpointService(cast(Any, RecordsOnly(fake_chain)), max_image_bytes=1 << 20)
+
+    def resume(note: JobCheckpoint, **changes: Any) -> ResumeSpec:
+        spec = ResumeSpec(
+            str(owner.ss58_address),
+            note.job_id,
+            note.checkpoint,
+            note.arweave_tx_id,
+            note.state_hash,
+            note.size,
+            KEY,
+        )
+        return replace(spec, **changes)
+
+    with pytest.raises(CheckpointMismatchError, match="has no checkpoint on chain for job"):
+        service.record_of(resume(first))
+    fake_chain.checkpoints.record_job(owner, job_id, 1, first.state_hash, "tx1", 1000)
+    record = service.record_of(resume(first))
+    assert (record.arweave_tx_id, record.size) == ("tx1", 1000)
+    for changes in (
+        {"checkpoint": 2},
+        {"checkpoint": 0},
+        {"arweave_tx_id": "tx2"},
+        {"state_hash": b"\x02" * 32},
+        {"size": 999},
+    ):
+        with pytest.raises(CheckpointMismatchError, match="is checkpoint 1"):
+            service.record_of(resume(first, **changes))
+    with pytest.raises(CheckpointMismatchError, match="has no checkpoint on chain for job"):
+        service.record_of(resume(first, job_id=bytes(16)))  # another job of the owner
+    with pytest.raises(CheckpointMismatchError, match="has no checkpoint on chain for job"):
+        service.record_of(resume(first, owner=REQUESTER))  # another owner
+    # A newer image of the same job replaces it: the announced one is no longer opened.
+    fake_chain.checkpoints.record_job(owner, job_id, 2, b"\x02" * 32, "tx2", 2000)
+    with pytest.raises(CheckpointMismatchError, match="is checkpoint 2 .* not checkpoint 1"):
+        service.record_of(resume(first))
+    newer = replace(first, checkpoint=2, state_hash=b"\x02" * 32, arweave_tx_id="tx2", size=2000)
+    assert service.record_of(resume(newer)).arweave_tx_id == "tx2"
 
 
 async def test_checkpoint_requests_need_a_gateway_and_no_proof(
@@ -688,7 +749,9 @@ async def test_checkpoint_requests_need_a_gateway_and_no_proof(
     plain, _, _ = served()
     for job in (
         request(prime, "1000", checkpoint=spec),
-        request(prime, "1000", resume=ResumeSpec(REQUESTER, "tx1", bytes(32), 1, KEY)),
+        request(
+            prime, "1000", resume=ResumeSpec(REQUESTER, bytes(16), 1, "tx1", bytes(32), 1, KEY)
+        ),
     ):
         await plain.send(job)
         reply = await plain.reply()

@@ -27,7 +27,15 @@ OWNER = str(Keys.from_uri("//Alice").ss58_address)
 KEY = bytes(range(32))
 TX_ID = "bNbA3TEQVL60xlgCcqdz4ZPHFZ711cZ3hmkpGttDt_U"
 CHECKPOINT = CheckpointSpec(every_fuel=10**9, key=KEY)
-RESUME = ResumeSpec(owner=OWNER, arweave_tx_id=TX_ID, state_hash=b"\x07" * 32, size=4096, key=KEY)
+RESUME = ResumeSpec(
+    owner=OWNER,
+    job_id=b"\x02" * 16,
+    checkpoint=3,
+    arweave_tx_id=TX_ID,
+    state_hash=b"\x07" * 32,
+    size=4096,
+    key=KEY,
+)
 REQUEST = JobRequest(bytes(16), module_hash=b"\x01" * 32, input=b"", checkpoint=CHECKPOINT)
 MESSAGES: list[Message] = [
     REQUEST,
@@ -64,6 +72,8 @@ def test_wire_shapes() -> None:
     assert wire["checkpoint"] == {"every_fuel": "1000000000", "key": KEY.hex()}
     assert wire["resume"] == {
         "owner": OWNER,
+        "job_id": "02" * 16,
+        "checkpoint": 3,
         "arweave_tx_id": TX_ID,
         "state_hash": "07" * 32,
         "size": "4096",
@@ -139,6 +149,24 @@ BAD_RESUME: list[tuple[Any, str]] = [
     (resume_with(size="4e3"), "decimal string"),
     (resume_with(key="00" * 16), "expected 32 bytes"),
     (resume_with(key="zz" * 32), "lowercase hex"),
+    (resume_with(job_id="<drop>"), "missing fields"),
+    (resume_with(checkpoint="<drop>"), "missing fields"),
+    (resume_with(job_id=None), "may not be null"),
+    (resume_with(checkpoint=None), "may not be null"),
+    (resume_with(job_id="02" * 15), "expected 16 bytes"),
+    (resume_with(job_id="02" * 17), "expected 16 bytes"),
+    (resume_with(job_id="02" * 32), "expected 16 bytes"),
+    (resume_with(job_id="0x" + "02" * 16), "lowercase hex"),
+    (resume_with(job_id="AB" * 16), "lowercase hex"),
+    (resume_with(job_id="2" * 31), "lowercase hex"),
+    (resume_with(job_id=16), "lowercase hex"),
+    (resume_with(job_id=[2] * 16), "lowercase hex"),
+    (resume_with(checkpoint="3"), "integer in"),
+    (resume_with(checkpoint=3.0), "integer in"),
+    (resume_with(checkpoint=-1), "integer in"),
+    (resume_with(checkpoint=2**32), "integer in"),
+    (resume_with(checkpoint=True), "integer in"),
+    (resume_with(checkpoint=[3]), "integer in"),
 ]
 
 
@@ -211,10 +239,20 @@ def test_suspend_takes_only_a_job_id() -> None:
         decode(b'{"type":"job_suspend"}')
 
 
+def test_resume_checkpoint_takes_the_whole_u32_range() -> None:
+    for number in (0, 2**32 - 1):
+        spec = ResumeSpec(**{**RESUME.__dict__, "checkpoint": number})
+        message = JobRequest(bytes(16), module_hash=b"\x01" * 32, input=b"", resume=spec)
+        assert decode(encode(message)) == message
+
+
 def test_duplicate_keys_inside_the_nested_objects_are_refused() -> None:
     text = encode(REQUEST).replace(b'"every_fuel":', b'"every_fuel":"5","every_fuel":')
     with pytest.raises(MalformedMessageError, match="repeats a key"):
         decode(text)
     text = encode(MESSAGES[1]).replace(b'"size":', b'"size":"1","size":')
+    with pytest.raises(MalformedMessageError, match="repeats a key"):
+        decode(text)
+    text = encode(MESSAGES[1]).replace(b'"checkpoint":3', b'"checkpoint":3,"checkpoint":3')
     with pytest.raises(MalformedMessageError, match="repeats a key"):
         decode(text)

@@ -41,6 +41,7 @@ from ccnet.client.requester.exceptions import (
 from ccnet.client.requester.quality import QualityTracker, Reputation
 
 if TYPE_CHECKING:  # mypy sees the checkout's tests package; pytest puts tests/ on sys.path
+    from tests.fixtures.arlocal import FakeChain
     from tests.fixtures.requester import FakePeer
 else:
     from fixtures.requester import FakePeer
@@ -522,6 +523,96 @@ async def test_an_inflated_segment_and_a_rejected_result_are_not_paid(rig: Rig) 
     assert not outcome.verified and outcome.paid == (0, 0)
     assert len(rig.party.payments) == 1  # the first job's result only
     assert r._book is not None and not any(r._book._reserved.values())  # all released
+
+
+def recorded(chain: FakeChain, worker: str, *notes: JobCheckpoint) -> list[Message]:
+    """*worker* records *notes* on *chain* as the newest images of their jobs, in order
+    (the last one stays the job's record); announces nothing itself."""
+    for n in notes:
+        chain.checkpoints.record_job(
+            WORKERS[worker], n.job_id, n.checkpoint, n.state_hash, n.arweave_tx_id, n.size
+        )
+    return []
+
+
+async def test_an_announced_image_replaced_on_chain_by_a_newer_one_is_not_resumed(
+    rig: Rig, fake_chain: FakeChain
+) -> None:
+    # Bob announces image 1 and suspends at it, but records a newer image 2 of the same
+    # job (never announced): image 1 is no longer its record, so the next segment
+    # starts anew and Bob, whose work nothing builds on, is not paid.
+    rig.requester._chain = cast(Any, fake_chain)
+    bob, charlie = rig.scripts[addr("Bob")], rig.scripts[addr("Charlie")]
+    newer = lambda req: note(req, 2, 1_900)  # noqa: E731
+    bob.before = lambda req: [
+        *recorded(fake_chain, "Bob", note(req, 1, 1_000), newer(req)),
+        note(req, 1, 1_000),
+    ]
+    bob.suspend = lambda req: suspended(req, 1, 1_000, 1_000)
+    charlie.fuel = lambda req: 2_500
+    r = rig.requester
+    job = r.checkpointed_job(MODULE, b"x", every_fuel=1_000, fuel_limit=10_000, task_id=9)
+    by = {o.address: o for o in rig.offers("Bob", "Charlie")}
+    first, second = by[addr("Bob")], by[addr("Charlie")]
+    assert isinstance(await r.run_segment(job, first), JobSuspended)
+    assert [a.checkpoint.checkpoint for a in job.checkpoints] == [1]
+    done = await r.run_segment(job, second)
+    assert isinstance(done, JobResultMessage)
+    assert charlie.seen[0].resume is None and job.segments[1].resumed_from is None
+    assert job.checkpoints == []
+    outcome = await r.settle_checkpointed(job)
+    assert outcome.verified and outcome.paid == (0, 2_500)
+    assert outcome.unpaid_reasons[0].startswith("its work was not resumed")
+    assert [amount for _, amount in rig.party.payments] == [2_500]
+
+
+async def test_after_discard_last_an_overwritten_image_falls_back_to_the_segment_before(
+    rig: Rig, fake_chain: FakeChain
+) -> None:
+    # Bob suspends at its image 1 (its record); Charlie resumes it, announces image 2
+    # and suspends at image 3 (each recorded: its record of its job is now 3). Image 3
+    # turns out unresumable and is discarded: image 2, overwritten on chain by 3, is
+    # dropped too, and Dave resumes from Bob's image 1. Bob and Dave are paid; Charlie,
+    # whose work nothing builds on, is not.
+    rig.requester._chain = cast(Any, fake_chain)
+    scripts = [rig.scripts[addr(name)] for name in ("Bob", "Charlie", "Dave")]
+    bob, charlie, dave = scripts
+    bob.before = lambda req: recorded(fake_chain, "Bob", note(req, 1, 1_000))
+    bob.suspend = lambda req: suspended(req, 1, 1_000, 1_000)
+    charlie.before = lambda req: [
+        *recorded(fake_chain, "Charlie", note(req, 2, 2_000), note(req, 3, 2_500)),
+        note(req, 2, 2_000),
+    ]
+    charlie.suspend = lambda req: suspended(req, 3, 2_500, 1_500)
+    dave.fuel = lambda req: 1_800
+    r = rig.requester
+    job = r.checkpointed_job(MODULE, b"x", every_fuel=1_000, fuel_limit=10_000, task_id=9)
+    by = {o.address: o for o in rig.offers("Bob", "Charlie", "Dave")}
+    first, second, third = (by[addr(name)] for name in ("Bob", "Charlie", "Dave"))
+    assert isinstance(await r.run_segment(job, first), JobSuspended)
+    assert isinstance(await r.run_segment(job, second), JobSuspended)
+    resume = charlie.seen[0].resume
+    assert resume is not None  # names Bob's record of the job Bob ran
+    assert (resume.owner, resume.job_id, resume.checkpoint) == (
+        addr("Bob"),
+        bob.seen[0].job_id,
+        1,
+    )
+    assert [(a.worker, a.checkpoint.checkpoint) for a in job.checkpoints] == [
+        (addr("Bob"), 1),
+        (addr("Charlie"), 2),
+        (addr("Charlie"), 3),
+    ]
+    job.discard_last()  # the requester's own check refused image 3
+    done = await r.run_segment(job, third)
+    assert isinstance(done, JobResultMessage)
+    resume = dave.seen[0].resume
+    assert resume is not None and (resume.owner, resume.checkpoint) == (addr("Bob"), 1)
+    assert [(a.worker, a.checkpoint.checkpoint) for a in job.checkpoints] == [(addr("Bob"), 1)]
+    outcome = await r.settle_checkpointed(job)
+    assert outcome.verified and outcome.paid == (1_000, 0, 1_800), outcome.unpaid_reasons
+    assert outcome.unpaid_reasons[1].startswith("its work was not resumed")
+    assert sorted(amount for _, amount in rig.party.payments) == [1_000, 1_800]
 
 
 async def test_checkpoint_messages_for_a_plain_job_are_ignored(rig: Rig) -> None:

@@ -28,8 +28,16 @@ ARWEAVE_TYPE = "vm-checkpoint"
 
 def archive(store: CheckpointStore, image: VmImage, key: bytes, job_id: str) -> SavedCheckpoint:
     """Seal *image* under *key* (32 bytes) and save it with *store*: on Arweave, then
-    recorded on chain for the store's owner. Raises what
-    :meth:`CheckpointStore.save` raises; a failure leaves the previous record valid."""
+    recorded on chain for the store's owner as the newest image of its job *job_id*
+    (bare hex of the 16-byte id: ``record_job`` with the image's sequence number,
+    :attr:`VmImage.checkpoints`, which goes up by one with every image a run takes, its
+    suspension's included, and continues the resumed image's). Raises what
+    :meth:`CheckpointStore.save` raises (e.g. ``StaleCheckpoint`` when the job already
+    has a record at or after that number, ``ValueError`` for a *job_id* that is not 16
+    bytes of hex); a failure leaves the previous record valid."""
+    job = bytes.fromhex(job_id)
+    if len(job) != 16:
+        raise ValueError(f"a job id is 16 bytes, not {len(job)}")
     sealed = seal(encode(image), key)
     metadata = {
         "Type": ARWEAVE_TYPE,
@@ -37,7 +45,7 @@ def archive(store: CheckpointStore, image: VmImage, key: bytes, job_id: str) -> 
         "Checkpoint": str(image.checkpoints),
         "Format": str(FORMAT_VERSION),
     }
-    return store.save(Checkpoint(sealed, metadata))
+    return store.save(Checkpoint(sealed, metadata), job=(job, image.checkpoints))
 
 
 def retrieve(
