@@ -107,6 +107,7 @@ def test_a_jobs_checkpoints_are_recorded_under_the_job(
 
 def _reserved(chain: Chain, owner: Keypair) -> int:
     account = chain.query("System", "Account", [owner.ss58_address])
+    assert account is not None
     return int(account["data"]["reserved"])
 
 
