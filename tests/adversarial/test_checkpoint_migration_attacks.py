@@ -19,19 +19,20 @@ The attacks (what a cheater would try), and what stops them:
   run (``test_resume_that_reruns_from_the_start_is_not_paid``);
 - a resuming worker refuses the resume and bills fuel for its refusal
   (``test_refused_resume_bills_nothing``);
-- a worker announces checkpoints with forged high sequence numbers, so that the next
-  worker's checkpoints look out of order and its work is redone (and paid twice)
-  (``test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints``);
-- a worker replays an older image of the job (recorded) as its newer one, with the
-  newer one's fuel: the next worker redoes the difference, and the re-runs show who
-  claimed it (``test_replayed_older_image_is_not_paid_as_the_newer_one``);
+- a worker records and announces its checkpoints with forged high sequence numbers, so
+  that the next worker's checkpoints look out of order and its work is redone (and paid
+  twice) (``test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints``);
+- a worker replays an older image of the job (recorded once, then replaced on chain by
+  the newer ones) as its newer one, with the newer one's fuel: none of its announcements
+  is its record of the job, so the SDK drops them all, the next worker starts anew and
+  the replayer is not paid (``test_replayed_older_image_is_not_paid_as_the_newer_one``);
 - a worker suspends every segment at its first safe point, to bill many segments: it
   is paid its work only, the segments add up exactly
   (``test_worker_that_suspends_at_once_is_paid_its_work_only``);
-- a worker announces another job's image (recorded by itself, sealed under this job's
-  key) as its suspension: the next worker refuses it, the requester's own check too,
-  it is discarded and the job resumes from the worker's genuine checkpoint; the liar
-  is not paid
+- a worker records another job's image (sealed under this job's key) as this job's
+  newest and announces it as its suspension: the next worker refuses it, the
+  requester's own check too, it is discarded; the worker's genuine checkpoints, replaced
+  on chain by the lie, are dropped too and the job starts anew; the liar is not paid
   (``test_another_jobs_image_announced_as_the_suspension_is_discarded_and_unpaid``);
 - a hostile requester records a 1 TiB "image" and asks a worker to resume it: refused
   before any byte is fetched, unbilled
@@ -61,7 +62,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ccnet.client import CC, Chain, Keypair, Keys
 from ccnet.client.jobs.billing import price
@@ -80,7 +81,14 @@ from ccnet.client.jobs.results import SignedResult, output_hash
 from ccnet.client.net.exceptions import NetError
 from ccnet.client.requester import Announced, CheckpointedJob, FuelReference, Requester
 from ccnet.client.requester.discovery import WorkerOffer
-from ccnet.storage import ArweaveGateway, ArweaveWallet, CheckpointStore, LocalCache
+from ccnet.storage import (
+    ArweaveGateway,
+    ArweaveWallet,
+    Checkpoint,
+    CheckpointStore,
+    LocalCache,
+    SavedCheckpoint,
+)
 from ccnet.worker.checkpointing import LocalRerun
 from ccnet.worker.config import WorkerConfig
 from ccnet.worker.daemon import WorkerDaemon
@@ -432,6 +440,18 @@ async def test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints(
             return dataclasses.replace(message, checkpoint=message.checkpoint + 1000)
         return message
 
+    class Renumbered:
+        """A's store, recording each image under its sequence number + 1000."""
+
+        def __init__(self, store: CheckpointStore) -> None:
+            self.store = store
+
+        def save(
+            self, checkpoint: Checkpoint, *, job: tuple[bytes, int] | None = None
+        ) -> SavedCheckpoint:
+            assert job is not None
+            return self.store.save(checkpoint, job=(job[0], job[1] + 1000))
+
     async with scene(
         private_chain,
         arlocal,
@@ -443,13 +463,20 @@ async def test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints(
         args=("10000000",),  # long enough for two suspensions and an end
     ) as s:
         a, b = s.workers
-        assert a.handler is not None
-        rewrite_deliveries(a.handler, renumber)
+        assert a.handler is not None and a.checkpoints is not None
+        rewrite_deliveries(a.handler, renumber)  # announced as recorded: kept by the SDK
+        a.checkpoints.store = cast(CheckpointStore, Renumbered(a.checkpoints.store))
         job = new_job(s, parts=8)
         await suspended_segment(s, job, s.offers[0], wait_until)
         assert job.checkpoints[-1].checkpoint.checkpoint > 1000
+        forged = job.checkpoints[-1].checkpoint
+        found = s.chain.checkpoints.job_record(a.address, forged.job_id)
+        assert found is not None and found.checkpoint == forged.checkpoint
         from_b = await suspended_segment(s, job, s.offers[1], wait_until)
-        # B's checkpoints were kept: the next segment resumes from B's image, not A's
+        # B resumed A's image; B's checkpoints were kept: the next segment resumes from
+        # B's image, not A's
+        assert job.segments[1].resumed_from is not None
+        assert job.segments[1].resumed_from.checkpoint == forged
         assert job.checkpoints[-1].worker == b.address
         assert job.checkpoints[-1].checkpoint.state_hash == from_b.state_hash
         done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
@@ -579,18 +606,23 @@ async def test_replayed_older_image_is_not_paid_as_the_newer_one(
         job = new_job(s)
         suspended = await suspended_segment(s, job, s.offers[0], wait_until)
         assert suspended.checkpoint > 1 and suspended.state_hash == first[0].state_hash
+        # A's record of the job is its genuine newest image, none of its announcements
+        found = s.chain.checkpoints.job_record(a.address, suspended.job_id)
+        assert found is not None and found.checkpoint == suspended.checkpoint
+        assert found.record.arweave_tx_id != suspended.arweave_tx_id
         done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
         assert isinstance(done, JobResult) and done.output == s.stdout
+        # the SDK dropped every announcement of A (not its record): B started anew
+        assert job.segments[1].resumed_from is None
+        assert all(c.worker == b.address for c in job.checkpoints)
         fuel_a, fuel_b = job.segment_fuel
-        # B redid what A ran after its first image: the segments add up to more
-        images = sum(len(seg.announced) for seg in job.segments)
-        assert fuel_a + fuel_b > s.whole + images * COST
+        assert fuel_b == s.whole + len(job.segments[1].announced) * COST
         outcome = await s.r.settle_checkpointed(
             job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
         )
         rate_b = s.offers[1].price_planck_per_fuel
         assert outcome.paid == (0, price(fuel_b, rate_b)), outcome.unpaid_reasons
-        assert outcome.unpaid_reasons[0].startswith(f"claims {fuel_a} fuel, a re-run confirms")
+        assert outcome.unpaid_reasons[0].startswith("its work was not resumed")
         ch_a, ch_b = (seg.request.channel_id for seg in job.segments)
         await earned(wait_until, a, ch_a, 0)
         await earned(wait_until, b, ch_b, price(fuel_b, rate_b))
@@ -613,9 +645,12 @@ async def test_hostile_requester_resume_of_an_oversize_record_is_refused_unbille
         assert b.handler is not None
         # the requester records a 1 TiB "image" under its own key and asks B to resume it
         huge, state_hash, tx_id = 1 << 40, os.urandom(32), "huge" + os.urandom(8).hex()
-        await asyncio.to_thread(s.chain.checkpoints.record, s.r.keypair, state_hash, tx_id, huge)
+        job_id = os.urandom(16)
+        await asyncio.to_thread(
+            s.chain.checkpoints.record_job, s.r.keypair, job_id, 1, state_hash, tx_id, huge
+        )
         job = new_job(s)
-        note = JobCheckpoint(bytes(16), 1, 1_000_000, state_hash, tx_id, huge)
+        note = JobCheckpoint(job_id, 1, 1_000_000, state_hash, tx_id, huge)
         job.checkpoints.append(Announced(s.r.address, note))
         reply = await s.r.run_segment(job, s.offers[0], timeout=TIMEOUT)  # recorded: sent
         assert isinstance(reply, JobFailed), reply
@@ -776,8 +811,10 @@ async def test_worker_killed_mid_upload_leaves_its_previous_checkpoint_valid(
                 except (TimeoutError, NetError):
                     pass
                 assert job.segments == []  # no answer: no segment, nothing owed to A
-                record = ccnet_chain.checkpoints.latest(a.address)
-                assert record is not None  # the previous checkpoint is still A's latest
+                found = ccnet_chain.checkpoints.job_record(a.address, first.job_id)
+                assert found is not None  # the previous checkpoint is still A's record
+                record = found.record
+                assert found.checkpoint == first.checkpoint
                 assert (record.state_hash, record.arweave_tx_id, record.size) == (
                     "0x" + first.state_hash.hex(),
                     first.arweave_tx_id,
@@ -876,28 +913,18 @@ async def test_another_jobs_image_announced_as_the_suspension_is_discarded_and_u
     sandbox: Sandbox,
     tmp_path: Path,
 ) -> None:
-    """A worker announces, as the image its segment stopped at, an image of another job
-    it recorded itself (sealed under this job's key: it holds it). The resuming worker
-    answers ``malformed``; the requester's own check refuses the image too, so it
-    discards it and resumes from the worker's previous (genuine) checkpoint: the job is
-    not stuck, and the liar is not paid."""
-    foreign: list[JobCheckpoint] = []
-
-    def swap(message: Message) -> Message:
-        if isinstance(message, JobCheckpoint) and message.checkpoint == 1:
-            return message
-        if isinstance(message, JobCheckpoint | JobSuspended) and foreign:
-            f = foreign[0]
-            return dataclasses.replace(
-                message, state_hash=f.state_hash, arweave_tx_id=f.arweave_tx_id, size=f.size
-            )
-        return message
-
+    """A worker records an image of another job (sealed under this job's key: it holds
+    it) as this job's newest, one past its genuine suspension, and announces it as the
+    image its segment stopped at. The resuming worker answers ``malformed``; the
+    requester's own check refuses the image too, so it discards it. The worker's genuine
+    checkpoints are no longer its record of the job (the lie replaced them on chain), so
+    they are dropped too: the job starts anew, and the liar is not paid."""
     async with scene(
         private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
     ) as s:
         a, b = s.workers
         assert a.handler is not None and a.checkpoints is not None
+        service, deliver = a.checkpoints, a.handler._deliver
         job = new_job(s)
         other = sandbox.run_checkpointed(
             load_job("prime_count"),
@@ -905,32 +932,55 @@ async def test_another_jobs_image_announced_as_the_suspension_is_discarded_and_u
             args=("2000000",),
         )
         assert isinstance(other, SuspendedRun)
-        saved = await asyncio.to_thread(a.checkpoints.archive, other.image, job.key, bytes(16))
-        foreign.append(JobCheckpoint(bytes(16), 1, 1, saved.state_hash, saved.tx_id, saved.size))
-        rewrite_deliveries(a.handler, swap)
+        lies: list[JobSuspended] = []
+
+        async def swap(state: Any, request: JobRequest, data: bytes, fuel: int) -> None:
+            message = decode(data)
+            if isinstance(message, JobSuspended):
+                number = message.checkpoint + 1
+                image = dataclasses.replace(other.image, checkpoints=number)
+                saved = await asyncio.to_thread(service.archive, image, job.key, request.job_id)
+                message = dataclasses.replace(  # later than its last announcement
+                    message,
+                    checkpoint=number,
+                    fuel_used=message.fuel_used + 1,
+                    segment_fuel=message.segment_fuel + 1,
+                    state_hash=saved.state_hash,
+                    arweave_tx_id=saved.tx_id,
+                    size=saved.size,
+                )
+                lies.append(message)
+            await deliver(state, request, encode(message), fuel)
+
+        a.handler._deliver = swap  # type: ignore[method-assign]
         suspended = await suspended_segment(s, job, s.offers[0], wait_until)
-        assert suspended.state_hash == saved.state_hash and suspended.checkpoint > 1
+        assert lies == [suspended] and suspended.checkpoint > 1
+        genuine = [c for c in job.checkpoints if c.checkpoint.checkpoint < suspended.checkpoint]
+        assert genuine and all(c.worker == a.address for c in genuine)
         refused = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
         assert isinstance(refused, JobFailed) and refused.code == "malformed", refused
+        assert refused.fuel_used == 0
         check = LocalRerun(job, sandbox, s.store)
         last = job.last_checkpoint
+        assert last is not None and last.checkpoint.state_hash == suspended.state_hash
         try:
             await check(last)
             raise AssertionError("the requester opened another job's image as this one's")
         except CheckpointMismatchError:
             assert job.discard_last() == last
-        assert job.last_checkpoint is not None
-        assert job.last_checkpoint.checkpoint.checkpoint == 1  # A's genuine first image
+        assert job.last_checkpoint == genuine[-1]  # announced, but no longer A's record
         done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
         assert isinstance(done, JobResult) and done.output == s.stdout
+        assert job.segments[2].resumed_from is None  # A's images were dropped: anew
         fuel = job.segment_fuel
         assert fuel[1] == 0
+        assert fuel[2] == s.whole + len(job.segments[2].announced) * COST
         outcome = await s.r.settle_checkpointed(
             job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
         )
         rate_b = s.offers[1].price_planck_per_fuel
         assert outcome.paid == (0, 0, price(fuel[2], rate_b)), outcome.unpaid_reasons
-        assert outcome.unpaid_reasons[0].startswith("the next segment resumed from an earlier")
+        assert outcome.unpaid_reasons[0].startswith("its work was not resumed")
         ch_a, ch_b = job.segments[0].request.channel_id, job.segments[2].request.channel_id
         await earned(wait_until, a, ch_a, 0)
         await earned(wait_until, b, ch_b, price(fuel[2], rate_b))
