@@ -154,8 +154,8 @@ build_chain() {
   fi
   # shellcheck source=scripts/cargo-env.sh
   . scripts/cargo-env.sh
-  log "cargo build --workspace --exclude ccnet-bencher --exclude ccnet-node (runtime Wasm, chain-spec tool; target $CARGO_TARGET_DIR)"
-  cargo build --workspace --exclude ccnet-bencher --exclude ccnet-node --features "$CCNET_CARGO_FEATURES"
+  log "cargo build --workspace --exclude ccnet-node (runtime Wasm, chain-spec tool; target $CARGO_TARGET_DIR)"
+  cargo build --workspace --exclude ccnet-node --features "$CCNET_CARGO_FEATURES"
   for preset in development local_testnet; do
     "$CARGO_TARGET_DIR/debug/ccnet-chain-spec" --preset "$preset" --out "chain-spec/$preset.raw.json"
   done

@@ -19,9 +19,9 @@ rust_tests() {
   log "cargo fmt --check"
   cargo fmt --all --check
   log "cargo clippy"
-  cargo clippy -q --workspace --exclude ccnet-bencher --exclude ccnet-node --all-targets --features "$CCNET_CARGO_FEATURES" -- -D warnings
+  cargo clippy -q --workspace --exclude ccnet-node --all-targets --features "$CCNET_CARGO_FEATURES" -- -D warnings
   log "cargo test (pallets, benchmarks, try_state, runtime, chain-spec tool, shared vectors)"
-  cargo test --workspace --exclude ccnet-bencher --exclude ccnet-node --features "$CCNET_CARGO_FEATURES"
+  cargo test --workspace --exclude ccnet-node --features "$CCNET_CARGO_FEATURES"
 }
 
 python_lint() {
@@ -36,6 +36,8 @@ rust_tests
 log "ccnet-node (the node network's integration tests run it; cached)"
 bash scripts/build-node.sh
 bash scripts/build-node.sh --clippy
+log "benchmarks through the node, a smoke pass (3 steps x 1 repeat: they run, and match the committed weights)"
+bash scripts/weights.sh --smoke
 python_lint
 log "check-wheel"
 bash scripts/check-wheel.sh

@@ -40,15 +40,14 @@ pub enum Subcommand {
 	/// Revert the chain by some number of blocks (not past the last finalized one).
 	Revert(sc_cli::RevertCmd),
 
-	/// Runtime benchmarks (this build has the `runtime-benchmarks` feature).
-	#[cfg(feature = "runtime-benchmarks")]
+	/// Runtime benchmarks (this build has the `benchmark-cli` feature).
+	#[cfg(feature = "benchmark-cli")]
 	#[command(subcommand)]
 	Benchmark(BenchmarkCmd),
 }
 
-/// The benchmarks this node runs: only the pallets' (`scripts/bench-weights.sh` uses
-/// `ccnet-bencher`, which needs no node).
-#[cfg(feature = "runtime-benchmarks")]
+/// The benchmarks this node runs: the pallets' (`scripts/weights.sh` drives it).
+#[cfg(feature = "benchmark-cli")]
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchmarkCmd {
 	/// Run the pallets' benchmarks in the runtime's Wasm and write their weights.

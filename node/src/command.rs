@@ -130,8 +130,14 @@ pub fn run() -> sc_cli::Result<()> {
 				Ok((cmd.run(client, backend, Some(aux_revert)), task_manager))
 			})
 		},
-		#[cfg(feature = "runtime-benchmarks")]
+		#[cfg(feature = "benchmark-cli")]
 		Some(Subcommand::Benchmark(crate::cli::BenchmarkCmd::Pallet(cmd))) => {
+			// With `--runtime`, the benchmarks run in that Wasm from its own genesis preset
+			// (scripts/weights.sh): no chain spec, so no runner, which would load one.
+			if cmd.runtime.is_some() {
+				sc_cli::LoggerBuilder::new("").init()?;
+				return cmd.run_with_spec::<sp_runtime::traits::HashingFor<Block>, ()>(None);
+			}
 			let runner = cli.create_runner(cmd)?;
 			runner.sync_run(|config| {
 				cmd.run_with_spec::<sp_runtime::traits::HashingFor<Block>, ()>(Some(config.chain_spec))

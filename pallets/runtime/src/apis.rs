@@ -203,6 +203,7 @@ impl_runtime_apis! {
 		) {
 			use frame_support::traits::StorageInfoTrait;
 			use polkadot_sdk::frame_benchmarking::BenchmarkList;
+			use polkadot_sdk::frame_system_benchmarking::Pallet as SystemBench;
 
 			let mut list = Vec::<BenchmarkList>::new();
 			list_benchmarks!(list, extra);
@@ -214,6 +215,7 @@ impl_runtime_apis! {
 		) -> Result<Vec<polkadot_sdk::frame_benchmarking::BenchmarkBatch>, alloc::string::String> {
 			use frame_support::traits::WhitelistedStorageKeys;
 			use polkadot_sdk::frame_benchmarking::BenchmarkBatch;
+			use polkadot_sdk::frame_system_benchmarking::Pallet as SystemBench;
 
 			// Reads and writes of these keys (block number, events, ...) are not charged.
 			let whitelist = AllPalletsWithSystem::whitelisted_storage_keys();

@@ -51,6 +51,8 @@ impl frame_system::Config for Runtime {
 	type AccountData = pallet_balances::AccountData<Balance>;
 	type SS58Prefix = SS58Prefix;
 	type MaxConsumers = ConstU32<16>;
+	/// Benchmarked on this runtime (`scripts/weights.sh`), not Substrate's reference machine.
+	type SystemWeightInfo = crate::weights::frame_system::WeightInfo<Runtime>;
 }
 
 impl pallet_aura::Config for Runtime {
