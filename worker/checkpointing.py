@@ -68,6 +68,19 @@ class CheckpointService:
         previous record stays valid)."""
         return archive(self.store, image, key, job_id.hex())
 
+    def check_unrecorded(self, job_id: bytes) -> None:
+        """Raise :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (``malformed``
+        on the wire) if this worker already recorded checkpoints of the job *job_id*
+        (16 bytes). A job's record keeps its newest image only, so a second run under
+        the same id (another requester's, who picked it) would overwrite the first
+        job's record and strand its resume: the ids of checkpointed jobs are single-use
+        per worker. Raises what the chain query raises."""
+        if self.store.job_record(self.owner, job_id) is not None:
+            raise CheckpointMismatchError(
+                f"this worker already recorded checkpoints of job {job_id.hex()}: "
+                "a job with checkpoints needs a job id of its own"
+            )
+
     def open(self, resume: ResumeSpec) -> VmImage:
         """The image *resume* names: the record its owner keeps on chain for the job
         ``resume.job_id`` (``job_record``: that job's newest image only), which must be

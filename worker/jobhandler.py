@@ -82,6 +82,7 @@ from ccnet.client.net.webrtc import CHANNELS_LABEL, TASKS_LABEL
 from .admission import WorkLedger
 from .checkpointing import CheckpointService
 from .exceptions import (
+    CheckpointMismatchError,
     JobRunError,
     PaymentError,
     UnsupportedRequestError,
@@ -202,6 +203,8 @@ class JobSessionHandler:
         self.checkpoints = checkpoints
         self.min_checkpoint_fuel = min_checkpoint_fuel
         self._states: set[_State] = set()
+        self._recording: set[bytes] = set()
+        """Ids of the jobs whose checkpoints are being recorded, over all sessions."""
         self.keypair = keypair
         self.rate_planck_per_fuel = rate_planck_per_fuel
         self.proofs = proofs
@@ -610,6 +613,31 @@ class JobSessionHandler:
         assert service is not None  # _check refused the request otherwise
         spec = request.checkpoint
         key = spec.key if spec is not None else request.resume.key if request.resume else b""
+        if spec is None:
+            return await self._run_from_images(state, request, limits, service, key)
+        # Its images are recorded under its job id: one job per id (see check_unrecorded).
+        if request.job_id in self._recording:
+            raise CheckpointMismatchError(
+                f"job {request.job_id.hex()} is already being checkpointed here: "
+                "a job with checkpoints needs a job id of its own"
+            )
+        self._recording.add(request.job_id)
+        try:
+            await asyncio.to_thread(service.check_unrecorded, request.job_id)
+            return await self._run_from_images(state, request, limits, service, key)
+        finally:
+            self._recording.discard(request.job_id)
+
+    async def _run_from_images(
+        self,
+        state: _State,
+        request: JobRequest,
+        limits: RunLimits,
+        service: CheckpointService,
+        key: bytes,
+    ) -> ExecutedJob | None:
+        """The body of :meth:`_run_checkpointed`, once the job id is known to be free."""
+        spec = request.checkpoint
         stop = state.stops.setdefault(request.job_id, threading.Event())
         image = None
         if request.resume is not None:

@@ -446,6 +446,9 @@ async def test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints(
         def __init__(self, store: CheckpointStore) -> None:
             self.store = store
 
+        def __getattr__(self, name: str) -> object:  # reads go to the real store
+            return getattr(self.store, name)
+
         def save(
             self, checkpoint: Checkpoint, *, job: tuple[bytes, int] | None = None
         ) -> SavedCheckpoint:

@@ -19,6 +19,10 @@ the next worker runs and what the requester pays for. Attacker model:
    twice. Stopped by: the first record of each job holds ``JobRecordDeposit``; a clear
    releases exactly what that record holds, once (``NoJobCheckpoint`` after); an account
    that cannot pay the deposit records nothing.
+4. A worker that clears its record and records an older image as the job's first, to
+   roll the job back at once (while a requester resumes or settles against it).
+   Stopped by: ``clear_job`` only ``JobRecordRetention`` blocks after the last update
+   (``RecordTooRecent``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from .court import FUND, Actor, Call, Court
 pytestmark = pytest.mark.integration
 
 JOB_DEPOSIT = CC // 100
+RETENTION = 100
+"""``JobRecordRetention`` of the runtime, blocks."""
 HELD = "Checkpoints.JobRecordDeposit"
 JOB = bytes(range(16))
 TX = "t" * 43
@@ -65,6 +71,7 @@ def test_a_squatter_cannot_touch_another_workers_job_record(court: Court) -> Non
     assert _entry(court, victim, JOB) == (1, "0x" + "a1" * 32)
     assert _entry(court, squatter, JOB) == (99, "0x" + "ee" * 32)
     # Clearing "the job" clears only the caller's entry.
+    court.skip_to(court.head + RETENTION)
     court.ok(squatter, "Checkpoints", "clear_job", job_id="0x" + JOB.hex())
     assert (
         court.fails(squatter, "Checkpoints", "clear_job", job_id="0x" + JOB.hex())
@@ -98,6 +105,7 @@ def test_records_cost_a_deposit_released_exactly_once(court: Court) -> None:
         assert _record(court, worker, job, 1, 0x10) is None
     court.expect(worker, free=FUND - 3 * JOB_DEPOSIT, holds={HELD: 3 * JOB_DEPOSIT})
 
+    court.skip_to(court.head + RETENTION)
     court.ok(worker, "Checkpoints", "clear_job", job_id="0x" + jobs[0].hex())
     assert (
         court.fails(worker, "Checkpoints", "clear_job", job_id="0x" + jobs[0].hex())
@@ -110,4 +118,37 @@ def test_records_cost_a_deposit_released_exactly_once(court: Court) -> None:
     assert _record(court, broke, JOB, 1, 0x01) == "InsufficientBalance"
     assert _entry(court, broke, JOB) is None
     court.expect(broke, free=JOB_DEPOSIT // 2 + CC // 1000)
+    court.expect_issuance(burnt=0)
+
+
+def test_a_worker_cannot_clear_and_rerecord_to_roll_back_at_once(court: Court) -> None:
+    (worker,) = court.actors("worker")
+    assert _record(court, worker, JOB, 8, 0x08) is None
+    last_update = court.head
+    # Clear then record image 5 as a new first record, in one block: the clear fails.
+    clear, rerecord = court.block(
+        Call(worker, "Checkpoints", "clear_job", {"job_id": "0x" + JOB.hex()}),
+        Call(
+            worker,
+            "Checkpoints",
+            "record_job",
+            {
+                "job_id": "0x" + JOB.hex(),
+                "checkpoint": 5,
+                "state_hash": "0x" + "05" * 32,
+                "arweave_tx_id": TX,
+                "size": 1005,
+            },
+        ),
+    )
+    assert isinstance(clear, Exception) and clear.name == "RecordTooRecent"
+    assert isinstance(rerecord, Exception) and rerecord.name == "StaleCheckpoint"
+    # The last block that still refuses it: the call goes in the next one.
+    court.skip_to(last_update + RETENTION - 2)
+    assert (
+        court.fails(worker, "Checkpoints", "clear_job", job_id="0x" + JOB.hex())
+        == "RecordTooRecent"
+    )
+    assert _entry(court, worker, JOB) == (8, "0x" + "08" * 32)
+    court.expect(worker, free=FUND - JOB_DEPOSIT, holds={HELD: JOB_DEPOSIT})
     court.expect_issuance(burnt=0)

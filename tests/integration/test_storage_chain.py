@@ -38,6 +38,8 @@ from ccnet.storage.hashing import hash_hex
 
 SIZES = [0, 1, 32 * 1024 - 1, 262144, 270000, 1048576, 5 * 1024 * 1024]
 TX_PATH = re.compile(r"^/[A-Za-z0-9_-]{43}$")
+JOB_RECORD_RETENTION = 100
+"""Blocks a job's record stays before it can be cleared (the runtime's constant)."""
 
 
 @pytest.fixture
@@ -96,7 +98,10 @@ def test_a_jobs_checkpoints_are_recorded_under_the_job(
     with pytest.raises(CheckpointsError, match="StaleCheckpoint"):
         store.save(Checkpoint(b"an older image"), job=(job_id, 2))
     assert store.job_record(owner.ss58_address, job_id) == entry
-    # Clearing releases exactly the deposit.
+    # Not while the requester may still settle against it; then exactly the deposit.
+    with pytest.raises(CheckpointsError, match="RecordTooRecent"):
+        ccnet_chain.checkpoints.clear_job(owner, job_id)
+    ccnet_chain.new_blocks(JOB_RECORD_RETENTION)
     free_before = ccnet_chain.free_balance(owner.ss58_address)
     receipt = ccnet_chain.checkpoints.clear_job(owner, job_id)
     assert store.job_record(owner.ss58_address, job_id) is None

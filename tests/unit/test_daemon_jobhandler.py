@@ -666,10 +666,17 @@ class FakeCheckpoints(CheckpointService):
 
     def __init__(self) -> None:
         self.archived: dict[str, tuple[VmImage, bytes]] = {}
+        self.jobs: set[bytes] = set()
+        """Jobs with a record (of this worker)."""
+
+    def check_unrecorded(self, job_id: bytes) -> None:
+        if job_id in self.jobs:
+            raise CheckpointMismatchError(f"already recorded checkpoints of job {job_id.hex()}")
 
     def archive(self, image: VmImage, key: bytes, job_id: bytes) -> SavedCheckpoint:
         tx_id = f"tx{len(self.archived) + 1}"
         self.archived[tx_id] = (image, key)
+        self.jobs.add(job_id)
         return SavedCheckpoint(bytes([len(self.archived)]) * 32, tx_id, 1000, "0x00")
 
     def open(self, resume: ResumeSpec) -> VmImage:
@@ -797,6 +804,30 @@ async def test_checkpoints_are_announced_and_the_result_bills_its_own_fuel(
     assert handler.ledger.unpaid_total() == 1  # the result is owed: price(fuel) at rate 1
     payments.pay(channel, fuel)
     assert handler.unpaid_jobs() == 0
+
+
+async def test_a_checkpointed_job_id_is_single_use_per_worker(
+    served: Callable[..., Served], job_wasm: Callable[[str], bytes], sandbox: Sandbox
+) -> None:
+    # A job's record on chain keeps its newest image: a second job under the same id
+    # (another requester picking it) would overwrite the first's and strand its resume.
+    wasm = job_wasm("prime_count")
+    whole = sandbox.run(wasm, args=PRIME_ARGS)
+    store = FakeCheckpoints()
+    first, _, _ = served(checkpoints=store)
+    spec = CheckpointSpec(whole.fuel_used // 3, KEY)
+    job = request(module_hash(wasm), *PRIME_ARGS, checkpoint=spec)
+    await first.send(job)
+    while not isinstance(reply := await first.reply(), JobResult):
+        assert isinstance(reply, JobCheckpoint), reply
+    archived = len(store.archived)
+    other, _, _ = served(checkpoints=store)
+    await other.send(replace(job, checkpoint=CheckpointSpec(10**7, os.urandom(32))))
+    reply = await other.reply()
+    assert isinstance(reply, JobFailed)
+    assert (reply.code, reply.fuel_used) == ("malformed", 0), reply
+    assert "job id of its own" in reply.message or "already recorded" in reply.message
+    assert len(store.archived) == archived  # nothing uploaded or recorded for it
 
 
 async def test_suspend_then_resume_elsewhere_adds_up(

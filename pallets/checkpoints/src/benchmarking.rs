@@ -97,6 +97,8 @@ mod benchmarks {
 			max_tx_id::<T>(),
 			1,
 		)?;
+		let cleared = frame_system::Pallet::<T>::block_number().saturating_add(T::JobRecordRetention::get());
+		frame_system::Pallet::<T>::set_block_number(cleared);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(owner.clone()), [7u8; 16]);
 		assert!(JobCheckpoints::<T>::get(&owner, [7u8; 16]).is_none());

@@ -14,7 +14,8 @@
 //!   resumes from. Sequence numbers only go up, so the record never rolls back to an
 //!   older image. The first record of a job holds [`Config::JobRecordDeposit`] on the
 //!   owner (a storage deposit: the records of a job are not bounded by an owner's
-//!   history), released by `clear_job`.
+//!   history), released by `clear_job` once the record is
+//!   [`Config::JobRecordRetention`] blocks old.
 //! - `state_hash` is blake2b-256 of the checkpoint bytes; a resume must verify
 //!   the bytes it fetched against it.
 //! - `arweave_tx_id` is the transaction id as Arweave prints it (43 characters
@@ -57,7 +58,10 @@ use polkadot_sdk::{
 	frame_system,
 	frame_system::pallet_prelude::*,
 	sp_core::H256,
-	sp_runtime::traits::{CheckedAdd, Zero},
+	sp_runtime::{
+		traits::{CheckedAdd, Saturating, Zero},
+		TokenError,
+	},
 };
 use scale_info::TypeInfo;
 
@@ -153,6 +157,11 @@ pub mod pallet {
 		/// Held on the owner of each job record while it exists, planck.
 		#[pallet::constant]
 		type JobRecordDeposit: Get<BalanceOf<Self>>;
+		/// Blocks a job's record stays after its last update before `clear_job` may
+		/// remove it: the requester settles against it, and a clear followed by a new
+		/// first record would otherwise roll the job back to an older image at once.
+		#[pallet::constant]
+		type JobRecordRetention: Get<BlockNumberFor<Self>>;
 		/// Longest Arweave transaction id, in bytes (43 for base64url ids).
 		#[pallet::constant]
 		type MaxTxIdLen: Get<u32>;
@@ -218,6 +227,8 @@ pub mod pallet {
 		NoJobCheckpoint,
 		/// The owner cannot pay the record's deposit.
 		InsufficientBalance,
+		/// The job's record was updated less than `JobRecordRetention` blocks ago.
+		RecordTooRecent,
 	}
 
 	#[pallet::hooks]
@@ -331,8 +342,13 @@ pub mod pallet {
 				},
 				None => {
 					let deposit = T::JobRecordDeposit::get();
-					T::Currency::hold(&HoldReason::JobRecordDeposit.into(), &owner, deposit)
-						.map_err(|_| Error::<T>::InsufficientBalance)?;
+					T::Currency::hold(&HoldReason::JobRecordDeposit.into(), &owner, deposit).map_err(|err| {
+						if err == DispatchError::Token(TokenError::FundsUnavailable) {
+							Error::<T>::InsufficientBalance.into()
+						} else {
+							err
+						}
+					})?;
 					deposit
 				},
 			};
@@ -357,10 +373,11 @@ pub mod pallet {
 		}
 
 		/// Forget the record of the caller's job `job_id` (the Arweave data stays) and
-		/// release its deposit.
+		/// release its deposit, once `JobRecordRetention` blocks have passed since its
+		/// last update.
 		///
 		/// Origin: signed (the owner). Emits `JobCheckpointCleared`. Errors:
-		/// `NoJobCheckpoint`.
+		/// `NoJobCheckpoint`, `RecordTooRecent`.
 		///
 		/// ## Complexity
 		/// O(1).
@@ -368,7 +385,13 @@ pub mod pallet {
 		#[pallet::weight(T::WeightInfo::clear_job())]
 		pub fn clear_job(origin: OriginFor<T>, job_id: JobId) -> DispatchResult {
 			let owner = ensure_signed(origin)?;
-			let entry = JobCheckpoints::<T>::take(&owner, job_id).ok_or(Error::<T>::NoJobCheckpoint)?;
+			let entry = JobCheckpoints::<T>::get(&owner, job_id).ok_or(Error::<T>::NoJobCheckpoint)?;
+			let now = frame_system::Pallet::<T>::block_number();
+			ensure!(
+				now >= entry.record.block.saturating_add(T::JobRecordRetention::get()),
+				Error::<T>::RecordTooRecent
+			);
+			JobCheckpoints::<T>::remove(&owner, job_id);
 			T::Currency::release(
 				&HoldReason::JobRecordDeposit.into(),
 				&owner,

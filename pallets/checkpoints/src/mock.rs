@@ -14,6 +14,7 @@ pub const BOB: u64 = 2;
 pub const CAROL: u64 = 3;
 pub const MAX_HISTORY: u32 = 3;
 pub const JOB_DEPOSIT: u64 = 7;
+pub const RETENTION: u64 = 10;
 pub const INITIAL: u64 = 1_000;
 
 polkadot_sdk::frame_support::construct_runtime!(
@@ -39,12 +40,14 @@ parameter_types! {
 	pub const MaxTxIdLen: u32 = 43;
 	pub const MaxHistory: u32 = MAX_HISTORY;
 	pub const JobRecordDeposit: u64 = JOB_DEPOSIT;
+	pub const JobRecordRetention: u64 = RETENTION;
 }
 
 impl pallet_checkpoints::Config for Test {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type JobRecordDeposit = JobRecordDeposit;
+	type JobRecordRetention = JobRecordRetention;
 	type MaxTxIdLen = MaxTxIdLen;
 	type MaxHistory = MaxHistory;
 	type WeightInfo = ();

@@ -207,6 +207,7 @@ fn another_owner_cannot_touch_a_jobs_record() {
 			Checkpoints::clear_job(RuntimeOrigin::signed(BOB), [1; 16]),
 			Error::<Test>::NoJobCheckpoint
 		);
+		System::set_block_number(1 + RETENTION);
 		assert_ok!(Checkpoints::clear_job(RuntimeOrigin::signed(BOB), JOB));
 		assert_eq!(JobCheckpoints::<Test>::get(ALICE, JOB).unwrap().checkpoint, 1);
 		assert_eq!((held(ALICE), held(BOB)), (JOB_DEPOSIT, 0));
@@ -222,7 +223,16 @@ fn clear_job_releases_exactly_the_deposit() {
 			Error::<Test>::NoJobCheckpoint
 		);
 		assert_ok!(record_job(ALICE, JOB, 1, 1));
+		System::set_block_number(3);
 		assert_ok!(record_job(ALICE, JOB, 2, 2));
+		// Not before RETENTION blocks after its last update: a clear and a new first
+		// record would roll the job back to an older image at once.
+		System::set_block_number(2 + RETENTION);
+		assert_noop!(
+			Checkpoints::clear_job(RuntimeOrigin::signed(ALICE), JOB),
+			Error::<Test>::RecordTooRecent
+		);
+		System::set_block_number(3 + RETENTION);
 		assert_ok!(Checkpoints::clear_job(RuntimeOrigin::signed(ALICE), JOB));
 		System::assert_last_event(
 			Event::JobCheckpointCleared {

@@ -224,14 +224,19 @@ impl pallet_channels::Config for Runtime {
 }
 
 parameter_types! {
-	/// Storage deposit of a job's checkpoint record (~200 bytes), held while it exists.
+	/// Storage deposit of a job's checkpoint record (about 250 bytes of key and value),
+	/// held while it exists.
 	pub const JobRecordDeposit: Balance = UNIT / 100;
+	/// A job's record stays 100 blocks (10 minutes) after its last update before it can
+	/// be cleared, as a task's (`TaskRetention`).
+	pub const JobRecordRetention: BlockNumber = 100;
 }
 
 impl pallet_checkpoints::Config for Runtime {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type JobRecordDeposit = JobRecordDeposit;
+	type JobRecordRetention = JobRecordRetention;
 	type MaxTxIdLen = ConstU32<64>;
 	type MaxHistory = ConstU32<32>;
 	type WeightInfo = pallet_checkpoints::weights::SubstrateWeight<Runtime>;
