@@ -44,6 +44,9 @@ The attacks (what a cheater would try), and what stops them:
 - a worker stopping gracefully is gone when the requester pays: the debt is kept on
   disk and paid once the worker is back, even by a restarted requester
   (``test_a_gracefully_stopped_worker_is_paid_when_it_is_back``);
+- a requester reuses the id of a job a worker suspended, so that the worker's new
+  images replace that job's record: refused before anything runs
+  (``test_a_reused_job_id_cannot_replace_a_suspended_jobs_record``);
 - not closed, bounded: a requester that never settles (or resumes a worker's image
   elsewhere without paying it) is cut off by the worker's unpaid-work limit
   (``test_requester_that_never_settles_is_cut_off_after_its_unpaid_segment``).
@@ -904,6 +907,59 @@ async def test_worker_that_suspends_at_once_is_paid_its_work_only(
         assert (left(s, ch_a), left(s, ch_b)) == (
             DEPOSIT - paid_a,
             DEPOSIT - price(fuel[3], rate_b),
+        )
+
+
+async def test_a_reused_job_id_cannot_replace_a_suspended_jobs_record(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """Job ids are public (in the worker's record on chain): a requester sends worker A a
+    checkpointed job under the id of another job that A suspended, so that A's new images
+    replace that job's record and its resume fails. A refuses it before running anything
+    (``malformed``, 0 fuel, nothing uploaded or paid); the record stays; the suspended
+    job resumes on B and each worker is paid exactly its segment."""
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
+    ) as s:
+        a, b = s.workers
+        job = new_job(s)
+        stopped = await suspended_segment(s, job, s.offers[0], wait_until)
+        victim = job.segments[0].request.job_id
+        record = s.chain.checkpoints.job_record(a.address, victim)
+        assert record is not None and record.checkpoint == stopped.checkpoint
+
+        squatter = new_job(s)
+        fresh = squatter.next_request
+        squatter.next_request = lambda **kw: dataclasses.replace(  # type: ignore[method-assign]
+            fresh(**kw), job_id=victim
+        )
+        refused = await s.r.run_segment(squatter, s.offers[0], timeout=TIMEOUT)
+        assert isinstance(refused, JobFailed), refused
+        assert (refused.code, refused.fuel_used) == ("malformed", 0)
+        assert s.chain.checkpoints.job_record(a.address, victim) == record
+
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel_a, fuel_b = job.segment_fuel
+        assert fuel_a + fuel_b == s.whole + len(job.checkpoints) * COST
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        rate_a, rate_b = (o.price_planck_per_fuel for o in s.offers)
+        assert outcome.paid == (price(fuel_a, rate_a), price(fuel_b, rate_b))
+        ch_a, ch_b = (seg.request.channel_id for seg in job.segments)
+        assert squatter.segments[0].request.channel_id == ch_a  # the same channel to A
+        await earned(wait_until, a, ch_a, price(fuel_a, rate_a))
+        await earned(wait_until, b, ch_b, price(fuel_b, rate_b))
+        assert (left(s, ch_a), left(s, ch_b)) == (
+            DEPOSIT - price(fuel_a, rate_a),
+            DEPOSIT - price(fuel_b, rate_b),
         )
 
 
