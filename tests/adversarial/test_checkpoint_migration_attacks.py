@@ -47,6 +47,9 @@ The attacks (what a cheater would try), and what stops them:
 - a requester reuses the id of a job a worker suspended, so that the worker's new
   images replace that job's record: refused before anything runs
   (``test_a_reused_job_id_cannot_replace_a_suspended_jobs_record``);
+- a worker answers an ordinary job with ``job_suspended`` to bill a segment nobody
+  asked for: the reply is invalid, nothing paid
+  (``test_a_suspension_answering_an_ordinary_job_is_not_paid``);
 - not closed, bounded: a requester that never settles (or resumes a worker's image
   elsewhere without paying it) is cut off by the worker's unpaid-work limit
   (``test_requester_that_never_settles_is_cut_off_after_its_unpaid_segment``).
@@ -1044,3 +1047,47 @@ async def test_another_jobs_image_announced_as_the_suspension_is_discarded_and_u
         await earned(wait_until, a, ch_a, 0)
         await earned(wait_until, b, ch_b, price(fuel[2], rate_b))
         assert (left(s, ch_a), left(s, ch_b)) == (DEPOSIT, DEPOSIT - price(fuel[2], rate_b))
+
+
+async def test_a_suspension_answering_an_ordinary_job_is_not_paid(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """A worker answers an ordinary job (no checkpoints asked) with ``job_suspended``
+    claiming 30,000,000 fuel, to be paid for a segment nobody asked for: the job runner
+    takes the reply as invalid and pays nothing."""
+    claimed = 30_000_000
+
+    def suspend(message: Message) -> Message:
+        if isinstance(message, JobResult):
+            return JobSuspended(
+                message.job_id,
+                checkpoint=1,
+                fuel_used=claimed,
+                state_hash=bytes(32),
+                arweave_tx_id="t" * 43,
+                size=1,
+                segment_fuel=claimed,
+            )
+        return message
+
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 1
+    ) as s:
+        (a,) = s.workers
+        assert a.handler is not None
+        rewrite_deliveries(a.handler, suspend)
+        outcome = await s.r.submit(
+            load_job("prime_count"), args=s.args, verify="none", workers=[s.offers[0]]
+        )
+        assert outcome.output is None
+        assert s.r._book is not None
+        channel = s.r._book.channel_for(a.address)
+        assert channel is not None
+        await earned(wait_until, a, channel.channel_id, 0)
+        assert left(s, channel.channel_id) == DEPOSIT
