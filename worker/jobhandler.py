@@ -695,15 +695,7 @@ class JobSessionHandler:
                 outcome=JobOutcome.FAILED,
             )
             return None
-        reply = JobSuspended(
-            request.job_id,
-            checkpoint=note.checkpoint,
-            fuel_used=note.fuel_used,
-            state_hash=note.state_hash,
-            arweave_tx_id=note.arweave_tx_id,
-            size=note.size,
-            segment_fuel=done.fuel_used,
-        )
+        reply = JobSuspended.at(note, segment_fuel=done.fuel_used)
         log.info(
             "job %s of %s suspended at checkpoint %d (%d fuel here)",
             request.job_id.hex(),

@@ -373,6 +373,32 @@ class JobSuspended(Message):
     size: int
     segment_fuel: int
 
+    @classmethod
+    def at(cls, note: JobCheckpoint, segment_fuel: int) -> JobSuspended:
+        """The suspension at the image *note* announces, after *segment_fuel* fuel of
+        this worker's run."""
+        return cls(
+            note.job_id,
+            checkpoint=note.checkpoint,
+            fuel_used=note.fuel_used,
+            state_hash=note.state_hash,
+            arweave_tx_id=note.arweave_tx_id,
+            size=note.size,
+            segment_fuel=segment_fuel,
+        )
+
+    @property
+    def image(self) -> JobCheckpoint:
+        """The image it stopped at, as a ``job_checkpoint`` announces it."""
+        return JobCheckpoint(
+            self.job_id,
+            checkpoint=self.checkpoint,
+            fuel_used=self.fuel_used,
+            state_hash=self.state_hash,
+            arweave_tx_id=self.arweave_tx_id,
+            size=self.size,
+        )
+
 
 def job_task_id(request: JobRequest) -> int:
     """The ``task_id`` a worker signs the result of *request* with: ``request.task_id``,

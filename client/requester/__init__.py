@@ -23,12 +23,14 @@ from .exceptions import (
     RequesterClosedError,
     RequesterError,
     VerificationError,
+    WorkerSilentError,
 )
-from .facade import DEFAULT_FUEL_LIMIT, Job, Requester
+from .facade import DEFAULT_FUEL_LIMIT, DEFAULT_SILENCE_S, Job, Requester
 from .migration import (
     Announced,
     CheckpointedJob,
     CheckpointedOutcome,
+    Claim,
     FuelReference,
     Rerun,
     Segment,
@@ -50,10 +52,12 @@ from .spotchecks import KnownJob, LocalRunner
 
 __all__ = [
     "DEFAULT_FUEL_LIMIT",
+    "DEFAULT_SILENCE_S",
     "DEFAULT_JOBS_PER_WORKER",
     "Announced",
     "CheckpointedJob",
     "CheckpointedOutcome",
+    "Claim",
     "ChannelFundsError",
     "Debt",
     "DebtBook",
@@ -79,6 +83,7 @@ __all__ = [
     "TaskOutcome",
     "Verification",
     "VerificationError",
+    "WorkerSilentError",
     "Verified",
     "WorkerReport",
     "WorkerStats",

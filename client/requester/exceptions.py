@@ -21,6 +21,7 @@ __all__ = [
     "RequesterClosedError",
     "RequesterError",
     "VerificationError",
+    "WorkerSilentError",
 ]
 
 
@@ -95,3 +96,13 @@ class DisputeTimeoutError(RequesterError):
     def __init__(self, dispute_id: int, timeout: float) -> None:
         super().__init__(f"dispute {dispute_id} not resolved within {timeout:g} s")
         self.dispute_id = dispute_id
+
+
+class WorkerSilentError(RequesterError):
+    """A worker running a segment sent no heartbeat for ``silence`` seconds: it is
+    taken for lost (``worker``: its SS58)."""
+
+    def __init__(self, worker: str, silence: float) -> None:
+        super().__init__(f"{worker} sent no heartbeat for {silence:g} s")
+        self.worker = worker
+        self.silence = silence

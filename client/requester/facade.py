@@ -52,6 +52,7 @@ stay open for the next run unless :meth:`Requester.close_channels` closed them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -79,13 +80,14 @@ from ..jobs.messages import JobFailed, JobRequest, JobResult, JobSuspended
 from ..jobs.proofs import check_circuit
 from ..net.bootstrap import join
 from ..net.dht import CapabilityDirectory, DhtNode
+from ..net.exceptions import NetError
 from ..net.webrtc import PeerConfig
 from .channelbook import ChannelBook
 from .checks import ResultChecker
 from .debts import DEBTS_FILE, Debt, DebtBook
 from .discovery import Candidate, WorkerOffer, discover, rank_offers
-from .exceptions import NoWorkersError, PlanError, RequesterClosedError
-from .migration import CheckpointedJob, CheckpointedOutcome, FuelReference, unpaid_reasons
+from .exceptions import NoWorkersError, PlanError, RequesterClosedError, WorkerSilentError
+from .migration import CheckpointedJob, CheckpointedOutcome, Claim, FuelReference, assess
 from .onchain import DEFAULT_DEADLINE_BLOCKS, OnchainRequests
 from .outcomes import Disputed, DisputeOutcome, RequesterStats, RequesterTally, TaskOutcome
 from .quality import QualityTracker
@@ -101,12 +103,15 @@ if TYPE_CHECKING:
     from ..pallets.tasks import Assignment, TaskInfo
     from .verdicts import HashMajority
 
-__all__ = ["DEFAULT_FUEL_LIMIT", "FAULT_PENALTY", "Job", "Requester"]
+__all__ = ["DEFAULT_FUEL_LIMIT", "DEFAULT_SILENCE_S", "FAULT_PENALTY", "Job", "Requester"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_FUEL_LIMIT = 10_000_000_000
 """Fuel limit of a job when none is given: the sandbox's default cap, fuel."""
+DEFAULT_SILENCE_S = 45.0
+"""Seconds without a heartbeat after which :meth:`Requester.run_checkpointed` takes the
+worker running a segment for lost: three of the daemon's 15 s periods."""
 FAULT_PENALTY = 10
 """Failures recorded against a worker found at fault by a dispute (on top of the
 exclusion): its reliability score drops accordingly."""
@@ -212,6 +217,8 @@ class Requester:
         self.answers = KnownAnswers(spot_checks, local_runner=local_runner)
         """Known answers (spot checks) and the module bytes known by hash."""
         self._heartbeats = HeartbeatVerifier()
+        self._heard: dict[str, float] = {}
+        """Each worker's last accepted heartbeat, on the event loop's clock (s)."""
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._checker = ResultChecker(
             default_fuel_limit=default_fuel_limit,
@@ -569,6 +576,7 @@ class Requester:
         channel_id, session = await self._book.reserve(
             worker.address, worker.endpoint, session, worst
         )
+        segments = len(job.segments)
         try:
             reply = await job.run_segment(
                 session,
@@ -578,12 +586,77 @@ class Requester:
                 reserved=worst,
             )
         except BaseException:
-            self._book.release(channel_id, worst)
+            if len(job.segments) == segments:  # else lost: its images may yet be paid
+                self._book.release(channel_id, worst)
             raise
         if isinstance(reply, JobFailed):  # owed nothing
             self._book.release(channel_id, worst)
         await self.pay_debts(worker.address)  # it is reachable, its channel bound: pay
         return reply
+
+    async def run_checkpointed(
+        self,
+        job: CheckpointedJob,
+        workers: Sequence[WorkerOffer],
+        *,
+        timeout: float | None = None,
+        silence: float = DEFAULT_SILENCE_S,
+    ) -> JobResult | JobFailed | JobSuspended | None:
+        """Run *job* to its result on *workers*, in order, moving it on whenever its
+        worker is lost: a worker that sends no heartbeat for *silence* seconds (its
+        daemon pushes one every 15 s while the session is open, ``docs/protocol.md``
+        section 7) is given up (the session is dropped), as is one whose session
+        closes or whose segment times out after *timeout* seconds (default
+        ``job_timeout``), and one that suspends the job or fails it; the next worker
+        resumes from the last checkpoint recorded on chain (:meth:`run_segment`).
+        Returns the result, else how the last segment ended (``None``: lost, or no
+        worker was reachable). A lost worker's images the result builds on are paid
+        by :meth:`settle_checkpointed`, as a debt while it is unreachable. Raises
+        :class:`~.exceptions.ChannelFundsError` and the chain's errors of opening a
+        channel, and ``RuntimeError`` as :meth:`CheckpointedJob.run_segment
+        <.migration.CheckpointedJob.run_segment>` does."""
+        self._require_open()
+        assert self._pool is not None
+        last: JobResult | JobFailed | JobSuspended | None = None
+        for worker in workers:
+            if job.result is not None:
+                break
+            try:
+                last = await self._watched_segment(job, worker, timeout, silence)
+            except (TimeoutError, NetError, WorkerSilentError) as err:
+                logger.warning("lost %s during its segment of the job: %s", worker.address, err)
+                await self._pool.drop(worker.address)
+                last = None
+                continue
+            if isinstance(last, JobFailed):
+                logger.warning("%s failed its segment: %s", worker.address, last.code)
+        return job.result or last
+
+    async def _watched_segment(
+        self, job: CheckpointedJob, worker: WorkerOffer, timeout: float | None, silence: float
+    ) -> JobResult | JobFailed | JobSuspended:
+        """:meth:`run_segment` on *worker*, cancelled with :class:`WorkerSilentError`
+        once no heartbeat of it arrived for *silence* seconds."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        running = asyncio.ensure_future(self.run_segment(job, worker, timeout=timeout))
+        try:
+            while True:
+                heard = max(started, self._heard.get(worker.address, started))
+                wait = heard + silence - loop.time()
+                if wait <= 0:
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await running
+                    raise WorkerSilentError(worker.address, silence)
+                done, _ = await asyncio.wait({running}, timeout=wait)
+                if done:
+                    return running.result()
+        finally:
+            if not running.done():
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await running
 
     async def pay_debts(self, worker: str | None = None) -> int:
         """Pay the debts (:attr:`debts`) to *worker* (SS58; every worker when ``None``)
@@ -658,7 +731,7 @@ class Requester:
         and, when it passes, pay each segment the result builds on ``price(its fuel,
         its rate)`` planck (at most its reservation) through its worker's channel;
         release every other reservation. Not paid (``docs/vm-checkpoints.md`` 8.1,
-        :func:`~.migration.unpaid_reasons`): failed segments, segments the result does
+        :func:`~.migration.assess`): failed segments, segments the result does
         not build on (their image was not resumed), a suspended one whose fuel claim is
         not the difference of the cumulative fuel of the checkpoints it started and
         stopped at, and with *reference* the segments whose claims over ``reference.fuel
@@ -691,13 +764,13 @@ class Requester:
         paid: list[int] = []
         refused: list[str] = []
         owed: list[int] = []
-        reasons = (
-            await unpaid_reasons(job, reference)
+        claims = (
+            await assess(job, reference)
             if verified
-            else ["not verified"] * len(job.segments)
+            else [Claim(0, "not verified")] * len(job.segments)
         )
         for number, segment in enumerate(job.segments):
-            amount, debt, why = 0, 0, reasons[number]
+            amount, debt, why = 0, 0, claims[number].unpaid
             channel_id = segment.request.channel_id
             if isinstance(segment.reply, JobFailed):
                 why = f"failed: {segment.reply.code}"
@@ -705,7 +778,7 @@ class Requester:
                 kept = 0
                 if not why:
                     amount = min(
-                        price(segment.fuel_used, segment.request.rate_planck_per_fuel),
+                        price(claims[number].fuel, segment.request.rate_planck_per_fuel),
                         segment.reserved,
                     )
                     memo = f"task {job.base.task_id} segment {number}"
@@ -776,6 +849,7 @@ class Requester:
         except CcnetError as err:
             logger.info("heartbeat of %s refused: %s", beat.worker, err)
             return
+        self._heard[beat.worker] = asyncio.get_running_loop().time()
         speed = beat.metrics.speed_milli / 1000 if beat.metrics.speed_milli else None
         self.tracker.observe_heartbeat(beat.worker, beat.timestamp_ms, speed_multiplier=speed)
 

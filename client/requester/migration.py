@@ -47,12 +47,13 @@ from .sessions import WorkerSession
 
 __all__ = [
     "Announced",
+    "Claim",
     "CheckpointedJob",
     "CheckpointedOutcome",
     "FuelReference",
     "Rerun",
     "Segment",
-    "unpaid_reasons",
+    "assess",
 ]
 
 logger = logging.getLogger(__name__)
@@ -76,11 +77,14 @@ class Segment:
     """SS58 of the worker."""
     request: JobRequest
     """The request it was sent."""
-    reply: JobResult | JobFailed | JobSuspended
-    """How it ended."""
+    reply: JobResult | JobFailed | JobSuspended | None
+    """How it ended; ``None``: it was lost (no answer: the worker went silent, its
+    session dropped or timed out) after it announced checkpoints."""
     fuel_used: int
     """The fuel this worker claims for its run (``segment_fuel`` of a suspension, the
-    signed result's ``fuel_used``, a failure's ``fuel_used``), fuel."""
+    signed result's ``fuel_used``, a failure's ``fuel_used``; for a lost segment, the
+    job's fuel at its last announced checkpoint less the fuel it started from: the
+    most its images can be worth), fuel."""
     resumed_from: Announced | None
     """The checkpoint it started from (``None``: the job's start)."""
     reserved: int = 0
@@ -271,19 +275,18 @@ class CheckpointedJob:
                 timeout,
                 on_checkpoint=lambda note: self._announced(worker, note, first),
             )
+        except BaseException:
+            notes = tuple(a.checkpoint for a in self.checkpoints[first:])
+            if notes:  # its images may be resumed: what they are worth is settled later
+                before = 0 if start is None else start.checkpoint.fuel_used
+                lost = notes[-1].fuel_used - before
+                self.segments.append(Segment(worker, request, None, lost, start, reserved, notes))
+            raise
         finally:
             self._running = None
         reply = exchange.reply
         if isinstance(reply, JobSuspended):
-            stop = JobCheckpoint(
-                reply.job_id,
-                checkpoint=reply.checkpoint,
-                fuel_used=reply.fuel_used,
-                state_hash=reply.state_hash,
-                arweave_tx_id=reply.arweave_tx_id,
-                size=reply.size,
-            )
-            self._announced(worker, stop, first)
+            self._announced(worker, reply.image, first)
             fuel = reply.segment_fuel
         elif isinstance(reply, JobFailed):
             fuel = reply.fuel_used
@@ -341,20 +344,20 @@ def _same(a: JobCheckpoint, b: JobCheckpoint) -> bool:
     )
 
 
-def _stop(reply: JobSuspended) -> JobCheckpoint:
-    return JobCheckpoint(
-        reply.job_id,
-        checkpoint=reply.checkpoint,
-        fuel_used=reply.fuel_used,
-        state_hash=reply.state_hash,
-        arweave_tx_id=reply.arweave_tx_id,
-        size=reply.size,
-    )
+@dataclass(frozen=True)
+class Claim:
+    """What a segment of a settled job is paid for (:func:`assess`)."""
+
+    fuel: int
+    """The fuel paid for, fuel (its claim, or for a lost segment the work its images
+    hold up to the one resumed; meaningless when unpaid)."""
+    unpaid: str = ""
+    """Why it is not paid ("": it is)."""
 
 
-async def unpaid_reasons(job: CheckpointedJob, reference: FuelReference | None) -> list[str]:
-    """Why each segment of *job* (whose final result verified) is not paid, in order
-    (``""``: pay it its claim). The rules of ``docs/vm-checkpoints.md`` section 8.1:
+async def assess(job: CheckpointedJob, reference: FuelReference | None) -> list[Claim]:
+    """What each segment of *job* (whose final result verified) is paid for, in order.
+    The rules of ``docs/vm-checkpoints.md`` section 8.1:
 
     - only the segments the final result builds on are paid: the last one, the one
       whose image it resumed from, and so on back to the start (a suspension the next
@@ -363,6 +366,8 @@ async def unpaid_reasons(job: CheckpointedJob, reference: FuelReference | None) 
       stopped at is not paid either;
     - failed segments are not paid, nor a suspended one whose claim is not the
       difference of the cumulative fuel of the checkpoints it started and stopped at;
+    - a lost segment (no answer) on the path is paid that difference up to the image
+      the next one resumed from: its work that the result builds on, at its word;
     - with *reference*: the payable claims may add up to at most ``reference.fuel + k x
       reference.checkpoint_cost``, ``k`` the images the path's workers announced (at
       most ``reference.fuel // every_fuel`` plus the path's length). Beyond that,
@@ -373,9 +378,11 @@ async def unpaid_reasons(job: CheckpointedJob, reference: FuelReference | None) 
 
     Raises nothing: a re-run that raises leaves its segment unconfirmed (unpaid)."""
     count = len(job.segments)
+    fuel = [segment.fuel_used for segment in job.segments]
+    images = [len(segment.announced) for segment in job.segments]
     why = ["its work was not resumed: the final result does not build on it"] * count
     if not count:
-        return why
+        return []
     ends: dict[int, JobCheckpoint | None] = {count - 1: None}
     why[-1] = ""
     index, start = count - 1, job.segments[-1].resumed_from
@@ -394,12 +401,18 @@ async def unpaid_reasons(job: CheckpointedJob, reference: FuelReference | None) 
             break
         segment = job.segments[producer]
         ends[producer] = found.checkpoint
+        before = segment.resumed_from.checkpoint.fuel_used if segment.resumed_from else 0
         if isinstance(segment.reply, JobFailed):
             why[producer] = f"failed: {segment.reply.code}"
+        elif segment.reply is None:  # lost: paid for the images the job resumed from
+            why[producer] = ""
+            fuel[producer] = found.checkpoint.fuel_used - before
+            images[producer] = 1 + next(
+                k for k, note in enumerate(segment.announced) if _same(note, found.checkpoint)
+            )
         elif isinstance(segment.reply, JobSuspended) and _same(
-            _stop(segment.reply), found.checkpoint
+            segment.reply.image, found.checkpoint
         ):
-            before = segment.resumed_from.checkpoint.fuel_used if segment.resumed_from else 0
             claimed = segment.reply.fuel_used - before
             why[producer] = (
                 ""
@@ -412,23 +425,37 @@ async def unpaid_reasons(job: CheckpointedJob, reference: FuelReference | None) 
                 "at (not recorded on chain)"
             )
         index, start = producer, segment.resumed_from
+    await _confirm(job, reference, ends, fuel, images, why)
+    return [Claim(f, w) for f, w in zip(fuel, why, strict=True)]
+
+
+async def _confirm(
+    job: CheckpointedJob,
+    reference: FuelReference | None,
+    ends: dict[int, JobCheckpoint | None],
+    fuel: list[int],
+    images: list[int],
+    why: list[str],
+) -> None:
+    """Check the payable claims (*fuel*, *images* taken) of the path (*ends*: each
+    segment's last image resumed, ``None`` for the last) against *reference*, marking
+    in *why* the ones not confirmed (see :func:`assess`)."""
     if reference is None:
-        return why
+        return
     path = sorted(ends)
     payable = [j for j in path if not why[j]]
-    total = sum(job.segments[j].fuel_used for j in payable)
-    images = sum(len(job.segments[j].announced) for j in path)
-    k = min(images, reference.fuel // job.every_fuel + len(path))
+    total = sum(fuel[j] for j in payable)
+    k = min(sum(images[j] for j in path), reference.fuel // job.every_fuel + len(path))
     budget = reference.fuel + k * reference.checkpoint_cost
     if total <= budget:
-        return why
+        return
     if reference.rerun is None:
         for j in payable:
             why[j] = (
                 f"the segments claim {total} fuel, over the reference's {budget}: no "
                 "re-run to attribute the excess"
             )
-        return why
+        return
     rests: dict[tuple[str, bytes] | None, int] = {None: reference.fuel}
 
     async def rest(at: Announced | None) -> int:
@@ -441,20 +468,17 @@ async def unpaid_reasons(job: CheckpointedJob, reference: FuelReference | None) 
     for j in payable:
         segment = job.segments[j]
         end = ends[j]
-        end_at = None if end is None else Announced(job.segments[j].worker, end)
+        end_at = None if end is None else Announced(segment.worker, end)
         try:
             work = await rest(segment.resumed_from) - (0 if end_at is None else await rest(end_at))
         except Exception as err:  # noqa: BLE001 - any failure leaves it unconfirmed
             why[j] = f"its claim cannot be confirmed: the re-run failed: {err}"
             continue
-        taken = min(
-            len(segment.announced), max(work, 0) // job.every_fuel + (1 if end is None else 2)
-        )
+        taken = min(images[j], max(work, 0) // job.every_fuel + (1 if end is None else 2))
         confirmed = work + taken * reference.checkpoint_cost
-        if segment.fuel_used > confirmed:
-            why[j] = f"claims {segment.fuel_used} fuel, a re-run confirms {confirmed}"
-    left = sum(job.segments[j].fuel_used for j in payable if not why[j])
+        if fuel[j] > confirmed:
+            why[j] = f"claims {fuel[j]} fuel, a re-run confirms {confirmed}"
+    left = sum(fuel[j] for j in payable if not why[j])
     if left > budget:  # cannot happen with exact re-runs: a last guard on the total
         for j in payable:
             why[j] = why[j] or f"the confirmed claims {left} are over the reference's {budget}"
-    return why

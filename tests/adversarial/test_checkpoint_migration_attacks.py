@@ -38,8 +38,9 @@ The attacks (what a cheater would try), and what stops them:
   before any byte is fetched, unbilled
   (``test_hostile_requester_resume_of_an_oversize_record_is_refused_unbilled``);
 - a worker process is killed (SIGKILL) while it uploads an image: its previous
-  checkpoint stays its latest record and another worker resumes it; nothing is owed
-  for the dead segment
+  checkpoint stays its latest record, the requester notices and another worker
+  resumes it; the dead worker is owed exactly the work of the image resumed (as a
+  debt), paid once it is back
   (``test_worker_killed_mid_upload_leaves_its_previous_checkpoint_valid``);
 - a worker stopping gracefully is gone when the requester pays: the debt is kept on
   disk and paid once the worker is back, even by a restarted requester
@@ -84,7 +85,6 @@ from ccnet.client.jobs.messages import (
     encode,
 )
 from ccnet.client.jobs.results import SignedResult, output_hash
-from ccnet.client.net.exceptions import NetError
 from ccnet.client.requester import Announced, CheckpointedJob, FuelReference, Requester
 from ccnet.client.requester.discovery import WorkerOffer
 from ccnet.storage import (
@@ -779,18 +779,20 @@ async def test_worker_killed_mid_upload_leaves_its_previous_checkpoint_valid(
     sandbox: Sandbox,
     tmp_path: Path,
 ) -> None:
+    """A is killed (SIGKILL) while it uploads its second image; the requester's
+    ``run_checkpointed`` notices (heartbeats stop, or the session drops), moves the job
+    to B, which resumes A's first image (still A's record on chain) and finishes. A is
+    owed exactly the work of that image, kept as a debt while it is dead, and paid once
+    it is back; B is paid its segment."""
     wasm = load_job("prime_count")
     whole = sandbox.run(wasm, args=ARGS)
+    beats = {"CCNET_WORKER_HEARTBEAT_INTERVAL_MS": "1000"}
     gateway = StallingGateway(arlocal, allowed=1)  # its first image, not its second
     try:
-        a = await run_worker("--checkpoint-gateway", gateway.url)
+        a = await run_worker("--checkpoint-gateway", gateway.url, env=beats)
         bootstrap = [(str(a.ready["dht_host"]), int(a.ready["dht_port"]))]
-        b = await run_worker(
-            "--checkpoint-gateway",
-            arlocal,
-            "--dht-bootstrap",
-            f"{bootstrap[0][0]}:{bootstrap[0][1]}",
-        )
+        dht = f"{bootstrap[0][0]}:{bootstrap[0][1]}"
+        b = await run_worker("--checkpoint-gateway", arlocal, "--dht-bootstrap", dht, env=beats)
         requester = fund_account()
         with ArweaveGateway(arlocal, dev=True) as ar:
             store = CheckpointStore(
@@ -807,31 +809,29 @@ async def test_worker_killed_mid_upload_leaves_its_previous_checkpoint_valid(
                 job = r.checkpointed_job(
                     wasm, args=ARGS, every_fuel=whole.fuel_used // 4, fuel_limit=10**9
                 )
-                running = asyncio.create_task(r.run_segment(job, offers[a.address], timeout=20))
+                order = [offers[a.address], offers[b.address]]
+                running = asyncio.create_task(
+                    r.run_checkpointed(job, order, timeout=TIMEOUT, silence=10.0)
+                )
                 await wait_until(lambda: gateway.stalled.is_set(), "the second upload")
                 assert len(job.checkpoints) == 1 and job.checkpoints[0].worker == a.address
                 first = job.checkpoints[0].checkpoint
                 os.killpg(a.proc.pid, signal.SIGKILL)  # kill -9 while it uploads
                 assert await a.proc.wait() == -signal.SIGKILL
                 a.stop = _killed  # type: ignore[method-assign]
-                try:
-                    await running
-                    raise AssertionError("a killed worker answered")
-                except (TimeoutError, NetError):
-                    pass
-                assert job.segments == []  # no answer: no segment, nothing owed to A
+                done = await running
+                assert isinstance(done, JobResult) and done.output == whole.stdout
+                lost, segment = job.segments
+                assert lost.worker == a.address and lost.reply is None
+                assert lost.fuel_used == first.fuel_used  # its word: its one image
                 found = ccnet_chain.checkpoints.job_record(a.address, first.job_id)
                 assert found is not None  # the previous checkpoint is still A's record
-                record = found.record
                 assert found.checkpoint == first.checkpoint
-                assert (record.state_hash, record.arweave_tx_id, record.size) == (
+                assert (found.record.state_hash, found.record.arweave_tx_id) == (
                     "0x" + first.state_hash.hex(),
                     first.arweave_tx_id,
-                    first.size,
                 )
-                done = await r.run_segment(job, offers[b.address], timeout=TIMEOUT)
-                assert isinstance(done, JobResult) and done.output == whole.stdout
-                (segment,) = job.segments
+                assert segment.worker == b.address
                 assert segment.resumed_from == job.checkpoints[0]
                 outcome = await r.settle_checkpointed(
                     job,
@@ -843,16 +843,38 @@ async def test_worker_killed_mid_upload_leaves_its_previous_checkpoint_valid(
                 fuel_b = segment.fuel_used
                 rest = await LocalRerun(job, sandbox, store)(job.checkpoints[0])
                 assert fuel_b == rest + len(segment.announced) * COST
+                assert first.fuel_used == whole.fuel_used - rest + COST  # its work, exactly
+                rate_a = offers[a.address].price_planck_per_fuel
                 rate_b = offers[b.address].price_planck_per_fuel
-                assert outcome.paid == (price(fuel_b, rate_b),)
+                owed = price(first.fuel_used, rate_a)
+                assert outcome.paid == (0, price(fuel_b, rate_b)), outcome.unpaid_reasons
+                assert outcome.owed == (owed, 0)
+                assert r.debts.total(a.address) == owed
                 party, book = r._party, r._book
                 assert party is not None and book is not None
-                ch_b = segment.request.channel_id
-                assert ch_b is not None
-                ch_a = book.channel_for(a.address)
-                assert ch_a is not None and ch_a.balance == DEPOSIT  # A was paid nothing
+                ch_a, ch_b = lost.request.channel_id, segment.request.channel_id
+                assert ch_a is not None and ch_b is not None
+                assert party.channel(ch_a).balance == DEPOSIT  # nothing reached A yet
+                assert book.available(ch_a) == DEPOSIT - owed  # the debt stays reserved
                 assert party.channel(ch_b).balance == DEPOSIT - price(fuel_b, rate_b)
-                assert book.available(ch_a.channel_id) == DEPOSIT  # its reservation freed
+
+                # A is back (same key, same state): its next job binds the channel, and
+                # the debt is paid over it
+                back = await run_worker("--checkpoint-gateway", arlocal, env=beats, again=a)
+                assert back.address == a.address
+                (offer,) = [o for o in await r.find_workers(refresh=True) if o.address == a.address]
+                job2 = r.checkpointed_job(
+                    wasm, args=ARGS, every_fuel=whole.fuel_used, fuel_limit=10**9
+                )
+                result = await r.run_segment(job2, offer, timeout=TIMEOUT)
+                assert isinstance(result, JobResult)
+                assert job2.segments[0].request.channel_id == ch_a  # the same channel
+                assert r.debts.all() == []
+                settled = await r.settle_checkpointed(job2)
+                fuel2 = SignedResult.from_json(dict(result.result)).fuel_used
+                assert settled.paid == (price(fuel2, offer.price_planck_per_fuel),)
+                assert party.channel(ch_a).balance == DEPOSIT - owed - settled.paid[0]
+                assert book.available(ch_a) == DEPOSIT - owed - settled.paid[0]
     finally:
         gateway.close()
 

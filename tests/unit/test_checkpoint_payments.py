@@ -13,7 +13,7 @@ import pytest
 
 from ccnet.client.jobs.messages import JobCheckpoint, JobFailed, JobRequest, JobResult, JobSuspended
 from ccnet.client.requester import Announced, CheckpointedJob, Debt, DebtBook, FuelReference
-from ccnet.client.requester.migration import Segment, unpaid_reasons
+from ccnet.client.requester.migration import Segment, assess
 
 A, B, C = "5A", "5B", "5C"
 EVERY = 1_000
@@ -27,15 +27,11 @@ def note(number: int, fuel: int, tag: int) -> JobCheckpoint:
 
 
 def suspended(stop: JobCheckpoint, segment_fuel: int) -> JobSuspended:
-    return JobSuspended(
-        bytes(16),
-        checkpoint=stop.checkpoint,
-        fuel_used=stop.fuel_used,
-        state_hash=stop.state_hash,
-        arweave_tx_id=stop.arweave_tx_id,
-        size=stop.size,
-        segment_fuel=segment_fuel,
-    )
+    return JobSuspended.at(stop, segment_fuel)
+
+
+async def unpaid_reasons(job: CheckpointedJob, reference: FuelReference | None) -> list[str]:
+    return [claim.unpaid for claim in await assess(job, reference)]
 
 
 def new_job() -> CheckpointedJob:
@@ -46,7 +42,7 @@ def new_job() -> CheckpointedJob:
 def add(
     job: CheckpointedJob,
     worker: str,
-    reply: JobResult | JobFailed | JobSuspended,
+    reply: JobResult | JobFailed | JobSuspended | None,
     fuel: int,
     start: Announced | None,
     notes: tuple[JobCheckpoint, ...],
@@ -212,3 +208,47 @@ def test_discard_last_forgets_the_newest_checkpoint() -> None:
     assert job.last_checkpoint == Announced(A, note(1, 3_010, 1))
     resume = job.resume_spec()
     assert resume is not None and resume.state_hash == bytes([1]) * 32
+
+
+def lost_then_resumed(resume_at: int, claimed_two: int = 6_020) -> CheckpointedJob:
+    """A announces images 1 and 2 (image 2 at *claimed_two* fuel, its word) and is lost
+    (no answer); B resumes from image *resume_at* (0: the start) and finishes."""
+    job = new_job()
+    one, two = note(1, 3_010, 1), note(2, claimed_two, 2)
+    add(job, A, None, two.fuel_used, None, (one, two))
+    start = {0: None, 1: Announced(A, one), 2: Announced(A, two)}[resume_at]
+    rest = RESTS[None if start is None else resume_at]
+    add(job, B, JobResult(bytes(16), b"out"), rest + COST, start, (note(3, 8_030, 3),))
+    return job
+
+
+async def test_a_lost_worker_is_paid_for_the_images_the_result_builds_on() -> None:
+    job = lost_then_resumed(2)
+    claims = await assess(job, FuelReference(WHOLE, COST, rerun))
+    assert [(c.fuel, c.unpaid) for c in claims] == [(6_020, ""), (4_010, "")]
+
+
+async def test_a_lost_worker_is_paid_only_up_to_the_image_resumed() -> None:
+    """Its last image was not recorded (the SDK dropped it): the next segment resumed
+    from the one before, and only that much of its work is paid."""
+    job = lost_then_resumed(1)
+    claims = await assess(job, FuelReference(WHOLE, COST, rerun))
+    assert [(c.fuel, c.unpaid) for c in claims] == [(3_010, ""), (7_010, "")]
+
+
+async def test_a_lost_worker_whose_images_were_not_resumed_is_not_paid() -> None:
+    job = lost_then_resumed(0)
+    claims = await assess(job, None)
+    assert claims[0].unpaid.startswith("its work was not resumed")
+    assert claims[1] == type(claims[1])(10_010, "")
+
+
+async def test_a_lost_worker_inflating_its_announced_fuel_is_not_paid() -> None:
+    """Its announcements are its word: image 2 announced at 9,000 fuel where the work
+    up to it is 6,020. The total goes over the reference and the re-run attributes it."""
+    job = lost_then_resumed(2, claimed_two=9_000)
+    claims = await assess(job, FuelReference(WHOLE, COST, rerun))
+    assert claims[0].unpaid == "claims 9000 fuel, a re-run confirms 6020"
+    assert claims[1].unpaid == ""
+    blind = await assess(job, FuelReference(WHOLE, COST))
+    assert all(c.unpaid.startswith("the segments claim 13010 fuel") for c in blind)
