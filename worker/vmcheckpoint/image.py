@@ -142,7 +142,7 @@ def decode(data: bytes) -> VmImage:
         raise CheckpointFormatError(
             f"VM checkpoint format version {version}; this worker reads {FORMAT_VERSION}"
         )
-    body, digest = data[:-_DIGEST], data[-_DIGEST:]
+    body, digest = memoryview(data)[:-_DIGEST], data[-_DIGEST:]  # a view: no copy
     if hashlib.sha256(body).digest() != digest:
         raise CheckpointFormatError(
             "VM checkpoint image is truncated or corrupted (its digest does not match)"
@@ -197,7 +197,7 @@ def _put_bytes(out: bytearray, data: bytes, length: str) -> None:
 
 
 class _Reader:
-    def __init__(self, data: bytes, offset: int) -> None:
+    def __init__(self, data: bytes | memoryview, offset: int) -> None:
         self.data, self.offset = memoryview(data), offset
 
     def take(self, size: int) -> bytes:

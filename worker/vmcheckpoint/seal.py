@@ -50,7 +50,8 @@ def unseal(sealed: bytes, key: bytes) -> bytes:
         raise CheckpointFormatError(f"truncated sealed VM checkpoint ({len(sealed)} bytes)")
     nonce = sealed[len(SEAL_MAGIC) : header]
     try:
-        return aead.decrypt(nonce, sealed[header:], sealed[:header])
+        # a view, not a slice: no copy of the whole ciphertext before it is opened
+        return aead.decrypt(nonce, memoryview(sealed)[header:], sealed[:header])
     except InvalidTag:
         raise CheckpointKeyError(
             "the sealed VM checkpoint does not open under this key "
