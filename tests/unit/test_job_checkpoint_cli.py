@@ -74,9 +74,7 @@ def a_job() -> CheckpointedJob:
 
 
 def a_record(settled: str = OPEN) -> JobFile:
-    return JobFile(
-        module_hash(MODULE), "/abs/job.wasm", B, a_job(), settled, (1, 2), (0, 3)
-    )
+    return JobFile(module_hash(MODULE), "/abs/job.wasm", B, a_job(), settled, (1, 2), (0, 3))
 
 
 def test_round_trip_keeps_everything() -> None:
@@ -278,3 +276,174 @@ def test_resume_refuses_another_key(tmp_path: Path) -> None:
     result = runner.invoke(app, ["job", "resume", "--key", "//Alice", str(path)])
     assert result.exit_code == int(ExitCode.USER), result.output
     assert "not by this key" in result.stderr
+
+
+# --- run, unfinished, resume, refused: the requester SDK faked at its boundary -----------
+
+
+class FakeChain:
+    def close(self) -> None:
+        pass
+
+
+def offer(address: str, price: int) -> Any:
+    from typing import cast
+
+    from ccnet.client import CC
+    from ccnet.client.net.records import CapabilityRecord
+    from ccnet.client.requester.discovery import WorkerOffer
+    from ccnet.client.requester.quality import QualityScore, Reputation, Tier
+
+    return WorkerOffer(
+        address=address,
+        endpoint=f"http://127.0.0.1:1/{address}",
+        task_type="wasm",
+        price_planck_per_fuel=price,
+        min_speed=10**8,
+        stake=10 * CC,
+        reputation=Reputation(),
+        score=QualityScore(0.5, 0.5, 0.5, 0.5, 0.5, 0.5),
+        tier=Tier.PROBATION,
+        record=cast(CapabilityRecord, None),
+    )
+
+
+class FakeSession:
+    """A worker session: announces one checkpoint, then is lost (*finish* False) or
+    answers a result; checks the job file holds the checkpoint once announced."""
+
+    def __init__(self, worker: str, finish: bool, path: list[Path]) -> None:
+        self.worker = worker
+        self.finish = finish
+        self.path = path
+
+    async def run_job(self, request: Any, module: bytes, timeout: float, **kw: Any) -> Any:
+        from types import SimpleNamespace
+
+        base = request.resume.checkpoint if request.resume is not None else 0
+        note = JobCheckpoint(request.job_id, base + 1, 1000 * (base + 1), bytes(32), "tx", 10)
+        kw["on_checkpoint"](note)
+        (path,) = (p for p in (self.path[0].parent).glob("*.json"))
+        trail = json.loads(path.read_text())["checkpoints"]
+        assert trail[-1]["checkpoint"]["checkpoint"] == base + 1  # written at once
+        if not self.finish:
+            raise TimeoutError("lost")
+        return SimpleNamespace(reply=JobResult(request.job_id, b"done\n", {}))
+
+
+class FakeCheckpointRequester:
+    offers: list[Any] = []
+    finish = False
+    settled: list[tuple[str, int]] = []
+    jobs_dir: list[Path] = []
+
+    def __init__(self, chain: Any, keypair: Any, **kwargs: Any) -> None:
+        self.state_dir = Path(kwargs["state_dir"])
+        self.address = str(keypair.ss58_address)
+        FakeCheckpointRequester.jobs_dir[:] = [self.state_dir / "jobs" / "x"]
+
+    async def __aenter__(self) -> FakeCheckpointRequester:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def find_workers(self, task_type: str | None = None, **kw: Any) -> list[Any]:
+        return list(self.offers)
+
+    def checkpointed_job(self, module: bytes, input: bytes = b"", **kw: Any) -> CheckpointedJob:
+        from ccnet.client.jobs.messages import JobRequest
+
+        base = JobRequest(
+            job_id=bytes(16),
+            module_hash=module_hash(module),
+            input=input,
+            args=tuple(kw["args"]),
+            fuel_limit=kw["fuel_limit"],
+            task_id=0xABC,
+        )
+        return CheckpointedJob(base, module, every_fuel=kw["every_fuel"], key=bytes(32))
+
+    async def run_checkpointed(self, job: CheckpointedJob, workers: Any, **kw: Any) -> Any:
+        for worker in workers:
+            if job.result is not None:
+                break
+            session = FakeSession(worker.address, self.finish, self.jobs_dir)
+            try:
+                await job.run_segment(
+                    session,  # type: ignore[arg-type]
+                    10.0,
+                    rate_planck_per_fuel=worker.price_planck_per_fuel,
+                    channel_id=b"\xcc" * 32,
+                    reserved=1000,
+                )
+            except TimeoutError:
+                continue
+        return job.result
+
+    async def settle_checkpointed(self, job: CheckpointedJob) -> Any:
+        from ccnet.client.requester.migration import CheckpointedOutcome
+
+        (path,) = self.state_dir.glob("jobs/*.json")
+        FakeCheckpointRequester.settled.append(
+            (json.loads(path.read_text())["settled"], len(job.segments))
+        )
+        job.settled = True
+        count = len(job.segments)
+        return CheckpointedOutcome(
+            verified=True,
+            reason="",
+            output=b"done\n",
+            segment_fuel=job.segment_fuel,
+            paid=(7,) * count,
+            unpaid_reasons=("",) * count,
+            checkpoints=tuple(job.checkpoints),
+            owed=(0,) * count,
+        )
+
+    async def close_channels(self) -> list[Any]:
+        return []
+
+
+def test_unfinished_run_keeps_a_job_file_that_resume_finishes_and_pays_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import ccnet.client.requester as requester_pkg
+
+    monkeypatch.setattr(_common, "connect", lambda url, wait="inclusion": FakeChain())
+    monkeypatch.setattr(requester_pkg, "Requester", FakeCheckpointRequester)
+    FakeCheckpointRequester.offers = [offer(A, 2), offer(B, 3)]
+    FakeCheckpointRequester.finish = False
+    FakeCheckpointRequester.settled = []
+    module = tmp_path / "job.wasm"
+    module.write_bytes(MODULE)
+    state = tmp_path / "state"
+    common = ["--key", "//Alice", "--dht-bootstrap", "127.0.0.1:9", "--state-dir", str(state)]
+    run = ["job", "run", *common, str(module), "--checkpoint-every", "1000", "--arg", "5"]
+    result = runner.invoke(app, [*run, "--fuel-limit", "100", "--max-cost", "1000planck"])
+    assert result.exit_code == int(ExitCode.JOB_UNFINISHED) == 10, result.output
+    path = state / "jobs" / f"{0xABC:016x}.json"
+    assert str(path) in result.stderr.replace("\n", "") and "ccnet job resume" in result.stderr
+    assert result.stdout == "" and FakeCheckpointRequester.settled == []
+    assert (path.stat().st_mode & 0o777) == 0o600
+    kept = loads(path.read_bytes(), MODULE)
+    assert kept.settled == OPEN and [s.worker for s in kept.job.segments] == [A, B]
+    assert [s.reply for s in kept.job.segments] == [None, None] and len(kept.job.checkpoints) == 2
+
+    FakeCheckpointRequester.finish = True
+    resume = ["job", "resume", "--key", "//Alice", "--dht-bootstrap", "127.0.0.1:9", str(path)]
+    result = runner.invoke(app, ["--json", *resume, "--max-cost", "1000planck"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "done\n"
+    report = json.loads(result.stderr)
+    assert [s["earlier_run"] for s in report["segments"]] == [True, True, False]
+    assert [s["reply"] for s in report["segments"]] == ["lost", "lost", "result"]
+    assert report["cost_planck"] == 21
+    # the earlier segments are settled with the new one, once, marked settling before
+    assert FakeCheckpointRequester.settled == [("settling", 3)]
+    done = json.loads(path.read_text())
+    assert done["settled"] == SETTLED and done["paid"] == ["7", "7", "7"]
+
+    result = runner.invoke(app, resume)
+    assert result.exit_code == int(ExitCode.USER) and "not run or paid again" in result.stderr
+    assert FakeCheckpointRequester.settled == [("settling", 3)]
