@@ -233,7 +233,8 @@ def test_checkpoint_every_must_be_positive(tmp_path: Path) -> None:
 
 
 def test_unfinished_has_its_exit_code() -> None:
-    assert exit_code_for(JobUnfinishedError("x", job_file="f")) == ExitCode.JOB_UNFINISHED == 10
+    code = exit_code_for(JobUnfinishedError("x", job_file="f"))
+    assert code is ExitCode.JOB_UNFINISHED and int(code) == 10
 
 
 def write_record(tmp_path: Path, record: JobFile) -> Path:
