@@ -22,7 +22,20 @@ object (amounts integer planck) go to stderr. Exit codes
 (:class:`~ccnet.client.commands._common.ExitCode`): 0 verified and paid, 2 usage (an
 unreadable option, ``--input`` with a URL), 6 no workers, 7 over budget (nothing sent),
 8 results rejected (they disagree, or none is valid; no result was paid), 9 invalid module
-(nothing sent); 1, 3 and 4 as for every command.
+(nothing sent), 10 unfinished (checkpointed; resume it); 1, 3 and 4 as for every command.
+
+With ``--checkpoint-every FUEL`` the job runs with VM checkpoints
+(``docs/vm-checkpoints.md`` section 8) on one worker at a time
+(:meth:`~ccnet.client.requester.Requester.run_checkpointed` over the ranked workers whose
+segments, each ``--fuel-limit`` x its rate, fit ``--max-cost`` together), is settled by
+:meth:`~ccnet.client.requester.Requester.settle_checkpointed` (the final result's
+signature and binding; ``--verify``, ``--redundancy`` and ``--proof`` are refused), and
+is kept in a job file, ``<state dir>/jobs/<task id, 16 hex>.json``
+(:mod:`ccnet.client.requester.jobfile`: mode 0600, rewritten atomically after every
+checkpoint announced and every segment's end). When no worker finishes it, ``run`` exits
+with 10 and names the file and the ``ccnet job resume JOBFILE`` command, which continues
+it from its last checkpoint and settles every segment, the earlier ones too, once (a
+payment that cannot be made, e.g. to a worker no longer reachable, is kept as a debt).
 
 The SDK has no hook on the bytes sent, so ``run`` shows no transfer progress; the
 module and the input travel in one message each (at most

@@ -57,6 +57,12 @@ def _by_b(listed: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {address_of(bytes.fromhex(c["params"]["party_b"].removeprefix("0x"))): c for c in listed}
 
 
+def outcome_of(err: bytes) -> Any:
+    """The JSON outcome on stderr, after any log lines (the SDK warns of a lost worker)."""
+    start = 0 if err.startswith(b"{") else err.index(b"\n{") + 1
+    return json.loads(err[start:])
+
+
 def spent(channel: dict[str, Any]) -> int:
     return int(channel["params"]["deposit_a"]) - int(channel["latest"]["balance_a"])
 
@@ -104,7 +110,7 @@ async def test_checkpointed_run_pays_exactly_and_a_settled_job_is_not_resumed(
     code, out, err = await ccnet(*run_args(state, whole.fuel_used // 3), env=env)
     assert code == 0, err.decode()
     assert out == whole.stdout
-    report = json.loads(err)
+    report = outcome_of(err)
     assert report["verified"] and report["checkpoints"] >= 2
     segments = report["segments"]
     assert len(segments) == 1 and segments[0]["reply"] == "result"
@@ -133,6 +139,92 @@ async def test_checkpointed_run_pays_exactly_and_a_settled_job_is_not_resumed(
     assert b"not run or paid again" in err
     after = await channels(env, state)
     assert {w: spent(c) for w, c in after.items()} == {w: spent(c) for w, c in before.items()}
+
+
+async def start_job(env: dict[str, str], state: Path, every: int) -> Any:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ccnet.client",
+        *run_args(state, every),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+async def first_checkpoint(proc: Any, state: Path) -> str:
+    """The worker that announced the job's first checkpoint, as its job file shows."""
+    jobs = state / "jobs"
+    for _ in range(1200):
+        files = list(jobs.glob("*.json")) if jobs.is_dir() else []
+        if files:
+            try:
+                trail = json.loads(files[0].read_text())["checkpoints"]
+            except (ValueError, OSError):
+                trail = []
+            if trail:
+                return str(trail[0]["worker"])
+        assert proc.returncode is None
+        await asyncio.sleep(0.1)
+    raise AssertionError("no checkpoint was announced")
+
+
+async def test_an_unfinished_job_is_resumed_later_and_every_segment_settled_once(
+    devchain: str,
+    ccnet_chain: Chain,
+    arlocal: str,
+    run_worker: Any,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    whole = sandbox.run(load_job("prime_count"), args=ARGS)
+    a = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT)
+    env = await requester_env(
+        ccnet_chain, devchain, tmp_path, f"{a.ready['dht_host']}:{a.ready['dht_port']}"
+    )
+    state = tmp_path / "requester"
+    proc = await start_job(env, state, whole.fuel_used // 4)
+    assert await first_checkpoint(proc, state) == a.address
+    os.killpg(a.proc.pid, signal.SIGKILL)  # the only worker: the job cannot finish
+    assert await a.proc.wait() == -signal.SIGKILL
+    out, err = await asyncio.wait_for(proc.communicate(), 600)
+    assert proc.returncode == 10 and out == b"", err.decode()
+    (path,) = (state / "jobs").glob("*.json")
+    assert f"ccnet job resume {path}".encode() in err.replace(b"\n", b"")
+    assert json.loads(path.read_text())["settled"] == "open"
+    assert await channels(env, state) and all(
+        spent(c) == 0 for c in (await channels(env, state)).values()
+    )
+
+    b = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT)
+    env["CCNET_DHT_BOOTSTRAP"] = f"{b.ready['dht_host']}:{b.ready['dht_port']}"
+    code, out, err = await ccnet("--json", "job", "resume", str(path), "--silence", "6", env=env)
+    assert code == 0, err.decode()
+    assert out == whole.stdout
+    report = outcome_of(err)
+    segments = report["segments"]
+    assert [(s["worker"], s["reply"], s["earlier_run"]) for s in segments] == [
+        (a.address, "lost", True),
+        (b.address, "result", False),
+    ]
+    assert segments[1]["resumed_from"] is not None and segments[1]["paid_planck"] > 0
+    # A is gone: its images the result resumed from are owed to it, as a debt
+    assert segments[0]["paid_planck"] == 0 and segments[0]["owed_planck"] > 0
+    debts = json.loads((state / "debts.json").read_text())
+    assert [(d["worker"], d["amount"]) for d in debts] == [(a.address, segments[0]["owed_planck"])]
+    listed = await channels(env, state)
+    assert spent(listed[b.address]) == segments[1]["paid_planck"] == report["cost_planck"]
+    assert spent(listed[a.address]) == 0
+
+    code, out, err = await ccnet("job", "resume", str(path), env=env)
+    assert code == 1 and b"not run or paid again" in err
+    assert {w: spent(c) for w, c in (await channels(env, state)).items()} == {
+        w: spent(c) for w, c in listed.items()
+    }
+    assert json.loads((state / "debts.json").read_text()) == debts
+    again = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT, again=a)
+    a.proc = again.proc  # back for the fixture's clean stop
 
 
 async def test_a_killed_worker_is_left_and_the_job_finishes_on_the_next(
@@ -183,7 +275,7 @@ async def test_a_killed_worker_is_left_and_the_job_finishes_on_the_next(
     out, err = await asyncio.wait_for(proc.communicate(), 600)
     assert proc.returncode == 0, err.decode()
     assert out == whole.stdout
-    report = json.loads(err)
+    report = outcome_of(err)
     segments = report["segments"]
     assert [s["worker"] for s in segments] == [first, next(w for w in workers if w != first)]
     assert [s["reply"] for s in segments] == ["lost", "result"]

@@ -261,11 +261,10 @@ def test_resume_refuses_a_settled_job_before_any_chain(tmp_path: Path, state: st
 def test_resume_refuses_garbage_and_a_wrong_module(tmp_path: Path) -> None:
     path = write_record(tmp_path, a_record())
     other = tmp_path / "other.wasm"
-    other.write_bytes(MODULE + b"\0\0")  # not even valid: read_module refuses first
-    result = runner.invoke(
-        app, ["job", "resume", "--key", "//Alice", str(path), "--module", str(other)]
-    )
-    assert result.exit_code != 0
+    other.write_bytes(MODULE + b"\x00\x02\x01x")  # valid: one custom section more
+    args = ["job", "resume", "--key", "//Alice", str(path), "--module", str(other)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == int(ExitCode.USER) and "not the job's" in result.stderr
     garbage = tmp_path / "garbage.json"
     garbage.write_text('{"version": 1, "module_pa')
     result = runner.invoke(app, ["job", "resume", "--key", "//Alice", str(garbage)])
