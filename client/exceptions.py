@@ -290,6 +290,15 @@ class BudgetExceededError(JobError):
         self.budget_planck = budget_planck
 
 
+class JobUnfinishedError(JobError):
+    """A job with VM checkpoints ended without a result: every worker tried was lost or
+    failed. *job_file*: where it is kept, to continue it later (``ccnet job resume``)."""
+
+    def __init__(self, message: str, *, job_file: str) -> None:
+        super().__init__(message)
+        self.job_file = job_file
+
+
 class ResultsRejectedError(JobError):
     """No result of a job was accepted: the workers' results disagree (no majority), or
     contradict a known answer, or none was valid. Nobody was paid. *dissenting*: the

@@ -61,6 +61,7 @@ from ..exceptions import (
     DispatchError,
     ExtrinsicError,
     InvalidJobModuleError,
+    JobUnfinishedError,
     NotFoundError,
     NoWorkersFoundError,
     ResultsRejectedError,
@@ -114,6 +115,10 @@ class ExitCode(IntEnum):
     INVALID_MODULE = 9
     """A job module is not Wasm or does not validate; nothing was sent
     (:class:`InvalidJobModuleError`)."""
+    JOB_UNFINISHED = 10
+    """A job with VM checkpoints ended without a result (every worker was lost or
+    failed); its job file lets ``ccnet job resume`` continue it
+    (:class:`JobUnfinishedError`)."""
 
 
 KeyOpt = Annotated[
@@ -198,6 +203,7 @@ _JOB_EXIT_CODES: tuple[tuple[type[CcnetError], ExitCode], ...] = (
     (BudgetExceededError, ExitCode.OVER_BUDGET),
     (ResultsRejectedError, ExitCode.RESULTS_REJECTED),
     (InvalidJobModuleError, ExitCode.INVALID_MODULE),
+    (JobUnfinishedError, ExitCode.JOB_UNFINISHED),
 )
 
 

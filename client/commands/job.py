@@ -22,7 +22,20 @@ object (amounts integer planck) go to stderr. Exit codes
 (:class:`~ccnet.client.commands._common.ExitCode`): 0 verified and paid, 2 usage (an
 unreadable option, ``--input`` with a URL), 6 no workers, 7 over budget (nothing sent),
 8 results rejected (they disagree, or none is valid; no result was paid), 9 invalid module
-(nothing sent); 1, 3 and 4 as for every command.
+(nothing sent), 10 unfinished (checkpointed; resume it); 1, 3 and 4 as for every command.
+
+With ``--checkpoint-every FUEL`` the job runs with VM checkpoints
+(``docs/vm-checkpoints.md`` section 8) on one worker at a time
+(:meth:`~ccnet.client.requester.Requester.run_checkpointed` over the ranked workers whose
+segments, each ``--fuel-limit`` x its rate, fit ``--max-cost`` together), is settled by
+:meth:`~ccnet.client.requester.Requester.settle_checkpointed` (the final result's
+signature and binding; ``--verify``, ``--redundancy`` and ``--proof`` are refused), and
+is kept in a job file, ``<state dir>/jobs/<task id, 16 hex>.json``
+(:mod:`ccnet.client.requester.jobfile`: mode 0600, rewritten atomically after every
+checkpoint announced and every segment's end). When no worker finishes it, ``run`` exits
+with 10 and names the file and the ``ccnet job resume JOBFILE`` command, which continues
+it from its last checkpoint and settles every segment, the earlier ones too, once (a
+payment that cannot be made, e.g. to a worker no longer reachable, is kept as a debt).
 
 The SDK has no hook on the bytes sent, so ``run`` shows no transfer progress; the
 module and the input travel in one message each (at most
@@ -38,10 +51,10 @@ import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -49,6 +62,7 @@ from ..clock import now_ms
 from ..exceptions import (
     BudgetExceededError,
     InvalidJobModuleError,
+    JobUnfinishedError,
     NoWorkersFoundError,
     ResultsRejectedError,
     UsageError,
@@ -75,9 +89,11 @@ if TYPE_CHECKING:
     from ..keys import Keypair
     from ..net.webrtc import PeerConfig
     from ..requester.discovery import WorkerOffer
+    from ..requester.jobfile import JobFile
+    from ..requester.migration import CheckpointedJob, CheckpointedOutcome, Segment
     from ..requester.outcomes import TaskOutcome
 
-__all__ = ["app", "worst_case_planck"]
+__all__ = ["app", "check_checkpoint_options", "job_file_path", "worst_case_planck"]
 
 app = typer.Typer(
     help="Run Wasm jobs on workers found in the DHT, paid through payment channels.",
@@ -393,17 +409,36 @@ def run(
             "the next job).",
         ),
     ] = False,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(
+            "--checkpoint-every",
+            min=1,
+            max=_U64_MAX,
+            help="Run it with VM checkpoints every FUEL fuel, on one worker at a time, "
+            "moving on to the next ranked worker when one is lost, suspends or fails; "
+            "kept in a job file (state dir, jobs/) for `ccnet job resume`. The final "
+            "result's signature and binding are checked (not --verify, --redundancy or "
+            "--proof). Worst case: --fuel-limit x the rate of each worker tried (one "
+            "segment each).",
+            show_default=False,
+        ),
+    ] = None,
+    silence: SilenceOpt = None,
 ) -> None:
     """Run a Wasm job on workers from the DHT: verify, pay, write its output.
 
     The outcome (cost, workers, verdict, fuel) goes to stderr, as JSON with --json.
-    Exit codes: 6 no workers, 7 over budget, 8 results rejected, 9 invalid module.
+    Exit codes: 6 no workers, 7 over budget, 8 results rejected, 9 invalid module,
+    10 unfinished (--checkpoint-every: resume it with `ccnet job resume`).
     """
     from ..requester import DEFAULT_FUEL_LIMIT
 
     cli = CliContext.of(ctx)
     cli.console = cli.err_console  # stdout carries the job's output and nothing else
     with cli.errors():
+        if checkpoint_every is not None:
+            check_checkpoint_options(verify, redundancy, proof)
         if proof is not None and proof not in JOB_CIRCUITS:
             raise UsageError(f"--proof {proof!r}: choose one of {', '.join(JOB_CIRCUITS)}")
         if verify is VerifyMode.PROOF and proof is None:
@@ -438,6 +473,12 @@ def run(
         signer = cli.keypair(key)
         chain = cli.chain()
         _quiet_dht_logs(cli)
+        if checkpoint_every is not None:
+            start = _Start(module.resolve(), checkpoint_every, _silence(silence), None, None)
+            with cli.status("running the job with checkpoints..."):
+                done = asyncio.run(_run_checkpointed(cli, chain, signer, job, start))
+            _finish_checkpointed(cli, job, done)
+            return
         with cli.status("running the job..."):
             outcome, worst, closed, where = asyncio.run(_run_job(cli, chain, signer, job))
         if not outcome.verified or outcome.output is None:
@@ -614,6 +655,459 @@ def _render_outcome(cli: CliContext, data: dict[str, Any]) -> Any:
         header=("worker", "status", "fuel", "paid", "note"),
     )
     return Group(summary, workers)
+
+
+# --- jobs with VM checkpoints: ccnet job run --checkpoint-every, ccnet job resume ----------
+
+JOBS_DIR = "jobs"
+"""Folder of the job files in the requester's state dir."""
+
+SilenceOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=1.0,
+        help="With checkpoints: seconds without a heartbeat after which a worker is "
+        "taken for lost [default: the SDK's DEFAULT_SILENCE_S, 45].",
+        show_default=False,
+    ),
+]
+
+
+def _silence(value: float | None) -> float:
+    from ..requester import DEFAULT_SILENCE_S
+
+    return DEFAULT_SILENCE_S if value is None else value
+
+
+def check_checkpoint_options(verify: VerifyMode, redundancy: int | None, proof: str | None) -> None:
+    """:class:`UsageError` unless ``--verify``, ``--redundancy`` and ``--proof`` are at
+    their defaults: a job with checkpoints runs on one worker at a time, and its final
+    result is checked by its signature and binding only."""
+    given = [
+        name
+        for name, off in (
+            ("--verify", verify is not VerifyMode.AUTO),
+            ("--redundancy", redundancy is not None),
+            ("--proof", proof is not None),
+        )
+        if off
+    ]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} cannot go with --checkpoint-every: a job with checkpoints "
+            "runs on one worker at a time and its final result is checked by its "
+            "signature and binding to the request"
+        )
+
+
+def job_file_path(state_dir: Path, task_id: int) -> Path:
+    """Where the job file of *task_id* lives in *state_dir*."""
+    return state_dir / JOBS_DIR / f"{task_id:016x}.json"
+
+
+@dataclass(frozen=True)
+class _Start:
+    module_path: Path
+    every: int
+    silence: float
+    record: JobFile | None
+    """The job file read by ``resume`` (None: a new job)."""
+    path: Path | None
+    """Its path."""
+
+
+@dataclass(frozen=True)
+class _Done:
+    outcome: CheckpointedOutcome
+    job: CheckpointedJob
+    worst: int
+    path: Path
+    closed: int
+    state_dir: Path
+    prior: int
+    """Segments run by an earlier invocation."""
+
+
+class _Saver:
+    """Writes the job file (atomically, fsynced, mode 0600) whenever told."""
+
+    def __init__(self, path: Path, record: JobFile) -> None:
+        self.path = path
+        self.record = record
+
+    def save(self) -> None:
+        from ..requester.jobfile import dumps
+
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_durably(self.path, dumps(self.record))  # mkstemp: mode 0600
+            os.chmod(self.path, 0o600)
+        except OSError as err:
+            raise UserError(f"cannot write the job file {self.path} ({err.strerror})") from None
+
+    def save_quietly(self) -> None:
+        """:meth:`save` from a callback, where an error can only be logged."""
+        try:
+            self.save()
+        except UserError as err:
+            logging.getLogger(__name__).warning("%s", err)
+
+
+def _durable(job: CheckpointedJob, saver: _Saver) -> CheckpointedJob:
+    """*job* as a job that has *saver* write its file after every checkpoint announced
+    and every segment's end (the SDK has no hook for either: the session is wrapped
+    so that its ``on_checkpoint`` writes too)."""
+    from ..requester.migration import CheckpointedJob as Base
+
+    class _SavingSession:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+        async def run_job(self, request: Any, module: bytes, timeout: float, **kw: Any) -> Any:
+            keep = kw.get("on_checkpoint")
+
+            def on_checkpoint(note: Any) -> None:
+                if keep is not None:
+                    keep(note)
+                saver.save_quietly()
+
+            kw["on_checkpoint"] = on_checkpoint
+            return await self._inner.run_job(request, module, timeout, **kw)
+
+    class DurableJob(Base):
+        async def run_segment(self, session: Any, timeout: float, **kw: Any) -> Any:
+            try:
+                return await super().run_segment(cast(Any, _SavingSession(session)), timeout, **kw)
+            finally:
+                saver.save_quietly()
+
+    durable = DurableJob(job.base, job.module, every_fuel=job.every_fuel, key=job.key)
+    durable.checkpoints = job.checkpoints
+    durable.segments = job.segments
+    durable.settled = job.settled
+    return durable
+
+
+def _resume_command(path: Path, state_dir: Path | None) -> str:
+    command = f"ccnet job resume {path}"
+    return command + (f" --state-dir {state_dir}" if state_dir is not None else "")
+
+
+async def _run_checkpointed(
+    cli: CliContext, chain: Chain, signer: Keypair, job: _JobArgs, start: _Start
+) -> _Done:
+    from ..jobs.billing import price
+    from ..jobs.catalogue import module_hash
+    from ..requester import ChannelFundsError, NoWorkersError, Requester
+    from ..requester.jobfile import SETTLED, SETTLING
+    from ..requester.jobfile import JobFile as Record
+
+    async with Requester(
+        chain,
+        signer,
+        dht_bootstrap=job.bootstrap,
+        state_dir=job.state_dir,
+        deposit_per_channel=job.deposit,
+        job_timeout=job.timeout,
+        default_fuel_limit=job.fuel_limit,
+        max_price=job.max_cost // job.fuel_limit,
+        peer_config=job.peer,
+        dht_host=job.dht_host,
+    ) as requester:
+        if start.record is None:
+            plain = requester.checkpointed_job(
+                job.wasm,
+                job.input,
+                every_fuel=start.every,
+                args=job.args,
+                fuel_limit=job.fuel_limit,
+            )
+            record = Record(
+                module_hash=module_hash(job.wasm),
+                module_path=str(start.module_path),
+                requester=requester.address,
+                job=plain,
+            )
+        else:
+            record = start.record
+        task_id = record.job.base.task_id
+        assert task_id is not None
+        path = start.path or job_file_path(requester.state_dir, task_id)
+        saver = _Saver(path, record)
+        durable = _durable(record.job, saver)
+        saver.record = replace(record, job=durable)
+        saver.save()
+        prior = len(durable.segments)
+        worst = 0
+        if durable.result is None:
+            async with _discovery_deadline():
+                offers = await requester.find_workers(TASK_TYPE)
+            if not offers:
+                raise NoWorkersError(TASK_TYPE, 1, 0)
+            chosen: list[WorkerOffer] = []
+            for offer in offers:  # one segment each at most, within the budget
+                cost = price(job.fuel_limit, offer.price_planck_per_fuel)
+                if worst + cost <= job.max_cost:
+                    chosen.append(offer)
+                    worst += cost
+            if not chosen:
+                raise BudgetExceededError(
+                    f"no worker fits one segment ({job.fuel_limit:,} fuel) in --max-cost "
+                    f"{format_cc(job.max_cost)}; nothing was sent",
+                    worst_planck=price(job.fuel_limit, offers[0].price_planck_per_fuel),
+                    budget_planck=job.max_cost,
+                )
+            cli.info(
+                f"running on up to {len(chosen)} worker(s) in turn, a checkpoint every "
+                f"{start.every:,} fuel, worst case {format_cc(worst)}; job file {path}"
+            )
+            try:
+                await requester.run_checkpointed(durable, chosen, silence=start.silence)
+            except ChannelFundsError as err:
+                raise UserError(str(err), hint="raise --deposit or lower --fuel-limit") from None
+            finally:
+                saver.save()
+            if durable.result is None:
+                raise JobUnfinishedError(
+                    f"the job has no result: every worker tried was lost or failed "
+                    f"({len(durable.segments)} segment(s), {len(durable.checkpoints)} "
+                    f"checkpoint(s)); it is kept in {path}; continue it with: "
+                    f"{_resume_command(path, job.state_dir)}",
+                    job_file=str(path),
+                )
+        # at most once: marked before the first payment (see ccnet.client.requester.jobfile)
+        saver.record = replace(saver.record, settled=SETTLING)
+        saver.save()
+        outcome = await requester.settle_checkpointed(durable)
+        saver.record = replace(saver.record, settled=SETTLED, paid=outcome.paid, owed=outcome.owed)
+        saver.save()
+        closed = await requester.close_channels() if job.close_channels else []
+        return _Done(outcome, durable, worst, path, len(closed), requester.state_dir, prior)
+
+
+def _reply_kind(segment: Segment) -> str:
+    from ..jobs.messages import JobFailed, JobResult, JobSuspended
+
+    reply = segment.reply
+    if isinstance(reply, JobResult):
+        return "result"
+    if isinstance(reply, JobSuspended):
+        return "suspended"
+    if isinstance(reply, JobFailed):
+        return f"failed: {reply.code}"
+    return "lost"
+
+
+def _checkpointed_json(job: _JobArgs, done: _Done, destination: str) -> dict[str, Any]:
+    outcome = done.outcome
+    segments = done.job.segments
+    return {
+        "task_id": done.job.base.task_id,
+        "job_file": str(done.path),
+        "module_hash": _hex(done.job.base.module_hash),
+        "input_bytes": len(job.input),
+        "output": destination,
+        "output_bytes": len(outcome.output or b""),
+        "verified": outcome.verified,
+        "cost_planck": outcome.cost_planck,
+        "owed_planck": sum(outcome.owed),
+        "worst_case_planck": done.worst,
+        "max_cost_planck": job.max_cost,
+        "every_fuel": done.job.every_fuel,
+        "checkpoints": len(outcome.checkpoints),
+        "segments": [
+            {
+                "worker": s.worker,
+                "earlier_run": number < done.prior,
+                "reply": _reply_kind(s),
+                "fuel_used": s.fuel_used,
+                "rate_planck_per_fuel": s.request.rate_planck_per_fuel,
+                "channel_id": _hex(s.request.channel_id),
+                "resumed_from": None
+                if s.resumed_from is None
+                else s.resumed_from.checkpoint.checkpoint,
+                "checkpoints": len(s.announced),
+                "paid_planck": outcome.paid[number],
+                "unpaid_reason": outcome.unpaid_reasons[number],
+                "owed_planck": outcome.owed[number] if outcome.owed else 0,
+            }
+            for number, s in enumerate(segments)
+        ],
+        "channels_closed": done.closed,
+    }
+
+
+def _render_checkpointed(cli: CliContext, data: dict[str, Any]) -> Any:
+    from rich.console import Group
+
+    summary = cli.table(
+        "Job (checkpointed)",
+        [
+            ("verification", "verified (final result's signature and binding)"),
+            ("cost", format_cc(data["cost_planck"])),
+            ("owed (debts)", format_cc(data["owed_planck"])),
+            ("checkpoints", data["checkpoints"]),
+            ("output", f"{data['output_bytes']:,} bytes to {data['output']}"),
+            ("task id", data["task_id"]),
+            ("job file", data["job_file"]),
+        ],
+    )
+    segments = cli.table(
+        "Segments",
+        [
+            (
+                s["worker"],
+                s["reply"],
+                f"{s['fuel_used']:,}",
+                format_cc(s["paid_planck"]),
+                format_cc(s["owed_planck"]),
+                s["unpaid_reason"],
+            )
+            for s in data["segments"]
+        ],
+        header=("worker", "ended", "fuel", "paid", "owed", "unpaid because"),
+    )
+    return Group(summary, segments)
+
+
+def _finish_checkpointed(cli: CliContext, job: _JobArgs, done: _Done) -> None:
+    outcome = done.outcome
+    if not outcome.verified or outcome.output is None:
+        raise ResultsRejectedError(
+            f"the final result was not accepted, no segment paid: {outcome.reason}"
+        )
+    destination = _write_output(job.output, outcome.output, done.state_dir / "outputs")
+    summary = _checkpointed_json(job, done, destination)
+    cli.emit(summary, human=lambda: _render_checkpointed(cli, summary))
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    job_file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="The job file `job run --checkpoint-every` kept (state dir, jobs/).",
+        ),
+    ],
+    key: KeyOpt,
+    module: Annotated[
+        Path | None,
+        typer.Option(
+            "--module",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="The job's module, if not at the path recorded (its hash must match).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Where the job's stdout goes: a file, or - .")
+    ] = STDIO,
+    max_cost: Annotated[
+        str,
+        typer.Option(
+            "--max-cost",
+            help="Budget of this invocation, CC or planck: its worst case is the job's "
+            "fuel limit x the rate of each worker tried (one segment each).",
+        ),
+    ] = DEFAULT_MAX_COST,
+    deposit: Annotated[
+        str,
+        typer.Option(help="CC locked in each new channel to a worker (it must cover a segment)."),
+    ] = DEFAULT_DEPOSIT,
+    timeout: Annotated[
+        float, typer.Option(min=1.0, help="Seconds to wait for each worker's reply.")
+    ] = 120.0,
+    silence: SilenceOpt = None,
+    dht_bootstrap: BootstrapOpt = None,
+    dht_host: DhtHostOpt = "127.0.0.1",
+    ice_network: IceNetworkOpt = None,
+    ice_server: IceServerOpt = None,
+    ice_username: IceUsernameOpt = None,
+    ice_credential: IceCredentialOpt = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The requester's state dir [default: the one holding the job file's "
+            "jobs/ folder, else .state/accounts/<address>].",
+            show_default=False,
+        ),
+    ] = None,
+    close_channels: Annotated[
+        bool,
+        typer.Option("--close-channels", help="Close the channels cooperatively afterwards."),
+    ] = False,
+) -> None:
+    """Continue a job with VM checkpoints from its last checkpoint: settle, pay, write
+    its output.
+
+    Segments run earlier are paid too, once (as debts when their worker's channel cannot
+    be reached now); a job file that was settled is refused. Exit codes as for `run`.
+    """
+    from ..requester.jobfile import loads, recorded_module_path
+
+    cli = CliContext.of(ctx)
+    cli.console = cli.err_console
+    with cli.errors():
+        try:
+            data = job_file.read_bytes()
+        except OSError as err:
+            raise UsageError(f"cannot read {str(job_file)!r} ({err.strerror})") from None
+        module_path = module if module is not None else Path(recorded_module_path(data))
+        wasm = read_module(module_path)
+        record = loads(data, wasm)
+        record.check_resumable()
+        budget = parse_amount(max_cost)
+        locked = parse_amount(deposit)
+        if budget <= 0 or locked <= 0:
+            raise UsageError("--max-cost and --deposit must be more than zero")
+        check_output(output)
+        path = job_file.resolve()
+        if state_dir is None and path.parent.name == JOBS_DIR:
+            state_dir = path.parent.parent
+        base = record.job.base
+        assert base.fuel_limit is not None
+        job = _JobArgs(
+            wasm=wasm,
+            input=base.input,
+            args=base.args,
+            output=output,
+            redundancy=None,
+            verify=VerifyMode.AUTO.value,
+            proof=None,
+            max_cost=budget,
+            fuel_limit=base.fuel_limit,
+            deposit=locked,
+            timeout=timeout,
+            bootstrap=parse_bootstrap_options(dht_bootstrap),
+            state_dir=state_dir,
+            close_channels=close_channels,
+            dht_host=check_bind_host("--dht-host", dht_host),
+            peer=peer_config_from_options(ice_network, ice_server, ice_username, ice_credential),
+        )
+        signer = cli.keypair(key)
+        if str(signer.ss58_address) != record.requester:
+            raise UserError(
+                f"the job was started by {record.requester}, not by this key "
+                f"({signer.ss58_address}): its channels pay its segments",
+                hint="give its key with --key",
+            )
+        chain = cli.chain()
+        _quiet_dht_logs(cli)
+        start = _Start(
+            module_path.resolve(), record.job.every_fuel, _silence(silence), record, path
+        )
+        with cli.status("resuming the job..."):
+            done = asyncio.run(_run_checkpointed(cli, chain, signer, job, start))
+        _finish_checkpointed(cli, job, done)
 
 
 # --- ccnet job workers --------------------------------------------------------------------

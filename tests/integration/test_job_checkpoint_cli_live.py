@@ -1,0 +1,291 @@
+"""``ccnet job run --checkpoint-every`` and ``ccnet job resume`` as processes against real
+``ccnet worker run`` daemons (checkpoints archived on arlocal, recorded on the session
+dev chain): the job's stdout is an uninterrupted run's, the requester pays each segment's
+worker exactly what the outcome reports (its channel in the requester's store), the job
+file is kept (mode 0600, settled), and resuming a settled job is refused with nothing
+paid. Then a worker killed (SIGKILL) after its first checkpoint: the CLI finishes the
+job on the other worker, from that checkpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+from ccnet.client import CC, Chain, Keys
+from ccnet.client.jobs.catalogue import jobs_dir, load_job
+from ccnet.worker.sandbox import Sandbox
+
+ARGS = ("3000000",)
+REQUESTER_FUNDS = 100 * CC
+HEARTBEAT = {"CCNET_WORKER_HEARTBEAT_INTERVAL_MS": "1000"}
+
+
+async def ccnet(*args: str, env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    """Run ``python -m ccnet.client ARGS``: (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ccnet.client",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 600)
+    assert proc.returncode is not None
+    return proc.returncode, out, err
+
+
+async def channels(env: dict[str, str], state: Path) -> dict[str, dict[str, Any]]:
+    """The requester's channels by worker (party B) address: ``channel list --json``."""
+    code, out, err = await ccnet("--json", "channel", "list", "--store", str(state), env=env)
+    assert code == 0, err.decode()
+    listed = json.loads(out)
+    assert all(c["me"] == "A" for c in listed)
+    return _by_b(listed)
+
+
+def _by_b(listed: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    from ccnet.client.signing import address_of
+
+    return {address_of(bytes.fromhex(c["params"]["party_b"].removeprefix("0x"))): c for c in listed}
+
+
+def outcome_of(err: bytes) -> Any:
+    """The JSON outcome on stderr, after any log lines (the SDK warns of a lost worker)."""
+    start = 0 if err.startswith(b"{") else err.index(b"\n{") + 1
+    return json.loads(err[start:])
+
+
+def spent(channel: dict[str, Any]) -> int:
+    return int(channel["params"]["deposit_a"]) - int(channel["latest"]["balance_a"])
+
+
+async def requester_env(
+    ccnet_chain: Chain, devchain: str, tmp_path: Path, bootstrap: str
+) -> dict[str, str]:
+    uri = f"//ccnet-ckpt-cli-{os.urandom(6).hex()}"
+    me = str(Keys.from_uri(uri).ss58_address)
+    await asyncio.to_thread(ccnet_chain.transfer, Keys.from_uri("//Ferdie"), me, REQUESTER_FUNDS)
+    return {
+        **os.environ,
+        "CCNET_URL": devchain,
+        "CCNET_KEYSTORE": str(tmp_path / "keystore"),
+        "CCNET_CONFIG": str(tmp_path / "none.toml"),
+        "CCNET_KEY": uri,
+        "CCNET_DHT_BOOTSTRAP": bootstrap,
+    }
+
+
+def run_args(state: Path, every: int) -> list[str]:
+    command = ["--json", "job", "run", str(jobs_dir() / "prime_count.wasm"), "--arg", ARGS[0]]
+    command += ["--checkpoint-every", str(every), "--fuel-limit", str(10**9)]
+    command += ["--state-dir", str(state), "--max-cost", "10", "--deposit", "2", "--silence", "6"]
+    return command
+
+
+async def test_checkpointed_run_pays_exactly_and_a_settled_job_is_not_resumed(
+    devchain: str,
+    ccnet_chain: Chain,
+    arlocal: str,
+    run_worker: Any,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    whole = sandbox.run(load_job("prime_count"), args=ARGS)
+    a = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT)
+    bootstrap = f"{a.ready['dht_host']}:{a.ready['dht_port']}"
+    b = await run_worker(
+        "--checkpoint-gateway", arlocal, "--dht-bootstrap", bootstrap, env=HEARTBEAT
+    )
+    env = await requester_env(ccnet_chain, devchain, tmp_path, bootstrap)
+    state = tmp_path / "requester"
+
+    code, out, err = await ccnet(*run_args(state, whole.fuel_used // 3), env=env)
+    assert code == 0, err.decode()
+    assert out == whole.stdout
+    report = outcome_of(err)
+    assert report["verified"] and report["checkpoints"] >= 2
+    segments = report["segments"]
+    assert len(segments) == 1 and segments[0]["reply"] == "result"
+    assert segments[0]["worker"] in {a.address, b.address}
+    assert segments[0]["paid_planck"] > 0 and segments[0]["unpaid_reason"] == ""
+    assert report["cost_planck"] == segments[0]["paid_planck"] and report["owed_planck"] == 0
+    assert (
+        segments[0]["paid_planck"] == segments[0]["fuel_used"] * segments[0]["rate_planck_per_fuel"]
+    )
+
+    before = await channels(env, state)
+    assert set(before) == {segments[0]["worker"]}
+    assert spent(before[segments[0]["worker"]]) == report["cost_planck"]
+
+    path = Path(report["job_file"])
+    assert path.parent == state / "jobs" and path.name == f"{report['task_id']:016x}.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    record = json.loads(path.read_text())
+    assert record["settled"] == "settled" and [int(p) for p in record["paid"]] == [
+        report["cost_planck"]
+    ]
+
+    # a settled job is not run or paid again, even through the same channels
+    code, out, err = await ccnet("job", "resume", str(path), env=env)
+    assert code == 1 and out == b"", err.decode()
+    assert b"not run or paid again" in err
+    after = await channels(env, state)
+    assert {w: spent(c) for w, c in after.items()} == {w: spent(c) for w, c in before.items()}
+
+
+async def start_job(env: dict[str, str], state: Path, every: int) -> Any:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ccnet.client",
+        *run_args(state, every),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+async def first_checkpoint(proc: Any, state: Path) -> str:
+    """The worker that announced the job's first checkpoint, as its job file shows."""
+    jobs = state / "jobs"
+    for _ in range(1200):
+        files = list(jobs.glob("*.json")) if jobs.is_dir() else []
+        if files:
+            try:
+                trail = json.loads(files[0].read_text())["checkpoints"]
+            except (ValueError, OSError):
+                trail = []
+            if trail:
+                return str(trail[0]["worker"])
+        assert proc.returncode is None
+        await asyncio.sleep(0.1)
+    raise AssertionError("no checkpoint was announced")
+
+
+async def test_an_unfinished_job_is_resumed_later_and_every_segment_settled_once(
+    devchain: str,
+    ccnet_chain: Chain,
+    arlocal: str,
+    run_worker: Any,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    whole = sandbox.run(load_job("prime_count"), args=ARGS)
+    a = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT)
+    env = await requester_env(
+        ccnet_chain, devchain, tmp_path, f"{a.ready['dht_host']}:{a.ready['dht_port']}"
+    )
+    state = tmp_path / "requester"
+    proc = await start_job(env, state, whole.fuel_used // 4)
+    assert await first_checkpoint(proc, state) == a.address
+    os.killpg(a.proc.pid, signal.SIGKILL)  # the only worker: the job cannot finish
+    assert await a.proc.wait() == -signal.SIGKILL
+    out, err = await asyncio.wait_for(proc.communicate(), 600)
+    assert proc.returncode == 10 and out == b"", err.decode()
+    (path,) = (state / "jobs").glob("*.json")
+    assert "".join(f"ccnet job resume {path}".split()).encode() in b"".join(err.split())
+    assert json.loads(path.read_text())["settled"] == "open"
+    assert await channels(env, state) and all(
+        spent(c) == 0 for c in (await channels(env, state)).values()
+    )
+
+    b = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT)
+    env["CCNET_DHT_BOOTSTRAP"] = f"{b.ready['dht_host']}:{b.ready['dht_port']}"
+    code, out, err = await ccnet("--json", "job", "resume", str(path), "--silence", "6", env=env)
+    assert code == 0, err.decode()
+    assert out == whole.stdout
+    report = outcome_of(err)
+    segments = report["segments"]
+    assert [(s["worker"], s["reply"], s["earlier_run"]) for s in segments] == [
+        (a.address, "lost", True),
+        (b.address, "result", False),
+    ]
+    assert segments[1]["resumed_from"] is not None and segments[1]["paid_planck"] > 0
+    # A is gone: its images the result resumed from are owed to it, as a debt
+    assert segments[0]["paid_planck"] == 0 and segments[0]["owed_planck"] > 0
+    debts = json.loads((state / "debts.json").read_text())
+    assert [(d["worker"], d["amount"]) for d in debts] == [(a.address, segments[0]["owed_planck"])]
+    listed = await channels(env, state)
+    assert spent(listed[b.address]) == segments[1]["paid_planck"] == report["cost_planck"]
+    assert spent(listed[a.address]) == 0
+
+    code, out, err = await ccnet("job", "resume", str(path), env=env)
+    assert code == 1 and b"not run or paid again" in err
+    assert {w: spent(c) for w, c in (await channels(env, state)).items()} == {
+        w: spent(c) for w, c in listed.items()
+    }
+    assert json.loads((state / "debts.json").read_text()) == debts
+    again = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT, again=a)
+    a.proc = again.proc  # back for the fixture's clean stop
+
+
+async def test_a_killed_worker_is_left_and_the_job_finishes_on_the_next(
+    devchain: str,
+    ccnet_chain: Chain,
+    arlocal: str,
+    run_worker: Any,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    whole = sandbox.run(load_job("prime_count"), args=ARGS)
+    a = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT)
+    bootstrap = f"{a.ready['dht_host']}:{a.ready['dht_port']}"
+    b = await run_worker(
+        "--checkpoint-gateway", arlocal, "--dht-bootstrap", bootstrap, env=HEARTBEAT
+    )
+    workers = {a.address: a, b.address: b}
+    env = await requester_env(ccnet_chain, devchain, tmp_path, bootstrap)
+    state = tmp_path / "requester"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ccnet.client",
+        *run_args(state, whole.fuel_used // 4),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    # the job file shows the first checkpoint: kill the worker that announced it
+    jobs = state / "jobs"
+    first = None
+    for _ in range(1200):
+        files = list(jobs.glob("*.json")) if jobs.is_dir() else []
+        if files:
+            try:
+                trail = json.loads(files[0].read_text())["checkpoints"]
+            except (ValueError, OSError):
+                trail = []
+            if trail:
+                first = trail[0]["worker"]
+                break
+        assert proc.returncode is None
+        await asyncio.sleep(0.1)
+    assert first is not None, "no checkpoint was announced"
+    victim = workers[first]
+    os.killpg(victim.proc.pid, signal.SIGKILL)
+    assert await victim.proc.wait() == -signal.SIGKILL
+    out, err = await asyncio.wait_for(proc.communicate(), 600)
+    assert proc.returncode == 0, err.decode()
+    assert out == whole.stdout
+    report = outcome_of(err)
+    segments = report["segments"]
+    assert [s["worker"] for s in segments] == [first, next(w for w in workers if w != first)]
+    assert [s["reply"] for s in segments] == ["lost", "result"]
+    assert segments[1]["resumed_from"] is not None and segments[1]["paid_planck"] > 0
+    # the lost worker's images the result resumed from are owed to it (it is gone)
+    assert segments[0]["paid_planck"] == 0 and segments[0]["owed_planck"] > 0
+    listed = await channels(env, state)
+    assert (
+        spent(listed[segments[1]["worker"]]) == segments[1]["paid_planck"] == report["cost_planck"]
+    )
+    # the killed daemon comes back for the fixture's clean stop
+    again = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT, again=victim)
+    victim.proc = again.proc
