@@ -54,7 +54,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -753,44 +753,6 @@ class _Saver:
             logging.getLogger(__name__).warning("%s", err)
 
 
-def _durable(job: CheckpointedJob, saver: _Saver) -> CheckpointedJob:
-    """*job* as a job that has *saver* write its file after every checkpoint announced
-    and every segment's end (the SDK has no hook for either: the session is wrapped
-    so that its ``on_checkpoint`` writes too)."""
-    from ..requester.migration import CheckpointedJob as Base
-
-    class _SavingSession:
-        def __init__(self, inner: Any) -> None:
-            self._inner = inner
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._inner, name)
-
-        async def run_job(self, request: Any, module: bytes, timeout: float, **kw: Any) -> Any:
-            keep = kw.get("on_checkpoint")
-
-            def on_checkpoint(note: Any) -> None:
-                if keep is not None:
-                    keep(note)
-                saver.save_quietly()
-
-            kw["on_checkpoint"] = on_checkpoint
-            return await self._inner.run_job(request, module, timeout, **kw)
-
-    class DurableJob(Base):
-        async def run_segment(self, session: Any, timeout: float, **kw: Any) -> Any:
-            try:
-                return await super().run_segment(cast(Any, _SavingSession(session)), timeout, **kw)
-            finally:
-                saver.save_quietly()
-
-    durable = DurableJob(job.base, job.module, every_fuel=job.every_fuel, key=job.key)
-    durable.checkpoints = job.checkpoints
-    durable.segments = job.segments
-    durable.settled = job.settled
-    return durable
-
-
 def _resume_command(path: Path, state_dir: Path | None) -> str:
     command = f"ccnet job resume {path}"
     return command + (f" --state-dir {state_dir}" if state_dir is not None else "")
@@ -837,8 +799,8 @@ async def _run_checkpointed(
         assert task_id is not None
         path = start.path or job_file_path(requester.state_dir, task_id)
         saver = _Saver(path, record)
-        durable = _durable(record.job, saver)
-        saver.record = replace(record, job=durable)
+        durable = record.job
+        durable.on_change = saver.save_quietly  # after every checkpoint and segment
         saver.save()
         prior = len(durable.segments)
         worst = 0

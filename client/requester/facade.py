@@ -86,7 +86,13 @@ from .channelbook import ChannelBook
 from .checks import ResultChecker
 from .debts import DEBTS_FILE, Debt, DebtBook
 from .discovery import Candidate, WorkerOffer, discover, rank_offers
-from .exceptions import NoWorkersError, PlanError, RequesterClosedError, WorkerSilentError
+from .exceptions import (
+    ChannelFundsError,
+    NoWorkersError,
+    PlanError,
+    RequesterClosedError,
+    WorkerSilentError,
+)
 from .migration import CheckpointedJob, CheckpointedOutcome, Claim, FuelReference, assess
 from .onchain import DEFAULT_DEADLINE_BLOCKS, OnchainRequests
 from .outcomes import Disputed, DisputeOutcome, RequesterStats, RequesterTally, TaskOutcome
@@ -218,6 +224,11 @@ class Requester:
         """Known answers (spot checks) and the module bytes known by hash."""
         self._heartbeats = HeartbeatVerifier()
         self._heard: dict[str, float] = {}
+        """Each worker's last accepted heartbeat, on the event loop's clock (s)."""
+        self._held: dict[bytes, int] = {}
+        """Planck this process reserved for each segment of a checkpointed job (by its
+        request's ``job_id``), until the job is settled: a segment of an earlier process
+        (``ccnet job resume``) holds nothing here."""
         """Each worker's last accepted heartbeat, on the event loop's clock (s)."""
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._checker = ResultChecker(
@@ -586,11 +597,15 @@ class Requester:
                 reserved=worst,
             )
         except BaseException:
-            if len(job.segments) == segments:  # else lost: its images may yet be paid
+            if len(job.segments) == segments:
                 self._book.release(channel_id, worst)
+            else:  # lost: its images may yet be paid
+                self._held[job.segments[-1].request.job_id] = worst
             raise
         if isinstance(reply, JobFailed):  # owed nothing
             self._book.release(channel_id, worst)
+        else:
+            self._held[job.segments[-1].request.job_id] = worst
         await self.pay_debts(worker.address)  # it is reachable, its channel bound: pay
         return reply
 
@@ -618,11 +633,17 @@ class Requester:
         self._require_open()
         assert self._pool is not None
         last: JobResult | JobFailed | JobSuspended | None = None
+        unfunded: ChannelFundsError | None = None
+        ran = len(job.segments)
         for worker in workers:
             if job.result is not None:
                 break
             try:
                 last = await self._watched_segment(job, worker, timeout, silence)
+            except ChannelFundsError as err:  # nothing was sent to it
+                logger.warning("skipping %s: %s", worker.address, err)
+                unfunded = err
+                continue
             except (TimeoutError, NetError, WorkerSilentError) as err:
                 logger.warning("lost %s during its segment of the job: %s", worker.address, err)
                 await self._pool.drop(worker.address)
@@ -630,6 +651,8 @@ class Requester:
                 continue
             if isinstance(last, JobFailed):
                 logger.warning("%s failed its segment: %s", worker.address, last.code)
+        if unfunded is not None and len(job.segments) == ran and job.result is None:
+            raise unfunded  # no worker's channel could cover a segment
         return job.result or last
 
     async def _watched_segment(
@@ -787,7 +810,11 @@ class Requester:
                         self.debts.add(Debt(segment.worker, channel_id.hex(), amount, memo))
                         kept, debt = amount, amount
                         amount, why = 0, f"payment failed, kept as a debt: {payment.error}"
-                self._book.release(channel_id, segment.reserved - kept)
+                held = self._held.pop(segment.request.job_id, 0)
+                if kept > held:  # a debt of a segment an earlier process reserved
+                    self._book.try_reserve(channel_id, kept - held)
+                else:
+                    self._book.release(channel_id, held - kept)
             paid.append(amount)
             refused.append(why)
             owed.append(debt)

@@ -154,6 +154,9 @@ class CheckpointedJob:
         """Segments that ended, in order."""
         self.settled = False
         """Whether the requester settled it (no more segments, nothing more paid)."""
+        self.on_change: Callable[[], None] | None = None
+        """Called after each checkpoint kept and at each segment's end (e.g. to save
+        the job durably: ``ccnet job run --checkpoint-every`` does); must not raise."""
         self._running: tuple[WorkerSession, bytes] | None = None
 
     @property
@@ -237,6 +240,11 @@ class CheckpointedJob:
             logger.info("%s announced checkpoint %d out of order; ignored", worker, note.checkpoint)
             return
         self.checkpoints.append(Announced(worker, note))
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     async def run_segment(
         self,
@@ -281,6 +289,7 @@ class CheckpointedJob:
                 before = 0 if start is None else start.checkpoint.fuel_used
                 lost = notes[-1].fuel_used - before
                 self.segments.append(Segment(worker, request, None, lost, start, reserved, notes))
+                self._changed()
             raise
         finally:
             self._running = None
@@ -297,6 +306,7 @@ class CheckpointedJob:
                 fuel = 0  # an invalid result: the caller's check says so
         notes = tuple(a.checkpoint for a in self.checkpoints[first:])
         self.segments.append(Segment(worker, request, reply, fuel, start, reserved, notes))
+        self._changed()
         return reply
 
     async def suspend(self) -> None:
