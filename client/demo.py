@@ -117,7 +117,8 @@ MIGRATION_HEARTBEAT_MS = 1_000
 MIGRATION_SILENCE_S = 10.0
 """Seconds without a heartbeat after which the requester gives the worker up."""
 MIGRATION_TIMEOUT_S = 120.0
-"""Seconds a segment of the migration's job may take."""
+"""Seconds a segment of the migration's job may take (times the network's slowdown:
+each checkpoint's record waits for finality on validators)."""
 CHECKPOINT_FUEL_COST = 792
 """Fuel of one VM checkpoint of ``prime_count`` (``docs/vm-checkpoints.md``, 4)."""
 DEBT_JOB_N = 1_000_000
@@ -658,6 +659,7 @@ class _Demo:
         wasm = load_job("prime_count")
         args = (str(MIGRATION_PRIME_N),)
         uris = [self._worker_uri(i) for i in MIGRATION_WORKERS]
+        timeout = MIGRATION_TIMEOUT_S * self.slowdown
         wallet = ArweaveWallet.load_or_create(self.run_dir / "arweave-wallet.json")
         gateway = ArweaveGateway(self.gateway_url, dev=True)
         store = CheckpointStore(
@@ -695,11 +697,11 @@ class _Demo:
                 requester.run_checkpointed(
                     job,
                     [offer_a, offer_b],
-                    timeout=MIGRATION_TIMEOUT_S,
+                    timeout=timeout,
                     silence=MIGRATION_SILENCE_S,
                 )
             )
-            deadline = time.monotonic() + MIGRATION_TIMEOUT_S
+            deadline = time.monotonic() + timeout
             while not job.checkpoints and not running.done() and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             announced = bool(job.checkpoints) and job.checkpoints[0].worker == a.address
@@ -789,9 +791,7 @@ class _Demo:
             small = requester.checkpointed_job(
                 wasm, args=(str(DEBT_JOB_N),), every_fuel=whole.fuel_used
             )
-            reply = await requester.run_segment(
-                small, offers[back.address], timeout=MIGRATION_TIMEOUT_S
-            )
+            reply = await requester.run_segment(small, offers[back.address], timeout=timeout)
             settled = await requester.settle_checkpointed(small)
             self.check(
                 "A, started again, is paid its debt over the same channel",
