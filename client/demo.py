@@ -425,7 +425,8 @@ class _Demo:
             command += ["--fault-injection", WRONG_ONCHAIN_RESULT_ONCE]
             env[ALLOW_FAULT_INJECTION_ENV] = "1"
         log = state / "worker.log"
-        with log.open("wb") as err:
+        again = [i for i, w in enumerate(self.workers) if w.name == name]
+        with log.open("ab" if again else "wb") as err:  # a restart keeps the first log
             proc = subprocess.Popen(
                 command,
                 cwd=self.root,
@@ -435,7 +436,6 @@ class _Demo:
                 start_new_session=True,
             )
         process = WorkerProcess(name, uri, Keys.from_uri(uri).ss58_address, proc, log)
-        again = [i for i, w in enumerate(self.workers) if w.name == name]
         if again:
             self.workers[again[0]] = process
         else:
