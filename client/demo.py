@@ -27,8 +27,18 @@ Every step goes through the code paths users script; nothing is mocked:
    dev chain builds blocks only on demand).
 5. **checkpoint**: the requester's job state goes to Arweave, is recorded on chain,
    restored and checked against its hash.
-6. **close**: every channel closes cooperatively (two extrinsics per channel in all).
-7. **summary**: the numbers, and balances that reconcile to the planck: the sum of the
+6. **migration**: two more workers, with VM checkpoints (``--checkpoint-gateway``, the
+   demo's Arweave wallet, a heartbeat every second). A long prime count runs with
+   checkpoints on the first (A); once A announced its first checkpoint, its whole
+   process group is killed (SIGKILL); the requester notices (no heartbeat for
+   :data:`MIGRATION_SILENCE_S` s, or the session drops) and the job resumes on the
+   second (B) from A's checkpoint recorded on chain. The output equals an
+   uninterrupted local run's byte for byte; B is paid its segment exactly; A is owed
+   exactly the work of the image B resumed, kept as a debt while it is dead. A is then
+   started again (same key, same state): its next job binds its channel and the debt
+   is paid over it, so that every channel still closes and the balances stay exact.
+7. **close**: every channel closes cooperatively (two extrinsics per channel in all).
+8. **summary**: the numbers, and balances that reconcile to the planck: the sum of the
    changes of every account involved equals minus the fees they paid (slashes move
    stake between them; none is burnt).
 
@@ -94,6 +104,25 @@ WORKER_STAKE = 20 * CC
 WORKER_FUNDING = 1_000 * CC
 DEPOSIT_PER_CHANNEL = 50 * CC
 ONCHAIN_BOUNTY = 3 * CC
+MIGRATION_WORKERS = (WORKER_COUNT, WORKER_COUNT + 1)
+"""Indices of the two workers of the migration phase (A, then B), started for it: with
+VM checkpoints, and killing A leaves the other phases' workers alone."""
+MIGRATION_PRIME_N = 200_000_000
+"""The migration's job: ``prime_count`` up to this (about 4.4e9 fuel: 1 s of compute
+here, several with its checkpoints archived; 2e7 takes 0.1 s)."""
+MIGRATION_PARTS = 4
+"""Checkpoints every 1/4 of the job's fuel (three images in all)."""
+MIGRATION_HEARTBEAT_MS = 1_000
+"""Heartbeat period of the migration's workers (the daemon's default is 15 s)."""
+MIGRATION_SILENCE_S = 10.0
+"""Seconds without a heartbeat after which the requester gives the worker up."""
+MIGRATION_TIMEOUT_S = 120.0
+"""Seconds a segment of the migration's job may take (times the network's slowdown:
+each checkpoint's record waits for finality on validators)."""
+CHECKPOINT_FUEL_COST = 792
+"""Fuel of one VM checkpoint of ``prime_count`` (``docs/vm-checkpoints.md``, 4)."""
+DEBT_JOB_N = 1_000_000
+"""The small job A runs once it is back, binding its channel (its debt is paid)."""
 
 
 class Reporter(Protocol):
@@ -144,6 +173,9 @@ class DemoSummary:
     channels: dict[str, int] = field(default_factory=dict)
     dispute: dict[str, Any] = field(default_factory=dict)
     checkpoint: dict[str, Any] = field(default_factory=dict)
+    migration: dict[str, Any] = field(default_factory=dict)
+    """The migration phase: workers A and B, the fuel of each segment, what B was paid
+    and what A was owed (then paid), planck."""
     balances: list[dict[str, Any]] = field(default_factory=list)
     reconciliation: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -167,6 +199,7 @@ class DemoSummary:
             "channels": self.channels,
             "dispute": self.dispute,
             "checkpoint": self.checkpoint,
+            "migration": self.migration,
             "balances": self.balances,
             "reconciliation": self.reconciliation,
             "outputs": self.outputs,
@@ -333,18 +366,8 @@ class _Demo:
         assert self.chain is not None
         worker_dir = self.run_dir / "workers"
         worker_dir.mkdir(parents=True, exist_ok=True)
-        uris = [
-            f"{self.config.requester_uri}//ccnet-demo/{self.run_id}/worker-{i}"
-            for i in range(WORKER_COUNT)
-        ]
-        chain, funder = self.chain, self.requester_key
-        # At once (the nonce lock orders them): on validators each waits for finality.
-        with ThreadPoolExecutor(len(uris)) as pool:
-            for receipt in pool.map(
-                lambda uri: chain.transfer(funder, Keys.from_uri(uri).ss58_address, WORKER_FUNDING),
-                uris,
-            ):
-                receipt.expect("Balances", "Transfer")
+        uris = [self._worker_uri(i) for i in range(WORKER_COUNT)]
+        self._fund(uris)
         # The first one starts the DHT; the others join through it, all at once.
         first = self._spawn(0, uris[0], None)
         self._wait_ready([first])
@@ -355,10 +378,29 @@ class _Demo:
             info = self.chain.tasks.worker(w.address)
             self.check(f"{w.name} registered and staked", info is not None)
 
+    def _worker_uri(self, index: int) -> str:
+        return f"{self.config.requester_uri}//ccnet-demo/{self.run_id}/worker-{index}"
+
+    def _fund(self, uris: list[str]) -> None:
+        """WORKER_FUNDING from the requester to each of *uris*' accounts."""
+        assert self.chain is not None
+        chain, funder = self.chain, self.requester_key
+        # At once (the nonce lock orders them): on validators each waits for finality.
+        with ThreadPoolExecutor(len(uris)) as pool:
+            for receipt in pool.map(
+                lambda uri: chain.transfer(funder, Keys.from_uri(uri).ss58_address, WORKER_FUNDING),
+                uris,
+            ):
+                receipt.expect("Balances", "Transfer")
+
     def _spawn(self, index: int, uri: str, bootstrap: str | None) -> WorkerProcess:
+        """Start worker *index* (a :data:`MIGRATION_WORKERS` one with VM checkpoints);
+        a worker of that index that ran before (stopped or killed) is replaced: the
+        same key and state dir, started again."""
         assert self.chain is not None
         name = f"worker-{index + 1}"
         faulty = index == WORKER_COUNT - 1
+        checkpoints = index in MIGRATION_WORKERS
         state = self.run_dir / "workers" / name
         state.mkdir(parents=True, exist_ok=True)
         command = [
@@ -373,11 +415,18 @@ class _Demo:
         if index not in ONCHAIN_WORKERS:
             command.append("--no-tasks")
         env = dict(os.environ)
+        if checkpoints:
+            command += [
+                "--checkpoint-gateway", self.gateway_url,
+                "--checkpoint-wallet", str(self.run_dir / "arweave-wallet.json"),
+            ]  # fmt: skip
+            env["CCNET_WORKER_HEARTBEAT_INTERVAL_MS"] = str(MIGRATION_HEARTBEAT_MS)
         if faulty:
             command += ["--fault-injection", WRONG_ONCHAIN_RESULT_ONCE]
             env[ALLOW_FAULT_INJECTION_ENV] = "1"
         log = state / "worker.log"
-        with log.open("wb") as err:
+        again = [i for i, w in enumerate(self.workers) if w.name == name]
+        with log.open("ab" if again else "wb") as err:  # a restart keeps the first log
             proc = subprocess.Popen(
                 command,
                 cwd=self.root,
@@ -387,7 +436,10 @@ class _Demo:
                 start_new_session=True,
             )
         process = WorkerProcess(name, uri, Keys.from_uri(uri).ss58_address, proc, log)
-        self.workers.append(process)
+        if again:
+            self.workers[again[0]] = process
+        else:
+            self.workers.append(process)
         return process
 
     def _wait_ready(self, started: list[WorkerProcess]) -> None:
@@ -411,9 +463,14 @@ class _Demo:
                 raise DemoError(
                     f"{process.name}: {errors[process.name]}\n--- {process.log} ---\n{tail}"
                 )
-            faulty = process is self.workers[-1] and len(self.workers) == WORKER_COUNT
+            index = self.workers.index(process)
+            faulty = index == WORKER_COUNT - 1
             role = (
-                "on-chain tasks" if self.workers.index(process) in ONCHAIN_WORKERS else "verifier"
+                "on-chain tasks"
+                if index in ONCHAIN_WORKERS
+                else "VM checkpoints"
+                if index in MIGRATION_WORKERS
+                else "verifier"
             )
             fault = f", fault injection {WRONG_ONCHAIN_RESULT_ONCE}" if faulty else ""
             self.reporter.note(f"{process.name} {process.address[:10]}… ready ({role}{fault})")
@@ -444,6 +501,8 @@ class _Demo:
                 await self._dispute(requester)
             with self._phase("checkpoint", "job state to Arweave and back"):
                 await asyncio.to_thread(self._checkpoint)
+            with self._phase("migration", "a worker killed mid-job, resumed from its checkpoint"):
+                await self._migration(requester)
             with self._phase("close", "closing channels cooperatively"):
                 receipts = await requester.close_channels()
                 self.reporter.note(f"{len(receipts)} channels closed")
@@ -584,6 +643,182 @@ class _Demo:
         }
         self.check("checkpoint restored with the same hash", restored == state)
 
+    async def _migration(self, requester: Any) -> None:
+        """A job with VM checkpoints on A, A killed (SIGKILL) after its first
+        checkpoint, the job resumed on B from it (see the module docs)."""
+        from ccnet.storage import ArweaveGateway, ArweaveWallet, CheckpointStore, LocalCache
+        from ccnet.worker.checkpointing import LocalRerun
+        from ccnet.worker.sandbox import Sandbox
+
+        from .jobs.billing import price
+        from .jobs.messages import JobResult
+        from .jobs.results import output_hash
+        from .requester.migration import FuelReference
+
+        assert self.chain is not None and self.bootstrap is not None
+        wasm = load_job("prime_count")
+        args = (str(MIGRATION_PRIME_N),)
+        uris = [self._worker_uri(i) for i in MIGRATION_WORKERS]
+        timeout = MIGRATION_TIMEOUT_S * self.slowdown
+        wallet = ArweaveWallet.load_or_create(self.run_dir / "arweave-wallet.json")
+        gateway = ArweaveGateway(self.gateway_url, dev=True)
+        store = CheckpointStore(
+            self.chain,
+            self.requester_key,
+            gateway,
+            wallet,
+            LocalCache(self.run_dir / "migration-cache", max_bytes=256 * 1024 * 1024),
+        )
+        sandbox = Sandbox()
+        try:
+            # the uninterrupted local run, while the two workers start
+            local = asyncio.ensure_future(asyncio.to_thread(sandbox.run, wasm, args=args))
+            await asyncio.to_thread(self._fund, uris)
+            bootstrap = self.bootstrap
+            started = [
+                self._spawn(i, uri, bootstrap)
+                for i, uri in zip(MIGRATION_WORKERS, uris, strict=True)
+            ]
+            await asyncio.to_thread(self._wait_ready, started)
+            a, b = started
+            whole = await local
+            offers = {o.address: o for o in await requester.find_workers("wasm", refresh=True)}
+            self.check(
+                "workers A and B found through the DHT", {a.address, b.address} <= set(offers)
+            )
+            offer_a, offer_b = offers[a.address], offers[b.address]
+            job = requester.checkpointed_job(
+                wasm,
+                args=args,
+                every_fuel=whole.fuel_used // MIGRATION_PARTS,
+                fuel_limit=2 * whole.fuel_used,
+            )
+            running = asyncio.ensure_future(
+                requester.run_checkpointed(
+                    job,
+                    [offer_a, offer_b],
+                    timeout=timeout,
+                    silence=MIGRATION_SILENCE_S,
+                )
+            )
+            deadline = time.monotonic() + timeout
+            while not job.checkpoints and not running.done() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            announced = bool(job.checkpoints) and job.checkpoints[0].worker == a.address
+            self.check("A announced its first checkpoint", announced)
+            if not announced:
+                running.cancel()
+                with contextlib.suppress(BaseException):
+                    await running
+                raise DemoError("worker A announced no checkpoint: nothing to migrate")
+            first = job.checkpoints[0].checkpoint
+            killed_at = time.monotonic()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(a.proc.pid, signal.SIGKILL)  # kill -9, its whole process group
+            code = await asyncio.to_thread(a.proc.wait)
+            self.check(
+                "A killed with SIGKILL (kill -9) after its first checkpoint",
+                code == -signal.SIGKILL and not group_alive(a.proc.pid),
+            )
+            self.reporter.note(
+                f"A ({a.name}) killed after checkpoint {first.checkpoint} at "
+                f"{first.fuel_used:,} fuel; the requester waits for the silence"
+            )
+            done = await running
+            moved = time.monotonic() - killed_at
+            output = done.output if isinstance(done, JobResult) else None
+            self.check(
+                "the output equals an uninterrupted local run's, byte for byte",
+                output == whole.stdout,
+            )
+            segments = job.segments
+            lost, resumed = (segments[0], segments[-1]) if len(segments) == 2 else (None, None)
+            record = await asyncio.to_thread(
+                self.chain.checkpoints.job_record, a.address, first.job_id
+            )
+            on_chain = (
+                record is not None
+                and record.checkpoint == first.checkpoint
+                and record.record.arweave_tx_id == first.arweave_tx_id
+                and record.record.state_hash.lower() == "0x" + first.state_hash.hex()
+            )
+            self.check(
+                "the job resumed on B from A's checkpoint recorded on chain",
+                lost is not None
+                and resumed is not None
+                and (lost.worker, lost.reply) == (a.address, None)
+                and resumed.worker == b.address
+                and resumed.resumed_from is not None
+                and resumed.resumed_from.worker == a.address
+                and resumed.resumed_from.checkpoint == first
+                and on_chain,
+            )
+            rerun = LocalRerun(job, sandbox, store)
+            outcome = await requester.settle_checkpointed(
+                job,
+                expected_output_hash=output_hash(whole.stdout),
+                reference=FuelReference(whole.fuel_used, CHECKPOINT_FUEL_COST, rerun=rerun),
+            )
+            self.check("the migrated job's result verified", outcome.verified)
+            if lost is None or resumed is None or resumed.resumed_from is None:
+                raise DemoError(f"the job did not move from A to B: {len(segments)} segment(s)")
+            # the rest of the job from A's image, run here without checkpoints
+            rest = await rerun(resumed.resumed_from)
+            rate_a, rate_b = offer_a.price_planck_per_fuel, offer_b.price_planck_per_fuel
+            fuel_b = resumed.fuel_used
+            paid_b = price(fuel_b, rate_b)
+            self.check(
+                "B is paid exactly its segment (the rest of the job and its checkpoints)",
+                fuel_b == rest + len(resumed.announced) * CHECKPOINT_FUEL_COST
+                and outcome.paid == (0, paid_b),
+            )
+            owed_a = price(first.fuel_used, rate_a)
+            self.check(
+                "A is owed exactly the work of the image B resumed, kept as a debt",
+                first.fuel_used == whole.fuel_used - rest + CHECKPOINT_FUEL_COST
+                and outcome.owed == (owed_a, 0)
+                and requester.debts.total(a.address) == owed_a,
+            )
+            self.reporter.note(
+                f"B paid {paid_b:,} planck ({fuel_b:,} fuel); A owed {owed_a:,} planck "
+                f"({first.fuel_used:,} fuel), kept as a debt"
+            )
+            # A is back (same key, same state): its next job binds its channel, over
+            # which the debt is paid; its channel then closes as every other one.
+            back = self._spawn(MIGRATION_WORKERS[0], a.uri, bootstrap)
+            await asyncio.to_thread(self._wait_ready, [back])
+            offers = {o.address: o for o in await requester.find_workers("wasm", refresh=True)}
+            small = requester.checkpointed_job(
+                wasm, args=(str(DEBT_JOB_N),), every_fuel=whole.fuel_used
+            )
+            reply = await requester.run_segment(small, offers[back.address], timeout=timeout)
+            settled = await requester.settle_checkpointed(small)
+            self.check(
+                "A, started again, is paid its debt over the same channel",
+                isinstance(reply, JobResult)
+                and settled.verified
+                and small.segments[0].request.channel_id == lost.request.channel_id
+                and requester.debts.all() == [],
+            )
+            self.summary.migration = {
+                "worker_a": a.address,
+                "worker_b": b.address,
+                "prime_n": MIGRATION_PRIME_N,
+                "output": output.decode().strip() if output else None,
+                "fuel_uninterrupted": whole.fuel_used,
+                "checkpoint_every_fuel": job.every_fuel,
+                "checkpoint_resumed": first.checkpoint,
+                "fuel_a": first.fuel_used,
+                "fuel_b": fuel_b,
+                "owed_a_planck": owed_a,
+                "paid_b_planck": paid_b,
+                "debt_paid_planck": owed_a if requester.debts.all() == [] else 0,
+                "moved_after_kill_s": round(moved, 2),
+            }
+        finally:
+            sandbox.close()
+            gateway.close()
+
     def _record_stats(self, requester: Any, stats: Any, closed: int) -> None:
         self.summary.tasks.update(
             run=stats.tasks_run, verified=stats.tasks_verified, rejected=stats.tasks_rejected
@@ -601,7 +836,7 @@ class _Demo:
                 {
                     "name": w.name,
                     "address": w.address,
-                    "faulty": w is self.workers[-1],
+                    "faulty": self.workers.index(w) == WORKER_COUNT - 1,
                     "jobs": getattr(ws, "jobs", 0),
                     "fuel": getattr(ws, "fuel", 0),
                     "cost_planck": getattr(ws, "cost", 0),
@@ -743,10 +978,10 @@ def run_demo(config: DemoConfig, reporter: Reporter) -> DemoSummary:
         before = demo.snapshot(addresses, first_block)
         with demo._phase("workers", "five worker daemons: stake, register, announce"):
             demo.start_workers()
-        worker_addresses = [w.address for w in demo.workers]
-        before.update(dict.fromkeys(worker_addresses, 0))  # funded during the run
         asyncio.run(demo.market())
         demo.raise_if_stopped()
+        worker_addresses = [w.address for w in demo.workers]  # the migration's too
+        before.update(dict.fromkeys(worker_addresses, 0))  # funded during the run
         demo.retire_workers()
         last_block = demo.settled_head()
         demo.summary.network["balances_at"] = last_block

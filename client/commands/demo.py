@@ -75,8 +75,8 @@ def demo(
     ] = Path(".state/localnet"),
 ) -> None:
     """Start the dev chain (or four validators), Arweave gateway and five workers; run
-    real jobs with verification, payment channels, a dispute and a checkpoint; print a
-    summary."""
+    real jobs with verification, payment channels, a dispute, a checkpoint and a job
+    migrated from a killed worker by its VM checkpoint; print a summary."""
     from ..demo import NETWORKS, DemoConfig, run_demo
 
     if network not in NETWORKS:
@@ -164,6 +164,26 @@ def _render(cli: CliContext, s: dict[str, Any]) -> Any:
             cli.table(
                 "Checkpoint",
                 [("arweave tx", k["tx_id"]), ("state hash", k["state_hash"]), ("size", k["size"])],
+            )
+        )
+    m = s.get("migration") or {}
+    if m:
+        parts.append(
+            cli.table(
+                "VM-checkpoint migration",
+                [
+                    ("job", f"prime_count {m['prime_n']:,} = {m['output']}"),
+                    ("A (killed with SIGKILL)", m["worker_a"][:10] + "…"),
+                    ("B (resumed from A's checkpoint)", m["worker_b"][:10] + "…"),
+                    (
+                        "fuel: uninterrupted / A / B",
+                        f"{m['fuel_uninterrupted']:,} / {m['fuel_a']:,} / {m['fuel_b']:,}",
+                    ),
+                    ("B paid (planck)", f"{m['paid_b_planck']:,}"),
+                    ("A owed, kept as a debt (planck)", f"{m['owed_a_planck']:,}"),
+                    ("A's debt paid once it was back (planck)", f"{m['debt_paid_planck']:,}"),
+                    ("moved on after the kill (s)", m["moved_after_kill_s"]),
+                ],
             )
         )
     parts.append(

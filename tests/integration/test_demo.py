@@ -1,10 +1,11 @@
 """The main job end to end: ``ccnet demo`` as a user runs it.
 
 It starts its own dev chain and arlocal on free ports, five worker daemons, and the
-requester (an on-chain dispute through the commit-reveal court among them; with
-``--fiat``, a card purchase first and a worker's PayPal payout last); the test checks
-the JSON summary, that every check passed, and that no process it started outlives it,
-after a normal run and after Ctrl-C.
+requester (an on-chain dispute through the commit-reveal court among them; a job with
+VM checkpoints migrated from a worker killed with SIGKILL to another, on two more
+workers; with ``--fiat``, a card purchase first and a worker's PayPal payout last); the
+test checks the JSON summary, that every check passed, and that no process it started
+outlives it (the killed worker's included), after a normal run and after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _demo(repo_root: Path, tmp_path: Path, *extra: str) -> tuple[list[str], dict
     return command, env
 
 
-@pytest.mark.timeout(1200)  # five worker daemons and the court's phases: ~5 min here
+@pytest.mark.timeout(1200)  # seven worker daemons and the court's phases: ~5 min here
 def test_demo_passes_every_check_and_leaves_nothing_running(
     repo_root: Path, tmp_path: Path
 ) -> None:
@@ -91,6 +92,32 @@ def test_demo_passes_every_check_and_leaves_nothing_running(
     assert summary["channels"]["channel_extrinsics"] == 2 * summary["channels"]["channels"]
     assert summary["tasks"]["verified"] >= 12
     assert summary["checkpoint"]["state_hash"] == summary["checkpoint"]["restored_hash"]
+    # the phases, in order
+    assert list(summary["phases_s"]) == [
+        "network", "card purchase", "workers", "discover", "jobs", "dispute", "checkpoint",
+        "migration", "close", "payout", "total",
+    ]  # fmt: skip
+    # migration: A killed after its first checkpoint, the job resumed on B from it; the
+    # output is an uninterrupted run's; B paid its segment, A owed the image's work.
+    for check in (
+        "A announced its first checkpoint",
+        "A killed with SIGKILL (kill -9) after its first checkpoint",
+        "the output equals an uninterrupted local run's, byte for byte",
+        "the job resumed on B from A's checkpoint recorded on chain",
+        "the migrated job's result verified",
+        "B is paid exactly its segment (the rest of the job and its checkpoints)",
+        "A is owed exactly the work of the image B resumed, kept as a debt",
+        "A, started again, is paid its debt over the same channel",
+    ):
+        assert summary["checks"][check] is True, check
+    migration = summary["migration"]
+    assert migration["output"] == "11078937"  # primes up to 2e8
+    assert migration["checkpoint_resumed"] == 1
+    assert migration["paid_b_planck"] > 0 and migration["owed_a_planck"] > 0
+    assert migration["debt_paid_planck"] == migration["owed_a_planck"]
+    assert migration["fuel_a"] + migration["fuel_b"] > migration["fuel_uninterrupted"]
+    assert summary["phases_s"]["migration"] < 90
+    assert len(summary["workers"]) == 7
     # --fiat: $20 by card became 20 CC; 60 CC cashed out as $60 gross, $9 fee, $51 net.
     fiat = summary["fiat"]
     assert (fiat["purchase"]["status"], fiat["purchase"]["cents"]) == ("credited", 20_00)
@@ -108,7 +135,7 @@ def test_demo_passes_every_check_and_leaves_nothing_running(
     for image in resized:  # fitted into 256 x 256, aspect ratio kept
         width, height = _png_size(image)
         assert max(width, height) == 256 and min(width, height) >= 1, (image.name, width, height)
-    assert len(seen) >= 7, "expected the chain, the gateway and five workers"
+    assert len(seen) >= 10, "expected the chain, the gateway and seven worker processes"
     assert not [pid for pid in seen if _alive(pid)], "processes outlived the demo"
 
 
