@@ -42,5 +42,8 @@ python_lint
 log "check-wheel"
 bash scripts/check-wheel.sh
 log "pytest"
+# Two processes (pytest-xdist), a file each at a time: most tests wait on blocks, peers
+# and processes rather than compute, so the suite takes about half its serial time.
+# Each process starts its own session fixtures (dev chain, arlocal) on free ports.
 # The slowest tests in CI's log: where the 75-minute budget goes.
-.venv/bin/pytest --durations=30
+.venv/bin/pytest -n "${CCNET_TEST_PROCESSES:-2}" --dist loadfile --durations=30
