@@ -798,6 +798,15 @@ async def _run_checkpointed(
         task_id = record.job.base.task_id
         assert task_id is not None
         path = start.path or job_file_path(requester.state_dir, task_id)
+        # The job file's own state can be copied or edited; this marker in the state
+        # dir (whose channels pay) cannot be undone by editing the file.
+        marker = job_file_path(requester.state_dir, task_id).with_suffix(".settling")
+        if marker.exists():
+            raise UserError(
+                f"task {task_id:016x} was settled (or was being settled) from this state "
+                "dir: it is not run or paid again",
+                hint=f"{marker} marks it; its payments are in the channel store",
+            )
         saver = _Saver(path, record)
         durable = record.job
         durable.on_change = saver.save_quietly  # after every checkpoint and segment
@@ -843,6 +852,7 @@ async def _run_checkpointed(
         # at most once: marked before the first payment (see ccnet.client.requester.jobfile)
         saver.record = replace(saver.record, settled=SETTLING)
         saver.save()
+        write_durably(marker, f"{task_id:016x}\n".encode())
         outcome = await requester.settle_checkpointed(durable)
         saver.record = replace(saver.record, settled=SETTLED, paid=outcome.paid, owed=outcome.owed)
         saver.save()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -51,6 +51,10 @@ class Payment:
 
     error: str = ""
     """Why the update failed ("" when it went through; the amount then stays owed)."""
+    in_doubt: bool = False
+    """The update failed after it was proposed (no countersignature in time, the
+    transport closed): it stays outstanding and is re-sent when the channel is attached
+    again, so the amount is not owed anew (paying it again would pay twice)."""
     rtt_ms: float | None = None
     """The update's round trip, ms (a latency sample), when it went through."""
 
@@ -183,19 +187,35 @@ class ChannelBook:
         if amount <= 0:
             return Payment()
         started = time.monotonic()
+        before = self.party.channel(channel_id).pending
         try:
             await self.party.pay(channel_id, amount, memo)
         except CcnetError as err:
-            logger.warning("paying %s %d planck failed: %s", worker, amount, err)
-            return Payment(error=f"{type(err).__name__}: {err}")
+            after = self.party.channel(channel_id).pending
+            in_doubt = after is not None and after is not before  # ours, outstanding
+            logger.warning(
+                "paying %s %d planck failed%s: %s",
+                worker,
+                amount,
+                " (in doubt: outstanding, re-sent on the next attach)" if in_doubt else "",
+                err,
+            )
+            return Payment(error=f"{type(err).__name__}: {err}", in_doubt=in_doubt)
         self.updates += 1
         return Payment(rtt_ms=(time.monotonic() - started) * 1000)
 
-    async def close_all(self, endpoints: Mapping[str, str]) -> list[Receipt]:
+    async def close_all(
+        self,
+        endpoints: Mapping[str, str],
+        *,
+        before_close: Callable[[str, bytes], Awaitable[bool]] | None = None,
+    ) -> list[Receipt]:
         """Close every channel we opened, cooperatively (one round trip with the worker,
         then one ``cooperative_close`` extrinsic each); *endpoints* are the workers'
         signaling URLs, to reconnect. A channel whose worker cannot be reached stays open
-        (logged; close it later or unilaterally with the ``ccnet channel`` commands)."""
+        (logged; close it later or unilaterally with the ``ccnet channel`` commands), as
+        does one for which *before_close* (worker SS58, channel id; awaited once the
+        channel is attached, e.g. to pay what is owed on it) returns False."""
         receipts = []
         for channel in list(self.party.channels):
             if channel.info.party_a != self.party.public_key or channel.phase is not Phase.FUNDED:
@@ -208,6 +228,11 @@ class ChannelBook:
                     if endpoint is None:
                         raise NetError(f"no known endpoint of {worker}")
                     await self.pool.get(worker, endpoint)
+                if before_close is not None and not await before_close(worker, channel.channel_id):
+                    logger.warning(
+                        "channel 0x%s to %s is kept open", channel.channel_id.hex(), worker
+                    )
+                    continue
                 receipts.append(await self.party.close_cooperatively(channel.channel_id))
             except CcnetError as err:
                 logger.warning(

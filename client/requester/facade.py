@@ -225,6 +225,8 @@ class Requester:
         self._heartbeats = HeartbeatVerifier()
         self._heard: dict[str, float] = {}
         """Each worker's last accepted heartbeat, on the event loop's clock (s)."""
+        self._debts_lock = asyncio.Lock()
+        """One :meth:`pay_debts` at a time: two would both pay a debt."""
         self._held: dict[bytes, int] = {}
         """Planck this process reserved for each segment of a checkpointed job (by its
         request's ``job_id``), until the job is settled: a segment of an earlier process
@@ -602,9 +604,9 @@ class Requester:
             else:  # lost: its images may yet be paid
                 self._held[job.segments[-1].request.job_id] = worst
             raise
-        if isinstance(reply, JobFailed):  # owed nothing
+        if isinstance(reply, JobFailed) and not job.segments[-1].announced:  # owed nothing
             self._book.release(channel_id, worst)
-        else:
+        else:  # paid at settlement, a failed one for the images the result resumes
             self._held[job.segments[-1].request.job_id] = worst
         await self.pay_debts(worker.address)  # it is reachable, its channel bound: pay
         return reply
@@ -651,6 +653,14 @@ class Requester:
                 continue
             if isinstance(last, JobFailed):
                 logger.warning("%s failed its segment: %s", worker.address, last.code)
+            elif isinstance(last, JobResult):
+                segment = job.segments[-1]
+                check = await self._checker.check(
+                    segment.worker, segment.request, last.output, last.result, None, None
+                )
+                if not check.valid:  # the job goes on from its last checkpoint
+                    logger.warning("%s's result refused: %s", worker.address, check.reason)
+                    job.reject_result(check.reason)
         if unfunded is not None and len(job.segments) == ran and job.result is None:
             raise unfunded  # no worker's channel could cover a segment
         return job.result or last
@@ -661,10 +671,20 @@ class Requester:
         """:meth:`run_segment` on *worker*, cancelled with :class:`WorkerSilentError`
         once no heartbeat of it arrived for *silence* seconds."""
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        segments = len(job.segments)
         running = asyncio.ensure_future(self.run_segment(job, worker, timeout=timeout))
+        started: float | None = None
         try:
             while True:
+                if started is None and job._running is not None:
+                    started = loop.time()  # the request is out: silence counts from here
+                if started is None or len(job.segments) > segments:
+                    # not sent yet (opening a channel is not cut short), or answered
+                    # (paying its debts is not either)
+                    done, _ = await asyncio.wait({running}, timeout=0.5)
+                    if done:
+                        return running.result()
+                    continue
                 heard = max(started, self._heard.get(worker.address, started))
                 wait = heard + silence - loop.time()
                 if wait <= 0:
@@ -689,6 +709,10 @@ class Requester:
         released. Returns the planck paid. Raises nothing (a payment that fails stays
         owed, logged)."""
         self._require_open()
+        async with self._debts_lock:
+            return await self._pay_debts(worker)
+
+    async def _pay_debts(self, worker: str | None) -> int:
         assert self._book is not None
         total = 0
         for debt in self.debts.all():
@@ -698,7 +722,7 @@ class Requester:
             if not self._book.is_attached(channel_id):
                 continue
             payment = await self._book.pay(debt.worker, channel_id, debt.amount, debt.memo)
-            if not payment.ok:
+            if not payment.ok and not payment.in_doubt:
                 continue
             self.debts.paid(debt)
             self._book.release(channel_id, debt.amount)
@@ -772,7 +796,9 @@ class Requester:
         job.settled = True
         verified, reason, output = False, "the job has no result", None
         final = job.segments[-1] if job.segments else None
-        if final is not None and isinstance(final.reply, JobResult):
+        if final is not None and final.rejected:
+            reason = f"its result was refused: {final.rejected}"
+        elif final is not None and isinstance(final.reply, JobResult):
             reply = await self._checker.check(
                 final.worker, final.request, final.reply.output, final.reply.result, None, None
             )
@@ -795,9 +821,9 @@ class Requester:
         for number, segment in enumerate(job.segments):
             amount, debt, why = 0, 0, claims[number].unpaid
             channel_id = segment.request.channel_id
-            if isinstance(segment.reply, JobFailed):
-                why = f"failed: {segment.reply.code}"
-            if channel_id is not None and not isinstance(segment.reply, JobFailed):
+            if why and isinstance(segment.reply, JobFailed):
+                why = f"failed ({segment.reply.code}): {why}"
+            if channel_id is not None:
                 kept = 0
                 if not why:
                     amount = min(
@@ -806,7 +832,9 @@ class Requester:
                     )
                     memo = f"task {job.base.task_id} segment {number}"
                     payment = await self._book.pay(segment.worker, channel_id, amount, memo)
-                    if not payment.ok and amount > 0:
+                    if payment.in_doubt:  # outstanding: completes when re-sent
+                        amount, why = 0, f"in doubt (re-sent when it is back): {payment.error}"
+                    elif not payment.ok and amount > 0:
                         self.debts.add(Debt(segment.worker, channel_id.hex(), amount, memo))
                         kept, debt = amount, amount
                         amount, why = 0, f"payment failed, kept as a debt: {payment.error}"
@@ -862,11 +890,17 @@ class Requester:
 
     async def close_channels(self) -> list[Receipt]:
         """Close every channel we opened, cooperatively (one round trip with the worker,
-        then one ``cooperative_close`` extrinsic each). Returns the receipts; see
-        :meth:`~.channelbook.ChannelBook.close_all`."""
+        then one ``cooperative_close`` extrinsic each), after paying the debts on it; a
+        channel with a debt left unpaid stays open (the worker is owed it). Returns the
+        receipts; see :meth:`~.channelbook.ChannelBook.close_all`."""
         self._require_open()
         assert self._book is not None
-        return await self._book.close_all(self._endpoints)
+
+        async def pay_first(worker: str, channel_id: bytes) -> bool:
+            await self.pay_debts(worker)
+            return all(debt.channel_id != channel_id.hex() for debt in self.debts.all())
+
+        return await self._book.close_all(self._endpoints, before_close=pay_first)
 
     # -- heartbeats -------------------------------------------------------------------
 

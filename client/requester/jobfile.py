@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..exceptions import MalformedMessageError
+from ..jobs.billing import price
 from ..jobs.messages import (
     CHECKPOINT_KEY_SIZE,
     MAX_MESSAGE_SIZE,
@@ -119,6 +120,7 @@ def _segment_json(segment: Segment) -> dict[str, Any]:
         "resumed_from": _announced_json(segment.resumed_from),
         "reserved": str(segment.reserved),
         "announced": [_checkpoint_json(note) for note in segment.announced],
+        "rejected": segment.rejected,
     }
 
 
@@ -213,6 +215,13 @@ def _segment(value: Any, base: JobRequest, number: int) -> Segment:
     ):
         raise _bad(f"{name}.request is not a request of this job")
     reply = value.get("reply")
+    reserved = _uint(value.get("reserved"), f"{name}.reserved", 2**128 - 1)
+    worst = price(request.fuel_limit or 0, request.rate_planck_per_fuel)
+    if reserved > worst:  # the cap on what the segment is paid: never above its worst case
+        raise _bad(f"{name}.reserved: {reserved} planck, over the segment's worst case {worst}")
+    rejected = value.get("rejected", "")
+    if not isinstance(rejected, str):
+        raise _bad(f"{name}.rejected: expected a string")
     return Segment(
         worker=_get(value, "worker", str),
         request=request,
@@ -223,11 +232,12 @@ def _segment(value: Any, base: JobRequest, number: int) -> Segment:
         ),
         fuel_used=_uint(value.get("fuel_used"), f"{name}.fuel_used"),
         resumed_from=_announced(value.get("resumed_from"), f"{name}.resumed_from"),
-        reserved=_uint(value.get("reserved"), f"{name}.reserved", 2**128 - 1),
+        reserved=reserved,
         announced=tuple(
             _message(note, JobCheckpoint, f"{name}.announced")
             for note in _get(value, "announced", list)
         ),
+        rejected=rejected,
     )
 
 

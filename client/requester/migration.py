@@ -93,6 +93,9 @@ class Segment:
     announced: tuple[JobCheckpoint, ...] = ()
     """The checkpoints this segment's worker announced and the SDK kept, in order (its
     suspension's image last, for a suspended segment): the images it took, as it says."""
+    rejected: str = ""
+    """Why its ``job_result`` was refused (a bad signature or binding, a wrong output):
+    the job goes on from the last checkpoint, as after a failure ("": not refused)."""
 
 
 @dataclass(frozen=True)
@@ -166,9 +169,21 @@ class CheckpointedJob:
 
     @property
     def result(self) -> JobResult | None:
-        """The job's result, once a segment ran to the end."""
-        last = self.segments[-1].reply if self.segments else None
-        return last if isinstance(last, JobResult) else None
+        """The job's result, once a segment ran to the end (and it was not refused)."""
+        last = self.segments[-1] if self.segments else None
+        if last is None or last.rejected or not isinstance(last.reply, JobResult):
+            return None
+        return last.reply
+
+    def reject_result(self, reason: str) -> None:
+        """Refuse the result the last segment returned (*reason*: why; the caller's
+        check failed): the job is not done, the next segment resumes from the last
+        checkpoint, and that segment is paid as a failed one. ``RuntimeError`` when
+        the last segment has no result or the job was settled."""
+        if self.settled or self.result is None:
+            raise RuntimeError("no result to refuse")
+        self.segments[-1] = replace(self.segments[-1], rejected=reason or "refused")
+        self._changed()
 
     @property
     def segment_fuel(self) -> tuple[int, ...]:
@@ -374,10 +389,12 @@ async def assess(job: CheckpointedJob, reference: FuelReference | None) -> list[
       segment did not resume from, e.g. an image not recorded on chain, was no use);
       a path segment whose next one resumed from an earlier image than the one it
       stopped at is not paid either;
-    - failed segments are not paid, nor a suspended one whose claim is not the
-      difference of the cumulative fuel of the checkpoints it started and stopped at;
-    - a lost segment (no answer) on the path is paid that difference up to the image
-      the next one resumed from: its work that the result builds on, at its word;
+    - a suspended segment whose claim is not the difference of the cumulative fuel of
+      the checkpoints it started and stopped at is not paid;
+    - a segment that ended without a suspension or a result it is paid for (failed,
+      lost: no answer, or a refused result) is paid, when on the path, that difference
+      up to the image the next one resumed from: its work that the result builds on,
+      at its word; nothing when that is not positive;
     - with *reference*: the payable claims may add up to at most ``reference.fuel + k x
       reference.checkpoint_cost``, ``k`` the images the path's workers announced (at
       most ``reference.fuel // every_fuel`` plus the path's length). Beyond that,
@@ -412,11 +429,11 @@ async def assess(job: CheckpointedJob, reference: FuelReference | None) -> list[
         segment = job.segments[producer]
         ends[producer] = found.checkpoint
         before = segment.resumed_from.checkpoint.fuel_used if segment.resumed_from else 0
-        if isinstance(segment.reply, JobFailed):
-            why[producer] = f"failed: {segment.reply.code}"
-        elif segment.reply is None:  # lost: paid for the images the job resumed from
-            why[producer] = ""
-            fuel[producer] = found.checkpoint.fuel_used - before
+        if not isinstance(segment.reply, JobSuspended):  # failed, lost or refused
+            # paid for the images the job resumed from, as far as the next one resumed
+            work = found.checkpoint.fuel_used - before
+            why[producer] = "" if work > 0 else f"its images claim {work} fuel"
+            fuel[producer] = max(work, 0)
             images[producer] = 1 + next(
                 k for k, note in enumerate(segment.announced) if _same(note, found.checkpoint)
             )
@@ -434,6 +451,8 @@ async def assess(job: CheckpointedJob, reference: FuelReference | None) -> list[
                 "the next segment resumed from an earlier image than the one it stopped "
                 "at (not recorded on chain)"
             )
+        if fuel[producer] < 0:  # a claim below zero is a lie, never a price
+            why[producer], fuel[producer] = why[producer] or "a negative claim", 0
         index, start = producer, segment.resumed_from
     await _confirm(job, reference, ends, fuel, images, why)
     return [Claim(f, w) for f, w in zip(fuel, why, strict=True)]

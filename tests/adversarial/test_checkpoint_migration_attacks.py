@@ -51,6 +51,11 @@ The attacks (what a cheater would try), and what stops them:
 - a worker answers an ordinary job with ``job_suspended`` to bill a segment nobody
   asked for: the reply is invalid, nothing paid
   (``test_a_suspension_answering_an_ordinary_job_is_not_paid``);
+- a worker resumes the job, checkpoints, then answers with a forged result, to end the
+  job (nobody would be paid) or be paid its whole run: the result is refused, the job
+  goes on from its last image on another worker, and it is paid only the work of its
+  images the result builds on
+  (``test_a_forged_result_does_not_end_the_job_or_cost_the_others_their_pay``);
 - not closed, bounded: a requester that never settles (or resumes a worker's image
   elsewhere without paying it) is cut off by the worker's unpaid-work limit
   (``test_requester_that_never_settles_is_cut_off_after_its_unpaid_segment``).
@@ -1113,3 +1118,62 @@ async def test_a_suspension_answering_an_ordinary_job_is_not_paid(
         assert channel is not None
         await earned(wait_until, a, channel.channel_id, 0)
         assert left(s, channel.channel_id) == DEPOSIT
+
+
+async def test_a_forged_result_does_not_end_the_job_or_cost_the_others_their_pay(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """B resumes A's image, checkpoints, then answers with a forged output (its signed
+    result no longer matches). ``run_checkpointed`` refuses the result and moves the
+    job to C, which resumes B's last image and finishes. A is paid its suspension, B
+    only the work of its images that C resumed (not its claim), C its segment."""
+
+    def forge(message: Message) -> Message:
+        if isinstance(message, JobResult):
+            return dataclasses.replace(message, output=b"forged\n")
+        return message
+
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 3
+    ) as s:
+        a, b, c = s.workers
+        assert b.handler is not None
+        rewrite_deliveries(b.handler, forge)
+        job = new_job(s)
+        await suspended_segment(s, job, s.offers[0], wait_until)
+        done = await s.r.run_checkpointed(job, s.offers[1:], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        seg_a, seg_b, seg_c = job.segments
+        assert (seg_a.worker, seg_b.worker, seg_c.worker) == (a.address, b.address, c.address)
+        assert seg_b.rejected and isinstance(seg_b.reply, JobResult)
+        assert seg_b.announced, "B checkpointed before it answered"
+        assert seg_c.resumed_from is not None and seg_c.resumed_from.worker == b.address
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        assert outcome.verified, outcome.reason
+        suspension = seg_a.reply
+        assert isinstance(suspension, JobSuspended)
+        work_b = seg_c.resumed_from.checkpoint.fuel_used - suspension.fuel_used
+        rate_a, rate_b, rate_c = (o.price_planck_per_fuel for o in s.offers)
+        expected = (
+            price(seg_a.fuel_used, rate_a),
+            price(work_b, rate_b),
+            price(seg_c.fuel_used, rate_c),
+        )
+        assert outcome.paid == expected, outcome.unpaid_reasons
+        # B's images hold work, its claim (the forged result's fuel) is not paid
+        assert work_b < seg_b.fuel_used
+        # the three add up to the uninterrupted run plus the images taken on the path
+        taken = len(seg_a.announced) + seg_b.announced.index(seg_c.resumed_from.checkpoint) + 1
+        taken += len(seg_c.announced)
+        assert seg_a.fuel_used + work_b + seg_c.fuel_used == s.whole + taken * COST
+        for daemon, segment, amount in zip((a, b, c), (seg_a, seg_b, seg_c), expected, strict=True):
+            await earned(wait_until, daemon, segment.request.channel_id, amount)
+            assert left(s, segment.request.channel_id) == DEPOSIT - amount

@@ -252,3 +252,38 @@ async def test_a_lost_worker_inflating_its_announced_fuel_is_not_paid() -> None:
     assert claims[1].unpaid == ""
     blind = await assess(job, FuelReference(WHOLE, COST))
     assert all(c.unpaid.startswith("the segments claim 13010 fuel") for c in blind)
+
+
+async def test_a_failed_worker_is_paid_for_the_images_the_result_builds_on() -> None:
+    """A ran out of fuel after images 1 and 2 (``job_failed``, its claim the whole fuel
+    limit); B resumed from image 2: A is paid its images' work, not its claim."""
+    job = new_job()
+    one, two = note(1, 3_010, 1), note(2, 6_020, 2)
+    add(job, A, JobFailed(bytes(16), "out_of_fuel", "", 9_999_999), 9_999_999, None, (one, two))
+    add(job, B, JobResult(bytes(16), b"out"), 4_010, Announced(A, two), (note(3, 8_030, 3),))
+    claims = await assess(job, FuelReference(WHOLE, COST, rerun))
+    assert [(c.fuel, c.unpaid) for c in claims] == [(6_020, ""), (4_010, "")]
+
+
+async def test_a_claim_below_the_image_it_started_from_is_unpaid_not_an_error() -> None:
+    """A announces image 2 at less fuel than the image it resumed from: its work would
+    be negative. Unpaid, and the settlement goes on (a price of a negative fuel raises)."""
+    job = new_job()
+    one = note(1, 3_010, 1)
+    add(job, A, suspended(one, 3_010), 3_010, None, (one,))
+    low = note(2, 1_000, 2)
+    add(job, B, None, 0, Announced(A, one), (low,))
+    add(job, C, JobResult(bytes(16), b"out"), 7_010, Announced(B, low), ())
+    claims = await assess(job, None)
+    assert claims[1] == type(claims[1])(0, "its images claim -2010 fuel")
+    assert claims[0].unpaid == "" and claims[2].unpaid == ""
+
+
+def test_a_refused_result_reopens_the_job() -> None:
+    job = new_job()
+    add(job, A, JobResult(bytes(16), b"forged"), 5, None, ())
+    assert job.result is not None
+    job.reject_result("bad signature")
+    assert job.result is None and job.segments[0].rejected == "bad signature"
+    with pytest.raises(RuntimeError):
+        job.reject_result("again")

@@ -17,6 +17,7 @@ from ccnet.client.commands import _common
 from ccnet.client.commands._common import ExitCode, exit_code_for
 from ccnet.client.commands.job import VerifyMode, check_checkpoint_options, job_file_path
 from ccnet.client.exceptions import JobUnfinishedError, MalformedMessageError, UsageError, UserError
+from ccnet.client.jobs.billing import price
 from ccnet.client.jobs.catalogue import module_hash
 from ccnet.client.jobs.messages import JobCheckpoint, JobFailed, JobResult, JobSuspended
 from ccnet.client.requester.jobfile import (
@@ -375,7 +376,7 @@ class FakeCheckpointRequester:
                     10.0,
                     rate_planck_per_fuel=worker.price_planck_per_fuel,
                     channel_id=b"\xcc" * 32,
-                    reserved=1000,
+                    reserved=price(job.base.fuel_limit or 0, worker.price_planck_per_fuel),
                 )
             except TimeoutError:
                 continue
@@ -430,6 +431,7 @@ def test_unfinished_run_keeps_a_job_file_that_resume_finishes_and_pays_once(
     assert kept.settled == OPEN and [s.worker for s in kept.job.segments] == [A, B]
     assert [s.reply for s in kept.job.segments] == [None, None] and len(kept.job.checkpoints) == 2
 
+    backup = path.read_bytes()  # the attacker's copy, still "open"
     FakeCheckpointRequester.finish = True
     resume = ["job", "resume", "--key", "//Alice", "--dht-bootstrap", "127.0.0.1:9", str(path)]
     result = runner.invoke(app, ["--json", *resume, "--max-cost", "1000planck"])
@@ -445,5 +447,13 @@ def test_unfinished_run_keeps_a_job_file_that_resume_finishes_and_pays_once(
     assert done["settled"] == SETTLED and done["paid"] == ["7", "7", "7"]
 
     result = runner.invoke(app, resume)
+    assert result.exit_code == int(ExitCode.USER) and "not run or paid again" in result.stderr
+    assert FakeCheckpointRequester.settled == [("settling", 3)]
+    # a copy of the job file from before it was settled, put back: the state dir's
+    # marker still refuses it, nothing paid again
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(backup)
+    again = ["job", "resume", "--key", "//Alice", "--dht-bootstrap", "127.0.0.1:9"]
+    result = runner.invoke(app, [*again, "--state-dir", str(state), str(copy)])
     assert result.exit_code == int(ExitCode.USER) and "not run or paid again" in result.stderr
     assert FakeCheckpointRequester.settled == [("settling", 3)]
