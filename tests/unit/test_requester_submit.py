@@ -117,6 +117,8 @@ class FakeChannel:
     phase: Phase = Phase.FUNDED
     closing: Any = None
     failed: Any = None
+    pending: Any = None
+    """No outstanding proposal: the fake party answers every update at once."""
 
 
 @dataclass
