@@ -47,7 +47,7 @@ from kademlia.protocol import KademliaProtocol  # type: ignore[import-untyped]
 from kademlia.routing import RoutingTable  # type: ignore[import-untyped]
 from kademlia.storage import IStorage  # type: ignore[import-untyped]
 from substrateinterface import Keypair
-from umsgpack import unpackb  # type: ignore[import-untyped]
+from umsgpack import unpackb
 
 from ..clock import now_ms
 from .background import cancel_and_wait, create_task_with_logging
