@@ -698,7 +698,9 @@ class _Demo:
                     job,
                     [offer_a, offer_b],
                     timeout=timeout,
-                    silence=MIGRATION_SILENCE_S,
+                    # a worker records each image on chain, which waits for finality on
+                    # validators: its heartbeats are then further apart
+                    silence=MIGRATION_SILENCE_S * self.slowdown,
                 )
             )
             deadline = time.monotonic() + timeout
