@@ -760,6 +760,7 @@ class _Demo:
                 job,
                 expected_output_hash=output_hash(whole.stdout),
                 reference=FuelReference(whole.fuel_used, CHECKPOINT_FUEL_COST, rerun=rerun),
+                open_image=rerun.images.facts,  # A's word checked against its image
             )
             self.check("the migrated job's result verified", outcome.verified)
             if lost is None or resumed is None or resumed.resumed_from is None:

@@ -18,29 +18,16 @@
 #   NODE_FEATURES=runtime-benchmarks scripts/build-node.sh   the node's own runtime
 #                                                with its benchmarks (not for a validator;
 #                                                in ~/.cache/ccnet/node-target-runtime-benchmarks)
-#   scripts/build-node.sh --clippy   clippy (-D warnings) on the node instead, a check build
-#                                    in ~/.cache/ccnet/node-clippy-target (cold ~8 min
-#                                    here, then seconds; the runtime's Wasm is skipped)
+#
+# Every build is also clippy's pass (-D warnings) over this workspace's crates: clippy's
+# driver compiles them (RUSTC_WORKSPACE_WRAPPER, as `cargo clippy` sets it for a check
+# build), so the lints cost seconds instead of a check build of the node's 1,000 crates
+# (10 minutes cold on the CI machine), and they see the build's own features.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 log() { printf '[build-node] %s\n' "$*"; }
-
-if [ "${1:-}" = "--clippy" ]; then
-  # Its own directory: check artifacts beside the build's would only lock it longer.
-  export CARGO_TARGET_DIR="${CCNET_NODE_CLIPPY_TARGET_DIR:-$HOME/.cache/ccnet/node-clippy-target}"
-  # shellcheck source=scripts/cargo-env.sh
-  . scripts/cargo-env.sh
-  export SKIP_WASM_BUILD=1  # the node's code, not the runtime's Wasm (built for the tests)
-  log "cargo clippy -p ccnet-node (target $CARGO_TARGET_DIR)"
-  start=$(date +%s)
-  # Default features: the benchmark-cli code is a dozen lines, and with it clippy would
-  # check-build frame-benchmarking-cli's few hundred extra crates too.
-  cargo clippy -q --locked -p ccnet-node --all-targets -- -D warnings
-  log "clippy clean in $(( $(date +%s) - start )) s"
-  exit 0
-fi
 
 # Extra features get a directory of their own too, for the same reason.
 suffix="${NODE_FEATURES:+-${NODE_FEATURES//,/-}}"
@@ -57,6 +44,11 @@ profile="${NODE_PROFILE:-debug}"
 profile_args=()
 [ "$profile" = debug ] || profile_args=(--profile "$profile")
 log "cargo build -p ccnet-node ${features[*]} ${profile_args[*]} (target $CARGO_TARGET_DIR)"
+# Lints on: a warning fails the build. The wrapper and CLIPPY_ARGS are part of the
+# workspace crates' fingerprints, so every build of this directory sets them alike.
+export RUSTC_WORKSPACE_WRAPPER
+RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)"
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 start=$(date +%s)
 cargo build -q --locked -p ccnet-node "${features[@]}" "${profile_args[@]}"
-log "built $CARGO_TARGET_DIR/$profile/ccnet-node in $(( $(date +%s) - start )) s"
+log "built (clippy clean) $CARGO_TARGET_DIR/$profile/ccnet-node in $(( $(date +%s) - start )) s"

@@ -16,6 +16,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from ccnet.client.jobs.messages import ResumeSpec
+from ccnet.client.requester.exceptions import ImageUnavailableError
+from ccnet.client.requester.migration import ImageFacts
 from ccnet.storage import CheckpointStore, SavedCheckpoint
 from ccnet.storage.exceptions import (
     GatewayRejectedError,
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
     from .sandbox import Sandbox
 
-__all__ = ["IMAGE_OVERHEAD_BYTES", "CheckpointService", "LocalRerun"]
+__all__ = ["IMAGE_OVERHEAD_BYTES", "CheckpointService", "ImageOpener", "LocalRerun"]
 
 log = logging.getLogger(__name__)
 
@@ -140,22 +142,65 @@ class CheckpointService:
         return record
 
 
+class ImageOpener:
+    """Opens the checkpoints announced for a job on the requester's side: the image an
+    :class:`~ccnet.client.requester.migration.Announced` names is its owner's record on
+    chain of the announcement's job (its ``job_id``), which must be exactly the
+    announced image (sequence number, Arweave tx id, state hash and size: an image
+    since replaced by a newer one of that job is refused, as
+    :meth:`CheckpointService.open` refuses it), fetched through *store* (checked
+    against the record, at most *max_image_bytes* bytes) and opened under the job's
+    32-byte *key*.
+
+    :meth:`open` raises :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (no
+    such record, a record of another image), what
+    :func:`~ccnet.worker.vmcheckpoint.archive.retrieve` raises (wrong key, tampered,
+    not an image), and :class:`~ccnet.client.requester.ImageUnavailableError` when the
+    gateway cannot be reached."""
+
+    def __init__(
+        self, key: bytes, store: CheckpointStore, *, max_image_bytes: int = 1 << 30
+    ) -> None:
+        self.key = key
+        self.service = CheckpointService(store, max_image_bytes=max_image_bytes)
+
+    def open(self, at: Announced) -> VmImage:
+        """The image *at* names, decoded (blocking: the fetch and the decryption)."""
+        note = at.checkpoint
+        resume = ResumeSpec(
+            owner=at.worker,
+            job_id=note.job_id,
+            checkpoint=note.checkpoint,
+            arweave_tx_id=note.arweave_tx_id,
+            state_hash=note.state_hash,
+            size=note.size,
+            key=self.key,
+        )
+        try:
+            return self.service.open(resume)
+        except WorkerBusyError as err:  # the gateway: no verdict on the image
+            raise ImageUnavailableError(str(err)) from None
+
+    async def facts(self, at: Announced) -> ImageFacts:
+        """What the image *at* names says of itself (an
+        :data:`~ccnet.client.requester.migration.OpenImage`): its sequence number and
+        the job's cumulative fuel up to it. Raises as :meth:`open`."""
+        image = await asyncio.to_thread(self.open, at)
+        return ImageFacts(checkpoint=image.checkpoints, fuel_used=image.fuel_used)
+
+
 class LocalRerun:
     """A :data:`~ccnet.client.requester.migration.Rerun` on this machine: the fuel of an
     uninterrupted run of *job* (module, args, input, seed), without checkpoints, from an
     announced checkpoint or from the start (``None``) to its end, in *sandbox*, fuel.
 
-    The image is its owner's record on chain of the announcement's job (its
-    ``job_id``), which must be exactly the announced image (sequence number, Arweave tx
-    id, state hash and size: an image since replaced by a newer one of that job is
-    refused, as :meth:`CheckpointService.open` refuses it), fetched through *store*
-    (checked against the record, at most *max_image_bytes*) and opened under the job's
-    key; the sandbox refuses an image of another job. Re-execution is deterministic, so
-    the difference of two re-runs is the fuel of the segment between their images
-    (``docs/vm-checkpoints.md`` section 8.1). Raises, when called,
-    :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (no such record, a record
-    of another image, or another job's image), what
-    :func:`~ccnet.worker.vmcheckpoint.archive.retrieve` raises,
+    The image is opened by an :class:`ImageOpener` (:attr:`images`, whose
+    :meth:`~ImageOpener.facts` is also an
+    :data:`~ccnet.client.requester.migration.OpenImage`); the sandbox refuses an image
+    of another job. Re-execution is deterministic, so the difference of two re-runs is
+    the fuel of the segment between their images (``docs/vm-checkpoints.md`` section
+    8.1). Raises, when called, what :meth:`ImageOpener.open` raises,
+    :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (another job's image),
     :class:`~ccnet.worker.exceptions.JobRunError` (the run failed) and
     :class:`ValueError` (it did not run to its end)."""
 
@@ -169,8 +214,7 @@ class LocalRerun:
     ) -> None:
         self.job = job
         self.sandbox = sandbox
-        self.store = store
-        self.max_image_bytes = max_image_bytes
+        self.images = ImageOpener(job.key, store, max_image_bytes=max_image_bytes)
         self.runs = 0
         """Re-runs made."""
 
@@ -178,20 +222,7 @@ class LocalRerun:
         return await asyncio.to_thread(self._rest, start)
 
     def _rest(self, start: Announced | None) -> int:
-        image: VmImage | None = None
-        if start is not None:
-            note = start.checkpoint
-            resume = ResumeSpec(
-                owner=start.worker,
-                job_id=note.job_id,
-                checkpoint=note.checkpoint,
-                arweave_tx_id=note.arweave_tx_id,
-                state_hash=note.state_hash,
-                size=note.size,
-                key=self.job.key,
-            )
-            service = CheckpointService(self.store, max_image_bytes=self.max_image_bytes)
-            image = service.open(resume)
+        image = None if start is None else self.images.open(start)
         base = self.job.base
         self.runs += 1
         outcome = self.sandbox.run_checkpointed(

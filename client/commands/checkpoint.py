@@ -139,7 +139,9 @@ def _is_loopback(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-def _gateway(url: str | None, dev: bool | None) -> ArweaveGateway:
+def open_gateway(url: str | None, dev: bool | None) -> ArweaveGateway:
+    """The gateway at *url* (default ``$CCNET_ARWEAVE_URL``, else arlocal's), arlocal's
+    dev API on when *dev*, or when ``None`` if it is on loopback."""
     resolved = gateway_url(url)
     return ArweaveGateway(resolved, dev=_is_loopback(resolved) if dev is None else dev)
 
@@ -246,7 +248,7 @@ def save(
         checkpoint = Checkpoint(data, _metadata(meta or []))
         signer = cli.keypair(key)
         arweave = ArweaveWallet.load_or_create(_root_path(wallet, DEFAULT_WALLET))
-        with _gateway(gateway, dev) as client, _bars(cli) as bars:
+        with open_gateway(gateway, dev) as client, _bars(cli) as bars:
             store = CheckpointStore(
                 cli.chain(), signer, client, arweave, _cache(cache_dir, cache_max_bytes)
             )
@@ -291,7 +293,7 @@ def restore(
         if not who:
             raise UserError("name whose checkpoint: --owner ADDRESS|KEY or --key KEY")
         address = cli.address(who)
-        with _gateway(gateway, dev) as client, _bars(cli) as bars:
+        with open_gateway(gateway, dev) as client, _bars(cli) as bars:
             store = CheckpointStore(
                 cli.chain(), None, client, None, _cache(cache_dir, cache_max_bytes)
             )
@@ -362,7 +364,7 @@ def wallet(
         path = _root_path(wallet, DEFAULT_WALLET)
         created = not path.exists()
         arweave = ArweaveWallet.load_or_create(path)
-        with _gateway(gateway, dev) as client:
+        with open_gateway(gateway, dev) as client:
             if mint is not None:
                 if not client.dev:
                     raise UserError(f"{client.url} is not a dev gateway: --mint needs arlocal")

@@ -49,8 +49,8 @@ import logging
 import os
 import re
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -79,10 +79,13 @@ from ._network import (
     check_bind_host,
     peer_config_from_options,
 )
+from .checkpoint import GatewayOpt, open_gateway
 from .worker import parse_bootstrap
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from ccnet.worker.checkpointing import ImageOpener
 
     from ..chain import Chain
     from ..events import Receipt
@@ -425,6 +428,7 @@ def run(
         ),
     ] = None,
     silence: SilenceOpt = None,
+    gateway: GatewayOpt = None,
 ) -> None:
     """Run a Wasm job on workers from the DHT: verify, pay, write its output.
 
@@ -474,7 +478,9 @@ def run(
         chain = cli.chain()
         _quiet_dht_logs(cli)
         if checkpoint_every is not None:
-            start = _Start(module.resolve(), checkpoint_every, _silence(silence), None, None)
+            start = _Start(
+                module.resolve(), checkpoint_every, _silence(silence), None, None, gateway
+            )
             with cli.status("running the job with checkpoints..."):
                 done = asyncio.run(_run_checkpointed(cli, chain, signer, job, start))
             _finish_checkpointed(cli, job, done)
@@ -714,6 +720,9 @@ class _Start:
     """The job file read by ``resume`` (None: a new job)."""
     path: Path | None
     """Its path."""
+    gateway: str | None = None
+    """The Arweave gateway the images are opened through at settlement (None: the
+    default, ``$CCNET_ARWEAVE_URL`` else arlocal's)."""
 
 
 @dataclass(frozen=True)
@@ -763,8 +772,8 @@ async def _run_checkpointed(
 ) -> _Done:
     from ..jobs.billing import price
     from ..jobs.catalogue import module_hash
-    from ..requester import ChannelFundsError, NoWorkersError, Requester
-    from ..requester.jobfile import SETTLED, SETTLING
+    from ..requester import ChannelFundsError, ImageUnavailableError, NoWorkersError, Requester
+    from ..requester.jobfile import OPEN, SETTLED, SETTLING
     from ..requester.jobfile import JobFile as Record
 
     async with Requester(
@@ -853,11 +862,39 @@ async def _run_checkpointed(
         saver.record = replace(saver.record, settled=SETTLING)
         saver.save()
         write_durably(marker, f"{task_id:016x}\n".encode())
-        outcome = await requester.settle_checkpointed(durable)
+        try:
+            with _image_opener(chain, durable.key, requester.state_dir, start.gateway) as opener:
+                outcome = await requester.settle_checkpointed(durable, open_image=opener.facts)
+        except ImageUnavailableError as err:  # nothing paid: the job may be settled later
+            saver.record = replace(saver.record, settled=OPEN)
+            saver.save()
+            marker.unlink()
+            raise JobUnfinishedError(
+                f"the job has its result, but the checkpoint images it builds on cannot be "
+                f"fetched to settle it ({err}); nothing was paid; it is kept in {path}; "
+                f"settle it with: {_resume_command(path, job.state_dir)}",
+                job_file=str(path),
+            ) from None
         saver.record = replace(saver.record, settled=SETTLED, paid=outcome.paid, owed=outcome.owed)
         saver.save()
         closed = await requester.close_channels() if job.close_channels else []
         return _Done(outcome, durable, worst, path, len(closed), requester.state_dir, prior)
+
+
+@contextmanager
+def _image_opener(
+    chain: Chain, key: bytes, state_dir: Path, gateway: str | None
+) -> Iterator[ImageOpener]:
+    """What settling a checkpointed job opens its images with (the announcements are
+    checked against them: ``docs/vm-checkpoints.md`` 8.1): a read-only
+    :class:`~ccnet.storage.CheckpointStore` on *gateway* (default
+    ``$CCNET_ARWEAVE_URL``, else arlocal's), caching in *state_dir*/checkpoints."""
+    from ccnet.storage import CheckpointStore, LocalCache
+    from ccnet.worker.checkpointing import ImageOpener
+
+    with open_gateway(gateway, None) as client:
+        store = CheckpointStore(chain, None, client, None, LocalCache(state_dir / "checkpoints"))
+        yield ImageOpener(key, store)
 
 
 def _reply_kind(segment: Segment) -> str:
@@ -1017,6 +1054,7 @@ def resume(
         bool,
         typer.Option("--close-channels", help="Close the channels cooperatively afterwards."),
     ] = False,
+    gateway: GatewayOpt = None,
 ) -> None:
     """Continue a job with VM checkpoints from its last checkpoint: settle, pay, write
     its output.
@@ -1075,7 +1113,7 @@ def resume(
         chain = cli.chain()
         _quiet_dht_logs(cli)
         start = _Start(
-            module_path.resolve(), record.job.every_fuel, _silence(silence), record, path
+            module_path.resolve(), record.job.every_fuel, _silence(silence), record, path, gateway
         )
         with cli.status("resuming the job..."):
             done = asyncio.run(_run_checkpointed(cli, chain, signer, job, start))

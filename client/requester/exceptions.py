@@ -15,6 +15,7 @@ __all__ = [
     "ChannelFundsError",
     "DisputeTimeoutError",
     "FuelClaimError",
+    "ImageUnavailableError",
     "NoWorkersError",
     "OnchainTimeoutError",
     "PlanError",
@@ -106,3 +107,10 @@ class WorkerSilentError(RequesterError):
         super().__init__(f"{worker} sent no heartbeat for {silence:g} s")
         self.worker = worker
         self.silence = silence
+
+
+class ImageUnavailableError(RequesterError, ConnectionError):
+    """A checkpoint image could not be fetched now (its gateway is unreachable), so the
+    claims that depend on it can be neither confirmed nor refused: nothing was settled
+    (no payment was made), and settling again later may succeed. Not a verdict on the
+    image or its worker."""

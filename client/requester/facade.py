@@ -88,12 +88,20 @@ from .debts import DEBTS_FILE, Debt, DebtBook
 from .discovery import Candidate, WorkerOffer, discover, rank_offers
 from .exceptions import (
     ChannelFundsError,
+    ImageUnavailableError,
     NoWorkersError,
     PlanError,
     RequesterClosedError,
     WorkerSilentError,
 )
-from .migration import CheckpointedJob, CheckpointedOutcome, Claim, FuelReference, assess
+from .migration import (
+    CheckpointedJob,
+    CheckpointedOutcome,
+    Claim,
+    FuelReference,
+    OpenImage,
+    assess,
+)
 from .onchain import DEFAULT_DEADLINE_BLOCKS, OnchainRequests
 from .outcomes import Disputed, DisputeOutcome, RequesterStats, RequesterTally, TaskOutcome
 from .quality import QualityTracker
@@ -772,6 +780,7 @@ class Requester:
         *,
         expected_output_hash: bytes | None = None,
         reference: FuelReference | None = None,
+        open_image: OpenImage | None = None,
     ) -> CheckpointedOutcome:
         """Check *job*'s final result (signed by the worker that ran the last segment,
         bound to its request; with *expected_output_hash*, 32 bytes, also that answer)
@@ -783,9 +792,11 @@ class Requester:
         not the difference of the cumulative fuel of the checkpoints it started and
         stopped at, and with *reference* the segments whose claims over ``reference.fuel
         + k x reference.checkpoint_cost`` a re-run does not confirm (all of them without
-        ``reference.rerun``). A payment that fails (the worker is unreachable, e.g. it
-        stopped gracefully) is kept as a debt in :attr:`debts`, its amount still
-        reserved, and paid by :meth:`pay_debts`. A job is settled once
+        ``reference.rerun``); with *open_image*, a segment whose announced checkpoint
+        is not what its image says (sequence number, cumulative fuel), the next one's
+        claim being measured from the image. A payment that fails (the worker is
+        unreachable, e.g. it stopped gracefully) is kept as a debt in :attr:`debts`, its
+        amount still reserved, and paid by :meth:`pay_debts`. A job is settled once
         (``RuntimeError`` after, or while a segment runs)."""
         self._require_open()
         assert self._book is not None
@@ -813,11 +824,15 @@ class Requester:
         paid: list[int] = []
         refused: list[str] = []
         owed: list[int] = []
-        claims = (
-            await assess(job, reference)
-            if verified
-            else [Claim(0, "not verified")] * len(job.segments)
-        )
+        try:
+            claims = (
+                await assess(job, reference, open_image=open_image)
+                if verified
+                else [Claim(0, "not verified")] * len(job.segments)
+            )
+        except ImageUnavailableError:
+            job.settled = False  # nothing was paid or released: settle again later
+            raise
         for number, segment in enumerate(job.segments):
             amount, debt, why = 0, 0, claims[number].unpaid
             channel_id = segment.request.channel_id

@@ -43,6 +43,7 @@ from ..jobs.messages import (
     ResumeSpec,
 )
 from ..jobs.results import SignedResult
+from .exceptions import ImageUnavailableError
 from .sessions import WorkerSession
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
     "CheckpointedJob",
     "CheckpointedOutcome",
     "FuelReference",
+    "ImageFacts",
+    "OpenImage",
     "Rerun",
     "Segment",
     "assess",
@@ -337,8 +340,9 @@ class CheckpointedJob:
 Rerun = Callable[[Announced | None], Awaitable[int]]
 """The fuel of an uninterrupted run of the job, without checkpoints, from an announced
 checkpoint (its owner's record on chain, opened under the job's key) or from the start
-(``None``) to its end, fuel; raises any :class:`Exception` when the image cannot be
-fetched, opened or run (the segments it would confirm are then unconfirmed).
+(``None``) to its end, fuel; raises :class:`~.exceptions.ImageUnavailableError` when
+the image cannot be fetched now, any other :class:`Exception` when it cannot be
+opened or run (the segments it would confirm are then unconfirmed).
 :class:`ccnet.worker.checkpointing.LocalRerun` runs it in a local sandbox."""
 
 
@@ -380,7 +384,31 @@ class Claim:
     """Why it is not paid ("": it is)."""
 
 
-async def assess(job: CheckpointedJob, reference: FuelReference | None) -> list[Claim]:
+@dataclass(frozen=True)
+class ImageFacts:
+    """What an archived image itself says (``docs/vm-checkpoints.md`` section 3), read
+    by opening it under the job's key."""
+
+    checkpoint: int
+    """Its sequence number within the job (the checkpoints taken, this one included)."""
+    fuel_used: int
+    """The job's fuel up to it, over all segments, fuel."""
+
+
+OpenImage = Callable[[Announced], Awaitable[ImageFacts]]
+"""Opens an announced checkpoint (its owner's record on chain, under the job's key) and
+returns what the image says; raises :class:`~.exceptions.ImageUnavailableError` when
+it cannot be fetched now, any other :class:`Exception` when it cannot be opened (no
+such record, wrong bytes or key). :meth:`ccnet.worker.checkpointing.ImageOpener.facts`
+is one."""
+
+
+async def assess(
+    job: CheckpointedJob,
+    reference: FuelReference | None,
+    *,
+    open_image: OpenImage | None = None,
+) -> list[Claim]:
     """What each segment of *job* (whose final result verified) is paid for, in order.
     The rules of ``docs/vm-checkpoints.md`` section 8.1:
 
@@ -389,6 +417,13 @@ async def assess(job: CheckpointedJob, reference: FuelReference | None) -> list[
       segment did not resume from, e.g. an image not recorded on chain, was no use);
       a path segment whose next one resumed from an earlier image than the one it
       stopped at is not paid either;
+    - with *open_image*, every image the path resumed from is opened, and its own
+      sequence number and cumulative fuel replace the announcement's: a worker whose
+      announcement differs from its image is not paid (an inflated or deflated fuel
+      would move pay between it and the next worker, whose claim is measured from
+      it; an older image re-recorded under a new number would be paid twice), nor is
+      one whose image cannot be opened; without it, announcements are taken at
+      their word;
     - a suspended segment whose claim is not the difference of the cumulative fuel of
       the checkpoints it started and stopped at is not paid;
     - a segment that ended without a suspension or a result it is paid for (failed,
@@ -403,7 +438,9 @@ async def assess(job: CheckpointedJob, reference: FuelReference | None) -> list[
       of those runs plus the cost of the images it announced (at most its share of
       the interval, plus its suspension) is not paid. Without ``rerun`` none is.
 
-    Raises nothing: a re-run that raises leaves its segment unconfirmed (unpaid)."""
+    Raises :class:`~.exceptions.ImageUnavailableError` when an image cannot be fetched
+    now (by *open_image* or a re-run): nothing can be decided then. Any other error of
+    a re-run or an opening leaves its segment unconfirmed (unpaid)."""
     count = len(job.segments)
     fuel = [segment.fuel_used for segment in job.segments]
     images = [len(segment.announced) for segment in job.segments]
@@ -412,7 +449,54 @@ async def assess(job: CheckpointedJob, reference: FuelReference | None) -> list[
         return []
     ends: dict[int, JobCheckpoint | None] = {count - 1: None}
     why[-1] = ""
-    index, start = count - 1, job.segments[-1].resumed_from
+    path = _path(job)
+    for producer, _ in path:
+        why[producer] = ""
+    true_fuel = await _open_path(path, open_image, why)
+
+    def fuel_at(at: Announced | None) -> int:
+        if at is None:
+            return 0
+        return true_fuel.get((at.worker, at.checkpoint.state_hash), at.checkpoint.fuel_used)
+
+    for producer, found in path:
+        segment = job.segments[producer]
+        ends[producer] = found.checkpoint
+        before = fuel_at(segment.resumed_from)
+        if why[producer]:  # its announcement is not its image
+            pass
+        elif not isinstance(segment.reply, JobSuspended):  # failed, lost or refused
+            # paid for the images the job resumed from, as far as the next one resumed
+            work = fuel_at(found) - before
+            why[producer] = "" if work > 0 else f"its images claim {work} fuel"
+            fuel[producer] = max(work, 0)
+            images[producer] = 1 + next(
+                k for k, note in enumerate(segment.announced) if _same(note, found.checkpoint)
+            )
+        elif _same(segment.reply.image, found.checkpoint):
+            claimed = fuel_at(found) - before
+            why[producer] = (
+                ""
+                if claimed == segment.fuel_used
+                else f"claims {segment.fuel_used} fuel, its checkpoints {claimed}"
+            )
+        else:
+            why[producer] = (
+                "the next segment resumed from an earlier image than the one it stopped "
+                "at (not recorded on chain)"
+            )
+        if fuel[producer] < 0:  # a claim below zero is a lie, never a price
+            why[producer], fuel[producer] = why[producer] or "a negative claim", 0
+    await _confirm(job, reference, ends, fuel, images, why)
+    return [Claim(f, w) for f, w in zip(fuel, why, strict=True)]
+
+
+def _path(job: CheckpointedJob) -> list[tuple[int, Announced]]:
+    """The segments the final result builds on, last first, but for the last itself:
+    each as (its index, the image of it the next segment on the path resumed from).
+    The walk stops at an image no earlier segment of its worker announced."""
+    path: list[tuple[int, Announced]] = []
+    index, start = len(job.segments) - 1, job.segments[-1].resumed_from
     while start is not None:
         found = start
         producer = next(
@@ -426,36 +510,36 @@ async def assess(job: CheckpointedJob, reference: FuelReference | None) -> list[
         )
         if producer is None:
             break
-        segment = job.segments[producer]
-        ends[producer] = found.checkpoint
-        before = segment.resumed_from.checkpoint.fuel_used if segment.resumed_from else 0
-        if not isinstance(segment.reply, JobSuspended):  # failed, lost or refused
-            # paid for the images the job resumed from, as far as the next one resumed
-            work = found.checkpoint.fuel_used - before
-            why[producer] = "" if work > 0 else f"its images claim {work} fuel"
-            fuel[producer] = max(work, 0)
-            images[producer] = 1 + next(
-                k for k, note in enumerate(segment.announced) if _same(note, found.checkpoint)
-            )
-        elif isinstance(segment.reply, JobSuspended) and _same(
-            segment.reply.image, found.checkpoint
-        ):
-            claimed = segment.reply.fuel_used - before
+        path.append((producer, found))
+        index, start = producer, job.segments[producer].resumed_from
+    return path
+
+
+async def _open_path(
+    path: list[tuple[int, Announced]], open_image: OpenImage | None, why: list[str]
+) -> dict[tuple[str, bytes], int]:
+    """Open each image *path* resumed from with *open_image*; mark in *why* the
+    segments whose announcement is not their image, or whose image cannot be opened.
+    Returns each opened image's cumulative fuel, by (owner, state hash)."""
+    opened: dict[tuple[str, bytes], int] = {}
+    if open_image is None:
+        return opened
+    for producer, found in path:
+        note = found.checkpoint
+        try:
+            facts = await open_image(found)
+        except ImageUnavailableError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any failure leaves it unconfirmed
+            why[producer] = f"its checkpoint {note.checkpoint} cannot be opened: {err}"
+            continue
+        opened[(found.worker, note.state_hash)] = facts.fuel_used
+        if (facts.checkpoint, facts.fuel_used) != (note.checkpoint, note.fuel_used):
             why[producer] = (
-                ""
-                if claimed == segment.fuel_used
-                else f"claims {segment.fuel_used} fuel, its checkpoints {claimed}"
+                f"announced checkpoint {note.checkpoint} at {note.fuel_used} fuel; its "
+                f"image is checkpoint {facts.checkpoint} at {facts.fuel_used} fuel"
             )
-        else:
-            why[producer] = (
-                "the next segment resumed from an earlier image than the one it stopped "
-                "at (not recorded on chain)"
-            )
-        if fuel[producer] < 0:  # a claim below zero is a lie, never a price
-            why[producer], fuel[producer] = why[producer] or "a negative claim", 0
-        index, start = producer, segment.resumed_from
-    await _confirm(job, reference, ends, fuel, images, why)
-    return [Claim(f, w) for f, w in zip(fuel, why, strict=True)]
+    return opened
 
 
 async def _confirm(
@@ -500,6 +584,8 @@ async def _confirm(
         end_at = None if end is None else Announced(segment.worker, end)
         try:
             work = await rest(segment.resumed_from) - (0 if end_at is None else await rest(end_at))
+        except ImageUnavailableError:
+            raise
         except Exception as err:  # noqa: BLE001 - any failure leaves it unconfirmed
             why[j] = f"its claim cannot be confirmed: the re-run failed: {err}"
             continue

@@ -51,5 +51,6 @@ pub enum Subcommand {
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchmarkCmd {
 	/// Run the pallets' benchmarks in the runtime's Wasm and write their weights.
-	Pallet(polkadot_sdk::frame_benchmarking_cli::PalletCmd),
+	// Boxed: its options are most of the command line's size (clippy's large_enum_variant).
+	Pallet(Box<polkadot_sdk::frame_benchmarking_cli::PalletCmd>),
 }

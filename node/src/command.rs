@@ -138,7 +138,7 @@ pub fn run() -> sc_cli::Result<()> {
 				sc_cli::LoggerBuilder::new("").init()?;
 				return cmd.run_with_spec::<sp_runtime::traits::HashingFor<Block>, ()>(None);
 			}
-			let runner = cli.create_runner(cmd)?;
+			let runner = cli.create_runner(&**cmd)?;
 			runner.sync_run(|config| {
 				cmd.run_with_spec::<sp_runtime::traits::HashingFor<Block>, ()>(Some(config.chain_spec))
 			})

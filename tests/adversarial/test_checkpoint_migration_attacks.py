@@ -22,6 +22,12 @@ The attacks (what a cheater would try), and what stops them:
 - a worker records and announces its checkpoints with forged high sequence numbers, so
   that the next worker's checkpoints look out of order and its work is redone (and paid
   twice) (``test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints``);
+- a worker announces its suspension at more fuel than its image holds, by less than the
+  next worker's segment: that worker's honest claim, measured from the lie, would be
+  refused and the total stay within the reference (no re-run): the liar would take its
+  pay. The requester opens the image and measures from what it holds: the liar is not
+  paid, the others are
+  (``test_an_inflated_announcement_does_not_move_the_next_workers_pay``);
 - a worker replays an older image of the job (recorded once, then replaced on chain by
   the newer ones) as its newer one, with the newer one's fuel: none of its announcements
   is its record of the job, so the SDK drops them all, the next worker starts anew and
@@ -92,6 +98,7 @@ from ccnet.client.jobs.messages import (
 from ccnet.client.jobs.results import SignedResult, output_hash
 from ccnet.client.requester import Announced, CheckpointedJob, FuelReference, Requester
 from ccnet.client.requester.discovery import WorkerOffer
+from ccnet.client.requester.migration import assess
 from ccnet.storage import (
     ArweaveGateway,
     ArweaveWallet,
@@ -511,6 +518,84 @@ async def test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints(
             DEPOSIT - expected[0],
             DEPOSIT - expected[1] - expected[2],
         )
+
+
+async def test_an_inflated_announcement_does_not_move_the_next_workers_pay(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """A announces its suspension at more fuel than its image holds (and claims that
+    much more), by less than B's next segment: B's honest claim is measured from A's
+    word, looks too high and is refused, and the total stays within the reference, so
+    no re-run is made: A would take B's pay. Opening the image A announced settles it."""
+
+    extra: list[int] = []
+
+    def inflate(message: Message) -> Message:
+        # every announcement, so that the one of its suspension's image is kept too
+        if isinstance(message, JobSuspended):
+            return dataclasses.replace(
+                message,
+                fuel_used=message.fuel_used + extra[0],
+                segment_fuel=message.segment_fuel + extra[0],
+            )
+        if isinstance(message, JobCheckpoint):
+            return dataclasses.replace(message, fuel_used=message.fuel_used + extra[0])
+        return message
+
+    async with scene(
+        private_chain,
+        arlocal,
+        arweave_wallet,
+        start_daemon,
+        sandbox,
+        tmp_path,
+        3,
+        args=("10000000",),  # long enough for two suspensions and an end
+    ) as s:
+        a, b, c = s.workers
+        assert a.handler is not None
+        rewrite_deliveries(a.handler, inflate)
+        job = new_job(s, parts=8)
+        extra.append(job.every_fuel // 4)  # less than B's segment: it runs past a checkpoint
+        await suspended_segment(s, job, s.offers[0], wait_until)
+        await suspended_segment(s, job, s.offers[1], wait_until)
+        done = await s.r.run_segment(job, s.offers[2], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel_a, fuel_b, fuel_c = job.segment_fuel
+        assert fuel_a + fuel_b + fuel_c == s.whole + len(job.checkpoints) * COST + extra[0]
+        assert extra[0] < fuel_b
+        rerun = LocalRerun(job, sandbox, s.store)
+        ref = FuelReference(s.whole, COST, rerun=rerun)
+        # the attack, as it would be settled without opening the image
+        blind = await assess(job, ref)
+        assert [c.unpaid == "" for c in blind] == [True, False, True]
+        assert blind[1].unpaid == f"claims {fuel_b} fuel, its checkpoints {fuel_b - extra[0]}"
+        outcome = await s.r.settle_checkpointed(
+            job,
+            expected_output_hash=output_hash(s.stdout),
+            reference=ref,
+            open_image=rerun.images.facts,
+        )
+        assert outcome.verified
+        real = job.segments[0].reply
+        assert isinstance(real, JobSuspended)
+        assert outcome.unpaid_reasons[0].endswith(
+            f"at {real.fuel_used} fuel; its image is checkpoint {real.checkpoint} at "
+            f"{real.fuel_used - extra[0]} fuel"
+        )
+        rate_b, rate_c = (o.price_planck_per_fuel for o in s.offers[1:])
+        expected = (0, price(fuel_b, rate_b), price(fuel_c, rate_c))
+        assert outcome.paid == expected, outcome.unpaid_reasons
+        channels = [segment.request.channel_id for segment in job.segments]
+        for daemon, channel, amount in zip((a, b, c), channels, expected, strict=True):
+            await earned(wait_until, daemon, channel, amount)
+            assert left(s, channel) == DEPOSIT - amount
 
 
 async def test_a_gracefully_stopped_worker_is_paid_when_it_is_back(

@@ -13,7 +13,7 @@ import pytest
 
 from ccnet.client.jobs.messages import JobCheckpoint, JobFailed, JobRequest, JobResult, JobSuspended
 from ccnet.client.requester import Announced, CheckpointedJob, Debt, DebtBook, FuelReference
-from ccnet.client.requester.migration import Segment, assess
+from ccnet.client.requester.migration import Claim, ImageFacts, Segment, assess
 
 A, B, C = "5A", "5B", "5C"
 EVERY = 1_000
@@ -287,3 +287,58 @@ def test_a_refused_result_reopens_the_job() -> None:
     assert job.result is None and job.segments[0].rejected == "bad signature"
     with pytest.raises(RuntimeError):
         job.reject_result("again")
+
+
+# what each made-up image holds, by its tag: (its sequence number, the job's fuel at it)
+IMAGES = {1: (1, 3_010), 2: (2, 6_020), 3: (3, 8_030), 4: (4, 9_000)}
+
+
+async def open_image(at: Announced) -> ImageFacts:
+    number, fuel = IMAGES[at.checkpoint.state_hash[0]]
+    return ImageFacts(number, fuel)
+
+
+async def test_an_announcement_that_is_not_its_image_moves_no_pay() -> None:
+    """A announces image 2 at 7,020 fuel (its image holds 6,020) and suspends there with a
+    claim to match; B resumes from it and suspends honestly at image 3, so that B's claim
+    (8,030 - 6,020) looks 1,000 too high against A's word and B would go unpaid while A
+    took 1,000 of B's work. Opened, image 2 convicts A, and B's claim is measured from
+    what the image holds."""
+    job = new_job()
+    one, two, three = note(1, 3_010, 1), note(2, 7_020, 2), note(3, 8_030, 3)
+    add(job, A, suspended(two, 7_020), 7_020, None, (one, two))
+    add(job, B, suspended(three, 2_010), 2_010, Announced(A, two), (three,))
+    add(job, C, JobResult(bytes(16), b"out"), 2_000, Announced(B, three), ())
+    blind = await assess(job, None)
+    assert [c.unpaid for c in blind] == ["", "claims 2010 fuel, its checkpoints 1010", ""]
+    claims = await assess(job, None, open_image=open_image)
+    assert claims[0].unpaid == (
+        "announced checkpoint 2 at 7020 fuel; its image is checkpoint 2 at 6020 fuel"
+    )
+    assert [(c.fuel, c.unpaid) for c in claims[1:]] == [(2_010, ""), (2_000, "")]
+
+
+async def test_an_older_image_announced_under_a_newer_number_is_not_paid() -> None:
+    """A records image 1's bytes again and announces them as checkpoint 2 at 6,020 fuel,
+    to be paid for work it never did; B resumes (redoing it) and finishes."""
+    job = new_job()
+    one = note(1, 3_010, 1)
+    stale = JobCheckpoint(bytes(16), 2, 6_020, one.state_hash, one.arweave_tx_id, one.size)
+    add(job, A, suspended(stale, 6_020), 6_020, None, (one, stale))
+    add(job, B, JobResult(bytes(16), b"out"), 7_010, Announced(A, stale), ())
+    claims = await assess(job, None, open_image=open_image)
+    assert claims[0].unpaid.endswith("its image is checkpoint 1 at 3010 fuel")
+    assert claims[1] == Claim(7_010, "")
+
+
+async def test_an_image_that_cannot_be_opened_leaves_its_worker_unpaid() -> None:
+    job, _, fuel_b = honest_two()
+
+    async def gateway_down(at: Announced) -> ImageFacts:
+        raise ConnectionError("gateway down")
+
+    claims = await assess(job, None, open_image=gateway_down)
+    assert claims[0].unpaid == "its checkpoint 2 cannot be opened: gateway down"
+    assert claims[1] == Claim(fuel_b, "")
+    honest = await assess(job, FuelReference(WHOLE, COST, rerun), open_image=open_image)
+    assert [c.unpaid for c in honest] == ["", ""]

@@ -335,6 +335,7 @@ class FakeSession:
 class FakeCheckpointRequester:
     offers: list[Any] = []
     finish = False
+    gateway_down = False
     settled: list[tuple[str, int]] = []
     jobs_dir: list[Path] = []
 
@@ -382,9 +383,13 @@ class FakeCheckpointRequester:
                 continue
         return job.result
 
-    async def settle_checkpointed(self, job: CheckpointedJob) -> Any:
+    async def settle_checkpointed(self, job: CheckpointedJob, open_image: Any = None) -> Any:
+        from ccnet.client.requester import ImageUnavailableError
         from ccnet.client.requester.migration import CheckpointedOutcome
 
+        assert open_image is not None  # the announcements are checked against the images
+        if FakeCheckpointRequester.gateway_down:
+            raise ImageUnavailableError("cannot fetch the checkpoint now: gateway down")
         (path,) = self.state_dir.glob("jobs/*.json")
         FakeCheckpointRequester.settled.append(
             (json.loads(path.read_text())["settled"], len(job.segments))
@@ -415,6 +420,7 @@ def test_unfinished_run_keeps_a_job_file_that_resume_finishes_and_pays_once(
     monkeypatch.setattr(requester_pkg, "Requester", FakeCheckpointRequester)
     FakeCheckpointRequester.offers = [offer(A, 2), offer(B, 3)]
     FakeCheckpointRequester.finish = False
+    FakeCheckpointRequester.gateway_down = False
     FakeCheckpointRequester.settled = []
     module = tmp_path / "job.wasm"
     module.write_bytes(MODULE)
@@ -457,3 +463,40 @@ def test_unfinished_run_keeps_a_job_file_that_resume_finishes_and_pays_once(
     result = runner.invoke(app, [*again, "--state-dir", str(state), str(copy)])
     assert result.exit_code == int(ExitCode.USER) and "not run or paid again" in result.stderr
     assert FakeCheckpointRequester.settled == [("settling", 3)]
+
+
+def test_a_result_settled_while_the_gateway_is_down_is_kept_and_settled_later(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The images the result builds on cannot be fetched to check the announcements:
+    nothing is paid, the job file is open again (no settling marker), and `job resume`
+    settles it once the gateway is back, without running anything."""
+    import ccnet.client.requester as requester_pkg
+
+    monkeypatch.setattr(_common, "connect", lambda url, wait="inclusion": FakeChain())
+    monkeypatch.setattr(requester_pkg, "Requester", FakeCheckpointRequester)
+    FakeCheckpointRequester.offers = [offer(A, 2)]
+    FakeCheckpointRequester.finish = True
+    FakeCheckpointRequester.gateway_down = True
+    FakeCheckpointRequester.settled = []
+    module = tmp_path / "job.wasm"
+    module.write_bytes(MODULE)
+    state = tmp_path / "state"
+    common = ["--key", "//Alice", "--dht-bootstrap", "127.0.0.1:9", "--state-dir", str(state)]
+    run = ["job", "run", *common, str(module), "--checkpoint-every", "1000"]
+    result = runner.invoke(app, [*run, "--fuel-limit", "100", "--max-cost", "1000planck"])
+    assert result.exit_code == int(ExitCode.JOB_UNFINISHED), result.output
+    assert "gateway down" in result.stderr and "nothing was paid" in result.stderr
+    path = state / "jobs" / f"{0xABC:016x}.json"
+    assert loads(path.read_bytes(), MODULE).settled == OPEN
+    assert not path.with_suffix(".settling").exists()
+    assert FakeCheckpointRequester.settled == []
+
+    FakeCheckpointRequester.gateway_down = False
+    FakeCheckpointRequester.offers = []  # nothing is run again: the result is in
+    resume = ["job", "resume", "--key", "//Alice", "--dht-bootstrap", "127.0.0.1:9", str(path)]
+    result = runner.invoke(app, [*resume, "--max-cost", "1000planck"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "done\n"
+    assert FakeCheckpointRequester.settled == [("settling", 1)]
+    assert json.loads(path.read_text())["settled"] == SETTLED

@@ -36,7 +36,7 @@ def env(
     def gateway(url: str | None, dev: bool | None) -> ArweaveGateway:
         return fake_arweave.client()
 
-    monkeypatch.setattr(checkpoint_cmd, "_gateway", gateway)
+    monkeypatch.setattr(checkpoint_cmd, "open_gateway", gateway)
     return {
         "CCNET_ARWEAVE_WALLET": str(tmp_path / "wallet.json"),
         "CCNET_CHECKPOINT_CACHE": str(tmp_path / "cache"),
