@@ -15,7 +15,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from ccnet.client.jobs.catalogue import module_hash
 from ccnet.client.jobs.messages import ResumeSpec
+from ccnet.client.jobs.results import input_hash
+from ccnet.client.pallets.checkpoints import CheckpointRecord
 from ccnet.client.requester.exceptions import ImageUnavailableError
 from ccnet.client.requester.migration import ImageFacts
 from ccnet.storage import CheckpointStore, SavedCheckpoint
@@ -26,12 +29,11 @@ from ccnet.storage.exceptions import (
 )
 
 from .exceptions import CheckpointMismatchError, WorkerBusyError
-from .sandbox import RunOutcome
+from .sandbox import RunOutcome, check_image
 from .vmcheckpoint import CheckpointPolicy, VmImage
 from .vmcheckpoint.archive import archive, retrieve
 
 if TYPE_CHECKING:
-    from ccnet.client import CheckpointRecord
     from ccnet.client.requester.migration import Announced, CheckpointedJob
 
     from .sandbox import Sandbox
@@ -143,43 +145,58 @@ class CheckpointService:
 
 
 class ImageOpener:
-    """Opens the checkpoints announced for a job on the requester's side: the image an
-    :class:`~ccnet.client.requester.migration.Announced` names is its owner's record on
-    chain of the announcement's job (its ``job_id``), which must be exactly the
-    announced image (sequence number, Arweave tx id, state hash and size: an image
-    since replaced by a newer one of that job is refused, as
-    :meth:`CheckpointService.open` refuses it), fetched through *store* (checked
-    against the record, at most *max_image_bytes* bytes) and opened under the job's
-    32-byte *key*.
+    """Opens the checkpoints announced for *job* on the requester's side, at settlement
+    (``docs/vm-checkpoints.md`` 8.1, rule 10): the image an
+    :class:`~ccnet.client.requester.migration.Announced` names is fetched by its
+    announcement (Arweave tx id, checked against its state hash and size, at most
+    *max_image_bytes* bytes, through *store*'s cache and gateway), opened under the
+    job's key, and checked to be this job's (module, input, seed, engine: what a
+    resuming worker checks). Not by its owner's record on chain: the worker that
+    resumed it checked that record then, and the owner may since have recorded a newer
+    image of its job (it was given up while alive, or on purpose, to make the image it
+    announced unreadable); the bytes stay on Arweave.
 
     :meth:`open` raises :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (no
-    such record, a record of another image), what
+    such bytes, or another job's image), what
     :func:`~ccnet.worker.vmcheckpoint.archive.retrieve` raises (wrong key, tampered,
     not an image), and :class:`~ccnet.client.requester.ImageUnavailableError` when the
     gateway cannot be reached."""
 
     def __init__(
-        self, key: bytes, store: CheckpointStore, *, max_image_bytes: int = 1 << 30
+        self, job: CheckpointedJob, store: CheckpointStore, *, max_image_bytes: int = 1 << 30
     ) -> None:
-        self.key = key
-        self.service = CheckpointService(store, max_image_bytes=max_image_bytes)
+        self.job = job
+        self.store = store
+        self.max_image_bytes = max_image_bytes
 
     def open(self, at: Announced) -> VmImage:
-        """The image *at* names, decoded (blocking: the fetch and the decryption)."""
+        """The image *at* names, decoded and checked (blocking: the fetch and the
+        decryption)."""
         note = at.checkpoint
-        resume = ResumeSpec(
+        named = CheckpointRecord(
             owner=at.worker,
-            job_id=note.job_id,
-            checkpoint=note.checkpoint,
+            state_hash="0x" + note.state_hash.hex(),
             arweave_tx_id=note.arweave_tx_id,
-            state_hash=note.state_hash,
             size=note.size,
-            key=self.key,
+            block=0,
         )
         try:
-            return self.service.open(resume)
-        except WorkerBusyError as err:  # the gateway: no verdict on the image
-            raise ImageUnavailableError(str(err)) from None
+            image = retrieve(self.store, named, self.job.key, max_bytes=self.max_image_bytes)
+        except IntegrityError as err:
+            raise CheckpointMismatchError(f"the stored checkpoint does not match: {err}") from None
+        except GatewayRejectedError as err:  # 404 and other 4xx: nothing under that tx
+            raise CheckpointMismatchError(f"the gateway has no such checkpoint: {err}") from None
+        except GatewayUnavailableError as err:  # no verdict on the image
+            raise ImageUnavailableError(f"cannot fetch the checkpoint now: {err}") from None
+        base = self.job.base
+        check_image(
+            image,
+            module_hash(self.job.module),
+            input_hash(list(base.args), base.input),
+            base.seed,
+            len(base.input),
+        )
+        return image
 
     async def facts(self, at: Announced) -> ImageFacts:
         """What the image *at* names says of itself (an
@@ -214,7 +231,7 @@ class LocalRerun:
     ) -> None:
         self.job = job
         self.sandbox = sandbox
-        self.images = ImageOpener(job.key, store, max_image_bytes=max_image_bytes)
+        self.images = ImageOpener(job, store, max_image_bytes=max_image_bytes)
         self.runs = 0
         """Re-runs made."""
 

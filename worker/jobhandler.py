@@ -166,6 +166,9 @@ class _State:
     """Job id -> the stop of its checkpoint policy, for jobs with ``checkpoint`` or
     ``resume`` taken and not finished: set, the job suspends at its next safe point."""
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
+    closed: bool = False
+    """The requester left: its jobs suspend, and their images are no longer archived
+    (nobody would be told of them; see :meth:`JobSessionHandler._run_from_images`)."""
 
 
 class JobSessionHandler:
@@ -258,6 +261,7 @@ class JobSessionHandler:
         try:
             await self._serve(state)
         finally:
+            state.closed = True
             await cancel_and_wait([*background, *state.jobs])
             for job_id in list(state.tickets):
                 self._drop(state, job_id)
@@ -646,6 +650,16 @@ class JobSessionHandler:
         archived: list[tuple[VmImage, JobCheckpoint]] = []
 
         def on_image(taken: VmImage) -> None:  # on the job's thread
+            if state.closed:
+                # The requester left and resumes the job elsewhere from the last image it
+                # was told of, which must stay this job's record on chain: a newer one
+                # recorded now would replace it, unannounced, and strand the job.
+                log.info(
+                    "job %s: the requester left; checkpoint %d not archived",
+                    request.job_id.hex(),
+                    taken.checkpoints,
+                )
+                return
             try:
                 saved = service.archive(taken, key, request.job_id)
             except Exception as err:  # the job goes on; its suspension would fail

@@ -94,7 +94,7 @@ from .vmcheckpoint.host import (
 )
 from .vmcheckpoint.image import ABI_VERSION, VmImage
 
-__all__ = ["ARGV0", "RunLimits", "RunOutcome", "Sandbox", "SuspendedRun"]
+__all__ = ["ARGV0", "RunLimits", "RunOutcome", "Sandbox", "SuspendedRun", "check_image"]
 
 log = logging.getLogger(__name__)
 
@@ -440,7 +440,7 @@ class Sandbox:
                 "was loaded here without its bytes: it runs, but cannot be checkpointed"
             )
         if resume is not None:
-            _check_image(resume, compiled.hash, input_hash(list(args), stdin), seed, len(stdin))
+            check_image(resume, compiled.hash, input_hash(list(args), stdin), seed, len(stdin))
         return self._checked_run(compiled, args, stdin, limits, seed, policy, resume)
 
     def _checked_run(
@@ -649,7 +649,7 @@ class Sandbox:
             raise InvalidModuleError(f"cannot instantiate: {_first_line(text)}") from None
 
 
-def _check_image(
+def check_image(
     image: VmImage, module_hash: bytes, job_input: bytes, seed: bytes, stdin_len: int
 ) -> None:
     """:class:`CheckpointMismatchError` unless *image* is one of this job's."""

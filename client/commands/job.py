@@ -863,7 +863,7 @@ async def _run_checkpointed(
         saver.save()
         write_durably(marker, f"{task_id:016x}\n".encode())
         try:
-            with _image_opener(chain, durable.key, requester.state_dir, start.gateway) as opener:
+            with _image_opener(chain, durable, requester.state_dir, start.gateway) as opener:
                 outcome = await requester.settle_checkpointed(durable, open_image=opener.facts)
         except ImageUnavailableError as err:  # nothing paid: the job may be settled later
             saver.record = replace(saver.record, settled=OPEN)
@@ -883,7 +883,7 @@ async def _run_checkpointed(
 
 @contextmanager
 def _image_opener(
-    chain: Chain, key: bytes, state_dir: Path, gateway: str | None
+    chain: Chain, job: CheckpointedJob, state_dir: Path, gateway: str | None
 ) -> Iterator[ImageOpener]:
     """What settling a checkpointed job opens its images with (the announcements are
     checked against them: ``docs/vm-checkpoints.md`` 8.1): a read-only
@@ -894,7 +894,7 @@ def _image_opener(
 
     with open_gateway(gateway, None) as client:
         store = CheckpointStore(chain, None, client, None, LocalCache(state_dir / "checkpoints"))
-        yield ImageOpener(key, store)
+        yield ImageOpener(job, store)
 
 
 def _reply_kind(segment: Segment) -> str:

@@ -317,7 +317,13 @@ class Requester:
         *state_dir*, reserved on their channels, paid by :meth:`pay_debts`."""
         for debt in self.debts.all():  # the money stays set aside for them
             try:
-                self._book.try_reserve(bytes.fromhex(debt.channel_id), debt.amount)
+                if not self._book.try_reserve(bytes.fromhex(debt.channel_id), debt.amount):
+                    logger.warning(
+                        "debt %s to %s: its channel no longer holds %d planck free",
+                        debt.memo,
+                        debt.worker,
+                        debt.amount,
+                    )
             except CcnetError as err:
                 logger.warning("debt %s to %s: channel not usable: %s", debt.memo, debt.worker, err)
         self._runner = JobRunner(
@@ -734,6 +740,7 @@ class Requester:
                 continue
             self.debts.paid(debt)
             self._book.release(channel_id, debt.amount)
+            self._tally.worker(debt.worker).cost += debt.amount
             total += debt.amount
             logger.info("paid the debt %s of %d planck to %s", debt.memo, debt.amount, debt.worker)
         return total
@@ -855,12 +862,32 @@ class Requester:
                         amount, why = 0, f"payment failed, kept as a debt: {payment.error}"
                 held = self._held.pop(segment.request.job_id, 0)
                 if kept > held:  # a debt of a segment an earlier process reserved
-                    self._book.try_reserve(channel_id, kept - held)
+                    if not self._book.try_reserve(channel_id, kept - held):
+                        logger.warning(
+                            "the debt %s of %d planck to %s is not covered by a reservation "
+                            "on its channel: it is paid if the channel still holds it",
+                            memo,
+                            kept,
+                            segment.worker,
+                        )
                 else:
                     self._book.release(channel_id, held - kept)
             paid.append(amount)
             refused.append(why)
             owed.append(debt)
+            stats = self._tally.worker(segment.worker)
+            stats.jobs += 1
+            if why:
+                stats.rejected += 1
+            else:
+                stats.agreed += 1
+                stats.fuel += claims[number].fuel
+                stats.cost += amount
+        self._tally.tasks_run += 1
+        if verified:
+            self._tally.tasks_verified += 1
+        else:
+            self._tally.tasks_rejected += 1
         return CheckpointedOutcome(
             verified=verified,
             reason=reason,

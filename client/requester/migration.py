@@ -447,38 +447,68 @@ async def assess(
     why = ["its work was not resumed: the final result does not build on it"] * count
     if not count:
         return []
-    ends: dict[int, JobCheckpoint | None] = {count - 1: None}
-    why[-1] = ""
     path = _path(job)
-    for producer, _ in path:
-        why[producer] = ""
-    true_fuel = await _open_path(path, open_image, why)
+    opened, refused = await _open_path(path, open_image)
 
-    def fuel_at(at: Announced | None) -> int:
-        if at is None:
-            return 0
-        return true_fuel.get((at.worker, at.checkpoint.state_hash), at.checkpoint.fuel_used)
+    def at(image: Announced | None) -> ImageFacts:
+        if image is None:
+            return ImageFacts(0, 0)
+        note = image.checkpoint
+        return opened.get(
+            (image.worker, note.state_hash), ImageFacts(note.checkpoint, note.fuel_used)
+        )
 
+    def unopened(image: Announced | None) -> bool:
+        return (
+            open_image is not None
+            and image is not None
+            and (image.worker, image.checkpoint.state_hash) not in opened
+        )
+
+    why[-1] = ""
+    ends: dict[int, JobCheckpoint | None] = {count - 1: None}
     for producer, found in path:
         segment = job.segments[producer]
+        start, end = at(segment.resumed_from), at(found)
+        if end.fuel_used <= start.fuel_used:
+            # no progress: a replayed image (e.g. an older one recorded again under a new
+            # job id) loops the job back; what came before is not on the path. Fuel, not
+            # sequence numbers: an earlier worker's forged high number must not cut an
+            # honest one off the path.
+            why[producer] = (
+                f"it stopped at {end.fuel_used} fuel, no further than the image it "
+                f"resumed from ({start.fuel_used} fuel)"
+            )
+            fuel[producer] = 0
+            ends[producer] = found.checkpoint
+            break
         ends[producer] = found.checkpoint
-        before = fuel_at(segment.resumed_from)
-        if why[producer]:  # its announcement is not its image
-            pass
+        work = end.fuel_used - start.fuel_used
+        limit = segment.request.fuel_limit
+        if limit is not None and (
+            work > limit or end.checkpoint - start.checkpoint > limit // job.every_fuel + 2
+        ):
+            why[producer] = (
+                f"its images claim {work} fuel and {end.checkpoint - start.checkpoint} "
+                f"checkpoints, more than its fuel limit of {limit} allows"
+            )
+        elif producer in refused:
+            why[producer] = refused[producer]
+        elif unopened(segment.resumed_from):
+            # measured from an image nobody can read: the announcement is not a measure
+            why[producer] = "it resumed from an image that cannot be opened"
         elif not isinstance(segment.reply, JobSuspended):  # failed, lost or refused
             # paid for the images the job resumed from, as far as the next one resumed
-            work = fuel_at(found) - before
-            why[producer] = "" if work > 0 else f"its images claim {work} fuel"
-            fuel[producer] = max(work, 0)
+            why[producer] = ""
+            fuel[producer] = work
             images[producer] = 1 + next(
                 k for k, note in enumerate(segment.announced) if _same(note, found.checkpoint)
             )
         elif _same(segment.reply.image, found.checkpoint):
-            claimed = fuel_at(found) - before
             why[producer] = (
                 ""
-                if claimed == segment.fuel_used
-                else f"claims {segment.fuel_used} fuel, its checkpoints {claimed}"
+                if work == segment.fuel_used
+                else f"claims {segment.fuel_used} fuel, its checkpoints {work}"
             )
         else:
             why[producer] = (
@@ -516,14 +546,15 @@ def _path(job: CheckpointedJob) -> list[tuple[int, Announced]]:
 
 
 async def _open_path(
-    path: list[tuple[int, Announced]], open_image: OpenImage | None, why: list[str]
-) -> dict[tuple[str, bytes], int]:
-    """Open each image *path* resumed from with *open_image*; mark in *why* the
-    segments whose announcement is not their image, or whose image cannot be opened.
-    Returns each opened image's cumulative fuel, by (owner, state hash)."""
-    opened: dict[tuple[str, bytes], int] = {}
+    path: list[tuple[int, Announced]], open_image: OpenImage | None
+) -> tuple[dict[tuple[str, bytes], ImageFacts], dict[int, str]]:
+    """Open each image *path* resumed from with *open_image*. Returns what each opened
+    image says, by (owner, state hash), and why each segment of the path whose image is
+    not its announcement, or cannot be opened, is not paid, by its index."""
+    opened: dict[tuple[str, bytes], ImageFacts] = {}
+    refused: dict[int, str] = {}
     if open_image is None:
-        return opened
+        return opened, refused
     for producer, found in path:
         note = found.checkpoint
         try:
@@ -531,15 +562,15 @@ async def _open_path(
         except ImageUnavailableError:
             raise
         except Exception as err:  # noqa: BLE001 - any failure leaves it unconfirmed
-            why[producer] = f"its checkpoint {note.checkpoint} cannot be opened: {err}"
+            refused[producer] = f"its checkpoint {note.checkpoint} cannot be opened: {err}"
             continue
-        opened[(found.worker, note.state_hash)] = facts.fuel_used
+        opened[(found.worker, note.state_hash)] = facts
         if (facts.checkpoint, facts.fuel_used) != (note.checkpoint, note.fuel_used):
-            why[producer] = (
+            refused[producer] = (
                 f"announced checkpoint {note.checkpoint} at {note.fuel_used} fuel; its "
                 f"image is checkpoint {facts.checkpoint} at {facts.fuel_used} fuel"
             )
-    return opened
+    return opened, refused
 
 
 async def _confirm(

@@ -21,13 +21,19 @@ The attacks (what a cheater would try), and what stops them:
   (``test_refused_resume_bills_nothing``);
 - a worker records and announces its checkpoints with forged high sequence numbers, so
   that the next worker's checkpoints look out of order and its work is redone (and paid
-  twice) (``test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints``);
+  twice): the next worker's checkpoints are kept and paid once, and the forger, whose
+  numbers are more than its segment could take, is not paid
+  (``test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints``);
 - a worker announces its suspension at more fuel than its image holds, by less than the
   next worker's segment: that worker's honest claim, measured from the lie, would be
   refused and the total stay within the reference (no re-run): the liar would take its
   pay. The requester opens the image and measures from what it holds: the liar is not
   paid, the others are
   (``test_an_inflated_announcement_does_not_move_the_next_workers_pay``);
+- the requester gives a worker up while it is alive (late heartbeats): the worker's job
+  suspends but records no newer image, so the one it announced stays resumable and it
+  is owed its work up to it
+  (``test_a_worker_given_up_while_alive_leaves_its_announced_image_resumable``);
 - a worker replays an older image of the job (recorded once, then replaced on chain by
   the newer ones) as its newer one, with the newer one's fuel: none of its announcements
   is its record of the job, so the SDK drops them all, the next worker starts anew and
@@ -282,6 +288,8 @@ async def test_inflated_suspension_is_not_paid(
                 fuel_used=message.fuel_used + extra,
                 segment_fuel=message.segment_fuel + extra,
             )
+        if isinstance(message, JobCheckpoint):  # the suspension's image is announced too
+            return dataclasses.replace(message, fuel_used=message.fuel_used + extra)
         return message
 
     async with scene(
@@ -508,9 +516,12 @@ async def test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints(
         outcome = await s.r.settle_checkpointed(
             job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
         )
-        rate_a, rate_b = (o.price_planck_per_fuel for o in s.offers)
-        expected = (price(fuel[0], rate_a), price(fuel[1], rate_b), price(fuel[2], rate_b))
+        rate_b = s.offers[1].price_planck_per_fuel
+        # B's work is paid once each; A announced more checkpoints than its segment could
+        # take (its numbers are not its images'): not paid
+        expected = (0, price(fuel[1], rate_b), price(fuel[2], rate_b))
         assert outcome.paid == expected, outcome.unpaid_reasons
+        assert outcome.unpaid_reasons[0].startswith(f"its images claim {fuel[0]} fuel and ")
         ch_a, ch_b = job.segments[0].request.channel_id, job.segments[1].request.channel_id
         await earned(wait_until, a, ch_a, expected[0])
         await earned(wait_until, b, ch_b, expected[1] + expected[2])
@@ -596,6 +607,83 @@ async def test_an_inflated_announcement_does_not_move_the_next_workers_pay(
         for daemon, channel, amount in zip((a, b, c), channels, expected, strict=True):
             await earned(wait_until, daemon, channel, amount)
             assert left(s, channel) == DEPOSIT - amount
+        stats = s.r.stats()  # the summary counts the segments as jobs
+        assert (stats.tasks_run, stats.tasks_verified) == (1, 1)
+        assert [
+            (stats.workers[d.address].agreed, stats.workers[d.address].rejected) for d in (a, b, c)
+        ] == [(0, 1), (1, 0), (1, 0)]
+        assert [stats.workers[d.address].cost for d in (a, b, c)] == list(expected)
+        assert stats.workers[b.address].fuel == fuel_b
+
+
+async def test_a_worker_given_up_while_alive_leaves_its_announced_image_resumable(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """The requester gives A up while A is alive (as ``run_checkpointed`` does when
+    heartbeats are late: the segment is cancelled and the session dropped). A's job
+    suspends to free its CPU, but records no newer image: the last one A announced stays
+    its record of the job, B resumes from it, and A is owed exactly the work up to it
+    (a debt: its channel is no longer attached). A newer, unannounced record would have
+    made the requester drop A's images and start the job over."""
+    async with scene(
+        private_chain,
+        arlocal,
+        arweave_wallet,
+        start_daemon,
+        sandbox,
+        tmp_path,
+        2,
+        args=("10000000",),
+    ) as s:
+        a, b = s.workers
+        assert a.handler is not None
+        job = new_job(s, parts=8)
+        running = asyncio.create_task(s.r.run_segment(job, s.offers[0], timeout=TIMEOUT))
+        await wait_until(lambda: len(job.checkpoints) >= 1, "A's first checkpoint")
+        running.cancel()
+        try:
+            await running
+        except asyncio.CancelledError:
+            pass
+        assert s.r._pool is not None
+        await s.r._pool.drop(a.address)
+        executor = a.handler.executor
+        await wait_until(lambda: executor.running == 0, "A's job stopped")
+        last = job.checkpoints[-1]
+        assert last.worker == a.address
+        found = s.chain.checkpoints.job_record(a.address, last.checkpoint.job_id)
+        assert found is not None and found.checkpoint == last.checkpoint.checkpoint
+        assert found.record.state_hash == "0x" + last.checkpoint.state_hash.hex()
+        (lost,) = job.segments
+        assert lost.reply is None and lost.announced[-1] == last.checkpoint
+
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        assert job.segments[1].resumed_from == last  # not the start: A's work is kept
+        rerun = LocalRerun(job, sandbox, s.store)
+        outcome = await s.r.settle_checkpointed(
+            job,
+            expected_output_hash=output_hash(s.stdout),
+            reference=FuelReference(s.whole, COST, rerun=rerun),
+            open_image=rerun.images.facts,
+        )
+        rate_a, rate_b = (o.price_planck_per_fuel for o in s.offers)
+        fuel_b = job.segments[1].fuel_used
+        owed = price(last.checkpoint.fuel_used, rate_a)
+        assert outcome.paid == (0, price(fuel_b, rate_b)), outcome.unpaid_reasons
+        assert outcome.owed == (owed, 0), outcome.unpaid_reasons
+        assert s.r.debts.total(a.address) == owed
+        ch_a, ch_b = (segment.request.channel_id for segment in job.segments)
+        await earned(wait_until, a, ch_a, 0)
+        await earned(wait_until, b, ch_b, price(fuel_b, rate_b))
+        assert left(s, ch_a) == DEPOSIT
+        assert left(s, ch_b) == DEPOSIT - price(fuel_b, rate_b)
 
 
 async def test_a_gracefully_stopped_worker_is_paid_when_it_is_back(

@@ -7,6 +7,7 @@ daemons)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -265,9 +266,11 @@ async def test_a_failed_worker_is_paid_for_the_images_the_result_builds_on() -> 
     assert [(c.fuel, c.unpaid) for c in claims] == [(6_020, ""), (4_010, "")]
 
 
-async def test_a_claim_below_the_image_it_started_from_is_unpaid_not_an_error() -> None:
-    """A announces image 2 at less fuel than the image it resumed from: its work would
-    be negative. Unpaid, and the settlement goes on (a price of a negative fuel raises)."""
+async def test_a_segment_that_goes_back_ends_the_path_and_is_unpaid_not_an_error() -> None:
+    """B announces image 2 at less fuel than the image it resumed from (a regression: an
+    older state, or a lie). C's result builds on B's image, so not on A's work: the path
+    ends at B, unpaid, and A's work, which the result does not use, is not paid either.
+    The settlement goes on (a price of a negative fuel would raise)."""
     job = new_job()
     one = note(1, 3_010, 1)
     add(job, A, suspended(one, 3_010), 3_010, None, (one,))
@@ -275,8 +278,67 @@ async def test_a_claim_below_the_image_it_started_from_is_unpaid_not_an_error() 
     add(job, B, None, 0, Announced(A, one), (low,))
     add(job, C, JobResult(bytes(16), b"out"), 7_010, Announced(B, low), ())
     claims = await assess(job, None)
-    assert claims[1] == type(claims[1])(0, "its images claim -2010 fuel")
-    assert claims[0].unpaid == "" and claims[2].unpaid == ""
+    assert claims[1] == Claim(
+        0, "it stopped at 1000 fuel, no further than the image it resumed from (3010 fuel)"
+    )
+    assert claims[0].unpaid.startswith("its work was not resumed")
+    assert claims[2] == Claim(7_010, "")
+
+
+async def test_a_replayed_image_loop_is_not_paid_twice() -> None:
+    """A and B collude: A stops at a, B resumes a and stops at b; A resumes b, records
+    a copy of a under its new segment's job id and suspends at once; B resumes the copy
+    and records a copy of b, claiming its work again; C resumes that and finishes.
+    Every image opens and matches its announcement, but the job went back at A's
+    second segment: only what follows is on the path, and B's one run is paid once."""
+    job = new_job()
+    a, b = note(1, 1_000, 1), note(2, 5_000, 2)
+    a2 = JobCheckpoint(bytes([2]) * 16, 3, 1_000, a.state_hash, a.arweave_tx_id, a.size)
+    b2 = JobCheckpoint(bytes([3]) * 16, 4, 5_000, b.state_hash, b.arweave_tx_id, b.size)
+    add(job, A, suspended(a, 1_000), 1_000, None, (a,))
+    add(job, B, suspended(b, 4_000), 4_000, Announced(A, a), (b,))
+    add(job, A, suspended(a2, 0), 0, Announced(B, b), (a2,))
+    add(job, B, suspended(b2, 4_000), 4_000, Announced(A, a2), (b2,))
+    add(job, C, JobResult(bytes(16), b"out"), 5_000, Announced(B, b2), ())
+    claims = await assess(job, None)
+    assert [c.unpaid == "" for c in claims] == [False, False, False, True, True]
+    assert claims[2].unpaid.startswith("it stopped at 1000 fuel, no further")
+    assert sum(c.fuel for c in claims if not c.unpaid) == 9_000  # B once, C
+
+
+async def test_images_claiming_more_than_the_fuel_limit_are_not_paid() -> None:
+    job = new_job()
+    job.base = replace(job.base, fuel_limit=5_000)
+    one = note(1, 9_000, 1)  # more than one segment can burn
+    add(job, A, None, 9_000, None, (one,))
+    job.segments[0] = replace(job.segments[0], request=job.base)
+    add(job, B, JobResult(bytes(16), b"out"), 1_010, Announced(A, one), ())
+    claims = await assess(job, None)
+    assert claims[0].unpaid == (
+        "its images claim 9000 fuel and 1 checkpoints, more than its fuel limit of 5000 allows"
+    )
+    assert claims[1] == Claim(1_010, "")
+
+
+async def test_a_segment_resumed_from_an_image_that_cannot_be_opened_is_not_measured() -> None:
+    """A's image 1 cannot be opened (not on the gateway under its hash, wrong key): B,
+    who says it resumed from it and suspended at image 2, cannot have its work measured
+    from A's announcement; C, which resumed B's image and finished, is paid."""
+    job = new_job()
+    one, two = note(1, 3_010, 9), note(2, 6_020, 2)
+    add(job, A, suspended(one, 3_010), 3_010, None, (one,))
+    add(job, B, suspended(two, 3_010), 3_010, Announced(A, one), (two,))
+    add(job, C, JobResult(bytes(16), b"out"), 4_010, Announced(B, two), ())
+
+    async def some_open(at: Announced) -> ImageFacts:
+        if at.checkpoint.state_hash[0] == 9:
+            raise ValueError("the stored checkpoint does not match")
+        return await open_image(at)
+
+    claims = await assess(job, None, open_image=some_open)
+    assert claims[0].unpaid.startswith("its checkpoint 1 cannot be opened")
+    assert claims[1].unpaid == "it resumed from an image that cannot be opened"
+    assert claims[2] == Claim(4_010, "")
 
 
 def test_a_refused_result_reopens_the_job() -> None:
