@@ -57,6 +57,11 @@ The attacks (what a cheater would try), and what stops them:
 - a worker stopping gracefully is gone when the requester pays: the debt is kept on
   disk and paid once the worker is back, even by a restarted requester
   (``test_a_gracefully_stopped_worker_is_paid_when_it_is_back``);
+- the final segment's worker stores the requester's settlement update but withholds its
+  countersignature (the requester's payment is in doubt: it may have been applied), then
+  comes back and takes a new job: the proposal is re-sent on the new session and
+  completed, it is not kept as a debt and paid again; the worker is paid exactly once
+  (``test_a_withheld_settlement_countersignature_is_paid_exactly_once``);
 - a requester reuses the id of a job a worker suspended, so that the worker's new
   images replace that job's record: refused before anything runs
   (``test_a_reused_job_id_cannot_replace_a_suspended_jobs_record``);
@@ -88,6 +93,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from ccnet.channels import Party
+from ccnet.channels.messages import Countersign
+from ccnet.channels.messages import Message as ChannelMessage
 from ccnet.client import CC, Chain, Keypair, Keys
 from ccnet.client.jobs.billing import price
 from ccnet.client.jobs.catalogue import load_job
@@ -758,6 +766,107 @@ async def test_a_gracefully_stopped_worker_is_paid_when_it_is_back(
             await earned(wait_until, back, ch_a, total)
             party = r2._party
             assert party is not None and party.channel(ch_a).balance == DEPOSIT - total
+
+
+async def test_a_withheld_settlement_countersignature_is_paid_exactly_once(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """B runs the final segment; at settlement it stores the requester's update (it
+    holds the co-signed state: it has been paid) but drops its countersignature, so the
+    requester's payment times out in doubt. B stops, comes back honest (same key, same
+    state) and is given a small new job: the new session re-sends the outstanding
+    proposal, B answers it with the countersignature it withheld, and the new job is paid
+    on top. B is credited its segment once, not twice, and no debt is left."""
+    async with scene(
+        private_chain, arlocal, arweave_wallet, start_daemon, sandbox, tmp_path, 2
+    ) as s:
+        a, b = s.workers
+        assert b.payments is not None
+        worker_party = b.payments.party
+        send = worker_party._send
+        withheld: list[Countersign] = []
+
+        async def withholding_send(link: Any, message: ChannelMessage) -> None:
+            if isinstance(message, Countersign) and not withheld:
+                withheld.append(message)  # stored by B, never sent: the requester waits
+                return
+            await send(link, message)
+
+        worker_party._send = withholding_send  # type: ignore[method-assign]
+        job = new_job(s)
+        await suspended_segment(s, job, s.offers[0], wait_until)
+        done = await s.r.run_segment(job, s.offers[1], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        fuel_a, fuel_b = job.segment_fuel
+        rate_a, rate_b = (o.price_planck_per_fuel for o in s.offers)
+        pay_a, pay_b = price(fuel_a, rate_a), price(fuel_b, rate_b)
+        outcome = await s.r.settle_checkpointed(
+            job, expected_output_hash=output_hash(s.stdout), reference=reference(s, job, sandbox)
+        )
+        assert outcome.verified
+        assert len(withheld) == 1
+        assert outcome.paid == (pay_a, 0) and outcome.owed == (0, 0)
+        assert outcome.unpaid_reasons[0] == ""
+        assert outcome.unpaid_reasons[1].startswith("in doubt (re-sent when it is back): ")
+        ch_a, ch_b = (seg.request.channel_id for seg in job.segments)
+        assert ch_a is not None and ch_b is not None and ch_a != ch_b
+        await earned(wait_until, a, ch_a, pay_a)
+        assert left(s, ch_a) == DEPOSIT - pay_a
+        # B applied the update; the requester does not know whether it did: no debt
+        await earned(wait_until, b, ch_b, pay_b)
+        party = s.r._party
+        assert party is not None
+        pending = party.channel(ch_b).pending
+        assert pending is not None and pending.state.version == withheld[0].version
+        assert left(s, ch_b) == DEPOSIT
+        assert s.r.debts.all() == []
+        assert await s.r.pay_debts() == 0
+
+        # B reconnects: stopped, back with the same key and state, honest again
+        key_b = b.config.keypair
+        await b.stop()
+        pool = s.r._pool
+        assert pool is not None
+        await wait_until(lambda: pool.session(b.address) is None, "B's session closed")
+        back = await start_daemon(
+            key_b,
+            private_chain,
+            checkpoint_gateway=arlocal,
+            dht_bootstrap=((a.ready.dht_host, a.ready.dht_port),),
+            **SETTINGS,
+        )
+        assert back.payments is not None and back.payments.earned(ch_b) == pay_b
+        (offer,) = await offers_of(s.r, back)
+        job2 = s.r.checkpointed_job(
+            load_job("prime_count"), args=("1000",), every_fuel=s.whole, fuel_limit=10**9
+        )
+        result = await s.r.run_segment(job2, offer, timeout=TIMEOUT)
+        assert isinstance(result, JobResult)
+        assert job2.segments[0].request.channel_id == ch_b  # the same channel
+        # the new session re-sent the outstanding proposal: B's withheld answer completed it
+        await wait_until(lambda: party.channel(ch_b).pending is None, "the proposal answered")
+        latest = party.channel(ch_b).latest
+        assert latest.version == withheld[0].version
+        assert latest.signature_of(Party.B) == withheld[0].signature
+        assert left(s, ch_b) == DEPOSIT - pay_b
+        settled = await s.r.settle_checkpointed(job2)
+        fuel2 = SignedResult.from_json(dict(result.result)).fuel_used
+        pay2 = price(fuel2, offer.price_planck_per_fuel)
+        assert settled.paid == (pay2,) and settled.owed == (0,)
+        await earned(wait_until, back, ch_b, pay_b + pay2)  # the segment once, not twice
+        assert left(s, ch_b) == DEPOSIT - pay_b - pay2
+        assert party.channel(ch_b).pending is None
+        assert s.r.debts.all() == []
+        assert await s.r.pay_debts() == 0
+        await earned(wait_until, back, ch_b, pay_b + pay2)
+        await earned(wait_until, a, ch_a, pay_a)
+        assert left(s, ch_a) == DEPOSIT - pay_a
 
 
 async def test_replayed_older_image_is_not_paid_as_the_newer_one(

@@ -4,19 +4,25 @@ dev chain): the job's stdout is an uninterrupted run's, the requester pays each 
 worker exactly what the outcome reports (its channel in the requester's store), the job
 file is kept (mode 0600, settled), and resuming a settled job is refused with nothing
 paid. Then a worker killed (SIGKILL) after its first checkpoint: the CLI finishes the
-job on the other worker, from that checkpoint."""
+job on the other worker, from that checkpoint. And a copy of the job file taken while
+the job was still open, put back after the job was settled (or resumed from elsewhere
+with the same state dir), is refused by the state dir's ``.settling`` marker: nothing is
+run or paid again."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import shutil
 import signal
 import stat
 import sys
 from pathlib import Path
 from typing import Any
 
+from ccnet.channels import SqliteChannelStore
+from ccnet.channels.store import channel_store_in
 from ccnet.client import CC, Chain, Keys
 from ccnet.client.jobs.catalogue import jobs_dir, load_job
 from ccnet.worker.sandbox import Sandbox
@@ -289,3 +295,110 @@ async def test_a_killed_worker_is_left_and_the_job_finishes_on_the_next(
     # the killed daemon comes back for the fixture's clean stop
     again = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT, again=victim)
     victim.proc = again.proc
+
+
+def worker_earned(worker: Any) -> dict[str, int]:
+    """What each channel in *worker*'s store (a ``run_worker`` process, running or not)
+    has paid it so far, planck, by channel id (``0x`` hex)."""
+    store = SqliteChannelStore(channel_store_in(worker.home / "state"))
+    try:
+        return {
+            "0x" + r.info.channel_id.hex(): r.latest.state.balance_of(r.me)
+            - r.info.opening_state().balance_of(r.me)
+            for r in store.channels()
+        }
+    finally:
+        store.close()
+
+
+async def test_a_restored_copy_of_a_settled_job_file_pays_nothing(
+    devchain: str,
+    ccnet_chain: Chain,
+    arlocal: str,
+    run_worker: Any,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """The requester's job file is copied while the job is open (its first run ended
+    unfinished, exit code 10); the job is resumed, settled and paid; then the copy is
+    put back, and also resumed from where it was copied to with the same state dir: each
+    time refused (a user error, "not run or paid again"), by the marker the settlement
+    left in the state dir; no worker earns a planck more, the requester's channels and
+    debts are unchanged."""
+    whole = sandbox.run(load_job("prime_count"), args=ARGS)
+    a = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT)
+    env = await requester_env(
+        ccnet_chain, devchain, tmp_path, f"{a.ready['dht_host']}:{a.ready['dht_port']}"
+    )
+    state = tmp_path / "requester"
+    proc = await start_job(env, state, whole.fuel_used // 4)
+    assert await first_checkpoint(proc, state) == a.address
+    os.killpg(a.proc.pid, signal.SIGKILL)  # the only worker: the job cannot finish
+    assert await a.proc.wait() == -signal.SIGKILL
+    out, err = await asyncio.wait_for(proc.communicate(), 600)
+    assert proc.returncode == 10 and out == b"", err.decode()
+    (path,) = (state / "jobs").glob("*.json")
+    assert json.loads(path.read_text())["settled"] == "open"
+    marker = path.with_suffix(".settling")
+    assert not marker.exists()
+    copy = tmp_path / "copy" / path.name  # the attacker's copy of the open job file
+    copy.parent.mkdir()
+    shutil.copy2(path, copy)
+
+    b = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT)
+    env["CCNET_DHT_BOOTSTRAP"] = f"{b.ready['dht_host']}:{b.ready['dht_port']}"
+    resume = ("--json", "job", "resume", str(path), "--silence", "6", "--gateway", arlocal)
+    code, out, err = await ccnet(*resume, env=env)  # the images are opened on arlocal
+    assert code == 0, err.decode()
+    assert out == whole.stdout
+    report = outcome_of(err)
+    segments = report["segments"]
+    assert [(s["worker"], s["reply"]) for s in segments] == [
+        (a.address, "lost"),
+        (b.address, "result"),
+    ]
+    paid_b, owed_a = segments[1]["paid_planck"], segments[0]["owed_planck"]
+    assert paid_b > 0 and segments[1]["owed_planck"] == 0
+    assert paid_b == segments[1]["fuel_used"] * segments[1]["rate_planck_per_fuel"]
+    assert segments[0]["paid_planck"] == 0 and owed_a > 0  # A is gone: a debt
+    assert report["cost_planck"] == paid_b and report["owed_planck"] == owed_a
+    record = json.loads(path.read_text())
+    assert record["settled"] == "settled"
+    assert [int(p) for p in record["paid"]] == [0, paid_b]
+    assert [int(o) for o in record["owed"]] == [owed_a, 0]
+    task = f"{report['task_id']:016x}"
+    assert marker.read_text() == f"{task}\n"  # the requester's own defence, kept
+
+    listed = await channels(env, state)
+    assert set(listed) == {a.address, b.address}
+    assert spent(listed[a.address]) == 0 and spent(listed[b.address]) == paid_b
+    ch_a = listed[a.address]["params"]["channel_id"]
+    ch_b = listed[b.address]["params"]["channel_id"]
+    assert worker_earned(a) == {ch_a: 0}
+    assert worker_earned(b) == {ch_b: paid_b}
+    debts = json.loads((state / "debts.json").read_text())
+    assert [(d["worker"], d["amount"]) for d in debts] == [(a.address, owed_a)]
+
+    # A is back (it could be paid again, were the job run again); the copy is restored
+    again = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT, again=a)
+    a.proc = again.proc
+    env["CCNET_DHT_BOOTSTRAP"] += f",{again.ready['dht_host']}:{again.ready['dht_port']}"
+    shutil.copy2(copy, path)
+    assert json.loads(path.read_text())["settled"] == "open"
+    for attempt in (
+        ("job", "resume", str(path), "--silence", "6", "--gateway", arlocal),
+        ("job", "resume", str(copy), "--state-dir", str(state), "--gateway", arlocal),
+    ):
+        code, out, err = await ccnet(*attempt, env=env)
+        assert code == 1 and out == b"", err.decode()  # a user error
+        said = b" ".join(err.split())
+        assert b"not run or paid again" in said and b"from this state dir" in said, said
+        assert marker.read_text() == f"{task}\n"
+        assert {w: spent(c) for w, c in (await channels(env, state)).items()} == {
+            a.address: 0,
+            b.address: paid_b,
+        }
+        assert json.loads((state / "debts.json").read_text()) == debts
+        assert worker_earned(a) == {ch_a: 0}
+        assert worker_earned(b) == {ch_b: paid_b}
+    assert json.loads(path.read_text())["settled"] == "open"  # nothing rewrote it
