@@ -801,9 +801,18 @@ async def _run_checkpointed(
                 module_path=str(start.module_path),
                 requester=requester.address,
                 job=plain,
+                state_dir=str(requester.state_dir.resolve()),
             )
         else:
             record = start.record
+            started = record.state_dir
+            if started and Path(started).resolve() != requester.state_dir.resolve():
+                raise UserError(
+                    f"the job was started from the state dir {started}, whose channels "
+                    "pay it and whose marker keeps it from being settled twice: it is "
+                    "resumed from there only",
+                    hint=f"give --state-dir {started}",
+                )
         task_id = record.job.base.task_id
         assert task_id is not None
         path = start.path or job_file_path(requester.state_dir, task_id)
@@ -1045,8 +1054,8 @@ def resume(
     state_dir: Annotated[
         Path | None,
         typer.Option(
-            help="The requester's state dir [default: the one holding the job file's "
-            "jobs/ folder, else .state/accounts/<address>].",
+            help="The requester's state dir [default: the one the job was started from, "
+            "recorded in the job file; it is resumed from there only].",
             show_default=False,
         ),
     ] = None,
@@ -1081,7 +1090,9 @@ def resume(
             raise UsageError("--max-cost and --deposit must be more than zero")
         check_output(output)
         path = job_file.resolve()
-        if state_dir is None and path.parent.name == JOBS_DIR:
+        if state_dir is None and record.state_dir:
+            state_dir = Path(record.state_dir)
+        elif state_dir is None and path.parent.name == JOBS_DIR:
             state_dir = path.parent.parent
         base = record.job.base
         assert base.fuel_limit is not None

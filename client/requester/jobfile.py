@@ -84,6 +84,10 @@ class JobFile:
     """Planck paid to each segment, once settled."""
     owed: tuple[int, ...] = ()
     """Planck kept as a debt for each segment, once settled."""
+    state_dir: str = ""
+    """Absolute path of the requester's state dir the job was started from: its
+    channels pay the segments, and its settling marker is what refuses a second
+    settlement, so the job is resumed from there only ("": not recorded)."""
 
     def check_resumable(self) -> None:
         """Raise :class:`~ccnet.client.exceptions.UserError` unless the job may still
@@ -131,6 +135,7 @@ def dumps(record: JobFile) -> bytes:
     body = {
         "version": VERSION,
         "requester": record.requester,
+        "state_dir": record.state_dir,
         "module_hash": record.module_hash.hex(),
         "module_path": record.module_path,
         "input": base.input.hex(),
@@ -307,6 +312,7 @@ def loads(data: bytes, module: bytes) -> JobFile:
         settled=settled,
         paid=tuple(_uint(p, "paid", 2**128 - 1) for p in _get(body, "paid", list)),
         owed=tuple(_uint(o, "owed", 2**128 - 1) for o in _get(body, "owed", list)),
+        state_dir=_get(body, "state_dir", str) if "state_dir" in body else "",
     )
 
 

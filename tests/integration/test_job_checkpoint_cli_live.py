@@ -74,8 +74,10 @@ def spent(channel: dict[str, Any]) -> int:
 
 
 async def requester_env(
-    ccnet_chain: Chain, devchain: str, tmp_path: Path, bootstrap: str
+    ccnet_chain: Chain, devchain: str, tmp_path: Path, bootstrap: str, arlocal: str
 ) -> dict[str, str]:
+    """The requester's CLI environment: a funded key, the dev chain, the DHT, and
+    arlocal as the gateway its settlements open the images through."""
     uri = f"//ccnet-ckpt-cli-{os.urandom(6).hex()}"
     me = str(Keys.from_uri(uri).ss58_address)
     await asyncio.to_thread(ccnet_chain.transfer, Keys.from_uri("//Ferdie"), me, REQUESTER_FUNDS)
@@ -86,6 +88,7 @@ async def requester_env(
         "CCNET_CONFIG": str(tmp_path / "none.toml"),
         "CCNET_KEY": uri,
         "CCNET_DHT_BOOTSTRAP": bootstrap,
+        "CCNET_ARWEAVE_URL": arlocal,
     }
 
 
@@ -110,7 +113,7 @@ async def test_checkpointed_run_pays_exactly_and_a_settled_job_is_not_resumed(
     b = await run_worker(
         "--checkpoint-gateway", arlocal, "--dht-bootstrap", bootstrap, env=HEARTBEAT
     )
-    env = await requester_env(ccnet_chain, devchain, tmp_path, bootstrap)
+    env = await requester_env(ccnet_chain, devchain, tmp_path, bootstrap, arlocal)
     state = tmp_path / "requester"
 
     code, out, err = await ccnet(*run_args(state, whole.fuel_used // 3), env=env)
@@ -187,7 +190,7 @@ async def test_an_unfinished_job_is_resumed_later_and_every_segment_settled_once
     whole = sandbox.run(load_job("prime_count"), args=ARGS)
     a = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT)
     env = await requester_env(
-        ccnet_chain, devchain, tmp_path, f"{a.ready['dht_host']}:{a.ready['dht_port']}"
+        ccnet_chain, devchain, tmp_path, f"{a.ready['dht_host']}:{a.ready['dht_port']}", arlocal
     )
     state = tmp_path / "requester"
     proc = await start_job(env, state, whole.fuel_used // 4)
@@ -248,7 +251,7 @@ async def test_a_killed_worker_is_left_and_the_job_finishes_on_the_next(
         "--checkpoint-gateway", arlocal, "--dht-bootstrap", bootstrap, env=HEARTBEAT
     )
     workers = {a.address: a, b.address: b}
-    env = await requester_env(ccnet_chain, devchain, tmp_path, bootstrap)
+    env = await requester_env(ccnet_chain, devchain, tmp_path, bootstrap, arlocal)
     state = tmp_path / "requester"
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -328,7 +331,7 @@ async def test_a_restored_copy_of_a_settled_job_file_pays_nothing(
     whole = sandbox.run(load_job("prime_count"), args=ARGS)
     a = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT)
     env = await requester_env(
-        ccnet_chain, devchain, tmp_path, f"{a.ready['dht_host']}:{a.ready['dht_port']}"
+        ccnet_chain, devchain, tmp_path, f"{a.ready['dht_host']}:{a.ready['dht_port']}", arlocal
     )
     state = tmp_path / "requester"
     proc = await start_job(env, state, whole.fuel_used // 4)

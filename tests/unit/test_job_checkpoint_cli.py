@@ -463,6 +463,15 @@ def test_unfinished_run_keeps_a_job_file_that_resume_finishes_and_pays_once(
     result = runner.invoke(app, [*again, "--state-dir", str(state), str(copy)])
     assert result.exit_code == int(ExitCode.USER) and "not run or paid again" in result.stderr
     assert FakeCheckpointRequester.settled == [("settling", 3)]
+    # without --state-dir, the copy is resumed from the state dir it records: refused
+    result = runner.invoke(app, [*again, str(copy)])
+    assert result.exit_code == int(ExitCode.USER) and "not run or paid again" in result.stderr
+    # from another state dir (no marker there, other channels): refused all the same
+    other = tmp_path / "other-state"
+    result = runner.invoke(app, [*again, "--state-dir", str(other), str(copy)])
+    assert result.exit_code == int(ExitCode.USER), result.output
+    assert "resumed from there only" in result.stderr.replace("\n", " ")
+    assert FakeCheckpointRequester.settled == [("settling", 3)]
 
 
 def test_a_result_settled_while_the_gateway_is_down_is_kept_and_settled_later(
