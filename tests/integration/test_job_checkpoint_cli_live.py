@@ -363,7 +363,9 @@ async def test_a_restored_copy_of_a_settled_job_file_pays_nothing(
     paid_b, owed_a = segments[1]["paid_planck"], segments[0]["owed_planck"]
     assert paid_b > 0 and segments[1]["owed_planck"] == 0
     assert paid_b == segments[1]["fuel_used"] * segments[1]["rate_planck_per_fuel"]
-    assert segments[0]["paid_planck"] == 0 and owed_a > 0  # A is gone: a debt
+    # A is gone: its work a debt, or nothing when its kill fell between recording a
+    # newer image on chain and announcing it (B then started anew: A's images unused)
+    assert segments[0]["paid_planck"] == 0 and owed_a >= 0
     assert report["cost_planck"] == paid_b and report["owed_planck"] == owed_a
     record = json.loads(path.read_text())
     assert record["settled"] == "settled"
@@ -380,7 +382,7 @@ async def test_a_restored_copy_of_a_settled_job_file_pays_nothing(
     assert worker_earned(a) == {ch_a: 0}
     assert worker_earned(b) == {ch_b: paid_b}
     debts = json.loads((state / "debts.json").read_text())
-    assert [(d["worker"], d["amount"]) for d in debts] == [(a.address, owed_a)]
+    assert [(d["worker"], d["amount"]) for d in debts] == ([(a.address, owed_a)] if owed_a else [])
 
     # A is back (it could be paid again, were the job run again); the copy is restored
     again = await run_worker("--checkpoint-gateway", arlocal, env=HEARTBEAT, again=a)
