@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 import ccnet.client.requester as requester_pkg
 from ccnet.client import CC
 from ccnet.client.cli import app
-from ccnet.client.commands import _common
-from ccnet.client.commands import job as job_commands
+from ccnet.client.commands import _common, job_inputs
 from ccnet.client.commands._common import ExitCode, exit_code_for
 from ccnet.client.commands.job import parse_bootstrap_options, worst_case_planck
 from ccnet.client.exceptions import (
@@ -332,7 +331,7 @@ def test_a_lookup_that_never_ends_is_cut_off(
     fake: type[FakeRequester], module: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A malicious DHT node can keep a lookup crawling: discovery has a deadline.
-    monkeypatch.setattr(job_commands, "DISCOVERY_TIMEOUT_S", 0.1)
+    monkeypatch.setattr(job_inputs, "DISCOVERY_TIMEOUT_S", 0.1)
     fake.hang = True
     result = job_run(str(module), *BOOTSTRAP)
     assert result.exit_code == ExitCode.NO_WORKERS, result.stderr
