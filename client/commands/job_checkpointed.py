@@ -191,7 +191,7 @@ async def run_checkpointed(
     from ..jobs.billing import price
     from ..jobs.catalogue import module_hash
     from ..requester import ChannelFundsError, ImageUnavailableError, NoWorkersError, Requester
-    from ..requester.jobfile import OPEN, SETTLED, SETTLING
+    from ..requester.jobfile import SETTLED, SETTLING
     from ..requester.jobfile import JobFile as Record
 
     async with Requester(
@@ -285,17 +285,20 @@ async def run_checkpointed(
                     f"{_resume_command(path, job.state_dir)}",
                     job_file=str(path),
                 )
-        # at most once: marked before the first payment (see ccnet.client.requester.jobfile)
-        saver.record = replace(saver.record, settled=SETTLING)
-        saver.save()
-        write_durably(marker, f"{task_id:016x}\n".encode())
+
+        def mark_settling() -> None:
+            # at most once: marked, durably, after the claims are known (the images
+            # fetched and opened) and before the first payment (ccnet.client.requester.jobfile)
+            saver.record = replace(saver.record, settled=SETTLING)
+            saver.save()
+            write_durably(marker, f"{task_id:016x}\n".encode())
+
         try:
             with _image_opener(chain, durable, requester.state_dir, start.gateway) as opener:
-                outcome = await requester.settle_checkpointed(durable, open_image=opener.facts)
-        except ImageUnavailableError as err:  # nothing paid: the job may be settled later
-            saver.record = replace(saver.record, settled=OPEN)
-            saver.save()
-            marker.unlink()
+                outcome = await requester.settle_checkpointed(
+                    durable, open_image=opener.facts, before_paying=mark_settling
+                )
+        except ImageUnavailableError as err:  # nothing marked, nothing paid
             raise JobUnfinishedError(
                 f"the job has its result, but the checkpoint images it builds on cannot be "
                 f"fetched to settle it ({err}); nothing was paid; it is kept in {path}; "

@@ -57,7 +57,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -788,6 +788,7 @@ class Requester:
         expected_output_hash: bytes | None = None,
         reference: FuelReference | None = None,
         open_image: OpenImage | None = None,
+        before_paying: Callable[[], None] | None = None,
     ) -> CheckpointedOutcome:
         """Check *job*'s final result (signed by the worker that ran the last segment,
         bound to its request; with *expected_output_hash*, 32 bytes, also that answer)
@@ -804,7 +805,12 @@ class Requester:
         claim being measured from the image. A payment that fails (the worker is
         unreachable, e.g. it stopped gracefully) is kept as a debt in :attr:`debts`, its
         amount still reserved, and paid by :meth:`pay_debts`. A job is settled once
-        (``RuntimeError`` after, or while a segment runs)."""
+        (``RuntimeError`` after, or while a segment runs). Raises
+        :class:`~.exceptions.ImageUnavailableError` when an image cannot be fetched now:
+        then nothing was paid or released and the job is not settled (try again later).
+        *before_paying* is called once the claims are known, before the first payment
+        or release (e.g. to mark the job durably as being settled); if it raises,
+        nothing is paid and the job is not settled."""
         self._require_open()
         assert self._book is not None
         if job.settled:
@@ -840,6 +846,12 @@ class Requester:
         except ImageUnavailableError:
             job.settled = False  # nothing was paid or released: settle again later
             raise
+        if before_paying is not None:
+            try:
+                before_paying()
+            except BaseException:
+                job.settled = False
+                raise
         for number, segment in enumerate(job.segments):
             amount, debt, why = 0, 0, claims[number].unpaid
             channel_id = segment.request.channel_id

@@ -383,13 +383,16 @@ class FakeCheckpointRequester:
                 continue
         return job.result
 
-    async def settle_checkpointed(self, job: CheckpointedJob, open_image: Any = None) -> Any:
+    async def settle_checkpointed(
+        self, job: CheckpointedJob, open_image: Any = None, before_paying: Any = None
+    ) -> Any:
         from ccnet.client.requester import ImageUnavailableError
         from ccnet.client.requester.migration import CheckpointedOutcome
 
         assert open_image is not None  # the announcements are checked against the images
         if FakeCheckpointRequester.gateway_down:
             raise ImageUnavailableError("cannot fetch the checkpoint now: gateway down")
+        before_paying()  # as the SDK: once the claims are known, before the first payment
         (path,) = self.state_dir.glob("jobs/*.json")
         FakeCheckpointRequester.settled.append(
             (json.loads(path.read_text())["settled"], len(job.segments))
