@@ -249,62 +249,69 @@ async def run_checkpointed(
         saver.save()
         prior = len(durable.segments)
         worst = 0
-        if durable.result is None:
-            async with discovery_deadline():
-                offers = await requester.find_workers(TASK_TYPE)
-            if not offers:
-                raise NoWorkersError(TASK_TYPE, 1, 0)
-            chosen: list[WorkerOffer] = []
-            for offer in offers:  # one segment each at most, within the budget
-                cost = price(job.fuel_limit, offer.price_planck_per_fuel)
-                if worst + cost <= job.max_cost:
-                    chosen.append(offer)
-                    worst += cost
-            if not chosen:
-                raise BudgetExceededError(
-                    f"no worker fits one segment ({job.fuel_limit:,} fuel) in --max-cost "
-                    f"{format_cc(job.max_cost)}; nothing was sent",
-                    worst_planck=price(job.fuel_limit, offers[0].price_planck_per_fuel),
-                    budget_planck=job.max_cost,
-                )
-            cli.info(
-                f"running on up to {len(chosen)} worker(s) in turn, a checkpoint every "
-                f"{start.every:,} fuel, worst case {format_cc(worst)}; job file {path}"
-            )
-            try:
-                await requester.run_checkpointed(durable, chosen, silence=start.silence)
-            except ChannelFundsError as err:
-                raise UserError(str(err), hint="raise --deposit or lower --fuel-limit") from None
-            finally:
-                saver.save()
+        # the images are opened through the gateway: a resume refused as "malformed" is
+        # checked (and the image discarded when it is not this job's), and at settlement
+        # every announcement the result builds on is checked against its image
+        opened = _image_opener(chain, durable, requester.state_dir, start.gateway)
+        with opened as opener:
             if durable.result is None:
-                raise JobUnfinishedError(
-                    f"the job has no result: every worker tried was lost or failed "
-                    f"({len(durable.segments)} segment(s), {len(durable.checkpoints)} "
-                    f"checkpoint(s)); it is kept in {path}; continue it with: "
-                    f"{_resume_command(path, job.state_dir)}",
-                    job_file=str(path),
+                async with discovery_deadline():
+                    offers = await requester.find_workers(TASK_TYPE)
+                if not offers:
+                    raise NoWorkersError(TASK_TYPE, 1, 0)
+                chosen: list[WorkerOffer] = []
+                for offer in offers:  # one segment each at most, within the budget
+                    cost = price(job.fuel_limit, offer.price_planck_per_fuel)
+                    if worst + cost <= job.max_cost:
+                        chosen.append(offer)
+                        worst += cost
+                if not chosen:
+                    raise BudgetExceededError(
+                        f"no worker fits one segment ({job.fuel_limit:,} fuel) in --max-cost "
+                        f"{format_cc(job.max_cost)}; nothing was sent",
+                        worst_planck=price(job.fuel_limit, offers[0].price_planck_per_fuel),
+                        budget_planck=job.max_cost,
+                    )
+                cli.info(
+                    f"running on up to {len(chosen)} worker(s) in turn, a checkpoint every "
+                    f"{start.every:,} fuel, worst case {format_cc(worst)}; job file {path}"
                 )
+                try:
+                    await requester.run_checkpointed(
+                        durable, chosen, silence=start.silence, open_image=opener.facts
+                    )
+                except ChannelFundsError as err:
+                    hint = "raise --deposit or lower --fuel-limit"
+                    raise UserError(str(err), hint=hint) from None
+                finally:
+                    saver.save()
+                if durable.result is None:
+                    raise JobUnfinishedError(
+                        f"the job has no result: every worker tried was lost or failed "
+                        f"({len(durable.segments)} segment(s), {len(durable.checkpoints)} "
+                        f"checkpoint(s)); it is kept in {path}; continue it with: "
+                        f"{_resume_command(path, job.state_dir)}",
+                        job_file=str(path),
+                    )
 
-        def mark_settling() -> None:
-            # at most once: marked, durably, after the claims are known (the images
-            # fetched and opened) and before the first payment (ccnet.client.requester.jobfile)
-            saver.record = replace(saver.record, settled=SETTLING)
-            saver.save()
-            write_durably(marker, f"{task_id:016x}\n".encode())
+            def mark_settling() -> None:
+                # at most once: marked, durably, after the claims are known (the images
+                # fetched and opened) and before the first payment (ccnet.client.requester.jobfile)
+                saver.record = replace(saver.record, settled=SETTLING)
+                saver.save()
+                write_durably(marker, f"{task_id:016x}\n".encode())
 
-        try:
-            with _image_opener(chain, durable, requester.state_dir, start.gateway) as opener:
+            try:
                 outcome = await requester.settle_checkpointed(
                     durable, open_image=opener.facts, before_paying=mark_settling
                 )
-        except ImageUnavailableError as err:  # nothing marked, nothing paid
-            raise JobUnfinishedError(
-                f"the job has its result, but the checkpoint images it builds on cannot be "
-                f"fetched to settle it ({err}); nothing was paid; it is kept in {path}; "
-                f"settle it with: {_resume_command(path, job.state_dir)}",
-                job_file=str(path),
-            ) from None
+            except ImageUnavailableError as err:  # nothing marked, nothing paid
+                raise JobUnfinishedError(
+                    f"the job has its result, but the checkpoint images it builds on cannot be "
+                    f"fetched to settle it ({err}); nothing was paid; it is kept in {path}; "
+                    f"settle it with: {_resume_command(path, job.state_dir)}",
+                    job_file=str(path),
+                ) from None
         saver.record = replace(saver.record, settled=SETTLED, paid=outcome.paid, owed=outcome.owed)
         saver.save()
         closed = await requester.close_channels() if job.close_channels else []

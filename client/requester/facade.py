@@ -74,6 +74,7 @@ from ..exceptions import CcnetError
 from ..jobs.billing import price
 from ..jobs.catalogue import load_job
 from ..jobs.exceptions import UnknownCircuitError
+from ..jobs.failures import FailureCode
 from ..jobs.heartbeat import Heartbeat, HeartbeatVerifier
 from ..jobs.jobspec import JobSpec
 from ..jobs.messages import JobFailed, JobRequest, JobResult, JobSuspended
@@ -632,6 +633,7 @@ class Requester:
         *,
         timeout: float | None = None,
         silence: float = DEFAULT_SILENCE_S,
+        open_image: OpenImage | None = None,
     ) -> JobResult | JobFailed | JobSuspended | None:
         """Run *job* to its result on *workers*, in order, moving it on whenever its
         worker is lost: a worker that sends no heartbeat for *silence* seconds (its
@@ -645,7 +647,15 @@ class Requester:
         by :meth:`settle_checkpointed`, as a debt while it is unreachable. Raises
         :class:`~.exceptions.ChannelFundsError` and the chain's errors of opening a
         channel, and ``RuntimeError`` as :meth:`CheckpointedJob.run_segment
-        <.migration.CheckpointedJob.run_segment>` does."""
+        <.migration.CheckpointedJob.run_segment>` does.
+
+        With *open_image* (e.g. :meth:`ccnet.worker.checkpointing.ImageOpener.facts`), a
+        worker answering ``malformed`` to the image it was to resume makes the requester
+        open that image itself: when it cannot be opened as this job's either (another
+        job's image, wrong bytes or key), it is discarded
+        (:meth:`CheckpointedJob.discard_last <.migration.CheckpointedJob.discard_last>`)
+        and the next worker resumes from the one before; a worker's ``malformed`` alone
+        never discards an image (``docs/vm-checkpoints.md`` 8.1, rule 7)."""
         self._require_open()
         assert self._pool is not None
         last: JobResult | JobFailed | JobSuspended | None = None
@@ -667,6 +677,8 @@ class Requester:
                 continue
             if isinstance(last, JobFailed):
                 logger.warning("%s failed its segment: %s", worker.address, last.code)
+                if last.code == FailureCode.MALFORMED and open_image is not None:
+                    await self._discard_if_unopenable(job, open_image)
             elif isinstance(last, JobResult):
                 segment = job.segments[-1]
                 check = await self._checker.check(
@@ -678,6 +690,25 @@ class Requester:
         if unfunded is not None and len(job.segments) == ran and job.result is None:
             raise unfunded  # no worker's channel could cover a segment
         return job.result or last
+
+    async def _discard_if_unopenable(self, job: CheckpointedJob, open_image: OpenImage) -> None:
+        """After a ``malformed`` answer to the last segment's resume: discard that image
+        if the requester cannot open it as this job's either."""
+        started = job.segments[-1].resumed_from
+        if started is None or started != job.last_checkpoint:
+            return
+        try:
+            await open_image(started)
+        except ImageUnavailableError as err:  # no verdict: the next worker tries it
+            logger.warning("cannot check checkpoint %d now: %s", started.checkpoint.checkpoint, err)
+        except Exception as err:  # noqa: BLE001 - any other failure: not this job's image
+            logger.warning(
+                "checkpoint %d announced by %s cannot be opened here either (%s): discarded",
+                started.checkpoint.checkpoint,
+                started.worker,
+                err,
+            )
+            job.discard_last()
 
     async def _watched_segment(
         self, job: CheckpointedJob, worker: WorkerOffer, timeout: float | None, silence: float
