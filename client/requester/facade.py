@@ -733,9 +733,13 @@ class Requester:
                 heard = max(started, self._heard.get(worker.address, started))
                 wait = heard + silence - loop.time()
                 if wait <= 0:
+                    if running.done():  # its answer came in the same tick: not lost
+                        return running.result()
                     running.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await running
+                    if not running.cancelled():  # it finished before the cancel landed
+                        return running.result()
                     raise WorkerSilentError(worker.address, silence)
                 done, _ = await asyncio.wait({running}, timeout=wait)
                 if done:
