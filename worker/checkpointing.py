@@ -156,11 +156,11 @@ class ImageOpener:
     image of its job (it was given up while alive, or on purpose, to make the image it
     announced unreadable); the bytes stay on Arweave.
 
-    :meth:`open` raises :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (no
-    such bytes, or another job's image), what
+    :meth:`open` raises :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (bytes
+    that are not the announced ones, or another job's image), what
     :func:`~ccnet.worker.vmcheckpoint.archive.retrieve` raises (wrong key, tampered,
     not an image), and :class:`~ccnet.client.requester.ImageUnavailableError` when the
-    gateway cannot be reached."""
+    gateway cannot be reached or has nothing under the tx id now (no verdict)."""
 
     def __init__(
         self, job: CheckpointedJob, store: CheckpointStore, *, max_image_bytes: int = 1 << 30
@@ -184,9 +184,10 @@ class ImageOpener:
             image = retrieve(self.store, named, self.job.key, max_bytes=self.max_image_bytes)
         except IntegrityError as err:
             raise CheckpointMismatchError(f"the stored checkpoint does not match: {err}") from None
-        except GatewayRejectedError as err:  # 404 and other 4xx: nothing under that tx
-            raise CheckpointMismatchError(f"the gateway has no such checkpoint: {err}") from None
-        except GatewayUnavailableError as err:  # no verdict on the image
+        except (GatewayRejectedError, GatewayUnavailableError) as err:
+            # No verdict on the image: its bytes were fetched when it was resumed, and a
+            # 404 or a pending answer now is the gateway's (not seeded yet, another
+            # gateway than the worker's); only what the bytes say is a verdict.
             raise ImageUnavailableError(f"cannot fetch the checkpoint now: {err}") from None
         base = self.job.base
         check_image(
@@ -195,6 +196,7 @@ class ImageOpener:
             input_hash(list(base.args), base.input),
             base.seed,
             len(base.input),
+            engine=False,  # what it says is read, not run: another engine's is fine
         )
         return image
 

@@ -650,10 +650,18 @@ class Sandbox:
 
 
 def check_image(
-    image: VmImage, module_hash: bytes, job_input: bytes, seed: bytes, stdin_len: int
+    image: VmImage,
+    module_hash: bytes,
+    job_input: bytes,
+    seed: bytes,
+    stdin_len: int,
+    *,
+    engine: bool = True,
 ) -> None:
-    """:class:`CheckpointMismatchError` unless *image* is one of this job's."""
-    if image.engine != ENGINE or image.abi != ABI_VERSION:
+    """:class:`CheckpointMismatchError` unless *image* is one of this job's (*engine*:
+    and made by this engine and job ABI, as resuming it needs: another engine's fuel
+    would not agree)."""
+    if engine and (image.engine != ENGINE or image.abi != ABI_VERSION):
         raise CheckpointMismatchError(
             f"the checkpoint was made by {image.engine} (job ABI {image.abi}); this worker "
             f"runs {ENGINE} (job ABI {ABI_VERSION}), whose fuel would not agree"

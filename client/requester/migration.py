@@ -422,8 +422,13 @@ async def assess(
       announcement differs from its image is not paid (an inflated or deflated fuel
       would move pay between it and the next worker, whose claim is measured from
       it; an older image re-recorded under a new number would be paid twice), nor is
-      one whose image cannot be opened; without it, announcements are taken at
-      their word;
+      one whose image cannot be opened, nor one measured from such an image; without
+      it, announcements are taken at their word;
+    - a segment that stops no further (in fuel) than it started, or whose images claim
+      more than its fuel limit allows, is not paid;
+    - each stretch of the job's cumulative fuel is paid once, to the first segment of
+      the path that covered it (after a replayed older image, a later claim over fuel
+      already covered is cut to what is new: section 8.1, rule 11);
     - a suspended segment whose claim is not the difference of the cumulative fuel of
       the checkpoints it started and stopped at is not paid;
     - a segment that ended without a suspension or a result it is paid for (failed,
@@ -470,22 +475,15 @@ async def assess(
     for producer, found in path:
         segment = job.segments[producer]
         start, end = at(segment.resumed_from), at(found)
-        if end.fuel_used <= start.fuel_used:
-            # no progress: a replayed image (e.g. an older one recorded again under a new
-            # job id) loops the job back; what came before is not on the path. Fuel, not
-            # sequence numbers: an earlier worker's forged high number must not cut an
-            # honest one off the path.
+        ends[producer] = found.checkpoint
+        work = end.fuel_used - start.fuel_used
+        limit = segment.request.fuel_limit
+        if work <= 0:  # a replayed or older image: the job went back (or stood still)
             why[producer] = (
                 f"it stopped at {end.fuel_used} fuel, no further than the image it "
                 f"resumed from ({start.fuel_used} fuel)"
             )
-            fuel[producer] = 0
-            ends[producer] = found.checkpoint
-            break
-        ends[producer] = found.checkpoint
-        work = end.fuel_used - start.fuel_used
-        limit = segment.request.fuel_limit
-        if limit is not None and (
+        elif limit is not None and (
             work > limit or end.checkpoint - start.checkpoint > limit // job.every_fuel + 2
         ):
             why[producer] = (
@@ -515,10 +513,44 @@ async def assess(
                 "the next segment resumed from an earlier image than the one it stopped "
                 "at (not recorded on chain)"
             )
-        if fuel[producer] < 0:  # a claim below zero is a lie, never a price
+        if fuel[producer] < 0 or work <= 0:  # a claim below zero is a lie, never a price
             why[producer], fuel[producer] = why[producer] or "a negative claim", 0
+    _pay_progress_once(job, path, at, fuel, why)
     await _confirm(job, reference, ends, fuel, images, why)
     return [Claim(f, w) for f, w in zip(fuel, why, strict=True)]
+
+
+def _pay_progress_once(
+    job: CheckpointedJob,
+    path: list[tuple[int, Announced]],
+    at: Callable[[Announced | None], ImageFacts],
+    fuel: list[int],
+    why: list[str],
+) -> None:
+    """Pay each stretch of the job's progress (its cumulative fuel) once, to the first
+    segment of the path that covered it, whether that one is paid or not. After the job
+    went back (a replayed or older image), a later segment's claim over fuel already
+    covered is cut to what is new: otherwise a copied image could be paid again (a
+    loop of replays), and nothing tells a copy from a run again without re-running
+    it. The one that went back earns nothing; the segments before it keep their pay."""
+    order = [producer for producer, _ in reversed(path)] + [len(job.segments) - 1]
+    ends = {producer: at(found).fuel_used for producer, found in path}
+    high = 0
+    for j in order:
+        start = at(job.segments[j].resumed_from).fuel_used
+        end = ends.get(j, start + fuel[j])  # the last: from its start, its claim
+        if end <= start:
+            continue
+        if not why[j] and start < high:
+            new = max(0, end - high)
+            if new < fuel[j]:
+                fuel[j] = new
+                if not new:
+                    why[j] = (
+                        f"the fuel it covers ({start} to {end}) was covered before it by "
+                        "another segment (the job went back)"
+                    )
+        high = max(high, end)
 
 
 def _path(job: CheckpointedJob) -> list[tuple[int, Announced]]:

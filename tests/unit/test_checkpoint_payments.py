@@ -266,11 +266,11 @@ async def test_a_failed_worker_is_paid_for_the_images_the_result_builds_on() -> 
     assert [(c.fuel, c.unpaid) for c in claims] == [(6_020, ""), (4_010, "")]
 
 
-async def test_a_segment_that_goes_back_ends_the_path_and_is_unpaid_not_an_error() -> None:
-    """B announces image 2 at less fuel than the image it resumed from (a regression: an
-    older state, or a lie). C's result builds on B's image, so not on A's work: the path
-    ends at B, unpaid, and A's work, which the result does not use, is not paid either.
-    The settlement goes on (a price of a negative fuel would raise)."""
+async def test_a_segment_that_goes_back_is_unpaid_and_progress_is_paid_once() -> None:
+    """B announces image 2 at less fuel than the image it resumed from (it went back: an
+    older state, or a lie); C resumes from it and finishes, redoing 1,000 to 3,010 fuel,
+    which A was paid for already. B earns nothing (not an error: a price of a negative
+    fuel would raise), A keeps its pay, and C is paid what is new."""
     job = new_job()
     one = note(1, 3_010, 1)
     add(job, A, suspended(one, 3_010), 3_010, None, (one,))
@@ -278,11 +278,11 @@ async def test_a_segment_that_goes_back_ends_the_path_and_is_unpaid_not_an_error
     add(job, B, None, 0, Announced(A, one), (low,))
     add(job, C, JobResult(bytes(16), b"out"), 7_010, Announced(B, low), ())
     claims = await assess(job, None)
+    assert claims[0] == Claim(3_010, "")
     assert claims[1] == Claim(
         0, "it stopped at 1000 fuel, no further than the image it resumed from (3010 fuel)"
     )
-    assert claims[0].unpaid.startswith("its work was not resumed")
-    assert claims[2] == Claim(7_010, "")
+    assert claims[2] == Claim(1_000 + 7_010 - 3_010, "")
 
 
 async def test_a_replayed_image_loop_is_not_paid_twice() -> None:
@@ -290,7 +290,7 @@ async def test_a_replayed_image_loop_is_not_paid_twice() -> None:
     a copy of a under its new segment's job id and suspends at once; B resumes the copy
     and records a copy of b, claiming its work again; C resumes that and finishes.
     Every image opens and matches its announcement, but the job went back at A's
-    second segment: only what follows is on the path, and B's one run is paid once."""
+    second segment: the progress from a to b is paid once, to B's first segment."""
     job = new_job()
     a, b = note(1, 1_000, 1), note(2, 5_000, 2)
     a2 = JobCheckpoint(bytes([2]) * 16, 3, 1_000, a.state_hash, a.arweave_tx_id, a.size)
@@ -301,9 +301,29 @@ async def test_a_replayed_image_loop_is_not_paid_twice() -> None:
     add(job, B, suspended(b2, 4_000), 4_000, Announced(A, a2), (b2,))
     add(job, C, JobResult(bytes(16), b"out"), 5_000, Announced(B, b2), ())
     claims = await assess(job, None)
-    assert [c.unpaid == "" for c in claims] == [False, False, False, True, True]
+    assert [c.fuel if not c.unpaid else None for c in claims] == [
+        1_000,
+        4_000,
+        None,
+        None,
+        5_000,
+    ]
     assert claims[2].unpaid.startswith("it stopped at 1000 fuel, no further")
-    assert sum(c.fuel for c in claims if not c.unpaid) == 9_000  # B once, C
+    assert claims[3].unpaid.startswith("the fuel it covers (1000 to 5000) was covered before")
+
+
+async def test_a_replay_at_the_same_fuel_cuts_nobody_off() -> None:
+    """M records H's image again as its own (no key, no work) and announces it with H's
+    numbers; N resumes it and finishes. M earns nothing; A and H keep their pay."""
+    job = new_job()
+    one, two = note(1, 1_000, 1), note(2, 2_000, 2)
+    same = JobCheckpoint(bytes([4]) * 16, 2, 2_000, two.state_hash, two.arweave_tx_id, two.size)
+    add(job, A, suspended(one, 1_000), 1_000, None, (one,))
+    add(job, B, suspended(two, 1_000), 1_000, Announced(A, one), (two,))
+    add(job, C, suspended(same, 0), 0, Announced(B, two), (same,))
+    add(job, A, JobResult(bytes(16), b"out"), 3_000, Announced(C, same), ())
+    claims = await assess(job, None)
+    assert [c.fuel if not c.unpaid else None for c in claims] == [1_000, 1_000, None, 3_000]
 
 
 async def test_images_claiming_more_than_the_fuel_limit_are_not_paid() -> None:
