@@ -235,6 +235,7 @@ class CheckpointStore:
         *,
         job: tuple[bytes, int] | None = None,
         on_progress: PhaseProgress | None = None,
+        before_record: Callable[[], None] | None = None,
     ) -> SavedCheckpoint:
         """Upload *checkpoint*, prove it retrievable, record it on chain, cache it.
         With *job* (its 16-byte id, the image's sequence number), the record is that
@@ -243,7 +244,9 @@ class CheckpointStore:
         Raises :class:`GatewayUnavailableError` / :class:`GatewayRejectedError` (nothing recorded),
         :class:`IntegrityError` if the gateway serves other bytes than uploaded (nothing
         recorded), and the chain's errors (:class:`ccnet.client.CheckpointsError` ...)
-        from the record step; a later save of the same bytes then resumes."""
+        from the record step; a later save of the same bytes then resumes.
+        *before_record* is called after the upload is verified and before the record
+        (what it raises is raised, and nothing is recorded)."""
         keypair, wallet = self._keypair(), self._wallet()
         data, key = checkpoint.data, checkpoint.state_hash
         chunks = generate_transaction_chunks(data)
@@ -288,6 +291,8 @@ class CheckpointStore:
         except IntegrityError:
             self.__journal.remove(key)  # that transaction is bad: the next save starts anew
             raise
+        if before_record is not None:
+            before_record()  # may raise: uploaded, but nothing recorded
         if job is None:
             receipt = self.__chain.checkpoints.record(keypair, key, tx.id, len(data))
         else:

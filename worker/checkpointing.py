@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ccnet.client.jobs.catalogue import module_hash
@@ -65,12 +66,19 @@ class CheckpointService:
         """The SS58 address the worker's images are recorded for."""
         return self.store.owner
 
-    def archive(self, image: VmImage, key: bytes, job_id: bytes) -> SavedCheckpoint:
+    def archive(
+        self,
+        image: VmImage,
+        key: bytes,
+        job_id: bytes,
+        *,
+        before_record: Callable[[], None] | None = None,
+    ) -> SavedCheckpoint:
         """Seal *image* under *key* (32 bytes), upload it and record it on chain; the
         record (state hash, Arweave tx id, size in bytes). Raises what
         :meth:`CheckpointStore.save <ccnet.storage.CheckpointStore.save>` raises (the
         previous record stays valid)."""
-        return archive(self.store, image, key, job_id.hex())
+        return archive(self.store, image, key, job_id.hex(), before_record=before_record)
 
     def check_unrecorded(self, job_id: bytes) -> None:
         """Raise :class:`~ccnet.worker.exceptions.CheckpointMismatchError` (``malformed``

@@ -660,8 +660,13 @@ class JobSessionHandler:
                     taken.checkpoints,
                 )
                 return
+
+            def still_wanted() -> None:  # the requester may have left during the upload
+                if state.closed:
+                    raise CheckpointMismatchError("the requester left: not recorded")
+
             try:
-                saved = service.archive(taken, key, request.job_id)
+                saved = service.archive(taken, key, request.job_id, before_record=still_wanted)
             except Exception as err:  # the job goes on; its suspension would fail
                 log.warning("job %s: checkpoint not archived: %s", request.job_id.hex(), err)
                 return

@@ -673,7 +673,16 @@ class FakeCheckpoints(CheckpointService):
         if job_id in self.jobs:
             raise CheckpointMismatchError(f"already recorded checkpoints of job {job_id.hex()}")
 
-    def archive(self, image: VmImage, key: bytes, job_id: bytes) -> SavedCheckpoint:
+    def archive(
+        self,
+        image: VmImage,
+        key: bytes,
+        job_id: bytes,
+        *,
+        before_record: Callable[[], None] | None = None,
+    ) -> SavedCheckpoint:
+        if before_record is not None:
+            before_record()
         tx_id = f"tx{len(self.archived) + 1}"
         self.archived[tx_id] = (image, key)
         self.jobs.add(job_id)

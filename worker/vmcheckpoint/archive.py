@@ -9,6 +9,7 @@ the job, ``Format``), nothing about the job's state. ``docs/vm-checkpoints.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ccnet.storage import Checkpoint, CheckpointStore, SavedCheckpoint
@@ -26,7 +27,14 @@ ARWEAVE_TYPE = "vm-checkpoint"
 """The ``Type`` tag of a sealed VM checkpoint on Arweave."""
 
 
-def archive(store: CheckpointStore, image: VmImage, key: bytes, job_id: str) -> SavedCheckpoint:
+def archive(
+    store: CheckpointStore,
+    image: VmImage,
+    key: bytes,
+    job_id: str,
+    *,
+    before_record: Callable[[], None] | None = None,
+) -> SavedCheckpoint:
     """Seal *image* under *key* (32 bytes) and save it with *store*: on Arweave, then
     recorded on chain for the store's owner as the newest image of its job *job_id*
     (bare hex of the 16-byte id: ``record_job`` with the image's sequence number,
@@ -45,7 +53,9 @@ def archive(store: CheckpointStore, image: VmImage, key: bytes, job_id: str) -> 
         "Checkpoint": str(image.checkpoints),
         "Format": str(FORMAT_VERSION),
     }
-    return store.save(Checkpoint(sealed, metadata), job=(job, image.checkpoints))
+    return store.save(
+        Checkpoint(sealed, metadata), job=(job, image.checkpoints), before_record=before_record
+    )
 
 
 def retrieve(
