@@ -34,6 +34,11 @@ The attacks (what a cheater would try), and what stops them:
   suspends but records no newer image, so the one it announced stays resumable and it
   is owed its work up to it
   (``test_a_worker_given_up_while_alive_leaves_its_announced_image_resumable``);
+- a worker given the job again records an older image's bytes as its new segment's
+  image and announces it with that image's own numbers (all of it opens and matches):
+  the job goes back, and the next worker redoes what was covered; each stretch of
+  progress is paid once, to the first that covered it
+  (``test_a_replayed_older_image_pays_each_stretch_of_progress_once``);
 - a worker replays an older image of the job (recorded once, then replaced on chain by
   the newer ones) as its newer one, with the newer one's fuel: none of its announcements
   is its record of the job, so the SDK drops them all, the next worker starts anew and
@@ -692,6 +697,87 @@ async def test_a_worker_given_up_while_alive_leaves_its_announced_image_resumabl
         await earned(wait_until, b, ch_b, price(fuel_b, rate_b))
         assert left(s, ch_a) == DEPOSIT
         assert left(s, ch_b) == DEPOSIT - price(fuel_b, rate_b)
+
+
+async def test_a_replayed_older_image_pays_each_stretch_of_progress_once(
+    private_chain: str,
+    arlocal: str,
+    arweave_wallet: ArweaveWallet,
+    start_daemon: StartDaemon,
+    wait_until: WaitUntil,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """A runs and suspends at image a, B resumes it and suspends at b. A is then given
+    the job again, runs nothing, records a's bytes (on Arweave already) as its new
+    segment's image and announces them with a's own numbers: everything opens and
+    matches, but the job went back. C resumes the copy and finishes, redoing a to b.
+    Each stretch of progress is paid once, to the first that covered it: A its first
+    segment, B its own, A's replay nothing, C what is new; the total is the job's."""
+    async with scene(
+        private_chain,
+        arlocal,
+        arweave_wallet,
+        start_daemon,
+        sandbox,
+        tmp_path,
+        3,
+        args=("10000000",),
+    ) as s:
+        a, b, c = s.workers
+        assert a.handler is not None
+        job = new_job(s, parts=8)
+        first = await suspended_segment(s, job, s.offers[0], wait_until)
+        await suspended_segment(s, job, s.offers[1], wait_until)
+        handler = a.handler
+
+        async def replay(state: Any, request: JobRequest, limits: Any) -> None:
+            await asyncio.to_thread(
+                s.chain.checkpoints.record_job,
+                a.keypair,
+                request.job_id,
+                first.checkpoint,
+                first.state_hash,
+                first.arweave_tx_id,
+                first.size,
+            )
+            copy = JobSuspended(
+                request.job_id,
+                checkpoint=first.checkpoint,
+                fuel_used=first.fuel_used,
+                state_hash=first.state_hash,
+                arweave_tx_id=first.arweave_tx_id,
+                size=first.size,
+                segment_fuel=0,
+            )
+            await handler._deliver(state, request, encode(copy), 0)
+
+        handler._run_checkpointed = replay  # type: ignore[method-assign]
+        await s.r.run_segment(job, s.offers[0], timeout=TIMEOUT)
+        done = await s.r.run_segment(job, s.offers[2], timeout=TIMEOUT)
+        assert isinstance(done, JobResult) and done.output == s.stdout
+        assert job.segments[3].resumed_from is not None
+        assert job.segments[3].resumed_from.checkpoint.state_hash == first.state_hash
+        fuel_a, fuel_b, _, fuel_c = job.segment_fuel
+        covered = first.fuel_used + fuel_b  # where B stopped
+        new_c = first.fuel_used + fuel_c - covered
+        rerun = LocalRerun(job, sandbox, s.store)
+        outcome = await s.r.settle_checkpointed(
+            job,
+            expected_output_hash=output_hash(s.stdout),
+            reference=FuelReference(s.whole, COST, rerun=rerun),
+            open_image=rerun.images.facts,
+        )
+        rate_a, rate_b, rate_c = (o.price_planck_per_fuel for o in s.offers)
+        expected = (price(fuel_a, rate_a), price(fuel_b, rate_b), 0, price(new_c, rate_c))
+        assert outcome.paid == expected, outcome.unpaid_reasons
+        assert outcome.unpaid_reasons[2].startswith(f"it stopped at {first.fuel_used} fuel")
+        assert fuel_a + fuel_b + new_c == first.fuel_used + fuel_c  # the job's fuel, once
+        channels = [job.segments[i].request.channel_id for i in (0, 1, 3)]
+        amounts = (expected[0], expected[1], expected[3])
+        for daemon, channel, amount in zip((a, b, c), channels, amounts, strict=True):
+            await earned(wait_until, daemon, channel, amount)
+            assert left(s, channel) == DEPOSIT - amount
 
 
 async def test_a_gracefully_stopped_worker_is_paid_when_it_is_back(
