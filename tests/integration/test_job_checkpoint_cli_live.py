@@ -390,14 +390,23 @@ async def test_a_restored_copy_of_a_settled_job_file_pays_nothing(
     env["CCNET_DHT_BOOTSTRAP"] += f",{again.ready['dht_host']}:{again.ready['dht_port']}"
     shutil.copy2(copy, path)
     assert json.loads(path.read_text())["settled"] == "open"
-    for attempt in (
-        ("job", "resume", str(path), "--silence", "6", "--gateway", arlocal),
-        ("job", "resume", str(copy), "--state-dir", str(state), "--gateway", arlocal),
+    elsewhere = tmp_path / "other-state"  # no marker there, and channels of its own
+    for attempt, refusal in (
+        (("job", "resume", str(path), "--silence", "6", "--gateway", arlocal), b"paid again"),
+        (
+            ("job", "resume", str(copy), "--state-dir", str(state), "--gateway", arlocal),
+            b"paid again",
+        ),
+        (("job", "resume", str(copy), "--gateway", arlocal), b"paid again"),  # recorded dir
+        (
+            ("job", "resume", str(copy), "--state-dir", str(elsewhere), "--gateway", arlocal),
+            b"resumed from there only",
+        ),
     ):
         code, out, err = await ccnet(*attempt, env=env)
         assert code == 1 and out == b"", err.decode()  # a user error
         said = b" ".join(err.split())
-        assert b"not run or paid again" in said and b"from this state dir" in said, said
+        assert refusal in said, said
         assert marker.read_text() == f"{task}\n"
         assert {w: spent(c) for w, c in (await channels(env, state)).items()} == {
             a.address: 0,
