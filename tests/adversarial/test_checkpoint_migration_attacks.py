@@ -489,10 +489,10 @@ async def test_forged_sequence_numbers_do_not_hide_the_next_workers_checkpoints(
             return getattr(self.store, name)
 
         def save(
-            self, checkpoint: Checkpoint, *, job: tuple[bytes, int] | None = None
+            self, checkpoint: Checkpoint, *, job: tuple[bytes, int] | None = None, **kw: Any
         ) -> SavedCheckpoint:
             assert job is not None
-            return self.store.save(checkpoint, job=(job[0], job[1] + 1000))
+            return self.store.save(checkpoint, job=(job[0], job[1] + 1000), **kw)
 
     async with scene(
         private_chain,
