@@ -46,8 +46,9 @@ profile_args=()
 log "cargo build -p ccnet-node ${features[*]} ${profile_args[*]} (target $CARGO_TARGET_DIR)"
 # Lints on: a warning fails the build. The wrapper and CLIPPY_ARGS are part of the
 # workspace crates' fingerprints, so every build of this directory sets them alike.
-export RUSTC_WORKSPACE_WRAPPER
-RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)"
+# The runtime's Wasm is compiled by plain rustc (scripts/clippy-native.sh says why).
+export CLIPPY_DRIVER RUSTC_WORKSPACE_WRAPPER="$ROOT/scripts/clippy-native.sh"
+CLIPPY_DRIVER="$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)"
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 start=$(date +%s)
 cargo build -q --locked -p ccnet-node "${features[@]}" "${profile_args[@]}"
