@@ -97,6 +97,9 @@ TICK = 0.5
 """Seconds between blocks the demo's ticker builds while the court runs."""
 Network = Literal["dev", "local"]
 NETWORKS: tuple[Network, ...] = ("dev", "local")
+SKIPPABLE_PHASES = ("checkpoint", "migration")
+"""Phases a run may leave out (``DemoConfig.skip``): the others carry the market's
+money and the checks that reconcile it."""
 LOCAL_SLOWDOWN = 3
 """How much longer the demo waits for chain events on the local network (6 s blocks
 and finality) than on the dev chain (blocks ticked every :data:`TICK` s)."""
@@ -160,6 +163,17 @@ class DemoConfig:
     localnet_dir: Path = DEFAULT_LOCALNET_DIR
     """State dir of the local network (``ccnet network``'s by default: a network it
     started is reused, and left running)."""
+    skip: frozenset[str] = frozenset()
+    """Phases left out, from :data:`SKIPPABLE_PHASES` (e.g. the migration, the longest
+    phase on validators: its two workers and each checkpoint's record wait for
+    finality). A skipped phase has no checks and no summary section."""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(self.skip - set(SKIPPABLE_PHASES))
+        if unknown:
+            raise ValueError(
+                f"cannot skip {', '.join(unknown)}: one of {', '.join(SKIPPABLE_PHASES)}"
+            )
 
 
 @dataclass
@@ -499,10 +513,14 @@ class _Demo:
                 await self._jobs(requester)
             with self._phase("dispute", "on-chain task, wrong result caught and disputed"):
                 await self._dispute(requester)
-            with self._phase("checkpoint", "job state to Arweave and back"):
-                await asyncio.to_thread(self._checkpoint)
-            with self._phase("migration", "a worker killed mid-job, resumed from its checkpoint"):
-                await self._migration(requester)
+            if "checkpoint" not in self.config.skip:
+                with self._phase("checkpoint", "job state to Arweave and back"):
+                    await asyncio.to_thread(self._checkpoint)
+            if "migration" not in self.config.skip:
+                with self._phase(
+                    "migration", "a worker killed mid-job, resumed from its checkpoint"
+                ):
+                    await self._migration(requester)
             with self._phase("close", "closing channels cooperatively"):
                 receipts = await requester.close_channels()
                 self.reporter.note(f"{len(receipts)} channels closed")

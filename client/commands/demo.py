@@ -73,14 +73,25 @@ def demo(
         Path,
         typer.Option(help="State dir of the local network (--network local; reused if it runs)."),
     ] = Path(".state/localnet"),
+    skip: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--skip",
+            metavar="PHASE",
+            help="Leave a phase out: checkpoint or migration (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Start the dev chain (or four validators), Arweave gateway and five workers; run
     real jobs with verification, payment channels, a dispute, a checkpoint and a job
     migrated from a killed worker by its VM checkpoint; print a summary."""
-    from ..demo import NETWORKS, DemoConfig, run_demo
+    from ..demo import NETWORKS, SKIPPABLE_PHASES, DemoConfig, run_demo
 
     if network not in NETWORKS:
         raise typer.BadParameter(f"one of {', '.join(NETWORKS)}", param_hint="--network")
+    for phase in skip or ():
+        if phase not in SKIPPABLE_PHASES:
+            raise typer.BadParameter(f"one of {', '.join(SKIPPABLE_PHASES)}", param_hint="--skip")
     cli = CliContext.of(ctx)
     config = DemoConfig(
         network="local" if network == "local" else "dev",
@@ -90,6 +101,7 @@ def demo(
         gateway_port=gateway_port,
         keep_running=keep_running,
         fiat=fiat,
+        skip=frozenset(skip or ()),
     )
     with cli.errors():
         try:

@@ -209,14 +209,16 @@ def test_sdk_transfer_is_finalized_with_exact_balances(network: LocalNetwork) ->
 def test_the_demo_runs_on_the_four_validators(
     network: LocalNetwork, repo_root: Path, tmp_path: Path
 ) -> None:
-    """``ccnet demo --network local`` on the module's running network (it reuses it and
-    leaves it running): channels, paid and verified jobs, the dispute judged by votes
-    and the cooperative closes, every extrinsic waiting for GRANDPA finality, and the
-    balances, read at the last finalized block, reconcile to the planck."""
+    """``ccnet demo --network local --skip migration`` on the module's running network
+    (it reuses it and leaves it running): channels, paid and verified jobs, the dispute
+    judged by votes and the cooperative closes, every extrinsic waiting for GRANDPA
+    finality, and the balances, read at the last finalized block, reconcile to the
+    planck."""
     command = [
         sys.executable, "-m", "ccnet.client", "--json", "demo", "--network", "local",
         "--localnet-dir", str(network.dir), "--gateway-port", str(free_port()),
         "--state-dir", str(tmp_path / "demo"),
+        "--skip", "migration",  # its own test runs on the dev chain (test_demo.py)
     ]  # fmt: skip
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     env.pop("CCNET_ALLOW_FAULT_INJECTION", None)  # the demo sets it for its one worker

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ccnet.client import __version__
 from ccnet.client.cli import app
+from ccnet.client.demo import SKIPPABLE_PHASES, DemoConfig
 
 runner = CliRunner()
 
@@ -57,3 +59,14 @@ def test_chain_commands_answer_in_json(tmp_path: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert json.loads(result.stdout)["error"]["type"] == "SpecNotFoundError"
+
+
+def test_demo_skips_only_the_phases_that_carry_no_money() -> None:
+    """``--skip`` takes checkpoint or migration; any other phase is refused before
+    anything starts (exit 2), and so is a config that names one."""
+    result = runner.invoke(app, ["demo", "--skip", "dispute"])
+    assert result.exit_code == 2
+    assert "checkpoint, migration" in result.output
+    assert DemoConfig(skip=frozenset(SKIPPABLE_PHASES)).skip == {"checkpoint", "migration"}
+    with pytest.raises(ValueError, match="cannot skip close"):
+        DemoConfig(skip=frozenset({"close", "migration"}))
