@@ -1,6 +1,7 @@
 """Benchmark ccnet.zk: prove time per circuit in the long-lived Node helper,
 and verify time per path (py_ecc four pairings, py_ecc multi-pairing reference, the
-snarkjs fast path), plus the one-shot snarkjs CLI for comparison.
+snarkjs helper, the native arkworks verifier with a prepared key and from the raw
+bytes), plus the one-shot snarkjs CLI for comparison.
 
 Needs the circuits built (scripts/zk-setup.sh). Run: ``.venv/bin/python
 benches/bench_zk.py [--rounds N]``; prints a table of median / min times in ms.
@@ -21,6 +22,7 @@ from pathlib import Path
 from ccnet.zk import (
     CIRCUITS,
     FastVerifier,
+    NativeVerifier,
     ProofBundle,
     Prover,
     ReferenceVerifier,
@@ -28,6 +30,8 @@ from ccnet.zk import (
     ZkPaths,
     tasks,
 )
+from ccnet.zk.encoding import key_bytes, proof_bytes, signals_bytes
+from ccnet.zk.groth16 import VerifyingKey
 from ccnet.zk.verifier import verify_naive
 
 A = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
@@ -61,9 +65,31 @@ def bench_verify(
 ) -> list[str]:
     vk = paths.artifacts(name).vkey()
     signals, proof = bundle.public_signals, bundle.proof
-    reference = ReferenceVerifier()
+    reference, native = ReferenceVerifier(), NativeVerifier()
     assert fast.verify(vk, signals, proof) and reference.verify(vk, signals, proof)
+    assert native.verify(vk, signals, proof)
+    import ccnet_groth16
+
+    raw_key = key_bytes(VerifyingKey.from_json(vk))
+    raw_proof, raw_signals = proof_bytes(proof), signals_bytes(signals)
+    prepared = ccnet_groth16.VerifyingKey(raw_key)
+
+    def unprepared() -> object:
+        return ccnet_groth16.VerifyingKey(raw_key).rejection(raw_proof, raw_signals)
+
     rows = [
+        row(
+            f"verify {name}: native, prepared key, bytes",
+            timed(lambda: prepared.rejection(raw_proof, raw_signals), 200),
+        ),
+        row(
+            f"verify {name}: native, key decoded and prepared too",
+            timed(unprepared, 50),
+        ),
+        row(
+            f"verify {name}: NativeVerifier (JSON forms)",
+            timed(lambda: native.verify(vk, signals, proof), 200),
+        ),
         row(
             f"verify {name}: fast (snarkjs helper)",
             timed(lambda: fast.verify(vk, signals, proof), 50),

@@ -147,6 +147,29 @@ worker_jobs() {
   bash scripts/build-jobs.sh
 }
 
+native_verifier() {
+  # The native Groth16 verifier's Python extension (zk/groth16-py, module ccnet_groth16;
+  # ccnet.zk.NativeVerifier), built by maturin in the release profile (pairings in the
+  # dev profile take a hundred times longer) into its own target directory; skipped
+  # when its sources and Cargo.lock have not changed.
+  local want; want="$(stamp_of Cargo.lock zk/groth16/Cargo.toml zk/groth16/src/*.rs \
+    zk/groth16-py/Cargo.toml zk/groth16-py/pyproject.toml zk/groth16-py/src/*.rs)"
+  local stamp="$VENV/.ccnet-groth16-installed"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && "$VENV/bin/python" -c 'import ccnet_groth16' 2>/dev/null; then
+    log "native Groth16 verifier up to date"
+    return
+  fi
+  log "maturin: the native Groth16 verifier (ccnet_groth16)"
+  # shellcheck source=scripts/cargo-env.sh
+  . scripts/cargo-env.sh
+  rm -rf "$STATE/wheels"
+  CARGO_TARGET_DIR="$HOME/.cache/ccnet/py-target" VIRTUAL_ENV="$VENV" \
+    "$VENV/bin/maturin" build --quiet -m zk/groth16-py/Cargo.toml --out "$STATE/wheels" \
+    --interpreter "$VENV/bin/python"
+  "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps "$STATE"/wheels/ccnet_groth16-*.whl
+  echo "$want" > "$stamp"
+}
+
 build_chain() {
   if [ "${SKIP_CHAIN_BUILD:-}" = 1 ]; then
     log "SKIP_CHAIN_BUILD=1: not building the runtime and chain specs"
@@ -171,5 +194,6 @@ node_build_deps
 net_tools
 postgres_server
 worker_jobs
+native_verifier
 build_chain
 log "done"

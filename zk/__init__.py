@@ -27,6 +27,7 @@ from ccnet.zk.node import ZkNode
 from ccnet.zk.prover import ProofBundle, Prover
 from ccnet.zk.verifier import (
     FastVerifier,
+    NativeVerifier,
     ReferenceVerifier,
     Verifier,
     check_proof,
@@ -43,6 +44,7 @@ __all__ = [
     "Proof",
     "ProofBundle",
     "InvalidProofError",
+    "NativeVerifier",
     "Prover",
     "ProverError",
     "ReferenceVerifier",

@@ -15,8 +15,10 @@ points lie on their curves and B lies in G2's order-r subgroup.
 - :class:`FastVerifier`: snarkjs's verifier in a long-lived Node process (Wasm field
   arithmetic, curve built once), plus the same subgroup check: 12-15 ms per proof on
   this shared 2-core machine (benches/bench_zk.py).
-  This is the default for requesters. No maintained native BN254 binding was found on
-  PyPI (see zk/README.md).
+- :class:`NativeVerifier`: arkworks (the ``ccnet-groth16`` crate in ``zk/groth16``,
+  also the chain's) through its Python extension; checks the same subgroup and ranges.
+  No maintained native BN254 binding was found on PyPI (see zk/README.md), so setup
+  builds ours.
 
 Both return False for any proof that does not verify, malformed input included; a
 malformed verification key raises ValueError (it is ours, not the worker's).
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol
@@ -50,11 +53,12 @@ from py_ecc.optimized_bn128 import (
 )
 
 from ccnet.zk.artifacts import ZkPaths
+from ccnet.zk.encoding import key_bytes, proof_bytes, signals_bytes
 from ccnet.zk.groth16 import G1Point, G2Point, Proof, VerifyingKey, parse_signals
 from ccnet.zk.node import ZkNode
 from ccnet.zk.prover import ProofBundle
 
-from .exceptions import InvalidProofError
+from .exceptions import InvalidProofError, SetupMissingError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,8 @@ ProofLike = Proof | Mapping[str, Any]
 KeyLike = VerifyingKey | Mapping[str, Any]
 Pt1 = tuple[FQ, FQ, FQ]
 Pt2 = tuple[FQ2, FQ2, FQ2]
+_KEYS_KEPT = 32
+"""Prepared keys a NativeVerifier keeps (one per circuit in use)."""
 
 
 class Verifier(Protocol):
@@ -161,6 +167,61 @@ def verify_naive(vk: KeyLike, public_signals: Sequence[object], proof: ProofLike
         * pairing(_g2(key.delta), c)
     )
     return bool(product == FQ12.one())
+
+
+class NativeVerifier:
+    """The native verifier: the ``ccnet-groth16`` crate (arkworks, ``zk/groth16``) as
+    the extension module ``ccnet_groth16``, built by scripts/setup.sh. It reads the byte
+    encoding of :mod:`ccnet.zk.encoding`, checks every point (on its curve, in its
+    subgroup) and signal (below r), and runs the pairing check without the GIL. Each
+    key is prepared once (e(alpha, beta)) and kept for the next proof.
+
+    Raises SetupMissingError when the extension is not installed.
+    """
+
+    def __init__(self) -> None:
+        try:
+            import ccnet_groth16
+        except ImportError:
+            raise SetupMissingError("the native Groth16 verifier (ccnet_groth16)") from None
+        self._module = ccnet_groth16
+        self._keys: dict[bytes, Any] = {}
+        self._lock = threading.Lock()
+
+    def _prepared(self, key: VerifyingKey) -> Any:
+        encoded = key_bytes(key)
+        with self._lock:  # requesters check results in worker threads
+            prepared = self._keys.get(encoded)
+            if prepared is None:
+                if len(self._keys) >= _KEYS_KEPT:
+                    self._keys.pop(next(iter(self._keys)))
+                prepared = self._module.VerifyingKey(encoded)
+                self._keys[encoded] = prepared
+        return prepared
+
+    def rejection(
+        self, vk: KeyLike, public_signals: Sequence[object], proof: ProofLike
+    ) -> str | None:
+        """None if the proof verifies, else why not: "Malformed" (signals or proof that
+        do not parse), or the native verifier's reason ("Invalid", "NotOnCurve",
+        "NotInSubgroup", "NonCanonicalCoordinate", "InputOutOfRange", "InputCount",
+        "Length"). Raises ValueError for a malformed key (it is ours)."""
+        key = _key(vk)
+        try:
+            signals = signals_bytes(parse_signals(public_signals))
+            parsed = proof if isinstance(proof, Proof) else Proof.from_json(proof)
+            encoded = proof_bytes(parsed)
+        except ValueError as err:
+            log.debug("malformed proof: %s", err)
+            return "Malformed"
+        reason: str | None = self._prepared(key).rejection(encoded, signals)
+        return reason
+
+    def verify(self, vk: KeyLike, public_signals: Sequence[object], proof: ProofLike) -> bool:
+        why = self.rejection(vk, public_signals, proof)
+        if why is not None:
+            log.debug("proof rejected: %s", why)
+        return why is None
 
 
 def verify(vk: KeyLike, public_signals: Sequence[object], proof: ProofLike) -> bool:

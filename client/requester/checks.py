@@ -14,6 +14,7 @@ statement (:mod:`ccnet.client.jobs.proofs`, checked with
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ from ..jobs.proofs import ProofContext, expected_signals
 from ..jobs.results import SignedResult, input_hash
 from .exceptions import FuelClaimError
 from .verdicts import Reply, ReplyKind
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ccnet.zk import Verifier, ZkNode, ZkPaths
@@ -104,14 +107,19 @@ class ResultChecker:
         )
 
     def _zk(self) -> tuple[ZkNode, Verifier, ZkPaths]:
-        from ccnet.zk import FastVerifier, ZkNode, ZkPaths
+        from ccnet.zk import FastVerifier, NativeVerifier, SetupMissingError, ZkNode, ZkPaths
 
         if self._zk_paths is None:
             self._zk_paths = ZkPaths.default() if self._zk_node is None else self._zk_node.paths
         if self._zk_node is None:
             self._zk_node = ZkNode(self._zk_paths)
         if self._zk_verifier is None:
-            self._zk_verifier = FastVerifier(node=self._zk_node)
+            try:
+                self._zk_verifier = NativeVerifier()
+            except SetupMissingError as err:
+                # The same answers through snarkjs, ten times slower (zk/README.md).
+                log.warning("%s; verifying proofs with snarkjs instead", err)
+                self._zk_verifier = FastVerifier(node=self._zk_node)
         return self._zk_node, self._zk_verifier, self._zk_paths
 
     async def _check_proof(

@@ -1,14 +1,16 @@
 """ccnet.zk end to end with the real tools: circom2-built circuits, snarkjs proving in
-the long-lived Node helper, and both verifiers (snarkjs fast path, py_ecc reference)
-agreeing on valid and tampered proofs."""
+the long-lived Node helper, and the three verifiers (snarkjs in Node, arkworks native,
+py_ecc reference) agreeing on valid and tampered proofs."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from ccnet.zk import (
     CIRCUITS,
     FastVerifier,
     InvalidProofError,
+    NativeVerifier,
     ProofBundle,
     Prover,
     ProverError,
@@ -30,7 +33,12 @@ from ccnet.zk import (
 )
 from ccnet.zk.artifacts import ZkPaths
 from ccnet.zk.build import build
+from ccnet.zk.encoding import proof_from_bytes
 from ccnet.zk.groth16 import G1Point, G2Point, Proof, R
+
+SHARED_CASES = json.loads(
+    (Path(__file__).resolve().parents[1] / "vectors" / "zk_groth16_cases.json").read_text()
+)["cases"]
 
 Proved = Any  # tests/fixtures/zk.py's Proved: bundle, vkey, expected, inputs
 
@@ -63,19 +71,22 @@ def _double_g2(p: G2Point) -> G2Point:
 
 
 @pytest.mark.parametrize("circuit", CIRCUITS)
-def test_proof_carries_expected_signals_and_both_verifiers_accept(
+def test_proof_carries_expected_signals_and_all_verifiers_accept(
     circuit: str,
     zk_proved: dict[str, Proved],
     zk_fast_verifier: FastVerifier,
+    zk_native_verifier: NativeVerifier,
     zk_reference_verifier: ReferenceVerifier,
 ) -> None:
     p = zk_proved[circuit]
     assert p.bundle.circuit == circuit
     assert p.bundle.public_signals == p.expected
     assert zk_fast_verifier.verify(p.vkey, p.bundle.public_signals, p.bundle.proof)
+    assert zk_native_verifier.verify(p.vkey, p.bundle.public_signals, p.bundle.proof)
     assert zk_reference_verifier.verify(p.vkey, p.bundle.public_signals, p.bundle.proof)
     # What the requester runs; the bundle travels as JSON.
     check_proof(zk_fast_verifier, p.vkey, p.bundle.to_json(), p.expected, circuit=circuit)
+    check_proof(zk_native_verifier, p.vkey, p.bundle.to_json(), p.expected, circuit=circuit)
 
 
 def _flip_signal(p: Proved) -> tuple[object, tuple[int, ...], Proof]:
@@ -97,6 +108,14 @@ def _perturb_c(p: Proved) -> tuple[object, tuple[int, ...], Proof]:
 def _perturb_b(p: Proved) -> tuple[object, tuple[int, ...], Proof]:
     proof = dataclasses.replace(p.bundle.proof, b=_double_g2(p.bundle.proof.b))
     return p.vkey, p.bundle.public_signals, proof
+
+
+def _b_outside_subgroup(p: Proved) -> tuple[object, tuple[int, ...], Proof]:
+    """B on the twist but outside G2 (from the shared cases): a pairing alone would
+    not notice; each verifier checks the subgroup."""
+    case = next(c for c in SHARED_CASES if c["rejected_as"] == "NotInSubgroup")
+    b = proof_from_bytes(bytes.fromhex(case["proof"])).b
+    return p.vkey, p.bundle.public_signals, dataclasses.replace(p.bundle.proof, b=b)
 
 
 def _swap_a_c(p: Proved) -> tuple[object, tuple[int, ...], Proof]:
@@ -128,6 +147,7 @@ TAMPERS: dict[str, Callable[[Proved], tuple[object, tuple[int, ...], Proof]]] = 
     "perturb-a": _perturb_a,
     "perturb-b": _perturb_b,
     "perturb-c": _perturb_c,
+    "b-outside-subgroup": _b_outside_subgroup,
     "swap-a-c": _swap_a_c,
     "a-off-curve": _a_off_curve,
     "wrong-vk": _wrong_vk_same_size,
@@ -136,25 +156,31 @@ TAMPERS: dict[str, Callable[[Proved], tuple[object, tuple[int, ...], Proof]]] = 
 
 
 @pytest.mark.parametrize("tamper", TAMPERS)
-def test_tampered_proofs_rejected_by_both_paths(
+def test_tampered_proofs_rejected_by_all_three(
     tamper: str,
     zk_proved: dict[str, Proved],
     zk_fast_verifier: FastVerifier,
+    zk_native_verifier: NativeVerifier,
     zk_reference_verifier: ReferenceVerifier,
 ) -> None:
     vk, signals, proof = TAMPERS[tamper](zk_proved["billing"])
     assert zk_fast_verifier.verify(vk, signals, proof) is False  # type: ignore[arg-type]
+    assert zk_native_verifier.verify(vk, signals, proof) is False  # type: ignore[arg-type]
     assert zk_reference_verifier.verify(vk, signals, proof) is False  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("other", ["poseidon_commit", "matmul"])
 def test_another_circuits_key_rejects(
-    other: str, zk_proved: dict[str, Proved], zk_fast_verifier: FastVerifier
+    other: str,
+    zk_proved: dict[str, Proved],
+    zk_fast_verifier: FastVerifier,
+    zk_native_verifier: NativeVerifier,
 ) -> None:
     p = zk_proved["billing"]
     wrong = zk_proved[other].vkey
     reference = ReferenceVerifier()
     assert zk_fast_verifier.verify(wrong, p.bundle.public_signals, p.bundle.proof) is False
+    assert zk_native_verifier.verify(wrong, p.bundle.public_signals, p.bundle.proof) is False
     assert reference.verify(wrong, p.bundle.public_signals, p.bundle.proof) is False
 
 
