@@ -164,8 +164,8 @@ native_verifier() {
   . scripts/cargo-env.sh
   rm -rf "$STATE/wheels"
   CARGO_TARGET_DIR="$HOME/.cache/ccnet/py-target" VIRTUAL_ENV="$VENV" \
-    "$VENV/bin/maturin" build --quiet -m zk/groth16-py/Cargo.toml --out "$STATE/wheels" \
-    --interpreter "$VENV/bin/python"
+    "$VENV/bin/maturin" build --quiet --release --locked --compatibility linux \
+    -m zk/groth16-py/Cargo.toml --out "$STATE/wheels" --interpreter "$VENV/bin/python"
   "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps "$STATE"/wheels/ccnet_groth16-*.whl
   echo "$want" > "$stamp"
 }

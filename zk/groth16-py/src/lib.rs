@@ -29,7 +29,9 @@ impl VerifyingKey {
 	/// ("Length", "NonCanonicalCoordinate", "NotOnCurve", "NotInSubgroup",
 	/// "InputOutOfRange", "InputCount").
 	fn rejection(&self, py: Python<'_>, proof: &[u8], inputs: &[u8]) -> Option<&'static str> {
-		py.detach(|| self.0.verify(proof, inputs)).err().map(ccnet_groth16::Error::name)
+		py.detach(|| self.0.verify(proof, inputs))
+			.err()
+			.map(ccnet_groth16::Error::name)
 	}
 }
 

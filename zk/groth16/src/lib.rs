@@ -111,7 +111,9 @@ impl VerifyingKey {
 			delta_g2: g2(delta)?,
 			gamma_abc_g1: ic.chunks_exact(G1_BYTES).map(g1).collect::<Result<Vec<_>, _>>()?,
 		};
-		Ok(Self { prepared: ark_groth16::prepare_verifying_key(&key) })
+		Ok(Self {
+			prepared: ark_groth16::prepare_verifying_key(&key),
+		})
 	}
 
 	/// The number of public inputs a proof under this key has.
@@ -131,8 +133,15 @@ impl VerifyingKey {
 		}
 		let (a, rest) = proof.split_at(G1_BYTES);
 		let (b, c) = rest.split_at(G2_BYTES);
-		let proof = ark_groth16::Proof::<Bn254> { a: g1(a)?, b: g2(b)?, c: g1(c)? };
-		let inputs = inputs.chunks_exact(FIELD_BYTES).map(scalar).collect::<Result<Vec<_>, _>>()?;
+		let proof = ark_groth16::Proof::<Bn254> {
+			a: g1(a)?,
+			b: g2(b)?,
+			c: g1(c)?,
+		};
+		let inputs = inputs
+			.chunks_exact(FIELD_BYTES)
+			.map(scalar)
+			.collect::<Result<Vec<_>, _>>()?;
 		if inputs.len() != self.public_inputs() {
 			return Err(Error::InputCount);
 		}

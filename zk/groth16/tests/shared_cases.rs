@@ -27,14 +27,21 @@ fn every_shared_case_is_decided_as_the_reference_decides_it() {
 		if case["valid"].as_bool().unwrap() {
 			assert_eq!(got, Ok(()), "{name}");
 		} else {
-			assert_eq!(got.map_err(Error::name), Err(case["rejected_as"].as_str().unwrap()), "{name}");
+			assert_eq!(
+				got.map_err(Error::name),
+				Err(case["rejected_as"].as_str().unwrap()),
+				"{name}"
+			);
 		}
 	}
 }
 
 #[test]
 fn a_prepared_key_verifies_many_proofs() {
-	let valid = cases().into_iter().find(|c| c["valid"].as_bool() == Some(true)).unwrap();
+	let valid = cases()
+		.into_iter()
+		.find(|c| c["valid"].as_bool() == Some(true))
+		.unwrap();
 	let key = VerifyingKey::from_bytes(&bytes(&valid, "key")).unwrap();
 	assert_eq!(key.public_inputs(), 4);
 	for _ in 0..3 {
@@ -44,22 +51,35 @@ fn a_prepared_key_verifies_many_proofs() {
 
 #[test]
 fn malformed_keys_are_refused() {
-	let valid = cases().into_iter().find(|c| c["valid"].as_bool() == Some(true)).unwrap();
+	let valid = cases()
+		.into_iter()
+		.find(|c| c["valid"].as_bool() == Some(true))
+		.unwrap();
 	let key = bytes(&valid, "key");
 	for size in [0, KEY_FIXED_BYTES, KEY_FIXED_BYTES + 63, key.len() - 1] {
-		assert_eq!(VerifyingKey::from_bytes(&key[..size]).err(), Some(Error::Length), "{size} bytes");
+		assert_eq!(
+			VerifyingKey::from_bytes(&key[..size]).err(),
+			Some(Error::Length),
+			"{size} bytes"
+		);
 	}
 	let mut off_curve = key.clone();
 	off_curve[63] ^= 1; // alpha.y
 	assert_eq!(VerifyingKey::from_bytes(&off_curve).err(), Some(Error::NotOnCurve));
 	let mut too_big = key;
 	too_big[..32].fill(0xff); // alpha.x >= q
-	assert_eq!(VerifyingKey::from_bytes(&too_big).err(), Some(Error::NonCanonicalCoordinate));
+	assert_eq!(
+		VerifyingKey::from_bytes(&too_big).err(),
+		Some(Error::NonCanonicalCoordinate)
+	);
 }
 
 #[test]
 fn an_all_zero_proof_is_well_formed_and_invalid() {
-	let valid = cases().into_iter().find(|c| c["valid"].as_bool() == Some(true)).unwrap();
+	let valid = cases()
+		.into_iter()
+		.find(|c| c["valid"].as_bool() == Some(true))
+		.unwrap();
 	let got = verify(&bytes(&valid, "key"), &[0; PROOF_BYTES], &bytes(&valid, "inputs"));
 	assert_eq!(got, Err(Error::Invalid));
 }
