@@ -37,6 +37,6 @@ impl VerifyingKey {
 
 #[pymodule]
 #[pyo3(name = "ccnet_groth16")]
-fn module(module: &Bound<'_, PyModule>) -> PyResult<()> {
+fn ccnet_groth16_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
 	module.add_class::<VerifyingKey>()
 }
