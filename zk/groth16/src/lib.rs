@@ -97,7 +97,7 @@ impl VerifyingKey {
 	/// [`Error::NotInSubgroup`].
 	pub fn from_bytes(data: &[u8]) -> Result<Self, Error> {
 		let ic_bytes = data.len().checked_sub(KEY_FIXED_BYTES).ok_or(Error::Length)?;
-		if ic_bytes == 0 || ic_bytes % G1_BYTES != 0 {
+		if ic_bytes == 0 || !ic_bytes.is_multiple_of(G1_BYTES) {
 			return Err(Error::Length);
 		}
 		let (alpha, rest) = data.split_at(G1_BYTES);
@@ -128,7 +128,7 @@ impl VerifyingKey {
 	/// [`Error::Invalid`] when the proof does not verify; the decoding errors when
 	/// the proof or the inputs are malformed.
 	pub fn verify(&self, proof: &[u8], inputs: &[u8]) -> Result<(), Error> {
-		if proof.len() != PROOF_BYTES || inputs.len() % FIELD_BYTES != 0 {
+		if proof.len() != PROOF_BYTES || !inputs.len().is_multiple_of(FIELD_BYTES) {
 			return Err(Error::Length);
 		}
 		let (a, rest) = proof.split_at(G1_BYTES);
