@@ -7,9 +7,10 @@
 # least-squares fits (the median-slopes intercept of a proof size alone can come out
 # negative and wrap).
 #
-# The benchmarks run in a runtime Wasm built with `runtime-benchmarks` (its own target
-# directory: that Wasm must not replace the one the node and the chain specs embed),
-# passed with `--runtime`, so the node itself keeps the production runtime.
+# The benchmarks run in a runtime Wasm built with `runtime-benchmarks` by the crate
+# pallets/bench-runtime (its own Wasm name: it never replaces the one the node and the
+# chain specs embed), passed with `--runtime`, so the node itself keeps the production
+# runtime.
 #   scripts/weights.sh                  every pallet, 50 steps x 20 repeats, with the node
 #                                       built in the optimised `bencher` profile (the host
 #                                       functions it times run natively)
@@ -18,8 +19,8 @@
 #                                       into a scratch directory: every benchmark still
 #                                       runs and its weight functions match the committed
 #                                       ones (`make test` runs this)
-# One-time builds, cached outside the clone: the runtime with benchmarks (a few minutes)
-# and, for real weights, the optimised node (about 12 minutes on the CI machine).
+# One-time builds, cached outside the clone: for real weights, the optimised node (about
+# 12 minutes on the CI machine).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,16 +54,15 @@ else
 fi
 NODE="$NODE_TARGET/$PROFILE/ccnet-node"
 
-BENCH_TARGET="$CACHE/bench-target"
-log "the runtime with runtime-benchmarks (Wasm in $BENCH_TARGET)"
+log "the runtime with runtime-benchmarks (crate ccnet-bench-runtime, built with the workspace)"
 (
   # shellcheck source=scripts/cargo-env.sh
   . scripts/cargo-env.sh
-  # A check build: the runtime's build script still builds its Wasm (all that is used
-  # here), while the native crates get no code generation.
-  CARGO_TARGET_DIR="$BENCH_TARGET" cargo check -q --locked -p ccnet-runtime --features runtime-benchmarks
+  # The workspace's own build (scripts/setup.sh runs the same command, so after setup
+  # this is a no-op): its Wasm builder and Binaryen are already built there.
+  cargo build -q --locked --workspace --exclude ccnet-node --features "$CCNET_CARGO_FEATURES"
 )
-WASM="$BENCH_TARGET/debug/wbuild/ccnet-runtime/ccnet_runtime.wasm"
+WASM="${CARGO_TARGET_DIR:-$CACHE/target}/debug/wbuild/ccnet-bench-runtime/ccnet_bench_runtime.wasm"
 [ -f "$WASM" ] || { echo "no runtime Wasm at $WASM" >&2; exit 1; }
 
 # Where each pallet's weights live.

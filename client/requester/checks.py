@@ -155,7 +155,7 @@ class ResultChecker:
                 check_proof, verifier, self._vkeys[circuit], bundle, signals, circuit=circuit
             )
         except InvalidProofError as err:
-            return f"proof rejected: {err}"
+            return str(err)  # "proof rejected (circuit): why"
         return ""
 
     def close(self) -> None:

@@ -22,7 +22,12 @@ What each attacker tries, and what stops it:
    The same close made **while the daemon is down** is answered by its start-up
    sweep; with the watcher off, an external ``ccnet watchtower run`` that the daemon
    hands its states to (``--tower-db``) answers it instead.
-4. **A channel the worker cannot watch**: opened with the chain's shortest challenge
+4. **Forged proofs** (``rogue_worker.py`` again): an honest result with a Groth16 proof
+   that is wrong in a way a careless decoder would miss: A's x written as x + q, B on
+   the twist outside G2's subgroup, or a valid proof of the next task with its task
+   signal rewritten. The requester's default checker, the native verifier
+   (:class:`ccnet.zk.NativeVerifier`), rejects each and nothing is paid.
+5. **A channel the worker cannot watch**: opened with the chain's shortest challenge
    period (10 blocks, below the daemon's 15 = 1 s polls x 90); the daemon refuses to
    bind it, so it serves nothing on it.
 
@@ -50,7 +55,8 @@ from ccnet.client.jobs.messages import JobFailed, JobResult
 from ccnet.client.jobs.results import SignedResult
 from ccnet.client.net.exceptions import SignalingError
 from ccnet.client.net.webrtc import PeerSession
-from ccnet.client.requester import FuelClaimError, Requester
+from ccnet.client.requester import FuelClaimError, Rejected, Requester
+from ccnet.zk import NativeVerifier
 
 from .rogue_requester import RogueRequester
 
@@ -300,6 +306,63 @@ async def test_an_over_billing_worker_is_paid_nothing(
             assert (report.error.fuel_used, report.error.fuel_limit) == (FUEL + 1, FUEL)
         else:
             assert (report.status, report.fuel_used) == ("failed", 10 * FUEL)
+        (channel,) = honest.party.channels
+        assert (channel.balance, channel.latest.version) == (DEPOSIT, 0)
+        receipts = await honest.close_channels()
+        assert len(receipts) == 1
+        fees = sum(r.fee for r in honest.party.receipts)
+
+    assert worker_fees(chain, events_since, worker.address, first) == 0
+    assert ledger.balances(worker.address) == before[worker.address]
+    free, held = before[requester]
+    assert ledger.balances(requester) == (free - fees, held)
+
+
+@pytest.mark.parametrize("mode", ["proof-alias", "proof-off-subgroup", "proof-other-task"])
+async def test_a_forged_proof_is_paid_nothing(
+    mode: str,
+    ccnet_chain: Chain,
+    ledger: Ledger,
+    run_worker: RunWorker,
+    fund_account: Callable[..., Keypair],
+    events_since: EventsSince,
+    tmp_path: Path,
+) -> None:
+    """The rogue worker returns the right output with a forged poseidon_commit proof:
+    the requester's native verifier rejects it, the result is unpaid and the channel
+    closes on the whole deposit."""
+    NativeVerifier()  # the requester's default checker here (the extension is installed)
+    chain = ccnet_chain
+    worker = await run_worker(program=ROGUE_WORKER, env={"CCNET_ROGUE_MODE": mode})
+    keypair = fund_account()
+    requester = str(keypair.ss58_address)
+    first = chain.block_number() + 1
+    before = {a: ledger.balances(a) for a in (worker.address, requester)}
+    bootstrap = [(str(worker.ready["dht_host"]), int(worker.ready["dht_port"]))]
+    async with Requester(
+        chain,
+        keypair,
+        dht_bootstrap=bootstrap,
+        state_dir=tmp_path / "requester",
+        deposit_per_channel=DEPOSIT,
+        job_timeout=90,
+    ) as honest:
+        offers = [o for o in await honest.find_workers() if o.address == worker.address]
+        outcome = await honest.submit(
+            "prime_count",
+            args=["1000"],
+            verify="proof",
+            proof="poseidon_commit",
+            fuel_limit=FUEL,
+            workers=offers,
+        )
+        assert isinstance(outcome.verification, Rejected)
+        report = outcome.results[worker.address]
+        # x + q is refused as it is read, before any curve arithmetic; the others reach
+        # the pairing check (or the subgroup check before it) and fail there.
+        why = "pi_a: out of range" if mode == "proof-alias" else "proof does not verify"
+        assert report.status == "invalid" and why in report.reason, report.reason
+        assert outcome.cost_planck == 0 and report.paid == 0
         (channel,) = honest.party.channels
         assert (channel.balance, channel.latest.version) == (DEPOSIT, 0)
         receipts = await honest.close_channels()
