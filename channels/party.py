@@ -512,13 +512,20 @@ class ChannelParty:
     # -- updates ----------------------------------------------------------------------
 
     async def _round_trip(
-        self, channel: Channel, build: Callable[[], tuple[Propose | ProposeBatch, ChannelUpdate]]
+        self,
+        channel: Channel,
+        build: Callable[[], tuple[Propose | ProposeBatch, ChannelUpdate]],
+        before_proposal: Callable[[int], None] | None = None,
     ) -> SignedState:
         channel.check_updatable()  # the channel's own refusal goes before transport errors
         link = self._link(channel.channel_id)
         async with link.lock:
             if link.reader is None or link.reader.done():
                 raise TransportClosedError("the peer transport is closed; attach a new one")
+            if before_proposal is not None and channel.pending is None:
+                # Under the lock: no other proposal can take this version meanwhile. (With
+                # one outstanding, build() refuses: InDoubtError.)
+                before_proposal(channel.next_version)
             message, update = build()
             waiter = self._expect(link, message.version)
             await self._persist(channel, update)
@@ -545,12 +552,32 @@ class ChannelParty:
         channel = self.channel(channel_id)
         return await self._round_trip(channel, lambda: channel.propose(balance_a, balance_b, memo))
 
-    async def pay(self, channel_id: bytes, amount: int, memo: str = "") -> SignedState:
+    async def pay(
+        self,
+        channel_id: bytes,
+        amount: int,
+        memo: str = "",
+        *,
+        before_proposal: Callable[[int], None] | None = None,
+    ) -> SignedState:
         """Move *amount* planck from us (party A) to the peer (one propose/countersign
         round trip); returns the new co-signed state. Raises what :meth:`propose`
-        raises."""
+        raises.
+
+        *before_proposal* is called with the version the payment's state will have,
+        before that state is signed or stored, while no other proposal of the channel
+        can be made: a caller records there, durably, which version pays what (a
+        restarted caller then asks :meth:`state_at` and :attr:`Channel.pending
+        <ccnet.channels.channel.Channel.pending>` whether it went out). If it raises,
+        nothing is proposed."""
         channel = self.channel(channel_id)
-        return await self._round_trip(channel, lambda: channel.pay(amount, memo))
+        return await self._round_trip(channel, lambda: channel.pay(amount, memo), before_proposal)
+
+    def state_at(self, channel_id: bytes, version: int) -> SignedState | None:
+        """The co-signed state *version* of *channel_id* in our store (live or closed
+        channel), or None: not co-signed (outstanding, refused, cancelled: a cancel is
+        the next version) or never proposed."""
+        return self._store.state_at(channel_id, version)
 
     async def pay_many(
         self, channel_id: bytes, amounts: Sequence[int], memo: str = ""

@@ -219,6 +219,10 @@ class ChannelStore(Protocol):
         """Every stored channel."""
         ...
 
+    def state_at(self, channel_id: bytes, version: int) -> SignedState | None:
+        """The co-signed state *version* of the channel (every one is kept), or None."""
+        ...
+
 
 def _closing_values(closing: ClosingAgreement | None) -> tuple[Any, ...]:
     """The ``close_*`` column values of *closing* (NULLs for None)."""
@@ -714,11 +718,20 @@ class SqliteChannelStore:
             "SELECT * FROM states WHERE channel_id = ? ORDER BY version DESC LIMIT ?",
             (channel_id, limit),
         )
-        return [
-            SignedState(
-                ChannelState(channel_id, r["version"], int(r["balance_a"]), int(r["balance_b"])),
-                r["signature_a"],
-                r["signature_b"],
-            )
-            for r in rows
-        ]
+        return [_row_state(channel_id, r) for r in rows]
+
+    def state_at(self, channel_id: bytes, version: int) -> SignedState | None:
+        """The co-signed state *version* of the channel, or None if there is none."""
+        rows = self._rows(
+            "SELECT * FROM states WHERE channel_id = ? AND version = ?", (channel_id, version)
+        )
+        return _row_state(channel_id, rows[0]) if rows else None
+
+
+def _row_state(channel_id: bytes, row: sqlite3.Row) -> SignedState:
+    """A row of the ``states`` table as a :class:`SignedState`."""
+    return SignedState(
+        ChannelState(channel_id, row["version"], int(row["balance_a"]), int(row["balance_b"])),
+        row["signature_a"],
+        row["signature_b"],
+    )

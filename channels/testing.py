@@ -21,7 +21,7 @@ from ccnet.client.exceptions import DispatchError
 
 from .channel import Policy, accept_not_worse
 from .party import ChannelParty, Guardian
-from .state import ChannelParams
+from .state import ChannelParams, SignedState
 from .store import PersistStatus, SqliteChannelStore
 from .transport import MemoryTransport, StreamTransport, Transport, connect, serve
 from .updates import ChannelRecord, ChannelUpdate, UpdateKind
@@ -206,6 +206,9 @@ class HeldCosignStore:
 
     def channels(self) -> list[ChannelRecord]:
         return self.inner.channels()
+
+    def state_at(self, channel_id: bytes, version: int) -> SignedState | None:
+        return self.inner.state_at(channel_id, version)
 
 
 @dataclass

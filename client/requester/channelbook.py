@@ -21,13 +21,14 @@ owed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ccnet.channels import ChannelParty, Phase
+from ccnet.channels import ChannelParty, PersistError, Phase
 
 from ..exceptions import CcnetError
 from ..net.exceptions import NetError
@@ -149,6 +150,12 @@ class ChannelBook:
             if self._attached.get(channel_id) is not session:
                 await self.party.attach(channel_id, session.channels_transport)
                 self._attached[channel_id] = session
+            if channel.pending is not None:
+                # Our proposal from before (a restart, a timeout), re-sent by attach: its
+                # answer must be in before this job's payment can be proposed. If it
+                # does not come, that payment fails as in doubt, as it would have.
+                with contextlib.suppress(CcnetError):
+                    await self.party.resolve(channel_id)
             available = channel.balance - self._reserved.get(channel_id, 0)
             if available < worst:
                 raise ChannelFundsError(worker, worst, available)
@@ -182,17 +189,28 @@ class ChannelBook:
         await self.pool.drop(worker)  # its "channels" transport closes with it
         return await self.pool.get(worker, endpoint)
 
-    async def pay(self, worker: str, channel_id: bytes, amount: int, memo: str) -> Payment:
-        """One co-signed update moving *amount* planck to *worker* (nothing for 0)."""
+    async def pay(
+        self,
+        worker: str,
+        channel_id: bytes,
+        amount: int,
+        memo: str,
+        *,
+        before_proposal: Callable[[int], None] | None = None,
+    ) -> Payment:
+        """One co-signed update moving *amount* planck to *worker* (nothing for 0).
+        *before_proposal*: see :meth:`ccnet.channels.ChannelParty.pay`."""
         if amount <= 0:
             return Payment()
         started = time.monotonic()
         before = self.party.channel(channel_id).pending
         try:
-            await self.party.pay(channel_id, amount, memo)
+            await self.party.pay(channel_id, amount, memo, before_proposal=before_proposal)
         except CcnetError as err:
             after = self.party.channel(channel_id).pending
-            in_doubt = after is not None and after is not before  # ours, outstanding
+            # Ours, outstanding (a proposal the store refused was never sent: frozen).
+            ours = after is not None and after is not before
+            in_doubt = ours and not isinstance(err, PersistError)
             logger.warning(
                 "paying %s %d planck failed%s: %s",
                 worker,

@@ -8,6 +8,13 @@ requester's state folder (written atomically: a temporary file, fsync, rename), 
 a debt survives the requester's restart; the requester pays it once the worker is
 reachable again over that channel (:meth:`ccnet.client.requester.Requester.pay_debts`,
 and after any job it runs on that worker).
+
+Paying a debt is a channel update and a rewrite of this file, which a crash can
+separate: a debt is paid once only because, before its payment's state is signed, the
+debt is marked durably with that state's version (:attr:`Debt.paying_version`). A
+restarted requester looks the version up in its channel store: co-signed or still
+outstanding (re-sent on the next attach) means paid; otherwise the mark is dropped and
+the debt is still owed.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 __all__ = ["DEBTS_FILE", "Debt", "DebtBook"]
@@ -36,6 +43,9 @@ class Debt:
     """Planck owed (positive)."""
     memo: str
     """What it pays (e.g. ``"task 7 segment 0"``), the payment's memo."""
+    paying_version: int | None = None
+    """The channel version of the state paying it, set before that state is proposed
+    (``None``: no payment under way)."""
 
 
 class DebtBook:
@@ -54,7 +64,11 @@ class DebtBook:
                 raise ValueError(f"{path} is not a list of debts")
             self._debts = [Debt(**item) for item in raw]
             for debt in self._debts:
-                if debt.amount <= 0 or len(bytes.fromhex(debt.channel_id)) != 32:
+                if (
+                    debt.amount <= 0
+                    or len(bytes.fromhex(debt.channel_id)) != 32
+                    or (debt.paying_version is not None and debt.paying_version < 1)
+                ):
                     raise ValueError(f"{path} has a bad debt: {debt}")
 
     def all(self) -> list[Debt]:
@@ -76,21 +90,40 @@ class DebtBook:
         if debt.amount <= 0:
             raise ValueError("a debt is a positive amount of planck")
         with self._lock:
+            self._write([*self._debts, debt])
             self._debts.append(debt)
-            self._write()
+
+    def mark(self, debt: Debt, version: int) -> Debt:
+        """Record that the channel state *version* pays *debt*; returns the marked debt
+        (written before it returns). ``ValueError`` if *debt* is not kept."""
+        return self._swap(debt, replace(debt, paying_version=version))
+
+    def unmark(self, debt: Debt) -> Debt:
+        """Drop *debt*'s mark (its payment did not go out); returns the unmarked debt."""
+        return self._swap(debt, replace(debt, paying_version=None))
+
+    def _swap(self, old: Debt, new: Debt) -> Debt:
+        with self._lock:
+            debts = list(self._debts)
+            debts[debts.index(old)] = new
+            self._write(debts)  # on disk before it is believed: a failed write changes nothing
+            self._debts = debts
+        return new
 
     def paid(self, debt: Debt) -> None:
         """Forget *debt* (it was paid; one of equal ones); written before it returns."""
         with self._lock:
-            if debt in self._debts:
-                self._debts.remove(debt)
-            self._write()
+            debts = list(self._debts)
+            if debt in debts:
+                debts.remove(debt)
+            self._write(debts)
+            self._debts = debts
 
-    def _write(self) -> None:
+    def _write(self, debts: list[Debt]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "w") as out:
-            json.dump([asdict(d) for d in self._debts], out)
+            json.dump([asdict(d) for d in debts], out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.path)

@@ -271,10 +271,12 @@ class Requester:
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect the chain (when given a URL), open the channel store, join the DHT.
+        """Connect the chain (when given a URL), open the channel store (exclusively:
+        one requester per state folder), join the DHT.
         Raises :class:`~ccnet.client.exceptions.ChainConnectionError`,
         :class:`~ccnet.client.net.exceptions.DhtError`,
-        :class:`~ccnet.channels.PersistError`."""
+        :class:`~ccnet.channels.PersistError` (:class:`~ccnet.channels.StoreLockedError`
+        when another process holds the store)."""
         if self._started:
             return
         self._started = True
@@ -286,7 +288,9 @@ class Requester:
                 self._owns_chain = True
             genesis = await asyncio.to_thread(lambda: self._require_chain().genesis_hash)
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self._store = SqliteChannelStore(channel_store_in(self.state_dir))
+            # Exclusive: no other process pays from these channels while we run (a
+            # version we marked a debt with is then ours; see _settle_mark).
+            self._store = SqliteChannelStore(channel_store_in(self.state_dir), exclusive=True)
             party = ChannelParty(self.keypair, self._store, chain=self._chain, genesis_hash=genesis)
             self._assemble(party)
             self._onchain = OnchainRequests(self._chain, self.keypair, state_dir=self.state_dir)
@@ -317,6 +321,8 @@ class Requester:
         """Payments owed and not made yet (their worker was unreachable): kept in
         *state_dir*, reserved on their channels, paid by :meth:`pay_debts`."""
         for debt in self.debts.all():  # the money stays set aside for them
+            if debt.paying_version is not None and self._settle_mark(debt) is None:
+                continue
             try:
                 if not self._book.try_reserve(bytes.fromhex(debt.channel_id), debt.amount):
                     logger.warning(
@@ -764,21 +770,82 @@ class Requester:
     async def _pay_debts(self, worker: str | None) -> int:
         assert self._book is not None
         total = 0
-        for debt in self.debts.all():
-            if worker is not None and debt.worker != worker:
+        for owed in self.debts.all():
+            if worker is not None and owed.worker != worker:
                 continue
-            channel_id = bytes.fromhex(debt.channel_id)
-            if not self._book.is_attached(channel_id):
+            channel_id = bytes.fromhex(owed.channel_id)
+            try:
+                paid = await self._pay_debt(owed, channel_id)
+            except OSError as err:  # the debts file: nothing is forgotten unwritten
+                logger.warning("debt %s to %s: %s", owed.memo, owed.worker, err)
                 continue
-            payment = await self._book.pay(debt.worker, channel_id, debt.amount, debt.memo)
-            if not payment.ok and not payment.in_doubt:
-                continue
-            self.debts.paid(debt)
-            self._book.release(channel_id, debt.amount)
-            self._tally.worker(debt.worker).cost += debt.amount
-            total += debt.amount
-            logger.info("paid the debt %s of %d planck to %s", debt.memo, debt.amount, debt.worker)
+            if paid:
+                self._book.release(channel_id, owed.amount)
+                self._tally.worker(owed.worker).cost += owed.amount
+                total += owed.amount
         return total
+
+    async def _pay_debt(self, owed: Debt, channel_id: bytes) -> bool:
+        """Pay *owed* if its channel is attached; whether it is paid (and forgotten)."""
+        assert self._book is not None and self._party is not None
+        if owed.paying_version is not None:
+            # A payment of it began and was not seen through here (its caller was
+            # cancelled, or its answer came late): whether it went out decides.
+            unmarked = self._settle_mark(owed)
+            if unmarked is None:
+                return True
+            owed = unmarked
+        if not self._book.is_attached(channel_id):
+            return False
+        marked: list[Debt] = []
+
+        def mark(version: int) -> None:
+            marked.append(self.debts.mark(owed, version))
+
+        payment = await self._book.pay(
+            owed.worker, channel_id, owed.amount, owed.memo, before_proposal=mark
+        )
+        if not marked:  # refused before a proposal of its own was made
+            return False
+        debt = marked[-1]
+        if not payment.ok:
+            # In doubt only if the outstanding proposal is this payment's: another
+            # payment's could be outstanding after this one was refused.
+            if not (payment.in_doubt and self._outstanding(channel_id) == debt.paying_version):
+                self.debts.unmark(debt)
+                return False
+        self.debts.paid(debt)
+        logger.info("paid the debt %s of %d planck to %s", owed.memo, owed.amount, owed.worker)
+        return True
+
+    def _settle_mark(self, debt: Debt) -> Debt | None:
+        """For a debt whose payment had begun (``paying_version``; at start-up, or left
+        by a cancelled :meth:`pay_debts`): if that payment went out (its state is
+        co-signed in our store, or is our outstanding proposal, re-sent on the next
+        attach), the debt is forgotten and None returned; otherwise its mark is dropped
+        and the unmarked debt, still owed, returned (see :mod:`.debts`). The version is
+        ours alone: the Requester holds its channel store exclusively."""
+        assert self._party is not None and debt.paying_version is not None
+        channel_id = bytes.fromhex(debt.channel_id)
+        version = debt.paying_version
+        if (
+            self._party.state_at(channel_id, version) is not None
+            or self._outstanding(channel_id) == version
+        ):
+            logger.info("the debt %s to %s was paid at version %d", debt.memo, debt.worker, version)
+            self.debts.paid(debt)
+            return None
+        return self.debts.unmark(debt)
+
+    def _outstanding(self, channel_id: bytes) -> int | None:
+        """The version of our outstanding proposal on *channel_id*, if any (None for a
+        channel no longer live)."""
+        assert self._party is not None
+        try:
+            pending = self._party.channel(channel_id).pending
+        except CcnetError:
+            return None
+        return None if pending is None else pending.state.version
 
     async def _drop_unrecorded(self, job: CheckpointedJob) -> None:
         """Forget *job*'s newest announced checkpoints that are not exactly their

@@ -199,6 +199,24 @@ def test_debts_are_kept_on_disk_until_paid(tmp_path: Path) -> None:
         DebtBook(path)
 
 
+def test_a_debts_payment_mark_is_durable_and_dropped_or_paid(tmp_path: Path) -> None:
+    path = tmp_path / "debts.json"
+    book = DebtBook(path)
+    debt = Debt(A, "ab" * 32, 1_234, "task 1 segment 0")
+    book.add(debt)
+    marked = book.mark(debt, 7)
+    assert marked.paying_version == 7 and DebtBook(path).all() == [marked]  # on disk
+    with pytest.raises(ValueError):
+        book.mark(debt, 8)  # the unmarked one is no longer kept
+    assert book.unmark(marked) == debt and DebtBook(path).all() == [debt]
+    book.paid(book.mark(debt, 9))
+    assert DebtBook(path).all() == []
+    bad = {"worker": A, "channel_id": "ab" * 32, "amount": 1, "memo": "m", "paying_version": 0}
+    path.write_text(json.dumps([bad]))
+    with pytest.raises(ValueError, match="bad debt"):
+        DebtBook(path)
+
+
 def test_discard_last_forgets_the_newest_checkpoint() -> None:
     job = new_job()
     with pytest.raises(LookupError):

@@ -151,7 +151,14 @@ class FakeParty:
     def channel(self, channel_id: bytes) -> FakeChannel:
         return next(c for c in self.channels if c.channel_id == channel_id)
 
-    async def pay(self, channel_id: bytes, amount: int, memo: str = "") -> None:
+    async def pay(
+        self,
+        channel_id: bytes,
+        amount: int,
+        memo: str = "",
+        *,
+        before_proposal: Callable[[int], None] | None = None,
+    ) -> None:
         if self.fail_pay:
             raise PeerTimeoutError("no countersignature")
         self.channel(channel_id).balance -= amount
