@@ -46,6 +46,9 @@ from ccnet.channels import (
 )
 from ccnet.channels.testing import Ledger, Member, Members, eventually
 from ccnet.client import CC, Chain, Keypair, Keys
+from ccnet.client.requester import Debt, DebtBook, Requester
+from ccnet.client.requester.channelbook import ChannelBook
+from ccnet.client.requester.outcomes import RequesterTally
 
 from .adversary import Adversary, wrapped
 
@@ -184,6 +187,37 @@ async def test_withhold_countersignature(setting: Setting) -> None:
     after_the_period(s)
     await s.party.settle(s.channel_id)
     s.ends(honest_final=6 * CC)
+
+
+async def test_withhold_a_debts_countersignature_to_be_paid_twice(
+    setting: Setting, tmp_path: Path
+) -> None:
+    """Attack: the honest A (a requester) owes B a debt (:mod:`ccnet.client.requester.debts`).
+    B co-signs A's payment of it (version 2) but never answers, hoping A, not seeing it
+    go through, pays the debt again; then B registers version 2 on chain.
+    Expected: the payment is in doubt, so the debt is forgotten, and A's next
+    ``pay_debts`` pays nothing. A closes with version 1, B's version 2 wins: A ends with
+    10 - 1 (a job) - 1 (the debt, once) = 8 CC."""
+    s = await setting(adversary_is=Party.B, honest_timeout=2.0)
+    await honest_pays(s, CC)
+    book = ChannelBook(s.party, None, deposit_per_channel=DEPOSIT)  # type: ignore[arg-type]
+    book.is_attached = lambda channel_id: True  # type: ignore[method-assign]
+    requester = Requester.__new__(Requester)  # what paying debts uses, on the real party
+    requester._book, requester._party, requester._tally = book, s.party, RequesterTally()
+    requester.debts = DebtBook(tmp_path / "debts.json")
+    requester.debts.add(Debt(s.adversary.address, s.channel_id.hex(), CC, "the debt"))
+    paying = asyncio.create_task(requester._pay_debts(None))
+    await s.adversary.take(s.channel_id, answer=False)
+    assert await paying == CC  # in doubt: it went out, so it is not owed anew
+    assert requester.debts.all() == []
+    assert await requester._pay_debts(None) == 0
+    assert s.party.channel(s.channel_id).latest.version == 1
+    await s.party.close_unilaterally(s.channel_id)
+    registered = s.adversary.challenge(s.channel_id, s.adversary.latest(s.channel_id))
+    assert registered.expect("Channels", "ChannelChallenged")["version"] == 2
+    after_the_period(s)
+    await s.party.settle(s.channel_id)
+    s.ends(honest_final=8 * CC)
 
 
 async def test_crash_after_commit_before_reply(setting: Setting) -> None:

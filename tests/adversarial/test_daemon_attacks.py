@@ -55,7 +55,7 @@ from ccnet.client.jobs.messages import JobFailed, JobResult
 from ccnet.client.jobs.results import SignedResult
 from ccnet.client.net.exceptions import SignalingError
 from ccnet.client.net.webrtc import PeerSession
-from ccnet.client.requester import FuelClaimError, Rejected, Requester
+from ccnet.client.requester import FuelClaimError, Rejected, Requester, TaskOutcome
 from ccnet.zk import NativeVerifier
 
 from .rogue_requester import RogueRequester
@@ -266,20 +266,25 @@ async def test_with_the_watcher_off_an_external_watchtower_answers(
     assert ledger.balances(attacker.address) == (free - attacker.fees - paid, held)
 
 
-@pytest.mark.parametrize("mode", ["overfuel", "failed-overbill"])
-async def test_an_over_billing_worker_is_paid_nothing(
+Verdict = Callable[[TaskOutcome], None]
+"""Checks a rogue worker's outcome (raises AssertionError)."""
+
+
+async def a_rogue_is_paid_nothing(
     mode: str,
-    ccnet_chain: Chain,
+    chain: Chain,
     ledger: Ledger,
     run_worker: RunWorker,
     fund_account: Callable[..., Keypair],
     events_since: EventsSince,
     tmp_path: Path,
+    verdict: Verdict,
+    **job: object,
 ) -> None:
-    """The rogue worker claims fuel limit + 1 (a valid signature over a lie), or fails
-    claiming ten times the limit: the requester pays nothing, its channel closes on the
-    whole deposit."""
-    chain = ccnet_chain
+    """Run one prime_count job (*job*: more of ``submit``'s options) on the rogue worker
+    of *mode*, check its outcome with *verdict*, then that nothing was paid: the channel
+    closes on its whole deposit at version 0, the worker's balances are unchanged (no
+    fees either) and the requester paid its fees only."""
     worker = await run_worker(program=ROGUE_WORKER, env={"CCNET_ROGUE_MODE": mode})
     keypair = fund_account()
     requester = str(keypair.ss58_address)
@@ -297,15 +302,15 @@ async def test_an_over_billing_worker_is_paid_nothing(
         offers = [o for o in await honest.find_workers() if o.address == worker.address]
         assert len(offers) == 1
         outcome = await honest.submit(
-            "prime_count", args=["1000"], verify="none", fuel_limit=FUEL, workers=offers
+            "prime_count",
+            args=["1000"],
+            fuel_limit=FUEL,
+            workers=offers,
+            **job,  # type: ignore[arg-type]
         )
+        verdict(outcome)
         report = outcome.results[worker.address]
         assert not outcome.verified and outcome.cost_planck == 0 and report.paid == 0
-        if mode == "overfuel":
-            assert report.status == "invalid" and isinstance(report.error, FuelClaimError)
-            assert (report.error.fuel_used, report.error.fuel_limit) == (FUEL + 1, FUEL)
-        else:
-            assert (report.status, report.fuel_used) == ("failed", 10 * FUEL)
         (channel,) = honest.party.channels
         assert (channel.balance, channel.latest.version) == (DEPOSIT, 0)
         receipts = await honest.close_channels()
@@ -316,6 +321,41 @@ async def test_an_over_billing_worker_is_paid_nothing(
     assert ledger.balances(worker.address) == before[worker.address]
     free, held = before[requester]
     assert ledger.balances(requester) == (free - fees, held)
+
+
+@pytest.mark.parametrize("mode", ["overfuel", "failed-overbill"])
+async def test_an_over_billing_worker_is_paid_nothing(
+    mode: str,
+    ccnet_chain: Chain,
+    ledger: Ledger,
+    run_worker: RunWorker,
+    fund_account: Callable[..., Keypair],
+    events_since: EventsSince,
+    tmp_path: Path,
+) -> None:
+    """The rogue worker claims fuel limit + 1 (a valid signature over a lie), or fails
+    claiming ten times the limit: the requester pays nothing, its channel closes on the
+    whole deposit."""
+
+    def verdict(outcome: TaskOutcome) -> None:
+        (report,) = outcome.results.values()
+        if mode == "overfuel":
+            assert report.status == "invalid" and isinstance(report.error, FuelClaimError)
+            assert (report.error.fuel_used, report.error.fuel_limit) == (FUEL + 1, FUEL)
+        else:
+            assert (report.status, report.fuel_used) == ("failed", 10 * FUEL)
+
+    await a_rogue_is_paid_nothing(
+        mode,
+        ccnet_chain,
+        ledger,
+        run_worker,
+        fund_account,
+        events_since,
+        tmp_path,
+        verdict,
+        verify="none",
+    )
 
 
 @pytest.mark.parametrize("mode", ["proof-alias", "proof-off-subgroup", "proof-other-task"])
@@ -332,47 +372,27 @@ async def test_a_forged_proof_is_paid_nothing(
     the requester's native verifier rejects it, the result is unpaid and the channel
     closes on the whole deposit."""
     NativeVerifier()  # the requester's default checker here (the extension is installed)
-    chain = ccnet_chain
-    worker = await run_worker(program=ROGUE_WORKER, env={"CCNET_ROGUE_MODE": mode})
-    keypair = fund_account()
-    requester = str(keypair.ss58_address)
-    first = chain.block_number() + 1
-    before = {a: ledger.balances(a) for a in (worker.address, requester)}
-    bootstrap = [(str(worker.ready["dht_host"]), int(worker.ready["dht_port"]))]
-    async with Requester(
-        chain,
-        keypair,
-        dht_bootstrap=bootstrap,
-        state_dir=tmp_path / "requester",
-        deposit_per_channel=DEPOSIT,
-        job_timeout=90,
-    ) as honest:
-        offers = [o for o in await honest.find_workers() if o.address == worker.address]
-        outcome = await honest.submit(
-            "prime_count",
-            args=["1000"],
-            verify="proof",
-            proof="poseidon_commit",
-            fuel_limit=FUEL,
-            workers=offers,
-        )
+
+    def verdict(outcome: TaskOutcome) -> None:
         assert isinstance(outcome.verification, Rejected)
-        report = outcome.results[worker.address]
+        (report,) = outcome.results.values()
         # x + q is refused as it is read, before any curve arithmetic; the others reach
         # the pairing check (or the subgroup check before it) and fail there.
         why = "pi_a: out of range" if mode == "proof-alias" else "proof does not verify"
         assert report.status == "invalid" and why in report.reason, report.reason
-        assert outcome.cost_planck == 0 and report.paid == 0
-        (channel,) = honest.party.channels
-        assert (channel.balance, channel.latest.version) == (DEPOSIT, 0)
-        receipts = await honest.close_channels()
-        assert len(receipts) == 1
-        fees = sum(r.fee for r in honest.party.receipts)
 
-    assert worker_fees(chain, events_since, worker.address, first) == 0
-    assert ledger.balances(worker.address) == before[worker.address]
-    free, held = before[requester]
-    assert ledger.balances(requester) == (free - fees, held)
+    await a_rogue_is_paid_nothing(
+        mode,
+        ccnet_chain,
+        ledger,
+        run_worker,
+        fund_account,
+        events_since,
+        tmp_path,
+        verdict,
+        verify="proof",
+        proof="poseidon_commit",
+    )
 
 
 async def test_no_channel_no_work_and_unpaid_work_is_capped(
